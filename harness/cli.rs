@@ -1,0 +1,61 @@
+//! The command line. Precedence for every setting: built-in defaults < scenario file < flags.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "bench", version, about = "Measure how to run several ONNX models side by side: worker processes, threads, transfer modes")]
+pub struct Cli {
+    /// ONNX Runtime shared library (libonnxruntime.so.1.31.1). Default: ORT_DYLIB_PATH, then the
+    /// project's .venv, then python3's onnxruntime package.
+    #[arg(long, global = true, value_name = "PATH")]
+    pub ort_lib: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run every point of a scenario's sweep and write results.csv and run.json.
+    Sweep {
+        /// The scenario file (TOML).
+        #[arg(long, short)]
+        scenario: PathBuf,
+        /// Output folder. Default: reports/<scenario name>.
+        #[arg(long, short)]
+        out: Option<PathBuf>,
+        /// Check the scenario and list the sweep points without running anything.
+        #[arg(long)]
+        dry_run: bool,
+        /// Override the scenario's measured duration per point (e.g. "2s").
+        #[arg(long, value_name = "DURATION", conflicts_with = "requests")]
+        duration: Option<String>,
+        /// Override the scenario's measured request count per point.
+        #[arg(long, value_name = "N")]
+        requests: Option<u64>,
+        /// No progress bar.
+        #[arg(long, short)]
+        quiet: bool,
+    },
+    /// Check a scenario against its models and print the sweep points.
+    Validate {
+        #[arg(long, short)]
+        scenario: PathBuf,
+    },
+    /// Print a model's inputs and outputs: names, element types, shapes (dynamic dims by name).
+    Inspect {
+        /// One or more .onnx files.
+        #[arg(required = true)]
+        models: Vec<PathBuf>,
+    },
+    /// Internal: run as a worker process on an inherited socket.
+    #[command(hide = true)]
+    Worker {
+        #[arg(long)]
+        fd: i32,
+        #[arg(long)]
+        id: u32,
+    },
+}

@@ -1,0 +1,176 @@
+//! `bench` measures how to run several ONNX models side by side on one machine: how many worker
+//! processes, how many threads each, how tensors travel, which provider.
+//!
+//! # Layout
+//!
+//! The modules follow the pipeline: scenario → sweep points → worker pool → load generator →
+//! histograms → reporters.
+//!
+//! - [`cli`]: the command line.
+//! - [`scenario`]: the TOML file, resolved and checked against the models; sweep expansion.
+//! - [`onnx`]: reads model signatures from ONNX files without a runtime.
+//! - [`tensor`]: element types, tensors as bytes, input generators and `.npy` files.
+//! - [`protocol`]: the parent–worker wire format: handshake and length-prefixed frames.
+//! - [`worker`]: the worker process's main loop and the parent's pool of workers.
+//! - [`runtime`]: runtimes that execute a model inside a worker (ONNX Runtime) and finding its library.
+//! - [`load`]: the load generator (closed loop).
+//! - [`metrics`]: HdrHistograms of latency and compute time, and their percentiles.
+//! - [`report`]: CSV, JSON metadata and the console summary.
+//! - [`driver`]: runs a sweep point by point and feeds the reporters.
+
+pub mod cli;
+pub mod driver;
+pub mod load;
+pub mod metrics;
+pub mod onnx;
+pub mod protocol;
+pub mod report;
+pub mod runtime;
+pub mod scenario;
+pub mod tensor;
+pub mod worker;
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+
+use cli::{Cli, Command};
+
+/// Exit codes: 0 all good, 1 finished with failed requests, 2 could not run, 128+signal when
+/// interrupted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitCode {
+    Ok,
+    Failures,
+    CouldNotRun,
+    Signal(i32),
+}
+
+impl From<ExitCode> for std::process::ExitCode {
+    fn from(c: ExitCode) -> Self {
+        std::process::ExitCode::from(match c {
+            ExitCode::Ok => 0,
+            ExitCode::Failures => 1,
+            ExitCode::CouldNotRun => 2,
+            ExitCode::Signal(s) => (128 + s).clamp(0, 255) as u8,
+        })
+    }
+}
+
+/// Runs one command.
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Worker { fd, id } => {
+            worker::child::main(fd).with_context(|| format!("worker {id}"))?;
+            Ok(ExitCode::Ok)
+        }
+        Command::Inspect { models } => {
+            for (i, m) in models.iter().enumerate() {
+                if i > 0 {
+                    println!();
+                }
+                print!("{}", inspect(m)?);
+            }
+            Ok(ExitCode::Ok)
+        }
+        Command::Validate { scenario } => {
+            let s = scenario::load(&scenario)?;
+            print!("{}", describe(&s));
+            Ok(ExitCode::Ok)
+        }
+        Command::Sweep { scenario, out, dry_run, duration, requests, quiet } => {
+            let mut s = scenario::load(&scenario)?;
+            if let Some(d) = duration {
+                let d = humantime::parse_duration(&d).with_context(|| format!("--duration {d}: not a duration like 5s or 500ms"))?;
+                anyhow::ensure!(!d.is_zero(), "--duration must be longer than zero");
+                s.workload.measure = scenario::Limit::Duration(d);
+            }
+            if let Some(n) = requests {
+                anyhow::ensure!(n > 0, "--requests must be at least 1");
+                s.workload.measure = scenario::Limit::Requests(n);
+            }
+            if dry_run {
+                print!("{}", describe(&s));
+                return Ok(ExitCode::Ok);
+            }
+            let ort = runtime::ortlib::locate(cli.ort_lib.as_deref())?;
+            let out_dir = out.unwrap_or_else(|| PathBuf::from("reports").join(&s.name));
+            let opts = driver::SweepOptions { out_dir: out_dir.clone(), progress: !quiet };
+            eprintln!(
+                "bench: {} point(s) of scenario `{}`, ONNX Runtime {} ({}), results in {}",
+                s.points.len(),
+                s.name,
+                ort.version,
+                ort.source,
+                out_dir.display()
+            );
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let (outcome, rows) = rt.block_on(driver::sweep(&s, &ort, &opts))?;
+            println!("{}", driver::summary(&rows));
+            println!("results: {}", out_dir.join("results.csv").display());
+            Ok(match outcome {
+                driver::Outcome::Clean => ExitCode::Ok,
+                driver::Outcome::WithErrors => {
+                    eprintln!("some requests failed: see the `errors` column");
+                    ExitCode::Failures
+                }
+                driver::Outcome::Interrupted(sig) => {
+                    eprintln!("interrupted: finished points are in the results; the point in progress was dropped");
+                    ExitCode::Signal(sig)
+                }
+            })
+        }
+    }
+}
+
+/// `bench inspect`'s text for one model.
+pub fn inspect(path: &std::path::Path) -> anyhow::Result<String> {
+    use std::fmt::Write;
+    let info = onnx::read_model_info(path)?;
+    let mut s = String::new();
+    writeln!(s, "{}", path.display())?;
+    if let Some(o) = info.opset {
+        writeln!(s, "  opset {o}, produced by {}", if info.producer.is_empty() { "unknown" } else { &info.producer })?;
+    }
+    for (title, list) in [("inputs", &info.inputs), ("outputs", &info.outputs)] {
+        writeln!(s, "  {title}:")?;
+        let width = list.iter().map(|i| i.name.len()).max().unwrap_or(0);
+        for io in list {
+            writeln!(s, "    {:width$}  {:8} {}", io.name, io.dtype_name(), io.shape_string())?;
+        }
+    }
+    Ok(s)
+}
+
+/// The resolved scenario and its points, as `validate` and `--dry-run` print them.
+pub fn describe(s: &scenario::Scenario) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let _ = writeln!(out, "scenario `{}` ({}), seed {}", s.name, s.file.display(), s.seed);
+    for (m, w) in s.models.iter().zip(&s.workload.mix) {
+        let _ = writeln!(out, "  model {} (weight {w}): {}", m.name, m.path.display());
+        for i in &m.inputs {
+            let _ = writeln!(out, "    {}: {} {:?}, {} sample(s)", i.name, i.dtype, i.shape, m.samples.len());
+        }
+    }
+    let limit = |l: scenario::Limit| match l {
+        scenario::Limit::Duration(d) => format!("{}", humantime::format_duration(d)),
+        scenario::Limit::Requests(n) => format!("{n} requests"),
+    };
+    let _ = writeln!(out, "  warm-up {}, measure {} per point", limit(s.workload.warmup), limit(s.workload.measure));
+    let _ = writeln!(out, "{} point(s):", s.points.len());
+    for p in &s.points {
+        let _ = writeln!(
+            out,
+            "  {:>3}  {}  workers={} intra_threads={} transfer={} provider={} concurrency={}",
+            p.index,
+            p.id,
+            p.workers,
+            p.intra_threads,
+            p.transfer.name(),
+            p.provider.name(),
+            p.concurrency
+        );
+    }
+    out
+}

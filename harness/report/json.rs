@@ -1,0 +1,74 @@
+//! `run.json`: what produced the results, so a number can be traced to its build, host and inputs.
+
+use serde::Serialize;
+
+/// The run's metadata.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunInfo {
+    pub bench_version: String,
+    pub git_commit: String,
+    pub rustc: String,
+    pub ort_version: String,
+    pub ort_library: String,
+    pub host: Host,
+    pub scenario: ScenarioInfo,
+    pub started_unix_s: u64,
+    pub finished_unix_s: Option<u64>,
+    pub points_total: usize,
+    pub points_done: usize,
+    pub interrupted: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Host {
+    pub hostname: String,
+    pub cpu_model: String,
+    pub logical_cores: usize,
+    pub os: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ScenarioInfo {
+    pub name: String,
+    pub file: String,
+    pub sha256: String,
+    pub seed: u64,
+    pub models: Vec<ModelInfo>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ModelInfo {
+    pub name: String,
+    pub path: String,
+    /// `name: dtype [shape]` per input.
+    pub inputs: Vec<String>,
+    /// Per input: the seed its samples were generated from.
+    pub input_seeds: Vec<u64>,
+}
+
+impl Host {
+    pub fn detect() -> Host {
+        let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+        let cpu_model = cpuinfo
+            .lines()
+            .find(|l| l.starts_with("model name"))
+            .and_then(|l| l.split_once(':'))
+            .map_or_else(|| "unknown".to_string(), |(_, v)| v.trim().to_string());
+        let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map_or_else(|_| "unknown".to_string(), |s| s.trim().to_string());
+        let os = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+            .map_or_else(|_| std::env::consts::OS.to_string(), |s| format!("{} {}", std::env::consts::OS, s.trim()));
+        Host {
+            hostname,
+            cpu_model,
+            logical_cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            os,
+        }
+    }
+}
+
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}

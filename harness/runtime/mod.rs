@@ -1,0 +1,18 @@
+//! Runtimes execute one model inside a worker. The pool, the load generator and the reports do not
+//! know which runtime ran; only the worker does.
+//!
+//! - [`ort`]: ONNX Runtime through the `ort` crate (the default).
+//! - [`ortlib`]: finding and checking the ONNX Runtime shared library, in the parent, before anything
+//!   is spawned.
+
+pub mod ort;
+pub mod ortlib;
+
+use crate::tensor::TensorData;
+
+/// A loaded model that can be run repeatedly.
+pub trait Model: Send {
+    /// Runs the model on `inputs` (in the model's input order) and returns its outputs in the
+    /// model's output order.
+    fn run(&mut self, inputs: &[TensorData]) -> Result<Vec<TensorData>, String>;
+}

@@ -1,0 +1,147 @@
+//! Maps a key path such as `model[1].inputs.x.shape` back to its line in the scenario file, so that
+//! errors found after parsing (a shape that contradicts the model, say) still point at the right line.
+
+use toml_edit::{Document, Item, Table, Value};
+
+/// One step of a key path.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Seg {
+    Key(String),
+    Index(usize),
+}
+
+/// A key path, printed the way users write it: `model[1].inputs.x.shape`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct KeyPath(pub Vec<Seg>);
+
+impl KeyPath {
+    pub fn key(&self, k: &str) -> KeyPath {
+        let mut v = self.0.clone();
+        v.push(Seg::Key(k.to_string()));
+        KeyPath(v)
+    }
+    pub fn index(&self, i: usize) -> KeyPath {
+        let mut v = self.0.clone();
+        v.push(Seg::Index(i));
+        KeyPath(v)
+    }
+}
+
+impl std::fmt::Display for KeyPath {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, s) in self.0.iter().enumerate() {
+            match s {
+                Seg::Key(k) if i == 0 => f.write_str(k)?,
+                Seg::Key(k) => write!(f, ".{k}")?,
+                Seg::Index(n) => write!(f, "[{n}]")?,
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The scenario text with a span-preserving parse of it.
+pub struct SourceMap {
+    text: String,
+    doc: Option<Document<String>>,
+}
+
+impl SourceMap {
+    pub fn new(text: &str) -> SourceMap {
+        SourceMap {
+            text: text.to_string(),
+            doc: Document::parse(text.to_string()).ok(),
+        }
+    }
+
+    /// 1-based line of a byte offset.
+    pub fn line_of_offset(&self, offset: usize) -> usize {
+        let end = offset.min(self.text.len());
+        self.text.as_bytes()[..end]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count()
+            + 1
+    }
+
+    /// The line where the deepest existing prefix of `path` is written.
+    pub fn line_of(&self, path: &KeyPath) -> Option<usize> {
+        let doc = self.doc.as_ref()?;
+        let mut best = None;
+        let mut cur = Node::Table(doc.as_table());
+        for seg in &path.0 {
+            let (span, next) = match (cur, seg) {
+                (Node::Table(t), Seg::Key(k)) => {
+                    let (key, item) = t.get_key_value(k)?;
+                    (key.span().or_else(|| item.span()), Node::from_item(item))
+                }
+                (Node::Inline(t), Seg::Key(k)) => {
+                    let (key, value) = t.get_key_value(k)?;
+                    (key.span().or_else(|| value.span()), Node::from_item(value))
+                }
+                (Node::Tables(a), Seg::Index(i)) => {
+                    let t = a.get(*i)?;
+                    (t.span(), Node::Table(t))
+                }
+                (Node::Array(a), Seg::Index(i)) => {
+                    let v = a.get(*i)?;
+                    (v.span(), Node::from_value(v))
+                }
+                _ => break,
+            };
+            if let Some(s) = span {
+                best = Some(self.line_of_offset(s.start));
+            }
+            cur = next;
+        }
+        best
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Node<'a> {
+    Table(&'a Table),
+    Inline(&'a toml_edit::InlineTable),
+    Tables(&'a toml_edit::ArrayOfTables),
+    Array(&'a toml_edit::Array),
+    Leaf,
+}
+
+impl<'a> Node<'a> {
+    fn from_item(item: &'a Item) -> Node<'a> {
+        match item {
+            Item::Table(t) => Node::Table(t),
+            Item::ArrayOfTables(a) => Node::Tables(a),
+            Item::Value(v) => Node::from_value(v),
+            Item::None => Node::Leaf,
+        }
+    }
+    fn from_value(v: &'a Value) -> Node<'a> {
+        match v {
+            Value::InlineTable(t) => Node::Inline(t),
+            Value::Array(a) => Node::Array(a),
+            _ => Node::Leaf,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_lines_of_nested_keys() {
+        let text = "name = \"x\"\n\n[[model]]\nname = \"a\"\n\n[[model]]\nname = \"b\"\ninputs.x = { shape = [1, 2] }\n[sweep]\nworkers = [1, 2]\n";
+        let map = SourceMap::new(text);
+        let model1 = KeyPath::default().key("model").index(1);
+        assert_eq!(map.line_of(&model1.key("name")), Some(7));
+        assert_eq!(
+            map.line_of(&model1.key("inputs").key("x").key("shape")),
+            Some(8)
+        );
+        assert_eq!(map.line_of(&KeyPath::default().key("sweep").key("workers")), Some(10));
+        // A missing key falls back to the deepest existing prefix.
+        assert_eq!(map.line_of(&model1.key("path")), Some(6));
+        assert_eq!(model1.key("inputs").key("x").to_string(), "model[1].inputs.x");
+    }
+}

@@ -1,0 +1,117 @@
+//! Sweep expansion: the cartesian product of the axes, in a stable order, each point with a stable id.
+
+use serde::Serialize;
+
+use super::{Axes, Provider, Transfer};
+
+/// The most points one scenario may expand to; a guard against a typo that multiplies axes.
+pub const MAX_POINTS: usize = 10_000;
+
+/// One configuration to measure.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Point {
+    /// Position in the sweep, from 0.
+    pub index: usize,
+    /// Stable id built from the parameters, e.g. `w2-t1-pipe-cpu-c4`; it does not change when other
+    /// points are added, so results can be matched across runs.
+    pub id: String,
+    pub workers: usize,
+    pub intra_threads: usize,
+    pub transfer: Transfer,
+    pub provider: Provider,
+    pub concurrency: usize,
+}
+
+/// Expands the axes. The last axis varies fastest: workers, intra_threads, transfer, provider,
+/// concurrency. Returns `Err(n)` when the product exceeds [`MAX_POINTS`].
+pub fn expand(axes: &Axes) -> Result<Vec<Point>, usize> {
+    let n = axes.workers.len()
+        * axes.intra_threads.len()
+        * axes.transfer.len()
+        * axes.provider.len()
+        * axes.concurrency.len();
+    if n > MAX_POINTS {
+        return Err(n);
+    }
+    let mut points = Vec::with_capacity(n);
+    for &workers in &axes.workers {
+        for &intra_threads in &axes.intra_threads {
+            for &transfer in &axes.transfer {
+                for &provider in &axes.provider {
+                    for &concurrency in &axes.concurrency {
+                        points.push(Point {
+                            index: points.len(),
+                            id: format!(
+                                "w{workers}-t{intra_threads}-{}-{}-c{concurrency}",
+                                transfer.name(),
+                                provider.name()
+                            ),
+                            workers,
+                            intra_threads,
+                            transfer,
+                            provider,
+                            concurrency,
+                        });
+                    }
+                }
+            }
+        }
+    }
+    Ok(points)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn axes(w: Vec<usize>, t: Vec<usize>, c: Vec<usize>) -> Axes {
+        Axes {
+            workers: w,
+            intra_threads: t,
+            transfer: vec![Transfer::Pipe],
+            provider: vec![Provider::Cpu],
+            concurrency: c,
+        }
+    }
+
+    #[test]
+    fn order_and_ids_are_stable() {
+        let p = expand(&axes(vec![1, 2], vec![1], vec![1, 4])).unwrap();
+        let ids: Vec<_> = p.iter().map(|p| p.id.as_str()).collect();
+        assert_eq!(
+            ids,
+            [
+                "w1-t1-pipe-cpu-c1",
+                "w1-t1-pipe-cpu-c4",
+                "w2-t1-pipe-cpu-c1",
+                "w2-t1-pipe-cpu-c4"
+            ]
+        );
+        assert_eq!(p[3].index, 3);
+    }
+
+    #[test]
+    fn size_guard() {
+        let big: Vec<usize> = (1..=101).collect();
+        assert_eq!(expand(&axes(big.clone(), big.clone(), vec![1])).map(|_| ()), Ok(()));
+        assert_eq!(
+            expand(&axes(big.clone(), big.clone(), vec![1, 2])).map(|p| p.len()),
+            Err(101 * 101 * 2)
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn product_size_unique_ids(w in prop::collection::btree_set(1usize..64, 1..5),
+                                   t in prop::collection::btree_set(1usize..16, 1..4),
+                                   c in prop::collection::btree_set(1usize..256, 1..4)) {
+            let a = axes(w.iter().copied().collect(), t.iter().copied().collect(), c.iter().copied().collect());
+            let p = expand(&a).unwrap();
+            prop_assert_eq!(p.len(), w.len() * t.len() * c.len());
+            let ids: std::collections::HashSet<_> = p.iter().map(|p| p.id.clone()).collect();
+            prop_assert_eq!(ids.len(), p.len());
+            prop_assert!(p.iter().enumerate().all(|(i, p)| p.index == i));
+        }
+    }
+}

@@ -1,0 +1,364 @@
+//! Tensors as the harness sees them: an element type, a shape and raw little-endian bytes.
+//!
+//! The parent never runs a model, so it never needs typed arrays: it generates input bytes once per
+//! sample, ships them to workers and compares outputs byte for byte. Typed views are made only at the
+//! edges (generators, `.npy` files, the ONNX Runtime adapter).
+
+use std::fmt;
+use std::path::Path;
+
+use half::f16;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution, Normal};
+use serde::{Deserialize, Serialize};
+
+/// Element types the harness can generate, send and hand to a runtime.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum DType {
+    F32,
+    F64,
+    F16,
+    I8,
+    I16,
+    I32,
+    I64,
+    U8,
+    U16,
+    U32,
+    U64,
+    Bool,
+}
+
+impl DType {
+    /// Bytes per element.
+    pub fn size(self) -> usize {
+        match self {
+            DType::I8 | DType::U8 | DType::Bool => 1,
+            DType::F16 | DType::I16 | DType::U16 => 2,
+            DType::F32 | DType::I32 | DType::U32 => 4,
+            DType::F64 | DType::I64 | DType::U64 => 8,
+        }
+    }
+
+    /// The name users write and read (`float32`, `int64`, ...), as ONNX and numpy spell them.
+    pub fn name(self) -> &'static str {
+        match self {
+            DType::F32 => "float32",
+            DType::F64 => "float64",
+            DType::F16 => "float16",
+            DType::I8 => "int8",
+            DType::I16 => "int16",
+            DType::I32 => "int32",
+            DType::I64 => "int64",
+            DType::U8 => "uint8",
+            DType::U16 => "uint16",
+            DType::U32 => "uint32",
+            DType::U64 => "uint64",
+            DType::Bool => "bool",
+        }
+    }
+
+    pub fn is_float(self) -> bool {
+        matches!(self, DType::F32 | DType::F64 | DType::F16)
+    }
+
+    /// Maps an ONNX `TensorProto.DataType` code; `None` for types the harness does not support
+    /// (strings, bfloat16, complex, float8).
+    pub fn from_onnx(code: i32) -> Option<DType> {
+        Some(match code {
+            1 => DType::F32,
+            2 => DType::U8,
+            3 => DType::I8,
+            4 => DType::U16,
+            5 => DType::I16,
+            6 => DType::I32,
+            7 => DType::I64,
+            9 => DType::Bool,
+            10 => DType::F16,
+            11 => DType::F64,
+            12 => DType::U32,
+            13 => DType::U64,
+            _ => return None,
+        })
+    }
+
+    /// Maps a numpy type string such as `<f4` or `|b1`.
+    pub fn from_numpy(descr: &str) -> Option<DType> {
+        let (order, code) = descr.split_at(1.min(descr.len()));
+        if order == ">" && !code.ends_with('1') {
+            return None; // big-endian multi-byte data: not supported
+        }
+        Some(match code {
+            "f4" => DType::F32,
+            "f8" => DType::F64,
+            "f2" => DType::F16,
+            "i1" => DType::I8,
+            "i2" => DType::I16,
+            "i4" => DType::I32,
+            "i8" => DType::I64,
+            "u1" => DType::U8,
+            "u2" => DType::U16,
+            "u4" => DType::U32,
+            "u8" => DType::U64,
+            "b1" => DType::Bool,
+            _ => return None,
+        })
+    }
+}
+
+impl fmt::Display for DType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A dense tensor: element type, shape and row-major little-endian bytes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TensorData {
+    pub dtype: DType,
+    pub shape: Vec<i64>,
+    #[serde(with = "serde_bytes")]
+    pub bytes: Vec<u8>,
+}
+
+impl TensorData {
+    /// Number of elements of a shape (1 for a scalar).
+    pub fn numel(shape: &[i64]) -> usize {
+        shape.iter().map(|&d| d.max(0) as usize).product()
+    }
+
+    /// Checks that the byte length agrees with dtype and shape.
+    pub fn check(&self) -> Result<(), String> {
+        let want = Self::numel(&self.shape) * self.dtype.size();
+        if self.bytes.len() != want {
+            return Err(format!(
+                "tensor of {} {:?} needs {want} bytes, got {}",
+                self.dtype,
+                self.shape,
+                self.bytes.len()
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// How the values of one input are made.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Generator {
+    /// Uniform in `[low, high)`; for `bool`, true with probability one half.
+    Uniform { low: f64, high: f64 },
+    /// Normal with the given mean and standard deviation.
+    Normal { mean: f64, std: f64 },
+    /// Integers uniform in `[low, high)`.
+    Int { low: i64, high: i64 },
+    /// Every element equals `value`.
+    Const { value: f64 },
+    /// Samples read from a `.npy` file: its shape is the input's shape, or one leading axis of samples
+    /// followed by the input's shape.
+    Npy { path: std::path::PathBuf },
+}
+
+/// Generates `count` samples of one input. Each sample's values depend only on `seed` and the sample
+/// index, so any process that knows the seed makes the same bytes.
+pub fn generate(
+    generator: &Generator,
+    dtype: DType,
+    shape: &[i64],
+    seed: u64,
+    count: usize,
+) -> anyhow::Result<Vec<TensorData>> {
+    if let Generator::Npy { path } = generator {
+        return read_npy_samples(path, dtype, shape);
+    }
+    let n = TensorData::numel(shape);
+    let mut samples = Vec::with_capacity(count);
+    for index in 0..count {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        rng.set_stream(index as u64);
+        let values: Vec<f64> = match *generator {
+            Generator::Uniform { .. } if dtype == DType::Bool => (0..n)
+                .map(|_| f64::from(u8::from(rng.random_bool(0.5))))
+                .collect(),
+            Generator::Uniform { low, high } => (0..n).map(|_| rng.random_range(low..high)).collect(),
+            Generator::Normal { mean, std } => {
+                let dist = Normal::new(mean, std)
+                    .map_err(|e| anyhow::anyhow!("normal(mean={mean}, std={std}): {e}"))?;
+                (0..n).map(|_| dist.sample(&mut rng)).collect()
+            }
+            Generator::Int { low, high } => {
+                (0..n).map(|_| rng.random_range(low..high) as f64).collect()
+            }
+            Generator::Const { value } => vec![value; n],
+            Generator::Npy { .. } => unreachable!("handled above"),
+        };
+        samples.push(TensorData {
+            dtype,
+            shape: shape.to_vec(),
+            bytes: encode_values(dtype, &values),
+        });
+    }
+    Ok(samples)
+}
+
+/// Converts `f64` values to the little-endian bytes of `dtype` (saturating for integers).
+pub fn encode_values(dtype: DType, values: &[f64]) -> Vec<u8> {
+    fn bytes<T: bytemuck::Pod>(v: Vec<T>) -> Vec<u8> {
+        bytemuck::cast_slice(&v).to_vec()
+    }
+    match dtype {
+        DType::F32 => bytes(values.iter().map(|&v| v as f32).collect()),
+        DType::F64 => bytes(values.to_vec()),
+        DType::F16 => bytes(values.iter().map(|&v| f16::from_f64(v)).collect()),
+        DType::I8 => bytes(values.iter().map(|&v| v as i8).collect()),
+        DType::I16 => bytes(values.iter().map(|&v| v as i16).collect()),
+        DType::I32 => bytes(values.iter().map(|&v| v as i32).collect()),
+        DType::I64 => bytes(values.iter().map(|&v| v as i64).collect()),
+        DType::U8 => bytes(values.iter().map(|&v| v as u8).collect()),
+        DType::U16 => bytes(values.iter().map(|&v| v as u16).collect()),
+        DType::U32 => bytes(values.iter().map(|&v| v as u32).collect()),
+        DType::U64 => bytes(values.iter().map(|&v| v as u64).collect()),
+        DType::Bool => values.iter().map(|&v| u8::from(v != 0.0)).collect(),
+    }
+}
+
+/// Decodes little-endian bytes of `dtype` to `f64`, for comparisons and summaries.
+pub fn decode_values(dtype: DType, bytes: &[u8]) -> Vec<f64> {
+    fn vals<T: bytemuck::Pod>(b: &[u8], f: impl Fn(T) -> f64) -> Vec<f64> {
+        b.chunks_exact(size_of::<T>())
+            .map(|c| f(bytemuck::pod_read_unaligned(c)))
+            .collect()
+    }
+    match dtype {
+        DType::F32 => vals::<f32>(bytes, f64::from),
+        DType::F64 => vals::<f64>(bytes, |v| v),
+        DType::F16 => vals::<f16>(bytes, f64::from),
+        DType::I8 => vals::<i8>(bytes, f64::from),
+        DType::I16 => vals::<i16>(bytes, f64::from),
+        DType::I32 => vals::<i32>(bytes, f64::from),
+        DType::I64 => vals::<i64>(bytes, |v| v as f64),
+        DType::U8 => vals::<u8>(bytes, f64::from),
+        DType::U16 => vals::<u16>(bytes, f64::from),
+        DType::U32 => vals::<u32>(bytes, f64::from),
+        DType::U64 => vals::<u64>(bytes, |v| v as f64),
+        DType::Bool => bytes.iter().map(|&b| f64::from(u8::from(b != 0))).collect(),
+    }
+}
+
+/// Reads a whole `.npy` file as one tensor.
+pub fn read_npy(path: &Path) -> anyhow::Result<TensorData> {
+    use anyhow::Context;
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let npy = npyz::NpyFile::new(&bytes[..])
+        .with_context(|| format!("{} is not a valid .npy file", path.display()))?;
+    let descr = npy.dtype().descr();
+    let dtype = DType::from_numpy(&descr).with_context(|| {
+        format!(
+            "{}: numpy dtype `{descr}` is not supported (use float16/32/64, (u)int8-64 or bool, little-endian)",
+            path.display()
+        )
+    })?;
+    if npy.order() == npyz::Order::Fortran {
+        anyhow::bail!(
+            "{}: Fortran-order arrays are not supported; save with np.ascontiguousarray",
+            path.display()
+        );
+    }
+    let shape: Vec<i64> = npy.shape().iter().map(|&d| d as i64).collect();
+    let n = TensorData::numel(&shape) * dtype.size();
+    let data_start = bytes.len().checked_sub(n).with_context(|| {
+        format!("{}: file is shorter than its header says", path.display())
+    })?;
+    Ok(TensorData {
+        dtype,
+        shape,
+        bytes: bytes[data_start..].to_vec(),
+    })
+}
+
+/// Reads `.npy` samples for an input of `dtype` and `shape`: the file holds one sample of exactly that
+/// shape, or a stack of samples along a new leading axis.
+fn read_npy_samples(path: &Path, dtype: DType, shape: &[i64]) -> anyhow::Result<Vec<TensorData>> {
+    let all = read_npy(path)?;
+    if all.dtype != dtype {
+        anyhow::bail!(
+            "{} holds {} but the input is {}; convert it with arr.astype(np.{})",
+            path.display(),
+            all.dtype,
+            dtype,
+            dtype.name()
+        );
+    }
+    if all.shape == shape {
+        return Ok(vec![all]);
+    }
+    if all.shape.len() == shape.len() + 1 && all.shape[1..] == *shape && all.shape[0] > 0 {
+        let per = TensorData::numel(shape) * dtype.size();
+        return Ok(all
+            .bytes
+            .chunks_exact(per)
+            .map(|c| TensorData {
+                dtype,
+                shape: shape.to_vec(),
+                bytes: c.to_vec(),
+            })
+            .collect());
+    }
+    anyhow::bail!(
+        "{} has shape {:?}; the input needs {:?} (one sample) or [N, {}] (N samples)",
+        path.display(),
+        all.shape,
+        shape,
+        shape
+            .iter()
+            .map(|d| d.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generators_are_deterministic_per_seed_and_index() {
+        let g = Generator::Normal { mean: 0.0, std: 1.0 };
+        let a = generate(&g, DType::F32, &[2, 3], 7, 3).unwrap();
+        let b = generate(&g, DType::F32, &[2, 3], 7, 3).unwrap();
+        assert_eq!(a, b);
+        assert_ne!(a[0].bytes, a[1].bytes, "samples must differ");
+        let c = generate(&g, DType::F32, &[2, 3], 8, 1).unwrap();
+        assert_ne!(a[0].bytes, c[0].bytes, "seeds must differ");
+        assert_eq!(a[0].bytes.len(), 6 * 4);
+    }
+
+    #[test]
+    fn int_range_is_half_open_and_typed() {
+        let g = Generator::Int { low: 3, high: 5 };
+        let s = generate(&g, DType::I64, &[1000], 1, 1).unwrap();
+        let v = decode_values(DType::I64, &s[0].bytes);
+        assert!(v.iter().all(|&x| x == 3.0 || x == 4.0));
+        assert!(v.contains(&3.0) && v.contains(&4.0));
+    }
+
+    #[test]
+    fn scalar_bool_and_half_inputs() {
+        let s = generate(&Generator::Const { value: 2.5 }, DType::F16, &[], 0, 1).unwrap();
+        assert_eq!(s[0].bytes.len(), 2);
+        assert_eq!(decode_values(DType::F16, &s[0].bytes), vec![2.5]);
+        let b = generate(&Generator::Uniform { low: 0.0, high: 1.0 }, DType::Bool, &[64], 0, 1)
+            .unwrap();
+        assert!(b[0].bytes.iter().all(|&x| x <= 1));
+        assert!(b[0].bytes.contains(&0) && b[0].bytes.contains(&1));
+    }
+
+    #[test]
+    fn numpy_type_strings() {
+        assert_eq!(DType::from_numpy("<f4"), Some(DType::F32));
+        assert_eq!(DType::from_numpy("|b1"), Some(DType::Bool));
+        assert_eq!(DType::from_numpy("<f2"), Some(DType::F16));
+        assert_eq!(DType::from_numpy(">f4"), None);
+        assert_eq!(DType::from_numpy("|S3"), None);
+    }
+}

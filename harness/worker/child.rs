@@ -1,0 +1,117 @@
+//! The worker's side: handshake, load the models named in the setup, then answer run requests one at
+//! a time until told to shut down or until the parent goes away.
+//!
+//! Replies are flushed as soon as no further request is already buffered, so a queue of requests is
+//! answered with few system calls and a single request is never held back.
+
+use std::io::{BufReader, BufWriter, Write};
+use std::os::fd::FromRawFd;
+use std::os::unix::net::UnixStream;
+use std::time::Instant;
+
+use anyhow::Context;
+
+use crate::protocol::{self, FromWorker, Hello, ModelLoad, ProtocolError, ToWorker};
+use crate::runtime::{self, Model};
+
+/// Resident memory of this process, in bytes (0 when unknown).
+pub fn rss_bytes() -> u64 {
+    memory_stats::memory_stats().map_or(0, |m| m.physical_mem as u64)
+}
+
+/// Runs the worker on the socket inherited as file descriptor `fd`.
+pub fn main(fd: i32) -> anyhow::Result<()> {
+    // SAFETY: the parent passes the number of a socket it created for this process alone; nothing
+    // else in this process owns that descriptor.
+    let stream = unsafe { UnixStream::from_raw_fd(fd) };
+    let mut reader = BufReader::with_capacity(1 << 16, stream.try_clone().context("socket")?);
+    let mut writer = BufWriter::with_capacity(1 << 16, stream);
+    let mut buf = Vec::new();
+    let mut out = Vec::new();
+    protocol::write_msg(&mut writer, &FromWorker::Hello(Hello::ours()), &mut out)?;
+    writer.flush()?;
+
+    if !protocol::read_frame(&mut reader, &mut buf)? {
+        return Ok(()); // parent went away before setup
+    }
+    let setup = match protocol::decode::<ToWorker>(&buf)? {
+        ToWorker::Setup(s) => s,
+        other => return Err(ProtocolError::Unexpected(format!("{other:?} before setup")).into()),
+    };
+    let opts = runtime::ort::SessionOptions {
+        intra_threads: setup.intra_threads as usize,
+    };
+    let mut models: Vec<Box<dyn Model>> = Vec::new();
+    let mut loads = Vec::new();
+    for m in &setup.models {
+        let t0 = Instant::now();
+        match runtime::ort::OrtModel::load(&setup.ort_lib, &m.path, opts) {
+            Ok(model) => models.push(Box::new(model)),
+            Err(message) => {
+                let reply = FromWorker::SetupFailed {
+                    model: Some(m.name.clone()),
+                    message,
+                };
+                protocol::write_msg(&mut writer, &reply, &mut out)?;
+                writer.flush()?;
+                return Ok(());
+            }
+        }
+        loads.push(ModelLoad {
+            model: m.name.clone(),
+            load_ns: t0.elapsed().as_nanos() as u64,
+        });
+    }
+    let ready = FromWorker::Ready {
+        loads,
+        rss_bytes: rss_bytes(),
+        runtime: runtime::ort::build_info(),
+    };
+    protocol::write_msg(&mut writer, &ready, &mut out)?;
+    writer.flush()?;
+
+    let mut served = 0u64;
+    while protocol::read_frame(&mut reader, &mut buf)? {
+        match protocol::decode::<ToWorker>(&buf)? {
+            ToWorker::Run { id, model, inputs } => {
+                let reply = match models.get_mut(model as usize) {
+                    None => FromWorker::Failed {
+                        id,
+                        message: format!("no model #{model} in this worker"),
+                    },
+                    Some(m) => {
+                        let t0 = Instant::now();
+                        let result = m.run(&inputs);
+                        let compute_ns = t0.elapsed().as_nanos() as u64;
+                        match result {
+                            Ok(outputs) => FromWorker::Done {
+                                id,
+                                compute_ns,
+                                outputs,
+                            },
+                            Err(message) => FromWorker::Failed { id, message },
+                        }
+                    }
+                };
+                served += 1;
+                protocol::write_msg(&mut writer, &reply, &mut out)?;
+                if reader.buffer().is_empty() {
+                    writer.flush()?;
+                }
+            }
+            ToWorker::Shutdown => {
+                let bye = FromWorker::Bye {
+                    rss_bytes: rss_bytes(),
+                    served,
+                };
+                protocol::write_msg(&mut writer, &bye, &mut out)?;
+                writer.flush()?;
+                return Ok(());
+            }
+            ToWorker::Setup(_) => {
+                return Err(ProtocolError::Unexpected("a second setup".into()).into());
+            }
+        }
+    }
+    Ok(())
+}

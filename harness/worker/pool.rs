@@ -1,0 +1,387 @@
+//! The parent's side of the workers: spawn, handshake with deadlines, route requests, shut down.
+//!
+//! Each worker is a child process with one Unix socket (a socketpair; the child inherits its end as a
+//! file descriptor). Requests are written by whichever load-generator client sends them; one reader
+//! task per worker completes the matching pending request when its reply arrives. If a worker's
+//! connection ends, every request still pending on it fails with `worker_lost`, so no client waits
+//! forever.
+
+use std::collections::HashMap;
+use std::os::fd::AsRawFd;
+use std::process::Stdio;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use serde::Serialize;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::UnixStream;
+use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::sync::oneshot;
+
+use crate::protocol::{self, FromWorker, ModelLoad, Setup, ToWorker};
+use crate::tensor::TensorData;
+
+/// How long a worker may take from spawn to "ready" (loading every model included).
+pub const READY_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long a worker may take to say goodbye and exit.
+const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
+/// Keep at most this much of a worker's stderr for error messages.
+const STDERR_KEEP: usize = 16 * 1024;
+
+/// The outcome of one request.
+#[derive(Debug)]
+pub enum Reply {
+    Done {
+        compute_ns: u64,
+        outputs: Vec<TensorData>,
+    },
+    /// The runtime reported an error for this request.
+    Failed(String),
+    /// The worker's connection ended before it answered.
+    Lost(String),
+}
+
+/// The borrowed twin of [`ToWorker::Run`], so a sample is encoded without being cloned. Its variant
+/// order must match [`ToWorker`]; a test checks that both encode alike.
+#[derive(Serialize)]
+enum ToWorkerRef<'a> {
+    #[allow(dead_code)]
+    Setup(&'a Setup),
+    Run {
+        id: u64,
+        model: u32,
+        inputs: &'a [TensorData],
+    },
+}
+
+type Pending = Arc<Mutex<HashMap<u64, oneshot::Sender<Reply>>>>;
+
+/// What a worker reported when it became ready.
+#[derive(Debug, Clone)]
+pub struct WorkerInfo {
+    pub id: u32,
+    pub pid: u32,
+    pub loads: Vec<ModelLoad>,
+    pub rss_ready_bytes: u64,
+    pub runtime: String,
+    /// Spawn to ready, in wall time.
+    pub start: Duration,
+}
+
+/// A running worker.
+pub struct Worker {
+    pub info: WorkerInfo,
+    child: tokio::process::Child,
+    writer: tokio::sync::Mutex<OwnedWriteHalf>,
+    pending: Pending,
+    outstanding: AtomicUsize,
+    stderr: Arc<Mutex<String>>,
+    bye: Mutex<Option<oneshot::Receiver<(u64, u64)>>>,
+    reader: tokio::task::JoinHandle<()>,
+}
+
+impl Worker {
+    /// Spawns `bench worker`, completes the handshake and waits until its models are loaded.
+    pub async fn start(setup: Setup) -> anyhow::Result<Worker> {
+        let id = setup.worker;
+        let started = Instant::now();
+        let (ours, theirs) = std::os::unix::net::UnixStream::pair().context("socketpair")?;
+        let fd = theirs.as_raw_fd();
+        let exe = std::env::current_exe().context("cannot find the bench executable")?;
+        let mut cmd = tokio::process::Command::new(exe);
+        cmd.arg("worker")
+            .arg("--fd")
+            .arg(fd.to_string())
+            .arg("--id")
+            .arg(id.to_string())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        // SAFETY: only async-signal-safe calls (fcntl, prctl) between fork and exec.
+        unsafe {
+            cmd.pre_exec(move || {
+                if libc::fcntl(fd, libc::F_SETFD, 0) == -1 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                // The worker dies with the parent, so a killed parent leaves no orphans.
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
+        }
+        let mut child = cmd.spawn().with_context(|| format!("cannot start worker {id}"))?;
+        drop(theirs);
+        let pid = child.id().unwrap_or(0);
+        let stderr = Arc::new(Mutex::new(String::new()));
+        if let Some(err) = child.stderr.take() {
+            let keep = stderr.clone();
+            tokio::spawn(async move {
+                let mut lines = BufReader::new(err).lines();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    let mut s = keep.lock().expect("stderr lock");
+                    s.push_str(&line);
+                    s.push('\n');
+                    if s.len() > STDERR_KEEP {
+                        let cut = s.len() - STDERR_KEEP;
+                        let cut = (cut..s.len()).find(|&i| s.is_char_boundary(i)).unwrap_or(0);
+                        s.drain(..cut);
+                    }
+                }
+            });
+        }
+        ours.set_nonblocking(true)?;
+        let stream = UnixStream::from_std(ours)?;
+        let (mut rd, mut wr) = stream.into_split();
+
+        let handshake = async {
+            let mut buf = Vec::new();
+            let hello = read_msg(&mut rd, &mut buf).await?;
+            match hello {
+                FromWorker::Hello(h) => h.check()?,
+                other => bail!("expected a hello, got {other:?}"),
+            }
+            wr.write_all(&protocol::encode(&ToWorker::Setup(setup.clone()))?).await?;
+            match read_msg(&mut rd, &mut buf).await? {
+                FromWorker::Ready {
+                    loads,
+                    rss_bytes,
+                    runtime,
+                } => Ok((loads, rss_bytes, runtime)),
+                FromWorker::SetupFailed { model, message } => match model {
+                    Some(m) => bail!("worker {id} could not load model `{m}`: {message}"),
+                    None => bail!("worker {id} failed to set up: {message}"),
+                },
+                other => bail!("expected ready, got {other:?}"),
+            }
+        };
+        let outcome = tokio::select! {
+            r = handshake => r,
+            status = child.wait() => Err(anyhow::anyhow!(
+                "worker {id} exited during start-up ({})",
+                status.map_or_else(|e| e.to_string(), |s| s.to_string())
+            )),
+            _ = tokio::time::sleep(READY_TIMEOUT) => Err(anyhow::anyhow!(
+                "worker {id} was not ready after {}s", READY_TIMEOUT.as_secs()
+            )),
+        };
+        let (loads, rss_ready_bytes, runtime) = match outcome {
+            Ok(v) => v,
+            Err(e) => {
+                let _ = child.start_kill();
+                let _ = tokio::time::timeout(Duration::from_secs(5), child.wait()).await;
+                tokio::time::sleep(Duration::from_millis(20)).await; // let the stderr task drain
+                let tail = stderr.lock().expect("stderr lock").trim().to_string();
+                return Err(if tail.is_empty() {
+                    e
+                } else {
+                    e.context(format!("worker {id} stderr:\n{tail}"))
+                });
+            }
+        };
+
+        let pending: Pending = Arc::default();
+        let (bye_tx, bye_rx) = oneshot::channel();
+        let reader = tokio::spawn(read_replies(rd, pending.clone(), bye_tx));
+        Ok(Worker {
+            info: WorkerInfo {
+                id,
+                pid,
+                loads,
+                rss_ready_bytes,
+                runtime,
+                start: started.elapsed(),
+            },
+            child,
+            writer: tokio::sync::Mutex::new(wr),
+            pending,
+            outstanding: AtomicUsize::new(0),
+            stderr,
+            bye: Mutex::new(Some(bye_rx)),
+            reader,
+        })
+    }
+
+    /// Requests in flight on this worker.
+    pub fn outstanding(&self) -> usize {
+        self.outstanding.load(Ordering::Relaxed)
+    }
+
+    /// Sends one request and waits for its reply. `frame` is a scratch buffer for encoding.
+    pub async fn call(&self, id: u64, model: u32, inputs: &[TensorData], frame: &mut Vec<u8>) -> Reply {
+        let msg = ToWorkerRef::Run { id, model, inputs };
+        if let Err(e) = protocol::encode_into(&msg, frame) {
+            return Reply::Failed(format!("cannot encode request: {e}"));
+        }
+        let (tx, rx) = oneshot::channel();
+        self.pending.lock().expect("pending lock").insert(id, tx);
+        self.outstanding.fetch_add(1, Ordering::Relaxed);
+        let sent = self.writer.lock().await.write_all(frame).await;
+        let reply = match sent {
+            Err(e) => {
+                self.pending.lock().expect("pending lock").remove(&id);
+                Reply::Lost(format!("cannot send to worker {}: {e}", self.info.id))
+            }
+            Ok(()) => rx
+                .await
+                .unwrap_or_else(|_| Reply::Lost(format!("worker {} went away", self.info.id))),
+        };
+        self.outstanding.fetch_sub(1, Ordering::Relaxed);
+        reply
+    }
+
+    /// The last lines the worker wrote to stderr.
+    pub fn stderr_tail(&self) -> String {
+        self.stderr.lock().expect("stderr lock").clone()
+    }
+
+    /// Asks the worker to finish, waits for its goodbye (resident memory at the end, requests served)
+    /// and reaps it; kills it if it does not exit in time.
+    pub async fn shutdown(mut self) -> anyhow::Result<(u64, u64)> {
+        let id = self.info.id;
+        let bye_rx = self.bye.lock().expect("bye lock").take();
+        let send = async {
+            let mut w = self.writer.lock().await;
+            w.write_all(&protocol::encode(&ToWorker::Shutdown)?).await?;
+            w.shutdown().await?;
+            anyhow::Ok(())
+        };
+        let result = async {
+            send.await?;
+            let bye = bye_rx.context("shutdown called twice")?;
+            tokio::time::timeout(SHUTDOWN_TIMEOUT, bye)
+                .await
+                .context("no goodbye in time")?
+                .context("connection closed before goodbye")
+        }
+        .await;
+        match tokio::time::timeout(SHUTDOWN_TIMEOUT, self.child.wait()).await {
+            Ok(Ok(status)) if status.success() => {}
+            Ok(Ok(status)) => {
+                self.reader.abort();
+                bail!("worker {id} exited with {status}; stderr:\n{}", self.stderr_tail());
+            }
+            _ => {
+                let _ = self.child.kill().await;
+            }
+        }
+        self.reader.abort();
+        result.with_context(|| format!("worker {id} did not shut down cleanly"))
+    }
+}
+
+async fn read_msg(rd: &mut OwnedReadHalf, buf: &mut Vec<u8>) -> anyhow::Result<FromWorker> {
+    if !protocol::read_frame_async(rd, buf).await? {
+        bail!("the worker closed its connection");
+    }
+    Ok(protocol::decode(buf)?)
+}
+
+/// Completes pending requests as replies arrive; when the connection ends, fails the rest.
+async fn read_replies(mut rd: OwnedReadHalf, pending: Pending, bye: oneshot::Sender<(u64, u64)>) {
+    let mut buf = Vec::with_capacity(1 << 16);
+    let mut bye = Some(bye);
+    let reason = loop {
+        match protocol::read_frame_async(&mut rd, &mut buf).await {
+            Ok(true) => {}
+            Ok(false) => break "the worker closed its connection".to_string(),
+            Err(e) => break format!("protocol error: {e}"),
+        }
+        let (id, reply) = match protocol::decode::<FromWorker>(&buf) {
+            Ok(FromWorker::Done {
+                id,
+                compute_ns,
+                outputs,
+            }) => (id, Reply::Done { compute_ns, outputs }),
+            Ok(FromWorker::Failed { id, message }) => (id, Reply::Failed(message)),
+            Ok(FromWorker::Bye { rss_bytes, served }) => {
+                if let Some(tx) = bye.take() {
+                    let _ = tx.send((rss_bytes, served));
+                }
+                continue;
+            }
+            Ok(other) => break format!("unexpected message {other:?}"),
+            Err(e) => break format!("protocol error: {e}"),
+        };
+        if let Some(tx) = pending.lock().expect("pending lock").remove(&id) {
+            let _ = tx.send(reply);
+        }
+    };
+    let waiting: Vec<_> = pending.lock().expect("pending lock").drain().collect();
+    for (_, tx) in waiting {
+        let _ = tx.send(Reply::Lost(reason.clone()));
+    }
+}
+
+/// All workers of one sweep point.
+pub struct Pool {
+    pub workers: Vec<Worker>,
+}
+
+impl Pool {
+    /// Starts one worker per setup, concurrently; if any fails, the others are stopped and the first
+    /// error is returned.
+    pub async fn start(setups: Vec<Setup>) -> anyhow::Result<Pool> {
+        let results = futures::future::join_all(setups.into_iter().map(Worker::start)).await;
+        let mut workers = Vec::new();
+        let mut first_err = None;
+        for r in results {
+            match r {
+                Ok(w) => workers.push(w),
+                Err(e) => {
+                    first_err.get_or_insert(e);
+                }
+            }
+        }
+        if let Some(e) = first_err {
+            for w in workers {
+                let _ = w.shutdown().await;
+            }
+            return Err(e);
+        }
+        Ok(Pool { workers })
+    }
+
+    /// The worker with the fewest requests in flight; ties go to the lowest index at or after `hint`.
+    pub fn least_loaded(&self, hint: usize) -> &Worker {
+        let n = self.workers.len();
+        (0..n)
+            .map(|k| &self.workers[(hint + k) % n])
+            .min_by_key(|w| w.outstanding())
+            .expect("a pool has at least one worker")
+    }
+
+    /// Shuts every worker down; returns (resident bytes at the end, requests served) per worker.
+    pub async fn shutdown(self) -> Vec<anyhow::Result<(u64, u64)>> {
+        futures::future::join_all(self.workers.into_iter().map(Worker::shutdown)).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tensor::DType;
+
+    #[test]
+    fn borrowed_run_encodes_like_the_owned_message() {
+        let inputs = vec![TensorData {
+            dtype: DType::F32,
+            shape: vec![1, 2],
+            bytes: vec![0, 0, 128, 63, 0, 0, 0, 64],
+        }];
+        let owned = protocol::encode(&ToWorker::Run {
+            id: 7,
+            model: 2,
+            inputs: inputs.clone(),
+        })
+        .unwrap();
+        let borrowed = protocol::encode(&ToWorkerRef::Run {
+            id: 7,
+            model: 2,
+            inputs: &inputs,
+        })
+        .unwrap();
+        assert_eq!(owned, borrowed);
+    }
+}
