@@ -793,3 +793,6 @@ fn resolve_axes(raw: Option<&raw::RawSweep>, concurrency: Vec<usize>, e: &mut Er
         concurrency,
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# The main job: set up what is missing, then sweep the bundled scenario.
+#   scripts/run.sh                      -> reports/ensemble/results.csv, run.json
+#   scripts/run.sh --out DIR            -> any `bench sweep` flag is passed through
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+exec target/release/bench sweep --scenario "${BENCH_SCENARIO:-scenarios/ensemble.toml}" "$@"

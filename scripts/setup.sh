@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs what bench needs, skipping what is already there (safe to run again):
+#   - .venv, a Python virtualenv with the pinned ONNX Runtime wheel (onnxruntime==1.31.1) and numpy;
+#   - the release build of bench (target/release/bench).
+# Needs: a Rust toolchain, python3 with venv and pip, and access to PyPI and crates.io.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+ORT_VERSION=1.31.1
+PY=.venv/bin/python
+
+if [ ! -x "$PY" ]; then
+  echo "setup: creating .venv" >&2
+  python3 -m venv .venv
+fi
+if ! "$PY" -c "import onnxruntime, numpy, sys; sys.exit(onnxruntime.__version__ != '$ORT_VERSION')" 2>/dev/null; then
+  echo "setup: installing onnxruntime==$ORT_VERSION and numpy into .venv" >&2
+  "$PY" -m pip install -q --disable-pip-version-check "onnxruntime==$ORT_VERSION" numpy
+fi
+LIB=$(ls .venv/lib/python3*/site-packages/onnxruntime/capi/libonnxruntime.so."$ORT_VERSION" 2>/dev/null | head -1 || true)
+if [ -z "$LIB" ]; then
+  echo "setup: onnxruntime is installed but libonnxruntime.so.$ORT_VERSION is missing from it" >&2
+  exit 2
+fi
+if [ "${BENCH_SKIP_BUILD:-0}" != 1 ]; then
+  cargo build --release --quiet
+fi

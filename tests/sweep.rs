@@ -1,0 +1,120 @@
+//! End to end: the real `bench` binary sweeps the bundled models with 1 and 2 workers, and the CSV
+//! it writes is checked for schema and sanity.
+
+use std::path::Path;
+
+use assert_cmd::Command;
+
+fn bench() -> Command {
+    Command::cargo_bin("bench").expect("the bench binary is built")
+}
+
+fn read_csv(path: &Path) -> (Vec<String>, Vec<csv::StringRecord>) {
+    let mut r = csv::Reader::from_path(path).expect("results.csv exists");
+    let header = r.headers().unwrap().iter().map(String::from).collect();
+    let rows = r.records().map(|r| r.unwrap()).collect();
+    (header, rows)
+}
+
+#[test]
+fn sweep_writes_sane_results_for_one_and_two_workers() {
+    let out = tempfile::tempdir().unwrap();
+    let assert = bench()
+        .args(["sweep", "--quiet", "--scenario", "tests/scenarios/small.toml", "--out"])
+        .arg(out.path())
+        .assert()
+        .success();
+    let stdout = String::from_utf8_lossy(&assert.get_output().stdout).to_string();
+    assert!(stdout.contains("w1-t1-pipe-cpu-c2") && stdout.contains("w2-t1-pipe-cpu-c2"), "{stdout}");
+
+    let (header, rows) = read_csv(&out.path().join("results.csv"));
+    assert_eq!(header, bench::report::csv::header());
+    let col = |name: &str| header.iter().position(|h| h == name).unwrap_or_else(|| panic!("column {name}"));
+    let num = |r: &csv::StringRecord, name: &str| -> f64 { r[col(name)].parse().unwrap_or_else(|_| panic!("{name} = {}", &r[col(name)])) };
+
+    // 2 points × (5 models + all).
+    assert_eq!(rows.len(), 12);
+    let models: Vec<&str> = rows.iter().map(|r| &r[col("model")]).collect();
+    assert_eq!(&models[..6], ["linear", "mlp", "resnet_small", "encoder_small", "mixed_inputs", "all"]);
+    for r in &rows {
+        let what = format!("{} {}", &r[col("point_id")], &r[col("model")]);
+        assert_eq!(num(r, "errors"), 0.0, "{what}");
+        assert!(num(r, "requests") > 0.0, "{what}");
+        assert!(num(r, "throughput_rps") > 0.0, "{what}");
+        let lat: Vec<f64> = ["p50", "p90", "p95", "p99", "p999", "max"].iter().map(|p| num(r, &format!("latency_{p}_us"))).collect();
+        assert!(lat[0] > 0.0, "{what}");
+        assert!(lat.windows(2).all(|w| w[0] <= w[1]), "{what}: percentiles out of order {lat:?}");
+        assert!(num(r, "compute_p50_us") <= lat[0], "{what}: compute p50 above latency p50");
+        assert!(num(r, "compute_p99_us") <= lat[3], "{what}: compute p99 above latency p99");
+        assert!(num(r, "compute_p50_us") > 0.0, "{what}");
+        assert!(num(r, "load_ms") > 0.0, "{what}");
+        assert!(num(r, "rss_mib") > 1.0, "{what}");
+        assert_eq!(&r[col("input_staging")], "per_request");
+    }
+    let all: Vec<_> = rows.iter().filter(|r| &r[col("model")] == "all").collect();
+    assert_eq!(num(all[0], "requests"), 150.0, "the request limit is exact");
+    assert_eq!(num(all[0], "workers"), 1.0);
+    assert_eq!(num(all[1], "workers"), 2.0);
+    assert!(num(all[1], "rss_mib") > num(all[0], "rss_mib"), "two workers hold more memory than one");
+    // The per-model rows add up to the `all` row.
+    let sum: f64 = rows[..5].iter().map(|r| num(r, "requests")).sum();
+    assert_eq!(sum, num(all[0], "requests"));
+
+    let meta: serde_json::Value = serde_json::from_slice(&std::fs::read(out.path().join("run.json")).unwrap()).unwrap();
+    assert_eq!(meta["points_done"], 2);
+    assert_eq!(meta["interrupted"], false);
+    assert_eq!(meta["ort_version"], "1.31.1");
+    assert_eq!(meta["scenario"]["sha256"].as_str().unwrap().len(), 64);
+    assert!(meta["host"]["logical_cores"].as_u64().unwrap() >= 1);
+    assert!(meta["rustc"].as_str().unwrap().starts_with("rustc "));
+}
+
+#[test]
+fn dry_run_and_validate_list_points_without_running() {
+    for args in [
+        vec!["sweep", "--dry-run", "--scenario", "scenarios/ensemble.toml"],
+        vec!["validate", "--scenario", "scenarios/ensemble.toml"],
+    ] {
+        let out = bench().args(&args).env("ORT_DYLIB_PATH", "/nonexistent").assert().success();
+        let text = String::from_utf8_lossy(&out.get_output().stdout).to_string();
+        assert!(text.contains("8 point(s)"), "{text}");
+        assert!(text.contains("w2-t2-pipe-cpu-c4"), "{text}");
+        assert!(text.contains("input_ids: int64 [1, 32]"), "{text}");
+    }
+}
+
+#[test]
+fn inspect_prints_names_types_and_dynamic_dims() {
+    let out = bench().args(["inspect", "models/onnx/encoder_small.onnx", "models/onnx/mixed_inputs.onnx"]).assert().success();
+    let text = String::from_utf8_lossy(&out.get_output().stdout).to_string();
+    let squeeze = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
+    let text = squeeze(&text);
+    for want in [
+        "input_ids int64 [batch, seq]",
+        "attention_mask bool [batch, seq]",
+        "logits float32 [batch, 2]",
+        "x float16 [batch, 4]",
+        "scale float32 []",
+        "flag bool [batch]",
+    ] {
+        assert!(text.contains(want), "missing `{want}` in {text}");
+    }
+}
+
+#[test]
+fn missing_or_wrong_onnx_runtime_exits_2_with_a_fix() {
+    let out = bench()
+        .args(["sweep", "--scenario", "tests/scenarios/small.toml", "--ort-lib", "/nonexistent/libonnxruntime.so.1.31.1"])
+        .assert()
+        .code(2);
+    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(err.contains("does not exist") && err.contains("fix:"), "{err}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let fake = dir.path().join("libonnxruntime.so.1.31.1");
+    std::fs::write(&fake, "not a library").unwrap();
+    let out = bench().args(["sweep", "--scenario", "tests/scenarios/small.toml"]).env("ORT_DYLIB_PATH", &fake).assert().code(2);
+    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(err.contains("could not be loaded") && err.contains("ORT_DYLIB_PATH"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
