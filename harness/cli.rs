@@ -5,7 +5,11 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "bench", version, about = "Measure how to run several ONNX models side by side: worker processes, threads, transfer modes")]
+#[command(
+    name = "bench",
+    version,
+    about = "Measure how to run several ONNX models side by side: worker processes, threads, transfer modes"
+)]
 pub struct Cli {
     /// ONNX Runtime shared library (libonnxruntime.so.1.31.1). Default: ORT_DYLIB_PATH, then the
     /// project's .venv, then python3's onnxruntime package.
@@ -49,6 +53,27 @@ pub enum Command {
         /// One or more .onnx files.
         #[arg(required = true)]
         models: Vec<PathBuf>,
+    },
+    /// Measure the floor: in-process run, bare process-to-process round trip and the worker pool's
+    /// per-request overhead, side by side on one model.
+    Calibrate {
+        /// The model to run (default: the bundled Linear(10, 1)).
+        #[arg(long, default_value = "models/onnx/linear.onnx")]
+        model: PathBuf,
+        /// Timed requests per loop.
+        #[arg(long, default_value_t = 20_000)]
+        iterations: u64,
+        /// Also write the table as CSV here.
+        #[arg(long)]
+        csv: Option<PathBuf>,
+    },
+    /// Internal: echo fixed-size messages on an inherited socket (the bare round-trip peer).
+    #[command(hide = true)]
+    Echo {
+        #[arg(long)]
+        fd: i32,
+        #[arg(long)]
+        size: usize,
     },
     /// Internal: run as a worker process on an inherited socket.
     #[command(hide = true)]

@@ -35,7 +35,11 @@ pub struct SweepOptions {
 }
 
 /// Runs every point of `scenario`, writing `results.csv` and `run.json` under `opts.out_dir`.
-pub async fn sweep(scenario: &Scenario, ort: &OrtLib, opts: &SweepOptions) -> anyhow::Result<(Outcome, Vec<Row>)> {
+pub async fn sweep(
+    scenario: &Scenario,
+    ort: &OrtLib,
+    opts: &SweepOptions,
+) -> anyhow::Result<(Outcome, Vec<Row>)> {
     std::fs::create_dir_all(&opts.out_dir)
         .with_context(|| format!("cannot create the output folder {}", opts.out_dir.display()))?;
     let mut csv = CsvReport::new(&opts.out_dir.join("results.csv"));
@@ -47,10 +51,16 @@ pub async fn sweep(scenario: &Scenario, ort: &OrtLib, opts: &SweepOptions) -> an
     let (cancel_tx, cancel) = tokio::sync::watch::channel(false);
     let signal = tokio::spawn(wait_for_signal(cancel_tx));
 
-    let bar = if opts.progress { ProgressBar::new(scenario.points.len() as u64) } else { ProgressBar::hidden() };
+    let bar = if opts.progress {
+        ProgressBar::new(scenario.points.len() as u64)
+    } else {
+        ProgressBar::hidden()
+    };
     bar.set_style(
-        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} points, ETA {eta}  {msg}")
-            .expect("valid template"),
+        ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} points, ETA {eta}  {msg}",
+        )
+        .expect("valid template"),
     );
     let mut outcome = Outcome::Clean;
     for point in &scenario.points {
@@ -121,7 +131,11 @@ fn run_info(s: &Scenario, ort: &OrtLib) -> RunInfo {
                 .map(|m| json::ModelInfo {
                     name: m.name.clone(),
                     path: m.path.display().to_string(),
-                    inputs: m.inputs.iter().map(|i| format!("{}: {} {:?}", i.name, i.dtype, i.shape)).collect(),
+                    inputs: m
+                        .inputs
+                        .iter()
+                        .map(|i| format!("{}: {} {:?}", i.name, i.dtype, i.shape))
+                        .collect(),
                     input_seeds: m.inputs.iter().map(|i| i.seed).collect(),
                 })
                 .collect(),
@@ -145,7 +159,10 @@ pub fn setups(scenario: &Scenario, ort: &OrtLib, point: &Point) -> Vec<Setup> {
             models: scenario
                 .models
                 .iter()
-                .map(|m| SetupModel { name: m.name.clone(), path: m.path.clone() })
+                .map(|m| SetupModel {
+                    name: m.name.clone(),
+                    path: m.path.clone(),
+                })
                 .collect(),
         })
         .collect()
@@ -165,11 +182,29 @@ async fn run_point(
         let warm = match scenario.workload.warmup {
             Limit::Requests(0) => None,
             Limit::Duration(d) if d.is_zero() => None,
-            limit => Some(load::closed_loop(&pool, &scenario.models, mix, point.concurrency, limit, seed, cancel).await?),
+            limit => Some(
+                load::closed_loop(
+                    &pool,
+                    &scenario.models,
+                    mix,
+                    point.concurrency,
+                    limit,
+                    seed,
+                    cancel,
+                )
+                .await?,
+            ),
         };
-        let measured =
-            load::closed_loop(&pool, &scenario.models, mix, point.concurrency, scenario.workload.measure, seed ^ 1, cancel)
-                .await?;
+        let measured = load::closed_loop(
+            &pool,
+            &scenario.models,
+            mix,
+            point.concurrency,
+            scenario.workload.measure,
+            seed ^ 1,
+            cancel,
+        )
+        .await?;
         anyhow::Ok((warm, measured))
     }
     .await;
@@ -185,7 +220,14 @@ async fn run_point(
             }
         };
     }
-    Ok(rows(scenario, point, &infos, warm.as_ref(), &measured, end_rss))
+    Ok(rows(
+        scenario,
+        point,
+        &infos,
+        warm.as_ref(),
+        &measured,
+        end_rss,
+    ))
 }
 
 /// Builds the point's rows: one per model, then `all`.
@@ -207,7 +249,12 @@ pub fn rows(
             .unwrap_or(0) as f64
             / 1e6
     };
-    let worker_load = workers.iter().map(|w| w.loads.iter().map(|l| l.load_ns).sum::<u64>()).max().unwrap_or(0) as f64 / 1e6;
+    let worker_load = workers
+        .iter()
+        .map(|w| w.loads.iter().map(|l| l.load_ns).sum::<u64>())
+        .max()
+        .unwrap_or(0) as f64
+        / 1e6;
     let row = |model: &str, rec: &ModelRecord, warm_n: u64, load_ms: f64| {
         let lat = Percentiles::of(&rec.latency);
         let comp = Percentiles::of(&rec.compute);
@@ -248,9 +295,17 @@ pub fn rows(
         let warm_n = warm.map_or(0, |w| w.models[i].ok() + w.models[i].error_count());
         out.push(row(&m.name, rec, warm_n, load_of(&m.name)));
     }
-    out.push(row("all", &all, warm.map_or(0, PhaseResult::sent), worker_load));
+    out.push(row(
+        "all",
+        &all,
+        warm.map_or(0, PhaseResult::sent),
+        worker_load,
+    ));
     for (kind, msg) in &all.first_error {
-        eprintln!("point {}: {} {kind} error(s), first: {msg}", point.id, all.errors[kind]);
+        eprintln!(
+            "point {}: {} {kind} error(s), first: {msg}",
+            point.id, all.errors[kind]
+        );
     }
     out
 }

@@ -17,7 +17,9 @@
 //! - [`metrics`]: HdrHistograms of latency and compute time, and their percentiles.
 //! - [`report`]: CSV, JSON metadata and the console summary.
 //! - [`driver`]: runs a sweep point by point and feeds the reporters.
+//! - [`calibrate`]: measures the floor (in-process run, bare socket round trip) beside the pool.
 
+pub mod calibrate;
 pub mod cli;
 pub mod driver;
 pub mod load;
@@ -64,6 +66,29 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             worker::child::main(fd).with_context(|| format!("worker {id}"))?;
             Ok(ExitCode::Ok)
         }
+        Command::Echo { fd, size } => {
+            worker::child::echo_main(fd, size)?;
+            Ok(ExitCode::Ok)
+        }
+        Command::Calibrate {
+            model,
+            iterations,
+            csv,
+        } => {
+            anyhow::ensure!(iterations > 0, "--iterations must be at least 1");
+            let ort = runtime::ortlib::locate(cli.ort_lib.as_deref())?;
+            let rows = calibrate::calibrate(&ort, &model, iterations)?;
+            print!("{}", calibrate::render(&rows));
+            if let Some(path) = csv {
+                let mut w = ::csv::Writer::from_path(&path)
+                    .with_context(|| format!("cannot write {}", path.display()))?;
+                for r in &rows {
+                    w.serialize(r)?;
+                }
+                w.flush()?;
+            }
+            Ok(ExitCode::Ok)
+        }
         Command::Inspect { models } => {
             for (i, m) in models.iter().enumerate() {
                 if i > 0 {
@@ -78,10 +103,18 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             print!("{}", describe(&s));
             Ok(ExitCode::Ok)
         }
-        Command::Sweep { scenario, out, dry_run, duration, requests, quiet } => {
+        Command::Sweep {
+            scenario,
+            out,
+            dry_run,
+            duration,
+            requests,
+            quiet,
+        } => {
             let mut s = scenario::load(&scenario)?;
             if let Some(d) = duration {
-                let d = humantime::parse_duration(&d).with_context(|| format!("--duration {d}: not a duration like 5s or 500ms"))?;
+                let d = humantime::parse_duration(&d)
+                    .with_context(|| format!("--duration {d}: not a duration like 5s or 500ms"))?;
                 anyhow::ensure!(!d.is_zero(), "--duration must be longer than zero");
                 s.workload.measure = scenario::Limit::Duration(d);
             }
@@ -95,7 +128,10 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             let ort = runtime::ortlib::locate(cli.ort_lib.as_deref())?;
             let out_dir = out.unwrap_or_else(|| PathBuf::from("reports").join(&s.name));
-            let opts = driver::SweepOptions { out_dir: out_dir.clone(), progress: !quiet };
+            let opts = driver::SweepOptions {
+                out_dir: out_dir.clone(),
+                progress: !quiet,
+            };
             eprintln!(
                 "bench: {} point(s) of scenario `{}`, ONNX Runtime {} ({}), results in {}",
                 s.points.len(),
@@ -104,7 +140,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 ort.source,
                 out_dir.display()
             );
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
             let (outcome, rows) = rt.block_on(driver::sweep(&s, &ort, &opts))?;
             println!("{}", driver::summary(&rows));
             println!("results: {}", out_dir.join("results.csv").display());
@@ -115,7 +153,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     ExitCode::Failures
                 }
                 driver::Outcome::Interrupted(sig) => {
-                    eprintln!("interrupted: finished points are in the results; the point in progress was dropped");
+                    eprintln!(
+                        "interrupted: finished points are in the results; the point in progress was dropped"
+                    );
                     ExitCode::Signal(sig)
                 }
             })
@@ -130,13 +170,27 @@ pub fn inspect(path: &std::path::Path) -> anyhow::Result<String> {
     let mut s = String::new();
     writeln!(s, "{}", path.display())?;
     if let Some(o) = info.opset {
-        writeln!(s, "  opset {o}, produced by {}", if info.producer.is_empty() { "unknown" } else { &info.producer })?;
+        writeln!(
+            s,
+            "  opset {o}, produced by {}",
+            if info.producer.is_empty() {
+                "unknown"
+            } else {
+                &info.producer
+            }
+        )?;
     }
     for (title, list) in [("inputs", &info.inputs), ("outputs", &info.outputs)] {
         writeln!(s, "  {title}:")?;
         let width = list.iter().map(|i| i.name.len()).max().unwrap_or(0);
         for io in list {
-            writeln!(s, "    {:width$}  {:8} {}", io.name, io.dtype_name(), io.shape_string())?;
+            writeln!(
+                s,
+                "    {:width$}  {:8} {}",
+                io.name,
+                io.dtype_name(),
+                io.shape_string()
+            )?;
         }
     }
     Ok(s)
@@ -146,18 +200,36 @@ pub fn inspect(path: &std::path::Path) -> anyhow::Result<String> {
 pub fn describe(s: &scenario::Scenario) -> String {
     use std::fmt::Write;
     let mut out = String::new();
-    let _ = writeln!(out, "scenario `{}` ({}), seed {}", s.name, s.file.display(), s.seed);
+    let _ = writeln!(
+        out,
+        "scenario `{}` ({}), seed {}",
+        s.name,
+        s.file.display(),
+        s.seed
+    );
     for (m, w) in s.models.iter().zip(&s.workload.mix) {
         let _ = writeln!(out, "  model {} (weight {w}): {}", m.name, m.path.display());
         for i in &m.inputs {
-            let _ = writeln!(out, "    {}: {} {:?}, {} sample(s)", i.name, i.dtype, i.shape, m.samples.len());
+            let _ = writeln!(
+                out,
+                "    {}: {} {:?}, {} sample(s)",
+                i.name,
+                i.dtype,
+                i.shape,
+                m.samples.len()
+            );
         }
     }
     let limit = |l: scenario::Limit| match l {
         scenario::Limit::Duration(d) => format!("{}", humantime::format_duration(d)),
         scenario::Limit::Requests(n) => format!("{n} requests"),
     };
-    let _ = writeln!(out, "  warm-up {}, measure {} per point", limit(s.workload.warmup), limit(s.workload.measure));
+    let _ = writeln!(
+        out,
+        "  warm-up {}, measure {} per point",
+        limit(s.workload.warmup),
+        limit(s.workload.measure)
+    );
     let _ = writeln!(out, "{} point(s):", s.points.len());
     for p in &s.points {
         let _ = writeln!(

@@ -44,7 +44,8 @@ pub async fn closed_loop(
     seed: u64,
     cancel: &tokio::sync::watch::Receiver<bool>,
 ) -> anyhow::Result<PhaseResult> {
-    let weights = WeightedIndex::new(mix).map_err(|e| anyhow::anyhow!("invalid mix weights: {e}"))?;
+    let weights =
+        WeightedIndex::new(mix).map_err(|e| anyhow::anyhow!("invalid mix weights: {e}"))?;
     let records = RefCell::new(vec![ModelRecord::default(); models.len()]);
     let issued = Cell::new(0u64);
     let next_id = Cell::new(0u64);

@@ -65,13 +65,19 @@ impl ModelRecord {
     }
 
     pub fn merge(&mut self, other: &ModelRecord) {
-        self.latency.add(&other.latency).expect("histograms with equal bounds merge");
-        self.compute.add(&other.compute).expect("histograms with equal bounds merge");
+        self.latency
+            .add(&other.latency)
+            .expect("histograms with equal bounds merge");
+        self.compute
+            .add(&other.compute)
+            .expect("histograms with equal bounds merge");
         for (k, v) in &other.errors {
             *self.errors.entry(k.clone()).or_default() += v;
         }
         for (k, v) in &other.first_error {
-            self.first_error.entry(k.clone()).or_insert_with(|| v.clone());
+            self.first_error
+                .entry(k.clone())
+                .or_insert_with(|| v.clone());
         }
     }
 }
@@ -119,7 +125,13 @@ mod tests {
         let p = Percentiles::of(&r.latency);
         assert!((p.p50 - 500.0).abs() / 500.0 < 0.01, "{p:?}");
         assert!((p.p99 - 990.0).abs() / 990.0 < 0.01, "{p:?}");
-        assert!(p.p50 <= p.p90 && p.p90 <= p.p95 && p.p95 <= p.p99 && p.p99 <= p.p999 && p.p999 <= p.max);
+        assert!(
+            p.p50 <= p.p90
+                && p.p90 <= p.p95
+                && p.p95 <= p.p99
+                && p.p99 <= p.p999
+                && p.p999 <= p.max
+        );
         let c = Percentiles::of(&r.compute);
         assert!((c.p50 - 250.0).abs() / 250.0 < 0.01, "{c:?}");
     }
@@ -135,6 +147,9 @@ mod tests {
         assert_eq!(a.ok(), 2);
         assert_eq!(a.error_count(), 1);
         assert_eq!(a.first_error["worker_lost"], "gone");
-        assert_eq!(Percentiles::of(&ModelRecord::default().latency), Percentiles::default());
+        assert_eq!(
+            Percentiles::of(&ModelRecord::default().latency),
+            Percentiles::default()
+        );
     }
 }

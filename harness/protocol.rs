@@ -138,7 +138,9 @@ pub enum ProtocolError {
     Decode(#[from] postcard::Error),
     #[error("not a bench worker: bad magic {0:?}")]
     BadMagic([u8; 4]),
-    #[error("version mismatch: parent has {ours}, worker has {theirs}; rebuild so both come from one binary")]
+    #[error(
+        "version mismatch: parent has {ours}, worker has {theirs}; rebuild so both come from one binary"
+    )]
     VersionMismatch { ours: String, theirs: String },
     #[error("unexpected message: {0}")]
     Unexpected(String),
@@ -151,7 +153,9 @@ pub fn encode_into<T: Serialize>(msg: &T, buf: &mut Vec<u8>) -> Result<(), Proto
     let mut out = postcard::to_extend(msg, std::mem::take(buf))?;
     let len = out.len() - 4;
     if len > MAX_FRAME as usize {
-        return Err(ProtocolError::TooLarge(u32::try_from(len).unwrap_or(u32::MAX)));
+        return Err(ProtocolError::TooLarge(
+            u32::try_from(len).unwrap_or(u32::MAX),
+        ));
     }
     out[..4].copy_from_slice(&(len as u32).to_le_bytes());
     *buf = out;
@@ -231,7 +235,11 @@ pub async fn read_frame_async(
 }
 
 /// Writes one message as a frame.
-pub fn write_msg<T: Serialize>(w: &mut impl Write, msg: &T, buf: &mut Vec<u8>) -> Result<(), ProtocolError> {
+pub fn write_msg<T: Serialize>(
+    w: &mut impl Write,
+    msg: &T,
+    buf: &mut Vec<u8>,
+) -> Result<(), ProtocolError> {
     encode_into(msg, buf)?;
     w.write_all(buf)?;
     Ok(())
@@ -244,33 +252,67 @@ mod tests {
     use proptest::prelude::*;
 
     fn tensor() -> impl Strategy<Value = TensorData> {
-        (prop::collection::vec(0i64..5, 0..4), prop::sample::select(vec![DType::F32, DType::I64, DType::F16, DType::Bool]))
+        (
+            prop::collection::vec(0i64..5, 0..4),
+            prop::sample::select(vec![DType::F32, DType::I64, DType::F16, DType::Bool]),
+        )
             .prop_flat_map(|(shape, dtype)| {
                 let n = TensorData::numel(&shape) * dtype.size();
-                prop::collection::vec(any::<u8>(), n).prop_map(move |bytes| TensorData { dtype, shape: shape.clone(), bytes })
+                prop::collection::vec(any::<u8>(), n).prop_map(move |bytes| TensorData {
+                    dtype,
+                    shape: shape.clone(),
+                    bytes,
+                })
             })
     }
 
     fn to_worker() -> impl Strategy<Value = ToWorker> {
         prop_oneof![
             Just(ToWorker::Shutdown),
-            (any::<u64>(), any::<u32>(), prop::collection::vec(tensor(), 0..4)).prop_map(|(id, model, inputs)| ToWorker::Run { id, model, inputs }),
-            (any::<u32>(), "[a-z/.]{0,20}", 1u32..8, prop::collection::vec(("[a-z_]{1,8}", "[a-z/.]{1,20}"), 0..4)).prop_map(|(worker, lib, t, m)| ToWorker::Setup(Setup {
-                worker,
-                ort_lib: lib.into(),
-                intra_threads: t,
-                provider: Provider::Cpu,
-                models: m.into_iter().map(|(name, path)| SetupModel { name, path: path.into() }).collect(),
-            })),
+            (
+                any::<u64>(),
+                any::<u32>(),
+                prop::collection::vec(tensor(), 0..4)
+            )
+                .prop_map(|(id, model, inputs)| ToWorker::Run { id, model, inputs }),
+            (
+                any::<u32>(),
+                "[a-z/.]{0,20}",
+                1u32..8,
+                prop::collection::vec(("[a-z_]{1,8}", "[a-z/.]{1,20}"), 0..4)
+            )
+                .prop_map(|(worker, lib, t, m)| ToWorker::Setup(Setup {
+                    worker,
+                    ort_lib: lib.into(),
+                    intra_threads: t,
+                    provider: Provider::Cpu,
+                    models: m
+                        .into_iter()
+                        .map(|(name, path)| SetupModel {
+                            name,
+                            path: path.into()
+                        })
+                        .collect(),
+                })),
         ]
     }
 
     fn from_worker() -> impl Strategy<Value = FromWorker> {
         prop_oneof![
             Just(FromWorker::Hello(Hello::ours())),
-            (any::<u64>(), any::<u64>(), prop::collection::vec(tensor(), 0..3)).prop_map(|(id, compute_ns, outputs)| FromWorker::Done { id, compute_ns, outputs }),
+            (
+                any::<u64>(),
+                any::<u64>(),
+                prop::collection::vec(tensor(), 0..3)
+            )
+                .prop_map(|(id, compute_ns, outputs)| FromWorker::Done {
+                    id,
+                    compute_ns,
+                    outputs
+                }),
             (any::<u64>(), ".{0,40}").prop_map(|(id, message)| FromWorker::Failed { id, message }),
-            (any::<u64>(), any::<u64>()).prop_map(|(rss_bytes, served)| FromWorker::Bye { rss_bytes, served }),
+            (any::<u64>(), any::<u64>())
+                .prop_map(|(rss_bytes, served)| FromWorker::Bye { rss_bytes, served }),
         ]
     }
 
@@ -323,7 +365,10 @@ mod tests {
     fn oversized_length_is_refused_without_allocating() {
         let mut r = &[0xff, 0xff, 0xff, 0xff, 1, 2][..];
         let mut buf = Vec::new();
-        assert!(matches!(read_frame(&mut r, &mut buf), Err(ProtocolError::TooLarge(_))));
+        assert!(matches!(
+            read_frame(&mut r, &mut buf),
+            Err(ProtocolError::TooLarge(_))
+        ));
     }
 
     #[test]
@@ -334,6 +379,9 @@ mod tests {
         assert!(matches!(h.check(), Err(ProtocolError::BadMagic(_))));
         let mut h = Hello::ours();
         h.protocol += 1;
-        assert!(matches!(h.check(), Err(ProtocolError::VersionMismatch { .. })));
+        assert!(matches!(
+            h.check(),
+            Err(ProtocolError::VersionMismatch { .. })
+        ));
     }
 }

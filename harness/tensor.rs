@@ -180,7 +180,9 @@ pub fn generate(
             Generator::Uniform { .. } if dtype == DType::Bool => (0..n)
                 .map(|_| f64::from(u8::from(rng.random_bool(0.5))))
                 .collect(),
-            Generator::Uniform { low, high } => (0..n).map(|_| rng.random_range(low..high)).collect(),
+            Generator::Uniform { low, high } => {
+                (0..n).map(|_| rng.random_range(low..high)).collect()
+            }
             Generator::Normal { mean, std } => {
                 let dist = Normal::new(mean, std)
                     .map_err(|e| anyhow::anyhow!("normal(mean={mean}, std={std}): {e}"))?;
@@ -251,7 +253,11 @@ pub fn read_npy(path: &Path) -> anyhow::Result<TensorData> {
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     let npy = npyz::NpyFile::new(&bytes[..])
         .with_context(|| format!("{} is not a valid .npy file", path.display()))?;
-    let descr = npy.dtype().descr();
+    let descr = npy
+        .dtype()
+        .descr()
+        .trim_matches(|c| c == '\'' || c == '"')
+        .to_string();
     let dtype = DType::from_numpy(&descr).with_context(|| {
         format!(
             "{}: numpy dtype `{descr}` is not supported (use float16/32/64, (u)int8-64 or bool, little-endian)",
@@ -266,9 +272,10 @@ pub fn read_npy(path: &Path) -> anyhow::Result<TensorData> {
     }
     let shape: Vec<i64> = npy.shape().iter().map(|&d| d as i64).collect();
     let n = TensorData::numel(&shape) * dtype.size();
-    let data_start = bytes.len().checked_sub(n).with_context(|| {
-        format!("{}: file is shorter than its header says", path.display())
-    })?;
+    let data_start = bytes
+        .len()
+        .checked_sub(n)
+        .with_context(|| format!("{}: file is shorter than its header says", path.display()))?;
     Ok(TensorData {
         dtype,
         shape,
@@ -323,7 +330,10 @@ mod tests {
 
     #[test]
     fn generators_are_deterministic_per_seed_and_index() {
-        let g = Generator::Normal { mean: 0.0, std: 1.0 };
+        let g = Generator::Normal {
+            mean: 0.0,
+            std: 1.0,
+        };
         let a = generate(&g, DType::F32, &[2, 3], 7, 3).unwrap();
         let b = generate(&g, DType::F32, &[2, 3], 7, 3).unwrap();
         assert_eq!(a, b);
@@ -347,8 +357,17 @@ mod tests {
         let s = generate(&Generator::Const { value: 2.5 }, DType::F16, &[], 0, 1).unwrap();
         assert_eq!(s[0].bytes.len(), 2);
         assert_eq!(decode_values(DType::F16, &s[0].bytes), vec![2.5]);
-        let b = generate(&Generator::Uniform { low: 0.0, high: 1.0 }, DType::Bool, &[64], 0, 1)
-            .unwrap();
+        let b = generate(
+            &Generator::Uniform {
+                low: 0.0,
+                high: 1.0,
+            },
+            DType::Bool,
+            &[64],
+            0,
+            1,
+        )
+        .unwrap();
         assert!(b[0].bytes.iter().all(|&x| x <= 1));
         assert!(b[0].bytes.contains(&0) && b[0].bytes.contains(&1));
     }

@@ -19,7 +19,21 @@ pub fn human_us(us: f64) -> String {
 pub fn summary(rows: &[Row]) -> String {
     let mut t = Table::new();
     t.load_preset(UTF8_FULL_CONDENSED);
-    t.set_header(vec!["point", "workers", "threads", "transfer", "provider", "conc", "req/s", "p50", "p99", "p99.9", "compute p50", "errors", "RSS MiB"]);
+    t.set_header(vec![
+        "point",
+        "workers",
+        "threads",
+        "transfer",
+        "provider",
+        "conc",
+        "req/s",
+        "p50",
+        "p99",
+        "p99.9",
+        "compute p50",
+        "errors",
+        "RSS MiB",
+    ]);
     for r in rows.iter().filter(|r| r.model == "all") {
         t.add_row(vec![
             r.point_id.clone(),

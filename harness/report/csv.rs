@@ -12,7 +12,10 @@ pub struct CsvReport {
 
 impl CsvReport {
     pub fn new(path: &Path) -> CsvReport {
-        CsvReport { path: path.to_path_buf(), rows: Vec::new() }
+        CsvReport {
+            path: path.to_path_buf(),
+            rows: Vec::new(),
+        }
     }
 
     pub fn path(&self) -> &Path {
@@ -60,17 +63,38 @@ pub fn to_csv(rows: &[Row]) -> anyhow::Result<Vec<u8>> {
         }
         w.serialize(r)?;
     }
-    Ok(w.into_inner().map_err(|e| anyhow::anyhow!("{e}"))?)
+    w.into_inner().map_err(|e| anyhow::anyhow!("{e}"))
 }
 
 /// The column names, in order.
 pub fn header() -> Vec<&'static str> {
     vec![
-        "point", "point_id", "workers", "intra_threads", "transfer", "provider", "concurrency", "model",
-        "input_staging", "requests", "errors", "warmup_requests", "duration_s", "throughput_rps",
-        "latency_p50_us", "latency_p90_us", "latency_p95_us", "latency_p99_us", "latency_p999_us",
-        "latency_max_us", "latency_mean_us", "compute_p50_us", "compute_p99_us", "compute_mean_us",
-        "load_ms", "rss_mib",
+        "point",
+        "point_id",
+        "workers",
+        "intra_threads",
+        "transfer",
+        "provider",
+        "concurrency",
+        "model",
+        "input_staging",
+        "requests",
+        "errors",
+        "warmup_requests",
+        "duration_s",
+        "throughput_rps",
+        "latency_p50_us",
+        "latency_p90_us",
+        "latency_p95_us",
+        "latency_p99_us",
+        "latency_p999_us",
+        "latency_max_us",
+        "latency_mean_us",
+        "compute_p50_us",
+        "compute_p99_us",
+        "compute_mean_us",
+        "load_ms",
+        "rss_mib",
     ]
 }
 
@@ -128,7 +152,11 @@ mod tests {
         rep.append(vec![row(), row()]).unwrap();
         let text = std::fs::read_to_string(rep.path()).unwrap();
         assert_eq!(text.lines().count(), 4);
-        let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().flatten().filter(|e| e.file_name().to_string_lossy().contains(".tmp")).collect();
+        let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().contains(".tmp"))
+            .collect();
         assert!(leftovers.is_empty());
     }
 }

@@ -56,8 +56,10 @@ impl Host {
             .map_or_else(|| "unknown".to_string(), |(_, v)| v.trim().to_string());
         let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname")
             .map_or_else(|_| "unknown".to_string(), |s| s.trim().to_string());
-        let os = std::fs::read_to_string("/proc/sys/kernel/osrelease")
-            .map_or_else(|_| std::env::consts::OS.to_string(), |s| format!("{} {}", std::env::consts::OS, s.trim()));
+        let os = std::fs::read_to_string("/proc/sys/kernel/osrelease").map_or_else(
+            |_| std::env::consts::OS.to_string(),
+            |s| format!("{} {}", std::env::consts::OS, s.trim()),
+        );
         Host {
             hostname,
             cpu_model,

@@ -18,7 +18,8 @@ static ENVIRONMENT: OnceLock<Result<ort::environment::Environment, String>> = On
 pub fn environment(lib: &Path) -> Result<&'static ort::environment::Environment, String> {
     ENVIRONMENT
         .get_or_init(|| {
-            let builder = ort::init_from(lib).map_err(|e| format!("cannot load ONNX Runtime: {e}"))?;
+            let builder =
+                ort::init_from(lib).map_err(|e| format!("cannot load ONNX Runtime: {e}"))?;
             builder
                 .with_name("bench")
                 .with_telemetry(false)
@@ -40,12 +41,16 @@ pub struct SessionOptions {
     pub intra_threads: usize,
 }
 
-fn build_session(env: &ort::environment::Environment, path: &Path, opts: SessionOptions) -> ort::Result<Session> {
-    Ok(Session::builder(env)?
+fn build_session(
+    env: &ort::environment::Environment,
+    path: &Path,
+    opts: SessionOptions,
+) -> ort::Result<Session> {
+    Session::builder(env)?
         .with_optimization_level(GraphOptimizationLevel::All)?
         .with_intra_threads(opts.intra_threads)?
         .with_inter_threads(1)?
-        .commit_from_file(path)?)
+        .commit_from_file(path)
 }
 
 /// A model loaded into an ONNX Runtime session.
@@ -59,9 +64,21 @@ impl OrtModel {
     pub fn load(lib: &Path, path: &Path, opts: SessionOptions) -> Result<OrtModel, String> {
         let env = environment(lib)?;
         let session = build_session(env, path, opts).map_err(|e| e.to_string())?;
-        let inputs = session.inputs().iter().map(|o| o.name().to_string()).collect();
-        let outputs = session.outputs().iter().map(|o| o.name().to_string()).collect();
-        Ok(OrtModel { session, inputs, outputs })
+        let inputs = session
+            .inputs()
+            .iter()
+            .map(|o| o.name().to_string())
+            .collect();
+        let outputs = session
+            .outputs()
+            .iter()
+            .map(|o| o.name().to_string())
+            .collect();
+        Ok(OrtModel {
+            session,
+            inputs,
+            outputs,
+        })
     }
 }
 
@@ -153,13 +170,19 @@ impl Model for OrtModel {
         let outputs = self.session.run(values).map_err(|e| e.to_string())?;
         let mut result = Vec::with_capacity(self.outputs.len());
         for name in &self.outputs {
-            let value = outputs.get(name).ok_or_else(|| format!("output `{name}` missing"))?;
+            let value = outputs
+                .get(name)
+                .ok_or_else(|| format!("output `{name}` missing"))?;
             let tensor = value
                 .view()
                 .downcast::<DynTensorValueType>()
                 .map_err(|e| format!("output `{name}` is not a tensor: {e}"))?;
-            let dtype = dtype_of(*tensor.data_type())
-                .ok_or_else(|| format!("output `{name}` has unsupported type {:?}", tensor.data_type()))?;
+            let dtype = dtype_of(*tensor.data_type()).ok_or_else(|| {
+                format!(
+                    "output `{name}` has unsupported type {:?}",
+                    tensor.data_type()
+                )
+            })?;
             let shape: Vec<i64> = tensor.shape().iter().copied().collect();
             let len = TensorData::numel(&shape) * dtype.size();
             let ptr = tensor.data_ptr().cast::<u8>();
@@ -170,7 +193,11 @@ impl Model for OrtModel {
                 // valid while `outputs` lives.
                 unsafe { std::slice::from_raw_parts(ptr, len) }.to_vec()
             };
-            result.push(TensorData { dtype, shape, bytes });
+            result.push(TensorData {
+                dtype,
+                shape,
+                bytes,
+            });
         }
         Ok(result)
     }

@@ -21,12 +21,26 @@ pub enum OrtLibError {
     NotFound { tried: String },
     #[error("ONNX Runtime library {path} (from {source_name}) does not exist.\n  fix: {FIX}")]
     Missing { path: PathBuf, source_name: String },
-    #[error("{path} (from {source_name}) could not be loaded as a shared library: {message}.\n  fix: {FIX}")]
-    NotALibrary { path: PathBuf, source_name: String, message: String },
-    #[error("{path} (from {source_name}) does not export OrtGetApiBase: it is not ONNX Runtime.\n  fix: {FIX}")]
+    #[error(
+        "{path} (from {source_name}) could not be loaded as a shared library: {message}.\n  fix: {FIX}"
+    )]
+    NotALibrary {
+        path: PathBuf,
+        source_name: String,
+        message: String,
+    },
+    #[error(
+        "{path} (from {source_name}) does not export OrtGetApiBase: it is not ONNX Runtime.\n  fix: {FIX}"
+    )]
     NotOrt { path: PathBuf, source_name: String },
-    #[error("{path} (from {source_name}) is ONNX Runtime {found}, but bench needs {REQUIRED_VERSION}.x.\n  fix: {FIX}")]
-    WrongVersion { path: PathBuf, source_name: String, found: String },
+    #[error(
+        "{path} (from {source_name}) is ONNX Runtime {found}, but bench needs {REQUIRED_VERSION}.x.\n  fix: {FIX}"
+    )]
+    WrongVersion {
+        path: PathBuf,
+        source_name: String,
+        found: String,
+    },
 }
 
 /// A located and checked ONNX Runtime library.
@@ -46,7 +60,10 @@ pub fn locate(flag: Option<&Path>) -> Result<OrtLib, OrtLibError> {
     if let Some(p) = std::env::var_os("ORT_DYLIB_PATH").filter(|s| !s.is_empty()) {
         return check(Path::new(&p), "ORT_DYLIB_PATH");
     }
-    let mut tried = vec!["--ort-lib (not given)".to_string(), "ORT_DYLIB_PATH (not set)".to_string()];
+    let mut tried = vec![
+        "--ort-lib (not given)".to_string(),
+        "ORT_DYLIB_PATH (not set)".to_string(),
+    ];
     let mut roots: Vec<PathBuf> = Vec::new();
     if let Ok(cwd) = std::env::current_dir() {
         roots.extend(cwd.ancestors().map(Path::to_path_buf));
@@ -60,12 +77,16 @@ pub fn locate(flag: Option<&Path>) -> Result<OrtLib, OrtLibError> {
             return check(&p, ".venv");
         }
     }
-    tried.push(".venv in the current directory, the executable's directory and their parents".into());
+    tried.push(
+        ".venv in the current directory, the executable's directory and their parents".into(),
+    );
     if let Some(p) = from_python() {
         return check(&p, "python3");
     }
     tried.push("`import onnxruntime` in python3".into());
-    Err(OrtLibError::NotFound { tried: tried.join("; ") })
+    Err(OrtLibError::NotFound {
+        tried: tried.join("; "),
+    })
 }
 
 fn find_in_venv(venv: &Path) -> Option<PathBuf> {
@@ -86,9 +107,9 @@ fn versioned_lib(capi: &Path) -> Option<PathBuf> {
         .flatten()
         .map(|e| e.path())
         .filter(|p| {
-            p.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with("libonnxruntime.so.") && n.len() > "libonnxruntime.so.".len())
+            p.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
+                n.starts_with("libonnxruntime.so.") && n.len() > "libonnxruntime.so.".len()
+            })
         })
         .collect();
     found.sort();
@@ -97,7 +118,10 @@ fn versioned_lib(capi: &Path) -> Option<PathBuf> {
 
 fn from_python() -> Option<PathBuf> {
     let out = std::process::Command::new("python3")
-        .args(["-c", "import onnxruntime, os; print(os.path.dirname(onnxruntime.__file__))"])
+        .args([
+            "-c",
+            "import onnxruntime, os; print(os.path.dirname(onnxruntime.__file__))",
+        ])
         .stdin(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .output()
@@ -113,7 +137,10 @@ fn from_python() -> Option<PathBuf> {
 pub fn check(path: &Path, source: &str) -> Result<OrtLib, OrtLibError> {
     let source_name = source.to_string();
     if !path.is_file() {
-        return Err(OrtLibError::Missing { path: path.to_path_buf(), source_name });
+        return Err(OrtLibError::Missing {
+            path: path.to_path_buf(),
+            source_name,
+        });
     }
     let path = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
     // SAFETY: loading ONNX Runtime runs only its static initialisers, which have no preconditions.
@@ -123,8 +150,13 @@ pub fn check(path: &Path, source: &str) -> Result<OrtLib, OrtLibError> {
         message: e.to_string(),
     })?;
     // SAFETY: `OrtGetApiBase` has this signature in every ONNX Runtime release.
-    let getter = unsafe { lib.get::<unsafe extern "C" fn() -> *const ort::sys::OrtApiBase>(b"OrtGetApiBase") }
-        .map_err(|_| OrtLibError::NotOrt { path: path.clone(), source_name: source_name.clone() })?;
+    let getter = unsafe {
+        lib.get::<unsafe extern "C" fn() -> *const ort::sys::OrtApiBase>(b"OrtGetApiBase")
+    }
+    .map_err(|_| OrtLibError::NotOrt {
+        path: path.clone(),
+        source_name: source_name.clone(),
+    })?;
     // SAFETY: the API base is a static struct owned by the library, valid while it is loaded.
     let version = unsafe {
         let base = getter();
@@ -138,9 +170,17 @@ pub fn check(path: &Path, source: &str) -> Result<OrtLib, OrtLibError> {
         CStr::from_ptr(s).to_string_lossy().into_owned()
     };
     if !version.starts_with(&format!("{REQUIRED_VERSION}.")) {
-        return Err(OrtLibError::WrongVersion { path, source_name, found: version });
+        return Err(OrtLibError::WrongVersion {
+            path,
+            source_name,
+            found: version,
+        });
     }
-    Ok(OrtLib { path, version, source: source_name })
+    Ok(OrtLib {
+        path,
+        version,
+        source: source_name,
+    })
 }
 
 #[cfg(test)]
@@ -162,10 +202,14 @@ mod tests {
     #[test]
     fn a_library_without_ort_symbols_is_not_ort() {
         // libc is a real shared library, but not ONNX Runtime.
-        let libc = ["/lib/x86_64-linux-gnu/libc.so.6", "/usr/lib/x86_64-linux-gnu/libc.so.6", "/lib/aarch64-linux-gnu/libc.so.6"]
-            .into_iter()
-            .map(Path::new)
-            .find(|p| p.exists());
+        let libc = [
+            "/lib/x86_64-linux-gnu/libc.so.6",
+            "/usr/lib/x86_64-linux-gnu/libc.so.6",
+            "/lib/aarch64-linux-gnu/libc.so.6",
+        ]
+        .into_iter()
+        .map(Path::new)
+        .find(|p| p.exists());
         let Some(libc) = libc else { return };
         let e = check(libc, "--ort-lib").unwrap_err();
         assert!(matches!(e, OrtLibError::NotOrt { .. }), "{e}");
@@ -174,10 +218,15 @@ mod tests {
     #[test]
     fn finds_the_versioned_library_in_a_venv() {
         let dir = tempfile::tempdir().unwrap();
-        let capi = dir.path().join(".venv/lib/python3.11/site-packages/onnxruntime/capi");
+        let capi = dir
+            .path()
+            .join(".venv/lib/python3.11/site-packages/onnxruntime/capi");
         std::fs::create_dir_all(&capi).unwrap();
         std::fs::write(capi.join("libonnxruntime_providers_shared.so"), b"").unwrap();
         std::fs::write(capi.join("libonnxruntime.so.1.31.1"), b"").unwrap();
-        assert_eq!(find_in_venv(&dir.path().join(".venv")), Some(capi.join("libonnxruntime.so.1.31.1")));
+        assert_eq!(
+            find_in_venv(&dir.path().join(".venv")),
+            Some(capi.join("libonnxruntime.so.1.31.1"))
+        );
     }
 }

@@ -72,7 +72,10 @@ pub enum Limit {
 }
 
 mod duration_secs {
-    pub fn serialize<S: serde::Serializer>(d: &std::time::Duration, s: S) -> Result<S::Ok, S::Error> {
+    pub fn serialize<S: serde::Serializer>(
+        d: &std::time::Duration,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
         s.serialize_f64(d.as_secs_f64())
     }
 }
@@ -215,7 +218,11 @@ pub fn load(file: &Path) -> Result<Scenario, ScenarioErrors> {
         )
     })?;
     let text = String::from_utf8(bytes.clone()).map_err(|_| {
-        one(None, "the file is not UTF-8 text".into(), "save it as UTF-8 TOML")
+        one(
+            None,
+            "the file is not UTF-8 text".into(),
+            "save it as UTF-8 TOML",
+        )
     })?;
     let map = SourceMap::new(&text);
     let raw: RawScenario = toml::from_str(&text).map_err(|e| {
@@ -382,7 +389,11 @@ fn resolve_model(
     let info = match onnx::read_model_info(&path) {
         Ok(i) => i,
         Err(err) => {
-            e.push(&key.key("path"), err.to_string(), "point `path` at an .onnx file");
+            e.push(
+                &key.key("path"),
+                err.to_string(),
+                "point `path` at an .onnx file",
+            );
             return None;
         }
     };
@@ -438,13 +449,23 @@ fn resolve_model(
             Err(ref t) => {
                 e.push(
                     &ikey,
-                    format!("input `{}` of model `{name}` has type {t}, which bench cannot generate", io.name),
+                    format!(
+                        "input `{}` of model `{name}` has type {t}, which bench cannot generate",
+                        io.name
+                    ),
                     "bench supports float16/32/64, (u)int8-64 and bool inputs",
                 );
                 continue;
             }
         };
-        let shape = resolve_shape(io, raw_input.and_then(|r| r.shape.as_deref()), &m.dims, &name, &ikey, e);
+        let shape = resolve_shape(
+            io,
+            raw_input.and_then(|r| r.shape.as_deref()),
+            &m.dims,
+            &name,
+            &ikey,
+            e,
+        );
         let generator = resolve_generator(
             raw_input.and_then(|r| r.generator.clone()),
             dtype,
@@ -468,7 +489,13 @@ fn resolve_model(
     // Generate the samples now, so a bad .npy file is reported before any worker starts.
     let mut per_input = Vec::new();
     for input in &inputs {
-        match tensor::generate(&input.generator, input.dtype, &input.shape, input.seed, samples) {
+        match tensor::generate(
+            &input.generator,
+            input.dtype,
+            &input.shape,
+            input.seed,
+            samples,
+        ) {
             Ok(s) => per_input.push(s),
             Err(err) => {
                 e.push(
@@ -580,7 +607,10 @@ fn resolve_generator(
 ) -> Option<Generator> {
     let Some(raw) = raw else {
         return Some(if dtype.is_float() || dtype == DType::Bool {
-            Generator::Uniform { low: 0.0, high: 1.0 }
+            Generator::Uniform {
+                low: 0.0,
+                high: 1.0,
+            }
         } else {
             Generator::Int { low: 0, high: 2 }
         });
@@ -588,16 +618,26 @@ fn resolve_generator(
     let g = match raw {
         RawGenerator::Uniform { low, high } => {
             let (low, high) = (low.unwrap_or(0.0), high.unwrap_or(1.0));
-            if !(low < high) || !low.is_finite() || !high.is_finite() {
-                e.push(key, format!("uniform needs low < high, got low = {low}, high = {high}"), "e.g. `{ kind = \"uniform\", low = 0.0, high = 1.0 }`");
+            if low >= high || !low.is_finite() || !high.is_finite() {
+                e.push(
+                    key,
+                    format!("uniform needs low < high, got low = {low}, high = {high}"),
+                    "e.g. `{ kind = \"uniform\", low = 0.0, high = 1.0 }`",
+                );
                 return None;
             }
             Generator::Uniform { low, high }
         }
         RawGenerator::Normal { mean, std } => {
             let (mean, std) = (mean.unwrap_or(0.0), std.unwrap_or(1.0));
-            if !(std > 0.0) || !std.is_finite() || !mean.is_finite() {
-                e.push(key, format!("normal needs a finite mean and std > 0, got mean = {mean}, std = {std}"), "e.g. `{ kind = \"normal\", mean = 0.0, std = 1.0 }`");
+            if std <= 0.0 || !std.is_finite() || !mean.is_finite() {
+                e.push(
+                    key,
+                    format!(
+                        "normal needs a finite mean and std > 0, got mean = {mean}, std = {std}"
+                    ),
+                    "e.g. `{ kind = \"normal\", mean = 0.0, std = 1.0 }`",
+                );
                 return None;
             }
             Generator::Normal { mean, std }
@@ -605,26 +645,49 @@ fn resolve_generator(
         RawGenerator::Int { low, high } => {
             let (low, high) = (low.unwrap_or(0), high.unwrap_or(2));
             if low >= high {
-                e.push(key, format!("int needs low < high (high is exclusive), got low = {low}, high = {high}"), "e.g. `{ kind = \"int\", low = 0, high = 1000 }` for token ids below 1000");
+                e.push(
+                    key,
+                    format!(
+                        "int needs low < high (high is exclusive), got low = {low}, high = {high}"
+                    ),
+                    "e.g. `{ kind = \"int\", low = 0, high = 1000 }` for token ids below 1000",
+                );
                 return None;
             }
             if dtype == DType::Bool || (!dtype.is_float() && !fits(dtype, low, high - 1)) {
-                e.push(key, format!("int range [{low}, {high}) does not fit the input's type {dtype}"), format!("choose a range that {dtype} can hold"));
+                e.push(
+                    key,
+                    format!("int range [{low}, {high}) does not fit the input's type {dtype}"),
+                    format!("choose a range that {dtype} can hold"),
+                );
                 return None;
             }
             Generator::Int { low, high }
         }
         RawGenerator::Const { value } => {
             if dtype == DType::Bool && !matches!(value, raw::ConstValue::Bool(_)) {
-                e.push(key, format!("input is bool, so `value` must be true or false, got {}", value.as_f64()), "write `value = true`");
+                e.push(
+                    key,
+                    format!(
+                        "input is bool, so `value` must be true or false, got {}",
+                        value.as_f64()
+                    ),
+                    "write `value = true`",
+                );
                 return None;
             }
-            Generator::Const { value: value.as_f64() }
+            Generator::Const {
+                value: value.as_f64(),
+            }
         }
         RawGenerator::Npy { path } => {
             let p = dir.join(&path);
             if !p.is_file() {
-                e.push(key, format!("npy file {} does not exist", p.display()), "paths are relative to the scenario file's folder");
+                e.push(
+                    key,
+                    format!("npy file {} does not exist", p.display()),
+                    "paths are relative to the scenario file's folder",
+                );
                 return None;
             }
             Generator::Npy { path: p }
@@ -671,61 +734,138 @@ fn resolve_workload(
         for (name, &w) in m {
             match models.iter().position(|s| &s.name == name) {
                 Some(i) if w >= 0.0 && w.is_finite() => mix[i] = w,
-                Some(_) => e.push(&key.key("mix").key(name), format!("weight must be a finite number >= 0, got {w}"), "weights are relative, e.g. `mix = { a = 3, b = 1 }`"),
+                Some(_) => e.push(
+                    &key.key("mix").key(name),
+                    format!("weight must be a finite number >= 0, got {w}"),
+                    "weights are relative, e.g. `mix = { a = 3, b = 1 }`",
+                ),
                 None => {
                     let names: Vec<_> = models.iter().map(|s| s.name.as_str()).collect();
-                    e.push(&key.key("mix").key(name), format!("`{name}` is not a model of this scenario"), format!("the models are: {}", names.join(", ")));
+                    e.push(
+                        &key.key("mix").key(name),
+                        format!("`{name}` is not a model of this scenario"),
+                        format!("the models are: {}", names.join(", ")),
+                    );
                 }
             }
         }
         if !models.is_empty() && mix.iter().sum::<f64>() <= 0.0 {
-            e.push(&key.key("mix"), "the mix gives every model weight 0", "give at least one model a positive weight");
+            e.push(
+                &key.key("mix"),
+                "the mix gives every model weight 0",
+                "give at least one model a positive weight",
+            );
         }
     }
     let concurrency = positive_axis(raw.concurrency.as_ref(), &key.key("concurrency"), 1, e);
-    let limit = |dur: &Option<String>, req: Option<i64>, dk: &str, rk: &str, default: Limit, e: &mut Errors| -> Limit {
+    let limit = |dur: &Option<String>,
+                 req: Option<i64>,
+                 dk: &str,
+                 rk: &str,
+                 default: Limit,
+                 e: &mut Errors|
+     -> Limit {
         match (dur, req) {
             (Some(_), Some(_)) => {
-                e.push(&key.key(rk), format!("set either `{dk}` or `{rk}`, not both"), format!("remove one of `{dk}` and `{rk}`"));
+                e.push(
+                    &key.key(rk),
+                    format!("set either `{dk}` or `{rk}`, not both"),
+                    format!("remove one of `{dk}` and `{rk}`"),
+                );
                 default
             }
             (Some(s), None) => match parse_duration(s) {
                 Ok(d) if !d.is_zero() || dk == "warmup" => Limit::Duration(d),
                 Ok(_) => {
-                    e.push(&key.key(dk), "must be longer than zero", format!("e.g. `{dk} = \"5s\"`"));
+                    e.push(
+                        &key.key(dk),
+                        "must be longer than zero",
+                        format!("e.g. `{dk} = \"5s\"`"),
+                    );
                     default
                 }
                 Err(err) => {
-                    e.push(&key.key(dk), format!("`{s}` is not a duration: {err}"), format!("write it like `{dk} = \"5s\"` or \"500ms\""));
+                    e.push(
+                        &key.key(dk),
+                        format!("`{s}` is not a duration: {err}"),
+                        format!("write it like `{dk} = \"5s\"` or \"500ms\""),
+                    );
                     default
                 }
             },
-            (None, Some(n)) if n >= 1 || (n == 0 && rk == "warmup_requests") => Limit::Requests(n as u64),
+            (None, Some(n)) if n >= 1 || (n == 0 && rk == "warmup_requests") => {
+                Limit::Requests(n as u64)
+            }
             (None, Some(n)) => {
-                e.push(&key.key(rk), format!("must be at least 1, got {n}"), format!("e.g. `{rk} = 1000`"));
+                e.push(
+                    &key.key(rk),
+                    format!("must be at least 1, got {n}"),
+                    format!("e.g. `{rk} = 1000`"),
+                );
                 default
             }
             (None, None) => default,
         }
     };
-    let warmup = limit(&raw.warmup, raw.warmup_requests, "warmup", "warmup_requests", Limit::Duration(Duration::from_secs(1)), e);
-    let measure = limit(&raw.duration, raw.requests, "duration", "requests", Limit::Duration(Duration::from_secs(5)), e);
-    (Workload { mix, warmup, measure }, concurrency)
+    let warmup = limit(
+        &raw.warmup,
+        raw.warmup_requests,
+        "warmup",
+        "warmup_requests",
+        Limit::Duration(Duration::from_secs(1)),
+        e,
+    );
+    let measure = limit(
+        &raw.duration,
+        raw.requests,
+        "duration",
+        "requests",
+        Limit::Duration(Duration::from_secs(5)),
+        e,
+    );
+    (
+        Workload {
+            mix,
+            warmup,
+            measure,
+        },
+        concurrency,
+    )
 }
 
-fn positive_axis(raw: Option<&OneOrMany<i64>>, key: &KeyPath, default: usize, e: &mut Errors) -> Vec<usize> {
+fn positive_axis(
+    raw: Option<&OneOrMany<i64>>,
+    key: &KeyPath,
+    default: usize,
+    e: &mut Errors,
+) -> Vec<usize> {
     let Some(raw) = raw else { return vec![default] };
     let values = raw.to_vec();
     if values.is_empty() {
-        e.push(key, "the list is empty, so the sweep has no points", format!("give at least one value, e.g. `{} = [{default}]`", last_key(key)));
+        e.push(
+            key,
+            "the list is empty, so the sweep has no points",
+            format!(
+                "give at least one value, e.g. `{} = [{default}]`",
+                last_key(key)
+            ),
+        );
         return vec![default];
     }
     let mut out = Vec::new();
     for v in values {
         if v < 1 {
-            e.push(key, format!("values must be at least 1, got {v}"), "remove zero and negative values");
+            e.push(
+                key,
+                format!("values must be at least 1, got {v}"),
+                "remove zero and negative values",
+            );
         } else if out.contains(&(v as usize)) {
-            e.push(key, format!("value {v} is listed twice"), "list each value once");
+            e.push(
+                key,
+                format!("value {v} is listed twice"),
+                "list each value once",
+            );
         } else {
             out.push(v as usize);
         }
@@ -751,18 +891,38 @@ fn named_axis<T: Copy + PartialEq>(
     let Some(raw) = raw else { return vec![all[0]] };
     let values = raw.to_vec();
     if values.is_empty() {
-        e.push(key, "the list is empty, so the sweep has no points", format!("give at least one value, e.g. `{} = [\"{}\"]`", last_key(key), name(all[0])));
+        e.push(
+            key,
+            "the list is empty, so the sweep has no points",
+            format!(
+                "give at least one value, e.g. `{} = [\"{}\"]`",
+                last_key(key),
+                name(all[0])
+            ),
+        );
         return vec![all[0]];
     }
     let known: Vec<&str> = all.iter().map(|&t| name(t)).collect();
     let mut out = Vec::new();
     for v in values {
         match all.iter().find(|&&t| name(t) == v) {
-            Some(&t) if out.contains(&t) => e.push(key, format!("`{v}` is listed twice"), "list each value once"),
+            Some(&t) if out.contains(&t) => e.push(
+                key,
+                format!("`{v}` is listed twice"),
+                "list each value once",
+            ),
             Some(&t) => out.push(t),
             None => match later.iter().find(|(n, _)| *n == v) {
-                Some((_, why)) => e.push(key, format!("`{v}` is not available in this version of bench: {why}"), format!("use one of: {}", known.join(", "))),
-                None => e.push(key, format!("unknown value `{v}`"), format!("use one of: {}", known.join(", "))),
+                Some((_, why)) => e.push(
+                    key,
+                    format!("`{v}` is not available in this version of bench: {why}"),
+                    format!("use one of: {}", known.join(", ")),
+                ),
+                None => e.push(
+                    key,
+                    format!("unknown value `{v}`"),
+                    format!("use one of: {}", known.join(", ")),
+                ),
             },
         }
     }
@@ -772,14 +932,28 @@ fn named_axis<T: Copy + PartialEq>(
 fn resolve_axes(raw: Option<&raw::RawSweep>, concurrency: Vec<usize>, e: &mut Errors) -> Axes {
     let key = KeyPath::default().key("sweep");
     Axes {
-        workers: positive_axis(raw.and_then(|r| r.workers.as_ref()), &key.key("workers"), 1, e),
-        intra_threads: positive_axis(raw.and_then(|r| r.intra_threads.as_ref()), &key.key("intra_threads"), 1, e),
+        workers: positive_axis(
+            raw.and_then(|r| r.workers.as_ref()),
+            &key.key("workers"),
+            1,
+            e,
+        ),
+        intra_threads: positive_axis(
+            raw.and_then(|r| r.intra_threads.as_ref()),
+            &key.key("intra_threads"),
+            1,
+            e,
+        ),
         transfer: named_axis(
             raw.and_then(|r| r.transfer.as_ref()),
             &key.key("transfer"),
             &Transfer::ALL,
             Transfer::name,
-            &[("shm", "shared-memory transfer is not built yet"), ("index", "index-only transfer is not built yet"), ("device", "GPU-resident transfer needs the CUDA provider")],
+            &[
+                ("shm", "shared-memory transfer is not built yet"),
+                ("index", "index-only transfer is not built yet"),
+                ("device", "GPU-resident transfer needs the CUDA provider"),
+            ],
             e,
         ),
         provider: named_axis(

@@ -139,9 +139,15 @@ mod tests {
             map.line_of(&model1.key("inputs").key("x").key("shape")),
             Some(8)
         );
-        assert_eq!(map.line_of(&KeyPath::default().key("sweep").key("workers")), Some(10));
+        assert_eq!(
+            map.line_of(&KeyPath::default().key("sweep").key("workers")),
+            Some(10)
+        );
         // A missing key falls back to the deepest existing prefix.
         assert_eq!(map.line_of(&model1.key("path")), Some(6));
-        assert_eq!(model1.key("inputs").key("x").to_string(), "model[1].inputs.x");
+        assert_eq!(
+            model1.key("inputs").key("x").to_string(),
+            "model[1].inputs.x"
+        );
     }
 }

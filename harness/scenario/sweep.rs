@@ -94,7 +94,10 @@ mod tests {
     #[test]
     fn size_guard() {
         let big: Vec<usize> = (1..=101).collect();
-        assert_eq!(expand(&axes(big.clone(), big.clone(), vec![1])).map(|_| ()), Ok(()));
+        assert_eq!(
+            expand(&axes(big.clone(), big.clone(), vec![1])).map(|_| ()),
+            Ok(())
+        );
         assert_eq!(
             expand(&axes(big.clone(), big.clone(), vec![1, 2])).map(|p| p.len()),
             Err(101 * 101 * 2)

@@ -115,3 +115,19 @@ pub fn main(fd: i32) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// The bare round-trip peer used by `bench calibrate`: echoes fixed-size messages back until the
+/// connection closes. It does nothing else, so its round trip is the floor any worker pays.
+pub fn echo_main(fd: i32, size: usize) -> anyhow::Result<()> {
+    use std::io::Read;
+    // SAFETY: as in `main`, the descriptor was created by the parent for this process alone.
+    let mut stream = unsafe { UnixStream::from_raw_fd(fd) };
+    let mut buf = vec![0u8; size.max(1)];
+    loop {
+        match stream.read_exact(&mut buf) {
+            Ok(()) => stream.write_all(&buf)?,
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(()),
+            Err(e) => return Err(e.into()),
+        }
+    }
+}

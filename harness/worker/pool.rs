@@ -30,6 +30,40 @@ const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
 /// Keep at most this much of a worker's stderr for error messages.
 const STDERR_KEEP: usize = 16 * 1024;
 
+/// Starts this executable with `args` plus `--fd N`, where N is the child's end of a new socketpair.
+/// The child gets a null stdin and stdout, dies with the parent (`PR_SET_PDEATHSIG`) and is killed
+/// when the returned handle is dropped. Returns the child and the parent's end of the socket.
+pub fn spawn_self(
+    args: &[String],
+    stderr: Stdio,
+) -> anyhow::Result<(tokio::process::Child, std::os::unix::net::UnixStream)> {
+    let (ours, theirs) = std::os::unix::net::UnixStream::pair().context("socketpair")?;
+    let fd = theirs.as_raw_fd();
+    let exe = std::env::current_exe().context("cannot find the bench executable")?;
+    let mut cmd = tokio::process::Command::new(exe);
+    cmd.args(args)
+        .arg("--fd")
+        .arg(fd.to_string())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(stderr)
+        .kill_on_drop(true);
+    // SAFETY: only async-signal-safe calls (fcntl, prctl) between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::fcntl(fd, libc::F_SETFD, 0) == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            // The child dies with the parent, so a killed parent leaves no orphans.
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
+    let child = cmd.spawn()?;
+    drop(theirs);
+    Ok((child, ours))
+}
+
 /// The outcome of one request.
 #[derive(Debug)]
 pub enum Reply {
@@ -87,32 +121,11 @@ impl Worker {
     pub async fn start(setup: Setup) -> anyhow::Result<Worker> {
         let id = setup.worker;
         let started = Instant::now();
-        let (ours, theirs) = std::os::unix::net::UnixStream::pair().context("socketpair")?;
-        let fd = theirs.as_raw_fd();
-        let exe = std::env::current_exe().context("cannot find the bench executable")?;
-        let mut cmd = tokio::process::Command::new(exe);
-        cmd.arg("worker")
-            .arg("--fd")
-            .arg(fd.to_string())
-            .arg("--id")
-            .arg(id.to_string())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
-        // SAFETY: only async-signal-safe calls (fcntl, prctl) between fork and exec.
-        unsafe {
-            cmd.pre_exec(move || {
-                if libc::fcntl(fd, libc::F_SETFD, 0) == -1 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                // The worker dies with the parent, so a killed parent leaves no orphans.
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                Ok(())
-            });
-        }
-        let mut child = cmd.spawn().with_context(|| format!("cannot start worker {id}"))?;
-        drop(theirs);
+        let (mut child, ours) = spawn_self(
+            &["worker".into(), "--id".into(), id.to_string()],
+            Stdio::piped(),
+        )
+        .with_context(|| format!("cannot start worker {id}"))?;
         let pid = child.id().unwrap_or(0);
         let stderr = Arc::new(Mutex::new(String::new()));
         if let Some(err) = child.stderr.take() {
@@ -142,7 +155,8 @@ impl Worker {
                 FromWorker::Hello(h) => h.check()?,
                 other => bail!("expected a hello, got {other:?}"),
             }
-            wr.write_all(&protocol::encode(&ToWorker::Setup(setup.clone()))?).await?;
+            wr.write_all(&protocol::encode(&ToWorker::Setup(setup.clone()))?)
+                .await?;
             match read_msg(&mut rd, &mut buf).await? {
                 FromWorker::Ready {
                     loads,
@@ -209,7 +223,13 @@ impl Worker {
     }
 
     /// Sends one request and waits for its reply. `frame` is a scratch buffer for encoding.
-    pub async fn call(&self, id: u64, model: u32, inputs: &[TensorData], frame: &mut Vec<u8>) -> Reply {
+    pub async fn call(
+        &self,
+        id: u64,
+        model: u32,
+        inputs: &[TensorData],
+        frame: &mut Vec<u8>,
+    ) -> Reply {
         let msg = ToWorkerRef::Run { id, model, inputs };
         if let Err(e) = protocol::encode_into(&msg, frame) {
             return Reply::Failed(format!("cannot encode request: {e}"));
@@ -260,7 +280,10 @@ impl Worker {
             Ok(Ok(status)) if status.success() => {}
             Ok(Ok(status)) => {
                 self.reader.abort();
-                bail!("worker {id} exited with {status}; stderr:\n{}", self.stderr_tail());
+                bail!(
+                    "worker {id} exited with {status}; stderr:\n{}",
+                    self.stderr_tail()
+                );
             }
             _ => {
                 let _ = self.child.kill().await;
@@ -293,7 +316,13 @@ async fn read_replies(mut rd: OwnedReadHalf, pending: Pending, bye: oneshot::Sen
                 id,
                 compute_ns,
                 outputs,
-            }) => (id, Reply::Done { compute_ns, outputs }),
+            }) => (
+                id,
+                Reply::Done {
+                    compute_ns,
+                    outputs,
+                },
+            ),
             Ok(FromWorker::Failed { id, message }) => (id, Reply::Failed(message)),
             Ok(FromWorker::Bye { rss_bytes, served }) => {
                 if let Some(tx) = bye.take() {

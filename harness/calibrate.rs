@@ -1,0 +1,206 @@
+//! `bench calibrate`: the floor under every number `bench` reports, measured side by side in one run.
+//!
+//! Three loops over the same model and input, one request at a time:
+//! 1. `in_process`: `Session::run` in this process, no IPC at all;
+//! 2. `socket_rtt`: a bare round trip of a small message to an echo process over a Unix socket, the
+//!    cheapest possible inter-process hop (mostly the cost of waking the peer);
+//! 3. `pool`: the real worker pool (1 worker, `pipe` transfer) with its framing, routing and tokio;
+//!    `pool_overhead` is its latency minus the worker's compute time, per request.
+//!
+//! The ratio `pool_overhead p50 / socket_rtt p50` says how much the harness adds beyond the floor.
+
+use std::io::{Read, Write};
+use std::path::Path;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use hdrhistogram::Histogram;
+use serde::Serialize;
+
+use crate::metrics::{Percentiles, new_histogram};
+use crate::protocol::{Setup, SetupModel};
+use crate::runtime::Model;
+use crate::runtime::ort::{OrtModel, SessionOptions};
+use crate::runtime::ortlib::OrtLib;
+use crate::scenario::Provider;
+use crate::tensor::{self, Generator, TensorData};
+use crate::worker::pool::{Reply, Worker, spawn_self};
+
+/// One line of the calibration table.
+#[derive(Debug, Clone, Serialize)]
+pub struct CalibrationRow {
+    pub loop_name: String,
+    pub iterations: u64,
+    pub p50_us: f64,
+    pub p90_us: f64,
+    pub p99_us: f64,
+    pub mean_us: f64,
+}
+
+fn row(name: &str, h: &Histogram<u64>) -> CalibrationRow {
+    let p = Percentiles::of(h);
+    CalibrationRow {
+        loop_name: name.into(),
+        iterations: h.len(),
+        p50_us: p.p50,
+        p90_us: p.p90,
+        p99_us: p.p99,
+        mean_us: p.mean,
+    }
+}
+
+/// Inputs for a model with every dynamic dim bound to 1, from the default generators.
+fn inputs_for(model: &Path) -> anyhow::Result<Vec<TensorData>> {
+    let info = crate::onnx::read_model_info(model)?;
+    info.inputs
+        .iter()
+        .map(|i| {
+            let dtype = i
+                .dtype
+                .clone()
+                .map_err(|t| anyhow::anyhow!("input {} has unsupported type {t}", i.name))?;
+            let shape: Vec<i64> = i
+                .dims
+                .iter()
+                .map(|d| {
+                    if let crate::onnx::Dim::Fixed(n) = d {
+                        *n
+                    } else {
+                        1
+                    }
+                })
+                .collect();
+            let g = if dtype.is_float() {
+                Generator::Uniform {
+                    low: 0.0,
+                    high: 1.0,
+                }
+            } else {
+                Generator::Int { low: 0, high: 2 }
+            };
+            Ok(tensor::generate(&g, dtype, &shape, 1, 1)?.remove(0))
+        })
+        .collect()
+}
+
+/// Runs the three loops with `iterations` timed requests each (after a tenth as many warm-up ones).
+pub fn calibrate(
+    ort: &OrtLib,
+    model: &Path,
+    iterations: u64,
+) -> anyhow::Result<Vec<CalibrationRow>> {
+    let inputs = inputs_for(model)?;
+    let warm = (iterations / 10).max(10);
+
+    // 1. In process.
+    let mut m = OrtModel::load(&ort.path, model, SessionOptions { intra_threads: 1 })
+        .map_err(anyhow::Error::msg)?;
+    let mut in_process = new_histogram();
+    for i in 0..warm + iterations {
+        let t0 = Instant::now();
+        m.run(&inputs).map_err(anyhow::Error::msg)?;
+        if i >= warm {
+            in_process.saturating_record(t0.elapsed().as_nanos() as u64);
+        }
+    }
+    drop(m);
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let (rtt, latency, overhead) = rt.block_on(async {
+        // 2. Bare socket round trip to an echo process.
+        const MSG: usize = 64;
+        let (mut child, ours) = spawn_self(
+            &["echo".into(), "--size".into(), MSG.to_string()],
+            Stdio::inherit(),
+        )?;
+        let mut sock = ours;
+        sock.set_read_timeout(Some(Duration::from_secs(10)))?;
+        let mut rtt = new_histogram();
+        let mut msg = [7u8; MSG];
+        for i in 0..warm + iterations {
+            let t0 = Instant::now();
+            sock.write_all(&msg)?;
+            sock.read_exact(&mut msg).context("echo peer")?;
+            if i >= warm {
+                rtt.saturating_record(t0.elapsed().as_nanos() as u64);
+            }
+        }
+        drop(sock);
+        let _ = child.wait().await;
+
+        // 3. The worker pool.
+        let worker = Worker::start(Setup {
+            worker: 0,
+            ort_lib: ort.path.clone(),
+            intra_threads: 1,
+            provider: Provider::Cpu,
+            models: vec![SetupModel {
+                name: "model".into(),
+                path: model.to_path_buf(),
+            }],
+        })
+        .await?;
+        let mut latency = new_histogram();
+        let mut overhead = new_histogram();
+        let mut frame = Vec::new();
+        for i in 0..warm + iterations {
+            let t0 = Instant::now();
+            let reply = worker.call(i, 0, &inputs, &mut frame).await;
+            let dt = t0.elapsed().as_nanos() as u64;
+            match reply {
+                Reply::Done { compute_ns, .. } if i >= warm => {
+                    latency.saturating_record(dt);
+                    overhead.saturating_record(dt.saturating_sub(compute_ns).max(1));
+                }
+                Reply::Done { .. } => {}
+                Reply::Failed(e) | Reply::Lost(e) => anyhow::bail!("pool request failed: {e}"),
+            }
+        }
+        worker.shutdown().await?;
+        anyhow::Ok((rtt, latency, overhead))
+    })?;
+    Ok(vec![
+        row("in_process", &in_process),
+        row("socket_rtt", &rtt),
+        row("pool", &latency),
+        row("pool_overhead", &overhead),
+    ])
+}
+
+/// The console text: the table and the ratios that matter.
+pub fn render(rows: &[CalibrationRow]) -> String {
+    use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
+    let mut t = Table::new();
+    t.load_preset(UTF8_FULL_CONDENSED);
+    t.set_header(vec![
+        "loop",
+        "iterations",
+        "p50 µs",
+        "p90 µs",
+        "p99 µs",
+        "mean µs",
+    ]);
+    for r in rows {
+        t.add_row(vec![
+            r.loop_name.clone(),
+            r.iterations.to_string(),
+            format!("{:.1}", r.p50_us),
+            format!("{:.1}", r.p90_us),
+            format!("{:.1}", r.p99_us),
+            format!("{:.1}", r.mean_us),
+        ]);
+    }
+    let p50 = |n: &str| {
+        rows.iter()
+            .find(|r| r.loop_name == n)
+            .map_or(f64::NAN, |r| r.p50_us)
+    };
+    format!(
+        "{t}\npool overhead p50 / bare socket round trip p50: {:.2}x\npool latency p50 / in-process run p50: {:.2}x\n",
+        p50("pool_overhead") / p50("socket_rtt"),
+        p50("pool") / p50("in_process"),
+    )
+}
