@@ -68,7 +68,7 @@ pub async fn sweep(
             break;
         }
         bar.set_message(point.id.clone());
-        let rows = run_point(scenario, ort, point, &cancel)
+        let (rows, workers) = run_point(scenario, ort, point, &cancel)
             .await
             .with_context(|| format!("sweep point {} ({})", point.index, point.id))?;
         if *cancel.borrow() {
@@ -79,6 +79,7 @@ pub async fn sweep(
             outcome = Outcome::WithErrors;
         }
         csv.append(rows)?;
+        info.points.push(json::PointInfo { point: point.index, point_id: point.id.clone(), workers });
         info.points_done += 1;
         write_json(&json_path, &info)?;
         bar.inc(1);
@@ -145,6 +146,7 @@ fn run_info(s: &Scenario, ort: &OrtLib) -> RunInfo {
         points_total: s.points.len(),
         points_done: 0,
         interrupted: false,
+        points: Vec::new(),
     }
 }
 
@@ -173,7 +175,7 @@ async fn run_point(
     ort: &OrtLib,
     point: &Point,
     cancel: &tokio::sync::watch::Receiver<bool>,
-) -> anyhow::Result<Vec<Row>> {
+) -> anyhow::Result<(Vec<Row>, Vec<json::WorkerReport>)> {
     let pool = Pool::start(setups(scenario, ort, point)).await?;
     let infos: Vec<WorkerInfo> = pool.workers.iter().map(|w| w.info.clone()).collect();
     let seed = scenario.seed ^ (point.index as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
@@ -211,23 +213,29 @@ async fn run_point(
     let ends = pool.shutdown().await;
     let (warm, measured) = phases?;
     let mut end_rss = 0u64;
+    let mut reports = Vec::new();
     for (info, end) in infos.iter().zip(ends) {
-        end_rss += match end {
-            Ok((rss, _)) => rss,
+        let (rss, served) = match end {
+            Ok(v) => v,
             Err(e) => {
                 eprintln!("warning: {e:#}");
-                info.rss_ready_bytes
+                (info.rss_ready_bytes, 0)
             }
         };
+        end_rss += rss;
+        let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
+        reports.push(json::WorkerReport {
+            worker: info.id,
+            pid: info.pid,
+            start_ms: info.start.as_secs_f64() * 1e3,
+            load_ms: info.loads.iter().map(|l| (l.model.clone(), l.load_ns as f64 / 1e6)).collect(),
+            rss_ready_mib: mib(info.rss_ready_bytes),
+            rss_end_mib: mib(rss),
+            requests_served: served,
+        });
     }
-    Ok(rows(
-        scenario,
-        point,
-        &infos,
-        warm.as_ref(),
-        &measured,
-        end_rss,
-    ))
+    let rows = rows(scenario, point, &infos, warm.as_ref(), &measured, end_rss);
+    Ok((rows, reports))
 }
 
 /// Builds the point's rows: one per model, then `all`.

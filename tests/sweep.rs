@@ -20,32 +20,72 @@ fn read_csv(path: &Path) -> (Vec<String>, Vec<csv::StringRecord>) {
 fn sweep_writes_sane_results_for_one_and_two_workers() {
     let out = tempfile::tempdir().unwrap();
     let assert = bench()
-        .args(["sweep", "--quiet", "--scenario", "tests/scenarios/small.toml", "--out"])
+        .args([
+            "sweep",
+            "--quiet",
+            "--scenario",
+            "tests/scenarios/small.toml",
+            "--out",
+        ])
         .arg(out.path())
         .assert()
         .success();
     let stdout = String::from_utf8_lossy(&assert.get_output().stdout).to_string();
-    assert!(stdout.contains("w1-t1-pipe-cpu-c2") && stdout.contains("w2-t1-pipe-cpu-c2"), "{stdout}");
+    assert!(
+        stdout.contains("w1-t1-pipe-cpu-c2") && stdout.contains("w2-t1-pipe-cpu-c2"),
+        "{stdout}"
+    );
 
     let (header, rows) = read_csv(&out.path().join("results.csv"));
     assert_eq!(header, bench::report::csv::header());
-    let col = |name: &str| header.iter().position(|h| h == name).unwrap_or_else(|| panic!("column {name}"));
-    let num = |r: &csv::StringRecord, name: &str| -> f64 { r[col(name)].parse().unwrap_or_else(|_| panic!("{name} = {}", &r[col(name)])) };
+    let col = |name: &str| {
+        header
+            .iter()
+            .position(|h| h == name)
+            .unwrap_or_else(|| panic!("column {name}"))
+    };
+    let num = |r: &csv::StringRecord, name: &str| -> f64 {
+        r[col(name)]
+            .parse()
+            .unwrap_or_else(|_| panic!("{name} = {}", &r[col(name)]))
+    };
 
     // 2 points × (5 models + all).
     assert_eq!(rows.len(), 12);
     let models: Vec<&str> = rows.iter().map(|r| &r[col("model")]).collect();
-    assert_eq!(&models[..6], ["linear", "mlp", "resnet_small", "encoder_small", "mixed_inputs", "all"]);
+    assert_eq!(
+        &models[..6],
+        [
+            "linear",
+            "mlp",
+            "resnet_small",
+            "encoder_small",
+            "mixed_inputs",
+            "all"
+        ]
+    );
     for r in &rows {
         let what = format!("{} {}", &r[col("point_id")], &r[col("model")]);
         assert_eq!(num(r, "errors"), 0.0, "{what}");
         assert!(num(r, "requests") > 0.0, "{what}");
         assert!(num(r, "throughput_rps") > 0.0, "{what}");
-        let lat: Vec<f64> = ["p50", "p90", "p95", "p99", "p999", "max"].iter().map(|p| num(r, &format!("latency_{p}_us"))).collect();
+        let lat: Vec<f64> = ["p50", "p90", "p95", "p99", "p999", "max"]
+            .iter()
+            .map(|p| num(r, &format!("latency_{p}_us")))
+            .collect();
         assert!(lat[0] > 0.0, "{what}");
-        assert!(lat.windows(2).all(|w| w[0] <= w[1]), "{what}: percentiles out of order {lat:?}");
-        assert!(num(r, "compute_p50_us") <= lat[0], "{what}: compute p50 above latency p50");
-        assert!(num(r, "compute_p99_us") <= lat[3], "{what}: compute p99 above latency p99");
+        assert!(
+            lat.windows(2).all(|w| w[0] <= w[1]),
+            "{what}: percentiles out of order {lat:?}"
+        );
+        assert!(
+            num(r, "compute_p50_us") <= lat[0],
+            "{what}: compute p50 above latency p50"
+        );
+        assert!(
+            num(r, "compute_p99_us") <= lat[3],
+            "{what}: compute p99 above latency p99"
+        );
         assert!(num(r, "compute_p50_us") > 0.0, "{what}");
         assert!(num(r, "load_ms") > 0.0, "{what}");
         assert!(num(r, "rss_mib") > 1.0, "{what}");
@@ -55,27 +95,110 @@ fn sweep_writes_sane_results_for_one_and_two_workers() {
     assert_eq!(num(all[0], "requests"), 150.0, "the request limit is exact");
     assert_eq!(num(all[0], "workers"), 1.0);
     assert_eq!(num(all[1], "workers"), 2.0);
-    assert!(num(all[1], "rss_mib") > num(all[0], "rss_mib"), "two workers hold more memory than one");
+    assert!(
+        num(all[1], "rss_mib") > num(all[0], "rss_mib"),
+        "two workers hold more memory than one"
+    );
     // The per-model rows add up to the `all` row.
     let sum: f64 = rows[..5].iter().map(|r| num(r, "requests")).sum();
     assert_eq!(sum, num(all[0], "requests"));
 
-    let meta: serde_json::Value = serde_json::from_slice(&std::fs::read(out.path().join("run.json")).unwrap()).unwrap();
+    let meta: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.path().join("run.json")).unwrap()).unwrap();
     assert_eq!(meta["points_done"], 2);
     assert_eq!(meta["interrupted"], false);
     assert_eq!(meta["ort_version"], "1.31.1");
     assert_eq!(meta["scenario"]["sha256"].as_str().unwrap().len(), 64);
     assert!(meta["host"]["logical_cores"].as_u64().unwrap() >= 1);
     assert!(meta["rustc"].as_str().unwrap().starts_with("rustc "));
+    let workers = meta["points"][1]["workers"].as_array().unwrap();
+    assert_eq!(workers.len(), 2, "the second point has two workers");
+    for w in workers {
+        assert_eq!(w["load_ms"].as_object().unwrap().len(), 5, "a load time per model: {w}");
+        assert!(w["rss_ready_mib"].as_f64().unwrap() > 1.0);
+        assert!(w["requests_served"].as_u64().unwrap() > 0);
+    }
+}
+
+/// Children of `pid`, from /proc.
+fn children(pid: u32) -> Vec<u32> {
+    std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|s| s.parse().ok())
+        .collect()
+}
+
+#[test]
+fn sigint_keeps_finished_points_reaps_workers_and_exits_130() {
+    let out = tempfile::tempdir().unwrap();
+    let scenario = out.path().join("long.toml");
+    let models = std::fs::canonicalize("models/onnx").unwrap();
+    std::fs::write(
+        &scenario,
+        format!(
+            "[[model]]\nname = \"linear\"\npath = \"{}/linear.onnx\"\ndims = {{ batch = 1 }}\n\
+             [workload]\nwarmup_requests = 0\nduration = \"400ms\"\n[sweep]\nworkers = [1, 2, 3]\n\
+             intra_threads = [1, 2]\n",
+            models.display()
+        ),
+    )
+    .unwrap();
+    let exe = assert_cmd::cargo::cargo_bin("bench");
+    let mut child = std::process::Command::new(exe)
+        .args(["sweep", "--quiet", "--scenario"])
+        .arg(&scenario)
+        .arg("--out")
+        .arg(out.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until at least one point is written and workers of a later point are running.
+    let csv = out.path().join("results.csv");
+    let start = std::time::Instant::now();
+    let mut workers = Vec::new();
+    while start.elapsed() < std::time::Duration::from_secs(60) {
+        let done = std::fs::read_to_string(&csv).map(|s| s.lines().count()).unwrap_or(0);
+        workers = children(child.id());
+        if done >= 3 && !workers.is_empty() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(!workers.is_empty(), "workers were running");
+    // SAFETY: sending a signal to our own child process.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "exit code after SIGINT");
+    for w in workers {
+        let alive = std::fs::read_to_string(format!("/proc/{w}/stat")).is_ok_and(|s| !s.contains(") Z "));
+        assert!(!alive, "worker {w} outlived the interrupted sweep");
+    }
+    let meta: serde_json::Value = serde_json::from_slice(&std::fs::read(out.path().join("run.json")).unwrap()).unwrap();
+    assert_eq!(meta["interrupted"], true);
+    let done = meta["points_done"].as_u64().unwrap();
+    assert!((1..6).contains(&done), "some but not all points finished: {done}");
+    let (_, rows) = read_csv(&csv);
+    assert_eq!(rows.len() as u64, done * 2, "finished points stay, each with its model row and `all`");
 }
 
 #[test]
 fn dry_run_and_validate_list_points_without_running() {
     for args in [
-        vec!["sweep", "--dry-run", "--scenario", "scenarios/ensemble.toml"],
+        vec![
+            "sweep",
+            "--dry-run",
+            "--scenario",
+            "scenarios/ensemble.toml",
+        ],
         vec!["validate", "--scenario", "scenarios/ensemble.toml"],
     ] {
-        let out = bench().args(&args).env("ORT_DYLIB_PATH", "/nonexistent").assert().success();
+        let out = bench()
+            .args(&args)
+            .env("ORT_DYLIB_PATH", "/nonexistent")
+            .assert()
+            .success();
         let text = String::from_utf8_lossy(&out.get_output().stdout).to_string();
         assert!(text.contains("8 point(s)"), "{text}");
         assert!(text.contains("w2-t2-pipe-cpu-c4"), "{text}");
@@ -85,7 +208,14 @@ fn dry_run_and_validate_list_points_without_running() {
 
 #[test]
 fn inspect_prints_names_types_and_dynamic_dims() {
-    let out = bench().args(["inspect", "models/onnx/encoder_small.onnx", "models/onnx/mixed_inputs.onnx"]).assert().success();
+    let out = bench()
+        .args([
+            "inspect",
+            "models/onnx/encoder_small.onnx",
+            "models/onnx/mixed_inputs.onnx",
+        ])
+        .assert()
+        .success();
     let text = String::from_utf8_lossy(&out.get_output().stdout).to_string();
     let squeeze = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
     let text = squeeze(&text);
@@ -104,17 +234,33 @@ fn inspect_prints_names_types_and_dynamic_dims() {
 #[test]
 fn missing_or_wrong_onnx_runtime_exits_2_with_a_fix() {
     let out = bench()
-        .args(["sweep", "--scenario", "tests/scenarios/small.toml", "--ort-lib", "/nonexistent/libonnxruntime.so.1.31.1"])
+        .args([
+            "sweep",
+            "--scenario",
+            "tests/scenarios/small.toml",
+            "--ort-lib",
+            "/nonexistent/libonnxruntime.so.1.31.1",
+        ])
         .assert()
         .code(2);
     let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
-    assert!(err.contains("does not exist") && err.contains("fix:"), "{err}");
+    assert!(
+        err.contains("does not exist") && err.contains("fix:"),
+        "{err}"
+    );
 
     let dir = tempfile::tempdir().unwrap();
     let fake = dir.path().join("libonnxruntime.so.1.31.1");
     std::fs::write(&fake, "not a library").unwrap();
-    let out = bench().args(["sweep", "--scenario", "tests/scenarios/small.toml"]).env("ORT_DYLIB_PATH", &fake).assert().code(2);
+    let out = bench()
+        .args(["sweep", "--scenario", "tests/scenarios/small.toml"])
+        .env("ORT_DYLIB_PATH", &fake)
+        .assert()
+        .code(2);
     let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
-    assert!(err.contains("could not be loaded") && err.contains("ORT_DYLIB_PATH"), "{err}");
+    assert!(
+        err.contains("could not be loaded") && err.contains("ORT_DYLIB_PATH"),
+        "{err}"
+    );
     assert!(!err.contains("panicked"), "{err}");
 }

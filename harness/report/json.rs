@@ -17,6 +17,31 @@ pub struct RunInfo {
     pub points_total: usize,
     pub points_done: usize,
     pub interrupted: bool,
+    /// Per finished point: what each worker reported.
+    pub points: Vec<PointInfo>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PointInfo {
+    pub point: usize,
+    pub point_id: String,
+    pub workers: Vec<WorkerReport>,
+}
+
+/// One worker of one point: start-up cost, per-model load time and resident memory.
+#[derive(Debug, Clone, Serialize)]
+pub struct WorkerReport {
+    pub worker: u32,
+    pub pid: u32,
+    /// Spawn to ready (all models loaded), milliseconds.
+    pub start_ms: f64,
+    /// Model name to session creation time, milliseconds.
+    pub load_ms: std::collections::BTreeMap<String, f64>,
+    /// Resident memory once its models were loaded, MiB.
+    pub rss_ready_mib: f64,
+    /// Resident memory at the end of the point, MiB.
+    pub rss_end_mib: f64,
+    pub requests_served: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]
