@@ -68,9 +68,12 @@ pub async fn sweep(
             break;
         }
         bar.set_message(point.id.clone());
-        let (rows, workers) = run_point(scenario, ort, point, &cancel)
+        let (rows, workers, notes) = run_point(scenario, ort, point, &cancel)
             .await
             .with_context(|| format!("sweep point {} ({})", point.index, point.id))?;
+        for note in notes {
+            bar.suspend(|| eprintln!("{note}"));
+        }
         if *cancel.borrow() {
             // The point was cut short: its numbers would mislead, so it is dropped (run.json says so).
             break;
@@ -79,7 +82,11 @@ pub async fn sweep(
             outcome = Outcome::WithErrors;
         }
         csv.append(rows)?;
-        info.points.push(json::PointInfo { point: point.index, point_id: point.id.clone(), workers });
+        info.points.push(json::PointInfo {
+            point: point.index,
+            point_id: point.id.clone(),
+            workers,
+        });
         info.points_done += 1;
         write_json(&json_path, &info)?;
         bar.inc(1);
@@ -175,7 +182,7 @@ async fn run_point(
     ort: &OrtLib,
     point: &Point,
     cancel: &tokio::sync::watch::Receiver<bool>,
-) -> anyhow::Result<(Vec<Row>, Vec<json::WorkerReport>)> {
+) -> anyhow::Result<(Vec<Row>, Vec<json::WorkerReport>, Vec<String>)> {
     let pool = Pool::start(setups(scenario, ort, point)).await?;
     let infos: Vec<WorkerInfo> = pool.workers.iter().map(|w| w.info.clone()).collect();
     let seed = scenario.seed ^ (point.index as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
@@ -214,11 +221,12 @@ async fn run_point(
     let (warm, measured) = phases?;
     let mut end_rss = 0u64;
     let mut reports = Vec::new();
+    let mut warnings = Vec::new();
     for (info, end) in infos.iter().zip(ends) {
         let (rss, served) = match end {
             Ok(v) => v,
             Err(e) => {
-                eprintln!("warning: {e:#}");
+                warnings.push(format!("warning: {e:#}"));
                 (info.rss_ready_bytes, 0)
             }
         };
@@ -228,14 +236,20 @@ async fn run_point(
             worker: info.id,
             pid: info.pid,
             start_ms: info.start.as_secs_f64() * 1e3,
-            load_ms: info.loads.iter().map(|l| (l.model.clone(), l.load_ns as f64 / 1e6)).collect(),
+            load_ms: info
+                .loads
+                .iter()
+                .map(|l| (l.model.clone(), l.load_ns as f64 / 1e6))
+                .collect(),
             rss_ready_mib: mib(info.rss_ready_bytes),
             rss_end_mib: mib(rss),
             requests_served: served,
         });
     }
+    let mut notes = error_notes(point, &measured);
+    notes.extend(warnings);
     let rows = rows(scenario, point, &infos, warm.as_ref(), &measured, end_rss);
-    Ok((rows, reports))
+    Ok((rows, reports, notes))
 }
 
 /// Builds the point's rows: one per model, then `all`.
@@ -309,13 +323,24 @@ pub fn rows(
         warm.map_or(0, PhaseResult::sent),
         worker_load,
     ));
-    for (kind, msg) in &all.first_error {
-        eprintln!(
-            "point {}: {} {kind} error(s), first: {msg}",
-            point.id, all.errors[kind]
-        );
-    }
     out
+}
+
+/// One line per kind of failed request in a phase: count and first message.
+pub fn error_notes(point: &Point, measured: &PhaseResult) -> Vec<String> {
+    let mut all = ModelRecord::default();
+    for m in &measured.models {
+        all.merge(m);
+    }
+    all.first_error
+        .iter()
+        .map(|(kind, msg)| {
+            format!(
+                "point {}: {} {kind} error(s), first: {msg}",
+                point.id, all.errors[kind]
+            )
+        })
+        .collect()
 }
 
 /// The console summary for finished rows.

@@ -373,6 +373,59 @@ mod tests {
     }
 
     #[test]
+    fn reads_npy_of_every_reference_dtype() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/reference");
+        let scalar = read_npy(&dir.join("mixed_inputs/input_scale.npy")).unwrap();
+        assert_eq!(
+            (scalar.dtype, scalar.shape.as_slice(), scalar.bytes.len()),
+            (DType::F32, &[][..], 4)
+        );
+        let half = read_npy(&dir.join("mixed_inputs/input_x.npy")).unwrap();
+        assert_eq!(
+            (half.dtype, half.shape.as_slice()),
+            (DType::F16, &[2, 4][..])
+        );
+        let flag = read_npy(&dir.join("mixed_inputs/input_flag.npy")).unwrap();
+        assert_eq!(flag.dtype, DType::Bool);
+        assert!(flag.bytes.iter().all(|&b| b <= 1));
+        let ids = read_npy(&dir.join("encoder_small/input_input_ids.npy")).unwrap();
+        assert_eq!(
+            (ids.dtype, ids.shape.as_slice()),
+            (DType::I64, &[2, 16][..])
+        );
+        assert!(
+            decode_values(DType::I64, &ids.bytes)
+                .iter()
+                .all(|&v| (0.0..1000.0).contains(&v))
+        );
+        ids.check().unwrap();
+    }
+
+    #[test]
+    fn npy_samples_one_or_stacked() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/reference");
+        let g = Generator::Npy {
+            path: dir.join("linear/input_x.npy"),
+        };
+        // The file is [2, 10]: one sample of [2, 10], or two stacked samples of [10].
+        assert_eq!(generate(&g, DType::F32, &[2, 10], 0, 8).unwrap().len(), 1);
+        let two = generate(&g, DType::F32, &[10], 0, 8).unwrap();
+        assert_eq!(two.len(), 2);
+        assert_ne!(two[0].bytes, two[1].bytes);
+        let err = generate(&g, DType::F32, &[5], 0, 1)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("has shape [2, 10]"), "{err}");
+        let err = generate(&g, DType::I64, &[2, 10], 0, 1)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("holds float32 but the input is int64"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn numpy_type_strings() {
         assert_eq!(DType::from_numpy("<f4"), Some(DType::F32));
         assert_eq!(DType::from_numpy("|b1"), Some(DType::Bool));

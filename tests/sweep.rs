@@ -114,7 +114,11 @@ fn sweep_writes_sane_results_for_one_and_two_workers() {
     let workers = meta["points"][1]["workers"].as_array().unwrap();
     assert_eq!(workers.len(), 2, "the second point has two workers");
     for w in workers {
-        assert_eq!(w["load_ms"].as_object().unwrap().len(), 5, "a load time per model: {w}");
+        assert_eq!(
+            w["load_ms"].as_object().unwrap().len(),
+            5,
+            "a load time per model: {w}"
+        );
         assert!(w["rss_ready_mib"].as_f64().unwrap() > 1.0);
         assert!(w["requests_served"].as_u64().unwrap() > 0);
     }
@@ -159,7 +163,9 @@ fn sigint_keeps_finished_points_reaps_workers_and_exits_130() {
     let start = std::time::Instant::now();
     let mut workers = Vec::new();
     while start.elapsed() < std::time::Duration::from_secs(60) {
-        let done = std::fs::read_to_string(&csv).map(|s| s.lines().count()).unwrap_or(0);
+        let done = std::fs::read_to_string(&csv)
+            .map(|s| s.lines().count())
+            .unwrap_or(0);
         workers = children(child.id());
         if done >= 3 && !workers.is_empty() {
             break;
@@ -172,15 +178,24 @@ fn sigint_keeps_finished_points_reaps_workers_and_exits_130() {
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(130), "exit code after SIGINT");
     for w in workers {
-        let alive = std::fs::read_to_string(format!("/proc/{w}/stat")).is_ok_and(|s| !s.contains(") Z "));
+        let alive =
+            std::fs::read_to_string(format!("/proc/{w}/stat")).is_ok_and(|s| !s.contains(") Z "));
         assert!(!alive, "worker {w} outlived the interrupted sweep");
     }
-    let meta: serde_json::Value = serde_json::from_slice(&std::fs::read(out.path().join("run.json")).unwrap()).unwrap();
+    let meta: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.path().join("run.json")).unwrap()).unwrap();
     assert_eq!(meta["interrupted"], true);
     let done = meta["points_done"].as_u64().unwrap();
-    assert!((1..6).contains(&done), "some but not all points finished: {done}");
+    assert!(
+        (1..6).contains(&done),
+        "some but not all points finished: {done}"
+    );
     let (_, rows) = read_csv(&csv);
-    assert_eq!(rows.len() as u64, done * 2, "finished points stay, each with its model row and `all`");
+    assert_eq!(
+        rows.len() as u64,
+        done * 2,
+        "finished points stay, each with its model row and `all`"
+    );
 }
 
 #[test]
@@ -263,4 +278,50 @@ fn missing_or_wrong_onnx_runtime_exits_2_with_a_fix() {
         "{err}"
     );
     assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn failed_requests_are_counted_reported_and_exit_1() {
+    // Token ids beyond the vocabulary pass validation (the range is not in the ONNX signature) but
+    // ONNX Runtime rejects them: every request fails with a runtime error, and the sweep goes on.
+    let out = tempfile::tempdir().unwrap();
+    let scenario = out.path().join("bad_ids.toml");
+    let models = std::fs::canonicalize("models/onnx").unwrap();
+    std::fs::write(
+        &scenario,
+        format!(
+            "[[model]]\nname = \"encoder\"\npath = \"{0}/encoder_small.onnx\"\ndims = {{ batch = 1, seq = 8 }}\n\
+             inputs.input_ids.generator = {{ kind = \"int\", low = 5000, high = 6000 }}\n\
+             inputs.attention_mask.generator = {{ kind = \"const\", value = true }}\n\
+             [[model]]\nname = \"linear\"\npath = \"{0}/linear.onnx\"\ndims = {{ batch = 1 }}\n\
+             [workload]\nwarmup_requests = 0\nrequests = 200\n",
+            models.display()
+        ),
+    )
+    .unwrap();
+    let assert = bench()
+        .args(["sweep", "--quiet", "--scenario"])
+        .arg(&scenario)
+        .arg("--out")
+        .arg(out.path())
+        .assert()
+        .code(1);
+    let err = String::from_utf8_lossy(&assert.get_output().stderr).to_string();
+    assert!(err.contains("runtime_error error(s), first:"), "{err}");
+    let (header, rows) = read_csv(&out.path().join("results.csv"));
+    let col = |name: &str| header.iter().position(|h| h == name).unwrap();
+    let get = |model: &str, c: &str| -> u64 {
+        rows.iter().find(|r| &r[col("model")] == model).unwrap()[col(c)]
+            .parse()
+            .unwrap()
+    };
+    assert!(get("encoder", "errors") > 0);
+    assert_eq!(get("encoder", "requests"), 0);
+    assert!(get("linear", "requests") > 0, "the other model still ran");
+    assert_eq!(get("linear", "errors"), 0);
+    assert_eq!(
+        get("all", "requests") + get("all", "errors"),
+        200,
+        "every request sent is accounted for"
+    );
 }
