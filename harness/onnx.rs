@@ -68,9 +68,7 @@ pub enum OnnxError {
         path: String,
         source: std::io::Error,
     },
-    #[error(
-        "{path} is not a valid ONNX model ({source}); re-export it or check that the file is complete"
-    )]
+    #[error("{path} is not a valid ONNX model ({source})")]
     Decode {
         path: String,
         source: prost::DecodeError,

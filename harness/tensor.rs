@@ -123,14 +123,21 @@ pub struct TensorData {
 }
 
 impl TensorData {
-    /// Number of elements of a shape (1 for a scalar).
+    /// Number of elements of a shape (1 for a scalar); saturates instead of overflowing.
     pub fn numel(shape: &[i64]) -> usize {
-        shape.iter().map(|&d| d.max(0) as usize).product()
+        Self::checked_numel(shape).unwrap_or(usize::MAX)
+    }
+
+    /// Number of elements, or `None` when it does not fit in `usize`.
+    pub fn checked_numel(shape: &[i64]) -> Option<usize> {
+        shape.iter().try_fold(1usize, |n, &d| {
+            n.checked_mul(usize::try_from(d.max(0)).ok()?)
+        })
     }
 
     /// Checks that the byte length agrees with dtype and shape.
     pub fn check(&self) -> Result<(), String> {
-        let want = Self::numel(&self.shape) * self.dtype.size();
+        let want = Self::numel(&self.shape).saturating_mul(self.dtype.size());
         if self.bytes.len() != want {
             return Err(format!(
                 "tensor of {} {:?} needs {want} bytes, got {}",

@@ -24,6 +24,11 @@ use raw::{OneOrMany, RawGenerator, RawScenario};
 pub use source::{KeyPath, SourceMap};
 pub use sweep::{Point, expand};
 
+/// The largest single sample (all inputs of one model) the parent will generate: 1 GiB.
+pub const MAX_SAMPLE_BYTES: usize = 1 << 30;
+/// The most memory all generated samples of one model may take: 4 GiB.
+pub const MAX_SAMPLES_BYTES: usize = 4 << 30;
+
 /// How tensors travel between the load generator and a worker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -226,13 +231,22 @@ pub fn load(file: &Path) -> Result<Scenario, ScenarioErrors> {
     })?;
     let map = SourceMap::new(&text);
     let raw: RawScenario = toml::from_str(&text).map_err(|e| {
-        let line = e.span().map(|s| map.line_of_offset(s.start));
-        let message = e.message().trim().replace('\n', " ");
-        one(
-            line,
-            message,
-            "see the scenario reference in README.md for the keys and their types",
-        )
+        let offset = e.span().map(|s| s.start);
+        let key = offset
+            .and_then(|o| map.key_at(o))
+            .map(|k| k.to_string())
+            .unwrap_or_default();
+        ScenarioErrors(vec![ScenarioError {
+            file: file.to_path_buf(),
+            line: offset.map(|o| map.line_of_offset(o)),
+            key: key.clone(),
+            message: e.message().trim().replace('\n', " "),
+            hint: if key.is_empty() {
+                "see the scenario reference in README.md for the keys and their types".into()
+            } else {
+                format!("see `{key}` in the scenario reference in README.md for its type")
+            },
+        }])
     })?;
     let hash = hex(&sha2::Sha256::digest(&bytes));
     let mut errors = Errors {
@@ -291,6 +305,7 @@ fn resolve(raw: RawScenario, file: &Path, hash: String, e: &mut Errors) -> Optio
             "add a [[model]] table with `name` and `path` (an .onnx file)",
         );
     }
+    let declared: Vec<String> = raw.model.iter().filter_map(|m| m.name.clone()).collect();
     let mut models = Vec::new();
     let mut names = HashSet::new();
     for (i, m) in raw.model.into_iter().enumerate() {
@@ -307,7 +322,7 @@ fn resolve(raw: RawScenario, file: &Path, hash: String, e: &mut Errors) -> Optio
         }
     }
 
-    let workload = resolve_workload(raw.workload, &models, e);
+    let workload = resolve_workload(raw.workload, &models, &declared, e);
     let axes = resolve_axes(raw.sweep.as_ref(), workload.1.clone(), e);
     let points = match expand(&axes) {
         Ok(p) => p,
@@ -385,18 +400,18 @@ fn resolve_model(
         );
         return None;
     }
-    let path = path.canonicalize().unwrap_or(path);
     let info = match onnx::read_model_info(&path) {
         Ok(i) => i,
         Err(err) => {
             e.push(
                 &key.key("path"),
                 err.to_string(),
-                "point `path` at an .onnx file",
+                "re-export the model, or point `path` at a complete .onnx file; `bench inspect FILE` shows what bench reads",
             );
             return None;
         }
     };
+    let path = path.canonicalize().unwrap_or(path);
 
     let model_inputs: HashSet<&str> = info.inputs.iter().map(|i| i.name.as_str()).collect();
     for k in m.inputs.keys() {
@@ -485,6 +500,85 @@ fn resolve_model(
     }
     if inputs.len() != info.inputs.len() {
         return None;
+    }
+    // A named dim has one size across the model's inputs, whether it came from `dims` or a shape.
+    let mut bound: BTreeMap<&str, (i64, String)> = m
+        .dims
+        .iter()
+        .map(|(k, &v)| (k.as_str(), (v, "`dims`".to_string())))
+        .collect();
+    for (input, io) in inputs.iter().zip(&info.inputs) {
+        for (pos, d) in io.dims.iter().enumerate() {
+            let Dim::Named(n) = d else { continue };
+            let size = input.shape[pos];
+            match bound.get(n.as_str()) {
+                Some((v, from)) if *v != size => {
+                    e.push(
+                        &key.key("inputs").key(&input.name).key("shape"),
+                        format!(
+                            "dim `{n}` is {size} in input `{}` but {v} in {from}; a named dim has one size per model",
+                            input.name
+                        ),
+                        format!("use {v} for `{n}` everywhere, or change it in {from}"),
+                    );
+                    return None;
+                }
+                Some(_) => {}
+                None => {
+                    bound.insert(n, (size, format!("input `{}`", input.name)));
+                }
+            }
+        }
+    }
+    // Guard memory before generating: one sample, and all samples together. Errors point at the
+    // largest input, where the oversized dim most likely is.
+    let input_bytes = |i: &InputSpec| {
+        TensorData::checked_numel(&i.shape).and_then(|n| n.checked_mul(i.dtype.size()))
+    };
+    let largest = inputs
+        .iter()
+        .max_by_key(|i| input_bytes(i).unwrap_or(usize::MAX))
+        .map_or(key.clone(), |i| key.key("inputs").key(&i.name).key("shape"));
+    let sample_bytes = inputs.iter().try_fold(0usize, |acc, i| {
+        TensorData::checked_numel(&i.shape)?
+            .checked_mul(i.dtype.size())?
+            .checked_add(acc)
+    });
+    let total = sample_bytes.and_then(|b| b.checked_mul(samples));
+    match (sample_bytes, total) {
+        (Some(b), _) if b > MAX_SAMPLE_BYTES => {
+            e.push(
+                &largest,
+                format!(
+                    "one sample of model `{name}` is {} MiB, more than the {} MiB limit",
+                    b >> 20,
+                    MAX_SAMPLE_BYTES >> 20
+                ),
+                "check the shapes and `dims`: a size may be far larger than meant",
+            );
+            return None;
+        }
+        (None, _) => {
+            e.push(
+                &largest,
+                format!("the input shapes of model `{name}` are too large to address"),
+                "check the shapes and `dims`",
+            );
+            return None;
+        }
+        (Some(b), t) if t.is_none_or(|t| t > MAX_SAMPLES_BYTES) => {
+            e.push(
+                &KeyPath::default().key("samples"),
+                format!(
+                    "{samples} samples of model `{name}` ({} bytes each) need more than the {} MiB limit",
+                    b,
+                    MAX_SAMPLES_BYTES >> 20
+                ),
+                "lower `samples`",
+            );
+            return None;
+        }
+        _ => {}
     }
     // Generate the samples now, so a bad .npy file is reported before any worker starts.
     let mut per_input = Vec::new();
@@ -618,10 +712,10 @@ fn resolve_generator(
     let g = match raw {
         RawGenerator::Uniform { low, high } => {
             let (low, high) = (low.unwrap_or(0.0), high.unwrap_or(1.0));
-            if low >= high || !low.is_finite() || !high.is_finite() {
+            if low >= high || !(high - low).is_finite() {
                 e.push(
                     key,
-                    format!("uniform needs low < high, got low = {low}, high = {high}"),
+                    format!("uniform needs low < high and a finite high - low, got low = {low:?}, high = {high:?}"),
                     "e.g. `{ kind = \"uniform\", low = 0.0, high = 1.0 }`",
                 );
                 return None;
@@ -717,6 +811,7 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 fn resolve_workload(
     raw: Option<raw::RawWorkload>,
     models: &[ModelSpec],
+    declared: &[String],
     e: &mut Errors,
 ) -> (Workload, Vec<usize>) {
     let key = KeyPath::default().key("workload");
@@ -739,17 +834,17 @@ fn resolve_workload(
                     format!("weight must be a finite number >= 0, got {w}"),
                     "weights are relative, e.g. `mix = { a = 3, b = 1 }`",
                 ),
-                None => {
-                    let names: Vec<_> = models.iter().map(|s| s.name.as_str()).collect();
-                    e.push(
-                        &key.key("mix").key(name),
-                        format!("`{name}` is not a model of this scenario"),
-                        format!("the models are: {}", names.join(", ")),
-                    );
-                }
+                // A declared model that failed to resolve already has its own error.
+                None if declared.contains(name) => {}
+                None => e.push(
+                    &key.key("mix").key(name),
+                    format!("`{name}` is not a model of this scenario"),
+                    format!("the models are: {}", declared.join(", ")),
+                ),
             }
         }
-        if !models.is_empty() && mix.iter().sum::<f64>() <= 0.0 {
+        let weights_ok = m.values().all(|w| *w >= 0.0 && w.is_finite());
+        if weights_ok && !models.is_empty() && mix.iter().sum::<f64>() <= 0.0 {
             e.push(
                 &key.key("mix"),
                 "the mix gives every model weight 0",
@@ -787,7 +882,7 @@ fn resolve_workload(
                 Err(err) => {
                     e.push(
                         &key.key(dk),
-                        format!("`{s}` is not a duration: {err}"),
+                        format!("`{s}` is not a duration ({err})"),
                         format!("write it like `{dk} = \"5s\"` or \"500ms\""),
                     );
                     default
@@ -797,9 +892,10 @@ fn resolve_workload(
                 Limit::Requests(n as u64)
             }
             (None, Some(n)) => {
+                let least = if rk == "warmup_requests" { 0 } else { 1 };
                 e.push(
                     &key.key(rk),
-                    format!("must be at least 1, got {n}"),
+                    format!("must be at least {least}, got {n}"),
                     format!("e.g. `{rk} = 1000`"),
                 );
                 default

@@ -7,7 +7,10 @@ use serde::Deserialize;
 
 /// A value that may be written as one item or as a list of items (a sweep axis).
 #[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(untagged)]
+#[serde(
+    untagged,
+    expecting = "one value or a list of values, e.g. `2` or `[1, 2]`, `\"pipe\"` or `[\"pipe\"]`"
+)]
 pub enum OneOrMany<T> {
     One(T),
     Many(Vec<T>),

@@ -72,19 +72,23 @@ impl SourceMap {
         for seg in &path.0 {
             let (span, next) = match (cur, seg) {
                 (Node::Table(t), Seg::Key(k)) => {
-                    let (key, item) = t.get_key_value(k)?;
+                    let Some((key, item)) = t.get_key_value(k) else {
+                        break;
+                    };
                     (key.span().or_else(|| item.span()), Node::from_item(item))
                 }
                 (Node::Inline(t), Seg::Key(k)) => {
-                    let (key, value) = t.get_key_value(k)?;
+                    let Some((key, value)) = t.get_key_value(k) else {
+                        break;
+                    };
                     (key.span().or_else(|| value.span()), Node::from_item(value))
                 }
                 (Node::Tables(a), Seg::Index(i)) => {
-                    let t = a.get(*i)?;
+                    let Some(t) = a.get(*i) else { break };
                     (t.span(), Node::Table(t))
                 }
                 (Node::Array(a), Seg::Index(i)) => {
-                    let v = a.get(*i)?;
+                    let Some(v) = a.get(*i) else { break };
                     (v.span(), Node::from_value(v))
                 }
                 _ => break,
@@ -95,6 +99,58 @@ impl SourceMap {
             cur = next;
         }
         best
+    }
+}
+
+impl SourceMap {
+    /// The key path of the deepest value whose text contains byte `offset`, e.g. `sweep.workers`
+    /// for an error pointing inside `workers = "two"`.
+    pub fn key_at(&self, offset: usize) -> Option<KeyPath> {
+        let doc = self.doc.as_ref()?;
+        let mut best = None;
+        walk(
+            Node::Table(doc.as_table()),
+            &KeyPath::default(),
+            offset,
+            &mut best,
+        );
+        best
+    }
+}
+
+fn contains(span: Option<std::ops::Range<usize>>, offset: usize) -> bool {
+    span.is_some_and(|s| s.start <= offset && offset < s.end.max(s.start + 1))
+}
+
+fn walk(node: Node, path: &KeyPath, offset: usize, best: &mut Option<KeyPath>) {
+    let mut visit = |child: Node, span: Option<std::ops::Range<usize>>, p: KeyPath| {
+        if contains(span, offset) {
+            *best = Some(p.clone());
+        }
+        walk(child, &p, offset, best);
+    };
+    match node {
+        Node::Table(t) => {
+            for (k, item) in t.iter() {
+                visit(Node::from_item(item), item.span(), path.key(k));
+            }
+        }
+        Node::Inline(t) => {
+            for (k, v) in t.iter() {
+                visit(Node::from_value(v), v.span(), path.key(k));
+            }
+        }
+        Node::Tables(a) => {
+            for (i, t) in a.iter().enumerate() {
+                visit(Node::Table(t), None, path.index(i));
+            }
+        }
+        Node::Array(a) => {
+            for (i, v) in a.iter().enumerate() {
+                visit(Node::from_value(v), v.span(), path.index(i));
+            }
+        }
+        Node::Leaf => {}
     }
 }
 
