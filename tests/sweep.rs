@@ -124,6 +124,18 @@ fn sweep_writes_sane_results_for_one_and_two_workers() {
     }
 }
 
+/// Writes a scenario into `dir`; `{models}` in `body` stands for the absolute models/onnx folder.
+fn scenario_file(dir: &Path, name: &str, body: &str) -> std::path::PathBuf {
+    let models = std::fs::canonicalize("models/onnx").unwrap();
+    let path = dir.join(name);
+    std::fs::write(
+        &path,
+        body.replace("{models}", &models.display().to_string()),
+    )
+    .unwrap();
+    path
+}
+
 /// Children of `pid`, from /proc.
 fn children(pid: u32) -> Vec<u32> {
     std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
@@ -136,18 +148,13 @@ fn children(pid: u32) -> Vec<u32> {
 #[test]
 fn sigint_keeps_finished_points_reaps_workers_and_exits_130() {
     let out = tempfile::tempdir().unwrap();
-    let scenario = out.path().join("long.toml");
-    let models = std::fs::canonicalize("models/onnx").unwrap();
-    std::fs::write(
-        &scenario,
-        format!(
-            "[[model]]\nname = \"linear\"\npath = \"{}/linear.onnx\"\ndims = {{ batch = 1 }}\n\
-             [workload]\nwarmup_requests = 0\nduration = \"400ms\"\n[sweep]\nworkers = [1, 2, 3]\n\
-             intra_threads = [1, 2]\n",
-            models.display()
-        ),
-    )
-    .unwrap();
+    let scenario = scenario_file(
+        out.path(),
+        "long.toml",
+        "[[model]]\nname = \"linear\"\npath = \"{models}/linear.onnx\"\ndims = { batch = 1 }\n\
+         [workload]\nwarmup_requests = 0\nduration = \"400ms\"\n[sweep]\nworkers = [1, 2, 3]\n\
+         intra_threads = [1, 2]\n",
+    );
     let exe = assert_cmd::cargo::cargo_bin("bench");
     let mut child = std::process::Command::new(exe)
         .args(["sweep", "--quiet", "--scenario"])
@@ -285,20 +292,15 @@ fn failed_requests_are_counted_reported_and_exit_1() {
     // Token ids beyond the vocabulary pass validation (the range is not in the ONNX signature) but
     // ONNX Runtime rejects them: every request fails with a runtime error, and the sweep goes on.
     let out = tempfile::tempdir().unwrap();
-    let scenario = out.path().join("bad_ids.toml");
-    let models = std::fs::canonicalize("models/onnx").unwrap();
-    std::fs::write(
-        &scenario,
-        format!(
-            "[[model]]\nname = \"encoder\"\npath = \"{0}/encoder_small.onnx\"\ndims = {{ batch = 1, seq = 8 }}\n\
-             inputs.input_ids.generator = {{ kind = \"int\", low = 5000, high = 6000 }}\n\
-             inputs.attention_mask.generator = {{ kind = \"const\", value = true }}\n\
-             [[model]]\nname = \"linear\"\npath = \"{0}/linear.onnx\"\ndims = {{ batch = 1 }}\n\
-             [workload]\nwarmup_requests = 0\nrequests = 200\n",
-            models.display()
-        ),
-    )
-    .unwrap();
+    let scenario = scenario_file(
+        out.path(),
+        "bad_ids.toml",
+        "[[model]]\nname = \"encoder\"\npath = \"{models}/encoder_small.onnx\"\ndims = { batch = 1, seq = 8 }\n\
+         inputs.input_ids.generator = { kind = \"int\", low = 5000, high = 6000 }\n\
+         inputs.attention_mask.generator = { kind = \"const\", value = true }\n\
+         [[model]]\nname = \"linear\"\npath = \"{models}/linear.onnx\"\ndims = { batch = 1 }\n\
+         [workload]\nwarmup_requests = 0\nrequests = 200\n",
+    );
     let assert = bench()
         .args(["sweep", "--quiet", "--scenario"])
         .arg(&scenario)
