@@ -23,7 +23,7 @@ use crate::protocol::{Setup, SetupModel};
 use crate::runtime::Model;
 use crate::runtime::ort::{OrtModel, SessionOptions};
 use crate::runtime::ortlib::OrtLib;
-use crate::scenario::Provider;
+use crate::scenario::{ModelSource, Provider};
 use crate::tensor::{self, Generator, TensorData};
 use crate::worker::pool::{Reply, Worker, spawn_self};
 
@@ -139,7 +139,7 @@ pub fn calibrate(
             provider: Provider::Cpu,
             models: vec![SetupModel {
                 name: "model".into(),
-                path: model.to_path_buf(),
+                source: ModelSource::Onnx(model.to_path_buf()),
             }],
         })
         .await?;

@@ -6,23 +6,24 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::load::{self, PhaseResult};
-use crate::metrics::{ModelRecord, Percentiles};
+use crate::load::{self, FirstRuns, PhaseResult, PhaseRule};
+use crate::metrics::{Percentiles, Record, Summary, spread};
 use crate::protocol::{Setup, SetupModel};
 use crate::report::csv::CsvReport;
 use crate::report::json::{self, Host, RunInfo, ScenarioInfo};
 use crate::report::{Row, console, write_atomic};
 use crate::runtime::ortlib::OrtLib;
-use crate::scenario::{Limit, Point, Scenario};
+use crate::scenario::{Limit, Point, Scenario, slo};
 use crate::worker::pool::{Pool, WorkerInfo};
 
 /// How a sweep ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
-    /// Every point measured without a failed request.
+    /// Every point measured and valid.
     Clean,
-    /// Every point measured, but some requests failed.
-    WithErrors,
+    /// Every point measured, but some are invalid (errors, unstable, too few requests, generator
+    /// behind, SLO missed).
+    Invalid,
     /// Stopped by SIGINT or SIGTERM (the signal number).
     Interrupted(i32),
 }
@@ -37,7 +38,7 @@ pub struct SweepOptions {
 /// Runs every point of `scenario`, writing `results.csv` and `run.json` under `opts.out_dir`.
 pub async fn sweep(
     scenario: &Scenario,
-    ort: &OrtLib,
+    ort: Option<&OrtLib>,
     opts: &SweepOptions,
 ) -> anyhow::Result<(Outcome, Vec<Row>)> {
     std::fs::create_dir_all(&opts.out_dir)
@@ -78,8 +79,8 @@ pub async fn sweep(
             // The point was cut short: its numbers would mislead, so it is dropped (run.json says so).
             break;
         }
-        if rows.iter().any(|r| r.errors > 0) {
-            outcome = Outcome::WithErrors;
+        if rows.iter().any(|r| !r.valid) {
+            outcome = Outcome::Invalid;
         }
         csv.append(rows)?;
         info.points.push(json::PointInfo {
@@ -120,13 +121,13 @@ fn write_json(path: &Path, info: &RunInfo) -> anyhow::Result<()> {
     write_atomic(path, &bytes).with_context(|| format!("cannot write {}", path.display()))
 }
 
-fn run_info(s: &Scenario, ort: &OrtLib) -> RunInfo {
+fn run_info(s: &Scenario, ort: Option<&OrtLib>) -> RunInfo {
     RunInfo {
         bench_version: env!("CARGO_PKG_VERSION").into(),
         git_commit: env!("BENCH_GIT_COMMIT").into(),
         rustc: env!("BENCH_RUSTC_VERSION").into(),
-        ort_version: ort.version.clone(),
-        ort_library: ort.path.display().to_string(),
+        ort_version: ort.map_or_else(|| "not loaded (synthetic models only)".into(), |o| o.version.clone()),
+        ort_library: ort.map_or_else(String::new, |o| o.path.display().to_string()),
         host: Host::detect(),
         scenario: ScenarioInfo {
             name: s.name.clone(),
@@ -138,7 +139,7 @@ fn run_info(s: &Scenario, ort: &OrtLib) -> RunInfo {
                 .iter()
                 .map(|m| json::ModelInfo {
                     name: m.name.clone(),
-                    path: m.path.display().to_string(),
+                    path: m.describe_source(),
                     inputs: m
                         .inputs
                         .iter()
@@ -158,11 +159,11 @@ fn run_info(s: &Scenario, ort: &OrtLib) -> RunInfo {
 }
 
 /// The worker setups for one point: every worker loads every model.
-pub fn setups(scenario: &Scenario, ort: &OrtLib, point: &Point) -> Vec<Setup> {
+pub fn setups(scenario: &Scenario, ort: Option<&OrtLib>, point: &Point) -> Vec<Setup> {
     (0..point.workers)
         .map(|w| Setup {
             worker: w as u32,
-            ort_lib: ort.path.clone(),
+            ort_lib: ort.map(|o| o.path.clone()).unwrap_or_default(),
             intra_threads: point.intra_threads as u32,
             provider: point.provider,
             models: scenario
@@ -170,7 +171,7 @@ pub fn setups(scenario: &Scenario, ort: &OrtLib, point: &Point) -> Vec<Setup> {
                 .iter()
                 .map(|m| SetupModel {
                     name: m.name.clone(),
-                    path: m.path.clone(),
+                    source: m.source.clone(),
                 })
                 .collect(),
         })
@@ -179,46 +180,32 @@ pub fn setups(scenario: &Scenario, ort: &OrtLib, point: &Point) -> Vec<Setup> {
 
 async fn run_point(
     scenario: &Scenario,
-    ort: &OrtLib,
+    ort: Option<&OrtLib>,
     point: &Point,
     cancel: &tokio::sync::watch::Receiver<bool>,
 ) -> anyhow::Result<(Vec<Row>, Vec<json::WorkerReport>, Vec<String>)> {
     let pool = Pool::start(setups(scenario, ort, point)).await?;
     let infos: Vec<WorkerInfo> = pool.workers.iter().map(|w| w.info.clone()).collect();
     let seed = scenario.seed ^ (point.index as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    let mix = &scenario.workload.mix;
     let phases = async {
         let warm = match scenario.workload.warmup {
             Limit::Requests(0) => None,
             Limit::Duration(d) if d.is_zero() => None,
-            limit => Some(
-                load::closed_loop(
-                    &pool,
-                    &scenario.models,
-                    mix,
-                    point.concurrency,
-                    limit,
-                    seed,
-                    cancel,
-                )
-                .await?,
-            ),
+            limit => Some(load::run_phase(&pool, scenario, point.load, PhaseRule::Fixed(limit), seed, cancel).await?),
         };
-        let measured = load::closed_loop(
-            &pool,
-            &scenario.models,
-            mix,
-            point.concurrency,
-            scenario.workload.measure,
-            seed ^ 1,
-            cancel,
-        )
-        .await?;
-        anyhow::Ok((warm, measured))
+        let mut trials = Vec::new();
+        for t in 0..scenario.workload.trials {
+            if *cancel.borrow() {
+                break;
+            }
+            let rule = PhaseRule::from(scenario.workload.stop);
+            trials.push(load::run_phase(&pool, scenario, point.load, rule, seed ^ (t as u64 + 1), cancel).await?);
+        }
+        anyhow::Ok((warm, trials))
     }
     .await;
     let ends = pool.shutdown().await;
-    let (warm, measured) = phases?;
+    let (warm, trials) = phases?;
     let mut end_rss = 0u64;
     let mut reports = Vec::new();
     let mut warnings = Vec::new();
@@ -236,32 +223,113 @@ async fn run_point(
             worker: info.id,
             pid: info.pid,
             start_ms: info.start.as_secs_f64() * 1e3,
-            load_ms: info
-                .loads
-                .iter()
-                .map(|l| (l.model.clone(), l.load_ns as f64 / 1e6))
-                .collect(),
+            load_ms: info.loads.iter().map(|l| (l.model.clone(), l.load_ns as f64 / 1e6)).collect(),
             rss_ready_mib: mib(info.rss_ready_bytes),
             rss_end_mib: mib(rss),
             requests_served: served,
         });
     }
-    let mut notes = error_notes(point, &measured);
+    let mut notes = error_notes(point, &trials);
     notes.extend(warnings);
-    let rows = rows(scenario, point, &infos, warm.as_ref(), &measured, end_rss);
+    if trials.is_empty() {
+        return Ok((Vec::new(), reports, notes));
+    }
+    let rows = rows(scenario, point, &infos, warm.as_ref(), &trials, end_rss);
     Ok((rows, reports, notes))
 }
 
-/// Builds the point's rows: one per model, then `all`.
+/// Why a point is invalid, from its `all` summaries (one per trial) and phases; empty when valid.
+pub fn verdict(scenario: &Scenario, trials: &[PhaseResult], all: &[Summary], median: &Summary) -> (Vec<String>, Option<bool>) {
+    let mut reasons = Vec::new();
+    let errors: u64 = all.iter().map(|s| s.errors).sum();
+    if errors > 0 {
+        reasons.push(format!("{errors} failed request(s)"));
+    }
+    if let Some(t) = trials.iter().position(|t| t.stable == Some(false)) {
+        reasons.push(format!("not stable within {} windows (trial {})", trials[t].windows, t + 1));
+    }
+    let fewest = all.iter().map(|s| s.requests).min().unwrap_or(0);
+    if fewest < scenario.workload.min_requests {
+        reasons.push(format!("fewer requests than the minimum: {fewest} < {}", scenario.workload.min_requests));
+    }
+    let lagged = all.iter().map(|s| s.lagged_pct).fold(0.0, f64::max);
+    if lagged > 1.0 {
+        reasons.push(format!(
+            "the generator fell behind: {lagged:.1}% of sends lagged over {} ms",
+            crate::metrics::LAG_LIMIT.as_millis()
+        ));
+    }
+    if trials.iter().any(|t| t.overloaded) {
+        reasons.push(format!(
+            "more than {} requests in flight: the workers cannot keep up with the rate",
+            scenario.load.max_in_flight
+        ));
+    }
+    let slo_met = (!scenario.slo.is_empty()).then(|| {
+        let mut met = true;
+        for c in &scenario.slo {
+            let actual = slo_value(median, c.metric);
+            if !c.op.holds(actual, c.value) {
+                met = false;
+                reasons.push(format!("SLO missed: {} = {actual:.3} (needs {c})", c.metric.name()));
+            }
+        }
+        met
+    });
+    (reasons, slo_met)
+}
+
+fn slo_value(s: &Summary, m: slo::Metric) -> f64 {
+    use slo::Metric::*;
+    match m {
+        P50Ms => s.latency.p50 / 1e3,
+        P90Ms => s.latency.p90 / 1e3,
+        P95Ms => s.latency.p95 / 1e3,
+        P99Ms => s.latency.p99 / 1e3,
+        P999Ms => s.latency.p999 / 1e3,
+        MaxMs => s.latency.max / 1e3,
+        MeanMs => s.latency.mean / 1e3,
+        ThroughputRps => s.throughput_rps,
+        ErrorPct => {
+            let sent = s.requests + s.errors;
+            if sent == 0 { 0.0 } else { 100.0 * s.errors as f64 / sent as f64 }
+        }
+    }
+}
+
+/// The median across trials of every field of a summary (spread for the fields that have one).
+fn median_summary(v: &[Summary]) -> Summary {
+    let med = |f: &dyn Fn(&Summary) -> f64| spread(&v.iter().map(f).collect::<Vec<_>>()).map_or(0.0, |s| s.0);
+    let pct = |f: &dyn Fn(&Summary) -> &Percentiles| Percentiles {
+        p50: med(&|s| f(s).p50),
+        p90: med(&|s| f(s).p90),
+        p95: med(&|s| f(s).p95),
+        p99: med(&|s| f(s).p99),
+        p999: med(&|s| f(s).p999),
+        max: med(&|s| f(s).max),
+        mean: med(&|s| f(s).mean),
+    };
+    Summary {
+        requests: med(&|s| s.requests as f64).round() as u64,
+        errors: v.iter().map(|s| s.errors).sum(),
+        throughput_rps: med(&|s| s.throughput_rps),
+        latency: pct(&|s| &s.latency),
+        service: pct(&|s| &s.service),
+        lag: pct(&|s| &s.lag),
+        compute: pct(&|s| &s.compute),
+        lagged_pct: med(&|s| s.lagged_pct),
+    }
+}
+
+/// Builds the point's rows: one per model, one per ensemble group, then `all`.
 pub fn rows(
     scenario: &Scenario,
     point: &Point,
     workers: &[WorkerInfo],
     warm: Option<&PhaseResult>,
-    measured: &PhaseResult,
+    trials: &[PhaseResult],
     rss_bytes: u64,
 ) -> Vec<Row> {
-    let secs = measured.elapsed.as_secs_f64().max(1e-9);
     let load_of = |model: &str| {
         workers
             .iter()
@@ -271,15 +339,27 @@ pub fn rows(
             .unwrap_or(0) as f64
             / 1e6
     };
-    let worker_load = workers
-        .iter()
-        .map(|w| w.loads.iter().map(|l| l.load_ns).sum::<u64>())
-        .max()
-        .unwrap_or(0) as f64
-        / 1e6;
-    let row = |model: &str, rec: &ModelRecord, warm_n: u64, load_ms: f64| {
-        let lat = Percentiles::of(&rec.latency);
-        let comp = Percentiles::of(&rec.compute);
+    let worker_load = workers.iter().map(|w| w.loads.iter().map(|l| l.load_ns).sum::<u64>()).max().unwrap_or(0) as f64 / 1e6;
+    let mut first_runs = vec![FirstRuns::default(); scenario.models.len()];
+    for phase in warm.into_iter().chain(trials) {
+        for (a, b) in first_runs.iter_mut().zip(&phase.first_runs) {
+            a.merge(b);
+        }
+    }
+    let all_first = first_runs.iter().fold(FirstRuns::default(), |mut a, b| {
+        a.merge(b);
+        a
+    });
+    let summaries = |pick: &dyn Fn(&PhaseResult) -> &Record| -> Vec<Summary> {
+        trials.iter().map(|t| Summary::of(pick(t), t.span)).collect()
+    };
+    let all = summaries(&|t| &t.result.all);
+    let all_median = median_summary(&all);
+    let (reasons, slo_met) = verdict(scenario, trials, &all, &all_median);
+    let row = |name: &str, kind: &str, per_trial: &[Summary], warm_n: u64, first: Option<&FirstRuns>, load_ms: f64| {
+        let m = median_summary(per_trial);
+        let (_, tmin, tmax) = spread(&per_trial.iter().map(|s| s.throughput_rps).collect::<Vec<_>>()).unwrap_or_default();
+        let (_, pmin, pmax) = spread(&per_trial.iter().map(|s| s.latency.p99).collect::<Vec<_>>()).unwrap_or_default();
         Row {
             point: point.index,
             point_id: point.id.clone(),
@@ -287,59 +367,72 @@ pub fn rows(
             intra_threads: point.intra_threads,
             transfer: point.transfer.name().into(),
             provider: point.provider.name().into(),
-            concurrency: point.concurrency,
-            model: model.into(),
+            load: scenario.load.kind_name().into(),
+            concurrency: point.load.concurrency(),
+            rate_rps: point.load.rate(),
+            arrival: point.load.rate().map(|_| scenario.load.arrival.name().to_string()),
+            model: name.into(),
+            kind: kind.into(),
             input_staging: point.transfer.staging().into(),
-            requests: rec.ok(),
-            errors: rec.error_count(),
+            trials: trials.len(),
+            requests: m.requests,
+            errors: m.errors,
+            first_runs: first.map_or(0, |f| f.count),
             warmup_requests: warm_n,
-            duration_s: secs,
-            throughput_rps: rec.ok() as f64 / secs,
-            latency_p50_us: lat.p50,
-            latency_p90_us: lat.p90,
-            latency_p95_us: lat.p95,
-            latency_p99_us: lat.p99,
-            latency_p999_us: lat.p999,
-            latency_max_us: lat.max,
-            latency_mean_us: lat.mean,
-            compute_p50_us: comp.p50,
-            compute_p99_us: comp.p99,
-            compute_mean_us: comp.mean,
+            duration_s: spread(&trials.iter().map(|t| t.span.as_secs_f64()).collect::<Vec<_>>()).map_or(0.0, |s| s.0),
+            throughput_rps: m.throughput_rps,
+            throughput_rps_min: tmin,
+            throughput_rps_max: tmax,
+            latency_p50_us: m.latency.p50,
+            latency_p90_us: m.latency.p90,
+            latency_p95_us: m.latency.p95,
+            latency_p99_us: m.latency.p99,
+            latency_p999_us: m.latency.p999,
+            latency_max_us: m.latency.max,
+            latency_mean_us: m.latency.mean,
+            latency_p99_us_min: pmin,
+            latency_p99_us_max: pmax,
+            service_p50_us: m.service.p50,
+            service_p99_us: m.service.p99,
+            send_lag_p50_us: m.lag.p50,
+            send_lag_p99_us: m.lag.p99,
+            send_lag_max_us: m.lag.max,
+            lagged_sends_pct: m.lagged_pct,
+            compute_p50_us: m.compute.p50,
+            compute_p99_us: m.compute.p99,
+            compute_mean_us: m.compute.mean,
+            first_run_ms: first.filter(|f| f.count > 0).map(|f| f.max_latency.as_secs_f64() * 1e3),
             load_ms,
             rss_mib: rss_bytes as f64 / (1024.0 * 1024.0),
+            windows: trials.iter().map(|t| t.windows).max().unwrap_or(0),
+            valid: reasons.is_empty(),
+            reason: reasons.join("; "),
+            slo_met,
         }
     };
     let mut out = Vec::new();
-    let mut all = ModelRecord::default();
     for (i, m) in scenario.models.iter().enumerate() {
-        let rec = &measured.models[i];
-        all.merge(rec);
-        let warm_n = warm.map_or(0, |w| w.models[i].ok() + w.models[i].error_count());
-        out.push(row(&m.name, rec, warm_n, load_of(&m.name)));
+        let warm_n = warm.map_or(0, |w| w.result.models[i].sent());
+        out.push(row(&m.name, "model", &summaries(&|t| &t.result.models[i]), warm_n, Some(&first_runs[i]), load_of(&m.name)));
     }
-    out.push(row(
-        "all",
-        &all,
-        warm.map_or(0, PhaseResult::sent),
-        worker_load,
-    ));
+    for (g, group) in scenario.workload.groups.iter().enumerate() {
+        let warm_n = warm.map_or(0, |w| w.result.groups[g].sent());
+        let load_ms = group.members.iter().map(|&m| load_of(&scenario.models[m].name)).fold(0.0, f64::max);
+        out.push(row(&group.name, "group", &summaries(&|t| &t.result.groups[g]), warm_n, None, load_ms));
+    }
+    out.push(row("all", "all", &all, warm.map_or(0, |w| w.sent), Some(&all_first), worker_load));
     out
 }
 
-/// One line per kind of failed request in a phase: count and first message.
-pub fn error_notes(point: &Point, measured: &PhaseResult) -> Vec<String> {
-    let mut all = ModelRecord::default();
-    for m in &measured.models {
-        all.merge(m);
+/// One line per kind of failed request: count and first message.
+pub fn error_notes(point: &Point, trials: &[PhaseResult]) -> Vec<String> {
+    let mut all = Record::default();
+    for t in trials {
+        all.merge(&t.result.all);
     }
     all.first_error
         .iter()
-        .map(|(kind, msg)| {
-            format!(
-                "point {}: {} {kind} error(s), first: {msg}",
-                point.id, all.errors[kind]
-            )
-        })
+        .map(|(kind, msg)| format!("point {}: {} {kind} error(s), first: {msg}", point.id, all.errors[kind]))
         .collect()
 }
 

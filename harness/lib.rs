@@ -30,7 +30,9 @@ pub mod report;
 pub mod runtime;
 pub mod scenario;
 pub mod tensor;
+pub mod timer;
 pub mod worker;
+pub mod transfer;
 
 use std::path::PathBuf;
 
@@ -116,40 +118,45 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 let d = humantime::parse_duration(&d)
                     .with_context(|| format!("--duration {d}: not a duration like 5s or 500ms"))?;
                 anyhow::ensure!(!d.is_zero(), "--duration must be longer than zero");
-                s.workload.measure = scenario::Limit::Duration(d);
+                s.workload.stop = scenario::StopRule::Fixed(scenario::Limit::Duration(d));
             }
             if let Some(n) = requests {
                 anyhow::ensure!(n > 0, "--requests must be at least 1");
-                s.workload.measure = scenario::Limit::Requests(n);
+                s.workload.stop = scenario::StopRule::Fixed(scenario::Limit::Requests(n));
             }
             if dry_run {
                 print!("{}", describe(&s));
                 return Ok(ExitCode::Ok);
             }
-            let ort = runtime::ortlib::locate(cli.ort_lib.as_deref())?;
-            let out_dir = out.unwrap_or_else(|| PathBuf::from("reports").join(&s.name));
-            let opts = driver::SweepOptions {
-                out_dir: out_dir.clone(),
-                progress: !quiet,
+            // ONNX Runtime is needed only when some model is an ONNX file.
+            let needs_ort = s.models.iter().any(|m| matches!(m.source, scenario::ModelSource::Onnx(_)));
+            let ort = if needs_ort || cli.ort_lib.is_some() {
+                Some(runtime::ortlib::locate(cli.ort_lib.as_deref())?)
+            } else {
+                None
             };
+            let out_dir = out.unwrap_or_else(|| PathBuf::from("reports").join(&s.name));
+            let opts = driver::SweepOptions { out_dir: out_dir.clone(), progress: !quiet };
+            let runtime_note = ort.as_ref().map_or_else(
+                || "synthetic models only".to_string(),
+                |o| format!("ONNX Runtime {} ({})", o.version, o.source),
+            );
             eprintln!(
-                "bench: {} point(s) of scenario `{}`, ONNX Runtime {} ({}), results in {}",
+                "bench: {} point(s) of scenario `{}`, {runtime_note}, results in {}",
                 s.points.len(),
                 s.name,
-                ort.version,
-                ort.source,
                 out_dir.display()
             );
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()?;
-            let (outcome, rows) = rt.block_on(driver::sweep(&s, &ort, &opts))?;
+            let (outcome, rows) = rt.block_on(driver::sweep(&s, ort.as_ref(), &opts))?;
             println!("{}", driver::summary(&rows));
             println!("results: {}", out_dir.join("results.csv").display());
             Ok(match outcome {
                 driver::Outcome::Clean => ExitCode::Ok,
-                driver::Outcome::WithErrors => {
-                    eprintln!("some requests failed: see the `errors` column");
+                driver::Outcome::Invalid => {
+                    eprintln!("some points are invalid: see the `valid` and `reason` columns");
                     ExitCode::Failures
                 }
                 driver::Outcome::Interrupted(sig) => {
@@ -198,50 +205,60 @@ pub fn inspect(path: &std::path::Path) -> anyhow::Result<String> {
 
 /// The resolved scenario and its points, as `validate` and `--dry-run` print them.
 pub fn describe(s: &scenario::Scenario) -> String {
+    use scenario::{Limit, StopRule, Target};
     use std::fmt::Write;
     let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "scenario `{}` ({}), seed {}",
-        s.name,
-        s.file.display(),
-        s.seed
-    );
-    for (m, w) in s.models.iter().zip(&s.workload.mix) {
-        let _ = writeln!(out, "  model {} (weight {w}): {}", m.name, m.path.display());
-        for i in &m.inputs {
-            let _ = writeln!(
-                out,
-                "    {}: {} {:?}, {} sample(s)",
-                i.name,
-                i.dtype,
-                i.shape,
-                m.samples.len()
-            );
+    let _ = writeln!(out, "scenario `{}` ({}), seed {}", s.name, s.file.display(), s.seed);
+    let weight = |t: Target| s.workload.mix.iter().find(|(x, _)| *x == t).map_or(0.0, |(_, w)| *w);
+    for (i, m) in s.models.iter().enumerate() {
+        let _ = writeln!(out, "  model {} (weight {}): {}", m.name, weight(Target::Model(i)), m.describe_source());
+        for inp in &m.inputs {
+            let _ = writeln!(out, "    {}: {} {:?}, {} sample(s)", inp.name, inp.dtype, inp.shape, m.samples.len());
         }
     }
-    let limit = |l: scenario::Limit| match l {
-        scenario::Limit::Duration(d) => format!("{}", humantime::format_duration(d)),
-        scenario::Limit::Requests(n) => format!("{n} requests"),
+    for (g, group) in s.workload.groups.iter().enumerate() {
+        let members: Vec<&str> = group.members.iter().map(|&m| s.models[m].name.as_str()).collect();
+        let _ = writeln!(out, "  group {} (weight {}): {}", group.name, weight(Target::Group(g)), members.join(" + "));
+    }
+    let limit = |l: Limit| match l {
+        Limit::Duration(d) => format!("{}", humantime::format_duration(d)),
+        Limit::Requests(n) => format!("{n} requests"),
+    };
+    let stop = match s.workload.stop {
+        StopRule::Fixed(l) => format!("measure {}", limit(l)),
+        StopRule::Stable { window, tolerance_pct, max_windows } => format!(
+            "measure {} windows until 3 agree within {tolerance_pct}% (at most {max_windows})",
+            humantime::format_duration(window)
+        ),
     };
     let _ = writeln!(
         out,
-        "  warm-up {}, measure {} per point",
+        "  {} loop{}; warm-up {}, {stop}, {} trial(s) per point, at least {} requests",
+        s.load.kind_name(),
+        if s.load.kind == scenario::LoadKind::Open { format!(" ({} arrivals)", s.load.arrival.name()) } else { String::new() },
         limit(s.workload.warmup),
-        limit(s.workload.measure)
+        s.workload.trials,
+        s.workload.min_requests
     );
+    if !s.slo.is_empty() {
+        let slo: Vec<String> = s.slo.iter().map(|c| c.to_string()).collect();
+        let _ = writeln!(out, "  SLO: {}", slo.join(", "));
+    }
     let _ = writeln!(out, "{} point(s):", s.points.len());
     for p in &s.points {
+        let load = match p.load {
+            scenario::LoadPoint::Closed { concurrency } => format!("concurrency={concurrency}"),
+            scenario::LoadPoint::Open { rate } => format!("rate={rate}/s"),
+        };
         let _ = writeln!(
             out,
-            "  {:>3}  {}  workers={} intra_threads={} transfer={} provider={} concurrency={}",
+            "  {:>3}  {}  workers={} intra_threads={} transfer={} provider={} {load}",
             p.index,
             p.id,
             p.workers,
             p.intra_threads,
             p.transfer.name(),
             p.provider.name(),
-            p.concurrency
         );
     }
     out

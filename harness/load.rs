@@ -1,111 +1,492 @@
-//! Load generation. This version drives a closed loop: `concurrency` clients, each sending its next
-//! request as soon as the previous one is answered. Every client runs on the parent's single runtime
-//! thread, so the parent adds no cross-thread wake-ups of its own.
+//! Load generation: closed and open loops, single-model and ensemble requests, windows and
+//! stopping rules.
 //!
-//! In a closed loop the intended send time is the actual send time, so latency is measured from the
-//! moment the request is handed to the socket until its reply is decoded.
+//! Everything runs on the parent's single tokio thread, so the generator adds no cross-thread
+//! wake-ups of its own and its state needs no locks.
+//!
+//! - **Closed loop**: `concurrency` clients, each sending its next request when the previous one is
+//!   answered. The intended send time is the actual send time.
+//! - **Open loop**: a scheduler computes each request's intended send time from the arrival process
+//!   (Poisson, constant or a trace) and sends it then, whatever is in flight: it never waits for a
+//!   reply. Latency is measured from the intended time; the time the send actually happened is
+//!   recorded too (service time and send lag).
+//! - **Ensembles**: a request to a group fans out to every member at once and completes with the
+//!   last reply. Each member is also recorded in its own model's histograms, so tail amplification
+//!   is visible.
+//! - **First runs**: a session's first run in a worker (warm-up effects: allocations, kernel
+//!   selection) is counted and timed apart and never enters the steady-state histograms.
+//!
+//! Requests are recorded by completion time into windows. A fixed stop rule uses one window; the
+//! stable rule stops once the last three windows agree.
 
 use std::cell::{Cell, RefCell};
 use std::time::{Duration, Instant};
 
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
 use rand::SeedableRng;
 use rand::distr::{Distribution, weighted::WeightedIndex};
 use rand_chacha::ChaCha8Rng;
+use rand_distr::Exp;
 
-use crate::metrics::ModelRecord;
-use crate::scenario::{Limit, ModelSpec};
+use crate::metrics::{Record, Timing};
+use crate::scenario::{Arrival, Limit, LoadPoint, Scenario, StopRule, Target};
+use crate::timer::PreciseTimer;
 use crate::worker::pool::{Pool, Reply};
 
-/// What a phase measured.
+/// Records of one window: per model, per group and all requests together.
 #[derive(Debug, Clone)]
-pub struct PhaseResult {
-    /// One record per model, in scenario order.
-    pub models: Vec<ModelRecord>,
-    /// From the first send to the last reply.
-    pub elapsed: Duration,
+pub struct WindowRecord {
+    pub models: Vec<Record>,
+    pub groups: Vec<Record>,
+    /// Top-level requests: a single-model request or a whole ensemble request, counted once.
+    pub all: Record,
 }
 
-impl PhaseResult {
-    pub fn sent(&self) -> u64 {
-        self.models.iter().map(|m| m.ok() + m.error_count()).sum()
+impl WindowRecord {
+    pub fn new(models: usize, groups: usize) -> WindowRecord {
+        WindowRecord {
+            models: vec![Record::default(); models],
+            groups: vec![Record::default(); groups],
+            all: Record::default(),
+        }
+    }
+
+    pub fn merge(&mut self, other: &WindowRecord) {
+        for (a, b) in self.models.iter_mut().zip(&other.models) {
+            a.merge(b);
+        }
+        for (a, b) in self.groups.iter_mut().zip(&other.groups) {
+            a.merge(b);
+        }
+        self.all.merge(&other.all);
     }
 }
 
-/// Runs one closed-loop phase until `limit` is reached.
+/// First runs of one model's sessions, kept apart from the steady state.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct FirstRuns {
+    pub count: u64,
+    /// The slowest first run: send to reply.
+    pub max_latency: Duration,
+    /// The slowest first run: inside the runtime.
+    pub max_compute_ns: u64,
+}
+
+impl FirstRuns {
+    pub fn merge(&mut self, o: &FirstRuns) {
+        self.count += o.count;
+        self.max_latency = self.max_latency.max(o.max_latency);
+        self.max_compute_ns = self.max_compute_ns.max(o.max_compute_ns);
+    }
+}
+
+/// What one phase (warm-up or a measured trial) produced.
+#[derive(Debug, Clone)]
+pub struct PhaseResult {
+    /// The reported records: every window for a fixed rule, the last three for a stable one.
+    pub result: WindowRecord,
+    /// The span the reported records cover, for throughput.
+    pub span: Duration,
+    /// Windows measured (1 for a fixed rule).
+    pub windows: usize,
+    /// `Some(false)` when a stable rule gave up at its window limit.
+    pub stable: Option<bool>,
+    /// An open loop exceeded its in-flight limit and stopped early.
+    pub overloaded: bool,
+    /// Top-level requests sent (including those that failed and first runs).
+    pub sent: u64,
+    pub first_runs: Vec<FirstRuns>,
+}
+
+/// How long a phase runs.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum PhaseRule {
+    /// Warm-up, or a fixed measurement.
+    Fixed(Limit),
+    Stable {
+        window: Duration,
+        tolerance_pct: f64,
+        max_windows: usize,
+    },
+}
+
+impl From<StopRule> for PhaseRule {
+    fn from(s: StopRule) -> PhaseRule {
+        match s {
+            StopRule::Fixed(l) => PhaseRule::Fixed(l),
+            StopRule::Stable {
+                window,
+                tolerance_pct,
+                max_windows,
+            } => PhaseRule::Stable {
+                window,
+                tolerance_pct,
+                max_windows,
+            },
+        }
+    }
+}
+
+/// The outcome of one model call.
+enum Outcome {
+    Ok(Timing),
+    First,
+    Err { kind: &'static str, message: String, lag: Duration },
+}
+
+/// Shared state of one phase.
+struct Phase<'a> {
+    pool: &'a Pool,
+    scenario: &'a Scenario,
+    start: Instant,
+    window: Option<Duration>,
+    windows: RefCell<Vec<WindowRecord>>,
+    first_runs: RefCell<Vec<FirstRuns>>,
+    next_id: Cell<u64>,
+    next_sample: Cell<usize>,
+    frames: RefCell<Vec<Vec<u8>>>,
+    last_done: Cell<Instant>,
+    sent: Cell<u64>,
+    stop: Cell<bool>,
+}
+
+impl<'a> Phase<'a> {
+    fn new(pool: &'a Pool, scenario: &'a Scenario, window: Option<Duration>) -> Phase<'a> {
+        let now = Instant::now();
+        Phase {
+            pool,
+            scenario,
+            start: now,
+            window,
+            windows: RefCell::new(Vec::new()),
+            first_runs: RefCell::new(vec![FirstRuns::default(); scenario.models.len()]),
+            next_id: Cell::new(0),
+            next_sample: Cell::new(0),
+            frames: RefCell::new(Vec::new()),
+            last_done: Cell::new(now),
+            sent: Cell::new(0),
+            stop: Cell::new(false),
+        }
+    }
+
+    /// The window a completion at `at` belongs to.
+    fn with_window<R>(&self, at: Instant, f: impl FnOnce(&mut WindowRecord) -> R) -> R {
+        let idx = self.window.map_or(0, |w| {
+            (at.saturating_duration_since(self.start).as_nanos() / w.as_nanos().max(1)) as usize
+        });
+        let mut windows = self.windows.borrow_mut();
+        let (m, g) = (self.scenario.models.len(), self.scenario.workload.groups.len());
+        while windows.len() <= idx {
+            windows.push(WindowRecord::new(m, g));
+        }
+        f(&mut windows[idx])
+    }
+
+    /// Calls one model and records the result in that model's record.
+    async fn call_model(&self, m: usize, intended: Instant, hint: usize) -> (Outcome, Instant, Instant) {
+        let spec = &self.scenario.models[m];
+        let k = self.next_sample.get();
+        self.next_sample.set(k.wrapping_add(1));
+        let sample = &spec.samples[k % spec.samples.len()];
+        let id = self.next_id.get();
+        self.next_id.set(id + 1);
+        let mut frame = self.frames.borrow_mut().pop().unwrap_or_default();
+        let worker = self.pool.least_loaded(hint);
+        let sent = Instant::now();
+        let reply = worker.call(id, m as u32, sample, &mut frame).await;
+        let done = Instant::now();
+        self.frames.borrow_mut().push(frame);
+        self.last_done.set(self.last_done.get().max(done));
+        let lag = sent.saturating_duration_since(intended);
+        let outcome = match reply {
+            Reply::Done { compute_ns, first: true, .. } => {
+                let latency = done - sent;
+                let mut fr = self.first_runs.borrow_mut();
+                fr[m].merge(&FirstRuns { count: 1, max_latency: latency, max_compute_ns: compute_ns });
+                Outcome::First
+            }
+            Reply::Done { compute_ns, .. } => Outcome::Ok(Timing {
+                latency: done.saturating_duration_since(intended),
+                service: done - sent,
+                lag,
+                compute_ns,
+            }),
+            Reply::Failed(message) => Outcome::Err { kind: "runtime_error", message, lag },
+            Reply::Lost(message) => Outcome::Err { kind: "worker_lost", message, lag },
+        };
+        self.with_window(done, |w| record(&mut w.models[m], &outcome));
+        (outcome, sent, done)
+    }
+
+    /// Sends one top-level request and records it; returns `false` if a worker was lost.
+    async fn request(&self, target: Target, intended: Instant, hint: usize) -> bool {
+        self.sent.set(self.sent.get() + 1);
+        let (outcome, done) = match target {
+            Target::Model(m) => {
+                let (o, _, done) = self.call_model(m, intended, hint).await;
+                (o, done)
+            }
+            Target::Group(g) => {
+                let members = &self.scenario.workload.groups[g].members;
+                let results = futures::future::join_all(
+                    members.iter().enumerate().map(|(i, &m)| self.call_model(m, intended, hint + i)),
+                )
+                .await;
+                let done = Instant::now();
+                let first_sent = results.iter().map(|(_, s, _)| *s).min().unwrap_or(intended);
+                let lag = first_sent.saturating_duration_since(intended);
+                let mut compute_ns = 0;
+                let mut err = None;
+                let mut first = false;
+                for (o, _, _) in results {
+                    match o {
+                        Outcome::Ok(t) => compute_ns = compute_ns.max(t.compute_ns),
+                        Outcome::First => first = true,
+                        Outcome::Err { kind, message, .. } => {
+                            err.get_or_insert((kind, message));
+                        }
+                    }
+                }
+                let o = match (err, first) {
+                    (Some((kind, message)), _) => Outcome::Err { kind, message, lag },
+                    (None, true) => Outcome::First,
+                    (None, false) => Outcome::Ok(Timing {
+                        latency: done.saturating_duration_since(intended),
+                        service: done - first_sent,
+                        lag,
+                        compute_ns,
+                    }),
+                };
+                self.with_window(done, |w| record(&mut w.groups[g], &o));
+                (o, done)
+            }
+        };
+        let lost = matches!(outcome, Outcome::Err { kind: "worker_lost", .. });
+        self.with_window(done, |w| record(&mut w.all, &outcome));
+        !lost
+    }
+
+    fn finish(self, rule: PhaseRule, stable: Option<(bool, usize)>, overloaded: bool) -> PhaseResult {
+        let windows = self.windows.into_inner();
+        let (m, g) = (self.scenario.models.len(), self.scenario.workload.groups.len());
+        let mut result = WindowRecord::new(m, g);
+        let (span, count, stable_flag) = match (rule, stable) {
+            (PhaseRule::Stable { window, .. }, Some((ok, ended))) => {
+                // The three windows before the one in which the stop was decided.
+                let lo = ended.saturating_sub(3);
+                for w in windows.iter().take(ended).skip(lo) {
+                    result.merge(w);
+                }
+                (window * (ended - lo) as u32, ended, Some(ok))
+            }
+            _ => {
+                for w in &windows {
+                    result.merge(w);
+                }
+                (self.last_done.get().saturating_duration_since(self.start), 1, None)
+            }
+        };
+        PhaseResult {
+            result,
+            span,
+            windows: count,
+            stable: stable_flag,
+            overloaded,
+            sent: self.sent.get(),
+            first_runs: self.first_runs.into_inner(),
+        }
+    }
+}
+
+fn record(r: &mut Record, o: &Outcome) {
+    match o {
+        Outcome::Ok(t) => r.record_ok(*t),
+        Outcome::First => {}
+        Outcome::Err { kind, message, lag } => r.record_error(kind, message, *lag),
+    }
+}
+
+/// Whether the throughput and p99 latency of `windows` agree within `tolerance_pct`.
+pub fn agree(windows: &[WindowRecord], window: Duration, tolerance_pct: f64) -> bool {
+    let within = |v: Vec<f64>| {
+        let (lo, hi) = v.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &x| (lo.min(x), hi.max(x)));
+        lo > 0.0 && (hi - lo) / lo * 100.0 <= tolerance_pct
+    };
+    let secs = window.as_secs_f64();
+    within(windows.iter().map(|w| w.all.ok() as f64 / secs).collect())
+        && within(windows.iter().map(|w| w.all.latency.value_at_quantile(0.99) as f64).collect())
+}
+
+/// Draws what each request asks for, from the scenario's weighted mix.
+struct Picker {
+    targets: Vec<Target>,
+    weights: WeightedIndex<f64>,
+}
+
+impl Picker {
+    fn new(s: &Scenario) -> anyhow::Result<Picker> {
+        let weights = WeightedIndex::new(s.workload.mix.iter().map(|(_, w)| *w))
+            .map_err(|e| anyhow::anyhow!("invalid mix weights: {e}"))?;
+        Ok(Picker { targets: s.workload.mix.iter().map(|(t, _)| *t).collect(), weights })
+    }
+    fn pick(&self, rng: &mut ChaCha8Rng) -> Target {
+        self.targets[self.weights.sample(rng)]
+    }
+}
+
+/// Inter-arrival times of an open loop, in nanoseconds.
+struct Arrivals<'a> {
+    arrival: &'a Arrival,
+    mean_ns: f64,
+    exp: Option<Exp<f64>>,
+    next_trace: usize,
+}
+
+impl<'a> Arrivals<'a> {
+    fn new(arrival: &'a Arrival, rate: f64) -> Arrivals<'a> {
+        let mean_ns = 1e9 / rate;
+        Arrivals { arrival, mean_ns, exp: Exp::new(1.0 / mean_ns).ok(), next_trace: 0 }
+    }
+    fn next(&mut self, rng: &mut ChaCha8Rng) -> u64 {
+        match self.arrival {
+            Arrival::Constant => self.mean_ns as u64,
+            Arrival::Poisson => self.exp.map_or(self.mean_ns, |e| e.sample(rng)) as u64,
+            Arrival::Trace(t) => {
+                let v = t[self.next_trace % t.len()];
+                self.next_trace += 1;
+                v
+            }
+        }
+    }
+}
+
+/// Runs one phase of `load` against `pool`.
 ///
-/// `mix` weights the models; `seed` fixes each client's sequence of model choices; `cancel` stops
-/// issuing new requests early (the requests in flight still complete).
-pub async fn closed_loop(
+/// `seed` fixes the model choices and arrival times; `cancel` stops issuing new requests (those in
+/// flight still complete).
+pub async fn run_phase(
     pool: &Pool,
-    models: &[ModelSpec],
-    mix: &[f64],
-    concurrency: usize,
-    limit: Limit,
+    scenario: &Scenario,
+    load: LoadPoint,
+    rule: PhaseRule,
     seed: u64,
     cancel: &tokio::sync::watch::Receiver<bool>,
 ) -> anyhow::Result<PhaseResult> {
-    let weights =
-        WeightedIndex::new(mix).map_err(|e| anyhow::anyhow!("invalid mix weights: {e}"))?;
-    let records = RefCell::new(vec![ModelRecord::default(); models.len()]);
-    let issued = Cell::new(0u64);
-    let next_id = Cell::new(0u64);
-    let start = Instant::now();
-    let deadline = match limit {
-        Limit::Duration(d) => Some(start + d),
-        Limit::Requests(_) => None,
+    let picker = Picker::new(scenario)?;
+    let window = match rule {
+        PhaseRule::Stable { window, .. } => Some(window),
+        PhaseRule::Fixed(_) => None,
     };
-    let keep_going = || {
-        if *cancel.borrow() {
-            return false;
-        }
-        match limit {
-            Limit::Requests(n) => issued.get() < n,
-            Limit::Duration(_) => Instant::now() < deadline.expect("duration limit has a deadline"),
-        }
+    let phase = Phase::new(pool, scenario, window);
+    let request_limit = match rule {
+        PhaseRule::Fixed(Limit::Requests(n)) => Some(n),
+        _ => None,
     };
-    let last_reply = Cell::new(start);
+    let may_send = |issued: u64| !phase.stop.get() && !*cancel.borrow() && request_limit.is_none_or(|n| issued < n);
 
-    let client = |c: usize| {
-        let weights = &weights;
-        let records = &records;
-        let keep_going = &keep_going;
-        let issued = &issued;
-        let next_id = &next_id;
-        let last_reply = &last_reply;
-        async move {
-            let mut rng = ChaCha8Rng::seed_from_u64(seed);
-            rng.set_stream(c as u64);
-            let mut frame = Vec::new();
-            let mut sample_index = c;
-            while keep_going() {
-                issued.set(issued.get() + 1);
-                let m = weights.sample(&mut rng);
-                let spec = &models[m];
-                let sample = &spec.samples[sample_index % spec.samples.len()];
-                sample_index += 1;
-                let id = next_id.get();
-                next_id.set(id + 1);
-                let worker = pool.least_loaded(c);
-                let sent = Instant::now();
-                let reply = worker.call(id, m as u32, sample, &mut frame).await;
-                let done = Instant::now();
-                last_reply.set(last_reply.get().max(done));
-                let mut recs = records.borrow_mut();
-                match &reply {
-                    Reply::Done { compute_ns, .. } => recs[m].record_ok(done - sent, *compute_ns),
-                    Reply::Failed(msg) => recs[m].record_error("runtime_error", msg),
-                    Reply::Lost(msg) => {
-                        // The worker is gone: this client stops rather than spin on a dead socket.
-                        recs[m].record_error("worker_lost", msg);
-                        break;
+    // Ends the phase on time, or when the stable rule is met or gives up.
+    let stable_outcome = Cell::new(None);
+    let monitor = async {
+        match rule {
+            PhaseRule::Fixed(Limit::Duration(d)) => tokio::time::sleep_until((phase.start + d).into()).await,
+            PhaseRule::Fixed(Limit::Requests(_)) => std::future::pending::<()>().await,
+            PhaseRule::Stable { window, tolerance_pct, max_windows } => {
+                for k in 1..=max_windows {
+                    tokio::time::sleep_until((phase.start + window * k as u32).into()).await;
+                    if k >= 3 {
+                        let windows = phase.windows.borrow();
+                        let last: Vec<WindowRecord> = (k - 3..k)
+                            .map(|i| windows.get(i).cloned().unwrap_or_else(|| WindowRecord::new(0, 0)))
+                            .collect();
+                        if agree(&last, window, tolerance_pct) {
+                            stable_outcome.set(Some((true, k)));
+                            break;
+                        }
+                    }
+                    if k == max_windows {
+                        stable_outcome.set(Some((false, k)));
                     }
                 }
             }
         }
+        phase.stop.set(true);
     };
-    futures::future::join_all((0..concurrency).map(client)).await;
-    Ok(PhaseResult {
-        models: records.into_inner(),
-        elapsed: last_reply.get() - start,
-    })
+
+    let overloaded = Cell::new(false);
+    match load {
+        LoadPoint::Closed { concurrency } => {
+            let issued = Cell::new(0u64);
+            let client = |c: usize| {
+                let (phase, picker, issued, may_send) = (&phase, &picker, &issued, &may_send);
+                async move {
+                    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+                    rng.set_stream(c as u64);
+                    while may_send(issued.get()) {
+                        issued.set(issued.get() + 1);
+                        let target = picker.pick(&mut rng);
+                        if !phase.request(target, Instant::now(), c).await {
+                            break; // the worker is gone: stop rather than spin on a dead socket
+                        }
+                    }
+                }
+            };
+            let clients = futures::future::join_all((0..concurrency).map(client));
+            tokio::pin!(clients);
+            tokio::select! {
+                _ = &mut clients => {}
+                _ = monitor => { clients.await; }
+            }
+        }
+        LoadPoint::Open { rate } => {
+            let max_in_flight = scenario.load.max_in_flight;
+            let mut arrivals = Arrivals::new(&scenario.load.arrival, rate);
+            let mut rng = ChaCha8Rng::seed_from_u64(seed);
+            let mut timer = PreciseTimer::new()?;
+            let mut in_flight = FuturesUnordered::new();
+            let mut issued = 0u64;
+            let mut next_ns: u64 = 0;
+            let deadline = match rule {
+                PhaseRule::Fixed(Limit::Duration(d)) => Some(phase.start + d),
+                _ => None,
+            };
+            let schedule = async {
+                loop {
+                    let next = phase.start + Duration::from_nanos(next_ns);
+                    if !may_send(issued) || deadline.is_some_and(|d| next >= d) {
+                        break;
+                    }
+                    timer.arm(next)?;
+                    tokio::select! {
+                        biased;
+                        r = timer.fired() => {
+                            r?;
+                            let now = Instant::now();
+                            let mut intended = phase.start + Duration::from_nanos(next_ns);
+                            while intended <= now && may_send(issued) && deadline.is_none_or(|d| intended < d) {
+                                issued += 1;
+                                in_flight.push(phase.request(picker.pick(&mut rng), intended, issued as usize));
+                                next_ns += arrivals.next(&mut rng);
+                                intended = phase.start + Duration::from_nanos(next_ns);
+                            }
+                            if in_flight.len() > max_in_flight {
+                                overloaded.set(true);
+                                break;
+                            }
+                        }
+                        Some(_) = in_flight.next(), if !in_flight.is_empty() => {}
+                    }
+                }
+                while in_flight.next().await.is_some() {}
+                anyhow::Ok(())
+            };
+            tokio::pin!(schedule);
+            tokio::select! {
+                r = &mut schedule => r?,
+                _ = monitor => schedule.await?,
+            }
+        }
+    }
+    let stable = stable_outcome.get();
+    Ok(phase.finish(rule, stable, overloaded.get()))
 }

@@ -1,8 +1,14 @@
-//! Measurements: HdrHistograms of integer nanoseconds per model, and the summaries drawn from them.
+//! Measurements: HdrHistograms of integer nanoseconds, and the summaries drawn from them.
 //!
-//! Two histograms per model: end-to-end latency (as the load generator sees it) and compute (the
-//! worker's time inside the runtime's run call). Their difference is the harness's own overhead:
-//! encoding, the socket, waking the worker and queueing.
+//! Every request is timed four ways, each in its own histogram:
+//! - `latency`: from the intended send time to the reply. In an open loop the intended time comes
+//!   from the arrival schedule, so a late send or a stalled worker shows up here: no coordinated
+//!   omission. In a closed loop the intended time is the actual send time.
+//! - `service`: from the actual send to the reply (queueing in the socket and worker included).
+//! - `lag`: from the intended to the actual send: how far the generator fell behind its schedule.
+//! - `compute`: the worker's time inside the runtime's run call.
+//!
+//! `latency - compute` is what the harness and queueing add.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -14,6 +20,8 @@ use serde::Serialize;
 pub const SIGFIG: u8 = 3;
 /// The largest value a histogram tracks: one hour in nanoseconds. Larger values are recorded as this.
 pub const MAX_NS: u64 = 3_600_000_000_000;
+/// A send later than this after its intended time counts as lagged.
+pub const LAG_LIMIT: Duration = Duration::from_millis(1);
 
 /// A histogram of nanoseconds from 1 ns to one hour. Fixed bounds, so histograms from different
 /// points, runs or machines always merge.
@@ -21,41 +29,70 @@ pub fn new_histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, MAX_NS, SIGFIG).expect("valid histogram bounds")
 }
 
-/// What one model saw during one phase.
+fn ns(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// The times of one successful request.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Timing {
+    pub latency: Duration,
+    pub service: Duration,
+    pub lag: Duration,
+    pub compute_ns: u64,
+}
+
+/// What one model, group or the whole point saw.
 #[derive(Debug, Clone)]
-pub struct ModelRecord {
+pub struct Record {
     pub latency: Histogram<u64>,
+    pub service: Histogram<u64>,
+    pub lag: Histogram<u64>,
     pub compute: Histogram<u64>,
+    /// Sends that lagged more than [`LAG_LIMIT`] (failed requests included).
+    pub lagged: u64,
     /// Failed requests by kind (`runtime_error`, `worker_lost`).
     pub errors: BTreeMap<String, u64>,
     /// The first error message of each kind, for the console.
     pub first_error: BTreeMap<String, String>,
 }
 
-impl Default for ModelRecord {
+impl Default for Record {
     fn default() -> Self {
-        ModelRecord {
+        Record {
             latency: new_histogram(),
+            service: new_histogram(),
+            lag: new_histogram(),
             compute: new_histogram(),
+            lagged: 0,
             errors: BTreeMap::new(),
             first_error: BTreeMap::new(),
         }
     }
 }
 
-impl ModelRecord {
-    pub fn record_ok(&mut self, latency: Duration, compute_ns: u64) {
-        self.latency.saturating_record(latency.as_nanos() as u64);
-        self.compute.saturating_record(compute_ns);
+impl Record {
+    pub fn record_ok(&mut self, t: Timing) {
+        self.latency.saturating_record(ns(t.latency).max(1));
+        self.service.saturating_record(ns(t.service).max(1));
+        self.lag.saturating_record(ns(t.lag).max(1));
+        self.compute.saturating_record(t.compute_ns.max(1));
+        if t.lag > LAG_LIMIT {
+            self.lagged += 1;
+        }
     }
 
-    pub fn record_error(&mut self, kind: &str, message: &str) {
+    pub fn record_error(&mut self, kind: &str, message: &str, lag: Duration) {
         *self.errors.entry(kind.to_string()).or_default() += 1;
         self.first_error
             .entry(kind.to_string())
             .or_insert_with(|| message.to_string());
+        if lag > LAG_LIMIT {
+            self.lagged += 1;
+        }
     }
 
+    /// Successful requests.
     pub fn ok(&self) -> u64 {
         self.latency.len()
     }
@@ -64,20 +101,26 @@ impl ModelRecord {
         self.errors.values().sum()
     }
 
-    pub fn merge(&mut self, other: &ModelRecord) {
-        self.latency
-            .add(&other.latency)
-            .expect("histograms with equal bounds merge");
-        self.compute
-            .add(&other.compute)
-            .expect("histograms with equal bounds merge");
+    /// Successful and failed requests.
+    pub fn sent(&self) -> u64 {
+        self.ok() + self.error_count()
+    }
+
+    pub fn merge(&mut self, other: &Record) {
+        for (a, b) in [
+            (&mut self.latency, &other.latency),
+            (&mut self.service, &other.service),
+            (&mut self.lag, &other.lag),
+            (&mut self.compute, &other.compute),
+        ] {
+            a.add(b).expect("histograms with equal bounds merge");
+        }
+        self.lagged += other.lagged;
         for (k, v) in &other.errors {
             *self.errors.entry(k.clone()).or_default() += v;
         }
         for (k, v) in &other.first_error {
-            self.first_error
-                .entry(k.clone())
-                .or_insert_with(|| v.clone());
+            self.first_error.entry(k.clone()).or_insert_with(|| v.clone());
         }
     }
 }
@@ -112,44 +155,97 @@ impl Percentiles {
     }
 }
 
+/// The numbers reported for one record over one measured span.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct Summary {
+    pub requests: u64,
+    pub errors: u64,
+    pub throughput_rps: f64,
+    pub latency: Percentiles,
+    pub service: Percentiles,
+    pub lag: Percentiles,
+    pub compute: Percentiles,
+    /// Percent of sends that lagged more than [`LAG_LIMIT`].
+    pub lagged_pct: f64,
+}
+
+impl Summary {
+    pub fn of(r: &Record, span: Duration) -> Summary {
+        let secs = span.as_secs_f64().max(1e-9);
+        let sent = r.sent();
+        Summary {
+            requests: r.ok(),
+            errors: r.error_count(),
+            throughput_rps: r.ok() as f64 / secs,
+            latency: Percentiles::of(&r.latency),
+            service: Percentiles::of(&r.service),
+            lag: Percentiles::of(&r.lag),
+            compute: Percentiles::of(&r.compute),
+            lagged_pct: if sent == 0 { 0.0 } else { 100.0 * r.lagged as f64 / sent as f64 },
+        }
+    }
+}
+
+/// Median, minimum and maximum of values (the median of an even count is the mean of the middle
+/// two). `None` for no values.
+pub fn spread(values: &[f64]) -> Option<(f64, f64, f64)> {
+    if values.is_empty() {
+        return None;
+    }
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    let median = if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 };
+    Some((median, v[0], v[n - 1]))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn timing(latency_us: u64, compute_ns: u64) -> Timing {
+        Timing {
+            latency: Duration::from_micros(latency_us),
+            service: Duration::from_micros(latency_us),
+            lag: Duration::ZERO,
+            compute_ns,
+        }
+    }
+
     #[test]
     fn percentiles_are_ordered_and_in_microseconds() {
-        let mut r = ModelRecord::default();
+        let mut r = Record::default();
         for i in 1..=1000u64 {
-            r.record_ok(Duration::from_micros(i), i * 500);
+            r.record_ok(timing(i, i * 500));
         }
         let p = Percentiles::of(&r.latency);
         assert!((p.p50 - 500.0).abs() / 500.0 < 0.01, "{p:?}");
         assert!((p.p99 - 990.0).abs() / 990.0 < 0.01, "{p:?}");
-        assert!(
-            p.p50 <= p.p90
-                && p.p90 <= p.p95
-                && p.p95 <= p.p99
-                && p.p99 <= p.p999
-                && p.p999 <= p.max
-        );
+        assert!(p.p50 <= p.p90 && p.p90 <= p.p95 && p.p95 <= p.p99 && p.p99 <= p.p999 && p.p999 <= p.max);
         let c = Percentiles::of(&r.compute);
         assert!((c.p50 - 250.0).abs() / 250.0 < 0.01, "{c:?}");
     }
 
     #[test]
-    fn merge_adds_counts_and_errors() {
-        let mut a = ModelRecord::default();
-        let mut b = ModelRecord::default();
-        a.record_ok(Duration::from_micros(10), 5_000);
-        b.record_ok(Duration::from_micros(20), 5_000);
-        b.record_error("worker_lost", "gone");
+    fn merge_adds_counts_errors_and_lag() {
+        let mut a = Record::default();
+        let mut b = Record::default();
+        a.record_ok(timing(10, 5_000));
+        b.record_ok(Timing { lag: Duration::from_millis(2), ..timing(20, 5_000) });
+        b.record_error("worker_lost", "gone", Duration::ZERO);
         a.merge(&b);
-        assert_eq!(a.ok(), 2);
-        assert_eq!(a.error_count(), 1);
+        assert_eq!((a.ok(), a.error_count(), a.sent(), a.lagged), (2, 1, 3, 1));
         assert_eq!(a.first_error["worker_lost"], "gone");
-        assert_eq!(
-            Percentiles::of(&ModelRecord::default().latency),
-            Percentiles::default()
-        );
+        let s = Summary::of(&a, Duration::from_secs(2));
+        assert_eq!(s.throughput_rps, 1.0);
+        assert!((s.lagged_pct - 100.0 / 3.0).abs() < 1e-9);
+        assert_eq!(Percentiles::of(&Record::default().latency), Percentiles::default());
+    }
+
+    #[test]
+    fn spread_is_median_min_max() {
+        assert_eq!(spread(&[3.0, 1.0, 2.0]), Some((2.0, 1.0, 3.0)));
+        assert_eq!(spread(&[4.0, 1.0, 2.0, 3.0]), Some((2.5, 1.0, 4.0)));
+        assert_eq!(spread(&[]), None);
     }
 }

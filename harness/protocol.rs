@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncRead, AsyncReadExt};
 
-use crate::scenario::Provider;
+use crate::scenario::{ModelSource, Provider};
 use crate::tensor::TensorData;
 
 pub const MAGIC: [u8; 4] = *b"BNCH";
@@ -63,7 +63,7 @@ impl Hello {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SetupModel {
     pub name: String,
-    pub path: PathBuf,
+    pub source: ModelSource,
 }
 
 /// What a worker loads and how it runs.
@@ -114,6 +114,8 @@ pub enum FromWorker {
         id: u64,
         /// Time inside the runtime's run call, in nanoseconds.
         compute_ns: u64,
+        /// The first run of this model's session in this worker (warm-up effects included).
+        first: bool,
         outputs: Vec<TensorData>,
     },
     Failed {
@@ -290,7 +292,7 @@ mod tests {
                         .into_iter()
                         .map(|(name, path)| SetupModel {
                             name,
-                            path: path.into()
+                            source: ModelSource::Onnx(path.into())
                         })
                         .collect(),
                 })),
@@ -303,11 +305,13 @@ mod tests {
             (
                 any::<u64>(),
                 any::<u64>(),
+                any::<bool>(),
                 prop::collection::vec(tensor(), 0..3)
             )
-                .prop_map(|(id, compute_ns, outputs)| FromWorker::Done {
+                .prop_map(|(id, compute_ns, first, outputs)| FromWorker::Done {
                     id,
                     compute_ns,
+                    first,
                     outputs
                 }),
             (any::<u64>(), ".{0,40}").prop_map(|(id, message)| FromWorker::Failed { id, message }),

@@ -15,17 +15,14 @@ pub fn human_us(us: f64) -> String {
     }
 }
 
-/// The summary table of the `all` rows.
+/// The summary table of the `all` rows: one line per point; the point id names its workers,
+/// threads, transfer and provider.
 pub fn summary(rows: &[Row]) -> String {
     let mut t = Table::new();
     t.load_preset(UTF8_FULL_CONDENSED);
     t.set_header(vec![
         "point",
-        "workers",
-        "threads",
-        "transfer",
-        "provider",
-        "conc",
+        "load",
         "req/s",
         "p50",
         "p99",
@@ -33,15 +30,16 @@ pub fn summary(rows: &[Row]) -> String {
         "compute p50",
         "errors",
         "RSS MiB",
+        "verdict",
     ]);
     for r in rows.iter().filter(|r| r.model == "all") {
         t.add_row(vec![
             r.point_id.clone(),
-            r.workers.to_string(),
-            r.intra_threads.to_string(),
-            r.transfer.clone(),
-            r.provider.clone(),
-            r.concurrency.to_string(),
+            match (r.concurrency, r.rate_rps) {
+                (Some(c), _) => format!("{c} in flight"),
+                (None, Some(rate)) => format!("{rate} req/s"),
+                _ => String::new(),
+            },
             format!("{:.0}", r.throughput_rps),
             human_us(r.latency_p50_us),
             human_us(r.latency_p99_us),
@@ -49,6 +47,7 @@ pub fn summary(rows: &[Row]) -> String {
             human_us(r.compute_p50_us),
             r.errors.to_string(),
             format!("{:.0}", r.rss_mib),
+            if r.valid { "valid".to_string() } else { format!("INVALID: {}", r.reason) },
         ]);
     }
     t.to_string()

@@ -12,9 +12,10 @@ pub mod json;
 
 use serde::Serialize;
 
-/// One line of results: one model (or `all`) at one sweep point. Field names are the CSV columns;
-/// each time or size column carries its unit in its name.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// One line of results: one model, ensemble group or `all` at one sweep point. Field names are the
+/// CSV columns; each time or size column carries its unit in its name. With several trials, a
+/// number is the median across trials; `_min` and `_max` columns give the spread.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Row {
     pub point: usize,
     pub point_id: String,
@@ -22,15 +23,28 @@ pub struct Row {
     pub intra_threads: usize,
     pub transfer: String,
     pub provider: String,
-    pub concurrency: usize,
+    /// `closed` or `open`.
+    pub load: String,
+    /// Closed loop: requests in flight.
+    pub concurrency: Option<usize>,
+    /// Open loop: target requests per second.
+    pub rate_rps: Option<f64>,
+    /// Open loop: `poisson`, `constant` or `trace`.
+    pub arrival: Option<String>,
     pub model: String,
+    /// `model`, `group` (an ensemble) or `all`.
+    pub kind: String,
     /// `per_request` when inputs cross to the worker with every request, `once` when staged at start.
     pub input_staging: String,
+    pub trials: usize,
     pub requests: u64,
     pub errors: u64,
+    pub first_runs: u64,
     pub warmup_requests: u64,
     pub duration_s: f64,
     pub throughput_rps: f64,
+    pub throughput_rps_min: f64,
+    pub throughput_rps_max: f64,
     pub latency_p50_us: f64,
     pub latency_p90_us: f64,
     pub latency_p95_us: f64,
@@ -38,11 +52,63 @@ pub struct Row {
     pub latency_p999_us: f64,
     pub latency_max_us: f64,
     pub latency_mean_us: f64,
+    pub latency_p99_us_min: f64,
+    pub latency_p99_us_max: f64,
+    pub service_p50_us: f64,
+    pub service_p99_us: f64,
+    pub send_lag_p50_us: f64,
+    pub send_lag_p99_us: f64,
+    pub send_lag_max_us: f64,
+    pub lagged_sends_pct: f64,
     pub compute_p50_us: f64,
     pub compute_p99_us: f64,
     pub compute_mean_us: f64,
+    pub first_run_ms: Option<f64>,
     pub load_ms: f64,
     pub rss_mib: f64,
+    pub windows: usize,
+    pub valid: bool,
+    pub reason: String,
+    pub slo_met: Option<bool>,
+}
+
+impl Row {
+    /// The row with every float rounded to three decimals (nanosecond resolution for µs columns).
+    pub fn rounded(&self) -> Row {
+        let r3 = |v: f64| (v * 1000.0).round() / 1000.0;
+        let mut r = self.clone();
+        for v in [
+            &mut r.duration_s,
+            &mut r.throughput_rps,
+            &mut r.throughput_rps_min,
+            &mut r.throughput_rps_max,
+            &mut r.latency_p50_us,
+            &mut r.latency_p90_us,
+            &mut r.latency_p95_us,
+            &mut r.latency_p99_us,
+            &mut r.latency_p999_us,
+            &mut r.latency_max_us,
+            &mut r.latency_mean_us,
+            &mut r.latency_p99_us_min,
+            &mut r.latency_p99_us_max,
+            &mut r.service_p50_us,
+            &mut r.service_p99_us,
+            &mut r.send_lag_p50_us,
+            &mut r.send_lag_p99_us,
+            &mut r.send_lag_max_us,
+            &mut r.lagged_sends_pct,
+            &mut r.compute_p50_us,
+            &mut r.compute_p99_us,
+            &mut r.compute_mean_us,
+            &mut r.load_ms,
+            &mut r.rss_mib,
+        ] {
+            *v = r3(*v);
+        }
+        r.first_run_ms = r.first_run_ms.map(r3);
+        r.rate_rps = r.rate_rps.map(r3);
+        r
+    }
 }
 
 /// Writes `bytes` to `path` atomically: a temporary file in the same folder, then a rename.

@@ -4,9 +4,11 @@
 //! - [`ort`]: ONNX Runtime through the `ort` crate (the default).
 //! - [`ortlib`]: finding and checking the ONNX Runtime shared library, in the parent, before anything
 //!   is spawned.
+//! - [`synthetic`]: no model, a known service-time distribution (calibration and queueing tests).
 
 pub mod ort;
 pub mod ortlib;
+pub mod synthetic;
 
 use crate::tensor::TensorData;
 
@@ -15,4 +17,10 @@ pub trait Model: Send {
     /// Runs the model on `inputs` (in the model's input order) and returns its outputs in the
     /// model's output order.
     fn run(&mut self, inputs: &[TensorData]) -> Result<Vec<TensorData>, String>;
+
+    /// A pause the worker takes before this request, outside the measured compute time. Only the
+    /// synthetic runtime's stall uses it.
+    fn pause_before(&mut self) -> Option<std::time::Duration> {
+        None
+    }
 }

@@ -6,21 +6,24 @@
 //! problem becomes a [`ScenarioError`] naming the file, line and key, and saying how to fix it; all
 //! problems found are reported together.
 
+mod model;
 pub mod raw;
+pub mod slo;
 pub mod source;
 pub mod sweep;
+mod workload;
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sha2::Digest;
 
-use crate::onnx::{self, Dim, IoInfo};
-use crate::tensor::{self, DType, Generator, TensorData};
-use raw::{OneOrMany, RawGenerator, RawScenario};
+use crate::onnx::IoInfo;
+use crate::tensor::{DType, Generator, TensorData};
+use raw::RawScenario;
 pub use source::{KeyPath, SourceMap};
 pub use sweep::{Point, expand};
 
@@ -95,24 +98,198 @@ pub struct InputSpec {
     pub seed: u64,
 }
 
+/// Where a model's outputs come from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ModelSource {
+    /// An ONNX file, run by ONNX Runtime in the worker.
+    Onnx(PathBuf),
+    /// No model at all: the worker waits a drawn service time and answers with no outputs.
+    Synthetic(SyntheticSpec),
+}
+
+/// How long a synthetic model takes per request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ServiceDistribution {
+    Fixed,
+    Exponential,
+}
+
+/// How a synthetic model passes its service time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WaitMode {
+    /// Busy-wait on the clock: occupies a CPU like real inference, and is precise.
+    Spin,
+    /// Sleep: frees the CPU; precise only to the scheduler's wake-up latency.
+    Sleep,
+}
+
+/// A synthetic model: a known service-time distribution instead of an ONNX file.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct SyntheticSpec {
+    pub distribution: ServiceDistribution,
+    pub mean_ns: u64,
+    pub wait: WaitMode,
+    /// One pause of `pause_ns`, taken `after_ns` after the worker's first request, outside any
+    /// measured compute time (a stand-in for a stop-the-world hiccup).
+    pub stall: Option<Stall>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stall {
+    pub after_ns: u64,
+    pub pause_ns: u64,
+}
+
 /// One model of the scenario.
 #[derive(Debug, Clone)]
 pub struct ModelSpec {
     pub name: String,
-    pub path: PathBuf,
+    pub source: ModelSource,
     pub inputs: Vec<InputSpec>,
     pub outputs: Vec<IoInfo>,
-    /// `samples[i][j]` is sample `i` of input `j`.
+    /// `samples[i][j]` is sample `i` of input `j` (one empty sample for a synthetic model).
     pub samples: Vec<Vec<TensorData>>,
 }
 
-/// What load to apply at every point.
+impl ModelSpec {
+    /// The ONNX file, or `synthetic` for a synthetic model.
+    pub fn describe_source(&self) -> String {
+        match &self.source {
+            ModelSource::Onnx(p) => p.display().to_string(),
+            ModelSource::Synthetic(s) => format!(
+                "synthetic {:?} service, mean {} µs, {:?}",
+                s.distribution,
+                s.mean_ns / 1000,
+                s.wait
+            )
+            .to_lowercase(),
+        }
+    }
+}
+
+/// What one request asks for: one model, or every member of an ensemble group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    Model(usize),
+    Group(usize),
+}
+
+/// An ensemble: a request to the group fans out to every member; it completes with the last.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Group {
+    pub name: String,
+    /// Model indices.
+    pub members: Vec<usize>,
+}
+
+/// When a measurement ends.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum StopRule {
+    /// A duration or a request count.
+    Fixed(Limit),
+    /// Windows of `window`; stop once throughput and p99 of the last 3 windows agree within
+    /// `tolerance_pct` percent; give up (invalid) after `max_windows`.
+    Stable {
+        window: Duration,
+        tolerance_pct: f64,
+        max_windows: usize,
+    },
+}
+
+/// What load to apply at every point, and how to measure it.
 #[derive(Debug, Clone)]
 pub struct Workload {
-    /// Relative weight of each model, by model index; weights sum to more than zero.
-    pub mix: Vec<f64>,
+    /// What requests ask for, with relative weights (all finite, >= 0, summing to more than 0).
+    pub mix: Vec<(Target, f64)>,
+    pub groups: Vec<Group>,
     pub warmup: Limit,
-    pub measure: Limit,
+    pub stop: StopRule,
+    /// A point with fewer measured requests is invalid.
+    pub min_requests: u64,
+    /// Measured repetitions per point.
+    pub trials: usize,
+}
+
+/// Closed or open loop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LoadKind {
+    Closed,
+    Open,
+}
+
+/// How an open loop spaces its requests.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Arrival {
+    /// Exponential inter-arrival times (a Poisson process) at the point's rate.
+    Poisson,
+    /// Equal inter-arrival times at the point's rate.
+    Constant,
+    /// Inter-arrival times from a file, in nanoseconds, cycled.
+    Trace(Vec<u64>),
+}
+
+impl Arrival {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Arrival::Poisson => "poisson",
+            Arrival::Constant => "constant",
+            Arrival::Trace(_) => "trace",
+        }
+    }
+}
+
+/// The `[load]` settings that are not sweep axes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoadSpec {
+    pub kind: LoadKind,
+    pub arrival: Arrival,
+    /// Open loop: more requests in flight than this stops the measurement (the point is invalid).
+    pub max_in_flight: usize,
+}
+
+impl LoadSpec {
+    pub fn kind_name(&self) -> &'static str {
+        match self.kind {
+            LoadKind::Closed => "closed",
+            LoadKind::Open => "open",
+        }
+    }
+}
+
+/// The load at one sweep point.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LoadPoint {
+    /// Requests in flight.
+    Closed { concurrency: usize },
+    /// Target requests per second (ignored by a trace, which has its own times).
+    Open { rate: f64 },
+}
+
+impl LoadPoint {
+    pub fn concurrency(&self) -> Option<usize> {
+        match self {
+            LoadPoint::Closed { concurrency } => Some(*concurrency),
+            LoadPoint::Open { .. } => None,
+        }
+    }
+    pub fn rate(&self) -> Option<f64> {
+        match self {
+            LoadPoint::Open { rate } => Some(*rate),
+            LoadPoint::Closed { .. } => None,
+        }
+    }
+    /// Short form used in point ids: `c4`, `r500`.
+    pub fn id(&self) -> String {
+        match self {
+            LoadPoint::Closed { concurrency } => format!("c{concurrency}"),
+            LoadPoint::Open { rate } => format!("r{rate}"),
+        }
+    }
 }
 
 /// The values of each sweep axis.
@@ -122,7 +299,7 @@ pub struct Axes {
     pub intra_threads: Vec<usize>,
     pub transfer: Vec<Transfer>,
     pub provider: Vec<Provider>,
-    pub concurrency: Vec<usize>,
+    pub load: Vec<LoadPoint>,
 }
 
 /// A checked scenario: only this reaches the worker pool.
@@ -135,8 +312,20 @@ pub struct Scenario {
     pub seed: u64,
     pub models: Vec<ModelSpec>,
     pub workload: Workload,
+    pub load: LoadSpec,
+    pub slo: Vec<slo::Constraint>,
     pub axes: Axes,
     pub points: Vec<Point>,
+}
+
+impl Scenario {
+    /// The name of a mix target: a model or a group.
+    pub fn target_name(&self, t: Target) -> &str {
+        match t {
+            Target::Model(m) => &self.models[m].name,
+            Target::Group(g) => &self.workload.groups[g].name,
+        }
+    }
 }
 
 /// One problem in a scenario file.
@@ -257,7 +446,11 @@ pub fn load(file: &Path) -> Result<Scenario, ScenarioErrors> {
     let scenario = resolve(raw, file, hash, &mut errors);
     match scenario {
         Some(s) if errors.list.is_empty() => Ok(s),
-        _ => Err(ScenarioErrors(errors.list)),
+        _ => {
+            // In file order; problems without a line (about the whole file) last.
+            errors.list.sort_by_key(|e| e.line.unwrap_or(usize::MAX));
+            Err(ScenarioErrors(errors.list))
+        }
     }
 }
 
@@ -310,7 +503,7 @@ fn resolve(raw: RawScenario, file: &Path, hash: String, e: &mut Errors) -> Optio
     let mut names = HashSet::new();
     for (i, m) in raw.model.into_iter().enumerate() {
         let key = root.key("model").index(i);
-        if let Some(spec) = resolve_model(m, &key, dir, seed, samples, e) {
+        if let Some(spec) = model::resolve_model(m, &key, dir, seed, samples, e) {
             if !names.insert(spec.name.clone()) {
                 e.push(
                     &key.key("name"),
@@ -322,8 +515,10 @@ fn resolve(raw: RawScenario, file: &Path, hash: String, e: &mut Errors) -> Optio
         }
     }
 
-    let workload = resolve_workload(raw.workload, &models, &declared, e);
-    let axes = resolve_axes(raw.sweep.as_ref(), workload.1.clone(), e);
+    let workload = workload::resolve_workload(raw.workload.unwrap_or_default(), &models, &declared, e);
+    let (load, load_points) = workload::resolve_load(raw.load.unwrap_or_default(), dir, e);
+    let slo = slo::resolve(raw.slo.as_ref(), &root.key("slo"), e);
+    let axes = workload::resolve_axes(raw.sweep.as_ref(), load_points, e);
     let points = match expand(&axes) {
         Ok(p) => p,
         Err(n) => {
@@ -344,724 +539,12 @@ fn resolve(raw: RawScenario, file: &Path, hash: String, e: &mut Errors) -> Optio
         hash,
         seed,
         models,
-        workload: workload.0,
+        workload,
+        load,
+        slo,
         axes,
         points,
     })
-}
-
-fn valid_name(s: &str) -> bool {
-    !s.is_empty()
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.')
-}
-
-fn resolve_model(
-    m: raw::RawModel,
-    key: &KeyPath,
-    dir: &Path,
-    seed: u64,
-    samples: usize,
-    e: &mut Errors,
-) -> Option<ModelSpec> {
-    let name = match m.name {
-        Some(n) if valid_name(&n) => n,
-        Some(n) => {
-            e.push(
-                &key.key("name"),
-                format!("model name `{n}` may only use letters, digits, `_`, `-` and `.`"),
-                "rename it, e.g. `resnet_small`",
-            );
-            return None;
-        }
-        None => {
-            e.push(
-                key,
-                "this [[model]] has no `name`",
-                "add `name = \"...\"`: it labels the model's rows in the results",
-            );
-            return None;
-        }
-    };
-    let Some(rel) = m.path else {
-        e.push(
-            key,
-            format!("model `{name}` has no `path`"),
-            "add `path = \"models/onnx/NAME.onnx\"` (relative to the scenario file)",
-        );
-        return None;
-    };
-    let path = dir.join(&rel);
-    if !path.is_file() {
-        e.push(
-            &key.key("path"),
-            format!("model file {} does not exist", path.display()),
-            "paths are relative to the scenario file's folder; run `bench inspect FILE` to check a model",
-        );
-        return None;
-    }
-    let info = match onnx::read_model_info(&path) {
-        Ok(i) => i,
-        Err(err) => {
-            e.push(
-                &key.key("path"),
-                err.to_string(),
-                "re-export the model, or point `path` at a complete .onnx file; `bench inspect FILE` shows what bench reads",
-            );
-            return None;
-        }
-    };
-    let path = path.canonicalize().unwrap_or(path);
-
-    let model_inputs: HashSet<&str> = info.inputs.iter().map(|i| i.name.as_str()).collect();
-    for k in m.inputs.keys() {
-        if !model_inputs.contains(k.as_str()) {
-            let list: Vec<&str> = info.inputs.iter().map(|i| i.name.as_str()).collect();
-            e.push(
-                &key.key("inputs").key(k),
-                format!("model `{name}` has no input `{k}`"),
-                format!("its inputs are: {}", list.join(", ")),
-            );
-        }
-    }
-    let named: HashSet<&str> = info
-        .inputs
-        .iter()
-        .flat_map(|i| &i.dims)
-        .filter_map(|d| match d {
-            Dim::Named(n) => Some(n.as_str()),
-            _ => None,
-        })
-        .collect();
-    for (d, &v) in &m.dims {
-        if !named.contains(d.as_str()) {
-            let mut list: Vec<_> = named.iter().copied().collect();
-            list.sort();
-            e.push(
-                &key.key("dims").key(d),
-                format!("model `{name}` has no dynamic dim named `{d}`"),
-                if list.is_empty() {
-                    "this model has no named dynamic dims; remove the entry".to_string()
-                } else {
-                    format!("its named dims are: {}", list.join(", "))
-                },
-            );
-        } else if v < 1 {
-            e.push(
-                &key.key("dims").key(d),
-                format!("dim `{d}` must be at least 1, got {v}"),
-                "bind it to a positive size, e.g. `batch = 1`",
-            );
-        }
-    }
-
-    let mut inputs = Vec::new();
-    for io in &info.inputs {
-        let ikey = key.key("inputs").key(&io.name);
-        let raw_input = m.inputs.get(&io.name);
-        let dtype = match io.dtype {
-            Ok(d) => d,
-            Err(ref t) => {
-                e.push(
-                    &ikey,
-                    format!(
-                        "input `{}` of model `{name}` has type {t}, which bench cannot generate",
-                        io.name
-                    ),
-                    "bench supports float16/32/64, (u)int8-64 and bool inputs",
-                );
-                continue;
-            }
-        };
-        let shape = resolve_shape(
-            io,
-            raw_input.and_then(|r| r.shape.as_deref()),
-            &m.dims,
-            &name,
-            &ikey,
-            e,
-        );
-        let generator = resolve_generator(
-            raw_input.and_then(|r| r.generator.clone()),
-            dtype,
-            dir,
-            &ikey.key("generator"),
-            e,
-        );
-        if let (Some(shape), Some(generator)) = (shape, generator) {
-            inputs.push(InputSpec {
-                seed: input_seed(seed, &name, &io.name),
-                name: io.name.clone(),
-                dtype,
-                shape,
-                generator,
-            });
-        }
-    }
-    if inputs.len() != info.inputs.len() {
-        return None;
-    }
-    // A named dim has one size across the model's inputs, whether it came from `dims` or a shape.
-    let mut bound: BTreeMap<&str, (i64, String)> = m
-        .dims
-        .iter()
-        .map(|(k, &v)| (k.as_str(), (v, "`dims`".to_string())))
-        .collect();
-    for (input, io) in inputs.iter().zip(&info.inputs) {
-        for (pos, d) in io.dims.iter().enumerate() {
-            let Dim::Named(n) = d else { continue };
-            let size = input.shape[pos];
-            match bound.get(n.as_str()) {
-                Some((v, from)) if *v != size => {
-                    e.push(
-                        &key.key("inputs").key(&input.name).key("shape"),
-                        format!(
-                            "dim `{n}` is {size} in input `{}` but {v} in {from}; a named dim has one size per model",
-                            input.name
-                        ),
-                        format!("use {v} for `{n}` everywhere, or change it in {from}"),
-                    );
-                    return None;
-                }
-                Some(_) => {}
-                None => {
-                    bound.insert(n, (size, format!("input `{}`", input.name)));
-                }
-            }
-        }
-    }
-    // Guard memory before generating: one sample, and all samples together. Errors point at the
-    // largest input, where the oversized dim most likely is.
-    let input_bytes = |i: &InputSpec| {
-        TensorData::checked_numel(&i.shape).and_then(|n| n.checked_mul(i.dtype.size()))
-    };
-    let largest = inputs
-        .iter()
-        .max_by_key(|i| input_bytes(i).unwrap_or(usize::MAX))
-        .map_or(key.clone(), |i| key.key("inputs").key(&i.name).key("shape"));
-    let sample_bytes = inputs.iter().try_fold(0usize, |acc, i| {
-        TensorData::checked_numel(&i.shape)?
-            .checked_mul(i.dtype.size())?
-            .checked_add(acc)
-    });
-    let total = sample_bytes.and_then(|b| b.checked_mul(samples));
-    match (sample_bytes, total) {
-        (Some(b), _) if b > MAX_SAMPLE_BYTES => {
-            e.push(
-                &largest,
-                format!(
-                    "one sample of model `{name}` is {} MiB, more than the {} MiB limit",
-                    b >> 20,
-                    MAX_SAMPLE_BYTES >> 20
-                ),
-                "check the shapes and `dims`: a size may be far larger than meant",
-            );
-            return None;
-        }
-        (None, _) => {
-            e.push(
-                &largest,
-                format!("the input shapes of model `{name}` are too large to address"),
-                "check the shapes and `dims`",
-            );
-            return None;
-        }
-        (Some(b), t) if t.is_none_or(|t| t > MAX_SAMPLES_BYTES) => {
-            e.push(
-                &KeyPath::default().key("samples"),
-                format!(
-                    "{samples} samples of model `{name}` ({} bytes each) need more than the {} MiB limit",
-                    b,
-                    MAX_SAMPLES_BYTES >> 20
-                ),
-                "lower `samples`",
-            );
-            return None;
-        }
-        _ => {}
-    }
-    // Generate the samples now, so a bad .npy file is reported before any worker starts.
-    let mut per_input = Vec::new();
-    for input in &inputs {
-        match tensor::generate(
-            &input.generator,
-            input.dtype,
-            &input.shape,
-            input.seed,
-            samples,
-        ) {
-            Ok(s) => per_input.push(s),
-            Err(err) => {
-                e.push(
-                    &key.key("inputs").key(&input.name).key("generator"),
-                    format!("{err:#}"),
-                    "fix the generator or its file",
-                );
-                return None;
-            }
-        }
-    }
-    let count = per_input.iter().map(Vec::len).max().unwrap_or(1).max(1);
-    let samples = (0..count)
-        .map(|i| per_input.iter().map(|s| s[i % s.len()].clone()).collect())
-        .collect();
-    Some(ModelSpec {
-        name,
-        path,
-        inputs,
-        outputs: info.outputs,
-        samples,
-    })
-}
-
-fn resolve_shape(
-    io: &IoInfo,
-    given: Option<&[i64]>,
-    dims: &BTreeMap<String, i64>,
-    model: &str,
-    key: &KeyPath,
-    e: &mut Errors,
-) -> Option<Vec<i64>> {
-    let input = &io.name;
-    if let Some(given) = given {
-        let skey = key.key("shape");
-        if given.len() != io.dims.len() {
-            e.push(
-                &skey,
-                format!(
-                    "shape {given:?} has rank {}, but input `{input}` of model `{model}` has rank {} {}",
-                    given.len(),
-                    io.dims.len(),
-                    io.shape_string()
-                ),
-                format!("give {} dims, matching {}", io.dims.len(), io.shape_string()),
-            );
-            return None;
-        }
-        for (pos, (&g, d)) in given.iter().zip(&io.dims).enumerate() {
-            let bad = match d {
-                Dim::Fixed(n) => g != *n,
-                _ => g < 1,
-            };
-            if bad {
-                e.push(
-                    &skey,
-                    format!(
-                        "shape {given:?} contradicts input `{input}` of model `{model}`, which is {}: dim {pos} is {g}",
-                        io.shape_string()
-                    ),
-                    match d {
-                        Dim::Fixed(n) => format!("dim {pos} must be {n}"),
-                        _ => format!("dim {pos} is dynamic: give it a size of at least 1"),
-                    },
-                );
-                return None;
-            }
-        }
-        return Some(given.to_vec());
-    }
-    let mut shape = Vec::with_capacity(io.dims.len());
-    for (pos, d) in io.dims.iter().enumerate() {
-        match d {
-            Dim::Fixed(n) if *n >= 0 => shape.push(*n),
-            Dim::Named(n) if dims.contains_key(n) => shape.push(dims[n]),
-            Dim::Named(n) => {
-                e.push(
-                    key,
-                    format!(
-                        "dynamic dim `{n}` (position {pos}) of input `{input}` of model `{model}` {} is unbound",
-                        io.shape_string()
-                    ),
-                    format!("bind it for the model with `dims = {{ {n} = 1 }}`, or give `inputs.{input}.shape`"),
-                );
-                return None;
-            }
-            _ => {
-                e.push(
-                    key,
-                    format!(
-                        "dim {pos} of input `{input}` of model `{model}` {} is dynamic and unnamed",
-                        io.shape_string()
-                    ),
-                    format!("give the full shape by position: `inputs.{input}.shape = [...]`"),
-                );
-                return None;
-            }
-        }
-    }
-    Some(shape)
-}
-
-fn resolve_generator(
-    raw: Option<RawGenerator>,
-    dtype: DType,
-    dir: &Path,
-    key: &KeyPath,
-    e: &mut Errors,
-) -> Option<Generator> {
-    let Some(raw) = raw else {
-        return Some(if dtype.is_float() || dtype == DType::Bool {
-            Generator::Uniform {
-                low: 0.0,
-                high: 1.0,
-            }
-        } else {
-            Generator::Int { low: 0, high: 2 }
-        });
-    };
-    let g = match raw {
-        RawGenerator::Uniform { low, high } => {
-            let (low, high) = (low.unwrap_or(0.0), high.unwrap_or(1.0));
-            if low >= high || !(high - low).is_finite() {
-                e.push(
-                    key,
-                    format!("uniform needs low < high and a finite high - low, got low = {low:?}, high = {high:?}"),
-                    "e.g. `{ kind = \"uniform\", low = 0.0, high = 1.0 }`",
-                );
-                return None;
-            }
-            Generator::Uniform { low, high }
-        }
-        RawGenerator::Normal { mean, std } => {
-            let (mean, std) = (mean.unwrap_or(0.0), std.unwrap_or(1.0));
-            if std <= 0.0 || !std.is_finite() || !mean.is_finite() {
-                e.push(
-                    key,
-                    format!(
-                        "normal needs a finite mean and std > 0, got mean = {mean}, std = {std}"
-                    ),
-                    "e.g. `{ kind = \"normal\", mean = 0.0, std = 1.0 }`",
-                );
-                return None;
-            }
-            Generator::Normal { mean, std }
-        }
-        RawGenerator::Int { low, high } => {
-            let (low, high) = (low.unwrap_or(0), high.unwrap_or(2));
-            if low >= high {
-                e.push(
-                    key,
-                    format!(
-                        "int needs low < high (high is exclusive), got low = {low}, high = {high}"
-                    ),
-                    "e.g. `{ kind = \"int\", low = 0, high = 1000 }` for token ids below 1000",
-                );
-                return None;
-            }
-            if dtype == DType::Bool || (!dtype.is_float() && !fits(dtype, low, high - 1)) {
-                e.push(
-                    key,
-                    format!("int range [{low}, {high}) does not fit the input's type {dtype}"),
-                    format!("choose a range that {dtype} can hold"),
-                );
-                return None;
-            }
-            Generator::Int { low, high }
-        }
-        RawGenerator::Const { value } => {
-            if dtype == DType::Bool && !matches!(value, raw::ConstValue::Bool(_)) {
-                e.push(
-                    key,
-                    format!(
-                        "input is bool, so `value` must be true or false, got {}",
-                        value.as_f64()
-                    ),
-                    "write `value = true`",
-                );
-                return None;
-            }
-            Generator::Const {
-                value: value.as_f64(),
-            }
-        }
-        RawGenerator::Npy { path } => {
-            let p = dir.join(&path);
-            if !p.is_file() {
-                e.push(
-                    key,
-                    format!("npy file {} does not exist", p.display()),
-                    "paths are relative to the scenario file's folder",
-                );
-                return None;
-            }
-            Generator::Npy { path: p }
-        }
-    };
-    Some(g)
-}
-
-fn fits(dtype: DType, low: i64, high: i64) -> bool {
-    let (min, max): (i128, i128) = match dtype {
-        DType::I8 => (i8::MIN.into(), i8::MAX.into()),
-        DType::I16 => (i16::MIN.into(), i16::MAX.into()),
-        DType::I32 => (i32::MIN.into(), i32::MAX.into()),
-        DType::U8 => (0, u8::MAX.into()),
-        DType::U16 => (0, u16::MAX.into()),
-        DType::U32 => (0, u32::MAX.into()),
-        DType::U64 => (0, u64::MAX.into()),
-        _ => (i64::MIN.into(), i64::MAX.into()),
-    };
-    (min..=max).contains(&i128::from(low)) && (min..=max).contains(&i128::from(high))
-}
-
-fn parse_duration(s: &str) -> Result<Duration, String> {
-    humantime::parse_duration(s).map_err(|err| err.to_string())
-}
-
-fn resolve_workload(
-    raw: Option<raw::RawWorkload>,
-    models: &[ModelSpec],
-    declared: &[String],
-    e: &mut Errors,
-) -> (Workload, Vec<usize>) {
-    let key = KeyPath::default().key("workload");
-    let raw = raw.unwrap_or(raw::RawWorkload {
-        mix: None,
-        concurrency: None,
-        warmup: None,
-        warmup_requests: None,
-        duration: None,
-        requests: None,
-    });
-    let mut mix = vec![1.0; models.len()];
-    if let Some(m) = &raw.mix {
-        mix = vec![0.0; models.len()];
-        for (name, &w) in m {
-            match models.iter().position(|s| &s.name == name) {
-                Some(i) if w >= 0.0 && w.is_finite() => mix[i] = w,
-                Some(_) => e.push(
-                    &key.key("mix").key(name),
-                    format!("weight must be a finite number >= 0, got {w}"),
-                    "weights are relative, e.g. `mix = { a = 3, b = 1 }`",
-                ),
-                // A declared model that failed to resolve already has its own error.
-                None if declared.contains(name) => {}
-                None => e.push(
-                    &key.key("mix").key(name),
-                    format!("`{name}` is not a model of this scenario"),
-                    format!("the models are: {}", declared.join(", ")),
-                ),
-            }
-        }
-        let weights_ok = m.values().all(|w| *w >= 0.0 && w.is_finite());
-        if weights_ok && !models.is_empty() && mix.iter().sum::<f64>() <= 0.0 {
-            e.push(
-                &key.key("mix"),
-                "the mix gives every model weight 0",
-                "give at least one model a positive weight",
-            );
-        }
-    }
-    let concurrency = positive_axis(raw.concurrency.as_ref(), &key.key("concurrency"), 1, e);
-    let limit = |dur: &Option<String>,
-                 req: Option<i64>,
-                 dk: &str,
-                 rk: &str,
-                 default: Limit,
-                 e: &mut Errors|
-     -> Limit {
-        match (dur, req) {
-            (Some(_), Some(_)) => {
-                e.push(
-                    &key.key(rk),
-                    format!("set either `{dk}` or `{rk}`, not both"),
-                    format!("remove one of `{dk}` and `{rk}`"),
-                );
-                default
-            }
-            (Some(s), None) => match parse_duration(s) {
-                Ok(d) if !d.is_zero() || dk == "warmup" => Limit::Duration(d),
-                Ok(_) => {
-                    e.push(
-                        &key.key(dk),
-                        "must be longer than zero",
-                        format!("e.g. `{dk} = \"5s\"`"),
-                    );
-                    default
-                }
-                Err(err) => {
-                    e.push(
-                        &key.key(dk),
-                        format!("`{s}` is not a duration ({err})"),
-                        format!("write it like `{dk} = \"5s\"` or \"500ms\""),
-                    );
-                    default
-                }
-            },
-            (None, Some(n)) if n >= 1 || (n == 0 && rk == "warmup_requests") => {
-                Limit::Requests(n as u64)
-            }
-            (None, Some(n)) => {
-                let least = if rk == "warmup_requests" { 0 } else { 1 };
-                e.push(
-                    &key.key(rk),
-                    format!("must be at least {least}, got {n}"),
-                    format!("e.g. `{rk} = 1000`"),
-                );
-                default
-            }
-            (None, None) => default,
-        }
-    };
-    let warmup = limit(
-        &raw.warmup,
-        raw.warmup_requests,
-        "warmup",
-        "warmup_requests",
-        Limit::Duration(Duration::from_secs(1)),
-        e,
-    );
-    let measure = limit(
-        &raw.duration,
-        raw.requests,
-        "duration",
-        "requests",
-        Limit::Duration(Duration::from_secs(5)),
-        e,
-    );
-    (
-        Workload {
-            mix,
-            warmup,
-            measure,
-        },
-        concurrency,
-    )
-}
-
-fn positive_axis(
-    raw: Option<&OneOrMany<i64>>,
-    key: &KeyPath,
-    default: usize,
-    e: &mut Errors,
-) -> Vec<usize> {
-    let Some(raw) = raw else { return vec![default] };
-    let values = raw.to_vec();
-    if values.is_empty() {
-        e.push(
-            key,
-            "the list is empty, so the sweep has no points",
-            format!(
-                "give at least one value, e.g. `{} = [{default}]`",
-                last_key(key)
-            ),
-        );
-        return vec![default];
-    }
-    let mut out = Vec::new();
-    for v in values {
-        if v < 1 {
-            e.push(
-                key,
-                format!("values must be at least 1, got {v}"),
-                "remove zero and negative values",
-            );
-        } else if out.contains(&(v as usize)) {
-            e.push(
-                key,
-                format!("value {v} is listed twice"),
-                "list each value once",
-            );
-        } else {
-            out.push(v as usize);
-        }
-    }
-    if out.is_empty() { vec![default] } else { out }
-}
-
-fn last_key(key: &KeyPath) -> String {
-    match key.0.last() {
-        Some(source::Seg::Key(k)) => k.clone(),
-        _ => key.to_string(),
-    }
-}
-
-fn named_axis<T: Copy + PartialEq>(
-    raw: Option<&OneOrMany<String>>,
-    key: &KeyPath,
-    all: &[T],
-    name: fn(T) -> &'static str,
-    later: &[(&str, &str)],
-    e: &mut Errors,
-) -> Vec<T> {
-    let Some(raw) = raw else { return vec![all[0]] };
-    let values = raw.to_vec();
-    if values.is_empty() {
-        e.push(
-            key,
-            "the list is empty, so the sweep has no points",
-            format!(
-                "give at least one value, e.g. `{} = [\"{}\"]`",
-                last_key(key),
-                name(all[0])
-            ),
-        );
-        return vec![all[0]];
-    }
-    let known: Vec<&str> = all.iter().map(|&t| name(t)).collect();
-    let mut out = Vec::new();
-    for v in values {
-        match all.iter().find(|&&t| name(t) == v) {
-            Some(&t) if out.contains(&t) => e.push(
-                key,
-                format!("`{v}` is listed twice"),
-                "list each value once",
-            ),
-            Some(&t) => out.push(t),
-            None => match later.iter().find(|(n, _)| *n == v) {
-                Some((_, why)) => e.push(
-                    key,
-                    format!("`{v}` is not available in this version of bench: {why}"),
-                    format!("use one of: {}", known.join(", ")),
-                ),
-                None => e.push(
-                    key,
-                    format!("unknown value `{v}`"),
-                    format!("use one of: {}", known.join(", ")),
-                ),
-            },
-        }
-    }
-    if out.is_empty() { vec![all[0]] } else { out }
-}
-
-fn resolve_axes(raw: Option<&raw::RawSweep>, concurrency: Vec<usize>, e: &mut Errors) -> Axes {
-    let key = KeyPath::default().key("sweep");
-    Axes {
-        workers: positive_axis(
-            raw.and_then(|r| r.workers.as_ref()),
-            &key.key("workers"),
-            1,
-            e,
-        ),
-        intra_threads: positive_axis(
-            raw.and_then(|r| r.intra_threads.as_ref()),
-            &key.key("intra_threads"),
-            1,
-            e,
-        ),
-        transfer: named_axis(
-            raw.and_then(|r| r.transfer.as_ref()),
-            &key.key("transfer"),
-            &Transfer::ALL,
-            Transfer::name,
-            &[
-                ("shm", "shared-memory transfer is not built yet"),
-                ("index", "index-only transfer is not built yet"),
-                ("device", "GPU-resident transfer needs the CUDA provider"),
-            ],
-            e,
-        ),
-        provider: named_axis(
-            raw.and_then(|r| r.provider.as_ref()),
-            &key.key("provider"),
-            &Provider::ALL,
-            Provider::name,
-            &[("cuda", "the CUDA execution provider is not built yet")],
-            e,
-        ),
-        concurrency,
-    }
 }
 
 #[cfg(test)]

@@ -34,7 +34,9 @@ pub struct RawScenario {
     #[serde(default)]
     pub model: Vec<RawModel>,
     pub workload: Option<RawWorkload>,
+    pub load: Option<RawLoad>,
     pub sweep: Option<RawSweep>,
+    pub slo: Option<OneOrMany<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -46,6 +48,24 @@ pub struct RawModel {
     pub dims: BTreeMap<String, i64>,
     #[serde(default)]
     pub inputs: BTreeMap<String, RawInput>,
+    pub synthetic: Option<RawSynthetic>,
+}
+
+/// A model with no ONNX file whose service time follows a distribution (for calibration and tests).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSynthetic {
+    pub service: Option<String>,
+    pub mean: Option<String>,
+    pub wait: Option<String>,
+    pub stall: Option<RawStall>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStall {
+    pub after: Option<String>,
+    pub pause: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -83,15 +103,33 @@ impl ConstValue {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawWorkload {
     pub mix: Option<BTreeMap<String, f64>>,
-    pub concurrency: Option<OneOrMany<i64>>,
+    #[serde(default)]
+    pub groups: BTreeMap<String, Vec<String>>,
     pub warmup: Option<String>,
     pub warmup_requests: Option<i64>,
+    pub stop: Option<String>,
     pub duration: Option<String>,
     pub requests: Option<i64>,
+    pub min_requests: Option<i64>,
+    pub window: Option<String>,
+    pub tolerance_pct: Option<f64>,
+    pub max_windows: Option<i64>,
+    pub trials: Option<i64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLoad {
+    pub kind: Option<String>,
+    pub concurrency: Option<OneOrMany<i64>>,
+    pub rate: Option<OneOrMany<f64>>,
+    pub arrival: Option<String>,
+    pub trace: Option<String>,
+    pub max_in_flight: Option<i64>,
 }
 
 #[derive(Debug, Deserialize)]

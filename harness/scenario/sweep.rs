@@ -2,13 +2,13 @@
 
 use serde::Serialize;
 
-use super::{Axes, Provider, Transfer};
+use super::{Axes, LoadPoint, Provider, Transfer};
 
 /// The most points one scenario may expand to; a guard against a typo that multiplies axes.
 pub const MAX_POINTS: usize = 10_000;
 
 /// One configuration to measure.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Point {
     /// Position in the sweep, from 0.
     pub index: usize,
@@ -19,17 +19,17 @@ pub struct Point {
     pub intra_threads: usize,
     pub transfer: Transfer,
     pub provider: Provider,
-    pub concurrency: usize,
+    pub load: LoadPoint,
 }
 
 /// Expands the axes. The last axis varies fastest: workers, intra_threads, transfer, provider,
-/// concurrency. Returns `Err(n)` when the product exceeds [`MAX_POINTS`].
+/// load (concurrency or rate). Returns `Err(n)` when the product exceeds [`MAX_POINTS`].
 pub fn expand(axes: &Axes) -> Result<Vec<Point>, usize> {
     let n = axes.workers.len()
         * axes.intra_threads.len()
         * axes.transfer.len()
         * axes.provider.len()
-        * axes.concurrency.len();
+        * axes.load.len();
     if n > MAX_POINTS {
         return Err(n);
     }
@@ -38,19 +38,20 @@ pub fn expand(axes: &Axes) -> Result<Vec<Point>, usize> {
         for &intra_threads in &axes.intra_threads {
             for &transfer in &axes.transfer {
                 for &provider in &axes.provider {
-                    for &concurrency in &axes.concurrency {
+                    for &load in &axes.load {
                         points.push(Point {
                             index: points.len(),
                             id: format!(
-                                "w{workers}-t{intra_threads}-{}-{}-c{concurrency}",
+                                "w{workers}-t{intra_threads}-{}-{}-{}",
                                 transfer.name(),
-                                provider.name()
+                                provider.name(),
+                                load.id()
                             ),
                             workers,
                             intra_threads,
                             transfer,
                             provider,
-                            concurrency,
+                            load,
                         });
                     }
                 }
@@ -71,7 +72,7 @@ mod tests {
             intra_threads: t,
             transfer: vec![Transfer::Pipe],
             provider: vec![Provider::Cpu],
-            concurrency: c,
+            load: c.into_iter().map(|concurrency| LoadPoint::Closed { concurrency }).collect(),
         }
     }
 

@@ -8,6 +8,31 @@ use super::*;
 
 use proptest::prelude::*;
 
+/// The ONNX file of a model (panics for a synthetic one).
+fn onnx_path(m: &ModelSpec) -> &Path {
+    match &m.source {
+        ModelSource::Onnx(p) => p,
+        ModelSource::Synthetic(_) => panic!("{} is synthetic", m.name),
+    }
+}
+
+/// The mix weights in order.
+fn weights(s: &Scenario) -> Vec<f64> {
+    s.workload.mix.iter().map(|(_, w)| *w).collect()
+}
+
+/// The measured length of a fixed stop rule.
+fn measure(s: &Scenario) -> Limit {
+    match s.workload.stop {
+        StopRule::Fixed(l) => l,
+        other => panic!("not a fixed rule: {other:?}"),
+    }
+}
+
+fn closed(c: &[usize]) -> Vec<LoadPoint> {
+    c.iter().map(|&concurrency| LoadPoint::Closed { concurrency }).collect()
+}
+
 fn manifest() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
@@ -89,9 +114,9 @@ fn bundled_ensemble_resolves() {
     let names: Vec<&str> = s.models.iter().map(|m| m.name.as_str()).collect();
     assert_eq!(names, ["linear", "mlp", "resnet_small", "encoder_small"]);
     for m in &s.models {
-        assert!(m.path.is_absolute(), "{}", m.path.display());
+        assert!(onnx_path(m).is_absolute(), "{}", onnx_path(m).display());
         assert_eq!(
-            m.path,
+            onnx_path(m),
             model(&m.name).canonicalize().unwrap(),
             "model paths resolve against the scenario's folder"
         );
@@ -113,16 +138,16 @@ fn bundled_ensemble_resolves() {
         ]
     );
     for sample in &enc.samples {
-        let ids = tensor::decode_values(DType::I64, &sample[0].bytes);
+        let ids = crate::tensor::decode_values(DType::I64, &sample[0].bytes);
         assert_eq!(ids.len(), 32);
         assert!(ids.iter().all(|&v| (0.0..1000.0).contains(&v)), "{ids:?}");
         assert_eq!(sample[1].bytes, vec![1u8; 32], "const true mask");
     }
     assert_eq!(s.models[2].inputs[0].shape, [1, 3, 32, 32]);
 
-    assert_eq!(s.workload.mix, vec![1.0; 4]);
+    assert_eq!(weights(&s), vec![1.0; 4]);
     assert_eq!(s.workload.warmup, Limit::Duration(Duration::from_secs(1)));
-    assert_eq!(s.workload.measure, Limit::Duration(Duration::from_secs(4)));
+    assert_eq!(measure(&s), Limit::Duration(Duration::from_secs(4)));
     assert_eq!(
         s.axes,
         Axes {
@@ -130,7 +155,7 @@ fn bundled_ensemble_resolves() {
             intra_threads: vec![1, 2],
             transfer: vec![Transfer::Pipe],
             provider: vec![Provider::Cpu],
-            concurrency: vec![1, 4],
+            load: closed(&[1, 4]),
         }
     );
     assert_eq!(s.points.len(), 8);
@@ -173,8 +198,8 @@ fn relative_paths_resolve_against_the_scenario_folder() {
     .unwrap();
     let s = load(&file).unwrap_or_else(|e| panic!("{e}"));
     let m = &s.models[0];
-    assert!(m.path.is_absolute());
-    assert_eq!(m.path, root.join("models/lin.onnx").canonicalize().unwrap());
+    assert!(onnx_path(m).is_absolute());
+    assert_eq!(onnx_path(m), root.join("models/lin.onnx").canonicalize().unwrap());
     assert_eq!(m.samples.len(), 1);
     assert_eq!(m.samples[0][0].bytes, f32_bytes(values));
     assert_eq!(s.name, "s", "the name defaults to the file stem");
@@ -215,7 +240,7 @@ fn scalar_and_mixed_dtype_inputs_resolve() {
         let lens: Vec<usize> = sample.iter().map(|t| t.bytes.len()).collect();
         assert_eq!(lens, [24, 4, 3, 96]);
         assert!(sample.iter().all(|t| t.check().is_ok()));
-        assert_eq!(tensor::decode_values(DType::F32, &sample[1].bytes), [0.5]);
+        assert_eq!(crate::tensor::decode_values(DType::F32, &sample[1].bytes), [0.5]);
         assert!(
             sample[2].bytes.iter().all(|&b| b <= 1),
             "bool bytes are 0 or 1"
@@ -240,9 +265,9 @@ fn defaults_apply_when_workload_and_sweep_are_absent() {
     assert_eq!(s.seed, 0);
     assert_eq!(s.models[0].samples.len(), 8);
     assert_eq!(s.models[0].inputs[0].shape, [1, 10]);
-    assert_eq!(s.workload.mix, [1.0]);
+    assert_eq!(weights(&s), [1.0]);
     assert_eq!(s.workload.warmup, Limit::Duration(Duration::from_secs(1)));
-    assert_eq!(s.workload.measure, Limit::Duration(Duration::from_secs(5)));
+    assert_eq!(measure(&s), Limit::Duration(Duration::from_secs(5)));
     assert_eq!(
         s.axes,
         Axes {
@@ -250,7 +275,7 @@ fn defaults_apply_when_workload_and_sweep_are_absent() {
             intra_threads: vec![1],
             transfer: vec![Transfer::Pipe],
             provider: vec![Provider::Cpu],
-            concurrency: vec![1],
+            load: closed(&[1]),
         }
     );
     let ids: Vec<&str> = s.points.iter().map(|p| p.id.as_str()).collect();
@@ -261,13 +286,13 @@ fn defaults_apply_when_workload_and_sweep_are_absent() {
 fn single_values_requests_and_zero_warmup() {
     let s = ok(&format!(
         "[[model]]\nname = \"linear\"\npath = {}\ndims = {{ batch = 1 }}\n\
-         [workload]\nconcurrency = 3\nwarmup_requests = 0\nrequests = 100\n\
+         [load]\nconcurrency = 3\n[workload]\nwarmup_requests = 0\nrequests = 100\n\
          [sweep]\nworkers = 2\ntransfer = \"pipe\"\nprovider = \"cpu\"\n",
         lit(&model("linear"))
     ));
     assert_eq!(s.workload.warmup, Limit::Requests(0));
-    assert_eq!(s.workload.measure, Limit::Requests(100));
-    assert_eq!(s.axes.concurrency, [3]);
+    assert_eq!(measure(&s), Limit::Requests(100));
+    assert_eq!(s.axes.load, closed(&[3]));
     assert_eq!(s.axes.workers, [2]);
     assert_eq!(s.points.len(), 1);
 
@@ -278,7 +303,7 @@ fn single_values_requests_and_zero_warmup() {
     ));
     assert_eq!(s.workload.warmup, Limit::Duration(Duration::ZERO));
     assert_eq!(
-        s.workload.measure,
+        measure(&s),
         Limit::Duration(Duration::from_millis(250))
     );
 }
@@ -352,8 +377,9 @@ fn every_problem_is_reported_with_its_line_and_key() {
          path = {mlp}\n\
          inputs.x.shape = [1, 32]\n\
          \n\
-         [workload]\n\
+         [load]\n\
          concurrency = [0, 2]\n\
+         [workload]\n\
          duration = \"soon\"\n\
          \n\
          [sweep]\n\
@@ -367,10 +393,10 @@ fn every_problem_is_reported_with_its_line_and_key() {
         (1, "samples"),
         (6, "model[0].dims.seq"),
         (11, "model[1].inputs.x.shape"),
-        (14, "workload.concurrency"),
-        (15, "workload.duration"),
-        (19, "sweep.workers"),
-        (18, "sweep.transfer"),
+        (14, "load.concurrency"),
+        (16, "workload.duration"),
+        (19, "sweep.transfer"),
+        (20, "sweep.workers"),
     ]
     .into_iter()
     .map(|(l, k)| (Some(l), k.to_string()))
@@ -420,9 +446,9 @@ fn problems_in_several_models_are_all_reported() {
         (3, "model[0].path"),
         (4, "model[1]"),
         (7, "model[2].name"),
-        // Inputs are checked in the model's order: input_ids, then attention_mask.
-        (14, "model[3].inputs.input_ids.generator"),
+        // Reported in file order.
         (13, "model[3].inputs.attention_mask.generator"),
+        (14, "model[3].inputs.input_ids.generator"),
         (19, "model[4].inputs.y"),
     ]
     .into_iter()
@@ -452,23 +478,23 @@ fn lines_are_found_in_every_toml_form() {
         [(Some(4), "model[1].inputs.x.shape".to_string())]
     );
 
-    // Dotted keys, and an inline [workload] table.
+    // Dotted keys, and an inline [load] table.
     let e = errs(&format!(
         "[[model]]\nname = \"mlp\"\npath = {mlp}\ninputs.x.shape = [1, 32]\n\
-         workload = {{ concurrency = 0 }}\n"
+         load = {{ concurrency = 0 }}\n"
     ));
-    // `workload = ...` after [[model]] belongs to the model table: a serde error with its line.
+    // `load = ...` after [[model]] belongs to the model table: a serde error with its line.
     assert_eq!(e.len(), 1);
     assert_eq!(e[0].line, Some(5));
     let e = errs(&format!(
-        "workload = {{ concurrency = 0 }}\n[[model]]\nname = \"mlp\"\npath = {mlp}\n\
+        "load = {{ concurrency = 0 }}\n[[model]]\nname = \"mlp\"\npath = {mlp}\n\
          inputs.x.shape = [1, 32]\n"
     ));
     assert_eq!(
         where_(&e),
         [
+            (Some(1), "load.concurrency".to_string()),
             (Some(5), bad_shape),
-            (Some(1), "workload.concurrency".to_string())
         ]
     );
 }
@@ -586,8 +612,8 @@ fn values_are_checked_per_axis() {
     );
     check("[sweep]\nprovider = []\n", "sweep.provider", "empty");
     check(
-        "[workload]\nconcurrency = -1\n",
-        "workload.concurrency",
+        "[load]\nconcurrency = -1\n",
+        "load.concurrency",
         "at least 1",
     );
     check(

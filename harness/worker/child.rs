@@ -13,6 +13,7 @@ use anyhow::Context;
 
 use crate::protocol::{self, FromWorker, Hello, ModelLoad, ProtocolError, ToWorker};
 use crate::runtime::{self, Model};
+use crate::scenario::ModelSource;
 
 /// Resident memory of this process, in bytes (0 when unknown).
 pub fn rss_bytes() -> u64 {
@@ -43,10 +44,17 @@ pub fn main(fd: i32) -> anyhow::Result<()> {
     };
     let mut models: Vec<Box<dyn Model>> = Vec::new();
     let mut loads = Vec::new();
-    for m in &setup.models {
+    for (i, m) in setup.models.iter().enumerate() {
         let t0 = Instant::now();
-        match runtime::ort::OrtModel::load(&setup.ort_lib, &m.path, opts) {
-            Ok(model) => models.push(Box::new(model)),
+        let loaded: Result<Box<dyn Model>, String> = match &m.source {
+            ModelSource::Onnx(path) => runtime::ort::OrtModel::load(&setup.ort_lib, path, opts).map(|m| Box::new(m) as _),
+            ModelSource::Synthetic(spec) => {
+                let seed = u64::from(setup.worker) << 32 | i as u64;
+                Ok(Box::new(runtime::synthetic::SyntheticModel::new(*spec, seed)))
+            }
+        };
+        match loaded {
+            Ok(model) => models.push(model),
             Err(message) => {
                 let reply = FromWorker::SetupFailed {
                     model: Some(m.name.clone()),
@@ -62,6 +70,7 @@ pub fn main(fd: i32) -> anyhow::Result<()> {
             load_ns: t0.elapsed().as_nanos() as u64,
         });
     }
+    let mut has_run = vec![false; models.len()];
     let ready = FromWorker::Ready {
         loads,
         rss_bytes: rss_bytes(),
@@ -80,13 +89,18 @@ pub fn main(fd: i32) -> anyhow::Result<()> {
                         message: format!("no model #{model} in this worker"),
                     },
                     Some(m) => {
+                        if let Some(pause) = m.pause_before() {
+                            std::thread::sleep(pause);
+                        }
                         let t0 = Instant::now();
                         let result = m.run(&inputs);
                         let compute_ns = t0.elapsed().as_nanos() as u64;
+                        let first = !std::mem::replace(&mut has_run[model as usize], true);
                         match result {
                             Ok(outputs) => FromWorker::Done {
                                 id,
                                 compute_ns,
+                                first,
                                 outputs,
                             },
                             Err(message) => FromWorker::Failed { id, message },

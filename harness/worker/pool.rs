@@ -69,6 +69,8 @@ pub fn spawn_self(
 pub enum Reply {
     Done {
         compute_ns: u64,
+        /// The first run of this model in this worker.
+        first: bool,
         outputs: Vec<TensorData>,
     },
     /// The runtime reported an error for this request.
@@ -302,7 +304,8 @@ async fn read_msg(rd: &mut OwnedReadHalf, buf: &mut Vec<u8>) -> anyhow::Result<F
 }
 
 /// Completes pending requests as replies arrive; when the connection ends, fails the rest.
-async fn read_replies(mut rd: OwnedReadHalf, pending: Pending, bye: oneshot::Sender<(u64, u64)>) {
+async fn read_replies(rd: OwnedReadHalf, pending: Pending, bye: oneshot::Sender<(u64, u64)>) {
+    let mut rd = tokio::io::BufReader::with_capacity(1 << 16, rd);
     let mut buf = Vec::with_capacity(1 << 16);
     let mut bye = Some(bye);
     let reason = loop {
@@ -315,11 +318,13 @@ async fn read_replies(mut rd: OwnedReadHalf, pending: Pending, bye: oneshot::Sen
             Ok(FromWorker::Done {
                 id,
                 compute_ns,
+                first,
                 outputs,
             }) => (
                 id,
                 Reply::Done {
                     compute_ns,
+                    first,
                     outputs,
                 },
             ),

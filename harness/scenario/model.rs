@@ -1,0 +1,523 @@
+//! Resolving one `[[model]]`: its ONNX signature, input shapes, generators and samples.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::Path;
+
+use super::raw::{self, RawGenerator};
+use super::workload::duration_key;
+use super::{
+    Errors, InputSpec, KeyPath, MAX_SAMPLE_BYTES, MAX_SAMPLES_BYTES, ModelSource, ModelSpec, ServiceDistribution, Stall,
+    SyntheticSpec, WaitMode, input_seed,
+};
+use crate::onnx::{self, Dim, IoInfo};
+use crate::tensor::{self, DType, Generator, TensorData};
+
+fn valid_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.')
+}
+
+pub(super) fn resolve_model(
+    m: raw::RawModel,
+    key: &KeyPath,
+    dir: &Path,
+    seed: u64,
+    samples: usize,
+    e: &mut Errors,
+) -> Option<ModelSpec> {
+    let name = match m.name {
+        Some(n) if valid_name(&n) => n,
+        Some(n) => {
+            e.push(
+                &key.key("name"),
+                format!("model name `{n}` may only use letters, digits, `_`, `-` and `.`"),
+                "rename it, e.g. `resnet_small`",
+            );
+            return None;
+        }
+        None => {
+            e.push(
+                key,
+                "this [[model]] has no `name`",
+                "add `name = \"...\"`: it labels the model's rows in the results",
+            );
+            return None;
+        }
+    };
+    if let Some(syn) = m.synthetic {
+        for (k, set) in [("path", m.path.is_some()), ("dims", !m.dims.is_empty()), ("inputs", !m.inputs.is_empty())] {
+            if set {
+                e.push(&key.key(k), format!("a synthetic model has no `{k}`"), "remove it, or remove `synthetic` to run an ONNX file");
+            }
+        }
+        let spec = resolve_synthetic(syn, &key.key("synthetic"), e)?;
+        return Some(ModelSpec {
+            name,
+            source: ModelSource::Synthetic(spec),
+            inputs: Vec::new(),
+            outputs: Vec::new(),
+            samples: vec![Vec::new()],
+        });
+    }
+    let Some(rel) = m.path else {
+        e.push(
+            key,
+            format!("model `{name}` has no `path`"),
+            "add `path = \"models/onnx/NAME.onnx\"` (relative to the scenario file)",
+        );
+        return None;
+    };
+    let path = dir.join(&rel);
+    if !path.is_file() {
+        e.push(
+            &key.key("path"),
+            format!("model file {} does not exist", path.display()),
+            "paths are relative to the scenario file's folder; run `bench inspect FILE` to check a model",
+        );
+        return None;
+    }
+    let info = match onnx::read_model_info(&path) {
+        Ok(i) => i,
+        Err(err) => {
+            e.push(
+                &key.key("path"),
+                err.to_string(),
+                "re-export the model, or point `path` at a complete .onnx file; `bench inspect FILE` shows what bench reads",
+            );
+            return None;
+        }
+    };
+    let path = path.canonicalize().unwrap_or(path);
+
+    let model_inputs: HashSet<&str> = info.inputs.iter().map(|i| i.name.as_str()).collect();
+    for k in m.inputs.keys() {
+        if !model_inputs.contains(k.as_str()) {
+            let list: Vec<&str> = info.inputs.iter().map(|i| i.name.as_str()).collect();
+            e.push(
+                &key.key("inputs").key(k),
+                format!("model `{name}` has no input `{k}`"),
+                format!("its inputs are: {}", list.join(", ")),
+            );
+        }
+    }
+    let named: HashSet<&str> = info
+        .inputs
+        .iter()
+        .flat_map(|i| &i.dims)
+        .filter_map(|d| match d {
+            Dim::Named(n) => Some(n.as_str()),
+            _ => None,
+        })
+        .collect();
+    for (d, &v) in &m.dims {
+        if !named.contains(d.as_str()) {
+            let mut list: Vec<_> = named.iter().copied().collect();
+            list.sort();
+            e.push(
+                &key.key("dims").key(d),
+                format!("model `{name}` has no dynamic dim named `{d}`"),
+                if list.is_empty() {
+                    "this model has no named dynamic dims; remove the entry".to_string()
+                } else {
+                    format!("its named dims are: {}", list.join(", "))
+                },
+            );
+        } else if v < 1 {
+            e.push(
+                &key.key("dims").key(d),
+                format!("dim `{d}` must be at least 1, got {v}"),
+                "bind it to a positive size, e.g. `batch = 1`",
+            );
+        }
+    }
+
+    let mut inputs = Vec::new();
+    for io in &info.inputs {
+        let ikey = key.key("inputs").key(&io.name);
+        let raw_input = m.inputs.get(&io.name);
+        let dtype = match io.dtype {
+            Ok(d) => d,
+            Err(ref t) => {
+                e.push(
+                    &ikey,
+                    format!(
+                        "input `{}` of model `{name}` has type {t}, which bench cannot generate",
+                        io.name
+                    ),
+                    "bench supports float16/32/64, (u)int8-64 and bool inputs",
+                );
+                continue;
+            }
+        };
+        let shape = resolve_shape(
+            io,
+            raw_input.and_then(|r| r.shape.as_deref()),
+            &m.dims,
+            &name,
+            &ikey,
+            e,
+        );
+        let generator = resolve_generator(
+            raw_input.and_then(|r| r.generator.clone()),
+            dtype,
+            dir,
+            &ikey.key("generator"),
+            e,
+        );
+        if let (Some(shape), Some(generator)) = (shape, generator) {
+            inputs.push(InputSpec {
+                seed: input_seed(seed, &name, &io.name),
+                name: io.name.clone(),
+                dtype,
+                shape,
+                generator,
+            });
+        }
+    }
+    if inputs.len() != info.inputs.len() {
+        return None;
+    }
+    // A named dim has one size across the model's inputs, whether it came from `dims` or a shape.
+    let mut bound: BTreeMap<&str, (i64, String)> = m
+        .dims
+        .iter()
+        .map(|(k, &v)| (k.as_str(), (v, "`dims`".to_string())))
+        .collect();
+    for (input, io) in inputs.iter().zip(&info.inputs) {
+        for (pos, d) in io.dims.iter().enumerate() {
+            let Dim::Named(n) = d else { continue };
+            let size = input.shape[pos];
+            match bound.get(n.as_str()) {
+                Some((v, from)) if *v != size => {
+                    e.push(
+                        &key.key("inputs").key(&input.name).key("shape"),
+                        format!(
+                            "dim `{n}` is {size} in input `{}` but {v} in {from}; a named dim has one size per model",
+                            input.name
+                        ),
+                        format!("use {v} for `{n}` everywhere, or change it in {from}"),
+                    );
+                    return None;
+                }
+                Some(_) => {}
+                None => {
+                    bound.insert(n, (size, format!("input `{}`", input.name)));
+                }
+            }
+        }
+    }
+    // Guard memory before generating: one sample, and all samples together. Errors point at the
+    // largest input, where the oversized dim most likely is.
+    let input_bytes = |i: &InputSpec| {
+        TensorData::checked_numel(&i.shape).and_then(|n| n.checked_mul(i.dtype.size()))
+    };
+    let largest = inputs
+        .iter()
+        .max_by_key(|i| input_bytes(i).unwrap_or(usize::MAX))
+        .map_or(key.clone(), |i| key.key("inputs").key(&i.name).key("shape"));
+    let sample_bytes = inputs.iter().try_fold(0usize, |acc, i| {
+        TensorData::checked_numel(&i.shape)?
+            .checked_mul(i.dtype.size())?
+            .checked_add(acc)
+    });
+    let total = sample_bytes.and_then(|b| b.checked_mul(samples));
+    match (sample_bytes, total) {
+        (Some(b), _) if b > MAX_SAMPLE_BYTES => {
+            e.push(
+                &largest,
+                format!(
+                    "one sample of model `{name}` is {} MiB, more than the {} MiB limit",
+                    b >> 20,
+                    MAX_SAMPLE_BYTES >> 20
+                ),
+                "check the shapes and `dims`: a size may be far larger than meant",
+            );
+            return None;
+        }
+        (None, _) => {
+            e.push(
+                &largest,
+                format!("the input shapes of model `{name}` are too large to address"),
+                "check the shapes and `dims`",
+            );
+            return None;
+        }
+        (Some(b), t) if t.is_none_or(|t| t > MAX_SAMPLES_BYTES) => {
+            e.push(
+                &KeyPath::default().key("samples"),
+                format!(
+                    "{samples} samples of model `{name}` ({} bytes each) need more than the {} MiB limit",
+                    b,
+                    MAX_SAMPLES_BYTES >> 20
+                ),
+                "lower `samples`",
+            );
+            return None;
+        }
+        _ => {}
+    }
+    // Generate the samples now, so a bad .npy file is reported before any worker starts.
+    let mut per_input = Vec::new();
+    for input in &inputs {
+        match tensor::generate(
+            &input.generator,
+            input.dtype,
+            &input.shape,
+            input.seed,
+            samples,
+        ) {
+            Ok(s) => per_input.push(s),
+            Err(err) => {
+                e.push(
+                    &key.key("inputs").key(&input.name).key("generator"),
+                    format!("{err:#}"),
+                    "fix the generator or its file",
+                );
+                return None;
+            }
+        }
+    }
+    let count = per_input.iter().map(Vec::len).max().unwrap_or(1).max(1);
+    let samples = (0..count)
+        .map(|i| per_input.iter().map(|s| s[i % s.len()].clone()).collect())
+        .collect();
+    Some(ModelSpec {
+        name,
+        source: ModelSource::Onnx(path),
+        inputs,
+        outputs: info.outputs,
+        samples,
+    })
+}
+
+fn resolve_shape(
+    io: &IoInfo,
+    given: Option<&[i64]>,
+    dims: &BTreeMap<String, i64>,
+    model: &str,
+    key: &KeyPath,
+    e: &mut Errors,
+) -> Option<Vec<i64>> {
+    let input = &io.name;
+    if let Some(given) = given {
+        let skey = key.key("shape");
+        if given.len() != io.dims.len() {
+            e.push(
+                &skey,
+                format!(
+                    "shape {given:?} has rank {}, but input `{input}` of model `{model}` has rank {} {}",
+                    given.len(),
+                    io.dims.len(),
+                    io.shape_string()
+                ),
+                format!("give {} dims, matching {}", io.dims.len(), io.shape_string()),
+            );
+            return None;
+        }
+        for (pos, (&g, d)) in given.iter().zip(&io.dims).enumerate() {
+            let bad = match d {
+                Dim::Fixed(n) => g != *n,
+                _ => g < 1,
+            };
+            if bad {
+                e.push(
+                    &skey,
+                    format!(
+                        "shape {given:?} contradicts input `{input}` of model `{model}`, which is {}: dim {pos} is {g}",
+                        io.shape_string()
+                    ),
+                    match d {
+                        Dim::Fixed(n) => format!("dim {pos} must be {n}"),
+                        _ => format!("dim {pos} is dynamic: give it a size of at least 1"),
+                    },
+                );
+                return None;
+            }
+        }
+        return Some(given.to_vec());
+    }
+    let mut shape = Vec::with_capacity(io.dims.len());
+    for (pos, d) in io.dims.iter().enumerate() {
+        match d {
+            Dim::Fixed(n) if *n >= 0 => shape.push(*n),
+            Dim::Named(n) if dims.contains_key(n) => shape.push(dims[n]),
+            Dim::Named(n) => {
+                e.push(
+                    key,
+                    format!(
+                        "dynamic dim `{n}` (position {pos}) of input `{input}` of model `{model}` {} is unbound",
+                        io.shape_string()
+                    ),
+                    format!("bind it for the model with `dims = {{ {n} = 1 }}`, or give `inputs.{input}.shape`"),
+                );
+                return None;
+            }
+            _ => {
+                e.push(
+                    key,
+                    format!(
+                        "dim {pos} of input `{input}` of model `{model}` {} is dynamic and unnamed",
+                        io.shape_string()
+                    ),
+                    format!("give the full shape by position: `inputs.{input}.shape = [...]`"),
+                );
+                return None;
+            }
+        }
+    }
+    Some(shape)
+}
+
+fn resolve_generator(
+    raw: Option<RawGenerator>,
+    dtype: DType,
+    dir: &Path,
+    key: &KeyPath,
+    e: &mut Errors,
+) -> Option<Generator> {
+    let Some(raw) = raw else {
+        return Some(if dtype.is_float() || dtype == DType::Bool {
+            Generator::Uniform {
+                low: 0.0,
+                high: 1.0,
+            }
+        } else {
+            Generator::Int { low: 0, high: 2 }
+        });
+    };
+    let g = match raw {
+        RawGenerator::Uniform { low, high } => {
+            let (low, high) = (low.unwrap_or(0.0), high.unwrap_or(1.0));
+            if low >= high || !(high - low).is_finite() {
+                e.push(
+                    key,
+                    format!("uniform needs low < high and a finite high - low, got low = {low:?}, high = {high:?}"),
+                    "e.g. `{ kind = \"uniform\", low = 0.0, high = 1.0 }`",
+                );
+                return None;
+            }
+            Generator::Uniform { low, high }
+        }
+        RawGenerator::Normal { mean, std } => {
+            let (mean, std) = (mean.unwrap_or(0.0), std.unwrap_or(1.0));
+            if std <= 0.0 || !std.is_finite() || !mean.is_finite() {
+                e.push(
+                    key,
+                    format!(
+                        "normal needs a finite mean and std > 0, got mean = {mean}, std = {std}"
+                    ),
+                    "e.g. `{ kind = \"normal\", mean = 0.0, std = 1.0 }`",
+                );
+                return None;
+            }
+            Generator::Normal { mean, std }
+        }
+        RawGenerator::Int { low, high } => {
+            let (low, high) = (low.unwrap_or(0), high.unwrap_or(2));
+            if low >= high {
+                e.push(
+                    key,
+                    format!(
+                        "int needs low < high (high is exclusive), got low = {low}, high = {high}"
+                    ),
+                    "e.g. `{ kind = \"int\", low = 0, high = 1000 }` for token ids below 1000",
+                );
+                return None;
+            }
+            if dtype == DType::Bool || (!dtype.is_float() && !fits(dtype, low, high - 1)) {
+                e.push(
+                    key,
+                    format!("int range [{low}, {high}) does not fit the input's type {dtype}"),
+                    format!("choose a range that {dtype} can hold"),
+                );
+                return None;
+            }
+            Generator::Int { low, high }
+        }
+        RawGenerator::Const { value } => {
+            if dtype == DType::Bool && !matches!(value, raw::ConstValue::Bool(_)) {
+                e.push(
+                    key,
+                    format!(
+                        "input is bool, so `value` must be true or false, got {}",
+                        value.as_f64()
+                    ),
+                    "write `value = true`",
+                );
+                return None;
+            }
+            Generator::Const {
+                value: value.as_f64(),
+            }
+        }
+        RawGenerator::Npy { path } => {
+            let p = dir.join(&path);
+            if !p.is_file() {
+                e.push(
+                    key,
+                    format!("npy file {} does not exist", p.display()),
+                    "paths are relative to the scenario file's folder",
+                );
+                return None;
+            }
+            Generator::Npy { path: p }
+        }
+    };
+    Some(g)
+}
+
+fn fits(dtype: DType, low: i64, high: i64) -> bool {
+    let (min, max): (i128, i128) = match dtype {
+        DType::I8 => (i8::MIN.into(), i8::MAX.into()),
+        DType::I16 => (i16::MIN.into(), i16::MAX.into()),
+        DType::I32 => (i32::MIN.into(), i32::MAX.into()),
+        DType::U8 => (0, u8::MAX.into()),
+        DType::U16 => (0, u16::MAX.into()),
+        DType::U32 => (0, u32::MAX.into()),
+        DType::U64 => (0, u64::MAX.into()),
+        _ => (i64::MIN.into(), i64::MAX.into()),
+    };
+    (min..=max).contains(&i128::from(low)) && (min..=max).contains(&i128::from(high))
+}
+
+
+fn resolve_synthetic(raw: raw::RawSynthetic, key: &KeyPath, e: &mut Errors) -> Option<SyntheticSpec> {
+    let distribution = match raw.service.as_deref() {
+        None | Some("fixed") => ServiceDistribution::Fixed,
+        Some("exponential") => ServiceDistribution::Exponential,
+        Some(other) => {
+            e.push(&key.key("service"), format!("unknown service-time distribution `{other}`"), "use `fixed` or `exponential`");
+            return None;
+        }
+    };
+    let wait = match raw.wait.as_deref() {
+        None | Some("spin") => WaitMode::Spin,
+        Some("sleep") => WaitMode::Sleep,
+        Some(other) => {
+            e.push(&key.key("wait"), format!("unknown wait mode `{other}`"), "use `spin` (busy, precise) or `sleep` (idle)");
+            return None;
+        }
+    };
+    let mean = match raw.mean.as_deref() {
+        Some(m) => duration_key(m, &key.key("mean"), true, e)?,
+        None => {
+            e.push(key, "a synthetic model needs a `mean` service time", "e.g. `synthetic = { service = \"fixed\", mean = \"1ms\" }`; \"0s\" measures the harness alone");
+            return None;
+        }
+    };
+    let stall = match raw.stall {
+        None => None,
+        Some(s) => {
+            let skey = key.key("stall");
+            let (Some(after), Some(pause)) = (s.after.as_deref(), s.pause.as_deref()) else {
+                e.push(&skey, "a stall needs `after` and `pause`", "e.g. `stall = { after = \"2s\", pause = \"500ms\" }`");
+                return None;
+            };
+            let after = duration_key(after, &skey.key("after"), true, e)?;
+            let pause = duration_key(pause, &skey.key("pause"), false, e)?;
+            Some(Stall { after_ns: after.as_nanos() as u64, pause_ns: pause.as_nanos() as u64 })
+        }
+    };
+    Some(SyntheticSpec { distribution, mean_ns: mean.as_nanos() as u64, wait, stall })
+}

@@ -1,0 +1,195 @@
+//! Service-level objectives: `p99_ms <= 50`, `throughput_rps >= 1000`, `error_pct <= 0.1`.
+//!
+//! A point that misses any objective is invalid. The same syntax is accepted wherever an SLO is
+//! given (the scenario's `slo` key, command-line flags).
+
+use std::fmt;
+
+use serde::Serialize;
+
+use super::raw::OneOrMany;
+use super::{Errors, KeyPath};
+
+/// A quantity an objective constrains.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Metric {
+    P50Ms,
+    P90Ms,
+    P95Ms,
+    P99Ms,
+    P999Ms,
+    MaxMs,
+    MeanMs,
+    ThroughputRps,
+    ErrorPct,
+}
+
+impl Metric {
+    pub const ALL: [Metric; 9] = [
+        Metric::P50Ms,
+        Metric::P90Ms,
+        Metric::P95Ms,
+        Metric::P99Ms,
+        Metric::P999Ms,
+        Metric::MaxMs,
+        Metric::MeanMs,
+        Metric::ThroughputRps,
+        Metric::ErrorPct,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Metric::P50Ms => "p50_ms",
+            Metric::P90Ms => "p90_ms",
+            Metric::P95Ms => "p95_ms",
+            Metric::P99Ms => "p99_ms",
+            Metric::P999Ms => "p999_ms",
+            Metric::MaxMs => "max_ms",
+            Metric::MeanMs => "mean_ms",
+            Metric::ThroughputRps => "throughput_rps",
+            Metric::ErrorPct => "error_pct",
+        }
+    }
+}
+
+/// A comparison.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Op {
+    #[serde(rename = "<=")]
+    Le,
+    #[serde(rename = "<")]
+    Lt,
+    #[serde(rename = ">=")]
+    Ge,
+    #[serde(rename = ">")]
+    Gt,
+}
+
+impl Op {
+    fn symbol(self) -> &'static str {
+        match self {
+            Op::Le => "<=",
+            Op::Lt => "<",
+            Op::Ge => ">=",
+            Op::Gt => ">",
+        }
+    }
+    pub fn holds(self, actual: f64, bound: f64) -> bool {
+        match self {
+            Op::Le => actual <= bound,
+            Op::Lt => actual < bound,
+            Op::Ge => actual >= bound,
+            Op::Gt => actual > bound,
+        }
+    }
+}
+
+/// One objective, e.g. `p99_ms <= 50`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Constraint {
+    pub metric: Metric,
+    pub op: Op,
+    pub value: f64,
+}
+
+impl fmt::Display for Constraint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {} {}", self.metric.name(), self.op.symbol(), self.value)
+    }
+}
+
+/// Parses `METRIC OP NUMBER` (spaces optional); `METRIC=NUMBER` means `<=` for latencies and errors
+/// and `>=` for throughput, as in `--slo p99_ms=50`.
+pub fn parse(text: &str) -> Result<Constraint, String> {
+    let t = text.trim();
+    let names: Vec<&str> = Metric::ALL.iter().map(|m| m.name()).collect();
+    let metric = Metric::ALL
+        .iter()
+        .copied()
+        .filter(|m| t.starts_with(m.name()))
+        .max_by_key(|m| m.name().len())
+        .ok_or_else(|| {
+            let word: String = t.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+            format!("unknown SLO metric `{word}`; use one of: {}", names.join(", "))
+        })?;
+    let rest = t[metric.name().len()..].trim_start();
+    let (op, number) = if let Some(r) = rest.strip_prefix("<=") {
+        (Op::Le, r)
+    } else if let Some(r) = rest.strip_prefix(">=") {
+        (Op::Ge, r)
+    } else if let Some(r) = rest.strip_prefix('<') {
+        (Op::Lt, r)
+    } else if let Some(r) = rest.strip_prefix('>') {
+        (Op::Gt, r)
+    } else if let Some(r) = rest.strip_prefix('=') {
+        (if metric == Metric::ThroughputRps { Op::Ge } else { Op::Le }, r)
+    } else {
+        return Err(format!("expected `<=`, `<`, `>=`, `>` or `=` after `{}` in `{t}`", metric.name()));
+    };
+    let number = number.trim();
+    let value: f64 = number
+        .parse()
+        .ok()
+        .filter(|v: &f64| v.is_finite() && *v >= 0.0)
+        .ok_or_else(|| format!("`{number}` is not a number >= 0 in `{t}`"))?;
+    Ok(Constraint { metric, op, value })
+}
+
+pub(super) fn resolve(raw: Option<&OneOrMany<String>>, key: &KeyPath, e: &mut Errors) -> Vec<Constraint> {
+    let Some(raw) = raw else { return Vec::new() };
+    let mut out = Vec::new();
+    for (i, text) in raw.to_vec().iter().enumerate() {
+        let k = if matches!(raw, OneOrMany::Many(_)) { key.index(i) } else { key.clone() };
+        match parse(text) {
+            Ok(c) => out.push(c),
+            Err(msg) => e.push(&k, msg, "write objectives like `slo = [\"p99_ms <= 50\", \"throughput_rps >= 100\"]`"),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn parses_the_documented_forms() {
+        assert_eq!(parse("p99_ms <= 50").unwrap(), Constraint { metric: Metric::P99Ms, op: Op::Le, value: 50.0 });
+        assert_eq!(parse("p999_ms<2.5").unwrap().metric, Metric::P999Ms, "longest metric name wins");
+        assert_eq!(parse("throughput_rps >= 1000").unwrap().op, Op::Ge);
+        assert_eq!(parse("p99_ms=50").unwrap().op, Op::Le);
+        assert_eq!(parse("throughput_rps=10").unwrap().op, Op::Ge);
+        assert_eq!(parse("  error_pct <= 0.1 ").unwrap().value, 0.1);
+        assert_eq!(parse("p99_ms <= 50").unwrap().to_string(), "p99_ms <= 50");
+    }
+
+    #[test]
+    fn errors_say_what_is_wrong() {
+        assert!(parse("p98_ms <= 5").unwrap_err().contains("unknown SLO metric `p98_ms`"));
+        assert!(parse("p99_ms ~ 5").unwrap_err().contains("expected `<=`"));
+        assert!(parse("p99_ms <= fast").unwrap_err().contains("`fast` is not a number"));
+        assert!(parse("p99_ms <= -1").is_err());
+        assert!(parse("").is_err());
+    }
+
+    #[test]
+    fn ops_compare() {
+        assert!(Op::Le.holds(50.0, 50.0) && !Op::Lt.holds(50.0, 50.0));
+        assert!(Op::Ge.holds(50.0, 50.0) && !Op::Gt.holds(50.0, 50.0));
+    }
+
+    proptest! {
+        #[test]
+        fn never_panics(s in ".{0,40}") {
+            let _ = parse(&s);
+        }
+
+        #[test]
+        fn round_trips(m in prop::sample::select(Metric::ALL.to_vec()), op in prop::sample::select(vec![Op::Le, Op::Lt, Op::Ge, Op::Gt]), v in 0.0f64..1e6) {
+            let c = Constraint { metric: m, op, value: v };
+            prop_assert_eq!(parse(&c.to_string()).unwrap(), c);
+        }
+    }
+}
