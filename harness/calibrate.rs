@@ -204,3 +204,119 @@ pub fn render(rows: &[CalibrationRow]) -> String {
         p50("pool") / p50("in_process"),
     )
 }
+
+/// The generator's own ceiling: the highest request rate the parent sustains through one worker
+/// whose model takes no time, and the parent's CPU time per request.
+#[derive(Debug, Clone, Serialize)]
+pub struct Ceiling {
+    pub concurrency: usize,
+    pub requests: u64,
+    pub seconds: f64,
+    pub requests_per_s: f64,
+    /// Parent CPU (user + system) per request, µs.
+    pub parent_cpu_us_per_request: f64,
+    /// Parent CPU use over the run, in cores.
+    pub parent_cores: f64,
+    pub latency_p50_us: f64,
+    pub latency_p99_us: f64,
+}
+
+fn cpu_time() -> Duration {
+    // SAFETY: getrusage fills the struct it is given and has no other effect.
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) };
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, (t.tv_usec * 1000) as u32);
+    tv(u.ru_utime) + tv(u.ru_stime)
+}
+
+/// Drives a zero-time synthetic model closed-loop with each concurrency for `duration`.
+pub fn ceiling(concurrencies: &[usize], duration: Duration) -> anyhow::Result<Vec<Ceiling>> {
+    let dir = std::env::temp_dir().join(format!("bench-ceiling-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let file = dir.join("ceiling.toml");
+    std::fs::write(
+        &file,
+        "[[model]]\nname = \"zero\"\nsynthetic = { service = \"fixed\", mean = \"0s\", wait = \"spin\" }\n\
+         [workload]\nwarmup_requests = 0\n",
+    )?;
+    let scenario = crate::scenario::load(&file).map_err(|e| anyhow::anyhow!("{e}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    let scenario = scenario?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        let worker = Worker::start(Setup {
+            worker: 0,
+            ort_lib: Default::default(),
+            intra_threads: 1,
+            provider: Provider::Cpu,
+            models: vec![SetupModel {
+                name: "zero".into(),
+                source: scenario.models[0].source.clone(),
+            }],
+        })
+        .await?;
+        let pool = crate::worker::pool::Pool {
+            workers: vec![worker],
+        };
+        let (_tx, cancel) = tokio::sync::watch::channel(false);
+        let mut out = Vec::new();
+        for &c in concurrencies {
+            let load = crate::scenario::LoadPoint::Closed { concurrency: c };
+            // A short warm-up at the same concurrency, then the timed run.
+            let warm = crate::load::PhaseRule::Fixed(crate::scenario::Limit::Duration(
+                Duration::from_millis(300),
+            ));
+            crate::load::run_phase(&pool, &scenario, load, warm, 1, &cancel).await?;
+            let cpu0 = cpu_time();
+            let rule = crate::load::PhaseRule::Fixed(crate::scenario::Limit::Duration(duration));
+            let r = crate::load::run_phase(&pool, &scenario, load, rule, 2, &cancel).await?;
+            let cpu = cpu_time() - cpu0;
+            let n = r.result.all.ok();
+            let secs = r.span.as_secs_f64();
+            let p = Percentiles::of(&r.result.all.latency);
+            out.push(Ceiling {
+                concurrency: c,
+                requests: n,
+                seconds: secs,
+                requests_per_s: n as f64 / secs,
+                parent_cpu_us_per_request: cpu.as_secs_f64() * 1e6 / n.max(1) as f64,
+                parent_cores: cpu.as_secs_f64() / secs,
+                latency_p50_us: p.p50,
+                latency_p99_us: p.p99,
+            });
+        }
+        for r in pool.shutdown().await {
+            r?;
+        }
+        Ok(out)
+    })
+}
+
+/// The console text for the ceiling.
+pub fn render_ceiling(rows: &[Ceiling]) -> String {
+    use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
+    let mut t = Table::new();
+    t.load_preset(UTF8_FULL_CONDENSED);
+    t.set_header(vec![
+        "in flight",
+        "requests/s",
+        "parent CPU µs/request",
+        "parent cores",
+        "p50 µs",
+        "p99 µs",
+    ]);
+    for r in rows {
+        t.add_row(vec![
+            r.concurrency.to_string(),
+            format!("{:.0}", r.requests_per_s),
+            format!("{:.2}", r.parent_cpu_us_per_request),
+            format!("{:.2}", r.parent_cores),
+            format!("{:.1}", r.latency_p50_us),
+            format!("{:.1}", r.latency_p99_us),
+        ]);
+    }
+    let best = rows.iter().map(|r| r.requests_per_s).fold(0.0, f64::max);
+    format!("{t}\nharness ceiling (zero-time model, 1 worker, pipe): {best:.0} requests/s\n")
+}

@@ -42,6 +42,12 @@ pub enum Command {
         /// No progress bar.
         #[arg(long, short)]
         quiet: bool,
+        /// Hold this CPU wake-up latency limit (µs, usually 0) through the Linux PM QoS interface
+        /// `/dev/cpu_dma_latency` while the sweep runs, as cyclictest does. On VMs whose idle vCPUs
+        /// halt, it removes most millisecond-long timer overshoots that make an open loop's sends
+        /// lag. It changes the machine for the workers too, so it is off by default; needs root.
+        #[arg(long, value_name = "US")]
+        cpu_dma_latency: Option<u32>,
     },
     /// Check a scenario against its models and print the sweep points.
     Validate {
@@ -66,6 +72,10 @@ pub enum Command {
         /// Also write the table as CSV here.
         #[arg(long)]
         csv: Option<PathBuf>,
+        /// Measure the load generator's own ceiling instead: the most requests per second the parent
+        /// drives through one worker whose model takes no time, and its CPU per request.
+        #[arg(long)]
+        generator: bool,
     },
     /// Internal: echo fixed-size messages on an inherited socket (the bare round-trip peer).
     #[command(hide = true)]

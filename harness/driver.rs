@@ -33,6 +33,8 @@ pub enum Outcome {
 pub struct SweepOptions {
     pub out_dir: PathBuf,
     pub progress: bool,
+    /// The PM QoS CPU wake-up latency held during the sweep, if any (recorded in run.json).
+    pub cpu_dma_latency_us: Option<u32>,
 }
 
 /// Runs every point of `scenario`, writing `results.csv` and `run.json` under `opts.out_dir`.
@@ -47,6 +49,7 @@ pub async fn sweep(
     csv.append(Vec::new())?;
     let json_path = opts.out_dir.join("run.json");
     let mut info = run_info(scenario, ort);
+    info.cpu_dma_latency_us = opts.cpu_dma_latency_us;
     write_json(&json_path, &info)?;
 
     let (cancel_tx, cancel) = tokio::sync::watch::channel(false);
@@ -126,7 +129,10 @@ fn run_info(s: &Scenario, ort: Option<&OrtLib>) -> RunInfo {
         bench_version: env!("CARGO_PKG_VERSION").into(),
         git_commit: env!("BENCH_GIT_COMMIT").into(),
         rustc: env!("BENCH_RUSTC_VERSION").into(),
-        ort_version: ort.map_or_else(|| "not loaded (synthetic models only)".into(), |o| o.version.clone()),
+        ort_version: ort.map_or_else(
+            || "not loaded (synthetic models only)".into(),
+            |o| o.version.clone(),
+        ),
         ort_library: ort.map_or_else(String::new, |o| o.path.display().to_string()),
         host: Host::detect(),
         scenario: ScenarioInfo {
@@ -155,6 +161,7 @@ fn run_info(s: &Scenario, ort: Option<&OrtLib>) -> RunInfo {
         points_done: 0,
         interrupted: false,
         points: Vec::new(),
+        cpu_dma_latency_us: None,
     }
 }
 
@@ -191,7 +198,17 @@ async fn run_point(
         let warm = match scenario.workload.warmup {
             Limit::Requests(0) => None,
             Limit::Duration(d) if d.is_zero() => None,
-            limit => Some(load::run_phase(&pool, scenario, point.load, PhaseRule::Fixed(limit), seed, cancel).await?),
+            limit => Some(
+                load::run_phase(
+                    &pool,
+                    scenario,
+                    point.load,
+                    PhaseRule::Fixed(limit),
+                    seed,
+                    cancel,
+                )
+                .await?,
+            ),
         };
         let mut trials = Vec::new();
         for t in 0..scenario.workload.trials {
@@ -199,7 +216,17 @@ async fn run_point(
                 break;
             }
             let rule = PhaseRule::from(scenario.workload.stop);
-            trials.push(load::run_phase(&pool, scenario, point.load, rule, seed ^ (t as u64 + 1), cancel).await?);
+            trials.push(
+                load::run_phase(
+                    &pool,
+                    scenario,
+                    point.load,
+                    rule,
+                    seed ^ (t as u64 + 1),
+                    cancel,
+                )
+                .await?,
+            );
         }
         anyhow::Ok((warm, trials))
     }
@@ -223,7 +250,11 @@ async fn run_point(
             worker: info.id,
             pid: info.pid,
             start_ms: info.start.as_secs_f64() * 1e3,
-            load_ms: info.loads.iter().map(|l| (l.model.clone(), l.load_ns as f64 / 1e6)).collect(),
+            load_ms: info
+                .loads
+                .iter()
+                .map(|l| (l.model.clone(), l.load_ns as f64 / 1e6))
+                .collect(),
             rss_ready_mib: mib(info.rss_ready_bytes),
             rss_end_mib: mib(rss),
             requests_served: served,
@@ -239,23 +270,35 @@ async fn run_point(
 }
 
 /// Why a point is invalid, from its `all` summaries (one per trial) and phases; empty when valid.
-pub fn verdict(scenario: &Scenario, trials: &[PhaseResult], all: &[Summary], median: &Summary) -> (Vec<String>, Option<bool>) {
+pub fn verdict(
+    scenario: &Scenario,
+    trials: &[PhaseResult],
+    all: &[Summary],
+    median: &Summary,
+) -> (Vec<String>, Option<bool>) {
     let mut reasons = Vec::new();
     let errors: u64 = all.iter().map(|s| s.errors).sum();
     if errors > 0 {
         reasons.push(format!("{errors} failed request(s)"));
     }
     if let Some(t) = trials.iter().position(|t| t.stable == Some(false)) {
-        reasons.push(format!("not stable within {} windows (trial {})", trials[t].windows, t + 1));
+        reasons.push(format!(
+            "not stable within {} windows (trial {})",
+            trials[t].windows,
+            t + 1
+        ));
     }
     let fewest = all.iter().map(|s| s.requests).min().unwrap_or(0);
     if fewest < scenario.workload.min_requests {
-        reasons.push(format!("fewer requests than the minimum: {fewest} < {}", scenario.workload.min_requests));
+        reasons.push(format!(
+            "fewer requests than the minimum: {fewest} < {}",
+            scenario.workload.min_requests
+        ));
     }
     let lagged = all.iter().map(|s| s.lagged_pct).fold(0.0, f64::max);
     if lagged > 1.0 {
         reasons.push(format!(
-            "the generator fell behind: {lagged:.1}% of sends lagged over {} ms",
+            "the generator fell behind: {lagged:.1}% of sends lagged over {} ms (on a VM, try --cpu-dma-latency 0)",
             crate::metrics::LAG_LIMIT.as_millis()
         ));
     }
@@ -271,7 +314,10 @@ pub fn verdict(scenario: &Scenario, trials: &[PhaseResult], all: &[Summary], med
             let actual = slo_value(median, c.metric);
             if !c.op.holds(actual, c.value) {
                 met = false;
-                reasons.push(format!("SLO missed: {} = {actual:.3} (needs {c})", c.metric.name()));
+                reasons.push(format!(
+                    "SLO missed: {} = {actual:.3} (needs {c})",
+                    c.metric.name()
+                ));
             }
         }
         met
@@ -292,14 +338,20 @@ fn slo_value(s: &Summary, m: slo::Metric) -> f64 {
         ThroughputRps => s.throughput_rps,
         ErrorPct => {
             let sent = s.requests + s.errors;
-            if sent == 0 { 0.0 } else { 100.0 * s.errors as f64 / sent as f64 }
+            if sent == 0 {
+                0.0
+            } else {
+                100.0 * s.errors as f64 / sent as f64
+            }
         }
     }
 }
 
 /// The median across trials of every field of a summary (spread for the fields that have one).
 fn median_summary(v: &[Summary]) -> Summary {
-    let med = |f: &dyn Fn(&Summary) -> f64| spread(&v.iter().map(f).collect::<Vec<_>>()).map_or(0.0, |s| s.0);
+    let med = |f: &dyn Fn(&Summary) -> f64| {
+        spread(&v.iter().map(f).collect::<Vec<_>>()).map_or(0.0, |s| s.0)
+    };
     let pct = |f: &dyn Fn(&Summary) -> &Percentiles| Percentiles {
         p50: med(&|s| f(s).p50),
         p90: med(&|s| f(s).p90),
@@ -339,7 +391,12 @@ pub fn rows(
             .unwrap_or(0) as f64
             / 1e6
     };
-    let worker_load = workers.iter().map(|w| w.loads.iter().map(|l| l.load_ns).sum::<u64>()).max().unwrap_or(0) as f64 / 1e6;
+    let worker_load = workers
+        .iter()
+        .map(|w| w.loads.iter().map(|l| l.load_ns).sum::<u64>())
+        .max()
+        .unwrap_or(0) as f64
+        / 1e6;
     let mut first_runs = vec![FirstRuns::default(); scenario.models.len()];
     for phase in warm.into_iter().chain(trials) {
         for (a, b) in first_runs.iter_mut().zip(&phase.first_runs) {
@@ -351,15 +408,30 @@ pub fn rows(
         a
     });
     let summaries = |pick: &dyn Fn(&PhaseResult) -> &Record| -> Vec<Summary> {
-        trials.iter().map(|t| Summary::of(pick(t), t.span)).collect()
+        trials
+            .iter()
+            .map(|t| Summary::of(pick(t), t.span))
+            .collect()
     };
     let all = summaries(&|t| &t.result.all);
     let all_median = median_summary(&all);
     let (reasons, slo_met) = verdict(scenario, trials, &all, &all_median);
-    let row = |name: &str, kind: &str, per_trial: &[Summary], warm_n: u64, first: Option<&FirstRuns>, load_ms: f64| {
+    let row = |name: &str,
+               kind: &str,
+               per_trial: &[Summary],
+               warm_n: u64,
+               first: Option<&FirstRuns>,
+               load_ms: f64| {
         let m = median_summary(per_trial);
-        let (_, tmin, tmax) = spread(&per_trial.iter().map(|s| s.throughput_rps).collect::<Vec<_>>()).unwrap_or_default();
-        let (_, pmin, pmax) = spread(&per_trial.iter().map(|s| s.latency.p99).collect::<Vec<_>>()).unwrap_or_default();
+        let (_, tmin, tmax) = spread(
+            &per_trial
+                .iter()
+                .map(|s| s.throughput_rps)
+                .collect::<Vec<_>>(),
+        )
+        .unwrap_or_default();
+        let (_, pmin, pmax) = spread(&per_trial.iter().map(|s| s.latency.p99).collect::<Vec<_>>())
+            .unwrap_or_default();
         Row {
             point: point.index,
             point_id: point.id.clone(),
@@ -370,7 +442,10 @@ pub fn rows(
             load: scenario.load.kind_name().into(),
             concurrency: point.load.concurrency(),
             rate_rps: point.load.rate(),
-            arrival: point.load.rate().map(|_| scenario.load.arrival.name().to_string()),
+            arrival: point
+                .load
+                .rate()
+                .map(|_| scenario.load.arrival.name().to_string()),
             model: name.into(),
             kind: kind.into(),
             input_staging: point.transfer.staging().into(),
@@ -379,7 +454,13 @@ pub fn rows(
             errors: m.errors,
             first_runs: first.map_or(0, |f| f.count),
             warmup_requests: warm_n,
-            duration_s: spread(&trials.iter().map(|t| t.span.as_secs_f64()).collect::<Vec<_>>()).map_or(0.0, |s| s.0),
+            duration_s: spread(
+                &trials
+                    .iter()
+                    .map(|t| t.span.as_secs_f64())
+                    .collect::<Vec<_>>(),
+            )
+            .map_or(0.0, |s| s.0),
             throughput_rps: m.throughput_rps,
             throughput_rps_min: tmin,
             throughput_rps_max: tmax,
@@ -394,14 +475,18 @@ pub fn rows(
             latency_p99_us_max: pmax,
             service_p50_us: m.service.p50,
             service_p99_us: m.service.p99,
+            service_mean_us: m.service.mean,
             send_lag_p50_us: m.lag.p50,
             send_lag_p99_us: m.lag.p99,
             send_lag_max_us: m.lag.max,
+            send_lag_mean_us: m.lag.mean,
             lagged_sends_pct: m.lagged_pct,
             compute_p50_us: m.compute.p50,
             compute_p99_us: m.compute.p99,
             compute_mean_us: m.compute.mean,
-            first_run_ms: first.filter(|f| f.count > 0).map(|f| f.max_latency.as_secs_f64() * 1e3),
+            first_run_ms: first
+                .filter(|f| f.count > 0)
+                .map(|f| f.max_latency.as_secs_f64() * 1e3),
             load_ms,
             rss_mib: rss_bytes as f64 / (1024.0 * 1024.0),
             windows: trials.iter().map(|t| t.windows).max().unwrap_or(0),
@@ -413,14 +498,39 @@ pub fn rows(
     let mut out = Vec::new();
     for (i, m) in scenario.models.iter().enumerate() {
         let warm_n = warm.map_or(0, |w| w.result.models[i].sent());
-        out.push(row(&m.name, "model", &summaries(&|t| &t.result.models[i]), warm_n, Some(&first_runs[i]), load_of(&m.name)));
+        out.push(row(
+            &m.name,
+            "model",
+            &summaries(&|t| &t.result.models[i]),
+            warm_n,
+            Some(&first_runs[i]),
+            load_of(&m.name),
+        ));
     }
     for (g, group) in scenario.workload.groups.iter().enumerate() {
         let warm_n = warm.map_or(0, |w| w.result.groups[g].sent());
-        let load_ms = group.members.iter().map(|&m| load_of(&scenario.models[m].name)).fold(0.0, f64::max);
-        out.push(row(&group.name, "group", &summaries(&|t| &t.result.groups[g]), warm_n, None, load_ms));
+        let load_ms = group
+            .members
+            .iter()
+            .map(|&m| load_of(&scenario.models[m].name))
+            .fold(0.0, f64::max);
+        out.push(row(
+            &group.name,
+            "group",
+            &summaries(&|t| &t.result.groups[g]),
+            warm_n,
+            None,
+            load_ms,
+        ));
     }
-    out.push(row("all", "all", &all, warm.map_or(0, |w| w.sent), Some(&all_first), worker_load));
+    out.push(row(
+        "all",
+        "all",
+        &all,
+        warm.map_or(0, |w| w.sent),
+        Some(&all_first),
+        worker_load,
+    ));
     out
 }
 
@@ -432,7 +542,12 @@ pub fn error_notes(point: &Point, trials: &[PhaseResult]) -> Vec<String> {
     }
     all.first_error
         .iter()
-        .map(|(kind, msg)| format!("point {}: {} {kind} error(s), first: {msg}", point.id, all.errors[kind]))
+        .map(|(kind, msg)| {
+            format!(
+                "point {}: {} {kind} error(s), first: {msg}",
+                point.id, all.errors[kind]
+            )
+        })
         .collect()
 }
 

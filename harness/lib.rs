@@ -31,8 +31,8 @@ pub mod runtime;
 pub mod scenario;
 pub mod tensor;
 pub mod timer;
-pub mod worker;
 pub mod transfer;
+pub mod worker;
 
 use std::path::PathBuf;
 
@@ -76,18 +76,22 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             model,
             iterations,
             csv,
+            generator,
         } => {
             anyhow::ensure!(iterations > 0, "--iterations must be at least 1");
+            if generator {
+                let rows = calibrate::ceiling(&[1, 8, 64], std::time::Duration::from_secs(3))?;
+                print!("{}", calibrate::render_ceiling(&rows));
+                if let Some(path) = csv {
+                    write_rows(&path, &rows)?;
+                }
+                return Ok(ExitCode::Ok);
+            }
             let ort = runtime::ortlib::locate(cli.ort_lib.as_deref())?;
             let rows = calibrate::calibrate(&ort, &model, iterations)?;
             print!("{}", calibrate::render(&rows));
             if let Some(path) = csv {
-                let mut w = ::csv::Writer::from_path(&path)
-                    .with_context(|| format!("cannot write {}", path.display()))?;
-                for r in &rows {
-                    w.serialize(r)?;
-                }
-                w.flush()?;
+                write_rows(&path, &rows)?;
             }
             Ok(ExitCode::Ok)
         }
@@ -112,6 +116,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             duration,
             requests,
             quiet,
+            cpu_dma_latency,
         } => {
             let mut s = scenario::load(&scenario)?;
             if let Some(d) = duration {
@@ -129,14 +134,26 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::Ok);
             }
             // ONNX Runtime is needed only when some model is an ONNX file.
-            let needs_ort = s.models.iter().any(|m| matches!(m.source, scenario::ModelSource::Onnx(_)));
+            let needs_ort = s
+                .models
+                .iter()
+                .any(|m| matches!(m.source, scenario::ModelSource::Onnx(_)));
             let ort = if needs_ort || cli.ort_lib.is_some() {
                 Some(runtime::ortlib::locate(cli.ort_lib.as_deref())?)
             } else {
                 None
             };
             let out_dir = out.unwrap_or_else(|| PathBuf::from("reports").join(&s.name));
-            let opts = driver::SweepOptions { out_dir: out_dir.clone(), progress: !quiet };
+            // Held until the sweep ends (the kernel drops the request when the file closes).
+            let _qos = match cpu_dma_latency {
+                Some(us) => Some(hold_cpu_dma_latency(us)?),
+                None => None,
+            };
+            let opts = driver::SweepOptions {
+                out_dir: out_dir.clone(),
+                progress: !quiet,
+                cpu_dma_latency_us: cpu_dma_latency,
+            };
             let runtime_note = ort.as_ref().map_or_else(
                 || "synthetic models only".to_string(),
                 |o| format!("ONNX Runtime {} ({})", o.version, o.source),
@@ -168,6 +185,30 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             })
         }
     }
+}
+
+/// Writes serialisable rows as CSV.
+fn write_rows<T: serde::Serialize>(path: &std::path::Path, rows: &[T]) -> anyhow::Result<()> {
+    let mut w = ::csv::Writer::from_path(path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    for r in rows {
+        w.serialize(r)?;
+    }
+    w.flush()?;
+    Ok(())
+}
+
+/// Asks the kernel to keep CPU wake-up latency at most `us` microseconds while the returned file
+/// stays open.
+fn hold_cpu_dma_latency(us: u32) -> anyhow::Result<std::fs::File> {
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/cpu_dma_latency")
+        .context("--cpu-dma-latency: cannot open /dev/cpu_dma_latency (it needs root); run without the flag")?;
+    f.write_all(&(us as i32).to_ne_bytes())
+        .context("--cpu-dma-latency: cannot write /dev/cpu_dma_latency")?;
+    Ok(f)
 }
 
 /// `bench inspect`'s text for one model.
@@ -208,17 +249,52 @@ pub fn describe(s: &scenario::Scenario) -> String {
     use scenario::{Limit, StopRule, Target};
     use std::fmt::Write;
     let mut out = String::new();
-    let _ = writeln!(out, "scenario `{}` ({}), seed {}", s.name, s.file.display(), s.seed);
-    let weight = |t: Target| s.workload.mix.iter().find(|(x, _)| *x == t).map_or(0.0, |(_, w)| *w);
+    let _ = writeln!(
+        out,
+        "scenario `{}` ({}), seed {}",
+        s.name,
+        s.file.display(),
+        s.seed
+    );
+    let weight = |t: Target| {
+        s.workload
+            .mix
+            .iter()
+            .find(|(x, _)| *x == t)
+            .map_or(0.0, |(_, w)| *w)
+    };
     for (i, m) in s.models.iter().enumerate() {
-        let _ = writeln!(out, "  model {} (weight {}): {}", m.name, weight(Target::Model(i)), m.describe_source());
+        let _ = writeln!(
+            out,
+            "  model {} (weight {}): {}",
+            m.name,
+            weight(Target::Model(i)),
+            m.describe_source()
+        );
         for inp in &m.inputs {
-            let _ = writeln!(out, "    {}: {} {:?}, {} sample(s)", inp.name, inp.dtype, inp.shape, m.samples.len());
+            let _ = writeln!(
+                out,
+                "    {}: {} {:?}, {} sample(s)",
+                inp.name,
+                inp.dtype,
+                inp.shape,
+                m.samples.len()
+            );
         }
     }
     for (g, group) in s.workload.groups.iter().enumerate() {
-        let members: Vec<&str> = group.members.iter().map(|&m| s.models[m].name.as_str()).collect();
-        let _ = writeln!(out, "  group {} (weight {}): {}", group.name, weight(Target::Group(g)), members.join(" + "));
+        let members: Vec<&str> = group
+            .members
+            .iter()
+            .map(|&m| s.models[m].name.as_str())
+            .collect();
+        let _ = writeln!(
+            out,
+            "  group {} (weight {}): {}",
+            group.name,
+            weight(Target::Group(g)),
+            members.join(" + ")
+        );
     }
     let limit = |l: Limit| match l {
         Limit::Duration(d) => format!("{}", humantime::format_duration(d)),
@@ -226,7 +302,11 @@ pub fn describe(s: &scenario::Scenario) -> String {
     };
     let stop = match s.workload.stop {
         StopRule::Fixed(l) => format!("measure {}", limit(l)),
-        StopRule::Stable { window, tolerance_pct, max_windows } => format!(
+        StopRule::Stable {
+            window,
+            tolerance_pct,
+            max_windows,
+        } => format!(
             "measure {} windows until 3 agree within {tolerance_pct}% (at most {max_windows})",
             humantime::format_duration(window)
         ),
@@ -235,7 +315,11 @@ pub fn describe(s: &scenario::Scenario) -> String {
         out,
         "  {} loop{}; warm-up {}, {stop}, {} trial(s) per point, at least {} requests",
         s.load.kind_name(),
-        if s.load.kind == scenario::LoadKind::Open { format!(" ({} arrivals)", s.load.arrival.name()) } else { String::new() },
+        if s.load.kind == scenario::LoadKind::Open {
+            format!(" ({} arrivals)", s.load.arrival.name())
+        } else {
+            String::new()
+        },
         limit(s.workload.warmup),
         s.workload.trials,
         s.workload.min_requests

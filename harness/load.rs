@@ -132,7 +132,11 @@ impl From<StopRule> for PhaseRule {
 enum Outcome {
     Ok(Timing),
     First,
-    Err { kind: &'static str, message: String, lag: Duration },
+    Err {
+        kind: &'static str,
+        message: String,
+        lag: Duration,
+    },
 }
 
 /// Shared state of one phase.
@@ -176,7 +180,10 @@ impl<'a> Phase<'a> {
             (at.saturating_duration_since(self.start).as_nanos() / w.as_nanos().max(1)) as usize
         });
         let mut windows = self.windows.borrow_mut();
-        let (m, g) = (self.scenario.models.len(), self.scenario.workload.groups.len());
+        let (m, g) = (
+            self.scenario.models.len(),
+            self.scenario.workload.groups.len(),
+        );
         while windows.len() <= idx {
             windows.push(WindowRecord::new(m, g));
         }
@@ -184,7 +191,12 @@ impl<'a> Phase<'a> {
     }
 
     /// Calls one model and records the result in that model's record.
-    async fn call_model(&self, m: usize, intended: Instant, hint: usize) -> (Outcome, Instant, Instant) {
+    async fn call_model(
+        &self,
+        m: usize,
+        intended: Instant,
+        hint: usize,
+    ) -> (Outcome, Instant, Instant) {
         let spec = &self.scenario.models[m];
         let k = self.next_sample.get();
         self.next_sample.set(k.wrapping_add(1));
@@ -200,10 +212,18 @@ impl<'a> Phase<'a> {
         self.last_done.set(self.last_done.get().max(done));
         let lag = sent.saturating_duration_since(intended);
         let outcome = match reply {
-            Reply::Done { compute_ns, first: true, .. } => {
+            Reply::Done {
+                compute_ns,
+                first: true,
+                ..
+            } => {
                 let latency = done - sent;
                 let mut fr = self.first_runs.borrow_mut();
-                fr[m].merge(&FirstRuns { count: 1, max_latency: latency, max_compute_ns: compute_ns });
+                fr[m].merge(&FirstRuns {
+                    count: 1,
+                    max_latency: latency,
+                    max_compute_ns: compute_ns,
+                });
                 Outcome::First
             }
             Reply::Done { compute_ns, .. } => Outcome::Ok(Timing {
@@ -212,8 +232,16 @@ impl<'a> Phase<'a> {
                 lag,
                 compute_ns,
             }),
-            Reply::Failed(message) => Outcome::Err { kind: "runtime_error", message, lag },
-            Reply::Lost(message) => Outcome::Err { kind: "worker_lost", message, lag },
+            Reply::Failed(message) => Outcome::Err {
+                kind: "runtime_error",
+                message,
+                lag,
+            },
+            Reply::Lost(message) => Outcome::Err {
+                kind: "worker_lost",
+                message,
+                lag,
+            },
         };
         self.with_window(done, |w| record(&mut w.models[m], &outcome));
         (outcome, sent, done)
@@ -230,7 +258,10 @@ impl<'a> Phase<'a> {
             Target::Group(g) => {
                 let members = &self.scenario.workload.groups[g].members;
                 let results = futures::future::join_all(
-                    members.iter().enumerate().map(|(i, &m)| self.call_model(m, intended, hint + i)),
+                    members
+                        .iter()
+                        .enumerate()
+                        .map(|(i, &m)| self.call_model(m, intended, hint + i)),
                 )
                 .await;
                 let done = Instant::now();
@@ -262,14 +293,28 @@ impl<'a> Phase<'a> {
                 (o, done)
             }
         };
-        let lost = matches!(outcome, Outcome::Err { kind: "worker_lost", .. });
+        let lost = matches!(
+            outcome,
+            Outcome::Err {
+                kind: "worker_lost",
+                ..
+            }
+        );
         self.with_window(done, |w| record(&mut w.all, &outcome));
         !lost
     }
 
-    fn finish(self, rule: PhaseRule, stable: Option<(bool, usize)>, overloaded: bool) -> PhaseResult {
+    fn finish(
+        self,
+        rule: PhaseRule,
+        stable: Option<(bool, usize)>,
+        overloaded: bool,
+    ) -> PhaseResult {
         let windows = self.windows.into_inner();
-        let (m, g) = (self.scenario.models.len(), self.scenario.workload.groups.len());
+        let (m, g) = (
+            self.scenario.models.len(),
+            self.scenario.workload.groups.len(),
+        );
         let mut result = WindowRecord::new(m, g);
         let (span, count, stable_flag) = match (rule, stable) {
             (PhaseRule::Stable { window, .. }, Some((ok, ended))) => {
@@ -284,7 +329,11 @@ impl<'a> Phase<'a> {
                 for w in &windows {
                     result.merge(w);
                 }
-                (self.last_done.get().saturating_duration_since(self.start), 1, None)
+                (
+                    self.last_done.get().saturating_duration_since(self.start),
+                    1,
+                    None,
+                )
             }
         };
         PhaseResult {
@@ -310,12 +359,21 @@ fn record(r: &mut Record, o: &Outcome) {
 /// Whether the throughput and p99 latency of `windows` agree within `tolerance_pct`.
 pub fn agree(windows: &[WindowRecord], window: Duration, tolerance_pct: f64) -> bool {
     let within = |v: Vec<f64>| {
-        let (lo, hi) = v.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &x| (lo.min(x), hi.max(x)));
+        let (lo, hi) = v
+            .iter()
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &x| {
+                (lo.min(x), hi.max(x))
+            });
         lo > 0.0 && (hi - lo) / lo * 100.0 <= tolerance_pct
     };
     let secs = window.as_secs_f64();
     within(windows.iter().map(|w| w.all.ok() as f64 / secs).collect())
-        && within(windows.iter().map(|w| w.all.latency.value_at_quantile(0.99) as f64).collect())
+        && within(
+            windows
+                .iter()
+                .map(|w| w.all.latency.value_at_quantile(0.99) as f64)
+                .collect(),
+        )
 }
 
 /// Draws what each request asks for, from the scenario's weighted mix.
@@ -328,7 +386,10 @@ impl Picker {
     fn new(s: &Scenario) -> anyhow::Result<Picker> {
         let weights = WeightedIndex::new(s.workload.mix.iter().map(|(_, w)| *w))
             .map_err(|e| anyhow::anyhow!("invalid mix weights: {e}"))?;
-        Ok(Picker { targets: s.workload.mix.iter().map(|(t, _)| *t).collect(), weights })
+        Ok(Picker {
+            targets: s.workload.mix.iter().map(|(t, _)| *t).collect(),
+            weights,
+        })
     }
     fn pick(&self, rng: &mut ChaCha8Rng) -> Target {
         self.targets[self.weights.sample(rng)]
@@ -346,7 +407,12 @@ struct Arrivals<'a> {
 impl<'a> Arrivals<'a> {
     fn new(arrival: &'a Arrival, rate: f64) -> Arrivals<'a> {
         let mean_ns = 1e9 / rate;
-        Arrivals { arrival, mean_ns, exp: Exp::new(1.0 / mean_ns).ok(), next_trace: 0 }
+        Arrivals {
+            arrival,
+            mean_ns,
+            exp: Exp::new(1.0 / mean_ns).ok(),
+            next_trace: 0,
+        }
     }
     fn next(&mut self, rng: &mut ChaCha8Rng) -> u64 {
         match self.arrival {
@@ -383,21 +449,34 @@ pub async fn run_phase(
         PhaseRule::Fixed(Limit::Requests(n)) => Some(n),
         _ => None,
     };
-    let may_send = |issued: u64| !phase.stop.get() && !*cancel.borrow() && request_limit.is_none_or(|n| issued < n);
+    let may_send = |issued: u64| {
+        !phase.stop.get() && !*cancel.borrow() && request_limit.is_none_or(|n| issued < n)
+    };
 
     // Ends the phase on time, or when the stable rule is met or gives up.
     let stable_outcome = Cell::new(None);
     let monitor = async {
         match rule {
-            PhaseRule::Fixed(Limit::Duration(d)) => tokio::time::sleep_until((phase.start + d).into()).await,
+            PhaseRule::Fixed(Limit::Duration(d)) => {
+                tokio::time::sleep_until((phase.start + d).into()).await
+            }
             PhaseRule::Fixed(Limit::Requests(_)) => std::future::pending::<()>().await,
-            PhaseRule::Stable { window, tolerance_pct, max_windows } => {
+            PhaseRule::Stable {
+                window,
+                tolerance_pct,
+                max_windows,
+            } => {
                 for k in 1..=max_windows {
                     tokio::time::sleep_until((phase.start + window * k as u32).into()).await;
                     if k >= 3 {
                         let windows = phase.windows.borrow();
                         let last: Vec<WindowRecord> = (k - 3..k)
-                            .map(|i| windows.get(i).cloned().unwrap_or_else(|| WindowRecord::new(0, 0)))
+                            .map(|i| {
+                                windows
+                                    .get(i)
+                                    .cloned()
+                                    .unwrap_or_else(|| WindowRecord::new(0, 0))
+                            })
                             .collect();
                         if agree(&last, window, tolerance_pct) {
                             stable_outcome.set(Some((true, k)));

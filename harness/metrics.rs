@@ -120,7 +120,9 @@ impl Record {
             *self.errors.entry(k.clone()).or_default() += v;
         }
         for (k, v) in &other.first_error {
-            self.first_error.entry(k.clone()).or_insert_with(|| v.clone());
+            self.first_error
+                .entry(k.clone())
+                .or_insert_with(|| v.clone());
         }
     }
 }
@@ -181,7 +183,11 @@ impl Summary {
             service: Percentiles::of(&r.service),
             lag: Percentiles::of(&r.lag),
             compute: Percentiles::of(&r.compute),
-            lagged_pct: if sent == 0 { 0.0 } else { 100.0 * r.lagged as f64 / sent as f64 },
+            lagged_pct: if sent == 0 {
+                0.0
+            } else {
+                100.0 * r.lagged as f64 / sent as f64
+            },
         }
     }
 }
@@ -195,7 +201,11 @@ pub fn spread(values: &[f64]) -> Option<(f64, f64, f64)> {
     let mut v = values.to_vec();
     v.sort_by(f64::total_cmp);
     let n = v.len();
-    let median = if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 };
+    let median = if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    };
     Some((median, v[0], v[n - 1]))
 }
 
@@ -221,7 +231,13 @@ mod tests {
         let p = Percentiles::of(&r.latency);
         assert!((p.p50 - 500.0).abs() / 500.0 < 0.01, "{p:?}");
         assert!((p.p99 - 990.0).abs() / 990.0 < 0.01, "{p:?}");
-        assert!(p.p50 <= p.p90 && p.p90 <= p.p95 && p.p95 <= p.p99 && p.p99 <= p.p999 && p.p999 <= p.max);
+        assert!(
+            p.p50 <= p.p90
+                && p.p90 <= p.p95
+                && p.p95 <= p.p99
+                && p.p99 <= p.p999
+                && p.p999 <= p.max
+        );
         let c = Percentiles::of(&r.compute);
         assert!((c.p50 - 250.0).abs() / 250.0 < 0.01, "{c:?}");
     }
@@ -231,7 +247,10 @@ mod tests {
         let mut a = Record::default();
         let mut b = Record::default();
         a.record_ok(timing(10, 5_000));
-        b.record_ok(Timing { lag: Duration::from_millis(2), ..timing(20, 5_000) });
+        b.record_ok(Timing {
+            lag: Duration::from_millis(2),
+            ..timing(20, 5_000)
+        });
         b.record_error("worker_lost", "gone", Duration::ZERO);
         a.merge(&b);
         assert_eq!((a.ok(), a.error_count(), a.sent(), a.lagged), (2, 1, 3, 1));
@@ -239,7 +258,10 @@ mod tests {
         let s = Summary::of(&a, Duration::from_secs(2));
         assert_eq!(s.throughput_rps, 1.0);
         assert!((s.lagged_pct - 100.0 / 3.0).abs() < 1e-9);
-        assert_eq!(Percentiles::of(&Record::default().latency), Percentiles::default());
+        assert_eq!(
+            Percentiles::of(&Record::default().latency),
+            Percentiles::default()
+        );
     }
 
     #[test]

@@ -7,7 +7,10 @@
 use std::os::fd::OwnedFd;
 use std::time::{Duration, Instant};
 
-use rustix::time::{Itimerspec, TimerfdClockId, TimerfdFlags, TimerfdTimerFlags, Timespec, timerfd_create, timerfd_settime};
+use rustix::time::{
+    Itimerspec, TimerfdClockId, TimerfdFlags, TimerfdTimerFlags, Timespec, timerfd_create,
+    timerfd_settime,
+};
 use tokio::io::Interest;
 use tokio::io::unix::AsyncFd;
 
@@ -18,14 +21,20 @@ pub struct PreciseTimer {
 
 impl PreciseTimer {
     pub fn new() -> std::io::Result<PreciseTimer> {
-        let fd = timerfd_create(TimerfdClockId::Monotonic, TimerfdFlags::NONBLOCK | TimerfdFlags::CLOEXEC)?;
+        let fd = timerfd_create(
+            TimerfdClockId::Monotonic,
+            TimerfdFlags::NONBLOCK | TimerfdFlags::CLOEXEC,
+        )?;
         // Tighten this thread's timer slack from the default 50 µs to 1 µs.
         // SAFETY: PR_SET_TIMERSLACK takes a plain integer and affects only the calling thread.
         unsafe { libc::prctl(libc::PR_SET_TIMERSLACK, 1_000u64) };
         // SAFETY: the AsyncFd takes ownership of the timerfd, so it stays open while registered.
         let fd = unsafe { AsyncFd::register_with_interest(fd, Interest::READABLE) }
             .map_err(|e| std::io::Error::other(e.to_string()))?;
-        Ok(PreciseTimer { fd, armed_for: None })
+        Ok(PreciseTimer {
+            fd,
+            armed_for: None,
+        })
     }
 
     /// Arms the timer for `deadline` (a deadline already past fires at once). Re-arming for the
@@ -34,10 +43,18 @@ impl PreciseTimer {
         if self.armed_for == Some(deadline) {
             return Ok(());
         }
-        let d = deadline.saturating_duration_since(Instant::now()).max(Duration::from_nanos(1));
+        let d = deadline
+            .saturating_duration_since(Instant::now())
+            .max(Duration::from_nanos(1));
         let spec = Itimerspec {
-            it_interval: Timespec { tv_sec: 0, tv_nsec: 0 },
-            it_value: Timespec { tv_sec: d.as_secs() as _, tv_nsec: d.subsec_nanos() as _ },
+            it_interval: Timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            },
+            it_value: Timespec {
+                tv_sec: d.as_secs() as _,
+                tv_nsec: d.subsec_nanos() as _,
+            },
         };
         timerfd_settime(self.fd.get_ref(), TimerfdTimerFlags::empty(), &spec)?;
         self.armed_for = Some(deadline);
@@ -76,7 +93,10 @@ mod tests {
 
     #[test]
     fn wakes_after_the_deadline_and_not_before() {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
         rt.block_on(async {
             let mut t = PreciseTimer::new().unwrap();
             for us in [200u64, 1_500, 3_000] {

@@ -324,8 +324,15 @@ fn failed_requests_are_counted_reported_and_exit_1() {
     // Every request sent is accounted for; a session's first run is counted apart from the steady
     // state (warm-up is off here, so linear's first run falls in the measurement).
     assert_eq!(get("linear", "first_runs"), 1);
-    assert_eq!(get("all", "requests") + get("all", "errors") + get("all", "first_runs"), 200);
+    assert_eq!(
+        get("all", "requests") + get("all", "errors") + get("all", "first_runs"),
+        200
+    );
     let all = rows.iter().find(|r| &r[col("model")] == "all").unwrap();
     assert_eq!(&all[col("valid")], "false", "errors make the point invalid");
-    assert!(all[col("reason")].contains("failed request"), "{:?}", &all[col("reason")]);
+    assert!(
+        all[col("reason")].contains("failed request"),
+        "{:?}",
+        &all[col("reason")]
+    );
 }

@@ -47,7 +47,11 @@ pub fn summary(rows: &[Row]) -> String {
             human_us(r.compute_p50_us),
             r.errors.to_string(),
             format!("{:.0}", r.rss_mib),
-            if r.valid { "valid".to_string() } else { format!("INVALID: {}", r.reason) },
+            if r.valid {
+                "valid".to_string()
+            } else {
+                format!("INVALID: {}", r.reason)
+            },
         ]);
     }
     t.to_string()

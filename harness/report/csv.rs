@@ -50,10 +50,16 @@ pub fn to_csv(rows: &[Row]) -> anyhow::Result<Vec<u8>> {
 /// The column names, in order (the field names of [`Row`]).
 pub fn header() -> Vec<String> {
     let mut w = ::csv::Writer::from_writer(Vec::new());
-    w.serialize(Row::default()).expect("a default row serialises");
+    w.serialize(Row::default())
+        .expect("a default row serialises");
     let bytes = w.into_inner().expect("in-memory writer");
     let text = String::from_utf8(bytes).expect("CSV is UTF-8");
-    text.lines().next().unwrap_or_default().split(',').map(String::from).collect()
+    text.lines()
+        .next()
+        .unwrap_or_default()
+        .split(',')
+        .map(String::from)
+        .collect()
 }
 
 #[cfg(test)]

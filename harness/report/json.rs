@@ -19,6 +19,8 @@ pub struct RunInfo {
     pub interrupted: bool,
     /// Per finished point: what each worker reported.
     pub points: Vec<PointInfo>,
+    /// `--cpu-dma-latency`: the CPU wake-up latency limit held during the run, µs.
+    pub cpu_dma_latency_us: Option<u32>,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -33,7 +33,9 @@ impl SyntheticModel {
         let mean = self.spec.mean_ns as f64;
         let ns = match self.spec.distribution {
             ServiceDistribution::Fixed => mean,
-            ServiceDistribution::Exponential if mean > 0.0 => Exp::new(1.0 / mean).map_or(mean, |d| d.sample(&mut self.rng)),
+            ServiceDistribution::Exponential if mean > 0.0 => {
+                Exp::new(1.0 / mean).map_or(mean, |d| d.sample(&mut self.rng))
+            }
             ServiceDistribution::Exponential => 0.0,
         };
         Duration::from_nanos(ns as u64)
@@ -80,7 +82,12 @@ mod tests {
     use crate::scenario::Stall;
 
     fn spec(distribution: ServiceDistribution, mean_us: u64) -> SyntheticSpec {
-        SyntheticSpec { distribution, mean_ns: mean_us * 1000, wait: WaitMode::Spin, stall: None }
+        SyntheticSpec {
+            distribution,
+            mean_ns: mean_us * 1000,
+            wait: WaitMode::Spin,
+            stall: None,
+        }
     }
 
     #[test]
@@ -88,8 +95,14 @@ mod tests {
         let mut m = SyntheticModel::new(spec(ServiceDistribution::Fixed, 200), 1);
         assert!((0..100).all(|_| m.service_time() == Duration::from_micros(200)));
         let mut m = SyntheticModel::new(spec(ServiceDistribution::Exponential, 200), 1);
-        let mean = (0..20_000).map(|_| m.service_time().as_nanos() as f64).sum::<f64>() / 20_000.0;
-        assert!((mean - 200_000.0).abs() / 200_000.0 < 0.03, "mean {mean} ns");
+        let mean = (0..20_000)
+            .map(|_| m.service_time().as_nanos() as f64)
+            .sum::<f64>()
+            / 20_000.0;
+        assert!(
+            (mean - 200_000.0).abs() / 200_000.0 < 0.03,
+            "mean {mean} ns"
+        );
     }
 
     #[test]
@@ -103,7 +116,10 @@ mod tests {
     #[test]
     fn the_stall_happens_once_after_its_delay() {
         let mut s = spec(ServiceDistribution::Fixed, 0);
-        s.stall = Some(Stall { after_ns: 20_000_000, pause_ns: 5_000_000 });
+        s.stall = Some(Stall {
+            after_ns: 20_000_000,
+            pause_ns: 5_000_000,
+        });
         let mut m = SyntheticModel::new(s, 1);
         assert_eq!(m.pause_before(), None, "not before `after`");
         std::thread::sleep(Duration::from_millis(25));

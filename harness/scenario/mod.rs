@@ -515,7 +515,8 @@ fn resolve(raw: RawScenario, file: &Path, hash: String, e: &mut Errors) -> Optio
         }
     }
 
-    let workload = workload::resolve_workload(raw.workload.unwrap_or_default(), &models, &declared, e);
+    let workload =
+        workload::resolve_workload(raw.workload.unwrap_or_default(), &models, &declared, e);
     let (load, load_points) = workload::resolve_load(raw.load.unwrap_or_default(), dir, e);
     let slo = slo::resolve(raw.slo.as_ref(), &root.key("slo"), e);
     let axes = workload::resolve_axes(raw.sweep.as_ref(), load_points, e);

@@ -6,8 +6,8 @@ use std::path::Path;
 use super::raw::{self, RawGenerator};
 use super::workload::duration_key;
 use super::{
-    Errors, InputSpec, KeyPath, MAX_SAMPLE_BYTES, MAX_SAMPLES_BYTES, ModelSource, ModelSpec, ServiceDistribution, Stall,
-    SyntheticSpec, WaitMode, input_seed,
+    Errors, InputSpec, KeyPath, MAX_SAMPLE_BYTES, MAX_SAMPLES_BYTES, ModelSource, ModelSpec,
+    ServiceDistribution, Stall, SyntheticSpec, WaitMode, input_seed,
 };
 use crate::onnx::{self, Dim, IoInfo};
 use crate::tensor::{self, DType, Generator, TensorData};
@@ -46,9 +46,17 @@ pub(super) fn resolve_model(
         }
     };
     if let Some(syn) = m.synthetic {
-        for (k, set) in [("path", m.path.is_some()), ("dims", !m.dims.is_empty()), ("inputs", !m.inputs.is_empty())] {
+        for (k, set) in [
+            ("path", m.path.is_some()),
+            ("dims", !m.dims.is_empty()),
+            ("inputs", !m.inputs.is_empty()),
+        ] {
             if set {
-                e.push(&key.key(k), format!("a synthetic model has no `{k}`"), "remove it, or remove `synthetic` to run an ONNX file");
+                e.push(
+                    &key.key(k),
+                    format!("a synthetic model has no `{k}`"),
+                    "remove it, or remove `synthetic` to run an ONNX file",
+                );
             }
         }
         let spec = resolve_synthetic(syn, &key.key("synthetic"), e)?;
@@ -481,13 +489,20 @@ fn fits(dtype: DType, low: i64, high: i64) -> bool {
     (min..=max).contains(&i128::from(low)) && (min..=max).contains(&i128::from(high))
 }
 
-
-fn resolve_synthetic(raw: raw::RawSynthetic, key: &KeyPath, e: &mut Errors) -> Option<SyntheticSpec> {
+fn resolve_synthetic(
+    raw: raw::RawSynthetic,
+    key: &KeyPath,
+    e: &mut Errors,
+) -> Option<SyntheticSpec> {
     let distribution = match raw.service.as_deref() {
         None | Some("fixed") => ServiceDistribution::Fixed,
         Some("exponential") => ServiceDistribution::Exponential,
         Some(other) => {
-            e.push(&key.key("service"), format!("unknown service-time distribution `{other}`"), "use `fixed` or `exponential`");
+            e.push(
+                &key.key("service"),
+                format!("unknown service-time distribution `{other}`"),
+                "use `fixed` or `exponential`",
+            );
             return None;
         }
     };
@@ -495,7 +510,11 @@ fn resolve_synthetic(raw: raw::RawSynthetic, key: &KeyPath, e: &mut Errors) -> O
         None | Some("spin") => WaitMode::Spin,
         Some("sleep") => WaitMode::Sleep,
         Some(other) => {
-            e.push(&key.key("wait"), format!("unknown wait mode `{other}`"), "use `spin` (busy, precise) or `sleep` (idle)");
+            e.push(
+                &key.key("wait"),
+                format!("unknown wait mode `{other}`"),
+                "use `spin` (busy, precise) or `sleep` (idle)",
+            );
             return None;
         }
     };
@@ -511,13 +530,25 @@ fn resolve_synthetic(raw: raw::RawSynthetic, key: &KeyPath, e: &mut Errors) -> O
         Some(s) => {
             let skey = key.key("stall");
             let (Some(after), Some(pause)) = (s.after.as_deref(), s.pause.as_deref()) else {
-                e.push(&skey, "a stall needs `after` and `pause`", "e.g. `stall = { after = \"2s\", pause = \"500ms\" }`");
+                e.push(
+                    &skey,
+                    "a stall needs `after` and `pause`",
+                    "e.g. `stall = { after = \"2s\", pause = \"500ms\" }`",
+                );
                 return None;
             };
             let after = duration_key(after, &skey.key("after"), true, e)?;
             let pause = duration_key(pause, &skey.key("pause"), false, e)?;
-            Some(Stall { after_ns: after.as_nanos() as u64, pause_ns: pause.as_nanos() as u64 })
+            Some(Stall {
+                after_ns: after.as_nanos() as u64,
+                pause_ns: pause.as_nanos() as u64,
+            })
         }
     };
-    Some(SyntheticSpec { distribution, mean_ns: mean.as_nanos() as u64, wait, stall })
+    Some(SyntheticSpec {
+        distribution,
+        mean_ns: mean.as_nanos() as u64,
+        wait,
+        stall,
+    })
 }

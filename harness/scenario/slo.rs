@@ -95,7 +95,13 @@ pub struct Constraint {
 
 impl fmt::Display for Constraint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {} {}", self.metric.name(), self.op.symbol(), self.value)
+        write!(
+            f,
+            "{} {} {}",
+            self.metric.name(),
+            self.op.symbol(),
+            self.value
+        )
     }
 }
 
@@ -110,8 +116,14 @@ pub fn parse(text: &str) -> Result<Constraint, String> {
         .filter(|m| t.starts_with(m.name()))
         .max_by_key(|m| m.name().len())
         .ok_or_else(|| {
-            let word: String = t.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
-            format!("unknown SLO metric `{word}`; use one of: {}", names.join(", "))
+            let word: String = t
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            format!(
+                "unknown SLO metric `{word}`; use one of: {}",
+                names.join(", ")
+            )
         })?;
     let rest = t[metric.name().len()..].trim_start();
     let (op, number) = if let Some(r) = rest.strip_prefix("<=") {
@@ -123,9 +135,19 @@ pub fn parse(text: &str) -> Result<Constraint, String> {
     } else if let Some(r) = rest.strip_prefix('>') {
         (Op::Gt, r)
     } else if let Some(r) = rest.strip_prefix('=') {
-        (if metric == Metric::ThroughputRps { Op::Ge } else { Op::Le }, r)
+        (
+            if metric == Metric::ThroughputRps {
+                Op::Ge
+            } else {
+                Op::Le
+            },
+            r,
+        )
     } else {
-        return Err(format!("expected `<=`, `<`, `>=`, `>` or `=` after `{}` in `{t}`", metric.name()));
+        return Err(format!(
+            "expected `<=`, `<`, `>=`, `>` or `=` after `{}` in `{t}`",
+            metric.name()
+        ));
     };
     let number = number.trim();
     let value: f64 = number
@@ -136,14 +158,26 @@ pub fn parse(text: &str) -> Result<Constraint, String> {
     Ok(Constraint { metric, op, value })
 }
 
-pub(super) fn resolve(raw: Option<&OneOrMany<String>>, key: &KeyPath, e: &mut Errors) -> Vec<Constraint> {
+pub(super) fn resolve(
+    raw: Option<&OneOrMany<String>>,
+    key: &KeyPath,
+    e: &mut Errors,
+) -> Vec<Constraint> {
     let Some(raw) = raw else { return Vec::new() };
     let mut out = Vec::new();
     for (i, text) in raw.to_vec().iter().enumerate() {
-        let k = if matches!(raw, OneOrMany::Many(_)) { key.index(i) } else { key.clone() };
+        let k = if matches!(raw, OneOrMany::Many(_)) {
+            key.index(i)
+        } else {
+            key.clone()
+        };
         match parse(text) {
             Ok(c) => out.push(c),
-            Err(msg) => e.push(&k, msg, "write objectives like `slo = [\"p99_ms <= 50\", \"throughput_rps >= 100\"]`"),
+            Err(msg) => e.push(
+                &k,
+                msg,
+                "write objectives like `slo = [\"p99_ms <= 50\", \"throughput_rps >= 100\"]`",
+            ),
         }
     }
     out
@@ -156,8 +190,19 @@ mod tests {
 
     #[test]
     fn parses_the_documented_forms() {
-        assert_eq!(parse("p99_ms <= 50").unwrap(), Constraint { metric: Metric::P99Ms, op: Op::Le, value: 50.0 });
-        assert_eq!(parse("p999_ms<2.5").unwrap().metric, Metric::P999Ms, "longest metric name wins");
+        assert_eq!(
+            parse("p99_ms <= 50").unwrap(),
+            Constraint {
+                metric: Metric::P99Ms,
+                op: Op::Le,
+                value: 50.0
+            }
+        );
+        assert_eq!(
+            parse("p999_ms<2.5").unwrap().metric,
+            Metric::P999Ms,
+            "longest metric name wins"
+        );
         assert_eq!(parse("throughput_rps >= 1000").unwrap().op, Op::Ge);
         assert_eq!(parse("p99_ms=50").unwrap().op, Op::Le);
         assert_eq!(parse("throughput_rps=10").unwrap().op, Op::Ge);
@@ -167,9 +212,17 @@ mod tests {
 
     #[test]
     fn errors_say_what_is_wrong() {
-        assert!(parse("p98_ms <= 5").unwrap_err().contains("unknown SLO metric `p98_ms`"));
+        assert!(
+            parse("p98_ms <= 5")
+                .unwrap_err()
+                .contains("unknown SLO metric `p98_ms`")
+        );
         assert!(parse("p99_ms ~ 5").unwrap_err().contains("expected `<=`"));
-        assert!(parse("p99_ms <= fast").unwrap_err().contains("`fast` is not a number"));
+        assert!(
+            parse("p99_ms <= fast")
+                .unwrap_err()
+                .contains("`fast` is not a number")
+        );
         assert!(parse("p99_ms <= -1").is_err());
         assert!(parse("").is_err());
     }

@@ -72,7 +72,10 @@ mod tests {
             intra_threads: t,
             transfer: vec![Transfer::Pipe],
             provider: vec![Provider::Cpu],
-            load: c.into_iter().map(|concurrency| LoadPoint::Closed { concurrency }).collect(),
+            load: c
+                .into_iter()
+                .map(|concurrency| LoadPoint::Closed { concurrency })
+                .collect(),
         }
     }
 

@@ -30,7 +30,9 @@ fn measure(s: &Scenario) -> Limit {
 }
 
 fn closed(c: &[usize]) -> Vec<LoadPoint> {
-    c.iter().map(|&concurrency| LoadPoint::Closed { concurrency }).collect()
+    c.iter()
+        .map(|&concurrency| LoadPoint::Closed { concurrency })
+        .collect()
 }
 
 fn manifest() -> PathBuf {
@@ -199,7 +201,10 @@ fn relative_paths_resolve_against_the_scenario_folder() {
     let s = load(&file).unwrap_or_else(|e| panic!("{e}"));
     let m = &s.models[0];
     assert!(onnx_path(m).is_absolute());
-    assert_eq!(onnx_path(m), root.join("models/lin.onnx").canonicalize().unwrap());
+    assert_eq!(
+        onnx_path(m),
+        root.join("models/lin.onnx").canonicalize().unwrap()
+    );
     assert_eq!(m.samples.len(), 1);
     assert_eq!(m.samples[0][0].bytes, f32_bytes(values));
     assert_eq!(s.name, "s", "the name defaults to the file stem");
@@ -240,7 +245,10 @@ fn scalar_and_mixed_dtype_inputs_resolve() {
         let lens: Vec<usize> = sample.iter().map(|t| t.bytes.len()).collect();
         assert_eq!(lens, [24, 4, 3, 96]);
         assert!(sample.iter().all(|t| t.check().is_ok()));
-        assert_eq!(crate::tensor::decode_values(DType::F32, &sample[1].bytes), [0.5]);
+        assert_eq!(
+            crate::tensor::decode_values(DType::F32, &sample[1].bytes),
+            [0.5]
+        );
         assert!(
             sample[2].bytes.iter().all(|&b| b <= 1),
             "bool bytes are 0 or 1"
@@ -302,10 +310,7 @@ fn single_values_requests_and_zero_warmup() {
         lit(&model("linear"))
     ));
     assert_eq!(s.workload.warmup, Limit::Duration(Duration::ZERO));
-    assert_eq!(
-        measure(&s),
-        Limit::Duration(Duration::from_millis(250))
-    );
+    assert_eq!(measure(&s), Limit::Duration(Duration::from_millis(250)));
 }
 
 #[test]

@@ -8,8 +8,8 @@ use std::time::Duration;
 use super::raw::{self, OneOrMany};
 use super::source::Seg;
 use super::{
-    Arrival, Axes, Errors, Group, KeyPath, Limit, LoadKind, LoadPoint, LoadSpec, ModelSpec, Provider, StopRule, Target,
-    Transfer, Workload,
+    Arrival, Axes, Errors, Group, KeyPath, Limit, LoadKind, LoadPoint, LoadSpec, ModelSpec,
+    Provider, StopRule, Target, Transfer, Workload,
 };
 
 /// Parses a duration such as `5s`, `500ms` or `1m 30s`.
@@ -18,11 +18,20 @@ pub(super) fn parse_duration(s: &str) -> Result<Duration, String> {
 }
 
 /// A duration key: `Some` when valid; pushes an error otherwise.
-pub(super) fn duration_key(value: &str, key: &KeyPath, allow_zero: bool, e: &mut Errors) -> Option<Duration> {
+pub(super) fn duration_key(
+    value: &str,
+    key: &KeyPath,
+    allow_zero: bool,
+    e: &mut Errors,
+) -> Option<Duration> {
     match parse_duration(value) {
         Ok(d) if allow_zero || !d.is_zero() => Some(d),
         Ok(_) => {
-            e.push(key, "must be longer than zero", format!("e.g. `{} = \"5s\"`", last_key(key)));
+            e.push(
+                key,
+                "must be longer than zero",
+                format!("e.g. `{} = \"5s\"`", last_key(key)),
+            );
             None
         }
         Err(err) => {
@@ -42,13 +51,22 @@ fn count_key(value: Option<i64>, key: &KeyPath, least: i64, default: u64, e: &mu
         None => default,
         Some(n) if n >= least => n as u64,
         Some(n) => {
-            e.push(key, format!("must be at least {least}, got {n}"), format!("e.g. `{} = {default}`", last_key(key)));
+            e.push(
+                key,
+                format!("must be at least {least}, got {n}"),
+                format!("e.g. `{} = {default}`", last_key(key)),
+            );
             default
         }
     }
 }
 
-pub(super) fn resolve_workload(raw: raw::RawWorkload, models: &[ModelSpec], declared: &[String], e: &mut Errors) -> Workload {
+pub(super) fn resolve_workload(
+    raw: raw::RawWorkload,
+    models: &[ModelSpec],
+    declared: &[String],
+    e: &mut Errors,
+) -> Workload {
     let key = KeyPath::default().key("workload");
     let model_index = |name: &str| models.iter().position(|m| m.name == name);
 
@@ -56,11 +74,19 @@ pub(super) fn resolve_workload(raw: raw::RawWorkload, models: &[ModelSpec], decl
     for (name, members) in &raw.groups {
         let gkey = key.key("groups").key(name);
         if declared.contains(name) {
-            e.push(&gkey, format!("group `{name}` has the name of a model"), "give the group its own name");
+            e.push(
+                &gkey,
+                format!("group `{name}` has the name of a model"),
+                "give the group its own name",
+            );
             continue;
         }
         if members.is_empty() {
-            e.push(&gkey, format!("group `{name}` has no members"), "list the models it fans out to, e.g. `[\"mlp\", \"resnet_small\"]`");
+            e.push(
+                &gkey,
+                format!("group `{name}` has no members"),
+                "list the models it fans out to, e.g. `[\"mlp\", \"resnet_small\"]`",
+            );
             continue;
         }
         let mut ids = Vec::new();
@@ -68,39 +94,67 @@ pub(super) fn resolve_workload(raw: raw::RawWorkload, models: &[ModelSpec], decl
         for m in members {
             match model_index(m) {
                 Some(i) if seen.insert(i) => ids.push(i),
-                Some(_) => e.push(&gkey, format!("`{m}` is listed twice in group `{name}`"), "list each member once"),
+                Some(_) => e.push(
+                    &gkey,
+                    format!("`{m}` is listed twice in group `{name}`"),
+                    "list each member once",
+                ),
                 None if declared.contains(m) => {}
-                None => e.push(&gkey, format!("`{m}` in group `{name}` is not a model of this scenario"), format!("the models are: {}", declared.join(", "))),
+                None => e.push(
+                    &gkey,
+                    format!("`{m}` in group `{name}` is not a model of this scenario"),
+                    format!("the models are: {}", declared.join(", ")),
+                ),
             }
         }
         if ids.len() == members.len() {
-            groups.push(Group { name: name.clone(), members: ids });
+            groups.push(Group {
+                name: name.clone(),
+                members: ids,
+            });
         }
     }
     let group_index = |name: &str| groups.iter().position(|g| g.name == name);
 
     let mix = match &raw.mix {
-        None => (0..models.len()).map(|i| (Target::Model(i), 1.0)).chain((0..groups.len()).map(|g| (Target::Group(g), 1.0))).collect(),
+        None => (0..models.len())
+            .map(|i| (Target::Model(i), 1.0))
+            .chain((0..groups.len()).map(|g| (Target::Group(g), 1.0)))
+            .collect(),
         Some(m) => {
             let mut mix = Vec::new();
             for (name, &w) in m {
                 let mkey = key.key("mix").key(name);
-                let target = model_index(name).map(Target::Model).or_else(|| group_index(name).map(Target::Group));
+                let target = model_index(name)
+                    .map(Target::Model)
+                    .or_else(|| group_index(name).map(Target::Group));
                 match target {
                     Some(t) if w >= 0.0 && w.is_finite() => mix.push((t, w)),
-                    Some(_) => e.push(&mkey, format!("weight must be a finite number >= 0, got {w}"), "weights are relative, e.g. `mix = { a = 3, b = 1 }`"),
+                    Some(_) => e.push(
+                        &mkey,
+                        format!("weight must be a finite number >= 0, got {w}"),
+                        "weights are relative, e.g. `mix = { a = 3, b = 1 }`",
+                    ),
                     // A declared model or group that failed to resolve already has its own error.
                     None if declared.contains(name) || raw.groups.contains_key(name) => {}
                     None => {
                         let mut names: Vec<&str> = declared.iter().map(String::as_str).collect();
                         names.extend(raw.groups.keys().map(String::as_str));
-                        e.push(&mkey, format!("`{name}` is not a model or group of this scenario"), format!("the models and groups are: {}", names.join(", ")));
+                        e.push(
+                            &mkey,
+                            format!("`{name}` is not a model or group of this scenario"),
+                            format!("the models and groups are: {}", names.join(", ")),
+                        );
                     }
                 }
             }
             let weights_ok = m.values().all(|w| *w >= 0.0 && w.is_finite());
             if weights_ok && !mix.is_empty() && mix.iter().map(|(_, w)| w).sum::<f64>() <= 0.0 {
-                e.push(&key.key("mix"), "the mix gives every model weight 0", "give at least one model a positive weight");
+                e.push(
+                    &key.key("mix"),
+                    "the mix gives every model weight 0",
+                    "give at least one model a positive weight",
+                );
             }
             mix
         }
@@ -108,63 +162,121 @@ pub(super) fn resolve_workload(raw: raw::RawWorkload, models: &[ModelSpec], decl
 
     let warmup = match (&raw.warmup, raw.warmup_requests) {
         (Some(_), Some(_)) => {
-            e.push(&key.key("warmup_requests"), "set either `warmup` or `warmup_requests`, not both", "remove one of `warmup` and `warmup_requests`");
+            e.push(
+                &key.key("warmup_requests"),
+                "set either `warmup` or `warmup_requests`, not both",
+                "remove one of `warmup` and `warmup_requests`",
+            );
             Limit::Requests(0)
         }
-        (Some(s), None) => duration_key(s, &key.key("warmup"), true, e).map_or(Limit::Requests(0), Limit::Duration),
-        (None, Some(_)) => Limit::Requests(count_key(raw.warmup_requests, &key.key("warmup_requests"), 0, 100, e)),
+        (Some(s), None) => {
+            duration_key(s, &key.key("warmup"), true, e).map_or(Limit::Requests(0), Limit::Duration)
+        }
+        (None, Some(_)) => Limit::Requests(count_key(
+            raw.warmup_requests,
+            &key.key("warmup_requests"),
+            0,
+            100,
+            e,
+        )),
         (None, None) => Limit::Duration(Duration::from_secs(1)),
     };
 
     let stop_kind = raw.stop.as_deref().unwrap_or("fixed");
     let stop = match stop_kind {
         "fixed" => {
-            for (k, set) in [("window", raw.window.is_some()), ("tolerance_pct", raw.tolerance_pct.is_some()), ("max_windows", raw.max_windows.is_some())] {
+            for (k, set) in [
+                ("window", raw.window.is_some()),
+                ("tolerance_pct", raw.tolerance_pct.is_some()),
+                ("max_windows", raw.max_windows.is_some()),
+            ] {
                 if set {
-                    e.push(&key.key(k), format!("`{k}` applies to `stop = \"stable\"` only"), "remove it, or set `stop = \"stable\"`");
+                    e.push(
+                        &key.key(k),
+                        format!("`{k}` applies to `stop = \"stable\"` only"),
+                        "remove it, or set `stop = \"stable\"`",
+                    );
                 }
             }
             StopRule::Fixed(match (&raw.duration, raw.requests) {
                 (Some(_), Some(_)) => {
-                    e.push(&key.key("requests"), "set either `duration` or `requests`, not both", "remove one of `duration` and `requests`");
+                    e.push(
+                        &key.key("requests"),
+                        "set either `duration` or `requests`, not both",
+                        "remove one of `duration` and `requests`",
+                    );
                     Limit::Duration(Duration::from_secs(5))
                 }
-                (Some(s), None) => Limit::Duration(duration_key(s, &key.key("duration"), false, e).unwrap_or(Duration::from_secs(5))),
-                (None, Some(_)) => Limit::Requests(count_key(raw.requests, &key.key("requests"), 1, 1000, e)),
+                (Some(s), None) => Limit::Duration(
+                    duration_key(s, &key.key("duration"), false, e)
+                        .unwrap_or(Duration::from_secs(5)),
+                ),
+                (None, Some(_)) => {
+                    Limit::Requests(count_key(raw.requests, &key.key("requests"), 1, 1000, e))
+                }
                 (None, None) => Limit::Duration(Duration::from_secs(5)),
             })
         }
         "stable" => {
-            for (k, set) in [("duration", raw.duration.is_some()), ("requests", raw.requests.is_some())] {
+            for (k, set) in [
+                ("duration", raw.duration.is_some()),
+                ("requests", raw.requests.is_some()),
+            ] {
                 if set {
                     e.push(&key.key(k), format!("`{k}` applies to `stop = \"fixed\"` only"), "a stable measurement runs `window`-long windows until 3 agree, at most `max_windows`");
                 }
             }
-            let window = raw.window.as_deref().map_or(Some(Duration::from_secs(1)), |w| duration_key(w, &key.key("window"), false, e));
+            let window = raw
+                .window
+                .as_deref()
+                .map_or(Some(Duration::from_secs(1)), |w| {
+                    duration_key(w, &key.key("window"), false, e)
+                });
             let tolerance_pct = match raw.tolerance_pct {
                 None => 10.0,
                 Some(t) if t > 0.0 && t.is_finite() => t,
                 Some(t) => {
-                    e.push(&key.key("tolerance_pct"), format!("must be a percentage above 0, got {t}"), "e.g. `tolerance_pct = 10`");
+                    e.push(
+                        &key.key("tolerance_pct"),
+                        format!("must be a percentage above 0, got {t}"),
+                        "e.g. `tolerance_pct = 10`",
+                    );
                     10.0
                 }
             };
-            let max_windows = count_key(raw.max_windows, &key.key("max_windows"), 3, 20, e) as usize;
-            StopRule::Stable { window: window.unwrap_or(Duration::from_secs(1)), tolerance_pct, max_windows }
+            let max_windows =
+                count_key(raw.max_windows, &key.key("max_windows"), 3, 20, e) as usize;
+            StopRule::Stable {
+                window: window.unwrap_or(Duration::from_secs(1)),
+                tolerance_pct,
+                max_windows,
+            }
         }
         other => {
-            e.push(&key.key("stop"), format!("unknown stopping rule `{other}`"), "use `fixed` (a duration or request count) or `stable` (windows until 3 agree)");
+            e.push(
+                &key.key("stop"),
+                format!("unknown stopping rule `{other}`"),
+                "use `fixed` (a duration or request count) or `stable` (windows until 3 agree)",
+            );
             StopRule::Fixed(Limit::Duration(Duration::from_secs(5)))
         }
     };
     let min_requests = count_key(raw.min_requests, &key.key("min_requests"), 0, 100, e);
     let trials = count_key(raw.trials, &key.key("trials"), 1, 1, e) as usize;
-    Workload { mix, groups, warmup, stop, min_requests, trials }
+    Workload {
+        mix,
+        groups,
+        warmup,
+        stop,
+        min_requests,
+        trials,
+    }
 }
 
 /// Inter-arrival times in microseconds, one per line (`#` comments and blank lines skipped).
 fn read_trace(path: &Path) -> Result<Vec<u64>, String> {
-    let text = std::fs::read_to_string(path).map_err(|err| format!("cannot read {}: {err}", path.display()))?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|err| format!("cannot read {}: {err}", path.display()))?;
     let mut out = Vec::new();
     for (i, line) in text.lines().enumerate() {
         let line = line.trim();
@@ -172,23 +284,42 @@ fn read_trace(path: &Path) -> Result<Vec<u64>, String> {
             continue;
         }
         match line.parse::<f64>() {
-            Ok(us) if us >= 0.0 && us.is_finite() && us < 3.6e9 => out.push((us * 1000.0).round() as u64),
-            _ => return Err(format!("{}:{}: `{line}` is not an inter-arrival time in microseconds (a number >= 0)", path.display(), i + 1)),
+            Ok(us) if us >= 0.0 && us.is_finite() && us < 3.6e9 => {
+                out.push((us * 1000.0).round() as u64)
+            }
+            _ => {
+                return Err(format!(
+                    "{}:{}: `{line}` is not an inter-arrival time in microseconds (a number >= 0)",
+                    path.display(),
+                    i + 1
+                ));
+            }
         }
     }
     if out.is_empty() || out.iter().all(|&t| t == 0) {
-        return Err(format!("{} holds no positive inter-arrival times", path.display()));
+        return Err(format!(
+            "{} holds no positive inter-arrival times",
+            path.display()
+        ));
     }
     Ok(out)
 }
 
-pub(super) fn resolve_load(raw: raw::RawLoad, dir: &Path, e: &mut Errors) -> (LoadSpec, Vec<LoadPoint>) {
+pub(super) fn resolve_load(
+    raw: raw::RawLoad,
+    dir: &Path,
+    e: &mut Errors,
+) -> (LoadSpec, Vec<LoadPoint>) {
     let key = KeyPath::default().key("load");
     let kind = match raw.kind.as_deref() {
         None | Some("closed") => LoadKind::Closed,
         Some("open") => LoadKind::Open,
         Some(other) => {
-            e.push(&key.key("kind"), format!("unknown load kind `{other}`"), "use `closed` (fixed requests in flight) or `open` (a target rate)");
+            e.push(
+                &key.key("kind"),
+                format!("unknown load kind `{other}`"),
+                "use `closed` (fixed requests in flight) or `open` (a target rate)",
+            );
             LoadKind::Closed
         }
     };
@@ -196,9 +327,18 @@ pub(super) fn resolve_load(raw: raw::RawLoad, dir: &Path, e: &mut Errors) -> (Lo
     let mut max_in_flight = 10_000;
     let points = match kind {
         LoadKind::Closed => {
-            for (k, set) in [("rate", raw.rate.is_some()), ("arrival", raw.arrival.is_some()), ("trace", raw.trace.is_some()), ("max_in_flight", raw.max_in_flight.is_some())] {
+            for (k, set) in [
+                ("rate", raw.rate.is_some()),
+                ("arrival", raw.arrival.is_some()),
+                ("trace", raw.trace.is_some()),
+                ("max_in_flight", raw.max_in_flight.is_some()),
+            ] {
                 if set {
-                    e.push(&key.key(k), format!("`{k}` applies to an open loop only"), "set `kind = \"open\"`, or remove it");
+                    e.push(
+                        &key.key(k),
+                        format!("`{k}` applies to an open loop only"),
+                        "set `kind = \"open\"`, or remove it",
+                    );
                 }
             }
             positive_axis(raw.concurrency.as_ref(), &key.key("concurrency"), 1, e)
@@ -208,9 +348,14 @@ pub(super) fn resolve_load(raw: raw::RawLoad, dir: &Path, e: &mut Errors) -> (Lo
         }
         LoadKind::Open => {
             if raw.concurrency.is_some() {
-                e.push(&key.key("concurrency"), "`concurrency` applies to a closed loop only", "an open loop sends at `rate` whatever is in flight; remove `concurrency`");
+                e.push(
+                    &key.key("concurrency"),
+                    "`concurrency` applies to a closed loop only",
+                    "an open loop sends at `rate` whatever is in flight; remove `concurrency`",
+                );
             }
-            max_in_flight = count_key(raw.max_in_flight, &key.key("max_in_flight"), 1, 10_000, e) as usize;
+            max_in_flight =
+                count_key(raw.max_in_flight, &key.key("max_in_flight"), 1, 10_000, e) as usize;
             arrival = match (raw.arrival.as_deref(), &raw.trace) {
                 (None | Some("poisson"), None) => Arrival::Poisson,
                 (Some("constant"), None) => Arrival::Constant,
@@ -222,55 +367,123 @@ pub(super) fn resolve_load(raw: raw::RawLoad, dir: &Path, e: &mut Errors) -> (Lo
                     }
                 },
                 (Some("trace"), None) => {
-                    e.push(&key.key("arrival"), "`arrival = \"trace\"` needs a `trace` file", "add `trace = \"arrivals.txt\"`");
+                    e.push(
+                        &key.key("arrival"),
+                        "`arrival = \"trace\"` needs a `trace` file",
+                        "add `trace = \"arrivals.txt\"`",
+                    );
                     Arrival::Poisson
                 }
                 (Some(a @ ("poisson" | "constant")), Some(_)) => {
-                    e.push(&key.key("trace"), format!("`trace` conflicts with `arrival = \"{a}\"`"), "remove `trace`, or set `arrival = \"trace\"`");
+                    e.push(
+                        &key.key("trace"),
+                        format!("`trace` conflicts with `arrival = \"{a}\"`"),
+                        "remove `trace`, or set `arrival = \"trace\"`",
+                    );
                     Arrival::Poisson
                 }
                 (Some(other), _) => {
-                    e.push(&key.key("arrival"), format!("unknown arrival process `{other}`"), "use `poisson`, `constant` or `trace`");
+                    e.push(
+                        &key.key("arrival"),
+                        format!("unknown arrival process `{other}`"),
+                        "use `poisson`, `constant` or `trace`",
+                    );
                     Arrival::Poisson
                 }
             };
             if let Arrival::Trace(times) = &arrival {
                 if raw.rate.is_some() {
-                    e.push(&key.key("rate"), "`rate` conflicts with a trace, which sets its own times", "remove `rate`");
+                    e.push(
+                        &key.key("rate"),
+                        "`rate` conflicts with a trace, which sets its own times",
+                        "remove `rate`",
+                    );
                 }
                 let mean_ns = times.iter().sum::<u64>() as f64 / times.len() as f64;
-                vec![LoadPoint::Open { rate: (1e9 / mean_ns * 1000.0).round() / 1000.0 }]
+                vec![LoadPoint::Open {
+                    rate: (1e9 / mean_ns * 1000.0).round() / 1000.0,
+                }]
             } else {
                 let rkey = key.key("rate");
                 let Some(rates) = raw.rate.as_ref().map(OneOrMany::to_vec) else {
-                    e.push(&key, "an open loop needs a target `rate` (requests per second)", "e.g. `rate = [100, 200]`");
-                    return (LoadSpec { kind, arrival, max_in_flight }, vec![LoadPoint::Open { rate: 1.0 }]);
+                    e.push(
+                        &key,
+                        "an open loop needs a target `rate` (requests per second)",
+                        "e.g. `rate = [100, 200]`",
+                    );
+                    return (
+                        LoadSpec {
+                            kind,
+                            arrival,
+                            max_in_flight,
+                        },
+                        vec![LoadPoint::Open { rate: 1.0 }],
+                    );
                 };
                 if rates.is_empty() {
-                    e.push(&rkey, "the list is empty, so the sweep has no points", "give at least one value, e.g. `rate = [100]`");
+                    e.push(
+                        &rkey,
+                        "the list is empty, so the sweep has no points",
+                        "give at least one value, e.g. `rate = [100]`",
+                    );
                 }
                 let mut out: Vec<LoadPoint> = Vec::new();
                 for r in rates {
                     if !(r > 0.0 && r.is_finite() && r <= 10_000_000.0) {
-                        e.push(&rkey, format!("rates must be above 0 and at most 10,000,000 per second, got {r}"), "e.g. `rate = [100, 200]`");
+                        e.push(
+                            &rkey,
+                            format!(
+                                "rates must be above 0 and at most 10,000,000 per second, got {r}"
+                            ),
+                            "e.g. `rate = [100, 200]`",
+                        );
                     } else if out.iter().any(|p| p.rate() == Some(r)) {
-                        e.push(&rkey, format!("value {r} is listed twice"), "list each value once");
+                        e.push(
+                            &rkey,
+                            format!("value {r} is listed twice"),
+                            "list each value once",
+                        );
                     } else {
                         out.push(LoadPoint::Open { rate: r });
                     }
                 }
-                if out.is_empty() { vec![LoadPoint::Open { rate: 1.0 }] } else { out }
+                if out.is_empty() {
+                    vec![LoadPoint::Open { rate: 1.0 }]
+                } else {
+                    out
+                }
             }
         }
     };
-    (LoadSpec { kind, arrival, max_in_flight }, points)
+    (
+        LoadSpec {
+            kind,
+            arrival,
+            max_in_flight,
+        },
+        points,
+    )
 }
 
-pub(super) fn resolve_axes(raw: Option<&raw::RawSweep>, load: Vec<LoadPoint>, e: &mut Errors) -> Axes {
+pub(super) fn resolve_axes(
+    raw: Option<&raw::RawSweep>,
+    load: Vec<LoadPoint>,
+    e: &mut Errors,
+) -> Axes {
     let key = KeyPath::default().key("sweep");
     Axes {
-        workers: positive_axis(raw.and_then(|r| r.workers.as_ref()), &key.key("workers"), 1, e),
-        intra_threads: positive_axis(raw.and_then(|r| r.intra_threads.as_ref()), &key.key("intra_threads"), 1, e),
+        workers: positive_axis(
+            raw.and_then(|r| r.workers.as_ref()),
+            &key.key("workers"),
+            1,
+            e,
+        ),
+        intra_threads: positive_axis(
+            raw.and_then(|r| r.intra_threads.as_ref()),
+            &key.key("intra_threads"),
+            1,
+            e,
+        ),
         transfer: named_axis(
             raw.and_then(|r| r.transfer.as_ref()),
             &key.key("transfer"),
@@ -390,4 +603,3 @@ fn named_axis<T: Copy + PartialEq>(
     }
     if out.is_empty() { vec![all[0]] } else { out }
 }
-

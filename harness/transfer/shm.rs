@@ -307,7 +307,9 @@ pub fn plan<'a>(
             .and_then(|n| n.checked_mul(dtype.size()))
             .ok_or_else(|| bad(format!("{dtype} {shape:?} is too large")))?
             as u64;
-        let offset = cursor.next_multiple_of(ALIGN as u64);
+        let Some(offset) = cursor.checked_next_multiple_of(ALIGN as u64) else {
+            return Err(bad("the tensors do not fit in memory".into()));
+        };
         cursor = offset.saturating_add(len);
         out.push(TensorPlacement {
             dtype,
@@ -323,6 +325,16 @@ pub fn plan<'a>(
         });
     }
     Ok(out)
+}
+
+/// The bytes a region needs to hold tensors of these types and shapes as [`plan`] places them
+/// (alignment padding included): for sizing the slots from a scenario's largest inputs and outputs.
+pub fn region_len_for<'a>(
+    tensors: impl IntoIterator<Item = (DType, &'a [i64])>,
+) -> Result<usize, ShmError> {
+    let placed = plan(usize::MAX, tensors)?;
+    let end = placed.last().map_or(0, |p| p.offset.saturating_add(p.len));
+    usize::try_from(end).map_err(|_| ShmError::Layout(format!("{end} bytes do not fit in memory")))
 }
 
 /// Copies `tensors` back to back into `region` (each at a multiple of [`ALIGN`]) and returns where
@@ -886,6 +898,24 @@ mod tests {
         ));
         let e = plan(1 << 20, [(DType::F32, &[i64::MAX, 4][..])]).unwrap_err();
         assert!(matches!(e, ShmError::BadTensor { index: 0, .. }), "{e}");
+        let huge = [i64::MAX];
+        let e = region_len_for([(DType::U8, &huge[..]); 3]).unwrap_err();
+        assert!(matches!(e, ShmError::BadTensor { index: 2, .. }), "{e}");
+    }
+
+    #[test]
+    fn region_len_counts_the_padding() {
+        let (a, b) = ([10i64], [2i64, 3]);
+        assert_eq!(region_len_for([]).unwrap(), 0);
+        assert_eq!(region_len_for([(DType::U8, &a[..])]).unwrap(), 10);
+        // 10 bytes, padding to 64, then 6 f64s.
+        let need = region_len_for([(DType::U8, &a[..]), (DType::F64, &b[..])]).unwrap();
+        assert_eq!(need, 64 + 48);
+        let t = [tensor(DType::U8, &a, 0), tensor(DType::F64, &b, 1)];
+        let mut exact = ShmArena::create(ShmLayout::new(1, need, 0).unwrap()).unwrap();
+        exact.write_inputs(0, &t).unwrap();
+        let mut short = ShmArena::create(ShmLayout::new(1, need - 1, 0).unwrap()).unwrap();
+        assert!(short.write_inputs(0, &t).is_err());
     }
 
     #[test]

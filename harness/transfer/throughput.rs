@@ -1,7 +1,8 @@
 //! Transfer throughput: how fast tensor bytes reach a worker by `pipe` and by `shm`, next to a plain
 //! single-thread `memcpy` of the same size measured in the same run, from 4 KiB to 64 MiB.
 //!
-//! Three loops per size, each timed per request and summarized by the median after a warm-up:
+//! Three loops per size, interleaved (one sample of each per repetition, so a change in the
+//! machine's load affects all three alike), each summarized by the median after a warm-up:
 //! - `memcpy`: `copy_from_slice` between two buffers of this process. The ceiling: no transfer can
 //!   deliver bytes faster than one core copies them. Small copies are timed in batches, so the clock
 //!   read does not count.
@@ -13,8 +14,9 @@
 //!   answers with the ack; timed from the start of the copy to the ack.
 //!
 //! The peer is a thread, not a process: it is on the far end of a real socketpair and has its own
-//! mapping of the arena's `memfd`, so it pays the same kernel copies, wake-ups and page-table work
-//! as a worker would, while the measurement needs no subcommand and no second binary. To prove the
+//! mapping of the arena's `memfd`, so it pays the same kernel copies and wake-ups as a worker would,
+//! while the measurement needs no subcommand and no second binary. Only the address-space switch a
+//! second process adds to each wake-up is missing (a few hundred nanoseconds). To prove the
 //! bytes arrived, the peer checks the first and last byte of every message (two cache lines, the
 //! same in both modes) and answers with a failing ack on a mismatch.
 //!
@@ -119,43 +121,41 @@ pub fn measure(sizes: &[usize], reps: usize) -> anyhow::Result<Vec<ThroughputRow
             let warm = (n / 5).max(2);
 
             let batch = MEMCPY_BATCH_BYTES.div_ceil(size);
-            let mut memcpy = Vec::with_capacity(n);
+            let (mut memcpy, mut pipe, mut shm) = (
+                Vec::with_capacity(n),
+                Vec::with_capacity(n),
+                Vec::with_capacity(n),
+            );
+            let mut ack = [0u8];
+            // One sample of each loop per repetition, so a change in the machine's load while this
+            // size is measured affects the three alike.
             for i in 0..warm + n {
                 let t0 = Instant::now();
                 for _ in 0..batch {
                     dst[..size].copy_from_slice(std::hint::black_box(&src[..size]));
                     std::hint::black_box(&mut dst);
                 }
-                if i >= warm {
-                    memcpy.push(t0.elapsed() / batch as u32);
-                }
-            }
+                let copy = t0.elapsed() / batch as u32;
 
-            let mut ack = [0u8];
-            let mut pipe = Vec::with_capacity(n);
-            start_phase(&mut sock, MODE_PIPE, size, warm + n)?;
-            for i in 0..warm + n {
+                announce(&mut sock, MODE_PIPE, size)?;
                 let t0 = Instant::now();
                 sock.write_all(&src[..size])?;
                 sock.read_exact(&mut ack).context("no ack from the peer")?;
-                let dt = t0.elapsed();
+                let piped = t0.elapsed();
                 check_ack(ack[0], "pipe", size)?;
-                if i >= warm {
-                    pipe.push(dt);
-                }
-            }
 
-            let mut shm = Vec::with_capacity(n);
-            start_phase(&mut sock, MODE_SHM, size, warm + n)?;
-            for i in 0..warm + n {
+                announce(&mut sock, MODE_SHM, size)?;
                 let t0 = Instant::now();
                 arena.input_mut(0)?[..size].copy_from_slice(&src[..size]);
                 sock.write_all(&0u64.to_le_bytes())?;
                 sock.read_exact(&mut ack).context("no ack from the peer")?;
-                let dt = t0.elapsed();
+                let shared = t0.elapsed();
                 check_ack(ack[0], "shm", size)?;
+
                 if i >= warm {
-                    shm.push(dt);
+                    memcpy.push(copy);
+                    pipe.push(piped);
+                    shm.push(shared);
                 }
             }
 
@@ -193,20 +193,19 @@ fn check_ack(ack: u8, mode: &str, size: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Tells the peer what the next `count` messages are.
-fn start_phase(sock: &mut UnixStream, mode: u64, size: usize, count: usize) -> std::io::Result<()> {
-    let mut header = [0u8; 24];
+/// Tells the peer the mode and size of the next message. Sent before the timed part.
+fn announce(sock: &mut UnixStream, mode: u64, size: usize) -> std::io::Result<()> {
+    let mut header = [0u8; 16];
     header[..8].copy_from_slice(&mode.to_le_bytes());
-    header[8..16].copy_from_slice(&(size as u64).to_le_bytes());
-    header[16..].copy_from_slice(&(count as u64).to_le_bytes());
+    header[8..].copy_from_slice(&(size as u64).to_le_bytes());
     sock.write_all(&header)
 }
 
-/// The worker's side: phases of `count` messages of one mode and size, until the stream ends.
+/// The worker's side: a header (mode, size), then one message, answered with an ack; until the
+/// stream ends.
 fn peer_main(mut sock: UnixStream, arena: &ShmArena, max: usize) -> anyhow::Result<()> {
     let mut buf = vec![1u8; max];
-    let mut header = [0u8; 24];
-    let word = |b: &[u8]| u64::from_le_bytes(b.try_into().expect("8 bytes"));
+    let mut header = [0u8; 16];
     let ok = |bytes: &[u8]| {
         let last = bytes.len() - 1;
         bytes[0] == pattern(0) && bytes[last] == pattern(last)
@@ -217,35 +216,29 @@ fn peer_main(mut sock: UnixStream, arena: &ShmArena, max: usize) -> anyhow::Resu
             Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(()),
             Err(e) => return Err(e.into()),
         }
-        let (mode, size, count) = (
-            word(&header[..8]),
-            word(&header[8..16]),
-            word(&header[16..]),
-        );
-        let size = usize::try_from(size)?;
+        let mode = u64::from_le_bytes(header[..8].try_into()?);
+        let size = usize::try_from(u64::from_le_bytes(header[8..].try_into()?))?;
         ensure!(size > 0 && size <= max, "bad size {size}");
-        let placement = TensorPlacement {
-            dtype: DType::U8,
-            shape: vec![size as i64],
-            offset: 0,
-            len: size as u64,
+        let good = match mode {
+            MODE_PIPE => {
+                sock.read_exact(&mut buf[..size])?;
+                ok(&buf[..size])
+            }
+            MODE_SHM => {
+                let mut id = [0u8; 8];
+                sock.read_exact(&mut id)?;
+                let slot = usize::try_from(u64::from_le_bytes(id))?;
+                let placement = TensorPlacement {
+                    dtype: DType::U8,
+                    shape: vec![size as i64],
+                    offset: 0,
+                    len: size as u64,
+                };
+                ok(read_tensor(arena.input(slot)?, &placement)?)
+            }
+            other => bail!("unknown mode {other}"),
         };
-        for _ in 0..count {
-            let good = match mode {
-                MODE_PIPE => {
-                    sock.read_exact(&mut buf[..size])?;
-                    ok(&buf[..size])
-                }
-                MODE_SHM => {
-                    let mut id = [0u8; 8];
-                    sock.read_exact(&mut id)?;
-                    let slot = usize::try_from(u64::from_le_bytes(id))?;
-                    ok(read_tensor(arena.input(slot)?, &placement)?)
-                }
-                other => bail!("unknown mode {other}"),
-            };
-            sock.write_all(&[if good { ACK_OK } else { ACK_BAD }])?;
-        }
+        sock.write_all(&[if good { ACK_OK } else { ACK_BAD }])?;
     }
 }
 

@@ -1,8 +1,8 @@
 //! The worker's side: handshake, load the models named in the setup, then answer run requests one at
 //! a time until told to shut down or until the parent goes away.
 //!
-//! Replies are flushed as soon as no further request is already buffered, so a queue of requests is
-//! answered with few system calls and a single request is never held back.
+//! Each reply is flushed as soon as it is written: a reply held back to share a system call with
+//! the next one would wait for that request's whole compute time.
 
 use std::io::{BufReader, BufWriter, Write};
 use std::os::fd::FromRawFd;
@@ -47,10 +47,14 @@ pub fn main(fd: i32) -> anyhow::Result<()> {
     for (i, m) in setup.models.iter().enumerate() {
         let t0 = Instant::now();
         let loaded: Result<Box<dyn Model>, String> = match &m.source {
-            ModelSource::Onnx(path) => runtime::ort::OrtModel::load(&setup.ort_lib, path, opts).map(|m| Box::new(m) as _),
+            ModelSource::Onnx(path) => {
+                runtime::ort::OrtModel::load(&setup.ort_lib, path, opts).map(|m| Box::new(m) as _)
+            }
             ModelSource::Synthetic(spec) => {
                 let seed = u64::from(setup.worker) << 32 | i as u64;
-                Ok(Box::new(runtime::synthetic::SyntheticModel::new(*spec, seed)))
+                Ok(Box::new(runtime::synthetic::SyntheticModel::new(
+                    *spec, seed,
+                )))
             }
         };
         match loaded {
@@ -74,7 +78,15 @@ pub fn main(fd: i32) -> anyhow::Result<()> {
     let ready = FromWorker::Ready {
         loads,
         rss_bytes: rss_bytes(),
-        runtime: runtime::ort::build_info(),
+        runtime: if setup
+            .models
+            .iter()
+            .any(|m| matches!(m.source, ModelSource::Onnx(_)))
+        {
+            runtime::ort::build_info()
+        } else {
+            "synthetic".into()
+        },
     };
     protocol::write_msg(&mut writer, &ready, &mut out)?;
     writer.flush()?;
@@ -108,10 +120,10 @@ pub fn main(fd: i32) -> anyhow::Result<()> {
                     }
                 };
                 served += 1;
+                // Every reply leaves at once: holding it back to batch with the next one would add
+                // that request's whole compute time to this one's latency.
                 protocol::write_msg(&mut writer, &reply, &mut out)?;
-                if reader.buffer().is_empty() {
-                    writer.flush()?;
-                }
+                writer.flush()?;
             }
             ToWorker::Shutdown => {
                 let bye = FromWorker::Bye {

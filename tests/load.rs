@@ -1,0 +1,295 @@
+//! End to end, with the synthetic runtime: ensembles, trials, stopping rules and verdicts.
+
+use std::collections::HashMap;
+
+use assert_cmd::Command;
+
+struct Run {
+    code: i32,
+    stderr: String,
+    rows: Vec<HashMap<String, String>>,
+}
+
+impl Run {
+    fn row(&self, model: &str) -> &HashMap<String, String> {
+        self.rows
+            .iter()
+            .find(|r| r["model"] == model)
+            .unwrap_or_else(|| panic!("no row {model}"))
+    }
+    fn num(&self, model: &str, k: &str) -> f64 {
+        let v = &self.row(model)[k];
+        v.parse().unwrap_or_else(|_| panic!("{model}.{k} = {v:?}"))
+    }
+}
+
+fn sweep(scenario: &str, extra: &[&str]) -> Run {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("s.toml");
+    std::fs::write(&file, scenario).unwrap();
+    let out = Command::cargo_bin("bench")
+        .unwrap()
+        .args(["sweep", "--quiet", "--scenario"])
+        .arg(&file)
+        .arg("--out")
+        .arg(dir.path())
+        .args(extra)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    let mut rows = Vec::new();
+    if let Ok(mut r) = csv::Reader::from_path(dir.path().join("results.csv")) {
+        let header: Vec<String> = r.headers().unwrap().iter().map(String::from).collect();
+        for rec in r.records() {
+            rows.push(
+                header
+                    .iter()
+                    .cloned()
+                    .zip(rec.unwrap().iter().map(String::from))
+                    .collect(),
+            );
+        }
+    }
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stderr,
+        rows,
+    }
+}
+
+const MODELS: &str = "[[model]]\nname = \"fast\"\nsynthetic = { mean = \"200us\", wait = \"sleep\" }\n\
+                      [[model]]\nname = \"slow\"\nsynthetic = { service = \"exponential\", mean = \"1ms\", wait = \"sleep\" }\n";
+
+#[test]
+fn ensemble_requests_fan_out_and_wait_for_the_slowest_member() {
+    let run = sweep(
+        &format!(
+            "{MODELS}[workload]\ngroups = {{ both = [\"fast\", \"slow\"] }}\nmix = {{ fast = 1, both = 1 }}\n\
+             warmup_requests = 20\nrequests = 400\n[load]\nconcurrency = 2\n[sweep]\nworkers = 2\n"
+        ),
+        &[],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let kinds: Vec<(&str, &str)> = run
+        .rows
+        .iter()
+        .map(|r| (r["model"].as_str(), r["kind"].as_str()))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("fast", "model"),
+            ("slow", "model"),
+            ("both", "group"),
+            ("all", "all")
+        ]
+    );
+    // `slow` runs only as a member of `both`, so they have the same count; `fast` runs alone too.
+    assert_eq!(run.num("slow", "requests"), run.num("both", "requests"));
+    assert!(run.num("fast", "requests") > run.num("both", "requests"));
+    assert_eq!(
+        run.num("all", "requests"),
+        400.0,
+        "ensemble requests count once at the top level"
+    );
+    // The ensemble waits for its slowest member: its tail is at least the slow member's.
+    assert!(run.num("both", "latency_p50_us") >= run.num("slow", "latency_p50_us") * 0.95);
+    assert!(run.num("both", "latency_p99_us") >= run.num("slow", "latency_p99_us") * 0.95);
+    assert!(run.num("both", "latency_p50_us") > run.num("fast", "latency_p50_us"));
+}
+
+#[test]
+fn trials_report_the_median_and_the_spread() {
+    let run = sweep(
+        &format!("{MODELS}[workload]\nwarmup_requests = 10\nrequests = 150\ntrials = 3\n"),
+        &[],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let all = run.row("all");
+    assert_eq!(all["trials"], "3");
+    let (lo, mid, hi) = (
+        run.num("all", "throughput_rps_min"),
+        run.num("all", "throughput_rps"),
+        run.num("all", "throughput_rps_max"),
+    );
+    assert!(lo <= mid && mid <= hi && lo > 0.0, "{lo} {mid} {hi}");
+    let (lo, mid, hi) = (
+        run.num("all", "latency_p99_us_min"),
+        run.num("all", "latency_p99_us"),
+        run.num("all", "latency_p99_us_max"),
+    );
+    assert!(lo <= mid && mid <= hi && lo > 0.0, "{lo} {mid} {hi}");
+}
+
+#[test]
+fn the_stable_rule_stops_on_agreement_or_marks_the_point_invalid() {
+    // A steady fixed-time server agrees within 50% quickly, even on a busy test machine.
+    let steady = "[[model]]\nname = \"m\"\nsynthetic = { mean = \"1ms\", wait = \"sleep\" }\n\
+                  [workload]\nwarmup_requests = 20\nstop = \"stable\"\nwindow = \"400ms\"\ntolerance_pct = 50\nmax_windows = 25\n";
+    let run = sweep(steady, &[]);
+    assert_eq!(run.code, 0, "{} {:?}", run.stderr, run.row("all")["reason"]);
+    let windows = run.num("all", "windows");
+    assert!((3.0..=25.0).contains(&windows), "{windows}");
+    assert_eq!(run.row("all")["valid"], "true");
+    // The reported span is the three agreeing windows.
+    assert!((run.num("all", "duration_s") - 1.2).abs() < 1e-6);
+
+    // No real measurement agrees within 0.0001% in three windows.
+    let strict = steady
+        .replace("tolerance_pct = 50", "tolerance_pct = 0.0001")
+        .replace("max_windows = 25", "max_windows = 3");
+    assert_ne!(strict, steady);
+    let run = sweep(&strict, &[]);
+    assert_eq!(run.code, 1, "an invalid point exits 1: {}", run.stderr);
+    assert_eq!(run.row("all")["valid"], "false");
+    assert!(
+        run.row("all")["reason"].contains("not stable within 3 windows"),
+        "{:?}",
+        run.row("all")["reason"]
+    );
+}
+
+#[test]
+fn verdicts_name_each_reason_and_exit_1() {
+    let base = "[[model]]\nname = \"m\"\nsynthetic = { mean = \"2ms\", wait = \"sleep\" }\n";
+    // Too few requests, and an SLO that a 2 ms server cannot meet.
+    let run = sweep(
+        &format!(
+            "slo = [\"p99_ms <= 1\", \"throughput_rps >= 1\"]\n{base}[workload]\nwarmup_requests = 5\nrequests = 20\nmin_requests = 50\n"
+        ),
+        &[],
+    );
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let all = run.row("all");
+    assert_eq!(all["valid"], "false");
+    assert_eq!(all["slo_met"], "false");
+    assert!(
+        all["reason"].contains("fewer requests than the minimum: 20 < 50"),
+        "{}",
+        all["reason"]
+    );
+    assert!(
+        all["reason"].contains("SLO missed: p99_ms = "),
+        "{}",
+        all["reason"]
+    );
+    assert!(
+        !all["reason"].contains("throughput_rps"),
+        "the throughput objective is met: {}",
+        all["reason"]
+    );
+    // Every row of the point carries the point's verdict.
+    assert_eq!(run.row("m")["valid"], "false");
+
+    // A met SLO: valid, exit 0.
+    let run = sweep(
+        &format!(
+            "slo = \"p99_ms <= 500\"\n{base}[workload]\nwarmup_requests = 5\nrequests = 60\nmin_requests = 50\n"
+        ),
+        &[],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.row("all")["slo_met"], "true");
+    assert_eq!(run.row("all")["reason"], "");
+
+    // An open loop far beyond the server's capacity overflows its in-flight limit.
+    let run = sweep(
+        &format!(
+            "{base}[load]\nkind = \"open\"\nrate = 5000\nmax_in_flight = 50\n[workload]\nwarmup_requests = 0\nduration = \"2s\"\n"
+        ),
+        &[],
+    );
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.row("all")["reason"].contains("more than 50 requests in flight"),
+        "{}",
+        run.row("all")["reason"]
+    );
+}
+
+#[test]
+fn open_loop_records_service_time_and_send_lag_and_follows_a_trace() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("arrivals.txt");
+    // 2 ms, 4 ms, 6 ms between arrivals, cycled: a mean of 4 ms, so 250 requests/s.
+    std::fs::write(&trace, "# inter-arrival times in µs\n2000\n4000\n6000\n").unwrap();
+    let scenario = format!(
+        "[[model]]\nname = \"m\"\nsynthetic = {{ mean = \"200us\", wait = \"sleep\" }}\n\
+         [load]\nkind = \"open\"\ntrace = \"{}\"\n[workload]\nwarmup_requests = 0\nduration = \"2s\"\n",
+        trace.display()
+    );
+    let run = sweep(&scenario, &[]);
+    // On a busy 2-core test machine the generator may honestly fall behind; nothing else may fail.
+    let lag_only = |r: &Run| {
+        r.code == 0
+            || r.rows.iter().all(|row| {
+                row["reason"].is_empty() || row["reason"].starts_with("the generator fell behind")
+            })
+    };
+    assert!(lag_only(&run), "{}", run.stderr);
+    let all = run.row("all");
+    assert_eq!(
+        (all["load"].as_str(), all["arrival"].as_str()),
+        ("open", "trace")
+    );
+    assert_eq!(
+        run.num("all", "rate_rps"),
+        250.0,
+        "a trace's rate is its mean"
+    );
+    assert_eq!(all["concurrency"], "");
+    // 2 s at one arrival per 4 ms on average: 500 sends (one of them the session's first run).
+    assert!(
+        (495.0..=501.0).contains(&(run.num("all", "requests") + run.num("all", "first_runs"))),
+        "{all:?}"
+    );
+    let rate = run.num("all", "throughput_rps");
+    assert!((230.0..=260.0).contains(&rate), "{rate}");
+    // Latency from the intended time covers service time and send lag.
+    assert!(run.num("all", "latency_p50_us") >= run.num("all", "service_p50_us"));
+    assert!(run.num("all", "send_lag_p50_us") > 0.0);
+    assert!(run.num("all", "latency_p50_us") >= run.num("all", "compute_p50_us"));
+
+    // Constant arrivals at a rate list sweep the rate.
+    let run = sweep(
+        "[[model]]\nname = \"m\"\nsynthetic = { mean = \"100us\", wait = \"sleep\" }\n\
+         [load]\nkind = \"open\"\narrival = \"constant\"\nrate = [100, 200]\n[workload]\nwarmup_requests = 0\nmin_requests = 50\nduration = \"1s\"\n",
+        &[],
+    );
+    assert!(lag_only(&run), "{}", run.stderr);
+    let alls: Vec<_> = run.rows.iter().filter(|r| r["model"] == "all").collect();
+    assert_eq!(alls.len(), 2);
+    assert_eq!(
+        (alls[0]["point_id"].as_str(), alls[1]["point_id"].as_str()),
+        ("w1-t1-pipe-cpu-r100", "w1-t1-pipe-cpu-r200")
+    );
+    for (r, want) in alls.iter().zip([100.0, 200.0]) {
+        let sent: f64 =
+            r["requests"].parse::<f64>().unwrap() + r["first_runs"].parse::<f64>().unwrap();
+        assert!(
+            (sent - want).abs() <= 1.0,
+            "constant arrivals for 1 s at {want}/s sent {sent}"
+        );
+    }
+}
+
+#[test]
+fn first_runs_are_kept_out_of_the_steady_state() {
+    // Two workers each run each of two models once for the first time, during warm-up.
+    let run = sweep(
+        &format!(
+            "{MODELS}[workload]\nwarmup_requests = 200\nrequests = 100\n[sweep]\nworkers = 2\n[load]\nconcurrency = 4\n"
+        ),
+        &[],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.num("fast", "first_runs"), 2.0);
+    assert_eq!(run.num("slow", "first_runs"), 2.0);
+    assert_eq!(run.num("all", "first_runs"), 4.0);
+    assert!(run.num("fast", "first_run_ms") > 0.0);
+    assert_eq!(
+        run.num("all", "requests"),
+        100.0,
+        "the measured requests are all steady-state"
+    );
+}
