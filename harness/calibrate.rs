@@ -23,9 +23,9 @@ use crate::protocol::{Setup, SetupModel};
 use crate::runtime::Model;
 use crate::runtime::ort::{OrtModel, SessionOptions};
 use crate::runtime::ortlib::OrtLib;
-use crate::scenario::{ModelSource, Provider};
+use crate::scenario::ModelSource;
 use crate::tensor::{self, Generator, TensorData};
-use crate::worker::pool::{Reply, Worker, spawn_self};
+use crate::worker::pool::{InputsRef, Reply, Worker, spawn_self};
 
 /// One line of the calibration table.
 #[derive(Debug, Clone, Serialize)]
@@ -91,6 +91,7 @@ pub fn calibrate(
     iterations: u64,
 ) -> anyhow::Result<Vec<CalibrationRow>> {
     let inputs = inputs_for(model)?;
+    let views: Vec<crate::tensor::TensorView<'_>> = inputs.iter().map(TensorData::view).collect();
     let warm = (iterations / 10).max(10);
 
     // 1. In process.
@@ -99,7 +100,7 @@ pub fn calibrate(
     let mut in_process = new_histogram();
     for i in 0..warm + iterations {
         let t0 = Instant::now();
-        m.run(&inputs).map_err(anyhow::Error::msg)?;
+        m.run(&views).map_err(anyhow::Error::msg)?;
         if i >= warm {
             in_process.saturating_record(t0.elapsed().as_nanos() as u64);
         }
@@ -115,6 +116,7 @@ pub fn calibrate(
         let (mut child, ours) = spawn_self(
             &["echo".into(), "--size".into(), MSG.to_string()],
             Stdio::inherit(),
+            &[],
         )?;
         let mut sock = ours;
         sock.set_read_timeout(Some(Duration::from_secs(10)))?;
@@ -132,23 +134,27 @@ pub fn calibrate(
         let _ = child.wait().await;
 
         // 3. The worker pool.
-        let worker = Worker::start(Setup {
-            worker: 0,
-            ort_lib: ort.path.clone(),
-            intra_threads: 1,
-            provider: Provider::Cpu,
-            models: vec![SetupModel {
-                name: "model".into(),
-                source: ModelSource::Onnx(model.to_path_buf()),
-            }],
-        })
+        let worker = Worker::start(
+            Setup::single(
+                ort.path.clone(),
+                SetupModel {
+                    name: "model".into(),
+                    source: ModelSource::Onnx(model.to_path_buf()),
+                    inputs: Vec::new(),
+                    samples: 1,
+                },
+            ),
+            None,
+        )
         .await?;
         let mut latency = new_histogram();
         let mut overhead = new_histogram();
         let mut frame = Vec::new();
         for i in 0..warm + iterations {
             let t0 = Instant::now();
-            let reply = worker.call(i, 0, &inputs, &mut frame).await;
+            let reply = worker
+                .call(i, 0, InputsRef::Inline(&inputs), &mut frame)
+                .await;
             let dt = t0.elapsed().as_nanos() as u64;
             match reply {
                 Reply::Done { compute_ns, .. } if i >= warm => {
@@ -246,19 +252,14 @@ pub fn ceiling(concurrencies: &[usize], duration: Duration) -> anyhow::Result<Ve
         .enable_all()
         .build()?;
     rt.block_on(async {
-        let worker = Worker::start(Setup {
-            worker: 0,
-            ort_lib: Default::default(),
-            intra_threads: 1,
-            provider: Provider::Cpu,
-            models: vec![SetupModel {
-                name: "zero".into(),
-                source: scenario.models[0].source.clone(),
-            }],
-        })
+        let worker = Worker::start(
+            Setup::single(Default::default(), SetupModel::of(&scenario.models[0])),
+            None,
+        )
         .await?;
         let pool = crate::worker::pool::Pool {
             workers: vec![worker],
+            slots: None,
         };
         let (_tx, cancel) = tokio::sync::watch::channel(false);
         let mut out = Vec::new();
@@ -268,10 +269,28 @@ pub fn ceiling(concurrencies: &[usize], duration: Duration) -> anyhow::Result<Ve
             let warm = crate::load::PhaseRule::Fixed(crate::scenario::Limit::Duration(
                 Duration::from_millis(300),
             ));
-            crate::load::run_phase(&pool, &scenario, load, warm, 1, &cancel).await?;
+            crate::load::run_phase(
+                &pool,
+                &scenario,
+                load,
+                crate::scenario::Transfer::Pipe,
+                warm,
+                1,
+                &cancel,
+            )
+            .await?;
             let cpu0 = cpu_time();
             let rule = crate::load::PhaseRule::Fixed(crate::scenario::Limit::Duration(duration));
-            let r = crate::load::run_phase(&pool, &scenario, load, rule, 2, &cancel).await?;
+            let r = crate::load::run_phase(
+                &pool,
+                &scenario,
+                load,
+                crate::scenario::Transfer::Pipe,
+                rule,
+                2,
+                &cancel,
+            )
+            .await?;
             let cpu = cpu_time() - cpu0;
             let n = r.result.all.ok();
             let secs = r.span.as_secs_f64();

@@ -92,5 +92,8 @@ pub enum Command {
         fd: i32,
         #[arg(long)]
         id: u32,
+        /// The shared-memory arena of the `shm` transfer.
+        #[arg(long)]
+        shm_fd: Option<i32>,
     },
 }

@@ -13,8 +13,9 @@ use crate::report::csv::CsvReport;
 use crate::report::json::{self, Host, RunInfo, ScenarioInfo};
 use crate::report::{Row, console, write_atomic};
 use crate::runtime::ortlib::OrtLib;
-use crate::scenario::{Limit, Point, Scenario, slo};
-use crate::worker::pool::{Pool, WorkerInfo};
+use crate::scenario::{Limit, Pin, Placement, Point, Scenario, Transfer, slo};
+use crate::transfer::shm::{ShmArena, ShmLayout, region_len_for};
+use crate::worker::pool::{Pool, SlotPool, WorkerInfo};
 
 /// How a sweep ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -166,23 +167,102 @@ fn run_info(s: &Scenario, ort: Option<&OrtLib>) -> RunInfo {
 }
 
 /// The worker setups for one point: every worker loads every model.
-pub fn setups(scenario: &Scenario, ort: Option<&OrtLib>, point: &Point) -> Vec<Setup> {
-    (0..point.workers)
-        .map(|w| Setup {
+/// The worker setups for one point: which models each worker loads (by placement), its pinning,
+/// and the shared-memory layout when the transfer is `shm`.
+pub fn setups(
+    scenario: &Scenario,
+    ort: Option<&OrtLib>,
+    point: &Point,
+    shm: Option<ShmLayout>,
+) -> Vec<Setup> {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let assignment = point.placement.assign(point.workers, scenario.models.len());
+    let models: Vec<SetupModel> = scenario.models.iter().map(SetupModel::of).collect();
+    assignment
+        .into_iter()
+        .enumerate()
+        .map(|(w, preload)| Setup {
             worker: w as u32,
             ort_lib: ort.map(|o| o.path.clone()).unwrap_or_default(),
             intra_threads: point.intra_threads as u32,
             provider: point.provider,
-            models: scenario
-                .models
-                .iter()
-                .map(|m| SetupModel {
-                    name: m.name.clone(),
-                    source: m.source.clone(),
-                })
-                .collect(),
+            transfer: point.transfer,
+            models: models.clone(),
+            preload: preload.into_iter().map(|m| m as u32).collect(),
+            on_demand: (point.placement == Placement::OnDemand).then_some(scenario.on_demand),
+            shm,
+            pin_cpu: (point.pin == Pin::Cores).then_some((w % cores) as u32),
         })
         .collect()
+}
+
+/// Bytes of a model's outputs for one request, from the ONNX signature with the dims its inputs
+/// bound; `None` when an output dim cannot be known before running.
+fn output_bytes(m: &crate::scenario::ModelSpec) -> Option<usize> {
+    use crate::onnx::Dim;
+    let mut bound = std::collections::HashMap::new();
+    for (spec, io) in m.inputs.iter().zip(
+        crate::onnx::read_model_info(match &m.source {
+            crate::scenario::ModelSource::Onnx(p) => p,
+            crate::scenario::ModelSource::Synthetic(_) => return Some(0),
+        })
+        .ok()?
+        .inputs,
+    ) {
+        for (d, &v) in io.dims.iter().zip(&spec.shape) {
+            if let Dim::Named(n) = d {
+                bound.insert(n.clone(), v);
+            }
+        }
+    }
+    let mut tensors = Vec::new();
+    for o in &m.outputs {
+        let dtype = o.dtype.clone().ok()?;
+        let shape: Option<Vec<i64>> = o
+            .dims
+            .iter()
+            .map(|d| match d {
+                Dim::Fixed(n) => Some(*n),
+                Dim::Named(n) => bound.get(n).copied(),
+                Dim::Unknown => None,
+            })
+            .collect();
+        tensors.push((dtype, shape?));
+    }
+    region_len_for(tensors.iter().map(|(d, s)| (*d, s.as_slice()))).ok()
+}
+
+/// Output room per slot when an output's size is unknown before running: 16 MiB.
+const UNKNOWN_OUTPUT_BYTES: usize = 16 << 20;
+
+/// The shared-memory slots of an `shm` point: one per request that can be in flight (closed loop:
+/// concurrency × the largest fan-out; open loop: up to 1,024, and requests beyond wait), each sized
+/// for the largest sample and the largest outputs.
+pub fn slot_pool(scenario: &Scenario, point: &Point) -> anyhow::Result<SlotPool> {
+    let fanout = scenario
+        .workload
+        .groups
+        .iter()
+        .map(|g| g.members.len())
+        .max()
+        .unwrap_or(1)
+        .max(1);
+    let slots = match point.load {
+        crate::scenario::LoadPoint::Closed { concurrency } => concurrency * fanout,
+        crate::scenario::LoadPoint::Open { .. } => scenario.load.max_in_flight.min(1024) * fanout,
+    };
+    let mut input = 0;
+    let mut output = 0;
+    for m in &scenario.models {
+        for s in &m.samples {
+            input = input.max(region_len_for(
+                s.iter().map(|t| (t.dtype, t.shape.as_slice())),
+            )?);
+        }
+        output = output.max(output_bytes(m).unwrap_or(UNKNOWN_OUTPUT_BYTES));
+    }
+    let layout = ShmLayout::new(slots, input.max(1), output.max(1))?;
+    Ok(SlotPool::new(ShmArena::create(layout)?))
 }
 
 async fn run_point(
@@ -191,7 +271,13 @@ async fn run_point(
     point: &Point,
     cancel: &tokio::sync::watch::Receiver<bool>,
 ) -> anyhow::Result<(Vec<Row>, Vec<json::WorkerReport>, Vec<String>)> {
-    let pool = Pool::start(setups(scenario, ort, point)).await?;
+    let slots = if point.transfer == Transfer::Shm {
+        Some(slot_pool(scenario, point)?)
+    } else {
+        None
+    };
+    let layout = slots.as_ref().map(|s| s.fd.layout());
+    let pool = Pool::start(setups(scenario, ort, point, layout), slots).await?;
     let infos: Vec<WorkerInfo> = pool.workers.iter().map(|w| w.info.clone()).collect();
     let seed = scenario.seed ^ (point.index as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
     let phases = async {
@@ -203,6 +289,7 @@ async fn run_point(
                     &pool,
                     scenario,
                     point.load,
+                    point.transfer,
                     PhaseRule::Fixed(limit),
                     seed,
                     cancel,
@@ -221,6 +308,7 @@ async fn run_point(
                     &pool,
                     scenario,
                     point.load,
+                    point.transfer,
                     rule,
                     seed ^ (t as u64 + 1),
                     cancel,
@@ -233,7 +321,7 @@ async fn run_point(
     .await;
     let ends = pool.shutdown().await;
     let (warm, trials) = phases?;
-    let mut end_rss = 0u64;
+    let mut rss_per_worker = Vec::new();
     let mut reports = Vec::new();
     let mut warnings = Vec::new();
     for (info, end) in infos.iter().zip(ends) {
@@ -244,7 +332,7 @@ async fn run_point(
                 (info.rss_ready_bytes, 0)
             }
         };
-        end_rss += rss;
+        rss_per_worker.push(rss);
         let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
         reports.push(json::WorkerReport {
             worker: info.id,
@@ -265,7 +353,14 @@ async fn run_point(
     if trials.is_empty() {
         return Ok((Vec::new(), reports, notes));
     }
-    let rows = rows(scenario, point, &infos, warm.as_ref(), &trials, end_rss);
+    let rows = rows(
+        scenario,
+        point,
+        &infos,
+        warm.as_ref(),
+        &trials,
+        &rss_per_worker,
+    );
     Ok((rows, reports, notes))
 }
 
@@ -380,8 +475,15 @@ pub fn rows(
     workers: &[WorkerInfo],
     warm: Option<&PhaseResult>,
     trials: &[PhaseResult],
-    rss_bytes: u64,
+    rss_per_worker: &[u64],
 ) -> Vec<Row> {
+    let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
+    let rss_bytes: u64 = rss_per_worker.iter().sum();
+    let rss_list: Vec<String> = rss_per_worker
+        .iter()
+        .map(|&b| format!("{:.1}", mib(b)))
+        .collect();
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let load_of = |model: &str| {
         workers
             .iter()
@@ -413,12 +515,21 @@ pub fn rows(
             .map(|t| Summary::of(pick(t), t.span))
             .collect()
     };
+    // Cold starts across warm-up and every trial.
+    let merged = |pick: &dyn Fn(&PhaseResult) -> &Record| -> Record {
+        let mut r = Record::default();
+        for t in warm.into_iter().chain(trials) {
+            r.merge(pick(t));
+        }
+        r
+    };
     let all = summaries(&|t| &t.result.all);
     let all_median = median_summary(&all);
     let (reasons, slo_met) = verdict(scenario, trials, &all, &all_median);
     let row = |name: &str,
                kind: &str,
                per_trial: &[Summary],
+               cold: &Record,
                warm_n: u64,
                first: Option<&FirstRuns>,
                load_ms: f64| {
@@ -438,7 +549,10 @@ pub fn rows(
             workers: point.workers,
             intra_threads: point.intra_threads,
             transfer: point.transfer.name().into(),
+            placement: point.placement.name().into(),
+            pin: point.pin.name().into(),
             provider: point.provider.name().into(),
+            oversubscribed: point.workers * point.intra_threads > cores,
             load: scenario.load.kind_name().into(),
             concurrency: point.load.concurrency(),
             rate_rps: point.load.rate(),
@@ -487,8 +601,13 @@ pub fn rows(
             first_run_ms: first
                 .filter(|f| f.count > 0)
                 .map(|f| f.max_latency.as_secs_f64() * 1e3),
+            cold_starts: cold.cold.len(),
+            cold_start_p50_ms: (!cold.cold.is_empty())
+                .then(|| cold.cold.value_at_quantile(0.5) as f64 / 1e6),
+            cold_start_max_ms: (!cold.cold.is_empty()).then(|| cold.cold.max() as f64 / 1e6),
             load_ms,
-            rss_mib: rss_bytes as f64 / (1024.0 * 1024.0),
+            rss_mib: mib(rss_bytes),
+            rss_per_worker_mib: rss_list.join(";"),
             windows: trials.iter().map(|t| t.windows).max().unwrap_or(0),
             valid: reasons.is_empty(),
             reason: reasons.join("; "),
@@ -502,6 +621,7 @@ pub fn rows(
             &m.name,
             "model",
             &summaries(&|t| &t.result.models[i]),
+            &merged(&|t| &t.result.models[i]),
             warm_n,
             Some(&first_runs[i]),
             load_of(&m.name),
@@ -518,6 +638,7 @@ pub fn rows(
             &group.name,
             "group",
             &summaries(&|t| &t.result.groups[g]),
+            &merged(&|t| &t.result.groups[g]),
             warm_n,
             None,
             load_ms,
@@ -527,6 +648,7 @@ pub fn rows(
         "all",
         "all",
         &all,
+        &merged(&|t| &t.result.all),
         warm.map_or(0, |w| w.sent),
         Some(&all_first),
         worker_load,

@@ -64,8 +64,8 @@ impl From<ExitCode> for std::process::ExitCode {
 /// Runs one command.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Worker { fd, id } => {
-            worker::child::main(fd).with_context(|| format!("worker {id}"))?;
+        Command::Worker { fd, id, shm_fd } => {
+            worker::child::main(fd, shm_fd).with_context(|| format!("worker {id}"))?;
             Ok(ExitCode::Ok)
         }
         Command::Echo { fd, size } => {

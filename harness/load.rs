@@ -30,9 +30,9 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::Exp;
 
 use crate::metrics::{Record, Timing};
-use crate::scenario::{Arrival, Limit, LoadPoint, Scenario, StopRule, Target};
+use crate::scenario::{Arrival, Limit, LoadPoint, Scenario, StopRule, Target, Transfer};
 use crate::timer::PreciseTimer;
-use crate::worker::pool::{Pool, Reply};
+use crate::worker::pool::{InputsRef, Pool, Reply};
 
 /// Records of one window: per model, per group and all requests together.
 #[derive(Debug, Clone)]
@@ -132,6 +132,10 @@ impl From<StopRule> for PhaseRule {
 enum Outcome {
     Ok(Timing),
     First,
+    /// The worker loaded the model for this request (on-demand placement).
+    Cold {
+        latency: Duration,
+    },
     Err {
         kind: &'static str,
         message: String,
@@ -143,6 +147,7 @@ enum Outcome {
 struct Phase<'a> {
     pool: &'a Pool,
     scenario: &'a Scenario,
+    transfer: Transfer,
     start: Instant,
     window: Option<Duration>,
     windows: RefCell<Vec<WindowRecord>>,
@@ -156,11 +161,17 @@ struct Phase<'a> {
 }
 
 impl<'a> Phase<'a> {
-    fn new(pool: &'a Pool, scenario: &'a Scenario, window: Option<Duration>) -> Phase<'a> {
+    fn new(
+        pool: &'a Pool,
+        scenario: &'a Scenario,
+        transfer: Transfer,
+        window: Option<Duration>,
+    ) -> Phase<'a> {
         let now = Instant::now();
         Phase {
             pool,
             scenario,
+            transfer,
             start: now,
             window,
             windows: RefCell::new(Vec::new()),
@@ -200,18 +211,66 @@ impl<'a> Phase<'a> {
         let spec = &self.scenario.models[m];
         let k = self.next_sample.get();
         self.next_sample.set(k.wrapping_add(1));
-        let sample = &spec.samples[k % spec.samples.len()];
+        let index = k % spec.samples.len();
+        let sample = &spec.samples[index];
         let id = self.next_id.get();
         self.next_id.set(id + 1);
         let mut frame = self.frames.borrow_mut().pop().unwrap_or_default();
-        let worker = self.pool.least_loaded(hint);
+        // The shm transfer: take a slot (waiting counts as send lag) and write the inputs once.
+        let mut slot = match &self.pool.slots {
+            Some(slots) => Some(slots.acquire().await),
+            None => None,
+        };
+        let placed = match slot.as_mut().map(|s| s.write_inputs(sample)) {
+            Some(Err(e)) => Some(Err(e.to_string())),
+            other => other.map(|r| r.map_err(|e| e.to_string())),
+        };
+        let worker = self.pool.pick(m, hint);
         let sent = Instant::now();
-        let reply = worker.call(id, m as u32, sample, &mut frame).await;
+        let reply = match (&placed, &slot) {
+            (Some(Err(e)), _) => {
+                Reply::Failed(format!("inputs do not fit the shared-memory slot: {e}"))
+            }
+            (Some(Ok(tensors)), Some(s)) => {
+                worker
+                    .call(
+                        id,
+                        m as u32,
+                        InputsRef::Shm {
+                            slot: s.index() as u32,
+                            tensors,
+                        },
+                        &mut frame,
+                    )
+                    .await
+            }
+            _ => match self.transfer {
+                Transfer::Index => {
+                    worker
+                        .call(id, m as u32, InputsRef::Index(index as u32), &mut frame)
+                        .await
+                }
+                _ => {
+                    worker
+                        .call(id, m as u32, InputsRef::Inline(sample), &mut frame)
+                        .await
+                }
+            },
+        };
         let done = Instant::now();
+        if let (Some(slots), Some(s)) = (&self.pool.slots, slot) {
+            slots.release(s);
+        }
         self.frames.borrow_mut().push(frame);
         self.last_done.set(self.last_done.get().max(done));
         let lag = sent.saturating_duration_since(intended);
         let outcome = match reply {
+            Reply::Done {
+                cold_load_ns: Some(_),
+                ..
+            } => Outcome::Cold {
+                latency: done.saturating_duration_since(intended),
+            },
             Reply::Done {
                 compute_ns,
                 first: true,
@@ -270,10 +329,12 @@ impl<'a> Phase<'a> {
                 let mut compute_ns = 0;
                 let mut err = None;
                 let mut first = false;
+                let mut cold = false;
                 for (o, _, _) in results {
                     match o {
                         Outcome::Ok(t) => compute_ns = compute_ns.max(t.compute_ns),
                         Outcome::First => first = true,
+                        Outcome::Cold { .. } => cold = true,
                         Outcome::Err { kind, message, .. } => {
                             err.get_or_insert((kind, message));
                         }
@@ -281,6 +342,9 @@ impl<'a> Phase<'a> {
                 }
                 let o = match (err, first) {
                     (Some((kind, message)), _) => Outcome::Err { kind, message, lag },
+                    (None, _) if cold => Outcome::Cold {
+                        latency: done.saturating_duration_since(intended),
+                    },
                     (None, true) => Outcome::First,
                     (None, false) => Outcome::Ok(Timing {
                         latency: done.saturating_duration_since(intended),
@@ -352,6 +416,7 @@ fn record(r: &mut Record, o: &Outcome) {
     match o {
         Outcome::Ok(t) => r.record_ok(*t),
         Outcome::First => {}
+        Outcome::Cold { latency } => r.record_cold(*latency),
         Outcome::Err { kind, message, lag } => r.record_error(kind, message, *lag),
     }
 }
@@ -435,6 +500,7 @@ pub async fn run_phase(
     pool: &Pool,
     scenario: &Scenario,
     load: LoadPoint,
+    transfer: Transfer,
     rule: PhaseRule,
     seed: u64,
     cancel: &tokio::sync::watch::Receiver<bool>,
@@ -444,7 +510,7 @@ pub async fn run_phase(
         PhaseRule::Stable { window, .. } => Some(window),
         PhaseRule::Fixed(_) => None,
     };
-    let phase = Phase::new(pool, scenario, window);
+    let phase = Phase::new(pool, scenario, transfer, window);
     let request_limit = match rule {
         PhaseRule::Fixed(Limit::Requests(n)) => Some(n),
         _ => None,

@@ -49,6 +49,9 @@ pub struct Record {
     pub service: Histogram<u64>,
     pub lag: Histogram<u64>,
     pub compute: Histogram<u64>,
+    /// Cold starts (on-demand placement): latency of the requests that had to load their model
+    /// first. Never mixed into `latency`.
+    pub cold: Histogram<u64>,
     /// Sends that lagged more than [`LAG_LIMIT`] (failed requests included).
     pub lagged: u64,
     /// Failed requests by kind (`runtime_error`, `worker_lost`).
@@ -64,6 +67,7 @@ impl Default for Record {
             service: new_histogram(),
             lag: new_histogram(),
             compute: new_histogram(),
+            cold: new_histogram(),
             lagged: 0,
             errors: BTreeMap::new(),
             first_error: BTreeMap::new(),
@@ -80,6 +84,10 @@ impl Record {
         if t.lag > LAG_LIMIT {
             self.lagged += 1;
         }
+    }
+
+    pub fn record_cold(&mut self, latency: Duration) {
+        self.cold.saturating_record(ns(latency).max(1));
     }
 
     pub fn record_error(&mut self, kind: &str, message: &str, lag: Duration) {
@@ -112,6 +120,7 @@ impl Record {
             (&mut self.service, &other.service),
             (&mut self.lag, &other.lag),
             (&mut self.compute, &other.compute),
+            (&mut self.cold, &other.cold),
         ] {
             a.add(b).expect("histograms with equal bounds merge");
         }

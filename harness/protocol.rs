@@ -11,12 +11,13 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncRead, AsyncReadExt};
 
-use crate::scenario::{ModelSource, Provider};
+use crate::scenario::{InputSpec, ModelSource, OnDemandCaps, Provider, Transfer};
 use crate::tensor::TensorData;
+use crate::transfer::shm::{ShmLayout, TensorPlacement};
 
 pub const MAGIC: [u8; 4] = *b"BNCH";
 /// Bumped on every incompatible change to the messages below.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 /// Frames larger than this are refused rather than allocated (1 GiB).
 pub const MAX_FRAME: u32 = 1 << 30;
 
@@ -59,11 +60,26 @@ impl Hello {
     }
 }
 
-/// A model a worker must load.
+/// A model a worker may load.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SetupModel {
     pub name: String,
     pub source: ModelSource,
+    /// The inputs and their generators: with the `index` transfer the worker makes the samples
+    /// itself, bit for bit as the parent would.
+    pub inputs: Vec<InputSpec>,
+    pub samples: u32,
+}
+
+impl SetupModel {
+    pub fn of(m: &crate::scenario::ModelSpec) -> SetupModel {
+        SetupModel {
+            name: m.name.clone(),
+            source: m.source.clone(),
+            inputs: m.inputs.clone(),
+            samples: m.samples.len() as u32,
+        }
+    }
 }
 
 /// What a worker loads and how it runs.
@@ -73,7 +89,57 @@ pub struct Setup {
     pub ort_lib: PathBuf,
     pub intra_threads: u32,
     pub provider: Provider,
+    pub transfer: Transfer,
+    /// Every model of the scenario, by scenario index (requests name models by this index).
     pub models: Vec<SetupModel>,
+    /// The models to load at start.
+    pub preload: Vec<u32>,
+    /// Set for the on-demand placement: load models when first asked, within these caps.
+    pub on_demand: Option<OnDemandCaps>,
+    /// The shared-memory arena's layout (`shm` transfer); its descriptor is passed with `--shm-fd`.
+    pub shm: Option<ShmLayout>,
+    /// Pin the worker to this CPU.
+    pub pin_cpu: Option<u32>,
+}
+
+impl Setup {
+    /// One worker holding one model, `pipe` transfer: for calibration.
+    pub fn single(ort_lib: PathBuf, model: SetupModel) -> Setup {
+        Setup {
+            worker: 0,
+            ort_lib,
+            intra_threads: 1,
+            provider: Provider::Cpu,
+            transfer: Transfer::Pipe,
+            models: vec![model],
+            preload: vec![0],
+            on_demand: None,
+            shm: None,
+            pin_cpu: None,
+        }
+    }
+}
+
+/// A request's inputs, by transfer mode.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Inputs {
+    /// The tensors themselves (`pipe`).
+    Inline(Vec<TensorData>),
+    /// Tensors placed in a shared-memory slot (`shm`).
+    Shm {
+        slot: u32,
+        tensors: Vec<TensorPlacement>,
+    },
+    /// A sample the worker generated at start (`index`).
+    Index(u32),
+}
+
+/// A reply's outputs, by transfer mode.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Outputs {
+    Inline(Vec<TensorData>),
+    /// Written into the request's slot.
+    Shm(Vec<TensorPlacement>),
 }
 
 /// Load time of one model in one worker.
@@ -91,7 +157,7 @@ pub enum ToWorker {
     Run {
         id: u64,
         model: u32,
-        inputs: Vec<TensorData>,
+        inputs: Inputs,
     },
     /// Finish: the worker answers [`FromWorker::Bye`] and exits.
     Shutdown,
@@ -116,7 +182,11 @@ pub enum FromWorker {
         compute_ns: u64,
         /// The first run of this model's session in this worker (warm-up effects included).
         first: bool,
-        outputs: Vec<TensorData>,
+        /// On-demand placement: the model was loaded for this request, taking this long.
+        cold_load_ns: Option<u64>,
+        /// On-demand placement: models evicted to make room.
+        evicted: Vec<u32>,
+        outputs: Outputs,
     },
     Failed {
         id: u64,
@@ -268,34 +338,70 @@ mod tests {
             })
     }
 
+    fn placement() -> impl Strategy<Value = TensorPlacement> {
+        (
+            prop::collection::vec(0i64..5, 0..3),
+            any::<u64>(),
+            any::<u64>(),
+        )
+            .prop_map(|(shape, offset, len)| TensorPlacement {
+                dtype: DType::F32,
+                shape,
+                offset,
+                len,
+            })
+    }
+
+    fn inputs() -> impl Strategy<Value = Inputs> {
+        prop_oneof![
+            prop::collection::vec(tensor(), 0..4).prop_map(Inputs::Inline),
+            (any::<u32>(), prop::collection::vec(placement(), 0..3))
+                .prop_map(|(slot, tensors)| Inputs::Shm { slot, tensors }),
+            any::<u32>().prop_map(Inputs::Index),
+        ]
+    }
+
     fn to_worker() -> impl Strategy<Value = ToWorker> {
         prop_oneof![
             Just(ToWorker::Shutdown),
-            (
-                any::<u64>(),
-                any::<u32>(),
-                prop::collection::vec(tensor(), 0..4)
-            )
-                .prop_map(|(id, model, inputs)| ToWorker::Run { id, model, inputs }),
+            (any::<u64>(), any::<u32>(), inputs()).prop_map(|(id, model, inputs)| ToWorker::Run {
+                id,
+                model,
+                inputs
+            }),
             (
                 any::<u32>(),
                 "[a-z/.]{0,20}",
                 1u32..8,
-                prop::collection::vec(("[a-z_]{1,8}", "[a-z/.]{1,20}"), 0..4)
+                prop::collection::vec(("[a-z_]{1,8}", "[a-z/.]{1,20}"), 0..4),
+                any::<Option<u32>>(),
+                prop::sample::select(Transfer::ALL.to_vec()),
             )
-                .prop_map(|(worker, lib, t, m)| ToWorker::Setup(Setup {
-                    worker,
-                    ort_lib: lib.into(),
-                    intra_threads: t,
-                    provider: Provider::Cpu,
-                    models: m
-                        .into_iter()
-                        .map(|(name, path)| SetupModel {
-                            name,
-                            source: ModelSource::Onnx(path.into())
-                        })
-                        .collect(),
-                })),
+                .prop_map(|(worker, lib, t, m, pin_cpu, transfer)| {
+                    ToWorker::Setup(Setup {
+                        worker,
+                        ort_lib: lib.into(),
+                        intra_threads: t,
+                        provider: Provider::Cpu,
+                        transfer,
+                        preload: (0..m.len() as u32).collect(),
+                        models: m
+                            .into_iter()
+                            .map(|(name, path)| SetupModel {
+                                name,
+                                source: ModelSource::Onnx(path.into()),
+                                inputs: Vec::new(),
+                                samples: 8,
+                            })
+                            .collect(),
+                        on_demand: Some(OnDemandCaps {
+                            max_models: Some(2),
+                            memory_budget_bytes: None,
+                        }),
+                        shm: ShmLayout::new(4, 4096, 1024).ok(),
+                        pin_cpu,
+                    })
+                }),
         ]
     }
 
@@ -306,13 +412,22 @@ mod tests {
                 any::<u64>(),
                 any::<u64>(),
                 any::<bool>(),
-                prop::collection::vec(tensor(), 0..3)
+                any::<Option<u64>>(),
+                prop::collection::vec(any::<u32>(), 0..3),
+                prop_oneof![
+                    prop::collection::vec(tensor(), 0..3).prop_map(Outputs::Inline),
+                    prop::collection::vec(placement(), 0..3).prop_map(Outputs::Shm),
+                ]
             )
-                .prop_map(|(id, compute_ns, first, outputs)| FromWorker::Done {
-                    id,
-                    compute_ns,
-                    first,
-                    outputs
+                .prop_map(|(id, compute_ns, first, cold_load_ns, evicted, outputs)| {
+                    FromWorker::Done {
+                        id,
+                        compute_ns,
+                        first,
+                        cold_load_ns,
+                        evicted,
+                        outputs,
+                    }
                 }),
             (any::<u64>(), ".{0,40}").prop_map(|(id, message)| FromWorker::Failed { id, message }),
             (any::<u64>(), any::<u64>())

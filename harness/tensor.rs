@@ -137,7 +137,22 @@ impl TensorData {
 
     /// Checks that the byte length agrees with dtype and shape.
     pub fn check(&self) -> Result<(), String> {
-        let want = Self::numel(&self.shape).saturating_mul(self.dtype.size());
+        self.view().check()
+    }
+}
+
+/// A borrowed tensor: what a runtime reads, whether the bytes came in a frame or live in shared memory.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TensorView<'a> {
+    pub dtype: DType,
+    pub shape: &'a [i64],
+    pub bytes: &'a [u8],
+}
+
+impl TensorView<'_> {
+    /// Checks that the byte length agrees with dtype and shape.
+    pub fn check(&self) -> Result<(), String> {
+        let want = TensorData::numel(self.shape).saturating_mul(self.dtype.size());
         if self.bytes.len() != want {
             return Err(format!(
                 "tensor of {} {:?} needs {want} bytes, got {}",
@@ -150,8 +165,18 @@ impl TensorData {
     }
 }
 
+impl TensorData {
+    pub fn view(&self) -> TensorView<'_> {
+        TensorView {
+            dtype: self.dtype,
+            shape: &self.shape,
+            bytes: &self.bytes,
+        }
+    }
+}
+
 /// How the values of one input are made.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Generator {
     /// Uniform in `[low, high)`; for `bool`, true with probability one half.
     Uniform { low: f64, high: f64 },

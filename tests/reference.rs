@@ -39,7 +39,8 @@ fn onnx_runtime_matches_pytorch_reference_outputs() {
         }
         let mut model =
             OrtModel::load(&lib.path, &onnx, SessionOptions { intra_threads: 1 }).unwrap();
-        let outputs = model.run(&inputs).unwrap();
+        let views: Vec<_> = inputs.iter().map(|t| t.view()).collect();
+        let outputs = model.run(&views).unwrap();
         assert_eq!(outputs.len(), info.outputs.len(), "{name}");
         for (got, o) in outputs.iter().zip(&info.outputs) {
             let want = read_npy(&refdir.join(format!("output_{}.npy", o.name))).unwrap();

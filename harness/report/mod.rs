@@ -22,7 +22,11 @@ pub struct Row {
     pub workers: usize,
     pub intra_threads: usize,
     pub transfer: String,
+    pub placement: String,
+    pub pin: String,
     pub provider: String,
+    /// Worker threads (workers × intra_threads) exceed the logical cores.
+    pub oversubscribed: bool,
     /// `closed` or `open`.
     pub load: String,
     /// Closed loop: requests in flight.
@@ -66,8 +70,14 @@ pub struct Row {
     pub compute_p99_us: f64,
     pub compute_mean_us: f64,
     pub first_run_ms: Option<f64>,
+    /// On-demand placement: requests that loaded their model first, and their latency.
+    pub cold_starts: u64,
+    pub cold_start_p50_ms: Option<f64>,
+    pub cold_start_max_ms: Option<f64>,
     pub load_ms: f64,
     pub rss_mib: f64,
+    /// Each worker's resident memory at the end of the point, MiB, `;`-separated in worker order.
+    pub rss_per_worker_mib: String,
     pub windows: usize,
     pub valid: bool,
     pub reason: String,
@@ -110,6 +120,8 @@ impl Row {
             *v = r3(*v);
         }
         r.first_run_ms = r.first_run_ms.map(r3);
+        r.cold_start_p50_ms = r.cold_start_p50_ms.map(r3);
+        r.cold_start_max_ms = r.cold_start_max_ms.map(r3);
         r.rate_rps = r.rate_rps.map(r3);
         r
     }

@@ -10,13 +10,13 @@ pub mod ort;
 pub mod ortlib;
 pub mod synthetic;
 
-use crate::tensor::TensorData;
+use crate::tensor::{TensorData, TensorView};
 
 /// A loaded model that can be run repeatedly.
 pub trait Model: Send {
     /// Runs the model on `inputs` (in the model's input order) and returns its outputs in the
     /// model's output order.
-    fn run(&mut self, inputs: &[TensorData]) -> Result<Vec<TensorData>, String>;
+    fn run(&mut self, inputs: &[TensorView<'_>]) -> Result<Vec<TensorData>, String>;
 
     /// A pause the worker takes before this request, outside the measured compute time. Only the
     /// synthetic runtime's stall uses it.

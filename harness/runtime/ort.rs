@@ -10,7 +10,7 @@ use ort::session::{Session, SessionInputValue, builder::GraphOptimizationLevel};
 use ort::value::{DynTensorValueType, TensorElementType, TensorRef};
 
 use super::Model;
-use crate::tensor::{DType, TensorData};
+use crate::tensor::{DType, TensorData, TensorView};
 
 static ENVIRONMENT: OnceLock<Result<ort::environment::Environment, String>> = OnceLock::new();
 
@@ -120,15 +120,15 @@ fn dtype_of(t: TensorElementType) -> Option<DType> {
 
 /// A view over `t`'s bytes as an ONNX Runtime tensor. Zero-copy when aligned; otherwise the bytes are
 /// copied into a typed buffer that the returned value owns.
-fn input_value(t: &TensorData) -> ort::Result<SessionInputValue<'_>> {
-    fn view<T: bytemuck::Pod + ort::value::PrimitiveTensorElementType + std::fmt::Debug>(
-        t: &TensorData,
-    ) -> ort::Result<SessionInputValue<'_>> {
-        match bytemuck::try_cast_slice::<u8, T>(&t.bytes) {
-            Ok(s) => Ok(TensorRef::from_array_view((t.shape.clone(), s))?.into()),
+fn input_value<'a>(t: &TensorView<'a>) -> ort::Result<SessionInputValue<'a>> {
+    fn view<'a, T: bytemuck::Pod + ort::value::PrimitiveTensorElementType + std::fmt::Debug>(
+        t: &TensorView<'a>,
+    ) -> ort::Result<SessionInputValue<'a>> {
+        match bytemuck::try_cast_slice::<u8, T>(t.bytes) {
+            Ok(s) => Ok(TensorRef::from_array_view((t.shape.to_vec(), s))?.into()),
             Err(_) => {
-                let owned: Vec<T> = bytemuck::pod_collect_to_vec(&t.bytes);
-                Ok(ort::value::Tensor::from_array((t.shape.clone(), owned))?.into())
+                let owned: Vec<T> = bytemuck::pod_collect_to_vec(t.bytes);
+                Ok(ort::value::Tensor::from_array((t.shape.to_vec(), owned))?.into())
             }
         }
     }
@@ -146,13 +146,13 @@ fn input_value(t: &TensorData) -> ort::Result<SessionInputValue<'_>> {
         DType::U64 => view::<u64>(t),
         DType::Bool => {
             let owned: Vec<bool> = t.bytes.iter().map(|&b| b != 0).collect();
-            Ok(ort::value::Tensor::from_array((t.shape.clone(), owned))?.into())
+            Ok(ort::value::Tensor::from_array((t.shape.to_vec(), owned))?.into())
         }
     }
 }
 
 impl Model for OrtModel {
-    fn run(&mut self, inputs: &[TensorData]) -> Result<Vec<TensorData>, String> {
+    fn run(&mut self, inputs: &[TensorView<'_>]) -> Result<Vec<TensorData>, String> {
         if inputs.len() != self.inputs.len() {
             return Err(format!(
                 "model takes {} inputs ({}), request has {}",

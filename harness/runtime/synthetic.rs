@@ -10,7 +10,7 @@ use rand_distr::{Distribution, Exp};
 
 use super::Model;
 use crate::scenario::{ServiceDistribution, SyntheticSpec, WaitMode};
-use crate::tensor::TensorData;
+use crate::tensor::{TensorData, TensorView};
 
 pub struct SyntheticModel {
     spec: SyntheticSpec,
@@ -59,7 +59,7 @@ pub fn wait(d: Duration, mode: WaitMode) {
 }
 
 impl Model for SyntheticModel {
-    fn run(&mut self, _inputs: &[TensorData]) -> Result<Vec<TensorData>, String> {
+    fn run(&mut self, _inputs: &[TensorView<'_>]) -> Result<Vec<TensorData>, String> {
         let d = self.service_time();
         wait(d, self.spec.wait);
         Ok(Vec::new())

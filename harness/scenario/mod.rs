@@ -7,6 +7,7 @@
 //! problems found are reported together.
 
 mod model;
+pub use model::generate_samples;
 pub mod raw;
 pub mod slo;
 pub mod source;
@@ -33,26 +34,113 @@ pub const MAX_SAMPLE_BYTES: usize = 1 << 30;
 pub const MAX_SAMPLES_BYTES: usize = 4 << 30;
 
 /// How tensors travel between the load generator and a worker.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Transfer {
     /// Tensor bytes inside the frames on the worker's socket: the copy-through-a-queue baseline.
     Pipe,
+    /// Inputs written once into a shared-memory slot; only the slot id crosses the socket, and the
+    /// worker hands ONNX Runtime a view over its mapping. Outputs come back through the slot.
+    Shm,
+    /// The worker generates the same samples itself at start; only a sample index crosses.
+    Index,
 }
 
 impl Transfer {
-    pub const ALL: [Transfer; 1] = [Transfer::Pipe];
+    pub const ALL: [Transfer; 3] = [Transfer::Pipe, Transfer::Shm, Transfer::Index];
     pub fn name(self) -> &'static str {
         match self {
             Transfer::Pipe => "pipe",
+            Transfer::Shm => "shm",
+            Transfer::Index => "index",
         }
     }
     /// Whether input bytes cross to the worker for every request (`per_request`) or once (`once`).
     pub fn staging(self) -> &'static str {
         match self {
-            Transfer::Pipe => "per_request",
+            Transfer::Pipe | Transfer::Shm => "per_request",
+            Transfer::Index => "once",
         }
     }
+}
+
+/// Which worker holds which model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Placement {
+    /// Every worker loads every model.
+    Replicate,
+    /// Each model is loaded by an even share of the workers.
+    Partition,
+    /// One worker per model (the point's worker count is the model count).
+    Dedicated,
+    /// A worker loads a model the first time it is asked for it, evicting the least recently used
+    /// model beyond its cap.
+    OnDemand,
+}
+
+impl Placement {
+    pub const ALL: [Placement; 4] = [
+        Placement::Replicate,
+        Placement::Partition,
+        Placement::Dedicated,
+        Placement::OnDemand,
+    ];
+    pub fn name(self) -> &'static str {
+        match self {
+            Placement::Replicate => "replicate",
+            Placement::Partition => "partition",
+            Placement::Dedicated => "dedicated",
+            Placement::OnDemand => "on-demand",
+        }
+    }
+
+    /// The models each of `workers` workers loads at start (model indices), for `models` models.
+    /// On-demand workers start empty.
+    pub fn assign(self, workers: usize, models: usize) -> Vec<Vec<usize>> {
+        match self {
+            Placement::Replicate => vec![(0..models).collect(); workers],
+            Placement::OnDemand => vec![Vec::new(); workers],
+            Placement::Dedicated => (0..workers)
+                .map(|w| if w < models { vec![w] } else { Vec::new() })
+                .collect(),
+            Placement::Partition if workers >= models => {
+                (0..workers).map(|w| vec![w % models]).collect()
+            }
+            Placement::Partition => (0..workers)
+                .map(|w| (0..models).filter(|m| m % workers == w).collect())
+                .collect(),
+        }
+    }
+}
+
+/// CPU pinning of workers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Pin {
+    /// The scheduler places workers.
+    None,
+    /// Worker `i` is pinned to CPU `i mod cores`.
+    Cores,
+}
+
+impl Pin {
+    pub const ALL: [Pin; 2] = [Pin::None, Pin::Cores];
+    pub fn name(self) -> &'static str {
+        match self {
+            Pin::None => "none",
+            Pin::Cores => "cores",
+        }
+    }
+}
+
+/// Caps of the on-demand placement, per worker.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct OnDemandCaps {
+    /// Models held at once; loading one more evicts the least recently used.
+    pub max_models: Option<usize>,
+    /// Estimated memory of the models held (each model's resident-memory growth when it loaded).
+    pub memory_budget_bytes: Option<u64>,
 }
 
 /// Where a worker runs its models.
@@ -89,7 +177,7 @@ mod duration_secs {
 }
 
 /// One input of a model, fully resolved.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct InputSpec {
     pub name: String,
     pub dtype: DType,
@@ -298,6 +386,8 @@ pub struct Axes {
     pub workers: Vec<usize>,
     pub intra_threads: Vec<usize>,
     pub transfer: Vec<Transfer>,
+    pub placement: Vec<Placement>,
+    pub pin: Vec<Pin>,
     pub provider: Vec<Provider>,
     pub load: Vec<LoadPoint>,
 }
@@ -314,6 +404,7 @@ pub struct Scenario {
     pub workload: Workload,
     pub load: LoadSpec,
     pub slo: Vec<slo::Constraint>,
+    pub on_demand: OnDemandCaps,
     pub axes: Axes,
     pub points: Vec<Point>,
 }
@@ -520,6 +611,18 @@ fn resolve(raw: RawScenario, file: &Path, hash: String, e: &mut Errors) -> Optio
     let (load, load_points) = workload::resolve_load(raw.load.unwrap_or_default(), dir, e);
     let slo = slo::resolve(raw.slo.as_ref(), &root.key("slo"), e);
     let axes = workload::resolve_axes(raw.sweep.as_ref(), load_points, e);
+    let on_demand = workload::resolve_on_demand(raw.on_demand, &axes, e);
+    let models_len = models.len();
+    if axes.placement.contains(&Placement::Dedicated)
+        && !axes.workers.contains(&models_len)
+        && models_len > 0
+    {
+        e.push(
+            &root.key("sweep").key("placement"),
+            format!("`dedicated` runs one worker per model, so it needs `workers` to include {models_len}"),
+            format!("add {models_len} to `sweep.workers`, or remove `dedicated`"),
+        );
+    }
     let points = match expand(&axes) {
         Ok(p) => p,
         Err(n) => {
@@ -543,8 +646,22 @@ fn resolve(raw: RawScenario, file: &Path, hash: String, e: &mut Errors) -> Optio
         workload,
         load,
         slo,
+        on_demand,
+        points: {
+            // Dedicated placement runs one worker per model: its points with another count are not
+            // run (validate lists what was dropped).
+            let m = models_len;
+            points
+                .into_iter()
+                .filter(|p| p.placement != Placement::Dedicated || p.workers == m)
+                .enumerate()
+                .map(|(i, mut p)| {
+                    p.index = i;
+                    p
+                })
+                .collect()
+        },
         axes,
-        points,
     })
 }
 

@@ -266,30 +266,17 @@ pub(super) fn resolve_model(
         _ => {}
     }
     // Generate the samples now, so a bad .npy file is reported before any worker starts.
-    let mut per_input = Vec::new();
-    for input in &inputs {
-        match tensor::generate(
-            &input.generator,
-            input.dtype,
-            &input.shape,
-            input.seed,
-            samples,
-        ) {
-            Ok(s) => per_input.push(s),
-            Err(err) => {
-                e.push(
-                    &key.key("inputs").key(&input.name).key("generator"),
-                    format!("{err:#}"),
-                    "fix the generator or its file",
-                );
-                return None;
-            }
+    let samples = match generate_samples(&inputs, samples) {
+        Ok(s) => s,
+        Err((i, err)) => {
+            e.push(
+                &key.key("inputs").key(&inputs[i].name).key("generator"),
+                format!("{err:#}"),
+                "fix the generator or its file",
+            );
+            return None;
         }
-    }
-    let count = per_input.iter().map(Vec::len).max().unwrap_or(1).max(1);
-    let samples = (0..count)
-        .map(|i| per_input.iter().map(|s| s[i % s.len()].clone()).collect())
-        .collect();
+    };
     Some(ModelSpec {
         name,
         source: ModelSource::Onnx(path),
@@ -551,4 +538,31 @@ fn resolve_synthetic(
         wait,
         stall,
     })
+}
+
+/// The samples of a model: `samples[i][j]` is sample `i` of input `j`. Each input's values depend
+/// only on its generator, seed and the sample index, so the parent and a worker (the `index`
+/// transfer) make the same bytes. An `.npy` input with N stacked samples sets the count to the
+/// largest N; shorter inputs repeat. On error, returns the index of the failing input.
+pub fn generate_samples(
+    inputs: &[InputSpec],
+    count: usize,
+) -> Result<Vec<Vec<TensorData>>, (usize, anyhow::Error)> {
+    let mut per_input = Vec::new();
+    for (i, input) in inputs.iter().enumerate() {
+        per_input.push(
+            tensor::generate(
+                &input.generator,
+                input.dtype,
+                &input.shape,
+                input.seed,
+                count,
+            )
+            .map_err(|e| (i, e))?,
+        );
+    }
+    let n = per_input.iter().map(Vec::len).max().unwrap_or(1).max(1);
+    Ok((0..n)
+        .map(|i| per_input.iter().map(|s| s[i % s.len()].clone()).collect())
+        .collect())
 }

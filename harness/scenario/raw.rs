@@ -37,6 +37,14 @@ pub struct RawScenario {
     pub load: Option<RawLoad>,
     pub sweep: Option<RawSweep>,
     pub slo: Option<OneOrMany<String>>,
+    pub on_demand: Option<RawOnDemand>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawOnDemand {
+    pub max_models: Option<i64>,
+    pub memory_budget_mib: Option<f64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -137,6 +145,8 @@ pub struct RawLoad {
 pub struct RawSweep {
     pub workers: Option<OneOrMany<i64>>,
     pub transfer: Option<OneOrMany<String>>,
+    pub placement: Option<OneOrMany<String>>,
+    pub pin: Option<OneOrMany<String>>,
     pub intra_threads: Option<OneOrMany<i64>>,
     pub provider: Option<OneOrMany<String>>,
 }

@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use super::{Axes, LoadPoint, Provider, Transfer};
+use super::{Axes, LoadPoint, Pin, Placement, Provider, Transfer};
 
 /// The most points one scenario may expand to; a guard against a typo that multiplies axes.
 pub const MAX_POINTS: usize = 10_000;
@@ -18,16 +18,20 @@ pub struct Point {
     pub workers: usize,
     pub intra_threads: usize,
     pub transfer: Transfer,
+    pub placement: Placement,
+    pub pin: Pin,
     pub provider: Provider,
     pub load: LoadPoint,
 }
 
-/// Expands the axes. The last axis varies fastest: workers, intra_threads, transfer, provider,
-/// load (concurrency or rate). Returns `Err(n)` when the product exceeds [`MAX_POINTS`].
+/// Expands the axes. The last axis varies fastest: workers, intra_threads, transfer, placement, pin,
+/// provider, load (concurrency or rate). Returns `Err(n)` when the product exceeds [`MAX_POINTS`].
 pub fn expand(axes: &Axes) -> Result<Vec<Point>, usize> {
     let n = axes.workers.len()
         * axes.intra_threads.len()
         * axes.transfer.len()
+        * axes.placement.len()
+        * axes.pin.len()
         * axes.provider.len()
         * axes.load.len();
     if n > MAX_POINTS {
@@ -37,22 +41,34 @@ pub fn expand(axes: &Axes) -> Result<Vec<Point>, usize> {
     for &workers in &axes.workers {
         for &intra_threads in &axes.intra_threads {
             for &transfer in &axes.transfer {
-                for &provider in &axes.provider {
-                    for &load in &axes.load {
-                        points.push(Point {
-                            index: points.len(),
-                            id: format!(
-                                "w{workers}-t{intra_threads}-{}-{}-{}",
-                                transfer.name(),
-                                provider.name(),
-                                load.id()
-                            ),
-                            workers,
-                            intra_threads,
-                            transfer,
-                            provider,
-                            load,
-                        });
+                for &placement in &axes.placement {
+                    for &pin in &axes.pin {
+                        for &provider in &axes.provider {
+                            for &load in &axes.load {
+                                let mut id =
+                                    format!("w{workers}-t{intra_threads}-{}", transfer.name());
+                                // The defaults stay out of the id, so ids of simple sweeps stay short.
+                                if placement != Placement::Replicate {
+                                    id.push('-');
+                                    id.push_str(placement.name());
+                                }
+                                if pin != Pin::None {
+                                    id.push_str("-pin");
+                                }
+                                id.push_str(&format!("-{}-{}", provider.name(), load.id()));
+                                points.push(Point {
+                                    index: points.len(),
+                                    id,
+                                    workers,
+                                    intra_threads,
+                                    transfer,
+                                    placement,
+                                    pin,
+                                    provider,
+                                    load,
+                                });
+                            }
+                        }
                     }
                 }
             }
@@ -71,6 +87,8 @@ mod tests {
             workers: w,
             intra_threads: t,
             transfer: vec![Transfer::Pipe],
+            placement: vec![Placement::Replicate],
+            pin: vec![Pin::None],
             provider: vec![Provider::Cpu],
             load: c
                 .into_iter()

@@ -156,6 +156,8 @@ fn bundled_ensemble_resolves() {
             workers: vec![1, 2],
             intra_threads: vec![1, 2],
             transfer: vec![Transfer::Pipe],
+            placement: vec![Placement::Replicate],
+            pin: vec![Pin::None],
             provider: vec![Provider::Cpu],
             load: closed(&[1, 4]),
         }
@@ -282,6 +284,8 @@ fn defaults_apply_when_workload_and_sweep_are_absent() {
             workers: vec![1],
             intra_threads: vec![1],
             transfer: vec![Transfer::Pipe],
+            placement: vec![Placement::Replicate],
+            pin: vec![Pin::None],
             provider: vec![Provider::Cpu],
             load: closed(&[1]),
         }
@@ -388,7 +392,7 @@ fn every_problem_is_reported_with_its_line_and_key() {
          duration = \"soon\"\n\
          \n\
          [sweep]\n\
-         transfer = [\"shm\"]\n\
+         transfer = [\"device\"]\n\
          workers = []\n",
         linear = lit(&model("linear")),
         mlp = lit(&model("mlp")),
@@ -601,7 +605,7 @@ fn values_are_checked_per_axis() {
         "twice",
     );
     check(
-        "[sweep]\ntransfer = \"index\"\n",
+        "[sweep]\ntransfer = \"device\"\n",
         "sweep.transfer",
         "not available",
     );

@@ -9,7 +9,7 @@ use super::raw::{self, OneOrMany};
 use super::source::Seg;
 use super::{
     Arrival, Axes, Errors, Group, KeyPath, Limit, LoadKind, LoadPoint, LoadSpec, ModelSpec,
-    Provider, StopRule, Target, Transfer, Workload,
+    OnDemandCaps, Pin, Placement, Provider, StopRule, Target, Transfer, Workload,
 };
 
 /// Parses a duration such as `5s`, `500ms` or `1m 30s`.
@@ -489,11 +489,23 @@ pub(super) fn resolve_axes(
             &key.key("transfer"),
             &Transfer::ALL,
             Transfer::name,
-            &[
-                ("shm", "shared-memory transfer is not built yet"),
-                ("index", "index-only transfer is not built yet"),
-                ("device", "GPU-resident transfer needs the CUDA provider"),
-            ],
+            &[("device", "GPU-resident transfer needs the CUDA provider")],
+            e,
+        ),
+        placement: named_axis(
+            raw.and_then(|r| r.placement.as_ref()),
+            &key.key("placement"),
+            &Placement::ALL,
+            Placement::name,
+            &[],
+            e,
+        ),
+        pin: named_axis(
+            raw.and_then(|r| r.pin.as_ref()),
+            &key.key("pin"),
+            &Pin::ALL,
+            Pin::name,
+            &[],
             e,
         ),
         provider: named_axis(
@@ -602,4 +614,51 @@ fn named_axis<T: Copy + PartialEq>(
         }
     }
     if out.is_empty() { vec![all[0]] } else { out }
+}
+
+pub(super) fn resolve_on_demand(
+    raw: Option<raw::RawOnDemand>,
+    axes: &Axes,
+    e: &mut Errors,
+) -> OnDemandCaps {
+    let key = KeyPath::default().key("on_demand");
+    let Some(raw) = raw else {
+        return OnDemandCaps {
+            max_models: None,
+            memory_budget_bytes: None,
+        };
+    };
+    if !axes.placement.contains(&Placement::OnDemand) {
+        e.push(
+            &key,
+            "`[on_demand]` applies to `placement = \"on-demand\"` only",
+            "add \"on-demand\" to `sweep.placement`, or remove `[on_demand]`",
+        );
+    }
+    let max_models = raw.max_models.map(|n| {
+        if n < 1 {
+            e.push(
+                &key.key("max_models"),
+                format!("must be at least 1, got {n}"),
+                "e.g. `max_models = 2`",
+            );
+        }
+        n.max(1) as usize
+    });
+    let memory_budget_bytes = raw.memory_budget_mib.and_then(|m| {
+        if m > 0.0 && m.is_finite() {
+            Some((m * 1024.0 * 1024.0) as u64)
+        } else {
+            e.push(
+                &key.key("memory_budget_mib"),
+                format!("must be a size in MiB above 0, got {m}"),
+                "e.g. `memory_budget_mib = 512`",
+            );
+            None
+        }
+    });
+    OnDemandCaps {
+        max_models,
+        memory_budget_bytes,
+    }
 }

@@ -11,17 +11,114 @@ use std::time::Instant;
 
 use anyhow::Context;
 
-use crate::protocol::{self, FromWorker, Hello, ModelLoad, ProtocolError, ToWorker};
+use crate::protocol::{
+    self, FromWorker, Hello, Inputs, ModelLoad, Outputs, ProtocolError, Setup, ToWorker,
+};
 use crate::runtime::{self, Model};
-use crate::scenario::ModelSource;
+use crate::scenario::{ModelSource, Transfer};
+use crate::tensor::{TensorData, TensorView};
+use crate::transfer::shm::ShmArena;
 
 /// Resident memory of this process, in bytes (0 when unknown).
 pub fn rss_bytes() -> u64 {
     memory_stats::memory_stats().map_or(0, |m| m.physical_mem as u64)
 }
 
-/// Runs the worker on the socket inherited as file descriptor `fd`.
-pub fn main(fd: i32) -> anyhow::Result<()> {
+/// One model slot of the worker: loaded or not, with its samples (index transfer) and cost.
+struct Held {
+    model: Box<dyn Model>,
+    has_run: bool,
+    /// Resident-memory growth when it loaded: its cost against an on-demand memory budget.
+    cost_bytes: u64,
+}
+
+/// The worker's models, loaded at start or on demand, with least-recently-used eviction.
+struct Store<'a> {
+    setup: &'a Setup,
+    held: Vec<Option<Held>>,
+    /// Model indices from least to most recently used.
+    lru: Vec<usize>,
+}
+
+impl Store<'_> {
+    fn load(&mut self, m: usize) -> Result<u64, String> {
+        let spec = self
+            .setup
+            .models
+            .get(m)
+            .ok_or_else(|| format!("no model #{m}"))?;
+        let opts = runtime::ort::SessionOptions {
+            intra_threads: self.setup.intra_threads as usize,
+        };
+        let rss0 = rss_bytes();
+        let t0 = Instant::now();
+        let model: Box<dyn Model> = match &spec.source {
+            ModelSource::Onnx(path) => Box::new(runtime::ort::OrtModel::load(
+                &self.setup.ort_lib,
+                path,
+                opts,
+            )?),
+            ModelSource::Synthetic(syn) => Box::new(runtime::synthetic::SyntheticModel::new(
+                *syn,
+                u64::from(self.setup.worker) << 32 | m as u64,
+            )),
+        };
+        let load_ns = t0.elapsed().as_nanos() as u64;
+        let cost_bytes = rss_bytes().saturating_sub(rss0);
+        self.held[m] = Some(Held {
+            model,
+            has_run: false,
+            cost_bytes,
+        });
+        self.touch(m);
+        Ok(load_ns)
+    }
+
+    fn touch(&mut self, m: usize) {
+        self.lru.retain(|&x| x != m);
+        self.lru.push(m);
+    }
+
+    /// Evicts least recently used models (never `keep`) until the on-demand caps hold.
+    fn evict_for(&mut self, keep: usize) -> Vec<u32> {
+        let Some(caps) = self.setup.on_demand else {
+            return Vec::new();
+        };
+        let mut evicted = Vec::new();
+        loop {
+            let count = self.lru.len();
+            let bytes: u64 = self.held.iter().flatten().map(|h| h.cost_bytes).sum();
+            let over = caps.max_models.is_some_and(|n| count > n)
+                || caps.memory_budget_bytes.is_some_and(|b| bytes > b);
+            let Some(&victim) = self.lru.iter().find(|&&x| x != keep) else {
+                break;
+            };
+            if !over {
+                break;
+            }
+            self.held[victim] = None;
+            self.lru.retain(|&x| x != victim);
+            evicted.push(victim as u32);
+        }
+        evicted
+    }
+}
+
+fn pin_to(cpu: u32) -> std::io::Result<()> {
+    // SAFETY: cpu_set_t is plain data; sched_setaffinity only reads it.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu as usize, &mut set);
+        if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+/// Runs the worker on the socket inherited as file descriptor `fd`, with the shared-memory arena
+/// inherited as `shm_fd` for the `shm` transfer.
+pub fn main(fd: i32, shm_fd: Option<i32>) -> anyhow::Result<()> {
     // SAFETY: the parent passes the number of a socket it created for this process alone; nothing
     // else in this process owns that descriptor.
     let stream = unsafe { UnixStream::from_raw_fd(fd) };
@@ -39,54 +136,107 @@ pub fn main(fd: i32) -> anyhow::Result<()> {
         ToWorker::Setup(s) => s,
         other => return Err(ProtocolError::Unexpected(format!("{other:?} before setup")).into()),
     };
-    let opts = runtime::ort::SessionOptions {
-        intra_threads: setup.intra_threads as usize,
+    let fail = |writer: &mut BufWriter<UnixStream>,
+                out: &mut Vec<u8>,
+                model: Option<String>,
+                message: String| {
+        protocol::write_msg(writer, &FromWorker::SetupFailed { model, message }, out)?;
+        writer.flush()?;
+        anyhow::Ok(())
     };
-    let mut models: Vec<Box<dyn Model>> = Vec::new();
-    let mut loads = Vec::new();
-    for (i, m) in setup.models.iter().enumerate() {
-        let t0 = Instant::now();
-        let loaded: Result<Box<dyn Model>, String> = match &m.source {
-            ModelSource::Onnx(path) => {
-                runtime::ort::OrtModel::load(&setup.ort_lib, path, opts).map(|m| Box::new(m) as _)
-            }
-            ModelSource::Synthetic(spec) => {
-                let seed = u64::from(setup.worker) << 32 | i as u64;
-                Ok(Box::new(runtime::synthetic::SyntheticModel::new(
-                    *spec, seed,
-                )))
-            }
-        };
-        match loaded {
-            Ok(model) => models.push(model),
-            Err(message) => {
-                let reply = FromWorker::SetupFailed {
-                    model: Some(m.name.clone()),
-                    message,
-                };
-                protocol::write_msg(&mut writer, &reply, &mut out)?;
-                writer.flush()?;
-                return Ok(());
+    if let Some(cpu) = setup.pin_cpu
+        && let Err(e) = pin_to(cpu)
+    {
+        return fail(
+            &mut writer,
+            &mut out,
+            None,
+            format!("cannot pin to CPU {cpu}: {e}"),
+        );
+    }
+    let mut arena = match (setup.shm, shm_fd) {
+        (Some(layout), Some(fd)) => {
+            // SAFETY: as for the socket, the parent made this descriptor for this process.
+            let owned = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) };
+            match ShmArena::open(owned, layout) {
+                Ok(a) => Some(a),
+                Err(e) => {
+                    return fail(
+                        &mut writer,
+                        &mut out,
+                        None,
+                        format!("cannot map the shared-memory arena: {e}"),
+                    );
+                }
             }
         }
-        loads.push(ModelLoad {
-            model: m.name.clone(),
-            load_ns: t0.elapsed().as_nanos() as u64,
-        });
+        (Some(_), None) => {
+            return fail(
+                &mut writer,
+                &mut out,
+                None,
+                "shm transfer without --shm-fd".into(),
+            );
+        }
+        _ => None,
+    };
+    // The index transfer: make every model's samples here, from the same seeds as the parent.
+    let mut samples = Vec::new();
+    if setup.transfer == Transfer::Index {
+        for m in &setup.models {
+            match crate::scenario::generate_samples(&m.inputs, m.samples as usize) {
+                Ok(s) => samples.push(s),
+                Err((_, e)) => {
+                    return fail(
+                        &mut writer,
+                        &mut out,
+                        Some(m.name.clone()),
+                        format!("cannot generate inputs: {e:#}"),
+                    );
+                }
+            }
+        }
     }
-    let mut has_run = vec![false; models.len()];
+    let mut store = Store {
+        setup: &setup,
+        held: (0..setup.models.len()).map(|_| None).collect(),
+        lru: Vec::new(),
+    };
+    let mut loads = Vec::new();
+    for &m in &setup.preload {
+        match store.load(m as usize) {
+            Ok(load_ns) => loads.push(ModelLoad {
+                model: setup.models[m as usize].name.clone(),
+                load_ns,
+            }),
+            Err(message) => {
+                return fail(
+                    &mut writer,
+                    &mut out,
+                    Some(setup.models[m as usize].name.clone()),
+                    message,
+                );
+            }
+        }
+    }
+    // Start ONNX Runtime even when no model is preloaded (on-demand placement), so a broken library
+    // fails the setup rather than the first request.
+    let runtime = if setup
+        .models
+        .iter()
+        .any(|m| matches!(m.source, ModelSource::Onnx(_)))
+    {
+        if let Err(message) = runtime::ort::environment(&setup.ort_lib) {
+            return fail(&mut writer, &mut out, None, message);
+        }
+        runtime::ort::build_info()
+    } else {
+        "synthetic".into()
+    };
     let ready = FromWorker::Ready {
         loads,
         rss_bytes: rss_bytes(),
-        runtime: if setup
-            .models
-            .iter()
-            .any(|m| matches!(m.source, ModelSource::Onnx(_)))
-        {
-            runtime::ort::build_info()
-        } else {
-            "synthetic".into()
-        },
+        runtime,
     };
     protocol::write_msg(&mut writer, &ready, &mut out)?;
     writer.flush()?;
@@ -95,31 +245,24 @@ pub fn main(fd: i32) -> anyhow::Result<()> {
     while protocol::read_frame(&mut reader, &mut buf)? {
         match protocol::decode::<ToWorker>(&buf)? {
             ToWorker::Run { id, model, inputs } => {
-                let reply = match models.get_mut(model as usize) {
-                    None => FromWorker::Failed {
-                        id,
-                        message: format!("no model #{model} in this worker"),
-                    },
-                    Some(m) => {
-                        if let Some(pause) = m.pause_before() {
-                            std::thread::sleep(pause);
-                        }
-                        let t0 = Instant::now();
-                        let result = m.run(&inputs);
-                        let compute_ns = t0.elapsed().as_nanos() as u64;
-                        let first = !std::mem::replace(&mut has_run[model as usize], true);
-                        match result {
-                            Ok(outputs) => FromWorker::Done {
-                                id,
-                                compute_ns,
-                                first,
-                                outputs,
-                            },
-                            Err(message) => FromWorker::Failed { id, message },
-                        }
-                    }
-                };
                 served += 1;
+                let reply = match serve(
+                    &mut store,
+                    arena.as_mut(),
+                    &samples,
+                    model as usize,
+                    &inputs,
+                ) {
+                    Ok((compute_ns, first, cold_load_ns, evicted, outputs)) => FromWorker::Done {
+                        id,
+                        compute_ns,
+                        first,
+                        cold_load_ns,
+                        evicted,
+                        outputs,
+                    },
+                    Err(message) => FromWorker::Failed { id, message },
+                };
                 // Every reply leaves at once: holding it back to batch with the next one would add
                 // that request's whole compute time to this one's latency.
                 protocol::write_msg(&mut writer, &reply, &mut out)?;
@@ -140,6 +283,90 @@ pub fn main(fd: i32) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+type Served = (u64, bool, Option<u64>, Vec<u32>, Outputs);
+
+/// Runs one request: loads the model first if the placement is on-demand, hands the runtime views
+/// of the inputs wherever they are, and returns the outputs the way the inputs came.
+fn serve(
+    store: &mut Store,
+    arena: Option<&mut ShmArena>,
+    samples: &[Vec<Vec<TensorData>>],
+    m: usize,
+    inputs: &Inputs,
+) -> Result<Served, String> {
+    if m >= store.held.len() {
+        return Err(format!("no model #{m} in this scenario"));
+    }
+    let (cold_load_ns, evicted) = if store.held[m].is_none() {
+        if store.setup.on_demand.is_none() {
+            return Err(format!(
+                "model `{}` is not placed on this worker",
+                store.setup.models[m].name
+            ));
+        }
+        let load_ns = store.load(m)?;
+        (Some(load_ns), store.evict_for(m))
+    } else {
+        store.touch(m);
+        (None, Vec::new())
+    };
+    let held = store.held[m].as_mut().expect("loaded above");
+    if let Some(pause) = held.model.pause_before() {
+        std::thread::sleep(pause);
+    }
+    let run = |held: &mut Held, views: &[TensorView<'_>]| {
+        let t0 = Instant::now();
+        let result = held.model.run(views);
+        (t0.elapsed().as_nanos() as u64, result)
+    };
+    let (compute_ns, result, arena) = match inputs {
+        Inputs::Inline(tensors) => {
+            let views: Vec<TensorView<'_>> = tensors.iter().map(TensorData::view).collect();
+            let (ns, r) = run(held, &views);
+            (ns, r, None)
+        }
+        Inputs::Index(k) => {
+            let s = samples
+                .get(m)
+                .filter(|s| !s.is_empty())
+                .ok_or("the index transfer has no samples here")?;
+            let views: Vec<TensorView<'_>> = s[*k as usize % s.len()]
+                .iter()
+                .map(TensorData::view)
+                .collect();
+            let (ns, r) = run(held, &views);
+            (ns, r, None)
+        }
+        Inputs::Shm { slot, tensors } => {
+            let arena = arena.ok_or("a shared-memory request, but this worker has no arena")?;
+            let mut views = Vec::with_capacity(tensors.len());
+            for p in tensors {
+                let bytes = arena
+                    .read_input(*slot as usize, p)
+                    .map_err(|e| e.to_string())?;
+                views.push(TensorView {
+                    dtype: p.dtype,
+                    shape: &p.shape,
+                    bytes,
+                });
+            }
+            let (ns, r) = run(held, &views);
+            (ns, r, Some((arena, *slot)))
+        }
+    };
+    let outputs = result?;
+    let first = !std::mem::replace(&mut held.has_run, true);
+    let outputs = match arena {
+        None => Outputs::Inline(outputs),
+        Some((arena, slot)) => Outputs::Shm(
+            arena
+                .write_outputs(slot as usize, &outputs)
+                .map_err(|e| e.to_string())?,
+        ),
+    };
+    Ok((compute_ns, first, cold_load_ns, evicted, outputs))
 }
 
 /// The bare round-trip peer used by `bench calibrate`: echoes fixed-size messages back until the

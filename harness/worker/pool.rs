@@ -20,8 +20,9 @@ use tokio::net::UnixStream;
 use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::oneshot;
 
-use crate::protocol::{self, FromWorker, ModelLoad, Setup, ToWorker};
+use crate::protocol::{self, FromWorker, ModelLoad, Outputs, Setup, ToWorker};
 use crate::tensor::TensorData;
+use crate::transfer::shm::{ArenaFd, ShmSlot, TensorPlacement};
 
 /// How long a worker may take from spawn to "ready" (loading every model included).
 pub const READY_TIMEOUT: Duration = Duration::from_secs(120);
@@ -30,16 +31,27 @@ const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
 /// Keep at most this much of a worker's stderr for error messages.
 const STDERR_KEEP: usize = 16 * 1024;
 
+/// The executable started as a worker: this one, or `BENCH_WORKER_EXE` (for tests that drive the
+/// pool from a test binary).
+fn worker_exe() -> anyhow::Result<std::path::PathBuf> {
+    match std::env::var_os("BENCH_WORKER_EXE") {
+        Some(p) if !p.is_empty() => Ok(p.into()),
+        _ => std::env::current_exe().context("cannot find the bench executable"),
+    }
+}
+
 /// Starts this executable with `args` plus `--fd N`, where N is the child's end of a new socketpair.
 /// The child gets a null stdin and stdout, dies with the parent (`PR_SET_PDEATHSIG`) and is killed
 /// when the returned handle is dropped. Returns the child and the parent's end of the socket.
 pub fn spawn_self(
     args: &[String],
     stderr: Stdio,
+    inherit: &[std::os::fd::RawFd],
 ) -> anyhow::Result<(tokio::process::Child, std::os::unix::net::UnixStream)> {
     let (ours, theirs) = std::os::unix::net::UnixStream::pair().context("socketpair")?;
     let fd = theirs.as_raw_fd();
-    let exe = std::env::current_exe().context("cannot find the bench executable")?;
+    let inherit = inherit.to_vec();
+    let exe = worker_exe()?;
     let mut cmd = tokio::process::Command::new(exe);
     cmd.args(args)
         .arg("--fd")
@@ -51,8 +63,10 @@ pub fn spawn_self(
     // SAFETY: only async-signal-safe calls (fcntl, prctl) between fork and exec.
     unsafe {
         cmd.pre_exec(move || {
-            if libc::fcntl(fd, libc::F_SETFD, 0) == -1 {
-                return Err(std::io::Error::last_os_error());
+            for &f in std::iter::once(&fd).chain(&inherit) {
+                if libc::fcntl(f, libc::F_SETFD, 0) == -1 {
+                    return Err(std::io::Error::last_os_error());
+                }
             }
             // The child dies with the parent, so a killed parent leaves no orphans.
             libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
@@ -71,7 +85,11 @@ pub enum Reply {
         compute_ns: u64,
         /// The first run of this model in this worker.
         first: bool,
-        outputs: Vec<TensorData>,
+        /// On-demand placement: the worker loaded the model for this request, taking this long.
+        cold_load_ns: Option<u64>,
+        /// On-demand placement: models the worker evicted.
+        evicted: Vec<u32>,
+        outputs: Outputs,
     },
     /// The runtime reported an error for this request.
     Failed(String),
@@ -88,8 +106,19 @@ enum ToWorkerRef<'a> {
     Run {
         id: u64,
         model: u32,
-        inputs: &'a [TensorData],
+        inputs: InputsRef<'a>,
     },
+}
+
+/// The borrowed twin of [`Inputs`]; same variant order.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub enum InputsRef<'a> {
+    Inline(&'a [TensorData]),
+    Shm {
+        slot: u32,
+        tensors: &'a [TensorPlacement],
+    },
+    Index(u32),
 }
 
 type Pending = Arc<Mutex<HashMap<u64, oneshot::Sender<Reply>>>>;
@@ -113,6 +142,9 @@ pub struct Worker {
     writer: tokio::sync::Mutex<OwnedWriteHalf>,
     pending: Pending,
     outstanding: AtomicUsize,
+    /// Which models this worker holds, as far as the parent knows (on-demand loads and evictions
+    /// are learned from replies; a send to a non-holder marks it at once, so followers queue there).
+    holds: Mutex<Vec<bool>>,
     stderr: Arc<Mutex<String>>,
     bye: Mutex<Option<oneshot::Receiver<(u64, u64)>>>,
     reader: tokio::task::JoinHandle<()>,
@@ -120,14 +152,18 @@ pub struct Worker {
 
 impl Worker {
     /// Spawns `bench worker`, completes the handshake and waits until its models are loaded.
-    pub async fn start(setup: Setup) -> anyhow::Result<Worker> {
+    pub async fn start(setup: Setup, shm_fd: Option<std::os::fd::RawFd>) -> anyhow::Result<Worker> {
         let id = setup.worker;
         let started = Instant::now();
-        let (mut child, ours) = spawn_self(
-            &["worker".into(), "--id".into(), id.to_string()],
-            Stdio::piped(),
-        )
-        .with_context(|| format!("cannot start worker {id}"))?;
+        let mut args = vec!["worker".to_string(), "--id".into(), id.to_string()];
+        if let Some(fd) = shm_fd {
+            args.extend(["--shm-fd".to_string(), fd.to_string()]);
+        }
+        let holds = (0..setup.models.len())
+            .map(|m| setup.preload.contains(&(m as u32)))
+            .collect();
+        let (mut child, ours) = spawn_self(&args, Stdio::piped(), shm_fd.as_slice())
+            .with_context(|| format!("cannot start worker {id}"))?;
         let pid = child.id().unwrap_or(0);
         let stderr = Arc::new(Mutex::new(String::new()));
         if let Some(err) = child.stderr.take() {
@@ -213,6 +249,7 @@ impl Worker {
             writer: tokio::sync::Mutex::new(wr),
             pending,
             outstanding: AtomicUsize::new(0),
+            holds: Mutex::new(holds),
             stderr,
             bye: Mutex::new(Some(bye_rx)),
             reader,
@@ -224,14 +261,32 @@ impl Worker {
         self.outstanding.load(Ordering::Relaxed)
     }
 
+    /// Whether this worker holds `model` (as far as the parent knows).
+    pub fn holds(&self, model: usize) -> bool {
+        self.holds
+            .lock()
+            .expect("holds lock")
+            .get(model)
+            .copied()
+            .unwrap_or(false)
+    }
+
     /// Sends one request and waits for its reply. `frame` is a scratch buffer for encoding.
     pub async fn call(
         &self,
         id: u64,
         model: u32,
-        inputs: &[TensorData],
+        inputs: InputsRef<'_>,
         frame: &mut Vec<u8>,
     ) -> Reply {
+        if let Some(h) = self
+            .holds
+            .lock()
+            .expect("holds lock")
+            .get_mut(model as usize)
+        {
+            *h = true;
+        }
         let msg = ToWorkerRef::Run { id, model, inputs };
         if let Err(e) = protocol::encode_into(&msg, frame) {
             return Reply::Failed(format!("cannot encode request: {e}"));
@@ -249,6 +304,14 @@ impl Worker {
                 .await
                 .unwrap_or_else(|_| Reply::Lost(format!("worker {} went away", self.info.id))),
         };
+        if let Reply::Done { evicted, .. } = &reply {
+            let mut holds = self.holds.lock().expect("holds lock");
+            for &e in evicted {
+                if let Some(h) = holds.get_mut(e as usize) {
+                    *h = false;
+                }
+            }
+        }
         self.outstanding.fetch_sub(1, Ordering::Relaxed);
         reply
     }
@@ -319,12 +382,16 @@ async fn read_replies(rd: OwnedReadHalf, pending: Pending, bye: oneshot::Sender<
                 id,
                 compute_ns,
                 first,
+                cold_load_ns,
+                evicted,
                 outputs,
             }) => (
                 id,
                 Reply::Done {
                     compute_ns,
                     first,
+                    cold_load_ns,
+                    evicted,
                     outputs,
                 },
             ),
@@ -348,16 +415,53 @@ async fn read_replies(rd: OwnedReadHalf, pending: Pending, bye: oneshot::Sender<
     }
 }
 
+/// Shared-memory slots of the `shm` transfer, each owned by one request in flight. A request that
+/// finds none free waits (the wait shows as send lag); slots are never allocated per request.
+pub struct SlotPool {
+    pub fd: ArenaFd,
+    free: std::cell::RefCell<Vec<ShmSlot>>,
+    released: tokio::sync::Notify,
+}
+
+impl SlotPool {
+    pub fn new(arena: crate::transfer::shm::ShmArena) -> SlotPool {
+        let (fd, slots) = arena.split();
+        SlotPool {
+            fd,
+            free: std::cell::RefCell::new(slots),
+            released: tokio::sync::Notify::new(),
+        }
+    }
+
+    pub async fn acquire(&self) -> ShmSlot {
+        loop {
+            if let Some(s) = self.free.borrow_mut().pop() {
+                return s;
+            }
+            self.released.notified().await;
+        }
+    }
+
+    pub fn release(&self, slot: ShmSlot) {
+        self.free.borrow_mut().push(slot);
+        self.released.notify_one();
+    }
+}
+
 /// All workers of one sweep point.
 pub struct Pool {
     pub workers: Vec<Worker>,
+    /// The `shm` transfer's slots.
+    pub slots: Option<SlotPool>,
 }
 
 impl Pool {
     /// Starts one worker per setup, concurrently; if any fails, the others are stopped and the first
     /// error is returned.
-    pub async fn start(setups: Vec<Setup>) -> anyhow::Result<Pool> {
-        let results = futures::future::join_all(setups.into_iter().map(Worker::start)).await;
+    pub async fn start(setups: Vec<Setup>, slots: Option<SlotPool>) -> anyhow::Result<Pool> {
+        let fd = slots.as_ref().map(|s| s.fd.raw_fd());
+        let results =
+            futures::future::join_all(setups.into_iter().map(|s| Worker::start(s, fd))).await;
         let mut workers = Vec::new();
         let mut first_err = None;
         for r in results {
@@ -374,15 +478,19 @@ impl Pool {
             }
             return Err(e);
         }
-        Ok(Pool { workers })
+        Ok(Pool { workers, slots })
     }
 
-    /// The worker with the fewest requests in flight; ties go to the lowest index at or after `hint`.
-    pub fn least_loaded(&self, hint: usize) -> &Worker {
+    /// The worker for a request to `model`: among the workers that hold it, the one with the fewest
+    /// requests in flight (ties go to the first at or after `hint`). When none holds it (on-demand
+    /// placement), the least loaded worker of all, which will load it.
+    pub fn pick(&self, model: usize, hint: usize) -> &Worker {
         let n = self.workers.len();
-        (0..n)
-            .map(|k| &self.workers[(hint + k) % n])
+        let order = || (0..n).map(|k| &self.workers[(hint + k) % n]);
+        order()
+            .filter(|w| w.holds(model))
             .min_by_key(|w| w.outstanding())
+            .or_else(|| order().min_by_key(|w| w.outstanding()))
             .expect("a pool has at least one worker")
     }
 
@@ -407,13 +515,51 @@ mod tests {
         let owned = protocol::encode(&ToWorker::Run {
             id: 7,
             model: 2,
-            inputs: inputs.clone(),
+            inputs: protocol::Inputs::Inline(inputs.clone()),
         })
         .unwrap();
         let borrowed = protocol::encode(&ToWorkerRef::Run {
             id: 7,
             model: 2,
-            inputs: &inputs,
+            inputs: InputsRef::Inline(&inputs),
+        })
+        .unwrap();
+        assert_eq!(owned, borrowed);
+        let placements = vec![TensorPlacement {
+            dtype: DType::I64,
+            shape: vec![2],
+            offset: 64,
+            len: 16,
+        }];
+        let owned = protocol::encode(&ToWorker::Run {
+            id: 1,
+            model: 0,
+            inputs: protocol::Inputs::Shm {
+                slot: 3,
+                tensors: placements.clone(),
+            },
+        })
+        .unwrap();
+        let borrowed = protocol::encode(&ToWorkerRef::Run {
+            id: 1,
+            model: 0,
+            inputs: InputsRef::Shm {
+                slot: 3,
+                tensors: &placements,
+            },
+        })
+        .unwrap();
+        assert_eq!(owned, borrowed);
+        let owned = protocol::encode(&ToWorker::Run {
+            id: 1,
+            model: 0,
+            inputs: protocol::Inputs::Index(5),
+        })
+        .unwrap();
+        let borrowed = protocol::encode(&ToWorkerRef::Run {
+            id: 1,
+            model: 0,
+            inputs: InputsRef::Index(5),
         })
         .unwrap();
         assert_eq!(owned, borrowed);
