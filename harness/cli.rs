@@ -74,8 +74,12 @@ pub enum Command {
         csv: Option<PathBuf>,
         /// Measure the load generator's own ceiling instead: the most requests per second the parent
         /// drives through one worker whose model takes no time, and its CPU per request.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "transfer")]
         generator: bool,
+        /// Measure transfer throughput instead: `pipe` and `shm` against single-thread memcpy, from
+        /// 4 KiB to 64 MiB.
+        #[arg(long)]
+        transfer: bool,
     },
     /// Internal: echo fixed-size messages on an inherited socket (the bare round-trip peer).
     #[command(hide = true)]

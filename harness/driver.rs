@@ -73,6 +73,16 @@ pub async fn sweep(
             break;
         }
         bar.set_message(point.id.clone());
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        if point.workers * point.intra_threads > cores {
+            bar.suspend(|| {
+                eprintln!(
+                    "warning: point {}: {} workers × {} intra-op threads exceed the {cores} logical cores \
+                     (measured anyway; the CSV flags it as oversubscribed)",
+                    point.id, point.workers, point.intra_threads
+                )
+            });
+        }
         let (rows, workers, notes) = run_point(scenario, ort, point, &cancel)
             .await
             .with_context(|| format!("sweep point {} ({})", point.index, point.id))?;

@@ -77,7 +77,19 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             iterations,
             csv,
             generator,
+            transfer,
         } => {
+            if transfer {
+                let rows = crate::transfer::throughput::measure(
+                    &crate::transfer::throughput::default_sizes(),
+                    crate::transfer::throughput::DEFAULT_REPS,
+                )?;
+                print!("{}", crate::transfer::throughput::render(&rows));
+                if let Some(path) = csv {
+                    write_rows(&path, &rows)?;
+                }
+                return Ok(ExitCode::Ok);
+            }
             anyhow::ensure!(iterations > 0, "--iterations must be at least 1");
             if generator {
                 let rows = calibrate::ceiling(&[1, 8, 64], std::time::Duration::from_secs(3))?;

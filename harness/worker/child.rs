@@ -38,6 +38,9 @@ struct Store<'a> {
     held: Vec<Option<Held>>,
     /// Model indices from least to most recently used.
     lru: Vec<usize>,
+    /// Each model's memory cost, fixed at its first load (a reload often reuses freed memory and
+    /// would look free).
+    costs: Vec<Option<u64>>,
 }
 
 impl Store<'_> {
@@ -64,7 +67,14 @@ impl Store<'_> {
             )),
         };
         let load_ns = t0.elapsed().as_nanos() as u64;
-        let cost_bytes = rss_bytes().saturating_sub(rss0);
+        // Its cost against a memory budget: the resident-memory growth of its first load, and at
+        // least the size of its file.
+        let file_bytes = match &spec.source {
+            ModelSource::Onnx(path) => std::fs::metadata(path).map_or(0, |m| m.len()),
+            ModelSource::Synthetic(_) => 0,
+        };
+        let grown = rss_bytes().saturating_sub(rss0);
+        let cost_bytes = *self.costs[m].get_or_insert(grown.max(file_bytes));
         self.held[m] = Some(Held {
             model,
             has_run: false,
@@ -201,6 +211,7 @@ pub fn main(fd: i32, shm_fd: Option<i32>) -> anyhow::Result<()> {
         setup: &setup,
         held: (0..setup.models.len()).map(|_| None).collect(),
         lru: Vec::new(),
+        costs: vec![None; setup.models.len()],
     };
     let mut loads = Vec::new();
     for &m in &setup.preload {

@@ -1,0 +1,341 @@
+//! Transfer modes and placements, end to end on the bundled models.
+//!
+//! - Every transfer mode gives bit-identical outputs for the same sample (the pool is driven directly,
+//!   with the real `bench` binary as its workers).
+//! - Sweeps over transfer × placement run and report what the CSV promises.
+//! - A worker killed in `shm` mode leaves no shared-memory segment behind.
+//! - On-demand placement under a cap of one model evicts and reports cold starts apart.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use assert_cmd::Command;
+use bench::protocol::Outputs;
+use bench::scenario::{self, LoadPoint, Pin, Placement, Point, Provider, Transfer};
+use bench::worker::pool::{InputsRef, Pool, Reply};
+
+fn point(transfer: Transfer, placement: Placement, workers: usize) -> Point {
+    Point {
+        index: 0,
+        id: "test".into(),
+        workers,
+        intra_threads: 1,
+        transfer,
+        placement,
+        pin: Pin::None,
+        provider: Provider::Cpu,
+        load: LoadPoint::Closed { concurrency: 1 },
+    }
+}
+
+/// Runs every sample of every model once through a pool in `transfer` mode; returns the output
+/// bytes per (model, sample).
+async fn outputs(s: &scenario::Scenario, transfer: Transfer) -> Vec<Vec<Vec<u8>>> {
+    let ort = bench::runtime::ortlib::locate(None).expect("ONNX Runtime: run scripts/setup.sh");
+    let p = point(transfer, Placement::Replicate, 1);
+    let slots = (transfer == Transfer::Shm).then(|| bench::driver::slot_pool(s, &p).unwrap());
+    let layout = slots.as_ref().map(|s| s.fd.layout());
+    let pool = Pool::start(bench::driver::setups(s, Some(&ort), &p, layout), slots)
+        .await
+        .unwrap();
+    let mut frame = Vec::new();
+    let mut all = Vec::new();
+    for (m, spec) in s.models.iter().enumerate() {
+        let mut per_sample = Vec::new();
+        for (k, sample) in spec.samples.iter().enumerate() {
+            let worker = pool.pick(m, 0);
+            let mut slot = match &pool.slots {
+                Some(slots) => Some(slots.acquire().await),
+                None => None,
+            };
+            let placed = slot.as_mut().map(|sl| sl.write_inputs(sample).unwrap());
+            let inputs = match (&slot, &placed) {
+                (Some(sl), Some(tensors)) => InputsRef::Shm {
+                    slot: sl.index() as u32,
+                    tensors,
+                },
+                _ if transfer == Transfer::Index => InputsRef::Index(k as u32),
+                _ => InputsRef::Inline(sample),
+            };
+            let reply = worker
+                .call((m * 1000 + k) as u64, m as u32, inputs, &mut frame)
+                .await;
+            let bytes: Vec<u8> = match reply {
+                Reply::Done {
+                    outputs: Outputs::Inline(out),
+                    ..
+                } => out.iter().flat_map(|t| t.bytes.clone()).collect(),
+                Reply::Done {
+                    outputs: Outputs::Shm(placements),
+                    ..
+                } => {
+                    let sl = slot.as_ref().expect("shm outputs come in a slot");
+                    placements
+                        .iter()
+                        .flat_map(|p| sl.read_output(p).unwrap().to_vec())
+                        .collect()
+                }
+                other => panic!("{transfer:?} {}: {other:?}", spec.name),
+            };
+            assert!(!bytes.is_empty());
+            if let (Some(slots), Some(sl)) = (&pool.slots, slot) {
+                slots.release(sl);
+            }
+            per_sample.push(bytes);
+        }
+        all.push(per_sample);
+    }
+    for r in pool.shutdown().await {
+        r.unwrap();
+    }
+    all
+}
+
+#[test]
+fn every_transfer_mode_gives_bit_identical_outputs() {
+    // The pool spawns workers from the current executable unless told otherwise.
+    // SAFETY: set before any thread of this test binary reads the environment concurrently.
+    unsafe { std::env::set_var("BENCH_WORKER_EXE", assert_cmd::cargo::cargo_bin("bench")) };
+    let s = scenario::load(Path::new("tests/scenarios/small.toml")).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let pipe = rt.block_on(outputs(&s, Transfer::Pipe));
+    let shm = rt.block_on(outputs(&s, Transfer::Shm));
+    let index = rt.block_on(outputs(&s, Transfer::Index));
+    assert_eq!(pipe.len(), s.models.len());
+    for (m, spec) in s.models.iter().enumerate() {
+        assert_eq!(
+            pipe[m], shm[m],
+            "{}: shm outputs differ from pipe",
+            spec.name
+        );
+        assert_eq!(
+            pipe[m], index[m],
+            "{}: index outputs differ from pipe",
+            spec.name
+        );
+        // Different samples give different outputs: the comparison is not vacuous.
+        assert!(
+            pipe[m].windows(2).any(|w| w[0] != w[1]),
+            "{}: all samples gave the same output",
+            spec.name
+        );
+    }
+}
+
+fn sweep(dir: &Path, scenario: &str) -> (i32, String, Vec<HashMap<String, String>>) {
+    let file = dir.join("s.toml");
+    std::fs::write(&file, scenario).unwrap();
+    let out = Command::cargo_bin("bench")
+        .unwrap()
+        .args(["sweep", "--quiet", "--scenario"])
+        .arg(&file)
+        .arg("--out")
+        .arg(dir)
+        .output()
+        .unwrap();
+    let mut rows = Vec::new();
+    if let Ok(mut r) = csv::Reader::from_path(dir.join("results.csv")) {
+        let header: Vec<String> = r.headers().unwrap().iter().map(String::from).collect();
+        for rec in r.records() {
+            rows.push(
+                header
+                    .iter()
+                    .cloned()
+                    .zip(rec.unwrap().iter().map(String::from))
+                    .collect(),
+            );
+        }
+    }
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into(),
+        rows,
+    )
+}
+
+fn models_path() -> String {
+    std::fs::canonicalize("models/onnx")
+        .unwrap()
+        .display()
+        .to_string()
+}
+
+#[test]
+fn sweeps_over_transfer_and_placement_report_what_they_ran() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = models_path();
+    let scenario = format!(
+        "[[model]]\nname = \"linear\"\npath = \"{m}/linear.onnx\"\ndims = {{ batch = 1 }}\n\
+         [[model]]\nname = \"mlp\"\npath = \"{m}/mlp.onnx\"\ndims = {{ batch = 1 }}\n\
+         [[model]]\nname = \"mixed\"\npath = \"{m}/mixed_inputs.onnx\"\ndims = {{ batch = 2 }}\n\
+         [workload]\nwarmup_requests = 30\nrequests = 200\n[load]\nconcurrency = 2\n\
+         [sweep]\nworkers = [2, 3]\ntransfer = [\"pipe\", \"shm\", \"index\"]\n\
+         placement = [\"replicate\", \"partition\", \"dedicated\", \"on-demand\"]\n"
+    );
+    let (code, stderr, rows) = sweep(dir.path(), &scenario);
+    assert_eq!(code, 0, "{stderr}");
+    let alls: Vec<_> = rows.iter().filter(|r| r["model"] == "all").collect();
+    // 2 worker counts × 3 transfers × 4 placements, less dedicated with 2 workers for 3 models.
+    assert_eq!(alls.len(), 2 * 3 * 4 - 3);
+    for r in &alls {
+        let id = &r["point_id"];
+        assert_eq!(r["valid"], "true", "{id}: {}", r["reason"]);
+        assert_eq!(r["errors"], "0", "{id}");
+        let staging = if r["transfer"] == "index" {
+            "once"
+        } else {
+            "per_request"
+        };
+        assert_eq!(r["input_staging"], staging, "{id}");
+        let workers: usize = r["workers"].parse().unwrap();
+        assert_eq!(r["rss_per_worker_mib"].split(';').count(), workers, "{id}");
+        let per_worker: f64 = r["rss_per_worker_mib"]
+            .split(';')
+            .map(|v| v.parse::<f64>().unwrap())
+            .sum();
+        assert!(
+            (per_worker - r["rss_mib"].parse::<f64>().unwrap()).abs() < 0.5,
+            "{id}: the total is the sum"
+        );
+        let cold: u64 = r["cold_starts"].parse().unwrap();
+        if r["placement"] == "on-demand" {
+            assert!(
+                cold >= 3,
+                "{id}: every model was loaded on demand at least once"
+            );
+        } else {
+            assert_eq!(cold, 0, "{id}");
+        }
+    }
+    assert!(
+        alls.iter()
+            .any(|r| r["placement"] == "dedicated" && r["workers"] == "3")
+    );
+}
+
+/// Entries of /dev/shm.
+fn dev_shm() -> std::collections::BTreeSet<String> {
+    std::fs::read_dir("/dev/shm")
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_worker_killed_in_shm_mode_leaves_no_shared_memory_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let before = dev_shm();
+    let m = models_path();
+    let file = dir.path().join("s.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "[[model]]\nname = \"mlp\"\npath = \"{m}/mlp.onnx\"\ndims = {{ batch = 1 }}\n\
+             [workload]\nwarmup_requests = 0\nduration = \"3s\"\n[load]\nconcurrency = 2\n\
+             [sweep]\nworkers = 2\ntransfer = \"shm\"\n"
+        ),
+    )
+    .unwrap();
+    let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("bench"))
+        .args(["sweep", "--quiet", "--scenario"])
+        .arg(&file)
+        .arg("--out")
+        .arg(dir.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let children = |pid: u32| -> Vec<i32> {
+        std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+            .unwrap_or_default()
+            .split_whitespace()
+            .filter_map(|s| s.parse().ok())
+            .collect()
+    };
+    let start = std::time::Instant::now();
+    let mut workers = Vec::new();
+    while workers.len() < 2 && start.elapsed() < std::time::Duration::from_secs(30) {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        workers = children(child.id());
+    }
+    assert_eq!(workers.len(), 2, "two workers started");
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    // SAFETY: signalling a worker process of our own child.
+    unsafe { libc::kill(workers[0], libc::SIGKILL) };
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // The lost worker's requests are errors, the point goes on with the other one, and is invalid.
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("worker_lost"), "{stderr}");
+    assert_eq!(
+        dev_shm(),
+        before,
+        "no shared-memory segment is left in /dev/shm"
+    );
+    for w in workers {
+        assert!(
+            std::fs::read_to_string(format!("/proc/{w}/stat")).map_or(true, |s| s.contains(") Z ")),
+            "worker {w} still runs"
+        );
+    }
+}
+
+#[test]
+fn on_demand_with_a_cap_of_one_evicts_and_counts_cold_starts_apart() {
+    let dir = tempfile::tempdir().unwrap();
+    let models = "[[model]]\nname = \"a\"\nsynthetic = { mean = \"100us\", wait = \"sleep\" }\n\
+                  [[model]]\nname = \"b\"\nsynthetic = { mean = \"100us\", wait = \"sleep\" }\n";
+    let scenario = format!(
+        "{models}[on_demand]\nmax_models = 1\n[workload]\nwarmup_requests = 0\nrequests = 200\nmin_requests = 10\n\
+         [sweep]\nplacement = \"on-demand\"\n"
+    );
+    let (code, stderr, rows) = sweep(dir.path(), &scenario);
+    assert_eq!(code, 0, "{stderr}");
+    let all = rows.iter().find(|r| r["model"] == "all").unwrap();
+    let cold: u64 = all["cold_starts"].parse().unwrap();
+    let ok: u64 = all["requests"].parse().unwrap();
+    // One worker holding one of two models, with requests mixed at random: about half the requests
+    // switch models and load again.
+    assert!(cold > 40, "cold starts: {cold}");
+    assert_eq!(
+        ok + cold,
+        200,
+        "every request is either steady-state or a cold start"
+    );
+    assert!(all["cold_start_max_ms"].parse::<f64>().unwrap() > 0.0);
+    // Steady-state latency never includes a load.
+    assert_eq!(
+        all["first_runs"], "0",
+        "a cold start is counted as such, not as a first run"
+    );
+
+    // Without a cap each model loads once.
+    let scenario = scenario.replace("max_models = 1\n", "max_models = 2\n");
+    let (code, stderr, rows) = sweep(dir.path(), &scenario);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        rows.iter().find(|r| r["model"] == "all").unwrap()["cold_starts"],
+        "2"
+    );
+
+    // A memory budget smaller than any model keeps one model at a time, like a cap of one.
+    let m = models_path();
+    let scenario = format!(
+        "[[model]]\nname = \"linear\"\npath = \"{m}/linear.onnx\"\ndims = {{ batch = 1 }}\n\
+         [[model]]\nname = \"mlp\"\npath = \"{m}/mlp.onnx\"\ndims = {{ batch = 1 }}\n\
+         [on_demand]\nmemory_budget_mib = 0.001\n[workload]\nwarmup_requests = 0\nrequests = 100\nmin_requests = 10\n\
+         [sweep]\nplacement = \"on-demand\"\n"
+    );
+    let (code, stderr, rows) = sweep(dir.path(), &scenario);
+    assert_eq!(code, 0, "{stderr}");
+    let cold: u64 = rows.iter().find(|r| r["model"] == "all").unwrap()["cold_starts"]
+        .parse()
+        .unwrap();
+    assert!(cold > 10, "a tiny memory budget evicts: {cold} cold starts");
+}
