@@ -214,6 +214,46 @@ fn sweeps_over_transfer_and_placement_report_what_they_ran() {
         alls.iter()
             .any(|r| r["placement"] == "dedicated" && r["workers"] == "3")
     );
+    let cores = std::thread::available_parallelism().unwrap().get();
+    for r in &alls {
+        let threads: usize =
+            r["workers"].parse::<usize>().unwrap() * r["intra_threads"].parse::<usize>().unwrap();
+        assert_eq!(
+            r["oversubscribed"],
+            (threads > cores).to_string(),
+            "{}",
+            r["point_id"]
+        );
+    }
+    if alls.iter().any(|r| r["oversubscribed"] == "true") {
+        assert!(
+            stderr.contains("exceed the") && stderr.contains("logical cores"),
+            "{stderr}"
+        );
+    }
+}
+
+#[test]
+fn pinning_is_a_sweep_axis_recorded_in_the_csv() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, stderr, rows) = sweep(
+        dir.path(),
+        "[[model]]\nname = \"m\"\nsynthetic = { mean = \"100us\", wait = \"sleep\" }\n\
+         [workload]\nwarmup_requests = 0\nrequests = 200\n[load]\nconcurrency = 2\n[sweep]\nworkers = 2\npin = [\"none\", \"cores\"]\n",
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let pins: Vec<(&str, &str)> = rows
+        .iter()
+        .filter(|r| r["model"] == "all")
+        .map(|r| (r["point_id"].as_str(), r["pin"].as_str()))
+        .collect();
+    assert_eq!(
+        pins,
+        [
+            ("w2-t1-pipe-cpu-c2", "none"),
+            ("w2-t1-pipe-pin-cpu-c2", "cores")
+        ]
+    );
 }
 
 /// Entries of /dev/shm.

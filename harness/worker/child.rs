@@ -395,3 +395,31 @@ pub fn echo_main(fd: i32, size: usize) -> anyhow::Result<()> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pinning_restricts_the_thread_to_one_cpu() {
+        std::thread::spawn(|| {
+            pin_to(0).unwrap();
+            // SAFETY: cpu_set_t is plain data filled by sched_getaffinity.
+            let set = unsafe {
+                let mut set: libc::cpu_set_t = std::mem::zeroed();
+                assert_eq!(
+                    libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set),
+                    0
+                );
+                set
+            };
+            // SAFETY: CPU_ISSET and CPU_COUNT only read the set.
+            unsafe {
+                assert!(libc::CPU_ISSET(0, &set));
+                assert_eq!(libc::CPU_COUNT(&set), 1);
+            }
+        })
+        .join()
+        .unwrap();
+    }
+}
