@@ -474,6 +474,8 @@ fn median_summary(v: &[Summary]) -> Summary {
         service: pct(&|s| &s.service),
         lag: pct(&|s| &s.lag),
         compute: pct(&|s| &s.compute),
+        overhead: pct(&|s| &s.overhead),
+        overhead_p10: med(&|s| s.overhead_p10),
         lagged_pct: med(&|s| s.lagged_pct),
     }
 }
@@ -608,6 +610,10 @@ pub fn rows(
             compute_p50_us: m.compute.p50,
             compute_p99_us: m.compute.p99,
             compute_mean_us: m.compute.mean,
+            overhead_p10_us: m.overhead_p10,
+            overhead_p50_us: m.overhead.p50,
+            overhead_p99_us: m.overhead.p99,
+            overhead_mean_us: m.overhead.mean,
             first_run_ms: first
                 .filter(|f| f.count > 0)
                 .map(|f| f.max_latency.as_secs_f64() * 1e3),

@@ -49,6 +49,9 @@ pub struct Record {
     pub service: Histogram<u64>,
     pub lag: Histogram<u64>,
     pub compute: Histogram<u64>,
+    /// Service time minus compute, per request: the transport to and from the worker plus the time
+    /// spent queued behind other requests.
+    pub overhead: Histogram<u64>,
     /// Cold starts (on-demand placement): latency of the requests that had to load their model
     /// first. Never mixed into `latency`.
     pub cold: Histogram<u64>,
@@ -67,6 +70,7 @@ impl Default for Record {
             service: new_histogram(),
             lag: new_histogram(),
             compute: new_histogram(),
+            overhead: new_histogram(),
             cold: new_histogram(),
             lagged: 0,
             errors: BTreeMap::new(),
@@ -81,6 +85,8 @@ impl Record {
         self.service.saturating_record(ns(t.service).max(1));
         self.lag.saturating_record(ns(t.lag).max(1));
         self.compute.saturating_record(t.compute_ns.max(1));
+        self.overhead
+            .saturating_record(ns(t.service).saturating_sub(t.compute_ns).max(1));
         if t.lag > LAG_LIMIT {
             self.lagged += 1;
         }
@@ -120,6 +126,7 @@ impl Record {
             (&mut self.service, &other.service),
             (&mut self.lag, &other.lag),
             (&mut self.compute, &other.compute),
+            (&mut self.overhead, &other.overhead),
             (&mut self.cold, &other.cold),
         ] {
             a.add(b).expect("histograms with equal bounds merge");
@@ -176,6 +183,10 @@ pub struct Summary {
     pub service: Percentiles,
     pub lag: Percentiles,
     pub compute: Percentiles,
+    pub overhead: Percentiles,
+    /// 10th percentile of the overhead, µs: close to the bare transport cost whenever the queue is
+    /// often empty.
+    pub overhead_p10: f64,
     /// Percent of sends that lagged more than [`LAG_LIMIT`].
     pub lagged_pct: f64,
 }
@@ -192,6 +203,12 @@ impl Summary {
             service: Percentiles::of(&r.service),
             lag: Percentiles::of(&r.lag),
             compute: Percentiles::of(&r.compute),
+            overhead: Percentiles::of(&r.overhead),
+            overhead_p10: if r.overhead.is_empty() {
+                0.0
+            } else {
+                r.overhead.value_at_quantile(0.10) as f64 / 1000.0
+            },
             lagged_pct: if sent == 0 {
                 0.0
             } else {

@@ -1,61 +1,8 @@
 //! End to end, with the synthetic runtime: ensembles, trials, stopping rules and verdicts.
 
-use std::collections::HashMap;
+mod common;
 
-use assert_cmd::Command;
-
-struct Run {
-    code: i32,
-    stderr: String,
-    rows: Vec<HashMap<String, String>>,
-}
-
-impl Run {
-    fn row(&self, model: &str) -> &HashMap<String, String> {
-        self.rows
-            .iter()
-            .find(|r| r["model"] == model)
-            .unwrap_or_else(|| panic!("no row {model}"))
-    }
-    fn num(&self, model: &str, k: &str) -> f64 {
-        let v = &self.row(model)[k];
-        v.parse().unwrap_or_else(|_| panic!("{model}.{k} = {v:?}"))
-    }
-}
-
-fn sweep(scenario: &str, extra: &[&str]) -> Run {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("s.toml");
-    std::fs::write(&file, scenario).unwrap();
-    let out = Command::cargo_bin("bench")
-        .unwrap()
-        .args(["sweep", "--quiet", "--scenario"])
-        .arg(&file)
-        .arg("--out")
-        .arg(dir.path())
-        .args(extra)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
-    let mut rows = Vec::new();
-    if let Ok(mut r) = csv::Reader::from_path(dir.path().join("results.csv")) {
-        let header: Vec<String> = r.headers().unwrap().iter().map(String::from).collect();
-        for rec in r.records() {
-            rows.push(
-                header
-                    .iter()
-                    .cloned()
-                    .zip(rec.unwrap().iter().map(String::from))
-                    .collect(),
-            );
-        }
-    }
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stderr,
-        rows,
-    }
-}
+use common::{Run, sweep};
 
 const MODELS: &str = "[[model]]\nname = \"fast\"\nsynthetic = { mean = \"200us\", wait = \"sleep\" }\n\
                       [[model]]\nname = \"slow\"\nsynthetic = { service = \"exponential\", mean = \"1ms\", wait = \"sleep\" }\n";

@@ -1,6 +1,8 @@
 //! End to end: the real `bench` binary sweeps the bundled models with 1 and 2 workers, and the CSV
 //! it writes is checked for schema and sanity.
 
+mod common;
+
 use std::path::Path;
 
 use assert_cmd::Command;
@@ -136,15 +138,6 @@ fn scenario_file(dir: &Path, name: &str, body: &str) -> std::path::PathBuf {
     path
 }
 
-/// Children of `pid`, from /proc.
-fn children(pid: u32) -> Vec<u32> {
-    std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
-        .unwrap_or_default()
-        .split_whitespace()
-        .filter_map(|s| s.parse().ok())
-        .collect()
-}
-
 #[test]
 fn sigint_keeps_finished_points_reaps_workers_and_exits_130() {
     let out = tempfile::tempdir().unwrap();
@@ -173,7 +166,7 @@ fn sigint_keeps_finished_points_reaps_workers_and_exits_130() {
         let done = std::fs::read_to_string(&csv)
             .map(|s| s.lines().count())
             .unwrap_or(0);
-        workers = children(child.id());
+        workers = common::children(child.id());
         if done >= 3 && !workers.is_empty() {
             break;
         }
@@ -185,9 +178,10 @@ fn sigint_keeps_finished_points_reaps_workers_and_exits_130() {
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(130), "exit code after SIGINT");
     for w in workers {
-        let alive =
-            std::fs::read_to_string(format!("/proc/{w}/stat")).is_ok_and(|s| !s.contains(") Z "));
-        assert!(!alive, "worker {w} outlived the interrupted sweep");
+        assert!(
+            common::is_gone(w),
+            "worker {w} outlived the interrupted sweep"
+        );
     }
     let meta: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out.path().join("run.json")).unwrap()).unwrap();

@@ -6,13 +6,14 @@
 //! - A worker killed in `shm` mode leaves no shared-memory segment behind.
 //! - On-demand placement under a cap of one model evicts and reports cold starts apart.
 
-use std::collections::HashMap;
 use std::path::Path;
 
-use assert_cmd::Command;
+mod common;
+
 use bench::protocol::Outputs;
 use bench::scenario::{self, LoadPoint, Pin, Placement, Point, Provider, Transfer};
 use bench::worker::pool::{InputsRef, Pool, Reply};
+use common::{children, is_gone, models_path};
 
 fn point(transfer: Transfer, placement: Placement, workers: usize) -> Point {
     Point {
@@ -125,44 +126,6 @@ fn every_transfer_mode_gives_bit_identical_outputs() {
     }
 }
 
-fn sweep(dir: &Path, scenario: &str) -> (i32, String, Vec<HashMap<String, String>>) {
-    let file = dir.join("s.toml");
-    std::fs::write(&file, scenario).unwrap();
-    let out = Command::cargo_bin("bench")
-        .unwrap()
-        .args(["sweep", "--quiet", "--scenario"])
-        .arg(&file)
-        .arg("--out")
-        .arg(dir)
-        .output()
-        .unwrap();
-    let mut rows = Vec::new();
-    if let Ok(mut r) = csv::Reader::from_path(dir.join("results.csv")) {
-        let header: Vec<String> = r.headers().unwrap().iter().map(String::from).collect();
-        for rec in r.records() {
-            rows.push(
-                header
-                    .iter()
-                    .cloned()
-                    .zip(rec.unwrap().iter().map(String::from))
-                    .collect(),
-            );
-        }
-    }
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stderr).into(),
-        rows,
-    )
-}
-
-fn models_path() -> String {
-    std::fs::canonicalize("models/onnx")
-        .unwrap()
-        .display()
-        .to_string()
-}
-
 #[test]
 fn sweeps_over_transfer_and_placement_report_what_they_ran() {
     let dir = tempfile::tempdir().unwrap();
@@ -175,7 +138,7 @@ fn sweeps_over_transfer_and_placement_report_what_they_ran() {
          [sweep]\nworkers = [2, 3]\ntransfer = [\"pipe\", \"shm\", \"index\"]\n\
          placement = [\"replicate\", \"partition\", \"dedicated\", \"on-demand\"]\n"
     );
-    let (code, stderr, rows) = sweep(dir.path(), &scenario);
+    let common::Run { code, stderr, rows } = common::sweep_in(dir.path(), &scenario, &[]);
     assert_eq!(code, 0, "{stderr}");
     let alls: Vec<_> = rows.iter().filter(|r| r["model"] == "all").collect();
     // 2 worker counts × 3 transfers × 4 placements, less dedicated with 2 workers for 3 models.
@@ -236,10 +199,11 @@ fn sweeps_over_transfer_and_placement_report_what_they_ran() {
 #[test]
 fn pinning_is_a_sweep_axis_recorded_in_the_csv() {
     let dir = tempfile::tempdir().unwrap();
-    let (code, stderr, rows) = sweep(
+    let common::Run { code, stderr, rows } = common::sweep_in(
         dir.path(),
         "[[model]]\nname = \"m\"\nsynthetic = { mean = \"100us\", wait = \"sleep\" }\n\
          [workload]\nwarmup_requests = 0\nrequests = 200\n[load]\nconcurrency = 2\n[sweep]\nworkers = 2\npin = [\"none\", \"cores\"]\n",
+        &[],
     );
     assert_eq!(code, 0, "{stderr}");
     let pins: Vec<(&str, &str)> = rows
@@ -291,13 +255,6 @@ fn a_worker_killed_in_shm_mode_leaves_no_shared_memory_behind() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let children = |pid: u32| -> Vec<i32> {
-        std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
-            .unwrap_or_default()
-            .split_whitespace()
-            .filter_map(|s| s.parse().ok())
-            .collect()
-    };
     let start = std::time::Instant::now();
     let mut workers = Vec::new();
     while workers.len() < 2 && start.elapsed() < std::time::Duration::from_secs(30) {
@@ -319,10 +276,7 @@ fn a_worker_killed_in_shm_mode_leaves_no_shared_memory_behind() {
         "no shared-memory segment is left in /dev/shm"
     );
     for w in workers {
-        assert!(
-            std::fs::read_to_string(format!("/proc/{w}/stat")).map_or(true, |s| s.contains(") Z ")),
-            "worker {w} still runs"
-        );
+        assert!(is_gone(w), "worker {w} still runs");
     }
 }
 
@@ -335,7 +289,7 @@ fn on_demand_with_a_cap_of_one_evicts_and_counts_cold_starts_apart() {
         "{models}[on_demand]\nmax_models = 1\n[workload]\nwarmup_requests = 0\nrequests = 200\nmin_requests = 10\n\
          [sweep]\nplacement = \"on-demand\"\n"
     );
-    let (code, stderr, rows) = sweep(dir.path(), &scenario);
+    let common::Run { code, stderr, rows } = common::sweep_in(dir.path(), &scenario, &[]);
     assert_eq!(code, 0, "{stderr}");
     let all = rows.iter().find(|r| r["model"] == "all").unwrap();
     let cold: u64 = all["cold_starts"].parse().unwrap();
@@ -357,7 +311,7 @@ fn on_demand_with_a_cap_of_one_evicts_and_counts_cold_starts_apart() {
 
     // Without a cap each model loads once.
     let scenario = scenario.replace("max_models = 1\n", "max_models = 2\n");
-    let (code, stderr, rows) = sweep(dir.path(), &scenario);
+    let common::Run { code, stderr, rows } = common::sweep_in(dir.path(), &scenario, &[]);
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(
         rows.iter().find(|r| r["model"] == "all").unwrap()["cold_starts"],
@@ -372,7 +326,7 @@ fn on_demand_with_a_cap_of_one_evicts_and_counts_cold_starts_apart() {
          [on_demand]\nmemory_budget_mib = 0.001\n[workload]\nwarmup_requests = 0\nrequests = 100\nmin_requests = 10\n\
          [sweep]\nplacement = \"on-demand\"\n"
     );
-    let (code, stderr, rows) = sweep(dir.path(), &scenario);
+    let common::Run { code, stderr, rows } = common::sweep_in(dir.path(), &scenario, &[]);
     assert_eq!(code, 0, "{stderr}");
     let cold: u64 = rows.iter().find(|r| r["model"] == "all").unwrap()["cold_starts"]
         .parse()

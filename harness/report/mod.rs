@@ -69,6 +69,10 @@ pub struct Row {
     pub compute_p50_us: f64,
     pub compute_p99_us: f64,
     pub compute_mean_us: f64,
+    pub overhead_p10_us: f64,
+    pub overhead_p50_us: f64,
+    pub overhead_p99_us: f64,
+    pub overhead_mean_us: f64,
     pub first_run_ms: Option<f64>,
     /// On-demand placement: requests that loaded their model first, and their latency.
     pub cold_starts: u64,
@@ -114,6 +118,10 @@ impl Row {
             &mut r.compute_p50_us,
             &mut r.compute_p99_us,
             &mut r.compute_mean_us,
+            &mut r.overhead_p10_us,
+            &mut r.overhead_p50_us,
+            &mut r.overhead_p99_us,
+            &mut r.overhead_mean_us,
             &mut r.load_ms,
             &mut r.rss_mib,
         ] {

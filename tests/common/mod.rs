@@ -1,0 +1,108 @@
+//! Helpers shared by the end-to-end tests: run the real `bench` binary on a scenario written to a
+//! temporary folder and read back its CSV rows by column name.
+
+#![allow(dead_code)] // each test binary uses its own subset
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use assert_cmd::Command;
+
+/// One row of `results.csv`, by column name.
+pub type Row = HashMap<String, String>;
+
+/// What a `bench sweep` run left behind.
+pub struct Run {
+    pub code: i32,
+    pub stderr: String,
+    pub rows: Vec<Row>,
+}
+
+impl Run {
+    /// The (first) row of `model` (`all` for the point's total).
+    pub fn row(&self, model: &str) -> &Row {
+        self.rows
+            .iter()
+            .find(|r| r["model"] == model)
+            .unwrap_or_else(|| panic!("no row {model}"))
+    }
+
+    pub fn num(&self, model: &str, k: &str) -> f64 {
+        num(self.row(model), k)
+    }
+
+    /// The `all` row of every point, in point order.
+    pub fn alls(&self) -> Vec<&Row> {
+        self.rows.iter().filter(|r| r["model"] == "all").collect()
+    }
+}
+
+pub fn num(row: &Row, k: &str) -> f64 {
+    let v = &row[k];
+    v.parse().unwrap_or_else(|_| panic!("{k} = {v:?}"))
+}
+
+/// Reads `results.csv` (no rows if it does not exist).
+pub fn read_rows(path: &Path) -> Vec<Row> {
+    let Ok(mut r) = csv::Reader::from_path(path) else {
+        return Vec::new();
+    };
+    let header: Vec<String> = r.headers().unwrap().iter().map(String::from).collect();
+    r.records()
+        .map(|rec| {
+            header
+                .iter()
+                .cloned()
+                .zip(rec.unwrap().iter().map(String::from))
+                .collect()
+        })
+        .collect()
+}
+
+/// Writes `scenario` into `dir` and runs `bench sweep --quiet` on it with its output in `dir`.
+pub fn sweep_in(dir: &Path, scenario: &str, extra: &[&str]) -> Run {
+    let file = dir.join("s.toml");
+    std::fs::write(&file, scenario).unwrap();
+    let out = Command::cargo_bin("bench")
+        .unwrap()
+        .args(["sweep", "--quiet", "--scenario"])
+        .arg(&file)
+        .arg("--out")
+        .arg(dir)
+        .args(extra)
+        .output()
+        .unwrap();
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stderr: String::from_utf8_lossy(&out.stderr).into(),
+        rows: read_rows(&dir.join("results.csv")),
+    }
+}
+
+/// As [`sweep_in`], in a fresh temporary folder.
+pub fn sweep(scenario: &str, extra: &[&str]) -> Run {
+    let dir = tempfile::tempdir().unwrap();
+    sweep_in(dir.path(), scenario, extra)
+}
+
+/// The absolute path of the bundled ONNX models.
+pub fn models_path() -> String {
+    std::fs::canonicalize("models/onnx")
+        .unwrap()
+        .display()
+        .to_string()
+}
+
+/// Children of process `pid`, from /proc.
+pub fn children(pid: u32) -> Vec<i32> {
+    std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|s| s.parse().ok())
+        .collect()
+}
+
+/// Whether process `pid` is gone (or a zombie about to be reaped by init).
+pub fn is_gone(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |s| s.contains(") Z "))
+}
