@@ -348,12 +348,14 @@ pub fn describe(s: &scenario::Scenario) -> String {
         };
         let _ = writeln!(
             out,
-            "  {:>3}  {}  workers={} intra_threads={} transfer={} provider={} {load}",
+            "  {:>3}  {}  workers={} intra_threads={} transfer={} placement={} pin={} provider={} {load}",
             p.index,
             p.id,
             p.workers,
             p.intra_threads,
             p.transfer.name(),
+            p.placement.name(),
+            p.pin.name(),
             p.provider.name(),
         );
     }

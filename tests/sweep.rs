@@ -223,6 +223,23 @@ fn dry_run_and_validate_list_points_without_running() {
 }
 
 #[test]
+fn every_bundled_scenario_validates() {
+    for entry in std::fs::read_dir("scenarios").unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            let out = bench()
+                .arg("validate")
+                .arg("--scenario")
+                .arg(&path)
+                .assert()
+                .success();
+            let text = String::from_utf8_lossy(&out.get_output().stdout).to_string();
+            assert!(text.contains("point(s):"), "{}: {text}", path.display());
+        }
+    }
+}
+
+#[test]
 fn inspect_prints_names_types_and_dynamic_dims() {
     let out = bench()
         .args([
