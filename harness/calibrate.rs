@@ -163,6 +163,7 @@ pub fn calibrate(
                 }
                 Reply::Done { .. } => {}
                 Reply::Failed(e) | Reply::Lost(e) => anyhow::bail!("pool request failed: {e}"),
+                Reply::TimedOut(t) => anyhow::bail!("pool request timed out after {t:?}"),
             }
         }
         worker.shutdown().await?;
@@ -257,10 +258,7 @@ pub fn ceiling(concurrencies: &[usize], duration: Duration) -> anyhow::Result<Ve
             None,
         )
         .await?;
-        let pool = crate::worker::pool::Pool {
-            workers: vec![worker],
-            slots: None,
-        };
+        let pool = crate::worker::pool::Pool::of(vec![worker]);
         let (_tx, cancel) = tokio::sync::watch::channel(false);
         let mut out = Vec::new();
         for &c in concurrencies {

@@ -15,7 +15,7 @@ use crate::report::{Row, console, write_atomic};
 use crate::runtime::ortlib::OrtLib;
 use crate::scenario::{Limit, Pin, Placement, Point, Scenario, Transfer, slo};
 use crate::transfer::shm::{ShmArena, ShmLayout, region_len_for};
-use crate::worker::pool::{Pool, SlotPool, WorkerInfo};
+use crate::worker::pool::{Pool, SlotPool, Supervision, WorkerInfo};
 
 /// How a sweep ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -287,8 +287,12 @@ async fn run_point(
         None
     };
     let layout = slots.as_ref().map(|s| s.fd.layout());
-    let pool = Pool::start(setups(scenario, ort, point, layout), slots).await?;
-    let infos: Vec<WorkerInfo> = pool.workers.iter().map(|w| w.info.clone()).collect();
+    let policy = Supervision {
+        request_timeout: scenario.workload.request_timeout,
+        replace_after_timeouts: scenario.workload.replace_after_timeouts,
+    };
+    let pool = Pool::start_with(setups(scenario, ort, point, layout), slots, policy).await?;
+    let infos: Vec<WorkerInfo> = pool.infos();
     let seed = scenario.seed ^ (point.index as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
     let phases = async {
         let warm = match scenario.workload.warmup {
@@ -329,6 +333,7 @@ async fn run_point(
         anyhow::Ok((warm, trials))
     }
     .await;
+    let restarts = (pool.restarts.get(), pool.restart_max.get());
     let ends = pool.shutdown().await;
     let (warm, trials) = phases?;
     let mut rss_per_worker = Vec::new();
@@ -363,7 +368,7 @@ async fn run_point(
     if trials.is_empty() {
         return Ok((Vec::new(), reports, notes));
     }
-    let rows = rows(
+    let mut rows = rows(
         scenario,
         point,
         &infos,
@@ -371,6 +376,16 @@ async fn run_point(
         &trials,
         &rss_per_worker,
     );
+    for r in &mut rows {
+        r.worker_restarts = restarts.0;
+        r.restart_ms_max = (restarts.0 > 0).then(|| restarts.1.as_secs_f64() * 1e3);
+    }
+    if restarts.0 > 0 {
+        notes.push(format!(
+            "point {}: {} worker(s) replaced",
+            point.id, restarts.0
+        ));
+    }
     Ok((rows, reports, notes))
 }
 
@@ -467,6 +482,7 @@ fn median_summary(v: &[Summary]) -> Summary {
         mean: med(&|s| f(s).mean),
     };
     Summary {
+        sent: v.iter().map(|s| s.sent).sum(),
         requests: med(&|s| s.requests as f64).round() as u64,
         errors: v.iter().map(|s| s.errors).sum(),
         throughput_rps: med(&|s| s.throughput_rps),
@@ -576,6 +592,7 @@ pub fn rows(
             kind: kind.into(),
             input_staging: point.transfer.staging().into(),
             trials: trials.len(),
+            sent: per_trial.iter().map(|s| s.sent).sum::<u64>() + warm_n,
             requests: m.requests,
             errors: m.errors,
             first_runs: first.map_or(0, |f| f.count),
@@ -628,11 +645,13 @@ pub fn rows(
             valid: reasons.is_empty(),
             reason: reasons.join("; "),
             slo_met,
+            worker_restarts: 0,
+            restart_ms_max: None,
         }
     };
     let mut out = Vec::new();
     for (i, m) in scenario.models.iter().enumerate() {
-        let warm_n = warm.map_or(0, |w| w.result.models[i].sent());
+        let warm_n = warm.map_or(0, |w| w.result.models[i].attempts);
         out.push(row(
             &m.name,
             "model",
@@ -644,7 +663,7 @@ pub fn rows(
         ));
     }
     for (g, group) in scenario.workload.groups.iter().enumerate() {
-        let warm_n = warm.map_or(0, |w| w.result.groups[g].sent());
+        let warm_n = warm.map_or(0, |w| w.result.groups[g].attempts);
         let load_ms = group
             .members
             .iter()

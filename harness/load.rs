@@ -226,38 +226,43 @@ impl<'a> Phase<'a> {
             other => other.map(|r| r.map_err(|e| e.to_string())),
         };
         let worker = self.pool.pick(m, hint);
+        let timeout = self.pool.policy().request_timeout;
         let sent = Instant::now();
         let reply = match (&placed, &slot) {
             (Some(Err(e)), _) => {
                 Reply::Failed(format!("inputs do not fit the shared-memory slot: {e}"))
             }
             (Some(Ok(tensors)), Some(s)) => {
+                let inputs = InputsRef::Shm {
+                    slot: s.index() as u32,
+                    tensors,
+                };
                 worker
-                    .call(
-                        id,
-                        m as u32,
-                        InputsRef::Shm {
-                            slot: s.index() as u32,
-                            tensors,
-                        },
-                        &mut frame,
-                    )
+                    .call_within(id, m as u32, inputs, &mut frame, timeout)
                     .await
             }
             _ => match self.transfer {
                 Transfer::Index => {
                     worker
-                        .call(id, m as u32, InputsRef::Index(index as u32), &mut frame)
+                        .call_within(
+                            id,
+                            m as u32,
+                            InputsRef::Index(index as u32),
+                            &mut frame,
+                            timeout,
+                        )
                         .await
                 }
                 _ => {
                     worker
-                        .call(id, m as u32, InputsRef::Inline(sample), &mut frame)
+                        .call_within(id, m as u32, InputsRef::Inline(sample), &mut frame, timeout)
                         .await
                 }
             },
         };
         let done = Instant::now();
+        // A dead or hung worker is replaced; this request waits for that, then reports its failure.
+        self.pool.after_reply(worker.info.id as usize, &reply).await;
         if let (Some(slots), Some(s)) = (&self.pool.slots, slot) {
             slots.release(s);
         }
@@ -299,6 +304,11 @@ impl<'a> Phase<'a> {
             Reply::Lost(message) => Outcome::Err {
                 kind: "worker_lost",
                 message,
+                lag,
+            },
+            Reply::TimedOut(t) => Outcome::Err {
+                kind: "timeout",
+                message: format!("no answer within {t:?}"),
                 lag,
             },
         };
@@ -357,15 +367,9 @@ impl<'a> Phase<'a> {
                 (o, done)
             }
         };
-        let lost = matches!(
-            outcome,
-            Outcome::Err {
-                kind: "worker_lost",
-                ..
-            }
-        );
         self.with_window(done, |w| record(&mut w.all, &outcome));
-        !lost
+        // Stop only when no worker is left to send to (a replacement failed to start).
+        self.pool.any_alive()
     }
 
     fn finish(
@@ -413,6 +417,7 @@ impl<'a> Phase<'a> {
 }
 
 fn record(r: &mut Record, o: &Outcome) {
+    r.attempts += 1;
     match o {
         Outcome::Ok(t) => r.record_ok(*t),
         Outcome::First => {}

@@ -57,6 +57,8 @@ pub struct Record {
     pub cold: Histogram<u64>,
     /// Sends that lagged more than [`LAG_LIMIT`] (failed requests included).
     pub lagged: u64,
+    /// Every request recorded: successes, failures, first runs and cold starts.
+    pub attempts: u64,
     /// Failed requests by kind (`runtime_error`, `worker_lost`).
     pub errors: BTreeMap<String, u64>,
     /// The first error message of each kind, for the console.
@@ -73,6 +75,7 @@ impl Default for Record {
             overhead: new_histogram(),
             cold: new_histogram(),
             lagged: 0,
+            attempts: 0,
             errors: BTreeMap::new(),
             first_error: BTreeMap::new(),
         }
@@ -132,6 +135,7 @@ impl Record {
             a.add(b).expect("histograms with equal bounds merge");
         }
         self.lagged += other.lagged;
+        self.attempts += other.attempts;
         for (k, v) in &other.errors {
             *self.errors.entry(k.clone()).or_default() += v;
         }
@@ -176,6 +180,8 @@ impl Percentiles {
 /// The numbers reported for one record over one measured span.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
 pub struct Summary {
+    /// Every request sent: successes, failures, first runs and cold starts.
+    pub sent: u64,
     pub requests: u64,
     pub errors: u64,
     pub throughput_rps: f64,
@@ -196,6 +202,7 @@ impl Summary {
         let secs = span.as_secs_f64().max(1e-9);
         let sent = r.sent();
         Summary {
+            sent: r.attempts,
             requests: r.ok(),
             errors: r.error_count(),
             throughput_rps: r.ok() as f64 / secs,

@@ -41,6 +41,9 @@ pub struct Row {
     /// `per_request` when inputs cross to the worker with every request, `once` when staged at start.
     pub input_staging: String,
     pub trials: usize,
+    /// Requests sent in warm-up and every trial: `requests` (per trial) + `errors` + `first_runs` +
+    /// `cold_starts` + `warmup_requests` accounts for each of them.
+    pub sent: u64,
     pub requests: u64,
     pub errors: u64,
     pub first_runs: u64,
@@ -82,6 +85,9 @@ pub struct Row {
     pub rss_mib: f64,
     /// Each worker's resident memory at the end of the point, MiB, `;`-separated in worker order.
     pub rss_per_worker_mib: String,
+    /// Workers replaced after a crash or repeated timeouts, and the slowest replacement.
+    pub worker_restarts: u64,
+    pub restart_ms_max: Option<f64>,
     pub windows: usize,
     pub valid: bool,
     pub reason: String,
@@ -130,6 +136,7 @@ impl Row {
         r.first_run_ms = r.first_run_ms.map(r3);
         r.cold_start_p50_ms = r.cold_start_p50_ms.map(r3);
         r.cold_start_max_ms = r.cold_start_max_ms.map(r3);
+        r.restart_ms_max = r.restart_ms_max.map(r3);
         r.rate_rps = r.rate_rps.map(r3);
         r
     }

@@ -67,6 +67,13 @@ impl Model for SyntheticModel {
 
     fn pause_before(&mut self) -> Option<Duration> {
         let first = *self.first_request.get_or_insert_with(Instant::now);
+        if self
+            .spec
+            .hang_after_ns
+            .is_some_and(|h| first.elapsed() >= Duration::from_nanos(h))
+        {
+            return Some(Duration::from_secs(3600)); // a hung model: the parent's timeout must catch it
+        }
         let stall = self.spec.stall?;
         if !self.stalled && first.elapsed() >= Duration::from_nanos(stall.after_ns) {
             self.stalled = true;
@@ -87,6 +94,7 @@ mod tests {
             mean_ns: mean_us * 1000,
             wait: WaitMode::Spin,
             stall: None,
+            hang_after_ns: None,
         }
     }
 

@@ -223,6 +223,8 @@ pub struct SyntheticSpec {
     /// One pause of `pause_ns`, taken `after_ns` after the worker's first request, outside any
     /// measured compute time (a stand-in for a stop-the-world hiccup).
     pub stall: Option<Stall>,
+    /// Stop answering for good this long after the worker's first request.
+    pub hang_after_ns: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -299,6 +301,10 @@ pub struct Workload {
     pub min_requests: u64,
     /// Measured repetitions per point.
     pub trials: usize,
+    /// A request without an answer by then fails as `timeout`.
+    pub request_timeout: Duration,
+    /// After this many timeouts in a row, the worker is killed and replaced.
+    pub replace_after_timeouts: u32,
 }
 
 /// Closed or open loop.

@@ -532,11 +532,16 @@ fn resolve_synthetic(
             })
         }
     };
+    let hang_after_ns = match raw.hang_after.as_deref() {
+        None => None,
+        Some(h) => Some(duration_key(h, &key.key("hang_after"), true, e)?.as_nanos() as u64),
+    };
     Some(SyntheticSpec {
         distribution,
         mean_ns: mean.as_nanos() as u64,
         wait,
         stall,
+        hang_after_ns,
     })
 }
 

@@ -67,6 +67,8 @@ pub struct RawSynthetic {
     pub mean: Option<String>,
     pub wait: Option<String>,
     pub stall: Option<RawStall>,
+    /// Stop answering for good this long after the first request (for timeout tests).
+    pub hang_after: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -127,6 +129,8 @@ pub struct RawWorkload {
     pub tolerance_pct: Option<f64>,
     pub max_windows: Option<i64>,
     pub trials: Option<i64>,
+    pub request_timeout: Option<String>,
+    pub replace_after_timeouts: Option<i64>,
 }
 
 #[derive(Debug, Default, Deserialize)]

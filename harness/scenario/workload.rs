@@ -263,6 +263,19 @@ pub(super) fn resolve_workload(
     };
     let min_requests = count_key(raw.min_requests, &key.key("min_requests"), 0, 100, e);
     let trials = count_key(raw.trials, &key.key("trials"), 1, 1, e) as usize;
+    let request_timeout = raw
+        .request_timeout
+        .as_deref()
+        .and_then(|t| duration_key(t, &key.key("request_timeout"), false, e))
+        .unwrap_or(Duration::from_secs(60));
+    let replace_after_timeouts = count_key(
+        raw.replace_after_timeouts,
+        &key.key("replace_after_timeouts"),
+        1,
+        3,
+        e,
+    )
+    .min(u64::from(u32::MAX)) as u32;
     Workload {
         mix,
         groups,
@@ -270,6 +283,8 @@ pub(super) fn resolve_workload(
         stop,
         min_requests,
         trials,
+        request_timeout,
+        replace_after_timeouts,
     }
 }
 

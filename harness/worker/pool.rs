@@ -95,6 +95,8 @@ pub enum Reply {
     Failed(String),
     /// The worker's connection ended before it answered.
     Lost(String),
+    /// No answer within the request timeout.
+    TimedOut(Duration),
 }
 
 /// The borrowed twin of [`ToWorker::Run`], so a sample is encoded without being cloned. Its variant
@@ -138,7 +140,9 @@ pub struct WorkerInfo {
 /// A running worker.
 pub struct Worker {
     pub info: WorkerInfo,
-    child: tokio::process::Child,
+    child: tokio::sync::Mutex<tokio::process::Child>,
+    /// Set when the connection ended (crash, kill, protocol error).
+    dead: Arc<std::sync::atomic::AtomicBool>,
     writer: tokio::sync::Mutex<OwnedWriteHalf>,
     pending: Pending,
     outstanding: AtomicUsize,
@@ -235,7 +239,8 @@ impl Worker {
 
         let pending: Pending = Arc::default();
         let (bye_tx, bye_rx) = oneshot::channel();
-        let reader = tokio::spawn(read_replies(rd, pending.clone(), bye_tx));
+        let dead = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let reader = tokio::spawn(read_replies(rd, pending.clone(), bye_tx, dead.clone()));
         Ok(Worker {
             info: WorkerInfo {
                 id,
@@ -245,7 +250,8 @@ impl Worker {
                 runtime,
                 start: started.elapsed(),
             },
-            child,
+            child: tokio::sync::Mutex::new(child),
+            dead,
             writer: tokio::sync::Mutex::new(wr),
             pending,
             outstanding: AtomicUsize::new(0),
@@ -261,6 +267,24 @@ impl Worker {
         self.outstanding.load(Ordering::Relaxed)
     }
 
+    /// Sends one request and waits for its reply (no timeout). `frame` is a scratch buffer.
+    pub async fn call(
+        &self,
+        id: u64,
+        model: u32,
+        inputs: InputsRef<'_>,
+        frame: &mut Vec<u8>,
+    ) -> Reply {
+        self.call_within(
+            id,
+            model,
+            inputs,
+            frame,
+            Duration::from_secs(100 * 365 * 86_400),
+        )
+        .await
+    }
+
     /// Whether this worker holds `model` (as far as the parent knows).
     pub fn holds(&self, model: usize) -> bool {
         self.holds
@@ -271,13 +295,14 @@ impl Worker {
             .unwrap_or(false)
     }
 
-    /// Sends one request and waits for its reply. `frame` is a scratch buffer for encoding.
-    pub async fn call(
+    /// Sends one request and waits for its reply, at most `timeout`. `frame` is a scratch buffer.
+    pub async fn call_within(
         &self,
         id: u64,
         model: u32,
         inputs: InputsRef<'_>,
         frame: &mut Vec<u8>,
+        timeout: Duration,
     ) -> Reply {
         if let Some(h) = self
             .holds
@@ -300,9 +325,15 @@ impl Worker {
                 self.pending.lock().expect("pending lock").remove(&id);
                 Reply::Lost(format!("cannot send to worker {}: {e}", self.info.id))
             }
-            Ok(()) => rx
-                .await
-                .unwrap_or_else(|_| Reply::Lost(format!("worker {} went away", self.info.id))),
+            Ok(()) => match tokio::time::timeout(timeout, rx).await {
+                Ok(r) => {
+                    r.unwrap_or_else(|_| Reply::Lost(format!("worker {} went away", self.info.id)))
+                }
+                Err(_) => {
+                    self.pending.lock().expect("pending lock").remove(&id);
+                    Reply::TimedOut(timeout)
+                }
+            },
         };
         if let Reply::Done { evicted, .. } = &reply {
             let mut holds = self.holds.lock().expect("holds lock");
@@ -323,8 +354,22 @@ impl Worker {
 
     /// Asks the worker to finish, waits for its goodbye (resident memory at the end, requests served)
     /// and reaps it; kills it if it does not exit in time.
-    pub async fn shutdown(mut self) -> anyhow::Result<(u64, u64)> {
+    /// Whether the worker's connection has ended.
+    pub fn is_dead(&self) -> bool {
+        self.dead.load(Ordering::Relaxed)
+    }
+
+    /// Kills the process; its pending requests then fail as `worker_lost`.
+    pub async fn kill(&self) {
+        let mut child = self.child.lock().await;
+        let _ = child.start_kill();
+        let _ = tokio::time::timeout(SHUTDOWN_TIMEOUT, child.wait()).await;
+    }
+
+    pub async fn shutdown(self) -> anyhow::Result<(u64, u64)> {
         let id = self.info.id;
+        let stderr = self.stderr.clone();
+        let mut child = self.child.into_inner();
         let bye_rx = self.bye.lock().expect("bye lock").take();
         let send = async {
             let mut w = self.writer.lock().await;
@@ -341,17 +386,15 @@ impl Worker {
                 .context("connection closed before goodbye")
         }
         .await;
-        match tokio::time::timeout(SHUTDOWN_TIMEOUT, self.child.wait()).await {
+        match tokio::time::timeout(SHUTDOWN_TIMEOUT, child.wait()).await {
             Ok(Ok(status)) if status.success() => {}
             Ok(Ok(status)) => {
                 self.reader.abort();
-                bail!(
-                    "worker {id} exited with {status}; stderr:\n{}",
-                    self.stderr_tail()
-                );
+                let tail = stderr.lock().expect("stderr lock").clone();
+                bail!("worker {id} exited with {status}; stderr:\n{tail}");
             }
             _ => {
-                let _ = self.child.kill().await;
+                let _ = child.kill().await;
             }
         }
         self.reader.abort();
@@ -367,7 +410,12 @@ async fn read_msg(rd: &mut OwnedReadHalf, buf: &mut Vec<u8>) -> anyhow::Result<F
 }
 
 /// Completes pending requests as replies arrive; when the connection ends, fails the rest.
-async fn read_replies(rd: OwnedReadHalf, pending: Pending, bye: oneshot::Sender<(u64, u64)>) {
+async fn read_replies(
+    rd: OwnedReadHalf,
+    pending: Pending,
+    bye: oneshot::Sender<(u64, u64)>,
+    dead: Arc<std::sync::atomic::AtomicBool>,
+) {
     let mut rd = tokio::io::BufReader::with_capacity(1 << 16, rd);
     let mut buf = Vec::with_capacity(1 << 16);
     let mut bye = Some(bye);
@@ -409,6 +457,7 @@ async fn read_replies(rd: OwnedReadHalf, pending: Pending, bye: oneshot::Sender<
             let _ = tx.send(reply);
         }
     };
+    dead.store(true, Ordering::Relaxed);
     let waiting: Vec<_> = pending.lock().expect("pending lock").drain().collect();
     for (_, tx) in waiting {
         let _ = tx.send(Reply::Lost(reason.clone()));
@@ -448,20 +497,56 @@ impl SlotPool {
     }
 }
 
-/// All workers of one sweep point.
+/// All workers of one sweep point, replaced when they die or hang.
+///
+/// The pool lives on the parent's single thread: workers are shared as `Rc`, so a worker replaced
+/// while requests are in flight on it stays alive until they have failed.
 pub struct Pool {
-    pub workers: Vec<Worker>,
+    workers: std::cell::RefCell<Vec<std::rc::Rc<Worker>>>,
+    setups: Vec<Setup>,
     /// The `shm` transfer's slots.
     pub slots: Option<SlotPool>,
+    policy: Supervision,
+    restarting: std::cell::RefCell<Vec<bool>>,
+    timeouts: std::cell::RefCell<Vec<u32>>,
+    /// Workers replaced, and the slowest replacement (spawn to ready).
+    pub restarts: std::cell::Cell<u64>,
+    pub restart_max: std::cell::Cell<Duration>,
+}
+
+/// How the pool treats failing workers.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Supervision {
+    /// A request without an answer by then fails as `timeout`.
+    pub request_timeout: Duration,
+    /// After this many timeouts in a row, the worker is killed and replaced.
+    pub replace_after_timeouts: u32,
+}
+
+impl Default for Supervision {
+    fn default() -> Self {
+        Supervision {
+            request_timeout: Duration::from_secs(60),
+            replace_after_timeouts: 3,
+        }
+    }
 }
 
 impl Pool {
     /// Starts one worker per setup, concurrently; if any fails, the others are stopped and the first
     /// error is returned.
     pub async fn start(setups: Vec<Setup>, slots: Option<SlotPool>) -> anyhow::Result<Pool> {
+        Pool::start_with(setups, slots, Supervision::default()).await
+    }
+
+    pub async fn start_with(
+        setups: Vec<Setup>,
+        slots: Option<SlotPool>,
+        policy: Supervision,
+    ) -> anyhow::Result<Pool> {
         let fd = slots.as_ref().map(|s| s.fd.raw_fd());
         let results =
-            futures::future::join_all(setups.into_iter().map(|s| Worker::start(s, fd))).await;
+            futures::future::join_all(setups.iter().cloned().map(|s| Worker::start(s, fd))).await;
         let mut workers = Vec::new();
         let mut first_err = None;
         for r in results {
@@ -478,25 +563,134 @@ impl Pool {
             }
             return Err(e);
         }
-        Ok(Pool { workers, slots })
+        let n = workers.len();
+        Ok(Pool {
+            workers: std::cell::RefCell::new(workers.into_iter().map(std::rc::Rc::new).collect()),
+            setups,
+            slots,
+            policy,
+            restarting: std::cell::RefCell::new(vec![false; n]),
+            timeouts: std::cell::RefCell::new(vec![0; n]),
+            restarts: std::cell::Cell::new(0),
+            restart_max: std::cell::Cell::new(Duration::ZERO),
+        })
     }
 
-    /// The worker for a request to `model`: among the workers that hold it, the one with the fewest
-    /// requests in flight (ties go to the first at or after `hint`). When none holds it (on-demand
-    /// placement), the least loaded worker of all, which will load it.
-    pub fn pick(&self, model: usize, hint: usize) -> &Worker {
-        let n = self.workers.len();
-        let order = || (0..n).map(|k| &self.workers[(hint + k) % n]);
+    /// A pool of already started workers (no restarts possible).
+    pub fn of(workers: Vec<Worker>) -> Pool {
+        let n = workers.len();
+        Pool {
+            workers: std::cell::RefCell::new(workers.into_iter().map(std::rc::Rc::new).collect()),
+            setups: Vec::new(),
+            slots: None,
+            policy: Supervision::default(),
+            restarting: std::cell::RefCell::new(vec![false; n]),
+            timeouts: std::cell::RefCell::new(vec![0; n]),
+            restarts: std::cell::Cell::new(0),
+            restart_max: std::cell::Cell::new(Duration::ZERO),
+        }
+    }
+
+    pub fn policy(&self) -> Supervision {
+        self.policy
+    }
+
+    /// Whether any worker is alive.
+    pub fn any_alive(&self) -> bool {
+        self.workers.borrow().iter().any(|w| !w.is_dead())
+    }
+
+    /// What each current worker reported when it became ready.
+    pub fn infos(&self) -> Vec<WorkerInfo> {
+        self.workers
+            .borrow()
+            .iter()
+            .map(|w| w.info.clone())
+            .collect()
+    }
+
+    /// The current worker number `i`.
+    pub fn worker(&self, i: usize) -> std::rc::Rc<Worker> {
+        self.workers.borrow()[i].clone()
+    }
+
+    /// The worker for a request to `model`: among the live workers that hold it, the one with the
+    /// fewest requests in flight (ties go to the first at or after `hint`). When none holds it
+    /// (on-demand placement), the least loaded live worker, which will load it.
+    pub fn pick(&self, model: usize, hint: usize) -> std::rc::Rc<Worker> {
+        let workers = self.workers.borrow();
+        let n = workers.len();
+        let order = || (0..n).map(|k| &workers[(hint + k) % n]);
         order()
-            .filter(|w| w.holds(model))
+            .filter(|w| !w.is_dead() && w.holds(model))
             .min_by_key(|w| w.outstanding())
-            .or_else(|| order().min_by_key(|w| w.outstanding()))
+            .or_else(|| {
+                order()
+                    .filter(|w| !w.is_dead())
+                    .min_by_key(|w| w.outstanding())
+            })
+            .or_else(|| order().next())
             .expect("a pool has at least one worker")
+            .clone()
+    }
+
+    /// Notes how a request to worker `id` ended; replaces the worker when it died or has timed out
+    /// too often in a row. Returns once any replacement is ready (or has failed).
+    pub async fn after_reply(&self, id: usize, reply: &Reply) {
+        let replace = match reply {
+            Reply::Lost(_) => true,
+            Reply::TimedOut(_) => {
+                let mut t = self.timeouts.borrow_mut();
+                t[id] += 1;
+                t[id] >= self.policy.replace_after_timeouts
+            }
+            _ => {
+                self.timeouts.borrow_mut()[id] = 0;
+                false
+            }
+        };
+        if replace {
+            self.replace(id).await;
+        }
+    }
+
+    /// Kills worker `id` and starts a new one with the same setup (once, however many requests
+    /// notice the failure at the same time).
+    async fn replace(&self, id: usize) {
+        if self.setups.is_empty() || std::mem::replace(&mut self.restarting.borrow_mut()[id], true)
+        {
+            return;
+        }
+        let old = self.worker(id);
+        old.kill().await;
+        let started = Instant::now();
+        let fd = self.slots.as_ref().map(|s| s.fd.raw_fd());
+        if let Ok(new) = Worker::start(self.setups[id].clone(), fd).await {
+            self.workers.borrow_mut()[id] = std::rc::Rc::new(new);
+            self.timeouts.borrow_mut()[id] = 0;
+            self.restarts.set(self.restarts.get() + 1);
+            self.restart_max
+                .set(self.restart_max.get().max(started.elapsed()));
+        }
+        self.restarting.borrow_mut()[id] = false;
     }
 
     /// Shuts every worker down; returns (resident bytes at the end, requests served) per worker.
     pub async fn shutdown(self) -> Vec<anyhow::Result<(u64, u64)>> {
-        futures::future::join_all(self.workers.into_iter().map(Worker::shutdown)).await
+        let workers = self.workers.into_inner();
+        futures::future::join_all(workers.into_iter().map(|w| async move {
+            match std::rc::Rc::try_unwrap(w) {
+                Ok(w) => w.shutdown().await,
+                Err(w) => {
+                    w.kill().await;
+                    anyhow::bail!(
+                        "worker {} was still in use at shutdown and was killed",
+                        w.info.id
+                    )
+                }
+            }
+        }))
+        .await
     }
 }
 
