@@ -28,8 +28,11 @@ pub enum Command {
         #[arg(long, short)]
         scenario: PathBuf,
         /// Output folder. Default: reports/<scenario name>.
-        #[arg(long, short)]
+        #[arg(long, short, conflicts_with = "resume")]
         out: Option<PathBuf>,
+        /// Continue an interrupted sweep in DIR: keep its finished points, run the others.
+        #[arg(long, value_name = "DIR")]
+        resume: Option<PathBuf>,
         /// Check the scenario and list the sweep points without running anything.
         #[arg(long)]
         dry_run: bool,

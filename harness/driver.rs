@@ -36,6 +36,8 @@ pub struct SweepOptions {
     pub progress: bool,
     /// The PM QoS CPU wake-up latency held during the sweep, if any (recorded in run.json).
     pub cpu_dma_latency_us: Option<u32>,
+    /// Keep the points already in `out_dir` and run only the others.
+    pub resume: bool,
 }
 
 /// Runs every point of `scenario`, writing `results.csv` and `run.json` under `opts.out_dir`.
@@ -46,11 +48,41 @@ pub async fn sweep(
 ) -> anyhow::Result<(Outcome, Vec<Row>)> {
     std::fs::create_dir_all(&opts.out_dir)
         .with_context(|| format!("cannot create the output folder {}", opts.out_dir.display()))?;
-    let mut csv = CsvReport::new(&opts.out_dir.join("results.csv"));
-    csv.append(Vec::new())?;
+    let csv_path = opts.out_dir.join("results.csv");
     let json_path = opts.out_dir.join("run.json");
     let mut info = run_info(scenario, ort);
     info.cpu_dma_latency_us = opts.cpu_dma_latency_us;
+    // Resuming keeps the finished points of an earlier run of the same scenario.
+    let (mut csv, done) = if opts.resume {
+        let earlier: serde_json::Value = std::fs::read(&json_path)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .with_context(|| {
+                format!(
+                    "--resume: {} has no readable run.json",
+                    opts.out_dir.display()
+                )
+            })?;
+        let hash = earlier["scenario"]["sha256"].as_str().unwrap_or_default();
+        anyhow::ensure!(
+            hash == scenario.hash,
+            "--resume: the results in {} come from a different scenario file (sha256 {hash}); \
+             resume with the same file, or sweep into a new --out",
+            opts.out_dir.display()
+        );
+        let csv = CsvReport::resume(&csv_path)?;
+        let done: std::collections::HashSet<String> =
+            csv.rows().iter().map(|r| r.point_id.clone()).collect();
+        if let Some(points) = earlier.get("points").cloned() {
+            info.points = serde_json::from_value(points).unwrap_or_default();
+        }
+        info.points.retain(|p| done.contains(&p.point_id));
+        info.points_done = info.points.len();
+        (csv, done)
+    } else {
+        (CsvReport::new(&csv_path), Default::default())
+    };
+    csv.append(Vec::new())?;
     write_json(&json_path, &info)?;
 
     let (cancel_tx, cancel) = tokio::sync::watch::channel(false);
@@ -71,6 +103,10 @@ pub async fn sweep(
     for point in &scenario.points {
         if *cancel.borrow() {
             break;
+        }
+        if done.contains(&point.id) {
+            bar.inc(1);
+            continue;
         }
         bar.set_message(point.id.clone());
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());

@@ -129,6 +129,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             requests,
             quiet,
             cpu_dma_latency,
+            resume,
         } => {
             let mut s = scenario::load(&scenario)?;
             if let Some(d) = duration {
@@ -155,7 +156,10 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             } else {
                 None
             };
-            let out_dir = out.unwrap_or_else(|| PathBuf::from("reports").join(&s.name));
+            let out_dir = resume
+                .clone()
+                .or(out)
+                .unwrap_or_else(|| PathBuf::from("reports").join(&s.name));
             // Held until the sweep ends (the kernel drops the request when the file closes).
             let _qos = match cpu_dma_latency {
                 Some(us) => Some(hold_cpu_dma_latency(us)?),
@@ -165,6 +169,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 out_dir: out_dir.clone(),
                 progress: !quiet,
                 cpu_dma_latency_us: cpu_dma_latency,
+                resume: resume.is_some(),
             };
             let runtime_note = ort.as_ref().map_or_else(
                 || "synthetic models only".to_string(),

@@ -110,3 +110,111 @@ fn a_hung_worker_times_out_and_is_replaced() {
     assert!(run.row("all")["reason"].contains("failed request"));
     assert_accounted(&run);
 }
+
+/// Starts a sweep of `scenario` into `dir`, waits until `points` points are written, sends `signal`
+/// and returns the exit code.
+fn interrupt_after(
+    dir: &std::path::Path,
+    scenario: &std::path::Path,
+    points: usize,
+    signal: i32,
+) -> Option<i32> {
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("bench"))
+        .args(["sweep", "--quiet", "--scenario"])
+        .arg(scenario)
+        .arg("--out")
+        .arg(dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let csv = dir.join("results.csv");
+    let start = std::time::Instant::now();
+    while start.elapsed() < std::time::Duration::from_secs(60) {
+        let ids: std::collections::HashSet<String> = common::read_rows(&csv)
+            .into_iter()
+            .map(|r| r["point_id"].clone())
+            .collect();
+        if ids.len() >= points {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as i32, signal) };
+    child.wait().unwrap().code()
+}
+
+#[test]
+fn sigterm_then_resume_completes_the_sweep_and_keeps_finished_points() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("s.toml");
+    std::fs::write(
+        &scenario,
+        "[[model]]\nname = \"m\"\nsynthetic = { mean = \"200us\", wait = \"sleep\" }\n\
+         [workload]\nwarmup_requests = 0\nduration = \"500ms\"\nmin_requests = 10\n[load]\nconcurrency = [1, 2, 3, 4]\n",
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    assert_eq!(
+        interrupt_after(&out, &scenario, 1, libc::SIGTERM),
+        Some(143)
+    );
+    let before = common::read_rows(&out.join("results.csv"));
+    let kept: std::collections::BTreeSet<String> =
+        before.iter().map(|r| r["point_id"].clone()).collect();
+    assert!((1..4).contains(&kept.len()), "{kept:?}");
+
+    let resumed = assert_cmd::Command::cargo_bin("bench")
+        .unwrap()
+        .args(["sweep", "--quiet", "--scenario"])
+        .arg(&scenario)
+        .arg("--resume")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_eq!(
+        resumed.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&resumed.stderr)
+    );
+    let after = common::read_rows(&out.join("results.csv"));
+    let ids: Vec<String> = after
+        .iter()
+        .filter(|r| r["model"] == "all")
+        .map(|r| r["point_id"].clone())
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            "w1-t1-pipe-cpu-c1",
+            "w1-t1-pipe-cpu-c2",
+            "w1-t1-pipe-cpu-c3",
+            "w1-t1-pipe-cpu-c4"
+        ]
+    );
+    // The points finished before the interruption are kept as they were, not measured again.
+    assert_eq!(&after[..before.len()], &before[..]);
+    let meta: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("run.json")).unwrap()).unwrap();
+    assert_eq!(meta["points_done"], 4);
+    assert_eq!(meta["interrupted"], false);
+
+    // Another scenario cannot be resumed into these results.
+    std::fs::write(
+        &scenario,
+        "[[model]]\nname = \"m\"\nsynthetic = { mean = \"1ms\" }\n",
+    )
+    .unwrap();
+    let other = assert_cmd::Command::cargo_bin("bench")
+        .unwrap()
+        .args(["sweep", "--quiet", "--scenario"])
+        .arg(&scenario)
+        .arg("--resume")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_eq!(other.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&other.stderr).contains("different scenario file"));
+}

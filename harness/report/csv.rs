@@ -18,6 +18,27 @@ impl CsvReport {
         }
     }
 
+    /// Continues an existing file: its rows are kept (a missing file starts empty).
+    pub fn resume(path: &Path) -> anyhow::Result<CsvReport> {
+        let mut rows = Vec::new();
+        if path.exists() {
+            let mut r = ::csv::Reader::from_path(path)
+                .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+            for row in r.deserialize() {
+                rows.push(row.map_err(|e| {
+                    anyhow::anyhow!(
+                        "{}: {e}; was it written by another version of bench?",
+                        path.display()
+                    )
+                })?);
+            }
+        }
+        Ok(CsvReport {
+            path: path.to_path_buf(),
+            rows,
+        })
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }

@@ -23,7 +23,7 @@ pub struct RunInfo {
     pub cpu_dma_latency_us: Option<u32>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct PointInfo {
     pub point: usize,
     pub point_id: String,
@@ -31,7 +31,7 @@ pub struct PointInfo {
 }
 
 /// One worker of one point: start-up cost, per-model load time and resident memory.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct WorkerReport {
     pub worker: u32,
     pub pid: u32,

@@ -15,7 +15,7 @@ use serde::Serialize;
 /// One line of results: one model, ensemble group or `all` at one sweep point. Field names are the
 /// CSV columns; each time or size column carries its unit in its name. With several trials, a
 /// number is the median across trials; `_min` and `_max` columns give the spread.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize)]
 pub struct Row {
     pub point: usize,
     pub point_id: String,

@@ -508,7 +508,21 @@ pub fn load(file: &Path) -> Result<Scenario, ScenarioErrors> {
             "check the path given to --scenario",
         )
     })?;
-    let text = String::from_utf8(bytes.clone()).map_err(|_| {
+    load_bytes(&bytes, file)
+}
+
+/// Parses and resolves scenario bytes as if read from `file` (paths resolve against its folder).
+pub fn load_bytes(bytes: &[u8], file: &Path) -> Result<Scenario, ScenarioErrors> {
+    let one = |line, message: String, hint: &str| {
+        ScenarioErrors(vec![ScenarioError {
+            file: file.to_path_buf(),
+            line,
+            key: String::new(),
+            message,
+            hint: hint.to_string(),
+        }])
+    };
+    let text = String::from_utf8(bytes.to_vec()).map_err(|_| {
         one(
             None,
             "the file is not UTF-8 text".into(),
@@ -534,7 +548,7 @@ pub fn load(file: &Path) -> Result<Scenario, ScenarioErrors> {
             },
         }])
     })?;
-    let hash = hex(&sha2::Sha256::digest(&bytes));
+    let hash = hex(&sha2::Sha256::digest(bytes));
     let mut errors = Errors {
         file,
         map: &map,

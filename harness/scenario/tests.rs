@@ -1133,3 +1133,18 @@ proptest! {
         check_load(&text)?;
     }
 }
+
+// The parser never panics, whatever it is given: 100,000 generated inputs, parsed in memory.
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 100_000, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn the_parser_never_panics_on_100k_inputs(
+        bytes in prop_oneof![
+            prop::collection::vec(any::<u8>(), 0..200),
+            "(\\[\\[model\\]\\]|\\[sweep\\]|\\[load\\]|\\[workload\\]|name|path|dims|samples|workers|rate|kind|slo|transfer|concurrency|=|\"|\\{|\\}|\\[|\\]|,|\\n| |[0-9]|-|\\.|[a-z])*".prop_map(String::into_bytes),
+        ]
+    ) {
+        let _ = super::load_bytes(&bytes, Path::new("/nonexistent/fuzz.toml"));
+    }
+}
