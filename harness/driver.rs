@@ -414,7 +414,7 @@ async fn run_point(
     );
     for r in &mut rows {
         r.worker_restarts = restarts.0;
-        r.restart_ms_max = (restarts.0 > 0).then(|| restarts.1.as_secs_f64() * 1e3);
+        r.restart_ms_max = (restarts.0 > 0).then_some(restarts.1.as_secs_f64() * 1e3);
     }
     if restarts.0 > 0 {
         notes.push(format!(
