@@ -127,6 +127,7 @@ pub async fn sweep(
         }
         if *cancel.borrow() {
             // The point was cut short: its numbers would mislead, so it is dropped (run.json says so).
+            info.dropped_point = Some(point.id.clone());
             break;
         }
         if rows.iter().any(|r| !r.valid) {
@@ -137,6 +138,7 @@ pub async fn sweep(
             point: point.index,
             point_id: point.id.clone(),
             workers,
+            parent_rss_mib: crate::worker::child::rss_bytes() as f64 / (1024.0 * 1024.0),
         });
         info.points_done += 1;
         write_json(&json_path, &info)?;
@@ -209,6 +211,7 @@ fn run_info(s: &Scenario, ort: Option<&OrtLib>) -> RunInfo {
         interrupted: false,
         points: Vec::new(),
         cpu_dma_latency_us: None,
+        dropped_point: None,
     }
 }
 

@@ -225,6 +225,8 @@ impl<'a> Phase<'a> {
             Some(Err(e)) => Some(Err(e.to_string())),
             other => other.map(|r| r.map_err(|e| e.to_string())),
         };
+        // Workers that died with nothing in flight are noticed here, before one is picked.
+        self.pool.heal().await;
         let worker = self.pool.pick(m, hint);
         let timeout = self.pool.policy().request_timeout;
         let sent = Instant::now();

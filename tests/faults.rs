@@ -218,3 +218,226 @@ fn sigterm_then_resume_completes_the_sweep_and_keeps_finished_points() {
     assert_eq!(other.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&other.stderr).contains("different scenario file"));
 }
+
+#[test]
+fn soak_killing_a_random_worker_every_2s_for_60s_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("s.toml");
+    std::fs::write(
+        &file,
+        "[[model]]\nname = \"m\"\nsynthetic = { mean = \"1ms\", wait = \"sleep\" }\n\
+         [load]\nkind = \"open\"\nrate = 200\n\
+         [workload]\nwarmup_requests = 0\nduration = \"60s\"\n[sweep]\nworkers = 3\n",
+    )
+    .unwrap();
+    let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("bench"))
+        .args(["sweep", "--quiet", "--scenario"])
+        .arg(&file)
+        .arg("--out")
+        .arg(dir.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let killer = std::thread::spawn(move || {
+        let mut kills = 0;
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        std::thread::sleep(std::time::Duration::from_secs(3));
+        for _ in 0..28 {
+            let workers = children(pid);
+            if !workers.is_empty() {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                // SAFETY: signalling a worker process of our own child.
+                unsafe { libc::kill(workers[(x % workers.len() as u64) as usize], libc::SIGKILL) };
+                kills += 1;
+            }
+            std::thread::sleep(std::time::Duration::from_secs(2));
+        }
+        kills
+    });
+    let out = child.wait_with_output().unwrap();
+    let kills = killer.join().unwrap();
+    let run = Run {
+        code: out.status.code().unwrap_or(-1),
+        stderr: String::from_utf8_lossy(&out.stderr).into(),
+        rows: common::read_rows(&dir.path().join("results.csv")),
+    };
+    assert_eq!(
+        run.code, 1,
+        "the sweep completes; its lost requests make the point invalid: {}",
+        run.stderr
+    );
+    assert!(kills >= 25, "{kills} kills");
+    let restarts = run.num("all", "worker_restarts");
+    assert!(
+        restarts >= f64::from(kills - 2) && restarts <= f64::from(kills),
+        "{restarts} restarts for {kills} kills"
+    );
+    assert!(
+        run.num("all", "requests") > 10_000.0,
+        "{}",
+        run.num("all", "requests")
+    );
+    assert_accounted(&run);
+}
+
+#[test]
+fn interrupts_at_any_moment_keep_finished_points_and_leave_no_worker() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("s.toml");
+    std::fs::write(
+        &scenario,
+        "[[model]]\nname = \"m\"\nsynthetic = { mean = \"200us\", wait = \"sleep\" }\n\
+         [workload]\nwarmup_requests = 0\nduration = \"700ms\"\nmin_requests = 10\n[load]\nconcurrency = [1, 2, 3]\n[sweep]\nworkers = 2\n",
+    )
+    .unwrap();
+    // Moments: while the first workers start, in the middle of the first point, and after two points.
+    for (moment, (delay_ms, points, signal, code)) in [
+        (0, 0, libc::SIGINT, 130),
+        (350, 0, libc::SIGTERM, 143),
+        (100, 2, libc::SIGINT, 130),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let out = dir.path().join(format!("out{moment}"));
+        let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("bench"))
+            .args(["sweep", "--quiet", "--scenario"])
+            .arg(&scenario)
+            .arg("--out")
+            .arg(&out)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let start = std::time::Instant::now();
+        let mut seen_workers = Vec::new();
+        loop {
+            seen_workers.extend(children(child.id()));
+            let ids: std::collections::HashSet<String> =
+                common::read_rows(&out.join("results.csv"))
+                    .into_iter()
+                    .map(|r| r["point_id"].clone())
+                    .collect();
+            if ids.len() >= points || start.elapsed() > std::time::Duration::from_secs(60) {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        seen_workers.extend(children(child.id()));
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(child.id() as i32, signal) };
+        let status = child.wait().unwrap();
+        // A signal that lands before bench has installed its handler ends it the default way, which a
+        // shell also reports as 128 + signal.
+        let reported = status
+            .code()
+            .or_else(|| std::os::unix::process::ExitStatusExt::signal(&status).map(|s| 128 + s));
+        assert_eq!(reported, Some(code), "moment {moment}");
+        for w in seen_workers {
+            assert!(
+                common::is_gone(w),
+                "moment {moment}: worker {w} was left running"
+            );
+        }
+        let rows = common::read_rows(&out.join("results.csv"));
+        let done: std::collections::BTreeSet<String> =
+            rows.iter().map(|r| r["point_id"].clone()).collect();
+        assert!(
+            done.len() >= points && done.len() < 3,
+            "moment {moment}: {done:?}"
+        );
+        let Ok(json) = std::fs::read(out.join("run.json")) else {
+            // The signal came before bench had started anything (or installed its handler).
+            assert!(done.is_empty(), "moment {moment}");
+            continue;
+        };
+        let meta: serde_json::Value = serde_json::from_slice(&json).unwrap();
+        assert_eq!(meta["interrupted"], true, "moment {moment}");
+        assert_eq!(
+            meta["points_done"].as_u64().unwrap() as usize,
+            done.len(),
+            "moment {moment}"
+        );
+        if let Some(dropped) = meta["dropped_point"].as_str() {
+            assert!(
+                !done.contains(dropped),
+                "moment {moment}: a dropped point is not reported"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_model_that_fails_to_load_stops_the_run_naming_worker_model_and_reason() {
+    // An ONNX file that parses but names an operator ONNX Runtime does not have.
+    let dir = tempfile::tempdir().unwrap();
+    let mut bytes = std::fs::read("models/onnx/linear.onnx").unwrap();
+    let at = bytes
+        .windows(4)
+        .position(|w| w == b"Gemm" || w == b"MatM")
+        .expect("an op type to break");
+    bytes[at..at + 4].copy_from_slice(b"Zzzz");
+    let broken = dir.path().join("broken.onnx");
+    std::fs::write(&broken, &bytes).unwrap();
+    let run = common::sweep_in(
+        dir.path(),
+        &format!(
+            "[[model]]\nname = \"broken\"\npath = \"{}\"\ndims = {{ batch = 1 }}\n",
+            broken.display()
+        ),
+        &[],
+    );
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("worker 0 could not load model `broken`"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("Zzzz"),
+        "ONNX Runtime's own message is shown: {}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+}
+
+#[test]
+fn a_worker_that_speaks_garbage_is_a_clear_error_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = dir.path().join("fake-worker");
+    // Started as `fake-worker worker --id N --fd FD`: writes garbage on the socket and exits.
+    std::fs::write(
+        &fake,
+        "#!/bin/sh\nexec python3 -c 'import os, sys, time; os.write(int(sys.argv[1]), b\"\\xff\\xff\\xff\\x7fgarbage\"); time.sleep(1)' \"$5\"\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let file = dir.path().join("s.toml");
+    std::fs::write(
+        &file,
+        "[[model]]\nname = \"m\"\nsynthetic = { mean = \"1ms\" }\n",
+    )
+    .unwrap();
+    let out = assert_cmd::Command::cargo_bin("bench")
+        .unwrap()
+        .env("BENCH_WORKER_EXE", &fake)
+        .args(["sweep", "--quiet", "--scenario"])
+        .arg(&file)
+        .arg("--out")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("frame of") && stderr.contains("exceeds"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}

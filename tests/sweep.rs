@@ -347,3 +347,45 @@ fn failed_requests_are_counted_reported_and_exit_1() {
         &all[col("reason")]
     );
 }
+
+#[test]
+fn an_onnx_runtime_of_the_wrong_version_exits_2_with_a_fix() {
+    // A stand-in library that exports OrtGetApiBase and says it is ONNX Runtime 1.20.0.
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("fake_ort.c");
+    std::fs::write(
+        &src,
+        "typedef struct { const void *(*GetApi)(unsigned); const char *(*GetVersionString)(void); } OrtApiBase;\n\
+         static const char *version(void) { return \"1.20.0\"; }\n\
+         static const void *api(unsigned v) { (void)v; return 0; }\n\
+         static OrtApiBase base = { api, version };\n\
+         const OrtApiBase *OrtGetApiBase(void) { return &base; }\n",
+    )
+    .unwrap();
+    let lib = dir.path().join("libonnxruntime.so.1.20.0");
+    let cc = std::process::Command::new("cc")
+        .args(["-shared", "-fPIC", "-o"])
+        .arg(&lib)
+        .arg(&src)
+        .status();
+    let Ok(status) = cc else {
+        panic!("a C compiler (cc) is needed for this test");
+    };
+    assert!(status.success(), "cc failed");
+    let out = bench()
+        .args([
+            "sweep",
+            "--scenario",
+            "tests/scenarios/small.toml",
+            "--ort-lib",
+        ])
+        .arg(&lib)
+        .assert()
+        .code(2);
+    let err = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(
+        err.contains("is ONNX Runtime 1.20.0, but bench needs 1.31.x"),
+        "{err}"
+    );
+    assert!(err.contains("fix:") && !err.contains("panicked"), "{err}");
+}

@@ -21,6 +21,8 @@ pub struct RunInfo {
     pub points: Vec<PointInfo>,
     /// `--cpu-dma-latency`: the CPU wake-up latency limit held during the run, µs.
     pub cpu_dma_latency_us: Option<u32>,
+    /// The point that was running when the run was interrupted; it was dropped, not reported.
+    pub dropped_point: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
@@ -28,6 +30,9 @@ pub struct PointInfo {
     pub point: usize,
     pub point_id: String,
     pub workers: Vec<WorkerReport>,
+    /// The parent's own resident memory when the point ended, MiB.
+    #[serde(default)]
+    pub parent_rss_mib: f64,
 }
 
 /// One worker of one point: start-up cost, per-model load time and resident memory.

@@ -654,6 +654,21 @@ impl Pool {
         }
     }
 
+    /// Replaces every worker whose connection has ended, also those that died with no request in
+    /// flight (so no reply reported it). Cheap when all are alive.
+    pub async fn heal(&self) {
+        let dead: Vec<usize> = {
+            let workers = self.workers.borrow();
+            let restarting = self.restarting.borrow();
+            (0..workers.len())
+                .filter(|&i| workers[i].is_dead() && !restarting[i])
+                .collect()
+        };
+        for id in dead {
+            self.replace(id).await;
+        }
+    }
+
     /// Kills worker `id` and starts a new one with the same setup (once, however many requests
     /// notice the failure at the same time).
     async fn replace(&self, id: usize) {
@@ -665,12 +680,18 @@ impl Pool {
         old.kill().await;
         let started = Instant::now();
         let fd = self.slots.as_ref().map(|s| s.fd.raw_fd());
-        if let Ok(new) = Worker::start(self.setups[id].clone(), fd).await {
-            self.workers.borrow_mut()[id] = std::rc::Rc::new(new);
-            self.timeouts.borrow_mut()[id] = 0;
-            self.restarts.set(self.restarts.get() + 1);
-            self.restart_max
-                .set(self.restart_max.get().max(started.elapsed()));
+        // A replacement can itself die while starting (a soak test kills workers at random): try a
+        // few times before leaving the slot dead, which requests then avoid.
+        for attempt in 0..5u32 {
+            if let Ok(new) = Worker::start(self.setups[id].clone(), fd).await {
+                self.workers.borrow_mut()[id] = std::rc::Rc::new(new);
+                self.timeouts.borrow_mut()[id] = 0;
+                self.restarts.set(self.restarts.get() + 1);
+                self.restart_max
+                    .set(self.restart_max.get().max(started.elapsed()));
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50 << attempt)).await;
         }
         self.restarting.borrow_mut()[id] = false;
     }
