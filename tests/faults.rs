@@ -42,15 +42,7 @@ fn a_killed_worker_is_replaced_in_every_transfer_mode_and_nothing_is_lost() {
             ),
         )
         .unwrap();
-        let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("bench"))
-            .args(["sweep", "--quiet", "--scenario"])
-            .arg(&file)
-            .arg("--out")
-            .arg(dir.path())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
+        let child = common::spawn_sweep(&file, dir.path());
         let start = std::time::Instant::now();
         let mut workers = Vec::new();
         while workers.len() < 2 && start.elapsed() < std::time::Duration::from_secs(30) {
@@ -119,15 +111,7 @@ fn interrupt_after(
     points: usize,
     signal: i32,
 ) -> Option<i32> {
-    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("bench"))
-        .args(["sweep", "--quiet", "--scenario"])
-        .arg(scenario)
-        .arg("--out")
-        .arg(dir)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = common::spawn_sweep(scenario, dir);
     let csv = dir.join("results.csv");
     let start = std::time::Instant::now();
     while start.elapsed() < std::time::Duration::from_secs(60) {
@@ -230,15 +214,7 @@ fn soak_killing_a_random_worker_every_2s_for_60s_loses_nothing() {
          [workload]\nwarmup_requests = 0\nduration = \"60s\"\n[sweep]\nworkers = 3\n",
     )
     .unwrap();
-    let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("bench"))
-        .args(["sweep", "--quiet", "--scenario"])
-        .arg(&file)
-        .arg("--out")
-        .arg(dir.path())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = common::spawn_sweep(&file, dir.path());
     let pid = child.id();
     let killer = std::thread::spawn(move || {
         let mut kills = 0;
@@ -304,15 +280,7 @@ fn interrupts_at_any_moment_keep_finished_points_and_leave_no_worker() {
     .enumerate()
     {
         let out = dir.path().join(format!("out{moment}"));
-        let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("bench"))
-            .args(["sweep", "--quiet", "--scenario"])
-            .arg(&scenario)
-            .arg("--out")
-            .arg(&out)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
+        let mut child = common::spawn_sweep(&scenario, &out);
         let start = std::time::Instant::now();
         let mut seen_workers = Vec::new();
         loop {

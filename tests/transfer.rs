@@ -246,15 +246,7 @@ fn a_worker_killed_in_shm_mode_leaves_no_shared_memory_behind() {
         ),
     )
     .unwrap();
-    let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("bench"))
-        .args(["sweep", "--quiet", "--scenario"])
-        .arg(&file)
-        .arg("--out")
-        .arg(dir.path())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = common::spawn_sweep(&file, dir.path());
     let start = std::time::Instant::now();
     let mut workers = Vec::new();
     while workers.len() < 2 && start.elapsed() < std::time::Duration::from_secs(30) {

@@ -106,3 +106,17 @@ pub fn children(pid: u32) -> Vec<i32> {
 pub fn is_gone(pid: i32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |s| s.contains(") Z "))
 }
+
+/// Starts `bench sweep --quiet` on `scenario` with its output in `out`, in the background, stdout
+/// discarded and stderr piped, for tests that signal it or its workers while it runs.
+pub fn spawn_sweep(scenario: &Path, out: &Path) -> std::process::Child {
+    std::process::Command::new(assert_cmd::cargo::cargo_bin("bench"))
+        .args(["sweep", "--quiet", "--scenario"])
+        .arg(scenario)
+        .arg("--out")
+        .arg(out)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
