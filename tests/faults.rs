@@ -43,12 +43,7 @@ fn a_killed_worker_is_replaced_in_every_transfer_mode_and_nothing_is_lost() {
         )
         .unwrap();
         let child = common::spawn_sweep(&file, dir.path());
-        let start = std::time::Instant::now();
-        let mut workers = Vec::new();
-        while workers.len() < 2 && start.elapsed() < std::time::Duration::from_secs(30) {
-            std::thread::sleep(std::time::Duration::from_millis(50));
-            workers = children(child.id());
-        }
+        let workers = common::wait_for_children(child.id(), 2);
         assert_eq!(workers.len(), 2, "{transfer}: two workers started");
         std::thread::sleep(std::time::Duration::from_millis(1000));
         // SAFETY: signalling a worker process of our own child.

@@ -13,7 +13,7 @@ mod common;
 use bench::protocol::Outputs;
 use bench::scenario::{self, LoadPoint, Pin, Placement, Point, Provider, Transfer};
 use bench::worker::pool::{InputsRef, Pool, Reply};
-use common::{children, is_gone, models_path};
+use common::{is_gone, models_path};
 
 fn point(transfer: Transfer, placement: Placement, workers: usize) -> Point {
     Point {
@@ -247,12 +247,7 @@ fn a_worker_killed_in_shm_mode_leaves_no_shared_memory_behind() {
     )
     .unwrap();
     let child = common::spawn_sweep(&file, dir.path());
-    let start = std::time::Instant::now();
-    let mut workers = Vec::new();
-    while workers.len() < 2 && start.elapsed() < std::time::Duration::from_secs(30) {
-        std::thread::sleep(std::time::Duration::from_millis(50));
-        workers = children(child.id());
-    }
+    let workers = common::wait_for_children(child.id(), 2);
     assert_eq!(workers.len(), 2, "two workers started");
     std::thread::sleep(std::time::Duration::from_millis(800));
     // SAFETY: signalling a worker process of our own child.

@@ -120,3 +120,14 @@ pub fn spawn_sweep(scenario: &Path, out: &Path) -> std::process::Child {
         .spawn()
         .unwrap()
 }
+
+/// Waits (up to 30 s) until process `pid` has `n` children and returns them.
+pub fn wait_for_children(pid: u32, n: usize) -> Vec<i32> {
+    let start = std::time::Instant::now();
+    let mut found = Vec::new();
+    while found.len() < n && start.elapsed() < std::time::Duration::from_secs(30) {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        found = children(pid);
+    }
+    found
+}
