@@ -11,7 +11,7 @@ use crate::metrics::{Percentiles, Record, Summary, spread};
 use crate::protocol::{Setup, SetupModel};
 use crate::report::csv::CsvReport;
 use crate::report::json::{self, Host, RunInfo, ScenarioInfo};
-use crate::report::{Row, console, write_atomic};
+use crate::report::{Row, console, hlog, write_atomic};
 use crate::runtime::ortlib::OrtLib;
 use crate::scenario::{Limit, Pin, Placement, Point, Scenario, Transfer, slo};
 use crate::transfer::shm::{ShmArena, ShmLayout, region_len_for};
@@ -119,7 +119,7 @@ pub async fn sweep(
                 )
             });
         }
-        let (rows, workers, notes) = run_point(scenario, ort, point, &cancel)
+        let (rows, workers, notes, hlog) = run_point(scenario, ort, point, &cancel)
             .await
             .with_context(|| format!("sweep point {} ({})", point.index, point.id))?;
         for note in notes {
@@ -132,6 +132,9 @@ pub async fn sweep(
         }
         if rows.iter().any(|r| !r.valid) {
             outcome = Outcome::Invalid;
+        }
+        if let Some(bytes) = hlog {
+            write_hlog(&opts.out_dir, &point.id, &bytes)?;
         }
         csv.append(rows)?;
         info.points.push(json::PointInfo {
@@ -319,7 +322,12 @@ async fn run_point(
     ort: Option<&OrtLib>,
     point: &Point,
     cancel: &tokio::sync::watch::Receiver<bool>,
-) -> anyhow::Result<(Vec<Row>, Vec<json::WorkerReport>, Vec<String>)> {
+) -> anyhow::Result<(
+    Vec<Row>,
+    Vec<json::WorkerReport>,
+    Vec<String>,
+    Option<Vec<u8>>,
+)> {
     let slots = if point.transfer == Transfer::Shm {
         Some(slot_pool(scenario, point)?)
     } else {
@@ -333,6 +341,7 @@ async fn run_point(
     let pool = Pool::start_with(setups(scenario, ort, point, layout), slots, policy).await?;
     let infos: Vec<WorkerInfo> = pool.infos();
     let seed = scenario.seed ^ (point.index as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    let started = std::time::SystemTime::now();
     let phases = async {
         let warm = match scenario.workload.warmup {
             Limit::Requests(0) => None,
@@ -405,7 +414,7 @@ async fn run_point(
     let mut notes = error_notes(point, &trials);
     notes.extend(warnings);
     if trials.is_empty() {
-        return Ok((Vec::new(), reports, notes));
+        return Ok((Vec::new(), reports, notes, None));
     }
     let mut rows = rows(
         scenario,
@@ -425,7 +434,45 @@ async fn run_point(
             point.id, restarts.0
         ));
     }
-    Ok((rows, reports, notes))
+    let hlog = encode_hlog(scenario, point, started, &trials)?;
+    Ok((rows, reports, notes, Some(hlog)))
+}
+
+/// The point's histograms, every trial, as an interval log (see [`hlog`]).
+fn encode_hlog(
+    scenario: &Scenario,
+    point: &Point,
+    started: std::time::SystemTime,
+    trials: &[PhaseResult],
+) -> anyhow::Result<Vec<u8>> {
+    let mut start = std::time::Duration::ZERO;
+    let mut intervals = Vec::new();
+    for t in trials {
+        let mut records: Vec<(&str, &Record)> = Vec::new();
+        for (m, r) in scenario.models.iter().zip(&t.result.models) {
+            records.push((&m.name, r));
+        }
+        for (g, r) in scenario.workload.groups.iter().zip(&t.result.groups) {
+            records.push((&g.name, r));
+        }
+        records.push(("all", &t.result.all));
+        intervals.push(hlog::Interval {
+            start,
+            span: t.span,
+            records,
+        });
+        start += t.span;
+    }
+    let mut out = Vec::new();
+    hlog::encode(&mut out, &point.id, started, &intervals)?;
+    Ok(out)
+}
+
+fn write_hlog(out_dir: &Path, point_id: &str, bytes: &[u8]) -> anyhow::Result<()> {
+    let path = hlog::path(out_dir, point_id);
+    std::fs::create_dir_all(hlog::dir(out_dir))
+        .with_context(|| format!("cannot create {}", hlog::dir(out_dir).display()))?;
+    write_atomic(&path, bytes).with_context(|| format!("cannot write {}", path.display()))
 }
 
 /// Why a point is invalid, from its `all` summaries (one per trial) and phases; empty when valid.

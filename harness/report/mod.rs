@@ -4,10 +4,12 @@
 //! - [`csv`]: `results.csv`, one row per point × model plus an `all` row, rewritten atomically
 //!   after every point so a crash keeps every finished point.
 //! - [`json`]: `run.json`, the run's metadata (versions, host, seeds, scenario hash, commit).
+//! - [`hlog`]: `hlog/<point>.hlog`, every histogram of every trial, as HdrHistogram interval logs.
 //! - [`console`]: the summary table printed at the end.
 
 pub mod console;
 pub mod csv;
+pub mod hlog;
 pub mod json;
 
 use serde::Serialize;
