@@ -95,8 +95,15 @@ pub fn calibrate(
     let warm = (iterations / 10).max(10);
 
     // 1. In process.
-    let mut m = OrtModel::load(&ort.path, model, SessionOptions { intra_threads: 1 })
-        .map_err(anyhow::Error::msg)?;
+    let mut m = OrtModel::load(
+        &ort.path,
+        model,
+        SessionOptions {
+            intra_threads: 1,
+            gpu: None,
+        },
+    )
+    .map_err(anyhow::Error::msg)?;
     let mut in_process = new_histogram();
     for i in 0..warm + iterations {
         let t0 = Instant::now();

@@ -8,12 +8,12 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::load::{self, FirstRuns, PhaseResult, PhaseRule};
 use crate::metrics::{Percentiles, Record, Summary, spread};
-use crate::protocol::{Setup, SetupModel};
+use crate::protocol::{GpuSetup, Setup, SetupModel};
 use crate::report::csv::CsvReport;
 use crate::report::json::{self, Host, RunInfo, ScenarioInfo};
 use crate::report::{Row, console, hlog, write_atomic};
 use crate::runtime::ortlib::OrtLib;
-use crate::scenario::{Limit, Pin, Placement, Point, Scenario, Transfer, slo};
+use crate::scenario::{Limit, Pin, Placement, Point, Provider, Scenario, Transfer, slo};
 use crate::transfer::shm::{ShmArena, ShmLayout, region_len_for};
 use crate::worker::pool::{Pool, SlotPool, Supervision, WorkerInfo};
 
@@ -228,6 +228,11 @@ pub fn setups(
     shm: Option<ShmLayout>,
 ) -> Vec<Setup> {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let visible_gpus = if point.provider == Provider::Cuda && scenario.cuda.gpus.is_empty() {
+        crate::gpu::visible_devices()
+    } else {
+        1
+    };
     let assignment = point.placement.assign(point.workers, scenario.models.len());
     let models: Vec<SetupModel> = scenario.models.iter().map(SetupModel::of).collect();
     assignment
@@ -244,6 +249,12 @@ pub fn setups(
             on_demand: (point.placement == Placement::OnDemand).then_some(scenario.on_demand),
             shm,
             pin_cpu: (point.pin == Pin::Cores).then_some((w % cores) as u32),
+            gpu: (point.provider == Provider::Cuda).then(|| GpuSetup {
+                device: scenario.cuda.device_of(w, visible_gpus),
+                conv_algo_search: scenario.cuda.conv_algo_search,
+                arena_extend_strategy: scenario.cuda.arena_extend_strategy,
+                gpu_mem_limit_bytes: scenario.cuda.gpu_mem_limit_bytes,
+            }),
         })
         .collect()
 }
@@ -338,10 +349,39 @@ async fn run_point(
         request_timeout: scenario.workload.request_timeout,
         replace_after_timeouts: scenario.workload.replace_after_timeouts,
     };
-    let pool = Pool::start_with(setups(scenario, ort, point, layout), slots, policy).await?;
+    let setups = setups(scenario, ort, point, layout);
+    let mut devices: Vec<u32> = setups
+        .iter()
+        .filter_map(|s| s.gpu.as_ref().map(|g| g.device))
+        .collect();
+    devices.sort_unstable();
+    devices.dedup();
+    let pool = match Pool::start_with(setups, slots, policy).await {
+        Ok(pool) => pool,
+        // A GPU that is missing or unusable fails its points, not the whole sweep.
+        Err(e) if point.provider == Provider::Cuda => {
+            let why = format!("{e:#}");
+            let note = format!("point {} failed: {why}", point.id);
+            return Ok((
+                vec![failed_row(scenario, point, &why)],
+                Vec::new(),
+                vec![note],
+                None,
+            ));
+        }
+        Err(e) => return Err(e),
+    };
     let infos: Vec<WorkerInfo> = pool.infos();
     let seed = scenario.seed ^ (point.index as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
     let started = std::time::SystemTime::now();
+    // GPU utilisation is sampled over warm-up and trials alike.
+    let nvml = (!devices.is_empty()).then(crate::gpu::Nvml::open);
+    let sampler = match &nvml {
+        Some(Ok(_)) => {
+            crate::gpu::Sampler::start(devices.clone(), std::time::Duration::from_millis(100))
+        }
+        _ => None,
+    };
     let phases = async {
         let warm = match scenario.workload.warmup {
             Limit::Requests(0) => None,
@@ -382,6 +422,12 @@ async fn run_point(
     }
     .await;
     let restarts = (pool.restarts.get(), pool.restart_max.get());
+    let utilisation = sampler.map(crate::gpu::Sampler::stop);
+    // GPU memory is read while the workers still hold it.
+    let gpu_memory = match &nvml {
+        Some(Ok(n)) => Some(n.memory_by_pid(&infos.iter().map(|i| i.pid).collect::<Vec<_>>())),
+        _ => None,
+    };
     let ends = pool.shutdown().await;
     let (warm, trials) = phases?;
     let mut rss_per_worker = Vec::new();
@@ -413,6 +459,9 @@ async fn run_point(
     }
     let mut notes = error_notes(point, &trials);
     notes.extend(warnings);
+    if let Some(Err(why)) = &nvml {
+        notes.push(format!("point {}: {why}", point.id));
+    }
     if trials.is_empty() {
         return Ok((Vec::new(), reports, notes, None));
     }
@@ -424,7 +473,29 @@ async fn run_point(
         &trials,
         &rss_per_worker,
     );
+    let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
     for r in &mut rows {
+        r.gpus = devices
+            .iter()
+            .map(u32::to_string)
+            .collect::<Vec<_>>()
+            .join(";");
+        if let Some(memory) = &gpu_memory {
+            let per: Vec<u64> = infos
+                .iter()
+                .map(|i| memory.get(&i.pid).copied().unwrap_or(0))
+                .collect();
+            r.gpu_mem_mib = Some(mib(per.iter().sum()));
+            r.gpu_mem_per_worker_mib = per
+                .iter()
+                .map(|&b| format!("{:.1}", mib(b)))
+                .collect::<Vec<_>>()
+                .join(";");
+        }
+        if let Some(u) = utilisation.filter(|u| u.samples > 0) {
+            r.gpu_util_mean_pct = Some(u.mean_pct);
+            r.gpu_util_max_pct = Some(u.max_pct);
+        }
         r.worker_restarts = restarts.0;
         r.restart_ms_max = (restarts.0 > 0).then_some(restarts.1.as_secs_f64() * 1e3);
     }
@@ -582,6 +653,43 @@ fn median_summary(v: &[Summary]) -> Summary {
     }
 }
 
+/// A row holding only the point's parameters: the base of every row of the point.
+fn point_row(scenario: &Scenario, point: &Point) -> Row {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    Row {
+        point: point.index,
+        point_id: point.id.clone(),
+        workers: point.workers,
+        intra_threads: point.intra_threads,
+        transfer: point.transfer.name().into(),
+        placement: point.placement.name().into(),
+        pin: point.pin.name().into(),
+        provider: point.provider.name().into(),
+        oversubscribed: point.workers * point.intra_threads > cores,
+        load: scenario.load.kind_name().into(),
+        concurrency: point.load.concurrency(),
+        rate_rps: point.load.rate(),
+        arrival: point
+            .load
+            .rate()
+            .map(|_| scenario.load.arrival.name().to_string()),
+        model: "all".into(),
+        kind: "all".into(),
+        input_staging: point.transfer.staging().into(),
+        ..Row::default()
+    }
+}
+
+/// The row of a point whose workers could not start (a CUDA point without a usable GPU): it is
+/// reported as failed, and the sweep goes on with the other points.
+fn failed_row(scenario: &Scenario, point: &Point, why: &str) -> Row {
+    Row {
+        valid: false,
+        reason: format!("workers did not start: {why}"),
+        ..point_row(scenario, point)
+    }
+}
+
 /// Builds the point's rows: one per model, one per ensemble group, then `all`.
 pub fn rows(
     scenario: &Scenario,
@@ -597,7 +705,6 @@ pub fn rows(
         .iter()
         .map(|&b| format!("{:.1}", mib(b)))
         .collect();
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let load_of = |model: &str| {
         workers
             .iter()
@@ -658,25 +765,8 @@ pub fn rows(
         let (_, pmin, pmax) = spread(&per_trial.iter().map(|s| s.latency.p99).collect::<Vec<_>>())
             .unwrap_or_default();
         Row {
-            point: point.index,
-            point_id: point.id.clone(),
-            workers: point.workers,
-            intra_threads: point.intra_threads,
-            transfer: point.transfer.name().into(),
-            placement: point.placement.name().into(),
-            pin: point.pin.name().into(),
-            provider: point.provider.name().into(),
-            oversubscribed: point.workers * point.intra_threads > cores,
-            load: scenario.load.kind_name().into(),
-            concurrency: point.load.concurrency(),
-            rate_rps: point.load.rate(),
-            arrival: point
-                .load
-                .rate()
-                .map(|_| scenario.load.arrival.name().to_string()),
             model: name.into(),
             kind: kind.into(),
-            input_staging: point.transfer.staging().into(),
             trials: trials.len(),
             sent: per_trial.iter().map(|s| s.sent).sum::<u64>() + warm_n,
             requests: m.requests,
@@ -731,8 +821,7 @@ pub fn rows(
             valid: reasons.is_empty(),
             reason: reasons.join("; "),
             slo_met,
-            worker_restarts: 0,
-            restart_ms_max: None,
+            ..point_row(scenario, point)
         }
     };
     let mut out = Vec::new();

@@ -22,6 +22,7 @@
 pub mod calibrate;
 pub mod cli;
 pub mod driver;
+pub mod gpu;
 pub mod load;
 pub mod metrics;
 pub mod onnx;

@@ -244,7 +244,7 @@ impl<'a> Phase<'a> {
                     .await
             }
             _ => match self.transfer {
-                Transfer::Index => {
+                Transfer::Index | Transfer::Device => {
                     worker
                         .call_within(
                             id,

@@ -11,13 +11,15 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncRead, AsyncReadExt};
 
-use crate::scenario::{InputSpec, ModelSource, OnDemandCaps, Provider, Transfer};
+use crate::scenario::{
+    ArenaExtend, ConvAlgoSearch, InputSpec, ModelSource, OnDemandCaps, Provider, Transfer,
+};
 use crate::tensor::TensorData;
 use crate::transfer::shm::{ShmLayout, TensorPlacement};
 
 pub const MAGIC: [u8; 4] = *b"BNCH";
 /// Bumped on every incompatible change to the messages below.
-pub const PROTOCOL_VERSION: u32 = 2;
+pub const PROTOCOL_VERSION: u32 = 3;
 /// Frames larger than this are refused rather than allocated (1 GiB).
 pub const MAX_FRAME: u32 = 1 << 30;
 
@@ -100,6 +102,18 @@ pub struct Setup {
     pub shm: Option<ShmLayout>,
     /// Pin the worker to this CPU.
     pub pin_cpu: Option<u32>,
+    /// The CUDA provider's device and options (`provider = "cuda"`).
+    pub gpu: Option<GpuSetup>,
+}
+
+/// Where and how a CUDA worker runs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GpuSetup {
+    /// CUDA device id, passed in the provider options (never through `CUDA_VISIBLE_DEVICES`).
+    pub device: u32,
+    pub conv_algo_search: ConvAlgoSearch,
+    pub arena_extend_strategy: ArenaExtend,
+    pub gpu_mem_limit_bytes: Option<u64>,
 }
 
 impl Setup {
@@ -116,6 +130,7 @@ impl Setup {
             on_demand: None,
             shm: None,
             pin_cpu: None,
+            gpu: None,
         }
     }
 }
@@ -376,13 +391,24 @@ mod tests {
                 prop::collection::vec(("[a-z_]{1,8}", "[a-z/.]{1,20}"), 0..4),
                 any::<Option<u32>>(),
                 prop::sample::select(Transfer::ALL.to_vec()),
+                any::<Option<(u32, Option<u64>)>>(),
             )
-                .prop_map(|(worker, lib, t, m, pin_cpu, transfer)| {
+                .prop_map(|(worker, lib, t, m, pin_cpu, transfer, gpu)| {
                     ToWorker::Setup(Setup {
                         worker,
                         ort_lib: lib.into(),
                         intra_threads: t,
-                        provider: Provider::Cpu,
+                        provider: if gpu.is_some() {
+                            Provider::Cuda
+                        } else {
+                            Provider::Cpu
+                        },
+                        gpu: gpu.map(|(device, gpu_mem_limit_bytes)| GpuSetup {
+                            device,
+                            conv_algo_search: ConvAlgoSearch::Heuristic,
+                            arena_extend_strategy: ArenaExtend::SameAsRequested,
+                            gpu_mem_limit_bytes,
+                        }),
                         transfer,
                         preload: (0..m.len() as u32).collect(),
                         models: m

@@ -37,8 +37,15 @@ fn onnx_runtime_matches_pytorch_reference_outputs() {
                 i.name
             );
         }
-        let mut model =
-            OrtModel::load(&lib.path, &onnx, SessionOptions { intra_threads: 1 }).unwrap();
+        let mut model = OrtModel::load(
+            &lib.path,
+            &onnx,
+            SessionOptions {
+                intra_threads: 1,
+                gpu: None,
+            },
+        )
+        .unwrap();
         let views: Vec<_> = inputs.iter().map(|t| t.view()).collect();
         let outputs = model.run(&views).unwrap();
         assert_eq!(outputs.len(), info.outputs.len(), "{name}");

@@ -87,6 +87,21 @@ pub struct Row {
     pub rss_mib: f64,
     /// Each worker's resident memory at the end of the point, MiB, `;`-separated in worker order.
     pub rss_per_worker_mib: String,
+    /// CUDA points: the device of each worker, `;`-separated (empty on CPU).
+    #[serde(default)]
+    pub gpus: String,
+    /// CUDA points: GPU memory the workers held at the end of the point, MiB, from NVML (empty
+    /// without NVML).
+    #[serde(default)]
+    pub gpu_mem_mib: Option<f64>,
+    #[serde(default)]
+    pub gpu_mem_per_worker_mib: String,
+    /// CUDA points: GPU utilisation (percent of time a kernel ran) sampled every 100 ms over the
+    /// point, mean and peak across its devices.
+    #[serde(default)]
+    pub gpu_util_mean_pct: Option<f64>,
+    #[serde(default)]
+    pub gpu_util_max_pct: Option<f64>,
     /// Workers replaced after a crash or repeated timeouts, and the slowest replacement.
     pub worker_restarts: u64,
     pub restart_ms_max: Option<f64>,

@@ -23,4 +23,15 @@ pub trait Model: Send {
     fn pause_before(&mut self) -> Option<std::time::Duration> {
         None
     }
+
+    /// The `device` transfer: copies every sample (each a list of inputs in the model's order) into
+    /// the device's memory once, so [`Model::run_staged`] moves no input bytes.
+    fn stage(&mut self, _samples: &[Vec<TensorData>]) -> Result<(), String> {
+        Err("this runtime cannot keep inputs on a device (the `device` transfer needs provider = \"cuda\")".into())
+    }
+
+    /// Runs staged sample `k`; its outputs stay on the device, so none are returned.
+    fn run_staged(&mut self, _k: usize) -> Result<Vec<TensorData>, String> {
+        Err("no inputs are staged on a device".into())
+    }
 }

@@ -9,7 +9,12 @@ use std::sync::OnceLock;
 use ort::session::{Session, SessionInputValue, builder::GraphOptimizationLevel};
 use ort::value::{DynTensorValueType, TensorElementType, TensorRef};
 
+use ort::memory::{AllocationDevice, AllocatorType, MemoryInfo, MemoryType};
+use ort::session::IoBinding;
+
 use super::Model;
+use crate::protocol::GpuSetup;
+use crate::scenario::{ArenaExtend, ConvAlgoSearch};
 use crate::tensor::{DType, TensorData, TensorView};
 
 static ENVIRONMENT: OnceLock<Result<ort::environment::Environment, String>> = OnceLock::new();
@@ -36,21 +41,46 @@ pub fn build_info() -> String {
 }
 
 /// Session options a worker applies to every model.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct SessionOptions {
     pub intra_threads: usize,
+    /// Run on this GPU with the CUDA execution provider.
+    pub gpu: Option<GpuSetup>,
+}
+
+/// The CUDA execution provider with the scenario's options. `error_on_failure`: without it a
+/// provider that cannot start is only logged and the session silently runs on the CPU.
+fn cuda_provider(gpu: &GpuSetup) -> ort::ep::ExecutionProviderDispatch {
+    let mut cuda = ort::ep::CUDA::default()
+        .with_device_id(gpu.device as i32)
+        .with_conv_algorithm_search(match gpu.conv_algo_search {
+            ConvAlgoSearch::Exhaustive => ort::ep::cuda::ConvAlgorithmSearch::Exhaustive,
+            ConvAlgoSearch::Heuristic => ort::ep::cuda::ConvAlgorithmSearch::Heuristic,
+            ConvAlgoSearch::Default => ort::ep::cuda::ConvAlgorithmSearch::Default,
+        })
+        .with_arena_extend_strategy(match gpu.arena_extend_strategy {
+            ArenaExtend::NextPowerOfTwo => ort::ep::ArenaExtendStrategy::NextPowerOfTwo,
+            ArenaExtend::SameAsRequested => ort::ep::ArenaExtendStrategy::SameAsRequested,
+        });
+    if let Some(limit) = gpu.gpu_mem_limit_bytes {
+        cuda = cuda.with_memory_limit(limit as usize);
+    }
+    cuda.build().error_on_failure()
 }
 
 fn build_session(
     env: &ort::environment::Environment,
     path: &Path,
-    opts: SessionOptions,
+    opts: &SessionOptions,
 ) -> ort::Result<Session> {
-    Session::builder(env)?
+    let mut builder = Session::builder(env)?
         .with_optimization_level(GraphOptimizationLevel::All)?
         .with_intra_threads(opts.intra_threads)?
-        .with_inter_threads(1)?
-        .commit_from_file(path)
+        .with_inter_threads(1)?;
+    if let Some(gpu) = &opts.gpu {
+        builder = builder.with_execution_providers([cuda_provider(gpu)])?;
+    }
+    builder.commit_from_file(path)
 }
 
 /// A model loaded into an ONNX Runtime session.
@@ -58,12 +88,23 @@ pub struct OrtModel {
     session: Session,
     inputs: Vec<String>,
     outputs: Vec<String>,
+    gpu: Option<GpuSetup>,
+    /// The `device` transfer: one binding per sample, inputs in GPU memory, outputs left there.
+    staged: Vec<IoBinding>,
 }
 
 impl OrtModel {
     pub fn load(lib: &Path, path: &Path, opts: SessionOptions) -> Result<OrtModel, String> {
         let env = environment(lib)?;
-        let session = build_session(env, path, opts).map_err(|e| e.to_string())?;
+        let session = build_session(env, path, &opts).map_err(|e| match &opts.gpu {
+            Some(gpu) => format!(
+                "the CUDA execution provider cannot run on device {}: {e} (is this ONNX Runtime a \
+                 CUDA build (onnxruntime-gpu), with its CUDA and cuDNN libraries on \
+                 LD_LIBRARY_PATH, and is there a GPU?)",
+                gpu.device
+            ),
+            None => e.to_string(),
+        })?;
         let inputs = session
             .inputs()
             .iter()
@@ -78,7 +119,57 @@ impl OrtModel {
             session,
             inputs,
             outputs,
+            gpu: opts.gpu,
+            staged: Vec::new(),
         })
+    }
+
+    fn bind(&self, sample: &[TensorData], gpu: &GpuSetup) -> ort::Result<IoBinding> {
+        let device = gpu.device as i32;
+        let mut binding = self.session.create_binding()?;
+        for (name, t) in self.inputs.iter().zip(sample) {
+            binding.bind_input(name.as_str(), &device_tensor(&t.view(), device)?)?;
+        }
+        let memory = MemoryInfo::new(
+            AllocationDevice::CUDA,
+            device,
+            AllocatorType::Device,
+            MemoryType::Default,
+        )?;
+        for name in &self.outputs {
+            binding.bind_output_to_device(name.as_str(), &memory)?;
+        }
+        Ok(binding)
+    }
+}
+
+/// A copy of `t` in the memory of CUDA device `device`.
+fn device_tensor(t: &TensorView<'_>, device: i32) -> ort::Result<ort::value::DynTensor> {
+    fn copy<T: bytemuck::Pod + ort::value::PrimitiveTensorElementType + std::fmt::Debug>(
+        t: &TensorView<'_>,
+        device: i32,
+    ) -> ort::Result<ort::value::DynTensor> {
+        let host: Vec<T> = bytemuck::pod_collect_to_vec(t.bytes);
+        let host = ort::value::Tensor::from_array((t.shape.to_vec(), host))?;
+        Ok(host.to(AllocationDevice::CUDA, device)?.upcast())
+    }
+    match t.dtype {
+        DType::F32 => copy::<f32>(t, device),
+        DType::F64 => copy::<f64>(t, device),
+        DType::F16 => copy::<half::f16>(t, device),
+        DType::I8 => copy::<i8>(t, device),
+        DType::I16 => copy::<i16>(t, device),
+        DType::I32 => copy::<i32>(t, device),
+        DType::I64 => copy::<i64>(t, device),
+        DType::U8 => copy::<u8>(t, device),
+        DType::U16 => copy::<u16>(t, device),
+        DType::U32 => copy::<u32>(t, device),
+        DType::U64 => copy::<u64>(t, device),
+        DType::Bool => {
+            let host: Vec<bool> = t.bytes.iter().map(|&b| b != 0).collect();
+            let host = ort::value::Tensor::from_array((t.shape.to_vec(), host))?;
+            Ok(host.to(AllocationDevice::CUDA, device)?.upcast())
+        }
     }
 }
 
@@ -152,6 +243,34 @@ fn input_value<'a>(t: &TensorView<'a>) -> ort::Result<SessionInputValue<'a>> {
 }
 
 impl Model for OrtModel {
+    fn stage(&mut self, samples: &[Vec<TensorData>]) -> Result<(), String> {
+        let gpu = self.gpu.clone().ok_or(
+            "the `device` transfer keeps inputs in GPU memory: it needs provider = \"cuda\"",
+        )?;
+        for (k, sample) in samples.iter().enumerate() {
+            let binding = self.bind(sample, &gpu).map_err(|e| {
+                format!("cannot stage sample {k} on CUDA device {}: {e}", gpu.device)
+            })?;
+            self.staged.push(binding);
+        }
+        Ok(())
+    }
+
+    fn run_staged(&mut self, k: usize) -> Result<Vec<TensorData>, String> {
+        let binding = self
+            .staged
+            .get(k)
+            .ok_or_else(|| format!("sample {k} is not staged"))?;
+        let outputs = self
+            .session
+            .run_binding(binding)
+            .map_err(|e| e.to_string())?;
+        drop(outputs);
+        // The run is asynchronous on the GPU: the request ends when its outputs exist.
+        binding.synchronize_outputs().map_err(|e| e.to_string())?;
+        Ok(Vec::new())
+    }
+
     fn run(&mut self, inputs: &[TensorView<'_>]) -> Result<Vec<TensorData>, String> {
         if inputs.len() != self.inputs.len() {
             return Err(format!(

@@ -44,23 +44,38 @@ pub enum Transfer {
     Shm,
     /// The worker generates the same samples itself at start; only a sample index crosses.
     Index,
+    /// CUDA only: as `index`, and the worker copies every sample into GPU memory once and binds it
+    /// (IoBinding); outputs stay on the GPU. The compute-only floor.
+    Device,
 }
 
 impl Transfer {
-    pub const ALL: [Transfer; 3] = [Transfer::Pipe, Transfer::Shm, Transfer::Index];
+    pub const ALL: [Transfer; 4] = [
+        Transfer::Pipe,
+        Transfer::Shm,
+        Transfer::Index,
+        Transfer::Device,
+    ];
     pub fn name(self) -> &'static str {
         match self {
             Transfer::Pipe => "pipe",
             Transfer::Shm => "shm",
             Transfer::Index => "index",
+            Transfer::Device => "device",
         }
     }
-    /// Whether input bytes cross to the worker for every request (`per_request`) or once (`once`).
+    /// Whether input bytes cross to the worker for every request (`per_request`), once to its host
+    /// memory (`once`), or once to the GPU (`device`).
     pub fn staging(self) -> &'static str {
         match self {
             Transfer::Pipe | Transfer::Shm => "per_request",
             Transfer::Index => "once",
+            Transfer::Device => "device",
         }
+    }
+    /// Whether only a sample index crosses the socket (the worker made the samples itself).
+    pub fn by_index(self) -> bool {
+        matches!(self, Transfer::Index | Transfer::Device)
     }
 }
 
@@ -148,13 +163,85 @@ pub struct OnDemandCaps {
 #[serde(rename_all = "lowercase")]
 pub enum Provider {
     Cpu,
+    /// ONNX Runtime's CUDA execution provider, registered so that a failure is an error, never a
+    /// silent fall-back to the CPU.
+    Cuda,
 }
 
 impl Provider {
-    pub const ALL: [Provider; 1] = [Provider::Cpu];
+    pub const ALL: [Provider; 2] = [Provider::Cpu, Provider::Cuda];
     pub fn name(self) -> &'static str {
         match self {
             Provider::Cpu => "cpu",
+            Provider::Cuda => "cuda",
+        }
+    }
+}
+
+/// The `[cuda]` settings, applied to every CUDA point.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct CudaSpec {
+    /// Devices for the workers, by CUDA device id; empty means round-robin over every visible device.
+    pub gpus: Vec<u32>,
+    pub conv_algo_search: ConvAlgoSearch,
+    pub arena_extend_strategy: ArenaExtend,
+    /// The CUDA memory arena's limit per worker, in bytes.
+    pub gpu_mem_limit_bytes: Option<u64>,
+}
+
+impl CudaSpec {
+    /// The device of worker `w`, given how many devices are visible (used for round-robin).
+    pub fn device_of(&self, w: usize, visible: usize) -> u32 {
+        if self.gpus.is_empty() {
+            (w % visible.max(1)) as u32
+        } else {
+            self.gpus[w % self.gpus.len()]
+        }
+    }
+}
+
+/// cuDNN's convolution algorithm search (`cudnn_conv_algo_search`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ConvAlgoSearch {
+    /// Benchmark every algorithm on the first run (ONNX Runtime's default).
+    #[default]
+    Exhaustive,
+    Heuristic,
+    /// The implicit-precomputed-GEMM algorithm, no search.
+    Default,
+}
+
+impl ConvAlgoSearch {
+    pub const ALL: [ConvAlgoSearch; 3] = [
+        ConvAlgoSearch::Exhaustive,
+        ConvAlgoSearch::Heuristic,
+        ConvAlgoSearch::Default,
+    ];
+    pub fn name(self) -> &'static str {
+        match self {
+            ConvAlgoSearch::Exhaustive => "exhaustive",
+            ConvAlgoSearch::Heuristic => "heuristic",
+            ConvAlgoSearch::Default => "default",
+        }
+    }
+}
+
+/// How the CUDA memory arena grows (`arena_extend_strategy`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ArenaExtend {
+    #[default]
+    NextPowerOfTwo,
+    SameAsRequested,
+}
+
+impl ArenaExtend {
+    pub const ALL: [ArenaExtend; 2] = [ArenaExtend::NextPowerOfTwo, ArenaExtend::SameAsRequested];
+    pub fn name(self) -> &'static str {
+        match self {
+            ArenaExtend::NextPowerOfTwo => "next_power_of_two",
+            ArenaExtend::SameAsRequested => "same_as_requested",
         }
     }
 }
@@ -411,6 +498,7 @@ pub struct Scenario {
     pub load: LoadSpec,
     pub slo: Vec<slo::Constraint>,
     pub on_demand: OnDemandCaps,
+    pub cuda: CudaSpec,
     pub axes: Axes,
     pub points: Vec<Point>,
 }
@@ -632,6 +720,7 @@ fn resolve(raw: RawScenario, file: &Path, hash: String, e: &mut Errors) -> Optio
     let slo = slo::resolve(raw.slo.as_ref(), &root.key("slo"), e);
     let axes = workload::resolve_axes(raw.sweep.as_ref(), load_points, e);
     let on_demand = workload::resolve_on_demand(raw.on_demand, &axes, e);
+    let cuda = workload::resolve_cuda(raw.cuda, &axes, e);
     let models_len = models.len();
     if axes.placement.contains(&Placement::Dedicated)
         && !axes.workers.contains(&models_len)
@@ -667,6 +756,7 @@ fn resolve(raw: RawScenario, file: &Path, hash: String, e: &mut Errors) -> Optio
         load,
         slo,
         on_demand,
+        cuda,
         points: {
             // Dedicated placement runs one worker per model: its points with another count are not
             // run (validate lists what was dropped).
@@ -674,6 +764,8 @@ fn resolve(raw: RawScenario, file: &Path, hash: String, e: &mut Errors) -> Optio
             points
                 .into_iter()
                 .filter(|p| p.placement != Placement::Dedicated || p.workers == m)
+                // GPU-resident inputs exist only on the GPU.
+                .filter(|p| p.transfer != Transfer::Device || p.provider == Provider::Cuda)
                 .enumerate()
                 .map(|(i, mut p)| {
                     p.index = i;

@@ -38,6 +38,26 @@ pub struct RawScenario {
     pub sweep: Option<RawSweep>,
     pub slo: Option<OneOrMany<String>>,
     pub on_demand: Option<RawOnDemand>,
+    pub cuda: Option<RawCuda>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCuda {
+    pub gpus: Option<RawGpus>,
+    pub conv_algo_search: Option<String>,
+    pub arena_extend_strategy: Option<String>,
+    pub gpu_mem_limit_mib: Option<f64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(
+    untagged,
+    expecting = "`\"round-robin\"` or a list of CUDA device ids, e.g. `[0, 1]`"
+)]
+pub enum RawGpus {
+    Named(String),
+    List(Vec<i64>),
 }
 
 #[derive(Debug, Deserialize)]

@@ -585,6 +585,47 @@ fn file_level_problems_have_no_line() {
 }
 
 #[test]
+fn cuda_options_resolve_and_device_points_need_cuda() {
+    let s = ok(&format!(
+        "[[model]]\nname = \"linear\"\npath = {}\ndims = {{ batch = 1 }}\n\
+         [sweep]\nworkers = [1, 3]\ntransfer = [\"pipe\", \"device\"]\nprovider = [\"cpu\", \"cuda\"]\n\
+         [cuda]\ngpus = [1, 0]\nconv_algo_search = \"heuristic\"\n\
+         arena_extend_strategy = \"same_as_requested\"\ngpu_mem_limit_mib = 512\n",
+        lit(&model("linear"))
+    ));
+    assert_eq!(s.cuda.gpus, [1, 0]);
+    assert_eq!(s.cuda.conv_algo_search, ConvAlgoSearch::Heuristic);
+    assert_eq!(s.cuda.arena_extend_strategy, ArenaExtend::SameAsRequested);
+    assert_eq!(s.cuda.gpu_mem_limit_bytes, Some(512 << 20));
+    // Workers take the listed devices in turn.
+    assert_eq!(
+        (0..3).map(|w| s.cuda.device_of(w, 8)).collect::<Vec<_>>(),
+        [1, 0, 1]
+    );
+    // `device` × `cpu` is not a point; every other combination is, indices renumbered.
+    let ids: Vec<&str> = s.points.iter().map(|p| p.id.as_str()).collect();
+    assert_eq!(
+        ids,
+        [
+            "w1-t1-pipe-cpu-c1",
+            "w1-t1-pipe-cuda-c1",
+            "w1-t1-device-cuda-c1",
+            "w3-t1-pipe-cpu-c1",
+            "w3-t1-pipe-cuda-c1",
+            "w3-t1-device-cuda-c1",
+        ]
+    );
+    assert!(s.points.iter().enumerate().all(|(i, p)| p.index == i));
+    // Round-robin (the default) spreads workers over the visible devices.
+    let rr = CudaSpec::default();
+    assert_eq!(
+        (0..5).map(|w| rr.device_of(w, 2)).collect::<Vec<_>>(),
+        [0, 1, 0, 1, 0]
+    );
+    assert_eq!(rr.conv_algo_search, ConvAlgoSearch::Exhaustive);
+}
+
+#[test]
 fn values_are_checked_per_axis() {
     let head = format!(
         "[[model]]\nname = \"linear\"\npath = {}\ndims = {{ batch = 1 }}\n",
@@ -607,7 +648,7 @@ fn values_are_checked_per_axis() {
     check(
         "[sweep]\ntransfer = \"device\"\n",
         "sweep.transfer",
-        "not available",
+        "needs the CUDA provider",
     );
     check(
         "[sweep]\ntransfer = \"pigeon\"\n",
@@ -615,9 +656,9 @@ fn values_are_checked_per_axis() {
         "unknown value",
     );
     check(
-        "[sweep]\nprovider = [\"cuda\"]\n",
+        "[sweep]\nprovider = [\"tpu\"]\n",
         "sweep.provider",
-        "not available",
+        "unknown value",
     );
     check("[sweep]\nprovider = []\n", "sweep.provider", "empty");
     check(

@@ -8,8 +8,9 @@ use std::time::Duration;
 use super::raw::{self, OneOrMany};
 use super::source::Seg;
 use super::{
-    Arrival, Axes, Errors, Group, KeyPath, Limit, LoadKind, LoadPoint, LoadSpec, ModelSpec,
-    OnDemandCaps, Pin, Placement, Provider, StopRule, Target, Transfer, Workload,
+    ArenaExtend, Arrival, Axes, ConvAlgoSearch, CudaSpec, Errors, Group, KeyPath, Limit, LoadKind,
+    LoadPoint, LoadSpec, ModelSpec, OnDemandCaps, Pin, Placement, Provider, StopRule, Target,
+    Transfer, Workload,
 };
 
 /// Parses a duration such as `5s`, `500ms` or `1m 30s`.
@@ -504,7 +505,7 @@ pub(super) fn resolve_axes(
             &key.key("transfer"),
             &Transfer::ALL,
             Transfer::name,
-            &[("device", "GPU-resident transfer needs the CUDA provider")],
+            &[],
             e,
         ),
         placement: named_axis(
@@ -528,7 +529,7 @@ pub(super) fn resolve_axes(
             &key.key("provider"),
             &Provider::ALL,
             Provider::name,
-            &[("cuda", "the CUDA execution provider is not built yet")],
+            &[],
             e,
         ),
         load,
@@ -675,5 +676,103 @@ pub(super) fn resolve_on_demand(
     OnDemandCaps {
         max_models,
         memory_budget_bytes,
+    }
+}
+
+/// The `[cuda]` table, and the combinations that need the CUDA provider.
+pub(super) fn resolve_cuda(raw: Option<raw::RawCuda>, axes: &Axes, e: &mut Errors) -> CudaSpec {
+    let key = KeyPath::default().key("cuda");
+    let cuda = axes.provider.contains(&Provider::Cuda);
+    if axes.transfer.contains(&Transfer::Device) && !cuda {
+        e.push(
+            &KeyPath::default().key("sweep").key("transfer"),
+            "`device` keeps inputs in GPU memory, so it needs the CUDA provider",
+            "add \"cuda\" to `sweep.provider`, or remove `device`",
+        );
+    }
+    let Some(raw) = raw else {
+        return CudaSpec::default();
+    };
+    if !cuda {
+        e.push(
+            &key,
+            "`[cuda]` applies to `provider = \"cuda\"` only",
+            "add \"cuda\" to `sweep.provider`, or remove `[cuda]`",
+        );
+    }
+    let gpus = match raw.gpus {
+        None => Vec::new(),
+        Some(raw::RawGpus::Named(n)) if n == "round-robin" => Vec::new(),
+        Some(raw::RawGpus::Named(n)) => {
+            e.push(
+                &key.key("gpus"),
+                format!("unknown value `{n}`"),
+                "use `\"round-robin\"` (every visible device in turn) or a list of device ids, e.g. `[0, 1]`",
+            );
+            Vec::new()
+        }
+        Some(raw::RawGpus::List(ids)) => {
+            if ids.is_empty() {
+                e.push(
+                    &key.key("gpus"),
+                    "the list is empty",
+                    "list at least one device id, e.g. `gpus = [0]`, or use `\"round-robin\"`",
+                );
+            }
+            ids.into_iter()
+                .filter_map(|id| match u32::try_from(id) {
+                    Ok(id) => Some(id),
+                    Err(_) => {
+                        e.push(
+                            &key.key("gpus"),
+                            format!("`{id}` is not a CUDA device id"),
+                            "device ids count from 0, as `nvidia-smi -L` lists them",
+                        );
+                        None
+                    }
+                })
+                .collect()
+        }
+    };
+    let named = |v: Option<String>, k: &str, names: &[&str], e: &mut Errors| -> usize {
+        let Some(v) = v else { return 0 };
+        names.iter().position(|n| *n == v).unwrap_or_else(|| {
+            e.push(
+                &key.key(k),
+                format!("unknown value `{v}`"),
+                format!("use one of: {}", names.join(", ")),
+            );
+            0
+        })
+    };
+    let conv_algo_search = ConvAlgoSearch::ALL[named(
+        raw.conv_algo_search,
+        "conv_algo_search",
+        &ConvAlgoSearch::ALL.map(ConvAlgoSearch::name),
+        e,
+    )];
+    let arena_extend_strategy = ArenaExtend::ALL[named(
+        raw.arena_extend_strategy,
+        "arena_extend_strategy",
+        &ArenaExtend::ALL.map(ArenaExtend::name),
+        e,
+    )];
+    let gpu_mem_limit_bytes = raw.gpu_mem_limit_mib.and_then(|m| {
+        if m > 0.0 && m.is_finite() {
+            Some((m * 1024.0 * 1024.0) as u64)
+        } else {
+            e.push(
+                &key.key("gpu_mem_limit_mib"),
+                format!("must be a size in MiB above 0, got {m}"),
+                "e.g. `gpu_mem_limit_mib = 4096`",
+            );
+            None
+        }
+    });
+    CudaSpec {
+        gpus,
+        conv_algo_search,
+        arena_extend_strategy,
+        gpu_mem_limit_bytes,
     }
 }
