@@ -16,6 +16,7 @@
 //! - [`load`]: the load generator (closed loop).
 //! - [`metrics`]: HdrHistograms of latency and compute time, and their percentiles.
 //! - [`report`]: CSV, JSON metadata and the console summary.
+//! - [`gpu`]: GPU memory and utilisation through NVML, loaded at run time.
 //! - [`driver`]: runs a sweep point by point and feeds the reporters.
 //! - [`calibrate`]: measures the floor (in-process run, bare socket round trip) beside the pool.
 
