@@ -51,6 +51,23 @@ pub enum Command {
         /// lag. It changes the machine for the workers too, so it is off by default; needs root.
         #[arg(long, value_name = "US")]
         cpu_dma_latency: Option<u32>,
+        /// Run only shard I of N (0-based): the points whose index modulo N is I, so N machines can
+        /// split the sweep; `bench merge` combines their results.
+        #[arg(long, value_name = "I/N")]
+        shard: Option<crate::shard::Shard>,
+    },
+    /// Combine result folders (shards of one sweep, or the same points run on several machines)
+    /// into one: results.csv, run.json and hlog/.
+    Merge {
+        /// Result folders written by `bench sweep` (each with results.csv, run.json, hlog/).
+        #[arg(required = true, value_name = "DIR")]
+        dirs: Vec<PathBuf>,
+        /// The merged folder; it must not exist yet, or be empty.
+        #[arg(long, short)]
+        out: PathBuf,
+        /// Merge even when the folders come from different scenario files.
+        #[arg(long)]
+        force: bool,
     },
     /// Check a scenario against its models and print the sweep points.
     Validate {

@@ -14,6 +14,7 @@ use crate::report::json::{self, Host, RunInfo, ScenarioInfo};
 use crate::report::{Row, console, hlog, write_atomic};
 use crate::runtime::ortlib::OrtLib;
 use crate::scenario::{Limit, Pin, Placement, Point, Provider, Scenario, Transfer, slo};
+use crate::shard::ShardInfo;
 use crate::transfer::shm::{ShmArena, ShmLayout, region_len_for};
 use crate::worker::pool::{Pool, SlotPool, Supervision, WorkerInfo};
 
@@ -38,6 +39,8 @@ pub struct SweepOptions {
     pub cpu_dma_latency_us: Option<u32>,
     /// Keep the points already in `out_dir` and run only the others.
     pub resume: bool,
+    /// `--shard`: the scenario's points are already this shard's (recorded in run.json).
+    pub shard: Option<ShardInfo>,
 }
 
 /// Runs every point of `scenario`, writing `results.csv` and `run.json` under `opts.out_dir`.
@@ -52,6 +55,7 @@ pub async fn sweep(
     let json_path = opts.out_dir.join("run.json");
     let mut info = run_info(scenario, ort);
     info.cpu_dma_latency_us = opts.cpu_dma_latency_us;
+    info.shard = opts.shard.clone();
     // Resuming keeps the finished points of an earlier run of the same scenario.
     let (mut csv, done) = if opts.resume {
         let earlier: serde_json::Value = std::fs::read(&json_path)
@@ -70,6 +74,7 @@ pub async fn sweep(
              resume with the same file, or sweep into a new --out",
             opts.out_dir.display()
         );
+        check_resumed_shard(&opts.out_dir, &earlier, opts.shard.as_ref())?;
         let csv = CsvReport::resume(&csv_path)?;
         let done: std::collections::HashSet<String> =
             csv.rows().iter().map(|r| r.point_id.clone()).collect();
@@ -159,6 +164,27 @@ pub async fn sweep(
     Ok((outcome, csv.rows().to_vec()))
 }
 
+/// A sharded sweep resumes only as the same shard (the folder's points belong to it).
+fn check_resumed_shard(
+    dir: &Path,
+    earlier: &serde_json::Value,
+    now: Option<&ShardInfo>,
+) -> anyhow::Result<()> {
+    let was: Option<ShardInfo> = serde_json::from_value(earlier["shard"].clone()).unwrap_or(None);
+    let (was, now) = (was.map(|s| s.shard()), now.map(|s| s.shard()));
+    match (was, now) {
+        (a, b) if a == b => Ok(()),
+        (Some(a), _) => anyhow::bail!(
+            "--resume: {} holds shard {a} of the sweep; resume it with --shard {a}",
+            dir.display()
+        ),
+        (None, _) => anyhow::bail!(
+            "--resume: {} holds a whole sweep, not a shard; resume it without --shard",
+            dir.display()
+        ),
+    }
+}
+
 async fn wait_for_signal(tx: tokio::sync::watch::Sender<bool>) -> Option<i32> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut int = signal(SignalKind::interrupt()).ok()?;
@@ -215,6 +241,7 @@ fn run_info(s: &Scenario, ort: Option<&OrtLib>) -> RunInfo {
         points: Vec::new(),
         cpu_dma_latency_us: None,
         dropped_point: None,
+        shard: None,
     }
 }
 

@@ -18,6 +18,8 @@
 //! - [`report`]: CSV, JSON metadata and the console summary.
 //! - [`gpu`]: GPU memory and utilisation through NVML, loaded at run time.
 //! - [`driver`]: runs a sweep point by point and feeds the reporters.
+//! - [`shard`]: which points of a sweep one machine runs (`--shard I/N`).
+//! - [`merge`]: combines result folders of several machines into one.
 //! - [`calibrate`]: measures the floor (in-process run, bare socket round trip) beside the pool.
 
 pub mod calibrate;
@@ -25,12 +27,14 @@ pub mod cli;
 pub mod driver;
 pub mod gpu;
 pub mod load;
+pub mod merge;
 pub mod metrics;
 pub mod onnx;
 pub mod protocol;
 pub mod report;
 pub mod runtime;
 pub mod scenario;
+pub mod shard;
 pub mod tensor;
 pub mod timer;
 pub mod transfer;
@@ -109,6 +113,10 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::Ok)
         }
+        Command::Merge { dirs, out, force } => {
+            merge::merge(&dirs, &out, force)?;
+            Ok(ExitCode::Ok)
+        }
         Command::Inspect { models } => {
             for (i, m) in models.iter().enumerate() {
                 if i > 0 {
@@ -132,6 +140,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             quiet,
             cpu_dma_latency,
             resume,
+            shard,
         } => {
             let mut s = scenario::load(&scenario)?;
             if let Some(d) = duration {
@@ -144,8 +153,30 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 anyhow::ensure!(n > 0, "--requests must be at least 1");
                 s.workload.stop = scenario::StopRule::Fixed(scenario::Limit::Requests(n));
             }
+            // A shard runs its share of the points, keeping their indexes and ids.
+            let shard = shard.map(|sh| shard::ShardInfo::new(sh, &s.points));
+            if let Some(sh) = &shard {
+                s.points = sh.shard().select(&s.points);
+                if s.points.is_empty() {
+                    eprintln!(
+                        "warning: shard {} has no points: the sweep has only {} (use fewer shards)",
+                        sh.shard(),
+                        sh.sweep_points
+                    );
+                }
+            }
             if dry_run {
                 print!("{}", describe(&s));
+                if let Some(sh) = &shard {
+                    println!(
+                        "shard {}: {} of the sweep's {} point(s) (those whose index modulo {} is {})",
+                        sh.shard(),
+                        sh.points.len(),
+                        sh.sweep_points,
+                        sh.count,
+                        sh.index
+                    );
+                }
                 return Ok(ExitCode::Ok);
             }
             // ONNX Runtime is needed only when some model is an ONNX file.
@@ -172,15 +203,21 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 progress: !quiet,
                 cpu_dma_latency_us: cpu_dma_latency,
                 resume: resume.is_some(),
+                shard: shard.clone(),
             };
             let runtime_note = ort.as_ref().map_or_else(
                 || "synthetic models only".to_string(),
                 |o| format!("ONNX Runtime {} ({})", o.version, o.source),
             );
             eprintln!(
-                "bench: {} point(s) of scenario `{}`, {runtime_note}, results in {}",
+                "bench: {} point(s) of scenario `{}`{}, {runtime_note}, results in {}",
                 s.points.len(),
                 s.name,
+                shard.as_ref().map_or_else(String::new, |sh| format!(
+                    " (shard {} of {} points)",
+                    sh.shard(),
+                    sh.sweep_points
+                )),
                 out_dir.display()
             );
             let rt = tokio::runtime::Builder::new_current_thread()

@@ -84,6 +84,26 @@ pub struct Interval<'a> {
     pub records: Vec<(&'a str, &'a Record)>,
 }
 
+/// Writes the Java implementation's header lines: version, comments, StartTime and BaseTime (both
+/// `started`), and the column legend.
+fn header(out: &mut Vec<u8>, comments: &[String], started: SystemTime) -> anyhow::Result<()> {
+    writeln!(out, "#[Histogram log format version 1.3]")?;
+    let mut builder = IntervalLogWriterBuilder::new();
+    for c in comments {
+        builder.add_comment(c);
+    }
+    builder.with_start_time(started).with_base_time(started);
+    // The legend goes after the header comments, as the Java writer puts it.
+    let mut head = Vec::new();
+    builder.begin_log_with(&mut head, &mut V2DeflateSerializer::new())?;
+    out.extend_from_slice(&head);
+    writeln!(
+        out,
+        "\"StartTimestamp\",\"Interval_Length\",\"Interval_Max\",\"Interval_Compressed_Histogram\""
+    )?;
+    Ok(())
+}
+
 /// Encodes a log: the Java implementation's header lines, then one line per non-empty histogram.
 pub fn encode(
     out: &mut Vec<u8>,
@@ -91,22 +111,15 @@ pub fn encode(
     started: SystemTime,
     intervals: &[Interval],
 ) -> anyhow::Result<()> {
-    writeln!(out, "#[Histogram log format version 1.3]")?;
-    let mut serializer = V2DeflateSerializer::new();
-    let mut builder = IntervalLogWriterBuilder::new();
-    builder
-        .add_comment(&format!("bench point {point_id}; values in nanoseconds"))
-        .add_comment("tags are <model|group|all>.<metric>")
-        .with_start_time(started)
-        .with_base_time(started);
-    // The legend goes after the header comments, as the Java writer puts it.
-    let mut header = Vec::new();
-    builder.begin_log_with(&mut header, &mut serializer)?;
-    out.extend_from_slice(&header);
-    writeln!(
+    header(
         out,
-        "\"StartTimestamp\",\"Interval_Length\",\"Interval_Max\",\"Interval_Compressed_Histogram\""
+        &[
+            format!("bench point {point_id}; values in nanoseconds"),
+            "tags are <model|group|all>.<metric>".into(),
+        ],
+        started,
     )?;
+    let mut serializer = V2DeflateSerializer::new();
     let mut writer = IntervalLogWriterBuilder::new().begin_log_with(out, &mut serializer)?;
     for iv in intervals {
         for (name, record) in &iv.records {
@@ -125,7 +138,28 @@ pub fn encode(
     Ok(())
 }
 
+/// Encodes histograms read back from logs (for instance several machines' logs of one point, see
+/// [`crate::merge`]): `comments`, then every entry as it is, its start relative to `base`.
+pub fn encode_entries(
+    out: &mut Vec<u8>,
+    comments: &[String],
+    base: SystemTime,
+    entries: &[Entry],
+) -> anyhow::Result<()> {
+    header(out, comments, base)?;
+    let mut serializer = V2DeflateSerializer::new();
+    let mut writer = IntervalLogWriterBuilder::new().begin_log_with(out, &mut serializer)?;
+    for e in entries {
+        let tag = Tag::new(&e.tag);
+        writer
+            .write_histogram(&e.histogram, e.start, e.span, tag)
+            .map_err(|err| anyhow::anyhow!("cannot encode histogram {}: {err:?}", e.tag))?;
+    }
+    Ok(())
+}
+
 /// One histogram read back from a log.
+#[derive(Debug, Clone)]
 pub struct Entry {
     pub tag: String,
     pub start: Duration,
@@ -140,27 +174,55 @@ pub fn read(path: &Path) -> anyhow::Result<Vec<Entry>> {
 }
 
 pub fn decode(bytes: &[u8]) -> anyhow::Result<Vec<Entry>> {
+    Ok(decode_log(bytes)?.entries)
+}
+
+/// A whole log: its StartTime and BaseTime headers, when present, and every interval. Interval
+/// starts are relative to `base_time` (the logs `bench` writes always have one).
+pub struct Log {
+    pub start_time: Option<SystemTime>,
+    pub base_time: Option<SystemTime>,
+    pub entries: Vec<Entry>,
+}
+
+/// Reads a whole log, headers included.
+pub fn read_log(path: &Path) -> anyhow::Result<Log> {
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    decode_log(&bytes)
+        .with_context(|| format!("{} is not a readable histogram log", path.display()))
+}
+
+pub fn decode_log(bytes: &[u8]) -> anyhow::Result<Log> {
     use base64::Engine as _;
     let mut deserializer = Deserializer::new();
     let mut out = Vec::new();
+    let (mut start_time, mut base_time) = (None, None);
     for entry in IntervalLogIterator::new(bytes) {
         let entry = entry.map_err(|e| anyhow::anyhow!("malformed log line: {e:?}"))?;
-        if let LogEntry::Interval(h) = entry {
-            let raw = base64::engine::general_purpose::STANDARD
-                .decode(h.encoded_histogram())
-                .context("an interval's histogram is not base64")?;
-            let histogram: Histogram<u64> = deserializer
-                .deserialize(&mut raw.as_slice())
-                .map_err(|e| anyhow::anyhow!("cannot decode a histogram: {e:?}"))?;
-            out.push(Entry {
-                tag: h.tag().map(|t| t.as_str().to_string()).unwrap_or_default(),
-                start: h.start_timestamp(),
-                span: h.duration(),
-                histogram,
-            });
+        match entry {
+            LogEntry::StartTime(d) => start_time = Some(SystemTime::UNIX_EPOCH + d),
+            LogEntry::BaseTime(d) => base_time = Some(SystemTime::UNIX_EPOCH + d),
+            LogEntry::Interval(h) => {
+                let raw = base64::engine::general_purpose::STANDARD
+                    .decode(h.encoded_histogram())
+                    .context("an interval's histogram is not base64")?;
+                let histogram: Histogram<u64> = deserializer
+                    .deserialize(&mut raw.as_slice())
+                    .map_err(|e| anyhow::anyhow!("cannot decode a histogram: {e:?}"))?;
+                out.push(Entry {
+                    tag: h.tag().map(|t| t.as_str().to_string()).unwrap_or_default(),
+                    start: h.start_timestamp(),
+                    span: h.duration(),
+                    histogram,
+                });
+            }
         }
     }
-    Ok(out)
+    Ok(Log {
+        start_time,
+        base_time,
+        entries: out,
+    })
 }
 
 /// Adds every interval with the same tag into one histogram, losslessly.
@@ -225,6 +287,35 @@ mod tests {
         assert_eq!(total.max(), a.latency.max());
         // Empty histograms (no cold starts here) are not written.
         assert!(entries.iter().all(|e| !e.tag.ends_with("cold_start")));
+    }
+
+    #[test]
+    fn entries_re_encode_losslessly_with_their_base_time() {
+        let a = record(&[10, 20, 30, 4000]);
+        let started = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let mut buf = Vec::new();
+        let intervals = [Interval {
+            start: Duration::from_millis(250),
+            span: Duration::from_millis(1500),
+            records: vec![("all", &a)],
+        }];
+        encode(&mut buf, "p", started, &intervals).unwrap();
+        let log = decode_log(&buf).unwrap();
+        assert_eq!(
+            (log.start_time, log.base_time),
+            (Some(started), Some(started))
+        );
+        let mut again = Vec::new();
+        let later = started + Duration::from_secs(5);
+        encode_entries(&mut again, &["merged".into()], later, &log.entries).unwrap();
+        let back = decode_log(&again).unwrap();
+        assert_eq!(back.base_time, Some(later));
+        assert!(String::from_utf8(again).unwrap().contains("\n#merged\n"));
+        assert_eq!(back.entries.len(), log.entries.len());
+        for (x, y) in back.entries.iter().zip(&log.entries) {
+            assert_eq!((&x.tag, x.start, x.span), (&y.tag, y.start, y.span));
+            assert_eq!(x.histogram, y.histogram);
+        }
     }
 
     #[test]

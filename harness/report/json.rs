@@ -23,6 +23,9 @@ pub struct RunInfo {
     pub cpu_dma_latency_us: Option<u32>,
     /// The point that was running when the run was interrupted; it was dropped, not reported.
     pub dropped_point: Option<String>,
+    /// `--shard I/N`: which share of the sweep this run holds, and that share's point indexes.
+    /// `points_total` then counts the shard's points; `shard.sweep_points` the whole sweep's.
+    pub shard: Option<crate::shard::ShardInfo>,
 }
 
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]

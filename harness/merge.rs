@@ -1,0 +1,737 @@
+//! `bench merge`: combines the result folders of several machines into one folder that reads like a
+//! single sweep's (`results.csv`, `run.json`, `hlog/`).
+//!
+//! Two cases, which can mix:
+//! - **Shards** (`bench sweep --shard I/N` on N machines): each point was run once; its rows and its
+//!   histogram log are taken as they are.
+//! - **The same point on several machines** (to scale the load beyond one machine): the point's
+//!   histogram logs are concatenated, and its rows are recomputed from them. Percentiles are exact:
+//!   trial `t` of every machine is added into one histogram (HdrHistograms merge losslessly), each
+//!   merged trial gives percentiles, and the row holds their median across trials, as a single run's
+//!   row does. Throughput is the sum of the machines' throughputs. See [`merge_rows`] for every column.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use anyhow::Context;
+use hdrhistogram::Histogram;
+use serde_json::{Value, json};
+
+use crate::metrics::{Percentiles, new_histogram, spread};
+use crate::report::{Row, csv::CsvReport, hlog, write_atomic};
+use crate::shard::ShardInfo;
+
+/// One input folder.
+struct Source {
+    dir: PathBuf,
+    info: Value,
+    rows: Vec<Row>,
+    hash: String,
+    shard: Option<ShardInfo>,
+}
+
+impl Source {
+    fn load(dir: &Path) -> anyhow::Result<Source> {
+        anyhow::ensure!(
+            dir.is_dir(),
+            "{} is not a folder: give the --out folders of `bench sweep` runs",
+            dir.display()
+        );
+        let json_path = dir.join("run.json");
+        let csv_path = dir.join("results.csv");
+        for p in [&json_path, &csv_path] {
+            anyhow::ensure!(
+                p.is_file(),
+                "{} is missing: is {} a results folder of `bench sweep` (results.csv, run.json, hlog/)?",
+                p.display(),
+                dir.display()
+            );
+        }
+        let info: Value = serde_json::from_slice(
+            &std::fs::read(&json_path)
+                .with_context(|| format!("cannot read {}", json_path.display()))?,
+        )
+        .with_context(|| format!("{} is not valid JSON", json_path.display()))?;
+        let hash = info["scenario"]["sha256"]
+            .as_str()
+            .with_context(|| {
+                format!(
+                    "{} has no scenario.sha256: was it written by `bench sweep`?",
+                    json_path.display()
+                )
+            })?
+            .to_string();
+        let shard = serde_json::from_value(info["shard"].clone()).unwrap_or(None);
+        let rows = CsvReport::resume(&csv_path)?.rows().to_vec();
+        Ok(Source {
+            dir: dir.to_path_buf(),
+            info,
+            rows,
+            hash,
+            shard,
+        })
+    }
+
+    fn str(&self, pointer: &str) -> String {
+        self.info
+            .pointer(pointer)
+            .and_then(Value::as_str)
+            .unwrap_or("unknown")
+            .to_string()
+    }
+
+    fn shard_name(&self) -> String {
+        self.shard
+            .as_ref()
+            .map_or_else(|| "whole sweep".into(), |s| format!("shard {}", s.shard()))
+    }
+
+    fn point_ids(&self) -> Vec<String> {
+        let mut ids: Vec<String> = Vec::new();
+        for r in &self.rows {
+            if !ids.contains(&r.point_id) {
+                ids.push(r.point_id.clone());
+            }
+        }
+        ids
+    }
+}
+
+/// Merges the result folders `dirs` into `out` (which must not exist yet, or be empty). Errors when
+/// the folders come from different scenario files, unless `force`.
+pub fn merge(dirs: &[PathBuf], out: &Path, force: bool) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        !dirs.is_empty(),
+        "give at least one results folder to merge"
+    );
+    let sources = dirs
+        .iter()
+        .map(|d| Source::load(d))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    check_out(dirs, out)?;
+    check_scenarios(&sources, force)?;
+
+    // Every point, in sweep order, with the sources that ran it.
+    let mut points: BTreeMap<String, (usize, Vec<usize>)> = BTreeMap::new();
+    for (s, src) in sources.iter().enumerate() {
+        for r in &src.rows {
+            let e = points
+                .entry(r.point_id.clone())
+                .or_insert((r.point, vec![]));
+            e.0 = e.0.min(r.point);
+            if !e.1.contains(&s) {
+                e.1.push(s);
+            }
+        }
+    }
+    let mut order: Vec<(&String, &(usize, Vec<usize>))> = points.iter().collect();
+    order.sort_by_key(|(id, (index, _))| (*index, (*id).clone()));
+
+    // A point run by several inputs is recomputed from their histogram logs: check them all before
+    // writing anything.
+    for (id, (_, from)) in order.iter().filter(|(_, (_, from))| from.len() > 1) {
+        for &s in from {
+            let path = hlog::path(&sources[s].dir, id);
+            anyhow::ensure!(
+                path.is_file(),
+                "point {id} was run in {} of the folders, and its percentiles are recomputed from \
+                 their histogram logs, but {} is missing; merge only folders written by a `bench \
+                 sweep` that writes hlog/",
+                from.len(),
+                path.display()
+            );
+        }
+    }
+    std::fs::create_dir_all(hlog::dir(out))
+        .with_context(|| format!("cannot create {}", hlog::dir(out).display()))?;
+    let mut rows = Vec::new();
+    let mut repeated = 0;
+    for (id, (_, from)) in &order {
+        let per_source: Vec<Vec<&Row>> = from
+            .iter()
+            .map(|&s| {
+                sources[s]
+                    .rows
+                    .iter()
+                    .filter(|r| &r.point_id == *id)
+                    .collect()
+            })
+            .collect();
+        if let [only] = from.as_slice() {
+            rows.extend(per_source[0].iter().map(|r| (*r).clone()));
+            let log = hlog::path(&sources[*only].dir, id);
+            if log.is_file() {
+                std::fs::copy(&log, hlog::path(out, id))
+                    .with_context(|| format!("cannot copy {}", log.display()))?;
+            } else {
+                eprintln!(
+                    "warning: {} has no histogram log for point {id}; the merged folder has none either",
+                    sources[*only].dir.display()
+                );
+            }
+            continue;
+        }
+        repeated += 1;
+        let logs = from
+            .iter()
+            .map(|&s| hlog::read_log(&hlog::path(&sources[s].dir, id)))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        rows.extend(merge_rows(&per_source, &logs));
+        let names: Vec<&Source> = from.iter().map(|&s| &sources[s]).collect();
+        let bytes = merge_logs(id, &names, &logs)?;
+        let path = hlog::path(out, id);
+        write_atomic(&path, &bytes).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+
+    let csv_path = out.join("results.csv");
+    write_atomic(&csv_path, &crate::report::csv::to_csv(&rows)?)
+        .with_context(|| format!("cannot write {}", csv_path.display()))?;
+    let merged_indexes: BTreeSet<usize> = order.iter().map(|(_, (i, _))| *i).collect();
+    let info = run_info(&sources, &merged_indexes);
+    let json_path = out.join("run.json");
+    write_atomic(&json_path, &serde_json::to_vec_pretty(&info)?)
+        .with_context(|| format!("cannot write {}", json_path.display()))?;
+
+    for src in &sources {
+        println!(
+            "input {}: {} point(s), {}, host {}, commit {}{}",
+            src.dir.display(),
+            src.point_ids().len(),
+            src.shard_name(),
+            src.str("/host/hostname"),
+            src.str("/git_commit"),
+            if src.info["interrupted"] == json!(true) {
+                ", interrupted"
+            } else {
+                ""
+            }
+        );
+    }
+    let commits: BTreeSet<String> = sources.iter().map(|s| s.str("/git_commit")).collect();
+    if commits.len() > 1 {
+        eprintln!(
+            "warning: the inputs were built from different commits ({}); compare their numbers with care",
+            commits.into_iter().collect::<Vec<_>>().join(", ")
+        );
+    }
+    let total = info["points_total"].as_u64().unwrap_or(0) as usize;
+    let missing: Vec<String> = (0..total)
+        .filter(|i| !merged_indexes.contains(i))
+        .map(|i| i.to_string())
+        .collect();
+    if !missing.is_empty() {
+        eprintln!(
+            "warning: {} of the sweep's {total} point(s) are in no input (indexes {}): a shard that \
+             did not run or did not finish? Merge again once it has",
+            missing.len(),
+            missing.join(", ")
+        );
+    }
+    println!(
+        "merged {} point(s) of {total}{} into {}",
+        order.len(),
+        if repeated > 0 {
+            format!(", {repeated} of them run in more than one input (histograms added)")
+        } else {
+            String::new()
+        },
+        out.display()
+    );
+    println!("results: {}", csv_path.display());
+    // TODO(lead): render the merged report here
+    Ok(())
+}
+
+/// The output folder is new or empty, and is none of the inputs.
+fn check_out(dirs: &[PathBuf], out: &Path) -> anyhow::Result<()> {
+    if let Ok(o) = out.canonicalize() {
+        for d in dirs {
+            anyhow::ensure!(
+                d.canonicalize().ok().as_ref() != Some(&o),
+                "--out {} is one of the inputs; merge into a new folder",
+                out.display()
+            );
+        }
+    }
+    if out.exists() {
+        let empty = std::fs::read_dir(out)
+            .with_context(|| format!("--out {} is not a readable folder", out.display()))?
+            .next()
+            .is_none();
+        anyhow::ensure!(
+            empty,
+            "--out {} is not empty; merge into a new folder, or remove it first",
+            out.display()
+        );
+    }
+    Ok(())
+}
+
+/// All inputs come from one scenario file (by its SHA-256), unless forced.
+fn check_scenarios(sources: &[Source], force: bool) -> anyhow::Result<()> {
+    let hashes: BTreeSet<&str> = sources.iter().map(|s| s.hash.as_str()).collect();
+    if hashes.len() > 1 {
+        let list: Vec<String> = sources
+            .iter()
+            .map(|s| {
+                format!(
+                    "  {}: scenario `{}` ({}), sha256 {}",
+                    s.dir.display(),
+                    s.str("/scenario/name"),
+                    s.str("/scenario/file"),
+                    s.hash
+                )
+            })
+            .collect();
+        if force {
+            eprintln!(
+                "warning: --force: merging results of {} different scenario files:\n{}",
+                hashes.len(),
+                list.join("\n")
+            );
+        } else {
+            anyhow::bail!(
+                "the folders come from different scenarios, so their points may not measure the same \
+                 thing:\n{}\nmerge folders of one scenario file, or pass --force to merge anyway",
+                list.join("\n")
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Histograms of one merged trial, by tag.
+type Trial = BTreeMap<String, Histogram<u64>>;
+
+/// Adds trial `t` of every log into merged trial `t`. A log's trials are its intervals, told apart by
+/// their start (a trial with no non-empty histogram is not in the log at all).
+fn merged_trials(logs: &[hlog::Log]) -> Vec<Trial> {
+    let mut trials: Vec<Trial> = Vec::new();
+    for log in logs {
+        let starts: BTreeSet<Duration> = log.entries.iter().map(|e| e.start).collect();
+        let starts: Vec<Duration> = starts.into_iter().collect();
+        for e in &log.entries {
+            let t = starts.binary_search(&e.start).expect("a start of this log");
+            if trials.len() <= t {
+                trials.resize_with(t + 1, Trial::new);
+            }
+            trials[t]
+                .entry(e.tag.clone())
+                .or_insert_with(new_histogram)
+                .add(&e.histogram)
+                .expect("histograms with equal bounds merge");
+        }
+    }
+    trials
+}
+
+/// The rows of one point that several inputs ran, one row per model, group and `all`, in the first
+/// input's order. `per_source[i]` are input `i`'s rows of the point and `logs[i]` its histogram log.
+///
+/// - Percentiles, means and maxima of latency, service time, send lag, compute and overhead, and
+///   `requests`: from the merged histograms, trial by trial, then the median across trials
+///   (`latency_p99_us_min`/`_max`: the spread of the merged trials' p99).
+/// - `throughput_rps`, `_min`, `_max`, `rss_mib`: sums over the inputs (the machines served the load
+///   together). `rss_per_worker_mib`: every input's workers, in input order.
+/// - `sent`, `errors`, `first_runs`, `warmup_requests`, `cold_starts`, `worker_restarts`: sums.
+/// - `duration_s`, `first_run_ms`, `cold_start_p50_ms`, `cold_start_max_ms`, `load_ms`,
+///   `restart_ms_max`, `windows`, `trials`: the largest of the inputs.
+/// - `lagged_sends_pct`: the mean of the inputs' weighted by requests sent.
+/// - `valid`: every input's was; `reason`: each input's reasons; `slo_met`: every input met its
+///   SLOs. Verdicts and SLOs are not re-evaluated on the merged numbers.
+pub fn merge_rows(per_source: &[Vec<&Row>], logs: &[hlog::Log]) -> Vec<Row> {
+    let trials = merged_trials(logs);
+    let mut names: Vec<&str> = Vec::new();
+    for rows in per_source {
+        for r in rows {
+            if !names.contains(&r.model.as_str()) {
+                names.push(&r.model);
+            }
+        }
+    }
+    names
+        .into_iter()
+        .map(|name| {
+            let rows: Vec<&Row> = per_source
+                .iter()
+                .flat_map(|rs| rs.iter().copied().filter(|r| r.model == name))
+                .collect();
+            merge_model(name, &rows, &trials)
+        })
+        .collect()
+}
+
+fn merge_model(name: &str, rows: &[&Row], trials: &[Trial]) -> Row {
+    let first = rows[0];
+    let empty = new_histogram();
+    let hist = |t: &Trial, metric: &str| -> Histogram<u64> {
+        t.get(&hlog::tag(name, metric))
+            .cloned()
+            .unwrap_or_else(|| empty.clone())
+    };
+    let per_trial = |metric: &str| -> Vec<(u64, Percentiles, f64)> {
+        trials
+            .iter()
+            .map(|t| {
+                let h = hist(t, metric);
+                let p10 = if h.is_empty() {
+                    0.0
+                } else {
+                    h.value_at_quantile(0.10) as f64 / 1000.0
+                };
+                (h.len(), Percentiles::of(&h), p10)
+            })
+            .collect()
+    };
+    let med = |v: Vec<f64>| spread(&v).map_or(0.0, |s| s.0);
+    let latency = per_trial("latency");
+    let pct = |metric: &str| {
+        let v = per_trial(metric);
+        let m = |f: &dyn Fn(&Percentiles) -> f64| med(v.iter().map(|(_, p, _)| f(p)).collect());
+        (
+            Percentiles {
+                p50: m(&|p| p.p50),
+                p90: m(&|p| p.p90),
+                p95: m(&|p| p.p95),
+                p99: m(&|p| p.p99),
+                p999: m(&|p| p.p999),
+                max: m(&|p| p.max),
+                mean: m(&|p| p.mean),
+            },
+            med(v.iter().map(|(_, _, p10)| *p10).collect()),
+        )
+    };
+    let (lat, _) = pct("latency");
+    let (service, _) = pct("service");
+    let (lag, _) = pct("send_lag");
+    let (compute, _) = pct("compute");
+    let (overhead, overhead_p10) = pct("overhead");
+    let (_, p99_min, p99_max) =
+        spread(&latency.iter().map(|(_, p, _)| p.p99).collect::<Vec<_>>()).unwrap_or_default();
+    let sum_u = |f: &dyn Fn(&Row) -> u64| rows.iter().map(|r| f(r)).sum::<u64>();
+    let sum_f = |f: &dyn Fn(&Row) -> f64| rows.iter().map(|r| f(r)).sum::<f64>();
+    let max_f = |f: &dyn Fn(&Row) -> f64| rows.iter().map(|r| f(r)).fold(0.0, f64::max);
+    let max_opt = |f: &dyn Fn(&Row) -> Option<f64>| {
+        rows.iter()
+            .filter_map(|r| f(r))
+            .fold(None, |a: Option<f64>, v| Some(a.map_or(v, |a| a.max(v))))
+    };
+    let weight = |r: &Row| (r.requests + r.errors) as f64;
+    let weights = sum_f(&weight);
+    let mut reasons: Vec<&str> = Vec::new();
+    for r in rows {
+        for reason in r.reason.split("; ").filter(|s| !s.is_empty()) {
+            if !reasons.contains(&reason) {
+                reasons.push(reason);
+            }
+        }
+    }
+    Row {
+        oversubscribed: rows.iter().any(|r| r.oversubscribed),
+        trials: rows.iter().map(|r| r.trials).max().unwrap_or(0),
+        sent: sum_u(&|r| r.sent),
+        requests: if trials.is_empty() {
+            sum_u(&|r| r.requests)
+        } else {
+            med(latency.iter().map(|(n, _, _)| *n as f64).collect()).round() as u64
+        },
+        errors: sum_u(&|r| r.errors),
+        first_runs: sum_u(&|r| r.first_runs),
+        warmup_requests: sum_u(&|r| r.warmup_requests),
+        duration_s: max_f(&|r| r.duration_s),
+        throughput_rps: sum_f(&|r| r.throughput_rps),
+        throughput_rps_min: sum_f(&|r| r.throughput_rps_min),
+        throughput_rps_max: sum_f(&|r| r.throughput_rps_max),
+        latency_p50_us: lat.p50,
+        latency_p90_us: lat.p90,
+        latency_p95_us: lat.p95,
+        latency_p99_us: lat.p99,
+        latency_p999_us: lat.p999,
+        latency_max_us: lat.max,
+        latency_mean_us: lat.mean,
+        latency_p99_us_min: p99_min,
+        latency_p99_us_max: p99_max,
+        service_p50_us: service.p50,
+        service_p99_us: service.p99,
+        service_mean_us: service.mean,
+        send_lag_p50_us: lag.p50,
+        send_lag_p99_us: lag.p99,
+        send_lag_max_us: lag.max,
+        send_lag_mean_us: lag.mean,
+        lagged_sends_pct: if weights > 0.0 {
+            sum_f(&|r| r.lagged_sends_pct * weight(r)) / weights
+        } else {
+            0.0
+        },
+        compute_p50_us: compute.p50,
+        compute_p99_us: compute.p99,
+        compute_mean_us: compute.mean,
+        overhead_p10_us: overhead_p10,
+        overhead_p50_us: overhead.p50,
+        overhead_p99_us: overhead.p99,
+        overhead_mean_us: overhead.mean,
+        first_run_ms: max_opt(&|r| r.first_run_ms),
+        cold_starts: sum_u(&|r| r.cold_starts),
+        cold_start_p50_ms: max_opt(&|r| r.cold_start_p50_ms),
+        cold_start_max_ms: max_opt(&|r| r.cold_start_max_ms),
+        load_ms: max_f(&|r| r.load_ms),
+        rss_mib: sum_f(&|r| r.rss_mib),
+        rss_per_worker_mib: rows
+            .iter()
+            .map(|r| r.rss_per_worker_mib.as_str())
+            .filter(|s| !s.is_empty())
+            .collect::<Vec<_>>()
+            .join(";"),
+        worker_restarts: sum_u(&|r| r.worker_restarts),
+        restart_ms_max: max_opt(&|r| r.restart_ms_max),
+        windows: rows.iter().map(|r| r.windows).max().unwrap_or(0),
+        valid: rows.iter().all(|r| r.valid),
+        reason: reasons.join("; "),
+        slo_met: rows.iter().filter_map(|r| r.slo_met).reduce(|a, b| a && b),
+        ..first.clone()
+    }
+}
+
+/// One log holding every interval of `logs` (the same point run by `sources`), tags unchanged, on
+/// one time line: starts are rebased from each log's BaseTime to the earliest.
+fn merge_logs(point_id: &str, sources: &[&Source], logs: &[hlog::Log]) -> anyhow::Result<Vec<u8>> {
+    let bases: Vec<SystemTime> = logs
+        .iter()
+        .map(|l| {
+            l.base_time
+                .or(l.start_time)
+                .unwrap_or(SystemTime::UNIX_EPOCH)
+        })
+        .collect();
+    let base = bases
+        .iter()
+        .min()
+        .copied()
+        .unwrap_or(SystemTime::UNIX_EPOCH);
+    let mut entries: Vec<hlog::Entry> = Vec::new();
+    for (log, b) in logs.iter().zip(&bases) {
+        let shift = b.duration_since(base).unwrap_or_default();
+        entries.extend(log.entries.iter().map(|e| hlog::Entry {
+            start: e.start + shift,
+            ..e.clone()
+        }));
+    }
+    entries.sort_by_key(|e| e.start);
+    let mut comments = vec![
+        format!(
+            "bench point {point_id}, merged from {} runs; values in nanoseconds",
+            sources.len()
+        ),
+        "tags are <model|group|all>.<metric>".to_string(),
+    ];
+    for (i, s) in sources.iter().enumerate() {
+        comments.push(format!(
+            "source {i}: {} (host {}, {}, commit {})",
+            s.dir.display(),
+            s.str("/host/hostname"),
+            s.shard_name(),
+            s.str("/git_commit")
+        ));
+    }
+    let mut out = Vec::new();
+    hlog::encode_entries(&mut out, &comments, base, &entries)?;
+    Ok(out)
+}
+
+/// The merged `run.json`: the first input's, with the fields that differ between inputs combined,
+/// and `sources` listing each input (folder, host, shard, commit, points).
+fn run_info(sources: &[Source], merged: &BTreeSet<usize>) -> Value {
+    let distinct = |pointer: &str| -> Value {
+        let mut seen: Vec<String> = Vec::new();
+        for s in sources {
+            let v = s.str(pointer);
+            if !seen.contains(&v) {
+                seen.push(v);
+            }
+        }
+        Value::String(seen.join(", "))
+    };
+    let mut info = sources[0].info.clone();
+    for key in [
+        "bench_version",
+        "git_commit",
+        "rustc",
+        "ort_version",
+        "ort_library",
+    ] {
+        info[key] = distinct(&format!("/{key}"));
+    }
+    if sources.iter().any(|s| s.info["host"] != info["host"]) {
+        info["host"] = json!({
+            "hostname": distinct("/host/hostname"),
+            "cpu_model": distinct("/host/cpu_model"),
+            "logical_cores": sources
+                .iter()
+                .filter_map(|s| s.info["host"]["logical_cores"].as_u64())
+                .max()
+                .unwrap_or(0),
+            "os": distinct("/host/os"),
+        });
+    }
+    let times =
+        |key: &str| -> Vec<Option<u64>> { sources.iter().map(|s| s.info[key].as_u64()).collect() };
+    info["started_unix_s"] = json!(times("started_unix_s").into_iter().flatten().min());
+    let finished = times("finished_unix_s");
+    info["finished_unix_s"] = if finished.contains(&None) {
+        Value::Null
+    } else {
+        json!(finished.into_iter().flatten().max())
+    };
+    // The whole sweep's size: shards know it; whole sweeps say it in points_total.
+    let total = sources
+        .iter()
+        .map(|s| {
+            s.shard.as_ref().map_or_else(
+                || s.info["points_total"].as_u64().unwrap_or(0) as usize,
+                |sh| sh.sweep_points,
+            )
+        })
+        .max()
+        .unwrap_or(0);
+    info["points_total"] = json!(total.max(merged.len()));
+    info["points_done"] = json!(merged.len());
+    info["interrupted"] = json!(sources.iter().any(|s| s.info["interrupted"] == json!(true)));
+    if sources
+        .iter()
+        .any(|s| s.info["cpu_dma_latency_us"] != info["cpu_dma_latency_us"])
+    {
+        info["cpu_dma_latency_us"] = Value::Null;
+    }
+    info["dropped_point"] = Value::Null;
+    info["shard"] = Value::Null;
+    let mut points: Vec<Value> = Vec::new();
+    for (i, s) in sources.iter().enumerate() {
+        for p in s.info["points"].as_array().into_iter().flatten() {
+            let mut p = p.clone();
+            p["source"] = json!(i);
+            points.push(p);
+        }
+    }
+    points.sort_by_key(|p| p["point"].as_u64().unwrap_or(u64::MAX));
+    info["points"] = Value::Array(points);
+    info["sources"] = Value::Array(
+        sources
+            .iter()
+            .map(|s| {
+                json!({
+                    "dir": s.dir.display().to_string(),
+                    "hostname": s.info["host"]["hostname"],
+                    "shard": s.shard.as_ref().map(|sh| json!({"index": sh.index, "count": sh.count})),
+                    "git_commit": s.info["git_commit"],
+                    "bench_version": s.info["bench_version"],
+                    "scenario_sha256": s.hash,
+                    "started_unix_s": s.info["started_unix_s"],
+                    "finished_unix_s": s.info["finished_unix_s"],
+                    "interrupted": s.info["interrupted"],
+                    "dropped_point": s.info["dropped_point"],
+                    "points": s.point_ids(),
+                })
+            })
+            .collect(),
+    );
+    info["merged_unix_s"] = json!(crate::report::json::unix_now());
+    info
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::{Record, Timing};
+
+    /// A log of one point with one interval per trial, each trial's `all` latencies in µs.
+    fn log(trials: &[&[u64]]) -> hlog::Log {
+        let records: Vec<Record> = trials
+            .iter()
+            .map(|values| {
+                let mut r = Record::default();
+                for &v in *values {
+                    r.record_ok(Timing {
+                        latency: Duration::from_micros(v),
+                        service: Duration::from_micros(v),
+                        lag: Duration::ZERO,
+                        compute_ns: v * 500,
+                    });
+                }
+                r
+            })
+            .collect();
+        let intervals: Vec<hlog::Interval> = records
+            .iter()
+            .enumerate()
+            .map(|(t, r)| hlog::Interval {
+                start: Duration::from_secs(t as u64),
+                span: Duration::from_secs(1),
+                records: vec![("all", r)],
+            })
+            .collect();
+        let mut buf = Vec::new();
+        hlog::encode(&mut buf, "p", SystemTime::UNIX_EPOCH, &intervals).unwrap();
+        hlog::decode_log(&buf).unwrap()
+    }
+
+    fn row(throughput: f64, requests: u64, valid: bool, reason: &str) -> Row {
+        Row {
+            point_id: "p".into(),
+            model: "all".into(),
+            kind: "all".into(),
+            trials: 2,
+            sent: requests + 10,
+            requests,
+            throughput_rps: throughput,
+            throughput_rps_min: throughput - 1.0,
+            throughput_rps_max: throughput + 1.0,
+            rss_mib: 10.0,
+            rss_per_worker_mib: "10.0".into(),
+            valid,
+            reason: reason.into(),
+            ..Row::default()
+        }
+    }
+
+    #[test]
+    fn a_repeated_point_merges_trial_by_trial_and_takes_the_median() {
+        let a = log(&[&[100; 10], &[300; 10]]);
+        let b = log(&[&[200; 30], &[400; 10]]);
+        let (ra, rb) = (
+            row(100.0, 20, true, ""),
+            row(50.0, 20, false, "1 failed request(s)"),
+        );
+        let rows = merge_rows(&[vec![&ra], vec![&rb]], &[a, b]);
+        assert_eq!(rows.len(), 1);
+        let r = &rows[0];
+        let near = |x: f64, y: f64| (x - y).abs() / y < 0.002;
+        // Trial 0: 10 × 100 µs + 30 × 200 µs (p50 200); trial 1: 10 × 300 + 10 × 400 (p50 300).
+        // The median of the merged trials is 250; pooling every trial would give 200.
+        assert!(near(r.latency_p50_us, 250.0), "{}", r.latency_p50_us);
+        assert!(near(r.latency_p99_us, 300.0), "{}", r.latency_p99_us);
+        assert!(near(r.latency_p99_us_min, 200.0) && near(r.latency_p99_us_max, 400.0));
+        assert!(near(r.compute_p50_us, 125.0), "{}", r.compute_p50_us);
+        assert_eq!(r.requests, 30, "median of 40 and 20");
+        assert_eq!((r.sent, r.throughput_rps), (60, 150.0));
+        assert_eq!((r.throughput_rps_min, r.throughput_rps_max), (148.0, 152.0));
+        assert_eq!(
+            (r.rss_mib, r.rss_per_worker_mib.as_str()),
+            (20.0, "10.0;10.0")
+        );
+        assert!(!r.valid);
+        assert_eq!(r.reason, "1 failed request(s)");
+        assert_eq!(
+            (r.point_id.as_str(), r.kind.as_str(), r.trials),
+            ("p", "all", 2)
+        );
+    }
+
+    #[test]
+    fn trials_are_told_apart_by_their_start() {
+        let a = log(&[&[100; 4], &[100; 6], &[100; 8]]);
+        let trials = merged_trials(&[a]);
+        let counts: Vec<u64> = trials.iter().map(|t| t["all.latency"].len()).collect();
+        assert_eq!(counts, [4, 6, 8]);
+    }
+}

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# One sweep split across the tasks of a Slurm job array, then merged by a dependent job.
+#
+#   sbatch scripts/slurm-sweep.sh [SCENARIO]               # N = 4 shards (the --array line below)
+#   sbatch --array=0-7 scripts/slurm-sweep.sh [SCENARIO]   # N = 8: always 0-(N-1)
+#
+# - Task i runs `bench sweep --shard i/N`: the points whose index modulo N is i. The shard comes
+#   from SLURM_ARRAY_TASK_ID and N from SLURM_ARRAY_TASK_COUNT, so the array must be 0-(N-1)
+#   (a throttle such as 0-7%2 is fine).
+# - Results go to $BENCH_RESULTS/shard-<i> (default: reports/slurm-<array job id> in the folder
+#   sbatch was run from), which must be on a file system every node sees.
+# - The first task submits the merge job, which starts when every task has ended (afterany) and
+#   writes $BENCH_RESULTS/merged. It merges whatever finished and warns about missing points; to
+#   merge again by hand: target/release/bench merge "$BENCH_RESULTS"/shard-* --out DIR
+# - A requeued task resumes its shard: finished points are kept.
+# - Exit code 1 of a task means "finished, some points invalid" (see the `valid` column).
+#
+# Run it from the repository root after `scripts/setup.sh` (the release build and .venv).
+#SBATCH --job-name=bench-sweep
+#SBATCH --array=0-3
+#SBATCH --cpus-per-task=2
+#SBATCH --exclusive
+#SBATCH --time=04:00:00
+#SBATCH --output=slurm-%A_%a.out
+set -euo pipefail
+
+: "${SLURM_ARRAY_TASK_ID:?submit this script with sbatch (it is a job array task)}"
+cd "${SLURM_SUBMIT_DIR:-.}"
+bench=target/release/bench
+scenario=${1:-${BENCH_SCENARIO:-scenarios/ensemble.toml}}
+results=${BENCH_RESULTS:-$PWD/reports/slurm-$SLURM_ARRAY_JOB_ID}
+count=${SLURM_ARRAY_TASK_COUNT:?this Slurm does not set SLURM_ARRAY_TASK_COUNT; export it as N}
+index=$SLURM_ARRAY_TASK_ID
+out=$results/shard-$index
+mkdir -p "$results"
+
+# The first task, on its first try, queues the merge behind the whole array.
+if [ "$index" = "${SLURM_ARRAY_TASK_MIN:-0}" ] && [ "${SLURM_RESTART_COUNT:-0}" = 0 ]; then
+    sbatch --job-name=bench-merge --dependency="afterany:$SLURM_ARRAY_JOB_ID" \
+        --output="slurm-%j-merge.out" --time=00:30:00 --cpus-per-task=1 \
+        --wrap "rm -rf '$results/merged' && $bench merge '$results'/shard-* --out '$results/merged'"
+fi
+
+if [ -f "$out/run.json" ]; then where=(--resume "$out"); else where=(--out "$out"); fi
+exec "$bench" sweep --quiet --scenario "$scenario" --shard "$index/$count" "${where[@]}"
