@@ -52,6 +52,12 @@ pub enum Command {
         #[arg(long, value_name = "US")]
         cpu_dma_latency: Option<u32>,
     },
+    /// Write report.html (charts, verdicts, metadata) and summary.md into a results directory.
+    Report {
+        /// A folder written by `bench sweep --out DIR`.
+        #[arg(value_name = "RESULTS_DIR")]
+        dir: PathBuf,
+    },
     /// Check a scenario against its models and print the sweep points.
     Validate {
         #[arg(long, short)]
