@@ -235,6 +235,7 @@ body { font-family: system-ui, -apple-system, 'Segoe UI', sans-serif; color: #22
 h1 { font-size: 1.6rem; margin-bottom: 0.2rem; } h2 { font-size: 1.25rem; margin-top: 2.2rem; }
 .sub { color: #555; margin-top: 0; }
 table { border-collapse: collapse; font-size: 0.9rem; }
+th { white-space: nowrap; }
 th, td { border-bottom: 1px solid #ddd; padding: 0.25rem 0.6rem; text-align: left; vertical-align: top; }
 td.n { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 td code { white-space: nowrap; }

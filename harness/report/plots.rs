@@ -418,6 +418,9 @@ pub enum BarMetric {
     Throughput,
 }
 
+/// The share of a bar chart's value axis left empty on the right, for the legend.
+const LEGEND_ROOM: f64 = 0.25;
+
 /// Horizontal grouped bars: one group per point (top to bottom in point order), one bar per model.
 pub fn model_bars_svg(
     points: &[String],
@@ -466,7 +469,11 @@ pub fn model_bars_svg(
                 let (lo, hi) = if hi == 0.0 {
                     (1.0, 1000.0)
                 } else {
-                    ((lo * 0.5).max(0.001), (hi * 1.3).max(lo * 2.0))
+                    let lo = (lo * 0.5).max(0.001);
+                    (
+                        lo,
+                        lo * (hi.max(lo * 2.0) / lo).powf(1.0 / (1.0 - LEGEND_ROOM)),
+                    )
                 };
                 let mut chart = builder.build_cartesian_2d(
                     (lo..hi).log_scale().with_key_points(log_ticks(lo, hi)),
@@ -505,7 +512,7 @@ pub fn model_bars_svg(
                 legend(&mut chart)?;
             }
             BarMetric::Throughput => {
-                let hi = vals().map(|v| v.2).fold(1.0f64, f64::max) * 1.1;
+                let hi = vals().map(|v| v.2).fold(1.0f64, f64::max) / (1.0 - LEGEND_ROOM);
                 let mut chart =
                     builder.build_cartesian_2d(0.0..hi, (0..n_i * UNIT).with_key_points(y_keys))?;
                 chart
