@@ -1,5 +1,5 @@
 //! Reporters turn measured points into files and console output. Measurement hands them plain
-//! [`Row`]s and [`RunInfo`]; they never see histograms being recorded.
+//! [`Row`]s and [`RunInfo`](json::RunInfo); they never see histograms being recorded.
 //!
 //! - [`csv`]: `results.csv`, one row per point × model plus an `all` row, rewritten atomically
 //!   after every point so a crash keeps every finished point.
