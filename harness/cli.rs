@@ -69,6 +69,12 @@ pub enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Write report.html (charts, verdicts, metadata) and summary.md into a results directory.
+    Report {
+        /// A folder written by `bench sweep --out DIR`.
+        #[arg(value_name = "RESULTS_DIR")]
+        dir: PathBuf,
+    },
     /// Check a scenario against its models and print the sweep points.
     Validate {
         #[arg(long, short)]

@@ -15,7 +15,8 @@
 //! - [`runtime`]: runtimes that execute a model inside a worker (ONNX Runtime) and finding its library.
 //! - [`load`]: the load generator (closed loop).
 //! - [`metrics`]: HdrHistograms of latency and compute time, and their percentiles.
-//! - [`report`]: CSV, JSON metadata and the console summary.
+//! - [`report`]: CSV, JSON metadata, histogram logs, the console summary, and the HTML and
+//!   Markdown reports.
 //! - [`gpu`]: GPU memory and utilisation through NVML, loaded at run time.
 //! - [`driver`]: runs a sweep point by point and feeds the reporters.
 //! - [`shard`]: which points of a sweep one machine runs (`--shard I/N`).
@@ -126,6 +127,12 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::Ok)
         }
+        Command::Report { dir } => {
+            for path in report::render(&dir)? {
+                println!("{}", path.display());
+            }
+            Ok(ExitCode::Ok)
+        }
         Command::Validate { scenario } => {
             let s = scenario::load(&scenario)?;
             print!("{}", describe(&s));
@@ -226,6 +233,11 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let (outcome, rows) = rt.block_on(driver::sweep(&s, ort.as_ref(), &opts))?;
             println!("{}", driver::summary(&rows));
             println!("results: {}", out_dir.join("results.csv").display());
+            // The report is a view of the files just written: failing to draw it loses nothing.
+            match report::render(&out_dir) {
+                Ok(paths) => println!("report: {}", paths[0].display()),
+                Err(e) => eprintln!("warning: no report: {e:#}; retry with `bench report DIR`"),
+            }
             Ok(match outcome {
                 driver::Outcome::Clean => ExitCode::Ok,
                 driver::Outcome::Invalid => {

@@ -239,7 +239,11 @@ pub fn merge(dirs: &[PathBuf], out: &Path, force: bool) -> anyhow::Result<()> {
         out.display()
     );
     println!("results: {}", csv_path.display());
-    // TODO(lead): render the merged report here
+    // The merged report is a view of the files just written: failing to draw it loses nothing.
+    match crate::report::render(out) {
+        Ok(paths) => println!("report: {}", paths[0].display()),
+        Err(e) => eprintln!("warning: no report: {e:#}; retry with `bench report DIR`"),
+    }
     Ok(())
 }
 

@@ -2,12 +2,23 @@
 # Installs what bench needs, skipping what is already there (safe to run again):
 #   - .venv, a Python virtualenv with the pinned ONNX Runtime wheel (onnxruntime==1.31.1) and numpy;
 #   - the release build of bench (target/release/bench).
+# With --test (scripts/test.sh passes it), also what only the tests use:
+#   - the python `hdrhistogram` package in .venv, an independent reader of the .hlog files;
+#   - Debian's `chromium` (/usr/bin/chromium), to open report.html headless (apt-get, as root).
 # Needs: a Rust toolchain, python3 with venv and pip, and access to PyPI and crates.io.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 ORT_VERSION=1.31.1
+HDRH_VERSION=0.10.8
 PY=.venv/bin/python
+TEST_DEPS=0
+for arg in "$@"; do
+  case "$arg" in
+    --test) TEST_DEPS=1 ;;
+    *) echo "setup: unknown option $arg (the only option is --test)" >&2; exit 2 ;;
+  esac
+done
 
 if [ ! -x "$PY" ]; then
   echo "setup: creating .venv" >&2
@@ -21,6 +32,21 @@ LIB=$(ls .venv/lib/python3*/site-packages/onnxruntime/capi/libonnxruntime.so."$O
 if [ -z "$LIB" ]; then
   echo "setup: onnxruntime is installed but libonnxruntime.so.$ORT_VERSION is missing from it" >&2
   exit 2
+fi
+if [ "$TEST_DEPS" = 1 ]; then
+  if ! "$PY" -c "import importlib.metadata as m, sys; sys.exit(m.version('hdrhistogram') != '$HDRH_VERSION')" 2>/dev/null; then
+    echo "setup: installing hdrhistogram==$HDRH_VERSION into .venv" >&2
+    "$PY" -m pip install -q --disable-pip-version-check "hdrhistogram==$HDRH_VERSION"
+  fi
+  if [ ! -x /usr/bin/chromium ]; then
+    if [ "$(id -u)" != 0 ]; then
+      echo "setup: the tests need /usr/bin/chromium; install it as root: apt-get install chromium" >&2
+      exit 2
+    fi
+    echo "setup: installing chromium (apt-get)" >&2
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null
+  fi
 fi
 if [ "${BENCH_SKIP_BUILD:-0}" != 1 ]; then
   cargo build --release --quiet

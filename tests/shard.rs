@@ -156,6 +156,15 @@ fn three_shards_merge_into_the_whole_sweep() {
     // (a) The merged points are the unsharded sweep's, in sweep order.
     let merged = read_rows(&out_dir.join("results.csv"));
     assert_eq!(ids_of(&merged), all_ids);
+    // The merged folder gets its own report, covering every point.
+    let html = std::fs::read_to_string(out_dir.join("report.html")).expect("merged report");
+    for id in &all_ids {
+        assert!(
+            html.contains(id.as_str()),
+            "{id} missing from the merged report"
+        );
+    }
+    assert!(out_dir.join("summary.md").exists());
 
     // (c) The merged rows are the union of the shards' rows, ordered by point.
     let mut union: Vec<Row> = shards

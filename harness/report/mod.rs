@@ -1,16 +1,23 @@
 //! Reporters turn measured points into files and console output. Measurement hands them plain
-//! [`Row`]s and [`RunInfo`]; they never see histograms being recorded.
+//! [`Row`]s and [`RunInfo`](json::RunInfo); they never see histograms being recorded.
 //!
 //! - [`csv`]: `results.csv`, one row per point × model plus an `all` row, rewritten atomically
 //!   after every point so a crash keeps every finished point.
 //! - [`json`]: `run.json`, the run's metadata (versions, host, seeds, scenario hash, commit).
 //! - [`hlog`]: `hlog/<point>.hlog`, every histogram of every trial, as HdrHistogram interval logs.
 //! - [`console`]: the summary table printed at the end.
+//! - [`html`], [`plots`], [`summary`]: `report.html` (charts as inline SVG) and `summary.md`,
+//!   rendered from a results directory by [`render`].
 
 pub mod console;
 pub mod csv;
 pub mod hlog;
+pub mod html;
 pub mod json;
+pub mod plots;
+pub mod summary;
+
+pub use html::render;
 
 use serde::Serialize;
 
