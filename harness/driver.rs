@@ -159,7 +159,7 @@ pub async fn sweep(
     Ok((outcome, csv.rows().to_vec()))
 }
 
-async fn wait_for_signal(tx: tokio::sync::watch::Sender<bool>) -> Option<i32> {
+pub(crate) async fn wait_for_signal(tx: tokio::sync::watch::Sender<bool>) -> Option<i32> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut int = signal(SignalKind::interrupt()).ok()?;
     let mut term = signal(SignalKind::terminate()).ok()?;
@@ -317,7 +317,10 @@ pub fn slot_pool(scenario: &Scenario, point: &Point) -> anyhow::Result<SlotPool>
     Ok(SlotPool::new(ShmArena::create(layout)?))
 }
 
-async fn run_point(
+/// Measures one point: starts its pool, warms up, runs every trial, shuts the pool down. Returns
+/// the point's rows (none if cancelled before a trial finished), its workers, notes for stderr and
+/// its histogram log. The sweep calls it for each point; `bench capacity` for each probe.
+pub(crate) async fn run_point(
     scenario: &Scenario,
     ort: Option<&OrtLib>,
     point: &Point,
