@@ -22,7 +22,7 @@ use crate::driver;
 use crate::report::{Row, write_atomic};
 use crate::runtime::ortlib::OrtLib;
 use crate::scenario::slo::{self, Constraint};
-use crate::scenario::{Arrival, LoadPoint, Point, Scenario};
+use crate::scenario::{Arrival, Limit, LoadPoint, Point, Scenario, StopRule};
 
 /// How the rate search proceeds and when it stops.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -225,6 +225,8 @@ pub struct ConfigResult {
     pub lowest_failing: Option<f64>,
     pub end: End,
     pub probes: usize,
+    /// Why the lowest failing rate failed.
+    pub failing_reason: String,
 }
 
 /// Settings from the command line.
@@ -242,6 +244,8 @@ pub struct CapacityOptions {
 #[derive(Debug, Clone)]
 pub struct Capacity {
     pub results: Vec<ConfigResult>,
+    /// The search settings used (`min_rate` may have been raised; see [`min_rate_floor`]).
+    pub search: SearchOptions,
     /// The index in `results` of the best configuration, if any met the SLO.
     pub best: Option<usize>,
     /// Stopped by this signal.
@@ -294,6 +298,19 @@ pub fn check(scenario: &Scenario, opts: &CapacityOptions) -> anyhow::Result<()> 
         );
     }
     Ok(())
+}
+
+/// The lowest rate at which a probe can be valid: with a fixed duration `d` and `min_requests`,
+/// a probe at a lower rate cannot reach the minimum. It keeps a 25% margin for the randomness of
+/// Poisson arrivals. `None` when the stop rule is not a duration or there is no minimum.
+pub fn min_rate_floor(scenario: &Scenario) -> Option<f64> {
+    match scenario.workload.stop {
+        StopRule::Fixed(Limit::Duration(d)) if scenario.workload.min_requests > 0 => {
+            let r = 1.25 * scenario.workload.min_requests as f64 / d.as_secs_f64().max(1e-9);
+            Some((r * 10.0).ceil() / 10.0)
+        }
+        _ => None,
+    }
 }
 
 /// The value of an SLO metric in a row.
@@ -441,6 +458,15 @@ pub async fn run(
             eprintln!("{s}");
         }
     };
+    let mut search_opts = opts.search;
+    if let Some(floor) = min_rate_floor(scenario).filter(|f| *f > search_opts.min_rate) {
+        search_opts.min_rate = floor.min(search_opts.max_rate);
+        say(format!(
+            "note: the lowest rate tried is {} req/s, not {}: below it a probe cannot reach \
+             min_requests = {} within its duration",
+            search_opts.min_rate, opts.search.min_rate, scenario.workload.min_requests
+        ));
+    }
     let mut rows: Vec<ProbeRow> = Vec::new();
     let mut results = Vec::new();
     'configs: for (config, template) in configs(scenario) {
@@ -479,12 +505,13 @@ pub async fn run(
                 if start > 0.0 {
                     start
                 } else {
-                    opts.search.min_rate
+                    search_opts.min_rate
                 }
             }
         };
-        let mut search = Search::new(start, opts.search);
+        let mut search = Search::new(start, search_opts);
         let mut best_row: Option<usize> = None;
+        let mut failing_reason = String::new();
         while let Some((rate, step)) = search.next() {
             if *cancel.borrow() {
                 break 'configs;
@@ -515,6 +542,9 @@ pub async fn run(
                 }
             ));
             search.record(rate, met);
+            if !met && search.lowest_failing() == Some(rate) {
+                failing_reason = row.reason.clone();
+            }
             rows.push(row);
             if met && search.best() == Some(rate) {
                 best_row = Some(rows.len() - 1);
@@ -535,6 +565,7 @@ pub async fn run(
             lowest_failing: search.lowest_failing(),
             end,
             probes: search.probes(),
+            failing_reason,
         });
     }
     signal.abort();
@@ -544,6 +575,7 @@ pub async fn run(
     let best = best(&results, TIE_PCT);
     Ok(Capacity {
         results,
+        search: search_opts,
         best,
         interrupted,
     })
@@ -596,7 +628,8 @@ fn grouped(v: f64) -> String {
 }
 
 /// The console answer: a table with one line per configuration, then the best one in a sentence.
-pub fn render(c: &Capacity, slo: &[Constraint], search: &SearchOptions) -> String {
+pub fn render(c: &Capacity, slo: &[Constraint]) -> String {
+    let search = &c.search;
     let slo_text: Vec<String> = slo.iter().map(|c| c.to_string()).collect();
     let slo_text = slo_text.join(", ");
     let mut t = Table::new();
@@ -630,8 +663,8 @@ pub fn render(c: &Capacity, slo: &[Constraint], search: &SearchOptions) -> Strin
     let mut out = format!("capacity within {slo_text}:\n{t}\n");
     for r in c.results.iter().filter(|r| r.end == End::FailsAtMin) {
         out.push_str(&format!(
-            "{}: no rate meets the SLO: it fails even at the lowest rate tried, {} req/s (see capacity.csv for why)\n",
-            r.config, search.min_rate
+            "{}: no rate meets the SLO: it fails even at the lowest rate tried, {} req/s: {}\n",
+            r.config, search.min_rate, r.failing_reason
         ));
     }
     match c.best {
@@ -720,13 +753,15 @@ mod tests {
                 lowest_failing: s.lowest_failing(),
                 end: End::FailsAtMin,
                 probes: s.probes(),
+                failing_reason: "SLO missed: p99_ms = 3.000 (needs p99_ms <= 1)".into(),
             }],
+            search: opts,
             best: None,
             interrupted: None,
         };
-        let text = render(&c, &[slo::parse("p99_ms <= 1").unwrap()], &opts);
+        let text = render(&c, &[slo::parse("p99_ms <= 1").unwrap()]);
         assert!(
-            text.contains("w1-t1-pipe-cpu: no rate meets the SLO: it fails even at the lowest rate tried, 10 req/s"),
+            text.contains("w1-t1-pipe-cpu: no rate meets the SLO: it fails even at the lowest rate tried, 10 req/s: SLO missed: p99_ms = 3.000"),
             "{text}"
         );
         assert!(text.contains("no configuration meets the SLO"), "{text}");
@@ -834,6 +869,7 @@ mod tests {
             lowest_failing: None,
             end: End::Converged,
             probes: 1,
+            failing_reason: String::new(),
         }
     }
 
@@ -852,13 +888,71 @@ mod tests {
         assert_eq!(best(&[], TIE_PCT), None);
         let cap = Capacity {
             results: vec![a, b],
+            search: SearchOptions::default(),
             best: Some(1),
             interrupted: None,
         };
-        let text = render(&cap, &[], &SearchOptions::default());
+        let text = render(&cap, &[]);
         assert!(
             text.contains("best: 1 worker × 1 thread, pipe, cpu: 990 req/s"),
             "{text}"
+        );
+    }
+
+    fn scenario(extra: &str) -> Scenario {
+        let text = format!("[[model]]\nname = \"m\"\nsynthetic = {{ mean = \"1ms\" }}\n{extra}");
+        crate::scenario::load_bytes(text.as_bytes(), Path::new("s.toml")).unwrap()
+    }
+
+    #[test]
+    fn configurations_drop_the_load_axis() {
+        let s = scenario(
+            "[load]\nconcurrency = [1, 4]\n[sweep]\nworkers = [1, 2]\ntransfer = [\"pipe\", \"shm\"]\n",
+        );
+        assert_eq!(s.points.len(), 8);
+        let ids: Vec<String> = configs(&s).into_iter().map(|(id, _)| id).collect();
+        assert_eq!(
+            ids,
+            [
+                "w1-t1-pipe-cpu",
+                "w1-t1-shm-cpu",
+                "w2-t1-pipe-cpu",
+                "w2-t1-shm-cpu"
+            ]
+        );
+    }
+
+    #[test]
+    fn checks_and_the_lowest_useful_rate() {
+        let s = scenario("[workload]\nduration = \"2s\"\n");
+        // 100 requests (the default minimum) in 2 s need 50 req/s; 25% margin.
+        assert_eq!(min_rate_floor(&s), Some(62.5));
+        assert_eq!(
+            min_rate_floor(&scenario("[workload]\nrequests = 500\n")),
+            None
+        );
+        let opts = CapacityOptions {
+            slo: Vec::new(),
+            search: SearchOptions::default(),
+            start_rate: None,
+            out_dir: PathBuf::new(),
+            progress: false,
+        };
+        let e = check(&s, &opts).unwrap_err().to_string();
+        assert!(e.contains("capacity needs an SLO"), "{e}");
+        let opts = CapacityOptions {
+            slo: vec![slo::parse("p99_ms=5").unwrap()],
+            search: SearchOptions {
+                precision_pct: 0.0,
+                ..SearchOptions::default()
+            },
+            ..opts
+        };
+        assert!(
+            check(&s, &opts)
+                .unwrap_err()
+                .to_string()
+                .contains("--precision")
         );
     }
 

@@ -210,7 +210,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .enable_all()
                 .build()?;
             let c = rt.block_on(capacity::run(&s, ort.as_ref(), &opts))?;
-            print!("{}", capacity::render(&c, &opts.slo, &opts.search));
+            print!("{}", capacity::render(&c, &opts.slo));
             println!("probes: {}", opts.out_dir.join("capacity.csv").display());
             Ok(match (c.interrupted, c.best) {
                 (Some(sig), _) => {
