@@ -5,7 +5,7 @@
 //! pin × provider. For each one, [`Search`] looks for the highest open-loop rate that meets the SLO:
 //! it brackets (doubling up from a start rate until a probe fails, or halving down until one meets)
 //! and then bisects to a relative precision, within a probe budget. Every probe is a full
-//! measurement of one point at one rate through the sweep's own path ([`driver::run_point`]): the
+//! measurement of one point at one rate through the sweep's own path (`driver::run_point`): the
 //! scenario's warm-up, stop rule, trials and verdict. A probe that is not a valid measurement (not
 //! stable, the generator lagging, the workers overloaded) fails the SLO: it never meets it.
 //!
@@ -619,7 +619,7 @@ fn grouped(v: f64) -> String {
     let digits = n.abs().to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);

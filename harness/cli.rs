@@ -87,7 +87,7 @@ pub enum Command {
         /// scenario's `slo`.
         #[arg(long, value_name = "OBJECTIVE")]
         slo: Vec<String>,
-        /// Output folder for capacity.csv. Default: reports/<scenario name>-capacity.
+        /// Output folder for capacity.csv. Default: `reports/<scenario name>-capacity`.
         #[arg(long, short)]
         out: Option<PathBuf>,
         /// Start every search at this rate (requests/s) instead of estimating one with a short
