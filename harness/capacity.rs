@@ -613,8 +613,11 @@ pub fn describe(p: &Point) -> String {
     s
 }
 
-/// Thousands separators for the console: 4310 → `4,310`.
+/// Rates for the console: thousands separators from 100 up (4310 → `4,310`), tenths below.
 fn grouped(v: f64) -> String {
+    if v.abs() < 100.0 {
+        return format!("{}", (v * 10.0).round() / 10.0);
+    }
     let n = v.round() as i64;
     let digits = n.abs().to_string();
     let mut out = String::new();
@@ -960,6 +963,7 @@ mod tests {
     fn words_and_numbers() {
         assert_eq!(grouped(4310.4), "4,310");
         assert_eq!(grouped(999.0), "999");
+        assert_eq!(grouped(62.5), "62.5");
         assert_eq!(grouped(1_234_567.0), "1,234,567");
         let mut p = test_point(2);
         p.transfer = crate::scenario::Transfer::Shm;
