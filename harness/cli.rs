@@ -75,6 +75,73 @@ pub enum Command {
         #[arg(value_name = "RESULTS_DIR")]
         dir: PathBuf,
     },
+    /// Compare two results of the same scenario, row by row: a metric that got worse by more than
+    /// the threshold and the trials' noise band is a regression (exit 1).
+    Compare {
+        /// The reference: a results.csv, or a results directory holding one.
+        baseline: PathBuf,
+        /// The results to judge against it.
+        candidate: PathBuf,
+        /// Metrics to compare, comma-separated: throughput, p50, p90, p95, p99, p999, max, mean.
+        #[arg(long, default_value = "throughput,p50,p99")]
+        metrics: String,
+        /// A change must be worse than this many percent (and than the noise band) to count.
+        #[arg(
+            long,
+            default_value_t = 10.0,
+            value_name = "PCT",
+            allow_negative_numbers = true
+        )]
+        threshold: f64,
+        /// Also write the comparison as markdown here (e.g. "$GITHUB_STEP_SUMMARY").
+        #[arg(long, value_name = "FILE")]
+        markdown: Option<PathBuf>,
+        /// Show every comparison, not only the regressions and improvements.
+        #[arg(long)]
+        all: bool,
+    },
+    /// For each configuration of a scenario (its sweep without the load axis), search the highest
+    /// open-loop rate that meets an SLO, and name the best configuration.
+    Capacity {
+        /// The scenario file (TOML).
+        #[arg(long, short)]
+        scenario: PathBuf,
+        /// An objective, e.g. `p99_ms=50` or "p99_ms <= 50"; repeat for several. Default: the
+        /// scenario's `slo`.
+        #[arg(long, value_name = "OBJECTIVE")]
+        slo: Vec<String>,
+        /// Output folder for capacity.csv. Default: `reports/<scenario name>-capacity`.
+        #[arg(long, short)]
+        out: Option<PathBuf>,
+        /// Start every search at this rate (requests/s) instead of estimating one with a short
+        /// closed-loop probe.
+        #[arg(long, value_name = "RPS")]
+        start_rate: Option<f64>,
+        /// The lowest rate tried; failing there means no capacity.
+        #[arg(long, value_name = "RPS", default_value_t = 1.0)]
+        min_rate: f64,
+        /// The highest rate tried.
+        #[arg(long, value_name = "RPS", default_value_t = 1_000_000.0)]
+        max_rate: f64,
+        /// Stop when the lowest failing rate is within this many percent of the highest meeting one.
+        #[arg(long, value_name = "PCT", default_value_t = 5.0)]
+        precision: f64,
+        /// Probes per configuration at most (the closed-loop estimate not counted).
+        #[arg(long, value_name = "N", default_value_t = 12)]
+        max_probes: usize,
+        /// Override the scenario's measured duration per probe (e.g. "2s").
+        #[arg(long, value_name = "DURATION", conflicts_with = "requests")]
+        duration: Option<String>,
+        /// Override the scenario's measured request count per probe.
+        #[arg(long, value_name = "N")]
+        requests: Option<u64>,
+        /// No line per probe on stderr.
+        #[arg(long, short)]
+        quiet: bool,
+        /// Hold this CPU wake-up latency limit (µs, usually 0) while probing; see `sweep`.
+        #[arg(long, value_name = "US")]
+        cpu_dma_latency: Option<u32>,
+    },
     /// Check a scenario against its models and print the sweep points.
     Validate {
         #[arg(long, short)]

@@ -185,7 +185,7 @@ fn check_resumed_shard(
     }
 }
 
-async fn wait_for_signal(tx: tokio::sync::watch::Sender<bool>) -> Option<i32> {
+pub(crate) async fn wait_for_signal(tx: tokio::sync::watch::Sender<bool>) -> Option<i32> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut int = signal(SignalKind::interrupt()).ok()?;
     let mut term = signal(SignalKind::terminate()).ok()?;
@@ -355,7 +355,10 @@ pub fn slot_pool(scenario: &Scenario, point: &Point) -> anyhow::Result<SlotPool>
     Ok(SlotPool::new(ShmArena::create(layout)?))
 }
 
-async fn run_point(
+/// Measures one point: starts its pool, warms up, runs every trial, shuts the pool down. Returns
+/// the point's rows (none if cancelled before a trial finished), its workers, notes for stderr and
+/// its histogram log. The sweep calls it for each point; `bench capacity` for each probe.
+pub(crate) async fn run_point(
     scenario: &Scenario,
     ort: Option<&OrtLib>,
     point: &Point,

@@ -22,9 +22,13 @@
 //! - [`shard`]: which points of a sweep one machine runs (`--shard I/N`).
 //! - [`merge`]: combines result folders of several machines into one.
 //! - [`calibrate`]: measures the floor (in-process run, bare socket round trip) beside the pool.
+//! - [`compare`]: matches two results row by row and flags regressions beyond threshold and noise.
+//! - [`capacity`]: searches each configuration's highest rate within an SLO and names the best.
 
 pub mod calibrate;
+pub mod capacity;
 pub mod cli;
+pub mod compare;
 pub mod driver;
 pub mod gpu;
 pub mod load;
@@ -47,8 +51,8 @@ use anyhow::Context;
 
 use cli::{Cli, Command};
 
-/// Exit codes: 0 all good, 1 finished with failed requests, 2 could not run, 128+signal when
-/// interrupted.
+/// Exit codes: 0 all good, 1 finished with failed requests (or `compare` found a regression, or
+/// `capacity` found no rate within the SLO), 2 could not run, 128+signal when interrupted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExitCode {
     Ok,
@@ -132,6 +136,107 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 println!("{}", path.display());
             }
             Ok(ExitCode::Ok)
+        }
+        Command::Compare {
+            baseline,
+            candidate,
+            metrics,
+            threshold,
+            markdown,
+            all,
+        } => {
+            let metrics = compare::Metric::parse_list(&metrics)
+                .map_err(|e| anyhow::anyhow!("--metrics: {e}"))?;
+            let base = compare::load(&baseline, "baseline", &metrics)?;
+            let cand = compare::load(&candidate, "candidate", &metrics)?;
+            for w in base.warnings.iter().chain(&cand.warnings) {
+                eprintln!("warning: {w}");
+            }
+            let opts = compare::Options {
+                metrics,
+                threshold_pct: threshold,
+            };
+            let c = compare::compare(&base, &cand, &opts)?;
+            print!("{}", c.render(all));
+            if let Some(path) = markdown {
+                std::fs::write(&path, c.markdown())
+                    .with_context(|| format!("--markdown: cannot write {}", path.display()))?;
+            }
+            Ok(if c.has_regression() {
+                ExitCode::Failures
+            } else {
+                ExitCode::Ok
+            })
+        }
+        Command::Capacity {
+            scenario,
+            slo,
+            out,
+            start_rate,
+            min_rate,
+            max_rate,
+            precision,
+            max_probes,
+            duration,
+            requests,
+            quiet,
+            cpu_dma_latency,
+        } => {
+            let mut s = scenario::load(&scenario)?;
+            override_stop(&mut s, duration.as_deref(), requests)?;
+            let slo = if slo.is_empty() {
+                s.slo.clone()
+            } else {
+                slo.iter()
+                    .map(|t| {
+                        scenario::slo::parse(t).map_err(|e| {
+                            anyhow::anyhow!(
+                                "--slo {t:?}: {e}; write objectives like --slo p99_ms=50"
+                            )
+                        })
+                    })
+                    .collect::<anyhow::Result<Vec<_>>>()?
+            };
+            let opts = capacity::CapacityOptions {
+                slo,
+                search: capacity::SearchOptions {
+                    min_rate,
+                    max_rate,
+                    precision_pct: precision,
+                    max_probes,
+                },
+                start_rate,
+                out_dir: out.unwrap_or_else(|| {
+                    PathBuf::from("reports").join(format!("{}-capacity", s.name))
+                }),
+                progress: !quiet,
+            };
+            capacity::check(&s, &opts)?;
+            let ort = ort_if_needed(&s, cli.ort_lib.as_deref())?;
+            let _qos = match cpu_dma_latency {
+                Some(us) => Some(hold_cpu_dma_latency(us)?),
+                None => None,
+            };
+            eprintln!(
+                "bench: capacity of {} configuration(s) of scenario `{}`, probes in {}",
+                capacity::configs(&s).len(),
+                s.name,
+                opts.out_dir.join("capacity.csv").display()
+            );
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            let c = rt.block_on(capacity::run(&s, ort.as_ref(), &opts))?;
+            print!("{}", capacity::render(&c, &opts.slo));
+            println!("probes: {}", opts.out_dir.join("capacity.csv").display());
+            Ok(match (c.interrupted, c.best) {
+                (Some(sig), _) => {
+                    eprintln!("interrupted: the probes so far are in capacity.csv");
+                    ExitCode::Signal(sig)
+                }
+                (None, Some(_)) => ExitCode::Ok,
+                (None, None) => ExitCode::Failures,
+            })
         }
         Command::Validate { scenario } => {
             let s = scenario::load(&scenario)?;
@@ -253,6 +358,41 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             })
         }
     }
+}
+
+/// Replaces the scenario's stop rule with `--duration` or `--requests`.
+fn override_stop(
+    s: &mut scenario::Scenario,
+    duration: Option<&str>,
+    requests: Option<u64>,
+) -> anyhow::Result<()> {
+    if let Some(d) = duration {
+        let d = humantime::parse_duration(d)
+            .with_context(|| format!("--duration {d}: not a duration like 5s or 500ms"))?;
+        anyhow::ensure!(!d.is_zero(), "--duration must be longer than zero");
+        s.workload.stop = scenario::StopRule::Fixed(scenario::Limit::Duration(d));
+    }
+    if let Some(n) = requests {
+        anyhow::ensure!(n > 0, "--requests must be at least 1");
+        s.workload.stop = scenario::StopRule::Fixed(scenario::Limit::Requests(n));
+    }
+    Ok(())
+}
+
+/// ONNX Runtime, located only when some model is an ONNX file (or a library is named).
+fn ort_if_needed(
+    s: &scenario::Scenario,
+    ort_lib: Option<&std::path::Path>,
+) -> anyhow::Result<Option<runtime::ortlib::OrtLib>> {
+    let needs = s
+        .models
+        .iter()
+        .any(|m| matches!(m.source, scenario::ModelSource::Onnx(_)));
+    Ok(if needs || ort_lib.is_some() {
+        Some(runtime::ortlib::locate(ort_lib)?)
+    } else {
+        None
+    })
 }
 
 /// Writes serialisable rows as CSV.

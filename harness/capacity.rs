@@ -1,0 +1,975 @@
+//! `bench capacity`: how much load can each configuration take within an SLO, and which
+//! configuration takes the most?
+//!
+//! A configuration is a sweep point without its load: workers × threads × transfer × placement ×
+//! pin × provider. For each one, [`Search`] looks for the highest open-loop rate that meets the SLO:
+//! it brackets (doubling up from a start rate until a probe fails, or halving down until one meets)
+//! and then bisects to a relative precision, within a probe budget. Every probe is a full
+//! measurement of one point at one rate through the sweep's own path (`driver::run_point`): the
+//! scenario's warm-up, stop rule, trials and verdict. A probe that is not a valid measurement (not
+//! stable, the generator lagging, the workers overloaded) fails the SLO: it never meets it.
+//!
+//! The answer is the configuration with the most throughput within the SLO; within 2% of the most,
+//! the one with the least memory.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
+use serde::Serialize;
+
+use crate::driver;
+use crate::report::{Row, write_atomic};
+use crate::runtime::ortlib::OrtLib;
+use crate::scenario::slo::{self, Constraint};
+use crate::scenario::{Arrival, Limit, LoadPoint, Point, Scenario, StopRule};
+
+/// How the rate search proceeds and when it stops.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SearchOptions {
+    /// The lowest rate tried, requests/s. Failing there ends the search with no answer.
+    pub min_rate: f64,
+    /// The highest rate tried, requests/s.
+    pub max_rate: f64,
+    /// Stop when the lowest failing rate is within this many percent above the highest meeting one.
+    pub precision_pct: f64,
+    /// Probes per configuration (the closed-loop estimate not counted).
+    pub max_probes: usize,
+}
+
+impl Default for SearchOptions {
+    fn default() -> Self {
+        SearchOptions {
+            min_rate: 1.0,
+            max_rate: 1_000_000.0,
+            precision_pct: 5.0,
+            max_probes: 12,
+        }
+    }
+}
+
+/// Which phase of the search a probe belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Step {
+    /// The closed-loop probe that estimates the start rate.
+    Estimate,
+    /// Doubling or halving until one rate meets the SLO and one fails.
+    Bracket,
+    /// Halving the interval between the two.
+    Bisect,
+}
+
+/// Why a search ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum End {
+    /// The highest meeting rate and the lowest failing one are within the precision.
+    Converged,
+    /// The probe budget ran out first; the answer is the highest rate that met.
+    Budget,
+    /// Even the lowest rate (`min_rate`) failed: there is no answer.
+    FailsAtMin,
+    /// The highest rate (`max_rate`) met: the capacity is at least that.
+    MeetsAtMax,
+}
+
+/// The bracketing and bisection over rates, as a state machine: ask [`Search::next`] for the rate to
+/// probe, report the outcome with [`Search::record`], until `next` returns `None`. Pure, so it is
+/// tested on functions with a known answer.
+#[derive(Debug, Clone)]
+pub struct Search {
+    opts: SearchOptions,
+    /// The highest rate that met the SLO.
+    lo: Option<f64>,
+    /// The lowest rate that failed it.
+    hi: Option<f64>,
+    next: Option<(f64, Step)>,
+    probes: usize,
+    end: Option<End>,
+}
+
+/// Rates are rounded so that point ids stay readable: whole requests/s from 100 up, tenths below.
+pub fn round_rate(r: f64) -> f64 {
+    if r >= 100.0 {
+        r.round()
+    } else {
+        (r * 10.0).round() / 10.0
+    }
+}
+
+impl Search {
+    /// A search that starts at `start` requests/s (clamped to the allowed range).
+    pub fn new(start: f64, opts: SearchOptions) -> Search {
+        let start = round_rate(start.clamp(opts.min_rate, opts.max_rate));
+        Search {
+            opts,
+            lo: None,
+            hi: None,
+            next: Some((start, Step::Bracket)),
+            probes: 0,
+            end: None,
+        }
+    }
+
+    /// The next rate to probe, and why; `None` once the search has ended.
+    pub fn next(&self) -> Option<(f64, Step)> {
+        self.next
+    }
+
+    /// Records whether `rate` met the SLO and picks the next rate.
+    pub fn record(&mut self, rate: f64, met: bool) {
+        self.probes += 1;
+        if met {
+            self.lo = Some(self.lo.map_or(rate, |l: f64| l.max(rate)));
+        } else {
+            self.hi = Some(self.hi.map_or(rate, |h: f64| h.min(rate)));
+        }
+        let o = self.opts;
+        let (next, end) = match (self.lo, self.hi) {
+            (Some(l), None) if l >= o.max_rate => (None, Some(End::MeetsAtMax)),
+            (Some(l), None) => (
+                Some((round_rate((l * 2.0).min(o.max_rate)), Step::Bracket)),
+                None,
+            ),
+            (None, Some(h)) if h <= o.min_rate => (None, Some(End::FailsAtMin)),
+            (None, Some(h)) => (
+                Some((round_rate((h / 2.0).max(o.min_rate)), Step::Bracket)),
+                None,
+            ),
+            (Some(l), Some(h)) => {
+                let mid = round_rate((l + h) / 2.0);
+                if (h - l) / l * 100.0 <= o.precision_pct || mid <= l || mid >= h {
+                    (None, Some(End::Converged))
+                } else {
+                    (Some((mid, Step::Bisect)), None)
+                }
+            }
+            (None, None) => unreachable!("a probe was just recorded"),
+        };
+        let (next, end) = match (next, end) {
+            (Some(_), None) if self.probes >= o.max_probes => (None, Some(End::Budget)),
+            other => other,
+        };
+        self.next = next;
+        self.end = end;
+    }
+
+    /// The highest rate that met the SLO.
+    pub fn best(&self) -> Option<f64> {
+        self.lo
+    }
+
+    /// The lowest rate that failed it.
+    pub fn lowest_failing(&self) -> Option<f64> {
+        self.hi
+    }
+
+    /// Why the search ended; `None` while it runs.
+    pub fn end(&self) -> Option<End> {
+        self.end
+    }
+
+    pub fn probes(&self) -> usize {
+        self.probes
+    }
+}
+
+/// One line of `capacity.csv`: one probe of one configuration.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ProbeRow {
+    /// The configuration: the point id without its load, e.g. `w2-t1-shm-partition-cpu`.
+    pub config: String,
+    pub workers: usize,
+    pub intra_threads: usize,
+    pub transfer: String,
+    pub placement: String,
+    pub pin: String,
+    pub provider: String,
+    /// 1, 2, … within the configuration; 0 is the closed-loop estimate.
+    pub probe: usize,
+    pub step: Step,
+    /// `open`, or `closed` for the estimate.
+    pub load: String,
+    /// The estimate: requests in flight.
+    pub concurrency: Option<usize>,
+    /// The offered rate, requests/s (open loop).
+    pub rate_rps: Option<f64>,
+    /// Completed requests per second in the measured window (median across trials).
+    pub throughput_rps: f64,
+    pub latency_p50_ms: f64,
+    pub latency_p99_ms: f64,
+    pub latency_p999_ms: f64,
+    pub errors: u64,
+    /// Resident memory of all workers together at the end of the probe.
+    pub rss_mib: f64,
+    /// Whether the probe is a valid measurement (the sweep's verdict, SLO aside).
+    pub valid: bool,
+    /// Whether the measured values meet every objective of the SLO.
+    pub slo_met: bool,
+    /// `valid` and `slo_met`: the rate is within capacity. Empty for the estimate.
+    pub met: Option<bool>,
+    /// `true` on the probe that gives the configuration's capacity (its highest meeting rate).
+    pub chosen: bool,
+    /// Why the probe is invalid, and each objective missed.
+    pub reason: String,
+}
+
+/// One configuration's answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfigResult {
+    pub config: String,
+    pub point: Point,
+    /// The highest rate that met the SLO, with its probe.
+    pub capacity: Option<ProbeRow>,
+    /// The lowest rate that failed, if any was probed.
+    pub lowest_failing: Option<f64>,
+    pub end: End,
+    pub probes: usize,
+    /// Why the lowest failing rate failed.
+    pub failing_reason: String,
+}
+
+/// Settings from the command line.
+#[derive(Debug, Clone)]
+pub struct CapacityOptions {
+    pub slo: Vec<Constraint>,
+    pub search: SearchOptions,
+    /// Skip the closed-loop estimate and start every search here.
+    pub start_rate: Option<f64>,
+    pub out_dir: PathBuf,
+    pub progress: bool,
+}
+
+/// How a capacity run ended.
+#[derive(Debug, Clone)]
+pub struct Capacity {
+    pub results: Vec<ConfigResult>,
+    /// The search settings used (`min_rate` may have been raised; see [`min_rate_floor`]).
+    pub search: SearchOptions,
+    /// The index in `results` of the best configuration, if any met the SLO.
+    pub best: Option<usize>,
+    /// Stopped by this signal.
+    pub interrupted: Option<i32>,
+}
+
+/// The configurations of a scenario: its points with the load axis removed, in sweep order. Each
+/// comes back as its first point; the id is that point's id without the load.
+pub fn configs(scenario: &Scenario) -> Vec<(String, Point)> {
+    let mut out: Vec<(String, Point)> = Vec::new();
+    for p in &scenario.points {
+        let suffix = format!("-{}", p.load.id());
+        let id = p.id.strip_suffix(&suffix).unwrap_or(&p.id).to_string();
+        if !out.iter().any(|(c, _)| *c == id) {
+            out.push((id, p.clone()));
+        }
+    }
+    out
+}
+
+/// Checks that the scenario can be searched by rate.
+pub fn check(scenario: &Scenario, opts: &CapacityOptions) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        !opts.slo.is_empty(),
+        "capacity needs an SLO to search against: pass --slo p99_ms=50 (or add `slo = \"p99_ms <= 50\"` to {})",
+        scenario.file.display()
+    );
+    anyhow::ensure!(
+        !matches!(scenario.load.arrival, Arrival::Trace(_)),
+        "{}: `arrival = \"trace\"` sets its own rate, so capacity cannot search over rates; \
+         use `arrival = \"poisson\"` or `\"constant\"`",
+        scenario.file.display()
+    );
+    let s = opts.search;
+    anyhow::ensure!(
+        s.min_rate > 0.0 && s.min_rate.is_finite() && s.max_rate >= s.min_rate,
+        "--min-rate must be > 0 and at most --max-rate (got {} and {})",
+        s.min_rate,
+        s.max_rate
+    );
+    anyhow::ensure!(
+        s.precision_pct > 0.0 && s.precision_pct.is_finite(),
+        "--precision must be a percentage > 0, e.g. 5"
+    );
+    anyhow::ensure!(s.max_probes >= 1, "--max-probes must be at least 1");
+    if let Some(r) = opts.start_rate {
+        anyhow::ensure!(
+            r > 0.0 && r.is_finite(),
+            "--start-rate must be > 0 requests/s"
+        );
+    }
+    Ok(())
+}
+
+/// The lowest rate at which a probe can be valid: with a fixed duration `d` and `min_requests`,
+/// a probe at a lower rate cannot reach the minimum. It keeps a 25% margin for the randomness of
+/// Poisson arrivals. `None` when the stop rule is not a duration or there is no minimum.
+pub fn min_rate_floor(scenario: &Scenario) -> Option<f64> {
+    match scenario.workload.stop {
+        StopRule::Fixed(Limit::Duration(d)) if scenario.workload.min_requests > 0 => {
+            let r = 1.25 * scenario.workload.min_requests as f64 / d.as_secs_f64().max(1e-9);
+            Some((r * 10.0).ceil() / 10.0)
+        }
+        _ => None,
+    }
+}
+
+/// The value of an SLO metric in a row.
+pub fn slo_value(r: &Row, m: slo::Metric) -> f64 {
+    use slo::Metric::*;
+    match m {
+        P50Ms => r.latency_p50_us / 1e3,
+        P90Ms => r.latency_p90_us / 1e3,
+        P95Ms => r.latency_p95_us / 1e3,
+        P99Ms => r.latency_p99_us / 1e3,
+        P999Ms => r.latency_p999_us / 1e3,
+        MaxMs => r.latency_max_us / 1e3,
+        MeanMs => r.latency_mean_us / 1e3,
+        ThroughputRps => r.throughput_rps,
+        ErrorPct => {
+            let sent = r.requests + r.errors;
+            if sent == 0 {
+                0.0
+            } else {
+                100.0 * r.errors as f64 / sent as f64
+            }
+        }
+    }
+}
+
+/// The share of the offered rate an open-loop probe must complete, or it counts as overloaded: the
+/// workers did not keep up, whatever the latency of the requests that did finish. It allows 10%
+/// plus three standard deviations of a Poisson count of `rate × duration_s` arrivals, so that a
+/// short probe is not failed by the randomness of its own schedule.
+pub fn kept_up_floor(rate: f64, duration_s: f64) -> f64 {
+    let expected = (rate * duration_s).max(1.0);
+    (0.9 - 3.0 / expected.sqrt()).max(0.0)
+}
+
+/// Judges one probe from its `all` row: the row's verdict (measured without the SLO), the
+/// completed share of the offered rate, and each objective.
+pub fn judge(
+    config: &str,
+    point: &Point,
+    probe: usize,
+    step: Step,
+    all: &Row,
+    slo: &[Constraint],
+) -> ProbeRow {
+    let mut reasons: Vec<String> = if all.reason.is_empty() {
+        Vec::new()
+    } else {
+        vec![all.reason.clone()]
+    };
+    let mut valid = all.valid;
+    if let LoadPoint::Open { rate } = point.load {
+        let floor = kept_up_floor(rate, all.duration_s);
+        if all.throughput_rps < floor * rate {
+            valid = false;
+            reasons.push(format!(
+                "completed {:.0} req/s of the {rate} offered (below {:.0}%): the workers cannot keep up",
+                all.throughput_rps,
+                floor * 100.0
+            ));
+        }
+    }
+    let mut slo_met = true;
+    for c in slo {
+        let v = slo_value(all, c.metric);
+        if !c.op.holds(v, c.value) {
+            slo_met = false;
+            reasons.push(format!(
+                "SLO missed: {} = {v:.3} (needs {c})",
+                c.metric.name()
+            ));
+        }
+    }
+    ProbeRow {
+        config: config.to_string(),
+        workers: point.workers,
+        intra_threads: point.intra_threads,
+        transfer: point.transfer.name().into(),
+        placement: point.placement.name().into(),
+        pin: point.pin.name().into(),
+        provider: point.provider.name().into(),
+        probe,
+        step,
+        load: match point.load {
+            LoadPoint::Closed { .. } => "closed".into(),
+            LoadPoint::Open { .. } => "open".into(),
+        },
+        concurrency: point.load.concurrency(),
+        rate_rps: point.load.rate(),
+        throughput_rps: all.throughput_rps,
+        latency_p50_ms: all.latency_p50_us / 1e3,
+        latency_p99_ms: all.latency_p99_us / 1e3,
+        latency_p999_ms: all.latency_p999_us / 1e3,
+        errors: all.errors,
+        rss_mib: all.rss_mib,
+        valid,
+        slo_met,
+        met: (step != Step::Estimate).then_some(valid && slo_met),
+        chosen: false,
+        reason: reasons.join("; "),
+    }
+}
+
+/// The best configuration: the most capacity; among those within `tie_pct` percent of it, the least
+/// memory (then the most capacity).
+pub fn best(results: &[ConfigResult], tie_pct: f64) -> Option<usize> {
+    let cap = |r: &ConfigResult| r.capacity.as_ref().and_then(|p| p.rate_rps);
+    let top = results
+        .iter()
+        .filter_map(cap)
+        .fold(None, |m: Option<f64>, c| Some(m.map_or(c, |m| m.max(c))))?;
+    results
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| cap(r).is_some_and(|c| c >= top * (1.0 - tie_pct / 100.0)))
+        .min_by(|(_, a), (_, b)| {
+            let (pa, pb) = (a.capacity.as_ref().unwrap(), b.capacity.as_ref().unwrap());
+            pa.rss_mib
+                .total_cmp(&pb.rss_mib)
+                .then(cap(b).unwrap().total_cmp(&cap(a).unwrap()))
+        })
+        .map(|(i, _)| i)
+}
+
+/// Within this many percent of the most throughput, the configuration with less memory wins.
+pub const TIE_PCT: f64 = 2.0;
+
+/// Runs the search for every configuration, writing `capacity.csv` after each probe.
+pub async fn run(
+    scenario: &Scenario,
+    ort: Option<&OrtLib>,
+    opts: &CapacityOptions,
+) -> anyhow::Result<Capacity> {
+    check(scenario, opts)?;
+    std::fs::create_dir_all(&opts.out_dir)
+        .with_context(|| format!("cannot create the output folder {}", opts.out_dir.display()))?;
+    let csv_path = opts.out_dir.join("capacity.csv");
+    // Probes measure without the scenario's SLO: the command's SLO is judged here, apart from
+    // the measurement's own validity.
+    let mut probe_scenario = scenario.clone();
+    probe_scenario.slo.clear();
+    let (cancel_tx, cancel) = tokio::sync::watch::channel(false);
+    let signal = tokio::spawn(driver::wait_for_signal(cancel_tx));
+    let say = |s: String| {
+        if opts.progress {
+            eprintln!("{s}");
+        }
+    };
+    let mut search_opts = opts.search;
+    if let Some(floor) = min_rate_floor(scenario).filter(|f| *f > search_opts.min_rate) {
+        search_opts.min_rate = floor.min(search_opts.max_rate);
+        say(format!(
+            "note: the lowest rate tried is {} req/s, not {}: below it a probe cannot reach \
+             min_requests = {} within its duration",
+            search_opts.min_rate, opts.search.min_rate, scenario.workload.min_requests
+        ));
+    }
+    let mut rows: Vec<ProbeRow> = Vec::new();
+    let mut results = Vec::new();
+    'configs: for (config, template) in configs(scenario) {
+        let measure = |load: LoadPoint| {
+            let point = Point {
+                id: format!("{config}-{}", load.id()),
+                load,
+                ..template.clone()
+            };
+            let (probe_scenario, cancel) = (&probe_scenario, &cancel);
+            async move {
+                let (point_rows, _, notes, _) =
+                    driver::run_point(probe_scenario, ort, &point, cancel)
+                        .await
+                        .with_context(|| format!("capacity probe {}", point.id))?;
+                anyhow::Ok((point, point_rows, notes))
+            }
+        };
+        let start = match opts.start_rate {
+            Some(r) => r,
+            None => {
+                let concurrency = (template.workers * 2).max(2);
+                let (point, point_rows, notes) = measure(LoadPoint::Closed { concurrency }).await?;
+                notes.into_iter().for_each(&say);
+                let Some(all) = point_rows.iter().find(|r| r.kind == "all") else {
+                    break 'configs; // interrupted
+                };
+                let row = judge(&config, &point, 0, Step::Estimate, all, &opts.slo);
+                say(format!(
+                    "{config}: estimate: {concurrency} in flight gave {:.0} req/s (p99 {:.2} ms); starting at half",
+                    row.throughput_rps, row.latency_p99_ms
+                ));
+                let start = row.throughput_rps / 2.0;
+                rows.push(row);
+                write_csv(&csv_path, &rows)?;
+                if start > 0.0 {
+                    start
+                } else {
+                    search_opts.min_rate
+                }
+            }
+        };
+        let mut search = Search::new(start, search_opts);
+        let mut best_row: Option<usize> = None;
+        let mut failing_reason = String::new();
+        while let Some((rate, step)) = search.next() {
+            if *cancel.borrow() {
+                break 'configs;
+            }
+            let (point, point_rows, notes) = measure(LoadPoint::Open { rate }).await?;
+            notes.into_iter().for_each(&say);
+            let Some(all) = point_rows.iter().find(|r| r.kind == "all") else {
+                break 'configs;
+            };
+            if *cancel.borrow() {
+                break 'configs; // cut short: its numbers would mislead
+            }
+            let row = judge(&config, &point, search.probes() + 1, step, all, &opts.slo);
+            let met = row.met == Some(true);
+            say(format!(
+                "{config}: probe {} ({}) at {rate} req/s: {:.0} req/s, p99 {:.2} ms: {}",
+                row.probe,
+                match step {
+                    Step::Bisect => "bisect",
+                    _ => "bracket",
+                },
+                row.throughput_rps,
+                row.latency_p99_ms,
+                if met {
+                    "meets the SLO".to_string()
+                } else {
+                    format!("fails ({})", row.reason)
+                }
+            ));
+            search.record(rate, met);
+            if !met && search.lowest_failing() == Some(rate) {
+                failing_reason = row.reason.clone();
+            }
+            rows.push(row);
+            if met && search.best() == Some(rate) {
+                best_row = Some(rows.len() - 1);
+            }
+            write_csv(&csv_path, &rows)?;
+        }
+        let Some(end) = search.end() else {
+            break 'configs;
+        };
+        if let Some(i) = best_row {
+            rows[i].chosen = true;
+            write_csv(&csv_path, &rows)?;
+        }
+        results.push(ConfigResult {
+            config: config.clone(),
+            point: template.clone(),
+            capacity: best_row.map(|i| rows[i].clone()),
+            lowest_failing: search.lowest_failing(),
+            end,
+            probes: search.probes(),
+            failing_reason,
+        });
+    }
+    signal.abort();
+    let signal = signal.await.ok().flatten();
+    let interrupted = signal.or_else(|| cancel.borrow().then_some(libc::SIGINT));
+    write_csv(&csv_path, &rows)?;
+    let best = best(&results, TIE_PCT);
+    Ok(Capacity {
+        results,
+        search: search_opts,
+        best,
+        interrupted,
+    })
+}
+
+fn write_csv(path: &Path, rows: &[ProbeRow]) -> anyhow::Result<()> {
+    let mut w = ::csv::Writer::from_writer(Vec::new());
+    for r in rows {
+        w.serialize(r)?;
+    }
+    let bytes = w.into_inner().map_err(|e| anyhow::anyhow!("{e}"))?;
+    write_atomic(path, &bytes).with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// A configuration in words: `2 workers × 1 thread, shm, partition`.
+pub fn describe(p: &Point) -> String {
+    let plural = |n: usize, one: &str| format!("{n} {one}{}", if n == 1 { "" } else { "s" });
+    let mut s = format!(
+        "{} × {}, {}",
+        plural(p.workers, "worker"),
+        plural(p.intra_threads, "thread"),
+        p.transfer.name()
+    );
+    for extra in [
+        (p.placement != crate::scenario::Placement::Replicate).then(|| p.placement.name()),
+        (p.pin != crate::scenario::Pin::None).then_some("pinned"),
+        Some(p.provider.name()),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        s.push_str(", ");
+        s.push_str(extra);
+    }
+    s
+}
+
+/// Rates for the console: thousands separators from 100 up (4310 → `4,310`), tenths below.
+fn grouped(v: f64) -> String {
+    if v.abs() < 100.0 {
+        return format!("{}", (v * 10.0).round() / 10.0);
+    }
+    let n = v.round() as i64;
+    let digits = n.abs().to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    if n < 0 { format!("-{out}") } else { out }
+}
+
+/// The console answer: a table with one line per configuration, then the best one in a sentence.
+pub fn render(c: &Capacity, slo: &[Constraint]) -> String {
+    let search = &c.search;
+    let slo_text: Vec<String> = slo.iter().map(|c| c.to_string()).collect();
+    let slo_text = slo_text.join(", ");
+    let mut t = Table::new();
+    t.load_preset(UTF8_FULL_CONDENSED);
+    t.set_header(vec![
+        "configuration",
+        "capacity req/s",
+        "p99 there",
+        "first failing req/s",
+        "RSS MiB",
+        "probes",
+        "search",
+    ]);
+    for r in &c.results {
+        let cap = r.capacity.as_ref();
+        t.add_row(vec![
+            r.config.clone(),
+            cap.and_then(|p| p.rate_rps).map_or("none".into(), grouped),
+            cap.map_or(String::new(), |p| format!("{:.2} ms", p.latency_p99_ms)),
+            r.lowest_failing.map_or("-".into(), grouped),
+            cap.map_or(String::new(), |p| format!("{:.0}", p.rss_mib)),
+            r.probes.to_string(),
+            match r.end {
+                End::Converged => format!("within {}%", search.precision_pct),
+                End::Budget => "probe budget spent".into(),
+                End::FailsAtMin => format!("fails at {} req/s", search.min_rate),
+                End::MeetsAtMax => format!("meets at --max-rate {}", search.max_rate),
+            },
+        ]);
+    }
+    let mut out = format!("capacity within {slo_text}:\n{t}\n");
+    for r in c.results.iter().filter(|r| r.end == End::FailsAtMin) {
+        out.push_str(&format!(
+            "{}: no rate meets the SLO: it fails even at the lowest rate tried, {} req/s: {}\n",
+            r.config, search.min_rate, r.failing_reason
+        ));
+    }
+    match c.best {
+        Some(i) => {
+            let r = &c.results[i];
+            let p = r.capacity.as_ref().expect("the best has a capacity");
+            out.push_str(&format!(
+                "best: {}: {} req/s at p99 {} ms ({:.0} MiB)\n",
+                describe(&r.point),
+                grouped(p.rate_rps.unwrap_or(0.0)),
+                if p.latency_p99_ms >= 10.0 {
+                    format!("{:.0}", p.latency_p99_ms)
+                } else {
+                    format!("{:.2}", p.latency_p99_ms)
+                },
+                p.rss_mib
+            ));
+        }
+        None if !c.results.is_empty() => {
+            out.push_str("no configuration meets the SLO at any rate tried\n");
+        }
+        None => {}
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Runs a search against a monotone system whose capacity is `cap`.
+    fn run_search(start: f64, cap: f64, opts: SearchOptions) -> (Search, Vec<(f64, Step)>) {
+        let mut s = Search::new(start, opts);
+        let mut probed = Vec::new();
+        while let Some((rate, step)) = s.next() {
+            probed.push((rate, step));
+            s.record(rate, rate <= cap);
+            assert!(probed.len() <= opts.max_probes, "the budget holds");
+        }
+        (s, probed)
+    }
+
+    #[test]
+    fn brackets_up_then_bisects_to_the_precision() {
+        let (s, probed) = run_search(100.0, 437.0, SearchOptions::default());
+        let rates: Vec<f64> = probed.iter().map(|p| p.0).collect();
+        assert_eq!(&rates[..4], [100.0, 200.0, 400.0, 800.0], "doubling");
+        assert!(probed[4..].iter().all(|p| p.1 == Step::Bisect));
+        assert_eq!(s.end(), Some(End::Converged));
+        let (lo, hi) = (s.best().unwrap(), s.lowest_failing().unwrap());
+        assert!(lo <= 437.0 && hi > 437.0, "{lo} {hi}");
+        assert!((hi - lo) / lo <= 0.05, "{lo} {hi}");
+    }
+
+    #[test]
+    fn brackets_down_when_the_start_fails() {
+        let (s, probed) = run_search(1000.0, 180.0, SearchOptions::default());
+        assert_eq!(
+            probed.iter().take(4).map(|p| p.0).collect::<Vec<_>>(),
+            [1000.0, 500.0, 250.0, 125.0]
+        );
+        assert_eq!(s.end(), Some(End::Converged));
+        assert!(s.best().unwrap() <= 180.0 && s.best().unwrap() >= 180.0 / 1.05);
+    }
+
+    #[test]
+    fn failing_at_the_lowest_rate_ends_without_an_answer() {
+        let opts = SearchOptions {
+            min_rate: 10.0,
+            ..SearchOptions::default()
+        };
+        let (s, probed) = run_search(100.0, 3.0, opts);
+        assert_eq!(s.end(), Some(End::FailsAtMin));
+        assert_eq!(s.best(), None);
+        assert_eq!(
+            probed.iter().map(|p| p.0).collect::<Vec<_>>(),
+            [100.0, 50.0, 25.0, 12.5, 10.0],
+            "the last probe is the lowest rate itself"
+        );
+        let c = Capacity {
+            results: vec![ConfigResult {
+                config: "w1-t1-pipe-cpu".into(),
+                point: test_point(1),
+                capacity: None,
+                lowest_failing: s.lowest_failing(),
+                end: End::FailsAtMin,
+                probes: s.probes(),
+                failing_reason: "SLO missed: p99_ms = 3.000 (needs p99_ms <= 1)".into(),
+            }],
+            search: opts,
+            best: None,
+            interrupted: None,
+        };
+        let text = render(&c, &[slo::parse("p99_ms <= 1").unwrap()]);
+        assert!(
+            text.contains("w1-t1-pipe-cpu: no rate meets the SLO: it fails even at the lowest rate tried, 10 req/s: SLO missed: p99_ms = 3.000"),
+            "{text}"
+        );
+        assert!(text.contains("no configuration meets the SLO"), "{text}");
+    }
+
+    #[test]
+    fn the_budget_and_the_highest_rate_end_a_search() {
+        let opts = SearchOptions {
+            max_probes: 3,
+            ..SearchOptions::default()
+        };
+        let (s, probed) = run_search(100.0, 1e9, opts);
+        assert_eq!((s.end(), probed.len()), (Some(End::Budget), 3));
+        assert_eq!(s.best(), Some(400.0));
+        let opts = SearchOptions {
+            max_rate: 300.0,
+            ..SearchOptions::default()
+        };
+        let (s, probed) = run_search(100.0, 1e9, opts);
+        assert_eq!(s.end(), Some(End::MeetsAtMax));
+        assert_eq!(probed.last().unwrap().0, 300.0);
+    }
+
+    proptest! {
+        #[test]
+        fn converges_on_any_monotone_system(cap in 2.0f64..100_000.0, start in 1.0f64..200_000.0) {
+            let opts = SearchOptions { max_probes: 40, ..SearchOptions::default() };
+            let (s, _) = run_search(start, cap, opts);
+            prop_assert_eq!(s.end(), Some(End::Converged));
+            let lo = s.best().unwrap();
+            let hi = s.lowest_failing().unwrap();
+            prop_assert!(lo <= cap && hi > cap);
+            // Within the precision, or as close as the rounding of rates allows.
+            let step = if lo >= 100.0 { 1.0 } else { 0.1 };
+            prop_assert!((hi - lo) / lo <= 0.05 || hi - lo <= step + 1e-9, "{} {}", lo, hi);
+        }
+    }
+
+    fn test_point(workers: usize) -> Point {
+        Point {
+            index: 0,
+            id: format!("w{workers}-t1-pipe-cpu-c1"),
+            workers,
+            intra_threads: 1,
+            transfer: crate::scenario::Transfer::Pipe,
+            placement: crate::scenario::Placement::Replicate,
+            pin: crate::scenario::Pin::None,
+            provider: crate::scenario::Provider::Cpu,
+            load: LoadPoint::Closed { concurrency: 1 },
+        }
+    }
+
+    fn all_row(rps: f64, p99_us: f64) -> Row {
+        Row {
+            model: "all".into(),
+            kind: "all".into(),
+            valid: true,
+            throughput_rps: rps,
+            latency_p99_us: p99_us,
+            requests: 1000,
+            duration_s: 2.0,
+            ..Row::default()
+        }
+    }
+
+    #[test]
+    fn a_probe_meets_only_when_valid_and_within_every_objective() {
+        let mut p = test_point(1);
+        p.load = LoadPoint::Open { rate: 500.0 };
+        let slo = [slo::parse("p99_ms=50").unwrap()];
+        let ok = judge("c", &p, 1, Step::Bracket, &all_row(498.0, 40_000.0), &slo);
+        assert_eq!((ok.valid, ok.slo_met, ok.met), (true, true, Some(true)));
+        let slow = judge("c", &p, 1, Step::Bracket, &all_row(498.0, 60_000.0), &slo);
+        assert_eq!(slow.met, Some(false));
+        assert!(
+            slow.reason.contains("SLO missed: p99_ms = 60.000"),
+            "{}",
+            slow.reason
+        );
+        // An invalid measurement never meets, even with a good p99.
+        let mut unstable = all_row(498.0, 1_000.0);
+        unstable.valid = false;
+        unstable.reason = "not stable within 10 windows (trial 1)".into();
+        let r = judge("c", &p, 1, Step::Bracket, &unstable, &slo);
+        assert_eq!((r.valid, r.slo_met, r.met), (false, true, Some(false)));
+        // Completing far less than offered is overload, whatever the latency says.
+        let behind = judge("c", &p, 1, Step::Bracket, &all_row(300.0, 1_000.0), &slo);
+        assert_eq!((behind.valid, behind.met), (false, Some(false)));
+        assert!(
+            behind.reason.contains("cannot keep up"),
+            "{}",
+            behind.reason
+        );
+    }
+
+    fn result(config: &str, rate: f64, rss: f64) -> ConfigResult {
+        let mut p = test_point(1);
+        p.load = LoadPoint::Open { rate };
+        let mut row = judge(config, &p, 1, Step::Bisect, &all_row(rate, 1.0), &[]);
+        row.rss_mib = rss;
+        ConfigResult {
+            config: config.into(),
+            point: test_point(1),
+            capacity: Some(row),
+            lowest_failing: None,
+            end: End::Converged,
+            probes: 1,
+            failing_reason: String::new(),
+        }
+    }
+
+    #[test]
+    fn the_best_has_the_most_throughput_and_memory_breaks_near_ties() {
+        let a = result("a", 1000.0, 70.0);
+        let b = result("b", 990.0, 35.0); // within 2%: less memory wins
+        let c = result("c", 900.0, 10.0); // not within 2%
+        let mut none = result("d", 1.0, 1.0);
+        none.capacity = None;
+        assert_eq!(
+            best(&[a.clone(), b.clone(), c.clone(), none], TIE_PCT),
+            Some(1)
+        );
+        assert_eq!(best(&[a.clone(), c.clone()], TIE_PCT), Some(0));
+        assert_eq!(best(&[], TIE_PCT), None);
+        let cap = Capacity {
+            results: vec![a, b],
+            search: SearchOptions::default(),
+            best: Some(1),
+            interrupted: None,
+        };
+        let text = render(&cap, &[]);
+        assert!(
+            text.contains("best: 1 worker × 1 thread, pipe, cpu: 990 req/s"),
+            "{text}"
+        );
+    }
+
+    fn scenario(extra: &str) -> Scenario {
+        let text = format!("[[model]]\nname = \"m\"\nsynthetic = {{ mean = \"1ms\" }}\n{extra}");
+        crate::scenario::load_bytes(text.as_bytes(), Path::new("s.toml")).unwrap()
+    }
+
+    #[test]
+    fn configurations_drop_the_load_axis() {
+        let s = scenario(
+            "[load]\nconcurrency = [1, 4]\n[sweep]\nworkers = [1, 2]\ntransfer = [\"pipe\", \"shm\"]\n",
+        );
+        assert_eq!(s.points.len(), 8);
+        let ids: Vec<String> = configs(&s).into_iter().map(|(id, _)| id).collect();
+        assert_eq!(
+            ids,
+            [
+                "w1-t1-pipe-cpu",
+                "w1-t1-shm-cpu",
+                "w2-t1-pipe-cpu",
+                "w2-t1-shm-cpu"
+            ]
+        );
+    }
+
+    #[test]
+    fn checks_and_the_lowest_useful_rate() {
+        let s = scenario("[workload]\nduration = \"2s\"\n");
+        // 100 requests (the default minimum) in 2 s need 50 req/s; 25% margin.
+        assert_eq!(min_rate_floor(&s), Some(62.5));
+        assert_eq!(
+            min_rate_floor(&scenario("[workload]\nrequests = 500\n")),
+            None
+        );
+        let opts = CapacityOptions {
+            slo: Vec::new(),
+            search: SearchOptions::default(),
+            start_rate: None,
+            out_dir: PathBuf::new(),
+            progress: false,
+        };
+        let e = check(&s, &opts).unwrap_err().to_string();
+        assert!(e.contains("capacity needs an SLO"), "{e}");
+        let opts = CapacityOptions {
+            slo: vec![slo::parse("p99_ms=5").unwrap()],
+            search: SearchOptions {
+                precision_pct: 0.0,
+                ..SearchOptions::default()
+            },
+            ..opts
+        };
+        assert!(
+            check(&s, &opts)
+                .unwrap_err()
+                .to_string()
+                .contains("--precision")
+        );
+    }
+
+    #[test]
+    fn words_and_numbers() {
+        assert_eq!(grouped(4310.4), "4,310");
+        assert_eq!(grouped(999.0), "999");
+        assert_eq!(grouped(62.5), "62.5");
+        assert_eq!(grouped(1_234_567.0), "1,234,567");
+        let mut p = test_point(2);
+        p.transfer = crate::scenario::Transfer::Shm;
+        p.placement = crate::scenario::Placement::Partition;
+        assert_eq!(describe(&p), "2 workers × 1 thread, shm, partition, cpu");
+        assert_eq!(round_rate(437.6), 438.0);
+        assert_eq!(round_rate(12.34), 12.3);
+    }
+}

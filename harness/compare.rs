@@ -1,0 +1,1083 @@
+//! `bench compare`: did a change make things slower? Two results of the same scenario (a baseline
+//! and a candidate) are matched row by row, by point id and model, and each chosen metric is judged.
+//!
+//! A change counts as a regression only when it is worse than both the threshold and the noise
+//! band. The noise band is what the trials measured: the union of both sides' trial ranges, each
+//! relative to its own median, as one width in percent. With one trial per point there is no band,
+//! and only the threshold applies; the output says so.
+//!
+//! [`compare`] is a pure function over [`Row`]s; [`load`] reads a side from disk and the render
+//! functions make the console table and the markdown for a CI job summary.
+
+use std::collections::{HashMap, HashSet};
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
+
+use crate::report::Row;
+use crate::report::console::human_us;
+use crate::report::hlog;
+
+/// A metric that can be compared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Metric {
+    Throughput,
+    P50,
+    P90,
+    P95,
+    P99,
+    P999,
+    Max,
+    Mean,
+}
+
+impl Metric {
+    pub const ALL: [Metric; 8] = [
+        Metric::Throughput,
+        Metric::P50,
+        Metric::P90,
+        Metric::P95,
+        Metric::P99,
+        Metric::P999,
+        Metric::Max,
+        Metric::Mean,
+    ];
+
+    /// The name used by `--metrics`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Metric::Throughput => "throughput",
+            Metric::P50 => "p50",
+            Metric::P90 => "p90",
+            Metric::P95 => "p95",
+            Metric::P99 => "p99",
+            Metric::P999 => "p999",
+            Metric::Max => "max",
+            Metric::Mean => "mean",
+        }
+    }
+
+    /// The `results.csv` column holding the value (the median across trials).
+    pub fn column(self) -> &'static str {
+        match self {
+            Metric::Throughput => "throughput_rps",
+            Metric::P50 => "latency_p50_us",
+            Metric::P90 => "latency_p90_us",
+            Metric::P95 => "latency_p95_us",
+            Metric::P99 => "latency_p99_us",
+            Metric::P999 => "latency_p999_us",
+            Metric::Max => "latency_max_us",
+            Metric::Mean => "latency_mean_us",
+        }
+    }
+
+    /// The columns holding the trial range (minimum, maximum), where `results.csv` has them.
+    pub fn range_columns(self) -> Option<(&'static str, &'static str)> {
+        match self {
+            Metric::Throughput => Some(("throughput_rps_min", "throughput_rps_max")),
+            Metric::P99 => Some(("latency_p99_us_min", "latency_p99_us_max")),
+            _ => None,
+        }
+    }
+
+    /// Parses one name of `--metrics`: `throughput` (or `throughput_rps`), `p50` … `p999`
+    /// (or `p99.9`), `max`, `mean`, or the CSV column name.
+    pub fn parse(s: &str) -> Result<Metric, String> {
+        let t = s.trim().to_ascii_lowercase();
+        let t = match t.as_str() {
+            "p99.9" => "p999",
+            "rps" => "throughput",
+            other => other,
+        };
+        Metric::ALL
+            .into_iter()
+            .find(|m| m.name() == t || m.column() == t)
+            .ok_or_else(|| {
+                let names: Vec<&str> = Metric::ALL.iter().map(|m| m.name()).collect();
+                format!(
+                    "unknown metric `{}`; use one or more of: {}",
+                    s.trim(),
+                    names.join(", ")
+                )
+            })
+    }
+
+    /// Parses a comma-separated list such as `throughput,p50,p99,p999` (duplicates dropped).
+    pub fn parse_list(s: &str) -> Result<Vec<Metric>, String> {
+        let mut out = Vec::new();
+        for part in s.split(',').filter(|p| !p.trim().is_empty()) {
+            let m = Metric::parse(part)?;
+            if !out.contains(&m) {
+                out.push(m);
+            }
+        }
+        if out.is_empty() {
+            return Err("--metrics is empty; e.g. `--metrics throughput,p50,p99`".into());
+        }
+        Ok(out)
+    }
+
+    fn higher_is_better(self) -> bool {
+        self == Metric::Throughput
+    }
+
+    /// The value in a row: requests/s for throughput, µs for latencies.
+    pub fn value(self, r: &Row) -> f64 {
+        match self {
+            Metric::Throughput => r.throughput_rps,
+            Metric::P50 => r.latency_p50_us,
+            Metric::P90 => r.latency_p90_us,
+            Metric::P95 => r.latency_p95_us,
+            Metric::P99 => r.latency_p99_us,
+            Metric::P999 => r.latency_p999_us,
+            Metric::Max => r.latency_max_us,
+            Metric::Mean => r.latency_mean_us,
+        }
+    }
+
+    fn row_range(self, r: &Row) -> Option<(f64, f64)> {
+        match self {
+            Metric::Throughput => Some((r.throughput_rps_min, r.throughput_rps_max)),
+            Metric::P99 => Some((r.latency_p99_us_min, r.latency_p99_us_max)),
+            _ => None,
+        }
+    }
+
+    /// The quantile of the latency histogram behind a percentile metric.
+    fn quantile(self) -> Option<f64> {
+        match self {
+            Metric::P50 => Some(0.50),
+            Metric::P90 => Some(0.90),
+            Metric::P95 => Some(0.95),
+            Metric::P99 => Some(0.99),
+            Metric::P999 => Some(0.999),
+            _ => None,
+        }
+    }
+
+    fn format(self, v: f64) -> String {
+        match self {
+            Metric::Throughput => format!("{v:.0} req/s"),
+            _ => human_us(v),
+        }
+    }
+}
+
+/// One side of a comparison: the rows of a `results.csv`, and the trial ranges of metrics the CSV
+/// keeps no range for, read from the `hlog/` folder beside it.
+#[derive(Debug, Clone, Default)]
+pub struct Side {
+    /// The `results.csv` file the rows come from.
+    pub file: PathBuf,
+    pub rows: Vec<Row>,
+    /// `(point_id, model, metric)` → the minimum and maximum across trials.
+    pub ranges: HashMap<(String, String, Metric), (f64, f64)>,
+    /// Problems that did not stop the comparison (an unreadable histogram log).
+    pub warnings: Vec<String>,
+}
+
+impl Side {
+    /// A side with only the rows (the CSV's own ranges for throughput and p99).
+    pub fn of_rows(file: impl Into<PathBuf>, rows: Vec<Row>) -> Side {
+        Side {
+            file: file.into(),
+            rows,
+            ..Side::default()
+        }
+    }
+
+    /// The trial range of `m` in row `r`, or why there is none.
+    fn range(&self, r: &Row, m: Metric) -> Result<(f64, f64), Noise> {
+        if r.trials < 2 {
+            return Err(Noise::OneTrial);
+        }
+        m.row_range(r)
+            .or_else(|| {
+                self.ranges
+                    .get(&(r.point_id.clone(), r.model.clone(), m))
+                    .copied()
+            })
+            .ok_or(Noise::NotRecorded)
+    }
+}
+
+/// The noise band of one comparison.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Noise {
+    /// The width of the union of both sides' trial ranges, in percent of each side's median.
+    Measured(f64),
+    /// Both sides measured one trial: there is no band.
+    OneTrial,
+    /// The trials' range of this metric was not recorded (no CSV column and no `hlog/` folder).
+    NotRecorded,
+}
+
+/// What a comparison found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Verdict {
+    /// Worse than both the threshold and the noise band.
+    Regression,
+    /// Better than both the threshold and the noise band.
+    Improvement,
+    /// Beyond the threshold, but within the noise band.
+    WithinNoise,
+    /// Within the threshold.
+    WithinThreshold,
+}
+
+impl Verdict {
+    pub fn name(self) -> &'static str {
+        match self {
+            Verdict::Regression => "REGRESSION",
+            Verdict::Improvement => "improvement",
+            Verdict::WithinNoise => "within noise",
+            Verdict::WithinThreshold => "within threshold",
+        }
+    }
+}
+
+/// One metric of one matched row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Change {
+    pub point_id: String,
+    pub model: String,
+    pub metric: Metric,
+    pub baseline: f64,
+    pub candidate: f64,
+    /// `(candidate − baseline) / baseline` in percent; `None` when the baseline is 0.
+    pub change_pct: Option<f64>,
+    pub noise: Noise,
+    pub verdict: Verdict,
+    /// Says when a side's point is invalid (its numbers are less trustworthy).
+    pub note: String,
+}
+
+/// Settings of a comparison.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub metrics: Vec<Metric>,
+    /// A change must be worse than this many percent to count.
+    pub threshold_pct: f64,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            metrics: vec![Metric::Throughput, Metric::P50, Metric::P99],
+            threshold_pct: 10.0,
+        }
+    }
+}
+
+/// The whole comparison.
+#[derive(Debug, Clone)]
+pub struct Comparison {
+    pub baseline: PathBuf,
+    pub candidate: PathBuf,
+    pub threshold_pct: f64,
+    pub metrics: Vec<Metric>,
+    /// In the baseline's row order, then by metric.
+    pub changes: Vec<Change>,
+    /// `(point_id, model)` only in the candidate.
+    pub added: Vec<(String, String)>,
+    /// `(point_id, model)` only in the baseline.
+    pub missing: Vec<(String, String)>,
+}
+
+impl Comparison {
+    pub fn count(&self, v: Verdict) -> usize {
+        self.changes.iter().filter(|c| c.verdict == v).count()
+    }
+
+    pub fn has_regression(&self) -> bool {
+        self.count(Verdict::Regression) > 0
+    }
+
+    /// One line: the counts of each verdict, and the rows added and missing.
+    pub fn headline(&self) -> String {
+        let n = |v| self.count(v);
+        let plural =
+            |k: usize, one: &str, many: &str| format!("{k} {}", if k == 1 { one } else { many });
+        let rows: HashSet<(&str, &str)> = self
+            .changes
+            .iter()
+            .map(|c| (c.point_id.as_str(), c.model.as_str()))
+            .collect();
+        format!(
+            "{}, {}, {} unchanged ({} within the threshold, {} within the noise) over {} matched; {} added, {} missing",
+            plural(n(Verdict::Regression), "regression", "regressions"),
+            plural(n(Verdict::Improvement), "improvement", "improvements"),
+            n(Verdict::WithinThreshold) + n(Verdict::WithinNoise),
+            n(Verdict::WithinThreshold),
+            n(Verdict::WithinNoise),
+            plural(rows.len(), "row", "rows"),
+            plural(self.added.len(), "row", "rows"),
+            self.missing.len(),
+        )
+    }
+
+    /// Sentences about the noise band: where there was none, only the threshold applied.
+    pub fn noise_notes(&self) -> Vec<String> {
+        let mut notes = Vec::new();
+        let one_trial = self
+            .changes
+            .iter()
+            .filter(|c| c.noise == Noise::OneTrial)
+            .count();
+        if one_trial == self.changes.len() && one_trial > 0 {
+            notes.push(format!(
+                "No noise band: each side measured 1 trial per point, so only the {}% threshold applies. \
+                 Set `trials = 3` (or more) under [workload] to measure one.",
+                self.threshold_pct
+            ));
+        } else if one_trial > 0 {
+            notes.push(format!(
+                "{one_trial} comparison(s) have no noise band (1 trial on both sides): only the {}% threshold applies to them.",
+                self.threshold_pct
+            ));
+        }
+        let mut unrecorded: Vec<&str> = self
+            .changes
+            .iter()
+            .filter(|c| c.noise == Noise::NotRecorded)
+            .map(|c| c.metric.name())
+            .collect();
+        unrecorded.dedup();
+        let unrecorded: Vec<&str> = unrecorded
+            .into_iter()
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        if !unrecorded.is_empty() {
+            notes.push(format!(
+                "No trial range recorded for {}: results.csv keeps one for throughput and p99 only, and \
+                 no hlog/ folder was beside it. Only the {}% threshold applies to {}. Compare results \
+                 directories (with their hlog/) to get one.",
+                unrecorded.join(", "),
+                self.threshold_pct,
+                if unrecorded.len() == 1 { "it" } else { "them" }
+            ));
+        }
+        notes
+    }
+
+    /// The changes to show: every one with `all`, otherwise regressions and improvements.
+    fn shown(&self, all: bool) -> Vec<&Change> {
+        let mut v: Vec<&Change> = self
+            .changes
+            .iter()
+            .filter(|c| all || matches!(c.verdict, Verdict::Regression | Verdict::Improvement))
+            .collect();
+        // Regressions first, then improvements, then the rest; stable within each.
+        v.sort_by_key(|c| c.verdict);
+        v
+    }
+
+    /// The console report: a table (regressions and improvements, or everything with `all`), the
+    /// notes and the headline.
+    pub fn render(&self, all: bool) -> String {
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "baseline:  {}\ncandidate: {}\nthreshold {}%, metrics {}",
+            self.baseline.display(),
+            self.candidate.display(),
+            self.threshold_pct,
+            self.metric_names()
+        );
+        let shown = self.shown(all);
+        if !shown.is_empty() {
+            let mut t = Table::new();
+            t.load_preset(UTF8_FULL_CONDENSED);
+            t.set_header(HEADER);
+            for c in &shown {
+                t.add_row(cells(c));
+            }
+            let _ = writeln!(out, "{t}");
+        }
+        let hidden = self.changes.len() - shown.len();
+        if hidden > 0 {
+            let _ = writeln!(
+                out,
+                "{hidden} unchanged comparison(s) not shown (--all shows every one)"
+            );
+        }
+        for (what, list) in [("added", &self.added), ("missing", &self.missing)] {
+            if !list.is_empty() {
+                let _ = writeln!(out, "{what} (not compared): {}", row_list(list));
+            }
+        }
+        for n in self.noise_notes() {
+            let _ = writeln!(out, "note: {n}");
+        }
+        let _ = writeln!(out, "{}", self.headline());
+        out
+    }
+
+    /// Markdown for a CI job summary: the headline, the regressions and improvements, notes, and
+    /// every comparison in a collapsed section.
+    pub fn markdown(&self) -> String {
+        let mut out = String::new();
+        let regressions = self.count(Verdict::Regression);
+        let _ = writeln!(
+            out,
+            "## bench compare: {}\n",
+            if regressions == 0 {
+                "no regression".to_string()
+            } else {
+                format!(
+                    "{regressions} regression{}",
+                    if regressions == 1 { "" } else { "s" }
+                )
+            }
+        );
+        let _ = writeln!(
+            out,
+            "Baseline `{}`, candidate `{}`. A change counts when it is worse (or better) than both the \
+             {}% threshold and the noise band measured by the trials. Metrics: {}.\n",
+            self.baseline.display(),
+            self.candidate.display(),
+            self.threshold_pct,
+            self.metric_names()
+        );
+        let _ = writeln!(out, "{}\n", self.headline());
+        for n in self.noise_notes() {
+            let _ = writeln!(out, "> {n}\n");
+        }
+        let shown = self.shown(false);
+        if !shown.is_empty() {
+            let _ = writeln!(out, "{}", markdown_table(&shown));
+        }
+        for (what, list) in [("Added", &self.added), ("Missing", &self.missing)] {
+            if !list.is_empty() {
+                let _ = writeln!(
+                    out,
+                    "{what} rows (not compared): {}\n",
+                    md_escape(&row_list(list))
+                );
+            }
+        }
+        let every: Vec<&Change> = self.changes.iter().collect();
+        let _ = writeln!(
+            out,
+            "<details><summary>All {} comparisons</summary>\n\n{}\n</details>",
+            every.len(),
+            markdown_table(&every)
+        );
+        out
+    }
+
+    fn metric_names(&self) -> String {
+        self.metrics
+            .iter()
+            .map(|m| m.name())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+const HEADER: [&str; 8] = [
+    "point",
+    "model",
+    "metric",
+    "baseline",
+    "candidate",
+    "change",
+    "noise band",
+    "verdict",
+];
+
+fn cells(c: &Change) -> Vec<String> {
+    let mut verdict = c.verdict.name().to_string();
+    if !c.note.is_empty() {
+        verdict.push_str(&format!(" ({})", c.note));
+    }
+    vec![
+        c.point_id.clone(),
+        c.model.clone(),
+        c.metric.name().into(),
+        c.metric.format(c.baseline),
+        c.metric.format(c.candidate),
+        c.change_pct
+            .map_or_else(|| "n/a".into(), |p| format!("{p:+.1}%")),
+        match c.noise {
+            Noise::Measured(w) => format!("{w:.1}%"),
+            Noise::OneTrial => "none (1 trial)".into(),
+            Noise::NotRecorded => "not recorded".into(),
+        },
+        verdict,
+    ]
+}
+
+fn markdown_table(changes: &[&Change]) -> String {
+    let mut out = format!("| {} |\n|", HEADER.join(" | "));
+    for _ in HEADER {
+        out.push_str("---|");
+    }
+    out.push('\n');
+    for c in changes {
+        let mut cells = cells(c);
+        if c.verdict == Verdict::Regression {
+            cells[7] = format!("**{}**", cells[7]);
+        }
+        let cells: Vec<String> = cells.iter().map(|s| md_escape(s)).collect();
+        let _ = writeln!(out, "| {} |", cells.join(" | "));
+    }
+    out
+}
+
+fn md_escape(s: &str) -> String {
+    s.replace('|', "\\|")
+}
+
+fn row_list(list: &[(String, String)]) -> String {
+    list.iter()
+        .map(|(p, m)| format!("{p}/{m}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The relative range `(low, high)` of a side, in percent of its median.
+fn relative(median: f64, (lo, hi): (f64, f64)) -> Option<(f64, f64)> {
+    (median > 0.0).then(|| {
+        (
+            (lo - median) / median * 100.0,
+            (hi - median) / median * 100.0,
+        )
+    })
+}
+
+/// The noise band of one metric of a matched pair of rows.
+fn noise(base: &Side, b: &Row, cand: &Side, c: &Row, m: Metric) -> Noise {
+    let sides = [
+        base.range(b, m).map(|r| relative(m.value(b), r)),
+        cand.range(c, m).map(|r| relative(m.value(c), r)),
+    ];
+    let measured: Vec<(f64, f64)> = sides
+        .iter()
+        .filter_map(|s| s.as_ref().ok().copied().flatten())
+        .collect();
+    if measured.is_empty() {
+        // `NotRecorded` wins over `OneTrial`: more trials alone would not give a band.
+        return if sides.contains(&Err(Noise::NotRecorded)) {
+            Noise::NotRecorded
+        } else {
+            Noise::OneTrial
+        };
+    }
+    let lo = measured.iter().map(|r| r.0).fold(0.0, f64::min);
+    let hi = measured.iter().map(|r| r.1).fold(0.0, f64::max);
+    Noise::Measured(hi - lo)
+}
+
+/// Why two results cannot be compared.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum CompareError {
+    #[error(
+        "the baseline and the candidate have no point in common (baseline points: {baseline}; candidate points: {candidate}): \
+         compare results of the same scenario, whose point ids match"
+    )]
+    NoCommonPoints { baseline: String, candidate: String },
+    #[error("{file}: point {point_id} has two `{model}` rows; compare the results of one sweep")]
+    Duplicate {
+        file: String,
+        point_id: String,
+        model: String,
+    },
+    #[error("--threshold must be a number of percent >= 0, got {0}")]
+    Threshold(f64),
+}
+
+/// The distinct point ids of a side, in order.
+fn point_ids(side: &Side) -> Vec<&str> {
+    let mut ids: Vec<&str> = Vec::new();
+    for r in &side.rows {
+        if !ids.contains(&r.point_id.as_str()) {
+            ids.push(&r.point_id);
+        }
+    }
+    ids
+}
+
+/// Compares `candidate` against `baseline`: rows are matched by point id and model.
+pub fn compare(
+    baseline: &Side,
+    candidate: &Side,
+    opts: &Options,
+) -> Result<Comparison, CompareError> {
+    if !(opts.threshold_pct.is_finite() && opts.threshold_pct >= 0.0) {
+        return Err(CompareError::Threshold(opts.threshold_pct));
+    }
+    let index = |side: &Side| -> Result<HashMap<(String, String), usize>, CompareError> {
+        let mut map = HashMap::new();
+        for (i, r) in side.rows.iter().enumerate() {
+            if map
+                .insert((r.point_id.clone(), r.model.clone()), i)
+                .is_some()
+            {
+                return Err(CompareError::Duplicate {
+                    file: side.file.display().to_string(),
+                    point_id: r.point_id.clone(),
+                    model: r.model.clone(),
+                });
+            }
+        }
+        Ok(map)
+    };
+    let b_index = index(baseline)?;
+    let c_index = index(candidate)?;
+    let (bp, cp) = (point_ids(baseline), point_ids(candidate));
+    if !bp.iter().any(|p| cp.contains(p)) {
+        let list = |v: Vec<&str>| {
+            if v.is_empty() {
+                "none".to_string()
+            } else {
+                v.join(", ")
+            }
+        };
+        return Err(CompareError::NoCommonPoints {
+            baseline: list(bp),
+            candidate: list(cp),
+        });
+    }
+    let mut changes = Vec::new();
+    let mut missing = Vec::new();
+    for b in &baseline.rows {
+        let key = (b.point_id.clone(), b.model.clone());
+        let Some(&ci) = c_index.get(&key) else {
+            missing.push(key);
+            continue;
+        };
+        let c = &candidate.rows[ci];
+        let note = match (b.valid, c.valid) {
+            (true, true) => String::new(),
+            (false, true) => "baseline invalid".into(),
+            (true, false) => "candidate invalid".into(),
+            (false, false) => "both invalid".into(),
+        };
+        for &m in &opts.metrics {
+            let (bv, cv) = (m.value(b), m.value(c));
+            let change_pct = (bv > 0.0).then(|| (cv - bv) / bv * 100.0);
+            let noise = noise(baseline, b, candidate, c, m);
+            let verdict = match change_pct {
+                None => Verdict::WithinThreshold,
+                Some(p) => {
+                    let worse = if m.higher_is_better() { -p } else { p };
+                    let band = match noise {
+                        Noise::Measured(w) => w,
+                        _ => 0.0,
+                    };
+                    if worse.abs() <= opts.threshold_pct {
+                        Verdict::WithinThreshold
+                    } else if worse.abs() <= band {
+                        Verdict::WithinNoise
+                    } else if worse > 0.0 {
+                        Verdict::Regression
+                    } else {
+                        Verdict::Improvement
+                    }
+                }
+            };
+            changes.push(Change {
+                point_id: b.point_id.clone(),
+                model: b.model.clone(),
+                metric: m,
+                baseline: bv,
+                candidate: cv,
+                change_pct,
+                noise,
+                verdict,
+                note: note.clone(),
+            });
+        }
+    }
+    let added = candidate
+        .rows
+        .iter()
+        .filter(|r| !b_index.contains_key(&(r.point_id.clone(), r.model.clone())))
+        .map(|r| (r.point_id.clone(), r.model.clone()))
+        .collect();
+    Ok(Comparison {
+        baseline: baseline.file.clone(),
+        candidate: candidate.file.clone(),
+        threshold_pct: opts.threshold_pct,
+        metrics: opts.metrics.clone(),
+        changes,
+        added,
+        missing,
+    })
+}
+
+/// Reads one side: `path` is a `results.csv` or a results directory holding one. `label` names the
+/// side in messages (`baseline`, `candidate`). Only the columns the comparison needs must be
+/// present; others may be missing or extra (results of another version of bench).
+pub fn load(path: &Path, label: &str, metrics: &[Metric]) -> anyhow::Result<Side> {
+    let fix = "pass a results.csv, or a results directory written by `bench sweep --out DIR`";
+    anyhow::ensure!(
+        path.exists(),
+        "{label} {} does not exist: {fix}",
+        path.display()
+    );
+    let file = if path.is_dir() {
+        path.join("results.csv")
+    } else {
+        path.to_path_buf()
+    };
+    anyhow::ensure!(
+        file.is_file(),
+        "{label} {} holds no results.csv: {fix}",
+        path.display()
+    );
+    let mut reader = ::csv::Reader::from_path(&file)
+        .with_context(|| format!("{label}: cannot read {}", file.display()))?;
+    let header = reader
+        .headers()
+        .with_context(|| format!("{label}: {} has no CSV header line", file.display()))?
+        .clone();
+    let mut required = vec!["point_id", "model", "trials", "valid"];
+    for m in metrics {
+        required.push(m.column());
+        if let Some((lo, hi)) = m.range_columns() {
+            required.extend([lo, hi]);
+        }
+    }
+    let lacking: Vec<&str> = required
+        .into_iter()
+        .filter(|c| !header.iter().any(|h| h == *c))
+        .collect();
+    anyhow::ensure!(
+        lacking.is_empty(),
+        "{label} {} lacks the column(s) {}: it is not a results.csv written by `bench sweep` \
+         (or one from a version too old to compare); {fix}",
+        file.display(),
+        lacking.join(", ")
+    );
+    // Rows are read by column name; columns this version has and the file lacks take the defaults.
+    let names = crate::report::csv::header();
+    let defaults = default_record()?;
+    let names_record = ::csv::StringRecord::from(names.clone());
+    let positions: Vec<Option<usize>> = names
+        .iter()
+        .map(|n| header.iter().position(|h| h == n))
+        .collect();
+    let mut rows = Vec::new();
+    for (i, rec) in reader.records().enumerate() {
+        let line = i + 2;
+        let rec = rec.with_context(|| format!("{label}: {} line {line}", file.display()))?;
+        let full: ::csv::StringRecord = positions
+            .iter()
+            .zip(defaults.iter())
+            .map(|(p, d)| p.and_then(|p| rec.get(p)).unwrap_or(d))
+            .collect();
+        let row: Row = full.deserialize(Some(&names_record)).map_err(|e| {
+            anyhow::anyhow!(
+                "{label}: {} line {line} is not a results row: {e}",
+                file.display()
+            )
+        })?;
+        rows.push(row);
+    }
+    anyhow::ensure!(
+        !rows.is_empty(),
+        "{label} {} has no rows: the sweep measured no point",
+        file.display()
+    );
+    let mut side = Side::of_rows(file.clone(), rows);
+    let wanted: Vec<Metric> = metrics
+        .iter()
+        .copied()
+        .filter(|m| m.range_columns().is_none())
+        .collect();
+    let hlog_dir = hlog::dir(file.parent().unwrap_or(Path::new(".")));
+    if !wanted.is_empty() && hlog_dir.is_dir() {
+        read_ranges(&mut side, &file, &wanted);
+    }
+    Ok(side)
+}
+
+/// The CSV fields of a default row, in column order.
+fn default_record() -> anyhow::Result<::csv::StringRecord> {
+    let mut w = ::csv::Writer::from_writer(Vec::new());
+    w.serialize(Row::default())?;
+    let bytes = w.into_inner().map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut r = ::csv::Reader::from_reader(bytes.as_slice());
+    r.records()
+        .next()
+        .context("a default row serialises to one record")?
+        .map_err(Into::into)
+}
+
+/// Fills `side.ranges` for `metrics` from each point's histogram log (one interval per trial).
+fn read_ranges(side: &mut Side, file: &Path, metrics: &[Metric]) {
+    let dir = file.parent().unwrap_or(Path::new("."));
+    let mut done = HashSet::new();
+    for r in side.rows.iter().filter(|r| r.trials >= 2) {
+        if !done.insert(r.point_id.clone()) {
+            continue;
+        }
+        let path = hlog::path(dir, &r.point_id);
+        if !path.exists() {
+            continue;
+        }
+        let entries = match hlog::read(&path) {
+            Ok(e) => e,
+            Err(e) => {
+                side.warnings
+                    .push(format!("{e:#}; its trial ranges are not used"));
+                continue;
+            }
+        };
+        for model in side.rows.iter().filter(|x| x.point_id == r.point_id) {
+            let tag = hlog::tag(&model.model, "latency");
+            let trials: Vec<&hlog::Entry> = entries.iter().filter(|e| e.tag == tag).collect();
+            if trials.len() < 2 {
+                continue;
+            }
+            for &m in metrics {
+                let values: Vec<f64> = trials
+                    .iter()
+                    .map(|e| {
+                        let h = &e.histogram;
+                        match m.quantile() {
+                            Some(q) => h.value_at_quantile(q) as f64 / 1000.0,
+                            None if m == Metric::Max => h.max() as f64 / 1000.0,
+                            None => h.mean() / 1000.0,
+                        }
+                    })
+                    .collect();
+                if let Some((_, lo, hi)) = crate::metrics::spread(&values) {
+                    side.ranges
+                        .insert((model.point_id.clone(), model.model.clone(), m), (lo, hi));
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(point: &str, model: &str, rps: f64, p99: f64) -> Row {
+        Row {
+            point_id: point.into(),
+            model: model.into(),
+            trials: 1,
+            valid: true,
+            throughput_rps: rps,
+            throughput_rps_min: rps,
+            throughput_rps_max: rps,
+            latency_p50_us: p99 / 2.0,
+            latency_p99_us: p99,
+            latency_p99_us_min: p99,
+            latency_p99_us_max: p99,
+            ..Row::default()
+        }
+    }
+
+    fn with_trials(mut r: Row, rps: (f64, f64), p99: (f64, f64)) -> Row {
+        r.trials = 3;
+        (r.throughput_rps_min, r.throughput_rps_max) = rps;
+        (r.latency_p99_us_min, r.latency_p99_us_max) = p99;
+        r
+    }
+
+    fn side(rows: Vec<Row>) -> Side {
+        Side::of_rows("results.csv", rows)
+    }
+
+    fn verdicts(c: &Comparison) -> Vec<(Metric, Verdict)> {
+        c.changes.iter().map(|c| (c.metric, c.verdict)).collect()
+    }
+
+    #[test]
+    fn one_trial_uses_the_threshold_only_and_says_so() {
+        let base = side(vec![row("p", "all", 1000.0, 2000.0)]);
+        let cand = side(vec![row("p", "all", 850.0, 2150.0)]);
+        let c = compare(&base, &cand, &Options::default()).unwrap();
+        assert_eq!(
+            verdicts(&c),
+            [
+                (Metric::Throughput, Verdict::Regression),
+                (Metric::P50, Verdict::WithinThreshold),
+                (Metric::P99, Verdict::WithinThreshold),
+            ]
+        );
+        assert_eq!(c.changes[0].change_pct, Some(-15.0));
+        assert_eq!(c.changes[0].noise, Noise::OneTrial);
+        assert!(c.has_regression());
+        assert!(c.noise_notes()[0].contains("only the 10% threshold applies"));
+        assert!(c.render(false).contains("REGRESSION"));
+    }
+
+    #[test]
+    fn a_change_within_the_trials_noise_is_not_a_regression() {
+        // Baseline trials span −10%…+10% of the median: a band of 20% once unioned with the
+        // candidate's −5%…+5%.
+        let base = side(vec![with_trials(
+            row("p", "all", 1000.0, 2000.0),
+            (900.0, 1100.0),
+            (1900.0, 2100.0),
+        )]);
+        let cand = side(vec![with_trials(
+            row("p", "all", 850.0, 2500.0),
+            (807.5, 892.5),
+            (2400.0, 2600.0),
+        )]);
+        let c = compare(&base, &cand, &Options::default()).unwrap();
+        let t = &c.changes[0];
+        assert_eq!(t.noise, Noise::Measured(20.0));
+        assert_eq!(t.verdict, Verdict::WithinNoise, "−15% is inside a 20% band");
+        // p99: +25% against a band of max(5, 4) − min(−5, −4) = 10%: a regression.
+        let p99 = c.changes.iter().find(|c| c.metric == Metric::P99).unwrap();
+        assert!(matches!(p99.noise, Noise::Measured(w) if (w - 10.0).abs() < 1e-9));
+        assert_eq!(p99.verdict, Verdict::Regression);
+        // p50 has no range in the CSV and there is no hlog/: threshold only, and said so.
+        let p50 = c.changes.iter().find(|c| c.metric == Metric::P50).unwrap();
+        assert_eq!(p50.noise, Noise::NotRecorded);
+        assert!(c.noise_notes().iter().any(|n| n.contains("for p50")));
+    }
+
+    #[test]
+    fn improvements_and_direction_per_metric() {
+        let base = side(vec![row("p", "all", 1000.0, 2000.0)]);
+        let cand = side(vec![row("p", "all", 1200.0, 1000.0)]);
+        let c = compare(&base, &cand, &Options::default()).unwrap();
+        assert_eq!(
+            verdicts(&c),
+            [
+                (Metric::Throughput, Verdict::Improvement),
+                (Metric::P50, Verdict::Improvement),
+                (Metric::P99, Verdict::Improvement),
+            ]
+        );
+        assert!(!c.has_regression());
+        // Higher latency is worse; higher throughput is better.
+        let worse = side(vec![row("p", "all", 1000.0, 2400.0)]);
+        let c = compare(&base, &worse, &Options::default()).unwrap();
+        assert_eq!(c.count(Verdict::Regression), 2, "p50 and p99");
+    }
+
+    #[test]
+    fn the_threshold_is_strict_and_configurable() {
+        let base = side(vec![row("p", "all", 1000.0, 2000.0)]);
+        let cand = side(vec![row("p", "all", 900.0, 2000.0)]);
+        let at10 = compare(&base, &cand, &Options::default()).unwrap();
+        assert_eq!(at10.changes[0].verdict, Verdict::WithinThreshold);
+        let at5 = Options {
+            threshold_pct: 5.0,
+            ..Options::default()
+        };
+        let c = compare(&base, &cand, &at5).unwrap();
+        assert_eq!(c.changes[0].verdict, Verdict::Regression);
+        let bad = Options {
+            threshold_pct: -1.0,
+            ..Options::default()
+        };
+        assert_eq!(
+            compare(&base, &cand, &bad).unwrap_err(),
+            CompareError::Threshold(-1.0)
+        );
+    }
+
+    #[test]
+    fn rows_only_on_one_side_are_added_or_missing_not_regressions() {
+        let base = side(vec![
+            row("a", "all", 1000.0, 2000.0),
+            row("b", "all", 1000.0, 2000.0),
+        ]);
+        let cand = side(vec![
+            row("a", "all", 1000.0, 2000.0),
+            row("c", "all", 10.0, 9e9),
+        ]);
+        let c = compare(&base, &cand, &Options::default()).unwrap();
+        assert_eq!(c.missing, [("b".to_string(), "all".to_string())]);
+        assert_eq!(c.added, [("c".to_string(), "all".to_string())]);
+        assert!(!c.has_regression());
+        assert_eq!(c.changes.len(), 3);
+        assert!(
+            c.headline().contains("1 row added, 1 missing"),
+            "{}",
+            c.headline()
+        );
+    }
+
+    #[test]
+    fn no_common_point_or_duplicate_rows_are_errors() {
+        let base = side(vec![row("a", "all", 1.0, 1.0)]);
+        let cand = side(vec![row("b", "all", 1.0, 1.0)]);
+        let e = compare(&base, &cand, &Options::default()).unwrap_err();
+        assert!(e.to_string().contains("no point in common"), "{e}");
+        let dup = side(vec![row("a", "all", 1.0, 1.0), row("a", "all", 1.0, 1.0)]);
+        assert!(matches!(
+            compare(&dup, &base, &Options::default()),
+            Err(CompareError::Duplicate { .. })
+        ));
+    }
+
+    #[test]
+    fn metrics_parse() {
+        assert_eq!(
+            Metric::parse_list("throughput,p50,p99,p999").unwrap(),
+            [Metric::Throughput, Metric::P50, Metric::P99, Metric::P999]
+        );
+        assert_eq!(
+            Metric::parse_list("p99.9, latency_p99_us,p99").unwrap(),
+            [Metric::P999, Metric::P99]
+        );
+        let e = Metric::parse_list("p98").unwrap_err();
+        assert!(
+            e.contains("unknown metric `p98`") && e.contains("throughput"),
+            "{e}"
+        );
+        assert!(Metric::parse_list(" , ").is_err());
+    }
+
+    #[test]
+    fn markdown_names_regressions_and_keeps_every_row_collapsed() {
+        let base = side(vec![
+            row("p", "all", 1000.0, 2000.0),
+            row("p", "m", 1000.0, 2000.0),
+        ]);
+        let mut slow = row("p", "all", 700.0, 2000.0);
+        slow.valid = false;
+        let cand = side(vec![slow, row("p", "m", 1000.0, 2000.0)]);
+        let c = compare(&base, &cand, &Options::default()).unwrap();
+        let md = c.markdown();
+        assert!(md.starts_with("## bench compare: 1 regression\n"), "{md}");
+        assert!(md.contains("| p | all | throughput | 1000 req/s | 700 req/s | -30.0% | none (1 trial) | **REGRESSION (candidate invalid)** |"), "{md}");
+        assert!(md.contains("<details><summary>All 6 comparisons</summary>"));
+        assert!(md.contains("> No noise band"));
+    }
+
+    #[test]
+    fn loads_by_column_name_and_reports_missing_columns() {
+        let dir = tempfile::tempdir().unwrap();
+        // A file with extra columns, columns in another order and some of this version's missing.
+        let csv = "model,point_id,extra,trials,valid,throughput_rps,throughput_rps_min,throughput_rps_max,\
+                   latency_p50_us,latency_p99_us,latency_p99_us_min,latency_p99_us_max\n\
+                   all,w1,x,1,true,100.5,100.5,100.5,50,90,90,90\n";
+        std::fs::write(dir.path().join("results.csv"), csv).unwrap();
+        let s = load(dir.path(), "baseline", &Options::default().metrics).unwrap();
+        assert_eq!(s.rows.len(), 1);
+        assert_eq!(
+            (s.rows[0].point_id.as_str(), s.rows[0].throughput_rps),
+            ("w1", 100.5)
+        );
+        let e = load(dir.path(), "baseline", &[Metric::P999]).unwrap_err();
+        assert!(
+            format!("{e:#}").contains("lacks the column(s) latency_p999_us"),
+            "{e:#}"
+        );
+        let e = load(&dir.path().join("nope"), "candidate", &[]).unwrap_err();
+        assert!(
+            format!("{e:#}").contains("candidate") && format!("{e:#}").contains("does not exist"),
+            "{e:#}"
+        );
+        let empty = tempfile::tempdir().unwrap();
+        let e = load(empty.path(), "baseline", &[]).unwrap_err();
+        assert!(format!("{e:#}").contains("holds no results.csv"), "{e:#}");
+    }
+}

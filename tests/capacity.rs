@@ -1,0 +1,119 @@
+//! `bench capacity` end to end with the synthetic runtime, where the answer is known in advance.
+
+mod common;
+
+use assert_cmd::Command;
+
+/// One worker whose model spins for a fixed 1 ms: it cannot serve more than 1,000 requests/s.
+const ONE_MS: &str = "name = \"one-ms\"\n[[model]]\nname = \"m\"\nsynthetic = { mean = \"1ms\", wait = \"spin\" }\n\
+                      [workload]\nwarmup = \"200ms\"\n";
+
+fn capacity(scenario: &str, extra: &[&str]) -> (i32, String, String, Vec<common::Row>) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("s.toml");
+    std::fs::write(&file, scenario).unwrap();
+    let mut cmd = Command::cargo_bin("bench").unwrap();
+    cmd.args(["capacity", "--scenario"])
+        .arg(&file)
+        .arg("--out")
+        .arg(dir.path())
+        .args(extra);
+    // As in tests/queueing.rs: hold CPU wake-ups short when allowed, so open-loop sends keep time.
+    if unsafe { libc::geteuid() } == 0 && std::path::Path::new("/dev/cpu_dma_latency").exists() {
+        cmd.args(["--cpu-dma-latency", "0"]);
+    }
+    let out = cmd.output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+        common::read_rows(&dir.path().join("capacity.csv")),
+    )
+}
+
+#[test]
+fn one_worker_with_a_1ms_service_time_takes_between_400_and_1000_per_second() {
+    let (code, out, err, rows) = capacity(
+        ONE_MS,
+        &[
+            "--slo",
+            "p99_ms=10",
+            "--duration",
+            "2s",
+            "--precision",
+            "10",
+        ],
+    );
+    assert_eq!(code, 0, "{out}\n{err}");
+    // The closed-loop estimate, then open-loop probes, each auditable.
+    assert_eq!(rows[0]["step"], "estimate");
+    assert_eq!(rows[0]["load"], "closed");
+    let probes: Vec<&common::Row> = rows.iter().filter(|r| r["step"] != "estimate").collect();
+    assert!(probes.len() >= 3, "{rows:?}");
+    let chosen: Vec<&&common::Row> = probes.iter().filter(|r| r["chosen"] == "true").collect();
+    assert_eq!(chosen.len(), 1, "{rows:?}");
+    let cap = common::num(chosen[0], "rate_rps");
+    assert!(
+        (400.0..1000.0).contains(&cap),
+        "capacity {cap}\n{out}\n{err}"
+    );
+    // Every meeting probe is valid and within the SLO; the search saw a failure above the answer.
+    for p in &probes {
+        if p["met"] == "true" {
+            assert_eq!(p["valid"], "true");
+            assert!(common::num(p, "latency_p99_ms") <= 10.0, "{p:?}");
+            assert!(common::num(p, "rate_rps") <= cap);
+        }
+    }
+    assert!(
+        probes
+            .iter()
+            .any(|p| p["met"] == "false" && common::num(p, "rate_rps") > cap),
+        "{rows:?}"
+    );
+    assert!(
+        out.contains(&format!(
+            "best: 1 worker × 1 thread, pipe, cpu: {cap:.0} req/s at p99"
+        )),
+        "{out}"
+    );
+}
+
+#[test]
+fn failing_at_the_lowest_rate_is_reported_and_exits_1() {
+    let scenario = format!("{ONE_MS}min_requests = 0\n");
+    let (code, out, err, rows) = capacity(
+        &scenario,
+        &[
+            "--slo",
+            "p99_ms <= 0.5",
+            "--start-rate",
+            "80",
+            "--min-rate",
+            "20",
+            "--duration",
+            "300ms",
+        ],
+    );
+    assert_eq!(code, 1, "{out}\n{err}");
+    assert!(
+        out.contains("w1-t1-pipe-cpu: no rate meets the SLO: it fails even at the lowest rate tried, 20 req/s"),
+        "{out}"
+    );
+    let rates: Vec<f64> = rows.iter().map(|r| common::num(r, "rate_rps")).collect();
+    assert_eq!(rates, [80.0, 40.0, 20.0], "no estimate with --start-rate");
+    assert!(
+        rows.iter()
+            .all(|r| r["met"] == "false" && r["reason"].contains("SLO missed: p99_ms"))
+    );
+}
+
+#[test]
+fn without_an_slo_it_exits_2_and_says_how_to_give_one() {
+    let (code, _, err, _) = capacity(ONE_MS, &[]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("capacity needs an SLO") && err.contains("--slo p99_ms=50"),
+        "{err}"
+    );
+}

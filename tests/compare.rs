@@ -1,0 +1,133 @@
+//! `bench compare` end to end: a synthetic slowdown must be flagged, a run against itself must
+//! not, and bad input exits 2 with a message that says what is wrong.
+
+mod common;
+
+use std::path::Path;
+
+use assert_cmd::Command;
+
+/// One worker, one request in flight, a fixed service time of `mean`, 3 trials. The model sleeps
+/// rather than spins: on a busy 2-core test machine a spinning worker is preempted so often that its
+/// p50 moves by 40% from trial to trial; a sleeping one moves by a few percent.
+fn scenario(mean: &str) -> String {
+    format!(
+        "name = \"slowdown\"\n[[model]]\nname = \"m\"\nsynthetic = {{ mean = \"{mean}\", wait = \"sleep\" }}\n\
+         [workload]\nwarmup_requests = 20\nrequests = 100\ntrials = 3\n"
+    )
+}
+
+fn compare(base: &Path, cand: &Path, extra: &[&str]) -> (i32, String, String) {
+    let out = Command::cargo_bin("bench")
+        .unwrap()
+        .arg("compare")
+        .arg(base)
+        .arg(cand)
+        .args(extra)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
+/// Regression test for `bench compare`: two scenarios that differ only in the synthetic model's
+/// service time (5 ms, then 6.5 ms: 30% slower) must be flagged, naming the metric; a run compared
+/// with itself must not.
+#[test]
+fn regression_compare_flags_a_30pct_slower_service_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let (base, slow) = (dir.path().join("base"), dir.path().join("slow"));
+    for (d, mean) in [(&base, "5ms"), (&slow, "6500us")] {
+        std::fs::create_dir_all(d).unwrap();
+        let run = common::sweep_in(d, &scenario(mean), &[]);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+    }
+    let md = dir.path().join("summary.md");
+    let (code, out, err) = compare(&base, &slow, &["--markdown", md.to_str().unwrap()]);
+    assert_eq!(code, 1, "a 30% slowdown is a regression\n{out}\n{err}");
+    // Latency p50 grows by about 30% (the service time dominates it); its trial range comes from
+    // the hlog/ folder of each results directory.
+    let p50 = out
+        .lines()
+        .find(|l| l.contains(" all ") && l.contains(" p50 "))
+        .unwrap_or_else(|| panic!("no p50 line for `all`:\n{out}"));
+    assert!(p50.contains("REGRESSION"), "{p50}");
+    assert!(
+        !p50.contains("not recorded"),
+        "p50's band comes from hlog/: {p50}"
+    );
+    let md = std::fs::read_to_string(&md).unwrap();
+    assert!(md.starts_with("## bench compare: "), "{md}");
+    assert!(
+        md.contains("**REGRESSION**") && md.contains("| w1-t1-pipe-cpu-c1 | all | p50 |"),
+        "{md}"
+    );
+
+    // The same run against itself: every change is 0.
+    let (code, out, err) = compare(&base, &base, &["--all"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("0 regressions, 0 improvements"), "{out}");
+    assert!(!out.contains("REGRESSION"), "{out}");
+    // A results.csv works as well as its directory; the faster side improves.
+    let (code, out, _) = compare(&slow.join("results.csv"), &base, &[]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("improvement"), "{out}");
+}
+
+const HEADER: &str = "point_id,model,trials,valid,throughput_rps,throughput_rps_min,throughput_rps_max,\
+                      latency_p50_us,latency_p99_us,latency_p99_us_min,latency_p99_us_max";
+
+#[test]
+fn bad_input_exits_2_and_says_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("a.csv");
+    std::fs::write(
+        &a,
+        format!("{HEADER}\nw1-c1,all,1,true,100,100,100,50,90,90,90\n"),
+    )
+    .unwrap();
+
+    let (code, _, err) = compare(&a, &dir.path().join("missing"), &[]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("candidate") && err.contains("does not exist"),
+        "{err}"
+    );
+
+    let other = dir.path().join("other.csv");
+    std::fs::write(
+        &other,
+        format!("{HEADER}\nw2-c1,all,1,true,100,100,100,50,90,90,90\n"),
+    )
+    .unwrap();
+    let (code, _, err) = compare(&a, &other, &[]);
+    assert_eq!(code, 2);
+    assert!(err.contains("no point in common"), "{err}");
+
+    let narrow = dir.path().join("narrow.csv");
+    std::fs::write(&narrow, "point_id,model\nw1-c1,all\n").unwrap();
+    let (code, _, err) = compare(&narrow, &a, &[]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("baseline") && err.contains("lacks the column(s) trials"),
+        "{err}"
+    );
+
+    let (code, _, err) = compare(&a, &a, &["--metrics", "p98"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("unknown metric `p98`"), "{err}");
+
+    // The same file with a 20% lower throughput: flagged with the default metrics, not with p99 only.
+    let slower = dir.path().join("slower.csv");
+    std::fs::write(
+        &slower,
+        format!("{HEADER}\nw1-c1,all,1,true,80,80,80,50,90,90,90\n"),
+    )
+    .unwrap();
+    assert_eq!(compare(&a, &slower, &[]).0, 1);
+    assert_eq!(compare(&a, &slower, &["--metrics", "p99"]).0, 0);
+    assert_eq!(compare(&a, &slower, &["--threshold", "25"]).0, 0);
+}
