@@ -18,6 +18,7 @@
 //! - [`report`]: CSV, JSON metadata and the console summary.
 //! - [`driver`]: runs a sweep point by point and feeds the reporters.
 //! - [`calibrate`]: measures the floor (in-process run, bare socket round trip) beside the pool.
+//! - [`parity`]: runs one batch per model through every runtime and compares with PyTorch.
 
 pub mod calibrate;
 pub mod cli;
@@ -25,6 +26,7 @@ pub mod driver;
 pub mod load;
 pub mod metrics;
 pub mod onnx;
+pub mod parity;
 pub mod protocol;
 pub mod report;
 pub mod runtime;
@@ -116,6 +118,23 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::Ok)
         }
+        Command::Parity { scenario } => {
+            let s = scenario::load(&scenario)?;
+            let ort = runtime::ortlib::locate(cli.ort_lib.as_deref())?;
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            let rows = rt.block_on(parity::run(&s, Some(&ort)))?;
+            println!("{}", parity::render(&rows));
+            Ok(if rows.iter().all(|r| r.ok) {
+                ExitCode::Ok
+            } else {
+                eprintln!(
+                    "parity: some outputs differ from PyTorch beyond the [parity] tolerances"
+                );
+                ExitCode::Failures
+            })
+        }
         Command::Validate { scenario } => {
             let s = scenario::load(&scenario)?;
             print!("{}", describe(&s));
@@ -147,10 +166,11 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::Ok);
             }
             // ONNX Runtime is needed only when some model is an ONNX file.
-            let needs_ort = s
+            let any_onnx = s
                 .models
                 .iter()
                 .any(|m| matches!(m.source, scenario::ModelSource::Onnx(_)));
+            let needs_ort = any_onnx && s.axes.runtime.contains(&scenario::Runtime::Ort);
             let ort = if needs_ort || cli.ort_lib.is_some() {
                 Some(runtime::ortlib::locate(cli.ort_lib.as_deref())?)
             } else {
@@ -171,10 +191,15 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 cpu_dma_latency_us: cpu_dma_latency,
                 resume: resume.is_some(),
             };
-            let runtime_note = ort.as_ref().map_or_else(
-                || "synthetic models only".to_string(),
-                |o| format!("ONNX Runtime {} ({})", o.version, o.source),
-            );
+            let mut runtime_note = match &ort {
+                Some(o) => format!("ONNX Runtime {} ({})", o.version, o.source),
+                None if any_onnx => "ONNX Runtime not needed".to_string(),
+                None => "synthetic models only".to_string(),
+            };
+            if s.axes.runtime != [scenario::Runtime::Ort] {
+                let names: Vec<&str> = s.axes.runtime.iter().map(|r| r.name()).collect();
+                runtime_note = format!("runtimes {}, {runtime_note}", names.join(", "));
+            }
             eprintln!(
                 "bench: {} point(s) of scenario `{}`, {runtime_note}, results in {}",
                 s.points.len(),
@@ -353,7 +378,7 @@ pub fn describe(s: &scenario::Scenario) -> String {
         };
         let _ = writeln!(
             out,
-            "  {:>3}  {}  workers={} intra_threads={} transfer={} placement={} pin={} provider={} {load}",
+            "  {:>3}  {}  workers={} intra_threads={} transfer={} placement={} pin={} provider={} {load} runtime={}",
             p.index,
             p.id,
             p.workers,
@@ -362,6 +387,7 @@ pub fn describe(s: &scenario::Scenario) -> String {
             p.placement.name(),
             p.pin.name(),
             p.provider.name(),
+            p.runtime.name(),
         );
     }
     out

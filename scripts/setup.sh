@@ -1,13 +1,23 @@
 #!/usr/bin/env bash
 # Installs what bench needs, skipping what is already there (safe to run again):
 #   - .venv, a Python virtualenv with the pinned ONNX Runtime wheel (onnxruntime==1.31.1) and numpy;
+#   - with --torch: the pinned PyTorch (torch==2.15.0, ~3 GB with its CUDA wheels) in .venv, for the
+#     torch runtime and scripts/export_models.py (scripts/test.sh passes it; scripts/run.sh does not);
 #   - the release build of bench (target/release/bench).
 # Needs: a Rust toolchain, python3 with venv and pip, and access to PyPI and crates.io.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 ORT_VERSION=1.31.1
+TORCH_VERSION=2.15.0
 PY=.venv/bin/python
+WITH_TORCH=0
+for arg in "$@"; do
+  case "$arg" in
+    --torch) WITH_TORCH=1 ;;
+    *) echo "setup: unknown option $arg (known: --torch)" >&2; exit 2 ;;
+  esac
+done
 
 if [ ! -x "$PY" ]; then
   echo "setup: creating .venv" >&2
@@ -21,6 +31,10 @@ LIB=$(ls .venv/lib/python3*/site-packages/onnxruntime/capi/libonnxruntime.so."$O
 if [ -z "$LIB" ]; then
   echo "setup: onnxruntime is installed but libonnxruntime.so.$ORT_VERSION is missing from it" >&2
   exit 2
+fi
+if [ "$WITH_TORCH" = 1 ] && ! "$PY" -c "import torch, sys; sys.exit(torch.__version__.split('+')[0] != '$TORCH_VERSION')" 2>/dev/null; then
+  echo "setup: installing torch==$TORCH_VERSION into .venv (about 3 GB)" >&2
+  "$PY" -m pip install -q --disable-pip-version-check "torch==$TORCH_VERSION"
 fi
 if [ "${BENCH_SKIP_BUILD:-0}" != 1 ]; then
   cargo build --release --quiet

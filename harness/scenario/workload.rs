@@ -9,7 +9,7 @@ use super::raw::{self, OneOrMany};
 use super::source::Seg;
 use super::{
     Arrival, Axes, Errors, Group, KeyPath, Limit, LoadKind, LoadPoint, LoadSpec, ModelSpec,
-    OnDemandCaps, Pin, Placement, Provider, StopRule, Target, Transfer, Workload,
+    OnDemandCaps, Pin, Placement, Provider, Runtime, StopRule, Target, Transfer, Workload,
 };
 
 /// Parses a duration such as `5s`, `500ms` or `1m 30s`.
@@ -532,6 +532,14 @@ pub(super) fn resolve_axes(
             e,
         ),
         load,
+        runtime: named_axis(
+            raw.and_then(|r| r.runtime.as_ref()),
+            &key.key("runtime"),
+            &Runtime::ALL,
+            Runtime::name,
+            &[],
+            e,
+        ),
     }
 }
 
