@@ -22,7 +22,8 @@ Decoding is strict: overlong or out-of-range varints, a bool or option tag other
 unknown variant, invalid UTF-8 and trailing bytes are all errors. `tests`: the Rust test
 `protocol::tests::python_codec_round_trips_every_message` encodes messages of every variant, has
 this module decode and re-encode them (`python bench_protocol.py roundtrip`), and requires identical
-bytes and identical values, so the two sides cannot drift apart.
+bytes and identical values, so the two sides cannot drift apart. The fast paths of the two
+per-request messages (`decode_run`, `frame_done`) are checked against the generic codec there too.
 """
 
 from __future__ import annotations
@@ -456,6 +457,160 @@ def read_frame(f):
     return payload
 
 
+# --- Fast paths for the two messages of every request --------------------------------------------
+# A Python worker decodes one `Run` and encodes one `Done` per request; the generic codec above costs
+# tens of microseconds for each, which would count against the runtime being measured. These two
+# functions do the same for exactly those messages; `roundtrip` checks them against the generic codec
+# on every message the Rust test sends, so they cannot drift either.
+
+_DTYPE_NAMES = [name for name, _ in TYPES["DType"][1]]
+_DTYPE_INDEX = {name: i for i, name in enumerate(_DTYPE_NAMES)}
+
+
+def _zigzag(buf, pos):
+    z, pos = _varint(buf, pos, 64)
+    return (z >> 1) ^ -(z & 1), pos
+
+
+def _shape(buf, pos):
+    rank, pos = _varint(buf, pos, 64)
+    if rank > len(buf) - pos:
+        raise ProtocolError(f"shape of rank {rank} in {len(buf) - pos} bytes")
+    shape = []
+    for _ in range(rank):
+        d, pos = _zigzag(buf, pos)
+        shape.append(d)
+    return shape, pos
+
+
+def _dtype(buf, pos):
+    d, pos = _varint(buf, pos, 32)
+    if d >= len(_DTYPE_NAMES):
+        raise ProtocolError(f"unknown variant {d} (the type has {len(_DTYPE_NAMES)})")
+    return _DTYPE_NAMES[d], pos
+
+
+def decode_run(payload):
+    """Decodes a `ToWorker::Run` payload as `(id, model, inputs)`, where `inputs` is
+    `("inline", [(dtype, shape, bytes_view), ...])`, `("shm", slot, [(dtype, shape, offset, len),
+    ...])` or `("index", k)`. Returns None when the payload is another message (use `decode`)."""
+    buf = memoryview(payload).cast("B")
+    if len(buf) == 0 or buf[0] != 1:
+        return None
+    id_, pos = _varint(buf, 1, 64)
+    model, pos = _varint(buf, pos, 32)
+    kind, pos = _varint(buf, pos, 32)
+    if kind == 0:
+        n, pos = _varint(buf, pos, 64)
+        if n > len(buf) - pos:
+            raise ProtocolError(f"sequence of {n} items in {len(buf) - pos} bytes")
+        tensors = []
+        for _ in range(n):
+            dtype, pos = _dtype(buf, pos)
+            shape, pos = _shape(buf, pos)
+            length, pos = _varint(buf, pos, 64)
+            data, pos = _take(buf, pos, length)
+            tensors.append((dtype, shape, data))
+        inputs = ("inline", tensors)
+    elif kind == 1:
+        slot, pos = _varint(buf, pos, 32)
+        n, pos = _varint(buf, pos, 64)
+        if n > len(buf) - pos:
+            raise ProtocolError(f"sequence of {n} items in {len(buf) - pos} bytes")
+        placements = []
+        for _ in range(n):
+            dtype, pos = _dtype(buf, pos)
+            shape, pos = _shape(buf, pos)
+            offset, pos = _varint(buf, pos, 64)
+            length, pos = _varint(buf, pos, 64)
+            placements.append((dtype, shape, offset, length))
+        inputs = ("shm", slot, placements)
+    elif kind == 2:
+        k, pos = _varint(buf, pos, 32)
+        inputs = ("index", k)
+    else:
+        raise ProtocolError(f"unknown variant {kind} (the type has 3)")
+    if pos != len(buf):
+        raise ProtocolError(f"{len(buf) - pos} trailing byte(s) after a ToWorker")
+    return id_, model, inputs
+
+
+def _put_zigzag(out, v):
+    if not isinstance(v, int) or not -(1 << 63) <= v < (1 << 63):
+        raise ProtocolError(f"{v!r} is not an i64")
+    _put_varint(out, ((v << 1) ^ (v >> 63)) & ((1 << 64) - 1), 64)
+
+
+def frame_done(id_, compute_ns, first, cold_load_ns, evicted, outputs) -> bytearray:
+    """One frame of `FromWorker::Done`. `outputs` is `("inline", [(dtype, shape, bytes_like), ...])`
+    or `("shm", [(dtype, shape, offset, len), ...])`."""
+    out = bytearray(4)
+    out.append(3)  # FromWorker::Done
+    _put_varint(out, id_, 64)
+    _put_varint(out, compute_ns, 64)
+    out.append(1 if first else 0)
+    if cold_load_ns is None:
+        out.append(0)
+    else:
+        out.append(1)
+        _put_varint(out, cold_load_ns, 64)
+    _put_varint(out, len(evicted), 64)
+    for e in evicted:
+        _put_varint(out, e, 32)
+    kind, tensors = outputs
+    out.append(0 if kind == "inline" else 1)
+    _put_varint(out, len(tensors), 64)
+    for t in tensors:
+        out.append(_DTYPE_INDEX[t[0]])
+        _put_varint(out, len(t[1]), 64)
+        for d in t[1]:
+            _put_zigzag(out, d)
+        if kind == "inline":
+            mv = memoryview(t[2]).cast("B")
+            _put_varint(out, mv.nbytes, 64)
+            out += mv
+        else:
+            _put_varint(out, t[2], 64)
+            _put_varint(out, t[3], 64)
+    n = len(out) - 4
+    if n > MAX_FRAME:
+        raise ProtocolError(f"frame of {n} bytes exceeds the {MAX_FRAME}-byte limit")
+    out[:4] = n.to_bytes(4, "little")
+    return out
+
+
+def _check_fast_paths(type_name: str, payload: bytes, value) -> None:
+    """Raises unless the fast paths agree with the generic codec on this message."""
+    if type_name == "ToWorker" and isinstance(value, dict) and "Run" in value:
+        run = value["Run"]
+        id_, model, inputs = decode_run(payload)
+        if "Inline" in run["inputs"]:
+            want = ("inline", [(t["dtype"], t["shape"], bytes(t["bytes"]))
+                               for t in run["inputs"]["Inline"]])
+            inputs = (inputs[0], [(d, s, bytes(b)) for d, s, b in inputs[1]])
+        elif "Shm" in run["inputs"]:
+            shm = run["inputs"]["Shm"]
+            want = ("shm", shm["slot"], [(p["dtype"], p["shape"], p["offset"], p["len"])
+                                         for p in shm["tensors"]])
+        else:
+            want = ("index", run["inputs"]["Index"])
+        if (id_, model, inputs) != (run["id"], run["model"], want):
+            raise ProtocolError("decode_run disagrees with decode")
+    elif type_name == "ToWorker" and decode_run(payload) is not None:
+        raise ProtocolError("decode_run accepted another message")
+    if type_name == "FromWorker" and isinstance(value, dict) and "Done" in value:
+        d = value["Done"]
+        outs = d["outputs"]
+        if "Inline" in outs:
+            outputs = ("inline", [(t["dtype"], t["shape"], t["bytes"]) for t in outs["Inline"]])
+        else:
+            outputs = ("shm", [(p["dtype"], p["shape"], p["offset"], p["len"]) for p in outs["Shm"]])
+        fast = frame_done(d["id"], d["compute_ns"], d["first"], d["cold_load_ns"], d["evicted"],
+                          outputs)
+        if bytes(fast[4:]) != bytes(payload):
+            raise ProtocolError("frame_done disagrees with encode")
+
+
 def to_json(value):
     """The value as serde_json writes the Rust one (byte strings become lists of numbers), with
     every float as its bits (`"f64:BITS"`) so the two sides compare exactly."""
@@ -480,7 +635,9 @@ def _roundtrip() -> int:
             continue
         type_name, hex_payload = line.split(" ", 1)
         try:
-            value = decode(type_name, bytes.fromhex(hex_payload))
+            payload = bytes.fromhex(hex_payload)
+            value = decode(type_name, payload)
+            _check_fast_paths(type_name, payload, value)
             print(encode(type_name, value).hex() + "\t" + json.dumps(to_json(value)))
         except ProtocolError as e:
             print(f"error\t{e}")

@@ -102,6 +102,7 @@ class Worker:
                              f"run `scripts/setup.sh --torch`") from None
         self.torch = torch
         self.np = np
+        self.from_numpy = torch.from_numpy
         self.dtypes = {k: np.dtype(v) for k, v in DTYPES.items()}
         self.names = {v: k for k, v in self.dtypes.items()}
         if setup["provider"] != "cpu":
@@ -227,29 +228,29 @@ class Worker:
             self.lru.remove(victim)
             evicted.append(victim)
 
-    # --- tensors --------------------------------------------------------------------------------
+    # --- tensors ---------------------------------------------------------------------------------
 
     def tensor_of(self, dtype: str, shape, buf, offset: int):
         """A torch tensor over `buf` (a view, no copy, when the bytes are aligned)."""
-        np = self.np
-        dt = self.dtypes[dtype]
-        arr = np.frombuffer(buf, dtype=dt, count=numel(shape), offset=offset).reshape(shape)
+        arr = self.np.frombuffer(buf, dtype=self.dtypes[dtype], count=numel(shape),
+                                 offset=offset).reshape(shape)
         if not arr.flags.aligned:
             arr = arr.copy()
-        return self.torch.from_numpy(arr)
+        return self.from_numpy(arr)
 
     def shm_input(self, slot: int, p):
+        dtype, shape, offset, length = p
         if slot >= self.slots:
             raise ValueError(f"no shared-memory slot {slot}: the arena has {self.slots} slot(s)")
-        shape, offset, length = p["shape"], p["offset"], p["len"]
-        size = self.dtypes[p["dtype"]].itemsize
+        size = self.dtypes[dtype].itemsize
         if any(d < 0 for d in shape) or numel(shape) * size != length:
             raise ValueError(f"bad tensor descriptor {p}")
         if offset % size or offset + length > self.input_bytes:
             raise ValueError(f"tensor descriptor {p} does not fit the {self.input_bytes}-byte region")
-        return self.tensor_of(p["dtype"], shape, self.view, slot * self.stride + offset)
+        return self.tensor_of(dtype, shape, self.view, slot * self.stride + offset)
 
     def output_arrays(self, out):
+        """The module's outputs as (dtype name, contiguous numpy array) pairs, in order."""
         torch = self.torch
         if isinstance(out, torch.Tensor):
             out = (out,)
@@ -259,11 +260,12 @@ class Worker:
         for t in out:
             if not isinstance(t, torch.Tensor):
                 raise ValueError(f"the module returned a {type(t).__name__}, not a tensor")
-            t = t.detach()
             if t.device.type != "cpu":
                 t = t.cpu()
+            if not t.is_contiguous():
+                t = t.contiguous()
             try:
-                arr = t.contiguous().numpy()
+                arr = t.numpy()
             except TypeError as e:
                 raise ValueError(f"output of type {t.dtype} cannot be sent: {e}") from None
             name = self.names.get(arr.dtype)
@@ -274,11 +276,14 @@ class Worker:
 
     # --- requests -------------------------------------------------------------------------------
 
-    def serve(self, m: int, inputs):
+    def serve(self, id_: int, m: int, inputs) -> bytearray:
+        """Runs one request (inputs as `bench_protocol.decode_run` gives them); returns the `Done`
+        frame. Must be called under `torch.inference_mode()`."""
         if m >= len(self.models):
             raise ValueError(f"no model #{m} in this scenario")
         cold_load_ns, evicted = None, []
-        if m not in self.held:
+        held = self.held.get(m)
+        if held is None:
             if self.setup["on_demand"] is None:
                 raise ValueError(f"model `{self.models[m]['name']}` is not placed on this worker")
             try:
@@ -286,37 +291,35 @@ class Worker:
             except SetupError as e:
                 raise ValueError(e.message) from None
             evicted = self.evict_for(m)
-        else:
+            held = self.held[m]
+        elif self.lru[-1] != m:
             self.touch(m)
-        held = self.held[m]
+        kind = inputs[0]
         slot = None
-        if "Inline" in inputs:
-            tensors = [self.tensor_of(t["dtype"], t["shape"], t["bytes"], 0) for t in inputs["Inline"]]
-        elif "Index" in inputs:
+        if kind == "inline":
+            tensors = [self.tensor_of(d, shape, data, 0) for d, shape, data in inputs[1]]
+        elif kind == "index":
             samples = self.samples[m] if m < len(self.samples) else None
             if not samples:
                 raise ValueError("the index transfer has no samples here")
-            tensors = samples[inputs["Index"] % len(samples)]
+            tensors = samples[inputs[1] % len(samples)]
         else:
-            shm = inputs["Shm"]
             if self.view is None:
                 raise ValueError("a shared-memory request, but this worker has no arena")
-            slot = shm["slot"]
-            tensors = [self.shm_input(slot, p) for p in shm["tensors"]]
-        with self.torch.inference_mode():
-            t0 = time.perf_counter_ns()
-            out = held.module(*tensors)
-            compute_ns = time.perf_counter_ns() - t0
-            arrays = self.output_arrays(out)
+            slot = inputs[1]
+            tensors = [self.shm_input(slot, p) for p in inputs[2]]
+        t0 = time.perf_counter_ns()
+        out = held.module(*tensors)
+        compute_ns = time.perf_counter_ns() - t0
+        arrays = self.output_arrays(out)
         first = not held.has_run
         held.has_run = True
         if slot is None:
-            outputs = {"Inline": [{"dtype": name, "shape": list(a.shape),
-                                   "bytes": a.reshape(-1).view(self.np.uint8)} for name, a in arrays]}
+            outputs = ("inline", [(name, a.shape, a.reshape(-1).view(self.np.uint8))
+                                  for name, a in arrays])
         else:
-            outputs = {"Shm": self.write_outputs(slot, arrays)}
-        return {"Done": {"id": None, "compute_ns": compute_ns, "first": first,
-                         "cold_load_ns": cold_load_ns, "evicted": evicted, "outputs": outputs}}
+            outputs = ("shm", self.write_outputs(slot, arrays))
+        return bp.frame_done(id_, compute_ns, first, cold_load_ns, evicted, outputs)
 
     def write_outputs(self, slot: int, arrays):
         """Places the outputs back to back in the slot's output region, each at a multiple of 64."""
@@ -325,15 +328,14 @@ class Worker:
         for name, a in arrays:
             offset = align_up(cursor)
             cursor = offset + a.nbytes
-            placements.append({"dtype": name, "shape": list(a.shape), "offset": offset,
-                               "len": a.nbytes})
+            placements.append((name, a.shape, offset, a.nbytes))
         if cursor > self.output_bytes:
             raise ValueError(f"the tensors need {cursor} bytes but the slot region holds "
                              f"{self.output_bytes}; size the slots from the largest tensors")
         base = slot * self.stride + self.stride - align_up(self.output_bytes)
-        for p, (_, a) in zip(placements, arrays):
-            start = base + p["offset"]
-            self.view[start:start + a.nbytes] = a.reshape(-1).view(self.np.uint8)
+        for (_, _, offset, nbytes), (_, a) in zip(placements, arrays):
+            start = base + offset
+            self.view[start:start + nbytes] = a.reshape(-1).view(self.np.uint8)
         return placements
 
 
@@ -370,25 +372,28 @@ def main() -> int:
     send({"Ready": {"loads": worker.loads, "rss_bytes": rss_bytes(), "runtime": runtime}})
 
     served = 0
-    while True:
-        payload = bp.read_frame(reader)
-        if payload is None:
-            return 0
-        msg = bp.decode("ToWorker", payload)
-        if msg == "Shutdown":
-            send({"Bye": {"rss_bytes": rss_bytes(), "served": served}})
-            return 0
-        if "Run" not in msg:
-            raise bp.ProtocolError("a second setup")
-        run = msg["Run"]
-        served += 1
-        try:
-            reply = worker.serve(run["model"], run["inputs"])
-            reply["Done"]["id"] = run["id"]
-        except Exception as e:  # noqa: BLE001 - a failed request is data, not a crash
-            reply = {"Failed": {"id": run["id"], "message": f"{type(e).__name__}: {e}"}}
-        # Every reply leaves at once, as in the Rust worker.
-        send(reply)
+    # Every request runs in inference mode (no autograd bookkeeping), entered once.
+    with worker.torch.inference_mode():
+        while True:
+            payload = bp.read_frame(reader)
+            if payload is None:
+                return 0
+            run = bp.decode_run(payload)
+            if run is None:
+                msg = bp.decode("ToWorker", payload)
+                if msg == "Shutdown":
+                    send({"Bye": {"rss_bytes": rss_bytes(), "served": served}})
+                    return 0
+                raise bp.ProtocolError("a second setup")
+            id_, model, inputs = run
+            served += 1
+            try:
+                reply = worker.serve(id_, model, inputs)
+            except Exception as e:  # noqa: BLE001 - a failed request is data, not a crash
+                reply = bp.frame("FromWorker", {"Failed": {"id": id_,
+                                                           "message": f"{type(e).__name__}: {e}"}})
+            # Every reply leaves at once, as in the Rust worker.
+            sock.sendall(reply)
 
 
 if __name__ == "__main__":
