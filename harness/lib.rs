@@ -313,6 +313,17 @@ pub fn describe(s: &scenario::Scenario) -> String {
             weight(Target::Model(i)),
             m.describe_source()
         );
+        if let Some(t) = &m.torch {
+            let _ = writeln!(
+                out,
+                "    torch: {} with {}",
+                t.module,
+                t.weights.as_ref().map_or_else(
+                    || format!("init_seed {}", t.init_seed.unwrap_or_default()),
+                    |w| format!("weights {}", w.display())
+                )
+            );
+        }
         for inp in &m.inputs {
             let _ = writeln!(
                 out,
