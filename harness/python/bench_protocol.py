@@ -131,6 +131,8 @@ _BITS = {"u8": 8, "u32": 32, "u64": 64, "usize": 64}
 
 def _varint(buf, pos: int, bits: int):
     """An unsigned LEB128 varint of at most `bits` bits, in canonical (shortest) form."""
+    if pos < len(buf) and buf[pos] < 0x80:  # one byte: always canonical, fits every type
+        return buf[pos], pos + 1
     value = 0
     shift = 0
     max_len = (bits + 6) // 7
@@ -275,6 +277,9 @@ def _compile_fields_decoder(fields):
 
 
 def _put_varint(out: bytearray, value, bits: int) -> None:
+    if type(value) is int and 0 <= value < 0x80:  # one byte
+        out.append(value)
+        return
     if not isinstance(value, int) or isinstance(value, bool) or value < 0 or value >> bits:
         raise ProtocolError(f"{value!r} is not a u{bits}")
     while value >= 0x80:
