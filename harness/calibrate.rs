@@ -149,6 +149,8 @@ pub fn calibrate(
                     source: ModelSource::Onnx(model.to_path_buf()),
                     inputs: Vec::new(),
                     samples: 1,
+                    torch: None,
+                    data: Vec::new(),
                 },
             ),
             None,

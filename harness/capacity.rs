@@ -813,6 +813,7 @@ mod tests {
             placement: crate::scenario::Placement::Replicate,
             pin: crate::scenario::Pin::None,
             provider: crate::scenario::Provider::Cpu,
+            runtime: crate::scenario::Runtime::Ort,
             load: LoadPoint::Closed { concurrency: 1 },
         }
     }

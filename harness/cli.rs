@@ -147,6 +147,13 @@ pub enum Command {
         #[arg(long, short)]
         scenario: PathBuf,
     },
+    /// Run one fixed batch per model through every runtime (at least torch and ort) and compare
+    /// each output with PyTorch's; exit 1 when one differs beyond the scenario's `[parity]`
+    /// tolerances.
+    Parity {
+        #[arg(long, short)]
+        scenario: PathBuf,
+    },
     /// Print a model's inputs and outputs: names, element types, shapes (dynamic dims by name).
     Inspect {
         /// One or more .onnx files.

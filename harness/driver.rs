@@ -13,7 +13,7 @@ use crate::report::csv::CsvReport;
 use crate::report::json::{self, Host, RunInfo, ScenarioInfo};
 use crate::report::{Row, console, hlog, write_atomic};
 use crate::runtime::ortlib::OrtLib;
-use crate::scenario::{Limit, Pin, Placement, Point, Provider, Scenario, Transfer, slo};
+use crate::scenario::{Limit, Pin, Placement, Point, Provider, Runtime, Scenario, Transfer, slo};
 use crate::shard::ShardInfo;
 use crate::transfer::shm::{ShmArena, ShmLayout, region_len_for};
 use crate::worker::pool::{Pool, SlotPool, Supervision, WorkerInfo};
@@ -208,7 +208,7 @@ fn run_info(s: &Scenario, ort: Option<&OrtLib>) -> RunInfo {
         git_commit: env!("BENCH_GIT_COMMIT").into(),
         rustc: env!("BENCH_RUSTC_VERSION").into(),
         ort_version: ort.map_or_else(
-            || "not loaded (synthetic models only)".into(),
+            || "not loaded (no model runs under ort)".into(),
             |o| o.version.clone(),
         ),
         ort_library: ort.map_or_else(String::new, |o| o.path.display().to_string()),
@@ -261,13 +261,28 @@ pub fn setups(
         1
     };
     let assignment = point.placement.assign(point.workers, scenario.models.len());
-    let models: Vec<SetupModel> = scenario.models.iter().map(SetupModel::of).collect();
+    // A torch worker cannot generate the samples bit for bit as Rust does, so with the `index`
+    // transfer it gets them in its setup (once, at start).
+    let send_samples = point.runtime == Runtime::Torch && point.transfer == Transfer::Index;
+    let models: Vec<SetupModel> = scenario
+        .models
+        .iter()
+        .map(|m| SetupModel {
+            data: if send_samples {
+                m.samples.clone()
+            } else {
+                Vec::new()
+            },
+            ..SetupModel::of(m)
+        })
+        .collect();
     assignment
         .into_iter()
         .enumerate()
         .map(|(w, preload)| Setup {
             worker: w as u32,
             ort_lib: ort.map(|o| o.path.clone()).unwrap_or_default(),
+            runtime: point.runtime,
             intra_threads: point.intra_threads as u32,
             provider: point.provider,
             transfer: point.transfer,
@@ -485,6 +500,7 @@ pub(crate) async fn run_point(
             rss_ready_mib: mib(info.rss_ready_bytes),
             rss_end_mib: mib(rss),
             requests_served: served,
+            runtime: info.runtime.clone(),
         });
     }
     let mut notes = error_notes(point, &trials);
@@ -695,6 +711,7 @@ fn point_row(scenario: &Scenario, point: &Point) -> Row {
         placement: point.placement.name().into(),
         pin: point.pin.name().into(),
         provider: point.provider.name().into(),
+        runtime: point.runtime.name().into(),
         oversubscribed: point.workers * point.intra_threads > cores,
         load: scenario.load.kind_name().into(),
         concurrency: point.load.concurrency(),

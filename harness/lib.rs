@@ -24,6 +24,7 @@
 //! - [`calibrate`]: measures the floor (in-process run, bare socket round trip) beside the pool.
 //! - [`compare`]: matches two results row by row and flags regressions beyond threshold and noise.
 //! - [`capacity`]: searches each configuration's highest rate within an SLO and names the best.
+//! - [`parity`]: runs one batch per model through every runtime and compares with PyTorch.
 
 pub mod calibrate;
 pub mod capacity;
@@ -35,6 +36,7 @@ pub mod load;
 pub mod merge;
 pub mod metrics;
 pub mod onnx;
+pub mod parity;
 pub mod protocol;
 pub mod report;
 pub mod runtime;
@@ -238,6 +240,23 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 (None, None) => ExitCode::Failures,
             })
         }
+        Command::Parity { scenario } => {
+            let s = scenario::load(&scenario)?;
+            let ort = runtime::ortlib::locate(cli.ort_lib.as_deref())?;
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            let rows = rt.block_on(parity::run(&s, Some(&ort)))?;
+            println!("{}", parity::render(&rows));
+            Ok(if rows.iter().all(|r| r.ok) {
+                ExitCode::Ok
+            } else {
+                eprintln!(
+                    "parity: some outputs differ from PyTorch beyond the [parity] tolerances"
+                );
+                ExitCode::Failures
+            })
+        }
         Command::Validate { scenario } => {
             let s = scenario::load(&scenario)?;
             print!("{}", describe(&s));
@@ -292,10 +311,11 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::Ok);
             }
             // ONNX Runtime is needed only when some model is an ONNX file.
-            let needs_ort = s
+            let any_onnx = s
                 .models
                 .iter()
                 .any(|m| matches!(m.source, scenario::ModelSource::Onnx(_)));
+            let needs_ort = any_onnx && s.axes.runtime.contains(&scenario::Runtime::Ort);
             let ort = if needs_ort || cli.ort_lib.is_some() {
                 Some(runtime::ortlib::locate(cli.ort_lib.as_deref())?)
             } else {
@@ -317,10 +337,15 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 resume: resume.is_some(),
                 shard: shard.clone(),
             };
-            let runtime_note = ort.as_ref().map_or_else(
-                || "synthetic models only".to_string(),
-                |o| format!("ONNX Runtime {} ({})", o.version, o.source),
-            );
+            let mut runtime_note = match &ort {
+                Some(o) => format!("ONNX Runtime {} ({})", o.version, o.source),
+                None if any_onnx => "ONNX Runtime not needed".to_string(),
+                None => "synthetic models only".to_string(),
+            };
+            if s.axes.runtime != [scenario::Runtime::Ort] {
+                let names: Vec<&str> = s.axes.runtime.iter().map(|r| r.name()).collect();
+                runtime_note = format!("runtimes {}, {runtime_note}", names.join(", "));
+            }
             eprintln!(
                 "bench: {} point(s) of scenario `{}`{}, {runtime_note}, results in {}",
                 s.points.len(),
@@ -479,6 +504,17 @@ pub fn describe(s: &scenario::Scenario) -> String {
             weight(Target::Model(i)),
             m.describe_source()
         );
+        if let Some(t) = &m.torch {
+            let _ = writeln!(
+                out,
+                "    torch: {} with {}",
+                t.module,
+                t.weights.as_ref().map_or_else(
+                    || format!("init_seed {}", t.init_seed.unwrap_or_default()),
+                    |w| format!("weights {}", w.display())
+                )
+            );
+        }
         for inp in &m.inputs {
             let _ = writeln!(
                 out,
@@ -544,7 +580,7 @@ pub fn describe(s: &scenario::Scenario) -> String {
         };
         let _ = writeln!(
             out,
-            "  {:>3}  {}  workers={} intra_threads={} transfer={} placement={} pin={} provider={} {load}",
+            "  {:>3}  {}  workers={} intra_threads={} transfer={} placement={} pin={} provider={} {load} runtime={}",
             p.index,
             p.id,
             p.workers,
@@ -553,6 +589,7 @@ pub fn describe(s: &scenario::Scenario) -> String {
             p.placement.name(),
             p.pin.name(),
             p.provider.name(),
+            p.runtime.name(),
         );
     }
     out

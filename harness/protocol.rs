@@ -12,13 +12,15 @@ use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncRead, AsyncReadExt};
 
 use crate::scenario::{
-    ArenaExtend, ConvAlgoSearch, InputSpec, ModelSource, OnDemandCaps, Provider, Transfer,
+    ArenaExtend, ConvAlgoSearch, InputSpec, ModelSource, OnDemandCaps, Provider, Runtime,
+    TorchSpec, Transfer,
 };
 use crate::tensor::TensorData;
 use crate::transfer::shm::{ShmLayout, TensorPlacement};
 
 pub const MAGIC: [u8; 4] = *b"BNCH";
-/// Bumped on every incompatible change to the messages below.
+/// Bumped on every incompatible change to the messages below (and in
+/// `harness/python/bench_protocol.py`, the Python workers' codec of the same messages).
 pub const PROTOCOL_VERSION: u32 = 3;
 /// Frames larger than this are refused rather than allocated (1 GiB).
 pub const MAX_FRAME: u32 = 1 << 30;
@@ -47,6 +49,26 @@ impl Hello {
         }
     }
 
+    /// Checks a peer's hello: a worker of `runtime`. A Rust worker is this binary, so its build must
+    /// match exactly; a Python worker (torch) has no build, and must speak this protocol version.
+    pub fn check_for(&self, runtime: Runtime) -> Result<(), ProtocolError> {
+        match runtime {
+            Runtime::Torch => {
+                if self.magic != MAGIC {
+                    return Err(ProtocolError::BadMagic(self.magic));
+                }
+                if self.protocol != PROTOCOL_VERSION {
+                    return Err(ProtocolError::VersionMismatch {
+                        ours: format!("protocol {PROTOCOL_VERSION}"),
+                        theirs: format!("protocol {} ({})", self.protocol, self.build),
+                    });
+                }
+                Ok(())
+            }
+            Runtime::Ort | Runtime::Tract => self.check(),
+        }
+    }
+
     /// Checks a peer's hello against this build.
     pub fn check(&self) -> Result<(), ProtocolError> {
         if self.magic != MAGIC {
@@ -71,6 +93,11 @@ pub struct SetupModel {
     /// itself, bit for bit as the parent would.
     pub inputs: Vec<InputSpec>,
     pub samples: u32,
+    /// The PyTorch module, for the torch runtime.
+    pub torch: Option<TorchSpec>,
+    /// The samples themselves, for a worker that cannot generate them bit for bit (the torch
+    /// worker with the `index` transfer); empty otherwise.
+    pub data: Vec<Vec<TensorData>>,
 }
 
 impl SetupModel {
@@ -80,6 +107,8 @@ impl SetupModel {
             source: m.source.clone(),
             inputs: m.inputs.clone(),
             samples: m.samples.len() as u32,
+            torch: m.torch.clone(),
+            data: Vec::new(),
         }
     }
 }
@@ -89,6 +118,8 @@ impl SetupModel {
 pub struct Setup {
     pub worker: u32,
     pub ort_lib: PathBuf,
+    /// What runs the models (a torch worker is a Python process, not this binary).
+    pub runtime: Runtime,
     pub intra_threads: u32,
     pub provider: Provider,
     pub transfer: Transfer,
@@ -122,6 +153,7 @@ impl Setup {
         Setup {
             worker: 0,
             ort_lib,
+            runtime: Runtime::Ort,
             intra_threads: 1,
             provider: Provider::Cpu,
             transfer: Transfer::Pipe,
@@ -335,13 +367,176 @@ pub fn write_msg<T: Serialize>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tensor::DType;
+    use crate::tensor::{DType, Generator};
     use proptest::prelude::*;
+
+    const ALL_DTYPES: [DType; 12] = [
+        DType::F32,
+        DType::F64,
+        DType::F16,
+        DType::I8,
+        DType::I16,
+        DType::I32,
+        DType::I64,
+        DType::U8,
+        DType::U16,
+        DType::U32,
+        DType::U64,
+        DType::Bool,
+    ];
+
+    /// Finite floats of every magnitude, both signs (JSON cannot carry NaN).
+    fn float() -> impl Strategy<Value = f64> {
+        prop::num::f64::NORMAL | prop::num::f64::SUBNORMAL | prop::num::f64::ZERO
+    }
+
+    fn generator() -> impl Strategy<Value = Generator> {
+        prop_oneof![
+            (float(), float()).prop_map(|(low, high)| Generator::Uniform { low, high }),
+            (float(), float()).prop_map(|(mean, std)| Generator::Normal { mean, std }),
+            (any::<i64>(), any::<i64>()).prop_map(|(low, high)| Generator::Int { low, high }),
+            float().prop_map(|value| Generator::Const { value }),
+            "[a-zé/._]{0,20}".prop_map(|p| Generator::Npy { path: p.into() }),
+        ]
+    }
+
+    fn input_spec() -> impl Strategy<Value = InputSpec> {
+        (
+            "[a-z_]{1,8}",
+            prop::sample::select(ALL_DTYPES.to_vec()),
+            prop::collection::vec(any::<i64>(), 0..4),
+            generator(),
+            any::<u64>(),
+        )
+            .prop_map(|(name, dtype, shape, generator, seed)| InputSpec {
+                name,
+                dtype,
+                shape,
+                generator,
+                seed,
+            })
+    }
+
+    fn source() -> impl Strategy<Value = ModelSource> {
+        use crate::scenario::{ServiceDistribution, Stall, SyntheticSpec, WaitMode};
+        prop_oneof![
+            "[a-z/.]{1,20}".prop_map(|p| ModelSource::Onnx(p.into())),
+            (
+                prop::sample::select(vec![
+                    ServiceDistribution::Fixed,
+                    ServiceDistribution::Exponential
+                ]),
+                any::<u64>(),
+                prop::sample::select(vec![WaitMode::Spin, WaitMode::Sleep]),
+                any::<Option<(u64, u64)>>(),
+                any::<Option<u64>>(),
+            )
+                .prop_map(|(distribution, mean_ns, wait, stall, hang_after_ns)| {
+                    ModelSource::Synthetic(SyntheticSpec {
+                        distribution,
+                        mean_ns,
+                        wait,
+                        stall: stall.map(|(after_ns, pause_ns)| Stall { after_ns, pause_ns }),
+                        hang_after_ns,
+                    })
+                }),
+        ]
+    }
+
+    fn setup_model() -> impl Strategy<Value = SetupModel> {
+        (
+            "[a-z_.-]{1,12}",
+            source(),
+            prop::collection::vec(input_spec(), 0..3),
+            any::<u32>(),
+            prop::option::of((
+                "[a-z.]{1,12}:[A-Z][a-z]{0,8}",
+                prop::option::of("[a-z/.]{1,20}"),
+                any::<Option<u64>>(),
+                prop::collection::vec("[a-z/]{1,12}", 0..3),
+            )),
+            prop::collection::vec(prop::collection::vec(tensor(), 0..3), 0..3),
+        )
+            .prop_map(|(name, source, inputs, samples, torch, data)| SetupModel {
+                name,
+                source,
+                inputs,
+                samples,
+                torch: torch.map(|(module, weights, init_seed, path)| TorchSpec {
+                    module,
+                    weights: weights.map(Into::into),
+                    init_seed,
+                    python_path: path.into_iter().map(Into::into).collect(),
+                }),
+                data,
+            })
+    }
+
+    fn setup() -> impl Strategy<Value = Setup> {
+        (
+            (
+                any::<u32>(),
+                "[a-z/.]{0,20}",
+                prop::sample::select(Runtime::ALL.to_vec()),
+                any::<u32>(),
+                prop::sample::select(Transfer::ALL.to_vec()),
+            ),
+            prop::collection::vec(setup_model(), 0..3),
+            prop::collection::vec(any::<u32>(), 0..4),
+            any::<Option<(Option<usize>, Option<u64>)>>(),
+            prop::option::of((1usize..64, 0usize..1 << 20, 0usize..1 << 20)),
+            (
+                any::<Option<u32>>(),
+                any::<Option<(u32, u8, bool, Option<u64>)>>(),
+            ),
+        )
+            .prop_map(
+                |(
+                    (worker, lib, runtime, intra_threads, transfer),
+                    models,
+                    preload,
+                    caps,
+                    shm,
+                    (pin_cpu, gpu),
+                )| {
+                    Setup {
+                        worker,
+                        ort_lib: lib.into(),
+                        runtime,
+                        intra_threads,
+                        provider: if gpu.is_some() {
+                            Provider::Cuda
+                        } else {
+                            Provider::Cpu
+                        },
+                        gpu: gpu.map(|(device, search, same, gpu_mem_limit_bytes)| GpuSetup {
+                            device,
+                            conv_algo_search: ConvAlgoSearch::ALL[search as usize % 3],
+                            arena_extend_strategy: if same {
+                                ArenaExtend::SameAsRequested
+                            } else {
+                                ArenaExtend::NextPowerOfTwo
+                            },
+                            gpu_mem_limit_bytes,
+                        }),
+                        transfer,
+                        models,
+                        preload,
+                        on_demand: caps.map(|(max_models, memory_budget_bytes)| OnDemandCaps {
+                            max_models,
+                            memory_budget_bytes,
+                        }),
+                        shm: shm.and_then(|(n, i, o)| ShmLayout::new(n, i, o).ok()),
+                        pin_cpu,
+                    }
+                },
+            )
+    }
 
     fn tensor() -> impl Strategy<Value = TensorData> {
         (
             prop::collection::vec(0i64..5, 0..4),
-            prop::sample::select(vec![DType::F32, DType::I64, DType::F16, DType::Bool]),
+            prop::sample::select(ALL_DTYPES.to_vec()),
         )
             .prop_flat_map(|(shape, dtype)| {
                 let n = TensorData::numel(&shape) * dtype.size();
@@ -358,9 +553,10 @@ mod tests {
             prop::collection::vec(0i64..5, 0..3),
             any::<u64>(),
             any::<u64>(),
+            prop::sample::select(ALL_DTYPES.to_vec()),
         )
-            .prop_map(|(shape, offset, len)| TensorPlacement {
-                dtype: DType::F32,
+            .prop_map(|(shape, offset, len, dtype)| TensorPlacement {
+                dtype,
                 shape,
                 offset,
                 len,
@@ -384,50 +580,7 @@ mod tests {
                 model,
                 inputs
             }),
-            (
-                any::<u32>(),
-                "[a-z/.]{0,20}",
-                1u32..8,
-                prop::collection::vec(("[a-z_]{1,8}", "[a-z/.]{1,20}"), 0..4),
-                any::<Option<u32>>(),
-                prop::sample::select(Transfer::ALL.to_vec()),
-                any::<Option<(u32, Option<u64>)>>(),
-            )
-                .prop_map(|(worker, lib, t, m, pin_cpu, transfer, gpu)| {
-                    ToWorker::Setup(Setup {
-                        worker,
-                        ort_lib: lib.into(),
-                        intra_threads: t,
-                        provider: if gpu.is_some() {
-                            Provider::Cuda
-                        } else {
-                            Provider::Cpu
-                        },
-                        gpu: gpu.map(|(device, gpu_mem_limit_bytes)| GpuSetup {
-                            device,
-                            conv_algo_search: ConvAlgoSearch::Heuristic,
-                            arena_extend_strategy: ArenaExtend::SameAsRequested,
-                            gpu_mem_limit_bytes,
-                        }),
-                        transfer,
-                        preload: (0..m.len() as u32).collect(),
-                        models: m
-                            .into_iter()
-                            .map(|(name, path)| SetupModel {
-                                name,
-                                source: ModelSource::Onnx(path.into()),
-                                inputs: Vec::new(),
-                                samples: 8,
-                            })
-                            .collect(),
-                        on_demand: Some(OnDemandCaps {
-                            max_models: Some(2),
-                            memory_budget_bytes: None,
-                        }),
-                        shm: ShmLayout::new(4, 4096, 1024).ok(),
-                        pin_cpu,
-                    })
-                }),
+            setup().prop_map(ToWorker::Setup),
         ]
     }
 
@@ -455,6 +608,21 @@ mod tests {
                         outputs,
                     }
                 }),
+            (
+                prop::collection::vec(("[a-z_]{1,8}", any::<u64>()), 0..4),
+                any::<u64>(),
+                ".{0,20}"
+            )
+                .prop_map(|(loads, rss_bytes, runtime)| FromWorker::Ready {
+                    loads: loads
+                        .into_iter()
+                        .map(|(model, load_ns)| ModelLoad { model, load_ns })
+                        .collect(),
+                    rss_bytes,
+                    runtime,
+                }),
+            (any::<Option<String>>(), ".{0,40}")
+                .prop_map(|(model, message)| FromWorker::SetupFailed { model, message }),
             (any::<u64>(), ".{0,40}").prop_map(|(id, message)| FromWorker::Failed { id, message }),
             (any::<u64>(), any::<u64>())
                 .prop_map(|(rss_bytes, served)| FromWorker::Bye { rss_bytes, served }),
@@ -514,6 +682,131 @@ mod tests {
             read_frame(&mut r, &mut buf),
             Err(ProtocolError::TooLarge(_))
         ));
+    }
+
+    /// serde_json's value of a message, with every float as its bits (`"f64:BITS"`), so values
+    /// compare exactly whatever the JSON float parser does.
+    fn exact_json(v: serde_json::Value) -> serde_json::Value {
+        use serde_json::Value;
+        match v {
+            Value::Number(n) if n.is_f64() => {
+                Value::String(format!("f64:{}", n.as_f64().unwrap_or(f64::NAN).to_bits()))
+            }
+            Value::Array(a) => Value::Array(a.into_iter().map(exact_json).collect()),
+            Value::Object(o) => {
+                Value::Object(o.into_iter().map(|(k, v)| (k, exact_json(v))).collect())
+            }
+            other => other,
+        }
+    }
+
+    fn hex(bytes: &[u8]) -> String {
+        bytes.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// The Python workers' codec (`harness/python/bench_protocol.py`) decodes every message this
+    /// side encodes to the same values (field names, variant names, numbers) and re-encodes it to
+    /// the same bytes; it refuses malformed payloads; and it has the same protocol version. Messages:
+    /// one of every variant by hand, then generated ones.
+    #[test]
+    fn python_codec_round_trips_every_message() {
+        use proptest::strategy::ValueTree;
+        use proptest::test_runner::TestRunner;
+        let mut to: Vec<ToWorker> = vec![
+            ToWorker::Shutdown,
+            ToWorker::Run {
+                id: u64::MAX,
+                model: 3,
+                inputs: Inputs::Index(300),
+            },
+            ToWorker::Run {
+                id: 0,
+                model: 0,
+                inputs: Inputs::Inline(vec![TensorData {
+                    dtype: DType::F32,
+                    shape: vec![1, -2, i64::MIN, i64::MAX],
+                    bytes: vec![0, 0, 128, 63],
+                }]),
+            },
+        ];
+        let mut from: Vec<FromWorker> = vec![
+            FromWorker::Hello(Hello::ours()),
+            FromWorker::Bye {
+                rss_bytes: 1 << 40,
+                served: 7,
+            },
+        ];
+        let mut runner = TestRunner::deterministic();
+        for _ in 0..150 {
+            to.push(to_worker().new_tree(&mut runner).unwrap().current());
+            from.push(from_worker().new_tree(&mut runner).unwrap().current());
+        }
+        let mut input = String::new();
+        let mut expected = Vec::new();
+        for m in &to {
+            let bytes = postcard::to_stdvec(m).unwrap();
+            input += &format!("ToWorker {}\n", hex(&bytes));
+            expected.push((bytes, exact_json(serde_json::to_value(m).unwrap())));
+        }
+        for m in &from {
+            let bytes = postcard::to_stdvec(m).unwrap();
+            input += &format!("FromWorker {}\n", hex(&bytes));
+            expected.push((bytes, exact_json(serde_json::to_value(m).unwrap())));
+        }
+        // Malformed: an overlong varint, a trailing byte, an unknown variant, a message cut short,
+        // a bool that is 2 (Done's `first`), an option tag that is 2 (SetupFailed's `model`).
+        let bad = [
+            "ToWorker 8200",
+            "ToWorker 0200",
+            "ToWorker 03",
+            "FromWorker 0501",
+            "FromWorker 03010102000000",
+            "FromWorker 020200",
+        ];
+        for b in bad {
+            input += &format!("{b}\n");
+        }
+        let python = crate::runtime::torch::python().unwrap_or_else(|_| "python3".into());
+        let script = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/harness/python/bench_protocol.py"
+        );
+        let mut child = std::process::Command::new(&python)
+            .args([script, "roundtrip"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", python.display()));
+        let mut stdin = child.stdin.take().unwrap();
+        let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
+        let out = child.wait_with_output().unwrap();
+        writer.join().unwrap().unwrap();
+        assert!(out.status.success());
+        let text = String::from_utf8(out.stdout).unwrap();
+        let mut lines = text.lines();
+        assert_eq!(
+            lines.next(),
+            Some(format!("protocol {PROTOCOL_VERSION}").as_str()),
+            "PROTOCOL_VERSION differs between protocol.rs and bench_protocol.py"
+        );
+        for (i, (bytes, json)) in expected.iter().enumerate() {
+            let line = lines
+                .next()
+                .unwrap_or_else(|| panic!("no answer for message {i}"));
+            let (got_hex, got_json) = line.split_once('\t').unwrap();
+            assert_eq!(
+                got_hex,
+                hex(bytes),
+                "message {i} re-encodes differently: {json}"
+            );
+            let got: serde_json::Value = serde_json::from_str(got_json).unwrap();
+            assert_eq!(&got, json, "message {i} decodes to another value");
+        }
+        for b in bad {
+            let line = lines.next().unwrap();
+            assert!(line.starts_with("error\t"), "{b} was accepted: {line}");
+        }
+        assert_eq!(lines.next(), None);
     }
 
     #[test]

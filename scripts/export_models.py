@@ -7,6 +7,8 @@ Usage (from the repository root):
 
 For every model this writes
     models/onnx/<name>.onnx                         (weights inline, opset >= 17)
+    models/torch/<name>.pt                          (the same weights: the module's state_dict,
+                                                     for bench's torch runtime)
     models/reference/<name>/input_<input>.npy       (fixed numpy seed)
     models/reference/<name>/output_<output>.npy     (computed by PyTorch)
 then checks the file with onnx (names, dtypes, dim_param "batch"/"seq", rank-0 scalar,
@@ -37,6 +39,7 @@ OPSET = 18
 NP_SEED = 20240601
 MAX_BYTES = 8 * 1024 * 1024
 ONNX_DIR = ROOT / "models" / "onnx"
+TORCH_DIR = ROOT / "models" / "torch"
 REF_DIR = ROOT / "models" / "reference"
 
 # Tolerances for ORT vs PyTorch (the float16 fixture computes in float32 after a cast,
@@ -146,6 +149,15 @@ def _rename_and_fix_dims(m: onnx.ModelProto, spec: ModelSpec) -> None:
     fix(m.graph.value_info)
 
 
+def save_state_dict(spec: ModelSpec, model: torch.nn.Module) -> Path:
+    """The weights for bench's torch runtime (`weights = "../models/torch/<name>.pt"`). torch.save
+    writes the same bytes for the same tensors, so rerunning keeps the files unchanged."""
+    TORCH_DIR.mkdir(parents=True, exist_ok=True)
+    path = TORCH_DIR / f"{spec.name}.pt"
+    torch.save(model.state_dict(), path)
+    return path
+
+
 def check_onnx(path: Path, spec: ModelSpec) -> None:
     m = onnx.load(str(path), load_external_data=False)
     problems = []
@@ -214,7 +226,14 @@ def fmt_shape(shape) -> str:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--only", nargs="*", choices=sorted(MODELS), help="export only these models")
+    ap.add_argument("--state-dicts-only", action="store_true",
+                    help="write only models/torch/<name>.pt, not the ONNX files and reference data")
     args = ap.parse_args()
+    if args.state_dicts_only:
+        for name in args.only or list(MODELS):
+            path = save_state_dict(MODELS[name], MODELS[name].cls.make(DEFAULT_SEED))
+            print(f"wrote {rel(path)} ({path.stat().st_size} bytes)")
+        return 0
 
     # The exporter logs "torchvision is not installed" for every model; not relevant here.
     logging.getLogger("torch.onnx").setLevel(logging.ERROR)
@@ -231,6 +250,8 @@ def main() -> int:
         export_one(spec, model, path)
         check_onnx(path, spec)
         print(f"wrote {rel(path)} ({path.stat().st_size} bytes)")
+        weights = save_state_dict(spec, model)
+        print(f"wrote {rel(weights)} ({weights.stat().st_size} bytes)")
 
         # Reference data at the reference shape.
         ref_dir = REF_DIR / name

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs what bench needs, skipping what is already there (safe to run again):
 #   - .venv, a Python virtualenv with the pinned ONNX Runtime wheel (onnxruntime==1.31.1) and numpy;
+#   - with --torch: the pinned PyTorch (torch==2.15.0, ~3 GB with its CUDA wheels) in .venv, for the
+#     torch runtime and scripts/export_models.py (scripts/test.sh passes it; scripts/run.sh does not);
 #   - the release build of bench (target/release/bench).
 # With --test (scripts/test.sh passes it), also what only the tests use:
 #   - the python `hdrhistogram` package in .venv, an independent reader of the .hlog files;
@@ -11,12 +13,15 @@ cd "$(dirname "$0")/.."
 
 ORT_VERSION=1.31.1
 HDRH_VERSION=0.10.8
+TORCH_VERSION=2.15.0
 PY=.venv/bin/python
 TEST_DEPS=0
+WITH_TORCH=0
 for arg in "$@"; do
   case "$arg" in
     --test) TEST_DEPS=1 ;;
-    *) echo "setup: unknown option $arg (the only option is --test)" >&2; exit 2 ;;
+    --torch) WITH_TORCH=1 ;;
+    *) echo "setup: unknown option $arg (known: --test, --torch)" >&2; exit 2 ;;
   esac
 done
 
@@ -47,6 +52,10 @@ if [ "$TEST_DEPS" = 1 ]; then
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null
   fi
+fi
+if [ "$WITH_TORCH" = 1 ] && ! "$PY" -c "import torch, sys; sys.exit(torch.__version__.split('+')[0] != '$TORCH_VERSION')" 2>/dev/null; then
+  echo "setup: installing torch==$TORCH_VERSION into .venv (about 3 GB)" >&2
+  "$PY" -m pip install -q --disable-pip-version-check "torch==$TORCH_VERSION"
 fi
 if [ "${BENCH_SKIP_BUILD:-0}" != 1 ]; then
   cargo build --release --quiet

@@ -11,7 +11,7 @@ use std::path::Path;
 mod common;
 
 use bench::protocol::Outputs;
-use bench::scenario::{self, LoadPoint, Pin, Placement, Point, Provider, Transfer};
+use bench::scenario::{self, LoadPoint, Pin, Placement, Point, Provider, Runtime, Transfer};
 use bench::worker::pool::{InputsRef, Pool, Reply};
 use common::{is_gone, models_path};
 
@@ -26,6 +26,7 @@ fn point(transfer: Transfer, placement: Placement, workers: usize) -> Point {
         pin: Pin::None,
         provider: Provider::Cpu,
         load: LoadPoint::Closed { concurrency: 1 },
+        runtime: Runtime::Ort,
     }
 }
 

@@ -52,6 +52,9 @@ pub struct WorkerReport {
     /// Resident memory at the end of the point, MiB.
     pub rss_end_mib: f64,
     pub requests_served: u64,
+    /// What ran the models, as the worker reported it (e.g. `PyTorch 2.15.0 (Python 3.11.7)`).
+    #[serde(default)]
+    pub runtime: String,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -34,6 +34,9 @@ pub struct Row {
     pub placement: String,
     pub pin: String,
     pub provider: String,
+    /// What ran the models: `ort`, `torch` or `tract` (files from before the column read as `ort`).
+    #[serde(default = "ort")]
+    pub runtime: String,
     /// Worker threads (workers × intra_threads) exceed the logical cores.
     pub oversubscribed: bool,
     /// `closed` or `open`.
@@ -116,6 +119,10 @@ pub struct Row {
     pub valid: bool,
     pub reason: String,
     pub slo_met: Option<bool>,
+}
+
+fn ort() -> String {
+    "ort".into()
 }
 
 impl Row {

@@ -5,10 +5,12 @@
 //! - [`ortlib`]: finding and checking the ONNX Runtime shared library, in the parent, before anything
 //!   is spawned.
 //! - [`synthetic`]: no model, a known service-time distribution (calibration and queueing tests).
+//! - [`torch`]: the original PyTorch modules, in a Python worker; here, finding its interpreter.
 
 pub mod ort;
 pub mod ortlib;
 pub mod synthetic;
+pub mod torch;
 
 use crate::tensor::{TensorData, TensorView};
 

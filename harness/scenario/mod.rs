@@ -12,6 +12,7 @@ pub mod raw;
 pub mod slo;
 pub mod source;
 pub mod sweep;
+mod torch;
 mod workload;
 
 use std::collections::HashSet;
@@ -246,6 +247,59 @@ impl ArenaExtend {
     }
 }
 
+/// What runs the models inside a worker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Runtime {
+    /// ONNX Runtime on the `.onnx` file, in the Rust worker (the default).
+    Ort,
+    /// The original PyTorch module, in a Python worker (`harness/python/bench_worker.py`).
+    Torch,
+    /// tract, a pure-Rust ONNX runtime.
+    Tract,
+}
+
+impl Runtime {
+    pub const ALL: [Runtime; 3] = [Runtime::Ort, Runtime::Torch, Runtime::Tract];
+    pub fn name(self) -> &'static str {
+        match self {
+            Runtime::Ort => "ort",
+            Runtime::Torch => "torch",
+            Runtime::Tract => "tract",
+        }
+    }
+}
+
+/// How the torch runtime builds a model: the PyTorch module and where its weights come from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TorchSpec {
+    /// `package.module:Attr`: a module class (or any callable returning an `nn.Module`).
+    pub module: String,
+    /// A `state_dict` saved with `torch.save`, loaded into the module.
+    pub weights: Option<PathBuf>,
+    /// Or: build with this seed (`Attr.make(seed)` when it has one, else `torch.manual_seed`).
+    pub init_seed: Option<u64>,
+    /// Folders put in front of Python's `sys.path` (absolute).
+    pub python_path: Vec<PathBuf>,
+}
+
+/// Tolerances of `bench parity`: an output matches when `|x - torch| <= atol + rtol * |torch|`
+/// element by element.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Tolerance {
+    pub atol: f64,
+    pub rtol: f64,
+}
+
+impl Default for Tolerance {
+    fn default() -> Self {
+        Tolerance {
+            atol: 1e-4,
+            rtol: 1e-3,
+        }
+    }
+}
+
 /// A phase's length: wall time or a number of completed requests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -329,6 +383,10 @@ pub struct ModelSpec {
     pub outputs: Vec<IoInfo>,
     /// `samples[i][j]` is sample `i` of input `j` (one empty sample for a synthetic model).
     pub samples: Vec<Vec<TensorData>>,
+    /// The PyTorch module for the torch runtime (`module`, `weights` or `init_seed`).
+    pub torch: Option<TorchSpec>,
+    /// `bench parity`'s tolerance for this model's outputs.
+    pub parity: Tolerance,
 }
 
 impl ModelSpec {
@@ -483,6 +541,7 @@ pub struct Axes {
     pub pin: Vec<Pin>,
     pub provider: Vec<Provider>,
     pub load: Vec<LoadPoint>,
+    pub runtime: Vec<Runtime>,
 }
 
 /// A checked scenario: only this reaches the worker pool.
@@ -700,9 +759,12 @@ fn resolve(raw: RawScenario, file: &Path, hash: String, e: &mut Errors) -> Optio
     let declared: Vec<String> = raw.model.iter().filter_map(|m| m.name.clone()).collect();
     let mut models = Vec::new();
     let mut names = HashSet::new();
-    for (i, m) in raw.model.into_iter().enumerate() {
+    let mut torch_keys = Vec::new();
+    for (i, mut m) in raw.model.into_iter().enumerate() {
         let key = root.key("model").index(i);
+        let keys = torch::ModelKeys::take(&mut m, key.clone());
         if let Some(spec) = model::resolve_model(m, &key, dir, seed, samples, e) {
+            torch_keys.push(keys);
             if !names.insert(spec.name.clone()) {
                 e.push(
                     &key.key("name"),
@@ -719,6 +781,15 @@ fn resolve(raw: RawScenario, file: &Path, hash: String, e: &mut Errors) -> Optio
     let (load, load_points) = workload::resolve_load(raw.load.unwrap_or_default(), dir, e);
     let slo = slo::resolve(raw.slo.as_ref(), &root.key("slo"), e);
     let axes = workload::resolve_axes(raw.sweep.as_ref(), load_points, e);
+    torch::resolve(
+        &mut models,
+        torch_keys,
+        raw.torch,
+        raw.parity,
+        &axes.runtime,
+        dir,
+        e,
+    );
     let on_demand = workload::resolve_on_demand(raw.on_demand, &axes, e);
     let cuda = workload::resolve_cuda(raw.cuda, &axes, e);
     let models_len = models.len();

@@ -66,6 +66,8 @@ pub(super) fn resolve_model(
             inputs: Vec::new(),
             outputs: Vec::new(),
             samples: vec![Vec::new()],
+            torch: None,
+            parity: Default::default(),
         });
     }
     let Some(rel) = m.path else {
@@ -283,6 +285,8 @@ pub(super) fn resolve_model(
         inputs,
         outputs: info.outputs,
         samples,
+        torch: None,
+        parity: Default::default(),
     })
 }
 

@@ -39,6 +39,25 @@ pub struct RawScenario {
     pub slo: Option<OneOrMany<String>>,
     pub on_demand: Option<RawOnDemand>,
     pub cuda: Option<RawCuda>,
+    pub torch: Option<RawTorch>,
+    pub parity: Option<RawParity>,
+}
+
+/// `[torch]`: settings of the torch runtime.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTorch {
+    pub python_path: Option<OneOrMany<String>>,
+}
+
+/// `[parity]`: tolerances of `bench parity`, with per-model overrides in `[parity.models.NAME]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawParity {
+    pub atol: Option<f64>,
+    pub rtol: Option<f64>,
+    #[serde(default)]
+    pub models: BTreeMap<String, RawTolerance>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -62,6 +81,13 @@ pub enum RawGpus {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+pub struct RawTolerance {
+    pub atol: Option<f64>,
+    pub rtol: Option<f64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RawOnDemand {
     pub max_models: Option<i64>,
     pub memory_budget_mib: Option<f64>,
@@ -77,6 +103,10 @@ pub struct RawModel {
     #[serde(default)]
     pub inputs: BTreeMap<String, RawInput>,
     pub synthetic: Option<RawSynthetic>,
+    /// The torch runtime: `package.module:Class`, and `weights` (a state_dict) or `init_seed`.
+    pub module: Option<String>,
+    pub weights: Option<String>,
+    pub init_seed: Option<u64>,
 }
 
 /// A model with no ONNX file whose service time follows a distribution (for calibration and tests).
@@ -173,4 +203,5 @@ pub struct RawSweep {
     pub pin: Option<OneOrMany<String>>,
     pub intra_threads: Option<OneOrMany<i64>>,
     pub provider: Option<OneOrMany<String>>,
+    pub runtime: Option<OneOrMany<String>>,
 }

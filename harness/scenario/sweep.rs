@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use super::{Axes, LoadPoint, Pin, Placement, Provider, Transfer};
+use super::{Axes, LoadPoint, Pin, Placement, Provider, Runtime, Transfer};
 
 /// The most points one scenario may expand to; a guard against a typo that multiplies axes.
 pub const MAX_POINTS: usize = 10_000;
@@ -22,10 +22,12 @@ pub struct Point {
     pub pin: Pin,
     pub provider: Provider,
     pub load: LoadPoint,
+    pub runtime: Runtime,
 }
 
 /// Expands the axes. The last axis varies fastest: workers, intra_threads, transfer, placement, pin,
-/// provider, load (concurrency or rate). Returns `Err(n)` when the product exceeds [`MAX_POINTS`].
+/// provider, load (concurrency or rate), runtime; so the runtimes of one configuration run back to
+/// back. Returns `Err(n)` when the product exceeds [`MAX_POINTS`].
 pub fn expand(axes: &Axes) -> Result<Vec<Point>, usize> {
     let n = axes.workers.len()
         * axes.intra_threads.len()
@@ -33,7 +35,8 @@ pub fn expand(axes: &Axes) -> Result<Vec<Point>, usize> {
         * axes.placement.len()
         * axes.pin.len()
         * axes.provider.len()
-        * axes.load.len();
+        * axes.load.len()
+        * axes.runtime.len();
     if n > MAX_POINTS {
         return Err(n);
     }
@@ -45,28 +48,29 @@ pub fn expand(axes: &Axes) -> Result<Vec<Point>, usize> {
                     for &pin in &axes.pin {
                         for &provider in &axes.provider {
                             for &load in &axes.load {
-                                let mut id =
-                                    format!("w{workers}-t{intra_threads}-{}", transfer.name());
-                                // The defaults stay out of the id, so ids of simple sweeps stay short.
-                                if placement != Placement::Replicate {
-                                    id.push('-');
-                                    id.push_str(placement.name());
+                                for &runtime in &axes.runtime {
+                                    points.push(Point {
+                                        index: points.len(),
+                                        id: point_id(
+                                            workers,
+                                            intra_threads,
+                                            transfer,
+                                            placement,
+                                            pin,
+                                            provider,
+                                            load,
+                                            runtime,
+                                        ),
+                                        workers,
+                                        intra_threads,
+                                        transfer,
+                                        placement,
+                                        pin,
+                                        provider,
+                                        load,
+                                        runtime,
+                                    });
                                 }
-                                if pin != Pin::None {
-                                    id.push_str("-pin");
-                                }
-                                id.push_str(&format!("-{}-{}", provider.name(), load.id()));
-                                points.push(Point {
-                                    index: points.len(),
-                                    id,
-                                    workers,
-                                    intra_threads,
-                                    transfer,
-                                    placement,
-                                    pin,
-                                    provider,
-                                    load,
-                                });
                             }
                         }
                     }
@@ -75,6 +79,35 @@ pub fn expand(axes: &Axes) -> Result<Vec<Point>, usize> {
         }
     }
     Ok(points)
+}
+
+/// A point's id. The defaults stay out of it (placement `replicate`, pin `none`, runtime `ort`), so
+/// ids of simple sweeps stay short and ids from before an axis existed stay the same.
+#[allow(clippy::too_many_arguments)]
+fn point_id(
+    workers: usize,
+    intra_threads: usize,
+    transfer: Transfer,
+    placement: Placement,
+    pin: Pin,
+    provider: Provider,
+    load: LoadPoint,
+    runtime: Runtime,
+) -> String {
+    let mut id = format!("w{workers}-t{intra_threads}-{}", transfer.name());
+    if placement != Placement::Replicate {
+        id.push('-');
+        id.push_str(placement.name());
+    }
+    if pin != Pin::None {
+        id.push_str("-pin");
+    }
+    id.push_str(&format!("-{}-{}", provider.name(), load.id()));
+    if runtime != Runtime::Ort {
+        id.push('-');
+        id.push_str(runtime.name());
+    }
+    id
 }
 
 #[cfg(test)]
@@ -94,6 +127,7 @@ mod tests {
                 .into_iter()
                 .map(|concurrency| LoadPoint::Closed { concurrency })
                 .collect(),
+            runtime: vec![Runtime::Ort],
         }
     }
 
@@ -111,6 +145,26 @@ mod tests {
             ]
         );
         assert_eq!(p[3].index, 3);
+    }
+
+    #[test]
+    fn runtimes_vary_fastest_and_only_others_than_ort_mark_the_id() {
+        let mut a = axes(vec![1, 2], vec![1], vec![4]);
+        a.runtime = vec![Runtime::Torch, Runtime::Ort];
+        let p = expand(&a).unwrap();
+        let ids: Vec<_> = p.iter().map(|p| p.id.as_str()).collect();
+        assert_eq!(
+            ids,
+            [
+                "w1-t1-pipe-cpu-c4-torch",
+                "w1-t1-pipe-cpu-c4",
+                "w2-t1-pipe-cpu-c4-torch",
+                "w2-t1-pipe-cpu-c4"
+            ]
+        );
+        assert_eq!(p[0].runtime, Runtime::Torch);
+        a.runtime = vec![Runtime::Tract];
+        assert_eq!(expand(&a).unwrap()[0].id, "w1-t1-pipe-cpu-c4-tract");
     }
 
     #[test]

@@ -160,6 +160,7 @@ fn bundled_ensemble_resolves() {
             pin: vec![Pin::None],
             provider: vec![Provider::Cpu],
             load: closed(&[1, 4]),
+            runtime: vec![Runtime::Ort],
         }
     );
     assert_eq!(s.points.len(), 8);
@@ -288,6 +289,7 @@ fn defaults_apply_when_workload_and_sweep_are_absent() {
             pin: vec![Pin::None],
             provider: vec![Provider::Cpu],
             load: closed(&[1]),
+            runtime: vec![Runtime::Ort],
         }
     );
     let ids: Vec<&str> = s.points.iter().map(|p| p.id.as_str()).collect();

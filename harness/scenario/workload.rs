@@ -9,8 +9,8 @@ use super::raw::{self, OneOrMany};
 use super::source::Seg;
 use super::{
     ArenaExtend, Arrival, Axes, ConvAlgoSearch, CudaSpec, Errors, Group, KeyPath, Limit, LoadKind,
-    LoadPoint, LoadSpec, ModelSpec, OnDemandCaps, Pin, Placement, Provider, StopRule, Target,
-    Transfer, Workload,
+    LoadPoint, LoadSpec, ModelSpec, OnDemandCaps, Pin, Placement, Provider, Runtime, StopRule,
+    Target, Transfer, Workload,
 };
 
 /// Parses a duration such as `5s`, `500ms` or `1m 30s`.
@@ -533,6 +533,14 @@ pub(super) fn resolve_axes(
             e,
         ),
         load,
+        runtime: named_axis(
+            raw.and_then(|r| r.runtime.as_ref()),
+            &key.key("runtime"),
+            &Runtime::ALL,
+            Runtime::name,
+            &[],
+            e,
+        ),
     }
 }
 

@@ -15,7 +15,7 @@ use crate::protocol::{
     self, FromWorker, Hello, Inputs, ModelLoad, Outputs, ProtocolError, Setup, ToWorker,
 };
 use crate::runtime::{self, Model};
-use crate::scenario::{ModelSource, Transfer};
+use crate::scenario::{ModelSource, Runtime, Transfer};
 use crate::tensor::{TensorData, TensorView};
 use crate::transfer::shm::ShmArena;
 
@@ -59,6 +59,14 @@ impl Store<'_> {
         let rss0 = rss_bytes();
         let t0 = Instant::now();
         let mut model: Box<dyn Model> = match &spec.source {
+            ModelSource::Onnx(_) if self.setup.runtime == Runtime::Tract => {
+                return Err("tract runtime not built in this branch".into());
+            }
+            ModelSource::Onnx(_) if self.setup.runtime == Runtime::Torch => {
+                return Err(
+                    "the torch runtime runs in harness/python/bench_worker.py, not in bench".into(),
+                );
+            }
             ModelSource::Onnx(path) => Box::new(runtime::ort::OrtModel::load(
                 &self.setup.ort_lib,
                 path,

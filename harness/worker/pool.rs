@@ -21,6 +21,7 @@ use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::oneshot;
 
 use crate::protocol::{self, FromWorker, ModelLoad, Outputs, Setup, ToWorker};
+use crate::scenario::Runtime;
 use crate::tensor::TensorData;
 use crate::transfer::shm::{ArenaFd, ShmSlot, TensorPlacement};
 
@@ -48,10 +49,19 @@ pub fn spawn_self(
     stderr: Stdio,
     inherit: &[std::os::fd::RawFd],
 ) -> anyhow::Result<(tokio::process::Child, std::os::unix::net::UnixStream)> {
+    spawn(&worker_exe()?, args, stderr, inherit)
+}
+
+/// As [`spawn_self`], for any program (the torch runtime's Python worker).
+pub fn spawn(
+    exe: &std::path::Path,
+    args: &[String],
+    stderr: Stdio,
+    inherit: &[std::os::fd::RawFd],
+) -> anyhow::Result<(tokio::process::Child, std::os::unix::net::UnixStream)> {
     let (ours, theirs) = std::os::unix::net::UnixStream::pair().context("socketpair")?;
     let fd = theirs.as_raw_fd();
     let inherit = inherit.to_vec();
-    let exe = worker_exe()?;
     let mut cmd = tokio::process::Command::new(exe);
     cmd.args(args)
         .arg("--fd")
@@ -166,8 +176,22 @@ impl Worker {
         let holds = (0..setup.models.len())
             .map(|m| setup.preload.contains(&(m as u32)))
             .collect();
-        let (mut child, ours) = spawn_self(&args, Stdio::piped(), shm_fd.as_slice())
-            .with_context(|| format!("cannot start worker {id}"))?;
+        let runtime = setup.runtime;
+        let (mut child, ours) = match runtime {
+            // The torch worker is a Python script that takes the same flags.
+            Runtime::Torch => {
+                let tw = crate::runtime::torch::locate().map_err(anyhow::Error::msg)?;
+                let mut py_args = vec![tw.script.display().to_string()];
+                py_args.extend(args.into_iter().skip(1));
+                spawn(&tw.python, &py_args, Stdio::piped(), shm_fd.as_slice()).with_context(
+                    || format!("cannot start torch worker {id} ({})", tw.python.display()),
+                )?
+            }
+            Runtime::Ort | Runtime::Tract => {
+                spawn_self(&args, Stdio::piped(), shm_fd.as_slice())
+                    .with_context(|| format!("cannot start worker {id}"))?
+            }
+        };
         let pid = child.id().unwrap_or(0);
         let stderr = Arc::new(Mutex::new(String::new()));
         if let Some(err) = child.stderr.take() {
@@ -194,7 +218,7 @@ impl Worker {
             let mut buf = Vec::new();
             let hello = read_msg(&mut rd, &mut buf).await?;
             match hello {
-                FromWorker::Hello(h) => h.check()?,
+                FromWorker::Hello(h) => h.check_for(runtime)?,
                 other => bail!("expected a hello, got {other:?}"),
             }
             wr.write_all(&protocol::encode(&ToWorker::Setup(setup.clone()))?)

@@ -1,0 +1,87 @@
+//! The torch runtime, parent side: finding the Python interpreter and the worker script.
+//!
+//! A torch worker is not this binary but `harness/python/bench_worker.py`, run by the project's
+//! Python. It speaks the same protocol (`harness/python/bench_protocol.py` is its codec), loads the
+//! original PyTorch modules and runs them under `torch.inference_mode()`. The pool starts it in
+//! place of `bench worker`; nothing else in the parent knows the difference.
+//!
+//! Search order for the interpreter: `BENCH_PYTHON`, then `.venv/bin/python` next to the current
+//! directory or the `bench` executable, or one of their parents (as for ONNX Runtime). For the script:
+//! `BENCH_TORCH_WORKER`, then `harness/python/bench_worker.py` in the same places, then in the source
+//! tree `bench` was built from.
+
+use std::path::{Path, PathBuf};
+
+/// The PyTorch release the project pins (`scripts/setup.sh --torch` installs it).
+pub const PINNED_TORCH: &str = "torch==2.15.0";
+
+/// How to install PyTorch, for error messages.
+pub const INSTALL_HINT: &str =
+    "run `scripts/setup.sh --torch`, or `.venv/bin/pip install torch==2.15.0`";
+
+const SCRIPT: &str = "harness/python/bench_worker.py";
+
+/// What a torch worker is started with.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TorchWorker {
+    pub python: PathBuf,
+    pub script: PathBuf,
+}
+
+/// The folders searched for `.venv` and the worker script: the current directory, the executable's
+/// folder, and their parents.
+fn roots() -> Vec<PathBuf> {
+    let mut roots: Vec<PathBuf> = Vec::new();
+    if let Ok(cwd) = std::env::current_dir() {
+        roots.extend(cwd.ancestors().map(Path::to_path_buf));
+    }
+    if let Ok(exe) = std::env::current_exe() {
+        roots.extend(exe.ancestors().skip(1).map(Path::to_path_buf));
+    }
+    roots
+}
+
+fn from_env(var: &str) -> Option<PathBuf> {
+    std::env::var_os(var)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+}
+
+/// The project's Python: `BENCH_PYTHON`, else the first `.venv/bin/python` found.
+pub fn python() -> Result<PathBuf, String> {
+    if let Some(p) = from_env("BENCH_PYTHON") {
+        return Ok(p);
+    }
+    roots()
+        .into_iter()
+        .map(|r| r.join(".venv/bin/python"))
+        .find(|p| p.is_file())
+        .ok_or_else(|| {
+            format!(
+                "no Python for the torch runtime: no .venv/bin/python next to the current folder or \
+                 the bench executable, and BENCH_PYTHON is not set.\n  fix: {INSTALL_HINT} (from \
+                 the repository root), or set BENCH_PYTHON to a Python with torch and numpy"
+            )
+        })
+}
+
+/// Finds the interpreter and the worker script.
+pub fn locate() -> Result<TorchWorker, String> {
+    let python = python()?;
+    let script = match from_env("BENCH_TORCH_WORKER") {
+        Some(p) => p,
+        None => roots()
+            .into_iter()
+            .chain(std::iter::once(PathBuf::from(env!("CARGO_MANIFEST_DIR"))))
+            .map(|r| r.join(SCRIPT))
+            .find(|p| p.is_file())
+            .ok_or_else(|| {
+                format!(
+                    "the torch worker script {SCRIPT} was not found next to the current folder or \
+                     the bench executable.\n  fix: run bench from the repository, or set \
+                     BENCH_TORCH_WORKER to the script's path"
+                )
+            })?,
+    };
+    Ok(TorchWorker { python, script })
+}

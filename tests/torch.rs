@@ -1,0 +1,339 @@
+//! The torch runtime end to end: the original PyTorch modules in Python workers, beside ONNX
+//! Runtime, on the bundled models.
+//!
+//! - A sweep over runtime × transfer runs both runtimes with every transfer mode and labels the rows.
+//! - Every transfer mode gives bit-identical torch outputs for the same sample.
+//! - `bench parity` passes on the bundled models, and fails (exit 1) with absurdly tight tolerances
+//!   or with weights built from another seed.
+//! - A Python without torch fails with a message that says how to install it.
+//! - The `tract` axis value reaches the worker, which says it is not built.
+//!
+//! These tests need torch in `.venv` (`scripts/setup.sh --torch`; `scripts/test.sh` installs it).
+
+use std::path::{Path, PathBuf};
+
+mod common;
+
+use assert_cmd::Command;
+use bench::protocol::Outputs;
+use bench::scenario::{self, LoadPoint, Pin, Placement, Point, Provider, Runtime, Transfer};
+use bench::worker::pool::{InputsRef, Pool, Reply};
+
+const FIXTURE: &str = "tests/scenarios/torch.toml";
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The fixture with some of its lines replaced, written into `dir` with its paths made absolute.
+fn fixture_in(dir: &Path, edit: &[(&str, &str)]) -> PathBuf {
+    let mut text = std::fs::read_to_string(root().join(FIXTURE)).unwrap();
+    let abs = root().display().to_string();
+    text = text.replace("\"../../", &format!("\"{abs}/"));
+    text = text.replace(
+        "python_path = \"../..\"",
+        &format!("python_path = \"{abs}\""),
+    );
+    for (from, to) in edit {
+        assert!(text.contains(from), "the fixture has no `{from}`");
+        text = text.replace(from, to);
+    }
+    let file = dir.join("s.toml");
+    std::fs::write(&file, text).unwrap();
+    file
+}
+
+fn bench() -> Command {
+    let mut c = Command::cargo_bin("bench").unwrap();
+    c.current_dir(root());
+    c
+}
+
+#[test]
+fn a_sweep_runs_ort_and_torch_side_by_side_with_every_transfer() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = fixture_in(dir.path(), &[]);
+    let out = bench()
+        .args(["sweep", "--quiet", "--scenario"])
+        .arg(&file)
+        .arg("--out")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let rows = common::read_rows(&dir.path().join("results.csv"));
+    let alls: Vec<_> = rows.iter().filter(|r| r["model"] == "all").collect();
+    let ids: Vec<&str> = alls.iter().map(|r| r["point_id"].as_str()).collect();
+    // The runtime varies fastest; ort's ids are those of a sweep without the axis.
+    assert_eq!(
+        ids,
+        [
+            "w1-t1-pipe-cpu-c2",
+            "w1-t1-pipe-cpu-c2-torch",
+            "w1-t1-shm-cpu-c2",
+            "w1-t1-shm-cpu-c2-torch",
+            "w1-t1-index-cpu-c2",
+            "w1-t1-index-cpu-c2-torch",
+        ]
+    );
+    for r in &rows {
+        let id = &r["point_id"];
+        let runtime = if id.ends_with("-torch") {
+            "torch"
+        } else {
+            "ort"
+        };
+        assert_eq!(r["runtime"], runtime, "{id}");
+        assert_eq!(r["valid"], "true", "{id} {}: {}", r["model"], r["reason"]);
+        assert_eq!(r["errors"], "0", "{id} {}", r["model"]);
+        if r["kind"] == "model" {
+            assert!(common::num(r, "requests") > 0.0, "{id} {}", r["model"]);
+            assert!(
+                common::num(r, "compute_p50_us") > 0.0,
+                "{id} {}",
+                r["model"]
+            );
+        }
+    }
+    // The workers say which runtime they ran.
+    let run: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("run.json")).unwrap()).unwrap();
+    assert_eq!(run["points"].as_array().unwrap().len(), 6);
+}
+
+fn point(transfer: Transfer) -> Point {
+    Point {
+        index: 0,
+        id: "test".into(),
+        workers: 1,
+        intra_threads: 1,
+        transfer,
+        placement: Placement::Replicate,
+        pin: Pin::None,
+        provider: Provider::Cpu,
+        load: LoadPoint::Closed { concurrency: 1 },
+        runtime: Runtime::Torch,
+    }
+}
+
+/// Runs every sample of every model once through a torch worker in `transfer` mode; returns the
+/// output bytes per (model, sample).
+async fn torch_outputs(s: &scenario::Scenario, transfer: Transfer) -> Vec<Vec<Vec<u8>>> {
+    let p = point(transfer);
+    let slots = (transfer == Transfer::Shm).then(|| bench::driver::slot_pool(s, &p).unwrap());
+    let layout = slots.as_ref().map(|s| s.fd.layout());
+    let pool = Pool::start(bench::driver::setups(s, None, &p, layout), slots)
+        .await
+        .unwrap();
+    assert!(
+        pool.infos()[0].runtime.starts_with("PyTorch 2."),
+        "{}",
+        pool.infos()[0].runtime
+    );
+    let mut frame = Vec::new();
+    let mut all = Vec::new();
+    for (m, spec) in s.models.iter().enumerate() {
+        let mut per_sample = Vec::new();
+        for (k, sample) in spec.samples.iter().enumerate() {
+            let worker = pool.pick(m, 0);
+            let mut slot = match &pool.slots {
+                Some(slots) => Some(slots.acquire().await),
+                None => None,
+            };
+            let placed = slot.as_mut().map(|sl| sl.write_inputs(sample).unwrap());
+            let inputs = match (&slot, &placed) {
+                (Some(sl), Some(tensors)) => InputsRef::Shm {
+                    slot: sl.index() as u32,
+                    tensors,
+                },
+                _ if transfer == Transfer::Index => InputsRef::Index(k as u32),
+                _ => InputsRef::Inline(sample),
+            };
+            let reply = worker
+                .call((m * 1000 + k) as u64, m as u32, inputs, &mut frame)
+                .await;
+            let bytes: Vec<u8> = match reply {
+                Reply::Done {
+                    outputs: Outputs::Inline(out),
+                    ..
+                } => out.iter().flat_map(|t| t.bytes.clone()).collect(),
+                Reply::Done {
+                    outputs: Outputs::Shm(placements),
+                    ..
+                } => {
+                    let sl = slot.as_ref().expect("shm outputs come in a slot");
+                    placements
+                        .iter()
+                        .flat_map(|p| sl.read_output(p).unwrap().to_vec())
+                        .collect()
+                }
+                other => panic!("{transfer:?} {}: {other:?}", spec.name),
+            };
+            assert!(!bytes.is_empty());
+            if let (Some(slots), Some(sl)) = (&pool.slots, slot) {
+                slots.release(sl);
+            }
+            per_sample.push(bytes);
+        }
+        all.push(per_sample);
+    }
+    for r in pool.shutdown().await {
+        r.unwrap();
+    }
+    all
+}
+
+#[test]
+fn every_transfer_mode_gives_bit_identical_torch_outputs() {
+    let s = scenario::load(&root().join(FIXTURE)).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let pipe = rt.block_on(torch_outputs(&s, Transfer::Pipe));
+    let shm = rt.block_on(torch_outputs(&s, Transfer::Shm));
+    let index = rt.block_on(torch_outputs(&s, Transfer::Index));
+    assert_eq!(pipe.len(), s.models.len());
+    for (m, spec) in s.models.iter().enumerate() {
+        assert_eq!(
+            pipe[m], shm[m],
+            "{}: shm outputs differ from pipe",
+            spec.name
+        );
+        assert_eq!(
+            pipe[m], index[m],
+            "{}: index outputs differ from pipe",
+            spec.name
+        );
+        assert!(
+            pipe[m].windows(2).any(|w| w[0] != w[1]),
+            "{}: all samples gave the same output",
+            spec.name
+        );
+    }
+}
+
+#[test]
+fn parity_passes_on_the_bundled_models() {
+    let out = bench()
+        .args(["parity", "--scenario", "scenarios/runtimes.toml"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    for model in [
+        "linear",
+        "mlp",
+        "resnet_small",
+        "encoder_small",
+        "mixed_inputs",
+    ] {
+        let line = stdout
+            .lines()
+            .find(|l| l.contains(&format!(" {model} ")) && l.contains("ort vs torch"))
+            .unwrap_or_else(|| panic!("no row for {model}:\n{stdout}"));
+        assert!(line.contains(" ok "), "{line}");
+    }
+    assert!(!stdout.contains("MISMATCH"), "{stdout}");
+}
+
+#[test]
+fn parity_fails_with_absurdly_tight_tolerances() {
+    // ONNX Runtime's kernels and PyTorch's differ in the last bits (resnet_small, mlp, encoder_small).
+    let dir = tempfile::tempdir().unwrap();
+    let file = fixture_in(
+        dir.path(),
+        &[("atol = 1e-4\nrtol = 1e-3", "atol = 0\nrtol = 0")],
+    );
+    let out = bench()
+        .args(["parity", "--scenario"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.lines().any(|l| l.contains("MISMATCH")), "{stdout}");
+}
+
+#[test]
+fn parity_fails_when_the_weights_come_from_another_seed() {
+    let dir = tempfile::tempdir().unwrap();
+    // The MLP built from seed 1 has other weights than the ONNX file (exported from seed 0).
+    let file = fixture_in(
+        dir.path(),
+        &[(
+            "module = \"models.zoo:MLP\"\nweights = ",
+            "module = \"models.zoo:MLP\"\ninit_seed = 1\n# weights = ",
+        )],
+    );
+    let out = bench()
+        .args(["parity", "--scenario"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    for l in stdout.lines().filter(|l| l.contains("ort vs torch")) {
+        let mismatch = l.contains("MISMATCH");
+        assert_eq!(mismatch, l.contains(" mlp "), "{l}");
+    }
+}
+
+#[test]
+fn a_python_without_torch_says_how_to_install_it() {
+    let dir = tempfile::tempdir().unwrap();
+    // A bare virtualenv: no torch, no numpy.
+    let venv = dir.path().join("venv");
+    let made = std::process::Command::new("python3")
+        .args(["-m", "venv", "--without-pip"])
+        .arg(&venv)
+        .status()
+        .unwrap();
+    assert!(made.success(), "python3 -m venv failed");
+    let file = fixture_in(
+        dir.path(),
+        &[("runtime = [\"ort\", \"torch\"]", "runtime = \"torch\"")],
+    );
+    let out = bench()
+        .env("BENCH_PYTHON", venv.join("bin/python"))
+        .args(["sweep", "--quiet", "--scenario"])
+        .arg(&file)
+        .arg("--out")
+        .arg(dir.path().join("out"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("PyTorch is not installed"), "{stderr}");
+    assert!(stderr.contains("scripts/setup.sh --torch"), "{stderr}");
+    assert!(stderr.contains("pip install torch==2.15.0"), "{stderr}");
+}
+
+#[test]
+fn the_tract_runtime_is_routed_to_its_worker() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = fixture_in(
+        dir.path(),
+        &[("runtime = [\"ort\", \"torch\"]", "runtime = \"tract\"")],
+    );
+    let out = bench()
+        .args(["sweep", "--quiet", "--scenario"])
+        .arg(&file)
+        .arg("--out")
+        .arg(dir.path().join("out"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("tract runtime not built in this branch"),
+        "{stderr}"
+    );
+}
