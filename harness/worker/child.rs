@@ -60,7 +60,10 @@ impl Store<'_> {
         let t0 = Instant::now();
         let mut model: Box<dyn Model> = match &spec.source {
             ModelSource::Onnx(_) if self.setup.runtime == Runtime::Tract => {
-                return Err("tract runtime not built in this branch".into());
+                return Err(
+                    "the tract runtime is not part of this build of bench yet; use runtime = \"ort\" or \"torch\""
+                        .into(),
+                );
             }
             ModelSource::Onnx(_) if self.setup.runtime == Runtime::Torch => {
                 return Err(
