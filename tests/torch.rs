@@ -15,9 +15,8 @@ use std::path::{Path, PathBuf};
 mod common;
 
 use assert_cmd::Command;
-use bench::protocol::Outputs;
 use bench::scenario::{self, LoadPoint, Pin, Placement, Point, Provider, Runtime, Transfer};
-use bench::worker::pool::{InputsRef, Pool, Reply};
+use bench::worker::pool::Pool;
 
 const FIXTURE: &str = "tests/scenarios/torch.toml";
 
@@ -131,57 +130,7 @@ async fn torch_outputs(s: &scenario::Scenario, transfer: Transfer) -> Vec<Vec<Ve
         "{}",
         pool.infos()[0].runtime
     );
-    let mut frame = Vec::new();
-    let mut all = Vec::new();
-    for (m, spec) in s.models.iter().enumerate() {
-        let mut per_sample = Vec::new();
-        for (k, sample) in spec.samples.iter().enumerate() {
-            let worker = pool.pick(m, 0);
-            let mut slot = match &pool.slots {
-                Some(slots) => Some(slots.acquire().await),
-                None => None,
-            };
-            let placed = slot.as_mut().map(|sl| sl.write_inputs(sample).unwrap());
-            let inputs = match (&slot, &placed) {
-                (Some(sl), Some(tensors)) => InputsRef::Shm {
-                    slot: sl.index() as u32,
-                    tensors,
-                },
-                _ if transfer == Transfer::Index => InputsRef::Index(k as u32),
-                _ => InputsRef::Inline(sample),
-            };
-            let reply = worker
-                .call((m * 1000 + k) as u64, m as u32, inputs, &mut frame)
-                .await;
-            let bytes: Vec<u8> = match reply {
-                Reply::Done {
-                    outputs: Outputs::Inline(out),
-                    ..
-                } => out.iter().flat_map(|t| t.bytes.clone()).collect(),
-                Reply::Done {
-                    outputs: Outputs::Shm(placements),
-                    ..
-                } => {
-                    let sl = slot.as_ref().expect("shm outputs come in a slot");
-                    placements
-                        .iter()
-                        .flat_map(|p| sl.read_output(p).unwrap().to_vec())
-                        .collect()
-                }
-                other => panic!("{transfer:?} {}: {other:?}", spec.name),
-            };
-            assert!(!bytes.is_empty());
-            if let (Some(slots), Some(sl)) = (&pool.slots, slot) {
-                slots.release(sl);
-            }
-            per_sample.push(bytes);
-        }
-        all.push(per_sample);
-    }
-    for r in pool.shutdown().await {
-        r.unwrap();
-    }
-    all
+    common::every_output(pool, s, transfer).await
 }
 
 #[test]
