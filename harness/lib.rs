@@ -274,16 +274,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             shard,
         } => {
             let mut s = scenario::load(&scenario)?;
-            if let Some(d) = duration {
-                let d = humantime::parse_duration(&d)
-                    .with_context(|| format!("--duration {d}: not a duration like 5s or 500ms"))?;
-                anyhow::ensure!(!d.is_zero(), "--duration must be longer than zero");
-                s.workload.stop = scenario::StopRule::Fixed(scenario::Limit::Duration(d));
-            }
-            if let Some(n) = requests {
-                anyhow::ensure!(n > 0, "--requests must be at least 1");
-                s.workload.stop = scenario::StopRule::Fixed(scenario::Limit::Requests(n));
-            }
+            override_stop(&mut s, duration.as_deref(), requests)?;
             // A shard runs its share of the points, keeping their indexes and ids.
             let shard = shard.map(|sh| shard::ShardInfo::new(sh, &s.points));
             if let Some(sh) = &shard {
