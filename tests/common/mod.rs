@@ -194,3 +194,31 @@ pub async fn every_output(
     }
     all
 }
+
+/// Outputs per (model, sample) of three transfer modes are bit-identical, and differ between
+/// samples (so the comparison is not vacuous).
+pub fn assert_same_outputs(
+    s: &bench::scenario::Scenario,
+    pipe: &[Vec<Vec<u8>>],
+    shm: &[Vec<Vec<u8>>],
+    index: &[Vec<Vec<u8>>],
+) {
+    assert_eq!(pipe.len(), s.models.len());
+    for (m, spec) in s.models.iter().enumerate() {
+        assert_eq!(
+            pipe[m], shm[m],
+            "{}: shm outputs differ from pipe",
+            spec.name
+        );
+        assert_eq!(
+            pipe[m], index[m],
+            "{}: index outputs differ from pipe",
+            spec.name
+        );
+        assert!(
+            pipe[m].windows(2).any(|w| w[0] != w[1]),
+            "{}: all samples gave the same output",
+            spec.name
+        );
+    }
+}
