@@ -370,21 +370,6 @@ mod tests {
     use crate::tensor::{DType, Generator};
     use proptest::prelude::*;
 
-    const ALL_DTYPES: [DType; 12] = [
-        DType::F32,
-        DType::F64,
-        DType::F16,
-        DType::I8,
-        DType::I16,
-        DType::I32,
-        DType::I64,
-        DType::U8,
-        DType::U16,
-        DType::U32,
-        DType::U64,
-        DType::Bool,
-    ];
-
     /// Finite floats of every magnitude, both signs (JSON cannot carry NaN).
     fn float() -> impl Strategy<Value = f64> {
         prop::num::f64::NORMAL | prop::num::f64::SUBNORMAL | prop::num::f64::ZERO
@@ -403,7 +388,7 @@ mod tests {
     fn input_spec() -> impl Strategy<Value = InputSpec> {
         (
             "[a-z_]{1,8}",
-            prop::sample::select(ALL_DTYPES.to_vec()),
+            prop::sample::select(DType::ALL.to_vec()),
             prop::collection::vec(any::<i64>(), 0..4),
             generator(),
             any::<u64>(),
@@ -536,7 +521,7 @@ mod tests {
     fn tensor() -> impl Strategy<Value = TensorData> {
         (
             prop::collection::vec(0i64..5, 0..4),
-            prop::sample::select(ALL_DTYPES.to_vec()),
+            prop::sample::select(DType::ALL.to_vec()),
         )
             .prop_flat_map(|(shape, dtype)| {
                 let n = TensorData::numel(&shape) * dtype.size();
@@ -553,7 +538,7 @@ mod tests {
             prop::collection::vec(0i64..5, 0..3),
             any::<u64>(),
             any::<u64>(),
-            prop::sample::select(ALL_DTYPES.to_vec()),
+            prop::sample::select(DType::ALL.to_vec()),
         )
             .prop_map(|(shape, offset, len, dtype)| TensorPlacement {
                 dtype,

@@ -191,22 +191,7 @@ fn element_type(d: DType) -> TensorElementType {
 }
 
 fn dtype_of(t: TensorElementType) -> Option<DType> {
-    [
-        DType::F32,
-        DType::F64,
-        DType::F16,
-        DType::I8,
-        DType::I16,
-        DType::I32,
-        DType::I64,
-        DType::U8,
-        DType::U16,
-        DType::U32,
-        DType::U64,
-        DType::Bool,
-    ]
-    .into_iter()
-    .find(|&d| element_type(d) == t)
+    DType::ALL.into_iter().find(|&d| element_type(d) == t)
 }
 
 /// A view over `t`'s bytes as an ONNX Runtime tensor. Zero-copy when aligned; otherwise the bytes are
