@@ -45,7 +45,10 @@ fn a_killed_worker_is_replaced_in_every_transfer_mode_and_nothing_is_lost() {
         let child = common::spawn_sweep(&file, dir.path());
         let workers = common::wait_for_children(child.id(), 2);
         assert_eq!(workers.len(), 2, "{transfer}: two workers started");
-        std::thread::sleep(std::time::Duration::from_millis(1000));
+        assert!(
+            common::wait_until_serving(workers[1]),
+            "{transfer}: the worker serves"
+        );
         // SAFETY: signalling a worker process of our own child.
         unsafe { libc::kill(workers[1], libc::SIGKILL) };
         let out = child.wait_with_output().unwrap();

@@ -181,7 +181,7 @@ fn a_worker_killed_in_shm_mode_leaves_no_shared_memory_behind() {
     let child = common::spawn_sweep(&file, dir.path());
     let workers = common::wait_for_children(child.id(), 2);
     assert_eq!(workers.len(), 2, "two workers started");
-    std::thread::sleep(std::time::Duration::from_millis(800));
+    assert!(common::wait_until_serving(workers[0]), "the worker serves");
     // SAFETY: signalling a worker process of our own child.
     unsafe { libc::kill(workers[0], libc::SIGKILL) };
     let out = child.wait_with_output().unwrap();

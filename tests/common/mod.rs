@@ -132,6 +132,38 @@ pub fn wait_for_children(pid: u32, n: usize) -> Vec<i32> {
     found
 }
 
+/// Voluntary context switches of every thread of process `pid` (0 once it is gone).
+fn voluntary_switches(pid: i32) -> u64 {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0;
+    };
+    tasks
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("status")).ok())
+        .flat_map(|s| {
+            s.lines()
+                .filter_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
+                .filter_map(|v| v.trim().parse::<u64>().ok())
+                .collect::<Vec<_>>()
+        })
+        .sum()
+}
+
+/// Waits (up to 30 s) until worker `pid` is serving requests, not still loading its models: each
+/// request blocks the worker once on its channel, while loading a model blocks it a few dozen
+/// times at most. A fixed sleep is not enough: on a loaded CI machine loading can outlast it, and
+/// a worker killed before the point starts is replaced without losing a request.
+pub fn wait_until_serving(pid: i32) -> bool {
+    let start = std::time::Instant::now();
+    while start.elapsed() < std::time::Duration::from_secs(30) {
+        if voluntary_switches(pid) >= 1000 {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    false
+}
+
 /// Runs every sample of every model once through `pool` in `transfer` mode, then shuts the pool
 /// down; returns the output bytes per (model, sample).
 pub async fn every_output(
