@@ -301,6 +301,14 @@ pub fn setups(
         .collect()
 }
 
+/// Takes the models the runtime cannot run out of every worker's preload: they get no requests,
+/// so no worker loads them.
+pub fn leave_out(setups: &mut [Setup], unsupported: &[Option<String>]) {
+    for setup in setups {
+        setup.preload.retain(|&m| unsupported[m as usize].is_none());
+    }
+}
+
 /// Bytes of a model's outputs for one request, from the ONNX signature with the dims its inputs
 /// bound; `None` when an output dim cannot be known before running.
 fn output_bytes(m: &crate::scenario::ModelSpec) -> Option<usize> {
@@ -384,6 +392,26 @@ pub(crate) async fn run_point(
     Vec<String>,
     Option<Vec<u8>>,
 )> {
+    // A model the point's runtime cannot run (an operator tract lacks) is left out of the traffic
+    // and reported as unsupported; the point measures the others.
+    let unsupported = crate::runtime::unsupported(scenario, point.runtime)?;
+    let mut notes = unsupported_notes(scenario, point, &unsupported);
+    let narrowed;
+    let scenario = if unsupported.iter().any(Option::is_some) {
+        let drop: Vec<bool> = unsupported.iter().map(Option::is_some).collect();
+        match scenario.without(&drop) {
+            Some(s) => {
+                narrowed = s;
+                &narrowed
+            }
+            None => {
+                let rows = unsupported_rows(scenario, point, &unsupported);
+                return Ok((rows, Vec::new(), notes, None));
+            }
+        }
+    } else {
+        scenario
+    };
     let slots = if point.transfer == Transfer::Shm {
         Some(slot_pool(scenario, point)?)
     } else {
@@ -394,7 +422,8 @@ pub(crate) async fn run_point(
         request_timeout: scenario.workload.request_timeout,
         replace_after_timeouts: scenario.workload.replace_after_timeouts,
     };
-    let setups = setups(scenario, ort, point, layout);
+    let mut setups = setups(scenario, ort, point, layout);
+    leave_out(&mut setups, &unsupported);
     let mut devices: Vec<u32> = setups
         .iter()
         .filter_map(|s| s.gpu.as_ref().map(|g| g.device))
@@ -503,7 +532,7 @@ pub(crate) async fn run_point(
             runtime: info.runtime.clone(),
         });
     }
-    let mut notes = error_notes(point, &trials);
+    notes.extend(error_notes(point, &trials));
     notes.extend(warnings);
     if let Some(Err(why)) = &nvml {
         notes.push(format!("point {}: {why}", point.id));
@@ -519,6 +548,7 @@ pub(crate) async fn run_point(
         &trials,
         &rss_per_worker,
     );
+    mark_unsupported(&mut rows, scenario, &unsupported);
     let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
     for r in &mut rows {
         r.gpus = devices
@@ -735,6 +765,100 @@ fn failed_row(scenario: &Scenario, point: &Point, why: &str) -> Row {
         reason: format!("workers did not start: {why}"),
         ..point_row(scenario, point)
     }
+}
+
+/// One note per model the point's runtime cannot run.
+fn unsupported_notes(
+    scenario: &Scenario,
+    point: &Point,
+    unsupported: &[Option<String>],
+) -> Vec<String> {
+    scenario
+        .models
+        .iter()
+        .zip(unsupported)
+        .filter_map(|(m, why)| {
+            let why = why.as_ref()?;
+            Some(format!(
+                "point {}: model `{}` is unsupported by {} and left out of the traffic: {why}",
+                point.id,
+                m.name,
+                point.runtime.name()
+            ))
+        })
+        .collect()
+}
+
+/// Why the rows of `model` or `group` `name` stand for nothing the runtime ran: the model is
+/// unsupported, or the group has an unsupported member.
+fn unsupported_reason(
+    scenario: &Scenario,
+    kind: &str,
+    name: &str,
+    unsupported: &[Option<String>],
+) -> Option<String> {
+    let of = |m: usize| unsupported[m].as_ref();
+    match kind {
+        "model" => scenario
+            .models
+            .iter()
+            .position(|m| m.name == name)
+            .and_then(of)
+            .cloned(),
+        "group" => {
+            let group = scenario.workload.groups.iter().find(|g| g.name == name)?;
+            group.members.iter().find_map(|&m| {
+                of(m).map(|why| format!("member `{}`: {why}", scenario.models[m].name))
+            })
+        }
+        _ => None,
+    }
+}
+
+/// Marks the rows of unsupported models, and of groups with an unsupported member, invalid with
+/// the reason `unsupported by RUNTIME: ...`. The other rows keep their verdict.
+fn mark_unsupported(rows: &mut [Row], scenario: &Scenario, unsupported: &[Option<String>]) {
+    for r in rows {
+        if let Some(why) = unsupported_reason(scenario, &r.kind, &r.model, unsupported) {
+            r.valid = false;
+            r.reason = format!("unsupported by {}: {why}", r.runtime);
+        }
+    }
+}
+
+/// The rows of a point whose runtime runs nothing of its traffic: every model and group row, and
+/// `all`, invalid and saying why.
+fn unsupported_rows(
+    scenario: &Scenario,
+    point: &Point,
+    unsupported: &[Option<String>],
+) -> Vec<Row> {
+    let not_run = format!(
+        "not measured: {} runs no model or group of the mix",
+        point.runtime.name()
+    );
+    let row = |name: &str, kind: &str| Row {
+        model: name.into(),
+        kind: kind.into(),
+        valid: false,
+        reason: not_run.clone(),
+        ..point_row(scenario, point)
+    };
+    let mut rows: Vec<Row> = scenario
+        .models
+        .iter()
+        .map(|m| row(&m.name, "model"))
+        .chain(
+            scenario
+                .workload
+                .groups
+                .iter()
+                .map(|g| row(&g.name, "group")),
+        )
+        .chain(std::iter::once(row("all", "all")))
+        .collect();
+    mark_unsupported(&mut rows, scenario, unsupported);
+    rows
 }
 
 /// Builds the point's rows: one per model, one per ensemble group, then `all`.

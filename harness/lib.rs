@@ -248,7 +248,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .build()?;
             let rows = rt.block_on(parity::run(&s, Some(&ort)))?;
             println!("{}", parity::render(&rows));
-            Ok(if rows.iter().all(|r| r.ok) {
+            Ok(if !rows.iter().any(parity::ParityRow::mismatch) {
                 ExitCode::Ok
             } else {
                 eprintln!(

@@ -35,8 +35,27 @@ pub struct ParityRow {
     pub rtol: f64,
     /// Every element within `atol + rtol * |torch|`, with the same dtype and shape.
     pub ok: bool,
+    /// Whether the runtime runs the model at all; tract may not (then `ok` is false, `note` says
+    /// why, and the row is no mismatch).
+    pub supported: bool,
     /// Why it is not ok, when that is not a numeric difference.
     pub note: String,
+}
+
+impl ParityRow {
+    /// A mismatch: the runtime ran the model and an output differs (or has another type or shape).
+    pub fn mismatch(&self) -> bool {
+        self.supported && !self.ok
+    }
+}
+
+/// What one runtime made of one model's batch.
+enum Got {
+    Outputs(Vec<TensorData>),
+    /// A synthetic model: nothing to compare.
+    Synthetic,
+    /// The runtime cannot run this model (why).
+    Unsupported(String),
 }
 
 /// The runtimes to compare: torch (the reference) first, then ort, then the others of the axis.
@@ -82,13 +101,9 @@ pub fn compare(want: &TensorData, got: &TensorData, tol: Tolerance) -> (f64, f64
     (abs, rel, ok, String::new())
 }
 
-/// Runs sample 0 of every model through one worker of `runtime`; the outputs per model (`None` for
-/// a synthetic model).
-async fn outputs(
-    s: &Scenario,
-    ort: Option<&OrtLib>,
-    runtime: Runtime,
-) -> anyhow::Result<Vec<Option<Vec<TensorData>>>> {
+/// Runs sample 0 of every model through one worker of `runtime`; what it gave per model.
+async fn outputs(s: &Scenario, ort: Option<&OrtLib>, runtime: Runtime) -> anyhow::Result<Vec<Got>> {
+    let unsupported = crate::runtime::unsupported(s, runtime)?;
     let point = Point {
         index: 0,
         id: format!("parity-{}", runtime.name()),
@@ -101,7 +116,9 @@ async fn outputs(
         load: LoadPoint::Closed { concurrency: 1 },
         runtime,
     };
-    let pool = Pool::start(crate::driver::setups(s, ort, &point, None), None)
+    let mut setups = crate::driver::setups(s, ort, &point, None);
+    crate::driver::leave_out(&mut setups, &unsupported);
+    let pool = Pool::start(setups, None)
         .await
         .with_context(|| format!("cannot start a {} worker", runtime.name()))?;
     let worker = pool.worker(0);
@@ -110,7 +127,11 @@ async fn outputs(
     let mut failure = None;
     for (m, spec) in s.models.iter().enumerate() {
         if matches!(spec.source, ModelSource::Synthetic(_)) {
-            out.push(None);
+            out.push(Got::Synthetic);
+            continue;
+        }
+        if let Some(why) = &unsupported[m] {
+            out.push(Got::Unsupported(why.clone()));
             continue;
         }
         let sample = &spec.samples[0];
@@ -121,7 +142,7 @@ async fn outputs(
             Reply::Done {
                 outputs: Outputs::Inline(t),
                 ..
-            } => out.push(Some(t)),
+            } => out.push(Got::Outputs(t)),
             Reply::Done { .. } => {
                 failure = Some(format!("model `{}`: outputs not inline", spec.name))
             }
@@ -168,9 +189,31 @@ pub async fn run(s: &Scenario, ort: Option<&OrtLib>) -> anyhow::Result<Vec<Parit
     let reference = &results[0];
     let mut rows = Vec::new();
     for (m, spec) in s.models.iter().enumerate() {
-        let Some(want) = &reference[m] else { continue };
+        let Got::Outputs(want) = &reference[m] else {
+            continue;
+        };
         for (r, got) in runtimes.iter().zip(&results).skip(1) {
-            let got = got[m].as_ref().expect("same models in every runtime");
+            let got = match &got[m] {
+                Got::Outputs(got) => got,
+                Got::Unsupported(why) => {
+                    rows.push(ParityRow {
+                        model: spec.name.clone(),
+                        output: 0,
+                        runtime: r.name().into(),
+                        dtype: String::new(),
+                        shape: Vec::new(),
+                        max_abs_diff: f64::NAN,
+                        max_rel_diff: f64::NAN,
+                        atol: spec.parity.atol,
+                        rtol: spec.parity.rtol,
+                        ok: false,
+                        supported: false,
+                        note: why.clone(),
+                    });
+                    continue;
+                }
+                Got::Synthetic => unreachable!("a synthetic model is synthetic in every runtime"),
+            };
             if got.len() != want.len() {
                 rows.push(ParityRow {
                     model: spec.name.clone(),
@@ -183,6 +226,7 @@ pub async fn run(s: &Scenario, ort: Option<&OrtLib>) -> anyhow::Result<Vec<Parit
                     atol: spec.parity.atol,
                     rtol: spec.parity.rtol,
                     ok: false,
+                    supported: true,
                     note: format!("{} outputs, torch gives {}", got.len(), want.len()),
                 });
                 continue;
@@ -200,6 +244,7 @@ pub async fn run(s: &Scenario, ort: Option<&OrtLib>) -> anyhow::Result<Vec<Parit
                     atol: spec.parity.atol,
                     rtol: spec.parity.rtol,
                     ok,
+                    supported: true,
                     note,
                 });
             }
@@ -234,6 +279,7 @@ pub fn render(rows: &[ParityRow]) -> String {
             format!("{:e}", r.atol),
             format!("{:e}", r.rtol),
             match (r.ok, r.note.is_empty()) {
+                _ if !r.supported => format!("unsupported: {}", r.note),
                 (true, _) => "ok".to_string(),
                 (false, true) => "MISMATCH".to_string(),
                 (false, false) => format!("MISMATCH: {}", r.note),
@@ -278,5 +324,37 @@ mod tests {
         assert!(compare(&f32s(&[f32::NAN]), &f32s(&[f32::NAN]), loose).2);
         let (_, _, ok, note) = compare(&f32s(&[1.0, 2.0]), &f32s(&[1.0]), loose);
         assert!(!ok && note.contains("[2]"), "{note}");
+    }
+
+    #[test]
+    fn a_model_a_runtime_cannot_run_is_shown_unsupported_and_is_no_mismatch() {
+        let row = |ok: bool, supported: bool, note: &str| ParityRow {
+            model: "det".into(),
+            output: 0,
+            runtime: "tract".into(),
+            dtype: String::new(),
+            shape: Vec::new(),
+            max_abs_diff: f64::NAN,
+            max_rel_diff: f64::NAN,
+            atol: 1e-4,
+            rtol: 1e-3,
+            ok,
+            supported,
+            note: note.into(),
+        };
+        let unsupported = row(
+            false,
+            false,
+            "tract does not implement operator Det (node `d`)",
+        );
+        assert!(!unsupported.mismatch());
+        assert!(row(false, true, "").mismatch());
+        assert!(!row(true, true, "").mismatch());
+        let table = render(&[unsupported]);
+        assert!(
+            table.contains("unsupported: tract does not implement operator Det"),
+            "{table}"
+        );
+        assert!(!table.contains("MISMATCH"), "{table}");
     }
 }

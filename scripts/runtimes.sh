@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Benchmark (not a test): ONNX Runtime against PyTorch itself, model by model. Sweeps
-# scenarios/runtimes.toml once per bundled model, with the mix set to that model alone (the others
-# stay loaded and idle), into reports/runtimes/<model>/, then prints a table: throughput under ort
-# and under torch at equal workers, and their ratio. Needs torch in .venv (scripts/setup.sh --torch).
-# Usage: scripts/runtimes.sh [bench sweep flags, e.g. --duration 2s]   (~4 minutes on 2 cores)
+# Benchmark (not a test): ONNX Runtime against PyTorch itself and against tract, model by model.
+# Sweeps scenarios/runtimes.toml once per bundled model, with the mix set to that model alone (the
+# others stay loaded and idle), into reports/runtimes/<model>/, then prints a table: throughput under
+# ort, torch and tract at equal workers, and the ratios. Installs torch into .venv and builds bench
+# with the tract feature when they are missing (the first build takes ~14 min on 2 cores).
+# Usage: scripts/runtimes.sh [bench sweep flags, e.g. --duration 2s]   (~6 minutes on 2 cores)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh --torch
+scripts/setup.sh --torch --tract
 ROOT="$PWD"
 TMP="$(mktemp -d)"
 trap 'rm -rf "$TMP"' EXIT
@@ -20,14 +21,16 @@ for m in $MODELS; do
 done
 .venv/bin/python - $MODELS <<'PY'
 import csv, sys
-print("| model | workers | ort req/s | torch req/s | ort / torch | ort compute p50 | torch compute p50 |")
-print("|---|---|---|---|---|---|---|")
+print("| model | workers | ort req/s | torch req/s | tract req/s | ort / torch | ort / tract "
+      "| ort compute p50 | torch compute p50 | tract compute p50 |")
+print("|---|---|---|---|---|---|---|---|---|---|")
 for m in sys.argv[1:]:
     rows = [r for r in csv.DictReader(open(f"reports/runtimes/{m}/results.csv")) if r["model"] == m]
     by = {(r["runtime"], r["workers"]): r for r in rows}
     for w in sorted({r["workers"] for r in rows}, key=int):
-        o, t = by[("ort", w)], by[("torch", w)]
-        ro, rt = float(o["throughput_rps"]), float(t["throughput_rps"])
-        print(f"| {m} | {w} | {ro:,.0f} | {rt:,.0f} | {ro / rt:.1f}× | "
-              f"{float(o['compute_p50_us']):.0f} µs | {float(t['compute_p50_us']):.0f} µs |")
+        o, t, r = by[("ort", w)], by[("torch", w)], by[("tract", w)]
+        ro, rt, rr = (float(x["throughput_rps"]) for x in (o, t, r))
+        us = lambda x: f"{float(x['compute_p50_us']):.0f} µs"
+        print(f"| {m} | {w} | {ro:,.0f} | {rt:,.0f} | {rr:,.0f} | {ro / rt:.1f}× | {ro / rr:.2f}× "
+              f"| {us(o)} | {us(t)} | {us(r)} |")
 PY

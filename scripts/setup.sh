@@ -3,7 +3,8 @@
 #   - .venv, a Python virtualenv with the pinned ONNX Runtime wheel (onnxruntime==1.31.1) and numpy;
 #   - with --torch: the pinned PyTorch (torch==2.15.0, ~3 GB with its CUDA wheels) in .venv, for the
 #     torch runtime and scripts/export_models.py (scripts/test.sh passes it; scripts/run.sh does not);
-#   - the release build of bench (target/release/bench).
+#   - the release build of bench (target/release/bench); with --tract, built with the tract runtime
+#     (cargo feature `tract`: about 14 more minutes on 2 cores, once).
 # With --test (scripts/test.sh passes it), also what only the tests use:
 #   - the python `hdrhistogram` package in .venv, an independent reader of the .hlog files;
 #   - Debian's `chromium` (/usr/bin/chromium), to open report.html headless (apt-get, as root).
@@ -17,11 +18,13 @@ TORCH_VERSION=2.15.0
 PY=.venv/bin/python
 TEST_DEPS=0
 WITH_TORCH=0
+FEATURES=()
 for arg in "$@"; do
   case "$arg" in
     --test) TEST_DEPS=1 ;;
     --torch) WITH_TORCH=1 ;;
-    *) echo "setup: unknown option $arg (known: --test, --torch)" >&2; exit 2 ;;
+    --tract) FEATURES=(--features tract) ;;
+    *) echo "setup: unknown option $arg (known: --test, --torch, --tract)" >&2; exit 2 ;;
   esac
 done
 
@@ -58,5 +61,5 @@ if [ "$WITH_TORCH" = 1 ] && ! "$PY" -c "import torch, sys; sys.exit(torch.__vers
   "$PY" -m pip install -q --disable-pip-version-check "torch==$TORCH_VERSION"
 fi
 if [ "${BENCH_SKIP_BUILD:-0}" != 1 ]; then
-  cargo build --release --quiet
+  cargo build --release --quiet "${FEATURES[@]}"
 fi

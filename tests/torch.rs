@@ -6,7 +6,6 @@
 //! - `bench parity` passes on the bundled models, and fails (exit 1) with absurdly tight tolerances
 //!   or with weights built from another seed.
 //! - A Python without torch fails with a message that says how to install it.
-//! - The `tract` axis value reaches the worker, which says it is not built.
 //!
 //! These tests need torch in `.venv` (`scripts/setup.sh --torch`; `scripts/test.sh` installs it).
 
@@ -162,11 +161,15 @@ fn parity_passes_on_the_bundled_models() {
         "encoder_small",
         "mixed_inputs",
     ] {
-        let line = stdout
-            .lines()
-            .find(|l| l.contains(&format!(" {model} ")) && l.contains("ort vs torch"))
-            .unwrap_or_else(|| panic!("no row for {model}:\n{stdout}"));
-        assert!(line.contains(" ok "), "{line}");
+        for runtime in ["ort", "tract"] {
+            let line = stdout
+                .lines()
+                .find(|l| {
+                    l.contains(&format!(" {model} ")) && l.contains(&format!("{runtime} vs torch"))
+                })
+                .unwrap_or_else(|| panic!("no {runtime} row for {model}:\n{stdout}"));
+            assert!(line.contains(" ok "), "{line}");
+        }
     }
     assert!(!stdout.contains("MISMATCH"), "{stdout}");
 }
@@ -246,26 +249,4 @@ fn a_python_without_torch_says_how_to_install_it() {
     assert!(stderr.contains("PyTorch is not installed"), "{stderr}");
     assert!(stderr.contains("scripts/setup.sh --torch"), "{stderr}");
     assert!(stderr.contains("pip install torch==2.15.0"), "{stderr}");
-}
-
-#[test]
-fn the_tract_runtime_is_routed_to_its_worker() {
-    let dir = tempfile::tempdir().unwrap();
-    let file = fixture_in(
-        dir.path(),
-        &[("runtime = [\"ort\", \"torch\"]", "runtime = \"tract\"")],
-    );
-    let out = bench()
-        .args(["sweep", "--quiet", "--scenario"])
-        .arg(&file)
-        .arg("--out")
-        .arg(dir.path().join("out"))
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(
-        stderr.contains("the tract runtime is not part of this build of bench yet"),
-        "{stderr}"
-    );
 }

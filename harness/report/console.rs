@@ -47,19 +47,52 @@ pub fn summary(rows: &[Row]) -> String {
             human_us(r.compute_p50_us),
             r.errors.to_string(),
             format!("{:.0}", r.rss_mib),
-            if r.valid {
-                "valid".to_string()
-            } else {
-                format!("INVALID: {}", r.reason)
-            },
+            verdict(rows, r),
         ]);
     }
     t.to_string()
 }
 
+/// The verdict of point `all`, naming the models its runtime could not run (their rows are
+/// invalid while the point measured the rest).
+fn verdict(rows: &[Row], all: &Row) -> String {
+    if all.valid {
+        let left_out = super::left_out(rows, all);
+        if left_out.is_empty() {
+            "valid".to_string()
+        } else {
+            format!("valid; {left_out}")
+        }
+    } else {
+        format!("INVALID: {}", super::point_reason(rows, all))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_verdict_names_the_models_a_runtime_left_out() {
+        let row = |model: &str, kind: &str, valid: bool, reason: &str| Row {
+            point_id: "p-tract".into(),
+            runtime: "tract".into(),
+            model: model.into(),
+            kind: kind.into(),
+            valid,
+            reason: reason.into(),
+            ..Row::default()
+        };
+        let rows = [
+            row("mlp", "model", true, ""),
+            row("det", "model", false, "unsupported by tract: no Det"),
+            row("all", "all", true, ""),
+        ];
+        assert_eq!(verdict(&rows, &rows[2]), "valid; unsupported by tract: det");
+        assert_eq!(verdict(&rows[..1], &rows[0]), "valid");
+        let table = summary(&rows);
+        assert!(table.contains("unsupported by tract: det"), "{table}");
+    }
 
     #[test]
     fn human_units() {

@@ -319,7 +319,7 @@ pub fn html(r: &Results) -> anyhow::Result<String> {
                 a.point,
                 esc(&a.point_id),
                 if a.valid { "yes" } else { "no" },
-                esc(&a.reason),
+                esc(&super::point_reason(&r.rows, a)),
                 a.slo_met.map_or("", |m| if m { "yes" } else { "no" }),
                 a.throughput_rps,
                 esc(&human_us(a.latency_p50_us)),

@@ -173,6 +173,33 @@ impl Row {
     }
 }
 
+/// The models of `all`'s point that its runtime could not run, as `unsupported by RUNTIME: a, b`;
+/// empty when there are none. Their rows are invalid while the point measured the other models.
+pub fn left_out(rows: &[Row], all: &Row) -> String {
+    let names: Vec<&str> = rows
+        .iter()
+        .filter(|r| r.point_id == all.point_id && r.kind == "model")
+        .filter(|r| r.reason.starts_with("unsupported by "))
+        .map(|r| r.model.as_str())
+        .collect();
+    if names.is_empty() {
+        String::new()
+    } else {
+        format!("unsupported by {}: {}", all.runtime, names.join(", "))
+    }
+}
+
+/// The reason cell of a point in the verdict tables: why its `all` row is invalid, and the models
+/// its runtime left out.
+pub fn point_reason(rows: &[Row], all: &Row) -> String {
+    let left_out = left_out(rows, all);
+    match (all.reason.is_empty(), left_out.is_empty()) {
+        (_, true) => all.reason.clone(),
+        (true, false) => left_out,
+        (false, false) => format!("{}; {left_out}", all.reason),
+    }
+}
+
 /// Writes `bytes` to `path` atomically: a temporary file in the same folder, then a rename.
 pub fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or(std::path::Path::new("."));

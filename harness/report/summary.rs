@@ -93,7 +93,7 @@ pub fn markdown(r: &Results) -> String {
             a.point,
             cell(&a.point_id),
             if a.valid { "yes" } else { "**no**" },
-            cell(&a.reason),
+            cell(&super::point_reason(&r.rows, a)),
             a.slo_met.map_or("", |m| if m { "yes" } else { "no" }),
             a.throughput_rps,
             human_us(a.latency_p50_us),

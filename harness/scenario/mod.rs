@@ -563,6 +563,23 @@ pub struct Scenario {
 }
 
 impl Scenario {
+    /// This scenario with the models marked in `drop` left out of the traffic: their weight in the
+    /// mix, and that of every group with one of them as a member, becomes 0. Model indices do not
+    /// change. `None` when nothing would be left to send.
+    pub fn without(&self, drop: &[bool]) -> Option<Scenario> {
+        let mut s = self.clone();
+        for (target, weight) in &mut s.workload.mix {
+            let gone = match *target {
+                Target::Model(m) => drop[m],
+                Target::Group(g) => s.workload.groups[g].members.iter().any(|&m| drop[m]),
+            };
+            if gone {
+                *weight = 0.0;
+            }
+        }
+        s.workload.mix.iter().any(|&(_, w)| w > 0.0).then_some(s)
+    }
+
     /// The name of a mix target: a model or a group.
     pub fn target_name(&self, t: Target) -> &str {
         match t {

@@ -1191,3 +1191,65 @@ proptest! {
         let _ = super::load_bytes(&bytes, Path::new("/nonexistent/fuzz.toml"));
     }
 }
+
+#[test]
+fn leaving_models_out_zeroes_them_and_their_groups_in_the_mix() {
+    let text = format!(
+        "[[model]]\nname = \"a\"\npath = {}\ndims = {{ batch = 1 }}\n\
+         [[model]]\nname = \"b\"\npath = {}\ndims = {{ batch = 1 }}\n\
+         [[model]]\nname = \"c\"\nsynthetic = {{ mean = \"1ms\" }}\n\
+         [workload]\ngroups = {{ ab = [\"a\", \"b\"], bc = [\"b\", \"c\"] }}\n\
+         mix = {{ a = 1, b = 2, c = 3, ab = 4, bc = 5 }}\n",
+        lit(&model("linear")),
+        lit(&model("mlp"))
+    );
+    let (_d, s) = load_text(&text);
+    let s = s.unwrap();
+    let w = |s: &Scenario| {
+        s.workload
+            .mix
+            .iter()
+            .map(|&(t, w)| (s.target_name(t).to_string(), w))
+            .collect::<Vec<_>>()
+    };
+    let without_a = s.without(&[true, false, false]).unwrap();
+    // The mix is in name order.
+    let expected = [("a", 0.0), ("ab", 0.0), ("b", 2.0), ("bc", 5.0), ("c", 3.0)];
+    assert_eq!(
+        w(&without_a),
+        expected.map(|(n, w)| (n.to_string(), w)).to_vec()
+    );
+    assert_eq!(without_a.models.len(), 3, "model indices stay");
+    assert_eq!(weights(&s.without(&[false; 3]).unwrap()), weights(&s));
+    assert!(
+        s.without(&[true, true, true]).is_none(),
+        "nothing left to send"
+    );
+    let only_c = s.without(&[true, true, false]).unwrap();
+    assert_eq!(weights(&only_c), [0.0, 0.0, 0.0, 0.0, 3.0]);
+}
+
+#[test]
+fn a_tract_sweep_needs_a_build_with_tract() {
+    let text = format!(
+        "[[model]]\nname = \"a\"\npath = {}\ndims = {{ batch = 1 }}\n\
+         [sweep]\nruntime = [\"ort\", \"tract\"]\n",
+        lit(&model("linear"))
+    );
+    let (_d, s) = load_text(&text);
+    if cfg!(feature = "tract") {
+        let s = s.unwrap();
+        assert_eq!(s.axes.runtime, [Runtime::Ort, Runtime::Tract]);
+    } else {
+        let e = s.unwrap_err().0;
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert_eq!(e[0].key, "sweep.runtime");
+        assert_eq!(e[0].line, Some(6));
+        assert!(
+            e[0].message.contains("no tract runtime"),
+            "{}",
+            e[0].message
+        );
+        assert!(e[0].hint.contains("--features tract"), "{}", e[0].hint);
+    }
+}

@@ -487,7 +487,7 @@ pub(super) fn resolve_axes(
     e: &mut Errors,
 ) -> Axes {
     let key = KeyPath::default().key("sweep");
-    Axes {
+    let axes = Axes {
         workers: positive_axis(
             raw.and_then(|r| r.workers.as_ref()),
             &key.key("workers"),
@@ -541,7 +541,13 @@ pub(super) fn resolve_axes(
             &[],
             e,
         ),
+    };
+    if axes.runtime.contains(&Runtime::Tract)
+        && let Some((why, fix)) = crate::runtime::tract_missing()
+    {
+        e.push(&key.key("runtime"), why, fix);
     }
+    axes
 }
 
 fn positive_axis(

@@ -19,6 +19,9 @@ use crate::scenario::{ModelSource, Runtime, Transfer};
 use crate::tensor::{TensorData, TensorView};
 use crate::transfer::shm::ShmArena;
 
+/// What a tract worker reports as its runtime (the `tract-onnx` release `Cargo.toml` pins).
+const TRACT_VERSION: &str = "tract 0.23.9";
+
 /// Resident memory of this process, in bytes (0 when unknown).
 pub fn rss_bytes() -> u64 {
     memory_stats::memory_stats().map_or(0, |m| m.physical_mem as u64)
@@ -59,11 +62,8 @@ impl Store<'_> {
         let rss0 = rss_bytes();
         let t0 = Instant::now();
         let mut model: Box<dyn Model> = match &spec.source {
-            ModelSource::Onnx(_) if self.setup.runtime == Runtime::Tract => {
-                return Err(
-                    "the tract runtime is not part of this build of bench yet; use runtime = \"ort\" or \"torch\""
-                        .into(),
-                );
+            ModelSource::Onnx(path) if self.setup.runtime == Runtime::Tract => {
+                tract_model(spec, path, self.setup.intra_threads as usize)?
             }
             ModelSource::Onnx(_) if self.setup.runtime == Runtime::Torch => {
                 return Err(
@@ -129,6 +129,29 @@ impl Store<'_> {
         }
         evicted
     }
+}
+
+/// `spec` loaded into tract, optimised for its inputs' shapes.
+#[cfg(feature = "tract")]
+fn tract_model(
+    spec: &protocol::SetupModel,
+    path: &std::path::Path,
+    intra_threads: usize,
+) -> Result<Box<dyn Model>, String> {
+    let opts = runtime::tract::TractOptions { intra_threads };
+    runtime::tract::TractModel::load(&spec.name, path, &spec.inputs, opts)
+        .map(|m| Box::new(m) as Box<dyn Model>)
+        .map_err(|e| e.to_string())
+}
+
+#[cfg(not(feature = "tract"))]
+fn tract_model(
+    _: &protocol::SetupModel,
+    _: &std::path::Path,
+    _: usize,
+) -> Result<Box<dyn Model>, String> {
+    let (why, fix) = runtime::tract_missing().expect("no tract feature");
+    Err(format!("{why}; {fix}"))
 }
 
 fn pin_to(cpu: u32) -> std::io::Result<()> {
@@ -250,11 +273,13 @@ pub fn main(fd: i32, shm_fd: Option<i32>) -> anyhow::Result<()> {
     }
     // Start ONNX Runtime even when no model is preloaded (on-demand placement), so a broken library
     // fails the setup rather than the first request.
-    let runtime = if setup
+    let onnx = setup
         .models
         .iter()
-        .any(|m| matches!(m.source, ModelSource::Onnx(_)))
-    {
+        .any(|m| matches!(m.source, ModelSource::Onnx(_)));
+    let runtime = if onnx && setup.runtime == Runtime::Tract {
+        TRACT_VERSION.to_string()
+    } else if onnx {
         if let Err(message) = runtime::ort::environment(&setup.ort_lib) {
             return fail(&mut writer, &mut out, None, message);
         }
