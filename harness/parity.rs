@@ -193,44 +193,34 @@ pub async fn run(s: &Scenario, ort: Option<&OrtLib>) -> anyhow::Result<Vec<Parit
             continue;
         };
         for (r, got) in runtimes.iter().zip(&results).skip(1) {
+            // A row about the model as a whole, without numbers.
+            let whole = |supported: bool, note: String| ParityRow {
+                model: spec.name.clone(),
+                output: 0,
+                runtime: r.name().into(),
+                dtype: String::new(),
+                shape: Vec::new(),
+                max_abs_diff: f64::NAN,
+                max_rel_diff: f64::NAN,
+                atol: spec.parity.atol,
+                rtol: spec.parity.rtol,
+                ok: false,
+                supported,
+                note,
+            };
             let got = match &got[m] {
-                Got::Outputs(got) => got,
+                Got::Outputs(got) if got.len() == want.len() => got,
+                Got::Outputs(got) => {
+                    let note = format!("{} outputs, torch gives {}", got.len(), want.len());
+                    rows.push(whole(true, note));
+                    continue;
+                }
                 Got::Unsupported(why) => {
-                    rows.push(ParityRow {
-                        model: spec.name.clone(),
-                        output: 0,
-                        runtime: r.name().into(),
-                        dtype: String::new(),
-                        shape: Vec::new(),
-                        max_abs_diff: f64::NAN,
-                        max_rel_diff: f64::NAN,
-                        atol: spec.parity.atol,
-                        rtol: spec.parity.rtol,
-                        ok: false,
-                        supported: false,
-                        note: why.clone(),
-                    });
+                    rows.push(whole(false, why.clone()));
                     continue;
                 }
                 Got::Synthetic => unreachable!("a synthetic model is synthetic in every runtime"),
             };
-            if got.len() != want.len() {
-                rows.push(ParityRow {
-                    model: spec.name.clone(),
-                    output: 0,
-                    runtime: r.name().into(),
-                    dtype: String::new(),
-                    shape: Vec::new(),
-                    max_abs_diff: f64::NAN,
-                    max_rel_diff: f64::NAN,
-                    atol: spec.parity.atol,
-                    rtol: spec.parity.rtol,
-                    ok: false,
-                    supported: true,
-                    note: format!("{} outputs, torch gives {}", got.len(), want.len()),
-                });
-                continue;
-            }
             for (k, (w, g)) in want.iter().zip(got).enumerate() {
                 let (max_abs_diff, max_rel_diff, ok, note) = compare(w, g, spec.parity);
                 rows.push(ParityRow {

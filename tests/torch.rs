@@ -14,8 +14,7 @@ use std::path::{Path, PathBuf};
 mod common;
 
 use assert_cmd::Command;
-use bench::scenario::{self, LoadPoint, Pin, Placement, Point, Provider, Runtime, Transfer};
-use bench::worker::pool::Pool;
+use bench::scenario::{self, Runtime};
 
 const FIXTURE: &str = "tests/scenarios/torch.toml";
 
@@ -100,49 +99,11 @@ fn a_sweep_runs_ort_and_torch_side_by_side_with_every_transfer() {
     assert_eq!(run["points"].as_array().unwrap().len(), 6);
 }
 
-fn point(transfer: Transfer) -> Point {
-    Point {
-        index: 0,
-        id: "test".into(),
-        workers: 1,
-        intra_threads: 1,
-        transfer,
-        placement: Placement::Replicate,
-        pin: Pin::None,
-        provider: Provider::Cpu,
-        load: LoadPoint::Closed { concurrency: 1 },
-        runtime: Runtime::Torch,
-    }
-}
-
-/// Runs every sample of every model once through a torch worker in `transfer` mode; returns the
-/// output bytes per (model, sample).
-async fn torch_outputs(s: &scenario::Scenario, transfer: Transfer) -> Vec<Vec<Vec<u8>>> {
-    let p = point(transfer);
-    let slots = (transfer == Transfer::Shm).then(|| bench::driver::slot_pool(s, &p).unwrap());
-    let layout = slots.as_ref().map(|s| s.fd.layout());
-    let pool = Pool::start(bench::driver::setups(s, None, &p, layout), slots)
-        .await
-        .unwrap();
-    assert!(
-        pool.infos()[0].runtime.starts_with("PyTorch 2."),
-        "{}",
-        pool.infos()[0].runtime
-    );
-    common::every_output(pool, s, transfer).await
-}
-
 #[test]
 fn every_transfer_mode_gives_bit_identical_torch_outputs() {
     let s = scenario::load(&root().join(FIXTURE)).unwrap();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let pipe = rt.block_on(torch_outputs(&s, Transfer::Pipe));
-    let shm = rt.block_on(torch_outputs(&s, Transfer::Shm));
-    let index = rt.block_on(torch_outputs(&s, Transfer::Index));
-    common::assert_same_outputs(&s, &pipe, &shm, &index);
+    let runtime = common::assert_transfers_agree(&s, Runtime::Torch);
+    assert!(runtime.starts_with("PyTorch 2."), "{runtime}");
 }
 
 #[test]

@@ -16,40 +16,25 @@ mod common;
 use bench::runtime::Model;
 use bench::runtime::tract::{TractError, TractModel, TractOptions};
 use bench::scenario::InputSpec;
-use bench::tensor::{DType, Generator, TensorData, decode_values, read_npy};
+use bench::tensor::{DType, Generator, TensorData, decode_values};
 use prost::Message;
 use tract_onnx::pb;
 
-const MODELS: [&str; 5] = [
-    "linear",
-    "mlp",
-    "resnet_small",
-    "encoder_small",
-    "mixed_inputs",
-];
-
 const ONE_THREAD: TractOptions = TractOptions { intra_threads: 1 };
 
-fn onnx_path(name: &str) -> PathBuf {
-    Path::new("models/onnx").join(format!("{name}.onnx"))
-}
+use common::onnx_path;
 
-/// The reference inputs of `name`, in the model's input order, and the specs that bind them.
-fn reference_inputs(name: &str) -> (Vec<InputSpec>, Vec<TensorData>) {
-    let info = bench::onnx::read_model_info(&onnx_path(name)).unwrap();
-    let refdir = Path::new("models/reference").join(name);
-    let tensors: Vec<TensorData> = info
+/// The reference of bundled model `name`, and the input specs that bind its inputs.
+fn reference_inputs(name: &str) -> (common::Reference, Vec<InputSpec>) {
+    let reference = common::reference(name);
+    let specs = reference
+        .info
         .inputs
         .iter()
-        .map(|i| read_npy(&refdir.join(format!("input_{}.npy", i.name))).unwrap())
-        .collect();
-    let specs = info
-        .inputs
-        .iter()
-        .zip(&tensors)
+        .zip(&reference.inputs)
         .map(|(i, t)| spec(&i.name, t.dtype, &t.shape))
         .collect();
-    (specs, tensors)
+    (reference, specs)
 }
 
 fn spec(name: &str, dtype: DType, shape: &[i64]) -> InputSpec {
@@ -67,49 +52,25 @@ fn run(model: &mut TractModel, inputs: &[TensorData]) -> Vec<TensorData> {
     model.run(&views).unwrap()
 }
 
-/// The largest `|got - want| - rtol * |want|` over the model's outputs, checking shapes and types.
-fn worst_excess(name: &str, outputs: &[TensorData], rtol: f64) -> (f64, f64) {
-    let info = bench::onnx::read_model_info(&onnx_path(name)).unwrap();
-    assert_eq!(outputs.len(), info.outputs.len(), "{name}: output count");
-    let refdir = Path::new("models/reference").join(name);
-    let (mut worst, mut max_abs) = (f64::NEG_INFINITY, 0f64);
-    for (got, o) in outputs.iter().zip(&info.outputs) {
-        let want = read_npy(&refdir.join(format!("output_{}.npy", o.name))).unwrap();
-        assert_eq!(got.shape, want.shape, "{name}.{}: shape", o.name);
-        assert_eq!(got.dtype, want.dtype, "{name}.{}: dtype", o.name);
-        let (g, w) = (
-            decode_values(got.dtype, &got.bytes),
-            decode_values(want.dtype, &want.bytes),
-        );
-        assert!(!g.is_empty(), "{name}.{}: empty output", o.name);
-        for (a, b) in g.iter().zip(&w) {
-            assert!(a.is_finite(), "{name}.{}: non-finite output {a}", o.name);
-            max_abs = max_abs.max((a - b).abs());
-            worst = worst.max((a - b).abs() - rtol * b.abs());
-        }
-    }
-    (worst, max_abs)
-}
-
 #[test]
 fn tract_matches_pytorch_reference_outputs_for_every_bundled_model() {
     let mut report = Vec::new();
-    for name in MODELS {
-        let (specs, inputs) = reference_inputs(name);
+    for name in common::BUNDLED_MODELS {
+        let (reference, specs) = reference_inputs(name);
         let mut model = TractModel::load(name, &onnx_path(name), &specs, ONE_THREAD)
             .unwrap_or_else(|e| panic!("{e}"));
-        let outputs = run(&mut model, &inputs);
-        let (worst, max_abs) = worst_excess(name, &outputs, 1e-3);
-        assert!(
-            worst <= 1e-4,
-            "{name}: differs from PyTorch by {worst:e} beyond rtol 1e-3 (max abs diff {max_abs:e})"
-        );
+        let outputs = run(&mut model, &reference.inputs);
+        let max_abs = reference.assert_matches(&outputs);
         // The compiled plan is reusable: a second request gives the same bytes.
-        assert_eq!(run(&mut model, &inputs), outputs, "{name}: second run");
+        assert_eq!(
+            run(&mut model, &reference.inputs),
+            outputs,
+            "{name}: second run"
+        );
         report.push(format!("{name}: max abs diff {max_abs:.2e}"));
     }
     println!("tract vs PyTorch: {}", report.join("; "));
-    assert_eq!(report.len(), MODELS.len());
+    assert_eq!(report.len(), common::BUNDLED_MODELS.len());
 }
 
 /// Names of this process's threads that tract's intra-op pool started.
@@ -124,7 +85,7 @@ fn tract_pool_threads() -> usize {
 #[test]
 fn tract_with_three_intra_threads_starts_them_and_gives_the_reference_outputs() {
     for name in ["mlp", "resnet_small"] {
-        let (specs, inputs) = reference_inputs(name);
+        let (reference, specs) = reference_inputs(name);
         let mut model = TractModel::load(
             name,
             &onnx_path(name),
@@ -132,10 +93,14 @@ fn tract_with_three_intra_threads_starts_them_and_gives_the_reference_outputs() 
             TractOptions { intra_threads: 3 },
         )
         .unwrap();
-        // The other tests run tract on the calling thread: these are this model's.
+        // The other tests run tract on the calling thread: these are this model's. Each thread
+        // names itself once it runs, so give them a moment.
+        let start = std::time::Instant::now();
+        while tract_pool_threads() < 3 && start.elapsed() < std::time::Duration::from_secs(5) {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
         assert!(tract_pool_threads() >= 3, "{name}: the pool's threads");
-        let (worst, max_abs) = worst_excess(name, &run(&mut model, &inputs), 1e-3);
-        assert!(worst <= 1e-4, "{name}: max abs diff {max_abs:e}");
+        reference.assert_matches(&run(&mut model, &reference.inputs));
     }
 }
 
@@ -468,48 +433,9 @@ fn a_tract_point_with_nothing_it_can_run_is_reported_without_starting_workers() 
     assert_eq!(run.row("all")["valid"], "false");
 }
 
-/// Runs every sample of every model of `s` once through a tract worker in `transfer` mode; returns
-/// the output bytes per (model, sample).
-async fn tract_outputs(
-    s: &bench::scenario::Scenario,
-    transfer: bench::scenario::Transfer,
-) -> Vec<Vec<Vec<u8>>> {
-    use bench::scenario::{LoadPoint, Pin, Placement, Point, Provider, Runtime};
-    let p = Point {
-        index: 0,
-        id: "test".into(),
-        workers: 1,
-        intra_threads: 1,
-        transfer,
-        placement: Placement::Replicate,
-        pin: Pin::None,
-        provider: Provider::Cpu,
-        load: LoadPoint::Closed { concurrency: 1 },
-        runtime: Runtime::Tract,
-    };
-    let slots = (transfer == bench::scenario::Transfer::Shm)
-        .then(|| bench::driver::slot_pool(s, &p).unwrap());
-    let layout = slots.as_ref().map(|s| s.fd.layout());
-    let pool = bench::worker::pool::Pool::start(bench::driver::setups(s, None, &p, layout), slots)
-        .await
-        .unwrap();
-    assert_eq!(pool.infos()[0].runtime, "tract 0.23.9");
-    common::every_output(pool, s, transfer).await
-}
-
 #[test]
 fn every_transfer_mode_gives_bit_identical_tract_outputs() {
-    use bench::scenario::Transfer;
-    // The pool spawns workers from the current executable unless told otherwise.
-    // SAFETY: as in tests/transfer.rs: no other test of this binary reads this variable.
-    unsafe { std::env::set_var("BENCH_WORKER_EXE", assert_cmd::cargo::cargo_bin("bench")) };
     let s = bench::scenario::load(Path::new("scenarios/runtimes.toml")).unwrap();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let pipe = rt.block_on(tract_outputs(&s, Transfer::Pipe));
-    let shm = rt.block_on(tract_outputs(&s, Transfer::Shm));
-    let index = rt.block_on(tract_outputs(&s, Transfer::Index));
-    common::assert_same_outputs(&s, &pipe, &shm, &index);
+    let runtime = common::assert_transfers_agree(&s, bench::scenario::Runtime::Tract);
+    assert_eq!(runtime, "tract 0.23.9");
 }

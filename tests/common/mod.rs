@@ -254,3 +254,132 @@ pub fn assert_same_outputs(
         );
     }
 }
+
+/// The bundled models, each with committed PyTorch reference data under `models/reference/`.
+pub const BUNDLED_MODELS: [&str; 5] = [
+    "linear",
+    "mlp",
+    "resnet_small",
+    "encoder_small",
+    "mixed_inputs",
+];
+
+/// A bundled model's ONNX file.
+pub fn onnx_path(name: &str) -> std::path::PathBuf {
+    Path::new("models/onnx").join(format!("{name}.onnx"))
+}
+
+/// What PyTorch computed for a bundled model (`scripts/export_models.py` wrote it): the model's
+/// signature, and the reference inputs and outputs in the model's order.
+pub struct Reference {
+    pub name: String,
+    pub info: bench::onnx::ModelInfo,
+    pub inputs: Vec<bench::tensor::TensorData>,
+    pub outputs: Vec<bench::tensor::TensorData>,
+}
+
+pub fn reference(name: &str) -> Reference {
+    let info = bench::onnx::read_model_info(&onnx_path(name)).unwrap();
+    let dir = Path::new("models/reference").join(name);
+    let read = |kind: &str, io: &[bench::onnx::IoInfo]| -> Vec<bench::tensor::TensorData> {
+        io.iter()
+            .map(|i| bench::tensor::read_npy(&dir.join(format!("{kind}_{}.npy", i.name))).unwrap())
+            .collect()
+    };
+    Reference {
+        name: name.into(),
+        inputs: read("input", &info.inputs),
+        outputs: read("output", &info.outputs),
+        info,
+    }
+}
+
+impl Reference {
+    /// Asserts that `got` has the reference's outputs, types and shapes, every element within
+    /// `atol + rtol * |want|` (1e-4 and 1e-3; 1e-2 and 1e-2 for float16). Returns the largest
+    /// absolute difference.
+    pub fn assert_matches(&self, got: &[bench::tensor::TensorData]) -> f64 {
+        use bench::tensor::{DType, decode_values};
+        let name = &self.name;
+        assert_eq!(got.len(), self.outputs.len(), "{name}: output count");
+        let mut max_abs = 0f64;
+        for ((got, want), o) in got.iter().zip(&self.outputs).zip(&self.info.outputs) {
+            assert_eq!(got.shape, want.shape, "{name}.{}: shape", o.name);
+            assert_eq!(got.dtype, want.dtype, "{name}.{}: dtype", o.name);
+            let (atol, rtol) = if got.dtype == DType::F16 {
+                (1e-2, 1e-2)
+            } else {
+                (1e-4, 1e-3)
+            };
+            let (g, w) = (
+                decode_values(got.dtype, &got.bytes),
+                decode_values(want.dtype, &want.bytes),
+            );
+            assert!(!g.is_empty(), "{name}.{}: empty output", o.name);
+            for (a, b) in g.iter().zip(&w) {
+                assert!(a.is_finite(), "{name}.{}: non-finite output {a}", o.name);
+                let excess = (a - b).abs() - rtol * b.abs();
+                assert!(
+                    excess <= atol,
+                    "{name}.{}: {a} differs from PyTorch's {b} by more than {atol} + {rtol} × |{b}|",
+                    o.name
+                );
+                max_abs = max_abs.max((a - b).abs());
+            }
+        }
+        max_abs
+    }
+}
+
+/// Starts one worker of `runtime` (one thread, replicate placement) on the models of `s`, runs
+/// every sample of every model once through it in `transfer` mode, and shuts it down. Returns what
+/// the worker said runs its models, and the output bytes per (model, sample).
+pub async fn outputs_through(
+    s: &bench::scenario::Scenario,
+    runtime: bench::scenario::Runtime,
+    transfer: bench::scenario::Transfer,
+) -> (String, Vec<Vec<Vec<u8>>>) {
+    use bench::scenario::{LoadPoint, Pin, Placement, Point, Provider, Transfer};
+    // The pool spawns workers from the current executable unless told otherwise.
+    // SAFETY: every test that starts a pool in-process sets the same value, and no test reads it.
+    unsafe { std::env::set_var("BENCH_WORKER_EXE", assert_cmd::cargo::cargo_bin("bench")) };
+    let p = Point {
+        index: 0,
+        id: "test".into(),
+        workers: 1,
+        intra_threads: 1,
+        transfer,
+        placement: Placement::Replicate,
+        pin: Pin::None,
+        provider: Provider::Cpu,
+        load: LoadPoint::Closed { concurrency: 1 },
+        runtime,
+    };
+    let ort = bench::runtime::ortlib::locate(None).expect("ONNX Runtime: run scripts/setup.sh");
+    let slots = (transfer == Transfer::Shm).then(|| bench::driver::slot_pool(s, &p).unwrap());
+    let layout = slots.as_ref().map(|s| s.fd.layout());
+    let pool =
+        bench::worker::pool::Pool::start(bench::driver::setups(s, Some(&ort), &p, layout), slots)
+            .await
+            .unwrap();
+    let name = pool.infos()[0].runtime.clone();
+    (name, every_output(pool, s, transfer).await)
+}
+
+/// Runs every sample of every model of `s` through one worker of `runtime` in each transfer mode
+/// (`pipe`, `shm`, `index`) and asserts the outputs are bit-identical; returns the worker's runtime.
+pub fn assert_transfers_agree(
+    s: &bench::scenario::Scenario,
+    runtime: bench::scenario::Runtime,
+) -> String {
+    use bench::scenario::Transfer;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (name, pipe) = rt.block_on(outputs_through(s, runtime, Transfer::Pipe));
+    let (_, shm) = rt.block_on(outputs_through(s, runtime, Transfer::Shm));
+    let (_, index) = rt.block_on(outputs_through(s, runtime, Transfer::Index));
+    assert_same_outputs(s, &pipe, &shm, &index);
+    name
+}
