@@ -3,7 +3,7 @@
 # Sweeps scenarios/runtimes.toml once per bundled model, with the mix set to that model alone (the
 # others stay loaded and idle), into reports/runtimes/<model>/, then prints a table: throughput under
 # ort, torch and tract at equal workers, and the ratios. Installs torch into .venv and builds bench
-# with the tract feature when they are missing (the first build takes ~14 min on 2 cores).
+# with the tract feature when they are missing (the first build takes ~8 min on 2 cores).
 # Usage: scripts/runtimes.sh [bench sweep flags, e.g. --duration 2s]   (~6 minutes on 2 cores)
 set -euo pipefail
 cd "$(dirname "$0")/.."

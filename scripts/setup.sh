@@ -4,7 +4,7 @@
 #   - with --torch: the pinned PyTorch (torch==2.15.0, ~3 GB with its CUDA wheels) in .venv, for the
 #     torch runtime and scripts/export_models.py (scripts/test.sh passes it; scripts/run.sh does not);
 #   - the release build of bench (target/release/bench); with --tract, built with the tract runtime
-#     (cargo feature `tract`: about 14 more minutes on 2 cores, once).
+#     (cargo feature `tract`: about 8 more minutes on 2 cores, once).
 # With --test (scripts/test.sh passes it), also what only the tests use:
 #   - the python `hdrhistogram` package in .venv, an independent reader of the .hlog files;
 #   - Debian's `chromium` (/usr/bin/chromium), to open report.html headless (apt-get, as root).
