@@ -439,3 +439,27 @@ fn every_transfer_mode_gives_bit_identical_tract_outputs() {
     let runtime = common::assert_transfers_agree(&s, bench::scenario::Runtime::Tract);
     assert_eq!(runtime, "tract 0.23.9");
 }
+
+#[test]
+fn a_tract_point_on_cuda_fails_and_the_sweep_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let linear = std::fs::canonicalize(onnx_path("linear")).unwrap();
+    let scenario = format!(
+        "[[model]]\nname = \"linear\"\npath = \"{}\"\ndims = {{ batch = 1 }}\n\
+         [workload]\nrequests = 100\n[sweep]\nruntime = \"tract\"\nprovider = [\"cuda\", \"cpu\"]\n",
+        linear.display()
+    );
+    let run = common::sweep_in(dir.path(), &scenario, &[]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let alls = run.alls();
+    assert_eq!(alls.len(), 2, "{}", run.stderr);
+    let of = |provider: &str| *alls.iter().find(|r| r["provider"] == provider).unwrap();
+    let (cuda, cpu) = (of("cuda"), of("cpu"));
+    assert_eq!(cuda["valid"], "false");
+    assert!(
+        cuda["reason"].contains("provider cuda is not supported by tract"),
+        "{}",
+        cuda["reason"]
+    );
+    assert_eq!(cpu["valid"], "true", "{}", cpu["reason"]);
+}

@@ -15,7 +15,7 @@ use crate::protocol::{
     self, FromWorker, Hello, Inputs, ModelLoad, Outputs, ProtocolError, Setup, ToWorker,
 };
 use crate::runtime::{self, Model};
-use crate::scenario::{ModelSource, Runtime, Transfer};
+use crate::scenario::{ModelSource, Provider, Runtime, Transfer};
 use crate::tensor::{TensorData, TensorView};
 use crate::transfer::shm::ShmArena;
 
@@ -194,6 +194,17 @@ pub fn main(fd: i32, shm_fd: Option<i32>) -> anyhow::Result<()> {
         writer.flush()?;
         anyhow::Ok(())
     };
+    if setup.runtime == Runtime::Tract && setup.provider != Provider::Cpu {
+        return fail(
+            &mut writer,
+            &mut out,
+            None,
+            format!(
+                "provider {} is not supported by tract, which runs on the CPU only; use provider = \"cpu\" for tract",
+                setup.provider.name()
+            ),
+        );
+    }
     if let Some(cpu) = setup.pin_cpu
         && let Err(e) = pin_to(cpu)
     {
