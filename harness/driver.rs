@@ -821,7 +821,7 @@ fn mark_unsupported(rows: &mut [Row], scenario: &Scenario, unsupported: &[Option
     for r in rows {
         if let Some(why) = unsupported_reason(scenario, &r.kind, &r.model, unsupported) {
             r.valid = false;
-            r.reason = format!("unsupported by {}: {why}", r.runtime);
+            r.reason = format!("{}{}: {why}", crate::report::UNSUPPORTED, r.runtime);
         }
     }
 }

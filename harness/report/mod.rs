@@ -173,19 +173,23 @@ impl Row {
     }
 }
 
+/// How the reason of a row of a model the point's runtime could not run begins:
+/// `unsupported by RUNTIME: why` (see `driver::run_point`).
+pub const UNSUPPORTED: &str = "unsupported by ";
+
 /// The models of `all`'s point that its runtime could not run, as `unsupported by RUNTIME: a, b`;
 /// empty when there are none. Their rows are invalid while the point measured the other models.
 pub fn left_out(rows: &[Row], all: &Row) -> String {
     let names: Vec<&str> = rows
         .iter()
         .filter(|r| r.point_id == all.point_id && r.kind == "model")
-        .filter(|r| r.reason.starts_with("unsupported by "))
+        .filter(|r| r.reason.starts_with(UNSUPPORTED))
         .map(|r| r.model.as_str())
         .collect();
     if names.is_empty() {
         String::new()
     } else {
-        format!("unsupported by {}: {}", all.runtime, names.join(", "))
+        format!("{UNSUPPORTED}{}: {}", all.runtime, names.join(", "))
     }
 }
 
