@@ -49,18 +49,9 @@ pub fn expand(axes: &Axes) -> Result<Vec<Point>, usize> {
                         for &provider in &axes.provider {
                             for &load in &axes.load {
                                 for &runtime in &axes.runtime {
-                                    points.push(Point {
+                                    let mut point = Point {
                                         index: points.len(),
-                                        id: point_id(
-                                            workers,
-                                            intra_threads,
-                                            transfer,
-                                            placement,
-                                            pin,
-                                            provider,
-                                            load,
-                                            runtime,
-                                        ),
+                                        id: String::new(),
                                         workers,
                                         intra_threads,
                                         transfer,
@@ -69,7 +60,9 @@ pub fn expand(axes: &Axes) -> Result<Vec<Point>, usize> {
                                         provider,
                                         load,
                                         runtime,
-                                    });
+                                    };
+                                    point.id = point_id(&point);
+                                    points.push(point);
                                 }
                             }
                         }
@@ -83,17 +76,18 @@ pub fn expand(axes: &Axes) -> Result<Vec<Point>, usize> {
 
 /// A point's id. The defaults stay out of it (placement `replicate`, pin `none`, runtime `ort`), so
 /// ids of simple sweeps stay short and ids from before an axis existed stay the same.
-#[allow(clippy::too_many_arguments)]
-fn point_id(
-    workers: usize,
-    intra_threads: usize,
-    transfer: Transfer,
-    placement: Placement,
-    pin: Pin,
-    provider: Provider,
-    load: LoadPoint,
-    runtime: Runtime,
-) -> String {
+fn point_id(p: &Point) -> String {
+    let Point {
+        workers,
+        intra_threads,
+        transfer,
+        placement,
+        pin,
+        provider,
+        load,
+        runtime,
+        ..
+    } = *p;
     let mut id = format!("w{workers}-t{intra_threads}-{}", transfer.name());
     if placement != Placement::Replicate {
         id.push('-');
