@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what bench needs, skipping what is already there (safe to run again):
 #   - .venv, a Python virtualenv with the pinned ONNX Runtime wheel (onnxruntime==1.31.1) and numpy;
-#   - with --torch: the pinned PyTorch (torch==2.15.0, ~3 GB with its CUDA wheels) in .venv, for the
+#   - with --torch: the pinned PyTorch (torch==2.15.0, 5.3 GiB with its CUDA wheels) in .venv, for the
 #     torch runtime and scripts/export_models.py (scripts/test.sh passes it; scripts/run.sh does not);
 #   - the release build of bench (target/release/bench); with --tract, built with the tract runtime
 #     (cargo feature `tract`: about 8 more minutes on 2 cores, once).
@@ -57,8 +57,18 @@ if [ "$TEST_DEPS" = 1 ]; then
   fi
 fi
 if [ "$WITH_TORCH" = 1 ] && ! "$PY" -c "import torch, sys; sys.exit(torch.__version__.split('+')[0] != '$TORCH_VERSION')" 2>/dev/null; then
-  echo "setup: installing torch==$TORCH_VERSION into .venv (about 3 GB)" >&2
-  "$PY" -m pip install -q --disable-pip-version-check "torch==$TORCH_VERSION"
+  # PyPI has only the CUDA build for Linux: 5.3 GiB installed (torch, triton, the nvidia-* wheels),
+  # and pip holds the 3 GiB of downloads in its temporary directory while it installs them.
+  need_gib=9
+  for dir in .venv "${TMPDIR:-/tmp}"; do
+    avail_gib=$(( $(df -Pk "$dir" | awk 'NR == 2 { print $4 }') / 1048576 ))
+    if [ "$avail_gib" -lt "$need_gib" ]; then
+      echo "setup: installing torch==$TORCH_VERSION needs about $need_gib GiB free, but $(df -P "$dir" | awk 'NR == 2 { print $6 }') (holding $dir) has $avail_gib GiB; free some space (or point TMPDIR elsewhere) and run again" >&2
+      exit 2
+    fi
+  done
+  echo "setup: installing torch==$TORCH_VERSION into .venv (5.3 GiB with its CUDA wheels)" >&2
+  "$PY" -m pip install -q --disable-pip-version-check --no-cache-dir "torch==$TORCH_VERSION"
 fi
 if [ "${BENCH_SKIP_BUILD:-0}" != 1 ]; then
   cargo build --release --quiet "${FEATURES[@]}"
