@@ -313,29 +313,6 @@ pub fn min_rate_floor(scenario: &Scenario) -> Option<f64> {
     }
 }
 
-/// The value of an SLO metric in a row.
-pub fn slo_value(r: &Row, m: slo::Metric) -> f64 {
-    use slo::Metric::*;
-    match m {
-        P50Ms => r.latency_p50_us / 1e3,
-        P90Ms => r.latency_p90_us / 1e3,
-        P95Ms => r.latency_p95_us / 1e3,
-        P99Ms => r.latency_p99_us / 1e3,
-        P999Ms => r.latency_p999_us / 1e3,
-        MaxMs => r.latency_max_us / 1e3,
-        MeanMs => r.latency_mean_us / 1e3,
-        ThroughputRps => r.throughput_rps,
-        ErrorPct => {
-            let sent = r.requests + r.errors;
-            if sent == 0 {
-                0.0
-            } else {
-                100.0 * r.errors as f64 / sent as f64
-            }
-        }
-    }
-}
-
 /// The share of the offered rate an open-loop probe must complete, or it counts as overloaded: the
 /// workers did not keep up, whatever the latency of the requests that did finish. It allows 10%
 /// plus three standard deviations of a Poisson count of `rate × duration_s` arrivals, so that a
@@ -372,17 +349,7 @@ pub fn judge(
             ));
         }
     }
-    let mut slo_met = true;
-    for c in slo {
-        let v = slo_value(all, c.metric);
-        if !c.op.holds(v, c.value) {
-            slo_met = false;
-            reasons.push(format!(
-                "SLO missed: {} = {v:.3} (needs {c})",
-                c.metric.name()
-            ));
-        }
-    }
+    let slo_met = slo::check(slo, &all.measured(), &mut reasons);
     ProbeRow {
         config: config.to_string(),
         workers: point.workers,

@@ -661,43 +661,9 @@ pub fn verdict(
             scenario.load.max_in_flight
         ));
     }
-    let slo_met = (!scenario.slo.is_empty()).then(|| {
-        let mut met = true;
-        for c in &scenario.slo {
-            let actual = slo_value(median, c.metric);
-            if !c.op.holds(actual, c.value) {
-                met = false;
-                reasons.push(format!(
-                    "SLO missed: {} = {actual:.3} (needs {c})",
-                    c.metric.name()
-                ));
-            }
-        }
-        met
-    });
+    let slo_met = (!scenario.slo.is_empty())
+        .then(|| slo::check(&scenario.slo, &median.measured(), &mut reasons));
     (reasons, slo_met)
-}
-
-fn slo_value(s: &Summary, m: slo::Metric) -> f64 {
-    use slo::Metric::*;
-    match m {
-        P50Ms => s.latency.p50 / 1e3,
-        P90Ms => s.latency.p90 / 1e3,
-        P95Ms => s.latency.p95 / 1e3,
-        P99Ms => s.latency.p99 / 1e3,
-        P999Ms => s.latency.p999 / 1e3,
-        MaxMs => s.latency.max / 1e3,
-        MeanMs => s.latency.mean / 1e3,
-        ThroughputRps => s.throughput_rps,
-        ErrorPct => {
-            let sent = s.requests + s.errors;
-            if sent == 0 {
-                0.0
-            } else {
-                100.0 * s.errors as f64 / sent as f64
-            }
-        }
-    }
 }
 
 /// The median across trials of every field of a summary (spread for the fields that have one).

@@ -16,6 +16,8 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
+use crate::scenario::slo::Measured;
+
 /// Significant digits kept by every histogram (0.1% resolution).
 pub const SIGFIG: u8 = 3;
 /// The largest value a histogram tracks: one hour in nanoseconds. Larger values are recorded as this.
@@ -198,6 +200,23 @@ pub struct Summary {
 }
 
 impl Summary {
+    /// The values an SLO is checked against.
+    pub fn measured(&self) -> Measured {
+        let l = &self.latency;
+        Measured {
+            p50_us: l.p50,
+            p90_us: l.p90,
+            p95_us: l.p95,
+            p99_us: l.p99,
+            p999_us: l.p999,
+            max_us: l.max,
+            mean_us: l.mean,
+            throughput_rps: self.throughput_rps,
+            requests: self.requests,
+            errors: self.errors,
+        }
+    }
+
     pub fn of(r: &Record, span: Duration) -> Summary {
         let secs = span.as_secs_f64().max(1e-9);
         let sent = r.sent();

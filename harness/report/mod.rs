@@ -21,6 +21,8 @@ pub use html::render;
 
 use serde::Serialize;
 
+use crate::scenario::slo::Measured;
+
 /// One line of results: one model, ensemble group or `all` at one sweep point. Field names are the
 /// CSV columns; each time or size column carries its unit in its name. With several trials, a
 /// number is the median across trials; `_min` and `_max` columns give the spread.
@@ -126,6 +128,22 @@ fn ort() -> String {
 }
 
 impl Row {
+    /// The values an SLO is checked against.
+    pub fn measured(&self) -> Measured {
+        Measured {
+            p50_us: self.latency_p50_us,
+            p90_us: self.latency_p90_us,
+            p95_us: self.latency_p95_us,
+            p99_us: self.latency_p99_us,
+            p999_us: self.latency_p999_us,
+            max_us: self.latency_max_us,
+            mean_us: self.latency_mean_us,
+            throughput_rps: self.throughput_rps,
+            requests: self.requests,
+            errors: self.errors,
+        }
+    }
+
     /// The row with every float rounded to three decimals (nanosecond resolution for µs columns).
     pub fn rounded(&self) -> Row {
         let r3 = |v: f64| (v * 1000.0).round() / 1000.0;

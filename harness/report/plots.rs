@@ -318,13 +318,7 @@ pub fn spectrum_svg(spectra: &[(String, Spectrum)]) -> DrawResult<String> {
                 });
         }
         if !drawn.is_empty() {
-            chart
-                .configure_series_labels()
-                .position(SeriesLabelPosition::LowerRight)
-                .background_style(WHITE.mix(0.85))
-                .border_style(BLACK.mix(0.3))
-                .label_font((FONT, 12))
-                .draw()?;
+            legend(&mut chart, SeriesLabelPosition::LowerRight)?;
         }
         root.present()?;
     }
@@ -397,13 +391,7 @@ pub fn curves_svg(curves: &[Curve]) -> DrawResult<String> {
             }))?;
         }
         if !curves.is_empty() {
-            chart
-                .configure_series_labels()
-                .position(SeriesLabelPosition::UpperLeft)
-                .background_style(WHITE.mix(0.85))
-                .border_style(BLACK.mix(0.3))
-                .label_font((FONT, 12))
-                .draw()?;
+            legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
         }
         root.present()?;
     }
@@ -509,7 +497,7 @@ pub fn model_bars_svg(
                             Rectangle::new([(x, y - 5), (x + 14, y + 5)], c.filled())
                         });
                 }
-                legend(&mut chart)?;
+                legend(&mut chart, SeriesLabelPosition::LowerRight)?;
             }
             BarMetric::Throughput => {
                 let hi = vals().map(|v| v.2).fold(1.0f64, f64::max) / (1.0 - LEGEND_ROOM);
@@ -540,7 +528,7 @@ pub fn model_bars_svg(
                             Rectangle::new([(x, y - 5), (x + 14, y + 5)], c.filled())
                         });
                 }
-                legend(&mut chart)?;
+                legend(&mut chart, SeriesLabelPosition::LowerRight)?;
             }
         }
         root.present()?;
@@ -548,16 +536,18 @@ pub fn model_bars_svg(
     Ok(inline(svg))
 }
 
+/// Draws the chart's series labels in one style for every chart.
 fn legend<'a, DB: DrawingBackend + 'a, CT: CoordTranslate>(
     chart: &mut ChartContext<'a, DB, CT>,
+    position: SeriesLabelPosition,
 ) -> DrawResult<()>
 where
     DB::ErrorType: 'static,
 {
     chart
         .configure_series_labels()
-        .position(SeriesLabelPosition::LowerRight)
-        .background_style(WHITE.mix(0.9))
+        .position(position)
+        .background_style(WHITE.mix(0.85))
         .border_style(BLACK.mix(0.3))
         .label_font((FONT, 12))
         .draw()?;

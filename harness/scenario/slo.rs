@@ -105,6 +105,63 @@ impl fmt::Display for Constraint {
     }
 }
 
+/// The measured values an SLO is checked against (one point's, or one probe's).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Measured {
+    pub p50_us: f64,
+    pub p90_us: f64,
+    pub p95_us: f64,
+    pub p99_us: f64,
+    pub p999_us: f64,
+    pub max_us: f64,
+    pub mean_us: f64,
+    pub throughput_rps: f64,
+    /// Completed requests.
+    pub requests: u64,
+    pub errors: u64,
+}
+
+impl Measured {
+    /// The value of `metric`, in the metric's unit (ms, requests/s or percent of sends).
+    pub fn value(&self, metric: Metric) -> f64 {
+        match metric {
+            Metric::P50Ms => self.p50_us / 1e3,
+            Metric::P90Ms => self.p90_us / 1e3,
+            Metric::P95Ms => self.p95_us / 1e3,
+            Metric::P99Ms => self.p99_us / 1e3,
+            Metric::P999Ms => self.p999_us / 1e3,
+            Metric::MaxMs => self.max_us / 1e3,
+            Metric::MeanMs => self.mean_us / 1e3,
+            Metric::ThroughputRps => self.throughput_rps,
+            Metric::ErrorPct => {
+                let sent = self.requests + self.errors;
+                if sent == 0 {
+                    0.0
+                } else {
+                    100.0 * self.errors as f64 / sent as f64
+                }
+            }
+        }
+    }
+}
+
+/// Checks every objective against `measured`, adds a reason to `reasons` for each one missed, and
+/// says whether all were met.
+pub fn check(slo: &[Constraint], measured: &Measured, reasons: &mut Vec<String>) -> bool {
+    let mut met = true;
+    for c in slo {
+        let actual = measured.value(c.metric);
+        if !c.op.holds(actual, c.value) {
+            met = false;
+            reasons.push(format!(
+                "SLO missed: {} = {actual:.3} (needs {c})",
+                c.metric.name()
+            ));
+        }
+    }
+    met
+}
+
 /// Parses `METRIC OP NUMBER` (spaces optional); `METRIC=NUMBER` means `<=` for latencies and errors
 /// and `>=` for throughput, as in `--slo p99_ms=50`.
 pub fn parse(text: &str) -> Result<Constraint, String> {
@@ -225,6 +282,32 @@ mod tests {
         );
         assert!(parse("p99_ms <= -1").is_err());
         assert!(parse("").is_err());
+    }
+
+    #[test]
+    fn checks_each_objective_in_its_unit() {
+        let m = Measured {
+            p99_us: 42_000.0,
+            throughput_rps: 900.0,
+            requests: 990,
+            errors: 10,
+            ..Measured::default()
+        };
+        assert_eq!(m.value(Metric::P99Ms), 42.0);
+        assert_eq!(m.value(Metric::ErrorPct), 1.0);
+        assert_eq!(Measured::default().value(Metric::ErrorPct), 0.0);
+        let slo: Vec<Constraint> = ["p99_ms <= 50", "throughput_rps >= 1000", "error_pct <= 1"]
+            .iter()
+            .map(|t| parse(t).unwrap())
+            .collect();
+        let mut reasons = Vec::new();
+        assert!(!check(&slo, &m, &mut reasons));
+        assert_eq!(
+            reasons,
+            ["SLO missed: throughput_rps = 900.000 (needs throughput_rps >= 1000)"]
+        );
+        reasons.clear();
+        assert!(check(&slo[..1], &m, &mut reasons) && reasons.is_empty());
     }
 
     #[test]
