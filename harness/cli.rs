@@ -42,6 +42,10 @@ pub enum Command {
         /// Override the scenario's measured request count per point.
         #[arg(long, value_name = "N")]
         requests: Option<u64>,
+        /// Override the scenario's `[load] spin` (e.g. "2ms"): an open loop busy-waits this long
+        /// before each send instead of sleeping, so a VM's late wake-ups do not delay sends.
+        #[arg(long, value_name = "DURATION")]
+        spin: Option<String>,
         /// No progress bar.
         #[arg(long, short)]
         quiet: bool,
@@ -135,6 +139,9 @@ pub enum Command {
         /// Override the scenario's measured request count per probe.
         #[arg(long, value_name = "N")]
         requests: Option<u64>,
+        /// Override the scenario's `[load] spin` (e.g. "2ms"); see `sweep`.
+        #[arg(long, value_name = "DURATION")]
+        spin: Option<String>,
         /// No line per probe on stderr.
         #[arg(long, short)]
         quiet: bool,

@@ -7,7 +7,7 @@ use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::load::{self, FirstRuns, PhaseResult, PhaseRule};
-use crate::metrics::{Percentiles, Record, Summary, spread};
+use crate::metrics::{self, Percentiles, Record, Summary, spread};
 use crate::protocol::{GpuSetup, Setup, SetupModel};
 use crate::report::csv::CsvReport;
 use crate::report::json::{self, Host, RunInfo, ScenarioInfo};
@@ -240,6 +240,7 @@ fn run_info(s: &Scenario, ort: Option<&OrtLib>) -> RunInfo {
         interrupted: false,
         points: Vec::new(),
         cpu_dma_latency_us: None,
+        generator_spin_us: s.load.spin.as_micros() as u64,
         dropped_point: None,
         shard: None,
     }
@@ -474,6 +475,7 @@ pub(crate) async fn run_point(
             ),
         };
         let mut trials = Vec::new();
+        let ticks = metrics::cpu_ticks();
         for t in 0..scenario.workload.trials {
             if *cancel.borrow() {
                 break;
@@ -492,7 +494,10 @@ pub(crate) async fn run_point(
                 .await?,
             );
         }
-        anyhow::Ok((warm, trials))
+        let steal = ticks
+            .zip(metrics::cpu_ticks())
+            .and_then(|(a, b)| metrics::steal_pct(a, b));
+        anyhow::Ok((warm, trials, steal))
     }
     .await;
     let restarts = (pool.restarts.get(), pool.restart_max.get());
@@ -503,7 +508,7 @@ pub(crate) async fn run_point(
         _ => None,
     };
     let ends = pool.shutdown().await;
-    let (warm, trials) = phases?;
+    let (warm, trials, steal) = phases?;
     let mut rss_per_worker = Vec::new();
     let mut reports = Vec::new();
     let mut warnings = Vec::new();
@@ -572,6 +577,7 @@ pub(crate) async fn run_point(
             r.gpu_util_mean_pct = Some(u.mean_pct);
             r.gpu_util_max_pct = Some(u.max_pct);
         }
+        r.cpu_steal_pct = steal;
         r.worker_restarts = restarts.0;
         r.restart_ms_max = (restarts.0 > 0).then_some(restarts.1.as_secs_f64() * 1e3);
     }
@@ -651,7 +657,7 @@ pub fn verdict(
     let lagged = all.iter().map(|s| s.lagged_pct).fold(0.0, f64::max);
     if lagged > 1.0 {
         reasons.push(format!(
-            "the generator fell behind: {lagged:.1}% of sends lagged over {} ms (on a VM, try --cpu-dma-latency 0)",
+            "the generator fell behind: {lagged:.1}% of sends lagged over {} ms (on a VM, try --spin 2ms or --cpu-dma-latency 0)",
             crate::metrics::LAG_LIMIT.as_millis()
         ));
     }

@@ -181,11 +181,13 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             max_probes,
             duration,
             requests,
+            spin,
             quiet,
             cpu_dma_latency,
         } => {
             let mut s = scenario::load(&scenario)?;
             override_stop(&mut s, duration.as_deref(), requests)?;
+            override_spin(&mut s, spin.as_deref())?;
             let slo = if slo.is_empty() {
                 s.slo.clone()
             } else {
@@ -268,6 +270,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             dry_run,
             duration,
             requests,
+            spin,
             quiet,
             cpu_dma_latency,
             resume,
@@ -275,6 +278,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         } => {
             let mut s = scenario::load(&scenario)?;
             override_stop(&mut s, duration.as_deref(), requests)?;
+            override_spin(&mut s, spin.as_deref())?;
             // A shard runs its share of the points, keeping their indexes and ids.
             let shard = shard.map(|sh| shard::ShardInfo::new(sh, &s.points));
             if let Some(sh) = &shard {
@@ -391,6 +395,21 @@ fn override_stop(
     if let Some(n) = requests {
         anyhow::ensure!(n > 0, "--requests must be at least 1");
         s.workload.stop = scenario::StopRule::Fixed(scenario::Limit::Requests(n));
+    }
+    Ok(())
+}
+
+/// Replaces the scenario's `[load] spin` with `--spin`.
+fn override_spin(s: &mut scenario::Scenario, spin: Option<&str>) -> anyhow::Result<()> {
+    if let Some(v) = spin {
+        let d = humantime::parse_duration(v)
+            .with_context(|| format!("--spin {v}: not a duration like 2ms or 500us"))?;
+        anyhow::ensure!(
+            d <= scenario::MAX_SPIN,
+            "--spin {v}: more than the {} limit",
+            humantime::format_duration(scenario::MAX_SPIN)
+        );
+        s.load.spin = d;
     }
     Ok(())
 }

@@ -602,31 +602,49 @@ pub async fn run_phase(
                 PhaseRule::Fixed(Limit::Duration(d)) => Some(phase.start + d),
                 _ => None,
             };
+            let spin = scenario.load.spin;
             let schedule = async {
                 loop {
                     let next = phase.start + Duration::from_nanos(next_ns);
                     if !may_send(issued) || deadline.is_some_and(|d| next >= d) {
                         break;
                     }
-                    timer.arm(next)?;
-                    tokio::select! {
-                        biased;
-                        r = timer.fired() => {
-                            r?;
-                            let now = Instant::now();
-                            let mut intended = phase.start + Duration::from_nanos(next_ns);
-                            while intended <= now && may_send(issued) && deadline.is_none_or(|d| intended < d) {
-                                issued += 1;
-                                in_flight.push(phase.request(picker.pick(&mut rng), intended, issued as usize));
-                                next_ns += arrivals.next(&mut rng);
-                                intended = phase.start + Duration::from_nanos(next_ns);
-                            }
-                            if in_flight.len() > max_in_flight {
-                                overloaded.set(true);
-                                break;
-                            }
+                    let now = Instant::now();
+                    if now >= next {
+                        let mut intended = next;
+                        while intended <= now
+                            && may_send(issued)
+                            && deadline.is_none_or(|d| intended < d)
+                        {
+                            issued += 1;
+                            in_flight.push(phase.request(
+                                picker.pick(&mut rng),
+                                intended,
+                                issued as usize,
+                            ));
+                            next_ns += arrivals.next(&mut rng);
+                            intended = phase.start + Duration::from_nanos(next_ns);
                         }
-                        Some(_) = in_flight.next(), if !in_flight.is_empty() => {}
+                        if in_flight.len() > max_in_flight {
+                            overloaded.set(true);
+                            break;
+                        }
+                    } else if next - now <= spin {
+                        // The last `spin` before a send: busy-wait instead of sleeping, since a
+                        // halted vCPU can wake milliseconds late. Yielding lets the runtime poll
+                        // the workers' sockets, so replies keep being timed while it spins.
+                        tokio::select! {
+                            biased;
+                            Some(_) = in_flight.next(), if !in_flight.is_empty() => {}
+                            _ = tokio::task::yield_now() => {}
+                        }
+                    } else {
+                        timer.arm(next - spin)?;
+                        tokio::select! {
+                            biased;
+                            r = timer.fired() => r?,
+                            Some(_) = in_flight.next(), if !in_flight.is_empty() => {}
+                        }
                     }
                 }
                 while in_flight.next().await.is_some() {}

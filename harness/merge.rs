@@ -339,7 +339,7 @@ fn merged_trials(logs: &[hlog::Log]) -> Vec<Trial> {
 /// - `throughput_rps`, `_min`, `_max`, `rss_mib`: sums over the inputs (the machines served the load
 ///   together). `rss_per_worker_mib`: every input's workers, in input order.
 /// - `sent`, `errors`, `first_runs`, `warmup_requests`, `cold_starts`, `worker_restarts`: sums.
-/// - `duration_s`, `first_run_ms`, `cold_start_p50_ms`, `cold_start_max_ms`, `load_ms`,
+/// - `duration_s`, `cpu_steal_pct`, `first_run_ms`, `cold_start_p50_ms`, `cold_start_max_ms`, `load_ms`,
 ///   `restart_ms_max`, `windows`, `trials`: the largest of the inputs.
 /// - `lagged_sends_pct`: the mean of the inputs' weighted by requests sent.
 /// - `valid`: every input's was; `reason`: each input's reasons; `slo_met`: every input met its
@@ -487,6 +487,7 @@ fn merge_model(name: &str, rows: &[&Row], trials: &[Trial]) -> Row {
             .filter(|s| !s.is_empty())
             .collect::<Vec<_>>()
             .join(";"),
+        cpu_steal_pct: max_opt(&|r| r.cpu_steal_pct),
         worker_restarts: sum_u(&|r| r.worker_restarts),
         restart_ms_max: max_opt(&|r| r.restart_ms_max),
         windows: rows.iter().map(|r| r.windows).max().unwrap_or(0),
@@ -606,6 +607,12 @@ fn run_info(sources: &[Source], merged: &BTreeSet<usize>) -> Value {
         .any(|s| s.info["cpu_dma_latency_us"] != info["cpu_dma_latency_us"])
     {
         info["cpu_dma_latency_us"] = Value::Null;
+    }
+    if sources
+        .iter()
+        .any(|s| s.info["generator_spin_us"] != info["generator_spin_us"])
+    {
+        info["generator_spin_us"] = Value::Null;
     }
     info["dropped_point"] = Value::Null;
     info["shard"] = Value::Null;

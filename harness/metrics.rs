@@ -199,6 +199,29 @@ pub struct Summary {
     pub lagged_pct: f64,
 }
 
+/// The machine's CPU time so far, from `/proc/stat`: ticks stolen by the hypervisor, and all ticks,
+/// over every CPU. `None` where the kernel does not report stolen time.
+pub fn cpu_ticks() -> Option<(u64, u64)> {
+    use procfs::CurrentSI;
+    let t = procfs::KernelStats::current().ok()?.total;
+    let steal = t.steal?;
+    let total = t.user
+        + t.nice
+        + t.system
+        + t.idle
+        + t.iowait.unwrap_or(0)
+        + t.irq.unwrap_or(0)
+        + t.softirq.unwrap_or(0)
+        + steal;
+    Some((steal, total))
+}
+
+/// The percent of CPU time stolen between two [`cpu_ticks`] readings; `None` if no time passed.
+pub fn steal_pct(before: (u64, u64), after: (u64, u64)) -> Option<f64> {
+    let total = after.1.checked_sub(before.1).filter(|t| *t > 0)?;
+    Some(100.0 * after.0.saturating_sub(before.0) as f64 / total as f64)
+}
+
 impl Summary {
     /// The values an SLO is checked against.
     pub fn measured(&self) -> Measured {
@@ -264,6 +287,26 @@ pub fn spread(values: &[f64]) -> Option<(f64, f64, f64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn steal_is_the_stolen_share_of_all_cpu_time_between_two_readings() {
+        assert_eq!(steal_pct((10, 1_000), (30, 1_400)), Some(5.0));
+        assert_eq!(steal_pct((10, 1_000), (10, 1_000)), None, "no time passed");
+        assert_eq!(
+            steal_pct((10, 1_000), (10, 900)),
+            None,
+            "counters went back"
+        );
+        // This machine's counters: total ticks grow while time passes, steal never exceeds them.
+        let Some(a) = cpu_ticks() else {
+            return; // a kernel without steal accounting: the column stays empty
+        };
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        let b = cpu_ticks().unwrap();
+        assert!(b.1 > a.1 && b.0 >= a.0 && b.0 <= b.1, "{a:?} -> {b:?}");
+        let pct = steal_pct(a, b).unwrap();
+        assert!((0.0..=100.0).contains(&pct), "{pct}");
+    }
 
     fn timing(latency_us: u64, compute_ns: u64) -> Timing {
         Timing {

@@ -154,6 +154,59 @@ fn verdicts_name_each_reason_and_exit_1() {
     );
 }
 
+/// On a busy 2-core test machine the generator may honestly fall behind; nothing else may fail.
+fn lag_only(r: &Run) -> bool {
+    r.code == 0
+        || r.rows.iter().all(|row| {
+            row["reason"].is_empty() || row["reason"].starts_with("the generator fell behind")
+        })
+}
+
+/// With `spin`, the open loop busy-waits before each send instead of sleeping. At 1,000 requests/s
+/// and a 5 ms spin it never sleeps at all, so this fails if replies went unread while it spins:
+/// they would pile up until the end, and latencies would grow to the length of the run.
+#[test]
+fn a_spinning_generator_keeps_its_schedule_and_reads_replies_while_it_spins() {
+    let scenario = "[[model]]\nname = \"m\"\nsynthetic = { mean = \"100us\", wait = \"sleep\" }\n\
+                    [load]\nkind = \"open\"\narrival = \"constant\"\nrate = 1000\nspin = \"5ms\"\n\
+                    [workload]\nwarmup_requests = 0\nduration = \"2s\"\n";
+    let spin_us = |dir: &std::path::Path| {
+        let meta: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.join("run.json")).unwrap()).unwrap();
+        meta["generator_spin_us"].as_u64().unwrap()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let run = common::sweep_in(dir.path(), scenario, &[]);
+    assert!(lag_only(&run), "{}", run.stderr);
+    let all = run.row("all");
+    let sent = run.num("all", "requests") + run.num("all", "first_runs");
+    assert!((1990.0..=2001.0).contains(&sent), "{all:?}");
+    // 100 µs of service: a p50 of 20 ms would already mean replies waited on the generator.
+    assert!(run.num("all", "latency_p50_us") < 20_000.0, "{all:?}");
+    assert!(run.num("all", "latency_p99_us") < 200_000.0, "{all:?}");
+    assert_eq!(spin_us(dir.path()), 5_000);
+    // Linux reports stolen CPU time (0 on bare metal).
+    let steal = run.num("all", "cpu_steal_pct");
+    assert!((0.0..=100.0).contains(&steal), "{all:?}");
+
+    // `--spin` overrides the scenario, and is checked like it.
+    let dir = tempfile::tempdir().unwrap();
+    let run = common::sweep_in(
+        dir.path(),
+        scenario,
+        &["--spin", "250us", "--duration", "300ms"],
+    );
+    assert!(lag_only(&run), "{}", run.stderr);
+    assert_eq!(spin_us(dir.path()), 250);
+    let run = sweep(scenario, &["--spin", "1s"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("--spin 1s: more than the 100ms limit"),
+        "{}",
+        run.stderr
+    );
+}
+
 #[test]
 fn open_loop_records_service_time_and_send_lag_and_follows_a_trace() {
     let dir = tempfile::tempdir().unwrap();
@@ -166,13 +219,6 @@ fn open_loop_records_service_time_and_send_lag_and_follows_a_trace() {
         trace.display()
     );
     let run = sweep(&scenario, &[]);
-    // On a busy 2-core test machine the generator may honestly fall behind; nothing else may fail.
-    let lag_only = |r: &Run| {
-        r.code == 0
-            || r.rows.iter().all(|row| {
-                row["reason"].is_empty() || row["reason"].starts_with("the generator fell behind")
-            })
-    };
     assert!(lag_only(&run), "{}", run.stderr);
     let all = run.row("all");
     assert_eq!(

@@ -87,6 +87,22 @@ pub fn header() -> Vec<String> {
 mod tests {
     use super::*;
 
+    /// A user reads the columns in the README's table, never in the source.
+    #[test]
+    fn the_readme_documents_every_column() {
+        // The first cell of each table row names its columns: "| `a`, `b` | unit | meaning |".
+        let named: Vec<&str> = include_str!("../../README.md")
+            .lines()
+            .filter(|l| l.starts_with("| `"))
+            .filter_map(|l| l.split(" |").next())
+            .collect();
+        let missing: Vec<String> = header()
+            .into_iter()
+            .filter(|c| !named.iter().any(|cell| cell.contains(&format!("`{c}`"))))
+            .collect();
+        assert!(missing.is_empty(), "undocumented CSV columns: {missing:?}");
+    }
+
     fn row() -> Row {
         Row {
             point_id: "w1-t1-pipe-cpu-c1".into(),

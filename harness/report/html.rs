@@ -208,6 +208,10 @@ pub fn meta_items(meta: &Value) -> Vec<(&'static str, String)> {
         ("logical cores", s("/host/logical_cores")),
         ("OS", s("/host/os")),
         ("CPU wake-up latency limit (µs)", s("/cpu_dma_latency_us")),
+        (
+            "open-loop spin before each send (µs)",
+            s("/generator_spin_us"),
+        ),
     ];
     if let Some(models) = meta.pointer("/scenario/models").and_then(Value::as_array) {
         for m in models {

@@ -21,6 +21,9 @@ pub struct RunInfo {
     pub points: Vec<PointInfo>,
     /// `--cpu-dma-latency`: the CPU wake-up latency limit held during the run, µs.
     pub cpu_dma_latency_us: Option<u32>,
+    /// `[load] spin` (or `--spin`): how long an open loop busy-waited before each send, µs.
+    #[serde(default)]
+    pub generator_spin_us: u64,
     /// The point that was running when the run was interrupted; it was dropped, not reported.
     pub dropped_point: Option<String>,
     /// `--shard I/N`: which share of the sweep this run holds, and that share's point indexes.

@@ -83,6 +83,10 @@ pub struct Row {
     pub send_lag_max_us: f64,
     pub send_lag_mean_us: f64,
     pub lagged_sends_pct: f64,
+    /// Percent of the machine's CPU time (all CPUs) that the hypervisor took over the measured
+    /// trials (`steal` in `/proc/stat`); empty where the kernel does not report it.
+    #[serde(default)]
+    pub cpu_steal_pct: Option<f64>,
     pub compute_p50_us: f64,
     pub compute_p99_us: f64,
     pub compute_mean_us: f64,

@@ -28,6 +28,7 @@ use crate::tensor::{DType, Generator, TensorData};
 use raw::RawScenario;
 pub use source::{KeyPath, SourceMap};
 pub use sweep::{Point, expand};
+pub use workload::MAX_SPIN;
 
 /// The largest single sample (all inputs of one model) the parent will generate: 1 GiB.
 pub const MAX_SAMPLE_BYTES: usize = 1 << 30;
@@ -488,6 +489,8 @@ pub struct LoadSpec {
     pub arrival: Arrival,
     /// Open loop: more requests in flight than this stops the measurement (the point is invalid).
     pub max_in_flight: usize,
+    /// Open loop: how long before each send the generator busy-waits instead of sleeping.
+    pub spin: Duration,
 }
 
 impl LoadSpec {

@@ -192,6 +192,7 @@ pub struct RawLoad {
     pub arrival: Option<String>,
     pub trace: Option<String>,
     pub max_in_flight: Option<i64>,
+    pub spin: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

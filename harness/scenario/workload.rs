@@ -18,6 +18,9 @@ pub(super) fn parse_duration(s: &str) -> Result<Duration, String> {
     humantime::parse_duration(s).map_err(|err| err.to_string())
 }
 
+/// The longest `[load] spin`: the generator spends up to this long busy-waiting before each send.
+pub const MAX_SPIN: Duration = Duration::from_millis(100);
+
 /// A duration key: `Some` when valid; pushes an error otherwise.
 pub(super) fn duration_key(
     value: &str,
@@ -341,6 +344,24 @@ pub(super) fn resolve_load(
     };
     let mut arrival = Arrival::Poisson;
     let mut max_in_flight = 10_000;
+    // Allowed with a closed loop too, which ignores it: `bench capacity` probes such a scenario
+    // with open loops.
+    let spin = raw
+        .spin
+        .as_deref()
+        .and_then(|v| duration_key(v, &key.key("spin"), true, e))
+        .unwrap_or(Duration::ZERO);
+    if spin > MAX_SPIN {
+        e.push(
+            &key.key("spin"),
+            format!(
+                "{} is more than the {} limit",
+                humantime::format_duration(spin),
+                humantime::format_duration(MAX_SPIN)
+            ),
+            "a few milliseconds covers a VM's late wake-ups, e.g. `spin = \"2ms\"`",
+        );
+    }
     let points = match kind {
         LoadKind::Closed => {
             for (k, set) in [
@@ -432,6 +453,7 @@ pub(super) fn resolve_load(
                             kind,
                             arrival,
                             max_in_flight,
+                            spin,
                         },
                         vec![LoadPoint::Open { rate: 1.0 }],
                     );
@@ -476,6 +498,7 @@ pub(super) fn resolve_load(
             kind,
             arrival,
             max_in_flight,
+            spin,
         },
         points,
     )
