@@ -18,7 +18,9 @@ fn capacity(scenario: &str, extra: &[&str]) -> (i32, String, String, Vec<common:
         .arg("--out")
         .arg(dir.path())
         .args(extra);
-    // As in tests/queueing.rs: hold CPU wake-ups short when allowed, so open-loop sends keep time.
+    // As in tests/queueing.rs: spin before sends, and hold CPU wake-ups short when allowed, so
+    // open-loop sends keep time.
+    cmd.args(["--spin", "2ms"]);
     if unsafe { libc::geteuid() } == 0 && std::path::Path::new("/dev/cpu_dma_latency").exists() {
         cmd.args(["--cpu-dma-latency", "0"]);
     }

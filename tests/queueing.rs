@@ -17,9 +17,9 @@ use common::{Row, num};
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
-/// Runs `bench sweep` on `scenario` and returns the `all` row. As root (CI is), it holds a CPU
-/// wake-up latency of 0 µs: on VMs whose idle vCPUs halt, waking can take milliseconds, which is
-/// noise for these tests, not what they check.
+/// Runs `bench sweep` on `scenario` and returns the `all` row. The generator spins for the last
+/// 2 ms before each send, and as root (CI is) a CPU wake-up latency of 0 µs is held: on VMs whose
+/// idle vCPUs halt, waking can take milliseconds, which is noise for these tests, not what they check.
 fn sweep(scenario: &str) -> Row {
     // SAFETY: geteuid has no preconditions.
     let root =
@@ -27,9 +27,9 @@ fn sweep(scenario: &str) -> Row {
     let run = common::sweep(
         scenario,
         if root {
-            &["--cpu-dma-latency", "0"]
+            &["--spin", "2ms", "--cpu-dma-latency", "0"]
         } else {
-            &[]
+            &["--spin", "2ms"]
         },
     );
     assert!(
