@@ -552,6 +552,7 @@ pub(crate) async fn run_point(
         warm.as_ref(),
         &trials,
         &rss_per_worker,
+        steal,
     );
     mark_unsupported(&mut rows, scenario, &unsupported);
     let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
@@ -577,7 +578,6 @@ pub(crate) async fn run_point(
             r.gpu_util_mean_pct = Some(u.mean_pct);
             r.gpu_util_max_pct = Some(u.max_pct);
         }
-        r.cpu_steal_pct = steal;
         r.worker_restarts = restarts.0;
         r.restart_ms_max = (restarts.0 > 0).then_some(restarts.1.as_secs_f64() * 1e3);
     }
@@ -628,12 +628,34 @@ fn write_hlog(out_dir: &Path, point_id: &str, bytes: &[u8]) -> anyhow::Result<()
     write_atomic(&path, bytes).with_context(|| format!("cannot write {}", path.display()))
 }
 
-/// Why a point is invalid, from its `all` summaries (one per trial) and phases; empty when valid.
+/// The verdict on send lag: more than 1% of sends later than [`metrics::LAG_LIMIT`] makes a point
+/// invalid. When the host stole 1% of the CPU time or more meanwhile, the reason says so: its
+/// stalls delay every send of the VM, whatever the generator does.
+fn lag_reason(lagged_pct: f64, steal_pct: Option<f64>) -> Option<String> {
+    if lagged_pct <= 1.0 {
+        return None;
+    }
+    let host = match steal_pct {
+        Some(s) if s >= 1.0 => {
+            format!(", while the host took {s:.1}% of the CPU time (cpu_steal_pct)")
+        }
+        _ => String::new(),
+    };
+    Some(format!(
+        "the generator fell behind: {lagged_pct:.1}% of sends lagged over {} ms{host} \
+         (on a VM, try --spin 2ms or --cpu-dma-latency 0)",
+        metrics::LAG_LIMIT.as_millis()
+    ))
+}
+
+/// Why a point is invalid, from its `all` summaries (one per trial), phases and the CPU time the
+/// host stole meanwhile; empty when valid.
 pub fn verdict(
     scenario: &Scenario,
     trials: &[PhaseResult],
     all: &[Summary],
     median: &Summary,
+    steal_pct: Option<f64>,
 ) -> (Vec<String>, Option<bool>) {
     let mut reasons = Vec::new();
     let errors: u64 = all.iter().map(|s| s.errors).sum();
@@ -655,12 +677,7 @@ pub fn verdict(
         ));
     }
     let lagged = all.iter().map(|s| s.lagged_pct).fold(0.0, f64::max);
-    if lagged > 1.0 {
-        reasons.push(format!(
-            "the generator fell behind: {lagged:.1}% of sends lagged over {} ms (on a VM, try --spin 2ms or --cpu-dma-latency 0)",
-            crate::metrics::LAG_LIMIT.as_millis()
-        ));
-    }
+    reasons.extend(lag_reason(lagged, steal_pct));
     if trials.iter().any(|t| t.overloaded) {
         reasons.push(format!(
             "more than {} requests in flight: the workers cannot keep up with the rate",
@@ -841,6 +858,7 @@ pub fn rows(
     warm: Option<&PhaseResult>,
     trials: &[PhaseResult],
     rss_per_worker: &[u64],
+    steal_pct: Option<f64>,
 ) -> Vec<Row> {
     let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
     let rss_bytes: u64 = rss_per_worker.iter().sum();
@@ -889,7 +907,7 @@ pub fn rows(
     };
     let all = summaries(&|t| &t.result.all);
     let all_median = median_summary(&all);
-    let (reasons, slo_met) = verdict(scenario, trials, &all, &all_median);
+    let (reasons, slo_met) = verdict(scenario, trials, &all, &all_median, steal_pct);
     let row = |name: &str,
                kind: &str,
                per_trial: &[Summary],
@@ -960,6 +978,7 @@ pub fn rows(
             load_ms,
             rss_mib: mib(rss_bytes),
             rss_per_worker_mib: rss_list.join(";"),
+            cpu_steal_pct: steal_pct,
             windows: trials.iter().map(|t| t.windows).max().unwrap_or(0),
             valid: reasons.is_empty(),
             reason: reasons.join("; "),
@@ -1029,4 +1048,27 @@ pub fn error_notes(point: &Point, trials: &[PhaseResult]) -> Vec<String> {
 /// The console summary for finished rows.
 pub fn summary(rows: &[Row]) -> String {
     console::summary(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lag_makes_a_point_invalid_above_one_percent_and_names_a_noisy_host() {
+        assert_eq!(lag_reason(1.0, Some(9.0)), None);
+        let quiet = lag_reason(2.5, Some(0.4)).unwrap();
+        assert!(
+            quiet.starts_with("the generator fell behind: 2.5% of sends lagged over 1 ms (on a VM"),
+            "{quiet}"
+        );
+        assert!(!quiet.contains("host"), "{quiet}");
+        assert_eq!(lag_reason(2.5, None).unwrap(), quiet);
+        let noisy = lag_reason(2.5, Some(4.25)).unwrap();
+        assert!(
+            noisy.contains("lagged over 1 ms, while the host took 4.2% of the CPU time (cpu_steal_pct) (on a VM, try --spin 2ms"),
+            "{noisy}"
+        );
+        assert!(!noisy.contains(';'), "reasons are joined with `; `");
+    }
 }
