@@ -107,6 +107,10 @@ fn every_transfer_mode_gives_bit_identical_torch_outputs() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "tract"),
+    ignore = "scenarios/runtimes.toml sweeps tract: run with --features tract (scripts/test.sh does)"
+)]
 fn parity_passes_on_the_bundled_models() {
     let out = bench()
         .args(["parity", "--scenario", "scenarios/runtimes.toml"])

@@ -149,49 +149,21 @@ impl Row {
     }
 
     /// The row with every float rounded to three decimals (nanosecond resolution for µs columns).
+    /// It goes through the row's serde form, so no float column can be missed.
     pub fn rounded(&self) -> Row {
-        let r3 = |v: f64| (v * 1000.0).round() / 1000.0;
-        let mut r = self.clone();
-        for v in [
-            &mut r.duration_s,
-            &mut r.throughput_rps,
-            &mut r.throughput_rps_min,
-            &mut r.throughput_rps_max,
-            &mut r.latency_p50_us,
-            &mut r.latency_p90_us,
-            &mut r.latency_p95_us,
-            &mut r.latency_p99_us,
-            &mut r.latency_p999_us,
-            &mut r.latency_max_us,
-            &mut r.latency_mean_us,
-            &mut r.latency_p99_us_min,
-            &mut r.latency_p99_us_max,
-            &mut r.service_p50_us,
-            &mut r.service_p99_us,
-            &mut r.service_mean_us,
-            &mut r.send_lag_p50_us,
-            &mut r.send_lag_p99_us,
-            &mut r.send_lag_max_us,
-            &mut r.send_lag_mean_us,
-            &mut r.lagged_sends_pct,
-            &mut r.compute_p50_us,
-            &mut r.compute_p99_us,
-            &mut r.compute_mean_us,
-            &mut r.overhead_p10_us,
-            &mut r.overhead_p50_us,
-            &mut r.overhead_p99_us,
-            &mut r.overhead_mean_us,
-            &mut r.load_ms,
-            &mut r.rss_mib,
-        ] {
-            *v = r3(*v);
+        fn round(v: &mut serde_json::Value) {
+            match v {
+                serde_json::Value::Number(n) if n.is_f64() => {
+                    let x = n.as_f64().unwrap_or_default();
+                    *v = serde_json::json!((x * 1000.0).round() / 1000.0);
+                }
+                serde_json::Value::Object(map) => map.values_mut().for_each(round),
+                _ => {}
+            }
         }
-        r.first_run_ms = r.first_run_ms.map(r3);
-        r.cold_start_p50_ms = r.cold_start_p50_ms.map(r3);
-        r.cold_start_max_ms = r.cold_start_max_ms.map(r3);
-        r.restart_ms_max = r.restart_ms_max.map(r3);
-        r.rate_rps = r.rate_rps.map(r3);
-        r
+        let mut v = serde_json::to_value(self).expect("a row serialises");
+        round(&mut v);
+        serde_json::from_value(v).expect("a rounded row deserialises")
     }
 }
 
@@ -235,4 +207,32 @@ pub fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()>
     let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
     std::fs::write(&tmp, bytes)?;
     std::fs::rename(&tmp, path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rounding_reaches_every_float_column_and_leaves_the_rest() {
+        let row = Row {
+            latency_p50_us: 417.123_456,
+            cpu_steal_pct: Some(10.206_718_346),
+            gpu_util_mean_pct: Some(0.000_4),
+            rate_rps: Some(62.5),
+            requests: 123_456_789,
+            point_id: "w1-t1-pipe-cpu-c1".into(),
+            ..Row::default()
+        };
+        let r = row.rounded();
+        assert_eq!(r.latency_p50_us, 417.123);
+        assert_eq!(r.cpu_steal_pct, Some(10.207));
+        assert_eq!(r.gpu_util_mean_pct, Some(0.0));
+        assert_eq!(r.rate_rps, Some(62.5));
+        assert_eq!(r.first_run_ms, None);
+        assert_eq!(
+            (r.requests, r.point_id.as_str()),
+            (123_456_789, "w1-t1-pipe-cpu-c1")
+        );
+    }
 }
