@@ -603,6 +603,16 @@ pub async fn run_phase(
                 _ => None,
             };
             let spin = scenario.load.spin;
+            // With a fixed duration the schedule itself ends at the deadline. The monitor's stop,
+            // which can fire first after a stall, must not drop sends that were due before it:
+            // they are the ones that waited longest.
+            let may_send = |issued: u64| {
+                if deadline.is_some() {
+                    !*cancel.borrow()
+                } else {
+                    may_send(issued)
+                }
+            };
             let schedule = async {
                 loop {
                     let next = phase.start + Duration::from_nanos(next_ns);
