@@ -339,8 +339,8 @@ fn merged_trials(logs: &[hlog::Log]) -> Vec<Trial> {
 /// - `throughput_rps`, `_min`, `_max`, `rss_mib`: sums over the inputs (the machines served the load
 ///   together). `rss_per_worker_mib`: every input's workers, in input order.
 /// - `sent`, `errors`, `first_runs`, `warmup_requests`, `cold_starts`, `worker_restarts`: sums.
-/// - `duration_s`, `cpu_steal_pct`, `first_run_ms`, `cold_start_p50_ms`, `cold_start_max_ms`, `load_ms`,
-///   `restart_ms_max`, `windows`, `trials`: the largest of the inputs.
+/// - `duration_s`, `cpu_steal_pct`, `first_run_ms`, `cold_start_p50_ms`, `cold_start_max_ms`,
+///   `load_ms`, `restart_ms_max`, `windows`, `trials`: the largest of the inputs.
 /// - `lagged_sends_pct`: the mean of the inputs' weighted by requests sent.
 /// - `valid`: every input's was; `reason`: each input's reasons; `slo_met`: every input met its
 ///   SLOs. Verdicts and SLOs are not re-evaluated on the merged numbers.

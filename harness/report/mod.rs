@@ -149,21 +149,59 @@ impl Row {
     }
 
     /// The row with every float rounded to three decimals (nanosecond resolution for µs columns).
-    /// It goes through the row's serde form, so no float column can be missed.
+    /// A test checks that the lists name every float column. A NaN stays NaN: the row is written,
+    /// never lost.
     pub fn rounded(&self) -> Row {
-        fn round(v: &mut serde_json::Value) {
-            match v {
-                serde_json::Value::Number(n) if n.is_f64() => {
-                    let x = n.as_f64().unwrap_or_default();
-                    *v = serde_json::json!((x * 1000.0).round() / 1000.0);
-                }
-                serde_json::Value::Object(map) => map.values_mut().for_each(round),
-                _ => {}
-            }
+        let r3 = |v: f64| (v * 1000.0).round() / 1000.0;
+        let mut r = self.clone();
+        for v in [
+            &mut r.duration_s,
+            &mut r.throughput_rps,
+            &mut r.throughput_rps_min,
+            &mut r.throughput_rps_max,
+            &mut r.latency_p50_us,
+            &mut r.latency_p90_us,
+            &mut r.latency_p95_us,
+            &mut r.latency_p99_us,
+            &mut r.latency_p999_us,
+            &mut r.latency_max_us,
+            &mut r.latency_mean_us,
+            &mut r.latency_p99_us_min,
+            &mut r.latency_p99_us_max,
+            &mut r.service_p50_us,
+            &mut r.service_p99_us,
+            &mut r.service_mean_us,
+            &mut r.send_lag_p50_us,
+            &mut r.send_lag_p99_us,
+            &mut r.send_lag_max_us,
+            &mut r.send_lag_mean_us,
+            &mut r.lagged_sends_pct,
+            &mut r.compute_p50_us,
+            &mut r.compute_p99_us,
+            &mut r.compute_mean_us,
+            &mut r.overhead_p10_us,
+            &mut r.overhead_p50_us,
+            &mut r.overhead_p99_us,
+            &mut r.overhead_mean_us,
+            &mut r.load_ms,
+            &mut r.rss_mib,
+        ] {
+            *v = r3(*v);
         }
-        let mut v = serde_json::to_value(self).expect("a row serialises");
-        round(&mut v);
-        serde_json::from_value(v).expect("a rounded row deserialises")
+        for v in [
+            &mut r.rate_rps,
+            &mut r.cpu_steal_pct,
+            &mut r.first_run_ms,
+            &mut r.cold_start_p50_ms,
+            &mut r.cold_start_max_ms,
+            &mut r.gpu_mem_mib,
+            &mut r.gpu_util_mean_pct,
+            &mut r.gpu_util_max_pct,
+            &mut r.restart_ms_max,
+        ] {
+            *v = v.map(r3);
+        }
+        r
     }
 }
 
@@ -212,6 +250,40 @@ pub fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every float column, found through the row's serde form (optional ones by trying a number),
+    /// comes out of `rounded` with at most three decimals.
+    #[test]
+    fn rounded_names_every_float_column() {
+        let mut v = serde_json::to_value(Row::default()).unwrap();
+        let keys: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+        let mut floats = Vec::new();
+        for k in keys {
+            let before = v[&k].clone();
+            if before.is_f64() || before.is_null() {
+                v[&k] = serde_json::json!(1.234_567);
+                if serde_json::from_value::<Row>(v.clone()).is_ok() {
+                    floats.push(k);
+                } else {
+                    v[&k] = before;
+                }
+            }
+        }
+        assert!(floats.len() >= 39, "{floats:?}");
+        let row: Row = serde_json::from_value(v).unwrap();
+        let out = serde_json::to_value(row.rounded()).unwrap();
+        let unrounded: Vec<&String> = floats.iter().filter(|k| out[*k] != 1.235).collect();
+        assert!(unrounded.is_empty(), "not rounded: {unrounded:?}");
+    }
+
+    #[test]
+    fn a_nan_is_kept_not_lost() {
+        let r = Row {
+            latency_p50_us: f64::NAN,
+            ..Row::default()
+        };
+        assert!(r.rounded().latency_p50_us.is_nan());
+    }
 
     #[test]
     fn rounding_reaches_every_float_column_and_leaves_the_rest() {
