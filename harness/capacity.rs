@@ -5,7 +5,7 @@
 //! pin × provider. For each one, [`Search`] looks for the highest open-loop rate that meets the SLO:
 //! it brackets (doubling up from a start rate until a probe fails, or halving down until one meets)
 //! and then bisects to a relative precision, within a probe budget. Every probe is a full
-//! measurement of one point at one rate through the sweep's own path (`driver::run_point`): the
+//! measurement of one point at one rate through the sweep's own path (`sweep::point::run`): the
 //! scenario's warm-up, stop rule, trials and verdict. A probe that is not a valid measurement (not
 //! stable, the generator lagging, the workers overloaded) fails the SLO: it never meets it.
 //!
@@ -18,11 +18,11 @@ use anyhow::Context;
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 use serde::Serialize;
 
-use crate::driver;
 use crate::report::{Row, write_atomic};
 use crate::runtime::ortlib::OrtLib;
 use crate::scenario::slo::{self, Constraint};
 use crate::scenario::{Arrival, Limit, LoadPoint, Point, Scenario, StopRule};
+use crate::sweep;
 
 /// How the rate search proceeds and when it stops.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -419,7 +419,7 @@ pub async fn run(
     let mut probe_scenario = scenario.clone();
     probe_scenario.slo.clear();
     let (cancel_tx, cancel) = tokio::sync::watch::channel(false);
-    let signal = tokio::spawn(driver::wait_for_signal(cancel_tx));
+    let signal = tokio::spawn(crate::signals::wait(cancel_tx));
     let say = |s: String| {
         if opts.progress {
             eprintln!("{s}");
@@ -445,11 +445,10 @@ pub async fn run(
             };
             let (probe_scenario, cancel) = (&probe_scenario, &cancel);
             async move {
-                let (point_rows, _, notes, _) =
-                    driver::run_point(probe_scenario, ort, &point, cancel)
-                        .await
-                        .with_context(|| format!("capacity probe {}", point.id))?;
-                anyhow::Ok((point, point_rows, notes))
+                let r = sweep::point::run(probe_scenario, ort, &point, cancel)
+                    .await
+                    .with_context(|| format!("capacity probe {}", point.id))?;
+                anyhow::Ok((point, r.rows, r.notes))
             }
         };
         let start = match opts.start_rate {

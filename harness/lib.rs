@@ -30,7 +30,7 @@ pub mod calibrate;
 pub mod capacity;
 pub mod cli;
 pub mod compare;
-pub mod driver;
+
 pub mod gpu;
 pub mod load;
 pub mod merge;
@@ -42,6 +42,8 @@ pub mod report;
 pub mod runtime;
 pub mod scenario;
 pub mod shard;
+pub mod signals;
+pub mod sweep;
 pub mod tensor;
 pub mod timer;
 pub mod transfer;
@@ -325,7 +327,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 Some(us) => Some(hold_cpu_dma_latency(us)?),
                 None => None,
             };
-            let opts = driver::SweepOptions {
+            let opts = sweep::SweepOptions {
                 out_dir: out_dir.clone(),
                 progress: !quiet,
                 cpu_dma_latency_us: cpu_dma_latency,
@@ -355,8 +357,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()?;
-            let (outcome, rows) = rt.block_on(driver::sweep(&s, ort.as_ref(), &opts))?;
-            println!("{}", driver::summary(&rows));
+            let (outcome, rows) = rt.block_on(sweep::sweep(&s, ort.as_ref(), &opts))?;
+            println!("{}", report::console::summary(&rows));
             println!("results: {}", out_dir.join("results.csv").display());
             // The report is a view of the files just written: failing to draw it loses nothing.
             match report::render(&out_dir) {
@@ -364,12 +366,12 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 Err(e) => eprintln!("warning: no report: {e:#}; retry with `bench report DIR`"),
             }
             Ok(match outcome {
-                driver::Outcome::Clean => ExitCode::Ok,
-                driver::Outcome::Invalid => {
+                sweep::Outcome::Clean => ExitCode::Ok,
+                sweep::Outcome::Invalid => {
                     eprintln!("some points are invalid: see the `valid` and `reason` columns");
                     ExitCode::Failures
                 }
-                driver::Outcome::Interrupted(sig) => {
+                sweep::Outcome::Interrupted(sig) => {
                     eprintln!(
                         "interrupted: finished points are in the results; the point in progress was dropped"
                     );

@@ -3,6 +3,18 @@
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {
+    // Before anything else, so that no signal is lost to an inherited disposition (see
+    // `bench::signals`). Workers keep the defaults: they die with their parent.
+    let worker = matches!(
+        std::env::args_os()
+            .nth(1)
+            .as_deref()
+            .and_then(|a| a.to_str()),
+        Some("worker" | "echo")
+    );
+    if !worker {
+        bench::signals::install();
+    }
     let cli = bench::cli::Cli::parse();
     match bench::run(cli) {
         Ok(code) => code.into(),

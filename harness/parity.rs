@@ -116,8 +116,8 @@ async fn outputs(s: &Scenario, ort: Option<&OrtLib>, runtime: Runtime) -> anyhow
         load: LoadPoint::Closed { concurrency: 1 },
         runtime,
     };
-    let mut setups = crate::driver::setups(s, ort, &point, None);
-    crate::driver::leave_out(&mut setups, &unsupported);
+    let mut setups = crate::sweep::setup::setups(s, ort, &point, None);
+    crate::sweep::setup::leave_out(&mut setups, &unsupported);
     let pool = Pool::start(setups, None)
         .await
         .with_context(|| format!("cannot start a {} worker", runtime.name()))?;
@@ -177,7 +177,7 @@ pub async fn run(s: &Scenario, ort: Option<&OrtLib>) -> anyhow::Result<Vec<Parit
         bail!(
             "model `{}` has no `module`: bench parity compares every runtime with the PyTorch module.\n  \
              fix: add `module = \"package.module:Class\"` and `weights = \"FILE.pt\"` (or `init_seed`) \
-             to the model, see `runtime` in README.md",
+             to the model, see `module` in docs/reference/scenario.md",
             m.name
         );
     }

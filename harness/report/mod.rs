@@ -206,7 +206,7 @@ impl Row {
 }
 
 /// How the reason of a row of a model the point's runtime could not run begins:
-/// `unsupported by RUNTIME: why` (see `driver::run_point`).
+/// `unsupported by RUNTIME: why` (see `sweep::point::run`).
 pub const UNSUPPORTED: &str = "unsupported by ";
 
 /// The models of `all`'s point that its runtime could not run, as `unsupported by RUNTIME: a, b`;

@@ -54,7 +54,7 @@ pub fn tract_missing() -> Option<(&'static str, &'static str)> {
 /// Which models of `s` a worker of `runtime` cannot run, each with why (`None` for a model it
 /// runs). Only tract leaves models out: ONNX Runtime runs any valid file, and a model the torch
 /// runtime cannot import is a scenario error. A point leaves these models out of its traffic and
-/// reports them as unsupported (see `driver::run_point`).
+/// reports them as unsupported (see `sweep::point::run`).
 ///
 /// Errors: the build has no tract, or a file is not a model or does not take the scenario's inputs
 /// (wrong for every runtime, so the scenario must change).

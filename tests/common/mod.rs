@@ -107,29 +107,100 @@ pub fn is_gone(pid: i32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |s| s.contains(") Z "))
 }
 
-/// Starts `bench sweep --quiet` on `scenario` with its output in `out`, in the background, stdout
-/// discarded and stderr piped, for tests that signal it or its workers while it runs.
+/// Serialises the tests of one test binary that measure time or load the CPU; hold the guard for
+/// the whole test: `let _heavy = common::exclusive();`.
+///
+/// `cargo test` runs a binary's tests on several threads at once (one per core). On the 2-core test
+/// machines, a test that measures timing (queueing theory, capacity, open-loop send counts and
+/// rates, spin, a kill or timeout that must land inside a point) fails when another test of the
+/// same binary takes the cores: a spinning generator, a closed loop at thousands of requests per
+/// second, many workers. The tests of that kind hold this guard, so they run one at a time; the
+/// others (short, light or untimed) still run beside them. Each test that holds it says why.
+/// A test that panics poisons the lock, which says nothing about the next test: it is taken anyway.
+pub fn exclusive() -> std::sync::MutexGuard<'static, ()> {
+    static HEAVY: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    HEAVY.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Gives the child that `cmd` starts the default actions for SIGINT and SIGTERM, unblocked.
+///
+/// A test that signals a child sets what the signal does there itself, instead of depending on
+/// what `cargo test` inherited: a non-interactive shell starts background jobs
+/// (`scripts/test.sh &`, `nohup … &`) with SIGINT *ignored*, and an ignored signal stays ignored
+/// across `fork` and `exec`. `bench` replaces the disposition as its first instruction
+/// (`bench::signals`), but a signal sent between `exec` and that instruction would still be lost.
+/// With the default action it ends `bench` instead, which a shell reports as 128 + the signal.
+pub fn default_signals(cmd: &mut std::process::Command) -> &mut std::process::Command {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: the closure runs in the child between `fork` and `exec`, where only
+    // async-signal-safe functions may be called. It calls only `signal`, `sigemptyset`,
+    // `sigaddset` and `pthread_sigmask` (all async-signal-safe, signal-safety(7)) and reads
+    // `errno`; it allocates nothing and takes no lock.
+    unsafe {
+        cmd.pre_exec(|| {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            for sig in [libc::SIGINT, libc::SIGTERM] {
+                if libc::signal(sig, libc::SIG_DFL) == libc::SIG_ERR {
+                    return Err(std::io::Error::last_os_error());
+                }
+                libc::sigaddset(&mut set, sig);
+            }
+            match libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut()) {
+                0 => Ok(()),
+                e => Err(std::io::Error::from_raw_os_error(e)),
+            }
+        })
+    }
+}
+
+/// Starts `bench sweep --quiet` on `scenario` with its output in `out`, in the background, stdin
+/// and stdout null and stderr piped, for tests that signal it or its workers while it runs. SIGINT
+/// and SIGTERM have their default actions in it whatever this process inherited
+/// ([`default_signals`]).
 pub fn spawn_sweep(scenario: &Path, out: &Path) -> std::process::Child {
-    std::process::Command::new(assert_cmd::cargo::cargo_bin("bench"))
-        .args(["sweep", "--quiet", "--scenario"])
+    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("bench"));
+    cmd.args(["sweep", "--quiet", "--scenario"])
         .arg(scenario)
         .arg("--out")
         .arg(out)
+        .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap()
+        .stderr(std::process::Stdio::piped());
+    default_signals(&mut cmd).spawn().unwrap()
 }
 
-/// Waits (up to 30 s) until process `pid` has `n` children and returns them.
-pub fn wait_for_children(pid: u32, n: usize) -> Vec<i32> {
+/// How long the tests wait for an event of a run (a worker, a row) before they give up: far more
+/// than any of them takes on a busy machine, so reaching it means a hang, not slowness.
+pub const EVENT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Calls `event` every 10 ms until it returns `Some` (returned) or [`EVENT_TIMEOUT`] has passed
+/// (`None`).
+pub fn wait_for<T>(mut event: impl FnMut() -> Option<T>) -> Option<T> {
     let start = std::time::Instant::now();
-    let mut found = Vec::new();
-    while found.len() < n && start.elapsed() < std::time::Duration::from_secs(30) {
-        std::thread::sleep(std::time::Duration::from_millis(50));
-        found = children(pid);
+    loop {
+        if let Some(found) = event() {
+            return Some(found);
+        }
+        if start.elapsed() > EVENT_TIMEOUT {
+            return None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
     }
-    found
+}
+
+/// The ids of the points `results.csv` in `out` holds so far (it is rewritten whole, temp file then
+/// rename, so a read never sees half a point).
+pub fn points_written(out: &Path) -> std::collections::BTreeSet<String> {
+    read_rows(&out.join("results.csv"))
+        .into_iter()
+        .map(|r| r["point_id"].clone())
+        .collect()
+}
+
+/// Waits until process `pid` has `n` children and returns them (fewer after [`EVENT_TIMEOUT`]).
+pub fn wait_for_children(pid: u32, n: usize) -> Vec<i32> {
+    wait_for(|| Some(children(pid)).filter(|c| c.len() >= n)).unwrap_or_else(|| children(pid))
 }
 
 /// Voluntary context switches of every thread of process `pid` (0 once it is gone).
@@ -149,19 +220,24 @@ fn voluntary_switches(pid: i32) -> u64 {
         .sum()
 }
 
-/// Waits (up to 30 s) until worker `pid` is serving requests, not still loading its models: each
-/// request blocks the worker once on its channel, while loading a model blocks it a few dozen
-/// times at most. A fixed sleep is not enough: on a loaded CI machine loading can outlast it, and
-/// a worker killed before the point starts is replaced without losing a request.
+/// Waits until worker `pid` is serving requests, not still loading its models: each request
+/// blocks the worker once on its channel, while loading a model blocks it a few dozen times at
+/// most. A fixed sleep is not enough: on a loaded CI machine loading can outlast it, and a worker
+/// killed before the point starts is replaced without losing a request. False after
+/// [`EVENT_TIMEOUT`].
 pub fn wait_until_serving(pid: i32) -> bool {
-    let start = std::time::Instant::now();
-    while start.elapsed() < std::time::Duration::from_secs(30) {
-        if voluntary_switches(pid) >= 1000 {
-            return true;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    false
+    wait_until_any_serving(&[pid])
+}
+
+/// As [`wait_until_serving`], for the first of `pids` to serve (a point with fewer requests in
+/// flight than workers may keep some of them idle).
+pub fn wait_until_any_serving(pids: &[i32]) -> bool {
+    wait_for(|| {
+        pids.iter()
+            .any(|&pid| voluntary_switches(pid) >= 1000)
+            .then_some(())
+    })
+    .is_some()
 }
 
 /// Runs every sample of every model once through `pool` in `transfer` mode, then shuts the pool
@@ -356,12 +432,14 @@ pub async fn outputs_through(
         runtime,
     };
     let ort = bench::runtime::ortlib::locate(None).expect("ONNX Runtime: run scripts/setup.sh");
-    let slots = (transfer == Transfer::Shm).then(|| bench::driver::slot_pool(s, &p).unwrap());
+    let slots = (transfer == Transfer::Shm).then(|| bench::sweep::point::slot_pool(s, &p).unwrap());
     let layout = slots.as_ref().map(|s| s.fd.layout());
-    let pool =
-        bench::worker::pool::Pool::start(bench::driver::setups(s, Some(&ort), &p, layout), slots)
-            .await
-            .unwrap();
+    let pool = bench::worker::pool::Pool::start(
+        bench::sweep::setup::setups(s, Some(&ort), &p, layout),
+        slots,
+    )
+    .await
+    .unwrap();
     let name = pool.infos()[0].runtime.clone();
     (name, every_output(pool, s, transfer).await)
 }

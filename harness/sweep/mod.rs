@@ -1,0 +1,252 @@
+//! Runs a sweep: for each point, start its worker pool, warm up, measure, shut the pool down and hand
+//! the point's rows to the reporters before the next point starts.
+//!
+//! - this file: the loop over points, `--resume`, signals, and `run.json`;
+//! - [`point`]: measures one point and returns a typed [`point::PointResult`] (also used by
+//!   `bench capacity` for each probe);
+//! - [`rows`]: turns a point's phases into CSV rows and verdicts;
+//! - [`setup`]: what each worker of a point is told to load and how.
+
+pub mod point;
+pub mod rows;
+pub mod setup;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::report::csv::CsvReport;
+use crate::report::json::{self, Host, RunInfo, ScenarioInfo};
+use crate::report::{Row, hlog, write_atomic};
+use crate::runtime::ortlib::OrtLib;
+use crate::scenario::Scenario;
+use crate::shard::ShardInfo;
+
+/// How a sweep ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Every point measured and valid.
+    Clean,
+    /// Every point measured, but some are invalid (errors, unstable, too few requests, generator
+    /// behind, SLO missed).
+    Invalid,
+    /// Stopped by SIGINT or SIGTERM (the signal number).
+    Interrupted(i32),
+}
+
+/// Options that come from the command line.
+#[derive(Debug, Clone)]
+pub struct SweepOptions {
+    pub out_dir: PathBuf,
+    pub progress: bool,
+    /// The PM QoS CPU wake-up latency held during the sweep, if any (recorded in run.json).
+    pub cpu_dma_latency_us: Option<u32>,
+    /// Keep the points already in `out_dir` and run only the others.
+    pub resume: bool,
+    /// `--shard`: the scenario's points are already this shard's (recorded in run.json).
+    pub shard: Option<ShardInfo>,
+}
+
+/// Runs every point of `scenario`, writing `results.csv` and `run.json` under `opts.out_dir`.
+pub async fn sweep(
+    scenario: &Scenario,
+    ort: Option<&OrtLib>,
+    opts: &SweepOptions,
+) -> anyhow::Result<(Outcome, Vec<Row>)> {
+    std::fs::create_dir_all(&opts.out_dir)
+        .with_context(|| format!("cannot create the output folder {}", opts.out_dir.display()))?;
+    let csv_path = opts.out_dir.join("results.csv");
+    let json_path = opts.out_dir.join("run.json");
+    let mut info = run_info(scenario, ort);
+    info.cpu_dma_latency_us = opts.cpu_dma_latency_us;
+    info.shard = opts.shard.clone();
+    // Resuming keeps the finished points of an earlier run of the same scenario.
+    let (mut csv, done) = if opts.resume {
+        let earlier: serde_json::Value = std::fs::read(&json_path)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .with_context(|| {
+                format!(
+                    "--resume: {} has no readable run.json",
+                    opts.out_dir.display()
+                )
+            })?;
+        let hash = earlier["scenario"]["sha256"].as_str().unwrap_or_default();
+        anyhow::ensure!(
+            hash == scenario.hash,
+            "--resume: the results in {} come from a different scenario file (sha256 {hash}); \
+             resume with the same file, or sweep into a new --out",
+            opts.out_dir.display()
+        );
+        check_resumed_shard(&opts.out_dir, &earlier, opts.shard.as_ref())?;
+        let csv = CsvReport::resume(&csv_path)?;
+        let done: std::collections::HashSet<String> =
+            csv.rows().iter().map(|r| r.point_id.clone()).collect();
+        if let Some(points) = earlier.get("points").cloned() {
+            info.points = serde_json::from_value(points).unwrap_or_default();
+        }
+        info.points.retain(|p| done.contains(&p.point_id));
+        info.points_done = info.points.len();
+        (csv, done)
+    } else {
+        (CsvReport::new(&csv_path), Default::default())
+    };
+    csv.append(Vec::new())?;
+    write_json(&json_path, &info)?;
+
+    let (cancel_tx, cancel) = tokio::sync::watch::channel(false);
+    let signal = tokio::spawn(crate::signals::wait(cancel_tx));
+
+    let bar = if opts.progress {
+        ProgressBar::new(scenario.points.len() as u64)
+    } else {
+        ProgressBar::hidden()
+    };
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} points, ETA {eta}  {msg}",
+        )
+        .expect("valid template"),
+    );
+    let mut outcome = Outcome::Clean;
+    for point in &scenario.points {
+        if *cancel.borrow() {
+            break;
+        }
+        if done.contains(&point.id) {
+            bar.inc(1);
+            continue;
+        }
+        bar.set_message(point.id.clone());
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        if point.workers * point.intra_threads > cores {
+            bar.suspend(|| {
+                eprintln!(
+                    "warning: point {}: {} workers × {} intra-op threads exceed the {cores} logical cores \
+                     (measured anyway; the CSV flags it as oversubscribed)",
+                    point.id, point.workers, point.intra_threads
+                )
+            });
+        }
+        let point::PointResult {
+            rows,
+            workers,
+            notes,
+            hlog,
+        } = point::run(scenario, ort, point, &cancel)
+            .await
+            .with_context(|| format!("sweep point {} ({})", point.index, point.id))?;
+        for note in notes {
+            bar.suspend(|| eprintln!("{note}"));
+        }
+        if *cancel.borrow() {
+            // The point was cut short: its numbers would mislead, so it is dropped (run.json says so).
+            info.dropped_point = Some(point.id.clone());
+            break;
+        }
+        if rows.iter().any(|r| !r.valid) {
+            outcome = Outcome::Invalid;
+        }
+        if let Some(bytes) = hlog {
+            write_hlog(&opts.out_dir, &point.id, &bytes)?;
+        }
+        csv.append(rows)?;
+        info.points.push(json::PointInfo {
+            point: point.index,
+            point_id: point.id.clone(),
+            workers,
+            parent_rss_mib: crate::worker::child::rss_bytes() as f64 / (1024.0 * 1024.0),
+        });
+        info.points_done += 1;
+        write_json(&json_path, &info)?;
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    signal.abort();
+    let signal = signal.await.ok().flatten();
+    if let Some(sig) = signal.or_else(|| cancel.borrow().then_some(libc::SIGINT)) {
+        outcome = Outcome::Interrupted(sig);
+        info.interrupted = true;
+    }
+    info.finished_unix_s = Some(json::unix_now());
+    write_json(&json_path, &info)?;
+    Ok((outcome, csv.rows().to_vec()))
+}
+
+/// A sharded sweep resumes only as the same shard (the folder's points belong to it).
+fn check_resumed_shard(
+    dir: &Path,
+    earlier: &serde_json::Value,
+    now: Option<&ShardInfo>,
+) -> anyhow::Result<()> {
+    let was: Option<ShardInfo> = serde_json::from_value(earlier["shard"].clone()).unwrap_or(None);
+    let (was, now) = (was.map(|s| s.shard()), now.map(|s| s.shard()));
+    match (was, now) {
+        (a, b) if a == b => Ok(()),
+        (Some(a), _) => anyhow::bail!(
+            "--resume: {} holds shard {a} of the sweep; resume it with --shard {a}",
+            dir.display()
+        ),
+        (None, _) => anyhow::bail!(
+            "--resume: {} holds a whole sweep, not a shard; resume it without --shard",
+            dir.display()
+        ),
+    }
+}
+
+fn write_json(path: &Path, info: &RunInfo) -> anyhow::Result<()> {
+    let bytes = serde_json::to_vec_pretty(info)?;
+    write_atomic(path, &bytes).with_context(|| format!("cannot write {}", path.display()))
+}
+
+fn run_info(s: &Scenario, ort: Option<&OrtLib>) -> RunInfo {
+    RunInfo {
+        bench_version: env!("CARGO_PKG_VERSION").into(),
+        git_commit: env!("BENCH_GIT_COMMIT").into(),
+        rustc: env!("BENCH_RUSTC_VERSION").into(),
+        ort_version: ort.map_or_else(
+            || "not loaded (no model runs under ort)".into(),
+            |o| o.version.clone(),
+        ),
+        ort_library: ort.map_or_else(String::new, |o| o.path.display().to_string()),
+        host: Host::detect(),
+        scenario: ScenarioInfo {
+            name: s.name.clone(),
+            file: s.file.display().to_string(),
+            sha256: s.hash.clone(),
+            seed: s.seed,
+            models: s
+                .models
+                .iter()
+                .map(|m| json::ModelInfo {
+                    name: m.name.clone(),
+                    path: m.describe_source(),
+                    inputs: m
+                        .inputs
+                        .iter()
+                        .map(|i| format!("{}: {} {:?}", i.name, i.dtype, i.shape))
+                        .collect(),
+                    input_seeds: m.inputs.iter().map(|i| i.seed).collect(),
+                })
+                .collect(),
+        },
+        started_unix_s: json::unix_now(),
+        finished_unix_s: None,
+        points_total: s.points.len(),
+        points_done: 0,
+        interrupted: false,
+        points: Vec::new(),
+        cpu_dma_latency_us: None,
+        generator_spin_us: s.load.spin.as_micros() as u64,
+        dropped_point: None,
+        shard: None,
+    }
+}
+
+fn write_hlog(out_dir: &Path, point_id: &str, bytes: &[u8]) -> anyhow::Result<()> {
+    let path = hlog::path(out_dir, point_id);
+    std::fs::create_dir_all(hlog::dir(out_dir))
+        .with_context(|| format!("cannot create {}", hlog::dir(out_dir).display()))?;
+    write_atomic(&path, bytes).with_context(|| format!("cannot write {}", path.display()))
+}

@@ -1,0 +1,350 @@
+//! Measures one point: start its pool, warm up, run every trial, shut the pool down, and return
+//! what was measured as a [`PointResult`]. The sweep calls it for each point; `bench capacity` for
+//! each probe.
+
+use crate::load::{self, PhaseResult, PhaseRule};
+use crate::metrics::{self, Record};
+use crate::report::json;
+use crate::report::{Row, hlog};
+use crate::runtime::ortlib::OrtLib;
+use crate::scenario::{Limit, Point, Provider, Scenario, Transfer};
+use crate::transfer::shm::{ShmArena, ShmLayout, region_len_for};
+use crate::worker::pool::{Pool, SlotPool, Supervision, WorkerInfo};
+
+use super::rows::{
+    self, error_notes, failed_row, mark_unsupported, unsupported_notes, unsupported_rows,
+};
+use super::setup;
+
+/// What one point yields.
+#[derive(Debug, Default)]
+pub struct PointResult {
+    /// One row per model, per group and `all`; empty when cancelled before a trial finished.
+    pub rows: Vec<Row>,
+    /// Each worker's start, load times, memory and requests served (for run.json).
+    pub workers: Vec<json::WorkerReport>,
+    /// Lines for stderr: failed requests by kind, replaced workers, unsupported models.
+    pub notes: Vec<String>,
+    /// The point's histograms as an interval log; `None` when nothing was measured.
+    pub hlog: Option<Vec<u8>>,
+}
+
+/// Bytes of a model's outputs for one request, from the ONNX signature with the dims its inputs
+/// bound; `None` when an output dim cannot be known before running.
+fn output_bytes(m: &crate::scenario::ModelSpec) -> Option<usize> {
+    use crate::onnx::Dim;
+    let mut bound = std::collections::HashMap::new();
+    for (spec, io) in m.inputs.iter().zip(
+        crate::onnx::read_model_info(match &m.source {
+            crate::scenario::ModelSource::Onnx(p) => p,
+            crate::scenario::ModelSource::Synthetic(_) => return Some(0),
+        })
+        .ok()?
+        .inputs,
+    ) {
+        for (d, &v) in io.dims.iter().zip(&spec.shape) {
+            if let Dim::Named(n) = d {
+                bound.insert(n.clone(), v);
+            }
+        }
+    }
+    let mut tensors = Vec::new();
+    for o in &m.outputs {
+        let dtype = o.dtype.clone().ok()?;
+        let shape: Option<Vec<i64>> = o
+            .dims
+            .iter()
+            .map(|d| match d {
+                Dim::Fixed(n) => Some(*n),
+                Dim::Named(n) => bound.get(n).copied(),
+                Dim::Unknown => None,
+            })
+            .collect();
+        tensors.push((dtype, shape?));
+    }
+    region_len_for(tensors.iter().map(|(d, s)| (*d, s.as_slice()))).ok()
+}
+
+/// Output room per slot when an output's size is unknown before running: 16 MiB.
+const UNKNOWN_OUTPUT_BYTES: usize = 16 << 20;
+
+/// The shared-memory slots of an `shm` point: one per request that can be in flight (closed loop:
+/// concurrency × the largest fan-out; open loop: up to 1,024, and requests beyond wait), each sized
+/// for the largest sample and the largest outputs.
+pub fn slot_pool(scenario: &Scenario, point: &Point) -> anyhow::Result<SlotPool> {
+    let fanout = scenario
+        .workload
+        .groups
+        .iter()
+        .map(|g| g.members.len())
+        .max()
+        .unwrap_or(1)
+        .max(1);
+    let slots = match point.load {
+        crate::scenario::LoadPoint::Closed { concurrency } => concurrency * fanout,
+        crate::scenario::LoadPoint::Open { .. } => scenario.load.max_in_flight.min(1024) * fanout,
+    };
+    let mut input = 0;
+    let mut output = 0;
+    for m in &scenario.models {
+        for s in &m.samples {
+            input = input.max(region_len_for(
+                s.iter().map(|t| (t.dtype, t.shape.as_slice())),
+            )?);
+        }
+        output = output.max(output_bytes(m).unwrap_or(UNKNOWN_OUTPUT_BYTES));
+    }
+    let layout = ShmLayout::new(slots, input.max(1), output.max(1))?;
+    Ok(SlotPool::new(ShmArena::create(layout)?))
+}
+
+/// Measures one point: starts its pool, warms up, runs every trial, shuts the pool down. Returns
+/// the point's rows (none if cancelled before a trial finished), its workers, notes for stderr and
+/// its histogram log. The sweep calls it for each point; `bench capacity` for each probe.
+pub async fn run(
+    scenario: &Scenario,
+    ort: Option<&OrtLib>,
+    point: &Point,
+    cancel: &tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<PointResult> {
+    // A model the point's runtime cannot run (an operator tract lacks) is left out of the traffic
+    // and reported as unsupported; the point measures the others.
+    let unsupported = crate::runtime::unsupported(scenario, point.runtime)?;
+    let mut notes = unsupported_notes(scenario, point, &unsupported);
+    let narrowed;
+    let scenario = if unsupported.iter().any(Option::is_some) {
+        let drop: Vec<bool> = unsupported.iter().map(Option::is_some).collect();
+        match scenario.without(&drop) {
+            Some(s) => {
+                narrowed = s;
+                &narrowed
+            }
+            None => {
+                return Ok(PointResult {
+                    rows: unsupported_rows(scenario, point, &unsupported),
+                    workers: Vec::new(),
+                    notes,
+                    hlog: None,
+                });
+            }
+        }
+    } else {
+        scenario
+    };
+    let slots = if point.transfer == Transfer::Shm {
+        Some(slot_pool(scenario, point)?)
+    } else {
+        None
+    };
+    let layout = slots.as_ref().map(|s| s.fd.layout());
+    let policy = Supervision {
+        request_timeout: scenario.workload.request_timeout,
+        replace_after_timeouts: scenario.workload.replace_after_timeouts,
+    };
+    let mut setups = setup::setups(scenario, ort, point, layout);
+    setup::leave_out(&mut setups, &unsupported);
+    let mut devices: Vec<u32> = setups
+        .iter()
+        .filter_map(|s| s.gpu.as_ref().map(|g| g.device))
+        .collect();
+    devices.sort_unstable();
+    devices.dedup();
+    let pool = match Pool::start_with(setups, slots, policy).await {
+        Ok(pool) => pool,
+        // A GPU that is missing or unusable fails its points, not the whole sweep.
+        Err(e) if point.provider == Provider::Cuda => {
+            let why = format!("{e:#}");
+            let note = format!("point {} failed: {why}", point.id);
+            return Ok(PointResult {
+                rows: vec![failed_row(scenario, point, &why)],
+                workers: Vec::new(),
+                notes: vec![note],
+                hlog: None,
+            });
+        }
+        Err(e) => return Err(e),
+    };
+    let infos: Vec<WorkerInfo> = pool.infos();
+    let seed = scenario.seed ^ (point.index as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    let started = std::time::SystemTime::now();
+    // GPU utilisation is sampled over warm-up and trials alike.
+    let nvml = (!devices.is_empty()).then(crate::gpu::Nvml::open);
+    let sampler = match &nvml {
+        Some(Ok(_)) => {
+            crate::gpu::Sampler::start(devices.clone(), std::time::Duration::from_millis(100))
+        }
+        _ => None,
+    };
+    let phases = async {
+        let warm = match scenario.workload.warmup {
+            Limit::Requests(0) => None,
+            Limit::Duration(d) if d.is_zero() => None,
+            limit => Some(
+                load::run_phase(
+                    &pool,
+                    scenario,
+                    point.load,
+                    point.transfer,
+                    PhaseRule::Fixed(limit),
+                    seed,
+                    cancel,
+                )
+                .await?,
+            ),
+        };
+        let mut trials = Vec::new();
+        let ticks = metrics::cpu_ticks();
+        for t in 0..scenario.workload.trials {
+            if *cancel.borrow() {
+                break;
+            }
+            let rule = PhaseRule::from(scenario.workload.stop);
+            trials.push(
+                load::run_phase(
+                    &pool,
+                    scenario,
+                    point.load,
+                    point.transfer,
+                    rule,
+                    seed ^ (t as u64 + 1),
+                    cancel,
+                )
+                .await?,
+            );
+        }
+        let steal = ticks
+            .zip(metrics::cpu_ticks())
+            .and_then(|(a, b)| metrics::steal_pct(a, b));
+        anyhow::Ok((warm, trials, steal))
+    }
+    .await;
+    let restarts = (pool.restarts.get(), pool.restart_max.get());
+    let utilisation = sampler.map(crate::gpu::Sampler::stop);
+    // GPU memory is read while the workers still hold it.
+    let gpu_memory = match &nvml {
+        Some(Ok(n)) => Some(n.memory_by_pid(&infos.iter().map(|i| i.pid).collect::<Vec<_>>())),
+        _ => None,
+    };
+    let ends = pool.shutdown().await;
+    let (warm, trials, steal) = phases?;
+    let mut rss_per_worker = Vec::new();
+    let mut reports = Vec::new();
+    let mut warnings = Vec::new();
+    for (info, end) in infos.iter().zip(ends) {
+        let (rss, served) = match end {
+            Ok(v) => v,
+            Err(e) => {
+                warnings.push(format!("warning: {e:#}"));
+                (info.rss_ready_bytes, 0)
+            }
+        };
+        rss_per_worker.push(rss);
+        let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
+        reports.push(json::WorkerReport {
+            worker: info.id,
+            pid: info.pid,
+            start_ms: info.start.as_secs_f64() * 1e3,
+            load_ms: info
+                .loads
+                .iter()
+                .map(|l| (l.model.clone(), l.load_ns as f64 / 1e6))
+                .collect(),
+            rss_ready_mib: mib(info.rss_ready_bytes),
+            rss_end_mib: mib(rss),
+            requests_served: served,
+            runtime: info.runtime.clone(),
+        });
+    }
+    notes.extend(error_notes(point, &trials));
+    notes.extend(warnings);
+    if let Some(Err(why)) = &nvml {
+        notes.push(format!("point {}: {why}", point.id));
+    }
+    if trials.is_empty() {
+        return Ok(PointResult {
+            rows: Vec::new(),
+            workers: reports,
+            notes,
+            hlog: None,
+        });
+    }
+    let mut rows = rows::rows(
+        scenario,
+        point,
+        &infos,
+        warm.as_ref(),
+        &trials,
+        &rss_per_worker,
+        steal,
+    );
+    mark_unsupported(&mut rows, scenario, &unsupported);
+    let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
+    for r in &mut rows {
+        r.gpus = devices
+            .iter()
+            .map(u32::to_string)
+            .collect::<Vec<_>>()
+            .join(";");
+        if let Some(memory) = &gpu_memory {
+            let per: Vec<u64> = infos
+                .iter()
+                .map(|i| memory.get(&i.pid).copied().unwrap_or(0))
+                .collect();
+            r.gpu_mem_mib = Some(mib(per.iter().sum()));
+            r.gpu_mem_per_worker_mib = per
+                .iter()
+                .map(|&b| format!("{:.1}", mib(b)))
+                .collect::<Vec<_>>()
+                .join(";");
+        }
+        if let Some(u) = utilisation.filter(|u| u.samples > 0) {
+            r.gpu_util_mean_pct = Some(u.mean_pct);
+            r.gpu_util_max_pct = Some(u.max_pct);
+        }
+        r.worker_restarts = restarts.0;
+        r.restart_ms_max = (restarts.0 > 0).then_some(restarts.1.as_secs_f64() * 1e3);
+    }
+    if restarts.0 > 0 {
+        notes.push(format!(
+            "point {}: {} worker(s) replaced",
+            point.id, restarts.0
+        ));
+    }
+    let hlog = encode_hlog(scenario, point, started, &trials)?;
+    Ok(PointResult {
+        rows,
+        workers: reports,
+        notes,
+        hlog: Some(hlog),
+    })
+}
+
+/// The point's histograms, every trial, as an interval log (see [`hlog`]).
+fn encode_hlog(
+    scenario: &Scenario,
+    point: &Point,
+    started: std::time::SystemTime,
+    trials: &[PhaseResult],
+) -> anyhow::Result<Vec<u8>> {
+    let mut start = std::time::Duration::ZERO;
+    let mut intervals = Vec::new();
+    for t in trials {
+        let mut records: Vec<(&str, &Record)> = Vec::new();
+        for (m, r) in scenario.models.iter().zip(&t.result.models) {
+            records.push((&m.name, r));
+        }
+        for (g, r) in scenario.workload.groups.iter().zip(&t.result.groups) {
+            records.push((&g.name, r));
+        }
+        records.push(("all", &t.result.all));
+        intervals.push(hlog::Interval {
+            start,
+            span: t.span,
+            records,
+        });
+        start += t.span;
+    }
+    let mut out = Vec::new();
+    hlog::encode(&mut out, &point.id, started, &intervals)?;
+    Ok(out)
+}

@@ -1,0 +1,452 @@
+//! Turns a point's measured phases into rows and verdicts: one row per model, per ensemble group
+//! and `all`, each the median across trials, and why a point is invalid.
+
+use crate::load::{FirstRuns, PhaseResult};
+use crate::metrics::{self, Percentiles, Record, Summary, spread};
+use crate::report::Row;
+use crate::scenario::{Point, Scenario, slo};
+use crate::worker::pool::WorkerInfo;
+
+/// The verdict on send lag: more than 1% of sends later than [`metrics::LAG_LIMIT`] makes a point
+/// invalid. When the host stole 1% of the CPU time or more meanwhile, the reason says so: its
+/// stalls delay every send of the VM, whatever the generator does.
+fn lag_reason(lagged_pct: f64, steal_pct: Option<f64>) -> Option<String> {
+    if lagged_pct <= 1.0 {
+        return None;
+    }
+    let host = match steal_pct {
+        Some(s) if s >= 1.0 => {
+            format!(", while the host took {s:.1}% of the CPU time (cpu_steal_pct)")
+        }
+        _ => String::new(),
+    };
+    Some(format!(
+        "the generator fell behind: {lagged_pct:.1}% of sends lagged over {} ms{host} \
+         (on a VM, try --spin 2ms or --cpu-dma-latency 0)",
+        metrics::LAG_LIMIT.as_millis()
+    ))
+}
+
+/// Why a point is invalid, from its `all` summaries (one per trial), phases and the CPU time the
+/// host stole meanwhile; empty when valid.
+pub fn verdict(
+    scenario: &Scenario,
+    trials: &[PhaseResult],
+    all: &[Summary],
+    median: &Summary,
+    steal_pct: Option<f64>,
+) -> (Vec<String>, Option<bool>) {
+    let mut reasons = Vec::new();
+    let errors: u64 = all.iter().map(|s| s.errors).sum();
+    if errors > 0 {
+        reasons.push(format!("{errors} failed request(s)"));
+    }
+    if let Some(t) = trials.iter().position(|t| t.stable == Some(false)) {
+        reasons.push(format!(
+            "not stable within {} windows (trial {})",
+            trials[t].windows,
+            t + 1
+        ));
+    }
+    let fewest = all.iter().map(|s| s.requests).min().unwrap_or(0);
+    if fewest < scenario.workload.min_requests {
+        reasons.push(format!(
+            "fewer requests than the minimum: {fewest} < {}",
+            scenario.workload.min_requests
+        ));
+    }
+    let lagged = all.iter().map(|s| s.lagged_pct).fold(0.0, f64::max);
+    reasons.extend(lag_reason(lagged, steal_pct));
+    if trials.iter().any(|t| t.overloaded) {
+        reasons.push(format!(
+            "more than {} requests in flight: the workers cannot keep up with the rate",
+            scenario.load.max_in_flight
+        ));
+    }
+    let slo_met = (!scenario.slo.is_empty())
+        .then(|| slo::check(&scenario.slo, &median.measured(), &mut reasons));
+    (reasons, slo_met)
+}
+
+/// The median across trials of every field of a summary (spread for the fields that have one).
+fn median_summary(v: &[Summary]) -> Summary {
+    let med = |f: &dyn Fn(&Summary) -> f64| {
+        spread(&v.iter().map(f).collect::<Vec<_>>()).map_or(0.0, |s| s.0)
+    };
+    let pct = |f: &dyn Fn(&Summary) -> &Percentiles| Percentiles {
+        p50: med(&|s| f(s).p50),
+        p90: med(&|s| f(s).p90),
+        p95: med(&|s| f(s).p95),
+        p99: med(&|s| f(s).p99),
+        p999: med(&|s| f(s).p999),
+        max: med(&|s| f(s).max),
+        mean: med(&|s| f(s).mean),
+    };
+    Summary {
+        sent: v.iter().map(|s| s.sent).sum(),
+        requests: med(&|s| s.requests as f64).round() as u64,
+        errors: v.iter().map(|s| s.errors).sum(),
+        throughput_rps: med(&|s| s.throughput_rps),
+        latency: pct(&|s| &s.latency),
+        service: pct(&|s| &s.service),
+        lag: pct(&|s| &s.lag),
+        compute: pct(&|s| &s.compute),
+        overhead: pct(&|s| &s.overhead),
+        overhead_p10: med(&|s| s.overhead_p10),
+        lagged_pct: med(&|s| s.lagged_pct),
+    }
+}
+
+/// A row holding only the point's parameters: the base of every row of the point.
+fn point_row(scenario: &Scenario, point: &Point) -> Row {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    Row {
+        point: point.index,
+        point_id: point.id.clone(),
+        workers: point.workers,
+        intra_threads: point.intra_threads,
+        transfer: point.transfer.name().into(),
+        placement: point.placement.name().into(),
+        pin: point.pin.name().into(),
+        provider: point.provider.name().into(),
+        runtime: point.runtime.name().into(),
+        oversubscribed: point.workers * point.intra_threads > cores,
+        load: scenario.load.kind_name().into(),
+        concurrency: point.load.concurrency(),
+        rate_rps: point.load.rate(),
+        arrival: point
+            .load
+            .rate()
+            .map(|_| scenario.load.arrival.name().to_string()),
+        model: "all".into(),
+        kind: "all".into(),
+        input_staging: point.transfer.staging().into(),
+        ..Row::default()
+    }
+}
+
+/// The row of a point whose workers could not start (a CUDA point without a usable GPU): it is
+/// reported as failed, and the sweep goes on with the other points.
+pub(crate) fn failed_row(scenario: &Scenario, point: &Point, why: &str) -> Row {
+    Row {
+        valid: false,
+        reason: format!("workers did not start: {why}"),
+        ..point_row(scenario, point)
+    }
+}
+
+/// One note per model the point's runtime cannot run.
+pub(crate) fn unsupported_notes(
+    scenario: &Scenario,
+    point: &Point,
+    unsupported: &[Option<String>],
+) -> Vec<String> {
+    scenario
+        .models
+        .iter()
+        .zip(unsupported)
+        .filter_map(|(m, why)| {
+            let why = why.as_ref()?;
+            Some(format!(
+                "point {}: model `{}` is unsupported by {} and left out of the traffic: {why}",
+                point.id,
+                m.name,
+                point.runtime.name()
+            ))
+        })
+        .collect()
+}
+
+/// Why the rows of `model` or `group` `name` stand for nothing the runtime ran: the model is
+/// unsupported, or the group has an unsupported member.
+fn unsupported_reason(
+    scenario: &Scenario,
+    kind: &str,
+    name: &str,
+    unsupported: &[Option<String>],
+) -> Option<String> {
+    let of = |m: usize| unsupported[m].as_ref();
+    match kind {
+        "model" => scenario
+            .models
+            .iter()
+            .position(|m| m.name == name)
+            .and_then(of)
+            .cloned(),
+        "group" => {
+            let group = scenario.workload.groups.iter().find(|g| g.name == name)?;
+            group.members.iter().find_map(|&m| {
+                of(m).map(|why| format!("member `{}`: {why}", scenario.models[m].name))
+            })
+        }
+        _ => None,
+    }
+}
+
+/// Marks the rows of unsupported models, and of groups with an unsupported member, invalid with
+/// the reason `unsupported by RUNTIME: ...`. The other rows keep their verdict.
+pub(crate) fn mark_unsupported(
+    rows: &mut [Row],
+    scenario: &Scenario,
+    unsupported: &[Option<String>],
+) {
+    for r in rows {
+        if let Some(why) = unsupported_reason(scenario, &r.kind, &r.model, unsupported) {
+            r.valid = false;
+            r.reason = format!("{}{}: {why}", crate::report::UNSUPPORTED, r.runtime);
+        }
+    }
+}
+
+/// The rows of a point whose runtime runs nothing of its traffic: every model and group row, and
+/// `all`, invalid and saying why.
+pub(crate) fn unsupported_rows(
+    scenario: &Scenario,
+    point: &Point,
+    unsupported: &[Option<String>],
+) -> Vec<Row> {
+    let not_run = format!(
+        "not measured: {} runs no model or group of the mix",
+        point.runtime.name()
+    );
+    let row = |name: &str, kind: &str| Row {
+        model: name.into(),
+        kind: kind.into(),
+        valid: false,
+        reason: not_run.clone(),
+        ..point_row(scenario, point)
+    };
+    let mut rows: Vec<Row> = scenario
+        .models
+        .iter()
+        .map(|m| row(&m.name, "model"))
+        .chain(
+            scenario
+                .workload
+                .groups
+                .iter()
+                .map(|g| row(&g.name, "group")),
+        )
+        .chain(std::iter::once(row("all", "all")))
+        .collect();
+    mark_unsupported(&mut rows, scenario, unsupported);
+    rows
+}
+
+/// Builds the point's rows: one per model, one per ensemble group, then `all`.
+pub fn rows(
+    scenario: &Scenario,
+    point: &Point,
+    workers: &[WorkerInfo],
+    warm: Option<&PhaseResult>,
+    trials: &[PhaseResult],
+    rss_per_worker: &[u64],
+    steal_pct: Option<f64>,
+) -> Vec<Row> {
+    let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
+    let rss_bytes: u64 = rss_per_worker.iter().sum();
+    let rss_list: Vec<String> = rss_per_worker
+        .iter()
+        .map(|&b| format!("{:.1}", mib(b)))
+        .collect();
+    let load_of = |model: &str| {
+        workers
+            .iter()
+            .flat_map(|w| w.loads.iter().filter(|l| l.model == model))
+            .map(|l| l.load_ns)
+            .max()
+            .unwrap_or(0) as f64
+            / 1e6
+    };
+    let worker_load = workers
+        .iter()
+        .map(|w| w.loads.iter().map(|l| l.load_ns).sum::<u64>())
+        .max()
+        .unwrap_or(0) as f64
+        / 1e6;
+    let mut first_runs = vec![FirstRuns::default(); scenario.models.len()];
+    for phase in warm.into_iter().chain(trials) {
+        for (a, b) in first_runs.iter_mut().zip(&phase.first_runs) {
+            a.merge(b);
+        }
+    }
+    let all_first = first_runs.iter().fold(FirstRuns::default(), |mut a, b| {
+        a.merge(b);
+        a
+    });
+    let summaries = |pick: &dyn Fn(&PhaseResult) -> &Record| -> Vec<Summary> {
+        trials
+            .iter()
+            .map(|t| Summary::of(pick(t), t.span))
+            .collect()
+    };
+    // Cold starts across warm-up and every trial.
+    let merged = |pick: &dyn Fn(&PhaseResult) -> &Record| -> Record {
+        let mut r = Record::default();
+        for t in warm.into_iter().chain(trials) {
+            r.merge(pick(t));
+        }
+        r
+    };
+    let all = summaries(&|t| &t.result.all);
+    let all_median = median_summary(&all);
+    let (reasons, slo_met) = verdict(scenario, trials, &all, &all_median, steal_pct);
+    let row = |name: &str,
+               kind: &str,
+               per_trial: &[Summary],
+               cold: &Record,
+               warm_n: u64,
+               first: Option<&FirstRuns>,
+               load_ms: f64| {
+        let m = median_summary(per_trial);
+        let (_, tmin, tmax) = spread(
+            &per_trial
+                .iter()
+                .map(|s| s.throughput_rps)
+                .collect::<Vec<_>>(),
+        )
+        .unwrap_or_default();
+        let (_, pmin, pmax) = spread(&per_trial.iter().map(|s| s.latency.p99).collect::<Vec<_>>())
+            .unwrap_or_default();
+        Row {
+            model: name.into(),
+            kind: kind.into(),
+            trials: trials.len(),
+            sent: per_trial.iter().map(|s| s.sent).sum::<u64>() + warm_n,
+            requests: m.requests,
+            errors: m.errors,
+            first_runs: first.map_or(0, |f| f.count),
+            warmup_requests: warm_n,
+            duration_s: spread(
+                &trials
+                    .iter()
+                    .map(|t| t.span.as_secs_f64())
+                    .collect::<Vec<_>>(),
+            )
+            .map_or(0.0, |s| s.0),
+            throughput_rps: m.throughput_rps,
+            throughput_rps_min: tmin,
+            throughput_rps_max: tmax,
+            latency_p50_us: m.latency.p50,
+            latency_p90_us: m.latency.p90,
+            latency_p95_us: m.latency.p95,
+            latency_p99_us: m.latency.p99,
+            latency_p999_us: m.latency.p999,
+            latency_max_us: m.latency.max,
+            latency_mean_us: m.latency.mean,
+            latency_p99_us_min: pmin,
+            latency_p99_us_max: pmax,
+            service_p50_us: m.service.p50,
+            service_p99_us: m.service.p99,
+            service_mean_us: m.service.mean,
+            send_lag_p50_us: m.lag.p50,
+            send_lag_p99_us: m.lag.p99,
+            send_lag_max_us: m.lag.max,
+            send_lag_mean_us: m.lag.mean,
+            lagged_sends_pct: m.lagged_pct,
+            compute_p50_us: m.compute.p50,
+            compute_p99_us: m.compute.p99,
+            compute_mean_us: m.compute.mean,
+            overhead_p10_us: m.overhead_p10,
+            overhead_p50_us: m.overhead.p50,
+            overhead_p99_us: m.overhead.p99,
+            overhead_mean_us: m.overhead.mean,
+            first_run_ms: first
+                .filter(|f| f.count > 0)
+                .map(|f| f.max_latency.as_secs_f64() * 1e3),
+            cold_starts: cold.cold.len(),
+            cold_start_p50_ms: (!cold.cold.is_empty())
+                .then(|| cold.cold.value_at_quantile(0.5) as f64 / 1e6),
+            cold_start_max_ms: (!cold.cold.is_empty()).then(|| cold.cold.max() as f64 / 1e6),
+            load_ms,
+            rss_mib: mib(rss_bytes),
+            rss_per_worker_mib: rss_list.join(";"),
+            cpu_steal_pct: steal_pct,
+            windows: trials.iter().map(|t| t.windows).max().unwrap_or(0),
+            valid: reasons.is_empty(),
+            reason: reasons.join("; "),
+            slo_met,
+            ..point_row(scenario, point)
+        }
+    };
+    let mut out = Vec::new();
+    for (i, m) in scenario.models.iter().enumerate() {
+        let warm_n = warm.map_or(0, |w| w.result.models[i].attempts);
+        out.push(row(
+            &m.name,
+            "model",
+            &summaries(&|t| &t.result.models[i]),
+            &merged(&|t| &t.result.models[i]),
+            warm_n,
+            Some(&first_runs[i]),
+            load_of(&m.name),
+        ));
+    }
+    for (g, group) in scenario.workload.groups.iter().enumerate() {
+        let warm_n = warm.map_or(0, |w| w.result.groups[g].attempts);
+        let load_ms = group
+            .members
+            .iter()
+            .map(|&m| load_of(&scenario.models[m].name))
+            .fold(0.0, f64::max);
+        out.push(row(
+            &group.name,
+            "group",
+            &summaries(&|t| &t.result.groups[g]),
+            &merged(&|t| &t.result.groups[g]),
+            warm_n,
+            None,
+            load_ms,
+        ));
+    }
+    out.push(row(
+        "all",
+        "all",
+        &all,
+        &merged(&|t| &t.result.all),
+        warm.map_or(0, |w| w.sent),
+        Some(&all_first),
+        worker_load,
+    ));
+    out
+}
+
+/// One line per kind of failed request: count and first message.
+pub fn error_notes(point: &Point, trials: &[PhaseResult]) -> Vec<String> {
+    let mut all = Record::default();
+    for t in trials {
+        all.merge(&t.result.all);
+    }
+    all.first_error
+        .iter()
+        .map(|(kind, msg)| {
+            format!(
+                "point {}: {} {kind} error(s), first: {msg}",
+                point.id, all.errors[kind]
+            )
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lag_makes_a_point_invalid_above_one_percent_and_names_a_noisy_host() {
+        assert_eq!(lag_reason(1.0, Some(9.0)), None);
+        let quiet = lag_reason(2.5, Some(0.4)).unwrap();
+        assert!(
+            quiet.starts_with("the generator fell behind: 2.5% of sends lagged over 1 ms (on a VM"),
+            "{quiet}"
+        );
+        assert!(!quiet.contains("host"), "{quiet}");
+        assert_eq!(lag_reason(2.5, None).unwrap(), quiet);
+        let noisy = lag_reason(2.5, Some(4.25)).unwrap();
+        assert!(
+            noisy.contains("lagged over 1 ms, while the host took 4.2% of the CPU time (cpu_steal_pct) (on a VM, try --spin 2ms"),
+            "{noisy}"
+        );
+        assert!(!noisy.contains(';'), "reasons are joined with `; `");
+    }
+}
