@@ -7,6 +7,9 @@
 //! - [`tract`]: tract, the pure-Rust ONNX engine, in process (cargo feature `tract`).
 //! - [`synthetic`]: no model, a known service-time distribution (calibration and queueing tests).
 //! - [`torch`]: the original PyTorch modules, in a Python worker; here, finding its interpreter.
+//!
+//! [`load`] is the one factory: a worker asks it for each model of its setup. A new runtime is a
+//! file here, a `scenario::Runtime` variant, and the arms the compiler then asks for.
 
 pub mod ort;
 pub mod ortlib;
@@ -15,7 +18,12 @@ pub mod torch;
 #[cfg(feature = "tract")]
 pub mod tract;
 
+use crate::protocol::{Setup, SetupModel};
+use crate::scenario::{ModelSource, Provider, Runtime};
 use crate::tensor::{TensorData, TensorView};
+
+/// What a tract worker reports as its runtime (the `tract-onnx` release `Cargo.toml` pins).
+const TRACT_VERSION: &str = "tract 0.23.9";
 
 /// A loaded model that can be run repeatedly.
 pub trait Model: Send {
@@ -39,16 +47,6 @@ pub trait Model: Send {
     fn run_staged(&mut self, _k: usize) -> Result<Vec<TensorData>, String> {
         Err("no inputs are staged on a device".into())
     }
-}
-
-/// Why a scenario that asks for tract cannot run in this build, and how to fix it; `None` when
-/// this build has tract (cargo feature `tract`).
-pub fn tract_missing() -> Option<(&'static str, &'static str)> {
-    (!cfg!(feature = "tract")).then_some((
-        "this build of bench has no tract runtime (it is the cargo feature `tract`, off by default)",
-        "rebuild with `cargo build --release --features tract` (`scripts/run.sh --tract` does it), \
-         or remove \"tract\" from `sweep.runtime`",
-    ))
 }
 
 /// Which models of `s` a worker of `runtime` cannot run, each with why (`None` for a model it
@@ -79,7 +77,89 @@ pub fn unsupported(
     }
     #[cfg(not(feature = "tract"))]
     {
-        let (why, fix) = tract_missing().expect("no tract feature");
+        let (why, fix) = runtime.missing_in_this_build().expect("no tract feature");
         anyhow::bail!("{why}\n  fix: {fix}")
     }
+}
+
+/// Why a worker of `setup` cannot start at all (before any model loads), e.g. tract on a GPU.
+pub fn refuse(setup: &Setup) -> Option<String> {
+    match (setup.runtime, setup.provider) {
+        (Runtime::Tract, Provider::Cuda) => Some(format!(
+            "provider {} is not supported by tract, which runs on the CPU only; use provider = \"cpu\" for tract",
+            setup.provider.name()
+        )),
+        (Runtime::Tract, Provider::Cpu) | (Runtime::Ort | Runtime::Torch, _) => None,
+    }
+}
+
+/// Loads model `m` of `setup` in the runtime the setup names: the one factory of runtimes.
+pub fn load(setup: &Setup, m: usize) -> Result<Box<dyn Model>, String> {
+    let spec = setup
+        .models
+        .get(m)
+        .ok_or_else(|| format!("no model #{m}"))?;
+    match (&spec.source, setup.runtime) {
+        (ModelSource::Synthetic(syn), _) => Ok(Box::new(synthetic::SyntheticModel::new(
+            *syn,
+            u64::from(setup.worker) << 32 | m as u64,
+        ))),
+        (ModelSource::Onnx(path), Runtime::Ort) => {
+            let opts = ort::SessionOptions {
+                intra_threads: setup.intra_threads as usize,
+                gpu: setup.gpu.clone(),
+            };
+            Ok(Box::new(ort::OrtModel::load(&setup.ort_lib, path, opts)?))
+        }
+        (ModelSource::Onnx(path), Runtime::Tract) => {
+            tract_model(spec, path, setup.intra_threads as usize)
+        }
+        (ModelSource::Onnx(_), Runtime::Torch) => {
+            Err("the torch runtime runs in harness/python/bench_worker.py, not in bench".into())
+        }
+    }
+}
+
+/// Starts the runtime of `setup` once, even with nothing preloaded (on-demand placement), so a
+/// broken library fails the setup rather than the first request; returns its name and version for
+/// run.json.
+pub fn start(setup: &Setup) -> Result<String, String> {
+    let onnx = setup
+        .models
+        .iter()
+        .any(|m| matches!(m.source, ModelSource::Onnx(_)));
+    if !onnx {
+        return Ok("synthetic".into());
+    }
+    match setup.runtime {
+        Runtime::Tract => Ok(TRACT_VERSION.to_string()),
+        Runtime::Ort => {
+            ort::environment(&setup.ort_lib)?;
+            Ok(ort::build_info())
+        }
+        Runtime::Torch => {
+            Err("the torch runtime runs in harness/python/bench_worker.py, not in bench".into())
+        }
+    }
+}
+
+/// `spec` loaded into tract, optimised for its inputs' shapes.
+#[cfg(feature = "tract")]
+fn tract_model(
+    spec: &SetupModel,
+    path: &std::path::Path,
+    intra_threads: usize,
+) -> Result<Box<dyn Model>, String> {
+    let opts = tract::TractOptions { intra_threads };
+    tract::TractModel::load(&spec.name, path, &spec.inputs, opts)
+        .map(|m| Box::new(m) as Box<dyn Model>)
+        .map_err(|e| e.to_string())
+}
+
+#[cfg(not(feature = "tract"))]
+fn tract_model(_: &SetupModel, _: &std::path::Path, _: usize) -> Result<Box<dyn Model>, String> {
+    let (why, fix) = Runtime::Tract
+        .missing_in_this_build()
+        .expect("no tract feature");
+    Err(format!("{why}; {fix}"))
 }

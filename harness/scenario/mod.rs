@@ -269,6 +269,19 @@ impl Runtime {
             Runtime::Tract => "tract",
         }
     }
+
+    /// Why this build of bench cannot run `self`, and how to fix it; `None` when it can. Only tract
+    /// can be missing: it is the cargo feature `tract`.
+    pub fn missing_in_this_build(self) -> Option<(&'static str, &'static str)> {
+        match self {
+            Runtime::Ort | Runtime::Torch => None,
+            Runtime::Tract => (!cfg!(feature = "tract")).then_some((
+                "this build of bench has no tract runtime (it is the cargo feature `tract`, off by default)",
+                "rebuild with `cargo build --release --features tract` (`scripts/run.sh --tract` does it), \
+                 or remove \"tract\" from `sweep.runtime`",
+            )),
+        }
+    }
 }
 
 /// How the torch runtime builds a model: the PyTorch module and where its weights come from.
@@ -709,9 +722,9 @@ pub fn load_bytes(bytes: &[u8], file: &Path) -> Result<Scenario, ScenarioErrors>
             key: key.clone(),
             message: e.message().trim().replace('\n', " "),
             hint: if key.is_empty() {
-                "see the scenario reference in README.md for the keys and their types".into()
+                "see docs/reference/scenario.md for the keys and their types".into()
             } else {
-                format!("see `{key}` in the scenario reference in README.md for its type")
+                format!("see `{key}` in docs/reference/scenario.md for its type")
             },
         }])
     })?;

@@ -565,8 +565,10 @@ pub(super) fn resolve_axes(
             e,
         ),
     };
-    if axes.runtime.contains(&Runtime::Tract)
-        && let Some((why, fix)) = crate::runtime::tract_missing()
+    for (why, fix) in axes
+        .runtime
+        .iter()
+        .filter_map(|r| r.missing_in_this_build())
     {
         e.push(&key.key("runtime"), why, fix);
     }

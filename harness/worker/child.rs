@@ -15,12 +15,9 @@ use crate::protocol::{
     self, FromWorker, Hello, Inputs, ModelLoad, Outputs, ProtocolError, Setup, ToWorker,
 };
 use crate::runtime::{self, Model};
-use crate::scenario::{ModelSource, Provider, Runtime, Transfer};
+use crate::scenario::{ModelSource, Transfer};
 use crate::tensor::{TensorData, TensorView};
 use crate::transfer::shm::ShmArena;
-
-/// What a tract worker reports as its runtime (the `tract-onnx` release `Cargo.toml` pins).
-const TRACT_VERSION: &str = "tract 0.23.9";
 
 /// Resident memory of this process, in bytes (0 when unknown).
 pub fn rss_bytes() -> u64 {
@@ -55,31 +52,9 @@ impl Store<'_> {
             .models
             .get(m)
             .ok_or_else(|| format!("no model #{m}"))?;
-        let opts = runtime::ort::SessionOptions {
-            intra_threads: self.setup.intra_threads as usize,
-            gpu: self.setup.gpu.clone(),
-        };
         let rss0 = rss_bytes();
         let t0 = Instant::now();
-        let mut model: Box<dyn Model> = match &spec.source {
-            ModelSource::Onnx(path) if self.setup.runtime == Runtime::Tract => {
-                tract_model(spec, path, self.setup.intra_threads as usize)?
-            }
-            ModelSource::Onnx(_) if self.setup.runtime == Runtime::Torch => {
-                return Err(
-                    "the torch runtime runs in harness/python/bench_worker.py, not in bench".into(),
-                );
-            }
-            ModelSource::Onnx(path) => Box::new(runtime::ort::OrtModel::load(
-                &self.setup.ort_lib,
-                path,
-                opts,
-            )?),
-            ModelSource::Synthetic(syn) => Box::new(runtime::synthetic::SyntheticModel::new(
-                *syn,
-                u64::from(self.setup.worker) << 32 | m as u64,
-            )),
-        };
+        let mut model = runtime::load(self.setup, m)?;
         if let Some(samples) = self.staged {
             model.stage(&samples[m])?;
         }
@@ -131,29 +106,6 @@ impl Store<'_> {
     }
 }
 
-/// `spec` loaded into tract, optimised for its inputs' shapes.
-#[cfg(feature = "tract")]
-fn tract_model(
-    spec: &protocol::SetupModel,
-    path: &std::path::Path,
-    intra_threads: usize,
-) -> Result<Box<dyn Model>, String> {
-    let opts = runtime::tract::TractOptions { intra_threads };
-    runtime::tract::TractModel::load(&spec.name, path, &spec.inputs, opts)
-        .map(|m| Box::new(m) as Box<dyn Model>)
-        .map_err(|e| e.to_string())
-}
-
-#[cfg(not(feature = "tract"))]
-fn tract_model(
-    _: &protocol::SetupModel,
-    _: &std::path::Path,
-    _: usize,
-) -> Result<Box<dyn Model>, String> {
-    let (why, fix) = runtime::tract_missing().expect("no tract feature");
-    Err(format!("{why}; {fix}"))
-}
-
 fn pin_to(cpu: u32) -> std::io::Result<()> {
     // SAFETY: cpu_set_t is plain data; sched_setaffinity only reads it.
     unsafe {
@@ -194,16 +146,8 @@ pub fn main(fd: i32, shm_fd: Option<i32>) -> anyhow::Result<()> {
         writer.flush()?;
         anyhow::Ok(())
     };
-    if setup.runtime == Runtime::Tract && setup.provider != Provider::Cpu {
-        return fail(
-            &mut writer,
-            &mut out,
-            None,
-            format!(
-                "provider {} is not supported by tract, which runs on the CPU only; use provider = \"cpu\" for tract",
-                setup.provider.name()
-            ),
-        );
+    if let Some(why) = runtime::refuse(&setup) {
+        return fail(&mut writer, &mut out, None, why);
     }
     if let Some(cpu) = setup.pin_cpu
         && let Err(e) = pin_to(cpu)
@@ -282,21 +226,9 @@ pub fn main(fd: i32, shm_fd: Option<i32>) -> anyhow::Result<()> {
             }
         }
     }
-    // Start ONNX Runtime even when no model is preloaded (on-demand placement), so a broken library
-    // fails the setup rather than the first request.
-    let onnx = setup
-        .models
-        .iter()
-        .any(|m| matches!(m.source, ModelSource::Onnx(_)));
-    let runtime = if onnx && setup.runtime == Runtime::Tract {
-        TRACT_VERSION.to_string()
-    } else if onnx {
-        if let Err(message) = runtime::ort::environment(&setup.ort_lib) {
-            return fail(&mut writer, &mut out, None, message);
-        }
-        runtime::ort::build_info()
-    } else {
-        "synthetic".into()
+    let runtime = match runtime::start(&setup) {
+        Ok(name) => name,
+        Err(message) => return fail(&mut writer, &mut out, None, message),
     };
     let ready = FromWorker::Ready {
         loads,
