@@ -1,14 +1,111 @@
 //! The command line. Precedence for every setting: built-in defaults < scenario file < flags.
+//!
+//! Values arrive typed: durations are parsed here (humantime), so the commands never see strings.
+//! Flags that several subcommands share are declared once ([`RunFlags`]).
 
 use std::path::PathBuf;
+use std::time::Duration;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
+
+/// `bench --version`: the crate version and the commit it was built from.
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("BENCH_GIT_COMMIT"),
+    ")"
+);
+
+/// The most an open loop may spin before a send (`[load] spin`, `--spin`).
+pub use crate::scenario::MAX_SPIN;
+
+/// A duration like `5s`, `500ms` or `2m`, longer than zero.
+pub fn positive_duration(s: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(s)
+        .map_err(|e| format!("not a duration like 5s or 500ms ({e})"))?;
+    if d.is_zero() {
+        return Err("must be longer than zero".into());
+    }
+    Ok(d)
+}
+
+/// A spin budget like `2ms` or `500us`, at most [`MAX_SPIN`].
+pub fn spin_duration(s: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(s)
+        .map_err(|e| format!("not a duration like 2ms or 500us ({e})"))?;
+    if d > MAX_SPIN {
+        return Err(format!(
+            "more than the {} limit",
+            humantime::format_duration(MAX_SPIN)
+        ));
+    }
+    Ok(d)
+}
+
+/// The flags of every command that measures points (`sweep`, `capacity`).
+#[derive(Debug, Clone, Default, Args)]
+pub struct RunFlags {
+    /// Override the scenario's measured duration per point (e.g. "2s").
+    #[arg(long, value_name = "DURATION", conflicts_with = "requests", value_parser = positive_duration)]
+    pub duration: Option<Duration>,
+    /// Override the scenario's measured request count per point.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub requests: Option<u64>,
+    /// Override the scenario's `[load] spin` (e.g. "2ms"): an open loop busy-waits this long
+    /// before each send instead of sleeping, so a VM's late wake-ups do not delay sends.
+    #[arg(long, value_name = "DURATION", value_parser = spin_duration)]
+    pub spin: Option<Duration>,
+    /// No progress output on stderr.
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// Hold this CPU wake-up latency limit (µs, usually 0) through the Linux PM QoS interface
+    /// `/dev/cpu_dma_latency` while measuring, as cyclictest does. On VMs whose idle vCPUs halt, it
+    /// removes most millisecond-long timer overshoots that make an open loop's sends lag. It
+    /// changes the machine for the workers too, so it is off by default; needs root.
+    #[arg(long, value_name = "US")]
+    pub cpu_dma_latency: Option<u32>,
+}
+
+const SWEEP_EXAMPLES: &str = "Examples:
+  bench sweep --scenario scenarios/ensemble.toml
+  bench sweep -s scenarios/ensemble.toml --out /tmp/r --duration 2s
+  bench sweep -s scenarios/ensemble.toml --dry-run
+  bench sweep -s scenarios/ensemble.toml --shard 0/4 --out shard0
+  bench sweep -s scenarios/ensemble.toml --resume reports/ensemble";
+const MERGE_EXAMPLES: &str = "Examples:
+  bench merge shard0 shard1 shard2 shard3 --out merged";
+const REPORT_EXAMPLES: &str = "Examples:
+  bench report reports/ensemble";
+const COMPARE_EXAMPLES: &str = "Examples:
+  bench compare reports/baseline reports/nightly
+  bench compare reports/baseline reports/nightly --metrics throughput,p99 --threshold 15
+  bench compare old/results.csv new/results.csv --markdown \"$GITHUB_STEP_SUMMARY\"";
+const CAPACITY_EXAMPLES: &str = "Examples:
+  bench capacity --scenario scenarios/ensemble.toml --slo p99_ms=50
+  bench capacity -s scenarios/ensemble.toml --slo 'p99_ms <= 20' --spin 2ms --duration 2s";
+const VALIDATE_EXAMPLES: &str = "Examples:
+  bench validate --scenario scenarios/ensemble.toml";
+const PARITY_EXAMPLES: &str = "Examples:
+  bench parity --scenario scenarios/runtimes.toml";
+const INSPECT_EXAMPLES: &str = "Examples:
+  bench inspect models/onnx/resnet_small.onnx models/onnx/encoder_small.onnx";
+const CALIBRATE_EXAMPLES: &str = "Examples:
+  bench calibrate
+  bench calibrate --model models/onnx/mlp.onnx --iterations 5000 --csv floor.csv
+  bench calibrate --generator
+  bench calibrate --transfer";
+const COMPLETIONS_EXAMPLES: &str = "Examples:
+  bench completions bash > ~/.local/share/bash-completion/completions/bench
+  bench completions zsh > ~/.zfunc/_bench
+  bench completions fish > ~/.config/fish/completions/bench.fish";
 
 #[derive(Debug, Parser)]
 #[command(
     name = "bench",
-    version,
-    about = "Measure how to run several ONNX models side by side: worker processes, threads, transfer modes"
+    version = VERSION,
+    about = "Measure how to run several ONNX models side by side: worker processes, threads, transfer modes",
+    after_help = "Docs: docs/README.md. Exit codes: 0 ok, 1 finished with failures or regressions, \
+                  2 could not run, 128+N interrupted by signal N."
 )]
 pub struct Cli {
     /// ONNX Runtime shared library (libonnxruntime.so.1.31.1). Default: ORT_DYLIB_PATH, then the
@@ -23,171 +120,41 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run every point of a scenario's sweep and write results.csv and run.json.
-    Sweep {
-        /// The scenario file (TOML).
-        #[arg(long, short)]
-        scenario: PathBuf,
-        /// Output folder. Default: reports/<scenario name>.
-        #[arg(long, short, conflicts_with = "resume")]
-        out: Option<PathBuf>,
-        /// Continue an interrupted sweep in DIR: keep its finished points, run the others.
-        #[arg(long, value_name = "DIR")]
-        resume: Option<PathBuf>,
-        /// Check the scenario and list the sweep points without running anything.
-        #[arg(long)]
-        dry_run: bool,
-        /// Override the scenario's measured duration per point (e.g. "2s").
-        #[arg(long, value_name = "DURATION", conflicts_with = "requests")]
-        duration: Option<String>,
-        /// Override the scenario's measured request count per point.
-        #[arg(long, value_name = "N")]
-        requests: Option<u64>,
-        /// Override the scenario's `[load] spin` (e.g. "2ms"): an open loop busy-waits this long
-        /// before each send instead of sleeping, so a VM's late wake-ups do not delay sends.
-        #[arg(long, value_name = "DURATION")]
-        spin: Option<String>,
-        /// No progress bar.
-        #[arg(long, short)]
-        quiet: bool,
-        /// Hold this CPU wake-up latency limit (µs, usually 0) through the Linux PM QoS interface
-        /// `/dev/cpu_dma_latency` while the sweep runs, as cyclictest does. On VMs whose idle vCPUs
-        /// halt, it removes most millisecond-long timer overshoots that make an open loop's sends
-        /// lag. It changes the machine for the workers too, so it is off by default; needs root.
-        #[arg(long, value_name = "US")]
-        cpu_dma_latency: Option<u32>,
-        /// Run only shard I of N (0-based): the points whose index modulo N is I, so N machines can
-        /// split the sweep; `bench merge` combines their results.
-        #[arg(long, value_name = "I/N")]
-        shard: Option<crate::shard::Shard>,
-    },
+    #[command(after_help = SWEEP_EXAMPLES)]
+    Sweep(SweepArgs),
     /// Combine result folders (shards of one sweep, or the same points run on several machines)
     /// into one: results.csv, run.json and hlog/.
-    Merge {
-        /// Result folders written by `bench sweep` (each with results.csv, run.json, hlog/).
-        #[arg(required = true, value_name = "DIR")]
-        dirs: Vec<PathBuf>,
-        /// The merged folder; it must not exist yet, or be empty.
-        #[arg(long, short)]
-        out: PathBuf,
-        /// Merge even when the folders come from different scenario files.
-        #[arg(long)]
-        force: bool,
-    },
+    #[command(after_help = MERGE_EXAMPLES)]
+    Merge(MergeArgs),
     /// Write report.html (charts, verdicts, metadata) and summary.md into a results directory.
-    Report {
-        /// A folder written by `bench sweep --out DIR`.
-        #[arg(value_name = "RESULTS_DIR")]
-        dir: PathBuf,
-    },
+    #[command(after_help = REPORT_EXAMPLES)]
+    Report(ReportArgs),
     /// Compare two results of the same scenario, row by row: a metric that got worse by more than
     /// the threshold and the trials' noise band is a regression (exit 1).
-    Compare {
-        /// The reference: a results.csv, or a results directory holding one.
-        baseline: PathBuf,
-        /// The results to judge against it.
-        candidate: PathBuf,
-        /// Metrics to compare, comma-separated: throughput, p50, p90, p95, p99, p999, max, mean.
-        #[arg(long, default_value = "throughput,p50,p99")]
-        metrics: String,
-        /// A change must be worse than this many percent (and than the noise band) to count.
-        #[arg(
-            long,
-            default_value_t = 10.0,
-            value_name = "PCT",
-            allow_negative_numbers = true
-        )]
-        threshold: f64,
-        /// Also write the comparison as markdown here (e.g. "$GITHUB_STEP_SUMMARY").
-        #[arg(long, value_name = "FILE")]
-        markdown: Option<PathBuf>,
-        /// Show every comparison, not only the regressions and improvements.
-        #[arg(long)]
-        all: bool,
-    },
+    #[command(after_help = COMPARE_EXAMPLES)]
+    Compare(CompareArgs),
     /// For each configuration of a scenario (its sweep without the load axis), search the highest
     /// open-loop rate that meets an SLO, and name the best configuration.
-    Capacity {
-        /// The scenario file (TOML).
-        #[arg(long, short)]
-        scenario: PathBuf,
-        /// An objective, e.g. `p99_ms=50` or "p99_ms <= 50"; repeat for several. Default: the
-        /// scenario's `slo`.
-        #[arg(long, value_name = "OBJECTIVE")]
-        slo: Vec<String>,
-        /// Output folder for capacity.csv. Default: `reports/<scenario name>-capacity`.
-        #[arg(long, short)]
-        out: Option<PathBuf>,
-        /// Start every search at this rate (requests/s) instead of estimating one with a short
-        /// closed-loop probe.
-        #[arg(long, value_name = "RPS")]
-        start_rate: Option<f64>,
-        /// The lowest rate tried; failing there means no capacity.
-        #[arg(long, value_name = "RPS", default_value_t = 1.0)]
-        min_rate: f64,
-        /// The highest rate tried.
-        #[arg(long, value_name = "RPS", default_value_t = 1_000_000.0)]
-        max_rate: f64,
-        /// Stop when the lowest failing rate is within this many percent of the highest meeting one.
-        #[arg(long, value_name = "PCT", default_value_t = 5.0)]
-        precision: f64,
-        /// Probes per configuration at most (the closed-loop estimate not counted).
-        #[arg(long, value_name = "N", default_value_t = 12)]
-        max_probes: usize,
-        /// Override the scenario's measured duration per probe (e.g. "2s").
-        #[arg(long, value_name = "DURATION", conflicts_with = "requests")]
-        duration: Option<String>,
-        /// Override the scenario's measured request count per probe.
-        #[arg(long, value_name = "N")]
-        requests: Option<u64>,
-        /// Override the scenario's `[load] spin` (e.g. "2ms"); see `sweep`.
-        #[arg(long, value_name = "DURATION")]
-        spin: Option<String>,
-        /// No line per probe on stderr.
-        #[arg(long, short)]
-        quiet: bool,
-        /// Hold this CPU wake-up latency limit (µs, usually 0) while probing; see `sweep`.
-        #[arg(long, value_name = "US")]
-        cpu_dma_latency: Option<u32>,
-    },
+    #[command(after_help = CAPACITY_EXAMPLES)]
+    Capacity(CapacityArgs),
     /// Check a scenario against its models and print the sweep points.
-    Validate {
-        #[arg(long, short)]
-        scenario: PathBuf,
-    },
+    #[command(after_help = VALIDATE_EXAMPLES)]
+    Validate(ValidateArgs),
     /// Run one fixed batch per model through every runtime (at least torch and ort) and compare
     /// each output with PyTorch's; exit 1 when one differs beyond the scenario's `[parity]`
     /// tolerances.
-    Parity {
-        #[arg(long, short)]
-        scenario: PathBuf,
-    },
+    #[command(after_help = PARITY_EXAMPLES)]
+    Parity(ParityArgs),
     /// Print a model's inputs and outputs: names, element types, shapes (dynamic dims by name).
-    Inspect {
-        /// One or more .onnx files.
-        #[arg(required = true)]
-        models: Vec<PathBuf>,
-    },
+    #[command(after_help = INSPECT_EXAMPLES)]
+    Inspect(InspectArgs),
     /// Measure the floor: in-process run, bare process-to-process round trip and the worker pool's
     /// per-request overhead, side by side on one model.
-    Calibrate {
-        /// The model to run (default: the bundled Linear(10, 1)).
-        #[arg(long, default_value = "models/onnx/linear.onnx")]
-        model: PathBuf,
-        /// Timed requests per loop.
-        #[arg(long, default_value_t = 20_000)]
-        iterations: u64,
-        /// Also write the table as CSV here.
-        #[arg(long)]
-        csv: Option<PathBuf>,
-        /// Measure the load generator's own ceiling instead: the most requests per second the parent
-        /// drives through one worker whose model takes no time, and its CPU per request.
-        #[arg(long, conflicts_with = "transfer")]
-        generator: bool,
-        /// Measure transfer throughput instead: `pipe` and `shm` against single-thread memcpy, from
-        /// 4 KiB to 64 MiB.
-        #[arg(long)]
-        transfer: bool,
-    },
+    #[command(after_help = CALIBRATE_EXAMPLES)]
+    Calibrate(CalibrateArgs),
+    /// Print a completion script for a shell (bash, zsh, fish, elvish, powershell).
+    #[command(after_help = COMPLETIONS_EXAMPLES)]
+    Completions(CompletionsArgs),
     /// Internal: echo fixed-size messages on an inherited socket (the bare round-trip peer).
     #[command(hide = true)]
     Echo {
@@ -207,4 +174,245 @@ pub enum Command {
         #[arg(long)]
         shm_fd: Option<i32>,
     },
+}
+
+/// The arguments of `bench sweep`.
+#[derive(Debug, Clone, Args)]
+pub struct SweepArgs {
+    /// The scenario file (TOML).
+    #[arg(long, short)]
+    pub scenario: PathBuf,
+    /// Output folder. Default: reports/<scenario name>.
+    #[arg(long, short, conflicts_with = "resume")]
+    pub out: Option<PathBuf>,
+    /// Continue an interrupted sweep in DIR: keep its finished points, run the others.
+    #[arg(long, value_name = "DIR")]
+    pub resume: Option<PathBuf>,
+    /// Check the scenario and list the sweep points without running anything.
+    #[arg(long)]
+    pub dry_run: bool,
+    #[command(flatten)]
+    pub run: RunFlags,
+    /// Run only shard I of N (0-based): the points whose index modulo N is I, so N machines can
+    /// split the sweep; `bench merge` combines their results.
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<crate::shard::Shard>,
+}
+
+/// The arguments of `bench merge`.
+#[derive(Debug, Clone, Args)]
+pub struct MergeArgs {
+    /// Result folders written by `bench sweep` (each with results.csv, run.json, hlog/).
+    #[arg(required = true, value_name = "DIR")]
+    pub dirs: Vec<PathBuf>,
+    /// The merged folder; it must not exist yet, or be empty.
+    #[arg(long, short)]
+    pub out: PathBuf,
+    /// Merge even when the folders come from different scenario files.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// The arguments of `bench report`.
+#[derive(Debug, Clone, Args)]
+pub struct ReportArgs {
+    /// A folder written by `bench sweep --out DIR`.
+    #[arg(value_name = "RESULTS_DIR")]
+    pub dir: PathBuf,
+}
+
+/// The arguments of `bench compare`.
+#[derive(Debug, Clone, Args)]
+pub struct CompareArgs {
+    /// The reference: a results.csv, or a results directory holding one.
+    pub baseline: PathBuf,
+    /// The results to judge against it.
+    pub candidate: PathBuf,
+    /// Metrics to compare, comma-separated: throughput, p50, p90, p95, p99, p999, max, mean.
+    #[arg(long, default_value = "throughput,p50,p99")]
+    pub metrics: String,
+    /// A change must be worse than this many percent (and than the noise band) to count.
+    #[arg(
+        long,
+        default_value_t = 10.0,
+        value_name = "PCT",
+        allow_negative_numbers = true
+    )]
+    pub threshold: f64,
+    /// Also write the comparison as markdown here (e.g. "$GITHUB_STEP_SUMMARY").
+    #[arg(long, value_name = "FILE")]
+    pub markdown: Option<PathBuf>,
+    /// Show every comparison, not only the regressions and improvements.
+    #[arg(long)]
+    pub all: bool,
+}
+
+/// The arguments of `bench capacity`.
+#[derive(Debug, Clone, Args)]
+pub struct CapacityArgs {
+    /// The scenario file (TOML).
+    #[arg(long, short)]
+    pub scenario: PathBuf,
+    /// An objective, e.g. `p99_ms=50` or "p99_ms <= 50"; repeat for several. Default: the
+    /// scenario's `slo`.
+    #[arg(long, value_name = "OBJECTIVE")]
+    pub slo: Vec<String>,
+    /// Output folder for capacity.csv. Default: `reports/<scenario name>-capacity`.
+    #[arg(long, short)]
+    pub out: Option<PathBuf>,
+    /// Start every search at this rate (requests/s) instead of estimating one with a short
+    /// closed-loop probe.
+    #[arg(long, value_name = "RPS")]
+    pub start_rate: Option<f64>,
+    /// The lowest rate tried; failing there means no capacity.
+    #[arg(long, value_name = "RPS", default_value_t = 1.0)]
+    pub min_rate: f64,
+    /// The highest rate tried.
+    #[arg(long, value_name = "RPS", default_value_t = 1_000_000.0)]
+    pub max_rate: f64,
+    /// Stop when the lowest failing rate is within this many percent of the highest meeting one.
+    #[arg(long, value_name = "PCT", default_value_t = 5.0)]
+    pub precision: f64,
+    /// Probes per configuration at most (the closed-loop estimate not counted).
+    #[arg(long, value_name = "N", default_value_t = 12)]
+    pub max_probes: usize,
+    #[command(flatten)]
+    pub run: RunFlags,
+}
+
+/// The arguments of `bench validate`.
+#[derive(Debug, Clone, Args)]
+pub struct ValidateArgs {
+    /// The scenario file (TOML).
+    #[arg(long, short)]
+    pub scenario: PathBuf,
+}
+
+/// The arguments of `bench parity`.
+#[derive(Debug, Clone, Args)]
+pub struct ParityArgs {
+    /// The scenario file (TOML).
+    #[arg(long, short)]
+    pub scenario: PathBuf,
+}
+
+/// The arguments of `bench inspect`.
+#[derive(Debug, Clone, Args)]
+pub struct InspectArgs {
+    /// One or more .onnx files.
+    #[arg(required = true)]
+    pub models: Vec<PathBuf>,
+}
+
+/// The arguments of `bench calibrate`.
+#[derive(Debug, Clone, Args)]
+pub struct CalibrateArgs {
+    /// The model to run (default: the bundled Linear(10, 1)).
+    #[arg(long, default_value = "models/onnx/linear.onnx")]
+    pub model: PathBuf,
+    /// Timed requests per loop.
+    #[arg(long, default_value_t = 20_000)]
+    pub iterations: u64,
+    /// Also write the table as CSV here.
+    #[arg(long)]
+    pub csv: Option<PathBuf>,
+    /// Measure the load generator's own ceiling instead: the most requests per second the parent
+    /// drives through one worker whose model takes no time, and its CPU per request.
+    #[arg(long, conflicts_with = "transfer")]
+    pub generator: bool,
+    /// Measure transfer throughput instead: `pipe` and `shm` against single-thread memcpy, from
+    /// 4 KiB to 64 MiB.
+    #[arg(long)]
+    pub transfer: bool,
+}
+
+/// The arguments of `bench completions`.
+#[derive(Debug, Clone, Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    pub shell: clap_complete::Shell,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn every_visible_subcommand_has_an_example() {
+        for sub in Cli::command()
+            .get_subcommands()
+            .filter(|c| !c.is_hide_set())
+        {
+            let help = sub
+                .get_after_help()
+                .map(|h| h.to_string())
+                .unwrap_or_default();
+            assert!(
+                help.starts_with("Examples:\n  bench "),
+                "`bench {}` has no example: {help:?}",
+                sub.get_name()
+            );
+        }
+    }
+
+    #[test]
+    fn durations_are_typed_and_checked_when_parsed() {
+        let cli = Cli::try_parse_from([
+            "bench",
+            "sweep",
+            "-s",
+            "x.toml",
+            "--duration",
+            "1500ms",
+            "--spin",
+            "2ms",
+        ])
+        .unwrap();
+        let Command::Sweep(SweepArgs { run, .. }) = cli.command else {
+            panic!("not sweep")
+        };
+        assert_eq!(run.duration, Some(Duration::from_millis(1500)));
+        assert_eq!(run.spin, Some(Duration::from_millis(2)));
+        for (flag, value, says) in [
+            ("--duration", "0s", "must be longer than zero"),
+            ("--duration", "soon", "not a duration like 5s"),
+            ("--spin", "1s", "more than the 100ms limit"),
+            ("--requests", "0", "0 is not in 1.."),
+        ] {
+            let err = Cli::try_parse_from(["bench", "capacity", "-s", "x.toml", flag, value])
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(says), "{flag} {value}: {err}");
+        }
+    }
+
+    #[test]
+    fn sweep_and_capacity_share_the_run_flags() {
+        let cmd = Cli::command();
+        let flags = |name: &str| -> Vec<String> {
+            cmd.find_subcommand(name)
+                .unwrap()
+                .get_arguments()
+                .filter_map(|a| a.get_long().map(str::to_string))
+                .collect()
+        };
+        let (sweep, capacity) = (flags("sweep"), flags("capacity"));
+        for f in ["duration", "requests", "spin", "quiet", "cpu-dma-latency"] {
+            assert!(
+                sweep.iter().any(|x| x == f) && capacity.iter().any(|x| x == f),
+                "{f}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_version_names_the_commit() {
+        assert!(VERSION.contains("(commit "), "{VERSION}");
+    }
 }

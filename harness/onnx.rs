@@ -235,6 +235,39 @@ mod pb {
     }
 }
 
+/// `bench inspect`'s text for one model: opset, producer, and each input and output.
+pub fn describe(path: &Path) -> anyhow::Result<String> {
+    use std::fmt::Write;
+    let info = read_model_info(path)?;
+    let mut s = String::new();
+    writeln!(s, "{}", path.display())?;
+    if let Some(o) = info.opset {
+        writeln!(
+            s,
+            "  opset {o}, produced by {}",
+            if info.producer.is_empty() {
+                "unknown"
+            } else {
+                &info.producer
+            }
+        )?;
+    }
+    for (title, list) in [("inputs", &info.inputs), ("outputs", &info.outputs)] {
+        writeln!(s, "  {title}:")?;
+        let width = list.iter().map(|i| i.name.len()).max().unwrap_or(0);
+        for io in list {
+            writeln!(
+                s,
+                "    {:width$}  {:8} {}",
+                io.name,
+                io.dtype_name(),
+                io.shape_string()
+            )?;
+        }
+    }
+    Ok(s)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

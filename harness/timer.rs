@@ -87,6 +87,20 @@ impl PreciseTimer {
     }
 }
 
+/// Asks the kernel to keep CPU wake-up latency at most `us` microseconds while the returned file
+/// stays open.
+pub fn hold_cpu_dma_latency(us: u32) -> anyhow::Result<std::fs::File> {
+    use anyhow::Context;
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/cpu_dma_latency")
+        .context("--cpu-dma-latency: cannot open /dev/cpu_dma_latency (it needs root); run without the flag")?;
+    f.write_all(&(us as i32).to_ne_bytes())
+        .context("--cpu-dma-latency: cannot write /dev/cpu_dma_latency")?;
+    Ok(f)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,7 +8,9 @@
 
 mod model;
 pub use model::generate_samples;
-pub mod raw;
+mod describe;
+pub use describe::describe;
+mod raw;
 pub mod slo;
 pub mod source;
 pub mod sweep;

@@ -1,0 +1,318 @@
+//! One function per subcommand: the glue between the typed command line ([`crate::cli`]) and the
+//! pipeline. Each takes its parsed arguments, runs, and says how the process should exit. Nothing
+//! here measures or writes results itself.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+
+use crate::cli::{
+    CalibrateArgs, CapacityArgs, CompareArgs, InspectArgs, MergeArgs, ParityArgs, ReportArgs,
+    RunFlags, SweepArgs, ValidateArgs,
+};
+use crate::runtime::ortlib::{self, OrtLib};
+use crate::scenario::{self, Scenario};
+use crate::{ExitCode, calibrate, capacity, compare, merge, parity, report, shard, sweep, timer};
+
+/// ONNX Runtime for a scenario: located when some model is an ONNX file that some point runs under
+/// `ort`, or when `--ort-lib` names a library; otherwise not needed (synthetic models, tract or
+/// torch only). The one rule every command that runs a scenario follows.
+pub fn ort_for(s: &Scenario, ort_lib: Option<&Path>) -> anyhow::Result<Option<OrtLib>> {
+    let any_onnx = s
+        .models
+        .iter()
+        .any(|m| matches!(m.source, scenario::ModelSource::Onnx(_)));
+    let needed = any_onnx && s.axes.runtime.contains(&scenario::Runtime::Ort);
+    Ok(if needed || ort_lib.is_some() {
+        Some(ortlib::locate(ort_lib)?)
+    } else {
+        None
+    })
+}
+
+/// Applies `--duration`, `--requests` and `--spin` over the scenario (flags win over the file).
+fn apply_run_flags(s: &mut Scenario, run: &RunFlags) {
+    if let Some(d) = run.duration {
+        s.workload.stop = scenario::StopRule::Fixed(scenario::Limit::Duration(d));
+    }
+    if let Some(n) = run.requests {
+        s.workload.stop = scenario::StopRule::Fixed(scenario::Limit::Requests(n));
+    }
+    if let Some(spin) = run.spin {
+        s.load.spin = spin;
+    }
+}
+
+/// Holds `--cpu-dma-latency` until the returned file is dropped (the kernel drops the request when
+/// the file closes).
+fn hold_qos(run: &RunFlags) -> anyhow::Result<Option<std::fs::File>> {
+    run.cpu_dma_latency
+        .map(timer::hold_cpu_dma_latency)
+        .transpose()
+}
+
+fn current_thread() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?)
+}
+
+/// `bench sweep`.
+pub fn sweep(args: SweepArgs, ort_lib: Option<&Path>) -> anyhow::Result<ExitCode> {
+    let mut s = scenario::load(&args.scenario)?;
+    apply_run_flags(&mut s, &args.run);
+    // A shard runs its share of the points, keeping their indexes and ids.
+    let shard = args.shard.map(|sh| shard::ShardInfo::new(sh, &s.points));
+    if let Some(sh) = &shard {
+        s.points = sh.shard().select(&s.points);
+        if s.points.is_empty() {
+            eprintln!(
+                "warning: shard {} has no points: the sweep has only {} (use fewer shards)",
+                sh.shard(),
+                sh.sweep_points
+            );
+        }
+    }
+    if args.dry_run {
+        print!("{}", scenario::describe(&s));
+        if let Some(sh) = &shard {
+            println!(
+                "shard {}: {} of the sweep's {} point(s) (those whose index modulo {} is {})",
+                sh.shard(),
+                sh.points.len(),
+                sh.sweep_points,
+                sh.count,
+                sh.index
+            );
+        }
+        return Ok(ExitCode::Ok);
+    }
+    let ort = ort_for(&s, ort_lib)?;
+    let out_dir = args
+        .resume
+        .clone()
+        .or(args.out)
+        .unwrap_or_else(|| PathBuf::from("reports").join(&s.name));
+    let _qos = hold_qos(&args.run)?;
+    let opts = sweep::SweepOptions {
+        out_dir: out_dir.clone(),
+        progress: !args.run.quiet,
+        cpu_dma_latency_us: args.run.cpu_dma_latency,
+        resume: args.resume.is_some(),
+        shard: shard.clone(),
+    };
+    let any_onnx = s
+        .models
+        .iter()
+        .any(|m| matches!(m.source, scenario::ModelSource::Onnx(_)));
+    let mut runtime_note = match &ort {
+        Some(o) => format!("ONNX Runtime {} ({})", o.version, o.source),
+        None if any_onnx => "ONNX Runtime not needed".to_string(),
+        None => "synthetic models only".to_string(),
+    };
+    if s.axes.runtime != [scenario::Runtime::Ort] {
+        let names: Vec<&str> = s.axes.runtime.iter().map(|r| r.name()).collect();
+        runtime_note = format!("runtimes {}, {runtime_note}", names.join(", "));
+    }
+    eprintln!(
+        "bench: {} point(s) of scenario `{}`{}, {runtime_note}, results in {}",
+        s.points.len(),
+        s.name,
+        shard.as_ref().map_or_else(String::new, |sh| format!(
+            " (shard {} of {} points)",
+            sh.shard(),
+            sh.sweep_points
+        )),
+        out_dir.display()
+    );
+    let (outcome, rows) = current_thread()?.block_on(sweep::sweep(&s, ort.as_ref(), &opts))?;
+    println!("{}", report::console::summary(&rows));
+    println!("results: {}", out_dir.join("results.csv").display());
+    // The report is a view of the files just written: failing to draw it loses nothing.
+    match report::render(&out_dir) {
+        Ok(paths) => println!("report: {}", paths[0].display()),
+        Err(e) => eprintln!("warning: no report: {e:#}; retry with `bench report DIR`"),
+    }
+    Ok(match outcome {
+        sweep::Outcome::Clean => ExitCode::Ok,
+        sweep::Outcome::Invalid => {
+            eprintln!("some points are invalid: see the `valid` and `reason` columns");
+            ExitCode::Failures
+        }
+        sweep::Outcome::Interrupted(sig) => {
+            eprintln!(
+                "interrupted: finished points are in the results; the point in progress was dropped"
+            );
+            ExitCode::Signal(sig)
+        }
+    })
+}
+
+/// `bench capacity`.
+pub fn capacity(args: CapacityArgs, ort_lib: Option<&Path>) -> anyhow::Result<ExitCode> {
+    let mut s = scenario::load(&args.scenario)?;
+    apply_run_flags(&mut s, &args.run);
+    let slo = if args.slo.is_empty() {
+        s.slo.clone()
+    } else {
+        args.slo
+            .iter()
+            .map(|t| {
+                scenario::slo::parse(t).map_err(|e| {
+                    anyhow::anyhow!("--slo {t:?}: {e}; write objectives like --slo p99_ms=50")
+                })
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?
+    };
+    let opts = capacity::CapacityOptions {
+        slo,
+        search: capacity::SearchOptions {
+            min_rate: args.min_rate,
+            max_rate: args.max_rate,
+            precision_pct: args.precision,
+            max_probes: args.max_probes,
+        },
+        start_rate: args.start_rate,
+        out_dir: args
+            .out
+            .unwrap_or_else(|| PathBuf::from("reports").join(format!("{}-capacity", s.name))),
+        progress: !args.run.quiet,
+    };
+    capacity::check(&s, &opts)?;
+    let ort = ort_for(&s, ort_lib)?;
+    let _qos = hold_qos(&args.run)?;
+    eprintln!(
+        "bench: capacity of {} configuration(s) of scenario `{}`, probes in {}",
+        capacity::configs(&s).len(),
+        s.name,
+        opts.out_dir.join("capacity.csv").display()
+    );
+    let c = current_thread()?.block_on(capacity::run(&s, ort.as_ref(), &opts))?;
+    print!("{}", capacity::render(&c, &opts.slo));
+    println!("probes: {}", opts.out_dir.join("capacity.csv").display());
+    Ok(match (c.interrupted, c.best) {
+        (Some(sig), _) => {
+            eprintln!("interrupted: the probes so far are in capacity.csv");
+            ExitCode::Signal(sig)
+        }
+        (None, Some(_)) => ExitCode::Ok,
+        (None, None) => ExitCode::Failures,
+    })
+}
+
+/// `bench validate`.
+pub fn validate(args: ValidateArgs) -> anyhow::Result<ExitCode> {
+    let s = scenario::load(&args.scenario)?;
+    print!("{}", scenario::describe(&s));
+    Ok(ExitCode::Ok)
+}
+
+/// `bench parity`: every runtime of the scenario against PyTorch.
+pub fn parity(args: ParityArgs, ort_lib: Option<&Path>) -> anyhow::Result<ExitCode> {
+    let s = scenario::load(&args.scenario)?;
+    let ort = ortlib::locate(ort_lib)?;
+    let rows = current_thread()?.block_on(parity::run(&s, Some(&ort)))?;
+    println!("{}", parity::render(&rows));
+    Ok(if !rows.iter().any(parity::ParityRow::mismatch) {
+        ExitCode::Ok
+    } else {
+        eprintln!("parity: some outputs differ from PyTorch beyond the [parity] tolerances");
+        ExitCode::Failures
+    })
+}
+
+/// `bench inspect`.
+pub fn inspect(args: InspectArgs) -> anyhow::Result<ExitCode> {
+    for (i, m) in args.models.iter().enumerate() {
+        if i > 0 {
+            println!();
+        }
+        print!("{}", crate::onnx::describe(m)?);
+    }
+    Ok(ExitCode::Ok)
+}
+
+/// `bench report`.
+pub fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {
+    for path in report::render(&args.dir)? {
+        println!("{}", path.display());
+    }
+    Ok(ExitCode::Ok)
+}
+
+/// `bench merge`.
+pub fn merge(args: MergeArgs) -> anyhow::Result<ExitCode> {
+    merge::merge(&args.dirs, &args.out, args.force)?;
+    Ok(ExitCode::Ok)
+}
+
+/// `bench compare`: exit 1 on a regression.
+pub fn compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
+    let metrics = compare::Metric::parse_list(&args.metrics)
+        .map_err(|e| anyhow::anyhow!("--metrics: {e}"))?;
+    let base = compare::load(&args.baseline, "baseline", &metrics)?;
+    let cand = compare::load(&args.candidate, "candidate", &metrics)?;
+    for w in base.warnings.iter().chain(&cand.warnings) {
+        eprintln!("warning: {w}");
+    }
+    let opts = compare::Options {
+        metrics,
+        threshold_pct: args.threshold,
+    };
+    let c = compare::compare(&base, &cand, &opts)?;
+    print!("{}", c.render(args.all));
+    if let Some(path) = args.markdown {
+        std::fs::write(&path, c.markdown())
+            .with_context(|| format!("--markdown: cannot write {}", path.display()))?;
+    }
+    Ok(if c.has_regression() {
+        ExitCode::Failures
+    } else {
+        ExitCode::Ok
+    })
+}
+
+/// `bench calibrate`: the floor, the generator's ceiling, or transfer throughput.
+pub fn calibrate(args: CalibrateArgs, ort_lib: Option<&Path>) -> anyhow::Result<ExitCode> {
+    use crate::transfer::throughput;
+    anyhow::ensure!(args.iterations > 0, "--iterations must be at least 1");
+    if args.transfer {
+        let rows = throughput::measure(&throughput::default_sizes(), throughput::DEFAULT_REPS)?;
+        print!("{}", throughput::render(&rows));
+        return write_csv(args.csv.as_deref(), &rows);
+    }
+    if args.generator {
+        let rows = calibrate::ceiling(&[1, 8, 64], std::time::Duration::from_secs(3))?;
+        print!("{}", calibrate::render_ceiling(&rows));
+        return write_csv(args.csv.as_deref(), &rows);
+    }
+    let ort = ortlib::locate(ort_lib)?;
+    let rows = calibrate::calibrate(&ort, &args.model, args.iterations)?;
+    print!("{}", calibrate::render(&rows));
+    write_csv(args.csv.as_deref(), &rows)
+}
+
+/// `--csv`: the rows as CSV, when asked for.
+fn write_csv<T: serde::Serialize>(path: Option<&Path>, rows: &[T]) -> anyhow::Result<ExitCode> {
+    if let Some(path) = path {
+        let mut w = ::csv::Writer::from_path(path)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        for r in rows {
+            w.serialize(r)?;
+        }
+        w.flush()?;
+    }
+    Ok(ExitCode::Ok)
+}
+
+/// `bench completions SHELL`.
+pub fn completions(shell: clap_complete::Shell) -> anyhow::Result<ExitCode> {
+    use clap::CommandFactory;
+    clap_complete::generate(
+        shell,
+        &mut crate::cli::Cli::command(),
+        "bench",
+        &mut std::io::stdout(),
+    );
+    Ok(ExitCode::Ok)
+}

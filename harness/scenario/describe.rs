@@ -1,0 +1,120 @@
+//! The resolved scenario and its points as text: what `bench validate` and `sweep --dry-run` print.
+
+use super::{Limit, LoadKind, LoadPoint, Scenario, StopRule, Target};
+
+/// The resolved scenario and its points, as `validate` and `--dry-run` print them.
+pub fn describe(s: &Scenario) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "scenario `{}` ({}), seed {}",
+        s.name,
+        s.file.display(),
+        s.seed
+    );
+    let weight = |t: Target| {
+        s.workload
+            .mix
+            .iter()
+            .find(|(x, _)| *x == t)
+            .map_or(0.0, |(_, w)| *w)
+    };
+    for (i, m) in s.models.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "  model {} (weight {}): {}",
+            m.name,
+            weight(Target::Model(i)),
+            m.describe_source()
+        );
+        if let Some(t) = &m.torch {
+            let _ = writeln!(
+                out,
+                "    torch: {} with {}",
+                t.module,
+                t.weights.as_ref().map_or_else(
+                    || format!("init_seed {}", t.init_seed.unwrap_or_default()),
+                    |w| format!("weights {}", w.display())
+                )
+            );
+        }
+        for inp in &m.inputs {
+            let _ = writeln!(
+                out,
+                "    {}: {} {:?}, {} sample(s)",
+                inp.name,
+                inp.dtype,
+                inp.shape,
+                m.samples.len()
+            );
+        }
+    }
+    for (g, group) in s.workload.groups.iter().enumerate() {
+        let members: Vec<&str> = group
+            .members
+            .iter()
+            .map(|&m| s.models[m].name.as_str())
+            .collect();
+        let _ = writeln!(
+            out,
+            "  group {} (weight {}): {}",
+            group.name,
+            weight(Target::Group(g)),
+            members.join(" + ")
+        );
+    }
+    let limit = |l: Limit| match l {
+        Limit::Duration(d) => format!("{}", humantime::format_duration(d)),
+        Limit::Requests(n) => format!("{n} requests"),
+    };
+    let stop = match s.workload.stop {
+        StopRule::Fixed(l) => format!("measure {}", limit(l)),
+        StopRule::Stable {
+            window,
+            tolerance_pct,
+            max_windows,
+        } => format!(
+            "measure {} windows until 3 agree within {tolerance_pct}% (at most {max_windows})",
+            humantime::format_duration(window)
+        ),
+    };
+    let _ = writeln!(
+        out,
+        "  {} loop{}; warm-up {}, {stop}, {} trial(s) per point, at least {} requests",
+        s.load.kind_name(),
+        if s.load.kind == LoadKind::Open {
+            format!(" ({} arrivals)", s.load.arrival.name())
+        } else {
+            String::new()
+        },
+        limit(s.workload.warmup),
+        s.workload.trials,
+        s.workload.min_requests
+    );
+    if !s.slo.is_empty() {
+        let slo: Vec<String> = s.slo.iter().map(|c| c.to_string()).collect();
+        let _ = writeln!(out, "  SLO: {}", slo.join(", "));
+    }
+    let _ = writeln!(out, "{} point(s):", s.points.len());
+    for p in &s.points {
+        let load = match p.load {
+            LoadPoint::Closed { concurrency } => format!("concurrency={concurrency}"),
+            LoadPoint::Open { rate } => format!("rate={rate}/s"),
+        };
+        let _ = writeln!(
+            out,
+            "  {:>3}  {}  workers={} intra_threads={} transfer={} placement={} pin={} provider={} {load} runtime={}",
+            p.index,
+            p.id,
+            p.workers,
+            p.intra_threads,
+            p.transfer.name(),
+            p.placement.name(),
+            p.pin.name(),
+            p.provider.name(),
+            p.runtime.name(),
+        );
+    }
+    out
+}
