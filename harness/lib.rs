@@ -4,21 +4,29 @@
 //! # Layout
 //!
 //! The modules follow the pipeline: scenario → sweep points → worker pool → load generator →
-//! histograms → reporters.
+//! histograms → reporters. Each depends only on those before it (`tests/architecture.rs` checks
+//! that no two modules need each other).
 //!
-//! - [`cli`]: the command line.
+//! - [`cli`]: the command line, with typed values.
+//! - [`commands`]: one function per subcommand: the glue from the command line to the pipeline.
+//! - [`signals`]: SIGINT and SIGTERM, taken from `main`'s first instruction.
 //! - [`scenario`]: the TOML file, resolved and checked against the models; sweep expansion.
 //! - [`onnx`]: reads model signatures from ONNX files without a runtime.
 //! - [`tensor`]: element types, tensors as bytes, input generators and `.npy` files.
 //! - [`protocol`]: the parent–worker wire format: handshake and length-prefixed frames.
+//! - [`transfer`]: how tensors travel between parent and worker, one file per transfer mode.
+//! - [`runtime`]: runtimes that execute a model inside a worker (ONNX Runtime, tract, synthetic,
+//!   torch), their one factory, and finding ONNX Runtime's library.
 //! - [`worker`]: the worker process's main loop and the parent's pool of workers.
-//! - [`runtime`]: runtimes that execute a model inside a worker (ONNX Runtime) and finding its library.
-//! - [`load`]: the load generator (closed loop).
-//! - [`metrics`]: HdrHistograms of latency and compute time, and their percentiles.
+//! - [`timer`]: precise sleeps for the open loop (timerfd) and the CPU wake-up latency hold.
+//! - [`load`]: the load generator: closed and open loops, stop rules, one phase at a time.
+//! - [`metrics`]: HdrHistograms of latency, service time, send lag, compute and overhead, and
+//!   their percentiles.
+//! - [`gpu`]: GPU memory and utilisation through NVML, loaded at run time.
+//! - [`sweep`]: runs a sweep point by point (resume, signals), turns each point into rows and
+//!   verdicts, and feeds the reporters.
 //! - [`report`]: CSV, JSON metadata, histogram logs, the console summary, and the HTML and
 //!   Markdown reports.
-//! - [`gpu`]: GPU memory and utilisation through NVML, loaded at run time.
-//! - [`driver`]: runs a sweep point by point and feeds the reporters.
 //! - [`shard`]: which points of a sweep one machine runs (`--shard I/N`).
 //! - [`merge`]: combines result folders of several machines into one.
 //! - [`calibrate`]: measures the floor (in-process run, bare socket round trip) beside the pool.
@@ -31,7 +39,6 @@ pub mod capacity;
 pub mod cli;
 pub mod commands;
 pub mod compare;
-
 pub mod gpu;
 pub mod load;
 pub mod merge;

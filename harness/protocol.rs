@@ -751,7 +751,13 @@ mod tests {
         for b in bad {
             input += &format!("{b}\n");
         }
-        let python = crate::runtime::torch::python().unwrap_or_else(|_| "python3".into());
+        // The codec needs only the standard library: the project's Python if set up, else python3.
+        let venv = concat!(env!("CARGO_MANIFEST_DIR"), "/.venv/bin/python");
+        let python = if std::path::Path::new(venv).is_file() {
+            venv
+        } else {
+            "python3"
+        };
         let script = concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/harness/python/bench_protocol.py"
@@ -761,7 +767,7 @@ mod tests {
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .spawn()
-            .unwrap_or_else(|e| panic!("cannot run {}: {e}", python.display()));
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", python));
         let mut stdin = child.stdin.take().unwrap();
         let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
         let out = child.wait_with_output().unwrap();
