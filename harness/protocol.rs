@@ -762,7 +762,7 @@ mod tests {
             env!("CARGO_MANIFEST_DIR"),
             "/harness/python/bench_protocol.py"
         );
-        let mut child = std::process::Command::new(&python)
+        let mut child = std::process::Command::new(python)
             .args([script, "roundtrip"])
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
