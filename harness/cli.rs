@@ -182,7 +182,7 @@ pub struct SweepArgs {
     /// The scenario file (TOML).
     #[arg(long, short)]
     pub scenario: PathBuf,
-    /// Output folder. Default: reports/<scenario name>.
+    /// Output folder. Default: `reports/<scenario name>`.
     #[arg(long, short, conflicts_with = "resume")]
     pub out: Option<PathBuf>,
     /// Continue an interrupted sweep in DIR: keep its finished points, run the others.

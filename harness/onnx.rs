@@ -9,14 +9,41 @@ use std::path::Path;
 
 use crate::tensor::DType;
 
-/// One dimension of an input or output.
+/// One dimension of an input or output, read as ONNX Runtime reads it.
+///
+/// A dim is fixed only when it has a `dim_value` of 0 or more (0 is a real, zero-size dim). A
+/// negative `dim_value` (paddle2onnx writes -1), no value, and a `dim_param` that is empty, `?`,
+/// `None` or `unk__N` (names exporters invent for "unknown") are anonymous: each is its own
+/// dynamic dim, never tied to another axis. Any other `dim_param` (`batch`, `seq`,
+/// `p2o.DynamicDimension.0`) names a dim that has one size across the model's inputs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Dim {
     Fixed(i64),
     /// A dynamic dimension with a symbolic name such as `batch`.
     Named(String),
-    /// A dynamic dimension without a name.
+    /// A dynamic dimension without a (meaningful) name.
     Unknown,
+}
+
+impl Dim {
+    /// A dim from the protobuf's `dim_value` / `dim_param`, with ONNX Runtime's semantics.
+    pub fn from_proto(value: Option<i64>, param: Option<&str>) -> Dim {
+        match (value, param) {
+            (Some(v), _) if v >= 0 => Dim::Fixed(v),
+            (_, Some(p)) if !Dim::is_anonymous_name(p) => Dim::Named(p.to_string()),
+            _ => Dim::Unknown,
+        }
+    }
+
+    /// Names that mean "unknown" rather than a shared symbol: empty, `?`, `None`, `unk__N`.
+    pub fn is_anonymous_name(p: &str) -> bool {
+        let p = p.trim();
+        p.is_empty()
+            || p == "?"
+            || p == "None"
+            || p.strip_prefix("unk__")
+                .is_some_and(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()))
+    }
 }
 
 impl fmt::Display for Dim {
@@ -29,6 +56,31 @@ impl fmt::Display for Dim {
     }
 }
 
+/// What kind of value a graph input or output is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ValueKind {
+    Tensor,
+    Sequence,
+    Map,
+    Optional,
+    SparseTensor,
+    /// No type at all in the file.
+    Untyped,
+}
+
+impl ValueKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            ValueKind::Tensor => "tensor",
+            ValueKind::Sequence => "sequence",
+            ValueKind::Map => "map",
+            ValueKind::Optional => "optional",
+            ValueKind::SparseTensor => "sparse tensor",
+            ValueKind::Untyped => "untyped value",
+        }
+    }
+}
+
 /// Name, element type and shape of a graph input or output.
 #[derive(Debug, Clone, PartialEq)]
 pub struct IoInfo {
@@ -36,6 +88,10 @@ pub struct IoInfo {
     /// `Err` holds the ONNX type name when the harness cannot generate that type.
     pub dtype: Result<DType, String>,
     pub dims: Vec<Dim>,
+    /// False when the file declares no shape at all (unknown rank): `dims` is then empty and
+    /// means nothing, and the user's shape decides the rank.
+    pub rank_known: bool,
+    pub kind: ValueKind,
 }
 
 impl IoInfo {
@@ -47,6 +103,9 @@ impl IoInfo {
     }
 
     pub fn shape_string(&self) -> String {
+        if !self.rank_known {
+            return "[unknown rank]".into();
+        }
         let dims: Vec<String> = self.dims.iter().map(|d| d.to_string()).collect();
         format!("[{}]", dims.join(", "))
     }
@@ -56,9 +115,14 @@ impl IoInfo {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ModelInfo {
     pub inputs: Vec<IoInfo>,
+    /// Graph inputs that are also initializers (models of IR version < 4 list weights as inputs):
+    /// they keep their initializer unless a scenario sets them.
+    pub initializer_inputs: Vec<IoInfo>,
     pub outputs: Vec<IoInfo>,
     pub opset: Option<i64>,
     pub producer: String,
+    /// The file's IR version (weights listed as inputs can be fed only from version 4 on).
+    pub ir_version: i64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -108,18 +172,24 @@ pub fn parse_model_info(bytes: &[u8]) -> Result<ModelInfo, ParseError> {
     let initializers: std::collections::HashSet<&str> =
         graph.initializer.iter().map(|t| t.name.as_str()).collect();
     let io = |v: &pb::ValueInfoProto| {
-        let tensor = v.r#type.as_ref().and_then(|t| t.tensor_type.as_ref());
+        let ty = v.r#type.as_ref();
+        let kind = match ty {
+            None => ValueKind::Untyped,
+            Some(t) if t.tensor_type.is_some() => ValueKind::Tensor,
+            Some(t) if t.sequence_type.is_some() => ValueKind::Sequence,
+            Some(t) if t.map_type.is_some() => ValueKind::Map,
+            Some(t) if t.optional_type.is_some() => ValueKind::Optional,
+            Some(t) if t.sparse_tensor_type.is_some() => ValueKind::SparseTensor,
+            Some(_) => ValueKind::Untyped,
+        };
+        let tensor = ty.and_then(|t| t.tensor_type.as_ref());
         let elem = tensor.map_or(0, |t| t.elem_type);
-        let dims = tensor
-            .and_then(|t| t.shape.as_ref())
+        let shape = tensor.and_then(|t| t.shape.as_ref());
+        let dims = shape
             .map(|s| {
                 s.dim
                     .iter()
-                    .map(|d| match (&d.dim_value, &d.dim_param) {
-                        (Some(v), _) => Dim::Fixed(*v),
-                        (None, Some(p)) if !p.is_empty() => Dim::Named(p.clone()),
-                        _ => Dim::Unknown,
-                    })
+                    .map(|d| Dim::from_proto(d.dim_value, d.dim_param.as_deref()))
                     .collect()
             })
             .unwrap_or_default();
@@ -127,6 +197,8 @@ pub fn parse_model_info(bytes: &[u8]) -> Result<ModelInfo, ParseError> {
             name: v.name.clone(),
             dtype: DType::from_onnx(elem).ok_or_else(|| onnx_type_name(elem)),
             dims,
+            rank_known: shape.is_some(),
+            kind,
         }
     };
     Ok(ModelInfo {
@@ -134,6 +206,12 @@ pub fn parse_model_info(bytes: &[u8]) -> Result<ModelInfo, ParseError> {
             .input
             .iter()
             .filter(|v| !initializers.contains(v.name.as_str()))
+            .map(io)
+            .collect(),
+        initializer_inputs: graph
+            .input
+            .iter()
+            .filter(|v| initializers.contains(v.name.as_str()))
             .map(io)
             .collect(),
         outputs: graph.output.iter().map(io).collect(),
@@ -145,6 +223,7 @@ pub fn parse_model_info(bytes: &[u8]) -> Result<ModelInfo, ParseError> {
         producer: format!("{} {}", model.producer_name, model.producer_version)
             .trim()
             .to_string(),
+        ir_version: model.ir_version,
     })
 }
 
@@ -163,6 +242,8 @@ fn onnx_type_name(code: i32) -> String {
 mod pb {
     #[derive(Clone, PartialEq, prost::Message)]
     pub struct ModelProto {
+        #[prost(int64, tag = "1")]
+        pub ir_version: i64,
         #[prost(string, tag = "2")]
         pub producer_name: String,
         #[prost(string, tag = "3")]
@@ -210,7 +291,20 @@ mod pb {
     pub struct TypeProto {
         #[prost(message, optional, tag = "1")]
         pub tensor_type: Option<TensorTypeProto>,
+        /// Only whether it is there: sequences, maps, optionals and sparse tensors are not run.
+        #[prost(message, optional, tag = "4")]
+        pub sequence_type: Option<Present>,
+        #[prost(message, optional, tag = "5")]
+        pub map_type: Option<Present>,
+        #[prost(message, optional, tag = "8")]
+        pub sparse_tensor_type: Option<Present>,
+        #[prost(message, optional, tag = "9")]
+        pub optional_type: Option<Present>,
     }
+
+    /// A message whose content is skipped: only its presence matters.
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct Present {}
 
     #[derive(Clone, PartialEq, prost::Message)]
     pub struct TensorTypeProto {
@@ -281,6 +375,7 @@ mod tests {
                     elem_type: elem,
                     shape: Some(pb::TensorShapeProto { dim: dims }),
                 }),
+                ..Default::default()
             }),
         }
     }
@@ -296,6 +391,7 @@ mod tests {
             dim_param: Some(p.into()),
         };
         let model = pb::ModelProto {
+            ir_version: 8,
             producer_name: "pytorch".into(),
             producer_version: "2.15".into(),
             graph: Some(pb::GraphProto {
@@ -314,11 +410,69 @@ mod tests {
         };
         let info = parse_model_info(&model.encode_to_vec()).unwrap();
         assert_eq!(info.inputs.len(), 2, "initializer `w` is not an input");
+        assert_eq!(info.initializer_inputs.len(), 1);
+        assert_eq!(info.initializer_inputs[0].name, "w");
         assert_eq!(info.inputs[0].shape_string(), "[batch, 10]");
         assert_eq!(info.inputs[0].dtype, Ok(DType::F32));
         assert_eq!(info.inputs[1].dtype, Err("string".into()));
         assert_eq!(info.outputs[0].dtype, Ok(DType::I64));
         assert_eq!(info.opset, Some(18));
+    }
+
+    #[test]
+    fn dims_follow_onnx_runtime_semantics() {
+        let d = |v: Option<i64>, p: Option<&str>| Dim::from_proto(v, p);
+        assert_eq!(d(Some(3), None), Dim::Fixed(3));
+        assert_eq!(d(Some(0), None), Dim::Fixed(0), "0 is a real zero-size dim");
+        assert_eq!(d(Some(-1), None), Dim::Unknown, "paddle2onnx's -1");
+        assert_eq!(d(Some(-1), Some("batch")), Dim::Named("batch".into()));
+        assert_eq!(d(None, None), Dim::Unknown);
+        for anonymous in ["", "?", "None", "unk__12", " ? "] {
+            assert_eq!(d(None, Some(anonymous)), Dim::Unknown, "{anonymous:?}");
+        }
+        for named in [
+            "batch",
+            "p2o.DynamicDimension.0",
+            "unk__",
+            "unk__x",
+            "seq_len",
+        ] {
+            assert_eq!(d(None, Some(named)), Dim::Named(named.into()), "{named:?}");
+        }
+    }
+
+    #[test]
+    fn unknown_rank_and_non_tensor_values_are_told_apart() {
+        let untyped_shape = pb::ValueInfoProto {
+            name: "x".into(),
+            r#type: Some(pb::TypeProto {
+                tensor_type: Some(pb::TensorTypeProto {
+                    elem_type: 1,
+                    shape: None,
+                }),
+                ..Default::default()
+            }),
+        };
+        let sequence = pb::ValueInfoProto {
+            name: "boxes".into(),
+            r#type: Some(pb::TypeProto {
+                sequence_type: Some(pb::Present {}),
+                ..Default::default()
+            }),
+        };
+        let model = pb::ModelProto {
+            graph: Some(pb::GraphProto {
+                input: vec![untyped_shape],
+                output: vec![sequence],
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let info = parse_model_info(&model.encode_to_vec()).unwrap();
+        assert!(!info.inputs[0].rank_known);
+        assert_eq!(info.inputs[0].shape_string(), "[unknown rank]");
+        assert_eq!(info.inputs[0].kind, ValueKind::Tensor);
+        assert_eq!(info.outputs[0].kind, ValueKind::Sequence);
     }
 
     #[test]

@@ -109,7 +109,10 @@ pub fn load(setup: &Setup, m: usize) -> Result<Box<dyn Model>, String> {
                 intra_threads: setup.intra_threads as usize,
                 gpu: setup.gpu.clone(),
             };
-            Ok(Box::new(ort::OrtModel::load(&setup.ort_lib, path, opts)?))
+            let names = spec.inputs.iter().map(|i| i.name.clone()).collect();
+            Ok(Box::new(
+                ort::OrtModel::load(&setup.ort_lib, path, opts)?.with_input_names(names),
+            ))
         }
         (ModelSource::Onnx(path), Runtime::Tract) => {
             tract_model(spec, path, setup.intra_threads as usize)

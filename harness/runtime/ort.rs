@@ -124,6 +124,16 @@ impl OrtModel {
         })
     }
 
+    /// Feeds the inputs by these names, in this order, instead of the session's own input list: a
+    /// scenario may set a graph input that is also an initializer (older exports list weights as
+    /// inputs), which the session does not list as required.
+    pub fn with_input_names(mut self, names: Vec<String>) -> OrtModel {
+        if !names.is_empty() {
+            self.inputs = names;
+        }
+        self
+    }
+
     fn bind(&self, sample: &[TensorData], gpu: &GpuSetup) -> ort::Result<IoBinding> {
         let device = gpu.device as i32;
         let mut binding = self.session.create_binding()?;

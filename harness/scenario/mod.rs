@@ -1,6 +1,6 @@
 //! Scenarios: the TOML file a user writes, checked and resolved before anything is spawned.
 //!
-//! Two stages: [`raw`] mirrors the file (serde, unknown keys rejected), then [`load`] resolves it into
+//! Two stages: `raw` mirrors the file (serde, unknown keys rejected), then [`load`] resolves it into
 //! a [`Scenario`] with no optional fields: absolute paths, shapes with every dynamic dim bound and
 //! checked against the ONNX file, generated input samples, typed durations and the sweep axes. Every
 //! problem becomes a [`ScenarioError`] naming the file, line and key, and saying how to fix it; all
@@ -693,6 +693,27 @@ pub fn load(file: &Path) -> Result<Scenario, ScenarioErrors> {
     load_bytes(&bytes, file)
 }
 
+/// The dotted dim name written unquoted in `dims` (`p2o.DynamicDimension.0 = 1`), which TOML read
+/// as a table `p2o` and serde then refused as "invalid type: map".
+fn unquoted_dotted_dim(
+    text: &str,
+    line: Option<usize>,
+    key: &str,
+    message: &str,
+) -> Option<String> {
+    let (_, first) = key.split_once(".dims.")?;
+    if !message.starts_with("invalid type: map") {
+        return None;
+    }
+    let line = text.lines().nth(line?.checked_sub(1)?)?;
+    let at = line.find(&format!("{first}."))?;
+    let name: String = line[at..]
+        .chars()
+        .take_while(|c| !c.is_whitespace() && *c != '=' && *c != ',' && *c != '}')
+        .collect();
+    Some(name)
+}
+
 /// Parses and resolves scenario bytes as if read from `file` (paths resolve against its folder).
 pub fn load_bytes(bytes: &[u8], file: &Path) -> Result<Scenario, ScenarioErrors> {
     let one = |line, message: String, hint: &str| {
@@ -718,16 +739,23 @@ pub fn load_bytes(bytes: &[u8], file: &Path) -> Result<Scenario, ScenarioErrors>
             .and_then(|o| map.key_at(o))
             .map(|k| k.to_string())
             .unwrap_or_default();
+        let line = offset.map(|o| map.line_of_offset(o));
+        let message = e.message().trim().replace('\n', " ");
         ScenarioErrors(vec![ScenarioError {
             file: file.to_path_buf(),
-            line: offset.map(|o| map.line_of_offset(o)),
+            line,
             key: key.clone(),
-            message: e.message().trim().replace('\n', " "),
-            hint: if key.is_empty() {
+            hint: if let Some(dotted) = unquoted_dotted_dim(&text, line, &key, &message) {
+                format!(
+                    "a dim name with dots must be quoted, or TOML reads the dots as nested tables: \
+                     `dims = {{ \"{dotted}\" = 1 }}`"
+                )
+            } else if key.is_empty() {
                 "see docs/reference/scenario.md for the keys and their types".into()
             } else {
                 format!("see `{key}` in docs/reference/scenario.md for its type")
             },
+            message,
         }])
     })?;
     let hash = hex(&sha2::Sha256::digest(bytes));

@@ -12,10 +12,12 @@ use super::{
 use crate::onnx::{self, Dim, IoInfo};
 use crate::tensor::{self, DType, Generator, TensorData};
 
+/// Model names label rows, hlog tags and file names: letters and digits of any script, `_`, `-`
+/// and `.` (no spaces, commas or slashes).
 fn valid_name(s: &str) -> bool {
     !s.is_empty()
         && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.')
+            .all(|c| c.is_alphanumeric() || c == '_' || c == '-' || c == '.')
 }
 
 pub(super) fn resolve_model(
@@ -79,6 +81,14 @@ pub(super) fn resolve_model(
         return None;
     };
     let path = dir.join(&rel);
+    if path.is_dir() {
+        e.push(
+            &key.key("path"),
+            format!("model path {} is a folder, not an .onnx file", path.display()),
+            "point `path` at the .onnx file inside it (its external weights, if any, stay beside it)",
+        );
+        return None;
+    }
     if !path.is_file() {
         e.push(
             &key.key("path"),
@@ -100,7 +110,51 @@ pub(super) fn resolve_model(
     };
     let path = path.canonicalize().unwrap_or(path);
 
-    let model_inputs: HashSet<&str> = info.inputs.iter().map(|i| i.name.as_str()).collect();
+    // Graph inputs that are also initializers keep their initializer unless the scenario sets them.
+    let graph_inputs: Vec<&IoInfo> = info
+        .inputs
+        .iter()
+        .chain(
+            info.initializer_inputs
+                .iter()
+                .filter(|i| m.inputs.contains_key(&i.name)),
+        )
+        .collect();
+    for io in info.inputs.iter().chain(&info.outputs) {
+        if io.kind != onnx::ValueKind::Tensor {
+            let side = if info.inputs.contains(io) {
+                "input"
+            } else {
+                "output"
+            };
+            e.push(
+                &key.key("path"),
+                format!(
+                    "{side} `{}` of model `{name}` is a {}; bench runs models whose inputs and outputs are tensors",
+                    io.name,
+                    io.kind.name()
+                ),
+                "export the model with tensor inputs and outputs (e.g. pad a list into one tensor), or leave it out",
+            );
+        }
+    }
+    if info.ir_version < 4 {
+        for io in info
+            .initializer_inputs
+            .iter()
+            .filter(|i| m.inputs.contains_key(&i.name))
+        {
+            e.push(
+                &key.key("inputs").key(&io.name),
+                format!(
+                    "input `{}` of model `{name}` is a weight (an initializer) of an IR version {} file, which ONNX Runtime does not let a request set",
+                    io.name, info.ir_version
+                ),
+                "remove the entry: the model uses its stored weight",
+            );
+        }
+    }
+    let model_inputs: HashSet<&str> = graph_inputs.iter().map(|i| i.name.as_str()).collect();
     for k in m.inputs.keys() {
         if !model_inputs.contains(k.as_str()) {
             let list: Vec<&str> = info.inputs.iter().map(|i| i.name.as_str()).collect();
@@ -111,8 +165,7 @@ pub(super) fn resolve_model(
             );
         }
     }
-    let named: HashSet<&str> = info
-        .inputs
+    let named: HashSet<&str> = graph_inputs
         .iter()
         .flat_map(|i| &i.dims)
         .filter_map(|d| match d {
@@ -142,8 +195,39 @@ pub(super) fn resolve_model(
         }
     }
 
+    // Named dims that a shape given by position binds: a shape wins over `dims`, and binds the
+    // same name in the inputs that have no shape. Two shapes must agree.
+    let mut from_shapes: BTreeMap<String, (i64, String)> = BTreeMap::new();
+    for io in graph_inputs.iter().filter(|io| io.rank_known) {
+        let Some(given) = m.inputs.get(&io.name).and_then(|r| r.shape.as_deref()) else {
+            continue;
+        };
+        for (d, &size) in io.dims.iter().zip(given) {
+            let Dim::Named(n) = d else { continue };
+            match from_shapes.get(n) {
+                Some((v, other)) if *v != size && size >= 1 => {
+                    e.push(
+                        &key.key("inputs").key(&io.name).key("shape"),
+                        format!(
+                            "dim `{n}` is {size} in input `{}` but {v} in input `{other}`; a named dim has one size per model",
+                            io.name
+                        ),
+                        format!("use {v} for `{n}` in both shapes"),
+                    );
+                    return None;
+                }
+                Some(_) => {}
+                None => {
+                    from_shapes.insert(n.clone(), (size, io.name.clone()));
+                }
+            }
+        }
+    }
+    let mut dims = m.dims.clone();
+    dims.extend(from_shapes.into_iter().map(|(n, (v, _))| (n, v)));
+
     let mut inputs = Vec::new();
-    for io in &info.inputs {
+    for &io in &graph_inputs {
         let ikey = key.key("inputs").key(&io.name);
         let raw_input = m.inputs.get(&io.name);
         let dtype = match io.dtype {
@@ -163,7 +247,7 @@ pub(super) fn resolve_model(
         let shape = resolve_shape(
             io,
             raw_input.and_then(|r| r.shape.as_deref()),
-            &m.dims,
+            &dims,
             &name,
             &ikey,
             e,
@@ -185,37 +269,8 @@ pub(super) fn resolve_model(
             });
         }
     }
-    if inputs.len() != info.inputs.len() {
+    if inputs.len() != graph_inputs.len() {
         return None;
-    }
-    // A named dim has one size across the model's inputs, whether it came from `dims` or a shape.
-    let mut bound: BTreeMap<&str, (i64, String)> = m
-        .dims
-        .iter()
-        .map(|(k, &v)| (k.as_str(), (v, "`dims`".to_string())))
-        .collect();
-    for (input, io) in inputs.iter().zip(&info.inputs) {
-        for (pos, d) in io.dims.iter().enumerate() {
-            let Dim::Named(n) = d else { continue };
-            let size = input.shape[pos];
-            match bound.get(n.as_str()) {
-                Some((v, from)) if *v != size => {
-                    e.push(
-                        &key.key("inputs").key(&input.name).key("shape"),
-                        format!(
-                            "dim `{n}` is {size} in input `{}` but {v} in {from}; a named dim has one size per model",
-                            input.name
-                        ),
-                        format!("use {v} for `{n}` everywhere, or change it in {from}"),
-                    );
-                    return None;
-                }
-                Some(_) => {}
-                None => {
-                    bound.insert(n, (size, format!("input `{}`", input.name)));
-                }
-            }
-        }
     }
     // Guard memory before generating: one sample, and all samples together. Errors point at the
     // largest input, where the oversized dim most likely is.
@@ -290,6 +345,9 @@ pub(super) fn resolve_model(
     })
 }
 
+/// The shape of one input: the user's shape by position when given (checked only against fixed
+/// dims), else the model's dims with named ones bound from `dims`. Every dim of the result is a
+/// size of 0 or more; a dim still dynamic is an error that says how to bind it.
 fn resolve_shape(
     io: &IoInfo,
     given: Option<&[i64]>,
@@ -299,9 +357,9 @@ fn resolve_shape(
     e: &mut Errors,
 ) -> Option<Vec<i64>> {
     let input = &io.name;
+    let skey = key.key("shape");
     if let Some(given) = given {
-        let skey = key.key("shape");
-        if given.len() != io.dims.len() {
+        if io.rank_known && given.len() != io.dims.len() {
             e.push(
                 &skey,
                 format!(
@@ -314,32 +372,45 @@ fn resolve_shape(
             );
             return None;
         }
-        for (pos, (&g, d)) in given.iter().zip(&io.dims).enumerate() {
-            let bad = match d {
-                Dim::Fixed(n) => g != *n,
-                _ => g < 1,
+        let fixed = |pos: usize| match io.dims.get(pos) {
+            Some(Dim::Fixed(n)) if io.rank_known => Some(*n),
+            _ => None,
+        };
+        for (pos, &g) in given.iter().enumerate() {
+            let problem = match fixed(pos) {
+                Some(n) if g != n => Some(format!("dim {pos} must be {n}")),
+                Some(_) => None,
+                None if g < 0 => Some(format!(
+                    "dim {pos} is dynamic: give it a size (0 or more), not {g}"
+                )),
+                None => None,
             };
-            if bad {
+            if let Some(fix) = problem {
                 e.push(
                     &skey,
                     format!(
                         "shape {given:?} contradicts input `{input}` of model `{model}`, which is {}: dim {pos} is {g}",
                         io.shape_string()
                     ),
-                    match d {
-                        Dim::Fixed(n) => format!("dim {pos} must be {n}"),
-                        _ => format!("dim {pos} is dynamic: give it a size of at least 1"),
-                    },
+                    fix,
                 );
                 return None;
             }
         }
         return Some(given.to_vec());
     }
+    if !io.rank_known {
+        e.push(
+            key,
+            format!("input `{input}` of model `{model}` declares no shape (its rank is unknown)"),
+            format!("give its full shape: `inputs.{input}.shape = [...]`"),
+        );
+        return None;
+    }
     let mut shape = Vec::with_capacity(io.dims.len());
     for (pos, d) in io.dims.iter().enumerate() {
         match d {
-            Dim::Fixed(n) if *n >= 0 => shape.push(*n),
+            Dim::Fixed(n) => shape.push(*n),
             Dim::Named(n) if dims.contains_key(n) => shape.push(dims[n]),
             Dim::Named(n) => {
                 e.push(
@@ -348,11 +419,14 @@ fn resolve_shape(
                         "dynamic dim `{n}` (position {pos}) of input `{input}` of model `{model}` {} is unbound",
                         io.shape_string()
                     ),
-                    format!("bind it for the model with `dims = {{ {n} = 1 }}`, or give `inputs.{input}.shape`"),
+                    format!(
+                        "bind it for the model with `dims = {{ {} = 1 }}`, or give the full shape by position: `inputs.{input}.shape = [...]`",
+                        toml_key(n)
+                    ),
                 );
                 return None;
             }
-            _ => {
+            Dim::Unknown => {
                 e.push(
                     key,
                     format!(
@@ -366,6 +440,20 @@ fn resolve_shape(
         }
     }
     Some(shape)
+}
+
+/// `name` as a TOML key: bare when it can be, quoted otherwise (a dotted name such as
+/// `p2o.DynamicDimension.0` unquoted would make nested tables).
+pub(super) fn toml_key(name: &str) -> String {
+    if !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
+        name.to_string()
+    } else {
+        format!("{name:?}")
+    }
 }
 
 fn resolve_generator(

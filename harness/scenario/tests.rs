@@ -746,14 +746,19 @@ fn regression_failed_model_gives_spurious_mix_error() {
 
 #[test]
 fn regression_shared_dim_contradiction_is_accepted() {
-    let (_d, r) = load_text(&format!(
+    // Once, input_ids ran as [2, 8] beside an attention_mask of [1, 4]. A shape by position now
+    // wins over `dims` and binds `batch` and `seq` for every input, so the two always agree.
+    let s = ok(&format!(
         "[[model]]\nname = \"enc\"\npath = {}\ndims = {{ batch = 2, seq = 8 }}\n\
          inputs.attention_mask.shape = [1, 4]\n",
         lit(&model("encoder_small"))
     ));
-    assert!(
-        r.is_err(),
-        "input_ids is [2, 8] but attention_mask is [1, 4]"
+    assert_eq!(
+        shapes(&s.models[0]),
+        [
+            ("input_ids".into(), vec![1, 4]),
+            ("attention_mask".into(), vec![1, 4])
+        ]
     );
 }
 
@@ -1252,4 +1257,110 @@ fn a_tract_sweep_needs_a_build_with_tract() {
         );
         assert!(e[0].hint.contains("--features tract"), "{}", e[0].hint);
     }
+}
+
+/// A model of `tests/models/wild/` (small files shaped like real exports).
+fn wild(name: &str) -> PathBuf {
+    manifest()
+        .join("tests/models/wild")
+        .join(format!("{name}.onnx"))
+}
+
+fn shapes(m: &ModelSpec) -> Vec<(String, Vec<i64>)> {
+    m.inputs
+        .iter()
+        .map(|i| (i.name.clone(), i.shape.clone()))
+        .collect()
+}
+
+#[test]
+fn paddle_exports_bind_each_anonymous_dim_on_its_own() {
+    // x is [-1, 3, ?, ?]: -1 and both `?` are anonymous, so a non-square shape binds.
+    let s = ok(&format!(
+        "[[model]]\nname = \"ocr\"\npath = {}\ndims = {{ \"p2o.DynamicDimension.0\" = 2 }}\n\
+         inputs.x.shape = [1, 3, 48, 192]\n",
+        lit(&wild("paddle_dims"))
+    ));
+    assert_eq!(
+        shapes(&s.models[0]),
+        [("x".into(), vec![1, 3, 48, 192]), ("s".into(), vec![2, 4])]
+    );
+}
+
+#[test]
+fn a_shape_wins_over_dims_and_binds_the_same_name_elsewhere() {
+    // `seq` is 8 by `dims`, but the mask's shape says 4: the shape wins, for the ids too.
+    let s = ok(&format!(
+        "[[model]]\nname = \"enc\"\npath = {}\ndims = {{ batch = 1, seq = 8 }}\n\
+         inputs.attention_mask.shape = [1, 4]\n\
+         inputs.input_ids.generator = {{ kind = \"int\", low = 0, high = 100 }}\n",
+        lit(&model("encoder_small"))
+    ));
+    assert_eq!(
+        shapes(&s.models[0]),
+        [
+            ("input_ids".into(), vec![1, 4]),
+            ("attention_mask".into(), vec![1, 4])
+        ]
+    );
+}
+
+#[test]
+fn zero_is_a_real_size_for_fixed_and_dynamic_dims() {
+    let s = ok(&format!(
+        "[[model]]\nname = \"u\"\npath = {}\ninputs.x.shape = [0, 3, 2]\n",
+        lit(&wild("unk_dims"))
+    ));
+    // `unk__7` and `None` are anonymous; z is declared [0, 3].
+    assert_eq!(
+        shapes(&s.models[0]),
+        [("x".into(), vec![0, 3, 2]), ("z".into(), vec![0, 3])]
+    );
+}
+
+#[test]
+fn an_input_of_unknown_rank_takes_the_given_shape() {
+    let s = ok(&format!(
+        "[[model]]\nname = \"r\"\npath = {}\ninputs.x.shape = [2, 5, 7]\n",
+        lit(&wild("unknown_rank"))
+    ));
+    assert_eq!(shapes(&s.models[0]), [("x".into(), vec![2, 5, 7])]);
+}
+
+#[test]
+fn weights_listed_as_inputs_keep_their_initializer_unless_set() {
+    let path = lit(&wild("overridable_weights"));
+    let kept = ok(&format!("[[model]]\nname = \"w\"\npath = {path}\n"));
+    assert_eq!(shapes(&kept.models[0]), [("x".into(), vec![1, 4])]);
+    let set = ok(&format!(
+        "[[model]]\nname = \"w\"\npath = {path}\n\
+         inputs.w.generator = {{ kind = \"const\", value = 0.25 }}\n"
+    ));
+    assert_eq!(
+        shapes(&set.models[0]),
+        [("x".into(), vec![1, 4]), ("w".into(), vec![1, 4])]
+    );
+}
+
+#[test]
+fn a_model_with_external_weights_validates_without_reading_them() {
+    let s = ok(&format!(
+        "[[model]]\nname = \"ext\"\npath = {}\ndims = {{ batch = 3 }}\n",
+        lit(&wild("external_data"))
+    ));
+    assert_eq!(shapes(&s.models[0]), [("x".into(), vec![3, 64])]);
+}
+
+#[test]
+fn model_names_may_use_letters_of_any_script() {
+    let s = ok(&format!(
+        "[[model]]\nname = \"modèle_日本\"\npath = {}\ndims = {{ batch = 1 }}\n",
+        lit(&model("mlp"))
+    ));
+    assert_eq!(s.models[0].name, "modèle_日本");
+    let e = errs(&format!(
+        "[[model]]\nname = \"a b\"\npath = {}\ndims = {{ batch = 1 }}\n",
+        lit(&model("mlp"))
+    ));
+    assert!(e[0].message.contains("may only use letters"), "{e:?}");
 }

@@ -1,0 +1,149 @@
+"""Writes tests/models/wild/*.onnx: small models shaped like real exports that nobody here wrote.
+
+Each reproduces what a public exporter writes and what bench once refused or ran wrongly:
+- paddle_dims.onnx: paddle2onnx's input `x [-1, 3, ?, ?]` (dim_value -1, two anonymous `?` dims)
+  and a dotted dim name `p2o.DynamicDimension.0` on a second input.
+- unknown_rank.onnx: an input with no declared shape.
+- sequence_output.onnx: an output that is a sequence of tensors.
+- ir3_weights_as_inputs.onnx: IR version 3, whose weights are graph inputs with initializers.
+- overridable_weights.onnx: the same at IR version 8, where such a weight may be fed.
+- external_data.onnx (+ external_data.weights): weights in a separate file.
+- unk_dims.onnx: anonymous dims named `unk__7` and `None`, and a zero-size fixed dim.
+
+Run from the repository root with the test Python: .venv/bin/python scripts/make_wild_models.py
+The files are committed; the tests do not need the onnx package.
+"""
+
+import os
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+OUT = os.path.join("tests", "models", "wild")
+
+
+
+
+def value(name, elem, shape):
+    """A tensor value; shape None = unknown rank; ints -> dim_value, str -> dim_param."""
+    t = helper.make_tensor_type_proto(elem, None)
+    if shape is not None:
+        s = t.tensor_type.shape
+        s.SetInParent()
+        for d in shape:
+            dim = s.dim.add()
+            if isinstance(d, int):
+                dim.dim_value = d
+            elif d is not None:
+                dim.dim_param = d
+    return helper.make_value_info(name, t)
+
+
+def save(model, name, check=True):
+    """Writes the model; `check=False` for shapes the checker refuses but exporters write."""
+    if check:
+        onnx.checker.check_model(model)
+    path = os.path.join(OUT, name)
+    onnx.save(model, path)
+    print(path, os.path.getsize(path), "bytes")
+
+
+def opset(v=18):
+    return [helper.make_opsetid("", v)]
+
+
+def main():
+    os.makedirs(OUT, exist_ok=True)
+
+    # paddle2onnx style: x [-1, 3, ?, ?] and s [p2o.DynamicDimension.0, 4]
+    g = helper.make_graph(
+        [
+            helper.make_node("Relu", ["x"], ["y"]),
+            helper.make_node("Neg", ["s"], ["t"]),
+        ],
+        "paddle_dims",
+        [value("x", TensorProto.FLOAT, [-1, 3, "?", "?"]),
+         value("s", TensorProto.FLOAT, ["p2o.DynamicDimension.0", 4])],
+        [value("y", TensorProto.FLOAT, [-1, 3, "?", "?"]),
+         value("t", TensorProto.FLOAT, ["p2o.DynamicDimension.0", 4])],
+    )
+    m = helper.make_model(g, opset_imports=opset(), producer_name="paddle2onnx-like")
+    m.ir_version = 8
+    save(m, "paddle_dims.onnx")
+
+    # unknown rank
+    g = helper.make_graph(
+        [helper.make_node("Relu", ["x"], ["y"])],
+        "unknown_rank",
+        [value("x", TensorProto.FLOAT, None)],
+        [value("y", TensorProto.FLOAT, None)],
+    )
+    m = helper.make_model(g, opset_imports=opset())
+    m.ir_version = 8
+    save(m, "unknown_rank.onnx", check=False)
+
+    # sequence output
+    seq = helper.make_tensor_sequence_value_info("parts", TensorProto.FLOAT, None)
+    g = helper.make_graph(
+        [helper.make_node("SplitToSequence", ["x"], ["parts"], axis=0)],
+        "sequence_output",
+        [value("x", TensorProto.FLOAT, [4, 2])],
+        [seq],
+    )
+    m = helper.make_model(g, opset_imports=opset())
+    m.ir_version = 8
+    save(m, "sequence_output.onnx")
+
+    # IR 3: weights listed as inputs
+    w = numpy_helper.from_array(np.full((1, 4), 0.5, dtype=np.float32), "w")
+    g = helper.make_graph(
+        [helper.make_node("Add", ["x", "w"], ["y"])],
+        "ir3",
+        [value("x", TensorProto.FLOAT, [1, 4]), value("w", TensorProto.FLOAT, [1, 4])],
+        [value("y", TensorProto.FLOAT, [1, 4])],
+        initializer=[w],
+    )
+    m = helper.make_model(g, opset_imports=opset(8))
+    m.ir_version = 3
+    save(m, "ir3_weights_as_inputs.onnx", check=False)
+
+    # IR 8: the same graph, where a weight listed as input may be fed (an overridable initializer)
+    m = helper.make_model(g, opset_imports=opset())
+    m.ir_version = 8
+    save(m, "overridable_weights.onnx")
+
+    # external data: a 64x64 weight in external_data.weights
+    w = numpy_helper.from_array(
+        np.arange(64 * 64, dtype=np.float32).reshape(64, 64) / 4096.0, "w")
+    g = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "w"], ["y"])],
+        "external_data",
+        [value("x", TensorProto.FLOAT, ["batch", 64])],
+        [value("y", TensorProto.FLOAT, ["batch", 64])],
+        initializer=[w],
+    )
+    m = helper.make_model(g, opset_imports=opset())
+    m.ir_version = 8
+    onnx.checker.check_model(m)
+    path = os.path.join(OUT, "external_data.onnx")
+    onnx.save(m, path, save_as_external_data=True, all_tensors_to_one_file=True,
+              location="external_data.weights", size_threshold=0)
+    print(path, os.path.getsize(path), "bytes (+ external_data.weights)")
+
+    # unk__N, None and a zero-size dim
+    g = helper.make_graph(
+        [helper.make_node("Relu", ["x"], ["y"]), helper.make_node("Relu", ["z"], ["e"])],
+        "unk_dims",
+        [value("x", TensorProto.FLOAT, ["unk__7", "None", 2]),
+         value("z", TensorProto.FLOAT, [0, 3])],
+        [value("y", TensorProto.FLOAT, ["unk__7", "None", 2]),
+         value("e", TensorProto.FLOAT, [0, 3])],
+    )
+    m = helper.make_model(g, opset_imports=opset())
+    m.ir_version = 8
+    save(m, "unk_dims.onnx")
+
+
+if __name__ == "__main__":
+    main()
