@@ -1,20 +1,19 @@
 #!/usr/bin/env bash
 # Installs what bench needs, skipping what is already there (safe to run again):
-#   - .venv, a Python virtualenv with the pinned ONNX Runtime wheel (onnxruntime==1.31.1) and numpy;
-#   - with --torch: the pinned PyTorch (torch==2.15.0, 5.3 GiB with its CUDA wheels) in .venv, for the
-#     torch runtime and scripts/export_models.py (scripts/test.sh passes it; scripts/run.sh does not);
+#   - .venv, a Python virtualenv with the packages pinned in requirements/run.txt (the ONNX Runtime
+#     wheel onnxruntime==1.31.1, numpy);
+#   - with --torch: requirements/torch.txt (torch==2.15.0, 5.3 GiB with its CUDA wheels) in .venv, for
+#     the torch runtime and scripts/export_models.py (scripts/test.sh passes it; scripts/run.sh does not);
 #   - the release build of bench (target/release/bench); with --tract, built with the tract runtime
 #     (cargo feature `tract`: about 8 more minutes on 2 cores, once).
 # With --test (scripts/test.sh passes it), also what only the tests use:
-#   - the python `hdrhistogram` package in .venv, an independent reader of the .hlog files;
+#   - requirements/test.txt in .venv (hdrhistogram, an independent reader of the .hlog files; onnx);
 #   - Debian's `chromium` (/usr/bin/chromium), to open report.html headless (apt-get, as root).
 # Needs: a Rust toolchain, python3 with venv and pip, and access to PyPI and crates.io.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 ORT_VERSION=1.31.1
-HDRH_VERSION=0.10.8
-TORCH_VERSION=2.15.0
 PY=.venv/bin/python
 TEST_DEPS=0
 WITH_TORCH=0
@@ -32,20 +31,30 @@ if [ ! -x "$PY" ]; then
   echo "setup: creating .venv" >&2
   python3 -m venv .venv
 fi
-if ! "$PY" -c "import onnxruntime, numpy, sys; sys.exit(onnxruntime.__version__ != '$ORT_VERSION')" 2>/dev/null; then
-  echo "setup: installing onnxruntime==$ORT_VERSION and numpy into .venv" >&2
-  "$PY" -m pip install -q --disable-pip-version-check "onnxruntime==$ORT_VERSION" numpy
-fi
+# Installs a requirements file unless every `name==version` in it is already installed.
+install() {
+  local file=$1
+  if ! "$PY" - "$file" <<'PY' 2>/dev/null; then
+import importlib.metadata as m, sys
+for line in open(sys.argv[1]):
+    line = line.split("#")[0].strip()
+    if line:
+        name, version = line.split("==")
+        if m.version(name) != version:
+            sys.exit(1)
+PY
+    echo "setup: installing $file into .venv" >&2
+    "$PY" -m pip install -q --disable-pip-version-check --no-cache-dir -r "$file"
+  fi
+}
+install requirements/run.txt
 LIB=$(ls .venv/lib/python3*/site-packages/onnxruntime/capi/libonnxruntime.so."$ORT_VERSION" 2>/dev/null | head -1 || true)
 if [ -z "$LIB" ]; then
   echo "setup: onnxruntime is installed but libonnxruntime.so.$ORT_VERSION is missing from it" >&2
   exit 2
 fi
 if [ "$TEST_DEPS" = 1 ]; then
-  if ! "$PY" -c "import importlib.metadata as m, sys; sys.exit(m.version('hdrhistogram') != '$HDRH_VERSION')" 2>/dev/null; then
-    echo "setup: installing hdrhistogram==$HDRH_VERSION into .venv" >&2
-    "$PY" -m pip install -q --disable-pip-version-check "hdrhistogram==$HDRH_VERSION"
-  fi
+  install requirements/test.txt
   if [ ! -x /usr/bin/chromium ]; then
     if [ "$(id -u)" != 0 ]; then
       echo "setup: the tests need /usr/bin/chromium; install it as root: apt-get install chromium" >&2
@@ -56,6 +65,7 @@ if [ "$TEST_DEPS" = 1 ]; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null
   fi
 fi
+TORCH_VERSION=$(sed -n 's/^torch==//p' requirements/torch.txt)
 if [ "$WITH_TORCH" = 1 ] && ! "$PY" -c "import torch, sys; sys.exit(torch.__version__.split('+')[0] != '$TORCH_VERSION')" 2>/dev/null; then
   # PyPI has only the CUDA build for Linux: 5.3 GiB installed (torch, triton, the nvidia-* wheels),
   # and pip holds the 3 GiB of downloads in its temporary directory while it installs them.
@@ -67,8 +77,8 @@ if [ "$WITH_TORCH" = 1 ] && ! "$PY" -c "import torch, sys; sys.exit(torch.__vers
       exit 2
     fi
   done
-  echo "setup: installing torch==$TORCH_VERSION into .venv (5.3 GiB with its CUDA wheels)" >&2
-  "$PY" -m pip install -q --disable-pip-version-check --no-cache-dir "torch==$TORCH_VERSION"
+  echo "setup: installing requirements/torch.txt (torch==$TORCH_VERSION) into .venv (5.3 GiB with its CUDA wheels)" >&2
+  "$PY" -m pip install -q --disable-pip-version-check --no-cache-dir -r requirements/torch.txt
 fi
 if [ "${BENCH_SKIP_BUILD:-0}" != 1 ]; then
   cargo build --release --quiet "${FEATURES[@]}"
