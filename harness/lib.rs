@@ -20,6 +20,8 @@
 //! - [`gpu`]: GPU memory and utilisation through NVML, loaded at run time.
 //! - [`driver`]: runs a sweep point by point and feeds the reporters.
 //! - [`shard`]: which points of a sweep one machine runs (`--shard I/N`).
+//! - [`results`]: reads a results folder back (`run.json`, `results.csv`, `hlog/`), for report,
+//!   merge, compare and `--resume`.
 //! - [`merge`]: combines result folders of several machines into one.
 //! - [`calibrate`]: measures the floor (in-process run, bare socket round trip) beside the pool.
 //! - [`compare`]: matches two results row by row and flags regressions beyond threshold and noise.
@@ -39,6 +41,7 @@ pub mod onnx;
 pub mod parity;
 pub mod protocol;
 pub mod report;
+pub mod results;
 pub mod runtime;
 pub mod scenario;
 pub mod shard;
