@@ -19,6 +19,7 @@ use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 use crate::report::Row;
 use crate::report::console::human_us;
 use crate::report::hlog;
+use crate::results::Results;
 
 /// A metric that can be compared.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -730,12 +731,8 @@ pub fn load(path: &Path, label: &str, metrics: &[Metric]) -> anyhow::Result<Side
         "{label} {} holds no results.csv: {fix}",
         path.display()
     );
-    let mut reader = ::csv::Reader::from_path(&file)
-        .with_context(|| format!("{label}: cannot read {}", file.display()))?;
-    let header = reader
-        .headers()
-        .with_context(|| format!("{label}: {} has no CSV header line", file.display()))?
-        .clone();
+    // Rows are read by column name; columns this version has and the file lacks take the defaults.
+    let mut results = Results::from_csv(&file).with_context(|| label.to_string())?;
     let mut required = vec!["point_id", "model", "trials", "valid"];
     for m in metrics {
         required.push(m.column());
@@ -745,7 +742,7 @@ pub fn load(path: &Path, label: &str, metrics: &[Metric]) -> anyhow::Result<Side
     }
     let lacking: Vec<&str> = required
         .into_iter()
-        .filter(|c| !header.iter().any(|h| h == *c))
+        .filter(|c| !results.columns.iter().any(|h| h == c))
         .collect();
     anyhow::ensure!(
         lacking.is_empty(),
@@ -754,78 +751,36 @@ pub fn load(path: &Path, label: &str, metrics: &[Metric]) -> anyhow::Result<Side
         file.display(),
         lacking.join(", ")
     );
-    // Rows are read by column name; columns this version has and the file lacks take the defaults.
-    let names = crate::report::csv::header();
-    let defaults = default_record()?;
-    let names_record = ::csv::StringRecord::from(names.clone());
-    let positions: Vec<Option<usize>> = names
-        .iter()
-        .map(|n| header.iter().position(|h| h == n))
-        .collect();
-    let mut rows = Vec::new();
-    for (i, rec) in reader.records().enumerate() {
-        let line = i + 2;
-        let rec = rec.with_context(|| format!("{label}: {} line {line}", file.display()))?;
-        let full: ::csv::StringRecord = positions
-            .iter()
-            .zip(defaults.iter())
-            .map(|(p, d)| p.and_then(|p| rec.get(p)).unwrap_or(d))
-            .collect();
-        let row: Row = full.deserialize(Some(&names_record)).map_err(|e| {
-            anyhow::anyhow!(
-                "{label}: {} line {line} is not a results row: {e}",
-                file.display()
-            )
-        })?;
-        rows.push(row);
-    }
     anyhow::ensure!(
-        !rows.is_empty(),
+        !results.rows.is_empty(),
         "{label} {} has no rows: the sweep measured no point",
         file.display()
     );
-    let mut side = Side::of_rows(file.clone(), rows);
+    let mut side = Side::of_rows(file.clone(), std::mem::take(&mut results.rows));
     let wanted: Vec<Metric> = metrics
         .iter()
         .copied()
         .filter(|m| m.range_columns().is_none())
         .collect();
-    let hlog_dir = hlog::dir(file.parent().unwrap_or(Path::new(".")));
-    if !wanted.is_empty() && hlog_dir.is_dir() {
-        read_ranges(&mut side, &file, &wanted);
+    if !wanted.is_empty() && hlog::dir(&results.dir).is_dir() {
+        read_ranges(&mut side, &results, &wanted);
     }
     Ok(side)
 }
 
-/// The CSV fields of a default row, in column order.
-fn default_record() -> anyhow::Result<::csv::StringRecord> {
-    let mut w = ::csv::Writer::from_writer(Vec::new());
-    w.serialize(Row::default())?;
-    let bytes = w.into_inner().map_err(|e| anyhow::anyhow!("{e}"))?;
-    let mut r = ::csv::Reader::from_reader(bytes.as_slice());
-    r.records()
-        .next()
-        .context("a default row serialises to one record")?
-        .map_err(Into::into)
-}
-
 /// Fills `side.ranges` for `metrics` from each point's histogram log (one interval per trial).
-fn read_ranges(side: &mut Side, file: &Path, metrics: &[Metric]) {
-    let dir = file.parent().unwrap_or(Path::new("."));
+fn read_ranges(side: &mut Side, results: &Results, metrics: &[Metric]) {
     let mut done = HashSet::new();
     for r in side.rows.iter().filter(|r| r.trials >= 2) {
         if !done.insert(r.point_id.clone()) {
             continue;
         }
-        let path = hlog::path(dir, &r.point_id);
-        if !path.exists() {
-            continue;
-        }
-        let entries = match hlog::read(&path) {
-            Ok(e) => e,
+        let entries = match results.hlog(&r.point_id) {
+            Ok(Some(log)) => log.entries,
+            Ok(None) => continue,
             Err(e) => {
                 side.warnings
-                    .push(format!("{e:#}; its trial ranges are not used"));
+                    .push(format!("{e}; its trial ranges are not used"));
                 continue;
             }
         };

@@ -28,6 +28,8 @@
 //! - [`report`]: CSV, JSON metadata, histogram logs, the console summary, and the HTML and
 //!   Markdown reports.
 //! - [`shard`]: which points of a sweep one machine runs (`--shard I/N`).
+//! - [`results`]: reads a results folder back (`run.json`, `results.csv`, `hlog/`), for report,
+//!   merge, compare and `--resume`.
 //! - [`merge`]: combines result folders of several machines into one.
 //! - [`calibrate`]: measures the floor (in-process run, bare socket round trip) beside the pool.
 //! - [`compare`]: matches two results row by row and flags regressions beyond threshold and noise.
@@ -47,6 +49,7 @@ pub mod onnx;
 pub mod parity;
 pub mod protocol;
 pub mod report;
+pub mod results;
 pub mod runtime;
 pub mod scenario;
 pub mod shard;

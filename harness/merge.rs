@@ -12,23 +12,21 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use anyhow::Context;
-use hdrhistogram::Histogram;
-use serde_json::{Value, json};
 
-use crate::metrics::{Percentiles, new_histogram, spread};
-use crate::report::{Row, csv::CsvReport, hlog, write_atomic};
+use crate::metrics::{Percentiles, median, new_histogram};
+use crate::report::json::{Host, RunInfo, SCHEMA_VERSION, SourceInfo};
+use crate::report::{Row, Timings, hlog, write_atomic};
+use crate::results::{CSV_FILE, JSON_FILE, Results};
 use crate::shard::ShardInfo;
 
 /// One input folder.
 struct Source {
     dir: PathBuf,
-    info: Value,
-    rows: Vec<Row>,
-    hash: String,
-    shard: Option<ShardInfo>,
+    info: RunInfo,
+    results: Results,
 }
 
 impl Source {
@@ -38,9 +36,7 @@ impl Source {
             "{} is not a folder: give the --out folders of `bench sweep` runs",
             dir.display()
         );
-        let json_path = dir.join("run.json");
-        let csv_path = dir.join("results.csv");
-        for p in [&json_path, &csv_path] {
+        for p in [dir.join(JSON_FILE), dir.join(CSV_FILE)] {
             anyhow::ensure!(
                 p.is_file(),
                 "{} is missing: is {} a results folder of `bench sweep` (results.csv, run.json, hlog/)?",
@@ -48,53 +44,30 @@ impl Source {
                 dir.display()
             );
         }
-        let info: Value = serde_json::from_slice(
-            &std::fs::read(&json_path)
-                .with_context(|| format!("cannot read {}", json_path.display()))?,
-        )
-        .with_context(|| format!("{} is not valid JSON", json_path.display()))?;
-        let hash = info["scenario"]["sha256"]
-            .as_str()
-            .with_context(|| {
-                format!(
-                    "{} has no scenario.sha256: was it written by `bench sweep`?",
-                    json_path.display()
-                )
-            })?
-            .to_string();
-        let shard = serde_json::from_value(info["shard"].clone()).unwrap_or(None);
-        let rows = CsvReport::resume(&csv_path)?.rows().to_vec();
+        let results = Results::open(dir)?;
+        let info = results.run_info()?;
         Ok(Source {
             dir: dir.to_path_buf(),
             info,
-            rows,
-            hash,
-            shard,
+            results,
         })
     }
 
-    fn str(&self, pointer: &str) -> String {
-        self.info
-            .pointer(pointer)
-            .and_then(Value::as_str)
-            .unwrap_or("unknown")
-            .to_string()
+    fn rows(&self) -> &[Row] {
+        &self.results.rows
+    }
+
+    fn hash(&self) -> &str {
+        &self.info.scenario.sha256
+    }
+
+    fn shard(&self) -> Option<&ShardInfo> {
+        self.info.shard.as_ref()
     }
 
     fn shard_name(&self) -> String {
-        self.shard
-            .as_ref()
+        self.shard()
             .map_or_else(|| "whole sweep".into(), |s| format!("shard {}", s.shard()))
-    }
-
-    fn point_ids(&self) -> Vec<String> {
-        let mut ids: Vec<String> = Vec::new();
-        for r in &self.rows {
-            if !ids.contains(&r.point_id) {
-                ids.push(r.point_id.clone());
-            }
-        }
-        ids
     }
 }
 
@@ -115,7 +88,7 @@ pub fn merge(dirs: &[PathBuf], out: &Path, force: bool) -> anyhow::Result<()> {
     // Every point, in sweep order, with the sources that ran it.
     let mut points: BTreeMap<String, (usize, Vec<usize>)> = BTreeMap::new();
     for (s, src) in sources.iter().enumerate() {
-        for r in &src.rows {
+        for r in src.rows() {
             let e = points
                 .entry(r.point_id.clone())
                 .or_insert((r.point, vec![]));
@@ -143,16 +116,17 @@ pub fn merge(dirs: &[PathBuf], out: &Path, force: bool) -> anyhow::Result<()> {
             );
         }
     }
-    std::fs::create_dir_all(hlog::dir(out))
-        .with_context(|| format!("cannot create {}", hlog::dir(out).display()))?;
+    // Every input is read and every sum computed before anything is written: a broken input leaves
+    // no half-merged --out behind.
     let mut rows = Vec::new();
+    let mut logs_out: Vec<(PathBuf, LogOut)> = Vec::new();
     let mut repeated = 0;
     for (id, (_, from)) in &order {
         let per_source: Vec<Vec<&Row>> = from
             .iter()
             .map(|&s| {
                 sources[s]
-                    .rows
+                    .rows()
                     .iter()
                     .filter(|r| &r.point_id == *id)
                     .collect()
@@ -162,8 +136,7 @@ pub fn merge(dirs: &[PathBuf], out: &Path, force: bool) -> anyhow::Result<()> {
             rows.extend(per_source[0].iter().map(|r| (*r).clone()));
             let log = hlog::path(&sources[*only].dir, id);
             if log.is_file() {
-                std::fs::copy(&log, hlog::path(out, id))
-                    .with_context(|| format!("cannot copy {}", log.display()))?;
+                logs_out.push((hlog::path(out, id), LogOut::Copy(log)));
             } else {
                 eprintln!(
                     "warning: {} has no histogram log for point {id}; the merged folder has none either",
@@ -175,13 +148,31 @@ pub fn merge(dirs: &[PathBuf], out: &Path, force: bool) -> anyhow::Result<()> {
         repeated += 1;
         let logs = from
             .iter()
-            .map(|&s| hlog::read_log(&hlog::path(&sources[s].dir, id)))
+            .map(|&s| {
+                let path = sources[s].results.hlog_path(id);
+                let log = crate::results::read_hlog(&path)?;
+                Ok((path, log))
+            })
             .collect::<anyhow::Result<Vec<_>>>()?;
-        rows.extend(merge_rows(&per_source, &logs));
+        rows.extend(
+            merge_rows(&per_source, &logs)
+                .with_context(|| format!("point {id}: cannot add its histograms"))?,
+        );
         let names: Vec<&Source> = from.iter().map(|&s| &sources[s]).collect();
+        let logs: Vec<hlog::Log> = logs.into_iter().map(|(_, log)| log).collect();
         let bytes = merge_logs(id, &names, &logs)?;
-        let path = hlog::path(out, id);
-        write_atomic(&path, &bytes).with_context(|| format!("cannot write {}", path.display()))?;
+        logs_out.push((hlog::path(out, id), LogOut::Bytes(bytes)));
+    }
+    std::fs::create_dir_all(hlog::dir(out))
+        .with_context(|| format!("cannot create {}", hlog::dir(out).display()))?;
+    for (path, log) in logs_out {
+        match log {
+            LogOut::Copy(from) => std::fs::copy(&from, &path)
+                .map(drop)
+                .with_context(|| format!("cannot copy {}", from.display()))?,
+            LogOut::Bytes(bytes) => write_atomic(&path, &bytes)
+                .with_context(|| format!("cannot write {}", path.display()))?,
+        }
     }
 
     let csv_path = out.join("results.csv");
@@ -197,25 +188,25 @@ pub fn merge(dirs: &[PathBuf], out: &Path, force: bool) -> anyhow::Result<()> {
         println!(
             "input {}: {} point(s), {}, host {}, commit {}{}",
             src.dir.display(),
-            src.point_ids().len(),
+            src.results.point_ids().len(),
             src.shard_name(),
-            src.str("/host/hostname"),
-            src.str("/git_commit"),
-            if src.info["interrupted"] == json!(true) {
+            src.info.host.hostname,
+            src.info.git_commit,
+            if src.info.interrupted {
                 ", interrupted"
             } else {
                 ""
             }
         );
     }
-    let commits: BTreeSet<String> = sources.iter().map(|s| s.str("/git_commit")).collect();
+    let commits: BTreeSet<&str> = sources.iter().map(|s| s.info.git_commit.as_str()).collect();
     if commits.len() > 1 {
         eprintln!(
             "warning: the inputs were built from different commits ({}); compare their numbers with care",
             commits.into_iter().collect::<Vec<_>>().join(", ")
         );
     }
-    let total = info["points_total"].as_u64().unwrap_or(0) as usize;
+    let total = info.points_total;
     let missing: Vec<String> = (0..total)
         .filter(|i| !merged_indexes.contains(i))
         .map(|i| i.to_string())
@@ -247,6 +238,12 @@ pub fn merge(dirs: &[PathBuf], out: &Path, force: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A histogram log of the merged folder: an input's, copied as it is, or several added up.
+enum LogOut {
+    Copy(PathBuf),
+    Bytes(Vec<u8>),
+}
+
 /// The output folder is new or empty, and is none of the inputs.
 fn check_out(dirs: &[PathBuf], out: &Path) -> anyhow::Result<()> {
     if let Ok(o) = out.canonicalize() {
@@ -274,7 +271,7 @@ fn check_out(dirs: &[PathBuf], out: &Path) -> anyhow::Result<()> {
 
 /// All inputs come from one scenario file (by its SHA-256), unless forced.
 fn check_scenarios(sources: &[Source], force: bool) -> anyhow::Result<()> {
-    let hashes: BTreeSet<&str> = sources.iter().map(|s| s.hash.as_str()).collect();
+    let hashes: BTreeSet<&str> = sources.iter().map(Source::hash).collect();
     if hashes.len() > 1 {
         let list: Vec<String> = sources
             .iter()
@@ -282,9 +279,9 @@ fn check_scenarios(sources: &[Source], force: bool) -> anyhow::Result<()> {
                 format!(
                     "  {}: scenario `{}` ({}), sha256 {}",
                     s.dir.display(),
-                    s.str("/scenario/name"),
-                    s.str("/scenario/file"),
-                    s.hash
+                    s.info.scenario.name,
+                    s.info.scenario.file,
+                    s.hash()
                 )
             })
             .collect();
@@ -305,33 +302,9 @@ fn check_scenarios(sources: &[Source], force: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Histograms of one merged trial, by tag.
-type Trial = BTreeMap<String, Histogram<u64>>;
-
-/// Adds trial `t` of every log into merged trial `t`. A log's trials are its intervals, told apart by
-/// their start (a trial with no non-empty histogram is not in the log at all).
-fn merged_trials(logs: &[hlog::Log]) -> Vec<Trial> {
-    let mut trials: Vec<Trial> = Vec::new();
-    for log in logs {
-        let starts: BTreeSet<Duration> = log.entries.iter().map(|e| e.start).collect();
-        let starts: Vec<Duration> = starts.into_iter().collect();
-        for e in &log.entries {
-            let t = starts.binary_search(&e.start).expect("a start of this log");
-            if trials.len() <= t {
-                trials.resize_with(t + 1, Trial::new);
-            }
-            trials[t]
-                .entry(e.tag.clone())
-                .or_insert_with(new_histogram)
-                .add(&e.histogram)
-                .expect("histograms with equal bounds merge");
-        }
-    }
-    trials
-}
-
 /// The rows of one point that several inputs ran, one row per model, group and `all`, in the first
-/// input's order. `per_source[i]` are input `i`'s rows of the point and `logs[i]` its histogram log.
+/// input's order. `per_source[i]` are input `i`'s rows of the point and `logs[i]` its histogram log
+/// (with its file, which an error names).
 ///
 /// - Percentiles, means and maxima of latency, service time, send lag, compute and overhead, and
 ///   `requests`: from the merged histograms, trial by trial, then the median across trials
@@ -344,8 +317,11 @@ fn merged_trials(logs: &[hlog::Log]) -> Vec<Trial> {
 /// - `lagged_sends_pct`: the mean of the inputs' weighted by requests sent.
 /// - `valid`: every input's was; `reason`: each input's reasons; `slo_met`: every input met its
 ///   SLOs. Verdicts and SLOs are not re-evaluated on the merged numbers.
-pub fn merge_rows(per_source: &[Vec<&Row>], logs: &[hlog::Log]) -> Vec<Row> {
-    let trials = merged_trials(logs);
+pub fn merge_rows(
+    per_source: &[Vec<&Row>],
+    logs: &[(PathBuf, hlog::Log)],
+) -> anyhow::Result<Vec<Row>> {
+    let trials = hlog::add_trials(logs)?;
     let mut names: Vec<&str> = Vec::new();
     for rows in per_source {
         for r in rows {
@@ -354,7 +330,7 @@ pub fn merge_rows(per_source: &[Vec<&Row>], logs: &[hlog::Log]) -> Vec<Row> {
             }
         }
     }
-    names
+    Ok(names
         .into_iter()
         .map(|name| {
             let rows: Vec<&Row> = per_source
@@ -363,56 +339,36 @@ pub fn merge_rows(per_source: &[Vec<&Row>], logs: &[hlog::Log]) -> Vec<Row> {
                 .collect();
             merge_model(name, &rows, &trials)
         })
-        .collect()
+        .collect())
 }
 
-fn merge_model(name: &str, rows: &[&Row], trials: &[Trial]) -> Row {
+fn merge_model(name: &str, rows: &[&Row], trials: &[hlog::Trial]) -> Row {
     let first = rows[0];
     let empty = new_histogram();
-    let hist = |t: &Trial, metric: &str| -> Histogram<u64> {
-        t.get(&hlog::tag(name, metric))
-            .cloned()
-            .unwrap_or_else(|| empty.clone())
-    };
-    let per_trial = |metric: &str| -> Vec<(u64, Percentiles, f64)> {
-        trials
-            .iter()
-            .map(|t| {
-                let h = hist(t, metric);
-                let p10 = if h.is_empty() {
+    // Each merged trial's timings, as a single run's trial gives them (see `metrics::Summary::of`).
+    let timings: Vec<Timings> = trials
+        .iter()
+        .map(|t| {
+            let hist = |metric: &str| t.get(&hlog::tag(name, metric)).unwrap_or(&empty);
+            let overhead = hist("overhead");
+            Timings {
+                latency: Percentiles::of(hist("latency")),
+                service: Percentiles::of(hist("service")),
+                send_lag: Percentiles::of(hist("send_lag")),
+                compute: Percentiles::of(hist("compute")),
+                overhead: Percentiles::of(overhead),
+                overhead_p10: if overhead.is_empty() {
                     0.0
                 } else {
-                    h.value_at_quantile(0.10) as f64 / 1000.0
-                };
-                (h.len(), Percentiles::of(&h), p10)
-            })
-            .collect()
-    };
-    let med = |v: Vec<f64>| spread(&v).map_or(0.0, |s| s.0);
-    let latency = per_trial("latency");
-    let pct = |metric: &str| {
-        let v = per_trial(metric);
-        let m = |f: &dyn Fn(&Percentiles) -> f64| med(v.iter().map(|(_, p, _)| f(p)).collect());
-        (
-            Percentiles {
-                p50: m(&|p| p.p50),
-                p90: m(&|p| p.p90),
-                p95: m(&|p| p.p95),
-                p99: m(&|p| p.p99),
-                p999: m(&|p| p.p999),
-                max: m(&|p| p.max),
-                mean: m(&|p| p.mean),
-            },
-            med(v.iter().map(|(_, _, p10)| *p10).collect()),
-        )
-    };
-    let (lat, _) = pct("latency");
-    let (service, _) = pct("service");
-    let (lag, _) = pct("send_lag");
-    let (compute, _) = pct("compute");
-    let (overhead, overhead_p10) = pct("overhead");
-    let (_, p99_min, p99_max) =
-        spread(&latency.iter().map(|(_, p, _)| p.p99).collect::<Vec<_>>()).unwrap_or_default();
+                    overhead.value_at_quantile(0.10) as f64 / 1000.0
+                },
+            }
+        })
+        .collect();
+    let requests: Vec<f64> = trials
+        .iter()
+        .map(|t| t.get(&hlog::tag(name, "latency")).map_or(0, |h| h.len()) as f64)
+        .collect();
     let sum_u = |f: &dyn Fn(&Row) -> u64| rows.iter().map(|r| f(r)).sum::<u64>();
     let sum_f = |f: &dyn Fn(&Row) -> f64| rows.iter().map(|r| f(r)).sum::<f64>();
     let max_f = |f: &dyn Fn(&Row) -> f64| rows.iter().map(|r| f(r)).fold(0.0, f64::max);
@@ -431,14 +387,14 @@ fn merge_model(name: &str, rows: &[&Row], trials: &[Trial]) -> Row {
             }
         }
     }
-    Row {
+    let mut row = Row {
         oversubscribed: rows.iter().any(|r| r.oversubscribed),
         trials: rows.iter().map(|r| r.trials).max().unwrap_or(0),
         sent: sum_u(&|r| r.sent),
         requests: if trials.is_empty() {
             sum_u(&|r| r.requests)
         } else {
-            med(latency.iter().map(|(n, _, _)| *n as f64).collect()).round() as u64
+            median(&requests).round() as u64
         },
         errors: sum_u(&|r| r.errors),
         first_runs: sum_u(&|r| r.first_runs),
@@ -447,34 +403,11 @@ fn merge_model(name: &str, rows: &[&Row], trials: &[Trial]) -> Row {
         throughput_rps: sum_f(&|r| r.throughput_rps),
         throughput_rps_min: sum_f(&|r| r.throughput_rps_min),
         throughput_rps_max: sum_f(&|r| r.throughput_rps_max),
-        latency_p50_us: lat.p50,
-        latency_p90_us: lat.p90,
-        latency_p95_us: lat.p95,
-        latency_p99_us: lat.p99,
-        latency_p999_us: lat.p999,
-        latency_max_us: lat.max,
-        latency_mean_us: lat.mean,
-        latency_p99_us_min: p99_min,
-        latency_p99_us_max: p99_max,
-        service_p50_us: service.p50,
-        service_p99_us: service.p99,
-        service_mean_us: service.mean,
-        send_lag_p50_us: lag.p50,
-        send_lag_p99_us: lag.p99,
-        send_lag_max_us: lag.max,
-        send_lag_mean_us: lag.mean,
         lagged_sends_pct: if weights > 0.0 {
             sum_f(&|r| r.lagged_sends_pct * weight(r)) / weights
         } else {
             0.0
         },
-        compute_p50_us: compute.p50,
-        compute_p99_us: compute.p99,
-        compute_mean_us: compute.mean,
-        overhead_p10_us: overhead_p10,
-        overhead_p50_us: overhead.p50,
-        overhead_p99_us: overhead.p99,
-        overhead_mean_us: overhead.mean,
         first_run_ms: max_opt(&|r| r.first_run_ms),
         cold_starts: sum_u(&|r| r.cold_starts),
         cold_start_p50_ms: max_opt(&|r| r.cold_start_p50_ms),
@@ -495,7 +428,9 @@ fn merge_model(name: &str, rows: &[&Row], trials: &[Trial]) -> Row {
         reason: reasons.join("; "),
         slo_met: rows.iter().filter_map(|r| r.slo_met).reduce(|a, b| a && b),
         ..first.clone()
-    }
+    };
+    row.set_timings(&timings);
+    row
 }
 
 /// One log holding every interval of `logs` (the same point run by `sources`), tags unchanged, on
@@ -534,9 +469,9 @@ fn merge_logs(point_id: &str, sources: &[&Source], logs: &[hlog::Log]) -> anyhow
         comments.push(format!(
             "source {i}: {} (host {}, {}, commit {})",
             s.dir.display(),
-            s.str("/host/hostname"),
+            s.info.host.hostname,
             s.shard_name(),
-            s.str("/git_commit")
+            s.info.git_commit
         ));
     }
     let mut out = Vec::new();
@@ -546,107 +481,100 @@ fn merge_logs(point_id: &str, sources: &[&Source], logs: &[hlog::Log]) -> anyhow
 
 /// The merged `run.json`: the first input's, with the fields that differ between inputs combined,
 /// and `sources` listing each input (folder, host, shard, commit, points).
-fn run_info(sources: &[Source], merged: &BTreeSet<usize>) -> Value {
-    let distinct = |pointer: &str| -> Value {
-        let mut seen: Vec<String> = Vec::new();
+fn run_info(sources: &[Source], merged: &BTreeSet<usize>) -> RunInfo {
+    // The distinct values of a field, joined, in input order.
+    let distinct = |f: &dyn Fn(&RunInfo) -> &str| -> String {
+        let mut seen: Vec<&str> = Vec::new();
         for s in sources {
-            let v = s.str(pointer);
+            let v = f(&s.info);
             if !seen.contains(&v) {
                 seen.push(v);
             }
         }
-        Value::String(seen.join(", "))
+        seen.join(", ")
     };
-    let mut info = sources[0].info.clone();
-    for key in [
-        "bench_version",
-        "git_commit",
-        "rustc",
-        "ort_version",
-        "ort_library",
-    ] {
-        info[key] = distinct(&format!("/{key}"));
+    // A field every input agrees on, else none.
+    fn agreed<T: PartialEq + Clone>(
+        sources: &[Source],
+        f: impl Fn(&RunInfo) -> Option<T>,
+    ) -> Option<T> {
+        let first = f(&sources[0].info);
+        sources
+            .iter()
+            .all(|s| f(&s.info) == first)
+            .then_some(first)
+            .flatten()
     }
-    if sources.iter().any(|s| s.info["host"] != info["host"]) {
-        info["host"] = json!({
-            "hostname": distinct("/host/hostname"),
-            "cpu_model": distinct("/host/cpu_model"),
-            "logical_cores": sources
+    let mut info = sources[0].info.clone();
+    info.schema_version = SCHEMA_VERSION;
+    info.bench_version = distinct(&|i| &i.bench_version);
+    info.git_commit = distinct(&|i| &i.git_commit);
+    info.rustc = distinct(&|i| &i.rustc);
+    info.ort_version = distinct(&|i| &i.ort_version);
+    info.ort_library = distinct(&|i| &i.ort_library);
+    if sources.iter().any(|s| s.info.host != sources[0].info.host) {
+        info.host = Host {
+            hostname: distinct(&|i| &i.host.hostname),
+            cpu_model: distinct(&|i| &i.host.cpu_model),
+            logical_cores: sources
                 .iter()
-                .filter_map(|s| s.info["host"]["logical_cores"].as_u64())
+                .map(|s| s.info.host.logical_cores)
                 .max()
                 .unwrap_or(0),
-            "os": distinct("/host/os"),
-        });
+            os: distinct(&|i| &i.host.os),
+        };
     }
-    let times =
-        |key: &str| -> Vec<Option<u64>> { sources.iter().map(|s| s.info[key].as_u64()).collect() };
-    info["started_unix_s"] = json!(times("started_unix_s").into_iter().flatten().min());
-    let finished = times("finished_unix_s");
-    info["finished_unix_s"] = if finished.contains(&None) {
-        Value::Null
+    info.started_unix_s = sources
+        .iter()
+        .map(|s| s.info.started_unix_s)
+        .min()
+        .unwrap_or(0);
+    let finished: Vec<Option<u64>> = sources.iter().map(|s| s.info.finished_unix_s).collect();
+    info.finished_unix_s = if finished.contains(&None) {
+        None
     } else {
-        json!(finished.into_iter().flatten().max())
+        finished.into_iter().flatten().max()
     };
     // The whole sweep's size: shards know it; whole sweeps say it in points_total.
     let total = sources
         .iter()
-        .map(|s| {
-            s.shard.as_ref().map_or_else(
-                || s.info["points_total"].as_u64().unwrap_or(0) as usize,
-                |sh| sh.sweep_points,
-            )
-        })
+        .map(|s| s.shard().map_or(s.info.points_total, |sh| sh.sweep_points))
         .max()
         .unwrap_or(0);
-    info["points_total"] = json!(total.max(merged.len()));
-    info["points_done"] = json!(merged.len());
-    info["interrupted"] = json!(sources.iter().any(|s| s.info["interrupted"] == json!(true)));
-    if sources
-        .iter()
-        .any(|s| s.info["cpu_dma_latency_us"] != info["cpu_dma_latency_us"])
-    {
-        info["cpu_dma_latency_us"] = Value::Null;
-    }
-    if sources
-        .iter()
-        .any(|s| s.info["generator_spin_us"] != info["generator_spin_us"])
-    {
-        info["generator_spin_us"] = Value::Null;
-    }
-    info["dropped_point"] = Value::Null;
-    info["shard"] = Value::Null;
-    let mut points: Vec<Value> = Vec::new();
+    info.points_total = total.max(merged.len());
+    info.points_done = merged.len();
+    info.interrupted = sources.iter().any(|s| s.info.interrupted);
+    info.cpu_dma_latency_us = agreed(sources, |i| i.cpu_dma_latency_us);
+    info.generator_spin_us = agreed(sources, |i| i.generator_spin_us);
+    info.dropped_point = None;
+    info.shard = None;
+    let mut points = Vec::new();
     for (i, s) in sources.iter().enumerate() {
-        for p in s.info["points"].as_array().into_iter().flatten() {
+        for p in &s.info.points {
             let mut p = p.clone();
-            p["source"] = json!(i);
+            p.source = Some(i);
             points.push(p);
         }
     }
-    points.sort_by_key(|p| p["point"].as_u64().unwrap_or(u64::MAX));
-    info["points"] = Value::Array(points);
-    info["sources"] = Value::Array(
-        sources
-            .iter()
-            .map(|s| {
-                json!({
-                    "dir": s.dir.display().to_string(),
-                    "hostname": s.info["host"]["hostname"],
-                    "shard": s.shard.as_ref().map(|sh| json!({"index": sh.index, "count": sh.count})),
-                    "git_commit": s.info["git_commit"],
-                    "bench_version": s.info["bench_version"],
-                    "scenario_sha256": s.hash,
-                    "started_unix_s": s.info["started_unix_s"],
-                    "finished_unix_s": s.info["finished_unix_s"],
-                    "interrupted": s.info["interrupted"],
-                    "dropped_point": s.info["dropped_point"],
-                    "points": s.point_ids(),
-                })
-            })
-            .collect(),
-    );
-    info["merged_unix_s"] = json!(crate::report::json::unix_now());
+    points.sort_by_key(|p| p.point);
+    info.points = points;
+    info.sources = sources
+        .iter()
+        .map(|s| SourceInfo {
+            dir: s.dir.display().to_string(),
+            hostname: s.info.host.hostname.clone(),
+            shard: s.shard().map(ShardInfo::shard),
+            git_commit: s.info.git_commit.clone(),
+            bench_version: s.info.bench_version.clone(),
+            scenario_sha256: s.hash().to_string(),
+            started_unix_s: s.info.started_unix_s,
+            finished_unix_s: s.info.finished_unix_s,
+            interrupted: s.info.interrupted,
+            dropped_point: s.info.dropped_point.clone(),
+            points: s.results.point_ids(),
+        })
+        .collect();
+    info.merged_unix_s = Some(crate::report::json::unix_now());
     info
 }
 
@@ -654,9 +582,10 @@ fn run_info(sources: &[Source], merged: &BTreeSet<usize>) -> Value {
 mod tests {
     use super::*;
     use crate::metrics::{Record, Timing};
+    use std::time::Duration;
 
     /// A log of one point with one interval per trial, each trial's `all` latencies in µs.
-    fn log(trials: &[&[u64]]) -> hlog::Log {
+    fn log(trials: &[&[u64]]) -> (PathBuf, hlog::Log) {
         let records: Vec<Record> = trials
             .iter()
             .map(|values| {
@@ -683,7 +612,7 @@ mod tests {
             .collect();
         let mut buf = Vec::new();
         hlog::encode(&mut buf, "p", SystemTime::UNIX_EPOCH, &intervals).unwrap();
-        hlog::decode_log(&buf).unwrap()
+        ("p.hlog".into(), hlog::decode_log(&buf).unwrap())
     }
 
     fn row(throughput: f64, requests: u64, valid: bool, reason: &str) -> Row {
@@ -713,7 +642,7 @@ mod tests {
             row(100.0, 20, true, ""),
             row(50.0, 20, false, "1 failed request(s)"),
         );
-        let rows = merge_rows(&[vec![&ra], vec![&rb]], &[a, b]);
+        let rows = merge_rows(&[vec![&ra], vec![&rb]], &[a, b]).unwrap();
         assert_eq!(rows.len(), 1);
         let r = &rows[0];
         let near = |x: f64, y: f64| (x - y).abs() / y < 0.002;
@@ -741,7 +670,7 @@ mod tests {
     #[test]
     fn trials_are_told_apart_by_their_start() {
         let a = log(&[&[100; 4], &[100; 6], &[100; 8]]);
-        let trials = merged_trials(&[a]);
+        let trials = hlog::add_trials(&[a]).unwrap();
         let counts: Vec<u64> = trials.iter().map(|t| t["all.latency"].len()).collect();
         assert_eq!(counts, [4, 6, 8]);
     }

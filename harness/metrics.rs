@@ -177,6 +177,21 @@ impl Percentiles {
             mean: h.mean() / 1000.0,
         }
     }
+
+    /// The median of each field across `v` (one per trial); zeros for none. The fields' medians
+    /// may come from different trials.
+    pub fn median(v: &[Percentiles]) -> Percentiles {
+        let m = |f: fn(&Percentiles) -> f64| median(&v.iter().map(f).collect::<Vec<_>>());
+        Percentiles {
+            p50: m(|p| p.p50),
+            p90: m(|p| p.p90),
+            p95: m(|p| p.p95),
+            p99: m(|p| p.p99),
+            p999: m(|p| p.p999),
+            max: m(|p| p.max),
+            mean: m(|p| p.mean),
+        }
+    }
 }
 
 /// The numbers reported for one record over one measured span.
@@ -284,6 +299,11 @@ pub fn spread(values: &[f64]) -> Option<(f64, f64, f64)> {
     Some((median, v[0], v[n - 1]))
 }
 
+/// The median of values, as [`spread`] takes it; 0 for none.
+pub fn median(values: &[f64]) -> f64 {
+    spread(values).map_or(0.0, |s| s.0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -364,5 +384,19 @@ mod tests {
         assert_eq!(spread(&[3.0, 1.0, 2.0]), Some((2.0, 1.0, 3.0)));
         assert_eq!(spread(&[4.0, 1.0, 2.0, 3.0]), Some((2.5, 1.0, 4.0)));
         assert_eq!(spread(&[]), None);
+        assert_eq!((median(&[4.0, 1.0, 2.0, 3.0]), median(&[])), (2.5, 0.0));
+    }
+
+    #[test]
+    fn percentiles_median_is_taken_field_by_field() {
+        let p = |x: f64, max: f64| Percentiles {
+            p50: x,
+            p99: 2.0 * x,
+            max,
+            ..Percentiles::default()
+        };
+        let m = Percentiles::median(&[p(1.0, 90.0), p(3.0, 10.0), p(2.0, 50.0)]);
+        assert_eq!((m.p50, m.p99, m.max, m.mean), (2.0, 4.0, 50.0, 0.0));
+        assert_eq!(Percentiles::median(&[]), Percentiles::default());
     }
 }

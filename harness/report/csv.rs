@@ -18,21 +18,14 @@ impl CsvReport {
         }
     }
 
-    /// Continues an existing file: its rows are kept (a missing file starts empty).
+    /// Continues an existing file: its rows are kept (a missing file starts empty). The file is
+    /// read as every results folder is ([`crate::results::read_rows`]).
     pub fn resume(path: &Path) -> anyhow::Result<CsvReport> {
-        let mut rows = Vec::new();
-        if path.exists() {
-            let mut r = ::csv::Reader::from_path(path)
-                .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
-            for row in r.deserialize() {
-                rows.push(row.map_err(|e| {
-                    anyhow::anyhow!(
-                        "{}: {e}; was it written by another version of bench?",
-                        path.display()
-                    )
-                })?);
-            }
-        }
+        let rows = match crate::results::read_rows(path) {
+            Ok(table) => table.rows,
+            Err(crate::results::ReadError::Missing { .. }) => Vec::new(),
+            Err(e) => return Err(e.into()),
+        };
         Ok(CsvReport {
             path: path.to_path_buf(),
             rows,

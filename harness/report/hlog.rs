@@ -5,6 +5,7 @@
 //! Each measured trial is one interval per tag. A tag is `<name>.<metric>`, where `name` is a model,
 //! an ensemble group or `all`, and `metric` is one of [`METRICS`]. Values are nanoseconds.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
@@ -138,8 +139,8 @@ pub fn encode(
     Ok(())
 }
 
-/// Encodes histograms read back from logs (for instance several machines' logs of one point, see
-/// [`crate::merge`]): `comments`, then every entry as it is, its start relative to `base`.
+/// Encodes histograms read back from logs (for instance several machines' logs of one point, when
+/// `bench merge` joins them): `comments`, then every entry as it is, its start relative to `base`.
 pub fn encode_entries(
     out: &mut Vec<u8>,
     comments: &[String],
@@ -225,16 +226,57 @@ pub fn decode_log(bytes: &[u8]) -> anyhow::Result<Log> {
     })
 }
 
+/// Adds `h` into `into`, losslessly. Histograms this bench writes always add; one read from a
+/// foreign log may hold values beyond the fixed range of [`crate::metrics::new_histogram`] (one
+/// hour), and is then an error, not a panic.
+pub fn add(into: &mut Histogram<u64>, h: &Histogram<u64>, tag: &str) -> anyhow::Result<()> {
+    into.add(h).map_err(|e| {
+        anyhow::anyhow!(
+            "the histogram `{tag}` cannot be added ({e:?}): its values reach {} ns, beyond the \
+             {} ns a bench histogram holds",
+            h.max(),
+            crate::metrics::MAX_NS
+        )
+    })
+}
+
 /// Adds every interval with the same tag into one histogram, losslessly.
-pub fn totals(entries: &[Entry]) -> std::collections::BTreeMap<String, Histogram<u64>> {
-    let mut out: std::collections::BTreeMap<String, Histogram<u64>> = Default::default();
+pub fn totals(entries: &[Entry]) -> anyhow::Result<BTreeMap<String, Histogram<u64>>> {
+    let mut out: BTreeMap<String, Histogram<u64>> = BTreeMap::new();
     for e in entries {
-        out.entry(e.tag.clone())
-            .or_insert_with(crate::metrics::new_histogram)
-            .add(&e.histogram)
-            .expect("histograms of the same range add");
+        let total = out
+            .entry(e.tag.clone())
+            .or_insert_with(crate::metrics::new_histogram);
+        add(total, &e.histogram, &e.tag)?;
     }
-    out
+    Ok(out)
+}
+
+/// Histograms of one trial, by tag.
+pub type Trial = BTreeMap<String, Histogram<u64>>;
+
+/// Adds trial `t` of every log into trial `t` of the result: the same point run on several
+/// machines, trial by trial. A log's trials are its intervals, told apart by their start (a trial
+/// with no non-empty histogram is not in the log at all). Each log comes with its file, which an
+/// error names.
+pub fn add_trials(logs: &[(PathBuf, Log)]) -> anyhow::Result<Vec<Trial>> {
+    let mut trials: Vec<Trial> = Vec::new();
+    for (path, log) in logs {
+        let starts: BTreeSet<Duration> = log.entries.iter().map(|e| e.start).collect();
+        let starts: Vec<Duration> = starts.into_iter().collect();
+        for e in &log.entries {
+            // Every entry's start is in `starts`: its position is the trial.
+            let t = starts.binary_search(&e.start).unwrap_or_else(|i| i);
+            if trials.len() <= t {
+                trials.resize_with(t + 1, Trial::new);
+            }
+            let total = trials[t]
+                .entry(e.tag.clone())
+                .or_insert_with(crate::metrics::new_histogram);
+            add(total, &e.histogram, &e.tag).with_context(|| format!("{}", path.display()))?;
+        }
+    }
+    Ok(trials)
 }
 
 #[cfg(test)]
@@ -282,7 +324,7 @@ mod tests {
         assert_eq!(lat[0].histogram, a.latency);
         assert_eq!(lat[1].start, Duration::from_millis(1500));
         assert_eq!(lat[1].span, Duration::from_millis(700));
-        let total = &totals(&entries)["all.latency"];
+        let total = &totals(&entries).unwrap()["all.latency"];
         assert_eq!(total.len(), 6);
         assert_eq!(total.max(), a.latency.max());
         // Empty histograms (no cold starts here) are not written.
@@ -316,6 +358,37 @@ mod tests {
             assert_eq!((&x.tag, x.start, x.span), (&y.tag, y.start, y.span));
             assert_eq!(x.histogram, y.histogram);
         }
+    }
+
+    /// A foreign log may hold a histogram wider than a bench histogram's hour: adding it is an
+    /// error naming the tag (and, trial by trial, the file), never a panic.
+    #[test]
+    fn a_histogram_beyond_the_hour_is_an_error_not_a_panic() {
+        let hour = crate::metrics::MAX_NS;
+        let mut wide = Histogram::<u64>::new_with_bounds(1, 10 * hour, 3).unwrap();
+        wide.record(5 * hour).unwrap();
+        let entry = Entry {
+            tag: "all.latency".into(),
+            start: Duration::ZERO,
+            span: Duration::from_secs(1),
+            histogram: wide,
+        };
+        let e = totals(std::slice::from_ref(&entry)).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("the histogram `all.latency` cannot be added"),
+            "{e}"
+        );
+        let log = Log {
+            start_time: None,
+            base_time: None,
+            entries: vec![entry],
+        };
+        let e = add_trials(&[(PathBuf::from("x/p.hlog"), log)]).unwrap_err();
+        assert!(
+            format!("{e:#}").starts_with("x/p.hlog: the histogram"),
+            "{e:#}"
+        );
     }
 
     #[test]

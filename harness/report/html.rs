@@ -1,140 +1,13 @@
-//! `report.html` and `summary.md`: what people look at after a sweep. [`render`] reads a results
-//! directory (`results.csv`, `run.json`, `hlog/*.hlog`) and writes one self-contained HTML page,
-//! with inline SVG charts and no script, font or style fetched from anywhere, and a Markdown
-//! summary for CI job pages (`$GITHUB_STEP_SUMMARY`).
+//! `report.html`: what people look at after a sweep. One self-contained HTML page, with inline SVG
+//! charts and no script, font or style fetched from anywhere, drawn from a results folder read back
+//! by [`view::load`](super::view::load).
 
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
 
-use anyhow::Context;
-use serde_json::Value;
-
+use super::Row;
 use super::console::human_us;
-use super::plots::{self, BarMetric, Spectrum};
-use super::{Row, hlog, summary, write_atomic};
-
-/// The file names [`render`] writes into the results directory.
-pub const HTML_FILE: &str = "report.html";
-pub const SUMMARY_FILE: &str = "summary.md";
-
-/// A results directory, read back.
-pub struct Results {
-    pub dir: PathBuf,
-    pub rows: Vec<Row>,
-    /// `run.json`, when present and readable.
-    pub meta: Option<Value>,
-    /// Per point with a histogram log: its id and the spectrum of `all.latency`.
-    pub spectra: Vec<(String, Spectrum)>,
-    /// What could not be read, said on the page and on stderr.
-    pub notes: Vec<String>,
-}
-
-impl Results {
-    /// The `all` rows, one per point, in point order.
-    pub fn alls(&self) -> impl Iterator<Item = &Row> {
-        self.rows.iter().filter(|r| r.kind == "all")
-    }
-
-    /// The valid point with the highest throughput.
-    pub fn best(&self) -> Option<&Row> {
-        self.alls()
-            .filter(|r| r.valid)
-            .max_by(|a, b| a.throughput_rps.total_cmp(&b.throughput_rps))
-    }
-
-    /// The scenario's name from `run.json`, else the folder's name.
-    pub fn name(&self) -> String {
-        self.meta
-            .as_ref()
-            .and_then(|m| m.pointer("/scenario/name"))
-            .and_then(Value::as_str)
-            .map(String::from)
-            .unwrap_or_else(|| {
-                self.dir
-                    .file_name()
-                    .map_or("results".into(), |n| n.to_string_lossy().into_owned())
-            })
-    }
-}
-
-/// Reads a results directory. `results.csv` is required; a missing or unreadable `run.json` or
-/// histogram log only leaves its part out, with a note.
-pub fn load(dir: &Path) -> anyhow::Result<Results> {
-    let csv_path = dir.join("results.csv");
-    anyhow::ensure!(
-        csv_path.is_file(),
-        "{} does not exist: give `bench report` the folder a `bench sweep --out DIR` wrote",
-        csv_path.display()
-    );
-    let rows = super::csv::CsvReport::resume(&csv_path)?.rows().to_vec();
-    let mut notes = Vec::new();
-    let json_path = dir.join("run.json");
-    let meta = match std::fs::read(&json_path) {
-        Ok(bytes) => match serde_json::from_slice(&bytes) {
-            Ok(v) => Some(v),
-            Err(e) => {
-                notes.push(format!(
-                    "{} is not valid JSON ({e}): the run's metadata is left out",
-                    json_path.display()
-                ));
-                None
-            }
-        },
-        Err(_) => {
-            notes.push(format!(
-                "{} is missing: the run's metadata is left out",
-                json_path.display()
-            ));
-            None
-        }
-    };
-    let mut spectra = Vec::new();
-    let tag = hlog::tag("all", "latency");
-    for id in plots::point_ids(&rows) {
-        let path = hlog::path(dir, &id);
-        if !path.exists() {
-            notes.push(format!(
-                "{} is missing: point {id} has no latency spectrum",
-                path.display()
-            ));
-            continue;
-        }
-        match hlog::read(&path) {
-            Ok(entries) => match hlog::totals(&entries).get(&tag) {
-                Some(h) => spectra.push((id, plots::spectrum(h))),
-                None => notes.push(format!(
-                    "{} has no `{tag}` histogram: point {id} has no latency spectrum",
-                    path.display()
-                )),
-            },
-            Err(e) => notes.push(format!("{e:#}: point {id} has no latency spectrum")),
-        }
-    }
-    Ok(Results {
-        dir: dir.to_path_buf(),
-        rows,
-        meta,
-        spectra,
-        notes,
-    })
-}
-
-/// Writes `report.html` and `summary.md` into `results_dir` and returns their paths. Notes about
-/// parts that could not be read go to stderr as warnings.
-pub fn render(results_dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
-    let results = load(results_dir)?;
-    for note in &results.notes {
-        eprintln!("warning: report: {note}");
-    }
-    let html_path = results_dir.join(HTML_FILE);
-    let page = html(&results)?;
-    write_atomic(&html_path, page.as_bytes())
-        .with_context(|| format!("cannot write {}", html_path.display()))?;
-    let md_path = results_dir.join(SUMMARY_FILE);
-    write_atomic(&md_path, summary::markdown(&results).as_bytes())
-        .with_context(|| format!("cannot write {}", md_path.display()))?;
-    Ok(vec![html_path, md_path])
-}
+use super::plots::{self, BarMetric};
+use super::view::{View, date, meta_items};
 
 /// Escapes text for HTML content and attribute values.
 pub fn esc(s: &str) -> String {
@@ -150,87 +23,6 @@ pub fn esc(s: &str) -> String {
         }
     }
     out
-}
-
-/// A `run.json` value at a JSON pointer, as text (empty when absent).
-pub fn meta_str(meta: &Value, pointer: &str) -> String {
-    match meta.pointer(pointer) {
-        Some(Value::String(s)) => s.clone(),
-        Some(Value::Null) | None => String::new(),
-        Some(v) => v.to_string(),
-    }
-}
-
-/// A Unix time in seconds as an RFC 3339 date (UTC).
-pub fn date(unix_s: Option<u64>) -> String {
-    unix_s.map_or_else(String::new, |s| {
-        humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_secs(s))
-            .to_string()
-    })
-}
-
-/// The run's metadata as labelled lines, in the order the page shows them.
-pub fn meta_items(meta: &Value) -> Vec<(&'static str, String)> {
-    let s = |p: &str| meta_str(meta, p);
-    let mut items = vec![
-        ("scenario", s("/scenario/name")),
-        ("scenario file", s("/scenario/file")),
-        ("scenario SHA-256", s("/scenario/sha256")),
-        ("seed", s("/scenario/seed")),
-        (
-            "started",
-            date(meta.pointer("/started_unix_s").and_then(Value::as_u64)),
-        ),
-        (
-            "finished",
-            date(meta.pointer("/finished_unix_s").and_then(Value::as_u64)),
-        ),
-        (
-            "points",
-            format!(
-                "{} of {} done{}",
-                s("/points_done"),
-                s("/points_total"),
-                if meta.pointer("/interrupted") == Some(&Value::Bool(true)) {
-                    format!(", interrupted (dropped: {})", s("/dropped_point"))
-                } else {
-                    String::new()
-                }
-            ),
-        ),
-        ("bench", s("/bench_version")),
-        ("git commit", s("/git_commit")),
-        ("rustc", s("/rustc")),
-        ("ONNX Runtime", s("/ort_version")),
-        ("ONNX Runtime library", s("/ort_library")),
-        ("host", s("/host/hostname")),
-        ("CPU", s("/host/cpu_model")),
-        ("logical cores", s("/host/logical_cores")),
-        ("OS", s("/host/os")),
-        ("CPU wake-up latency limit (µs)", s("/cpu_dma_latency_us")),
-        (
-            "open-loop spin before each send (µs)",
-            s("/generator_spin_us"),
-        ),
-    ];
-    if let Some(models) = meta.pointer("/scenario/models").and_then(Value::as_array) {
-        for m in models {
-            let inputs: Vec<String> = m["inputs"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .zip(m["input_seeds"].as_array().into_iter().flatten())
-                .map(|(i, seed)| format!("{} (seed {seed})", i.as_str().unwrap_or_default()))
-                .collect();
-            let mut line = meta_str(m, "/path");
-            if !inputs.is_empty() {
-                let _ = write!(line, "; {}", inputs.join(", "));
-            }
-            items.push(("model", format!("{}: {line}", meta_str(m, "/name"))));
-        }
-    }
-    items.retain(|(_, v)| !v.is_empty());
-    items
 }
 
 const STYLE: &str = "
@@ -250,7 +42,7 @@ figcaption, .note { color: #555; font-size: 0.9rem; }
 ";
 
 /// The whole page.
-pub fn html(r: &Results) -> anyhow::Result<String> {
+pub fn html(r: &View) -> anyhow::Result<String> {
     let draw = |what: &str, svg: Result<String, Box<dyn std::error::Error>>| {
         svg.map_err(|e| anyhow::anyhow!("cannot draw the {what} chart: {e}"))
     };
@@ -269,7 +61,7 @@ pub fn html(r: &Results) -> anyhow::Result<String> {
     let when = r
         .meta
         .as_ref()
-        .map(|m| date(m.pointer("/started_unix_s").and_then(Value::as_u64)))
+        .map(|m| date(Some(m.started_unix_s)))
         .unwrap_or_default();
     let _ = writeln!(
         h,
@@ -422,42 +214,9 @@ mod tests {
     }
 
     #[test]
-    fn metadata_lines_skip_what_is_absent() {
-        let meta = serde_json::json!({
-            "bench_version": "0.1.0",
-            "git_commit": "abc1234",
-            "started_unix_s": 0,
-            "points_done": 2, "points_total": 3, "interrupted": true, "dropped_point": "w2",
-            "scenario": { "name": "s", "seed": 7, "models": [
-                { "name": "mlp", "path": "m.onnx", "inputs": ["x: float32 [1, 64]"], "input_seeds": [99] }
-            ] },
-            "cpu_dma_latency_us": null,
-        });
-        let items = meta_items(&meta);
-        let get = |k: &str| {
-            items
-                .iter()
-                .find(|(key, _)| *key == k)
-                .map(|(_, v)| v.as_str())
-        };
-        assert_eq!(get("seed"), Some("7"));
-        assert_eq!(get("started"), Some("1970-01-01T00:00:00Z"));
-        assert_eq!(
-            get("points"),
-            Some("2 of 3 done, interrupted (dropped: w2)")
-        );
-        assert_eq!(
-            get("model"),
-            Some("mlp: m.onnx; x: float32 [1, 64] (seed 99)")
-        );
-        assert_eq!(get("CPU wake-up latency limit (µs)"), None);
-        assert_eq!(get("host"), None);
-    }
-
-    #[test]
     fn a_folder_without_results_is_an_error_that_says_what_to_give() {
         let dir = tempfile::tempdir().unwrap();
-        let err = format!("{:#}", render(dir.path()).unwrap_err());
+        let err = format!("{:#}", crate::report::render(dir.path()).unwrap_err());
         assert!(
             err.contains("results.csv does not exist") && err.contains("bench sweep --out"),
             "{err}"
@@ -472,7 +231,7 @@ mod tests {
             super::super::csv::to_csv(&[]).unwrap(),
         )
         .unwrap();
-        let paths = render(dir.path()).unwrap();
+        let paths = crate::report::render(dir.path()).unwrap();
         let page = std::fs::read_to_string(&paths[0]).unwrap();
         assert!(page.contains("No point has finished"), "{page}");
         assert!(page.contains("run.json is missing"), "{page}");

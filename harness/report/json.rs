@@ -1,10 +1,25 @@
 //! `run.json`: what produced the results, so a number can be traced to its build, host and inputs.
+//!
+//! The types are read back as well as written ([`crate::results`]): fields added after the first
+//! version carry a `#[serde(default)]` so older folders still load, and fields this version does not
+//! know are ignored, so a newer bench's folder loads too.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+
+/// The version of `run.json`'s layout this bench writes. Files without `schema_version` (written
+/// before it existed) read as version 1; raise it when a field changes meaning or is removed.
+pub const SCHEMA_VERSION: u32 = 1;
+
+fn schema_v1() -> u32 {
+    1
+}
 
 /// The run's metadata.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunInfo {
+    /// [`SCHEMA_VERSION`] when written; 1 for files from before the field.
+    #[serde(default = "schema_v1")]
+    pub schema_version: u32,
     pub bench_version: String,
     pub git_commit: String,
     pub rustc: String,
@@ -18,20 +33,50 @@ pub struct RunInfo {
     pub points_done: usize,
     pub interrupted: bool,
     /// Per finished point: what each worker reported.
+    #[serde(default)]
     pub points: Vec<PointInfo>,
     /// `--cpu-dma-latency`: the CPU wake-up latency limit held during the run, µs.
-    pub cpu_dma_latency_us: Option<u32>,
-    /// `[load] spin` (or `--spin`): how long an open loop busy-waited before each send, µs.
     #[serde(default)]
-    pub generator_spin_us: u64,
+    pub cpu_dma_latency_us: Option<u32>,
+    /// `[load] spin` (or `--spin`): how long an open loop busy-waited before each send, µs. Absent
+    /// from files of before the option, and in a merge of runs that differ in it.
+    #[serde(default)]
+    pub generator_spin_us: Option<u64>,
     /// The point that was running when the run was interrupted; it was dropped, not reported.
+    #[serde(default)]
     pub dropped_point: Option<String>,
     /// `--shard I/N`: which share of the sweep this run holds, and that share's point indexes.
     /// `points_total` then counts the shard's points; `shard.sweep_points` the whole sweep's.
+    #[serde(default)]
     pub shard: Option<crate::shard::ShardInfo>,
+    /// `bench merge`: the folders merged, one entry per input (absent from a sweep's file).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sources: Vec<SourceInfo>,
+    /// `bench merge`: when the merged folder was written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merged_unix_s: Option<u64>,
 }
 
-#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+/// One input folder of `bench merge`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SourceInfo {
+    pub dir: String,
+    pub hostname: String,
+    /// The input's shard, when it held one.
+    pub shard: Option<crate::shard::Shard>,
+    pub git_commit: String,
+    pub bench_version: String,
+    pub scenario_sha256: String,
+    pub started_unix_s: u64,
+    pub finished_unix_s: Option<u64>,
+    pub interrupted: bool,
+    pub dropped_point: Option<String>,
+    /// The ids of the points the input holds, in its order.
+    pub points: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PointInfo {
     pub point: usize,
     pub point_id: String,
@@ -39,10 +84,13 @@ pub struct PointInfo {
     /// The parent's own resident memory when the point ended, MiB.
     #[serde(default)]
     pub parent_rss_mib: f64,
+    /// `bench merge`: the index of the input (in `sources`) the point comes from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<usize>,
 }
 
 /// One worker of one point: start-up cost, per-model load time and resident memory.
-#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct WorkerReport {
     pub worker: u32,
     pub pid: u32,
@@ -60,7 +108,7 @@ pub struct WorkerReport {
     pub runtime: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Host {
     pub hostname: String,
     pub cpu_model: String,
@@ -68,7 +116,7 @@ pub struct Host {
     pub os: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ScenarioInfo {
     pub name: String,
     pub file: String,
@@ -77,7 +125,7 @@ pub struct ScenarioInfo {
     pub models: Vec<ModelInfo>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ModelInfo {
     pub name: String,
     pub path: String,

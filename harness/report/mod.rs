@@ -7,7 +7,9 @@
 //! - [`hlog`]: `hlog/<point>.hlog`, every histogram of every trial, as HdrHistogram interval logs.
 //! - [`console`]: the summary table printed at the end.
 //! - [`html`], [`plots`], [`summary`]: `report.html` (charts as inline SVG) and `summary.md`,
-//!   rendered from a results directory by [`render`].
+//!   rendered by [`render`] from a results directory that [`view`] reads back.
+//!
+//! Reading a results folder (any version's) is [`crate::results`]'s job.
 
 pub mod console;
 pub mod csv;
@@ -16,17 +18,43 @@ pub mod html;
 pub mod json;
 pub mod plots;
 pub mod summary;
+pub mod view;
 
-pub use html::render;
+use std::path::{Path, PathBuf};
 
+use anyhow::Context;
 use serde::Serialize;
 
+use crate::metrics::{Percentiles, Summary, spread};
 use crate::scenario::slo::Measured;
+
+/// The file names [`render`] writes into the results directory.
+pub const HTML_FILE: &str = "report.html";
+pub const SUMMARY_FILE: &str = "summary.md";
+
+/// Writes `report.html` and `summary.md` into `results_dir` and returns their paths. Notes about
+/// parts that could not be read go to stderr as warnings.
+pub fn render(results_dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let view = view::load(results_dir)?;
+    for note in &view.notes {
+        eprintln!("warning: report: {note}");
+    }
+    let html_path = results_dir.join(HTML_FILE);
+    let page = html::html(&view)?;
+    write_atomic(&html_path, page.as_bytes())
+        .with_context(|| format!("cannot write {}", html_path.display()))?;
+    let md_path = results_dir.join(SUMMARY_FILE);
+    write_atomic(&md_path, summary::markdown(&view).as_bytes())
+        .with_context(|| format!("cannot write {}", md_path.display()))?;
+    Ok(vec![html_path, md_path])
+}
 
 /// One line of results: one model, ensemble group or `all` at one sweep point. Field names are the
 /// CSV columns; each time or size column carries its unit in its name. With several trials, a
-/// number is the median across trials; `_min` and `_max` columns give the spread.
+/// number is the median across trials; `_min` and `_max` columns give the spread. Read back, a
+/// column the file lacks takes its default ([`crate::results::read_rows`]).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct Row {
     pub point: usize,
     pub point_id: String,
@@ -131,7 +159,74 @@ fn ort() -> String {
     "ort".into()
 }
 
+/// The timings of one trial of a model, group or `all`, µs: what the `latency_*`, `service_*`,
+/// `send_lag_*`, `compute_*` and `overhead_*` columns are drawn from.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Timings {
+    pub latency: Percentiles,
+    pub service: Percentiles,
+    pub send_lag: Percentiles,
+    pub compute: Percentiles,
+    pub overhead: Percentiles,
+    /// 10th percentile of the overhead.
+    pub overhead_p10: f64,
+}
+
+impl From<&Summary> for Timings {
+    fn from(s: &Summary) -> Timings {
+        Timings {
+            latency: s.latency,
+            service: s.service,
+            send_lag: s.lag,
+            compute: s.compute,
+            overhead: s.overhead,
+            overhead_p10: s.overhead_p10,
+        }
+    }
+}
+
 impl Row {
+    /// Sets the timing columns from each trial's timings: every column is the median across
+    /// trials, and `latency_p99_us_min`/`_max` the range of the trials' p99. No trials set zeros.
+    pub fn set_timings(&mut self, trials: &[Timings]) {
+        let median = |f: fn(&Timings) -> Percentiles| {
+            Percentiles::median(&trials.iter().map(f).collect::<Vec<_>>())
+        };
+        let (lat, service, lag, compute, overhead) = (
+            median(|t| t.latency),
+            median(|t| t.service),
+            median(|t| t.send_lag),
+            median(|t| t.compute),
+            median(|t| t.overhead),
+        );
+        let (_, p99_min, p99_max) =
+            spread(&trials.iter().map(|t| t.latency.p99).collect::<Vec<_>>()).unwrap_or_default();
+        self.latency_p50_us = lat.p50;
+        self.latency_p90_us = lat.p90;
+        self.latency_p95_us = lat.p95;
+        self.latency_p99_us = lat.p99;
+        self.latency_p999_us = lat.p999;
+        self.latency_max_us = lat.max;
+        self.latency_mean_us = lat.mean;
+        self.latency_p99_us_min = p99_min;
+        self.latency_p99_us_max = p99_max;
+        self.service_p50_us = service.p50;
+        self.service_p99_us = service.p99;
+        self.service_mean_us = service.mean;
+        self.send_lag_p50_us = lag.p50;
+        self.send_lag_p99_us = lag.p99;
+        self.send_lag_max_us = lag.max;
+        self.send_lag_mean_us = lag.mean;
+        self.compute_p50_us = compute.p50;
+        self.compute_p99_us = compute.p99;
+        self.compute_mean_us = compute.mean;
+        self.overhead_p10_us =
+            crate::metrics::median(&trials.iter().map(|t| t.overhead_p10).collect::<Vec<_>>());
+        self.overhead_p50_us = overhead.p50;
+        self.overhead_p99_us = overhead.p99;
+        self.overhead_mean_us = overhead.mean;
+    }
+
     /// The values an SLO is checked against.
     pub fn measured(&self) -> Measured {
         Measured {
@@ -274,6 +369,49 @@ mod tests {
         let out = serde_json::to_value(row.rounded()).unwrap();
         let unrounded: Vec<&String> = floats.iter().filter(|k| out[*k] != 1.235).collect();
         assert!(unrounded.is_empty(), "not rounded: {unrounded:?}");
+    }
+
+    /// `set_timings` reaches every timing column, found through the row's serde form, and takes
+    /// each one's median across trials.
+    #[test]
+    fn set_timings_sets_every_timing_column_to_the_median() {
+        let p = |x: f64| Percentiles {
+            p50: x,
+            p90: x,
+            p95: x,
+            p99: x,
+            p999: x,
+            max: x,
+            mean: x,
+        };
+        let t = |x: f64| Timings {
+            latency: p(x),
+            service: p(x),
+            send_lag: p(x),
+            compute: p(x),
+            overhead: p(x),
+            overhead_p10: x,
+        };
+        let mut row = Row::default();
+        row.set_timings(&[t(3.0), t(1.0), t(2.0)]);
+        let v = serde_json::to_value(&row).unwrap();
+        let timing = ["latency_", "service_", "send_lag_", "compute_", "overhead_"];
+        let mut columns = 0;
+        for (k, value) in v.as_object().unwrap() {
+            if timing.iter().any(|t| k.starts_with(t)) {
+                let want = match k.as_str() {
+                    "latency_p99_us_min" => 1.0,
+                    "latency_p99_us_max" => 3.0,
+                    _ => 2.0,
+                };
+                assert_eq!(value.as_f64(), Some(want), "{k}");
+                columns += 1;
+            }
+        }
+        assert_eq!(columns, 23);
+        let mut none = row.clone();
+        none.set_timings(&[]);
+        assert_eq!((none.latency_p50_us, none.latency_p99_us_max), (0.0, 0.0));
     }
 
     #[test]

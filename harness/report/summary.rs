@@ -3,10 +3,9 @@
 
 use std::fmt::Write as _;
 
-use serde_json::Value;
-
 use super::console::human_us;
-use super::html::{Results, date, meta_str};
+use super::json::RunInfo;
+use super::view::{View, date};
 
 /// A table cell: pipes and line breaks would end the cell or the row.
 fn cell(s: &str) -> String {
@@ -14,44 +13,36 @@ fn cell(s: &str) -> String {
 }
 
 /// One line naming what produced the results.
-pub fn meta_line(meta: &Value) -> String {
-    let s = |p: &str| meta_str(meta, p);
+pub fn meta_line(meta: &RunInfo) -> String {
+    let s = &meta.scenario;
     let mut parts = Vec::new();
-    let sha = s("/scenario/sha256");
     parts.push(format!(
         "scenario `{}`{}, seed {}",
-        s("/scenario/name"),
-        if sha.len() >= 12 {
-            format!(" (sha256 {}…)", &sha[..12])
-        } else {
-            String::new()
+        s.name,
+        match s.sha256.get(..12) {
+            Some(short) => format!(" (sha256 {short}…)"),
+            None => String::new(),
         },
-        s("/scenario/seed")
+        s.seed
     ));
     parts.push(format!(
         "bench {} (commit {})",
-        s("/bench_version"),
-        s("/git_commit")
+        meta.bench_version, meta.git_commit
     ));
-    parts.push(format!("ONNX Runtime {}", s("/ort_version")));
+    parts.push(format!("ONNX Runtime {}", meta.ort_version));
     parts.push(format!(
         "{}: {}, {} logical cores",
-        s("/host/hostname"),
-        s("/host/cpu_model"),
-        s("/host/logical_cores")
+        meta.host.hostname, meta.host.cpu_model, meta.host.logical_cores
     ));
-    let started = date(meta.pointer("/started_unix_s").and_then(Value::as_u64));
-    if !started.is_empty() {
-        parts.push(format!("started {started}"));
-    }
-    if meta.pointer("/interrupted") == Some(&Value::Bool(true)) {
+    parts.push(format!("started {}", date(Some(meta.started_unix_s))));
+    if meta.interrupted {
         parts.push("**interrupted**".into());
     }
     parts.join(" · ")
 }
 
 /// The whole summary.
-pub fn markdown(r: &Results) -> String {
+pub fn markdown(r: &View) -> String {
     let alls: Vec<_> = r.alls().collect();
     let valid = alls.iter().filter(|a| a.valid).count();
     let mut md = String::new();
@@ -129,19 +120,14 @@ mod tests {
 
     #[test]
     fn the_summary_has_a_table_row_per_point_and_the_best_valid_one() {
-        let r = Results {
+        let r = View {
             dir: "reports/x".into(),
             rows: vec![
                 all(0, "w1-c1", 100.0, true, ""),
                 all(1, "w2-c1", 900.0, false, "SLO missed: p99_ms | 3 > 2"),
                 all(2, "w2-c4", 400.0, true, ""),
             ],
-            meta: Some(serde_json::json!({
-                "scenario": { "name": "demo", "sha256": "0123456789abcdef0123", "seed": 42 },
-                "bench_version": "0.1.0", "git_commit": "abc1234", "ort_version": "1.31.1",
-                "host": { "hostname": "h", "cpu_model": "EPYC", "logical_cores": 2 },
-                "started_unix_s": 86400,
-            })),
+            meta: Some(crate::report::view::tests::run_info()),
             spectra: Vec::new(),
             notes: Vec::new(),
         };

@@ -63,29 +63,24 @@ pub async fn sweep(
     info.shard = opts.shard.clone();
     // Resuming keeps the finished points of an earlier run of the same scenario.
     let (mut csv, done) = if opts.resume {
-        let earlier: serde_json::Value = std::fs::read(&json_path)
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .with_context(|| {
-                format!(
-                    "--resume: {} has no readable run.json",
-                    opts.out_dir.display()
-                )
-            })?;
-        let hash = earlier["scenario"]["sha256"].as_str().unwrap_or_default();
+        let earlier = crate::results::read_run_info(&json_path).with_context(|| {
+            format!(
+                "--resume: {} has no readable run.json",
+                opts.out_dir.display()
+            )
+        })?;
+        let hash = &earlier.scenario.sha256;
         anyhow::ensure!(
-            hash == scenario.hash,
+            *hash == scenario.hash,
             "--resume: the results in {} come from a different scenario file (sha256 {hash}); \
              resume with the same file, or sweep into a new --out",
             opts.out_dir.display()
         );
-        check_resumed_shard(&opts.out_dir, &earlier, opts.shard.as_ref())?;
+        check_resumed_shard(&opts.out_dir, earlier.shard.as_ref(), opts.shard.as_ref())?;
         let csv = CsvReport::resume(&csv_path)?;
         let done: std::collections::HashSet<String> =
             csv.rows().iter().map(|r| r.point_id.clone()).collect();
-        if let Some(points) = earlier.get("points").cloned() {
-            info.points = serde_json::from_value(points).unwrap_or_default();
-        }
+        info.points = earlier.points;
         info.points.retain(|p| done.contains(&p.point_id));
         info.points_done = info.points.len();
         (csv, done)
@@ -157,6 +152,7 @@ pub async fn sweep(
             point_id: point.id.clone(),
             workers,
             parent_rss_mib: crate::worker::child::rss_bytes() as f64 / (1024.0 * 1024.0),
+            source: None,
         });
         info.points_done += 1;
         write_json(&json_path, &info)?;
@@ -177,10 +173,9 @@ pub async fn sweep(
 /// A sharded sweep resumes only as the same shard (the folder's points belong to it).
 fn check_resumed_shard(
     dir: &Path,
-    earlier: &serde_json::Value,
+    was: Option<&ShardInfo>,
     now: Option<&ShardInfo>,
 ) -> anyhow::Result<()> {
-    let was: Option<ShardInfo> = serde_json::from_value(earlier["shard"].clone()).unwrap_or(None);
     let (was, now) = (was.map(|s| s.shard()), now.map(|s| s.shard()));
     match (was, now) {
         (a, b) if a == b => Ok(()),
@@ -202,6 +197,7 @@ fn write_json(path: &Path, info: &RunInfo) -> anyhow::Result<()> {
 
 fn run_info(s: &Scenario, ort: Option<&OrtLib>) -> RunInfo {
     RunInfo {
+        schema_version: json::SCHEMA_VERSION,
         bench_version: env!("CARGO_PKG_VERSION").into(),
         git_commit: env!("BENCH_GIT_COMMIT").into(),
         rustc: env!("BENCH_RUSTC_VERSION").into(),
@@ -238,9 +234,11 @@ fn run_info(s: &Scenario, ort: Option<&OrtLib>) -> RunInfo {
         interrupted: false,
         points: Vec::new(),
         cpu_dma_latency_us: None,
-        generator_spin_us: s.load.spin.as_micros() as u64,
+        generator_spin_us: Some(s.load.spin.as_micros() as u64),
         dropped_point: None,
         shard: None,
+        sources: Vec::new(),
+        merged_unix_s: None,
     }
 }
 

@@ -3,7 +3,7 @@
 
 use crate::load::{FirstRuns, PhaseResult};
 use crate::metrics::{self, Percentiles, Record, Summary, spread};
-use crate::report::Row;
+use crate::report::{Row, Timings};
 use crate::scenario::{Point, Scenario, slo};
 use crate::worker::pool::WorkerInfo;
 
@@ -68,32 +68,23 @@ pub fn verdict(
     (reasons, slo_met)
 }
 
-/// The median across trials of every field of a summary (spread for the fields that have one).
+/// The median across trials of every field of a summary (sums for `sent` and `errors`).
 fn median_summary(v: &[Summary]) -> Summary {
-    let med = |f: &dyn Fn(&Summary) -> f64| {
-        spread(&v.iter().map(f).collect::<Vec<_>>()).map_or(0.0, |s| s.0)
-    };
-    let pct = |f: &dyn Fn(&Summary) -> &Percentiles| Percentiles {
-        p50: med(&|s| f(s).p50),
-        p90: med(&|s| f(s).p90),
-        p95: med(&|s| f(s).p95),
-        p99: med(&|s| f(s).p99),
-        p999: med(&|s| f(s).p999),
-        max: med(&|s| f(s).max),
-        mean: med(&|s| f(s).mean),
-    };
+    let med = |f: fn(&Summary) -> f64| metrics::median(&v.iter().map(f).collect::<Vec<_>>());
+    let pct =
+        |f: fn(&Summary) -> Percentiles| Percentiles::median(&v.iter().map(f).collect::<Vec<_>>());
     Summary {
         sent: v.iter().map(|s| s.sent).sum(),
-        requests: med(&|s| s.requests as f64).round() as u64,
+        requests: med(|s| s.requests as f64).round() as u64,
         errors: v.iter().map(|s| s.errors).sum(),
-        throughput_rps: med(&|s| s.throughput_rps),
-        latency: pct(&|s| &s.latency),
-        service: pct(&|s| &s.service),
-        lag: pct(&|s| &s.lag),
-        compute: pct(&|s| &s.compute),
-        overhead: pct(&|s| &s.overhead),
-        overhead_p10: med(&|s| s.overhead_p10),
-        lagged_pct: med(&|s| s.lagged_pct),
+        throughput_rps: med(|s| s.throughput_rps),
+        latency: pct(|s| s.latency),
+        service: pct(|s| s.service),
+        lag: pct(|s| s.lag),
+        compute: pct(|s| s.compute),
+        overhead: pct(|s| s.overhead),
+        overhead_p10: med(|s| s.overhead_p10),
+        lagged_pct: med(|s| s.lagged_pct),
     }
 }
 
@@ -306,9 +297,7 @@ pub fn rows(
                 .collect::<Vec<_>>(),
         )
         .unwrap_or_default();
-        let (_, pmin, pmax) = spread(&per_trial.iter().map(|s| s.latency.p99).collect::<Vec<_>>())
-            .unwrap_or_default();
-        Row {
+        let mut row = Row {
             model: name.into(),
             kind: kind.into(),
             trials: trials.len(),
@@ -327,30 +316,7 @@ pub fn rows(
             throughput_rps: m.throughput_rps,
             throughput_rps_min: tmin,
             throughput_rps_max: tmax,
-            latency_p50_us: m.latency.p50,
-            latency_p90_us: m.latency.p90,
-            latency_p95_us: m.latency.p95,
-            latency_p99_us: m.latency.p99,
-            latency_p999_us: m.latency.p999,
-            latency_max_us: m.latency.max,
-            latency_mean_us: m.latency.mean,
-            latency_p99_us_min: pmin,
-            latency_p99_us_max: pmax,
-            service_p50_us: m.service.p50,
-            service_p99_us: m.service.p99,
-            service_mean_us: m.service.mean,
-            send_lag_p50_us: m.lag.p50,
-            send_lag_p99_us: m.lag.p99,
-            send_lag_max_us: m.lag.max,
-            send_lag_mean_us: m.lag.mean,
             lagged_sends_pct: m.lagged_pct,
-            compute_p50_us: m.compute.p50,
-            compute_p99_us: m.compute.p99,
-            compute_mean_us: m.compute.mean,
-            overhead_p10_us: m.overhead_p10,
-            overhead_p50_us: m.overhead.p50,
-            overhead_p99_us: m.overhead.p99,
-            overhead_mean_us: m.overhead.mean,
             first_run_ms: first
                 .filter(|f| f.count > 0)
                 .map(|f| f.max_latency.as_secs_f64() * 1e3),
@@ -367,7 +333,9 @@ pub fn rows(
             reason: reasons.join("; "),
             slo_met,
             ..point_row(scenario, point)
-        }
+        };
+        row.set_timings(&per_trial.iter().map(Timings::from).collect::<Vec<_>>());
+        row
     };
     let mut out = Vec::new();
     for (i, m) in scenario.models.iter().enumerate() {
