@@ -19,7 +19,7 @@ use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 use crate::report::Row;
 use crate::report::console::human_us;
 use crate::report::hlog;
-use crate::results::Results;
+use crate::report::results::Results;
 
 /// A metric that can be compared.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

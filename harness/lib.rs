@@ -26,10 +26,9 @@
 //! - [`sweep`]: runs a sweep point by point (resume, signals), turns each point into rows and
 //!   verdicts, and feeds the reporters.
 //! - [`report`]: CSV, JSON metadata, histogram logs, the console summary, and the HTML and
-//!   Markdown reports.
-//! - [`shard`]: which points of a sweep one machine runs (`--shard I/N`).
-//! - [`results`]: reads a results folder back (`run.json`, `results.csv`, `hlog/`), for report,
+//!   Markdown reports; and the one reader of a results folder (`report::results`), for report,
 //!   merge, compare and `--resume`.
+//! - [`shard`]: which points of a sweep one machine runs (`--shard I/N`).
 //! - [`merge`]: combines result folders of several machines into one.
 //! - [`calibrate`]: measures the floor (in-process run, bare socket round trip) beside the pool.
 //! - [`compare`]: matches two results row by row and flags regressions beyond threshold and noise.
@@ -49,7 +48,6 @@ pub mod onnx;
 pub mod parity;
 pub mod protocol;
 pub mod report;
-pub mod results;
 pub mod runtime;
 pub mod scenario;
 pub mod shard;

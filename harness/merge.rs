@@ -18,8 +18,8 @@ use anyhow::Context;
 
 use crate::metrics::{Percentiles, median, new_histogram};
 use crate::report::json::{Host, RunInfo, SCHEMA_VERSION, SourceInfo};
+use crate::report::results::{CSV_FILE, JSON_FILE, Results};
 use crate::report::{Row, Timings, hlog, write_atomic};
-use crate::results::{CSV_FILE, JSON_FILE, Results};
 use crate::shard::ShardInfo;
 
 /// One input folder.
@@ -150,7 +150,7 @@ pub fn merge(dirs: &[PathBuf], out: &Path, force: bool) -> anyhow::Result<()> {
             .iter()
             .map(|&s| {
                 let path = sources[s].results.hlog_path(id);
-                let log = crate::results::read_hlog(&path)?;
+                let log = crate::report::results::read_hlog(&path)?;
                 Ok((path, log))
             })
             .collect::<anyhow::Result<Vec<_>>>()?;

@@ -19,11 +19,11 @@ impl CsvReport {
     }
 
     /// Continues an existing file: its rows are kept (a missing file starts empty). The file is
-    /// read as every results folder is ([`crate::results::read_rows`]).
+    /// read as every results folder is ([`crate::report::results::read_rows`]).
     pub fn resume(path: &Path) -> anyhow::Result<CsvReport> {
-        let rows = match crate::results::read_rows(path) {
+        let rows = match crate::report::results::read_rows(path) {
             Ok(table) => table.rows,
-            Err(crate::results::ReadError::Missing { .. }) => Vec::new(),
+            Err(crate::report::results::ReadError::Missing { .. }) => Vec::new(),
             Err(e) => return Err(e.into()),
         };
         Ok(CsvReport {

@@ -1,6 +1,6 @@
 //! `run.json`: what produced the results, so a number can be traced to its build, host and inputs.
 //!
-//! The types are read back as well as written ([`crate::results`]): fields added after the first
+//! The types are read back as well as written ([`crate::report::results`]): fields added after the first
 //! version carry a `#[serde(default)]` so older folders still load, and fields this version does not
 //! know are ignored, so a newer bench's folder loads too.
 

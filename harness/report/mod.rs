@@ -9,7 +9,8 @@
 //! - [`html`], [`plots`], [`summary`]: `report.html` (charts as inline SVG) and `summary.md`,
 //!   rendered by [`render`] from a results directory that [`view`] reads back.
 //!
-//! Reading a results folder (any version's) is [`crate::results`]'s job.
+//! - [`results`]: reads a results folder (any version's) back: `run.json`, `results.csv` (one
+//!   lenient reader), `hlog/`. Report, merge, compare and `--resume` all read through it.
 
 pub mod console;
 pub mod csv;
@@ -17,6 +18,7 @@ pub mod hlog;
 pub mod html;
 pub mod json;
 pub mod plots;
+pub mod results;
 pub mod summary;
 pub mod view;
 
@@ -52,7 +54,7 @@ pub fn render(results_dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
 /// One line of results: one model, ensemble group or `all` at one sweep point. Field names are the
 /// CSV columns; each time or size column carries its unit in its name. With several trials, a
 /// number is the median across trials; `_min` and `_max` columns give the spread. Read back, a
-/// column the file lacks takes its default ([`crate::results::read_rows`]).
+/// column the file lacks takes its default ([`crate::report::results::read_rows`]).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize)]
 #[serde(default)]
 pub struct Row {

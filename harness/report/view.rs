@@ -9,7 +9,7 @@ use super::Row;
 use super::hlog;
 use super::json::RunInfo;
 use super::plots::{self, Spectrum};
-use crate::results::{ReadError, Results};
+use crate::report::results::{ReadError, Results};
 
 /// A results folder as the reports show it.
 pub struct View {

@@ -63,7 +63,7 @@ pub async fn sweep(
     info.shard = opts.shard.clone();
     // Resuming keeps the finished points of an earlier run of the same scenario.
     let (mut csv, done) = if opts.resume {
-        let earlier = crate::results::read_run_info(&json_path).with_context(|| {
+        let earlier = crate::report::results::read_run_info(&json_path).with_context(|| {
             format!(
                 "--resume: {} has no readable run.json",
                 opts.out_dir.display()
