@@ -41,6 +41,8 @@ fn capacity(scenario: &str, extra: &[&str]) -> (i32, String, String, Vec<common:
 /// checked, but everything else is.
 #[test]
 fn one_worker_with_a_1ms_service_time_takes_between_400_and_1000_per_second() {
+    // Exclusive: a spinning worker and a spinning generator, and an answer that is a measured rate.
+    let _heavy = common::exclusive();
     let (code, out, err, rows) = capacity(
         ONE_MS,
         &[
@@ -118,6 +120,8 @@ fn one_worker_with_a_1ms_service_time_takes_between_400_and_1000_per_second() {
 
 #[test]
 fn failing_at_the_lowest_rate_is_reported_and_exits_1() {
+    // Exclusive: a spinning worker and generator; beside the test above they would share its cores.
+    let _heavy = common::exclusive();
     let scenario = format!("{ONE_MS}min_requests = 0\n");
     let (code, out, err, rows) = capacity(
         &scenario,

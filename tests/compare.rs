@@ -38,6 +38,8 @@ fn compare(base: &Path, cand: &Path, extra: &[&str]) -> (i32, String, String) {
 /// with itself must not.
 #[test]
 fn regression_compare_flags_a_30pct_slower_service_time() {
+    // Exclusive: it measures latency, and a 30% change must stand out of the trials' spread.
+    let _heavy = common::exclusive();
     let dir = tempfile::tempdir().unwrap();
     let (base, slow) = (dir.path().join("base"), dir.path().join("slow"));
     for (d, mean) in [(&base, "5ms"), (&slow, "6500us")] {

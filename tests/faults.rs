@@ -30,6 +30,9 @@ fn assert_accounted(run: &Run) {
 
 #[test]
 fn a_killed_worker_is_replaced_in_every_transfer_mode_and_nothing_is_lost() {
+    // Exclusive: a closed loop of 4 at 500 µs is thousands of requests a second (CPU-heavy), and
+    // the kill must land inside the 3 s point, with two seconds of it left to count requests in.
+    let _heavy = common::exclusive();
     for transfer in ["pipe", "shm", "index"] {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("s.toml");
@@ -83,6 +86,9 @@ fn a_killed_worker_is_replaced_in_every_transfer_mode_and_nothing_is_lost() {
 
 #[test]
 fn a_hung_worker_times_out_and_is_replaced() {
+    // Exclusive: two hang-timeout-replace cycles (each a 300 ms hang, a 200 ms timeout and a worker
+    // start) must fit in the 2 s point, which a starved worker start can stretch past.
+    let _heavy = common::exclusive();
     let run = common::sweep(
         "[[model]]\nname = \"m\"\nsynthetic = { mean = \"200us\", wait = \"sleep\", hang_after = \"300ms\" }\n\
          [workload]\nwarmup_requests = 0\nduration = \"2s\"\nrequest_timeout = \"200ms\"\nreplace_after_timeouts = 2\n\
@@ -110,21 +116,13 @@ fn interrupt_after(
     signal: i32,
 ) -> Option<i32> {
     let mut child = common::spawn_sweep(scenario, dir);
-    let csv = dir.join("results.csv");
-    let start = std::time::Instant::now();
-    while start.elapsed() < std::time::Duration::from_secs(60) {
-        let ids: std::collections::HashSet<String> = common::read_rows(&csv)
-            .into_iter()
-            .map(|r| r["point_id"].clone())
-            .collect();
-        if ids.len() >= points {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    let written =
+        common::wait_for(|| Some(()).filter(|_| common::points_written(dir).len() >= points));
     // SAFETY: signalling our own child.
     unsafe { libc::kill(child.id() as i32, signal) };
-    child.wait().unwrap().code()
+    let code = child.wait().unwrap().code();
+    assert!(written.is_some(), "{points} point(s) were written");
+    code
 }
 
 #[test]
@@ -217,7 +215,12 @@ fn soak_killing_a_random_worker_every_2s_for_60s_loses_nothing() {
     let killer = std::thread::spawn(move || {
         let mut kills = 0;
         let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-        std::thread::sleep(std::time::Duration::from_secs(3));
+        // The first kill waits until the point runs (a worker serves), not for a delay: a worker
+        // killed while the pool starts fails the start, and the sweep with it.
+        let workers = common::wait_for_children(pid, 3);
+        if workers.len() < 3 || !common::wait_until_served(&workers, 100) {
+            return kills;
+        }
         for _ in 0..28 {
             let workers = children(pid);
             if !workers.is_empty() {
@@ -258,6 +261,18 @@ fn soak_killing_a_random_worker_every_2s_for_60s_loses_nothing() {
     assert_accounted(&run);
 }
 
+/// When `interrupts_at_any_moment_keep_finished_points_and_leave_no_worker` sends its signal: each
+/// moment is an event of the run, never a delay, so it is the same moment on any machine.
+#[derive(Debug, Clone, Copy)]
+enum Moment {
+    /// As soon as `bench` runs: maybe before its handler is in place, before it has started anything.
+    Start,
+    /// While the first point's workers serve its requests.
+    Serving,
+    /// Once two points are written and the third point's workers have started.
+    ThirdPoint,
+}
+
 #[test]
 fn interrupts_at_any_moment_keep_finished_points_and_leave_no_worker() {
     let dir = tempfile::tempdir().unwrap();
@@ -268,46 +283,62 @@ fn interrupts_at_any_moment_keep_finished_points_and_leave_no_worker() {
          [workload]\nwarmup_requests = 0\nduration = \"700ms\"\nmin_requests = 10\n[load]\nconcurrency = [1, 2, 3]\n[sweep]\nworkers = 2\n",
     )
     .unwrap();
-    // Moments: while the first workers start, in the middle of the first point, and after two points.
-    for (moment, (delay_ms, points, signal, code)) in [
-        (0, 0, libc::SIGINT, 130),
-        (350, 0, libc::SIGTERM, 143),
-        (100, 2, libc::SIGINT, 130),
-    ]
-    .into_iter()
-    .enumerate()
-    {
-        let out = dir.path().join(format!("out{moment}"));
+    for (moment, points, signal, code) in [
+        (Moment::Start, 0, libc::SIGINT, 130),
+        (Moment::Serving, 0, libc::SIGTERM, 143),
+        (Moment::ThirdPoint, 2, libc::SIGINT, 130),
+    ] {
+        let out = dir.path().join(format!("{moment:?}"));
         let mut child = common::spawn_sweep(&scenario, &out);
-        let start = std::time::Instant::now();
-        let mut seen_workers = Vec::new();
-        loop {
-            seen_workers.extend(children(child.id()));
-            let ids: std::collections::HashSet<String> =
-                common::read_rows(&out.join("results.csv"))
-                    .into_iter()
-                    .map(|r| r["point_id"].clone())
-                    .collect();
-            if ids.len() >= points || start.elapsed() > std::time::Duration::from_secs(60) {
-                break;
+        let pid = child.id();
+        // Every worker seen, to check that none outlives `bench`.
+        let mut seen_workers: Vec<i32> = Vec::new();
+        let reached = match moment {
+            Moment::Start => true,
+            Moment::Serving => {
+                let workers = common::wait_for_children(pid, 2);
+                seen_workers.extend(&workers);
+                workers.len() == 2 && common::wait_until_any_serving(&workers)
             }
-            std::thread::sleep(std::time::Duration::from_millis(10));
-        }
-        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
-        seen_workers.extend(children(child.id()));
+            Moment::ThirdPoint => {
+                // The workers of the first two points: children listed before the second point was
+                // written (the rows are read after the children). Each of them lives for a whole
+                // point, listed every 10 ms, so none is missed; a child not among them belongs to
+                // the third point.
+                let mut earlier = Vec::new();
+                let written = common::wait_for(|| {
+                    let now = children(pid);
+                    seen_workers.extend(&now);
+                    if common::points_written(&out).len() >= 2 {
+                        return Some(());
+                    }
+                    earlier.extend(now);
+                    None
+                });
+                written.is_some()
+                    && common::wait_for(|| {
+                        let now = children(pid);
+                        seen_workers.extend(&now);
+                        now.into_iter().find(|w| !earlier.contains(w))
+                    })
+                    .is_some()
+            }
+        };
+        seen_workers.extend(children(pid));
         // SAFETY: signalling our own child.
-        unsafe { libc::kill(child.id() as i32, signal) };
+        unsafe { libc::kill(pid as i32, signal) };
         let status = child.wait().unwrap();
         // A signal that lands before bench has installed its handler ends it the default way, which a
         // shell also reports as 128 + signal.
         let reported = status
             .code()
             .or_else(|| std::os::unix::process::ExitStatusExt::signal(&status).map(|s| 128 + s));
-        assert_eq!(reported, Some(code), "moment {moment}");
+        assert!(reached, "{moment:?}: the moment came");
+        assert_eq!(reported, Some(code), "{moment:?}");
         for w in seen_workers {
             assert!(
                 common::is_gone(w),
-                "moment {moment}: worker {w} was left running"
+                "{moment:?}: worker {w} was left running"
             );
         }
         let rows = common::read_rows(&out.join("results.csv"));
@@ -315,25 +346,35 @@ fn interrupts_at_any_moment_keep_finished_points_and_leave_no_worker() {
             rows.iter().map(|r| r["point_id"].clone()).collect();
         assert!(
             done.len() >= points && done.len() < 3,
-            "moment {moment}: {done:?}"
+            "{moment:?}: {done:?}"
         );
         let Ok(json) = std::fs::read(out.join("run.json")) else {
             // The signal came before bench had started anything (or installed its handler).
-            assert!(done.is_empty(), "moment {moment}");
+            assert!(done.is_empty(), "{moment:?}");
             continue;
         };
         let meta: serde_json::Value = serde_json::from_slice(&json).unwrap();
-        assert_eq!(meta["interrupted"], true, "moment {moment}");
+        assert_eq!(meta["interrupted"], true, "{moment:?}");
         assert_eq!(
             meta["points_done"].as_u64().unwrap() as usize,
             done.len(),
-            "moment {moment}"
+            "{moment:?}"
         );
         if let Some(dropped) = meta["dropped_point"].as_str() {
             assert!(
                 !done.contains(dropped),
-                "moment {moment}: a dropped point is not reported"
+                "{moment:?}: a dropped point is not reported"
             );
+        }
+        // A point whose workers had started when the signal came is the one dropped (the first one
+        // unless it finished before the signal; the third cannot have: it lasts 700 ms).
+        let started = match moment {
+            Moment::Start => None,
+            Moment::Serving => done.is_empty().then_some("w2-t1-pipe-cpu-c1"),
+            Moment::ThirdPoint => Some("w2-t1-pipe-cpu-c3"),
+        };
+        if let Some(id) = started {
+            assert_eq!(meta["dropped_point"], id, "{moment:?}");
         }
     }
 }

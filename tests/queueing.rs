@@ -6,16 +6,12 @@
 //!   the intended send time shows the stall as theory predicts, while compute time does not; a closed
 //!   loop (coordinated omission) hides it.
 //!
-//! These tests are timing-sensitive, so they run one at a time (a lock) in their own test binary,
-//! which cargo runs alone.
+//! These tests are timing-sensitive, so they run one at a time (`common::exclusive`) in their own
+//! test binary, which cargo runs alone.
 
 mod common;
 
-use std::sync::Mutex;
-
 use common::{Row, num};
-
-static SERIAL: Mutex<()> = Mutex::new(());
 
 /// Runs `bench sweep` on `scenario` and returns the `all` row. The generator spins for the last
 /// 2 ms before each send, and as root (CI is) a CPU wake-up latency of 0 µs is held: on VMs whose
@@ -65,7 +61,8 @@ fn lindley_mean_wait(gaps_us: &[f64], d: f64) -> f64 {
 
 #[test]
 fn md1_mean_wait_matches_pollaczek_khinchine() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    // Exclusive: a measured mean wait checked against queueing theory within 15%.
+    let _heavy = common::exclusive();
     // Poisson arrivals at 125/s into a 4 ms server: utilisation about 0.5. The arrivals come from a
     // trace made here, so the test also knows the exact waits an ideal harness would see.
     let gaps = poisson_trace(5000, 8000.0, 3);
@@ -110,7 +107,8 @@ fn md1_mean_wait_matches_pollaczek_khinchine() {
 
 #[test]
 fn a_stall_shows_in_open_loop_latency_but_not_in_compute_or_a_closed_loop() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    // Exclusive: measured tail latencies checked against what the stall predicts.
+    let _heavy = common::exclusive();
     let model = "[[model]]\nname = \"svc\"\n\
                  synthetic = { service = \"fixed\", mean = \"1ms\", wait = \"sleep\", stall = { after = \"2s\", pause = \"500ms\" } }\n";
     let open = sweep(&format!(

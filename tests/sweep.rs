@@ -140,6 +140,9 @@ fn scenario_file(dir: &Path, name: &str, body: &str) -> std::path::PathBuf {
 
 #[test]
 fn sigint_keeps_finished_points_reaps_workers_and_exits_130() {
+    // Exclusive: up to 3 workers × 2 intra-op threads on the 2-core test machines, the heaviest test
+    // of this binary; it must not run beside another that loads the CPU.
+    let _heavy = common::exclusive();
     let out = tempfile::tempdir().unwrap();
     let scenario = scenario_file(
         out.path(),
@@ -148,36 +151,34 @@ fn sigint_keeps_finished_points_reaps_workers_and_exits_130() {
          [workload]\nwarmup_requests = 0\nduration = \"400ms\"\n[sweep]\nworkers = [1, 2, 3]\n\
          intra_threads = [1, 2]\n",
     );
-    let exe = assert_cmd::cargo::cargo_bin("bench");
-    let mut child = std::process::Command::new(exe)
-        .args(["sweep", "--quiet", "--scenario"])
-        .arg(&scenario)
-        .arg("--out")
-        .arg(out.path())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Wait until at least one point is written and workers of a later point are running.
-    let csv = out.path().join("results.csv");
-    let start = std::time::Instant::now();
-    let mut workers = Vec::new();
-    while start.elapsed() < std::time::Duration::from_secs(60) {
-        let done = std::fs::read_to_string(&csv)
-            .map(|s| s.lines().count())
-            .unwrap_or(0);
-        workers = common::children(child.id());
-        if done >= 3 && !workers.is_empty() {
-            break;
+    // SIGINT and SIGTERM have their default actions in the child whatever cargo inherited.
+    let mut child = common::spawn_sweep(&scenario, out.path());
+    let pid = child.id();
+    // Wait until a point is written, then until workers of a later point run: children not listed
+    // before the first point was written (the rows are read after the children; each worker of
+    // the first point lives for the whole point, listed every 10 ms, so none is missed).
+    let (mut seen, mut first) = (Vec::new(), Vec::new());
+    let written = common::wait_for(|| {
+        let now = common::children(pid);
+        seen.extend(&now);
+        if !common::points_written(out.path()).is_empty() {
+            return Some(());
         }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    assert!(!workers.is_empty(), "workers were running");
+        first.extend(now);
+        None
+    });
+    let later = common::wait_for(|| {
+        let now = common::children(pid);
+        seen.extend(&now);
+        Some(()).filter(|_| now.iter().any(|w| !first.contains(w)))
+    });
     // SAFETY: sending a signal to our own child process.
-    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    unsafe { libc::kill(pid as i32, libc::SIGINT) };
     let status = child.wait().unwrap();
+    assert!(written.is_some(), "a point was written");
+    assert!(later.is_some(), "workers of a later point were running");
     assert_eq!(status.code(), Some(130), "exit code after SIGINT");
-    for w in workers {
+    for w in seen {
         assert!(
             common::is_gone(w),
             "worker {w} outlived the interrupted sweep"
@@ -191,7 +192,7 @@ fn sigint_keeps_finished_points_reaps_workers_and_exits_130() {
         (1..6).contains(&done),
         "some but not all points finished: {done}"
     );
-    let (_, rows) = read_csv(&csv);
+    let (_, rows) = read_csv(&out.path().join("results.csv"));
     assert_eq!(
         rows.len() as u64,
         done * 2,

@@ -94,11 +94,8 @@ fn tract_with_three_intra_threads_starts_them_and_gives_the_reference_outputs() 
         )
         .unwrap();
         // The other tests run tract on the calling thread: these are this model's. Each thread
-        // names itself once it runs, so give them a moment.
-        let start = std::time::Instant::now();
-        while tract_pool_threads() < 3 && start.elapsed() < std::time::Duration::from_secs(5) {
-            std::thread::sleep(std::time::Duration::from_millis(10));
-        }
+        // names itself once it runs: wait for that, not for a delay a busy machine can outlast.
+        common::wait_for(|| (tract_pool_threads() >= 3).then_some(()));
         assert!(tract_pool_threads() >= 3, "{name}: the pool's threads");
         reference.assert_matches(&run(&mut model, &reference.inputs));
     }

@@ -22,6 +22,9 @@ fn every_transfer_mode_gives_bit_identical_outputs() {
 
 #[test]
 fn sweeps_over_transfer_and_placement_report_what_they_ran() {
+    // Exclusive: 21 points of 2 or 3 ONNX Runtime workers, the heaviest test of this binary; it
+    // would starve the kill below of the time it has.
+    let _heavy = common::exclusive();
     let dir = tempfile::tempdir().unwrap();
     let m = models_path();
     let scenario = format!(
@@ -127,6 +130,9 @@ fn dev_shm() -> std::collections::BTreeSet<String> {
 
 #[test]
 fn a_worker_killed_in_shm_mode_leaves_no_shared_memory_behind() {
+    // Exclusive: the kill must land inside the 3 s point, after the worker serves, so that the lost
+    // requests show; a starved machine can push it past the end.
+    let _heavy = common::exclusive();
     let dir = tempfile::tempdir().unwrap();
     let before = dev_shm();
     let m = models_path();

@@ -221,20 +221,29 @@ fn voluntary_switches(pid: i32) -> u64 {
 }
 
 /// Waits until worker `pid` is serving requests, not still loading its models: each request
-/// blocks the worker once on its channel, while loading a model blocks it a few dozen times at
-/// most. A fixed sleep is not enough: on a loaded CI machine loading can outlast it, and a worker
-/// killed before the point starts is replaced without losing a request. False after
+/// blocks the worker at least once on its channel, while loading a model blocks it a few dozen
+/// times at most. A fixed sleep is not enough: on a loaded CI machine loading can outlast it, and a
+/// worker killed before the point starts is replaced without losing a request. False after
 /// [`EVENT_TIMEOUT`].
 pub fn wait_until_serving(pid: i32) -> bool {
-    wait_until_any_serving(&[pid])
+    wait_until_served(&[pid], 1000)
 }
 
 /// As [`wait_until_serving`], for the first of `pids` to serve (a point with fewer requests in
 /// flight than workers may keep some of them idle).
 pub fn wait_until_any_serving(pids: &[i32]) -> bool {
+    wait_until_served(pids, 1000)
+}
+
+/// Waits until one of `pids` has blocked `switches` times (voluntary context switches). 1000 is
+/// past any model load ([`wait_until_serving`]); a synthetic model loads without blocking and a
+/// worker blocks about 3 times before its first request, so for synthetic models 100 already means
+/// serving, and comes sooner at low request rates (an open loop of 200 requests/s on 3 workers
+/// blocks each about 170 times a second). False after [`EVENT_TIMEOUT`].
+pub fn wait_until_served(pids: &[i32], switches: u64) -> bool {
     wait_for(|| {
         pids.iter()
-            .any(|&pid| voluntary_switches(pid) >= 1000)
+            .any(|&pid| voluntary_switches(pid) >= switches)
             .then_some(())
     })
     .is_some()
