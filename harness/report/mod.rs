@@ -9,6 +9,8 @@
 //! - [`html`], [`plots`], [`summary`]: `report.html` (charts as inline SVG) and `summary.md`,
 //!   rendered by [`render`] from a results directory that [`view`] reads back.
 //!
+//! - [`writer`]: the [`writer::Reporter`] trait and the one fan-out a sweep writes its files
+//!   through, point by point.
 //! - [`results`]: reads a results folder (any version's) back: `run.json`, `results.csv` (one
 //!   lenient reader), `hlog/`. Report, merge, compare and `--resume` all read through it.
 
@@ -21,6 +23,7 @@ pub mod plots;
 pub mod results;
 pub mod summary;
 pub mod view;
+pub mod writer;
 
 use std::path::{Path, PathBuf};
 

@@ -1,7 +1,8 @@
 //! Runs a sweep: for each point, start its worker pool, warm up, measure, shut the pool down and hand
 //! the point's rows to the reporters before the next point starts.
 //!
-//! - this file: the loop over points, `--resume`, signals, and `run.json`;
+//! - this file: the loop over points, `--resume`, signals; each point's files go out through the
+//!   reporters of [`crate::report::writer`] as soon as it is measured;
 //! - [`point`]: measures one point and returns a typed [`point::PointResult`] (also used by
 //!   `bench capacity` for each probe);
 //! - [`rows`]: turns a point's phases into CSV rows and verdicts;
@@ -16,9 +17,10 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 
+use crate::report::Row;
 use crate::report::csv::CsvReport;
 use crate::report::json::{self, Host, RunInfo, ScenarioInfo};
-use crate::report::{Row, hlog, write_atomic};
+use crate::report::writer::{PointOutput, Reporters, RunEnd};
 use crate::runtime::ortlib::OrtLib;
 use crate::scenario::Scenario;
 use crate::shard::ShardInfo;
@@ -88,7 +90,9 @@ pub async fn sweep(
         (CsvReport::new(&csv_path), Default::default())
     };
     csv.append(Vec::new())?;
-    write_json(&json_path, &info)?;
+    let mut all_rows = csv.rows().to_vec();
+    let mut reporters = Reporters::sweep_files(&opts.out_dir, csv, info)?;
+    let mut end = RunEnd::default();
 
     let (cancel_tx, cancel) = tokio::sync::watch::channel(false);
     let signal = tokio::spawn(crate::signals::wait(cancel_tx));
@@ -137,25 +141,21 @@ pub async fn sweep(
         }
         if *cancel.borrow() {
             // The point was cut short: its numbers would mislead, so it is dropped (run.json says so).
-            info.dropped_point = Some(point.id.clone());
+            end.dropped_point = Some(point.id.clone());
             break;
         }
         if rows.iter().any(|r| !r.valid) {
             outcome = Outcome::Invalid;
         }
-        if let Some(bytes) = hlog {
-            write_hlog(&opts.out_dir, &point.id, &bytes)?;
-        }
-        csv.append(rows)?;
-        info.points.push(json::PointInfo {
-            point: point.index,
-            point_id: point.id.clone(),
-            workers,
+        reporters.point(&PointOutput {
+            index: point.index,
+            id: &point.id,
+            rows: &rows,
+            workers: &workers,
+            hlog: hlog.as_deref(),
             parent_rss_mib: crate::worker::child::rss_bytes() as f64 / (1024.0 * 1024.0),
-            source: None,
-        });
-        info.points_done += 1;
-        write_json(&json_path, &info)?;
+        })?;
+        all_rows.extend(rows);
         bar.inc(1);
     }
     bar.finish_and_clear();
@@ -163,11 +163,10 @@ pub async fn sweep(
     let signal = signal.await.ok().flatten();
     if let Some(sig) = signal.or_else(|| cancel.borrow().then_some(libc::SIGINT)) {
         outcome = Outcome::Interrupted(sig);
-        info.interrupted = true;
+        end.interrupted = true;
     }
-    info.finished_unix_s = Some(json::unix_now());
-    write_json(&json_path, &info)?;
-    Ok((outcome, csv.rows().to_vec()))
+    reporters.end(&end)?;
+    Ok((outcome, all_rows))
 }
 
 /// A sharded sweep resumes only as the same shard (the folder's points belong to it).
@@ -188,11 +187,6 @@ fn check_resumed_shard(
             dir.display()
         ),
     }
-}
-
-fn write_json(path: &Path, info: &RunInfo) -> anyhow::Result<()> {
-    let bytes = serde_json::to_vec_pretty(info)?;
-    write_atomic(path, &bytes).with_context(|| format!("cannot write {}", path.display()))
 }
 
 fn run_info(s: &Scenario, ort: Option<&OrtLib>) -> RunInfo {
@@ -240,11 +234,4 @@ fn run_info(s: &Scenario, ort: Option<&OrtLib>) -> RunInfo {
         sources: Vec::new(),
         merged_unix_s: None,
     }
-}
-
-fn write_hlog(out_dir: &Path, point_id: &str, bytes: &[u8]) -> anyhow::Result<()> {
-    let path = hlog::path(out_dir, point_id);
-    std::fs::create_dir_all(hlog::dir(out_dir))
-        .with_context(|| format!("cannot create {}", hlog::dir(out_dir).display()))?;
-    write_atomic(&path, bytes).with_context(|| format!("cannot write {}", path.display()))
 }
