@@ -32,7 +32,8 @@ use rand_distr::Exp;
 use crate::metrics::{Record, Timing};
 use crate::scenario::{Arrival, Limit, LoadPoint, Scenario, StopRule, Target, Transfer};
 use crate::timer::PreciseTimer;
-use crate::worker::pool::{InputsRef, Pool, Reply};
+use crate::transfer::Stager;
+use crate::worker::pool::{Pool, Reply};
 
 /// Records of one window: per model, per group and all requests together.
 #[derive(Debug, Clone)]
@@ -147,7 +148,8 @@ enum Outcome {
 struct Phase<'a> {
     pool: &'a Pool,
     scenario: &'a Scenario,
-    transfer: Transfer,
+    /// Puts each request's inputs on the wire the point's transfer mode's way.
+    stager: Stager<'a>,
     start: Instant,
     window: Option<Duration>,
     windows: RefCell<Vec<WindowRecord>>,
@@ -166,12 +168,13 @@ impl<'a> Phase<'a> {
         scenario: &'a Scenario,
         transfer: Transfer,
         window: Option<Duration>,
-    ) -> Phase<'a> {
+    ) -> anyhow::Result<Phase<'a>> {
+        let stager = Stager::new(transfer, pool.slots.as_ref())?;
         let now = Instant::now();
-        Phase {
+        Ok(Phase {
             pool,
             scenario,
-            transfer,
+            stager,
             start: now,
             window,
             windows: RefCell::new(Vec::new()),
@@ -182,7 +185,7 @@ impl<'a> Phase<'a> {
             last_done: Cell::new(now),
             sent: Cell::new(0),
             stop: Cell::new(false),
-        }
+        })
     }
 
     /// The window a completion at `at` belongs to.
@@ -216,58 +219,26 @@ impl<'a> Phase<'a> {
         let id = self.next_id.get();
         self.next_id.set(id + 1);
         let mut frame = self.frames.borrow_mut().pop().unwrap_or_default();
-        // The shm transfer: take a slot (waiting counts as send lag) and write the inputs once.
-        let mut slot = match &self.pool.slots {
-            Some(slots) => Some(slots.acquire().await),
-            None => None,
-        };
-        let placed = match slot.as_mut().map(|s| s.write_inputs(sample)) {
-            Some(Err(e)) => Some(Err(e.to_string())),
-            other => other.map(|r| r.map_err(|e| e.to_string())),
-        };
+        // Staging may wait (for a free shared-memory slot): that counts as send lag.
+        let staged = self.stager.stage(sample, index).await;
         // Workers that died with nothing in flight are noticed here, before one is picked.
         self.pool.heal().await;
         let worker = self.pool.pick(m, hint);
         let timeout = self.pool.policy().request_timeout;
         let sent = Instant::now();
-        let reply = match (&placed, &slot) {
-            (Some(Err(e)), _) => {
-                Reply::Failed(format!("inputs do not fit the shared-memory slot: {e}"))
-            }
-            (Some(Ok(tensors)), Some(s)) => {
-                let inputs = InputsRef::Shm {
-                    slot: s.index() as u32,
-                    tensors,
-                };
+        let reply = match staged.inputs() {
+            Ok(inputs) => {
                 worker
                     .call_within(id, m as u32, inputs, &mut frame, timeout)
                     .await
             }
-            _ => match self.transfer {
-                Transfer::Index | Transfer::Device => {
-                    worker
-                        .call_within(
-                            id,
-                            m as u32,
-                            InputsRef::Index(index as u32),
-                            &mut frame,
-                            timeout,
-                        )
-                        .await
-                }
-                _ => {
-                    worker
-                        .call_within(id, m as u32, InputsRef::Inline(sample), &mut frame, timeout)
-                        .await
-                }
-            },
+            Err(why) => Reply::Failed(why),
         };
         let done = Instant::now();
         // A dead or hung worker is replaced; this request waits for that, then reports its failure.
         self.pool.after_reply(worker.info.id as usize, &reply).await;
-        if let (Some(slots), Some(s)) = (&self.pool.slots, slot) {
-            slots.release(s);
-        }
+        // Only now may the staged inputs go (a shared-memory slot back to the pool).
+        drop(staged);
         self.frames.borrow_mut().push(frame);
         self.last_done.set(self.last_done.get().max(done));
         let lag = sent.saturating_duration_since(intended);
@@ -517,7 +488,7 @@ pub async fn run_phase(
         PhaseRule::Stable { window, .. } => Some(window),
         PhaseRule::Fixed(_) => None,
     };
-    let phase = Phase::new(pool, scenario, transfer, window);
+    let phase = Phase::new(pool, scenario, transfer, window)?;
     let request_limit = match rule {
         PhaseRule::Fixed(Limit::Requests(n)) => Some(n),
         _ => None,

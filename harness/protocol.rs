@@ -16,7 +16,10 @@ use crate::scenario::{
     TorchSpec, Transfer,
 };
 use crate::tensor::TensorData;
-use crate::transfer::shm::{ShmLayout, TensorPlacement};
+use crate::transfer::shm::ShmLayout;
+/// A request's inputs and a reply's outputs take a form that depends on the transfer mode, so they
+/// are defined with the modes.
+pub use crate::transfer::{Inputs, InputsRef, Outputs};
 
 pub const MAGIC: [u8; 4] = *b"BNCH";
 /// Bumped on every incompatible change to the messages below (and in
@@ -165,28 +168,6 @@ impl Setup {
             gpu: None,
         }
     }
-}
-
-/// A request's inputs, by transfer mode.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub enum Inputs {
-    /// The tensors themselves (`pipe`).
-    Inline(Vec<TensorData>),
-    /// Tensors placed in a shared-memory slot (`shm`).
-    Shm {
-        slot: u32,
-        tensors: Vec<TensorPlacement>,
-    },
-    /// A sample the worker generated at start (`index`).
-    Index(u32),
-}
-
-/// A reply's outputs, by transfer mode.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub enum Outputs {
-    Inline(Vec<TensorData>),
-    /// Written into the request's slot.
-    Shm(Vec<TensorPlacement>),
 }
 
 /// Load time of one model in one worker.
@@ -368,6 +349,7 @@ pub fn write_msg<T: Serialize>(
 mod tests {
     use super::*;
     use crate::tensor::{DType, Generator};
+    use crate::transfer::shm::TensorPlacement;
     use proptest::prelude::*;
 
     /// Finite floats of every magnitude, both signs (JSON cannot carry NaN).

@@ -7,9 +7,8 @@ use crate::metrics::{self, Record};
 use crate::report::json;
 use crate::report::{Row, hlog};
 use crate::runtime::ortlib::OrtLib;
-use crate::scenario::{Limit, Point, Provider, Scenario, Transfer};
-use crate::transfer::shm::{ShmArena, ShmLayout, region_len_for};
-use crate::worker::pool::{Pool, SlotPool, Supervision, WorkerInfo};
+use crate::scenario::{Limit, Point, Provider, Scenario};
+use crate::worker::pool::{Pool, Supervision, WorkerInfo};
 
 use super::rows::{
     self, error_notes, failed_row, mark_unsupported, unsupported_notes, unsupported_rows,
@@ -27,75 +26,6 @@ pub struct PointResult {
     pub notes: Vec<String>,
     /// The point's histograms as an interval log; `None` when nothing was measured.
     pub hlog: Option<Vec<u8>>,
-}
-
-/// Bytes of a model's outputs for one request, from the ONNX signature with the dims its inputs
-/// bound; `None` when an output dim cannot be known before running.
-fn output_bytes(m: &crate::scenario::ModelSpec) -> Option<usize> {
-    use crate::onnx::Dim;
-    let mut bound = std::collections::HashMap::new();
-    for (spec, io) in m.inputs.iter().zip(
-        crate::onnx::read_model_info(match &m.source {
-            crate::scenario::ModelSource::Onnx(p) => p,
-            crate::scenario::ModelSource::Synthetic(_) => return Some(0),
-        })
-        .ok()?
-        .inputs,
-    ) {
-        for (d, &v) in io.dims.iter().zip(&spec.shape) {
-            if let Dim::Named(n) = d {
-                bound.insert(n.clone(), v);
-            }
-        }
-    }
-    let mut tensors = Vec::new();
-    for o in &m.outputs {
-        let dtype = o.dtype.clone().ok()?;
-        let shape: Option<Vec<i64>> = o
-            .dims
-            .iter()
-            .map(|d| match d {
-                Dim::Fixed(n) => Some(*n),
-                Dim::Named(n) => bound.get(n).copied(),
-                Dim::Unknown => None,
-            })
-            .collect();
-        tensors.push((dtype, shape?));
-    }
-    region_len_for(tensors.iter().map(|(d, s)| (*d, s.as_slice()))).ok()
-}
-
-/// Output room per slot when an output's size is unknown before running: 16 MiB.
-const UNKNOWN_OUTPUT_BYTES: usize = 16 << 20;
-
-/// The shared-memory slots of an `shm` point: one per request that can be in flight (closed loop:
-/// concurrency × the largest fan-out; open loop: up to 1,024, and requests beyond wait), each sized
-/// for the largest sample and the largest outputs.
-pub fn slot_pool(scenario: &Scenario, point: &Point) -> anyhow::Result<SlotPool> {
-    let fanout = scenario
-        .workload
-        .groups
-        .iter()
-        .map(|g| g.members.len())
-        .max()
-        .unwrap_or(1)
-        .max(1);
-    let slots = match point.load {
-        crate::scenario::LoadPoint::Closed { concurrency } => concurrency * fanout,
-        crate::scenario::LoadPoint::Open { .. } => scenario.load.max_in_flight.min(1024) * fanout,
-    };
-    let mut input = 0;
-    let mut output = 0;
-    for m in &scenario.models {
-        for s in &m.samples {
-            input = input.max(region_len_for(
-                s.iter().map(|t| (t.dtype, t.shape.as_slice())),
-            )?);
-        }
-        output = output.max(output_bytes(m).unwrap_or(UNKNOWN_OUTPUT_BYTES));
-    }
-    let layout = ShmLayout::new(slots, input.max(1), output.max(1))?;
-    Ok(SlotPool::new(ShmArena::create(layout)?))
 }
 
 /// Measures one point: starts its pool, warms up, runs every trial, shuts the pool down. Returns
@@ -131,11 +61,7 @@ pub async fn run(
     } else {
         scenario
     };
-    let slots = if point.transfer == Transfer::Shm {
-        Some(slot_pool(scenario, point)?)
-    } else {
-        None
-    };
+    let slots = crate::transfer::slot_pool(scenario, point)?;
     let layout = slots.as_ref().map(|s| s.fd.layout());
     let policy = Supervision {
         request_timeout: scenario.workload.request_timeout,

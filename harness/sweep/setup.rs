@@ -3,7 +3,7 @@
 
 use crate::protocol::{GpuSetup, Setup, SetupModel};
 use crate::runtime::ortlib::OrtLib;
-use crate::scenario::{Pin, Placement, Point, Provider, Runtime, Scenario, Transfer};
+use crate::scenario::{Pin, Placement, Point, Provider, Scenario};
 use crate::transfer::shm::ShmLayout;
 
 /// The worker setups for one point: which models each worker loads (by placement), its pinning,
@@ -21,9 +21,8 @@ pub fn setups(
         1
     };
     let assignment = point.placement.assign(point.workers, scenario.models.len());
-    // A torch worker cannot generate the samples bit for bit as Rust does, so with the `index`
-    // transfer it gets them in its setup (once, at start).
-    let send_samples = point.runtime == Runtime::Torch && point.transfer == Transfer::Index;
+    // A worker that cannot generate the samples itself gets them in its setup (once, at start).
+    let send_samples = crate::transfer::samples_in_setup(point.transfer, point.runtime);
     let models: Vec<SetupModel> = scenario
         .models
         .iter()

@@ -1,14 +1,377 @@
 //! How tensor bytes travel between the parent and a worker, one file per transfer mode.
 //!
-//! The `pipe` mode needs nothing here: the bytes ride inside the frames of [`crate::protocol`]. The
-//! `shm` mode writes inputs once into a slot of a shared-memory arena and sends only the slot id; the
-//! worker hands ONNX Runtime a view over its own mapping of the same pages, and outputs come back
-//! through the slot's output region.
+//! A mode has two halves, and both live in its file:
 //!
-//! - [`shm`]: the arena (an anonymous `memfd` mapped `MAP_SHARED` by both processes), its slot
-//!   layout, and the descriptors that say where each tensor lies in a slot.
-//! - [`throughput`]: measures `pipe` against `shm` against a plain `memcpy`, 4 KiB to 64 MiB, in one
-//!   run, so the ratios come from the same machine at the same moment.
+//! - a parent-side **stager**: what the load generator does to put one request's inputs on the
+//!   wire, and to clean up after the reply;
+//! - a worker-side **resolver**: what the worker does to turn the request's [`Inputs`] into the
+//!   tensor views it hands the runtime, and how the outputs go back.
+//!
+//! The modes:
+//!
+//! - [`pipe`]: the bytes ride inside the frames of [`crate::protocol`]; the baseline.
+//! - [`shm`]: inputs are written once into a slot of a shared-memory arena and only the slot id
+//!   crosses; the worker reads a view over its own mapping of the same pages, and outputs come back
+//!   through the slot's output region.
+//! - [`index`]: the worker generates the same samples from the same seeds at start; only the sample
+//!   index crosses.
+//! - [`device`]: as `index`, and the worker stages every sample on the GPU when the model loads.
+//!
+//! [`Stager`] and [`Resolver`] dispatch to them with exhaustive `match`es over the scenario's
+//! [`Transfer`], so a new mode is a new file here plus a variant there, and the compiler names
+//! every place that must learn about it. [`throughput`] measures `pipe` against `shm` against a
+//! plain `memcpy`.
+//!
+//! Imports go one way: `protocol` carries the wire forms defined here ([`Inputs`], [`Outputs`],
+//! [`ShmLayout`](shm::ShmLayout), [`TensorPlacement`](shm::TensorPlacement)); this module knows
+//! `tensor`, `scenario` and `onnx`, never `protocol`, `worker`, `load` or `sweep`.
 
+use std::os::fd::RawFd;
+
+use serde::{Deserialize, Serialize};
+
+use crate::scenario::{InputSpec, Point, Runtime, Scenario, Transfer};
+use crate::tensor::{TensorData, TensorView};
+
+pub mod device;
+pub mod index;
+pub mod pipe;
 pub mod shm;
 pub mod throughput;
+
+use shm::{ShmError, ShmLayout, SlotPool, TensorPlacement};
+
+/// A request's inputs, by transfer mode.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Inputs {
+    /// The tensors themselves (`pipe`).
+    Inline(Vec<TensorData>),
+    /// Tensors placed in a shared-memory slot (`shm`).
+    Shm {
+        slot: u32,
+        tensors: Vec<TensorPlacement>,
+    },
+    /// A sample the worker generated at start (`index`, `device`).
+    Index(u32),
+}
+
+/// The borrowed twin of [`Inputs`], so a sample is encoded without being cloned. Same variant
+/// order; a test in `worker::pool` checks that both encode alike.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub enum InputsRef<'a> {
+    Inline(&'a [TensorData]),
+    Shm {
+        slot: u32,
+        tensors: &'a [TensorPlacement],
+    },
+    Index(u32),
+}
+
+/// A reply's outputs, by transfer mode.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Outputs {
+    Inline(Vec<TensorData>),
+    /// Written into the request's slot.
+    Shm(Vec<TensorPlacement>),
+}
+
+/// What can stop a transfer mode from being set up, on either side.
+#[derive(Debug, thiserror::Error)]
+pub enum TransferError {
+    #[error("the shm transfer needs the pool's shared-memory slots; start the pool with them")]
+    NoSlots,
+    #[error("shm transfer without --shm-fd")]
+    NoArenaFd,
+    #[error("shm transfer without a shared-memory layout in the setup")]
+    NoLayout,
+    #[error("cannot map the shared-memory arena: {0}")]
+    Arena(#[source] ShmError),
+    #[error("cannot generate inputs: {message}")]
+    Samples { model: String, message: String },
+}
+
+impl TransferError {
+    /// The model the error is about, when it is about one.
+    pub fn model(&self) -> Option<&str> {
+        match self {
+            TransferError::Samples { model, .. } => Some(model),
+            TransferError::NoSlots
+            | TransferError::NoArenaFd
+            | TransferError::NoLayout
+            | TransferError::Arena(_) => None,
+        }
+    }
+}
+
+/// The shared-memory slots a point's pool needs: `Some` only for the modes that stage inputs in an
+/// arena. The pool passes the arena's descriptor to every worker it starts.
+pub fn slot_pool(scenario: &Scenario, point: &Point) -> Result<Option<SlotPool>, ShmError> {
+    match point.transfer {
+        Transfer::Shm => shm::slot_pool(scenario, point).map(Some),
+        Transfer::Pipe | Transfer::Index | Transfer::Device => Ok(None),
+    }
+}
+
+/// Whether a worker of `runtime` gets the samples themselves in its setup (once, at start): a torch
+/// worker cannot generate them bit for bit as Rust does, so it gets them for the `index` transfer.
+pub fn samples_in_setup(transfer: Transfer, runtime: Runtime) -> bool {
+    match transfer {
+        Transfer::Index => index::samples_in_setup(runtime),
+        Transfer::Device => device::samples_in_setup(runtime),
+        Transfer::Pipe | Transfer::Shm => false,
+    }
+}
+
+/// The parent's side of a point's transfer mode: one per load phase.
+#[derive(Debug)]
+pub enum Stager<'a> {
+    Pipe(pipe::Stager),
+    Shm(shm::Stager<'a>),
+    Index(index::Stager),
+    Device(device::Stager),
+}
+
+/// One request's inputs, staged: what the request frame carries, and whatever must be held until
+/// the reply (a shared-memory slot, released when this is dropped).
+#[derive(Debug)]
+pub enum Staged<'a> {
+    Pipe(pipe::Staged<'a>),
+    Shm(shm::Staged<'a>),
+    Index(index::Staged),
+    Device(device::Staged),
+}
+
+impl<'a> Stager<'a> {
+    /// The stager of `transfer`; `slots` are the pool's shared-memory slots (see [`slot_pool`]).
+    pub fn new(transfer: Transfer, slots: Option<&'a SlotPool>) -> Result<Self, TransferError> {
+        Ok(match transfer {
+            Transfer::Pipe => Stager::Pipe(pipe::Stager),
+            Transfer::Shm => Stager::Shm(shm::Stager::new(slots.ok_or(TransferError::NoSlots)?)),
+            Transfer::Index => Stager::Index(index::Stager),
+            Transfer::Device => Stager::Device(device::Stager),
+        })
+    }
+
+    /// Stages sample number `index`, `sample`, for one request. May wait (for a free slot): the
+    /// caller counts the wait as send lag. Hold the result until the reply has arrived.
+    pub async fn stage<'s>(&'s self, sample: &'s [TensorData], index: usize) -> Staged<'s> {
+        match self {
+            Stager::Pipe(s) => Staged::Pipe(s.stage(sample)),
+            Stager::Shm(s) => Staged::Shm(s.stage(sample).await),
+            Stager::Index(s) => Staged::Index(s.stage(index)),
+            Stager::Device(s) => Staged::Device(s.stage(index)),
+        }
+    }
+}
+
+impl Staged<'_> {
+    /// What the request frame carries; `Err` (the request's failure) when the inputs could not be
+    /// staged.
+    pub fn inputs(&self) -> Result<InputsRef<'_>, String> {
+        match self {
+            Staged::Pipe(s) => Ok(s.inputs()),
+            Staged::Shm(s) => s.inputs(),
+            Staged::Index(s) => Ok(s.inputs()),
+            Staged::Device(s) => Ok(s.inputs()),
+        }
+    }
+}
+
+/// What the worker hands the runtime for one request.
+#[derive(Debug, Clone, Copy)]
+pub enum Input<'a> {
+    /// Views of the input tensors, wherever their bytes are.
+    Views(&'a [TensorView<'a>]),
+    /// The staged sample `k` (see [`Resolver::to_stage`]), already on the device.
+    Staged(usize),
+}
+
+/// One model's inputs as the worker's setup names them, for the modes that generate samples.
+#[derive(Debug, Clone, Copy)]
+pub struct ModelInputs<'a> {
+    pub name: &'a str,
+    pub inputs: &'a [InputSpec],
+    pub samples: usize,
+}
+
+/// The worker's side of its transfer mode: made once at setup, then asked to serve each request.
+#[derive(Debug)]
+pub enum Resolver {
+    Pipe(pipe::Resolver),
+    Shm(shm::Resolver),
+    Index(index::Resolver),
+    Device(device::Resolver),
+}
+
+impl Resolver {
+    /// The resolver of `transfer`. `shm` is the arena's layout from the setup and `shm_fd` the
+    /// descriptor inherited with `--shm-fd` (the `shm` mode maps it and takes ownership of it);
+    /// `models` are every model of the setup, in order (the `index` and `device` modes generate
+    /// their samples here, from the same seeds as the parent).
+    pub fn open<'m>(
+        transfer: Transfer,
+        shm: Option<ShmLayout>,
+        shm_fd: Option<RawFd>,
+        models: impl IntoIterator<Item = ModelInputs<'m>>,
+    ) -> Result<Resolver, TransferError> {
+        Ok(match transfer {
+            Transfer::Pipe => Resolver::Pipe(pipe::Resolver),
+            Transfer::Shm => Resolver::Shm(shm::Resolver::open(shm, shm_fd)?),
+            Transfer::Index => Resolver::Index(index::Resolver::open(models)?),
+            Transfer::Device => Resolver::Device(device::Resolver::open(models)?),
+        })
+    }
+
+    /// The samples to stage on the device when model `m` loads (`device` mode), else `None`.
+    pub fn to_stage(&self, m: usize) -> Option<&[Vec<TensorData>]> {
+        match self {
+            Resolver::Device(r) => r.to_stage(m),
+            Resolver::Pipe(_) | Resolver::Shm(_) | Resolver::Index(_) => None,
+        }
+    }
+
+    /// Serves one request to model `m`: resolves `inputs`, calls `run` once with what the runtime
+    /// gets, and returns its outputs the way the inputs came.
+    pub fn serve(
+        &mut self,
+        m: usize,
+        inputs: &Inputs,
+        run: impl FnOnce(Input<'_>) -> Result<Vec<TensorData>, String>,
+    ) -> Result<Outputs, String> {
+        match self {
+            Resolver::Pipe(r) => r.serve(inputs, run),
+            Resolver::Shm(r) => r.serve(inputs, run),
+            Resolver::Index(r) => r.serve(m, inputs, run),
+            Resolver::Device(r) => r.serve(m, inputs, run),
+        }
+    }
+}
+
+/// What a worker answers to a shared-memory request when it has no arena.
+const NO_ARENA: &str = "a shared-memory request, but this worker has no arena";
+/// What a worker answers to an index request when it generated no samples.
+const NO_SAMPLES: &str = "the index transfer has no samples here";
+
+#[cfg(test)]
+mod tests {
+    use std::os::fd::IntoRawFd;
+
+    use futures::FutureExt;
+
+    use super::*;
+    use crate::tensor::DType;
+
+    fn sample() -> Vec<TensorData> {
+        vec![
+            TensorData {
+                dtype: DType::F32,
+                shape: vec![2],
+                bytes: vec![0, 0, 128, 63, 0, 0, 0, 64],
+            },
+            TensorData {
+                dtype: DType::U8,
+                shape: vec![3],
+                bytes: vec![7, 8, 9],
+            },
+        ]
+    }
+
+    /// A runtime that returns its inputs.
+    fn echo(input: Input<'_>) -> Result<Vec<TensorData>, String> {
+        match input {
+            Input::Views(views) => Ok(views
+                .iter()
+                .map(|v| TensorData {
+                    dtype: v.dtype,
+                    shape: v.shape.to_vec(),
+                    bytes: v.bytes.to_vec(),
+                })
+                .collect()),
+            Input::Staged(k) => Err(format!("nothing staged, asked for {k}")),
+        }
+    }
+
+    /// What a request frame carries, decoded as the worker sees it.
+    fn on_the_wire(inputs: InputsRef<'_>) -> Inputs {
+        postcard::from_bytes(&postcard::to_allocvec(&inputs).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn shm_round_trip_from_stager_to_resolver_and_back() {
+        let layout = ShmLayout::new(1, 4096, 4096).unwrap();
+        let slots = SlotPool::new(shm::ShmArena::create(layout).unwrap());
+        let fd = slots.fd.fd().try_clone_to_owned().unwrap().into_raw_fd();
+        let mut resolver = Resolver::open(Transfer::Shm, Some(layout), Some(fd), []).unwrap();
+        let stager = Stager::new(Transfer::Shm, Some(&slots)).unwrap();
+        let sample = sample();
+        let staged = stager.stage(&sample, 0).now_or_never().unwrap();
+        let inputs = on_the_wire(staged.inputs().unwrap());
+        assert!(matches!(inputs, Inputs::Shm { slot: 0, .. }), "{inputs:?}");
+        let Outputs::Shm(placed) = resolver.serve(0, &inputs, echo).unwrap() else {
+            panic!("shm outputs come back through the slot");
+        };
+        let Staged::Shm(s) = &staged else {
+            unreachable!()
+        };
+        assert_eq!(
+            shm::copy_tensors(s.slot().output(), &placed).unwrap(),
+            sample
+        );
+        // The only slot is held until the staged request is dropped.
+        assert!(slots.acquire().now_or_never().is_none());
+        drop(staged);
+        assert!(slots.acquire().now_or_never().is_some());
+    }
+
+    #[test]
+    fn pipe_sends_the_bytes_and_every_mode_serves_them_inline() {
+        let stager = Stager::new(Transfer::Pipe, None).unwrap();
+        let sample = sample();
+        let staged = stager.stage(&sample, 5).now_or_never().unwrap();
+        let inputs = on_the_wire(staged.inputs().unwrap());
+        assert_eq!(inputs, Inputs::Inline(sample.clone()));
+        for transfer in [Transfer::Pipe, Transfer::Index, Transfer::Device] {
+            let mut r = Resolver::open(transfer, None, None, []).unwrap();
+            assert_eq!(
+                r.serve(0, &inputs, echo).unwrap(),
+                Outputs::Inline(sample.clone()),
+                "{transfer:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_request_in_a_mode_the_worker_was_not_set_up_for_is_refused() {
+        let shm = Inputs::Shm {
+            slot: 0,
+            tensors: Vec::new(),
+        };
+        let mut pipe = Resolver::open(Transfer::Pipe, None, None, []).unwrap();
+        assert_eq!(pipe.serve(0, &shm, echo).unwrap_err(), NO_ARENA);
+        assert_eq!(
+            pipe.serve(0, &Inputs::Index(1), echo).unwrap_err(),
+            NO_SAMPLES
+        );
+        // No models: no samples to pick from.
+        let mut index = Resolver::open(Transfer::Index, None, None, []).unwrap();
+        assert_eq!(
+            index.serve(0, &Inputs::Index(1), echo).unwrap_err(),
+            NO_SAMPLES
+        );
+        // The index stager sends the index, for `index` and `device` alike.
+        for transfer in [Transfer::Index, Transfer::Device] {
+            let stager = Stager::new(transfer, None).unwrap();
+            let staged = stager.stage(&[], 3).now_or_never().unwrap();
+            assert_eq!(on_the_wire(staged.inputs().unwrap()), Inputs::Index(3));
+        }
+        // The shm modes need their slots and their arena.
+        assert!(matches!(
+            Stager::new(Transfer::Shm, None),
+            Err(TransferError::NoSlots)
+        ));
+        assert!(matches!(
+            Resolver::open(Transfer::Shm, None, Some(0), []),
+            Err(TransferError::NoLayout)
+        ));
+    }
+}

@@ -15,16 +15,16 @@ use crate::protocol::{
     self, FromWorker, Hello, Inputs, ModelLoad, Outputs, ProtocolError, Setup, ToWorker,
 };
 use crate::runtime::{self, Model};
-use crate::scenario::{ModelSource, Transfer};
-use crate::tensor::{TensorData, TensorView};
-use crate::transfer::shm::ShmArena;
+use crate::scenario::ModelSource;
+use crate::tensor::TensorData;
+use crate::transfer::{Input, ModelInputs, Resolver};
 
 /// Resident memory of this process, in bytes (0 when unknown).
 pub fn rss_bytes() -> u64 {
     memory_stats::memory_stats().map_or(0, |m| m.physical_mem as u64)
 }
 
-/// One model slot of the worker: loaded or not, with its samples (index transfer) and cost.
+/// One model slot of the worker: loaded or not, and its cost.
 struct Held {
     model: Box<dyn Model>,
     has_run: bool,
@@ -35,8 +35,6 @@ struct Held {
 /// The worker's models, loaded at start or on demand, with least-recently-used eviction.
 struct Store<'a> {
     setup: &'a Setup,
-    /// The `device` transfer: every model's samples, staged on the GPU when the model loads.
-    staged: Option<&'a [Vec<Vec<TensorData>>]>,
     held: Vec<Option<Held>>,
     /// Model indices from least to most recently used.
     lru: Vec<usize>,
@@ -46,7 +44,8 @@ struct Store<'a> {
 }
 
 impl Store<'_> {
-    fn load(&mut self, m: usize) -> Result<u64, String> {
+    /// Loads model `m`, handing it `stage` (the `device` transfer's samples) to keep on its device.
+    fn load(&mut self, m: usize, stage: Option<&[Vec<TensorData>]>) -> Result<u64, String> {
         let spec = self
             .setup
             .models
@@ -55,8 +54,8 @@ impl Store<'_> {
         let rss0 = rss_bytes();
         let t0 = Instant::now();
         let mut model = runtime::load(self.setup, m)?;
-        if let Some(samples) = self.staged {
-            model.stage(&samples[m])?;
+        if let Some(samples) = stage {
+            model.stage(samples)?;
         }
         let load_ns = t0.elapsed().as_nanos() as u64;
         // Its cost against a memory budget: the resident-memory growth of its first load, and at
@@ -159,59 +158,29 @@ pub fn main(fd: i32, shm_fd: Option<i32>) -> anyhow::Result<()> {
             format!("cannot pin to CPU {cpu}: {e}"),
         );
     }
-    let mut arena = match (setup.shm, shm_fd) {
-        (Some(layout), Some(fd)) => {
-            // SAFETY: as for the socket, the parent made this descriptor for this process.
-            let owned = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) };
-            match ShmArena::open(owned, layout) {
-                Ok(a) => Some(a),
-                Err(e) => {
-                    return fail(
-                        &mut writer,
-                        &mut out,
-                        None,
-                        format!("cannot map the shared-memory arena: {e}"),
-                    );
-                }
-            }
+    // The transfer mode's side of this worker: the shm arena mapped, or the index samples made here
+    // from the same seeds as the parent.
+    let models = setup.models.iter().map(|m| ModelInputs {
+        name: &m.name,
+        inputs: &m.inputs,
+        samples: m.samples as usize,
+    });
+    let mut resolver = match Resolver::open(setup.transfer, setup.shm, shm_fd, models) {
+        Ok(r) => r,
+        Err(e) => {
+            let model = e.model().map(str::to_string);
+            return fail(&mut writer, &mut out, model, e.to_string());
         }
-        (Some(_), None) => {
-            return fail(
-                &mut writer,
-                &mut out,
-                None,
-                "shm transfer without --shm-fd".into(),
-            );
-        }
-        _ => None,
     };
-    // The index transfer: make every model's samples here, from the same seeds as the parent.
-    let mut samples = Vec::new();
-    if setup.transfer.by_index() {
-        for m in &setup.models {
-            match crate::scenario::generate_samples(&m.inputs, m.samples as usize) {
-                Ok(s) => samples.push(s),
-                Err((_, e)) => {
-                    return fail(
-                        &mut writer,
-                        &mut out,
-                        Some(m.name.clone()),
-                        format!("cannot generate inputs: {e:#}"),
-                    );
-                }
-            }
-        }
-    }
     let mut store = Store {
         setup: &setup,
-        staged: (setup.transfer == Transfer::Device).then_some(&samples[..]),
         held: (0..setup.models.len()).map(|_| None).collect(),
         lru: Vec::new(),
         costs: vec![None; setup.models.len()],
     };
     let mut loads = Vec::new();
     for &m in &setup.preload {
-        match store.load(m as usize) {
+        match store.load(m as usize, resolver.to_stage(m as usize)) {
             Ok(load_ns) => loads.push(ModelLoad {
                 model: setup.models[m as usize].name.clone(),
                 load_ns,
@@ -243,13 +212,7 @@ pub fn main(fd: i32, shm_fd: Option<i32>) -> anyhow::Result<()> {
         match protocol::decode::<ToWorker>(&buf)? {
             ToWorker::Run { id, model, inputs } => {
                 served += 1;
-                let reply = match serve(
-                    &mut store,
-                    arena.as_mut(),
-                    &samples,
-                    model as usize,
-                    &inputs,
-                ) {
+                let reply = match serve(&mut store, &mut resolver, model as usize, &inputs) {
                     Ok((compute_ns, first, cold_load_ns, evicted, outputs)) => FromWorker::Done {
                         id,
                         compute_ns,
@@ -284,12 +247,11 @@ pub fn main(fd: i32, shm_fd: Option<i32>) -> anyhow::Result<()> {
 
 type Served = (u64, bool, Option<u64>, Vec<u32>, Outputs);
 
-/// Runs one request: loads the model first if the placement is on-demand, hands the runtime views
-/// of the inputs wherever they are, and returns the outputs the way the inputs came.
+/// Runs one request: loads the model first if the placement is on-demand, and lets the transfer
+/// mode hand the runtime the inputs wherever they are and return the outputs the way they came.
 fn serve(
     store: &mut Store,
-    arena: Option<&mut ShmArena>,
-    samples: &[Vec<Vec<TensorData>>],
+    resolver: &mut Resolver,
     m: usize,
     inputs: &Inputs,
 ) -> Result<Served, String> {
@@ -303,7 +265,7 @@ fn serve(
                 store.setup.models[m].name
             ));
         }
-        let load_ns = store.load(m)?;
+        let load_ns = store.load(m, resolver.to_stage(m))?;
         (Some(load_ns), store.evict_for(m))
     } else {
         store.touch(m);
@@ -313,60 +275,20 @@ fn serve(
     if let Some(pause) = held.model.pause_before() {
         std::thread::sleep(pause);
     }
-    let run = |held: &mut Held, views: &[TensorView<'_>]| {
+    let mut compute_ns = 0;
+    let mut first = false;
+    let outputs = resolver.serve(m, inputs, |input| {
         let t0 = Instant::now();
-        let result = held.model.run(views);
-        (t0.elapsed().as_nanos() as u64, result)
-    };
-    let (compute_ns, result, arena) = match inputs {
-        Inputs::Inline(tensors) => {
-            let views: Vec<TensorView<'_>> = tensors.iter().map(TensorData::view).collect();
-            let (ns, r) = run(held, &views);
-            (ns, r, None)
+        let result = match input {
+            Input::Views(views) => held.model.run(views),
+            Input::Staged(k) => held.model.run_staged(k),
+        };
+        compute_ns = t0.elapsed().as_nanos() as u64;
+        if result.is_ok() {
+            first = !std::mem::replace(&mut held.has_run, true);
         }
-        Inputs::Index(k) => {
-            let s = samples
-                .get(m)
-                .filter(|s| !s.is_empty())
-                .ok_or("the index transfer has no samples here")?;
-            let k = *k as usize % s.len();
-            if store.staged.is_some() {
-                let t0 = Instant::now();
-                let r = held.model.run_staged(k);
-                (t0.elapsed().as_nanos() as u64, r, None)
-            } else {
-                let views: Vec<TensorView<'_>> = s[k].iter().map(TensorData::view).collect();
-                let (ns, r) = run(held, &views);
-                (ns, r, None)
-            }
-        }
-        Inputs::Shm { slot, tensors } => {
-            let arena = arena.ok_or("a shared-memory request, but this worker has no arena")?;
-            let mut views = Vec::with_capacity(tensors.len());
-            for p in tensors {
-                let bytes = arena
-                    .read_input(*slot as usize, p)
-                    .map_err(|e| e.to_string())?;
-                views.push(TensorView {
-                    dtype: p.dtype,
-                    shape: &p.shape,
-                    bytes,
-                });
-            }
-            let (ns, r) = run(held, &views);
-            (ns, r, Some((arena, *slot)))
-        }
-    };
-    let outputs = result?;
-    let first = !std::mem::replace(&mut held.has_run, true);
-    let outputs = match arena {
-        None => Outputs::Inline(outputs),
-        Some((arena, slot)) => Outputs::Shm(
-            arena
-                .write_outputs(slot as usize, &outputs)
-                .map_err(|e| e.to_string())?,
-        ),
-    };
+        result
+    })?;
     Ok((compute_ns, first, cold_load_ns, evicted, outputs))
 }
 

@@ -22,8 +22,9 @@ use tokio::sync::oneshot;
 
 use crate::protocol::{self, FromWorker, ModelLoad, Outputs, Setup, ToWorker};
 use crate::scenario::Runtime;
-use crate::tensor::TensorData;
-use crate::transfer::shm::{ArenaFd, ShmSlot, TensorPlacement};
+/// Requests name their inputs the way the point's transfer mode staged them.
+pub use crate::transfer::InputsRef;
+use crate::transfer::shm::SlotPool;
 
 /// How long a worker may take from spawn to "ready" (loading every model included).
 pub const READY_TIMEOUT: Duration = Duration::from_secs(120);
@@ -110,7 +111,8 @@ pub enum Reply {
 }
 
 /// The borrowed twin of [`ToWorker::Run`], so a sample is encoded without being cloned. Its variant
-/// order must match [`ToWorker`]; a test checks that both encode alike.
+/// order must match [`ToWorker`] (and [`InputsRef`]'s that of [`protocol::Inputs`]); a test checks
+/// that both encode alike.
 #[derive(Serialize)]
 enum ToWorkerRef<'a> {
     #[allow(dead_code)]
@@ -120,17 +122,6 @@ enum ToWorkerRef<'a> {
         model: u32,
         inputs: InputsRef<'a>,
     },
-}
-
-/// The borrowed twin of [`Inputs`]; same variant order.
-#[derive(Debug, Clone, Copy, Serialize)]
-pub enum InputsRef<'a> {
-    Inline(&'a [TensorData]),
-    Shm {
-        slot: u32,
-        tensors: &'a [TensorPlacement],
-    },
-    Index(u32),
 }
 
 type Pending = Arc<Mutex<HashMap<u64, oneshot::Sender<Reply>>>>;
@@ -488,39 +479,6 @@ async fn read_replies(
     }
 }
 
-/// Shared-memory slots of the `shm` transfer, each owned by one request in flight. A request that
-/// finds none free waits (the wait shows as send lag); slots are never allocated per request.
-pub struct SlotPool {
-    pub fd: ArenaFd,
-    free: std::cell::RefCell<Vec<ShmSlot>>,
-    released: tokio::sync::Notify,
-}
-
-impl SlotPool {
-    pub fn new(arena: crate::transfer::shm::ShmArena) -> SlotPool {
-        let (fd, slots) = arena.split();
-        SlotPool {
-            fd,
-            free: std::cell::RefCell::new(slots),
-            released: tokio::sync::Notify::new(),
-        }
-    }
-
-    pub async fn acquire(&self) -> ShmSlot {
-        loop {
-            if let Some(s) = self.free.borrow_mut().pop() {
-                return s;
-            }
-            self.released.notified().await;
-        }
-    }
-
-    pub fn release(&self, slot: ShmSlot) {
-        self.free.borrow_mut().push(slot);
-        self.released.notify_one();
-    }
-}
-
 /// All workers of one sweep point, replaced when they die or hang.
 ///
 /// The pool lives on the parent's single thread: workers are shared as `Rc`, so a worker replaced
@@ -742,7 +700,8 @@ impl Pool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tensor::DType;
+    use crate::tensor::{DType, TensorData};
+    use crate::transfer::shm::TensorPlacement;
 
     #[test]
     fn borrowed_run_encodes_like_the_owned_message() {

@@ -441,7 +441,8 @@ pub async fn outputs_through(
         runtime,
     };
     let ort = bench::runtime::ortlib::locate(None).expect("ONNX Runtime: run scripts/setup.sh");
-    let slots = (transfer == Transfer::Shm).then(|| bench::sweep::point::slot_pool(s, &p).unwrap());
+    let slots =
+        (transfer == Transfer::Shm).then(|| bench::transfer::shm::slot_pool(s, &p).unwrap());
     let layout = slots.as_ref().map(|s| s.fd.layout());
     let pool = bench::worker::pool::Pool::start(
         bench::sweep::setup::setups(s, Some(&ort), &p, layout),
