@@ -77,10 +77,6 @@ impl Transfer {
             Transfer::Device => "device",
         }
     }
-    /// Whether only a sample index crosses the socket (the worker made the samples itself).
-    pub fn by_index(self) -> bool {
-        matches!(self, Transfer::Index | Transfer::Device)
-    }
 }
 
 /// Which worker holds which model.

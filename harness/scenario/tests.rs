@@ -1364,3 +1364,20 @@ fn model_names_may_use_letters_of_any_script() {
     ));
     assert!(e[0].message.contains("may only use letters"), "{e:?}");
 }
+
+#[test]
+fn every_transfer_mode_is_in_the_vocabulary() {
+    // A new `Transfer` variant fails to compile here until it is numbered, and then this test fails
+    // until `Transfer::ALL` (the names a scenario accepts) lists it.
+    fn number(t: Transfer) -> usize {
+        match t {
+            Transfer::Pipe => 0,
+            Transfer::Shm => 1,
+            Transfer::Index => 2,
+            Transfer::Device => 3,
+        }
+    }
+    let numbers: Vec<usize> = Transfer::ALL.iter().map(|&t| number(t)).collect();
+    assert_eq!(numbers, (0..Transfer::ALL.len()).collect::<Vec<_>>());
+    assert_eq!(Transfer::ALL.len(), 4);
+}

@@ -1,4 +1,4 @@
-//! The `device` transfer (CUDA only): as [`index`](super::index), and the worker copies every
+//! The `device` transfer (CUDA only): as [`super::index`], and the worker copies every
 //! sample of a model into GPU memory once, when the model loads ([`Resolver::to_stage`], then the
 //! runtime's `Model::stage`). A request runs the staged sample by its index (IoBinding) and its
 //! outputs stay on the GPU: the compute-only floor. The parent's side is the `index` mode's.

@@ -23,7 +23,7 @@
 //! plain `memcpy`.
 //!
 //! Imports go one way: `protocol` carries the wire forms defined here ([`Inputs`], [`Outputs`],
-//! [`ShmLayout`](shm::ShmLayout), [`TensorPlacement`](shm::TensorPlacement)); this module knows
+//! [`shm::ShmLayout`], [`shm::TensorPlacement`]); this module knows
 //! `tensor`, `scenario` and `onnx`, never `protocol`, `worker`, `load` or `sweep`.
 
 use std::os::fd::RawFd;
