@@ -4,31 +4,15 @@
 //! never panics. The folders are written here through the library, with a `run.json` as the first
 //! versions wrote it (no `schema_version`), so no sweep has to run.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use assert_cmd::Command;
 use bench::metrics::{Record, Timing};
 use bench::report::{Row, hlog};
 
-struct Out {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-fn bench(args: &[&str]) -> Out {
-    let out = Command::cargo_bin("bench")
-        .unwrap()
-        .args(args)
-        .output()
-        .unwrap();
-    Out {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into(),
-        stderr: String::from_utf8_lossy(&out.stderr).into(),
-    }
-}
+use common::{Out, bench};
 
 /// Runs `bench ARGS` and checks it could not run (exit 2) because of `file`, without a panic.
 fn fails_naming(args: &[&str], file: &Path, says: &str) -> String {

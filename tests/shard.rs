@@ -23,24 +23,7 @@ const ONE_POINT: &str = "[[model]]\nname = \"a\"\nsynthetic = { mean = \"100us\"
                          [[model]]\nname = \"b\"\nsynthetic = { service = \"exponential\", mean = \"300us\", wait = \"sleep\" }\n\
                          [workload]\nwarmup_requests = 10\nrequests = 150\n[load]\nconcurrency = 2\n";
 
-struct Out {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-fn bench(args: &[&str]) -> Out {
-    let out = Command::cargo_bin("bench")
-        .unwrap()
-        .args(args)
-        .output()
-        .unwrap();
-    Out {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into(),
-        stderr: String::from_utf8_lossy(&out.stderr).into(),
-    }
-}
+use common::{Out, bench};
 
 fn merge(dirs: &[&Path], out: &Path, extra: &[&str]) -> Out {
     let mut args: Vec<String> = vec!["merge".into()];

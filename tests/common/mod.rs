@@ -79,6 +79,27 @@ pub fn sweep_in(dir: &Path, scenario: &str, extra: &[&str]) -> Run {
     }
 }
 
+/// What any `bench` command printed, and how it exited.
+pub struct Out {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs `bench ARGS...` and waits for it.
+pub fn bench(args: &[&str]) -> Out {
+    let out = Command::cargo_bin("bench")
+        .unwrap()
+        .args(args)
+        .output()
+        .unwrap();
+    Out {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into(),
+        stderr: String::from_utf8_lossy(&out.stderr).into(),
+    }
+}
+
 /// As [`sweep_in`], in a fresh temporary folder.
 pub fn sweep(scenario: &str, extra: &[&str]) -> Run {
     let dir = tempfile::tempdir().unwrap();
