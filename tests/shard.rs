@@ -6,7 +6,6 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use assert_cmd::Command;
 use bench::metrics::Percentiles;
 use bench::report::hlog;
 use common::{Row, read_rows, sweep_in};
