@@ -7,7 +7,9 @@
 //!   loop (coordinated omission) hides it.
 //!
 //! These tests are timing-sensitive, so they run one at a time (`common::exclusive`) in their own
-//! test binary, which cargo runs alone.
+//! test binary, which cargo runs alone. On a machine that something else loads, the M/D/1 check
+//! accepts instead that bench marks the point invalid for its lagging sends (it did, at a load
+//! average of 9 on 2 cores: 17% of sends lagged); a point bench calls valid must match theory.
 
 mod common;
 
@@ -96,6 +98,22 @@ fn md1_mean_wait_matches_pollaczek_khinchine() {
          this sample path {ideal_us:.0} µs, Pollaczek-Khinchine {theory_us:.0} µs; mean send lag {} µs, lagged sends {}%",
         open["send_lag_mean_us"], open["lagged_sends_pct"]
     );
+    // On a machine that something else loads, the generator cannot keep the schedule and the
+    // worker's sleeps overshoot, so no harness could match the theory. What bench promises then is
+    // to say so: the point is invalid because the sends lagged. A point bench calls valid must
+    // match the theory.
+    if open["valid"] != "true" {
+        assert!(
+            open["reason"].contains("the generator fell behind"),
+            "an invalid point must say why it cannot be trusted: {}",
+            open["reason"]
+        );
+        eprintln!(
+            "M/D/1: the machine was too busy for the theory check; bench flagged the point: {}",
+            open["reason"]
+        );
+        return;
+    }
     assert!((0.4..0.6).contains(&rho), "utilisation {rho}");
     let err = (measured_us - theory_us).abs() / theory_us;
     assert!(
