@@ -13,6 +13,8 @@
 //! - [`scenario`]: the TOML file, resolved and checked against the models; sweep expansion.
 //! - [`onnx`]: reads model signatures from ONNX files without a runtime.
 //! - [`tensor`]: element types, tensors as bytes, input generators and `.npy` files.
+//! - [`testdata`]: inputs and expected outputs from files (`.pb`, `.npy`, `.npz`, ONNX test-data
+//!   folders), and the check of a model's outputs against the expected ones.
 //! - [`protocol`]: the parent–worker wire format: handshake and length-prefixed frames.
 //! - [`transfer`]: how tensors travel between parent and worker, one file per transfer mode.
 //! - [`runtime`]: runtimes that execute a model inside a worker (ONNX Runtime, tract, synthetic,
@@ -54,6 +56,7 @@ pub mod shard;
 pub mod signals;
 pub mod sweep;
 pub mod tensor;
+pub mod testdata;
 pub mod timer;
 pub mod transfer;
 pub mod worker;

@@ -82,6 +82,24 @@ impl FirstRuns {
     }
 }
 
+/// The expected-output checks of one model in one phase (see [`crate::testdata::compare`]).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct OutputChecks {
+    /// Runs compared with their sample's expected outputs.
+    pub checked: u64,
+    /// The first mismatch: model, output, sample, worker, the worst element and the tolerance.
+    pub mismatch: Option<String>,
+}
+
+impl OutputChecks {
+    pub fn merge(&mut self, o: &OutputChecks) {
+        self.checked += o.checked;
+        if self.mismatch.is_none() {
+            self.mismatch.clone_from(&o.mismatch);
+        }
+    }
+}
+
 /// What one phase (warm-up or a measured trial) produced.
 #[derive(Debug, Clone)]
 pub struct PhaseResult {
@@ -98,6 +116,8 @@ pub struct PhaseResult {
     /// Top-level requests sent (including those that failed and first runs).
     pub sent: u64,
     pub first_runs: Vec<FirstRuns>,
+    /// Per model: outputs checked against the expected ones in this phase.
+    pub checks: Vec<OutputChecks>,
 }
 
 /// How long a phase runs.
@@ -154,6 +174,7 @@ struct Phase<'a> {
     window: Option<Duration>,
     windows: RefCell<Vec<WindowRecord>>,
     first_runs: RefCell<Vec<FirstRuns>>,
+    checks: RefCell<Vec<OutputChecks>>,
     next_id: Cell<u64>,
     next_sample: Cell<usize>,
     frames: RefCell<Vec<Vec<u8>>>,
@@ -179,6 +200,7 @@ impl<'a> Phase<'a> {
             window,
             windows: RefCell::new(Vec::new()),
             first_runs: RefCell::new(vec![FirstRuns::default(); scenario.models.len()]),
+            checks: RefCell::new(vec![OutputChecks::default(); scenario.models.len()]),
             next_id: Cell::new(0),
             next_sample: Cell::new(0),
             frames: RefCell::new(Vec::new()),
@@ -235,6 +257,14 @@ impl<'a> Phase<'a> {
             Err(why) => Reply::Failed(why),
         };
         let done = Instant::now();
+        // Each worker's first run of each sample is checked against the expected outputs, before
+        // the staged inputs go (the `shm` outputs are in their slot).
+        let mismatch = match &reply {
+            Reply::Done { outputs, .. } => {
+                self.check_outputs(worker.info.pid, m, index, &staged, outputs)
+            }
+            _ => None,
+        };
         // A dead or hung worker is replaced; this request waits for that, then reports its failure.
         self.pool.after_reply(worker.info.id as usize, &reply).await;
         // Only now may the staged inputs go (a shared-memory slot back to the pool).
@@ -243,6 +273,11 @@ impl<'a> Phase<'a> {
         self.last_done.set(self.last_done.get().max(done));
         let lag = sent.saturating_duration_since(intended);
         let outcome = match reply {
+            Reply::Done { .. } if mismatch.is_some() => Outcome::Err {
+                kind: "output_mismatch",
+                message: mismatch.unwrap_or_default(),
+                lag,
+            },
             Reply::Done {
                 cold_load_ns: Some(_),
                 ..
@@ -287,6 +322,42 @@ impl<'a> Phase<'a> {
         };
         self.with_window(done, |w| record(&mut w.models[m], &outcome));
         (outcome, sent, done)
+    }
+
+    /// Checks a reply's outputs against sample `index`'s expected outputs, the first time worker
+    /// `pid` answers that sample in this point; returns the mismatch. The comparison runs on this
+    /// thread, but once per worker and sample, so mostly in warm-up.
+    fn check_outputs(
+        &self,
+        pid: u32,
+        m: usize,
+        index: usize,
+        staged: &crate::transfer::Staged<'_>,
+        outputs: &crate::transfer::Outputs,
+    ) -> Option<String> {
+        let spec = &self.scenario.models[m];
+        let want = spec.expected.get(index).filter(|w| !w.is_empty())?;
+        if !self.pool.checked.borrow_mut().insert((pid, m, index)) {
+            return None;
+        }
+        let names: Vec<String> = spec.outputs.iter().map(|o| o.name.clone()).collect();
+        let result = match staged.outputs(outputs) {
+            Ok(None) => return None,
+            Ok(Some(got)) => {
+                crate::testdata::compare(&got, &names, want, spec.check.rtol, spec.check.atol)
+                    .map_err(|mm| format!("output `{}`: {}", mm.output, mm.message))
+            }
+            Err(why) => Err(why),
+        };
+        let mut checks = self.checks.borrow_mut();
+        checks[m].checked += 1;
+        let why = result.err()?;
+        let message = format!(
+            "model `{}` sample {index} (worker pid {pid}) {why}",
+            spec.name
+        );
+        checks[m].mismatch.get_or_insert_with(|| message.clone());
+        Some(message)
     }
 
     /// Sends one top-level request and records it; returns `false` if a worker was lost.
@@ -385,6 +456,7 @@ impl<'a> Phase<'a> {
             overloaded,
             sent: self.sent.get(),
             first_runs: self.first_runs.into_inner(),
+            checks: self.checks.into_inner(),
         }
     }
 }

@@ -7,7 +7,7 @@
 use std::fmt;
 use std::path::Path;
 
-use crate::tensor::DType;
+use crate::tensor::{DType, TensorData};
 
 /// One dimension of an input or output, read as ONNX Runtime reads it.
 ///
@@ -227,12 +227,177 @@ pub fn parse_model_info(bytes: &[u8]) -> Result<ModelInfo, ParseError> {
     })
 }
 
+/// Why a tensor file (`TensorProto`, `.pb`) cannot be read.
+#[derive(Debug, thiserror::Error)]
+pub enum TensorFileError {
+    #[error("cannot read {path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path} is not an ONNX TensorProto file ({source})")]
+    Decode {
+        path: String,
+        source: prost::DecodeError,
+    },
+    #[error("{path}: {message}")]
+    Content { path: String, message: String },
+}
+
+/// A tensor read from a `TensorProto` file, with the name it was saved under (empty when none).
+#[derive(Debug, Clone, PartialEq)]
+pub struct NamedTensor {
+    pub name: String,
+    pub tensor: TensorData,
+}
+
+/// Reads a `TensorProto` file (`input_0.pb`): its name, element type, shape and data.
+pub fn read_tensor_proto(path: &Path) -> Result<NamedTensor, TensorFileError> {
+    let bytes = std::fs::read(path).map_err(|source| TensorFileError::Io {
+        path: path.display().to_string(),
+        source,
+    })?;
+    parse_tensor_proto(&bytes).map_err(|e| match e {
+        TensorParseError::Decode(source) => TensorFileError::Decode {
+            path: path.display().to_string(),
+            source,
+        },
+        TensorParseError::Content(message) => TensorFileError::Content {
+            path: path.display().to_string(),
+            message,
+        },
+    })
+}
+
+#[derive(Debug)]
+pub enum TensorParseError {
+    Decode(prost::DecodeError),
+    Content(String),
+}
+
+/// Decodes the bytes of a `TensorProto` into a dense little-endian tensor. The data is in
+/// `raw_data` (little-endian bytes) or in the typed field of its type: `float_data`,
+/// `double_data`, `int64_data`, `uint64_data` (uint32, uint64), or `int32_data` (int32 and every
+/// type of 16 bits or less: float16 as its bit pattern, bool as 0 or 1).
+pub fn parse_tensor_proto(bytes: &[u8]) -> Result<NamedTensor, TensorParseError> {
+    use prost::Message;
+    let t = pb::TensorProto::decode(bytes).map_err(TensorParseError::Decode)?;
+    let bad = |m: String| Err(TensorParseError::Content(m));
+    if t.data_location == 1 || !t.external_data.is_empty() {
+        return bad(
+            "the tensor's data is in an external file, which bench does not read; save it \
+             with its data inside (onnx.numpy_helper.from_array)"
+                .into(),
+        );
+    }
+    if t.segment.is_some() {
+        return bad("the tensor is split into segments, which bench does not read".into());
+    }
+    let Some(dtype) = DType::from_onnx(t.data_type) else {
+        return bad(format!(
+            "element type {} is not supported; bench reads float16/32/64, (u)int8-64 and bool",
+            onnx_type_name(t.data_type)
+        ));
+    };
+    if let Some(&d) = t.dims.iter().find(|&&d| d < 0) {
+        return bad(format!("dims {:?} hold a negative size {d}", t.dims));
+    }
+    let Some(numel) = TensorData::checked_numel(&t.dims) else {
+        return bad(format!("dims {:?} are too large to address", t.dims));
+    };
+    let want = numel.checked_mul(dtype.size());
+    let typed_len = t.float_data.len()
+        + t.int32_data.len()
+        + t.string_data.len()
+        + t.int64_data.len()
+        + t.double_data.len()
+        + t.uint64_data.len();
+    let data = if !t.raw_data.is_empty() || typed_len == 0 {
+        if Some(t.raw_data.len()) != want {
+            return bad(format!(
+                "{} {:?} needs {} bytes of raw_data, the file has {}",
+                dtype,
+                t.dims,
+                want.unwrap_or(usize::MAX),
+                t.raw_data.len()
+            ));
+        }
+        t.raw_data
+    } else {
+        fn le<T: bytemuck::Pod>(v: Vec<T>) -> Vec<u8> {
+            bytemuck::cast_slice(&v).to_vec()
+        }
+        let (field, count, data) = match dtype {
+            DType::F32 => ("float_data", t.float_data.len(), le(t.float_data)),
+            DType::F64 => ("double_data", t.double_data.len(), le(t.double_data)),
+            DType::I64 => ("int64_data", t.int64_data.len(), le(t.int64_data)),
+            DType::U32 => (
+                "uint64_data",
+                t.uint64_data.len(),
+                le(t.uint64_data.iter().map(|&v| v as u32).collect()),
+            ),
+            DType::U64 => ("uint64_data", t.uint64_data.len(), le(t.uint64_data)),
+            DType::I32 => ("int32_data", t.int32_data.len(), le(t.int32_data)),
+            DType::I16 => (
+                "int32_data",
+                t.int32_data.len(),
+                le(t.int32_data.iter().map(|&v| v as i16).collect()),
+            ),
+            DType::U16 | DType::F16 => (
+                "int32_data",
+                t.int32_data.len(),
+                le(t.int32_data.iter().map(|&v| v as u16).collect()),
+            ),
+            DType::I8 => (
+                "int32_data",
+                t.int32_data.len(),
+                t.int32_data.iter().map(|&v| v as i8 as u8).collect(),
+            ),
+            DType::U8 => (
+                "int32_data",
+                t.int32_data.len(),
+                t.int32_data.iter().map(|&v| v as u8).collect(),
+            ),
+            DType::Bool => (
+                "int32_data",
+                t.int32_data.len(),
+                t.int32_data.iter().map(|&v| u8::from(v != 0)).collect(),
+            ),
+        };
+        if count != numel || count != typed_len {
+            return bad(format!(
+                "{} {:?} needs {numel} values in {field}; the file has {count} there and {} in \
+                 other data fields",
+                dtype,
+                t.dims,
+                typed_len - count
+            ));
+        }
+        data
+    };
+    Ok(NamedTensor {
+        name: t.name,
+        tensor: TensorData {
+            dtype,
+            shape: t.dims,
+            bytes: data,
+        },
+    })
+}
+
 fn onnx_type_name(code: i32) -> String {
     match code {
         8 => "string".into(),
         14 => "complex64".into(),
         15 => "complex128".into(),
         16 => "bfloat16".into(),
+        17 => "float8e4m3fn".into(),
+        18 => "float8e4m3fnuz".into(),
+        19 => "float8e5m2".into(),
+        20 => "float8e5m2fnuz".into(),
+        21 => "uint4".into(),
+        22 => "int4".into(),
+        23 => "float4e2m1".into(),
         0 => "non-tensor".into(),
         n => format!("onnx-type-{n}"),
     }
@@ -240,6 +405,44 @@ fn onnx_type_name(code: i32) -> String {
 
 /// The subset of `onnx.proto` that the harness reads. Field numbers follow the ONNX spec.
 mod pb {
+    /// A tensor value (`TensorProto`): the `input_K.pb` / `output_K.pb` files of the ONNX backend
+    /// tests and of `onnxruntime_perf_test`. Repeated numbers may come packed or not; `prost`
+    /// accepts both, as the protobuf spec requires of a reader.
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct TensorProto {
+        #[prost(int64, repeated, tag = "1")]
+        pub dims: Vec<i64>,
+        #[prost(int32, tag = "2")]
+        pub data_type: i32,
+        /// Only whether it is there: a tensor split into segments is refused.
+        #[prost(message, optional, tag = "3")]
+        pub segment: Option<Present>,
+        #[prost(float, repeated, tag = "4")]
+        pub float_data: Vec<f32>,
+        /// int32, and every type of 16 bits or less (float16 as its bits, bool as 0/1).
+        #[prost(int32, repeated, tag = "5")]
+        pub int32_data: Vec<i32>,
+        #[prost(bytes = "vec", repeated, tag = "6")]
+        pub string_data: Vec<Vec<u8>>,
+        #[prost(int64, repeated, tag = "7")]
+        pub int64_data: Vec<i64>,
+        #[prost(string, tag = "8")]
+        pub name: String,
+        /// Little-endian element bytes; when set, the typed fields are empty.
+        #[prost(bytes = "vec", tag = "9")]
+        pub raw_data: Vec<u8>,
+        #[prost(double, repeated, tag = "10")]
+        pub double_data: Vec<f64>,
+        /// uint32 and uint64.
+        #[prost(uint64, repeated, tag = "11")]
+        pub uint64_data: Vec<u64>,
+        #[prost(message, repeated, tag = "13")]
+        pub external_data: Vec<Present>,
+        /// 1 (`EXTERNAL`): the data is in another file.
+        #[prost(int32, tag = "14")]
+        pub data_location: i32,
+    }
+
     #[derive(Clone, PartialEq, prost::Message)]
     pub struct ModelProto {
         #[prost(int64, tag = "1")]
@@ -473,6 +676,101 @@ mod tests {
         assert_eq!(info.inputs[0].shape_string(), "[unknown rank]");
         assert_eq!(info.inputs[0].kind, ValueKind::Tensor);
         assert_eq!(info.outputs[0].kind, ValueKind::Sequence);
+    }
+
+    fn tensors() -> std::path::PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/models/tensors")
+    }
+
+    /// Every element type, saved by `scripts/make_tensor_fixtures.py` with its bytes in `raw_data`
+    /// and in its typed field, decodes to the array numpy saved.
+    #[test]
+    fn reads_every_element_type_from_raw_and_typed_fields() {
+        for dtype in DType::ALL {
+            let n = dtype.name();
+            let want = crate::tensor::read_npy(&tensors().join(format!("{n}.npy"))).unwrap();
+            for form in ["raw", "typed"] {
+                let got = read_tensor_proto(&tensors().join(format!("{n}_{form}.pb"))).unwrap();
+                assert_eq!(got.name, n);
+                assert_eq!(got.tensor, want, "{n}_{form}.pb");
+            }
+        }
+        let scalar = read_tensor_proto(&tensors().join("scalar.pb")).unwrap();
+        assert_eq!(scalar.name, "s");
+        assert_eq!(scalar.tensor.shape, Vec::<i64>::new());
+        assert_eq!(scalar.tensor.bytes, 2.5f32.to_le_bytes());
+    }
+
+    /// Repeated numbers may be packed (one length-delimited run) or not (one tag per value); a
+    /// reader must take both. ONNX packs the data fields and writes `dims` unpacked.
+    #[test]
+    fn packed_and_unpacked_fields_decode_alike() {
+        let floats: Vec<u8> = [1.5f32, -2.0]
+            .iter()
+            .flat_map(|f| f.to_le_bytes())
+            .collect();
+        let mut unpacked = vec![0x08, 0x02, 0x10, 0x01]; // dims: 2 (unpacked), data_type: float
+        for f in floats.chunks(4) {
+            unpacked.push(0x25); // float_data, fixed32
+            unpacked.extend_from_slice(f);
+        }
+        let mut packed = vec![0x0a, 0x01, 0x02, 0x10, 0x01, 0x22, 0x08]; // dims packed; float_data packed
+        packed.extend_from_slice(&floats);
+        let a = parse_tensor_proto(&unpacked).unwrap().tensor;
+        let b = parse_tensor_proto(&packed).unwrap().tensor;
+        assert_eq!(a, b);
+        assert_eq!(
+            (a.dtype, a.shape.as_slice(), a.bytes),
+            (DType::F32, &[2][..], floats)
+        );
+        // int64_data: varints, unpacked and packed; -1 takes ten bytes.
+        let mut unpacked = vec![0x08, 0x02, 0x10, 0x07, 0x38, 0x05, 0x38];
+        unpacked.extend_from_slice(&[0xff; 9]);
+        unpacked.push(0x01);
+        let mut packed = vec![0x08, 0x02, 0x10, 0x07, 0x3a, 11, 0x05];
+        packed.extend_from_slice(&[0xff; 9]);
+        packed.push(0x01);
+        let a = parse_tensor_proto(&unpacked).unwrap().tensor;
+        assert_eq!(a, parse_tensor_proto(&packed).unwrap().tensor);
+        assert_eq!(
+            crate::tensor::decode_values(DType::I64, &a.bytes),
+            [5.0, -1.0]
+        );
+    }
+
+    #[test]
+    fn unreadable_tensors_say_why() {
+        let err = |f: &str| {
+            read_tensor_proto(&tensors().join(f))
+                .unwrap_err()
+                .to_string()
+        };
+        assert!(err("bfloat16.pb").contains("element type bfloat16 is not supported"));
+        assert!(err("string.pb").contains("element type string is not supported"));
+        assert!(err("external.pb").contains("in an external file"));
+        assert!(err("nothing.pb").starts_with("cannot read"));
+        // dims [3] with two floats.
+        let short = [0x08, 0x03, 0x10, 0x01, 0x22, 0x08, 0, 0, 0, 0, 0, 0, 0, 0];
+        let Err(TensorParseError::Content(why)) = parse_tensor_proto(&short) else {
+            panic!("a short tensor was accepted");
+        };
+        assert!(
+            why.contains("needs 3 values in float_data; the file has 2"),
+            "{why}"
+        );
+        // dims [2] with 4 bytes of raw_data.
+        let raw = [0x08, 0x02, 0x10, 0x01, 0x4a, 0x04, 0, 0, 0, 0];
+        let Err(TensorParseError::Content(why)) = parse_tensor_proto(&raw) else {
+            panic!("short raw_data was accepted");
+        };
+        assert!(
+            why.contains("needs 8 bytes of raw_data, the file has 4"),
+            "{why}"
+        );
+        assert!(matches!(
+            parse_tensor_proto(b"\xff\xff\xff"),
+            Err(TensorParseError::Decode(_))
+        ));
     }
 
     #[test]

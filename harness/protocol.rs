@@ -363,7 +363,10 @@ mod tests {
             (float(), float()).prop_map(|(mean, std)| Generator::Normal { mean, std }),
             (any::<i64>(), any::<i64>()).prop_map(|(low, high)| Generator::Int { low, high }),
             float().prop_map(|value| Generator::Const { value }),
-            "[a-zé/._]{0,20}".prop_map(|p| Generator::Npy { path: p.into() }),
+            "[a-zé/._]{0,20}".prop_map(|p| Generator::File { path: p.into() }),
+            prop::collection::vec("[a-z/._]{0,12}", 0..3).prop_map(|p| Generator::Files {
+                paths: p.into_iter().map(Into::into).collect()
+            }),
         ]
     }
 

@@ -202,13 +202,25 @@ pub enum Generator {
     Int { low: i64, high: i64 },
     /// Every element equals `value`.
     Const { value: f64 },
-    /// Samples read from a `.npy` file: its shape is the input's shape, or one leading axis of samples
-    /// followed by the input's shape.
-    Npy { path: std::path::PathBuf },
+    /// Samples read from a tensor file (`.pb`, `.npy` or `.npz`): its shape is the input's shape,
+    /// or one leading axis of samples followed by the input's shape. Read by
+    /// `crate::testdata::file_samples`, which knows every format.
+    File { path: std::path::PathBuf },
+    /// One sample per file, each of exactly the input's shape: an input of a test-data folder,
+    /// one file per `test_data_set_N`. Read by `crate::testdata::files_samples`.
+    Files { paths: Vec<std::path::PathBuf> },
+}
+
+impl Generator {
+    /// Whether the values come from files rather than from a seed.
+    pub fn is_file(&self) -> bool {
+        matches!(self, Generator::File { .. } | Generator::Files { .. })
+    }
 }
 
 /// Generates `count` samples of one input. Each sample's values depend only on `seed` and the sample
-/// index, so any process that knows the seed makes the same bytes.
+/// index, so any process that knows the seed makes the same bytes. File generators are read by
+/// `crate::testdata` (this module does not know every file format), and are an error here.
 pub fn generate(
     generator: &Generator,
     dtype: DType,
@@ -216,8 +228,8 @@ pub fn generate(
     seed: u64,
     count: usize,
 ) -> anyhow::Result<Vec<TensorData>> {
-    if let Generator::Npy { path } = generator {
-        return read_npy_samples(path, dtype, shape);
+    if generator.is_file() {
+        anyhow::bail!("file inputs are read by testdata::file_samples, not generated");
     }
     let n = TensorData::numel(shape);
     let mut samples = Vec::with_capacity(count);
@@ -240,7 +252,7 @@ pub fn generate(
                 (0..n).map(|_| rng.random_range(low..high) as f64).collect()
             }
             Generator::Const { value } => vec![value; n],
-            Generator::Npy { .. } => unreachable!("handled above"),
+            Generator::File { .. } | Generator::Files { .. } => unreachable!("refused above"),
         };
         samples.push(TensorData {
             dtype,
@@ -299,8 +311,13 @@ pub fn decode_values(dtype: DType, bytes: &[u8]) -> Vec<f64> {
 pub fn read_npy(path: &Path) -> anyhow::Result<TensorData> {
     use anyhow::Context;
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let npy = npyz::NpyFile::new(&bytes[..])
-        .with_context(|| format!("{} is not a valid .npy file", path.display()))?;
+    parse_npy(&bytes).with_context(|| path.display().to_string())
+}
+
+/// Decodes the bytes of a `.npy` file (also the members of an `.npz`).
+pub fn parse_npy(bytes: &[u8]) -> anyhow::Result<TensorData> {
+    use anyhow::Context;
+    let npy = npyz::NpyFile::new(bytes).context("not a valid .npy file")?;
     let descr = npy
         .dtype()
         .descr()
@@ -308,22 +325,18 @@ pub fn read_npy(path: &Path) -> anyhow::Result<TensorData> {
         .to_string();
     let dtype = DType::from_numpy(&descr).with_context(|| {
         format!(
-            "{}: numpy dtype `{descr}` is not supported (use float16/32/64, (u)int8-64 or bool, little-endian)",
-            path.display()
+            "numpy dtype `{descr}` is not supported (use float16/32/64, (u)int8-64 or bool, little-endian)"
         )
     })?;
     if npy.order() == npyz::Order::Fortran {
-        anyhow::bail!(
-            "{}: Fortran-order arrays are not supported; save with np.ascontiguousarray",
-            path.display()
-        );
+        anyhow::bail!("Fortran-order arrays are not supported; save with np.ascontiguousarray");
     }
     let shape: Vec<i64> = npy.shape().iter().map(|&d| d as i64).collect();
     let n = TensorData::numel(&shape) * dtype.size();
     let data_start = bytes
         .len()
         .checked_sub(n)
-        .with_context(|| format!("{}: file is shorter than its header says", path.display()))?;
+        .context("file is shorter than its header says")?;
     Ok(TensorData {
         dtype,
         shape,
@@ -331,10 +344,14 @@ pub fn read_npy(path: &Path) -> anyhow::Result<TensorData> {
     })
 }
 
-/// Reads `.npy` samples for an input of `dtype` and `shape`: the file holds one sample of exactly that
-/// shape, or a stack of samples along a new leading axis.
-fn read_npy_samples(path: &Path, dtype: DType, shape: &[i64]) -> anyhow::Result<Vec<TensorData>> {
-    let all = read_npy(path)?;
+/// Splits the tensor `all` read from `path` into samples for an input of `dtype` and `shape`: it
+/// is one sample of exactly that shape, or a stack of samples along a new leading axis.
+pub fn split_samples(
+    all: TensorData,
+    path: &Path,
+    dtype: DType,
+    shape: &[i64],
+) -> anyhow::Result<Vec<TensorData>> {
     if all.dtype != dtype {
         anyhow::bail!(
             "{} holds {} but the input is {}; convert it with arr.astype(np.{})",
@@ -451,22 +468,17 @@ mod tests {
 
     #[test]
     fn npy_samples_one_or_stacked() {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/reference");
-        let g = Generator::Npy {
-            path: dir.join("linear/input_x.npy"),
-        };
+        let path =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("models/reference/linear/input_x.npy");
+        let g = |dtype, shape: &[i64]| split_samples(read_npy(&path).unwrap(), &path, dtype, shape);
         // The file is [2, 10]: one sample of [2, 10], or two stacked samples of [10].
-        assert_eq!(generate(&g, DType::F32, &[2, 10], 0, 8).unwrap().len(), 1);
-        let two = generate(&g, DType::F32, &[10], 0, 8).unwrap();
+        assert_eq!(g(DType::F32, &[2, 10]).unwrap().len(), 1);
+        let two = g(DType::F32, &[10]).unwrap();
         assert_eq!(two.len(), 2);
         assert_ne!(two[0].bytes, two[1].bytes);
-        let err = generate(&g, DType::F32, &[5], 0, 1)
-            .unwrap_err()
-            .to_string();
+        let err = g(DType::F32, &[5]).unwrap_err().to_string();
         assert!(err.contains("has shape [2, 10]"), "{err}");
-        let err = generate(&g, DType::I64, &[2, 10], 0, 1)
-            .unwrap_err()
-            .to_string();
+        let err = g(DType::I64, &[2, 10]).unwrap_err().to_string();
         assert!(
             err.contains("holds float32 but the input is int64"),
             "{err}"

@@ -155,6 +155,11 @@ pub struct Row {
     pub worker_restarts: u64,
     pub restart_ms_max: Option<f64>,
     pub windows: usize,
+    /// The outputs were checked against the expected outputs of the model's test data (each
+    /// worker's first run of each sample); a group or `all` when every member was. A mismatch makes
+    /// the point invalid.
+    #[serde(default)]
+    pub outputs_checked: bool,
     pub valid: bool,
     pub reason: String,
     pub slo_met: Option<bool>,

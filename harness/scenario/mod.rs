@@ -312,6 +312,13 @@ impl Default for Tolerance {
     }
 }
 
+/// The default tolerance of the expected-output check: float32 round-off across kernels and
+/// thread counts, well below any real error.
+pub const CHECK_TOLERANCE: Tolerance = Tolerance {
+    atol: 1e-5,
+    rtol: 1e-3,
+};
+
 /// A phase's length: wall time or a number of completed requests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -399,6 +406,18 @@ pub struct ModelSpec {
     pub torch: Option<TorchSpec>,
     /// `bench parity`'s tolerance for this model's outputs.
     pub parity: Tolerance,
+    /// Expected outputs from the model's test data: `expected[i]` lists (output index, tensor) for
+    /// sample `i`; empty when there is nothing to check.
+    pub expected: Vec<Vec<(usize, TensorData)>>,
+    /// The tolerance of the expected-output check (`[model.check]`).
+    pub check: Tolerance,
+}
+
+impl ModelSpec {
+    /// Whether any sample has expected outputs to check against.
+    pub fn has_expected(&self) -> bool {
+        self.expected.iter().any(|e| !e.is_empty())
+    }
 }
 
 impl ModelSpec {

@@ -1,16 +1,17 @@
 //! Resolving one `[[model]]`: its ONNX signature, input shapes, generators and samples.
 
 use std::collections::{BTreeMap, HashSet};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::raw::{self, RawGenerator};
 use super::workload::duration_key;
 use super::{
-    Errors, InputSpec, KeyPath, MAX_SAMPLE_BYTES, MAX_SAMPLES_BYTES, ModelSource, ModelSpec,
-    ServiceDistribution, Stall, SyntheticSpec, WaitMode, input_seed,
+    CHECK_TOLERANCE, Errors, InputSpec, KeyPath, MAX_SAMPLE_BYTES, MAX_SAMPLES_BYTES, ModelSource,
+    ModelSpec, ServiceDistribution, Stall, SyntheticSpec, Tolerance, WaitMode, input_seed,
 };
-use crate::onnx::{self, Dim, IoInfo};
+use crate::onnx::{self, Dim, IoInfo, ModelInfo};
 use crate::tensor::{self, DType, Generator, TensorData};
+use crate::testdata;
 
 /// Model names label rows, hlog tags and file names: letters and digits of any script, `_`, `-`
 /// and `.` (no spaces, commas or slashes).
@@ -52,6 +53,8 @@ pub(super) fn resolve_model(
             ("path", m.path.is_some()),
             ("dims", !m.dims.is_empty()),
             ("inputs", !m.inputs.is_empty()),
+            ("test_data", m.test_data.is_some()),
+            ("check", m.check.is_some()),
         ] {
             if set {
                 e.push(
@@ -70,6 +73,8 @@ pub(super) fn resolve_model(
             samples: vec![Vec::new()],
             torch: None,
             parity: Default::default(),
+            expected: Vec::new(),
+            check: CHECK_TOLERANCE,
         });
     }
     let Some(rel) = m.path else {
@@ -195,11 +200,63 @@ pub(super) fn resolve_model(
         }
     }
 
+    // A test-data folder gives every input its files, and so its shape, and the expected outputs.
+    let test = match &m.test_data {
+        None => None,
+        Some(rel) => Some(resolve_test_data(
+            &dir.join(rel),
+            &info,
+            &graph_inputs,
+            &m.inputs,
+            &name,
+            key,
+            e,
+        )?),
+    };
+    let mut given_shapes: BTreeMap<String, Vec<i64>> = m
+        .inputs
+        .iter()
+        .filter_map(|(n, r)| Some((n.clone(), r.shape.clone()?)))
+        .collect();
+    if let Some(t) = &test {
+        given_shapes.extend(t.inputs.iter().map(|(n, (_, s, _))| (n.clone(), s.clone())));
+    }
+    let check = match &m.check {
+        None => CHECK_TOLERANCE,
+        Some(c) => {
+            let ckey = key.key("check");
+            if test
+                .as_ref()
+                .is_none_or(|t| t.expected.iter().all(Vec::is_empty))
+            {
+                e.push(
+                    &ckey,
+                    format!("model `{name}` has no expected outputs to check"),
+                    "give it a `test_data` folder with output_K.pb files, or remove [model.check]",
+                );
+            }
+            Tolerance {
+                atol: super::torch::check_tolerance(
+                    c.atol,
+                    CHECK_TOLERANCE.atol,
+                    &ckey.key("atol"),
+                    e,
+                ),
+                rtol: super::torch::check_tolerance(
+                    c.rtol,
+                    CHECK_TOLERANCE.rtol,
+                    &ckey.key("rtol"),
+                    e,
+                ),
+            }
+        }
+    };
+
     // Named dims that a shape given by position binds: a shape wins over `dims`, and binds the
     // same name in the inputs that have no shape. Two shapes must agree.
     let mut from_shapes: BTreeMap<String, (i64, String)> = BTreeMap::new();
     for io in graph_inputs.iter().filter(|io| io.rank_known) {
-        let Some(given) = m.inputs.get(&io.name).and_then(|r| r.shape.as_deref()) else {
+        let Some(given) = given_shapes.get(&io.name) else {
             continue;
         };
         for (d, &size) in io.dims.iter().zip(given) {
@@ -246,19 +303,24 @@ pub(super) fn resolve_model(
         };
         let shape = resolve_shape(
             io,
-            raw_input.and_then(|r| r.shape.as_deref()),
+            given_shapes.get(&io.name).map(Vec::as_slice),
             &dims,
             &name,
             &ikey,
             e,
         );
-        let generator = resolve_generator(
-            raw_input.and_then(|r| r.generator.clone()),
-            dtype,
-            dir,
-            &ikey.key("generator"),
-            e,
-        );
+        let generator = match test.as_ref().and_then(|t| t.inputs.get(&io.name)) {
+            Some((_, _, paths)) => Some(Generator::Files {
+                paths: paths.clone(),
+            }),
+            None => resolve_generator(
+                raw_input.and_then(|r| r.generator.clone()),
+                dtype,
+                dir,
+                &ikey.key("generator"),
+                e,
+            ),
+        };
         if let (Some(shape), Some(generator)) = (shape, generator) {
             inputs.push(InputSpec {
                 seed: input_seed(seed, &name, &io.name),
@@ -322,15 +384,16 @@ pub(super) fn resolve_model(
         }
         _ => {}
     }
-    // Generate the samples now, so a bad .npy file is reported before any worker starts.
+    // Generate the samples now, so a bad input file is reported before any worker starts.
     let samples = match generate_samples(&inputs, samples) {
         Ok(s) => s,
         Err((i, err)) => {
-            e.push(
-                &key.key("inputs").key(&inputs[i].name).key("generator"),
-                format!("{err:#}"),
-                "fix the generator or its file",
-            );
+            let ikey = if test.is_some() {
+                key.key("test_data")
+            } else {
+                key.key("inputs").key(&inputs[i].name).key("generator")
+            };
+            e.push(&ikey, format!("{err:#}"), "fix the generator or its file");
             return None;
         }
     };
@@ -342,6 +405,8 @@ pub(super) fn resolve_model(
         samples,
         torch: None,
         parity: Default::default(),
+        expected: test.map(|t| t.expected).unwrap_or_default(),
+        check,
     })
 }
 
@@ -538,17 +603,17 @@ fn resolve_generator(
                 value: value.as_f64(),
             }
         }
-        RawGenerator::Npy { path } => {
+        RawGenerator::File { path } => {
             let p = dir.join(&path);
             if !p.is_file() {
                 e.push(
                     key,
-                    format!("npy file {} does not exist", p.display()),
+                    format!("input file {} does not exist", p.display()),
                     "paths are relative to the scenario file's folder",
                 );
                 return None;
             }
-            Generator::Npy { path: p }
+            Generator::File { path: p }
         }
     };
     Some(g)
@@ -647,14 +712,15 @@ pub fn generate_samples(
 ) -> Result<Vec<Vec<TensorData>>, (usize, anyhow::Error)> {
     let mut per_input = Vec::new();
     for (i, input) in inputs.iter().enumerate() {
+        let (dtype, shape) = (input.dtype, input.shape.as_slice());
         per_input.push(
-            tensor::generate(
-                &input.generator,
-                input.dtype,
-                &input.shape,
-                input.seed,
-                count,
-            )
+            match &input.generator {
+                Generator::File { path } => testdata::file_samples(path, &input.name, dtype, shape),
+                Generator::Files { paths } => {
+                    testdata::files_samples(paths, &input.name, dtype, shape)
+                }
+                g => tensor::generate(g, dtype, shape, input.seed, count),
+            }
             .map_err(|e| (i, e))?,
         );
     }
@@ -662,4 +728,224 @@ pub fn generate_samples(
     Ok((0..n)
         .map(|i| per_input.iter().map(|s| s[i % s.len()].clone()).collect())
         .collect())
+}
+
+/// What a test-data folder gives a model: per input, its element type, shape and one file per
+/// set; per set, the expected outputs (output index, tensor).
+struct TestInputs {
+    inputs: BTreeMap<String, (DType, Vec<i64>, Vec<PathBuf>)>,
+    expected: Vec<Vec<(usize, TensorData)>>,
+}
+
+/// Reads model `model`'s test-data folder `dir` and matches its files to the model: an input file
+/// by the tensor's name when it has one, else by its position K among the model's inputs; output
+/// files likewise. Every set must give every input, with one shape across sets that agrees with
+/// the model's fixed dims and binds its named ones. Each error names the file.
+fn resolve_test_data(
+    dir: &Path,
+    info: &ModelInfo,
+    graph_inputs: &[&IoInfo],
+    given: &BTreeMap<String, raw::RawInput>,
+    model: &str,
+    mkey: &KeyPath,
+    e: &mut Errors,
+) -> Option<TestInputs> {
+    let key = &mkey.key("test_data");
+    let dir = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
+    if !dir.is_dir() {
+        e.push(
+            key,
+            format!("test-data folder {} does not exist", dir.display()),
+            "point `test_data` at the folder holding test_data_set_N folders (relative to the scenario file)",
+        );
+        return None;
+    }
+    let sets = match testdata::read_test_data(&dir) {
+        Ok(s) => s,
+        Err(err) => {
+            e.push(key, format!("{err:#}"), "fix or regenerate the file");
+            return None;
+        }
+    };
+    for (input, raw) in given {
+        if raw.shape.is_some() || raw.generator.is_some() {
+            e.push(
+                &mkey.key("inputs").key(input),
+                format!("input `{input}` of model `{model}` comes from its test data"),
+                "remove the entry: the test-data files give its values and shape",
+            );
+        }
+    }
+    let names: Vec<&str> = graph_inputs.iter().map(|i| i.name.as_str()).collect();
+    let mut inputs: BTreeMap<String, (DType, Vec<i64>, Vec<PathBuf>)> = BTreeMap::new();
+    let mut from: BTreeMap<String, PathBuf> = BTreeMap::new();
+    let mut named_dims: BTreeMap<String, (i64, PathBuf)> = BTreeMap::new();
+    let mut expected = Vec::new();
+    let mut fail = |msg: String, fix: String| {
+        e.push(key, msg, fix);
+    };
+    for set in &sets {
+        let mut seen: HashSet<&str> = HashSet::new();
+        for (k, (path, t)) in set.inputs.iter().enumerate() {
+            let io = if t.name.is_empty() {
+                info.inputs.get(k)
+            } else {
+                graph_inputs.iter().copied().find(|i| i.name == t.name)
+            };
+            let Some(io) = io else {
+                fail(
+                    if t.name.is_empty() {
+                        format!(
+                            "{} is input {k}, but model `{model}` has {} inputs",
+                            path.display(),
+                            info.inputs.len()
+                        )
+                    } else {
+                        format!(
+                            "{} holds tensor `{}`, but model `{model}` has no such input",
+                            path.display(),
+                            t.name
+                        )
+                    },
+                    format!("its inputs are: {}", names.join(", ")),
+                );
+                return None;
+            };
+            if !seen.insert(io.name.as_str()) {
+                fail(
+                    format!(
+                        "{} gives input `{}` a second time in {}",
+                        path.display(),
+                        io.name,
+                        set.dir.display()
+                    ),
+                    "give each input once per test_data_set folder".into(),
+                );
+                return None;
+            }
+            let t = &t.tensor;
+            if io.dtype != Ok(t.dtype) {
+                fail(
+                    format!(
+                        "{} holds {}, but input `{}` of model `{model}` is {}",
+                        path.display(),
+                        t.dtype,
+                        io.name,
+                        io.dtype_name()
+                    ),
+                    "save the tensor with the input's element type".into(),
+                );
+                return None;
+            }
+            if io.rank_known {
+                let contradiction = if io.dims.len() != t.shape.len() {
+                    Some(format!("rank {} against {}", t.shape.len(), io.dims.len()))
+                } else {
+                    io.dims
+                        .iter()
+                        .zip(&t.shape)
+                        .enumerate()
+                        .find_map(|(pos, (d, &size))| match d {
+                            Dim::Fixed(n) if *n != size => {
+                                Some(format!("dim {pos} is {size}, the model fixes it at {n}"))
+                            }
+                            Dim::Named(n) => match named_dims.get(n) {
+                                Some((v, other)) if *v != size => Some(format!(
+                                    "dim `{n}` is {size}, but {v} in {}",
+                                    other.display()
+                                )),
+                                Some(_) => None,
+                                None => {
+                                    named_dims.insert(n.clone(), (size, path.clone()));
+                                    None
+                                }
+                            },
+                            _ => None,
+                        })
+                };
+                if let Some(why) = contradiction {
+                    fail(
+                        format!(
+                            "{} has shape {:?}, which contradicts input `{}` of model `{model}` {}: {why}",
+                            path.display(),
+                            t.shape,
+                            io.name,
+                            io.shape_string()
+                        ),
+                        "fix the test data, or point `test_data` at the model's own".into(),
+                    );
+                    return None;
+                }
+            }
+            let entry = inputs.entry(io.name.clone()).or_insert_with(|| {
+                from.insert(io.name.clone(), path.clone());
+                (t.dtype, t.shape.clone(), Vec::new())
+            });
+            if entry.1 != t.shape {
+                fail(
+                    format!(
+                        "{} has shape {:?}, but {} has {:?}; every set gives input `{}` one shape",
+                        path.display(),
+                        t.shape,
+                        from[&io.name].display(),
+                        entry.1,
+                        io.name
+                    ),
+                    "split the sets into two test-data folders (two models)".into(),
+                );
+                return None;
+            }
+            entry.2.push(path.clone());
+        }
+        for io in &info.inputs {
+            if !seen.contains(io.name.as_str()) {
+                fail(
+                    format!(
+                        "{} gives no file for input `{}` of model `{model}`",
+                        set.dir.display(),
+                        io.name
+                    ),
+                    "add its input_K.pb (named after the input) to every set".into(),
+                );
+                return None;
+            }
+        }
+        let out_names: Vec<&str> = info.outputs.iter().map(|o| o.name.as_str()).collect();
+        let mut want = Vec::new();
+        for (k, (path, t)) in set.outputs.iter().enumerate() {
+            let i = if t.name.is_empty() {
+                (k < info.outputs.len()).then_some(k)
+            } else {
+                info.outputs.iter().position(|o| o.name == t.name)
+            };
+            let Some(i) = i else {
+                fail(
+                    format!(
+                        "{} is not an output of model `{model}` (tensor `{}`, position {k})",
+                        path.display(),
+                        t.name
+                    ),
+                    format!("its outputs are: {}", out_names.join(", ")),
+                );
+                return None;
+            };
+            if let Ok(d) = info.outputs[i].dtype
+                && d != t.tensor.dtype
+            {
+                fail(
+                    format!(
+                        "{} holds {}, but output `{}` of model `{model}` is {d}",
+                        path.display(),
+                        t.tensor.dtype,
+                        info.outputs[i].name
+                    ),
+                    "save the expected output with the output's element type".into(),
+                );
+                return None;
+            }
+            want.push((i, t.tensor.clone()));
+        }
+        expected.push(want);
+    }
+    Some(TestInputs { inputs, expected })
 }

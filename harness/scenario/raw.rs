@@ -107,6 +107,11 @@ pub struct RawModel {
     pub module: Option<String>,
     pub weights: Option<String>,
     pub init_seed: Option<u64>,
+    /// A test-data folder (`test_data_set_N/input_K.pb`, `output_K.pb`): the inputs become the
+    /// samples, the outputs are checked.
+    pub test_data: Option<String>,
+    /// `[model.check]`: tolerances of the expected-output check.
+    pub check: Option<RawTolerance>,
 }
 
 /// A model with no ONNX file whose service time follows a distribution (for calibration and tests).
@@ -138,11 +143,26 @@ pub struct RawInput {
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
 pub enum RawGenerator {
-    Uniform { low: Option<f64>, high: Option<f64> },
-    Normal { mean: Option<f64>, std: Option<f64> },
-    Int { low: Option<i64>, high: Option<i64> },
-    Const { value: ConstValue },
-    Npy { path: String },
+    Uniform {
+        low: Option<f64>,
+        high: Option<f64>,
+    },
+    Normal {
+        mean: Option<f64>,
+        std: Option<f64>,
+    },
+    Int {
+        low: Option<i64>,
+        high: Option<i64>,
+    },
+    Const {
+        value: ConstValue,
+    },
+    /// A tensor file: `.pb`, `.npy` or `.npz`; `npy` is the older name of the same kind.
+    #[serde(alias = "npy")]
+    File {
+        path: String,
+    },
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq)]

@@ -1381,3 +1381,48 @@ fn every_transfer_mode_is_in_the_vocabulary() {
     assert_eq!(numbers, (0..Transfer::ALL.len()).collect::<Vec<_>>());
     assert_eq!(Transfer::ALL.len(), 4);
 }
+
+#[test]
+fn test_data_gives_samples_expected_outputs_and_its_own_errors() {
+    let data = manifest().join("tests/models/testdata");
+    let s = ok(&format!(
+        "[[model]]\nname = \"lin\"\npath = {}\ntest_data = {}\n[model.check]\natol = 1e-4\n",
+        lit(&model("linear")),
+        lit(&data.join("linear"))
+    ));
+    let m = &s.models[0];
+    assert_eq!(m.samples.len(), 2, "one sample per test_data_set");
+    assert_eq!(m.inputs[0].shape, [2, 10], "the files bind `batch`");
+    assert!(matches!(&m.inputs[0].generator, Generator::Files { paths } if paths.len() == 2));
+    assert_eq!(m.expected.len(), 2);
+    assert_eq!(m.expected[1][0].0, 0, "output_0.pb is output `y`");
+    assert_eq!((m.check.atol, m.check.rtol), (1e-4, 1e-3));
+    assert!(m.has_expected());
+
+    // The other keys of an input, and [model.check] without expected outputs, are errors.
+    let e = errs(&format!(
+        "[[model]]\nname = \"lin\"\npath = {}\ntest_data = {}\ninputs.x.shape = [2, 10]\n\
+         [[model]]\nname = \"mlp\"\npath = {}\ndims = {{ batch = 1 }}\ncheck = {{ rtol = 0.1 }}\n",
+        lit(&model("linear")),
+        lit(&data.join("linear")),
+        lit(&model("mlp"))
+    ));
+    assert_eq!(
+        where_(&e),
+        [
+            (Some(5), "model[0].inputs.x".to_string()),
+            (Some(10), "model[1].check".to_string())
+        ],
+        "{e:?}"
+    );
+    assert!(
+        e[0].message.contains("comes from its test data"),
+        "{}",
+        e[0].message
+    );
+    assert!(
+        e[1].message.contains("no expected outputs"),
+        "{}",
+        e[1].message
+    );
+}

@@ -88,7 +88,12 @@ fn top_level_names(text: &str) -> Vec<String> {
     names
 }
 
-fn check_tolerance(value: Option<f64>, default: f64, key: &KeyPath, e: &mut Errors) -> f64 {
+pub(super) fn check_tolerance(
+    value: Option<f64>,
+    default: f64,
+    key: &KeyPath,
+    e: &mut Errors,
+) -> f64 {
     match value {
         None => default,
         Some(v) if v >= 0.0 && v.is_finite() => v,

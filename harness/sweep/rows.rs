@@ -1,7 +1,7 @@
 //! Turns a point's measured phases into rows and verdicts: one row per model, per ensemble group
 //! and `all`, each the median across trials, and why a point is invalid.
 
-use crate::load::{FirstRuns, PhaseResult};
+use crate::load::{FirstRuns, OutputChecks, PhaseResult};
 use crate::metrics::{self, Percentiles, Record, Summary, spread};
 use crate::report::{Row, Timings};
 use crate::scenario::{Point, Scenario, slo};
@@ -281,7 +281,22 @@ pub fn rows(
     };
     let all = summaries(&|t| &t.result.all);
     let all_median = median_summary(&all);
-    let (reasons, slo_met) = verdict(scenario, trials, &all, &all_median, steal_pct);
+    let (mut reasons, slo_met) = verdict(scenario, trials, &all, &all_median, steal_pct);
+    // Expected-output checks across warm-up and every trial: a mismatch makes the point invalid,
+    // so it can never report fast wrong answers.
+    let mut checks = vec![OutputChecks::default(); scenario.models.len()];
+    for phase in warm.into_iter().chain(trials) {
+        for (a, b) in checks.iter_mut().zip(&phase.checks) {
+            a.merge(b);
+        }
+    }
+    let checked: Vec<bool> = checks.iter().map(|c| c.checked > 0).collect();
+    reasons.extend(
+        checks
+            .iter()
+            .filter_map(|c| c.mismatch.as_ref())
+            .map(|m| format!("wrong outputs: {m}")),
+    );
     let row = |name: &str,
                kind: &str,
                per_trial: &[Summary],
@@ -340,15 +355,18 @@ pub fn rows(
     let mut out = Vec::new();
     for (i, m) in scenario.models.iter().enumerate() {
         let warm_n = warm.map_or(0, |w| w.result.models[i].attempts);
-        out.push(row(
-            &m.name,
-            "model",
-            &summaries(&|t| &t.result.models[i]),
-            &merged(&|t| &t.result.models[i]),
-            warm_n,
-            Some(&first_runs[i]),
-            load_of(&m.name),
-        ));
+        out.push(Row {
+            outputs_checked: checked[i],
+            ..row(
+                &m.name,
+                "model",
+                &summaries(&|t| &t.result.models[i]),
+                &merged(&|t| &t.result.models[i]),
+                warm_n,
+                Some(&first_runs[i]),
+                load_of(&m.name),
+            )
+        });
     }
     for (g, group) in scenario.workload.groups.iter().enumerate() {
         let warm_n = warm.map_or(0, |w| w.result.groups[g].attempts);
@@ -357,25 +375,31 @@ pub fn rows(
             .iter()
             .map(|&m| load_of(&scenario.models[m].name))
             .fold(0.0, f64::max);
-        out.push(row(
-            &group.name,
-            "group",
-            &summaries(&|t| &t.result.groups[g]),
-            &merged(&|t| &t.result.groups[g]),
-            warm_n,
-            None,
-            load_ms,
-        ));
+        out.push(Row {
+            outputs_checked: group.members.iter().all(|&m| checked[m]),
+            ..row(
+                &group.name,
+                "group",
+                &summaries(&|t| &t.result.groups[g]),
+                &merged(&|t| &t.result.groups[g]),
+                warm_n,
+                None,
+                load_ms,
+            )
+        });
     }
-    out.push(row(
-        "all",
-        "all",
-        &all,
-        &merged(&|t| &t.result.all),
-        warm.map_or(0, |w| w.sent),
-        Some(&all_first),
-        worker_load,
-    ));
+    out.push(Row {
+        outputs_checked: !checked.is_empty() && checked.iter().all(|&c| c),
+        ..row(
+            "all",
+            "all",
+            &all,
+            &merged(&|t| &t.result.all),
+            warm.map_or(0, |w| w.sent),
+            Some(&all_first),
+            worker_load,
+        )
+    });
     out
 }
 

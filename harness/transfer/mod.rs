@@ -177,6 +177,30 @@ impl Staged<'_> {
     }
 }
 
+impl Staged<'_> {
+    /// The outputs of this request's reply as tensors, for the expected-output check: inline as
+    /// they came, or copied out of the request's shared-memory slot. `None` when the mode sends no
+    /// outputs back (`device`: they stay in GPU memory).
+    pub fn outputs<'o>(
+        &self,
+        outputs: &'o Outputs,
+    ) -> Result<Option<std::borrow::Cow<'o, [TensorData]>>, String> {
+        use std::borrow::Cow;
+        match (self, outputs) {
+            (Staged::Device(_), _) => Ok(None),
+            (Staged::Shm(s), Outputs::Shm(placed)) => shm::copy_tensors(s.slot().output(), placed)
+                .map(|v| Some(Cow::Owned(v)))
+                .map_err(|e| format!("cannot read the outputs from the slot: {e}")),
+            (Staged::Pipe(_) | Staged::Shm(_) | Staged::Index(_), Outputs::Inline(v)) => {
+                Ok(Some(Cow::Borrowed(v)))
+            }
+            (Staged::Pipe(_) | Staged::Index(_), Outputs::Shm(_)) => {
+                Err("outputs in a shared-memory slot, but the request had none".into())
+            }
+        }
+    }
+}
+
 /// What the worker hands the runtime for one request.
 #[derive(Debug, Clone, Copy)]
 pub enum Input<'a> {

@@ -494,6 +494,9 @@ pub struct Pool {
     /// Workers replaced, and the slowest replacement (spawn to ready).
     pub restarts: std::cell::Cell<u64>,
     pub restart_max: std::cell::Cell<Duration>,
+    /// (worker pid, model, sample) whose outputs were checked against the expected ones: each
+    /// worker's first run of each sample is checked once per point, whichever phase it falls in.
+    pub checked: std::cell::RefCell<std::collections::HashSet<(u32, usize, usize)>>,
 }
 
 /// How the pool treats failing workers.
@@ -555,6 +558,7 @@ impl Pool {
             timeouts: std::cell::RefCell::new(vec![0; n]),
             restarts: std::cell::Cell::new(0),
             restart_max: std::cell::Cell::new(Duration::ZERO),
+            checked: Default::default(),
         })
     }
 
@@ -570,6 +574,7 @@ impl Pool {
             timeouts: std::cell::RefCell::new(vec![0; n]),
             restarts: std::cell::Cell::new(0),
             restart_max: std::cell::Cell::new(Duration::ZERO),
+            checked: Default::default(),
         }
     }
 

@@ -1,0 +1,180 @@
+//! Inputs and expected outputs from test-data folders (`test_data_set_N/input_K.pb`,
+//! `output_K.pb`) run end to end: the outputs of each worker's first run of each sample are
+//! checked in every transfer mode, a wrong expected output makes the point invalid with a reason
+//! that names it, and a test-data file that contradicts the model is a validate error naming the
+//! file. The fixtures are made by `scripts/make_tensor_fixtures.py`; one test also runs an ONNX
+//! backend test case from the installed `onnx` wheel, when there is one.
+
+mod common;
+
+use std::path::PathBuf;
+
+fn fixtures() -> PathBuf {
+    std::fs::canonicalize("tests/models/testdata").unwrap()
+}
+
+fn linear() -> String {
+    format!("{}/linear.onnx", common::models_path())
+}
+
+/// The row of `model` at the point with `transfer`.
+fn row<'a>(run: &'a common::Run, transfer: &str, model: &str) -> &'a common::Row {
+    run.rows
+        .iter()
+        .find(|r| r["transfer"] == transfer && r["model"] == model)
+        .unwrap_or_else(|| panic!("no row for {model} with {transfer}: {}", run.stderr))
+}
+
+#[test]
+fn test_data_outputs_are_checked_in_every_transfer_mode() {
+    let scenario = format!(
+        r#"
+[[model]]
+name = "lin"
+path = "{}"
+test_data = "{}/linear"
+
+[workload]
+warmup_requests = 4
+min_requests = 1
+
+[sweep]
+transfer = ["pipe", "shm", "index"]
+"#,
+        linear(),
+        fixtures().display()
+    );
+    let run = common::sweep(&scenario, &["--requests", "20"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    for transfer in ["pipe", "shm", "index"] {
+        for model in ["lin", "all"] {
+            let r = row(&run, transfer, model);
+            assert_eq!(r["outputs_checked"], "true", "{transfer} {model}: {r:?}");
+            assert_eq!(r["valid"], "true", "{transfer} {model}: {r:?}");
+            assert_eq!(r["errors"], "0", "{transfer} {model}: {r:?}");
+        }
+    }
+}
+
+#[test]
+fn a_wrong_expected_output_makes_the_point_invalid_and_says_where() {
+    let scenario = format!(
+        r#"
+[[model]]
+name = "lin"
+path = "{}"
+test_data = "{}/linear_wrong/test_data_set_0"
+
+[workload]
+warmup_requests = 2
+min_requests = 1
+
+[sweep]
+transfer = ["pipe", "shm", "index"]
+"#,
+        linear(),
+        fixtures().display()
+    );
+    let run = common::sweep(&scenario, &["--requests", "10"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    for transfer in ["pipe", "shm", "index"] {
+        let r = row(&run, transfer, "lin");
+        assert_eq!(r["valid"], "false", "{transfer}: {r:?}");
+        assert_eq!(r["outputs_checked"], "true", "{transfer}: {r:?}");
+        let reason = &r["reason"];
+        for part in [
+            "wrong outputs: model `lin` sample 0 (worker pid ",
+            "output `y`: 1 of 2 elements differ; worst: element 1 is ",
+            "(tolerance atol 1e-5 + rtol 1e-3 × |expected|)",
+        ] {
+            assert!(
+                reason.contains(part),
+                "{transfer}: {part:?} not in {reason}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_test_data_file_that_contradicts_a_fixed_dim_is_a_validate_error_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let set = dir.path().join("test_data_set_0");
+    std::fs::create_dir(&set).unwrap();
+    // An unnamed float32 [2, 3] TensorProto: dims 2 and 3, data_type 1, 24 bytes of raw_data.
+    let mut pb = vec![0x08, 0x02, 0x08, 0x03, 0x10, 0x01, 0x4a, 24];
+    pb.extend_from_slice(&[0; 24]);
+    std::fs::write(set.join("input_0.pb"), pb).unwrap();
+    let file = dir.path().join("s.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "[[model]]\nname = \"lin\"\npath = \"{}\"\ntest_data = \"test_data_set_0\"\n",
+            linear()
+        ),
+    )
+    .unwrap();
+    let out = common::bench(&["validate", "--scenario", file.to_str().unwrap()]);
+    assert_eq!(out.code, 2, "{}{}", out.stdout, out.stderr);
+    let want = format!(
+        "{}/input_0.pb has shape [2, 3], which contradicts input `x` of model `lin` [batch, 10]: dim 1 is 3, the model fixes it at 10",
+        std::fs::canonicalize(&set).unwrap().display()
+    );
+    assert!(out.stderr.contains(&want), "{}", out.stderr);
+    assert!(out.stderr.contains("model[0].test_data"), "{}", out.stderr);
+}
+
+/// The folder of one ONNX backend test case in the installed `onnx` wheel (`node/test_relu`, or
+/// `simple/test_single_relu_model` in wheels that ship no `node` cases), or why there is none.
+fn backend_case() -> Result<PathBuf, String> {
+    let python = std::fs::canonicalize(".venv/bin/python").map_err(|e| format!(".venv: {e}"))?;
+    let out = std::process::Command::new(python)
+        .args([
+            "-c",
+            "import onnx, os; print(os.path.dirname(onnx.__file__))",
+        ])
+        .output()
+        .map_err(|e| format!("cannot run .venv/bin/python: {e}"))?;
+    if !out.status.success() {
+        return Err("the onnx package is not installed in .venv".into());
+    }
+    let data = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()).join("backend/test/data");
+    ["node/test_relu", "simple/test_single_relu_model"]
+        .iter()
+        .map(|c| data.join(c))
+        .find(|d| d.join("model.onnx").is_file())
+        .ok_or_else(|| format!("{} holds no relu test case", data.display()))
+}
+
+#[test]
+fn an_onnx_backend_test_case_runs_with_its_test_data_in_every_transfer_mode() {
+    let case = match backend_case() {
+        Ok(c) => c,
+        Err(why) => {
+            eprintln!("skipped: {why}");
+            return;
+        }
+    };
+    let scenario = format!(
+        r#"
+[[model]]
+name = "relu"
+path = "{c}/model.onnx"
+test_data = "{c}"
+
+[workload]
+warmup_requests = 2
+min_requests = 1
+
+[sweep]
+transfer = ["pipe", "shm", "index"]
+"#,
+        c = case.display()
+    );
+    let run = common::sweep(&scenario, &["--requests", "10"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    for transfer in ["pipe", "shm", "index"] {
+        let r = row(&run, transfer, "relu");
+        assert_eq!(r["outputs_checked"], "true", "{transfer}: {r:?}");
+        assert_eq!(r["valid"], "true", "{transfer}: {r:?}");
+    }
+}
