@@ -13,6 +13,9 @@
 //! - **Ensembles**: a request to a group fans out to every member at once and completes with the
 //!   last reply. Each member is also recorded in its own model's histograms, so tail amplification
 //!   is visible.
+//! - **Input copies**: a mode that copies the inputs before the send (`shm`, into a slot) has the
+//!   send begin when the copy does. The copy is transfer cost: it is in service time and in its own
+//!   histogram (`stage`), never in send lag, so a 5 MB input does not read as a late generator.
 //! - **First runs**: a session's first run in a worker (warm-up effects: allocations, kernel
 //!   selection) is counted and timed apart and never enters the steady-state histograms.
 //!
@@ -29,7 +32,7 @@ use rand::distr::{Distribution, weighted::WeightedIndex};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::Exp;
 
-use crate::metrics::{Record, Timing};
+use crate::metrics::{Record, Staging, Timing};
 use crate::scenario::{Arrival, Limit, LoadPoint, Scenario, StopRule, Target, Transfer};
 use crate::timer::PreciseTimer;
 use crate::transfer::Stager;
@@ -151,7 +154,7 @@ impl From<StopRule> for PhaseRule {
 
 /// The outcome of one model call.
 enum Outcome {
-    Ok(Timing),
+    Ok(Timing, Staging),
     First,
     /// The worker loaded the model for this request (on-demand placement).
     Cold {
@@ -226,7 +229,9 @@ impl<'a> Phase<'a> {
         f(&mut windows[idx])
     }
 
-    /// Calls one model and records the result in that model's record.
+    /// Calls one model and records the result in that model's record. Returns the outcome, when
+    /// the send began (the input copy's start, for a mode that copies before sending) and when the
+    /// reply arrived.
     async fn call_model(
         &self,
         m: usize,
@@ -248,6 +253,10 @@ impl<'a> Phase<'a> {
         let worker = self.pool.pick(m, hint);
         let timeout = self.pool.policy().request_timeout;
         let sent = Instant::now();
+        // The parent's copy of the inputs (shm) is transfer cost, not the generator falling
+        // behind: the send begins when the copy does. A wait for a free slot stays send lag.
+        let copy = staged.copy_time();
+        let began = sent.checked_sub(copy).unwrap_or(sent).max(intended);
         let reply = match staged.inputs() {
             Ok(inputs) => {
                 worker
@@ -267,11 +276,15 @@ impl<'a> Phase<'a> {
         };
         // A dead or hung worker is replaced; this request waits for that, then reports its failure.
         self.pool.after_reply(worker.info.id as usize, &reply).await;
+        let outputs_inline = match &reply {
+            Reply::Done { outputs, .. } => staged.outputs_fell_back(outputs),
+            _ => false,
+        };
         // Only now may the staged inputs go (a shared-memory slot back to the pool).
         drop(staged);
         self.frames.borrow_mut().push(frame);
         self.last_done.set(self.last_done.get().max(done));
-        let lag = sent.saturating_duration_since(intended);
+        let lag = began.saturating_duration_since(intended);
         let outcome = match reply {
             Reply::Done { .. } if mismatch.is_some() => Outcome::Err {
                 kind: "output_mismatch",
@@ -289,7 +302,7 @@ impl<'a> Phase<'a> {
                 first: true,
                 ..
             } => {
-                let latency = done - sent;
+                let latency = done - began;
                 let mut fr = self.first_runs.borrow_mut();
                 fr[m].merge(&FirstRuns {
                     count: 1,
@@ -298,12 +311,18 @@ impl<'a> Phase<'a> {
                 });
                 Outcome::First
             }
-            Reply::Done { compute_ns, .. } => Outcome::Ok(Timing {
-                latency: done.saturating_duration_since(intended),
-                service: done - sent,
-                lag,
-                compute_ns,
-            }),
+            Reply::Done { compute_ns, .. } => Outcome::Ok(
+                Timing {
+                    latency: done.saturating_duration_since(intended),
+                    service: done - began,
+                    lag,
+                    compute_ns,
+                },
+                Staging {
+                    copy,
+                    outputs_inline,
+                },
+            ),
             Reply::Failed(message) => Outcome::Err {
                 kind: "runtime_error",
                 message,
@@ -321,7 +340,7 @@ impl<'a> Phase<'a> {
             },
         };
         self.with_window(done, |w| record(&mut w.models[m], &outcome));
-        (outcome, sent, done)
+        (outcome, began, done)
     }
 
     /// Checks a reply's outputs against sample `index`'s expected outputs, the first time worker
@@ -381,12 +400,18 @@ impl<'a> Phase<'a> {
                 let first_sent = results.iter().map(|(_, s, _)| *s).min().unwrap_or(intended);
                 let lag = first_sent.saturating_duration_since(intended);
                 let mut compute_ns = 0;
+                // The members' copies run one after another on this thread.
+                let mut staging = Staging::default();
                 let mut err = None;
                 let mut first = false;
                 let mut cold = false;
                 for (o, _, _) in results {
                     match o {
-                        Outcome::Ok(t) => compute_ns = compute_ns.max(t.compute_ns),
+                        Outcome::Ok(t, s) => {
+                            compute_ns = compute_ns.max(t.compute_ns);
+                            staging.copy += s.copy;
+                            staging.outputs_inline |= s.outputs_inline;
+                        }
                         Outcome::First => first = true,
                         Outcome::Cold { .. } => cold = true,
                         Outcome::Err { kind, message, .. } => {
@@ -400,12 +425,15 @@ impl<'a> Phase<'a> {
                         latency: done.saturating_duration_since(intended),
                     },
                     (None, true) => Outcome::First,
-                    (None, false) => Outcome::Ok(Timing {
-                        latency: done.saturating_duration_since(intended),
-                        service: done - first_sent,
-                        lag,
-                        compute_ns,
-                    }),
+                    (None, false) => Outcome::Ok(
+                        Timing {
+                            latency: done.saturating_duration_since(intended),
+                            service: done - first_sent,
+                            lag,
+                            compute_ns,
+                        },
+                        staging,
+                    ),
                 };
                 self.with_window(done, |w| record(&mut w.groups[g], &o));
                 (o, done)
@@ -464,7 +492,10 @@ impl<'a> Phase<'a> {
 fn record(r: &mut Record, o: &Outcome) {
     r.attempts += 1;
     match o {
-        Outcome::Ok(t) => r.record_ok(*t),
+        Outcome::Ok(t, s) => {
+            r.record_ok(*t);
+            r.record_staging(*s);
+        }
         Outcome::First => {}
         Outcome::Cold { latency } => r.record_cold(*latency),
         Outcome::Err { kind, message, lag } => r.record_error(kind, message, *lag),

@@ -8,6 +8,10 @@
 //! - `lag`: from the intended to the actual send: how far the generator fell behind its schedule.
 //! - `compute`: the worker's time inside the runtime's run call.
 //!
+//! Beside them, `stage`: the parent's copy of a request's inputs before the send (into a
+//! shared-memory slot for `shm`). It is transfer cost, so it counts in service time and not in send
+//! lag: the send is taken to begin when the copy does.
+//!
 //! `latency - compute` is what the harness and queueing add.
 
 use std::collections::BTreeMap;
@@ -44,6 +48,15 @@ pub struct Timing {
     pub compute_ns: u64,
 }
 
+/// How the parent staged one successful request.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Staging {
+    /// The parent's copy of the inputs before the send (zero when nothing is copied then).
+    pub copy: Duration,
+    /// The outputs came back inline because they outgrew their shared-memory room.
+    pub outputs_inline: bool,
+}
+
 /// What one model, group or the whole point saw.
 #[derive(Debug, Clone)]
 pub struct Record {
@@ -57,6 +70,10 @@ pub struct Record {
     /// Cold starts (on-demand placement): latency of the requests that had to load their model
     /// first. Never mixed into `latency`.
     pub cold: Histogram<u64>,
+    /// The parent's input copies ([`Staging::copy`]) of successful requests that had one.
+    pub stage: Histogram<u64>,
+    /// Successful `shm` requests whose outputs outgrew their slot and came back inline.
+    pub outputs_inline: u64,
     /// Sends that lagged more than [`LAG_LIMIT`] (failed requests included).
     pub lagged: u64,
     /// Every request recorded: successes, failures, first runs and cold starts.
@@ -76,6 +93,8 @@ impl Default for Record {
             compute: new_histogram(),
             overhead: new_histogram(),
             cold: new_histogram(),
+            stage: new_histogram(),
+            outputs_inline: 0,
             lagged: 0,
             attempts: 0,
             errors: BTreeMap::new(),
@@ -95,6 +114,14 @@ impl Record {
         if t.lag > LAG_LIMIT {
             self.lagged += 1;
         }
+    }
+
+    /// How a successful request was staged; record it with [`Record::record_ok`].
+    pub fn record_staging(&mut self, s: Staging) {
+        if !s.copy.is_zero() {
+            self.stage.saturating_record(ns(s.copy).max(1));
+        }
+        self.outputs_inline += u64::from(s.outputs_inline);
     }
 
     pub fn record_cold(&mut self, latency: Duration) {
@@ -133,10 +160,12 @@ impl Record {
             (&mut self.compute, &other.compute),
             (&mut self.overhead, &other.overhead),
             (&mut self.cold, &other.cold),
+            (&mut self.stage, &other.stage),
         ] {
             a.add(b).expect("histograms with equal bounds merge");
         }
         self.lagged += other.lagged;
+        self.outputs_inline += other.outputs_inline;
         self.attempts += other.attempts;
         for (k, v) in &other.errors {
             *self.errors.entry(k.clone()).or_default() += v;
@@ -207,6 +236,10 @@ pub struct Summary {
     pub lag: Percentiles,
     pub compute: Percentiles,
     pub overhead: Percentiles,
+    /// The parent's input copies (see [`Staging`]).
+    pub stage: Percentiles,
+    /// Requests whose `shm` outputs came back inline.
+    pub outputs_inline: u64,
     /// 10th percentile of the overhead, µs: close to the bare transport cost whenever the queue is
     /// often empty.
     pub overhead_p10: f64,
@@ -268,6 +301,8 @@ impl Summary {
             lag: Percentiles::of(&r.lag),
             compute: Percentiles::of(&r.compute),
             overhead: Percentiles::of(&r.overhead),
+            stage: Percentiles::of(&r.stage),
+            outputs_inline: r.outputs_inline,
             overhead_p10: if r.overhead.is_empty() {
                 0.0
             } else {
@@ -367,7 +402,17 @@ mod tests {
             ..timing(20, 5_000)
         });
         b.record_error("worker_lost", "gone", Duration::ZERO);
+        b.record_staging(Staging {
+            copy: Duration::from_micros(700),
+            outputs_inline: true,
+        });
+        a.record_staging(Staging::default());
         a.merge(&b);
+        assert_eq!(
+            (a.stage.len(), a.outputs_inline),
+            (1, 1),
+            "no copy, no record"
+        );
         assert_eq!((a.ok(), a.error_count(), a.sent(), a.lagged), (2, 1, 3, 1));
         assert_eq!(a.first_error["worker_lost"], "gone");
         let s = Summary::of(&a, Duration::from_secs(2));

@@ -9,6 +9,9 @@ Each reproduces what a public exporter writes and what bench once refused or ran
 - overridable_weights.onnx: the same at IR version 8, where such a weight may be fed.
 - external_data.onnx (+ external_data.weights): weights in a separate file.
 - unk_dims.onnx: anonymous dims named `unk__7` and `None`, and a zero-size fixed dim.
+- nonzero.onnx: a detector-like output whose dim `nnz` is only known after running (the indices of
+  the positive inputs, NonZero), beside an output whose size the input binds.
+- big_input.onnx: a cheap model (ReduceMax) of a 640x640 detector's input, 4.9 MB a sample.
 
 Run from the repository root with the test Python: .venv/bin/python scripts/make_wild_models.py
 The files are committed; the tests do not need the onnx package.
@@ -143,6 +146,28 @@ def main():
     m = helper.make_model(g, opset_imports=opset())
     m.ir_version = 8
     save(m, "unk_dims.onnx")
+
+    # an output whose size is only known after running: NonZero of Relu(x) -> [1, nnz]
+    g = helper.make_graph(
+        [helper.make_node("Relu", ["x"], ["r"]), helper.make_node("NonZero", ["r"], ["idx"])],
+        "nonzero",
+        [value("x", TensorProto.FLOAT, ["n"])],
+        [value("r", TensorProto.FLOAT, ["n"]), value("idx", TensorProto.INT64, [1, "nnz"])],
+    )
+    m = helper.make_model(g, opset_imports=opset())
+    m.ir_version = 8
+    save(m, "nonzero.onnx")
+
+    # a large input on a cheap model: the 640x640 image of a detector, reduced to its maximum
+    g = helper.make_graph(
+        [helper.make_node("ReduceMax", ["images"], ["m"], keepdims=0)],
+        "big_input",
+        [value("images", TensorProto.FLOAT, [1, 3, "height", "width"])],
+        [value("m", TensorProto.FLOAT, [])],
+    )
+    m = helper.make_model(g, opset_imports=opset())
+    m.ir_version = 8
+    save(m, "big_input.onnx")
 
 
 if __name__ == "__main__":

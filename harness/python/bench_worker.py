@@ -314,15 +314,19 @@ class Worker:
         arrays = self.output_arrays(out)
         first = not held.has_run
         held.has_run = True
-        if slot is None:
+        placed = None if slot is None else self.write_outputs(slot, arrays)
+        if placed is None:
+            # No slot, or outputs larger than the slot's room (a size only known after running):
+            # inline, as the Rust worker does.
             outputs = ("inline", [(name, a.shape, a.reshape(-1).view(self.np.uint8))
                                   for name, a in arrays])
         else:
-            outputs = ("shm", self.write_outputs(slot, arrays))
+            outputs = ("shm", placed)
         return bp.frame_done(id_, compute_ns, first, cold_load_ns, evicted, outputs)
 
     def write_outputs(self, slot: int, arrays):
-        """Places the outputs back to back in the slot's output region, each at a multiple of 64."""
+        """Places the outputs back to back in the slot's output region, each at a multiple of 64;
+        None when they do not fit (the reply then carries them inline)."""
         placements = []
         cursor = 0
         for name, a in arrays:
@@ -330,8 +334,7 @@ class Worker:
             cursor = offset + a.nbytes
             placements.append((name, a.shape, offset, a.nbytes))
         if cursor > self.output_bytes:
-            raise ValueError(f"the tensors need {cursor} bytes but the slot region holds "
-                             f"{self.output_bytes}; size the slots from the largest tensors")
+            return None
         base = slot * self.stride + self.stride - align_up(self.output_bytes)
         for (_, _, offset, nbytes), (_, a) in zip(placements, arrays):
             start = base + offset

@@ -127,6 +127,15 @@ pub struct Row {
     pub overhead_p50_us: f64,
     pub overhead_p99_us: f64,
     pub overhead_mean_us: f64,
+    /// The parent's copy of a request's inputs before the send (`shm`: into the slot), µs; part of
+    /// service time, never of send lag. 0 where nothing is copied then.
+    #[serde(default)]
+    pub stage_p50_us: f64,
+    #[serde(default)]
+    pub stage_p99_us: f64,
+    /// `shm`: requests (across trials) whose outputs outgrew their slot and came back inline.
+    #[serde(default)]
+    pub shm_inline_outputs: u64,
     pub first_run_ms: Option<f64>,
     /// On-demand placement: requests that loaded their model first, and their latency.
     pub cold_starts: u64,
@@ -288,6 +297,8 @@ impl Row {
             &mut r.overhead_p50_us,
             &mut r.overhead_p99_us,
             &mut r.overhead_mean_us,
+            &mut r.stage_p50_us,
+            &mut r.stage_p99_us,
             &mut r.load_ms,
             &mut r.rss_mib,
         ] {

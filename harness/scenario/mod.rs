@@ -11,6 +11,7 @@ pub use model::generate_samples;
 mod describe;
 pub use describe::describe;
 mod raw;
+pub mod shm;
 pub mod slo;
 pub mod source;
 pub mod sweep;
@@ -591,8 +592,16 @@ pub struct Scenario {
     pub slo: Vec<slo::Constraint>,
     pub on_demand: OnDemandCaps,
     pub cuda: CudaSpec,
+    pub transfer: TransferSpec,
     pub axes: Axes,
     pub points: Vec<Point>,
+}
+
+/// `[transfer]`: settings of the transfer modes.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TransferSpec {
+    /// The most memory an `shm` point's arena may come to hold, MiB (see [`shm`]).
+    pub shm_budget_mib: u64,
 }
 
 impl Scenario {
@@ -790,6 +799,27 @@ pub fn load_bytes(bytes: &[u8], file: &Path) -> Result<Scenario, ScenarioErrors>
     }
 }
 
+/// `[transfer]`: `shm_budget_mib` from 1 MiB to [`shm::MAX_BUDGET_MIB`], default
+/// [`shm::DEFAULT_BUDGET_MIB`].
+fn resolve_transfer(raw: raw::RawTransfer, key: &KeyPath, e: &mut Errors) -> TransferSpec {
+    let shm_budget_mib = match raw.shm_budget_mib {
+        None => shm::DEFAULT_BUDGET_MIB,
+        Some(n) if (1..=shm::MAX_BUDGET_MIB as i64).contains(&n) => n as u64,
+        Some(n) => {
+            e.push(
+                &key.key("shm_budget_mib"),
+                format!("must be from 1 to {}, got {n}", shm::MAX_BUDGET_MIB),
+                format!(
+                    "set `shm_budget_mib = {}` (MiB the shm arena may come to hold)",
+                    shm::DEFAULT_BUDGET_MIB
+                ),
+            );
+            shm::DEFAULT_BUDGET_MIB
+        }
+    };
+    TransferSpec { shm_budget_mib }
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -856,7 +886,9 @@ fn resolve(raw: RawScenario, file: &Path, hash: String, e: &mut Errors) -> Optio
 
     let workload =
         workload::resolve_workload(raw.workload.unwrap_or_default(), &models, &declared, e);
+    let max_in_flight_set = raw.load.as_ref().is_some_and(|l| l.max_in_flight.is_some());
     let (load, load_points) = workload::resolve_load(raw.load.unwrap_or_default(), dir, e);
+    let transfer = resolve_transfer(raw.transfer.unwrap_or_default(), &root.key("transfer"), e);
     let slo = slo::resolve(raw.slo.as_ref(), &root.key("slo"), e);
     let axes = workload::resolve_axes(raw.sweep.as_ref(), load_points, e);
     torch::resolve(
@@ -895,6 +927,32 @@ fn resolve(raw: RawScenario, file: &Path, hash: String, e: &mut Errors) -> Optio
             Vec::new()
         }
     };
+    let points: Vec<Point> = {
+        // Dedicated placement runs one worker per model: its points with another count are not
+        // run (validate lists what was dropped).
+        let m = models_len;
+        points
+            .into_iter()
+            .filter(|p| p.placement != Placement::Dedicated || p.workers == m)
+            // GPU-resident inputs exist only on the GPU.
+            .filter(|p| p.transfer != Transfer::Device || p.provider == Provider::Cuda)
+            .enumerate()
+            .map(|(i, mut p)| {
+                p.index = i;
+                p
+            })
+            .collect()
+    };
+    for p in shm::check(
+        &models,
+        &workload,
+        &load,
+        &points,
+        transfer.shm_budget_mib,
+        max_in_flight_set,
+    ) {
+        e.push(&p.key, p.message, p.hint);
+    }
     Some(Scenario {
         name,
         file: file.to_path_buf(),
@@ -906,22 +964,8 @@ fn resolve(raw: RawScenario, file: &Path, hash: String, e: &mut Errors) -> Optio
         slo,
         on_demand,
         cuda,
-        points: {
-            // Dedicated placement runs one worker per model: its points with another count are not
-            // run (validate lists what was dropped).
-            let m = models_len;
-            points
-                .into_iter()
-                .filter(|p| p.placement != Placement::Dedicated || p.workers == m)
-                // GPU-resident inputs exist only on the GPU.
-                .filter(|p| p.transfer != Transfer::Device || p.provider == Provider::Cuda)
-                .enumerate()
-                .map(|(i, mut p)| {
-                    p.index = i;
-                    p
-                })
-                .collect()
-        },
+        transfer,
+        points,
         axes,
     })
 }

@@ -41,6 +41,7 @@ pub struct RawScenario {
     pub cuda: Option<RawCuda>,
     pub torch: Option<RawTorch>,
     pub parity: Option<RawParity>,
+    pub transfer: Option<RawTransfer>,
 }
 
 /// `[torch]`: settings of the torch runtime.
@@ -201,6 +202,12 @@ pub struct RawWorkload {
     pub trials: Option<i64>,
     pub request_timeout: Option<String>,
     pub replace_after_timeouts: Option<i64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTransfer {
+    pub shm_budget_mib: Option<i64>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -68,7 +68,8 @@ pub fn verdict(
     (reasons, slo_met)
 }
 
-/// The median across trials of every field of a summary (sums for `sent` and `errors`).
+/// The median across trials of every field of a summary (sums for `sent`, `errors` and
+/// `outputs_inline`).
 fn median_summary(v: &[Summary]) -> Summary {
     let med = |f: fn(&Summary) -> f64| metrics::median(&v.iter().map(f).collect::<Vec<_>>());
     let pct =
@@ -83,6 +84,8 @@ fn median_summary(v: &[Summary]) -> Summary {
         lag: pct(|s| s.lag),
         compute: pct(|s| s.compute),
         overhead: pct(|s| s.overhead),
+        stage: pct(|s| s.stage),
+        outputs_inline: v.iter().map(|s| s.outputs_inline).sum(),
         overhead_p10: med(|s| s.overhead_p10),
         lagged_pct: med(|s| s.lagged_pct),
     }
@@ -332,6 +335,9 @@ pub fn rows(
             throughput_rps_min: tmin,
             throughput_rps_max: tmax,
             lagged_sends_pct: m.lagged_pct,
+            stage_p50_us: m.stage.p50,
+            stage_p99_us: m.stage.p99,
+            shm_inline_outputs: m.outputs_inline,
             first_run_ms: first
                 .filter(|f| f.count > 0)
                 .map(|f| f.max_latency.as_secs_f64() * 1e3),

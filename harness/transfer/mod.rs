@@ -165,6 +165,25 @@ impl<'a> Stager<'a> {
 }
 
 impl Staged<'_> {
+    /// How long the parent took to copy the inputs for this request (into a shared-memory slot);
+    /// zero for the modes that copy nothing before the send (`pipe` encodes the bytes into the
+    /// request frame as it sends it). Transfer cost: the caller counts it in service time.
+    pub fn copy_time(&self) -> std::time::Duration {
+        match self {
+            Staged::Shm(s) => s.copy_time(),
+            Staged::Pipe(_) | Staged::Index(_) | Staged::Device(_) => std::time::Duration::ZERO,
+        }
+    }
+
+    /// Whether `outputs`, this request's reply, came back inline although the mode returns them
+    /// elsewhere: an `shm` output larger than its slot's room.
+    pub fn outputs_fell_back(&self, outputs: &Outputs) -> bool {
+        match self {
+            Staged::Shm(_) => matches!(outputs, Outputs::Inline(_)),
+            Staged::Pipe(_) | Staged::Index(_) | Staged::Device(_) => false,
+        }
+    }
+
     /// What the request frame carries; `Err` (the request's failure) when the inputs could not be
     /// staged.
     pub fn inputs(&self) -> Result<InputsRef<'_>, String> {
@@ -345,6 +364,53 @@ mod tests {
         assert!(slots.acquire().now_or_never().is_none());
         drop(staged);
         assert!(slots.acquire().now_or_never().is_some());
+    }
+
+    /// Outputs larger than the slot's output room (a size only known after running) come back
+    /// inline for that request instead of failing it, and the stager says so.
+    #[test]
+    fn shm_outputs_that_outgrow_their_room_come_back_inline() {
+        let layout = ShmLayout::new(1, 4096, 64).unwrap(); // the sample echoed needs 64 + 3 bytes
+        let slots = SlotPool::new(shm::ShmArena::create(layout).unwrap());
+        let fd = slots.fd.fd().try_clone_to_owned().unwrap().into_raw_fd();
+        let mut resolver = Resolver::open(Transfer::Shm, Some(layout), Some(fd), []).unwrap();
+        let stager = Stager::new(Transfer::Shm, Some(&slots)).unwrap();
+        let sample = sample();
+        let staged = stager.stage(&sample, 0).now_or_never().unwrap();
+        let inputs = on_the_wire(staged.inputs().unwrap());
+        let outputs = resolver.serve(0, &inputs, echo).unwrap();
+        assert_eq!(outputs, Outputs::Inline(sample.clone()));
+        assert!(staged.outputs_fell_back(&outputs));
+        assert!(
+            !staged.copy_time().is_zero(),
+            "the copy into the slot is timed"
+        );
+        // Outputs that fit go through the slot, as before.
+        let small = |_: Input<'_>| Ok(vec![sample[1].clone()]);
+        let fits = resolver.serve(0, &inputs, small).unwrap();
+        assert!(matches!(fits, Outputs::Shm(_)), "{fits:?}");
+        assert!(!staged.outputs_fell_back(&fits));
+        // Only the shm mode copies before the send or can fall back.
+        let pipe = Stager::new(Transfer::Pipe, None).unwrap();
+        let p = pipe.stage(&sample, 0).now_or_never().unwrap();
+        assert!(p.copy_time().is_zero() && !p.outputs_fell_back(&outputs));
+    }
+
+    /// A slot is taken only when a request needs one, and a freed slot is reused first, so the
+    /// slots touched are as many as the requests that were in flight at once.
+    #[test]
+    fn slots_are_taken_as_requests_need_them() {
+        let slots =
+            SlotPool::new(shm::ShmArena::create(ShmLayout::new(1024, 64, 64).unwrap()).unwrap());
+        assert_eq!(slots.used(), 0);
+        for _ in 0..10 {
+            let s = slots.acquire().now_or_never().unwrap();
+            assert_eq!(s.index(), 0);
+            slots.release(s);
+        }
+        let a = slots.acquire().now_or_never().unwrap();
+        let b = slots.acquire().now_or_never().unwrap();
+        assert_eq!((a.index(), b.index(), slots.used()), (0, 1, 2));
     }
 
     #[test]

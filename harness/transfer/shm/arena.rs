@@ -31,6 +31,19 @@
 //! a region offset that is a multiple of 64 gives a pointer aligned for every element type, so the
 //! worker can cast the bytes to `&[f32]` and hand ONNX Runtime a tensor view over the mapping.
 //!
+//! # Memory
+//!
+//! Nothing is touched ahead of use. The `memfd` starts as a hole of the layout's size, and neither
+//! side maps it with `MAP_POPULATE`, so a page of the arena is allocated when a process first writes
+//! it (the parent writing a request's inputs, a worker writing its outputs) and not before; a worker
+//! reading a page faults in the page the parent already allocated. A slot's pages are therefore
+//! first touched by the first request that uses the slot, and a slot never used costs only address
+//! space. An open loop's 1,024 slots cost what its requests in flight touch, and an output room of
+//! 16 MiB costs the bytes the outputs actually fill. [`ShmArena::split`] hands the parent its slots
+//! one at a time, lowest index first, so a parent that reuses a freed slot before taking a new one
+//! touches as many slots as it ever had requests in flight. The first request on each slot pays its
+//! page faults; warm-up absorbs them.
+//!
 //! # Safety contract
 //!
 //! A slot is owned by exactly one request in flight. The parent writes the inputs into the slot
@@ -421,9 +434,10 @@ struct Mapping {
 
 impl Mapping {
     fn new(file: File, layout: &ShmLayout) -> Result<Arc<Mapping>, ShmError> {
+        // No `populate`: a page is faulted in (and, in the parent, allocated) when a request first
+        // touches it, so untouched slots cost nothing. See "Memory" in the module docs.
         let map = MmapOptions::new()
             .len(layout.total_len())
-            .populate() // fault the pages in now, not on the first requests
             .map_raw(&file)
             .map_err(|error| ShmError::Sys {
                 call: "mmap",
@@ -599,25 +613,63 @@ impl ShmArena {
         read_tensor(self.output(slot)?, p)
     }
 
-    /// Splits the arena into one owned handle per slot, for a parent whose clients each own a slot
-    /// (client `c` always uses slot `c`, so it never has two requests in flight on one slot), plus a
-    /// handle that keeps the descriptor for spawning workers. The mapping lives until the last of
-    /// them is dropped.
-    pub fn split(self) -> (ArenaFd, Vec<ShmSlot>) {
-        let slots = (0..self.layout.slots)
-            .map(|index| ShmSlot {
-                shared: self.shared.clone(),
-                layout: self.layout,
-                index,
-            })
-            .collect();
+    /// Splits the arena into a handle that keeps the descriptor for spawning workers, and the
+    /// slots, each handed out once, lowest index first, when the iterator is advanced: a parent
+    /// takes a slot only when a request needs one, so the slots it ever uses are as many as its
+    /// requests in flight at most. The mapping lives until the last handle is dropped.
+    pub fn split(self) -> (ArenaFd, Slots) {
         (
             ArenaFd {
-                shared: self.shared,
+                shared: self.shared.clone(),
                 layout: self.layout,
             },
-            slots,
+            Slots {
+                shared: self.shared,
+                layout: self.layout,
+                next: 0,
+            },
         )
+    }
+}
+
+/// The slots of a split arena not handed out yet ([`ShmArena::split`]). Each index is yielded once,
+/// so each slot has one owner, as the safety contract asks.
+pub struct Slots {
+    shared: Arc<Mapping>,
+    layout: ShmLayout,
+    next: usize,
+}
+
+impl std::fmt::Debug for Slots {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Slots")
+            .field("handed_out", &self.next)
+            .field("slots", &self.layout.slots)
+            .finish()
+    }
+}
+
+impl Slots {
+    /// Slots handed out so far.
+    pub fn handed_out(&self) -> usize {
+        self.next
+    }
+}
+
+impl Iterator for Slots {
+    type Item = ShmSlot;
+
+    fn next(&mut self) -> Option<ShmSlot> {
+        if self.next >= self.layout.slots {
+            return None;
+        }
+        let index = self.next;
+        self.next += 1;
+        Some(ShmSlot {
+            shared: self.shared.clone(),
+            layout: self.layout,
+            index,
+        })
     }
 }
 
@@ -1091,6 +1143,48 @@ mod tests {
         assert_eq!(&arena.output(0).unwrap()[..3], b"py!");
     }
 
+    /// Bytes of the arena file that hold pages: a `memfd` starts as a hole.
+    fn allocated(arena_fd: BorrowedFd<'_>) -> u64 {
+        use std::os::unix::fs::MetadataExt;
+        File::from(arena_fd.try_clone_to_owned().unwrap())
+            .metadata()
+            .unwrap()
+            .blocks()
+            * 512
+    }
+
+    /// Regression (issue 13): the parent populated the whole arena at creation, 16 MiB of output
+    /// room × 1,024 slots for an open loop, before any worker started.
+    #[test]
+    fn slots_cost_nothing_until_a_request_touches_them() {
+        let layout = ShmLayout::new(1024, 1 << 20, 16 << 20).unwrap();
+        let arena = ShmArena::create(layout).unwrap();
+        let worker = ShmArena::open(dup(&arena), layout).unwrap();
+        assert_eq!(
+            allocated(arena.fd()),
+            0,
+            "17 GiB of address space, no pages"
+        );
+        let (fd, mut slots) = arena.split();
+        let mut first = slots.next().unwrap();
+        assert_eq!((first.index(), slots.handed_out()), (0, 1));
+        first
+            .write_inputs(&[tensor(DType::U8, &[100_000], 1)])
+            .unwrap();
+        let touched = allocated(fd.fd());
+        assert!(
+            (100_000..=100_000 + 2 * 4096).contains(&touched),
+            "{touched} bytes after writing 100,000"
+        );
+        // A worker reading the inputs shares the parent's pages; its outputs add only their bytes.
+        assert_eq!(worker.input(0).unwrap()[1], 32);
+        let mut worker = worker;
+        worker
+            .write_outputs(0, &[tensor(DType::F32, &[10], 2)])
+            .unwrap();
+        assert!(allocated(fd.fd()) <= touched + 4096);
+    }
+
     #[test]
     fn split_gives_each_slot_one_owner() {
         fn is_send<T: Send>() {}
@@ -1099,7 +1193,8 @@ mod tests {
         let layout = ShmLayout::new(3, 100, 100).unwrap();
         let arena = ShmArena::create(layout).unwrap();
         let worker = ShmArena::open(dup(&arena), layout).unwrap();
-        let (fd, mut slots) = arena.split();
+        let (fd, slots) = arena.split();
+        let mut slots: Vec<ShmSlot> = slots.collect();
         assert_eq!(fd.layout(), layout);
         for s in &mut slots {
             let t = tensor(DType::U8, &[10], s.index() as u8);

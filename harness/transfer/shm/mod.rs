@@ -13,101 +13,148 @@
 //! Each slot is owned by one request in flight, which is what the arena's safety contract asks for:
 //! a [`ShmSlot`] is not `Clone`, the pool hands it to one request, and the request gives it back only
 //! after the worker's reply.
+//!
+//! # Sizing, and outputs whose size is only known after running
+//!
+//! A slot's input room is the largest sample's, and its output room the largest outputs' that the
+//! ONNX signature sizes before running ([`output_bytes`]). An export often leaves an output dim
+//! symbolic (a detector's box count, a recogniser's sequence length); such an output gets whatever
+//! the scenario's memory budget (`[transfer] shm_budget_mib`) leaves per slot, up to
+//! [`UNKNOWN_OUTPUT_BYTES`] ([`size_layout`]). That room is address space, not memory: the arena's
+//! pages are allocated when first written (see the arena's "Memory"), so a slot costs the bytes its
+//! requests really wrote, and what an output really needs is learned by the pages it fills, with no
+//! first run to wait for and nothing to resize. When outputs outgrow their room anyway, the worker
+//! sends that reply's outputs inline, the `pipe` way ([`Resolver::serve`]), the request succeeds, and
+//! the parent counts it (`shm_inline_outputs`). So no output can fail a request for its size, and no
+//! arena holds more than its budget: `bench validate` refuses a point whose slots × (input + known
+//! output room) do not fit (`scenario::shm`).
+//!
+//! The parent's copy of the inputs into the slot is timed apart ([`Staged::copy_time`]): it is
+//! transfer cost, reported as `stage_*` and counted in service time, never as send lag.
 
 pub mod arena;
 
 pub use arena::{
-    ALIGN, ArenaFd, ShmArena, ShmError, ShmLayout, ShmSlot, TensorPlacement, align_up,
+    ALIGN, ArenaFd, ShmArena, ShmError, ShmLayout, ShmSlot, Slots, TensorPlacement, align_up,
     clear_cloexec_in_child, copy_tensors, plan, read_tensor, read_tensor_mut, region_len_for,
     write_tensors,
 };
 
+use std::cell::RefCell;
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+use std::time::{Duration, Instant};
 
 use super::{Input, Inputs, InputsRef, NO_SAMPLES, Outputs, TransferError};
-use crate::scenario::{LoadPoint, ModelSource, ModelSpec, Point, Scenario};
+use crate::scenario::shm as scenario_shm;
+use crate::scenario::{ModelSpec, Point, Scenario};
 use crate::tensor::{TensorData, TensorView};
 
-/// Output room per slot when an output's size is unknown before running: 16 MiB.
-pub const UNKNOWN_OUTPUT_BYTES: usize = 16 << 20;
+/// Output room per slot when an output's size is unknown before running, at most: 16 MiB.
+pub const UNKNOWN_OUTPUT_BYTES: usize = scenario_shm::UNKNOWN_OUTPUT_BYTES as usize;
 
-/// The most slots an open-loop point gets (per member of the widest group); requests beyond wait.
-const MAX_OPEN_LOOP_SLOTS: usize = 1024;
-
-/// Bytes of a model's outputs for one request, from the ONNX signature with the dims its inputs
-/// bound; `None` when an output dim cannot be known before running.
-fn output_bytes(m: &ModelSpec) -> Option<usize> {
-    use crate::onnx::Dim;
-    let mut bound = std::collections::HashMap::new();
-    for (spec, io) in m.inputs.iter().zip(
-        crate::onnx::read_model_info(match &m.source {
-            ModelSource::Onnx(p) => p,
-            ModelSource::Synthetic(_) => return Some(0),
-        })
-        .ok()?
-        .inputs,
-    ) {
-        for (d, &v) in io.dims.iter().zip(&spec.shape) {
-            if let Dim::Named(n) = d {
-                bound.insert(n.clone(), v);
-            }
-        }
-    }
-    let mut tensors = Vec::new();
-    for o in &m.outputs {
-        let dtype = o.dtype.clone().ok()?;
-        let shape: Option<Vec<i64>> = o
-            .dims
-            .iter()
-            .map(|d| match d {
-                Dim::Fixed(n) => Some(*n),
-                Dim::Named(n) => bound.get(n).copied(),
-                Dim::Unknown => None,
-            })
-            .collect();
-        tensors.push((dtype, shape?));
-    }
-    region_len_for(tensors.iter().map(|(d, s)| (*d, s.as_slice()))).ok()
+/// Bytes of a model's outputs for one request as [`plan`] places them, from the ONNX signature with
+/// the dims its inputs bound: `(known, unknown)`, where `known` is the room the outputs of known size
+/// need and `unknown` says whether any output's size is only known after running.
+pub fn output_bytes(m: &ModelSpec) -> Result<(usize, bool), ShmError> {
+    let shapes = scenario_shm::output_shapes(m);
+    let unknown = shapes.iter().any(Option::is_none);
+    let known = shapes.iter().flatten();
+    let room = region_len_for(known.map(|(d, s)| (*d, s.as_slice())))?;
+    // Outputs of known size are placed first, so unknown ones start at an aligned offset after them.
+    Ok((
+        if unknown {
+            align_up(room).unwrap_or(room)
+        } else {
+            room
+        },
+        unknown,
+    ))
 }
 
-/// The shared-memory slots of an `shm` point: one per request that can be in flight (closed loop:
-/// concurrency × the largest fan-out; open loop: up to 1,024, and requests beyond wait), each sized
-/// for the largest sample and the largest outputs.
+/// The shared-memory slots of an `shm` point: one per request that can be in flight (see
+/// [`scenario_shm::slots`]), each with room for the largest sample and the largest outputs of
+/// known size; outputs of unknown size get what the scenario's memory budget leaves, at most
+/// [`UNKNOWN_OUTPUT_BYTES`]. Fails when even the known room does not fit the budget (`bench
+/// validate` refuses such a point first).
 pub fn slot_pool(scenario: &Scenario, point: &Point) -> Result<SlotPool, ShmError> {
-    let fanout = scenario
-        .workload
-        .groups
-        .iter()
-        .map(|g| g.members.len())
-        .max()
-        .unwrap_or(1)
-        .max(1);
-    let slots = match point.load {
-        LoadPoint::Closed { concurrency } => concurrency * fanout,
-        LoadPoint::Open { .. } => scenario.load.max_in_flight.min(MAX_OPEN_LOOP_SLOTS) * fanout,
-    };
+    let slots = scenario_shm::slots(
+        point.load,
+        scenario.load.max_in_flight,
+        scenario_shm::fanout(&scenario.workload),
+    );
     let mut input = 0;
-    let mut output = 0;
+    let mut known = 0;
+    let mut unknown = false;
     for m in &scenario.models {
         for s in &m.samples {
             input = input.max(region_len_for(
                 s.iter().map(|t| (t.dtype, t.shape.as_slice())),
             )?);
         }
-        output = output.max(output_bytes(m).unwrap_or(UNKNOWN_OUTPUT_BYTES));
+        let (k, u) = output_bytes(m)?;
+        known = known.max(k);
+        unknown |= u;
     }
-    let layout = ShmLayout::new(slots, input.max(1), output.max(1))?;
+    let budget = scenario.transfer.shm_budget_mib.saturating_mul(1 << 20);
+    let need = scenario_shm::need(
+        &scenario.models,
+        &scenario.workload,
+        &scenario.load,
+        point.load,
+    );
+    if !need.fits(budget) {
+        return Err(ShmError::Layout(format!(
+            "{} slot(s) of {} input + {} known output bytes need {} bytes, over the [transfer] \
+             shm_budget_mib of {} MiB; lower the concurrency or max_in_flight, raise the budget, \
+             or use transfer = \"pipe\"",
+            need.slots,
+            need.input,
+            need.known_output,
+            need.total(),
+            scenario.transfer.shm_budget_mib
+        )));
+    }
+    let layout = size_layout(slots, input, known, unknown, budget)?;
     Ok(SlotPool::new(ShmArena::create(layout)?))
+}
+
+/// The layout of `slots` slots with `input` bytes of input room and `known` bytes of output room
+/// for outputs of known size, plus, when some output's size is `unknown` before running, what the
+/// budget leaves (at most [`UNKNOWN_OUTPUT_BYTES`]). The budget itself is checked on the tensors'
+/// bytes ([`scenario_shm::Need`]), as `bench validate` checks it; the 64-byte alignment of each
+/// region may add a little to it.
+pub fn size_layout(
+    slots: usize,
+    input: usize,
+    known: usize,
+    unknown: bool,
+    budget: u64,
+) -> Result<ShmLayout, ShmError> {
+    let per_slot = ShmLayout::new(1, input, known)?.stride() as u64;
+    let extra = if unknown {
+        let room = scenario_shm::unknown_room(budget, slots, per_slot) as usize;
+        room & !(ALIGN - 1)
+    } else {
+        0
+    };
+    ShmLayout::new(slots, input, known + extra)
 }
 
 /// Shared-memory slots of the `shm` transfer, each owned by one request in flight. A request that
 /// finds none free waits (the wait shows as send lag); slots are never allocated per request.
 ///
+/// A freed slot is reused before a new one is taken, and new ones are taken lowest index first, so
+/// the slots ever used, whose pages are the only ones touched, are as many as the requests that were
+/// ever in flight at once.
+///
 /// It lives on the parent's single thread (hence the `RefCell`), beside the pool of workers, which
 /// passes [`SlotPool::fd`] to every worker it starts.
 pub struct SlotPool {
     pub fd: ArenaFd,
-    free: std::cell::RefCell<Vec<ShmSlot>>,
+    /// Slots given back, the most recently used last (its pages are the warmest).
+    free: RefCell<Vec<ShmSlot>>,
+    /// Slots not used yet.
+    unused: RefCell<arena::Slots>,
     released: tokio::sync::Notify,
 }
 
@@ -116,16 +163,18 @@ impl std::fmt::Debug for SlotPool {
         f.debug_struct("SlotPool")
             .field("fd", &self.fd)
             .field("free", &self.free.borrow().len())
+            .field("used", &self.used())
             .finish()
     }
 }
 
 impl SlotPool {
     pub fn new(arena: ShmArena) -> SlotPool {
-        let (fd, slots) = arena.split();
+        let (fd, unused) = arena.split();
         SlotPool {
             fd,
-            free: std::cell::RefCell::new(slots),
+            free: RefCell::new(Vec::new()),
+            unused: RefCell::new(unused),
             released: tokio::sync::Notify::new(),
         }
     }
@@ -136,6 +185,9 @@ impl SlotPool {
             if let Some(s) = self.free.borrow_mut().pop() {
                 return s;
             }
+            if let Some(s) = self.unused.borrow_mut().next() {
+                return s;
+            }
             self.released.notified().await;
         }
     }
@@ -144,6 +196,11 @@ impl SlotPool {
     pub fn release(&self, slot: ShmSlot) {
         self.free.borrow_mut().push(slot);
         self.released.notify_one();
+    }
+
+    /// Slots used so far: the most requests that were in flight at once, up to the arena's slots.
+    pub fn used(&self) -> usize {
+        self.unused.borrow().handed_out()
     }
 }
 
@@ -158,14 +215,17 @@ impl<'a> Stager<'a> {
         Stager { slots }
     }
 
-    /// Takes a slot (waiting when none is free) and writes `sample` into it once.
+    /// Takes a slot (waiting when none is free) and writes `sample` into it once. The copy is
+    /// timed apart from the wait: it is transfer cost, the wait is not.
     pub async fn stage(&self, sample: &[TensorData]) -> Staged<'a> {
         let mut slot = self.slots.acquire().await;
+        let start = Instant::now();
         let placed = slot.write_inputs(sample);
         Staged {
             slots: self.slots,
             slot: Some(slot),
             placed,
+            copy: start.elapsed(),
         }
     }
 }
@@ -178,6 +238,8 @@ pub struct Staged<'a> {
     /// `Some` until dropped.
     slot: Option<ShmSlot>,
     placed: Result<Vec<TensorPlacement>, ShmError>,
+    /// How long writing the inputs into the slot took.
+    copy: Duration,
 }
 
 impl Staged<'_> {
@@ -195,6 +257,11 @@ impl Staged<'_> {
     /// The slot, to read the outputs from after the reply.
     pub fn slot(&self) -> &ShmSlot {
         self.slot.as_ref().expect("held until dropped")
+    }
+
+    /// How long the parent took to copy the inputs into the slot.
+    pub fn copy_time(&self) -> Duration {
+        self.copy
     }
 }
 
@@ -246,10 +313,44 @@ impl Resolver {
             });
         }
         let outputs = run(Input::Views(&views))?;
-        let placed = self
-            .arena
-            .write_outputs(slot, &outputs)
-            .map_err(|e| e.to_string())?;
-        Ok(Outputs::Shm(placed))
+        match self.arena.write_outputs(slot, &outputs) {
+            Ok(placed) => Ok(Outputs::Shm(placed)),
+            // Larger than the slot's output room (an output whose size was unknown before
+            // running): this reply carries them inline, the `pipe` way, and the parent counts it.
+            Err(ShmError::DoesNotFit { .. }) => Ok(Outputs::Inline(outputs)),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_outputs_get_the_room_the_budget_leaves() {
+        let mib = 1u64 << 20;
+        // Known outputs only: exactly their room, whatever the budget.
+        let l = size_layout(4, 1000, 500, false, 8192 * mib).unwrap();
+        assert_eq!(
+            (l.slots(), l.input_bytes(), l.output_bytes()),
+            (4, 1000, 500)
+        );
+        // An unknown output: up to 16 MiB on top of the known room.
+        let l = size_layout(4, 1000, 512, true, 8192 * mib).unwrap();
+        assert_eq!(l.output_bytes(), 512 + UNKNOWN_OUTPUT_BYTES);
+        // ... or what the budget leaves, aligned, so the arena stays within it.
+        let l = size_layout(1024, 1 << 20, 0, true, 2048 * mib).unwrap();
+        assert_eq!(l.output_bytes(), 1 << 20);
+        assert!(l.total_len() as u64 <= 2048 * mib);
+        let l = size_layout(100, 1000, 64, true, 100_000).unwrap();
+        assert_eq!(
+            l.output_bytes(),
+            64,
+            "nothing left: every unknown output goes inline"
+        );
+        let l = size_layout(3, 100, 0, true, 10_000).unwrap();
+        assert_eq!(l.output_bytes() % ALIGN, 0);
+        assert!(l.total_len() <= 10_000, "{l}");
     }
 }
