@@ -12,7 +12,7 @@ use std::time::{Duration, SystemTime};
 use bench::metrics::{Record, Timing};
 use bench::report::{Row, hlog};
 
-use common::{Out, bench};
+use common::bench;
 
 /// Runs `bench ARGS` and checks it could not run (exit 2) because of `file`, without a panic.
 fn fails_naming(args: &[&str], file: &Path, says: &str) -> String {
