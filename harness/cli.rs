@@ -6,7 +6,11 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use clap::builder::PossibleValuesParser;
 use clap::{Args, Parser, Subcommand};
+
+use crate::scenario::{Pin, Placement, Provider, Runtime, Transfer};
+use crate::starter::{self, InputValue, Scoped};
 
 /// `bench --version`: the crate version and the commit it was built from.
 pub const VERSION: &str = concat!(
@@ -72,6 +76,15 @@ const SWEEP_EXAMPLES: &str = "Examples:
   bench sweep -s scenarios/ensemble.toml --dry-run
   bench sweep -s scenarios/ensemble.toml --shard 0/4 --out shard0
   bench sweep -s scenarios/ensemble.toml --resume reports/ensemble";
+const RUN_EXAMPLES: &str = "Examples:
+  bench run models/onnx/mlp.onnx --dims batch=1
+  bench run model.onnx --shape x=1x3x224x224 --workers 1,2 --transfer pipe,shm
+  bench run ocr.onnx --shape x=1x3x48x192 --dims p2o.DynamicDimension.0=2 --duration 2s
+  bench run a.onnx b.onnx --dims a:batch=4 --input mask=true --rate 100,200 --out reports/ab
+  bench sweep --scenario reports/mlp/scenario.toml    # repeat a run (or edit it first)";
+const INIT_EXAMPLES: &str = "Examples:
+  bench init models/onnx/encoder_small.onnx > my.toml
+  bench init a.onnx b.onnx > my.toml && bench validate --scenario my.toml";
 const MERGE_EXAMPLES: &str = "Examples:
   bench merge shard0 shard1 shard2 shard3 --out merged";
 const REPORT_EXAMPLES: &str = "Examples:
@@ -122,6 +135,14 @@ pub enum Command {
     /// Run every point of a scenario's sweep and write results.csv and run.json.
     #[command(after_help = SWEEP_EXAMPLES)]
     Sweep(SweepArgs),
+    /// Sweep ONNX files without a scenario file: the flags become `OUT/scenario.toml`, which
+    /// `bench sweep --scenario` repeats; then the same results as `sweep`.
+    #[command(after_help = RUN_EXAMPLES)]
+    Run(Box<RunArgs>),
+    /// Print a commented starter scenario for ONNX files: every input with its type and shape, a
+    /// generator for each, and `# bind me` on each size to set.
+    #[command(after_help = INIT_EXAMPLES)]
+    Init(InitArgs),
     /// Combine result folders (shards of one sweep, or the same points run on several machines)
     /// into one: results.csv, run.json and hlog/.
     #[command(after_help = MERGE_EXAMPLES)]
@@ -197,6 +218,78 @@ pub struct SweepArgs {
     /// split the sweep; `bench merge` combines their results.
     #[arg(long, value_name = "I/N")]
     pub shard: Option<crate::shard::Shard>,
+}
+
+/// The arguments of `bench run`. Each list flag takes one value or a comma list, a sweep axis
+/// named as in the scenario's `[sweep]` and `[load]`.
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// The ONNX files, run side by side; each is a model named after its file stem.
+    #[arg(required = true, value_name = "MODEL.onnx")]
+    pub models: Vec<PathBuf>,
+    /// Bind a named dynamic dim (as `bench inspect` shows it), e.g. `batch=1` or
+    /// `p2o.DynamicDimension.0=2`, in every model that has it; `MODEL:NAME=SIZE` for one model.
+    /// Repeat for several. A batch-like dim left unbound is 1.
+    #[arg(long = "dims", value_name = "NAME=SIZE", value_parser = starter::parse_dim)]
+    pub dims: Vec<Scoped<i64>>,
+    /// An input's full shape, e.g. `x=1x3x224x224`, for inputs with unnamed (-1, ?) dims or an
+    /// unknown rank; in every model with that input, or `MODEL:INPUT=SHAPE` for one. Repeatable.
+    #[arg(long = "shape", value_name = "INPUT=SHAPE", value_parser = starter::parse_shape)]
+    pub shapes: Vec<Scoped<Vec<i64>>>,
+    /// Fill an input with a constant (`mask=true`, `scale=0.5`) or a `.npy` file's samples
+    /// (`x=sample.npy`), in every model with that input, or `MODEL:INPUT=...`. Repeatable.
+    /// Default: uniform in [0, 1) for floats, 0 or 1 for integer ids, 1 for masks.
+    #[arg(long = "input", value_name = "INPUT=VALUE|FILE", value_parser = starter::parse_input)]
+    pub inputs: Vec<Scoped<InputValue>>,
+    /// Worker processes, e.g. `1,2,4` (`[sweep] workers`; default 1).
+    #[arg(long, value_name = "N,...", value_delimiter = ',', value_parser = clap::value_parser!(u32).range(1..))]
+    pub workers: Vec<u32>,
+    /// ONNX Runtime intra-op threads per session (`[sweep] intra_threads`; default 1).
+    #[arg(long, value_name = "N,...", value_delimiter = ',', value_parser = clap::value_parser!(u32).range(1..))]
+    pub intra_threads: Vec<u32>,
+    /// Transfer modes (`[sweep] transfer`; default pipe).
+    #[arg(long, value_name = "MODE,...", value_delimiter = ',',
+          value_parser = PossibleValuesParser::new(Transfer::ALL.map(Transfer::name)))]
+    pub transfer: Vec<String>,
+    /// Placements (`[sweep] placement`; default replicate).
+    #[arg(long, value_name = "P,...", value_delimiter = ',',
+          value_parser = PossibleValuesParser::new(Placement::ALL.map(Placement::name)))]
+    pub placement: Vec<String>,
+    /// Pinning (`[sweep] pin`; default none).
+    #[arg(long, value_name = "PIN,...", value_delimiter = ',',
+          value_parser = PossibleValuesParser::new(Pin::ALL.map(Pin::name)))]
+    pub pin: Vec<String>,
+    /// Execution providers (`[sweep] provider`; default cpu).
+    #[arg(long, value_name = "P,...", value_delimiter = ',',
+          value_parser = PossibleValuesParser::new(Provider::ALL.map(Provider::name)))]
+    pub provider: Vec<String>,
+    /// Runtimes (`[sweep] runtime`; default ort).
+    #[arg(long, value_name = "R,...", value_delimiter = ',',
+          value_parser = PossibleValuesParser::new(Runtime::ALL.map(Runtime::name)))]
+    pub runtime: Vec<String>,
+    /// Closed loop: requests in flight, e.g. `1,8` (`[load] concurrency`; default 1).
+    #[arg(long, value_name = "N,...", value_delimiter = ',', conflicts_with = "rate",
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub concurrency: Vec<u32>,
+    /// Open loop instead: target requests per second, e.g. `100,200` (`[load] rate`).
+    #[arg(long, value_name = "RPS,...", value_delimiter = ',')]
+    pub rate: Vec<f64>,
+    /// Output folder: the results, and `scenario.toml`. Default: `reports/<first model's stem>`.
+    #[arg(long, short)]
+    pub out: Option<PathBuf>,
+    /// Write `OUT/scenario.toml` and list the sweep points without running anything.
+    #[arg(long)]
+    pub dry_run: bool,
+    #[command(flatten)]
+    pub run: RunFlags,
+}
+
+/// The arguments of `bench init`.
+#[derive(Debug, Clone, Args)]
+pub struct InitArgs {
+    /// The ONNX files; each is a model named after its file stem.
+    #[arg(required = true, value_name = "MODEL.onnx")]
+    pub models: Vec<PathBuf>,
 }
 
 /// The arguments of `bench merge`.
@@ -393,7 +486,7 @@ mod tests {
     }
 
     #[test]
-    fn sweep_and_capacity_share_the_run_flags() {
+    fn sweep_run_and_capacity_share_the_run_flags() {
         let cmd = Cli::command();
         let flags = |name: &str| -> Vec<String> {
             cmd.find_subcommand(name)
@@ -402,12 +495,46 @@ mod tests {
                 .filter_map(|a| a.get_long().map(str::to_string))
                 .collect()
         };
-        let (sweep, capacity) = (flags("sweep"), flags("capacity"));
-        for f in ["duration", "requests", "spin", "quiet", "cpu-dma-latency"] {
-            assert!(
-                sweep.iter().any(|x| x == f) && capacity.iter().any(|x| x == f),
-                "{f}"
-            );
+        for cmd in ["sweep", "run", "capacity"] {
+            let have = flags(cmd);
+            for f in ["duration", "requests", "spin", "quiet", "cpu-dma-latency"] {
+                assert!(have.iter().any(|x| x == f), "{cmd} --{f}");
+            }
+        }
+    }
+
+    #[test]
+    fn run_takes_sweep_axes_as_comma_lists_and_dotted_dims() {
+        let cli = Cli::try_parse_from([
+            "bench",
+            "run",
+            "ocr.onnx",
+            "--dims",
+            "p2o.DynamicDimension.0=2",
+            "--workers",
+            "1,2,4",
+            "--transfer",
+            "pipe,shm",
+            "--concurrency",
+            "1,8",
+        ])
+        .unwrap();
+        let Command::Run(args) = cli.command else {
+            panic!("not run")
+        };
+        assert_eq!(args.dims[0].target, "p2o.DynamicDimension.0");
+        assert_eq!(args.workers, [1, 2, 4]);
+        assert_eq!(args.transfer, ["pipe", "shm"]);
+        assert_eq!(args.concurrency, [1, 8]);
+        for bad in [
+            vec!["--transfer", "pigeon"],
+            vec!["--workers", "0"],
+            vec!["--rate", "100", "--concurrency", "2"],
+            vec!["--dims", "batch"],
+        ] {
+            let mut argv = vec!["bench", "run", "m.onnx"];
+            argv.extend(&bad);
+            assert!(Cli::try_parse_from(argv).is_err(), "{bad:?}");
         }
     }
 

@@ -7,12 +7,14 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 
 use crate::cli::{
-    CalibrateArgs, CapacityArgs, CompareArgs, InspectArgs, MergeArgs, ParityArgs, ReportArgs,
-    RunFlags, SweepArgs, ValidateArgs,
+    CalibrateArgs, CapacityArgs, CompareArgs, InitArgs, InspectArgs, MergeArgs, ParityArgs,
+    ReportArgs, RunArgs, RunFlags, SweepArgs, ValidateArgs,
 };
 use crate::runtime::ortlib::{self, OrtLib};
 use crate::scenario::{self, Scenario};
-use crate::{ExitCode, calibrate, capacity, compare, merge, parity, report, shard, sweep, timer};
+use crate::{
+    ExitCode, calibrate, capacity, compare, merge, parity, report, shard, starter, sweep, timer,
+};
 
 /// ONNX Runtime for a scenario: located when some model is an ONNX file that some point runs under
 /// `ort`, or when `--ort-lib` names a library; otherwise not needed (synthetic models, tract or
@@ -57,12 +59,168 @@ fn current_thread() -> anyhow::Result<tokio::runtime::Runtime> {
         .build()?)
 }
 
+/// Where and how a sweep runs, once its scenario is loaded: what `bench sweep` and `bench run`
+/// share.
+struct SweepPlan<'a> {
+    out_dir: PathBuf,
+    resume: bool,
+    shard: Option<shard::Shard>,
+    dry_run: bool,
+    run: &'a RunFlags,
+}
+
 /// `bench sweep`.
 pub fn sweep(args: SweepArgs, ort_lib: Option<&Path>) -> anyhow::Result<ExitCode> {
-    let mut s = scenario::load(&args.scenario)?;
-    apply_run_flags(&mut s, &args.run);
+    let s = scenario::load(&args.scenario)?;
+    let plan = SweepPlan {
+        out_dir: args
+            .resume
+            .clone()
+            .or(args.out)
+            .unwrap_or_else(|| PathBuf::from("reports").join(&s.name)),
+        resume: args.resume.is_some(),
+        shard: args.shard,
+        dry_run: args.dry_run,
+        run: &args.run,
+    };
+    run_sweep(s, plan, ort_lib)
+}
+
+/// `bench run`: the flags become `OUT/scenario.toml`, which is then swept as `bench sweep` would
+/// sweep it, so `bench sweep --scenario OUT/scenario.toml` repeats the run.
+pub fn run(args: RunArgs, ort_lib: Option<&Path>) -> anyhow::Result<ExitCode> {
+    use toml::Value;
+    let first = starter::model_names(&args.models)[0].clone();
+    let out_dir = args
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("reports").join(&first));
+    let mut settings: Vec<(&'static str, &'static str, Value)> = Vec::new();
+    let list = |v: Vec<Value>| {
+        if v.len() == 1 {
+            v[0].clone()
+        } else {
+            Value::Array(v)
+        }
+    };
+    let ints = |v: &[u32]| list(v.iter().map(|&n| Value::Integer(n.into())).collect());
+    let strs = |v: &[String]| list(v.iter().map(|t| Value::String(t.clone())).collect());
+    let duration =
+        |d: std::time::Duration| Value::String(humantime::format_duration(d).to_string());
+    // The run flags go into the file too, so that the file alone repeats the run.
+    if let Some(d) = args.run.duration {
+        settings.push(("workload", "duration", duration(d)));
+    }
+    if let Some(n) = args.run.requests {
+        settings.push(("workload", "requests", Value::Integer(n.try_into()?)));
+    }
+    for (key, v) in [
+        ("workers", &args.workers),
+        ("intra_threads", &args.intra_threads),
+    ] {
+        if !v.is_empty() {
+            settings.push(("sweep", key, ints(v)));
+        }
+    }
+    for (key, v) in [
+        ("transfer", &args.transfer),
+        ("placement", &args.placement),
+        ("pin", &args.pin),
+        ("provider", &args.provider),
+        ("runtime", &args.runtime),
+    ] {
+        if !v.is_empty() {
+            settings.push(("sweep", key, strs(v)));
+        }
+    }
+    if !args.rate.is_empty() {
+        settings.push(("load", "kind", Value::String("open".into())));
+        settings.push((
+            "load",
+            "rate",
+            list(args.rate.iter().map(|&r| Value::Float(r)).collect()),
+        ));
+    } else if !args.concurrency.is_empty() {
+        settings.push(("load", "concurrency", ints(&args.concurrency)));
+    }
+    if let Some(spin) = args.run.spin {
+        settings.push(("load", "spin", duration(spin)));
+    }
+    let spec = starter::RunSpec {
+        dims: args.dims.clone(),
+        shapes: args.shapes.clone(),
+        inputs: args.inputs.clone(),
+        name: first,
+        settings,
+        command: command_line(),
+    };
+    let (text, notes) = starter::run(&args.models, &spec)?;
+    for n in &notes {
+        eprintln!("bench: {n}");
+    }
+    std::fs::create_dir_all(&out_dir)
+        .with_context(|| format!("--out: cannot create {}", out_dir.display()))?;
+    let file = out_dir.join("scenario.toml");
+    let tmp = out_dir.join(".scenario.toml.tmp");
+    std::fs::write(&tmp, &text)
+        .and_then(|()| std::fs::rename(&tmp, &file))
+        .with_context(|| format!("--out: cannot write {}", file.display()))?;
+    eprintln!(
+        "bench: wrote {}; repeat with `bench sweep --scenario {}`",
+        file.display(),
+        file.display()
+    );
+    let s = scenario::load(&file)?;
+    let plan = SweepPlan {
+        out_dir,
+        resume: false,
+        shard: None,
+        dry_run: args.dry_run,
+        run: &args.run,
+    };
+    run_sweep(s, plan, ort_lib)
+}
+
+/// This process's command line, quoted where a shell would need it, for a file's header.
+fn command_line() -> String {
+    let words: Vec<String> = std::env::args()
+        .skip(1)
+        .map(|a| {
+            if !a.is_empty()
+                && a.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c))
+            {
+                a
+            } else {
+                format!("'{}'", a.replace('\'', r"'\''"))
+            }
+        })
+        .collect();
+    format!("bench {}", words.join(" "))
+}
+
+/// `bench init`: the starter on stdout, what to bind on stderr.
+pub fn init(args: InitArgs) -> anyhow::Result<ExitCode> {
+    let (text, notes) = starter::init(&args.models)?;
+    print!("{text}");
+    for n in &notes {
+        eprintln!("bench init: {n}");
+    }
+    eprintln!(
+        "bench init: set the `# bind me` values, then `bench validate --scenario FILE` and `bench sweep --scenario FILE`"
+    );
+    Ok(ExitCode::Ok)
+}
+
+/// Runs a loaded scenario's sweep (or lists its points): the one body of `sweep` and `run`.
+fn run_sweep(
+    mut s: Scenario,
+    plan: SweepPlan<'_>,
+    ort_lib: Option<&Path>,
+) -> anyhow::Result<ExitCode> {
+    apply_run_flags(&mut s, plan.run);
     // A shard runs its share of the points, keeping their indexes and ids.
-    let shard = args.shard.map(|sh| shard::ShardInfo::new(sh, &s.points));
+    let shard = plan.shard.map(|sh| shard::ShardInfo::new(sh, &s.points));
     if let Some(sh) = &shard {
         s.points = sh.shard().select(&s.points);
         if s.points.is_empty() {
@@ -73,7 +231,7 @@ pub fn sweep(args: SweepArgs, ort_lib: Option<&Path>) -> anyhow::Result<ExitCode
             );
         }
     }
-    if args.dry_run {
+    if plan.dry_run {
         print!("{}", scenario::describe(&s));
         if let Some(sh) = &shard {
             println!(
@@ -88,17 +246,13 @@ pub fn sweep(args: SweepArgs, ort_lib: Option<&Path>) -> anyhow::Result<ExitCode
         return Ok(ExitCode::Ok);
     }
     let ort = ort_for(&s, ort_lib)?;
-    let out_dir = args
-        .resume
-        .clone()
-        .or(args.out)
-        .unwrap_or_else(|| PathBuf::from("reports").join(&s.name));
-    let _qos = hold_qos(&args.run)?;
+    let out_dir = plan.out_dir;
+    let _qos = hold_qos(plan.run)?;
     let opts = sweep::SweepOptions {
         out_dir: out_dir.clone(),
-        progress: !args.run.quiet,
-        cpu_dma_latency_us: args.run.cpu_dma_latency,
-        resume: args.resume.is_some(),
+        progress: !plan.run.quiet,
+        cpu_dma_latency_us: plan.run.cpu_dma_latency,
+        resume: plan.resume,
         shard: shard.clone(),
     };
     let any_onnx = s

@@ -11,6 +11,8 @@
 //! - [`commands`]: one function per subcommand: the glue from the command line to the pipeline.
 //! - [`signals`]: SIGINT and SIGTERM, taken from `main`'s first instruction.
 //! - [`scenario`]: the TOML file, resolved and checked against the models; sweep expansion.
+//! - [`starter`]: writes scenario files from ONNX models: `bench init`'s starter, `bench run`'s
+//!   scenario from its flags.
 //! - [`onnx`]: reads model signatures from ONNX files without a runtime.
 //! - [`tensor`]: element types, tensors as bytes, input generators and `.npy` files.
 //! - [`testdata`]: inputs and expected outputs from files (`.pb`, `.npy`, `.npz`, ONNX test-data
@@ -54,6 +56,7 @@ pub mod runtime;
 pub mod scenario;
 pub mod shard;
 pub mod signals;
+pub mod starter;
 pub mod sweep;
 pub mod tensor;
 pub mod testdata;
@@ -99,6 +102,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::Ok)
         }
         Command::Sweep(args) => commands::sweep(args, ort_lib),
+        Command::Run(args) => commands::run(*args, ort_lib),
+        Command::Init(args) => commands::init(args),
         Command::Capacity(args) => commands::capacity(args, ort_lib),
         Command::Validate(args) => commands::validate(args),
         Command::Parity(args) => commands::parity(args, ort_lib),
