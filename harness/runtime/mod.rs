@@ -4,7 +4,7 @@
 //! - [`ort`]: ONNX Runtime through the `ort` crate (the default).
 //! - [`ortlib`]: finding and checking the ONNX Runtime shared library, in the parent, before anything
 //!   is spawned.
-//! - [`tract`]: tract, the pure-Rust ONNX engine, in process (cargo feature `tract`).
+//! - `tract`: tract, the pure-Rust ONNX engine, in process (cargo feature `tract`).
 //! - [`synthetic`]: no model, a known service-time distribution (calibration and queueing tests).
 //! - [`torch`]: the original PyTorch modules, in a Python worker; here, finding its interpreter.
 //!
