@@ -49,13 +49,13 @@ pub fn spin_duration(s: &str) -> Result<Duration, String> {
 /// The flags of every command that measures points (`sweep`, `capacity`).
 #[derive(Debug, Clone, Default, Args)]
 pub struct RunFlags {
-    /// Override the scenario's measured duration per point (e.g. "2s").
+    /// The measured duration per point (e.g. "2s"), over the scenario's.
     #[arg(long, value_name = "DURATION", conflicts_with = "requests", value_parser = positive_duration)]
     pub duration: Option<Duration>,
-    /// Override the scenario's measured request count per point.
+    /// The measured request count per point, over the scenario's.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub requests: Option<u64>,
-    /// Override the scenario's `[load] spin` (e.g. "2ms"): an open loop busy-waits this long
+    /// The open loop's spin (e.g. "2ms"), over the scenario's `[load] spin`: it busy-waits this long
     /// before each send instead of sleeping, so a VM's late wake-ups do not delay sends.
     #[arg(long, value_name = "DURATION", value_parser = spin_duration)]
     pub spin: Option<Duration>,
