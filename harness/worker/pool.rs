@@ -205,37 +205,59 @@ impl Worker {
         let stream = UnixStream::from_std(ours)?;
         let (mut rd, mut wr) = stream.into_split();
 
-        let handshake = async {
-            let mut buf = Vec::new();
-            let hello = read_msg(&mut rd, &mut buf).await?;
-            match hello {
-                FromWorker::Hello(h) => h.check_for(runtime)?,
-                other => bail!("expected a hello, got {other:?}"),
-            }
-            wr.write_all(&protocol::encode(&ToWorker::Setup(setup.clone()))?)
-                .await?;
-            match read_msg(&mut rd, &mut buf).await? {
-                FromWorker::Ready {
-                    loads,
-                    rss_bytes,
-                    runtime,
-                } => Ok((loads, rss_bytes, runtime)),
-                FromWorker::SetupFailed { model, message } => match model {
-                    Some(m) => bail!("worker {id} could not load model `{m}`: {message}"),
-                    None => bail!("worker {id} failed to set up: {message}"),
-                },
-                other => bail!("expected ready, got {other:?}"),
+        // What a worker's start-up ends in: ready, or a refusal that says why.
+        enum Start {
+            Ready(Vec<ModelLoad>, u64, String),
+            Refused(anyhow::Error),
+        }
+        let outcome: anyhow::Result<Start> = {
+            let handshake = async {
+                let mut buf = Vec::new();
+                let hello = read_msg(&mut rd, &mut buf).await?;
+                match hello {
+                    FromWorker::Hello(h) => h.check_for(runtime)?,
+                    other => bail!("expected a hello, got {other:?}"),
+                }
+                wr.write_all(&protocol::encode(&ToWorker::Setup(setup.clone()))?)
+                    .await?;
+                match read_msg(&mut rd, &mut buf).await? {
+                    FromWorker::Ready {
+                        loads,
+                        rss_bytes,
+                        runtime,
+                    } => Ok(Start::Ready(loads, rss_bytes, runtime)),
+                    FromWorker::SetupFailed { model, message } => Ok(Start::Refused(match model {
+                        Some(m) => {
+                            anyhow::anyhow!("worker {id} could not load model `{m}`: {message}")
+                        }
+                        None => anyhow::anyhow!("worker {id} failed to set up: {message}"),
+                    })),
+                    other => bail!("expected ready, got {other:?}"),
+                }
+            };
+            tokio::pin!(handshake);
+            tokio::select! {
+                r = &mut handshake => r,
+                status = child.wait() => {
+                    // A worker that refuses its setup writes why, then exits at once: the reason
+                    // is still in the socket, so read it before calling this a bare exit.
+                    let exited = anyhow::anyhow!(
+                        "worker {id} exited during start-up ({})",
+                        status.map_or_else(|e| e.to_string(), |s| s.to_string())
+                    );
+                    match tokio::time::timeout(Duration::from_millis(500), &mut handshake).await {
+                        Ok(Ok(start)) => Ok(start),
+                        Ok(Err(_)) | Err(_) => Err(exited),
+                    }
+                }
+                _ = tokio::time::sleep(READY_TIMEOUT) => Err(anyhow::anyhow!(
+                    "worker {id} was not ready after {}s", READY_TIMEOUT.as_secs()
+                )),
             }
         };
-        let outcome = tokio::select! {
-            r = handshake => r,
-            status = child.wait() => Err(anyhow::anyhow!(
-                "worker {id} exited during start-up ({})",
-                status.map_or_else(|e| e.to_string(), |s| s.to_string())
-            )),
-            _ = tokio::time::sleep(READY_TIMEOUT) => Err(anyhow::anyhow!(
-                "worker {id} was not ready after {}s", READY_TIMEOUT.as_secs()
-            )),
+        let outcome = match outcome {
+            Ok(Start::Ready(loads, rss, runtime)) => Ok((loads, rss, runtime)),
+            Ok(Start::Refused(e)) | Err(e) => Err(e),
         };
         let (loads, rss_ready_bytes, runtime) = match outcome {
             Ok(v) => v,
