@@ -20,11 +20,7 @@ use crate::{
 /// `ort`, or when `--ort-lib` names a library; otherwise not needed (synthetic models, tract or
 /// torch only). The one rule every command that runs a scenario follows.
 pub fn ort_for(s: &Scenario, ort_lib: Option<&Path>) -> anyhow::Result<Option<OrtLib>> {
-    let any_onnx = s
-        .models
-        .iter()
-        .any(|m| matches!(m.source, scenario::ModelSource::Onnx(_)));
-    let needed = any_onnx && s.axes.runtime.contains(&scenario::Runtime::Ort);
+    let needed = s.has_onnx() && s.axes.runtime.contains(&scenario::Runtime::Ort);
     Ok(if needed || ort_lib.is_some() {
         Some(ortlib::locate(ort_lib)?)
     } else {
@@ -255,13 +251,9 @@ fn run_sweep(
         resume: plan.resume,
         shard: shard.clone(),
     };
-    let any_onnx = s
-        .models
-        .iter()
-        .any(|m| matches!(m.source, scenario::ModelSource::Onnx(_)));
     let mut runtime_note = match &ort {
         Some(o) => format!("ONNX Runtime {} ({})", o.version, o.source),
-        None if any_onnx => "ONNX Runtime not needed".to_string(),
+        None if s.has_onnx() => "ONNX Runtime not needed".to_string(),
         None => "synthetic models only".to_string(),
     };
     if s.axes.runtime != [scenario::Runtime::Ort] {

@@ -605,6 +605,13 @@ pub struct TransferSpec {
 }
 
 impl Scenario {
+    /// Whether some model is an ONNX file (not synthetic).
+    pub fn has_onnx(&self) -> bool {
+        self.models
+            .iter()
+            .any(|m| matches!(m.source, ModelSource::Onnx(_)))
+    }
+
     /// This scenario with the models marked in `drop` left out of the traffic: their weight in the
     /// mix, and that of every group with one of them as a member, becomes 0. Model indices do not
     /// change. `None` when nothing would be left to send.

@@ -486,7 +486,7 @@ impl std::fmt::Debug for ShmArena {
 
 impl ShmArena {
     /// Parent side: a new anonymous, zero-filled, close-on-exec `memfd` of the layout's size, its
-    /// size sealed, mapped shared and faulted in.
+    /// size sealed, mapped shared; its pages are allocated when first written.
     pub fn create(layout: ShmLayout) -> Result<Self, ShmError> {
         // SAFETY: a valid NUL-terminated name and flags; the result is checked.
         let raw = unsafe {
