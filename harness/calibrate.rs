@@ -24,7 +24,7 @@ use crate::runtime::Model;
 use crate::runtime::ort::{OrtModel, SessionOptions};
 use crate::runtime::ortlib::OrtLib;
 use crate::scenario::ModelSource;
-use crate::tensor::{self, Generator, TensorData};
+use crate::tensor::{self, DType, Generator, TensorData};
 use crate::worker::pool::{InputsRef, Reply, Worker, spawn_self};
 
 /// One line of the calibration table.
@@ -71,7 +71,11 @@ fn inputs_for(model: &Path) -> anyhow::Result<Vec<TensorData>> {
                     }
                 })
                 .collect();
-            let g = if dtype.is_float() {
+            let g = if dtype == DType::Str {
+                Generator::Strings {
+                    values: vec!["bench".into()],
+                }
+            } else if dtype.is_float() {
                 Generator::Uniform {
                     low: 0.0,
                     high: 1.0,

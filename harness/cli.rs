@@ -55,6 +55,12 @@ pub struct RunFlags {
     /// The measured request count per point, over the scenario's.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub requests: Option<u64>,
+    /// The warm-up before each point (e.g. "1s"; "0s" for none), over the scenario's.
+    #[arg(long, value_name = "DURATION", conflicts_with = "warmup_requests", value_parser = humantime::parse_duration)]
+    pub warmup: Option<Duration>,
+    /// The warm-up as a request count (0 for none), over the scenario's.
+    #[arg(long, value_name = "N")]
+    pub warmup_requests: Option<u64>,
     /// The open loop's spin (e.g. "2ms"), over the scenario's `[load] spin`: it busy-waits this long
     /// before each send instead of sleeping, so a VM's late wake-ups do not delay sends.
     #[arg(long, value_name = "DURATION", value_parser = spin_duration)]
@@ -236,11 +242,17 @@ pub struct RunArgs {
     /// unknown rank; in every model with that input, or `MODEL:INPUT=SHAPE` for one. Repeatable.
     #[arg(long = "shape", value_name = "INPUT=SHAPE", value_parser = starter::parse_shape)]
     pub shapes: Vec<Scoped<Vec<i64>>>,
-    /// Fill an input with a constant (`mask=true`, `scale=0.5`) or a `.npy` file's samples
-    /// (`x=sample.npy`), in every model with that input, or `MODEL:INPUT=...`. Repeatable.
+    /// Fill an input with a constant (`mask=true`, `scale=0.5`) or a tensor file's samples
+    /// (`x=sample.npy`, `.npz`, ONNX `.pb`), in every model with that input, or `MODEL:INPUT=...`.
+    /// Repeatable.
     /// Default: uniform in [0, 1) for floats, 0 or 1 for integer ids, 1 for masks.
     #[arg(long = "input", value_name = "INPUT=VALUE|FILE", value_parser = starter::parse_input)]
     pub inputs: Vec<Scoped<InputValue>>,
+    /// A test-data folder (`test_data_set_N/input_K.pb`, `output_K.pb`, as the ONNX backend tests
+    /// and `onnxruntime_perf_test` lay them out): its inputs become the samples, and each worker's
+    /// first run of each is checked against its outputs. `MODEL=DIR` for one of several models.
+    #[arg(long = "test-data", value_name = "[MODEL=]DIR", value_parser = starter::parse_test_data)]
+    pub test_data: Vec<Scoped<PathBuf>>,
     /// Worker processes, e.g. `1,2,4` (`[sweep] workers`; default 1).
     #[arg(long, value_name = "N,...", value_delimiter = ',', value_parser = clap::value_parser!(u32).range(1..))]
     pub workers: Vec<u32>,
@@ -290,6 +302,10 @@ pub struct InitArgs {
     /// The ONNX files; each is a model named after its file stem.
     #[arg(required = true, value_name = "MODEL.onnx")]
     pub models: Vec<PathBuf>,
+    /// A test-data folder for the model (`MODEL=DIR` for one of several), as `bench run` takes
+    /// it: the scenario reads its inputs and checks the outputs.
+    #[arg(long = "test-data", value_name = "[MODEL=]DIR", value_parser = starter::parse_test_data)]
+    pub test_data: Vec<Scoped<PathBuf>>,
 }
 
 /// The arguments of `bench merge`.

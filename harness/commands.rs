@@ -28,8 +28,15 @@ pub fn ort_for(s: &Scenario, ort_lib: Option<&Path>) -> anyhow::Result<Option<Or
     })
 }
 
-/// Applies `--duration`, `--requests` and `--spin` over the scenario (flags win over the file).
+/// Applies `--duration`, `--requests`, `--warmup` and `--spin` over the scenario (flags win over
+/// the file).
 fn apply_run_flags(s: &mut Scenario, run: &RunFlags) {
+    if let Some(d) = run.warmup {
+        s.workload.warmup = scenario::Limit::Duration(d);
+    }
+    if let Some(n) = run.warmup_requests {
+        s.workload.warmup = scenario::Limit::Requests(n);
+    }
     if let Some(d) = run.duration {
         s.workload.stop = scenario::StopRule::Fixed(scenario::Limit::Duration(d));
     }
@@ -110,6 +117,12 @@ pub fn run(args: RunArgs, ort_lib: Option<&Path>) -> anyhow::Result<ExitCode> {
     if let Some(n) = args.run.requests {
         settings.push(("workload", "requests", Value::Integer(n.try_into()?)));
     }
+    if let Some(d) = args.run.warmup {
+        settings.push(("workload", "warmup", duration(d)));
+    }
+    if let Some(n) = args.run.warmup_requests {
+        settings.push(("workload", "warmup_requests", Value::Integer(n.try_into()?)));
+    }
     for (key, v) in [
         ("workers", &args.workers),
         ("intra_threads", &args.intra_threads),
@@ -146,6 +159,7 @@ pub fn run(args: RunArgs, ort_lib: Option<&Path>) -> anyhow::Result<ExitCode> {
         dims: args.dims.clone(),
         shapes: args.shapes.clone(),
         inputs: args.inputs.clone(),
+        test_data: args.test_data.clone(),
         name: first,
         settings,
         command: command_line(),
@@ -197,7 +211,7 @@ fn command_line() -> String {
 
 /// `bench init`: the starter on stdout, what to bind on stderr.
 pub fn init(args: InitArgs) -> anyhow::Result<ExitCode> {
-    let (text, notes) = starter::init(&args.models)?;
+    let (text, notes) = starter::init(&args.models, &args.test_data)?;
     print!("{text}");
     for n in &notes {
         eprintln!("bench init: {n}");

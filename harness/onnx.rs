@@ -79,6 +79,17 @@ impl ValueKind {
             ValueKind::Untyped => "untyped value",
         }
     }
+
+    /// The name with its article, for sentences: "a sequence", "an optional".
+    pub fn a_name(self) -> String {
+        let n = self.name();
+        let article = if n.starts_with(['a', 'e', 'i', 'o', 'u']) {
+            "an"
+        } else {
+            "a"
+        };
+        format!("{article} {n}")
+    }
 }
 
 /// Name, element type and shape of a graph input or output.
@@ -295,7 +306,8 @@ pub fn parse_tensor_proto(bytes: &[u8]) -> Result<NamedTensor, TensorParseError>
     }
     let Some(dtype) = DType::from_onnx(t.data_type) else {
         return bad(format!(
-            "element type {} is not supported; bench reads float16/32/64, (u)int8-64 and bool",
+            "element type {} is not supported; bench reads float8/16/32/64, bfloat16, \
+             (u)int8-64, bool and string",
             onnx_type_name(t.data_type)
         ));
     };
@@ -305,6 +317,23 @@ pub fn parse_tensor_proto(bytes: &[u8]) -> Result<NamedTensor, TensorParseError>
     let Some(numel) = TensorData::checked_numel(&t.dims) else {
         return bad(format!("dims {:?} are too large to address", t.dims));
     };
+    if dtype == DType::Str {
+        if t.string_data.len() != numel {
+            return bad(format!(
+                "string {:?} needs {numel} values in string_data; the file has {}",
+                t.dims,
+                t.string_data.len()
+            ));
+        }
+        return Ok(NamedTensor {
+            name: t.name,
+            tensor: TensorData {
+                dtype,
+                shape: t.dims,
+                bytes: crate::tensor::encode_strings(&t.string_data),
+            },
+        });
+    }
     let want = numel.checked_mul(dtype.size());
     let typed_len = t.float_data.len()
         + t.int32_data.len()
@@ -343,20 +372,23 @@ pub fn parse_tensor_proto(bytes: &[u8]) -> Result<NamedTensor, TensorParseError>
                 t.int32_data.len(),
                 le(t.int32_data.iter().map(|&v| v as i16).collect()),
             ),
-            DType::U16 | DType::F16 => (
+            DType::U16 | DType::F16 | DType::BF16 => (
                 "int32_data",
                 t.int32_data.len(),
                 le(t.int32_data.iter().map(|&v| v as u16).collect()),
             ),
+            DType::U8 | DType::F8E4M3FN | DType::F8E4M3FNUZ | DType::F8E5M2 | DType::F8E5M2FNUZ => {
+                (
+                    "int32_data",
+                    t.int32_data.len(),
+                    t.int32_data.iter().map(|&v| v as u8).collect(),
+                )
+            }
+            DType::Str => unreachable!("strings are read above"),
             DType::I8 => (
                 "int32_data",
                 t.int32_data.len(),
                 t.int32_data.iter().map(|&v| v as i8 as u8).collect(),
-            ),
-            DType::U8 => (
-                "int32_data",
-                t.int32_data.len(),
-                t.int32_data.iter().map(|&v| v as u8).collect(),
             ),
             DType::Bool => (
                 "int32_data",

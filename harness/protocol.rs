@@ -367,6 +367,8 @@ mod tests {
             prop::collection::vec("[a-z/._]{0,12}", 0..3).prop_map(|p| Generator::Files {
                 paths: p.into_iter().map(Into::into).collect()
             }),
+            prop::collection::vec("\\PC{0,8}", 1..4)
+                .prop_map(|values| Generator::Strings { values }),
         ]
     }
 
@@ -509,12 +511,23 @@ mod tests {
             prop::sample::select(DType::ALL.to_vec()),
         )
             .prop_flat_map(|(shape, dtype)| {
-                let n = TensorData::numel(&shape) * dtype.size();
-                prop::collection::vec(any::<u8>(), n).prop_map(move |bytes| TensorData {
-                    dtype,
-                    shape: shape.clone(),
-                    bytes,
-                })
+                let n = TensorData::numel(&shape);
+                if dtype == DType::Str {
+                    return prop::collection::vec("\\PC{0,6}", n)
+                        .prop_map(move |v| TensorData {
+                            dtype,
+                            shape: shape.clone(),
+                            bytes: crate::tensor::encode_strings(&v),
+                        })
+                        .boxed();
+                }
+                prop::collection::vec(any::<u8>(), n * dtype.size())
+                    .prop_map(move |bytes| TensorData {
+                        dtype,
+                        shape: shape.clone(),
+                        bytes,
+                    })
+                    .boxed()
             })
     }
 

@@ -35,15 +35,19 @@ pub struct Scoped<T> {
     pub text: String,
 }
 
-/// What `--input NAME=VALUE|FILE` sets: the generators `const` and `npy` of the scenario format.
+/// What `--input NAME=VALUE|FILE` sets: the generators `const` and `file` of the scenario format.
 #[derive(Debug, Clone, PartialEq)]
 pub enum InputValue {
     Bool(bool),
     Int(i64),
     Float(f64),
-    /// A `.npy` file of one sample, or of samples stacked on a leading axis.
-    Npy(PathBuf),
+    /// A tensor file (`.npy`, `.npz`, ONNX `TensorProto` `.pb`) of one sample, or of samples
+    /// stacked on a leading axis.
+    File(PathBuf),
 }
+
+/// The file extensions `--input` takes as a file, as `testdata::read_tensor_file` reads them.
+const TENSOR_FILES: [&str; 3] = [".npy", ".npz", ".pb"];
 
 /// `--dims NAME=SIZE`: a named dim's size, at least 1. The name is everything before the last
 /// `=`, so dotted names (`p2o.DynamicDimension.0=2`) need no quoting.
@@ -84,12 +88,14 @@ pub fn parse_shape(s: &str) -> Result<Scoped<Vec<i64>>, String> {
     }
 }
 
-/// `--input NAME=VALUE|FILE.npy`: every element equal to VALUE (a number, `true` or `false`), or
-/// the samples of a `.npy` file. The name is everything before the first `=`, so a file name may
-/// hold one.
+/// `--input NAME=VALUE|FILE`: every element equal to VALUE (a number, `true` or `false`), or the
+/// samples of a tensor file (`.npy`, `.npz`, `.pb`). The name is everything before the first `=`,
+/// so a file name may hold one.
 pub fn parse_input(s: &str) -> Result<Scoped<InputValue>, String> {
     let Some((name, v)) = s.split_once('=').filter(|(n, _)| !n.trim().is_empty()) else {
-        return Err("write INPUT=VALUE or INPUT=FILE.npy, e.g. mask=true or x=sample.npy".into());
+        return Err(
+            "write INPUT=VALUE or INPUT=FILE, e.g. mask=true, x=sample.npy or x=input_0.pb".into(),
+        );
     };
     let value = match v.trim() {
         "true" => InputValue::Bool(true),
@@ -98,10 +104,16 @@ pub fn parse_input(s: &str) -> Result<Scoped<InputValue>, String> {
         t if t.parse::<f64>().is_ok_and(f64::is_finite) => {
             InputValue::Float(t.parse().unwrap_or_default())
         }
-        t if t.ends_with(".npy") => InputValue::Npy(PathBuf::from(t)),
+        t if TENSOR_FILES
+            .iter()
+            .any(|e| t.to_ascii_lowercase().ends_with(e)) =>
+        {
+            InputValue::File(PathBuf::from(t))
+        }
         t => {
             return Err(format!(
-                "`{t}` is neither a number, true/false, nor a .npy file: write {name}=0.5, {name}=true or {name}=FILE.npy"
+                "`{t}` is neither a number, true/false, nor a tensor file (.npy, .npz, .pb): \
+                 write {name}=0.5, {name}=true or {name}=FILE.npy"
             ));
         }
     };
@@ -110,6 +122,117 @@ pub fn parse_input(s: &str) -> Result<Scoped<InputValue>, String> {
         value,
         text: s.to_string(),
     })
+}
+
+/// `--test-data [MODEL=]DIR`: a test-data folder (`test_data_set_N/input_K.pb`, `output_K.pb`),
+/// for the only model, or for model MODEL. The target is empty when no model is named.
+pub fn parse_test_data(s: &str) -> Result<Scoped<PathBuf>, String> {
+    if s.trim().is_empty() {
+        return Err("write DIR or MODEL=DIR, e.g. --test-data node/test_relu".into());
+    }
+    let (target, dir) = match s.split_once('=') {
+        Some((m, d)) if !m.is_empty() && !m.contains('/') && !d.is_empty() => (m, d),
+        _ => ("", s),
+    };
+    Ok(Scoped {
+        target: target.to_string(),
+        value: PathBuf::from(dir),
+        text: s.to_string(),
+    })
+}
+
+/// Each model's test-data folder from `--test-data` flags (absolute), or the problems: a flag
+/// that names no model, a folder that is not one, one model given two.
+fn test_data_per_model(
+    flags: &[Scoped<PathBuf>],
+    names: &[String],
+) -> Result<Vec<Option<PathBuf>>, Vec<String>> {
+    let mut out = vec![None; names.len()];
+    let mut problems = Vec::new();
+    for f in flags {
+        let m = if f.target.is_empty() {
+            if names.len() != 1 {
+                problems.push(format!(
+                    "--test-data {}: there are {} models; aim it at one: --test-data MODEL=DIR (models: {})",
+                    f.text,
+                    names.len(),
+                    names.join(", ")
+                ));
+                continue;
+            }
+            0
+        } else if let Some(m) = names.iter().position(|n| *n == f.target) {
+            m
+        } else {
+            problems.push(format!(
+                "--test-data {}: no model is named `{}`; the models are {}",
+                f.text,
+                f.target,
+                names.join(", ")
+            ));
+            continue;
+        };
+        if !f.value.is_dir() {
+            problems.push(format!(
+                "--test-data {}: {} is not a folder; give the folder that holds test_data_set_N folders",
+                f.text,
+                f.value.display()
+            ));
+            continue;
+        }
+        if out[m].is_some() {
+            problems.push(format!(
+                "--test-data {}: model `{}` has a test-data folder already",
+                f.text, names[m]
+            ));
+            continue;
+        }
+        out[m] = Some(f.value.canonicalize().unwrap_or_else(|_| f.value.clone()));
+    }
+    if problems.is_empty() {
+        Ok(out)
+    } else {
+        Err(problems)
+    }
+}
+
+/// The inputs that a test-data folder gives a model, as `scenario::load` matches its files: by
+/// the tensor's name when it has one, else by position among the graph inputs. Read from the
+/// first set; the scenario checks that every set agrees.
+fn test_data_inputs(dir: &Path, info: &ModelInfo) -> anyhow::Result<Vec<String>> {
+    let sets = crate::testdata::read_test_data(dir)?;
+    Ok(sets
+        .first()
+        .map(|set| {
+            set.inputs
+                .iter()
+                .enumerate()
+                .filter_map(|(k, (_, t))| {
+                    if t.name.is_empty() {
+                        info.inputs.get(k).map(|i| i.name.clone())
+                    } else {
+                        Some(t.name.clone())
+                    }
+                })
+                .collect()
+        })
+        .unwrap_or_default())
+}
+
+/// The named dims of `info` that only inputs outside `given` use: the ones left to bind when a
+/// test-data folder gives (and so shapes) the inputs in `given`.
+fn dims_left(info: &ModelInfo, given: &[String]) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    for io in info.inputs.iter().filter(|i| !given.contains(&i.name)) {
+        for d in &io.dims {
+            if let Dim::Named(n) = d
+                && !names.contains(n)
+            {
+                names.push(n.clone());
+            }
+        }
+    }
+    names
 }
 
 fn split_last<'a>(s: &'a str, form: &str) -> Result<(&'a str, &'a str), String> {
@@ -130,6 +253,8 @@ pub fn batch_like(name: &str) -> bool {
 struct Draft {
     name: String,
     path: PathBuf,
+    /// A test-data folder: it gives the inputs it holds, their shapes and the expected outputs.
+    test_data: Option<PathBuf>,
     /// `bench inspect`'s text, shown as comments.
     signature: String,
     /// Named dims in order of first use: size and an optional comment.
@@ -207,7 +332,12 @@ pub fn model_names(paths: &[PathBuf]) -> Vec<String> {
 /// The proposed generator of an input, as TOML, with what to check.
 fn proposed_generator(io: &IoInfo, dtype: DType) -> (String, Option<String>) {
     let lower = io.name.to_ascii_lowercase();
-    if dtype == DType::Bool {
+    if dtype == DType::Str {
+        (
+            r#"{ kind = "strings", values = ["hello", "world"] }"#.into(),
+            Some("each element drawn from these; put in the texts you serve".into()),
+        )
+    } else if dtype == DType::Bool {
         (
             r#"{ kind = "const", value = true }"#.into(),
             Some("a mask that keeps everything; `uniform` gives random true/false".into()),
@@ -249,17 +379,7 @@ fn settable(info: &ModelInfo) -> impl Iterator<Item = &IoInfo> {
 }
 
 fn named_dims(info: &ModelInfo) -> Vec<String> {
-    let mut names: Vec<String> = Vec::new();
-    for io in &info.inputs {
-        for d in &io.dims {
-            if let Dim::Named(n) = d
-                && !names.contains(n)
-            {
-                names.push(n.clone());
-            }
-        }
-    }
-    names
+    dims_left(info, &[])
 }
 
 fn warnings_of(info: &ModelInfo) -> Vec<String> {
@@ -268,9 +388,9 @@ fn warnings_of(info: &ModelInfo) -> Vec<String> {
         for io in list {
             if io.kind != onnx::ValueKind::Tensor {
                 w.push(format!(
-                    "{side} `{}` is a {}: bench runs models whose inputs and outputs are tensors",
+                    "{side} `{}` is {}: bench runs models whose inputs and outputs are tensors",
                     io.name,
-                    io.kind.name()
+                    io.kind.a_name()
                 ));
             } else if side == "input"
                 && let Err(t) = &io.dtype
@@ -287,21 +407,32 @@ fn warnings_of(info: &ModelInfo) -> Vec<String> {
 
 /// `bench init`: a commented starter scenario for `models`, on stdout's behalf. Returns the text and
 /// one line per model of what to bind (for stderr).
-pub fn init(models: &[PathBuf]) -> anyhow::Result<(String, Vec<String>)> {
+pub fn init(
+    models: &[PathBuf],
+    test_data: &[Scoped<PathBuf>],
+) -> anyhow::Result<(String, Vec<String>)> {
     let names = model_names(models);
+    let test_data =
+        test_data_per_model(test_data, &names).map_err(|p| anyhow::anyhow!("{}", p.join("\n")))?;
     let mut drafts = Vec::new();
     let mut notes = Vec::new();
-    for (path, name) in models.iter().zip(names) {
+    for ((path, name), test_data) in models.iter().zip(names).zip(test_data) {
         let (abs, info) = read_info(path, "MODEL")?;
+        let given = match &test_data {
+            Some(dir) => test_data_inputs(dir, &info)
+                .unwrap_or_else(|_| info.inputs.iter().map(|i| i.name.clone()).collect()),
+            None => Vec::new(),
+        };
         let mut d = Draft {
             signature: onnx::describe(path)?,
             name,
             path: abs,
+            test_data,
             dims: Vec::new(),
             inputs: Vec::new(),
             warnings: warnings_of(&info),
         };
-        for n in named_dims(&info) {
+        for n in dims_left(&info, &given) {
             let why = if batch_like(&n) {
                 "bind me: a batch dim; 1 is one sample per request".to_string()
             } else {
@@ -309,7 +440,7 @@ pub fn init(models: &[PathBuf]) -> anyhow::Result<(String, Vec<String>)> {
             };
             d.dims.push((n, 1, Some(why)));
         }
-        for io in &info.inputs {
+        for io in info.inputs.iter().filter(|i| !given.contains(&i.name)) {
             let shape = if !io.rank_known {
                 Some((
                     vec![1],
@@ -386,6 +517,8 @@ pub struct RunSpec {
     pub dims: Vec<Scoped<i64>>,
     pub shapes: Vec<Scoped<Vec<i64>>>,
     pub inputs: Vec<Scoped<InputValue>>,
+    /// `--test-data [MODEL=]DIR`.
+    pub test_data: Vec<Scoped<PathBuf>>,
     /// The top-level `name`.
     pub name: String,
     /// `(table, key, value)` lines after the models, e.g. `("sweep", "workers", [1, 2])`, in
@@ -421,6 +554,20 @@ pub fn run(models: &[PathBuf], spec: &RunSpec) -> anyhow::Result<(String, Vec<St
         anyhow::bail!("{}", problems.join("\n"));
     }
     let mut notes = Vec::new();
+    let test_data = test_data_per_model(&spec.test_data, &names).unwrap_or_else(|p| {
+        problems.extend(p);
+        vec![None; names.len()]
+    });
+    // The inputs each model's test data gives.
+    let mut given: Vec<Vec<String>> = vec![Vec::new(); models.len()];
+    for (m, dir) in test_data.iter().enumerate() {
+        if let Some(dir) = dir {
+            // A folder that cannot be read gives every input: `scenario::load` then says what is
+            // wrong with it, after what is wrong with the model.
+            given[m] = test_data_inputs(dir, &infos[m].1)
+                .unwrap_or_else(|_| infos[m].1.inputs.iter().map(|i| i.name.clone()).collect());
+        }
+    }
 
     // Bind every flag to the models it aims at; one that reaches no model is an error.
     let mut dims: Vec<BTreeMap<String, i64>> = vec![BTreeMap::new(); models.len()];
@@ -473,15 +620,15 @@ pub fn run(models: &[PathBuf], spec: &RunSpec) -> anyhow::Result<(String, Vec<St
     for b in &spec.inputs {
         let name = aim(&b.target, &names).1.to_string();
         let value = match &b.value {
-            InputValue::Npy(p) if !p.is_file() => {
+            InputValue::File(p) if !p.is_file() => {
                 problems.push(format!(
-                    "--input {}: no such file {}; give a .npy file of the input's dtype and shape",
+                    "--input {}: no such file {}; give a .npy, .npz or .pb file of the input's dtype and shape",
                     b.text,
                     p.display()
                 ));
                 continue;
             }
-            InputValue::Npy(p) => InputValue::Npy(p.canonicalize().unwrap_or_else(|_| p.clone())),
+            InputValue::File(p) => InputValue::File(p.canonicalize().unwrap_or_else(|_| p.clone())),
             v => v.clone(),
         };
         match aimed_inputs(&b.target, &names, &infos) {
@@ -525,12 +672,13 @@ pub fn run(models: &[PathBuf], spec: &RunSpec) -> anyhow::Result<(String, Vec<St
         let mut d = Draft {
             name: name.clone(),
             path: path.clone(),
+            test_data: test_data[m].clone(),
             signature: onnx::describe(path)?,
             dims: Vec::new(),
             inputs: Vec::new(),
             warnings: warnings_of(info),
         };
-        for n in named_dims(info) {
+        for n in dims_left(info, &given[m]) {
             if let Some(&v) = dims[m].get(&n) {
                 d.dims.push((n, v, None));
             } else if bound.contains_key(&n) {
@@ -550,7 +698,7 @@ pub fn run(models: &[PathBuf], spec: &RunSpec) -> anyhow::Result<(String, Vec<St
                 ));
             }
         }
-        for io in &info.inputs {
+        for io in info.inputs.iter().filter(|i| !given[m].contains(&i.name)) {
             let shape = shapes[m].get(&io.name).map(|(s, _)| s);
             if shape.is_none() && (!io.rank_known || io.dims.contains(&Dim::Unknown)) {
                 let example = if io.rank_known {
@@ -687,8 +835,8 @@ fn generator_toml(v: &InputValue) -> String {
             r#"{{ kind = "const", value = {} }}"#,
             toml::Value::Float(*f)
         ),
-        InputValue::Npy(p) => format!(
-            r#"{{ kind = "npy", path = {} }}"#,
+        InputValue::File(p) => format!(
+            r#"{{ kind = "file", path = {} }}"#,
             toml_str(&p.display().to_string())
         ),
     }
@@ -727,6 +875,13 @@ fn render(header: &[String], top: &str, drafts: &[Draft], tail: &str) -> String 
         let _ = writeln!(s, "[[model]]");
         let _ = writeln!(s, "name = {}", toml_str(&d.name));
         let _ = writeln!(s, "path = {}", toml_str(&d.path.display().to_string()));
+        if let Some(t) = &d.test_data {
+            let _ = writeln!(
+                s,
+                "test_data = {}   # gives the inputs it holds, their shapes, and the expected outputs",
+                toml_str(&t.display().to_string())
+            );
+        }
         for line in d.signature.lines().skip(1) {
             let _ = writeln!(s, "#{line}");
         }
@@ -781,7 +936,7 @@ mod tests {
         assert_eq!(parse_input("ids=3").unwrap().value, InputValue::Int(3));
         assert_eq!(
             parse_input("x=a=b.npy").unwrap().value,
-            InputValue::Npy("a=b.npy".into())
+            InputValue::File("a=b.npy".into())
         );
         for bad in ["x", "=1", "x=0", "x=two"] {
             assert!(parse_dim(bad).is_err(), "{bad}");

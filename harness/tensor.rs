@@ -13,12 +13,25 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Normal};
 use serde::{Deserialize, Serialize};
 
-/// Element types the harness can generate, send and hand to a runtime.
+/// Element types the harness can generate, send and hand to a runtime: the tensor types ONNX
+/// Runtime takes, except complex, 4-bit and float8e8m0.
+///
+/// Strings have no fixed size: a string tensor's bytes are its elements in order, each as a
+/// little-endian `u32` byte length and then its bytes (see [`encode_strings`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum DType {
     F32,
     F64,
     F16,
+    BF16,
+    /// float8 with 4 exponent and 3 mantissa bits, NaN but no infinities (ONNX `FLOAT8E4M3FN`).
+    F8E4M3FN,
+    /// As `F8E4M3FN`, exponent bias 8, one NaN and no negative zero (`FLOAT8E4M3FNUZ`).
+    F8E4M3FNUZ,
+    /// float8 with 5 exponent and 2 mantissa bits, IEEE-like (`FLOAT8E5M2`).
+    F8E5M2,
+    /// As `F8E5M2`, exponent bias 16, one NaN and no negative zero (`FLOAT8E5M2FNUZ`).
+    F8E5M2FNUZ,
     I8,
     I16,
     I32,
@@ -28,14 +41,20 @@ pub enum DType {
     U32,
     U64,
     Bool,
+    Str,
 }
 
 impl DType {
     /// Every element type, in declaration order.
-    pub const ALL: [DType; 12] = [
+    pub const ALL: [DType; 18] = [
         DType::F32,
         DType::F64,
         DType::F16,
+        DType::BF16,
+        DType::F8E4M3FN,
+        DType::F8E4M3FNUZ,
+        DType::F8E5M2,
+        DType::F8E5M2FNUZ,
         DType::I8,
         DType::I16,
         DType::I32,
@@ -45,16 +64,33 @@ impl DType {
         DType::U32,
         DType::U64,
         DType::Bool,
+        DType::Str,
     ];
 
-    /// Bytes per element.
+    /// Bytes per element; 0 for strings, whose elements have no fixed size.
     pub fn size(self) -> usize {
         match self {
-            DType::I8 | DType::U8 | DType::Bool => 1,
-            DType::F16 | DType::I16 | DType::U16 => 2,
+            DType::Str => 0,
+            DType::I8
+            | DType::U8
+            | DType::Bool
+            | DType::F8E4M3FN
+            | DType::F8E4M3FNUZ
+            | DType::F8E5M2
+            | DType::F8E5M2FNUZ => 1,
+            DType::F16 | DType::BF16 | DType::I16 | DType::U16 => 2,
             DType::F32 | DType::I32 | DType::U32 => 4,
             DType::F64 | DType::I64 | DType::U64 => 8,
         }
+    }
+
+    /// The bytes of `shape` elements of this type; `None` for strings (their size depends on the
+    /// values) and for a shape too large to address.
+    pub fn byte_len(self, shape: &[i64]) -> Option<usize> {
+        if self == DType::Str {
+            return None;
+        }
+        TensorData::checked_numel(shape)?.checked_mul(self.size())
     }
 
     /// The name users write and read (`float32`, `int64`, ...), as ONNX and numpy spell them.
@@ -63,6 +99,11 @@ impl DType {
             DType::F32 => "float32",
             DType::F64 => "float64",
             DType::F16 => "float16",
+            DType::BF16 => "bfloat16",
+            DType::F8E4M3FN => "float8e4m3fn",
+            DType::F8E4M3FNUZ => "float8e4m3fnuz",
+            DType::F8E5M2 => "float8e5m2",
+            DType::F8E5M2FNUZ => "float8e5m2fnuz",
             DType::I8 => "int8",
             DType::I16 => "int16",
             DType::I32 => "int32",
@@ -72,15 +113,26 @@ impl DType {
             DType::U32 => "uint32",
             DType::U64 => "uint64",
             DType::Bool => "bool",
+            DType::Str => "string",
         }
     }
 
     pub fn is_float(self) -> bool {
-        matches!(self, DType::F32 | DType::F64 | DType::F16)
+        matches!(
+            self,
+            DType::F32
+                | DType::F64
+                | DType::F16
+                | DType::BF16
+                | DType::F8E4M3FN
+                | DType::F8E4M3FNUZ
+                | DType::F8E5M2
+                | DType::F8E5M2FNUZ
+        )
     }
 
     /// Maps an ONNX `TensorProto.DataType` code; `None` for types the harness does not support
-    /// (strings, bfloat16, complex, float8).
+    /// (complex, 4-bit, float8e8m0).
     pub fn from_onnx(code: i32) -> Option<DType> {
         Some(match code {
             1 => DType::F32,
@@ -90,11 +142,17 @@ impl DType {
             5 => DType::I16,
             6 => DType::I32,
             7 => DType::I64,
+            8 => DType::Str,
             9 => DType::Bool,
             10 => DType::F16,
             11 => DType::F64,
             12 => DType::U32,
             13 => DType::U64,
+            16 => DType::BF16,
+            17 => DType::F8E4M3FN,
+            18 => DType::F8E4M3FNUZ,
+            19 => DType::F8E5M2,
+            20 => DType::F8E5M2FNUZ,
             _ => return None,
         })
     }
@@ -166,8 +224,21 @@ pub struct TensorView<'a> {
 }
 
 impl TensorView<'_> {
-    /// Checks that the byte length agrees with dtype and shape.
+    /// Checks that the byte length agrees with dtype and shape (for strings, that the bytes hold
+    /// exactly one element per position).
     pub fn check(&self) -> Result<(), String> {
+        if self.dtype == DType::Str {
+            let n = decode_strings(self.bytes)?.len();
+            let want = TensorData::numel(self.shape);
+            return if n == want {
+                Ok(())
+            } else {
+                Err(format!(
+                    "string tensor {:?} needs {want} strings, got {n}",
+                    self.shape
+                ))
+            };
+        }
         let want = TensorData::numel(self.shape).saturating_mul(self.dtype.size());
         if self.bytes.len() != want {
             return Err(format!(
@@ -209,6 +280,8 @@ pub enum Generator {
     /// One sample per file, each of exactly the input's shape: an input of a test-data folder,
     /// one file per `test_data_set_N`. Read by `crate::testdata::files_samples`.
     Files { paths: Vec<std::path::PathBuf> },
+    /// For string inputs: each element drawn uniformly from `values` (one value: a constant).
+    Strings { values: Vec<String> },
 }
 
 impl Generator {
@@ -236,6 +309,25 @@ pub fn generate(
     for index in 0..count {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         rng.set_stream(index as u64);
+        if let Generator::Strings { values } = generator {
+            anyhow::ensure!(
+                dtype == DType::Str && !values.is_empty(),
+                "the `strings` generator makes string inputs from a list of one or more values"
+            );
+            let picked: Vec<&str> = (0..n)
+                .map(|_| values[rng.random_range(0..values.len())].as_str())
+                .collect();
+            samples.push(TensorData {
+                dtype,
+                shape: shape.to_vec(),
+                bytes: encode_strings(&picked),
+            });
+            continue;
+        }
+        anyhow::ensure!(
+            dtype != DType::Str,
+            "string inputs take the `strings` generator (a list of values) or a file"
+        );
         let values: Vec<f64> = match *generator {
             Generator::Uniform { .. } if dtype == DType::Bool => (0..n)
                 .map(|_| f64::from(u8::from(rng.random_bool(0.5))))
@@ -252,7 +344,9 @@ pub fn generate(
                 (0..n).map(|_| rng.random_range(low..high) as f64).collect()
             }
             Generator::Const { value } => vec![value; n],
-            Generator::File { .. } | Generator::Files { .. } => unreachable!("refused above"),
+            Generator::File { .. } | Generator::Files { .. } | Generator::Strings { .. } => {
+                unreachable!("handled above")
+            }
         };
         samples.push(TensorData {
             dtype,
@@ -263,7 +357,8 @@ pub fn generate(
     Ok(samples)
 }
 
-/// Converts `f64` values to the little-endian bytes of `dtype` (saturating for integers).
+/// Converts `f64` values to the little-endian bytes of `dtype` (saturating for integers and
+/// float8). Strings have no numeric values: for them it returns no bytes.
 pub fn encode_values(dtype: DType, values: &[f64]) -> Vec<u8> {
     fn bytes<T: bytemuck::Pod>(v: Vec<T>) -> Vec<u8> {
         bytemuck::cast_slice(&v).to_vec()
@@ -272,6 +367,12 @@ pub fn encode_values(dtype: DType, values: &[f64]) -> Vec<u8> {
         DType::F32 => bytes(values.iter().map(|&v| v as f32).collect()),
         DType::F64 => bytes(values.to_vec()),
         DType::F16 => bytes(values.iter().map(|&v| f16::from_f64(v)).collect()),
+        DType::BF16 => bytes(values.iter().map(|&v| half::bf16::from_f64(v)).collect()),
+        DType::F8E4M3FN | DType::F8E4M3FNUZ | DType::F8E5M2 | DType::F8E5M2FNUZ => {
+            let table = Float8::of(dtype).table();
+            values.iter().map(|&v| Float8::encode(&table, v)).collect()
+        }
+        DType::Str => Vec::new(),
         DType::I8 => bytes(values.iter().map(|&v| v as i8).collect()),
         DType::I16 => bytes(values.iter().map(|&v| v as i16).collect()),
         DType::I32 => bytes(values.iter().map(|&v| v as i32).collect()),
@@ -284,7 +385,8 @@ pub fn encode_values(dtype: DType, values: &[f64]) -> Vec<u8> {
     }
 }
 
-/// Decodes little-endian bytes of `dtype` to `f64`, for comparisons and summaries.
+/// Decodes little-endian bytes of `dtype` to `f64`, for comparisons and summaries. Strings have
+/// no numeric values: for them it returns none.
 pub fn decode_values(dtype: DType, bytes: &[u8]) -> Vec<f64> {
     fn vals<T: bytemuck::Pod>(b: &[u8], f: impl Fn(T) -> f64) -> Vec<f64> {
         b.chunks_exact(size_of::<T>())
@@ -295,6 +397,12 @@ pub fn decode_values(dtype: DType, bytes: &[u8]) -> Vec<f64> {
         DType::F32 => vals::<f32>(bytes, f64::from),
         DType::F64 => vals::<f64>(bytes, |v| v),
         DType::F16 => vals::<f16>(bytes, f64::from),
+        DType::BF16 => vals::<half::bf16>(bytes, f64::from),
+        DType::F8E4M3FN | DType::F8E4M3FNUZ | DType::F8E5M2 | DType::F8E5M2FNUZ => {
+            let f = Float8::of(dtype);
+            bytes.iter().map(|&b| f.decode(b)).collect()
+        }
+        DType::Str => Vec::new(),
         DType::I8 => vals::<i8>(bytes, f64::from),
         DType::I16 => vals::<i16>(bytes, f64::from),
         DType::I32 => vals::<i32>(bytes, f64::from),
@@ -305,6 +413,134 @@ pub fn decode_values(dtype: DType, bytes: &[u8]) -> Vec<f64> {
         DType::U64 => vals::<u64>(bytes, |v| v as f64),
         DType::Bool => bytes.iter().map(|&b| f64::from(u8::from(b != 0))).collect(),
     }
+}
+
+/// The float8 formats of ONNX: exponent and mantissa widths, bias, and how NaN and infinity are
+/// spelled (the `FNUZ` variants have a single NaN, 0x80, and no negative zero).
+#[derive(Debug, Clone, Copy)]
+struct Float8 {
+    mantissa_bits: u32,
+    bias: i32,
+    /// `FNUZ`: 0x80 is the only NaN.
+    nan_is_negative_zero: bool,
+    /// E5M2: the top exponent holds infinity (mantissa 0) and NaN.
+    ieee_top: bool,
+}
+
+impl Float8 {
+    fn of(dtype: DType) -> Float8 {
+        let (mantissa_bits, bias, nan_is_negative_zero, ieee_top) = match dtype {
+            DType::F8E4M3FN => (3, 7, false, false),
+            DType::F8E4M3FNUZ => (3, 8, true, false),
+            DType::F8E5M2 => (2, 15, false, true),
+            _ => (2, 16, true, false), // F8E5M2FNUZ
+        };
+        Float8 {
+            mantissa_bits,
+            bias,
+            nan_is_negative_zero,
+            ieee_top,
+        }
+    }
+
+    /// The value of one byte.
+    fn decode(self, b: u8) -> f64 {
+        let m_bits = self.mantissa_bits;
+        let negative = b & 0x80 != 0;
+        let e = i32::from((b & 0x7f) >> m_bits);
+        let m = f64::from(b & ((1 << m_bits) - 1));
+        let top = (1 << (7 - m_bits)) - 1;
+        if self.nan_is_negative_zero && b == 0x80 {
+            return f64::NAN;
+        }
+        if !self.nan_is_negative_zero {
+            if self.ieee_top && e == top {
+                return if m == 0.0 {
+                    if negative {
+                        f64::NEG_INFINITY
+                    } else {
+                        f64::INFINITY
+                    }
+                } else {
+                    f64::NAN
+                };
+            }
+            if !self.ieee_top && e == top && m == f64::from((1u8 << m_bits) - 1) {
+                return f64::NAN;
+            }
+        }
+        let scale = f64::from(1u32 << m_bits);
+        let magnitude = if e == 0 {
+            m / scale * 2f64.powi(1 - self.bias)
+        } else {
+            (1.0 + m / scale) * 2f64.powi(e - self.bias)
+        };
+        if negative { -magnitude } else { magnitude }
+    }
+
+    /// Every finite non-negative value and its byte, in increasing order.
+    fn table(self) -> (Float8, Vec<(f64, u8)>) {
+        let mut t: Vec<(f64, u8)> = (0u8..0x80)
+            .map(|b| (self.decode(b), b))
+            .filter(|(v, _)| v.is_finite())
+            .collect();
+        t.sort_by(|a, b| a.0.total_cmp(&b.0));
+        (self, t)
+    }
+
+    /// The nearest value's byte (saturating at the largest finite value; NaN to NaN).
+    fn encode((format, table): &(Float8, Vec<(f64, u8)>), v: f64) -> u8 {
+        if v.is_nan() {
+            return if format.nan_is_negative_zero {
+                0x80
+            } else {
+                0x7f
+            };
+        }
+        let a = v.abs();
+        let i = table.partition_point(|(x, _)| *x < a);
+        let byte = match (table.get(i.saturating_sub(1)), table.get(i)) {
+            (Some(lo), Some(hi)) if a - lo.0 < hi.0 - a => lo.1,
+            (_, Some(hi)) => hi.1,
+            (Some(lo), None) => lo.1,
+            (None, None) => 0,
+        };
+        if v.is_sign_negative() && !(format.nan_is_negative_zero && byte == 0) {
+            byte | 0x80
+        } else {
+            byte
+        }
+    }
+}
+
+/// A string tensor's bytes: each element as a little-endian `u32` byte length and its bytes.
+pub fn encode_strings<S: AsRef<[u8]>>(values: &[S]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(values.iter().map(|v| 4 + v.as_ref().len()).sum());
+    for v in values {
+        let v = v.as_ref();
+        out.extend_from_slice(&(v.len() as u32).to_le_bytes());
+        out.extend_from_slice(v);
+    }
+    out
+}
+
+/// The elements of a string tensor's bytes (see [`encode_strings`]).
+pub fn decode_strings(mut bytes: &[u8]) -> Result<Vec<&[u8]>, String> {
+    let mut out = Vec::new();
+    while !bytes.is_empty() {
+        let Some((len, rest)) = bytes.split_first_chunk::<4>() else {
+            return Err("a string tensor's bytes end inside a length".into());
+        };
+        let len = u32::from_le_bytes(*len) as usize;
+        if rest.len() < len {
+            return Err(format!(
+                "a string of {len} bytes runs past the tensor's end"
+            ));
+        }
+        out.push(&rest[..len]);
+        bytes = &rest[len..];
+    }
+    Ok(out)
 }
 
 /// Reads a whole `.npy` file as one tensor.

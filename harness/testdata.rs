@@ -233,7 +233,8 @@ pub fn read_test_data(dir: &Path) -> anyhow::Result<Vec<TestSet>> {
     let mut sets = numbered(dir, "test_data_set_", "")?;
     sets.retain(|p| p.is_dir());
     if sets.is_empty() {
-        if numbered(dir, "input_", ".pb")?.is_empty() {
+        if numbered(dir, "input_", ".pb")?.is_empty() && numbered(dir, "output_", ".pb")?.is_empty()
+        {
             bail!(
                 "{} holds neither test_data_set_N folders nor input_K.pb files",
                 dir.display()
@@ -249,12 +250,14 @@ pub fn read_test_data(dir: &Path) -> anyhow::Result<Vec<TestSet>> {
                     .map(|p| Ok((p.clone(), onnx::read_tensor_proto(&p)?)))
                     .collect()
             };
+            // A model without inputs has sets of outputs only.
             let inputs = read(numbered(&set, "input_", ".pb")?)?;
-            if inputs.is_empty() {
-                bail!("{} holds no input_K.pb files", set.display());
+            let outputs = read(numbered(&set, "output_", ".pb")?)?;
+            if inputs.is_empty() && outputs.is_empty() {
+                bail!("{} holds no input_K.pb or output_K.pb files", set.display());
             }
             Ok(TestSet {
-                outputs: read(numbered(&set, "output_", ".pb")?)?,
+                outputs,
                 inputs,
                 dir: set,
             })
@@ -300,6 +303,36 @@ pub fn compare(
                 "is {} {:?}, expected {} {:?}",
                 got.dtype, got.shape, want.dtype, want.shape
             ));
+        }
+        if want.dtype == DType::Str {
+            let (g, w) = (
+                tensor::decode_strings(&got.bytes).map_err(|m| Mismatch {
+                    output: name.clone(),
+                    message: m,
+                })?,
+                tensor::decode_strings(&want.bytes).map_err(|m| Mismatch {
+                    output: name.clone(),
+                    message: m,
+                })?,
+            );
+            let bad: Vec<usize> = (0..w.len().max(g.len()))
+                .filter(|&k| g.get(k) != w.get(k))
+                .collect();
+            if let Some(&k) = bad.first() {
+                let show = |v: Option<&&[u8]>| {
+                    v.map_or("nothing".to_string(), |b| {
+                        format!("{:?}", String::from_utf8_lossy(b))
+                    })
+                };
+                return fail(format!(
+                    "{} of {} strings differ; first: element {k} is {}, expected {} (strings compare exactly)",
+                    bad.len(),
+                    w.len(),
+                    show(g.get(k)),
+                    show(w.get(k))
+                ));
+            }
+            continue;
         }
         let (g, w) = (
             tensor::decode_values(got.dtype, &got.bytes),

@@ -175,12 +175,50 @@ fn device_tensor(t: &TensorView<'_>, device: i32) -> ort::Result<ort::value::Dyn
         DType::U16 => copy::<u16>(t, device),
         DType::U32 => copy::<u32>(t, device),
         DType::U64 => copy::<u64>(t, device),
+        DType::BF16 => copy::<half::bf16>(t, device),
+        DType::F8E4M3FN | DType::F8E4M3FNUZ | DType::F8E5M2 | DType::F8E5M2FNUZ => {
+            Ok(raw_tensor(t)?.to(AllocationDevice::CUDA, device)?)
+        }
+        DType::Str => Err(ort::Error::new(
+            "string tensors stay in CPU memory; the `device` transfer cannot hold them",
+        )),
         DType::Bool => {
             let host: Vec<bool> = t.bytes.iter().map(|&b| b != 0).collect();
             let host = ort::value::Tensor::from_array((t.shape.to_vec(), host))?;
             Ok(host.to(AllocationDevice::CUDA, device)?.upcast())
         }
     }
+}
+
+/// A CPU tensor of `t`'s element type holding a copy of its bytes: for the types that have no
+/// Rust element type in `ort` (float8).
+fn raw_tensor(t: &TensorView<'_>) -> ort::Result<ort::value::DynTensor> {
+    let allocator = ort::memory::Allocator::default();
+    let mut value =
+        ort::value::DynTensor::new(&allocator, element_type(t.dtype), t.shape.to_vec())?;
+    if !t.bytes.is_empty() {
+        // SAFETY: the new tensor owns numel × 1 bytes for a 1-byte element type, and
+        // `TensorView::check` has made `t.bytes` exactly that long.
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                t.bytes.as_ptr(),
+                value.data_ptr_mut().cast::<u8>(),
+                t.bytes.len(),
+            );
+        }
+    }
+    Ok(value)
+}
+
+/// A string tensor from `t`'s encoded elements (ONNX Runtime copies them).
+fn string_tensor(t: &TensorView<'_>) -> ort::Result<ort::value::DynTensor> {
+    let values = crate::tensor::decode_strings(t.bytes).map_err(ort::Error::new)?;
+    let values: Vec<String> = values
+        .into_iter()
+        .map(|v| std::str::from_utf8(v).map(str::to_owned))
+        .collect::<Result<_, _>>()
+        .map_err(|e| ort::Error::new(format!("a string element is not UTF-8: {e}")))?;
+    Ok(ort::value::Tensor::from_string_array((t.shape.to_vec(), &values[..]))?.upcast())
 }
 
 fn element_type(d: DType) -> TensorElementType {
@@ -197,6 +235,12 @@ fn element_type(d: DType) -> TensorElementType {
         DType::U32 => TensorElementType::Uint32,
         DType::U64 => TensorElementType::Uint64,
         DType::Bool => TensorElementType::Bool,
+        DType::BF16 => TensorElementType::Bfloat16,
+        DType::F8E4M3FN => TensorElementType::Float8E4M3FN,
+        DType::F8E4M3FNUZ => TensorElementType::Float8E4M3FNUZ,
+        DType::F8E5M2 => TensorElementType::Float8E5M2,
+        DType::F8E5M2FNUZ => TensorElementType::Float8E5M2FNUZ,
+        DType::Str => TensorElementType::String,
     }
 }
 
@@ -230,6 +274,11 @@ fn input_value<'a>(t: &TensorView<'a>) -> ort::Result<SessionInputValue<'a>> {
         DType::U16 => view::<u16>(t),
         DType::U32 => view::<u32>(t),
         DType::U64 => view::<u64>(t),
+        DType::BF16 => view::<half::bf16>(t),
+        DType::F8E4M3FN | DType::F8E4M3FNUZ | DType::F8E5M2 | DType::F8E5M2FNUZ => {
+            Ok(raw_tensor(t)?.into())
+        }
+        DType::Str => Ok(string_tensor(t)?.into()),
         DType::Bool => {
             let owned: Vec<bool> = t.bytes.iter().map(|&b| b != 0).collect();
             Ok(ort::value::Tensor::from_array((t.shape.to_vec(), owned))?.into())
@@ -298,6 +347,17 @@ impl Model for OrtModel {
                 )
             })?;
             let shape: Vec<i64> = tensor.shape().iter().copied().collect();
+            if dtype == DType::Str {
+                let (_, strings) = tensor
+                    .try_extract_strings()
+                    .map_err(|e| format!("output `{name}`: {e}"))?;
+                result.push(TensorData {
+                    dtype,
+                    shape,
+                    bytes: crate::tensor::encode_strings(&strings),
+                });
+                continue;
+            }
             let len = TensorData::numel(&shape) * dtype.size();
             let ptr = tensor.data_ptr().cast::<u8>();
             let bytes = if len == 0 || ptr.is_null() {

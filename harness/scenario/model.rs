@@ -125,8 +125,24 @@ pub(super) fn resolve_model(
                 .filter(|i| m.inputs.contains_key(&i.name)),
         )
         .collect();
+    let mut all_tensors = true;
     for io in info.inputs.iter().chain(&info.outputs) {
+        if let Err(t) = &io.dtype {
+            // Inputs of such a type are refused below, with the generators.
+            all_tensors = false;
+            if io.kind == onnx::ValueKind::Tensor && info.outputs.contains(io) {
+                e.push(
+                    &key.key("path"),
+                    format!(
+                        "output `{}` of model `{name}` has type {t}, which bench cannot read",
+                        io.name
+                    ),
+                    "bench supports float8/16/32/64, bfloat16, (u)int8-64, bool and string tensors",
+                );
+            }
+        }
         if io.kind != onnx::ValueKind::Tensor {
+            all_tensors = false;
             let side = if info.inputs.contains(io) {
                 "input"
             } else {
@@ -135,9 +151,9 @@ pub(super) fn resolve_model(
             e.push(
                 &key.key("path"),
                 format!(
-                    "{side} `{}` of model `{name}` is a {}; bench runs models whose inputs and outputs are tensors",
+                    "{side} `{}` of model `{name}` is {}; bench runs models whose inputs and outputs are tensors",
                     io.name,
-                    io.kind.name()
+                    io.kind.a_name()
                 ),
                 "export the model with tensor inputs and outputs (e.g. pad a list into one tensor), or leave it out",
             );
@@ -201,7 +217,10 @@ pub(super) fn resolve_model(
     }
 
     // A test-data folder gives every input its files, and so its shape, and the expected outputs.
+    // The test data of a model refused above or below for its types would only add noise (a
+    // sequence's file is not a tensor's).
     let test = match &m.test_data {
+        Some(_) if !all_tensors => None,
         None => None,
         Some(rel) => Some(resolve_test_data(
             &dir.join(rel),
@@ -289,6 +308,8 @@ pub(super) fn resolve_model(
         let raw_input = m.inputs.get(&io.name);
         let dtype = match io.dtype {
             Ok(d) => d,
+            // A sequence, map or optional input is refused above, for its kind.
+            Err(_) if io.kind != onnx::ValueKind::Tensor => continue,
             Err(ref t) => {
                 e.push(
                     &ikey,
@@ -296,7 +317,7 @@ pub(super) fn resolve_model(
                         "input `{}` of model `{name}` has type {t}, which bench cannot generate",
                         io.name
                     ),
-                    "bench supports float16/32/64, (u)int8-64 and bool inputs",
+                    "bench supports float8/16/32/64, bfloat16, (u)int8-64, bool and string inputs",
                 );
                 continue;
             }
@@ -528,6 +549,36 @@ fn resolve_generator(
     key: &KeyPath,
     e: &mut Errors,
 ) -> Option<Generator> {
+    const STRINGS: &str = "e.g. `{ kind = \"strings\", values = [\"hello\", \"world\"] }`";
+    match &raw {
+        Some(RawGenerator::File { .. }) => {}
+        Some(RawGenerator::Strings { values }) if dtype != DType::Str || values.is_empty() => {
+            e.push(
+                key,
+                if values.is_empty() {
+                    "`strings` needs one or more values".to_string()
+                } else {
+                    format!("`strings` makes string inputs; this input is {dtype}")
+                },
+                if values.is_empty() {
+                    STRINGS.to_string()
+                } else {
+                    "use uniform, normal, int or const for numbers".to_string()
+                },
+            );
+            return None;
+        }
+        Some(RawGenerator::Strings { .. }) => {}
+        _ if dtype == DType::Str => {
+            e.push(
+                key,
+                "a string input takes its values from a list",
+                format!("{STRINGS}, or a tensor file"),
+            );
+            return None;
+        }
+        _ => {}
+    }
     let Some(raw) = raw else {
         return Some(if dtype.is_float() || dtype == DType::Bool {
             Generator::Uniform {
@@ -615,6 +666,7 @@ fn resolve_generator(
             }
             Generator::File { path: p }
         }
+        RawGenerator::Strings { values } => Generator::Strings { values },
     };
     Some(g)
 }

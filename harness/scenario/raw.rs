@@ -164,6 +164,10 @@ pub enum RawGenerator {
     File {
         path: String,
     },
+    /// For string inputs: each element drawn from `values`.
+    Strings {
+        values: Vec<String>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq)]

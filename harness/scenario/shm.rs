@@ -93,7 +93,8 @@ pub fn output_shapes(m: &ModelSpec) -> Vec<Option<(DType, Vec<i64>)>> {
             if o.kind != ValueKind::Tensor || !o.rank_known {
                 return None;
             }
-            let dtype = o.dtype.clone().ok()?;
+            // A string output's size is known only once its values are.
+            let dtype = o.dtype.clone().ok().filter(|&d| d != DType::Str)?;
             let shape = o
                 .dims
                 .iter()

@@ -255,18 +255,21 @@ impl Worker {
                 )),
             }
         };
+        // A worker that refused says why itself; its stderr (a runtime's own log lines, say)
+        // is added only to a failure that gave no reason.
         let outcome = match outcome {
             Ok(Start::Ready(loads, rss, runtime)) => Ok((loads, rss, runtime)),
-            Ok(Start::Refused(e)) | Err(e) => Err(e),
+            Ok(Start::Refused(e)) => Err((e, false)),
+            Err(e) => Err((e, true)),
         };
         let (loads, rss_ready_bytes, runtime) = match outcome {
             Ok(v) => v,
-            Err(e) => {
+            Err((e, with_stderr)) => {
                 let _ = child.start_kill();
                 let _ = tokio::time::timeout(Duration::from_secs(5), child.wait()).await;
                 tokio::time::sleep(Duration::from_millis(20)).await; // let the stderr task drain
                 let tail = stderr.lock().expect("stderr lock").trim().to_string();
-                return Err(if tail.is_empty() {
+                return Err(if tail.is_empty() || !with_stderr {
                     e
                 } else {
                     e.context(format!("worker {id} stderr:\n{tail}"))

@@ -260,7 +260,8 @@ pub struct TensorPlacement {
     pub shape: Vec<i64>,
     /// From the start of the region, in bytes.
     pub offset: u64,
-    /// In bytes: the product of the shape times the element size.
+    /// In bytes: the product of the shape times the element size (for strings, their encoded
+    /// length, which the reader checks when it decodes them).
     pub len: u64,
 }
 
@@ -281,16 +282,19 @@ impl TensorPlacement {
                 self.shape
             )));
         }
-        let want = TensorData::checked_numel(&self.shape)
-            .and_then(|n| n.checked_mul(self.dtype.size()))
-            .ok_or_else(|| bad(format!("shape {:?} is too large", self.shape)))?;
-        if want as u64 != self.len {
-            return Err(bad(format!(
-                "{} {:?} needs {want} bytes",
-                self.dtype, self.shape
-            )));
+        if self.dtype != DType::Str {
+            let want = self
+                .dtype
+                .byte_len(&self.shape)
+                .ok_or_else(|| bad(format!("shape {:?} is too large", self.shape)))?;
+            if want as u64 != self.len {
+                return Err(bad(format!(
+                    "{} {:?} needs {want} bytes",
+                    self.dtype, self.shape
+                )));
+            }
         }
-        if !self.offset.is_multiple_of(self.dtype.size() as u64) {
+        if !self.offset.is_multiple_of(self.dtype.size().max(1) as u64) {
             return Err(bad(format!("offset is not aligned for {}", self.dtype)));
         }
         let end = self
@@ -304,22 +308,59 @@ impl TensorPlacement {
 
 /// Places tensors of the given types and shapes back to back in a region of `region_len` bytes, each
 /// at a multiple of [`ALIGN`], without copying anything: for a worker that lets the runtime write its
-/// outputs straight into the region. Fails when a shape is invalid or the tensors do not fit.
+/// outputs straight into the region. Fails when a shape is invalid or the tensors do not fit, and
+/// for strings, whose size the shape does not tell.
 pub fn plan<'a>(
     region_len: usize,
     tensors: impl IntoIterator<Item = (DType, &'a [i64])>,
 ) -> Result<Vec<TensorPlacement>, ShmError> {
+    place(
+        region_len,
+        tensors
+            .into_iter()
+            .map(|(dtype, shape)| (dtype, shape, None)),
+    )
+}
+
+/// [`plan`] for tensors in hand: each takes its own byte length, so strings are placed too.
+fn plan_for(region_len: usize, tensors: &[TensorData]) -> Result<Vec<TensorPlacement>, ShmError> {
+    place(
+        region_len,
+        tensors
+            .iter()
+            .map(|t| (t.dtype, t.shape.as_slice(), Some(t.bytes.len()))),
+    )
+}
+
+/// The bytes a region needs to hold `tensors` as [`write_tensors`] places them.
+pub fn region_len_of(tensors: &[TensorData]) -> Result<usize, ShmError> {
+    let placed = plan_for(usize::MAX, tensors)?;
+    let end = placed.last().map_or(0, |p| p.offset.saturating_add(p.len));
+    usize::try_from(end).map_err(|_| ShmError::Layout(format!("{end} bytes do not fit in memory")))
+}
+
+fn place<'a>(
+    region_len: usize,
+    tensors: impl IntoIterator<Item = (DType, &'a [i64], Option<usize>)>,
+) -> Result<Vec<TensorPlacement>, ShmError> {
     let mut cursor: u64 = 0;
     let mut out = Vec::new();
-    for (index, (dtype, shape)) in tensors.into_iter().enumerate() {
+    for (index, (dtype, shape, given)) in tensors.into_iter().enumerate() {
         let bad = |message: String| ShmError::BadTensor { index, message };
         if let Some(d) = shape.iter().find(|&&d| d < 0) {
             return Err(bad(format!("negative dimension {d} in shape {shape:?}")));
         }
-        let len = TensorData::checked_numel(shape)
-            .and_then(|n| n.checked_mul(dtype.size()))
-            .ok_or_else(|| bad(format!("{dtype} {shape:?} is too large")))?
-            as u64;
+        let len = match given {
+            Some(n) => n,
+            None if dtype == DType::Str => {
+                return Err(bad(format!(
+                    "a string tensor {shape:?} has no size before its values exist"
+                )));
+            }
+            None => dtype
+                .byte_len(shape)
+                .ok_or_else(|| bad(format!("{dtype} {shape:?} is too large")))?,
+        } as u64;
         let Some(offset) = cursor.checked_next_multiple_of(ALIGN as u64) else {
             return Err(bad("the tensors do not fit in memory".into()));
         };
@@ -360,10 +401,7 @@ pub fn write_tensors(
         t.check()
             .map_err(|message| ShmError::BadTensor { index, message })?;
     }
-    let placements = plan(
-        region.len(),
-        tensors.iter().map(|t| (t.dtype, t.shape.as_slice())),
-    )?;
+    let placements = plan_for(region.len(), tensors)?;
     for (t, p) in tensors.iter().zip(&placements) {
         let start = p.offset as usize; // fits: `plan` checked it against the region
         region[start..start + t.bytes.len()].copy_from_slice(&t.bytes);

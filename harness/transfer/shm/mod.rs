@@ -37,7 +37,7 @@ pub mod arena;
 pub use arena::{
     ALIGN, ArenaFd, ShmArena, ShmError, ShmLayout, ShmSlot, Slots, TensorPlacement, align_up,
     clear_cloexec_in_child, copy_tensors, plan, read_tensor, read_tensor_mut, region_len_for,
-    write_tensors,
+    region_len_of, write_tensors,
 };
 
 use std::cell::RefCell;
@@ -87,9 +87,7 @@ pub fn slot_pool(scenario: &Scenario, point: &Point) -> Result<SlotPool, ShmErro
     let mut unknown = false;
     for m in &scenario.models {
         for s in &m.samples {
-            input = input.max(region_len_for(
-                s.iter().map(|t| (t.dtype, t.shape.as_slice())),
-            )?);
+            input = input.max(region_len_of(s)?);
         }
         let (k, u) = output_bytes(m)?;
         known = known.max(k);
