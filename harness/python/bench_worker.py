@@ -232,6 +232,9 @@ class Worker:
 
     def tensor_of(self, dtype: str, shape, buf, offset: int):
         """A torch tensor over `buf` (a view, no copy, when the bytes are aligned)."""
+        if dtype not in self.dtypes:
+            raise ValueError(f"the torch runtime does not take {dtype} tensors (bfloat16, float8 "
+                             "and strings run with ONNX Runtime)")
         arr = self.np.frombuffer(buf, dtype=self.dtypes[dtype], count=numel(shape),
                                  offset=offset).reshape(shape)
         if not arr.flags.aligned:

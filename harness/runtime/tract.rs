@@ -85,9 +85,10 @@ impl std::fmt::Debug for TractModel {
     }
 }
 
-/// The tract element type of a harness dtype.
-fn datum_type(d: DType) -> DatumType {
-    match d {
+/// The tract element type of a harness dtype; `None` for those this adapter does not hand to
+/// tract (bfloat16, float8, strings).
+fn datum_type(d: DType) -> Option<DatumType> {
+    Some(match d {
         DType::F32 => DatumType::F32,
         DType::F64 => DatumType::F64,
         DType::F16 => DatumType::F16,
@@ -100,7 +101,13 @@ fn datum_type(d: DType) -> DatumType {
         DType::U32 => DatumType::U32,
         DType::U64 => DatumType::U64,
         DType::Bool => DatumType::Bool,
-    }
+        DType::BF16
+        | DType::F8E4M3FN
+        | DType::F8E4M3FNUZ
+        | DType::F8E5M2
+        | DType::F8E5M2FNUZ
+        | DType::Str => return None,
+    })
 }
 
 /// The harness dtype of a tract element type; `None` for tract-only types (strings, quantized, ...).
@@ -313,7 +320,12 @@ impl TractModel {
                         spec.shape
                     ))
                 })?;
-            let dt = datum_type(spec.dtype);
+            let dt = datum_type(spec.dtype).ok_or_else(|| {
+                unsupported(format!(
+                    "input `{input_name}` is {}, which bench does not hand to tract",
+                    spec.dtype
+                ))
+            })?;
             let declared = model.input_fact(ix).map_err(|e| unsupported(chain(&e)))?;
             let fact = bind(declared, dt, &shape, input_name, &mut symbols).map_err(|why| {
                 bad_inputs(format!(
@@ -445,7 +457,7 @@ impl Model for TractModel {
         let mut values = tract_onnx::prelude::TVec::with_capacity(inputs.len());
         for ((name, dt, shape), t) in self.inputs.iter().zip(inputs) {
             t.check()?;
-            if datum_type(t.dtype) != *dt
+            if datum_type(t.dtype) != Some(*dt)
                 || !t
                     .shape
                     .iter()
