@@ -23,15 +23,6 @@ pub enum DType {
     F32,
     F64,
     F16,
-    BF16,
-    /// float8 with 4 exponent and 3 mantissa bits, NaN but no infinities (ONNX `FLOAT8E4M3FN`).
-    F8E4M3FN,
-    /// As `F8E4M3FN`, exponent bias 8, one NaN and no negative zero (`FLOAT8E4M3FNUZ`).
-    F8E4M3FNUZ,
-    /// float8 with 5 exponent and 2 mantissa bits, IEEE-like (`FLOAT8E5M2`).
-    F8E5M2,
-    /// As `F8E5M2`, exponent bias 16, one NaN and no negative zero (`FLOAT8E5M2FNUZ`).
-    F8E5M2FNUZ,
     I8,
     I16,
     I32,
@@ -41,6 +32,16 @@ pub enum DType {
     U32,
     U64,
     Bool,
+    // Added later, so after the others: the wire protocol numbers variants in order.
+    BF16,
+    /// float8 with 4 exponent and 3 mantissa bits, NaN but no infinities (ONNX `FLOAT8E4M3FN`).
+    F8E4M3FN,
+    /// As `F8E4M3FN`, exponent bias 8, one NaN and no negative zero (`FLOAT8E4M3FNUZ`).
+    F8E4M3FNUZ,
+    /// float8 with 5 exponent and 2 mantissa bits, IEEE-like (`FLOAT8E5M2`).
+    F8E5M2,
+    /// As `F8E5M2`, exponent bias 16, one NaN and no negative zero (`FLOAT8E5M2FNUZ`).
+    F8E5M2FNUZ,
     Str,
 }
 
@@ -50,11 +51,6 @@ impl DType {
         DType::F32,
         DType::F64,
         DType::F16,
-        DType::BF16,
-        DType::F8E4M3FN,
-        DType::F8E4M3FNUZ,
-        DType::F8E5M2,
-        DType::F8E5M2FNUZ,
         DType::I8,
         DType::I16,
         DType::I32,
@@ -64,6 +60,11 @@ impl DType {
         DType::U32,
         DType::U64,
         DType::Bool,
+        DType::BF16,
+        DType::F8E4M3FN,
+        DType::F8E4M3FNUZ,
+        DType::F8E5M2,
+        DType::F8E5M2FNUZ,
         DType::Str,
     ];
 
@@ -154,6 +155,30 @@ impl DType {
             19 => DType::F8E5M2,
             20 => DType::F8E5M2FNUZ,
             _ => return None,
+        })
+    }
+
+    /// The numpy type string of this type (`<f4`), for the types numpy has.
+    pub fn numpy_descr(self) -> Option<&'static str> {
+        Some(match self {
+            DType::F32 => "<f4",
+            DType::F64 => "<f8",
+            DType::F16 => "<f2",
+            DType::I8 => "|i1",
+            DType::I16 => "<i2",
+            DType::I32 => "<i4",
+            DType::I64 => "<i8",
+            DType::U8 => "|u1",
+            DType::U16 => "<u2",
+            DType::U32 => "<u4",
+            DType::U64 => "<u8",
+            DType::Bool => "|b1",
+            DType::BF16
+            | DType::F8E4M3FN
+            | DType::F8E4M3FNUZ
+            | DType::F8E5M2
+            | DType::F8E5M2FNUZ
+            | DType::Str => return None,
         })
     }
 
@@ -728,5 +753,124 @@ mod tests {
         assert_eq!(DType::from_numpy("<f2"), Some(DType::F16));
         assert_eq!(DType::from_numpy(">f4"), None);
         assert_eq!(DType::from_numpy("|S3"), None);
+        for d in DType::ALL {
+            if let Some(descr) = d.numpy_descr() {
+                assert_eq!(DType::from_numpy(descr), Some(d));
+            }
+        }
+    }
+
+    #[test]
+    fn float8_values_follow_the_onnx_spec() {
+        let v = |d, b| decode_values(d, &[b])[0];
+        // E4M3FN: bias 7, largest 448 (0x7e), 0x7f and 0xff are NaN, no infinity.
+        assert_eq!(v(DType::F8E4M3FN, 0x38), 1.0);
+        assert_eq!(v(DType::F8E4M3FN, 0x7e), 448.0);
+        assert_eq!(v(DType::F8E4M3FN, 0x01), 2f64.powi(-9));
+        assert!(v(DType::F8E4M3FN, 0x7f).is_nan() && v(DType::F8E4M3FN, 0xff).is_nan());
+        assert_eq!(v(DType::F8E4M3FN, 0xb8), -1.0);
+        // E4M3FNUZ: bias 8, 0x80 is the one NaN, largest 240.
+        assert_eq!(v(DType::F8E4M3FNUZ, 0x40), 1.0);
+        assert_eq!(v(DType::F8E4M3FNUZ, 0x7f), 240.0);
+        assert!(v(DType::F8E4M3FNUZ, 0x80).is_nan());
+        // E5M2: bias 15, IEEE-like: 0x7c is infinity, 0x7b the largest (57344).
+        assert_eq!(v(DType::F8E5M2, 0x3c), 1.0);
+        assert_eq!(v(DType::F8E5M2, 0x7b), 57344.0);
+        assert_eq!(v(DType::F8E5M2, 0x7c), f64::INFINITY);
+        assert_eq!(v(DType::F8E5M2, 0xfc), f64::NEG_INFINITY);
+        assert!(v(DType::F8E5M2, 0x7d).is_nan());
+        // E5M2FNUZ: bias 16, 0x80 NaN, 0x7f the largest (57344).
+        assert_eq!(v(DType::F8E5M2FNUZ, 0x40), 1.0);
+        assert_eq!(v(DType::F8E5M2FNUZ, 0x7f), 57344.0);
+        assert!(v(DType::F8E5M2FNUZ, 0x80).is_nan());
+    }
+
+    #[test]
+    fn float8_encoding_rounds_to_nearest_saturates_and_round_trips() {
+        for d in [
+            DType::F8E4M3FN,
+            DType::F8E4M3FNUZ,
+            DType::F8E5M2,
+            DType::F8E5M2FNUZ,
+        ] {
+            // Every finite code decodes to a value that encodes back to it (but -0 in FNUZ, which
+            // has no negative zero and so is the NaN code).
+            for b in 0..=255u8 {
+                let x = decode_values(d, &[b])[0];
+                if x.is_finite() && !(x == 0.0 && b == 0x80) {
+                    assert_eq!(encode_values(d, &[x]), vec![b], "{d} {b:#04x} = {x}");
+                }
+            }
+            let max = Float8::of(d).table().1.last().unwrap().0;
+            assert_eq!(decode_values(d, &encode_values(d, &[1e9]))[0], max, "{d}");
+            assert_eq!(decode_values(d, &encode_values(d, &[-1e9]))[0], -max, "{d}");
+            assert!(decode_values(d, &encode_values(d, &[f64::NAN]))[0].is_nan());
+        }
+        // 1.06 lies between 1.0 and 1.125 in E4M3FN, nearer 1.0; 1.1 nearer 1.125.
+        assert_eq!(
+            decode_values(DType::F8E4M3FN, &encode_values(DType::F8E4M3FN, &[1.06])),
+            [1.0]
+        );
+        assert_eq!(
+            decode_values(DType::F8E4M3FN, &encode_values(DType::F8E4M3FN, &[1.1])),
+            [1.125]
+        );
+    }
+
+    #[test]
+    fn bfloat16_generates_and_decodes() {
+        let s = generate(&Generator::Const { value: 1.5 }, DType::BF16, &[3], 0, 1).unwrap();
+        assert_eq!(s[0].bytes.len(), 6);
+        assert_eq!(decode_values(DType::BF16, &s[0].bytes), vec![1.5; 3]);
+        assert_eq!(DType::from_onnx(16), Some(DType::BF16));
+        assert_eq!(DType::BF16.byte_len(&[2, 3]), Some(12));
+    }
+
+    #[test]
+    fn strings_are_length_prefixed_and_checked_against_the_shape() {
+        let bytes = encode_strings(&["", "héllo", "a b"]);
+        assert_eq!(bytes.len(), 3 * 4 + 6 + 3);
+        let back = decode_strings(&bytes).unwrap();
+        assert_eq!(back, vec![&b""[..], "héllo".as_bytes(), b"a b"]);
+        let t = TensorData {
+            dtype: DType::Str,
+            shape: vec![3],
+            bytes: bytes.clone(),
+        };
+        assert!(t.check().is_ok());
+        let wrong_shape = TensorData {
+            shape: vec![2],
+            ..t.clone()
+        };
+        assert!(
+            wrong_shape
+                .check()
+                .unwrap_err()
+                .contains("needs 2 strings, got 3")
+        );
+        let cut = TensorData {
+            bytes: bytes[..bytes.len() - 1].to_vec(),
+            ..t
+        };
+        assert!(cut.check().unwrap_err().contains("runs past"));
+        assert_eq!(DType::Str.byte_len(&[3]), None);
+        assert_eq!(DType::from_onnx(8), Some(DType::Str));
+    }
+
+    #[test]
+    fn string_inputs_draw_from_their_list_and_only_from_it() {
+        let g = Generator::Strings {
+            values: vec!["cat".into(), "dog".into()],
+        };
+        let a = generate(&g, DType::Str, &[2, 50], 3, 2).unwrap();
+        assert_eq!(a, generate(&g, DType::Str, &[2, 50], 3, 2).unwrap());
+        let words = decode_strings(&a[0].bytes).unwrap();
+        assert_eq!(words.len(), 100);
+        assert!(words.iter().all(|w| *w == b"cat" || *w == b"dog"));
+        assert!(words.contains(&&b"cat"[..]) && words.contains(&&b"dog"[..]));
+        let err = generate(&Generator::Const { value: 1.0 }, DType::Str, &[1], 0, 1).unwrap_err();
+        assert!(err.to_string().contains("`strings` generator"), "{err}");
+        let err = generate(&g, DType::F32, &[1], 0, 1).unwrap_err();
+        assert!(err.to_string().contains("from a list"), "{err}");
     }
 }

@@ -8,7 +8,7 @@ tests/models/tensors/:
   array itself, to compare with.
 - scalar.pb: a float32 scalar (no dims) named `s`.
 - both.npz: `x` (float32 [2, 3]) and `y` (int64 [4]), stored; both_compressed.npz, deflated.
-- bfloat16.pb, string.pb: element types bench does not read.
+- bfloat16.pb, string.pb: bfloat16 and string tensors as onnx.helper.make_tensor saves them.
 - external.pb: a tensor whose data lives in another file.
 
 tests/models/testdata/ (for models/onnx/linear.onnx, x: float32 [batch, 10] -> y):

@@ -266,3 +266,67 @@ fn bench_init_writes_a_starter_that_validates_for_every_bundled_and_wild_model()
         "{all:?}"
     );
 }
+
+/// `bench init --test-data` writes `test_data` instead of shapes and generators, and its scenario
+/// validates and checks the outputs; `bench run --input NAME=FILE.pb` takes an ONNX tensor file
+/// as an input's samples, and `--warmup-requests` goes into the scenario it keeps.
+#[test]
+fn test_data_and_tensor_files_feed_the_model_first_commands() {
+    let data = std::fs::canonicalize("tests/models/testdata/linear").unwrap();
+    let model = format!("{}/linear.onnx", common::models_path());
+    let init = common::bench(&["init", &model, "--test-data", s(&data)]);
+    assert_eq!(init.code, 0, "{}", init.stderr);
+    assert!(
+        init.stdout
+            .contains(&format!("test_data = \"{}\"", data.display())),
+        "{}",
+        init.stdout
+    );
+    assert!(!init.stdout.contains("[model.inputs."), "{}", init.stdout);
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("init.toml");
+    std::fs::write(&file, &init.stdout).unwrap();
+    let out = tmp.path().join("init");
+    let run = common::bench(&[
+        "sweep",
+        "--quiet",
+        "--scenario",
+        s(&file),
+        "--requests",
+        "5",
+        "--out",
+        s(&out),
+    ]);
+    assert!(run.code == 0 || run.code == 1, "{}", run.stderr);
+    let rows = common::read_rows(&out.join("results.csv"));
+    let row = rows.iter().find(|r| r["model"] == "linear").unwrap();
+    assert_eq!(row["outputs_checked"], "true", "{row:?}");
+    assert_eq!(row["errors"], "0", "{row:?}");
+
+    let input = data.join("test_data_set_0/input_0.pb");
+    let out = tmp.path().join("pb");
+    let text = run_and_repeat(
+        &[
+            &model,
+            "--input",
+            &format!("x={}", input.display()),
+            "--dims",
+            "batch=2",
+            "--transfer",
+            "pipe,shm",
+            "--warmup-requests",
+            "3",
+        ],
+        &out,
+        &["linear"],
+    );
+    assert!(text.contains(r#"kind = "file""#), "{text}");
+    assert!(text.contains("warmup_requests = 3"), "{text}");
+    let two = common::bench(&["run", &model, &model, "--test-data", s(&data), "--dry-run"]);
+    assert_eq!(two.code, 2, "{}", two.stderr);
+    assert!(
+        two.stderr.contains("aim it at one: --test-data MODEL=DIR"),
+        "{}",
+        two.stderr
+    );
+}

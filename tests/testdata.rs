@@ -2,8 +2,8 @@
 //! `output_K.pb`) run end to end: the outputs of each worker's first run of each sample are
 //! checked in every transfer mode, a wrong expected output makes the point invalid with a reason
 //! that names it, and a test-data file that contradicts the model is a validate error naming the
-//! file. The fixtures are made by `scripts/make_tensor_fixtures.py`; one test also runs an ONNX
-//! backend test case from the installed `onnx` wheel, when there is one.
+//! file. The fixtures are made by `scripts/make_tensor_fixtures.py`; some tests run ONNX backend test
+//! cases from the pinned `onnx` wheel (requirements/test.txt), which `scripts/test.sh` installs.
 
 mod common;
 
@@ -123,10 +123,28 @@ fn a_test_data_file_that_contradicts_a_fixed_dim_is_a_validate_error_naming_it()
     assert!(out.stderr.contains("model[0].test_data"), "{}", out.stderr);
 }
 
-/// The folder of one ONNX backend test case in the installed `onnx` wheel (`node/test_relu`, or
-/// `simple/test_single_relu_model` in wheels that ship no `node` cases), or why there is none.
-fn backend_case() -> Result<PathBuf, String> {
-    let python = std::fs::canonicalize(".venv/bin/python").map_err(|e| format!(".venv: {e}"))?;
+/// The ONNX backend test suite's `node` case `name`. The pinned `onnx` (requirements/test.txt)
+/// ships it, so a missing one fails.
+fn node_case(name: &str) -> PathBuf {
+    let dir = backend_data()
+        .unwrap_or_else(|why| panic!("{why}; run scripts/setup.sh --test"))
+        .join("node")
+        .join(name);
+    assert!(
+        dir.join("model.onnx").is_file(),
+        "{} is missing",
+        dir.display()
+    );
+    dir
+}
+
+/// `onnx/backend/test/data` in the installed `onnx` wheel.
+fn backend_data() -> Result<PathBuf, String> {
+    // Not canonicalized: .venv/bin/python is a link to the system python, which would not see the
+    // virtualenv's packages.
+    let python = std::env::current_dir()
+        .map_err(|e| e.to_string())?
+        .join(".venv/bin/python");
     let out = std::process::Command::new(python)
         .args([
             "-c",
@@ -137,23 +155,12 @@ fn backend_case() -> Result<PathBuf, String> {
     if !out.status.success() {
         return Err("the onnx package is not installed in .venv".into());
     }
-    let data = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()).join("backend/test/data");
-    ["node/test_relu", "simple/test_single_relu_model"]
-        .iter()
-        .map(|c| data.join(c))
-        .find(|d| d.join("model.onnx").is_file())
-        .ok_or_else(|| format!("{} holds no relu test case", data.display()))
+    Ok(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()).join("backend/test/data"))
 }
 
 #[test]
 fn an_onnx_backend_test_case_runs_with_its_test_data_in_every_transfer_mode() {
-    let case = match backend_case() {
-        Ok(c) => c,
-        Err(why) => {
-            eprintln!("skipped: {why}");
-            return;
-        }
-    };
+    let case = node_case("test_relu");
     let scenario = format!(
         r#"
 [[model]]
@@ -177,4 +184,112 @@ transfer = ["pipe", "shm", "index"]
         assert_eq!(r["outputs_checked"], "true", "{transfer}: {r:?}");
         assert_eq!(r["valid"], "true", "{transfer}: {r:?}");
     }
+}
+
+/// String, bfloat16 and float8 tensors, and a model without inputs, from the ONNX backend suite:
+/// `bench run --test-data` runs each in every transfer mode and checks its outputs.
+#[test]
+fn strings_bfloat16_float8_and_no_inputs_run_and_match_in_every_transfer_mode() {
+    for name in [
+        "test_string_concat",
+        "test_regex_full_match_basic",
+        "test_cast_FLOAT_to_BFLOAT16",
+        "test_cast_FLOAT8E4M3FN_to_FLOAT",
+        "test_cast_FLOAT_to_FLOAT8E5M2",
+        "test_dequantizelinear_e4m3fn",
+        "test_constant",
+    ] {
+        let case = node_case(name);
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("r");
+        let c = case.to_str().unwrap();
+        let o = common::bench(&[
+            "run",
+            &format!("{c}/model.onnx"),
+            "--test-data",
+            c,
+            "--transfer",
+            "pipe,shm,index",
+            "--requests",
+            "4",
+            "--warmup",
+            "0s",
+            "--quiet",
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert!(o.code == 0 || o.code == 1, "{name}: {}", o.stderr);
+        let rows = common::read_rows(&out.join("results.csv"));
+        for transfer in ["pipe", "shm", "index"] {
+            let r = rows
+                .iter()
+                .find(|r| r["transfer"] == transfer && r["model"] == "model")
+                .unwrap_or_else(|| panic!("{name}: no {transfer} row"));
+            assert_eq!(r["outputs_checked"], "true", "{name} {transfer}: {r:?}");
+            assert_eq!(r["errors"], "0", "{name} {transfer}: {r:?}");
+            assert!(
+                !r["reason"].contains("wrong outputs"),
+                "{name} {transfer}: {r:?}"
+            );
+        }
+    }
+}
+
+/// A string input takes its values from a `strings` list; a numeric generator for it, or
+/// `strings` for a number input, is refused with the fix.
+#[test]
+fn string_inputs_are_generated_from_a_list_and_other_generators_are_refused() {
+    let case = node_case("test_string_concat");
+    let model = format!("{}/model.onnx", case.display());
+    let good = format!(
+        r#"
+[[model]]
+name = "concat"
+path = "{model}"
+inputs.x = {{ shape = [2], generator = {{ kind = "strings", values = ["ab", "ünï"] }} }}
+inputs.y = {{ shape = [2], generator = {{ kind = "strings", values = ["c"] }} }}
+
+[workload]
+warmup_requests = 0
+min_requests = 1
+
+[sweep]
+transfer = ["pipe", "shm"]
+"#
+    );
+    let run = common::sweep(&good, &["--requests", "5"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    for transfer in ["pipe", "shm"] {
+        assert_eq!(
+            row(&run, transfer, "concat")["errors"],
+            "0",
+            "{}",
+            run.stderr
+        );
+    }
+    let bad = format!(
+        r#"
+[[model]]
+name = "concat"
+path = "{model}"
+inputs.x = {{ shape = [2], generator = {{ kind = "uniform" }} }}
+inputs.y = {{ shape = [2], generator = {{ kind = "strings", values = [] }} }}
+"#
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("s.toml");
+    std::fs::write(&file, bad).unwrap();
+    let v = common::bench(&["validate", "--scenario", file.to_str().unwrap()]);
+    assert_eq!(v.code, 2, "{}", v.stderr);
+    assert!(
+        v.stderr
+            .contains("a string input takes its values from a list"),
+        "{}",
+        v.stderr
+    );
+    assert!(
+        v.stderr.contains("`strings` needs one or more values"),
+        "{}",
+        v.stderr
+    );
 }

@@ -49,7 +49,8 @@ class ProtocolError(Exception):
 # ("enum", [(variant, None | T | ("fields", [(field, T), ...])), ...]) or the name of a type below.
 
 _DTYPE = ("enum", [(n, None) for n in
-                   ["F32", "F64", "F16", "I8", "I16", "I32", "I64", "U8", "U16", "U32", "U64", "Bool"]])
+                   ["F32", "F64", "F16", "I8", "I16", "I32", "I64", "U8", "U16", "U32", "U64", "Bool",
+                    "BF16", "F8E4M3FN", "F8E4M3FNUZ", "F8E5M2", "F8E5M2FNUZ", "Str"]])
 
 TYPES: dict = {
     "DType": _DTYPE,
@@ -64,6 +65,7 @@ TYPES: dict = {
         ("Const", ("fields", [("value", "f64")])),
         ("File", ("fields", [("path", "str")])),
         ("Files", ("fields", [("paths", ("vec", "str"))])),
+        ("Strings", ("fields", [("values", ("vec", "str"))])),
     ]),
     "InputSpec": ("struct", [("name", "str"), ("dtype", "DType"), ("shape", ("vec", "i64")),
                              ("generator", "Generator"), ("seed", "u64")]),
