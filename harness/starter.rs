@@ -432,7 +432,28 @@ pub fn init(
             inputs: Vec::new(),
             warnings: warnings_of(&info),
         };
-        for n in dims_left(&info, &given) {
+        // An input with unnamed dims gets a full shape, which binds its named dims too (a shape
+        // wins over `dims`): those are set there, once, not also in `[model.dims]`.
+        let shaped: Vec<String> = info
+            .inputs
+            .iter()
+            .filter(|i| !given.contains(&i.name))
+            .filter(|i| i.rank_known && i.dims.contains(&Dim::Unknown))
+            .map(|i| i.name.clone())
+            .collect();
+        let in_shapes = dims_left(
+            &info,
+            &info
+                .inputs
+                .iter()
+                .map(|i| i.name.clone())
+                .filter(|n| !shaped.contains(n))
+                .collect::<Vec<_>>(),
+        );
+        for n in dims_left(&info, &given)
+            .into_iter()
+            .filter(|n| !in_shapes.contains(n))
+        {
             let why = if batch_like(&n) {
                 "bind me: a batch dim; 1 is one sample per request".to_string()
             } else {
@@ -447,12 +468,15 @@ pub fn init(
                     Some("bind me: unknown rank; give the full shape".into()),
                 ))
             } else if io.dims.contains(&Dim::Unknown) {
-                let anon: Vec<String> = io
+                let dynamic: Vec<String> = io
                     .dims
                     .iter()
                     .enumerate()
-                    .filter(|(_, x)| **x == Dim::Unknown)
-                    .map(|(i, _)| i.to_string())
+                    .filter_map(|(i, x)| match x {
+                        Dim::Named(n) => Some(format!("{i} (`{n}`)")),
+                        Dim::Unknown => Some(format!("{i} (unnamed)")),
+                        Dim::Fixed(_) => None,
+                    })
                     .collect();
                 let shape = io
                     .dims
@@ -465,9 +489,9 @@ pub fn init(
                 Some((
                     shape,
                     Some(format!(
-                        "bind me: dim{} {} unnamed (dynamic), 1 is a guess",
-                        if anon.len() == 1 { "" } else { "s" },
-                        anon.join(", ")
+                        "bind me: dynamic dim{} {}; 1 is a guess",
+                        if dynamic.len() == 1 { "" } else { "s" },
+                        dynamic.join(", ")
                     )),
                 ))
             } else {
@@ -662,8 +686,17 @@ pub fn run(models: &[PathBuf], spec: &RunSpec) -> anyhow::Result<(String, Vec<St
                         }
                     ));
                 }
-                for (d, &size) in io.dims.iter().zip(shape) {
+                for (pos, (d, &size)) in io.dims.iter().zip(shape).enumerate() {
                     if let Dim::Named(n) = d {
+                        if let Some(&v) = dims[m].get(n)
+                            && v != size
+                        {
+                            problems.push(format!(
+                                "--dims {n}={v} contradicts --shape {text}, which gives `{n}` \
+                                 (dim {pos} of input `{}`) the size {size}; give it one size",
+                                io.name
+                            ));
+                        }
                         bound.entry(n.clone()).or_insert(size);
                     }
                 }

@@ -3,6 +3,8 @@
 Each reproduces what a public exporter writes and what bench once refused or ran wrongly:
 - paddle_dims.onnx: paddle2onnx's input `x [-1, 3, ?, ?]` (dim_value -1, two anonymous `?` dims)
   and a dotted dim name `p2o.DynamicDimension.0` on a second input.
+- mixed_dims.onnx: PP-OCR's recogniser input `x [p2o.DynamicDimension.0, 3, ?,
+  p2o.DynamicDimension.1]`: named and anonymous dims in one input, so its full shape binds both.
 - unknown_rank.onnx: an input with no declared shape.
 - sequence_output.onnx: an output that is a sequence of tensors.
 - ir3_weights_as_inputs.onnx: IR version 3, whose weights are graph inputs with initializers.
@@ -74,6 +76,18 @@ def main():
     m = helper.make_model(g, opset_imports=opset(), producer_name="paddle2onnx-like")
     m.ir_version = 8
     save(m, "paddle_dims.onnx")
+
+    # named and anonymous dims in one input
+    x_dims = ["p2o.DynamicDimension.0", 3, "?", "p2o.DynamicDimension.1"]
+    g = helper.make_graph(
+        [helper.make_node("Relu", ["x"], ["y"])],
+        "mixed_dims",
+        [value("x", TensorProto.FLOAT, x_dims)],
+        [value("y", TensorProto.FLOAT, x_dims)],
+    )
+    m = helper.make_model(g, opset_imports=opset(), producer_name="paddle2onnx-like")
+    m.ir_version = 8
+    save(m, "mixed_dims.onnx")
 
     # unknown rank
     g = helper.make_graph(

@@ -148,6 +148,19 @@ fn bench_run_refuses_bad_flags_with_the_flag_and_the_fix() {
             vec!["--shape x=1x3", "rank 4"],
         ),
         (
+            vec![
+                "tests/models/wild/mixed_dims.onnx",
+                "--shape",
+                "x=1x3x48x100",
+                "--dims",
+                "p2o.DynamicDimension.1=320",
+            ],
+            vec![
+                "--dims p2o.DynamicDimension.1=320 contradicts --shape x=1x3x48x100",
+                "(dim 3 of input `x`) the size 100",
+            ],
+        ),
+        (
             vec!["models/onnx/mlp.onnx", "--transfer", "carrier-pigeon"],
             vec!["--transfer", "pipe"],
         ),
@@ -328,5 +341,22 @@ fn test_data_and_tensor_files_feed_the_model_first_commands() {
         two.stderr.contains("aim it at one: --test-data MODEL=DIR"),
         "{}",
         two.stderr
+    );
+}
+
+/// `bench init` on an input with named and unnamed dims proposes one full shape that binds them
+/// all, and no separate `dims` entry that the shape would silently override.
+#[test]
+fn bench_init_binds_an_input_with_named_and_unnamed_dims_in_one_place() {
+    let init = common::bench(&["init", "tests/models/wild/mixed_dims.onnx"]);
+    assert_eq!(init.code, 0, "{}", init.stderr);
+    assert!(!init.stdout.contains("[model.dims]"), "{}", init.stdout);
+    assert!(
+        init.stdout.contains(
+            "shape = [1, 3, 1, 1]   # bind me: dynamic dims 0 (`p2o.DynamicDimension.0`), \
+             2 (unnamed), 3 (`p2o.DynamicDimension.1`); 1 is a guess"
+        ),
+        "{}",
+        init.stdout
     );
 }
