@@ -5,6 +5,8 @@ Each reproduces what a public exporter writes and what bench once refused or ran
   and a dotted dim name `p2o.DynamicDimension.0` on a second input.
 - mixed_dims.onnx: PP-OCR's recogniser input `x [p2o.DynamicDimension.0, 3, ?,
   p2o.DynamicDimension.1]`: named and anonymous dims in one input, so its full shape binds both.
+- strings.onnx: a string input (`text [n]`) and output, as text classifiers' preprocessing
+  graphs take them.
 - unknown_rank.onnx: an input with no declared shape.
 - sequence_output.onnx: an output that is a sequence of tensors.
 - ir3_weights_as_inputs.onnx: IR version 3, whose weights are graph inputs with initializers.
@@ -88,6 +90,17 @@ def main():
     m = helper.make_model(g, opset_imports=opset(), producer_name="paddle2onnx-like")
     m.ir_version = 8
     save(m, "mixed_dims.onnx")
+
+    # strings in and out
+    g = helper.make_graph(
+        [helper.make_node("Identity", ["text"], ["same"])],
+        "strings",
+        [value("text", TensorProto.STRING, ["n"])],
+        [value("same", TensorProto.STRING, ["n"])],
+    )
+    m = helper.make_model(g, opset_imports=opset(), producer_name="bench")
+    m.ir_version = 8
+    save(m, "strings.onnx")
 
     # unknown rank
     g = helper.make_graph(
