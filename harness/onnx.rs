@@ -430,6 +430,7 @@ fn onnx_type_name(code: i32) -> String {
         21 => "uint4".into(),
         22 => "int4".into(),
         23 => "float4e2m1".into(),
+        24 => "float8e8m0".into(),
         0 => "non-tensor".into(),
         n => format!("onnx-type-{n}"),
     }

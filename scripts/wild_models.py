@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Runs real ONNX models, shipped inside public PyPI wheels, through `bench run` (issue 13).
+"""Runs real ONNX models, shipped inside public PyPI wheels, through `bench run`.
 
 Nobody here wrote or exported these models: an OCR pipeline (a text detector, a direction
 classifier and a recogniser, paddle2onnx exports of two generations), speech models (Silero VAD in

