@@ -277,6 +277,16 @@ def short(text: str) -> str:
     return text[:300]
 
 
+def row_verdict(row: dict) -> str:
+    """A results.csv row of a model with test data: `mismatched` (wrong outputs), `failed`
+    (request errors, or outputs left unchecked) or `matched`. Also used by wild_models.py."""
+    if "wrong outputs" in row["reason"]:
+        return "mismatched"
+    if int(row["errors"] or 0) > 0 or row["outputs_checked"] != "true":
+        return "failed"
+    return "matched"
+
+
 def sweep_verdict(out: Path, p: subprocess.CompletedProcess, transfers: list[str]) -> tuple[str, str, dict]:
     """The outcome of one `bench run` or `bench sweep` over one model: what its exit status and
     OUT/results.csv say, with the reason, and each transfer mode's own verdict."""
@@ -291,16 +301,8 @@ def sweep_verdict(out: Path, p: subprocess.CompletedProcess, transfers: list[str
         return "failed", f"exit {p.returncode}: {first_error(p.stderr)}", {}
     per = {}
     for row in csv.DictReader(results.open()):
-        if row["model"] == "all":
-            continue
-        reason = row["reason"]
-        if "wrong outputs" in reason:
-            verdict = "mismatched"
-        elif int(row["errors"] or 0) > 0 or row["outputs_checked"] != "true":
-            verdict = "failed"
-        else:
-            verdict = "matched"
-        per[row["transfer"]] = (verdict, reason)
+        if row["model"] != "all":
+            per[row["transfer"]] = (row_verdict(row), row["reason"])
     missing = [t for t in transfers if t not in per]
     bad = {t: v for t, v in per.items() if v[0] != "matched"}
     if missing:

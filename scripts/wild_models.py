@@ -51,6 +51,8 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from corpus import row_verdict  # scripts/corpus.py: one reading of a results.csv row
+
 ROOT = Path(__file__).resolve().parent.parent
 TRANSFERS = ["pipe", "shm", "index"]
 REQUESTS, WARMUP_REQUESTS = 20, 2
@@ -426,12 +428,7 @@ def check_model(bench: list[str], python: str, o: Outcome, work: Path, timeout: 
         if row["model"] == "all":
             continue
         reason = row["reason"]
-        if "wrong outputs" in reason:
-            verdict = "mismatched"
-        elif int(row["errors"] or 0) > 0 or row["outputs_checked"] != "true":
-            verdict = "failed"
-        else:
-            verdict = "matched"
+        verdict = row_verdict(row)
         o.check[row["transfer"]] = verdict
         if verdict != "matched":
             whys.append(f"{row['transfer']}: {reason or 'outputs not checked'}")
