@@ -76,6 +76,30 @@ pub struct RunFlags {
     pub cpu_dma_latency: Option<u32>,
 }
 
+impl RunFlags {
+    /// The flags given that override the scenario file, by flag name, as written in `run.json`.
+    pub fn overrides(&self) -> std::collections::BTreeMap<String, String> {
+        let d = |d: &Duration| humantime::format_duration(*d).to_string();
+        [
+            ("--duration", self.duration.as_ref().map(d)),
+            ("--requests", self.requests.map(|n| n.to_string())),
+            ("--warmup", self.warmup.as_ref().map(d)),
+            (
+                "--warmup-requests",
+                self.warmup_requests.map(|n| n.to_string()),
+            ),
+            ("--spin", self.spin.as_ref().map(d)),
+            (
+                "--cpu-dma-latency",
+                self.cpu_dma_latency.map(|n| n.to_string()),
+            ),
+        ]
+        .into_iter()
+        .filter_map(|(k, v)| Some((k.to_string(), v?)))
+        .collect()
+    }
+}
+
 const SWEEP_EXAMPLES: &str = "Examples:
   bench sweep --scenario scenarios/ensemble.toml
   bench sweep -s scenarios/ensemble.toml --out /tmp/r --duration 2s
@@ -354,6 +378,10 @@ pub struct CompareArgs {
     /// Show every comparison, not only the regressions and improvements.
     #[arg(long)]
     pub all: bool,
+    /// Compare runs whose scenario, effective settings, ONNX Runtime or CPU differ (refused
+    /// otherwise, exit 2); the differences are printed above the table.
+    #[arg(long)]
+    pub allow_different: bool,
 }
 
 /// The arguments of `bench capacity`.

@@ -264,6 +264,7 @@ fn run_sweep(
         cpu_dma_latency_us: plan.run.cpu_dma_latency,
         resume: plan.resume,
         shard: shard.clone(),
+        overrides: plan.run.overrides(),
     };
     let mut runtime_note = match &ort {
         Some(o) => format!("ONNX Runtime {} ({})", o.version, o.source),
@@ -415,11 +416,25 @@ pub fn compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
     for w in base.warnings.iter().chain(&cand.warnings) {
         eprintln!("warning: {w}");
     }
+    let differences = match (&base.info, &cand.info) {
+        (Some(b), Some(c)) => compare::differences(b, c),
+        _ => Vec::new(),
+    };
+    if !differences.is_empty() {
+        let list = differences.join("\n  ");
+        anyhow::ensure!(
+            args.allow_different,
+            "the two runs are not comparable:\n  {list}\n\
+             compare runs of one scenario with the same settings on the same kind of machine, \
+             or pass --allow-different to compare them anyway"
+        );
+    }
     let opts = compare::Options {
         metrics,
         threshold_pct: args.threshold,
     };
-    let c = compare::compare(&base, &cand, &opts)?;
+    let mut c = compare::compare(&base, &cand, &opts)?;
+    c.differences = differences;
     print!("{}", c.render(args.all));
     if let Some(path) = args.markdown {
         std::fs::write(&path, c.markdown())

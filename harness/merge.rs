@@ -524,6 +524,10 @@ fn run_info(sources: &[Source], merged: &BTreeSet<usize>) -> RunInfo {
             os: distinct(&|i| &i.host.os),
         };
     }
+    // The merge's own command; the inputs' commands stay in their folders.
+    info.command = std::env::args().collect();
+    info.settings = agreed(sources, |i| Some(i.settings.clone())).unwrap_or_default();
+    info.overrides = agreed(sources, |i| Some(i.overrides.clone())).unwrap_or_default();
     info.started_unix_s = sources
         .iter()
         .map(|s| s.info.started_unix_s)

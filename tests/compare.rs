@@ -1,5 +1,7 @@
-//! `bench compare` end to end: a synthetic slowdown must be flagged, a run against itself must
-//! not, and bad input exits 2 with a message that says what is wrong.
+//! `bench compare` end to end: a synthetic slowdown must be flagged, with a confidence interval
+//! that excludes no change, a run against itself must not, runs that are not comparable are
+//! refused unless `--allow-different`, and bad input exits 2 with a message that says what is
+//! wrong.
 
 mod common;
 
@@ -47,19 +49,40 @@ fn regression_compare_flags_a_30pct_slower_service_time() {
         let run = common::sweep_in(d, &scenario(mean), &[]);
         assert_eq!(run.code, 0, "{}", run.stderr);
     }
+    // The two scenarios differ (the service time): refused, naming the difference.
+    let (code, _, err) = compare(&base, &slow, &[]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("the two runs are not comparable")
+            && err.contains("scenario: `slowdown` sha256"),
+        "{err}"
+    );
+    assert!(err.contains("--allow-different"), "{err}");
     let md = dir.path().join("summary.md");
-    let (code, out, err) = compare(&base, &slow, &["--markdown", md.to_str().unwrap()]);
+    let (code, out, err) = compare(
+        &base,
+        &slow,
+        &["--markdown", md.to_str().unwrap(), "--allow-different"],
+    );
     assert_eq!(code, 1, "a 30% slowdown is a regression\n{out}\n{err}");
-    // Latency p50 grows by about 30% (the service time dominates it); its trial range comes from
-    // the hlog/ folder of each results directory.
+    assert!(out.contains("WARNING: the runs differ"), "{out}");
+    // Latency p50 grows by about 30% (the service time dominates it); its 95% interval comes
+    // from the trials' histograms in the hlog/ folder of each results directory, and excludes 0.
     let p50 = out
         .lines()
         .find(|l| l.contains(" all ") && l.contains(" p50 "))
         .unwrap_or_else(|| panic!("no p50 line for `all`:\n{out}"));
     assert!(p50.contains("REGRESSION"), "{p50}");
+    let interval: Vec<f64> = p50
+        .split(['│', '┆'])
+        .find(|c| c.contains('…'))
+        .unwrap_or_else(|| panic!("no interval in {p50}"))
+        .split('…')
+        .map(|x| x.trim().trim_end_matches('%').parse().unwrap())
+        .collect();
     assert!(
-        !p50.contains("not recorded"),
-        "p50's band comes from hlog/: {p50}"
+        interval[0] > 10.0 && interval[0] < 30.0 && interval[1] > 30.0 - 5.0,
+        "{p50}"
     );
     let md = std::fs::read_to_string(&md).unwrap();
     assert!(md.starts_with("## bench compare: "), "{md}");
@@ -71,10 +94,11 @@ fn regression_compare_flags_a_30pct_slower_service_time() {
     // The same run against itself: every change is 0.
     let (code, out, err) = compare(&base, &base, &["--all"]);
     assert_eq!(code, 0, "{out}\n{err}");
+    assert!(!out.contains("WARNING"), "{out}");
     assert!(out.contains("0 regressions, 0 improvements"), "{out}");
     assert!(!out.contains("REGRESSION"), "{out}");
     // A results.csv works as well as its directory; the faster side improves.
-    let (code, out, _) = compare(&slow.join("results.csv"), &base, &[]);
+    let (code, out, _) = compare(&slow.join("results.csv"), &base, &["--allow-different"]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("improvement"), "{out}");
 }
@@ -132,4 +156,49 @@ fn bad_input_exits_2_and_says_why() {
     assert_eq!(compare(&a, &slower, &[]).0, 1);
     assert_eq!(compare(&a, &slower, &["--metrics", "p99"]).0, 0);
     assert_eq!(compare(&a, &slower, &["--threshold", "25"]).0, 0);
+}
+
+/// `run.json` records the command line, the flags that overrode the scenario and the effective
+/// settings; two runs of one scenario with other overrides are refused by `bench compare`, with
+/// each setting that differs.
+#[test]
+fn runs_with_other_settings_are_refused_and_run_json_says_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    let text = scenario("1ms");
+    for (d, extra) in [
+        (&a, vec![]),
+        (&b, vec!["--requests", "120", "--warmup", "0s"]),
+    ] {
+        std::fs::create_dir_all(d).unwrap();
+        let run = common::sweep_in(d, &text, &extra);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+    }
+    let info: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(b.join("run.json")).unwrap()).unwrap();
+    let command: Vec<&str> = info["command"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert!(
+        command.contains(&"sweep") && command.contains(&"--requests"),
+        "{command:?}"
+    );
+    assert_eq!(info["overrides"]["--requests"], "120");
+    assert_eq!(info["overrides"]["--warmup"], "0s");
+    assert_eq!(info["settings"]["workload.stop"], "measure 120 requests");
+    assert_eq!(info["settings"]["workload.trials"], "3");
+    let (code, _, err) = compare(&a, &b, &[]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("workload.stop: measure 100 requests (baseline) against measure 120 requests (candidate)"),
+        "{err}"
+    );
+    assert!(
+        err.contains("workload.warmup: 20 requests (baseline) against 0s (candidate)"),
+        "{err}"
+    );
+    assert!(!err.contains("scenario:"), "the same scenario file: {err}");
 }

@@ -55,6 +55,16 @@ pub struct RunInfo {
     /// `bench merge`: when the merged folder was written.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub merged_unix_s: Option<u64>,
+    /// The command line that made the run, word by word (absent from older files).
+    #[serde(default)]
+    pub command: Vec<String>,
+    /// The flags that overrode the scenario file (`--duration`, `--warmup`, ...), by flag name.
+    #[serde(default)]
+    pub overrides: std::collections::BTreeMap<String, String>,
+    /// The settings the run measured with, after the overrides
+    /// (`scenario::effective_settings`): what `bench compare` checks two runs agree on.
+    #[serde(default)]
+    pub settings: std::collections::BTreeMap<String, String>,
 }
 
 /// One input folder of `bench merge`.

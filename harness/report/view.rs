@@ -210,6 +210,9 @@ pub(crate) mod tests {
             shard: None,
             sources: Vec::new(),
             merged_unix_s: None,
+            command: vec!["bench".into(), "sweep".into()],
+            overrides: Default::default(),
+            settings: [("workload.trials".to_string(), "3".to_string())].into(),
         }
     }
 

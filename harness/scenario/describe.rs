@@ -1,6 +1,74 @@
 //! The resolved scenario and its points as text: what `bench validate` and `sweep --dry-run` print.
 
+use std::collections::BTreeMap;
+
 use super::{Limit, LoadKind, LoadPoint, Scenario, StopRule, Target};
+
+fn limit(l: Limit) -> String {
+    match l {
+        Limit::Duration(d) => format!("{}", humantime::format_duration(d)),
+        Limit::Requests(n) => format!("{n} requests"),
+    }
+}
+
+fn stop(rule: StopRule) -> String {
+    match rule {
+        StopRule::Fixed(l) => format!("measure {}", limit(l)),
+        StopRule::Stable {
+            window,
+            tolerance_pct,
+            max_windows,
+        } => format!(
+            "measure {} windows until 3 agree within {tolerance_pct}% (at most {max_windows})",
+            humantime::format_duration(window)
+        ),
+    }
+}
+
+/// The settings that decide what a run measured, after the command line's overrides, by key
+/// (`workload.trials`, `load.spin`, ...): recorded in `run.json`, and what `bench compare` checks
+/// two runs agree on before it compares their numbers. The models and the sweep points are
+/// compared apart (the scenario's hash, the point ids).
+pub fn effective_settings(s: &Scenario) -> BTreeMap<String, String> {
+    let w = &s.workload;
+    let target = |t: &Target| match *t {
+        Target::Model(m) => s.models[m].name.clone(),
+        Target::Group(g) => format!("group {}", w.groups[g].name),
+    };
+    let mix: Vec<String> = w
+        .mix
+        .iter()
+        .map(|(t, weight)| format!("{}={weight}", target(t)))
+        .collect();
+    let slo: Vec<String> = s.slo.iter().map(|c| c.to_string()).collect();
+    [
+        ("seed", s.seed.to_string()),
+        ("workload.mix", mix.join(", ")),
+        ("workload.warmup", limit(w.warmup)),
+        ("workload.stop", stop(w.stop)),
+        ("workload.min_requests", w.min_requests.to_string()),
+        ("workload.trials", w.trials.to_string()),
+        (
+            "workload.request_timeout",
+            humantime::format_duration(w.request_timeout).to_string(),
+        ),
+        ("load.kind", s.load.kind_name().to_string()),
+        ("load.arrival", s.load.arrival.name().to_string()),
+        ("load.max_in_flight", s.load.max_in_flight.to_string()),
+        (
+            "load.spin",
+            humantime::format_duration(s.load.spin).to_string(),
+        ),
+        (
+            "transfer.shm_budget_mib",
+            s.transfer.shm_budget_mib.to_string(),
+        ),
+        ("slo", slo.join(", ")),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect()
+}
 
 /// The resolved scenario and its points, as `validate` and `--dry-run` print them.
 pub fn describe(s: &Scenario) -> String {
@@ -64,21 +132,7 @@ pub fn describe(s: &Scenario) -> String {
             members.join(" + ")
         );
     }
-    let limit = |l: Limit| match l {
-        Limit::Duration(d) => format!("{}", humantime::format_duration(d)),
-        Limit::Requests(n) => format!("{n} requests"),
-    };
-    let stop = match s.workload.stop {
-        StopRule::Fixed(l) => format!("measure {}", limit(l)),
-        StopRule::Stable {
-            window,
-            tolerance_pct,
-            max_windows,
-        } => format!(
-            "measure {} windows until 3 agree within {tolerance_pct}% (at most {max_windows})",
-            humantime::format_duration(window)
-        ),
-    };
+    let stop = stop(s.workload.stop);
     let _ = writeln!(
         out,
         "  {} loop{}; warm-up {}, {stop}, {} trial(s) per point, at least {} requests",

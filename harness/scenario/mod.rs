@@ -9,7 +9,7 @@
 mod model;
 pub use model::generate_samples;
 mod describe;
-pub use describe::describe;
+pub use describe::{describe, effective_settings};
 mod raw;
 pub mod shm;
 pub mod slo;

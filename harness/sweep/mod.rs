@@ -48,6 +48,8 @@ pub struct SweepOptions {
     pub resume: bool,
     /// `--shard`: the scenario's points are already this shard's (recorded in run.json).
     pub shard: Option<ShardInfo>,
+    /// The command-line flags that overrode the scenario, by name (recorded in run.json).
+    pub overrides: std::collections::BTreeMap<String, String>,
 }
 
 /// Runs every point of `scenario`, writing `results.csv` and `run.json` under `opts.out_dir`.
@@ -63,6 +65,7 @@ pub async fn sweep(
     let mut info = run_info(scenario, ort);
     info.cpu_dma_latency_us = opts.cpu_dma_latency_us;
     info.shard = opts.shard.clone();
+    info.overrides = opts.overrides.clone();
     // Resuming keeps the finished points of an earlier run of the same scenario.
     let (mut csv, done) = if opts.resume {
         let earlier = crate::report::results::read_run_info(&json_path).with_context(|| {
@@ -233,5 +236,8 @@ fn run_info(s: &Scenario, ort: Option<&OrtLib>) -> RunInfo {
         shard: None,
         sources: Vec::new(),
         merged_unix_s: None,
+        command: std::env::args().collect(),
+        overrides: Default::default(),
+        settings: crate::scenario::effective_settings(s),
     }
 }

@@ -1,10 +1,13 @@
 //! `bench compare`: did a change make things slower? Two results of the same scenario (a baseline
 //! and a candidate) are matched row by row, by point id and model, and each chosen metric is judged.
 //!
-//! A change counts as a regression only when it is worse than both the threshold and the noise
-//! band. The noise band is what the trials measured: the union of both sides' trial ranges, each
-//! relative to its own median, as one width in percent. With one trial per point there is no band,
-//! and only the threshold applies; the output says so.
+//! A change counts as a regression only when it is worse than the threshold and statistically
+//! significant: the 95% confidence interval of the change, a bootstrap over both sides' trials and
+//! their requests ([`interval`]), lies wholly on the worse side of zero. Results folders carry what
+//! that needs in `hlog/` (a histogram per trial). A bare `results.csv` has only each metric's
+//! trial range; then the noise band stands in: the union of both sides' ranges, relative to each
+//! median, and a change must also be wider than it. With one trial and no histograms there is
+//! neither, and only the threshold applies; the output says so.
 //!
 //! [`compare`] is a pure function over [`Row`]s; [`load`] reads a side from disk and the render
 //! functions make the console table and the markdown for a CI job summary.
@@ -19,7 +22,11 @@ use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 use crate::report::Row;
 use crate::report::console::human_us;
 use crate::report::hlog;
+use crate::report::json::RunInfo;
 use crate::report::results::Results;
+
+mod interval;
+pub use interval::{Trial, change_interval};
 
 /// A metric that can be compared.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -175,8 +182,13 @@ pub struct Side {
     pub rows: Vec<Row>,
     /// `(point_id, model, metric)` → the minimum and maximum across trials.
     pub ranges: HashMap<(String, String, Metric), (f64, f64)>,
+    /// `(point_id, model)` → each trial's latency histogram, from `hlog/`: what the confidence
+    /// intervals are computed from.
+    pub trials: HashMap<(String, String), Vec<Trial>>,
     /// Problems that did not stop the comparison (an unreadable histogram log).
     pub warnings: Vec<String>,
+    /// The folder's `run.json`, when there is one.
+    pub info: Option<RunInfo>,
 }
 
 impl Side {
@@ -204,9 +216,12 @@ impl Side {
     }
 }
 
-/// The noise band of one comparison.
+/// How uncertain one comparison is.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Noise {
+    /// The 95% confidence interval of the change, in percent (from `trials` trials a side at
+    /// the fewest).
+    Interval { low: f64, high: f64, trials: usize },
     /// The width of the union of both sides' trial ranges, in percent of each side's median.
     Measured(f64),
     /// Both sides measured one trial: there is no band.
@@ -285,6 +300,8 @@ pub struct Comparison {
     pub added: Vec<(String, String)>,
     /// `(point_id, model)` only in the baseline.
     pub missing: Vec<(String, String)>,
+    /// How the runs differ ([`differences`]), when compared anyway (`--allow-different`).
+    pub differences: Vec<String>,
 }
 
 impl Comparison {
@@ -322,6 +339,18 @@ impl Comparison {
     /// Sentences about the noise band: where there was none, only the threshold applied.
     pub fn noise_notes(&self) -> Vec<String> {
         let mut notes = Vec::new();
+        let single = self
+            .changes
+            .iter()
+            .filter(|c| matches!(c.noise, Noise::Interval { trials: 1, .. }))
+            .count();
+        if single > 0 {
+            notes.push(format!(
+                "{single} interval(s) come from 1 trial a side: they hold the requests' sampling \
+                 noise, not the drift between runs. Set `trials = 3` (or more) under [workload] \
+                 for intervals that do."
+            ));
+        }
         let one_trial = self
             .changes
             .iter()
@@ -388,6 +417,13 @@ impl Comparison {
             self.threshold_pct,
             self.metric_names()
         );
+        if !self.differences.is_empty() {
+            let _ = writeln!(
+                out,
+                "WARNING: the runs differ, so their numbers may not be comparable:\n  {}",
+                self.differences.join("\n  ")
+            );
+        }
         let shown = self.shown(all);
         if !shown.is_empty() {
             let mut t = Table::new();
@@ -444,6 +480,16 @@ impl Comparison {
             self.metric_names()
         );
         let _ = writeln!(out, "{}\n", self.headline());
+        if !self.differences.is_empty() {
+            let _ = writeln!(
+                out,
+                "> **The runs differ**, so their numbers may not be comparable:\n"
+            );
+            for d in &self.differences {
+                let _ = writeln!(out, "> - {}", md_escape(d));
+            }
+            out.push('\n');
+        }
         for n in self.noise_notes() {
             let _ = writeln!(out, "> {n}\n");
         }
@@ -486,7 +532,7 @@ const HEADER: [&str; 8] = [
     "baseline",
     "candidate",
     "change",
-    "noise band",
+    "95% interval / noise band",
     "verdict",
 ];
 
@@ -504,7 +550,8 @@ fn cells(c: &Change) -> Vec<String> {
         c.change_pct
             .map_or_else(|| "n/a".into(), |p| format!("{p:+.1}%")),
         match c.noise {
-            Noise::Measured(w) => format!("{w:.1}%"),
+            Noise::Interval { low, high, .. } => format!("{low:+.1}% … {high:+.1}%"),
+            Noise::Measured(w) => format!("band {w:.1}%"),
             Noise::OneTrial => "none (1 trial)".into(),
             Noise::NotRecorded => "not recorded".into(),
         },
@@ -571,6 +618,83 @@ fn noise(base: &Side, b: &Row, cand: &Side, c: &Row, m: Metric) -> Noise {
     let lo = measured.iter().map(|r| r.0).fold(0.0, f64::min);
     let hi = measured.iter().map(|r| r.1).fold(0.0, f64::max);
     Noise::Measured(hi - lo)
+}
+
+/// The verdict on a change of `p` percent in `m`: beyond the threshold, and beyond the noise
+/// (an interval wholly on one side of zero, or a change wider than the band).
+fn judge(m: Metric, p: f64, noise: Noise, threshold_pct: f64) -> Verdict {
+    // In "worse" terms: positive is worse, for every metric.
+    let worse = if m.higher_is_better() { -p } else { p };
+    if worse.abs() <= threshold_pct {
+        return Verdict::WithinThreshold;
+    }
+    let significant = match noise {
+        Noise::Interval { low, high, .. } => {
+            let (low, high) = if m.higher_is_better() {
+                (-high, -low)
+            } else {
+                (low, high)
+            };
+            if worse > 0.0 { low > 0.0 } else { high < 0.0 }
+        }
+        Noise::Measured(band) => worse.abs() > band,
+        Noise::OneTrial | Noise::NotRecorded => true,
+    };
+    match (significant, worse > 0.0) {
+        (false, _) => Verdict::WithinNoise,
+        (true, true) => Verdict::Regression,
+        (true, false) => Verdict::Improvement,
+    }
+}
+
+/// What makes two runs' numbers not comparable: a different scenario file, other effective
+/// settings (trials, warm-up, stop rule, load, ...: `scenario::effective_settings`), another ONNX
+/// Runtime, another CPU model or core count. One line per difference, baseline first.
+pub fn differences(base: &RunInfo, cand: &RunInfo) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut differ = |what: &str, b: String, c: String| {
+        if b != c {
+            out.push(format!("{what}: {b} (baseline) against {c} (candidate)"));
+        }
+    };
+    let short = |h: &str| h.chars().take(12).collect::<String>();
+    differ(
+        "scenario",
+        format!(
+            "`{}` sha256 {}",
+            base.scenario.name,
+            short(&base.scenario.sha256)
+        ),
+        format!(
+            "`{}` sha256 {}",
+            cand.scenario.name,
+            short(&cand.scenario.sha256)
+        ),
+    );
+    if !base.settings.is_empty() && !cand.settings.is_empty() {
+        let keys: std::collections::BTreeSet<&String> =
+            base.settings.keys().chain(cand.settings.keys()).collect();
+        for k in keys {
+            let get = |i: &RunInfo| i.settings.get(k).cloned().unwrap_or_else(|| "unset".into());
+            differ(k, get(base), get(cand));
+        }
+    }
+    differ(
+        "ONNX Runtime",
+        base.ort_version.clone(),
+        cand.ort_version.clone(),
+    );
+    differ(
+        "CPU model",
+        base.host.cpu_model.clone(),
+        cand.host.cpu_model.clone(),
+    );
+    differ(
+        "logical cores",
+        base.host.logical_cores.to_string(),
+        cand.host.logical_cores.to_string(),
+    );
+    out
 }
 
 /// Why two results cannot be compared.
@@ -661,25 +785,21 @@ pub fn compare(
         for &m in &opts.metrics {
             let (bv, cv) = (m.value(b), m.value(c));
             let change_pct = (bv > 0.0).then(|| (cv - bv) / bv * 100.0);
-            let noise = noise(baseline, b, candidate, c, m);
+            let key = (b.point_id.clone(), b.model.clone());
+            let noise = match (baseline.trials.get(&key), candidate.trials.get(&key)) {
+                (Some(bt), Some(ct)) => {
+                    change_interval(bt, ct, m).map(|(low, high)| Noise::Interval {
+                        low,
+                        high,
+                        trials: bt.len().min(ct.len()),
+                    })
+                }
+                _ => None,
+            }
+            .unwrap_or_else(|| noise(baseline, b, candidate, c, m));
             let verdict = match change_pct {
                 None => Verdict::WithinThreshold,
-                Some(p) => {
-                    let worse = if m.higher_is_better() { -p } else { p };
-                    let band = match noise {
-                        Noise::Measured(w) => w,
-                        _ => 0.0,
-                    };
-                    if worse.abs() <= opts.threshold_pct {
-                        Verdict::WithinThreshold
-                    } else if worse.abs() <= band {
-                        Verdict::WithinNoise
-                    } else if worse > 0.0 {
-                        Verdict::Regression
-                    } else {
-                        Verdict::Improvement
-                    }
-                }
+                Some(p) => judge(m, p, noise, opts.threshold_pct),
             };
             changes.push(Change {
                 point_id: b.point_id.clone(),
@@ -708,6 +828,7 @@ pub fn compare(
         changes,
         added,
         missing,
+        differences: Vec::new(),
     })
 }
 
@@ -757,15 +878,55 @@ pub fn load(path: &Path, label: &str, metrics: &[Metric]) -> anyhow::Result<Side
         file.display()
     );
     let mut side = Side::of_rows(file.clone(), std::mem::take(&mut results.rows));
+    match results.run_info() {
+        Ok(info) => side.info = Some(info),
+        Err(crate::report::results::ReadError::Missing { .. }) => side.warnings.push(format!(
+            "{label} has no run.json beside {}: whether the two runs are comparable is not checked",
+            file.display()
+        )),
+        Err(e) => return Err(e).with_context(|| label.to_string()),
+    }
     let wanted: Vec<Metric> = metrics
         .iter()
         .copied()
         .filter(|m| m.range_columns().is_none())
         .collect();
-    if !wanted.is_empty() && hlog::dir(&results.dir).is_dir() {
-        read_ranges(&mut side, &results, &wanted);
+    if hlog::dir(&results.dir).is_dir() {
+        read_trials(&mut side, &results);
+        if !wanted.is_empty() {
+            read_ranges(&mut side, &results, &wanted);
+        }
     }
     Ok(side)
+}
+
+/// Fills `side.trials` from each point's histogram log: one latency histogram per trial and model.
+fn read_trials(side: &mut Side, results: &Results) {
+    let mut done = HashSet::new();
+    for r in &side.rows {
+        if !done.insert(r.point_id.clone()) {
+            continue;
+        }
+        let Ok(Some(log)) = results.hlog(&r.point_id) else {
+            continue; // read_ranges warns about a broken log
+        };
+        for model in side.rows.iter().filter(|x| x.point_id == r.point_id) {
+            let tag = hlog::tag(&model.model, "latency");
+            let trials: Vec<Trial> = log
+                .entries
+                .iter()
+                .filter(|e| e.tag == tag)
+                .map(|e| Trial {
+                    latency: e.histogram.clone(),
+                    span_s: e.span.as_secs_f64(),
+                })
+                .collect();
+            if !trials.is_empty() {
+                side.trials
+                    .insert((model.point_id.clone(), model.model.clone()), trials);
+            }
+        }
+    }
 }
 
 /// Fills `side.ranges` for `metrics` from each point's histogram log (one interval per trial).
@@ -970,6 +1131,79 @@ mod tests {
             compare(&dup, &base, &Options::default()),
             Err(CompareError::Duplicate { .. })
         ));
+    }
+
+    #[test]
+    fn a_change_counts_only_beyond_the_threshold_and_with_an_interval_clear_of_zero() {
+        let i = |low, high| Noise::Interval {
+            low,
+            high,
+            trials: 3,
+        };
+        // Latency: +15% with [+11, +19] is a regression; with [-2, +30] it is not significant.
+        assert_eq!(
+            judge(Metric::P99, 15.0, i(11.0, 19.0), 10.0),
+            Verdict::Regression
+        );
+        assert_eq!(
+            judge(Metric::P99, 15.0, i(-2.0, 30.0), 10.0),
+            Verdict::WithinNoise
+        );
+        // Significant but within the threshold is no regression either.
+        assert_eq!(
+            judge(Metric::P99, 5.0, i(4.0, 6.0), 10.0),
+            Verdict::WithinThreshold
+        );
+        assert_eq!(
+            judge(Metric::P50, -15.0, i(-19.0, -11.0), 10.0),
+            Verdict::Improvement
+        );
+        // Throughput: higher is better, so a clear drop is the regression.
+        assert_eq!(
+            judge(Metric::Throughput, -15.0, i(-19.0, -11.0), 10.0),
+            Verdict::Regression
+        );
+        assert_eq!(
+            judge(Metric::Throughput, 15.0, i(11.0, 19.0), 10.0),
+            Verdict::Improvement
+        );
+        assert_eq!(
+            judge(Metric::Throughput, -15.0, i(-30.0, 1.0), 10.0),
+            Verdict::WithinNoise
+        );
+        // Without trials only the threshold applies; a band must be beaten too.
+        assert_eq!(
+            judge(Metric::P99, 15.0, Noise::OneTrial, 10.0),
+            Verdict::Regression
+        );
+        assert_eq!(
+            judge(Metric::P99, 15.0, Noise::Measured(20.0), 10.0),
+            Verdict::WithinNoise
+        );
+    }
+
+    #[test]
+    fn runs_differ_in_scenario_settings_runtime_and_cpu() {
+        let a = crate::report::view::tests::run_info();
+        assert!(differences(&a, &a).is_empty());
+        let mut b = a.clone();
+        b.scenario.sha256 = "ffffffffffffffff".into();
+        b.settings.insert("workload.trials".into(), "1".into());
+        b.ort_version = "1.30.0".into();
+        b.host.logical_cores = 16;
+        let d = differences(&a, &b);
+        assert_eq!(d.len(), 4, "{d:?}");
+        assert!(d[0].starts_with("scenario: `demo` sha256 0123456789ab (baseline) against"));
+        assert_eq!(d[1], "workload.trials: 3 (baseline) against 1 (candidate)");
+        assert_eq!(
+            d[2],
+            "ONNX Runtime: 1.31.1 (baseline) against 1.30.0 (candidate)"
+        );
+        assert_eq!(d[3], "logical cores: 2 (baseline) against 16 (candidate)");
+        // A run.json from before settings were recorded: they are not compared.
+        let mut old = a.clone();
+        old.settings.clear();
+        assert!(differences(&old, &a).is_empty());
     }
 
     #[test]

@@ -1,0 +1,191 @@
+//! Confidence intervals for `bench compare`: how sure a change is, from the trials both sides
+//! measured.
+//!
+//! A side's number is the median over its trials of each trial's value (as `results.csv` gives
+//! it). Its uncertainty has two layers: trials differ from each other (drift, a noisy neighbour),
+//! and each trial is a sample of requests. The interval is a hierarchical bootstrap of the ratio
+//! candidate / baseline: each replicate draws the trials with replacement, then redraws each drawn
+//! trial's value from its own sampling noise, and takes the median; 2,000 replicates give the
+//! 2.5th and 97.5th percentiles of the ratio.
+//!
+//! Redrawing a trial's requests is done without its raw latencies, from its histogram: a
+//! bootstrap sample's q-quantile is the original's value at rank j where j ~ Binomial(n, q)
+//! (the order-statistic view of resampling), taken here as its normal approximation; a mean moves
+//! by its standard error; a request count (throughput) by its Poisson noise. A maximum has no
+//! such model and is redrawn from the trials alone.
+//!
+//! With one trial per side only the request sampling is left, which knows nothing of drift
+//! between runs: `bench compare` says so beside the verdict.
+
+use hdrhistogram::Histogram;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rand_distr::StandardNormal;
+
+use super::Metric;
+
+/// Replicates per interval.
+pub const REPLICATES: usize = 2000;
+
+/// One measured trial of one model at one point: its latency histogram (ns) and how long it ran.
+#[derive(Debug, Clone)]
+pub struct Trial {
+    pub latency: Histogram<u64>,
+    pub span_s: f64,
+}
+
+impl Trial {
+    /// The trial's own value of `m` (µs, or requests/s), as `results.csv` computes it.
+    pub fn value(&self, m: Metric) -> Option<f64> {
+        self.redrawn(m, 0.0)
+    }
+
+    /// The value of `m` moved by `z` standard errors of its sampling noise.
+    fn redrawn(&self, m: Metric, z: f64) -> Option<f64> {
+        let h = &self.latency;
+        let n = h.len() as f64;
+        if n == 0.0 {
+            return None;
+        }
+        Some(match m {
+            Metric::Throughput => {
+                if self.span_s <= 0.0 {
+                    return None;
+                }
+                (n + z * n.sqrt()).max(0.0) / self.span_s
+            }
+            Metric::Max => h.max() as f64 / 1000.0,
+            Metric::Mean => (h.mean() + z * h.stdev() / n.sqrt()) / 1000.0,
+            _ => {
+                let q = m.quantile()?;
+                let rank = (n * q + z * (n * q * (1.0 - q)).sqrt())
+                    .round()
+                    .clamp(1.0, n);
+                h.value_at_quantile(rank / n) as f64 / 1000.0
+            }
+        })
+    }
+}
+
+/// The median of the trials' values, each redrawn, after drawing the trials with replacement.
+fn replicate(trials: &[Trial], m: Metric, rng: &mut ChaCha8Rng) -> Option<f64> {
+    let mut values: Vec<f64> = (0..trials.len())
+        .map(|_| {
+            let t = &trials[rng.random_range(0..trials.len())];
+            t.redrawn(m, rng.sample(StandardNormal))
+        })
+        .collect::<Option<_>>()?;
+    values.sort_by(f64::total_cmp);
+    let k = values.len();
+    Some(if k % 2 == 1 {
+        values[k / 2]
+    } else {
+        (values[k / 2 - 1] + values[k / 2]) / 2.0
+    })
+}
+
+/// The 95% interval of candidate / baseline for `m`, as a change in percent `(low, high)`;
+/// `None` without trials on both sides or when a replicate's baseline is 0. The same inputs
+/// always give the same interval (a fixed seed).
+pub fn change_interval(base: &[Trial], cand: &[Trial], m: Metric) -> Option<(f64, f64)> {
+    if base.is_empty() || cand.is_empty() {
+        return None;
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(0x0062_656e_6368);
+    let mut ratios = Vec::with_capacity(REPLICATES);
+    for _ in 0..REPLICATES {
+        let b = replicate(base, m, &mut rng)?;
+        let c = replicate(cand, m, &mut rng)?;
+        if b <= 0.0 {
+            return None;
+        }
+        ratios.push(c / b);
+    }
+    ratios.sort_by(f64::total_cmp);
+    let at = |p: f64| ratios[((ratios.len() - 1) as f64 * p).round() as usize];
+    Some(((at(0.025) - 1.0) * 100.0, (at(0.975) - 1.0) * 100.0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand_distr::{Distribution, Exp};
+
+    /// A trial of `n` requests with exponential latencies of mean `mean_us` (seeded).
+    fn trial(n: usize, mean_us: f64, seed: u64) -> Trial {
+        let mut h = crate::metrics::new_histogram();
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let exp = Exp::new(1.0 / mean_us).unwrap();
+        for _ in 0..n {
+            h.record((exp.sample(&mut rng) * 1000.0) as u64 + 1)
+                .unwrap();
+        }
+        Trial {
+            latency: h,
+            span_s: n as f64 * mean_us / 1e6,
+        }
+    }
+
+    #[test]
+    fn the_same_distribution_gives_an_interval_around_zero() {
+        let a: Vec<Trial> = (0..3).map(|s| trial(5000, 1000.0, s)).collect();
+        let b: Vec<Trial> = (10..13).map(|s| trial(5000, 1000.0, s)).collect();
+        for m in [Metric::P50, Metric::P99, Metric::Mean, Metric::Throughput] {
+            let (lo, hi) = change_interval(&a, &b, m).unwrap();
+            assert!(lo < 0.0 && hi > 0.0, "{m:?}: {lo:.2}..{hi:.2}");
+            assert!(
+                hi - lo < 20.0,
+                "{m:?}: {lo:.2}..{hi:.2} is too wide for 15,000 requests"
+            );
+        }
+    }
+
+    #[test]
+    fn a_ten_percent_slowdown_lies_inside_an_interval_that_excludes_zero() {
+        let a: Vec<Trial> = (0..3).map(|s| trial(20_000, 1000.0, s)).collect();
+        let b: Vec<Trial> = (10..13).map(|s| trial(20_000, 1100.0, s)).collect();
+        let (lo, hi) = change_interval(&a, &b, Metric::P50).unwrap();
+        assert!(lo > 0.0 && lo < 10.0 && hi > 10.0, "p50: {lo:.2}..{hi:.2}");
+        let (lo, hi) = change_interval(&a, &b, Metric::Throughput).unwrap();
+        assert!(
+            hi < 0.0 && lo < -9.0 && hi > -11.0,
+            "throughput: {lo:.2}..{hi:.2}"
+        );
+    }
+
+    #[test]
+    fn trials_that_disagree_widen_the_interval() {
+        let steady: Vec<Trial> = (0..3).map(|s| trial(5000, 1000.0, s)).collect();
+        let drifting = vec![
+            trial(5000, 800.0, 20),
+            trial(5000, 1000.0, 21),
+            trial(5000, 1300.0, 22),
+        ];
+        let (lo1, hi1) = change_interval(&steady, &steady, Metric::P50).unwrap();
+        let (lo2, hi2) = change_interval(&steady, &drifting, Metric::P50).unwrap();
+        assert!(
+            hi2 - lo2 > 3.0 * (hi1 - lo1),
+            "{lo1}..{hi1} against {lo2}..{hi2}"
+        );
+        assert_eq!(
+            change_interval(&steady, &drifting, Metric::P50),
+            Some((lo2, hi2)),
+            "seeded: the same inputs give the same interval"
+        );
+    }
+
+    #[test]
+    fn no_trials_or_no_requests_give_no_interval() {
+        let a = vec![trial(100, 1000.0, 1)];
+        assert_eq!(change_interval(&a, &[], Metric::P50), None);
+        let empty = Trial {
+            latency: crate::metrics::new_histogram(),
+            span_s: 1.0,
+        };
+        assert_eq!(change_interval(&a, &[empty], Metric::P50), None);
+        assert_eq!(
+            a[0].value(Metric::Max),
+            Some(a[0].latency.max() as f64 / 1000.0)
+        );
+    }
+}
