@@ -102,6 +102,8 @@ impl RunFlags {
 
 const SWEEP_EXAMPLES: &str = "Examples:
   bench sweep --scenario scenarios/ensemble.toml
+  bench sweep -s scenarios/nightly.toml --save-baseline main
+  bench sweep -s scenarios/nightly.toml --baseline main
   bench sweep -s scenarios/ensemble.toml --out /tmp/r --duration 2s
   bench sweep -s scenarios/ensemble.toml --dry-run
   bench sweep -s scenarios/ensemble.toml --shard 0/4 --out shard0
@@ -121,6 +123,7 @@ const REPORT_EXAMPLES: &str = "Examples:
   bench report reports/ensemble";
 const COMPARE_EXAMPLES: &str = "Examples:
   bench compare reports/baseline reports/nightly
+  bench compare --baseline main reports/nightly --json-smaller latency.json --json-bigger rps.json
   bench compare reports/baseline reports/nightly --metrics throughput,p99 --threshold 15
   bench compare old/results.csv new/results.csv --markdown \"$GITHUB_STEP_SUMMARY\"";
 const CAPACITY_EXAMPLES: &str = "Examples:
@@ -248,6 +251,12 @@ pub struct SweepArgs {
     /// split the sweep; `bench merge` combines their results.
     #[arg(long, value_name = "I/N")]
     pub shard: Option<crate::shard::Shard>,
+    /// Keep this run as the named baseline NAME of its scenario (BASELINES/SCENARIO/NAME/), for a
+    /// later `--baseline NAME`.
+    #[arg(long, value_name = "NAME", value_parser = |s: &str| crate::compare::baseline::check_name(s).map(|()| s.to_string()))]
+    pub save_baseline: Option<String>,
+    #[command(flatten)]
+    pub named: BaselineFlags,
 }
 
 /// The arguments of `bench run`. Each list flag takes one value or a comma list, a sweep axis
@@ -354,13 +363,35 @@ pub struct ReportArgs {
     pub dir: PathBuf,
 }
 
+/// Named baselines (`--save-baseline`, `--baseline`), shared by `sweep` and `compare`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct BaselineFlags {
+    /// Compare against the saved baseline NAME of the run's scenario (see --save-baseline); a
+    /// regression exits 1.
+    #[arg(long, value_name = "NAME")]
+    pub baseline: Option<String>,
+    /// Where named baselines are kept, as BASELINES/SCENARIO/NAME/.
+    #[arg(long, value_name = "DIR", default_value = crate::compare::baseline::DEFAULT_ROOT)]
+    pub baselines: PathBuf,
+}
+
 /// The arguments of `bench compare`.
 #[derive(Debug, Clone, Args)]
 pub struct CompareArgs {
-    /// The reference: a results.csv, or a results directory holding one.
-    pub baseline: PathBuf,
-    /// The results to judge against it.
-    pub candidate: PathBuf,
+    /// BASELINE CANDIDATE: each a results.csv, or a results directory holding one. With
+    /// --baseline NAME, only CANDIDATE.
+    #[arg(required = true, num_args = 1..=2, value_name = "RESULTS")]
+    pub results: Vec<PathBuf>,
+    #[command(flatten)]
+    pub named: BaselineFlags,
+    /// Also write the candidate's latencies (µs) as JSON for github-action-benchmark, tool
+    /// `customSmallerIsBetter`, each with its change and interval.
+    #[arg(long, value_name = "FILE")]
+    pub json_smaller: Option<PathBuf>,
+    /// Also write the candidate's throughput (requests/s) as JSON for github-action-benchmark,
+    /// tool `customBiggerIsBetter`.
+    #[arg(long, value_name = "FILE")]
+    pub json_bigger: Option<PathBuf>,
     /// Metrics to compare, comma-separated: throughput, p50, p90, p95, p99, p999, max, mean.
     #[arg(long, default_value = "throughput,p50,p99")]
     pub metrics: String,

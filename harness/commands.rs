@@ -75,18 +75,53 @@ struct SweepPlan<'a> {
 /// `bench sweep`.
 pub fn sweep(args: SweepArgs, ort_lib: Option<&Path>) -> anyhow::Result<ExitCode> {
     let s = scenario::load(&args.scenario)?;
+    let name = s.name.clone();
+    // A missing baseline is found out before the sweep, not after it.
+    let against = match &args.named.baseline {
+        Some(b) if !args.dry_run => Some(compare::baseline::find(&args.named.baselines, &name, b)?),
+        _ => None,
+    };
+    let out_dir = args
+        .resume
+        .clone()
+        .or(args.out.clone())
+        .unwrap_or_else(|| PathBuf::from("reports").join(&s.name));
     let plan = SweepPlan {
-        out_dir: args
-            .resume
-            .clone()
-            .or(args.out)
-            .unwrap_or_else(|| PathBuf::from("reports").join(&s.name)),
+        out_dir: out_dir.clone(),
         resume: args.resume.is_some(),
         shard: args.shard,
         dry_run: args.dry_run,
         run: &args.run,
     };
-    run_sweep(s, plan, ort_lib)
+    let code = run_sweep(s, plan, ort_lib)?;
+    if args.dry_run || matches!(code, ExitCode::Signal(_)) {
+        return Ok(code);
+    }
+    if let Some(b) = &args.save_baseline {
+        let dir = compare::baseline::save(&out_dir, &args.named.baselines, &name, b)?;
+        eprintln!("bench: saved as baseline `{b}` in {}", dir.display());
+    }
+    let Some(base) = against else {
+        return Ok(code);
+    };
+    println!();
+    let settings = CompareArgs {
+        results: Vec::new(),
+        named: args.named.clone(),
+        metrics: "throughput,p50,p99".into(),
+        threshold: 10.0,
+        markdown: None,
+        all: false,
+        allow_different: false,
+        json_smaller: None,
+        json_bigger: None,
+    };
+    let verdict = compare_runs(&base, &out_dir, &settings)?;
+    Ok(if verdict == ExitCode::Ok {
+        code
+    } else {
+        verdict
+    })
 }
 
 /// `bench run`: the flags become `OUT/scenario.toml`, which is then swept as `bench sweep` would
@@ -409,10 +444,45 @@ pub fn merge(args: MergeArgs) -> anyhow::Result<ExitCode> {
 
 /// `bench compare`: exit 1 on a regression.
 pub fn compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
+    let (base, cand) = match (args.results.as_slice(), &args.named.baseline) {
+        ([b, c], None) => (b.clone(), c.clone()),
+        ([c], Some(name)) => {
+            let scenario = scenario_of(c).context("--baseline")?;
+            (
+                compare::baseline::find(&args.named.baselines, &scenario, name)?,
+                c.clone(),
+            )
+        }
+        ([_, _], Some(_)) => {
+            anyhow::bail!("give BASELINE and CANDIDATE, or --baseline NAME and CANDIDATE, not both")
+        }
+        _ => anyhow::bail!("give BASELINE and CANDIDATE, or --baseline NAME and CANDIDATE"),
+    };
+    compare_runs(&base, &cand, &args)
+}
+
+/// The scenario name in the `run.json` of a results folder (or of the folder of a results.csv).
+fn scenario_of(results: &Path) -> anyhow::Result<String> {
+    let dir = if results.is_dir() {
+        results
+    } else {
+        results.parent().unwrap_or(Path::new("."))
+    };
+    let info = report::results::read_run_info(&dir.join(report::results::JSON_FILE))
+        .with_context(|| format!("cannot tell the scenario of {}", results.display()))?;
+    Ok(info.scenario.name)
+}
+
+/// Compares two results as `bench compare` does, with `args`' settings.
+fn compare_runs(
+    base_path: &Path,
+    cand_path: &Path,
+    args: &CompareArgs,
+) -> anyhow::Result<ExitCode> {
     let metrics = compare::Metric::parse_list(&args.metrics)
         .map_err(|e| anyhow::anyhow!("--metrics: {e}"))?;
-    let base = compare::load(&args.baseline, "baseline", &metrics)?;
-    let cand = compare::load(&args.candidate, "candidate", &metrics)?;
+    let base = compare::load(base_path, "baseline", &metrics)?;
+    let cand = compare::load(cand_path, "candidate", &metrics)?;
     for w in base.warnings.iter().chain(&cand.warnings) {
         eprintln!("warning: {w}");
     }
@@ -436,9 +506,20 @@ pub fn compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
     let mut c = compare::compare(&base, &cand, &opts)?;
     c.differences = differences;
     print!("{}", c.render(args.all));
-    if let Some(path) = args.markdown {
-        std::fs::write(&path, c.markdown())
-            .with_context(|| format!("--markdown: cannot write {}", path.display()))?;
+    let outputs = [
+        ("--markdown", &args.markdown, c.markdown()),
+        (
+            "--json-smaller",
+            &args.json_smaller,
+            c.benchmark_json(false),
+        ),
+        ("--json-bigger", &args.json_bigger, c.benchmark_json(true)),
+    ];
+    for (flag, path, text) in outputs {
+        if let Some(path) = path {
+            std::fs::write(path, text)
+                .with_context(|| format!("{flag}: cannot write {}", path.display()))?;
+        }
     }
     Ok(if c.has_regression() {
         ExitCode::Failures

@@ -202,3 +202,77 @@ fn runs_with_other_settings_are_refused_and_run_json_says_why() {
     );
     assert!(!err.contains("scenario:"), "the same scenario file: {err}");
 }
+
+/// Named baselines: `--save-baseline` keeps a run under BASELINES/SCENARIO/NAME, `sweep
+/// --baseline` and `compare --baseline` compare against it, a missing one is an error before the
+/// sweep that lists the saved ones, and the JSON for github-action-benchmark holds every metric.
+#[test]
+fn named_baselines_and_benchmark_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("baselines");
+    let file = dir.path().join("s.toml");
+    std::fs::write(&file, scenario("1ms")).unwrap();
+    let bench = |args: &[&str]| {
+        let mut all = vec!["sweep", "--quiet", "--scenario", file.to_str().unwrap()];
+        all.extend(["--baselines", root.to_str().unwrap()]);
+        all.extend(args);
+        common::bench(&all)
+    };
+    let first = dir.path().join("first");
+    let run = bench(&["--out", first.to_str().unwrap(), "--save-baseline", "main"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(root.join("slowdown/main/results.csv").is_file());
+    assert!(root.join("slowdown/main/hlog").is_dir());
+
+    let missing = bench(&[
+        "--out",
+        dir.path().join("x").to_str().unwrap(),
+        "--baseline",
+        "nope",
+    ]);
+    assert_eq!(missing.code, 2, "{}", missing.stderr);
+    assert!(
+        missing.stderr.contains("its baselines are: main"),
+        "{}",
+        missing.stderr
+    );
+    assert!(!dir.path().join("x").exists(), "refused before the sweep");
+
+    let second = dir.path().join("second");
+    let run = bench(&["--out", second.to_str().unwrap(), "--baseline", "main"]);
+    assert!(run.code == 0 || run.code == 1, "{}", run.stderr);
+    assert!(run.stdout.contains("baseline:  "), "{}", run.stdout);
+    assert!(run.stdout.contains("over 2 rows matched"), "{}", run.stdout);
+
+    let (small, big) = (dir.path().join("small.json"), dir.path().join("big.json"));
+    let out = common::bench(&[
+        "compare",
+        "--baselines",
+        root.to_str().unwrap(),
+        "--baseline",
+        "main",
+        second.to_str().unwrap(),
+        "--json-smaller",
+        small.to_str().unwrap(),
+        "--json-bigger",
+        big.to_str().unwrap(),
+    ]);
+    assert!(out.code == 0 || out.code == 1, "{}", out.stderr);
+    let read = |p: &Path| -> Vec<serde_json::Value> {
+        serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap()
+    };
+    let (small, big) = (read(&small), read(&big));
+    assert_eq!(small.len(), 4, "p50 and p99 of m and all: {small:?}");
+    assert_eq!(big.len(), 2, "{big:?}");
+    for e in small.iter().chain(&big) {
+        assert!(e["value"].as_f64().unwrap() > 0.0, "{e}");
+        assert!(e["range"].as_str().unwrap().contains('…'), "{e}");
+    }
+    assert_eq!(small[0]["unit"], "us");
+    assert_eq!(big[0]["unit"], "req/s");
+    assert_eq!(big[0]["name"], "w1-t1-pipe-cpu-c1/m/throughput");
+
+    let both = common::bench(&["compare", "--baseline", "main", "a", "b"]);
+    assert_eq!(both.code, 2);
+    assert!(both.stderr.contains("not both"), "{}", both.stderr);
+}

@@ -25,6 +25,7 @@ use crate::report::hlog;
 use crate::report::json::RunInfo;
 use crate::report::results::Results;
 
+pub mod baseline;
 mod interval;
 pub use interval::{Trial, change_interval};
 
@@ -514,6 +515,38 @@ impl Comparison {
             markdown_table(&every)
         );
         out
+    }
+
+    /// The candidate's numbers in the JSON that github-action-benchmark reads: with `bigger`,
+    /// throughput (tool `customBiggerIsBetter`, requests/s); otherwise the latency metrics (tool
+    /// `customSmallerIsBetter`, µs). One entry per point, model and metric, named
+    /// `POINT/MODEL/METRIC`, its interval or band as `range` and the verdict in `extra`.
+    pub fn benchmark_json(&self, bigger: bool) -> String {
+        let entries: Vec<serde_json::Value> = self
+            .changes
+            .iter()
+            .filter(|c| (c.metric == Metric::Throughput) == bigger)
+            .map(|c| {
+                let range = match c.noise {
+                    Noise::Interval { low, high, .. } => format!("{low:+.1}% … {high:+.1}%"),
+                    Noise::Measured(w) => format!("± {:.1}%", w / 2.0),
+                    Noise::OneTrial | Noise::NotRecorded => String::new(),
+                };
+                serde_json::json!({
+                    "name": format!("{}/{}/{}", c.point_id, c.model, c.metric.name()),
+                    "unit": if bigger { "req/s" } else { "us" },
+                    "value": (c.candidate * 1000.0).round() / 1000.0,
+                    "range": range,
+                    "extra": format!(
+                        "baseline {}; change {}; {}",
+                        c.metric.format(c.baseline),
+                        c.change_pct.map_or_else(|| "n/a".into(), |p| format!("{p:+.1}%")),
+                        c.verdict.name()
+                    ),
+                })
+            })
+            .collect();
+        serde_json::to_string_pretty(&entries).unwrap_or_default() + "\n"
     }
 
     fn metric_names(&self) -> String {
