@@ -409,3 +409,58 @@ fn an_onnx_runtime_of_the_wrong_version_exits_2_with_a_fix() {
     );
     assert!(err.contains("fix:") && !err.contains("panicked"), "{err}");
 }
+
+/// Trials run in rounds by default: every point's trial 1, then every point's trial 2, each on a
+/// fresh pool, so drift hits all points alike; `interleave = false` runs a point's trials back to
+/// back. A `cooldown` pauses before each trial after the first. The histogram logs carry when each
+/// trial began, which shows the order.
+#[test]
+fn trials_are_interleaved_across_points_unless_asked_otherwise() {
+    let dir = tempfile::tempdir().unwrap();
+    let cooldown = std::time::Duration::from_millis(150);
+    for (interleave, expect_interleaved) in [("", true), ("interleave = false\n", false)] {
+        let scenario = format!(
+            "name = \"rounds\"\n[[model]]\nname = \"m\"\nsynthetic = {{ mean = \"200us\", wait = \"sleep\" }}\n\
+             [workload]\nwarmup_requests = 5\nrequests = 30\nmin_requests = 1\ntrials = 3\n\
+             cooldown = \"150ms\"\n{interleave}\
+             [load]\nconcurrency = [1, 2]\n"
+        );
+        let out = dir.path().join(format!("r{expect_interleaved}"));
+        std::fs::create_dir_all(&out).unwrap();
+        let run = common::sweep_in(&out, &scenario, &[]);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        // When each trial of each point began.
+        let starts = |id: &str| -> Vec<std::time::SystemTime> {
+            let log = bench::report::hlog::read_log(&out.join(format!("hlog/{id}.hlog"))).unwrap();
+            let t0 = log.start_time.unwrap();
+            let mut v: Vec<_> = log
+                .entries
+                .iter()
+                .filter(|e| e.tag == "all.latency")
+                .map(|e| t0 + e.start)
+                .collect();
+            v.dedup();
+            v
+        };
+        let (a, b) = (starts("w1-t1-pipe-cpu-c1"), starts("w1-t1-pipe-cpu-c2"));
+        assert_eq!((a.len(), b.len()), (3, 3));
+        let rows = common::read_rows(&out.join("results.csv"));
+        assert!(rows.iter().all(|r| r["trials"] == "3"), "{rows:?}");
+        if expect_interleaved {
+            for k in 0..3 {
+                assert!(a[k] < b[k], "trial {k}: {a:?} {b:?}");
+                if k + 1 < 3 {
+                    assert!(b[k] < a[k + 1], "round {k} ends before round {}", k + 1);
+                }
+            }
+            // A cooldown before each trial after the first round's.
+            assert!(
+                a[1].duration_since(b[0]).unwrap() >= cooldown,
+                "{a:?} {b:?}"
+            );
+        } else {
+            assert!(a[2] < b[0], "c1's trials all come first: {a:?} {b:?}");
+            assert!(a[1].duration_since(a[0]).unwrap() >= cooldown, "{a:?}");
+        }
+    }
+}

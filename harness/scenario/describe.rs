@@ -48,6 +48,11 @@ pub fn effective_settings(s: &Scenario) -> BTreeMap<String, String> {
         ("workload.stop", stop(w.stop)),
         ("workload.min_requests", w.min_requests.to_string()),
         ("workload.trials", w.trials.to_string()),
+        ("workload.interleave", w.interleave.to_string()),
+        (
+            "workload.cooldown",
+            humantime::format_duration(w.cooldown).to_string(),
+        ),
         (
             "workload.request_timeout",
             humantime::format_duration(w.request_timeout).to_string(),

@@ -482,6 +482,12 @@ pub struct Workload {
     pub request_timeout: Duration,
     /// After this many timeouts in a row, the worker is killed and replaced.
     pub replace_after_timeouts: u32,
+    /// With several trials: run the sweep's points' trials in rounds (every point's trial 1, then
+    /// every point's trial 2, ...), each on a fresh pool after its own warm-up, so drift over the
+    /// run hits every point alike. Otherwise a point's trials run back to back on one pool.
+    pub interleave: bool,
+    /// A pause before each trial after the first (lets a machine's clocks and caches settle).
+    pub cooldown: Duration,
 }
 
 /// Closed or open loop.

@@ -206,6 +206,8 @@ pub struct RawWorkload {
     pub trials: Option<i64>,
     pub request_timeout: Option<String>,
     pub replace_after_timeouts: Option<i64>,
+    pub interleave: Option<bool>,
+    pub cooldown: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

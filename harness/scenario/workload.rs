@@ -280,6 +280,11 @@ pub(super) fn resolve_workload(
         e,
     )
     .min(u64::from(u32::MAX)) as u32;
+    let cooldown = raw
+        .cooldown
+        .as_deref()
+        .and_then(|t| duration_key(t, &key.key("cooldown"), true, e))
+        .unwrap_or(Duration::ZERO);
     Workload {
         mix,
         groups,
@@ -289,6 +294,8 @@ pub(super) fn resolve_workload(
         trials,
         request_timeout,
         replace_after_timeouts,
+        interleave: raw.interleave.unwrap_or(true),
+        cooldown,
     }
 }
 

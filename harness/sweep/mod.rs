@@ -22,7 +22,7 @@ use crate::report::csv::CsvReport;
 use crate::report::json::{self, Host, RunInfo, ScenarioInfo};
 use crate::report::writer::{PointOutput, Reporters, RunEnd};
 use crate::runtime::ortlib::OrtLib;
-use crate::scenario::Scenario;
+use crate::scenario::{Point, Scenario};
 use crate::shard::ShardInfo;
 
 /// How a sweep ended.
@@ -100,28 +100,30 @@ pub async fn sweep(
     let (cancel_tx, cancel) = tokio::sync::watch::channel(false);
     let signal = tokio::spawn(crate::signals::wait(cancel_tx));
 
+    // With interleaved trials, each point runs one trial per round on a fresh pool; a point's row
+    // is written once its last round is done.
+    let trials = scenario.workload.trials;
+    let rounds = if scenario.workload.interleave && trials > 1 {
+        trials
+    } else {
+        1
+    };
+    let todo: Vec<&Point> = scenario
+        .points
+        .iter()
+        .filter(|p| !done.contains(&p.id))
+        .collect();
     let bar = if opts.progress {
-        ProgressBar::new(scenario.points.len() as u64)
+        ProgressBar::new((todo.len() * rounds) as u64)
     } else {
         ProgressBar::hidden()
     };
     bar.set_style(
-        ProgressStyle::with_template(
-            "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} points, ETA {eta}  {msg}",
-        )
-        .expect("valid template"),
+        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg}")
+            .expect("valid template"),
     );
-    let mut outcome = Outcome::Clean;
-    for point in &scenario.points {
-        if *cancel.borrow() {
-            break;
-        }
-        if done.contains(&point.id) {
-            bar.inc(1);
-            continue;
-        }
-        bar.set_message(point.id.clone());
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    for point in &todo {
         if point.workers * point.intra_threads > cores {
             bar.suspend(|| {
                 eprintln!(
@@ -131,35 +133,76 @@ pub async fn sweep(
                 )
             });
         }
-        let point::PointResult {
-            rows,
-            workers,
-            notes,
-            hlog,
-        } = point::run(scenario, ort, point, &cancel)
-            .await
-            .with_context(|| format!("sweep point {} ({})", point.index, point.id))?;
-        for note in notes {
-            bar.suspend(|| eprintln!("{note}"));
+    }
+    let mut outcome = Outcome::Clean;
+    let mut measured: Vec<Vec<Box<point::Measured>>> = todo.iter().map(|_| Vec::new()).collect();
+    let mut finished: Vec<bool> = vec![false; todo.len()];
+    'rounds: for round in 0..rounds {
+        for (k, point) in todo.iter().enumerate() {
+            if *cancel.borrow() {
+                break 'rounds;
+            }
+            if finished[k] {
+                bar.inc(1);
+                continue;
+            }
+            bar.set_message(if rounds > 1 {
+                format!("trial {}/{rounds} of {}", round + 1, point.id)
+            } else {
+                point.id.clone()
+            });
+            if round > 0 && !scenario.workload.cooldown.is_zero() {
+                tokio::time::sleep(scenario.workload.cooldown).await;
+            }
+            let which = if rounds > 1 {
+                round..round + 1
+            } else {
+                0..trials
+            };
+            let step = point::measure(scenario, ort, point, &cancel, which)
+                .await
+                .with_context(|| format!("sweep point {} ({})", point.index, point.id))?;
+            let result = match step {
+                point::Step::Done(r) => Some(r),
+                point::Step::Measured(m) => {
+                    measured[k].push(m);
+                    (round + 1 == rounds)
+                        .then(|| point::finish(scenario, point, std::mem::take(&mut measured[k])))
+                        .transpose()?
+                }
+            };
+            if *cancel.borrow() {
+                // The point was cut short: its numbers would mislead, so it is dropped (run.json says so).
+                end.dropped_point = Some(point.id.clone());
+                break 'rounds;
+            }
+            bar.inc(1);
+            let Some(point::PointResult {
+                rows,
+                workers,
+                notes,
+                hlog,
+            }) = result
+            else {
+                continue;
+            };
+            finished[k] = true;
+            for note in notes {
+                bar.suspend(|| eprintln!("{note}"));
+            }
+            if rows.iter().any(|r| !r.valid) {
+                outcome = Outcome::Invalid;
+            }
+            reporters.point(&PointOutput {
+                index: point.index,
+                id: &point.id,
+                rows: &rows,
+                workers: &workers,
+                hlog: hlog.as_deref(),
+                parent_rss_mib: crate::worker::child::rss_bytes() as f64 / (1024.0 * 1024.0),
+            })?;
+            all_rows.extend(rows);
         }
-        if *cancel.borrow() {
-            // The point was cut short: its numbers would mislead, so it is dropped (run.json says so).
-            end.dropped_point = Some(point.id.clone());
-            break;
-        }
-        if rows.iter().any(|r| !r.valid) {
-            outcome = Outcome::Invalid;
-        }
-        reporters.point(&PointOutput {
-            index: point.index,
-            id: &point.id,
-            rows: &rows,
-            workers: &workers,
-            hlog: hlog.as_deref(),
-            parent_rss_mib: crate::worker::child::rss_bytes() as f64 / (1024.0 * 1024.0),
-        })?;
-        all_rows.extend(rows);
-        bar.inc(1);
     }
     bar.finish_and_clear();
     signal.abort();

@@ -30,37 +30,81 @@ pub struct PointResult {
 
 /// Measures one point: starts its pool, warms up, runs every trial, shuts the pool down. Returns
 /// the point's rows (none if cancelled before a trial finished), its workers, notes for stderr and
-/// its histogram log. The sweep calls it for each point; `bench capacity` for each probe.
+/// its histogram log. `bench capacity` calls it for each probe; the sweep calls [`measure`] and
+/// [`finish`] to interleave the trials of its points.
 pub async fn run(
     scenario: &Scenario,
     ort: Option<&OrtLib>,
     point: &Point,
     cancel: &tokio::sync::watch::Receiver<bool>,
 ) -> anyhow::Result<PointResult> {
+    match measure(scenario, ort, point, cancel, 0..scenario.workload.trials).await? {
+        Step::Done(r) => Ok(r),
+        Step::Measured(m) => finish(scenario, point, vec![m]),
+    }
+}
+
+/// What one pool of a point measured: its warm-up and some of its trials.
+#[derive(Debug)]
+pub struct Measured {
+    /// The scenario without the models the point's runtime cannot run, when there are such.
+    narrowed: Option<Scenario>,
+    unsupported: Vec<Option<String>>,
+    warm: Option<PhaseResult>,
+    trials: Vec<PhaseResult>,
+    /// When each trial began.
+    trial_starts: Vec<std::time::SystemTime>,
+    infos: Vec<WorkerInfo>,
+    reports: Vec<json::WorkerReport>,
+    rss_per_worker: Vec<u64>,
+    steal: Option<f64>,
+    devices: Vec<u32>,
+    utilisation: Option<crate::gpu::Utilisation>,
+    gpu_memory: Option<std::collections::HashMap<u32, u64>>,
+    restarts: (u64, std::time::Duration),
+    started: std::time::SystemTime,
+    notes: Vec<String>,
+}
+
+/// A point's pool after [`measure`]: its measurements, or already the point's whole result (it
+/// could not start, or no model of it runs on its runtime).
+#[derive(Debug)]
+pub enum Step {
+    Measured(Box<Measured>),
+    Done(PointResult),
+}
+
+/// Starts the point's pool, warms up, runs the trials numbered `trials` (each trial's seed
+/// depends on its number, so trial 2 measures the same requests alone or after trial 1) and shuts
+/// the pool down.
+pub async fn measure(
+    scenario: &Scenario,
+    ort: Option<&OrtLib>,
+    point: &Point,
+    cancel: &tokio::sync::watch::Receiver<bool>,
+    trials: std::ops::Range<usize>,
+) -> anyhow::Result<Step> {
     // A model the point's runtime cannot run (an operator tract lacks) is left out of the traffic
     // and reported as unsupported; the point measures the others.
     let unsupported = crate::runtime::unsupported(scenario, point.runtime)?;
     let mut notes = unsupported_notes(scenario, point, &unsupported);
-    let narrowed;
-    let scenario = if unsupported.iter().any(Option::is_some) {
+    let narrowed = if unsupported.iter().any(Option::is_some) {
         let drop: Vec<bool> = unsupported.iter().map(Option::is_some).collect();
         match scenario.without(&drop) {
-            Some(s) => {
-                narrowed = s;
-                &narrowed
-            }
+            Some(s) => Some(s),
             None => {
-                return Ok(PointResult {
+                return Ok(Step::Done(PointResult {
                     rows: unsupported_rows(scenario, point, &unsupported),
                     workers: Vec::new(),
                     notes,
                     hlog: None,
-                });
+                }));
             }
         }
     } else {
-        scenario
+        None
     };
+    let scenario = narrowed.as_ref().unwrap_or(scenario);
     let slots = crate::transfer::slot_pool(scenario, point)?;
     let layout = slots.as_ref().map(|s| s.fd.layout());
     let policy = Supervision {
@@ -81,12 +125,12 @@ pub async fn run(
         Err(e) if point.provider == Provider::Cuda => {
             let why = format!("{e:#}");
             let note = format!("point {} failed: {why}", point.id);
-            return Ok(PointResult {
+            return Ok(Step::Done(PointResult {
                 rows: vec![failed_row(scenario, point, &why)],
                 workers: Vec::new(),
                 notes: vec![note],
                 hlog: None,
-            });
+            }));
         }
         Err(e) => return Err(e),
     };
@@ -118,14 +162,20 @@ pub async fn run(
                 .await?,
             ),
         };
-        let mut trials = Vec::new();
+        let mut done = Vec::new();
+        let mut starts = Vec::new();
         let ticks = metrics::cpu_ticks();
-        for t in 0..scenario.workload.trials {
+        let first = trials.start;
+        for t in trials {
             if *cancel.borrow() {
                 break;
             }
+            if t > first && !scenario.workload.cooldown.is_zero() {
+                tokio::time::sleep(scenario.workload.cooldown).await;
+            }
             let rule = PhaseRule::from(scenario.workload.stop);
-            trials.push(
+            starts.push(std::time::SystemTime::now());
+            done.push(
                 load::run_phase(
                     &pool,
                     scenario,
@@ -141,7 +191,7 @@ pub async fn run(
         let steal = ticks
             .zip(metrics::cpu_ticks())
             .and_then(|(a, b)| metrics::steal_pct(a, b));
-        anyhow::Ok((warm, trials, steal))
+        anyhow::Ok((warm, done, starts, steal))
     }
     .await;
     let restarts = (pool.restarts.get(), pool.restart_max.get());
@@ -152,7 +202,7 @@ pub async fn run(
         _ => None,
     };
     let ends = pool.shutdown().await;
-    let (warm, trials, steal) = phases?;
+    let (warm, trials, trial_starts, steal) = phases?;
     let mut rss_per_worker = Vec::new();
     let mut reports = Vec::new();
     let mut warnings = Vec::new();
@@ -181,11 +231,73 @@ pub async fn run(
             runtime: info.runtime.clone(),
         });
     }
-    notes.extend(error_notes(point, &trials));
     notes.extend(warnings);
     if let Some(Err(why)) = &nvml {
         notes.push(format!("point {}: {why}", point.id));
     }
+    Ok(Step::Measured(Box::new(Measured {
+        unsupported,
+        warm,
+        trials,
+        trial_starts,
+        infos,
+        reports,
+        rss_per_worker,
+        steal,
+        devices,
+        utilisation,
+        gpu_memory,
+        restarts,
+        started,
+        notes,
+        narrowed,
+    })))
+}
+
+/// The point's result from what its pools measured, in the order they ran: the trials of all of
+/// them, the first pool's warm-up and workers, each worker's largest memory, the mean CPU steal
+/// and every restart.
+pub fn finish(
+    scenario: &Scenario,
+    point: &Point,
+    rounds: Vec<Box<Measured>>,
+) -> anyhow::Result<PointResult> {
+    let mut rounds = rounds.into_iter();
+    let Some(first) = rounds.next() else {
+        return Ok(PointResult::default());
+    };
+    let mut m = *first;
+    let mut steals: Vec<f64> = m.steal.into_iter().collect();
+    for r in rounds {
+        m.trials.extend(r.trials);
+        m.trial_starts.extend(r.trial_starts);
+        for (a, b) in m.rss_per_worker.iter_mut().zip(&r.rss_per_worker) {
+            *a = (*a).max(*b);
+        }
+        steals.extend(r.steal);
+        m.restarts = (m.restarts.0 + r.restarts.0, m.restarts.1.max(r.restarts.1));
+        m.notes.extend(r.notes);
+    }
+    let steal = (!steals.is_empty()).then(|| steals.iter().sum::<f64>() / steals.len() as f64);
+    let Measured {
+        narrowed,
+        unsupported,
+        warm,
+        trials,
+        trial_starts,
+        infos,
+        reports,
+        rss_per_worker,
+        devices,
+        utilisation,
+        gpu_memory,
+        restarts,
+        started,
+        mut notes,
+        ..
+    } = m;
+    let scenario = narrowed.as_ref().unwrap_or(scenario);
+    notes.extend(error_notes(point, &trials));
     if trials.is_empty() {
         return Ok(PointResult {
             rows: Vec::new(),
@@ -236,7 +348,9 @@ pub async fn run(
             point.id, restarts.0
         ));
     }
-    let hlog = encode_hlog(scenario, point, started, &trials)?;
+    // The log starts with the first trial, as the intervals count from it.
+    let first = trial_starts.first().copied().unwrap_or(started);
+    let hlog = encode_hlog(scenario, point, first, &trials, &trial_starts)?;
     Ok(PointResult {
         rows,
         workers: reports,
@@ -245,16 +359,18 @@ pub async fn run(
     })
 }
 
-/// The point's histograms, every trial, as an interval log (see [`hlog`]).
+/// The point's histograms, every trial, as an interval log (see [`hlog`]): each trial's interval
+/// starts when it began, from `started`, so interleaved trials show where they ran.
 fn encode_hlog(
     scenario: &Scenario,
     point: &Point,
     started: std::time::SystemTime,
     trials: &[PhaseResult],
+    trial_starts: &[std::time::SystemTime],
 ) -> anyhow::Result<Vec<u8>> {
-    let mut start = std::time::Duration::ZERO;
     let mut intervals = Vec::new();
-    for t in trials {
+    for (t, at) in trials.iter().zip(trial_starts) {
+        let start = at.duration_since(started).unwrap_or_default();
         let mut records: Vec<(&str, &Record)> = Vec::new();
         for (m, r) in scenario.models.iter().zip(&t.result.models) {
             records.push((&m.name, r));
@@ -268,7 +384,6 @@ fn encode_hlog(
             span: t.span,
             records,
         });
-        start += t.span;
     }
     let mut out = Vec::new();
     hlog::encode(&mut out, &point.id, started, &intervals)?;
