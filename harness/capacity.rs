@@ -6,8 +6,16 @@
 //! it brackets (doubling up from a start rate until a probe fails, or halving down until one meets)
 //! and then bisects to a relative precision, within a probe budget. Every probe is a full
 //! measurement of one point at one rate through the sweep's own path (`sweep::point::run`): the
-//! scenario's warm-up, stop rule, trials and verdict. A probe that is not a valid measurement (not
-//! stable, the generator lagging, the workers overloaded) fails the SLO: it never meets it.
+//! scenario's warm-up, stop rule, trials and verdict.
+//!
+//! A probe that fails says one of two things, and they are kept apart. The configuration is too
+//! slow at that rate (an objective missed on a sound measurement, the workers not keeping up,
+//! failed requests), or the measurement could not be trusted (the generator fell behind its
+//! schedule, or the host stole more than [`STEAL_LIMIT_PCT`] of the CPU time): "could not measure
+//! precisely here" is not "cannot serve". An unreliable probe is measured again, up to
+//! [`RETRIES`] times; one that stays unreliable bounds the search like a failure, and the answer
+//! says so. A configuration whose open-loop probes all fail this way, but whose closed-loop
+//! estimate met the SLO, gets that estimate as a lower bound rather than no answer.
 //!
 //! The answer is the configuration with the most throughput within the SLO; within 2% of the most,
 //! the one with the least memory.
@@ -204,6 +212,9 @@ pub struct ProbeRow {
     pub rss_mib: f64,
     /// Whether the probe is a valid measurement (the sweep's verdict, SLO aside).
     pub valid: bool,
+    /// The measurement could not be trusted (the generator lagged, or the host stole CPU time)
+    /// while the workers kept up: not a verdict on the configuration. Retried.
+    pub unreliable: bool,
     /// Whether the measured values meet every objective of the SLO.
     pub slo_met: bool,
     /// `valid` and `slo_met`: the rate is within capacity. Empty for the estimate.
@@ -227,6 +238,44 @@ pub struct ConfigResult {
     pub probes: usize,
     /// Why the lowest failing rate failed.
     pub failing_reason: String,
+    /// Rates whose probes stayed unreliable after their retries (they bound the search as
+    /// failures), in probe order.
+    pub unreliable: Vec<f64>,
+    /// No open-loop rate met the SLO, but the closed-loop estimate did: its throughput is a lower
+    /// bound of the capacity.
+    pub lower_bound: Option<ProbeRow>,
+}
+
+impl ConfigResult {
+    /// How sure the answer is, and why, in a few words.
+    pub fn confidence(&self) -> String {
+        match (&self.capacity, &self.lower_bound, self.unreliable.first()) {
+            (Some(_), _, None) => "measured".into(),
+            (Some(_), _, Some(r)) => format!(
+                "measured; {} probe(s) not measurable (first at {} req/s): capacity may be higher",
+                self.unreliable.len(),
+                grouped(*r)
+            ),
+            (None, Some(_), _) => {
+                "lower bound from the closed loop: no open-loop probe could be measured".into()
+            }
+            (None, None, Some(r)) => format!(
+                "unknown: {} probe(s) not measurable (first at {} req/s)",
+                self.unreliable.len(),
+                grouped(*r)
+            ),
+            (None, None, None) => "too slow at every rate tried".into(),
+        }
+    }
+
+    /// The capacity in requests/s: the highest open-loop rate that met the SLO, else the
+    /// closed-loop lower bound.
+    pub fn rate(&self) -> Option<f64> {
+        self.capacity
+            .as_ref()
+            .and_then(|p| p.rate_rps)
+            .or_else(|| self.lower_bound.as_ref().map(|p| p.throughput_rps))
+    }
 }
 
 /// Settings from the command line.
@@ -338,10 +387,12 @@ pub fn judge(
         vec![all.reason.clone()]
     };
     let mut valid = all.valid;
+    let mut kept_up = all.errors == 0;
     if let LoadPoint::Open { rate } = point.load {
         let floor = kept_up_floor(rate, all.duration_s);
         if all.throughput_rps < floor * rate {
             valid = false;
+            kept_up = false;
             reasons.push(format!(
                 "completed {:.0} req/s of the {rate} offered (below {:.0}%): the workers cannot keep up",
                 all.throughput_rps,
@@ -349,6 +400,23 @@ pub fn judge(
             ));
         }
     }
+    let steal = all.cpu_steal_pct.unwrap_or(0.0);
+    if steal > STEAL_LIMIT_PCT && all.lagged_sends_pct <= 1.0 {
+        reasons.push(format!(
+            "the host took {steal:.1}% of the CPU time (cpu_steal_pct, over {STEAL_LIMIT_PCT}%)"
+        ));
+    }
+    // Lagging sends inflate the latency measured from the intended send time: a missed objective
+    // means nothing then, unless the workers visibly could not keep up, or the objectives fail
+    // even on the service time (from the actual send), which no lag inflates.
+    let service = Row {
+        latency_p50_us: all.service_p50_us.min(all.latency_p50_us),
+        latency_p99_us: all.service_p99_us.min(all.latency_p99_us),
+        latency_mean_us: all.service_mean_us.min(all.latency_mean_us),
+        ..all.clone()
+    };
+    let serves = slo::check(slo, &service.measured(), &mut Vec::new());
+    let unreliable = kept_up && serves && (all.lagged_sends_pct > 1.0 || steal > STEAL_LIMIT_PCT);
     let slo_met = slo::check(slo, &all.measured(), &mut reasons);
     ProbeRow {
         config: config.to_string(),
@@ -373,8 +441,9 @@ pub fn judge(
         errors: all.errors,
         rss_mib: all.rss_mib,
         valid,
+        unreliable,
         slo_met,
-        met: (step != Step::Estimate).then_some(valid && slo_met),
+        met: (step != Step::Estimate).then_some(valid && slo_met && !unreliable),
         chosen: false,
         reason: reasons.join("; "),
     }
@@ -383,7 +452,7 @@ pub fn judge(
 /// The best configuration: the most capacity; among those within `tie_pct` percent of it, the least
 /// memory (then the most capacity).
 pub fn best(results: &[ConfigResult], tie_pct: f64) -> Option<usize> {
-    let cap = |r: &ConfigResult| r.capacity.as_ref().and_then(|p| p.rate_rps);
+    let cap = |r: &ConfigResult| r.rate();
     let top = results
         .iter()
         .filter_map(cap)
@@ -393,9 +462,14 @@ pub fn best(results: &[ConfigResult], tie_pct: f64) -> Option<usize> {
         .enumerate()
         .filter(|(_, r)| cap(r).is_some_and(|c| c >= top * (1.0 - tie_pct / 100.0)))
         .min_by(|(_, a), (_, b)| {
-            let (pa, pb) = (a.capacity.as_ref().unwrap(), b.capacity.as_ref().unwrap());
-            pa.rss_mib
-                .total_cmp(&pb.rss_mib)
+            let rss = |r: &ConfigResult| {
+                r.capacity
+                    .as_ref()
+                    .or(r.lower_bound.as_ref())
+                    .map_or(f64::INFINITY, |p| p.rss_mib)
+            };
+            rss(a)
+                .total_cmp(&rss(b))
                 .then(cap(b).unwrap().total_cmp(&cap(a).unwrap()))
         })
         .map(|(i, _)| i)
@@ -403,6 +477,12 @@ pub fn best(results: &[ConfigResult], tie_pct: f64) -> Option<usize> {
 
 /// Within this many percent of the most throughput, the configuration with less memory wins.
 pub const TIE_PCT: f64 = 2.0;
+
+/// More CPU time than this taken by the host during a probe makes its measurement unreliable.
+pub const STEAL_LIMIT_PCT: f64 = 5.0;
+
+/// How many times an unreliable probe is measured again before it counts against its rate.
+pub const RETRIES: usize = 2;
 
 /// Runs the search for every configuration, writing `capacity.csv` after each probe.
 pub async fn run(
@@ -451,6 +531,7 @@ pub async fn run(
                 anyhow::Ok((point, r.rows, r.notes))
             }
         };
+        let mut estimate: Option<ProbeRow> = None;
         let start = match opts.start_rate {
             Some(r) => r,
             None => {
@@ -466,6 +547,9 @@ pub async fn run(
                     row.throughput_rps, row.latency_p99_ms
                 ));
                 let start = row.throughput_rps / 2.0;
+                if row.valid && row.slo_met {
+                    estimate = Some(row.clone());
+                }
                 rows.push(row);
                 write_csv(&csv_path, &rows)?;
                 if start > 0.0 {
@@ -478,6 +562,8 @@ pub async fn run(
         let mut search = Search::new(start, search_opts);
         let mut best_row: Option<usize> = None;
         let mut failing_reason = String::new();
+        let mut unreliable = Vec::new();
+        let mut retried = 0;
         while let Some((rate, step)) = search.next() {
             if *cancel.borrow() {
                 break 'configs;
@@ -507,6 +593,20 @@ pub async fn run(
                     format!("fails ({})", row.reason)
                 }
             ));
+            // An unreliable probe is measured again before it counts against its rate.
+            if row.unreliable && retried < RETRIES {
+                retried += 1;
+                say(format!(
+                    "{config}: probe at {rate} req/s could not be measured reliably; again ({retried} of {RETRIES})"
+                ));
+                rows.push(row);
+                write_csv(&csv_path, &rows)?;
+                continue;
+            }
+            retried = 0;
+            if row.unreliable {
+                unreliable.push(rate);
+            }
             search.record(rate, met);
             if !met && search.lowest_failing() == Some(rate) {
                 failing_reason = row.reason.clone();
@@ -520,7 +620,14 @@ pub async fn run(
         let Some(end) = search.end() else {
             break 'configs;
         };
-        if let Some(i) = best_row {
+        let lower_bound = if best_row.is_none() { estimate } else { None };
+        // The answer's row: the highest meeting probe, or the estimate that bounds it.
+        let answer = best_row.or_else(|| {
+            lower_bound
+                .as_ref()
+                .and_then(|e| rows.iter().position(|r| r == e))
+        });
+        if let Some(i) = answer {
             rows[i].chosen = true;
             write_csv(&csv_path, &rows)?;
         }
@@ -532,6 +639,11 @@ pub async fn run(
             end,
             probes: search.probes(),
             failing_reason,
+            lower_bound: lower_bound.map(|mut r| {
+                r.chosen = true;
+                r
+            }),
+            unreliable,
         });
     }
     signal.abort();
@@ -611,12 +723,16 @@ pub fn render(c: &Capacity, slo: &[Constraint]) -> String {
         "RSS MiB",
         "probes",
         "search",
+        "how sure",
     ]);
     for r in &c.results {
-        let cap = r.capacity.as_ref();
+        let cap = r.capacity.as_ref().or(r.lower_bound.as_ref());
         t.add_row(vec![
             r.config.clone(),
-            cap.and_then(|p| p.rate_rps).map_or("none".into(), grouped),
+            match (&r.capacity, &r.lower_bound) {
+                (None, Some(_)) => format!("≥ {}", grouped(r.rate().unwrap_or(0.0))),
+                _ => r.rate().map_or("none".into(), grouped),
+            },
             cap.map_or(String::new(), |p| format!("{:.2} ms", p.latency_p99_ms)),
             r.lowest_failing.map_or("-".into(), grouped),
             cap.map_or(String::new(), |p| format!("{:.0}", p.rss_mib)),
@@ -627,23 +743,48 @@ pub fn render(c: &Capacity, slo: &[Constraint]) -> String {
                 End::FailsAtMin => format!("fails at {} req/s", search.min_rate),
                 End::MeetsAtMax => format!("meets at --max-rate {}", search.max_rate),
             },
+            r.confidence(),
         ]);
     }
     let mut out = format!("capacity within {slo_text}:\n{t}\n");
-    for r in c.results.iter().filter(|r| r.end == End::FailsAtMin) {
+    for r in c.results.iter().filter(|r| r.rate().is_none()) {
+        let lowest = r.lowest_failing.map_or("-".into(), grouped);
+        out.push_str(&if r.end == End::FailsAtMin && r.unreliable.is_empty() {
+            format!(
+                "{}: no rate meets the SLO: it fails even at the lowest rate tried, {lowest} req/s: {}\n",
+                r.config, r.failing_reason
+            )
+        } else {
+            format!(
+                "{}: no rate meets the SLO ({}); the lowest failing rate, {lowest} req/s: {}\n",
+                r.config,
+                r.confidence(),
+                r.failing_reason
+            )
+        });
+    }
+    for r in c.results.iter().filter(|r| r.lower_bound.is_some()) {
         out.push_str(&format!(
-            "{}: no rate meets the SLO: it fails even at the lowest rate tried, {} req/s: {}\n",
-            r.config, search.min_rate, r.failing_reason
+            "{}: every open-loop probe failed to measure ({}), but the closed loop met the SLO \
+             at {} req/s: the capacity is at least that\n",
+            r.config,
+            r.failing_reason,
+            grouped(r.rate().unwrap_or(0.0))
         ));
     }
     match c.best {
         Some(i) => {
             let r = &c.results[i];
-            let p = r.capacity.as_ref().expect("the best has a capacity");
+            let p = r
+                .capacity
+                .as_ref()
+                .or(r.lower_bound.as_ref())
+                .expect("the best has a capacity");
             out.push_str(&format!(
-                "best: {}: {} req/s at p99 {} ms ({:.0} MiB)\n",
+                "best: {}: {}{} req/s at p99 {} ms ({:.0} MiB)\n",
                 describe(&r.point),
-                grouped(p.rate_rps.unwrap_or(0.0)),
+                if r.capacity.is_none() { "≥ " } else { "" },
+                grouped(r.rate().unwrap_or(0.0)),
                 if p.latency_p99_ms >= 10.0 {
                     format!("{:.0}", p.latency_p99_ms)
                 } else {
@@ -722,6 +863,8 @@ mod tests {
                 lowest_failing: s.lowest_failing(),
                 end: End::FailsAtMin,
                 probes: s.probes(),
+                unreliable: Vec::new(),
+                lower_bound: None,
                 failing_reason: "SLO missed: p99_ms = 3.000 (needs p99_ms <= 1)".into(),
             }],
             search: opts,
@@ -827,6 +970,83 @@ mod tests {
         );
     }
 
+    #[test]
+    fn a_lagging_generator_or_stolen_cpu_is_unreliable_not_too_slow() {
+        let mut p = test_point(1);
+        p.load = LoadPoint::Open { rate: 500.0 };
+        let slo = [slo::parse("p99_ms=20").unwrap()];
+        // The generator lagged: the p99 (from the intended send times) says nothing.
+        let mut lagged = all_row(498.0, 30_000.0);
+        lagged.valid = false;
+        lagged.lagged_sends_pct = 12.0;
+        let r = judge("c", &p, 1, Step::Bracket, &lagged, &slo);
+        assert!(r.unreliable && r.met == Some(false), "{r:?}");
+        // The same with the workers far behind the rate is a verdict: too slow.
+        let mut behind = lagged.clone();
+        behind.throughput_rps = 200.0;
+        let r = judge("c", &p, 1, Step::Bracket, &behind, &slo);
+        assert!(!r.unreliable && r.met == Some(false), "{r:?}");
+        // An objective the service time alone misses (no lag inflates it) is a verdict too.
+        let mut slow_service = lagged.clone();
+        slow_service.service_p99_us = 25_000.0;
+        let r = judge("c", &p, 1, Step::Bracket, &slow_service, &slo);
+        assert!(!r.unreliable && r.met == Some(false), "{r:?}");
+        // Stolen CPU time beyond the limit makes even a good-looking probe unreliable.
+        let mut stolen = all_row(498.0, 5_000.0);
+        stolen.cpu_steal_pct = Some(STEAL_LIMIT_PCT + 3.0);
+        let r = judge("c", &p, 1, Step::Bracket, &stolen, &slo);
+        assert!(r.unreliable && r.met == Some(false), "{r:?}");
+        assert!(r.reason.contains("cpu_steal_pct"), "{}", r.reason);
+        stolen.cpu_steal_pct = Some(1.0);
+        assert_eq!(
+            judge("c", &p, 1, Step::Bracket, &stolen, &slo).met,
+            Some(true)
+        );
+    }
+
+    #[test]
+    fn answers_say_how_sure_they_are_and_a_closed_loop_that_meets_is_a_lower_bound() {
+        let measured = result("a", 100.0, 10.0);
+        assert_eq!(measured.confidence(), "measured");
+        let mut partly = result("b", 100.0, 10.0);
+        partly.unreliable = vec![400.0];
+        assert!(partly.confidence().contains("capacity may be higher"));
+        let mut bound = result("c", 100.0, 10.0);
+        bound.lower_bound = bound.capacity.take().map(|mut r| {
+            r.throughput_rps = 700.0;
+            r
+        });
+        bound.unreliable = vec![350.0, 175.0];
+        assert_eq!(bound.rate(), Some(700.0));
+        assert!(
+            bound
+                .confidence()
+                .starts_with("lower bound from the closed loop")
+        );
+        // A lower bound competes like a measured capacity.
+        assert_eq!(best(&[measured.clone(), bound.clone()], TIE_PCT), Some(1));
+        let mut none = result("d", 100.0, 10.0);
+        none.capacity = None;
+        none.unreliable = vec![50.0];
+        assert_eq!(none.rate(), None);
+        assert!(none.confidence().starts_with("unknown"));
+        let text = render(
+            &Capacity {
+                results: vec![measured, bound, none],
+                search: SearchOptions::default(),
+                best: Some(1),
+                interrupted: None,
+            },
+            &[],
+        );
+        assert!(text.contains("≥ 700"), "{text}");
+        assert!(text.contains("the capacity is at least that"), "{text}");
+        assert!(
+            text.contains("best: ") && text.contains("≥ 700 req/s"),
+            "{text}"
+        );
+    }
+
     fn result(config: &str, rate: f64, rss: f64) -> ConfigResult {
         let mut p = test_point(1);
         p.load = LoadPoint::Open { rate };
@@ -840,6 +1060,8 @@ mod tests {
             end: End::Converged,
             probes: 1,
             failing_reason: String::new(),
+            unreliable: Vec::new(),
+            lower_bound: None,
         }
     }
 

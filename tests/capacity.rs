@@ -68,9 +68,13 @@ fn one_worker_with_a_1ms_service_time_takes_between_400_and_1000_per_second() {
         let rate = common::num(p, "rate_rps");
         assert_eq!(
             p["met"] == "true",
-            p["valid"] == "true" && p["slo_met"] == "true",
+            p["valid"] == "true" && p["slo_met"] == "true" && p["unreliable"] == "false",
             "{p:?}"
         );
+        // A probe could not be measured only while the workers kept up.
+        if p["unreliable"] == "true" {
+            assert!(!p["reason"].contains("cannot keep up"), "{p:?}");
+        }
         if p["met"] == "true" {
             assert!(common::num(p, "latency_p99_ms") <= 10.0, "{p:?}");
             assert!(
@@ -82,11 +86,19 @@ fn one_worker_with_a_1ms_service_time_takes_between_400_and_1000_per_second() {
     let lagged = probes
         .iter()
         .any(|p| p["reason"].contains("the generator fell behind"));
-    if lagged && code == 1 {
-        eprintln!("the generator fell behind on this machine: lower bound not checked\n{err}");
+    // Whatever the machine, the closed loop (925 req/s here, p99 a few ms) meets the SLO, so
+    // there is an answer: measured, or the estimate as a lower bound when no open-loop probe
+    // could be measured.
+    assert_eq!(code, 0, "{out}\n{err}");
+    if out.contains("best: 1 worker × 1 thread, pipe, cpu: ≥ ") {
+        assert_eq!(
+            rows[0]["chosen"], "true",
+            "the estimate bounds the answer: {rows:?}"
+        );
+        assert!(probes.iter().all(|p| p["met"] != "true"), "{rows:?}");
+        assert!(out.contains("the capacity is at least that"), "{out}");
         return;
     }
-    assert_eq!(code, 0, "{out}\n{err}");
     let chosen: Vec<&&common::Row> = probes.iter().filter(|r| r["chosen"] == "true").collect();
     assert_eq!(chosen.len(), 1, "{rows:?}");
     let cap = common::num(chosen[0], "rate_rps");
