@@ -16,6 +16,11 @@
 //!
 //! With one trial per side only the request sampling is left, which knows nothing of drift
 //! between runs: `bench compare` says so beside the verdict.
+//!
+//! A comparison makes many judgements at once (every point, model and metric), so the intervals
+//! are simultaneous: each is at confidence 1 − 0.05 / m for m judgements (Bonferroni), and the
+//! chance that any of them excludes zero by luck alone stays under 5%. The replicates grow with m
+//! so that the outer percentiles rest on enough of them.
 
 use hdrhistogram::Histogram;
 use rand::{Rng, SeedableRng};
@@ -24,14 +29,43 @@ use rand_distr::StandardNormal;
 
 use super::Metric;
 
-/// Replicates per interval.
+/// Replicates per interval at least; more for the far percentiles of many judgements.
 pub const REPLICATES: usize = 2000;
+
+/// The family-wise error rate of a comparison's intervals together.
+pub const ALPHA: f64 = 0.05;
 
 /// One measured trial of one model at one point: its latency histogram (ns) and how long it ran.
 #[derive(Debug, Clone)]
 pub struct Trial {
     pub latency: Histogram<u64>,
     pub span_s: f64,
+}
+
+/// A trial's latencies as a cumulative table, for fast quantiles: `(requests so far, value ns)`
+/// per recorded value, in increasing order.
+struct Cdf {
+    steps: Vec<(u64, u64)>,
+}
+
+impl Cdf {
+    fn of(h: &Histogram<u64>) -> Cdf {
+        let mut total = 0;
+        let steps = h
+            .iter_recorded()
+            .map(|v| {
+                total += v.count_at_value();
+                (total, h.highest_equivalent(v.value_iterated_to()))
+            })
+            .collect();
+        Cdf { steps }
+    }
+
+    /// The value of the request at `rank` (1-based) in increasing order, in ns.
+    fn at_rank(&self, rank: u64) -> u64 {
+        let i = self.steps.partition_point(|&(c, _)| c < rank);
+        self.steps.get(i).or(self.steps.last()).map_or(0, |s| s.1)
+    }
 }
 
 impl Trial {
@@ -42,6 +76,11 @@ impl Trial {
 
     /// The value of `m` moved by `z` standard errors of its sampling noise.
     fn redrawn(&self, m: Metric, z: f64) -> Option<f64> {
+        self.redrawn_with(m, z, None)
+    }
+
+    /// [`Trial::redrawn`], reading quantiles from `cdf` (this trial's) when given.
+    fn redrawn_with(&self, m: Metric, z: f64, cdf: Option<&Cdf>) -> Option<f64> {
         let h = &self.latency;
         let n = h.len() as f64;
         if n == 0.0 {
@@ -61,20 +100,28 @@ impl Trial {
                 let rank = (n * q + z * (n * q * (1.0 - q)).sqrt())
                     .round()
                     .clamp(1.0, n);
-                h.value_at_quantile(rank / n) as f64 / 1000.0
+                match cdf {
+                    Some(c) => c.at_rank(rank as u64) as f64 / 1000.0,
+                    None => h.value_at_quantile(rank / n) as f64 / 1000.0,
+                }
             }
         })
     }
 }
 
 /// The median of the trials' values, each redrawn, after drawing the trials with replacement.
-fn replicate(trials: &[Trial], m: Metric, rng: &mut ChaCha8Rng) -> Option<f64> {
-    let mut values: Vec<f64> = (0..trials.len())
-        .map(|_| {
-            let t = &trials[rng.random_range(0..trials.len())];
-            t.redrawn(m, rng.sample(StandardNormal))
-        })
-        .collect::<Option<_>>()?;
+fn replicate(
+    trials: &[Trial],
+    cdfs: &[Cdf],
+    m: Metric,
+    rng: &mut ChaCha8Rng,
+    values: &mut Vec<f64>,
+) -> Option<f64> {
+    values.clear();
+    for _ in 0..trials.len() {
+        let k = rng.random_range(0..trials.len());
+        values.push(trials[k].redrawn_with(m, rng.sample(StandardNormal), Some(&cdfs[k]))?);
+    }
     values.sort_by(f64::total_cmp);
     let k = values.len();
     Some(if k % 2 == 1 {
@@ -84,18 +131,30 @@ fn replicate(trials: &[Trial], m: Metric, rng: &mut ChaCha8Rng) -> Option<f64> {
     })
 }
 
-/// The 95% interval of candidate / baseline for `m`, as a change in percent `(low, high)`;
+/// The interval of candidate / baseline for `m`, as a change in percent `(low, high)`, at
+/// confidence 1 − [`ALPHA`] / `judgements` (simultaneous over a comparison's `judgements`);
 /// `None` without trials on both sides or when a replicate's baseline is 0. The same inputs
 /// always give the same interval (a fixed seed).
-pub fn change_interval(base: &[Trial], cand: &[Trial], m: Metric) -> Option<(f64, f64)> {
+pub fn change_interval(
+    base: &[Trial],
+    cand: &[Trial],
+    m: Metric,
+    judgements: usize,
+) -> Option<(f64, f64)> {
     if base.is_empty() || cand.is_empty() {
         return None;
     }
+    let tail = ALPHA / judgements.max(1) as f64 / 2.0;
+    // At least 20 replicates beyond each outer percentile.
+    let replicates = REPLICATES.max((20.0 / tail).ceil() as usize);
+    let cdfs = |side: &[Trial]| -> Vec<Cdf> { side.iter().map(|t| Cdf::of(&t.latency)).collect() };
+    let (bc, cc) = (cdfs(base), cdfs(cand));
     let mut rng = ChaCha8Rng::seed_from_u64(0x0062_656e_6368);
-    let mut ratios = Vec::with_capacity(REPLICATES);
-    for _ in 0..REPLICATES {
-        let b = replicate(base, m, &mut rng)?;
-        let c = replicate(cand, m, &mut rng)?;
+    let mut ratios = Vec::with_capacity(replicates);
+    let mut scratch = Vec::new();
+    for _ in 0..replicates {
+        let b = replicate(base, &bc, m, &mut rng, &mut scratch)?;
+        let c = replicate(cand, &cc, m, &mut rng, &mut scratch)?;
         if b <= 0.0 {
             return None;
         }
@@ -103,7 +162,7 @@ pub fn change_interval(base: &[Trial], cand: &[Trial], m: Metric) -> Option<(f64
     }
     ratios.sort_by(f64::total_cmp);
     let at = |p: f64| ratios[((ratios.len() - 1) as f64 * p).round() as usize];
-    Some(((at(0.025) - 1.0) * 100.0, (at(0.975) - 1.0) * 100.0))
+    Some(((at(tail) - 1.0) * 100.0, (at(1.0 - tail) - 1.0) * 100.0))
 }
 
 #[cfg(test)]
@@ -131,7 +190,7 @@ mod tests {
         let a: Vec<Trial> = (0..3).map(|s| trial(5000, 1000.0, s)).collect();
         let b: Vec<Trial> = (10..13).map(|s| trial(5000, 1000.0, s)).collect();
         for m in [Metric::P50, Metric::P99, Metric::Mean, Metric::Throughput] {
-            let (lo, hi) = change_interval(&a, &b, m).unwrap();
+            let (lo, hi) = change_interval(&a, &b, m, 1).unwrap();
             assert!(lo < 0.0 && hi > 0.0, "{m:?}: {lo:.2}..{hi:.2}");
             assert!(
                 hi - lo < 20.0,
@@ -144,9 +203,9 @@ mod tests {
     fn a_ten_percent_slowdown_lies_inside_an_interval_that_excludes_zero() {
         let a: Vec<Trial> = (0..3).map(|s| trial(20_000, 1000.0, s)).collect();
         let b: Vec<Trial> = (10..13).map(|s| trial(20_000, 1100.0, s)).collect();
-        let (lo, hi) = change_interval(&a, &b, Metric::P50).unwrap();
+        let (lo, hi) = change_interval(&a, &b, Metric::P50, 1).unwrap();
         assert!(lo > 0.0 && lo < 10.0 && hi > 10.0, "p50: {lo:.2}..{hi:.2}");
-        let (lo, hi) = change_interval(&a, &b, Metric::Throughput).unwrap();
+        let (lo, hi) = change_interval(&a, &b, Metric::Throughput, 1).unwrap();
         assert!(
             hi < 0.0 && lo < -9.0 && hi > -11.0,
             "throughput: {lo:.2}..{hi:.2}"
@@ -161,28 +220,53 @@ mod tests {
             trial(5000, 1000.0, 21),
             trial(5000, 1300.0, 22),
         ];
-        let (lo1, hi1) = change_interval(&steady, &steady, Metric::P50).unwrap();
-        let (lo2, hi2) = change_interval(&steady, &drifting, Metric::P50).unwrap();
+        let (lo1, hi1) = change_interval(&steady, &steady, Metric::P50, 1).unwrap();
+        let (lo2, hi2) = change_interval(&steady, &drifting, Metric::P50, 1).unwrap();
         assert!(
             hi2 - lo2 > 3.0 * (hi1 - lo1),
             "{lo1}..{hi1} against {lo2}..{hi2}"
         );
         assert_eq!(
-            change_interval(&steady, &drifting, Metric::P50),
+            change_interval(&steady, &drifting, Metric::P50, 1),
             Some((lo2, hi2)),
             "seeded: the same inputs give the same interval"
         );
     }
 
     #[test]
+    fn more_judgements_widen_each_interval_and_quantiles_match_the_histogram() {
+        let a: Vec<Trial> = (0..3).map(|s| trial(5000, 1000.0, s)).collect();
+        let b: Vec<Trial> = (10..13).map(|s| trial(5000, 1050.0, s)).collect();
+        let (lo1, hi1) = change_interval(&a, &b, Metric::P50, 1).unwrap();
+        let (lo60, hi60) = change_interval(&a, &b, Metric::P50, 60).unwrap();
+        assert!(
+            lo60 < lo1 && hi60 > hi1,
+            "{lo1}..{hi1} against {lo60}..{hi60}"
+        );
+        // The cumulative table gives the histogram's own quantiles.
+        let t = &a[0];
+        let cdf = Cdf::of(&t.latency);
+        for q in [0.5, 0.9, 0.99] {
+            let n = t.latency.len();
+            let rank = (n as f64 * q).round() as u64;
+            let want = t.latency.value_at_quantile(rank as f64 / n as f64);
+            assert_eq!(
+                cdf.at_rank(rank),
+                t.latency.highest_equivalent(want),
+                "q {q}"
+            );
+        }
+    }
+
+    #[test]
     fn no_trials_or_no_requests_give_no_interval() {
         let a = vec![trial(100, 1000.0, 1)];
-        assert_eq!(change_interval(&a, &[], Metric::P50), None);
+        assert_eq!(change_interval(&a, &[], Metric::P50, 1), None);
         let empty = Trial {
             latency: crate::metrics::new_histogram(),
             span_s: 1.0,
         };
-        assert_eq!(change_interval(&a, &[empty], Metric::P50), None);
+        assert_eq!(change_interval(&a, &[empty], Metric::P50, 1), None);
         assert_eq!(
             a[0].value(Metric::Max),
             Some(a[0].latency.max() as f64 / 1000.0)

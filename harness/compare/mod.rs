@@ -802,6 +802,13 @@ pub fn compare(
     }
     let mut changes = Vec::new();
     let mut missing = Vec::new();
+    // The judgements this comparison makes: its intervals are simultaneous over all of them.
+    let judgements = baseline
+        .rows
+        .iter()
+        .filter(|b| c_index.contains_key(&(b.point_id.clone(), b.model.clone())))
+        .count()
+        * opts.metrics.len();
     for b in &baseline.rows {
         let key = (b.point_id.clone(), b.model.clone());
         let Some(&ci) = c_index.get(&key) else {
@@ -821,7 +828,7 @@ pub fn compare(
             let key = (b.point_id.clone(), b.model.clone());
             let noise = match (baseline.trials.get(&key), candidate.trials.get(&key)) {
                 (Some(bt), Some(ct)) => {
-                    change_interval(bt, ct, m).map(|(low, high)| Noise::Interval {
+                    change_interval(bt, ct, m, judgements).map(|(low, high)| Noise::Interval {
                         low,
                         high,
                         trials: bt.len().min(ct.len()),
