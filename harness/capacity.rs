@@ -386,12 +386,18 @@ pub fn judge(
     } else {
         vec![all.reason.clone()]
     };
-    let mut valid = all.valid;
+    // Whether the measurement itself was sound, lag aside: no failed request, enough requests,
+    // stable, not overloaded (the sweep's other reasons).
+    let mut sound = all.valid
+        || all
+            .reason
+            .split("; ")
+            .all(|r| r.starts_with(crate::sweep::rows::LAG_REASON));
     let mut kept_up = all.errors == 0;
     if let LoadPoint::Open { rate } = point.load {
         let floor = kept_up_floor(rate, all.duration_s);
         if all.throughput_rps < floor * rate {
-            valid = false;
+            sound = false;
             kept_up = false;
             reasons.push(format!(
                 "completed {:.0} req/s of the {rate} offered (below {:.0}%): the workers cannot keep up",
@@ -406,9 +412,12 @@ pub fn judge(
             "the host took {steal:.1}% of the CPU time (cpu_steal_pct, over {STEAL_LIMIT_PCT}%)"
         ));
     }
-    // Lagging sends inflate the latency measured from the intended send time: a missed objective
-    // means nothing then, unless the workers visibly could not keep up, or the objectives fail
-    // even on the service time (from the actual send), which no lag inflates.
+    let disturbed = all.lagged_sends_pct > 1.0 || steal > STEAL_LIMIT_PCT;
+    let slo_met = slo::check(slo, &all.measured(), &mut reasons);
+    // Latency runs from the intended send time, so a lagging generator or stolen CPU time only
+    // makes it worse: objectives met anyway are met. Objectives missed then mean nothing, unless
+    // the workers visibly could not keep up, or the objectives fail even on the service time
+    // (from the actual send), which no lag inflates.
     let service = Row {
         latency_p50_us: all.service_p50_us.min(all.latency_p50_us),
         latency_p99_us: all.service_p99_us.min(all.latency_p99_us),
@@ -416,8 +425,8 @@ pub fn judge(
         ..all.clone()
     };
     let serves = slo::check(slo, &service.measured(), &mut Vec::new());
-    let unreliable = kept_up && serves && (all.lagged_sends_pct > 1.0 || steal > STEAL_LIMIT_PCT);
-    let slo_met = slo::check(slo, &all.measured(), &mut reasons);
+    let unreliable = sound && kept_up && disturbed && !slo_met && serves;
+    let valid = all.valid && kept_up;
     ProbeRow {
         config: config.to_string(),
         workers: point.workers,
@@ -443,7 +452,7 @@ pub fn judge(
         valid,
         unreliable,
         slo_met,
-        met: (step != Step::Estimate).then_some(valid && slo_met && !unreliable),
+        met: (step != Step::Estimate).then_some(sound && slo_met),
         chosen: false,
         reason: reasons.join("; "),
     }
@@ -975,13 +984,26 @@ mod tests {
         let mut p = test_point(1);
         p.load = LoadPoint::Open { rate: 500.0 };
         let slo = [slo::parse("p99_ms=20").unwrap()];
-        // The generator lagged: the p99 (from the intended send times) says nothing.
+        // The generator lagged and p99 (from the intended send times) missed: that says nothing.
         let mut lagged = all_row(498.0, 30_000.0);
         lagged.valid = false;
         lagged.lagged_sends_pct = 12.0;
+        lagged.reason = format!("{}: 12.0% of sends lagged", crate::sweep::rows::LAG_REASON);
         let r = judge("c", &p, 1, Step::Bracket, &lagged, &slo);
         assert!(r.unreliable && r.met == Some(false), "{r:?}");
-        // The same with the workers far behind the rate is a verdict: too slow.
+        // Lag only inflates latency: objectives met despite it are met.
+        let mut met_anyway = lagged.clone();
+        met_anyway.latency_p99_us = 5_000.0;
+        let r = judge("c", &p, 1, Step::Bracket, &met_anyway, &slo);
+        assert!(!r.unreliable && r.met == Some(true), "{r:?}");
+        // Another problem besides the lag makes the probe unsound, whatever the latency.
+        let mut unstable = met_anyway.clone();
+        unstable.reason = format!("{}; not stable within 10 windows (trial 1)", lagged.reason);
+        assert_eq!(
+            judge("c", &p, 1, Step::Bracket, &unstable, &slo).met,
+            Some(false)
+        );
+        // The same miss with the workers far behind the rate is a verdict: too slow.
         let mut behind = lagged.clone();
         behind.throughput_rps = 200.0;
         let r = judge("c", &p, 1, Step::Bracket, &behind, &slo);
@@ -991,13 +1013,13 @@ mod tests {
         slow_service.service_p99_us = 25_000.0;
         let r = judge("c", &p, 1, Step::Bracket, &slow_service, &slo);
         assert!(!r.unreliable && r.met == Some(false), "{r:?}");
-        // Stolen CPU time beyond the limit makes even a good-looking probe unreliable.
-        let mut stolen = all_row(498.0, 5_000.0);
+        // Stolen CPU time beyond the limit: a miss is not measurable, a pass still passes.
+        let mut stolen = all_row(498.0, 30_000.0);
         stolen.cpu_steal_pct = Some(STEAL_LIMIT_PCT + 3.0);
         let r = judge("c", &p, 1, Step::Bracket, &stolen, &slo);
         assert!(r.unreliable && r.met == Some(false), "{r:?}");
         assert!(r.reason.contains("cpu_steal_pct"), "{}", r.reason);
-        stolen.cpu_steal_pct = Some(1.0);
+        stolen.latency_p99_us = 5_000.0;
         assert_eq!(
             judge("c", &p, 1, Step::Bracket, &stolen, &slo).met,
             Some(true)

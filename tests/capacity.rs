@@ -66,9 +66,14 @@ fn one_worker_with_a_1ms_service_time_takes_between_400_and_1000_per_second() {
     // probe never meets.
     for p in &probes {
         let rate = common::num(p, "rate_rps");
+        // A probe meets when its objectives hold on a sound measurement; a lagging generator
+        // only makes latency worse, so it does not stop a probe that meets anyway.
+        let lag_only = p["reason"]
+            .split("; ")
+            .all(|r| r.starts_with("the generator fell behind") || r.starts_with("SLO missed"));
         assert_eq!(
             p["met"] == "true",
-            p["valid"] == "true" && p["slo_met"] == "true" && p["unreliable"] == "false",
+            (p["valid"] == "true" || lag_only) && p["slo_met"] == "true",
             "{p:?}"
         );
         // A probe could not be measured only while the workers kept up.

@@ -10,6 +10,10 @@ use crate::worker::pool::WorkerInfo;
 /// The verdict on send lag: more than 1% of sends later than [`metrics::LAG_LIMIT`] makes a point
 /// invalid. When the host stole 1% of the CPU time or more meanwhile, the reason says so: its
 /// stalls delay every send of the VM, whatever the generator does.
+/// How the reason for a lagging generator begins, so that `bench capacity` can tell it from the
+/// reasons that say the point itself was invalid.
+pub const LAG_REASON: &str = "the generator fell behind";
+
 fn lag_reason(lagged_pct: f64, steal_pct: Option<f64>) -> Option<String> {
     if lagged_pct <= 1.0 {
         return None;
@@ -21,7 +25,7 @@ fn lag_reason(lagged_pct: f64, steal_pct: Option<f64>) -> Option<String> {
         _ => String::new(),
     };
     Some(format!(
-        "the generator fell behind: {lagged_pct:.1}% of sends lagged over {} ms{host} \
+        "{LAG_REASON}: {lagged_pct:.1}% of sends lagged over {} ms{host} \
          (on a VM, try --spin 2ms or --cpu-dma-latency 0)",
         metrics::LAG_LIMIT.as_millis()
     ))
