@@ -481,7 +481,16 @@ fn compare_runs(
 ) -> anyhow::Result<ExitCode> {
     let metrics = compare::Metric::parse_list(&args.metrics)
         .map_err(|e| anyhow::anyhow!("--metrics: {e}"))?;
-    let base = compare::load(base_path, "baseline", &metrics)?;
+    let mut base = compare::load(base_path, "baseline", &metrics)?;
+    // A named baseline's earlier runs give the spread between runs.
+    if base_path.is_dir() {
+        for dir in compare::baseline::earlier(base_path) {
+            match report::results::Results::open(&dir) {
+                Ok(r) => base.history.push(r.rows),
+                Err(e) => eprintln!("warning: {e}; that earlier run is left out"),
+            }
+        }
+    }
     let cand = compare::load(cand_path, "candidate", &metrics)?;
     for w in base.warnings.iter().chain(&cand.warnings) {
         eprintln!("warning: {w}");

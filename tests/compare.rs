@@ -244,6 +244,27 @@ fn named_baselines_and_benchmark_json() {
     assert!(run.stdout.contains("baseline:  "), "{}", run.stdout);
     assert!(run.stdout.contains("over 2 rows matched"), "{}", run.stdout);
 
+    // Saving again keeps the first run beside the new one: their spread enters the verdicts.
+    let run = bench(&[
+        "--out",
+        dir.path().join("third").to_str().unwrap(),
+        "--save-baseline",
+        "main",
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(root.join("slowdown/main/earlier/1/results.csv").is_file());
+    let out = common::bench(&[
+        "compare",
+        "--baselines",
+        root.to_str().unwrap(),
+        "--baseline",
+        "main",
+        second.to_str().unwrap(),
+        "--all",
+    ]);
+    assert!(out.code == 0 || out.code == 1, "{}", out.stderr);
+    assert!(out.stdout.contains("; 2 runs "), "{}", out.stdout);
+
     let (small, big) = (dir.path().join("small.json"), dir.path().join("big.json"));
     let out = common::bench(&[
         "compare",

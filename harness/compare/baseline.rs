@@ -2,6 +2,10 @@
 //! run's results (`results.csv`, `run.json`, `hlog/`) to `ROOT/SCENARIO/NAME/`, and `--baseline
 //! NAME` (of `bench sweep` and `bench compare`) compares a run against that copy. The root is
 //! `reports/baselines` unless `--baselines DIR` says otherwise; a CI job caches or commits it.
+//!
+//! Saving again keeps the runs it replaces, the last [`KEEP`] of them, in `NAME/earlier/1/` (the
+//! most recent) to `NAME/earlier/KEEP/`. Their spread is the run-to-run noise that trials within
+//! one run cannot show: a loaded machine shifts a whole run, all its trials together.
 
 use std::path::{Path, PathBuf};
 
@@ -12,6 +16,12 @@ use crate::report::results::{CSV_FILE, JSON_FILE};
 
 /// Where baselines live when `--baselines` does not say.
 pub const DEFAULT_ROOT: &str = "reports/baselines";
+
+/// Earlier runs kept beside a baseline.
+pub const KEEP: usize = 4;
+
+/// The files of one run in a baseline folder.
+const RUN_FILES: [&str; 3] = [CSV_FILE, JSON_FILE, hlog::DIR];
 
 /// Checks a baseline's name: letters, digits, `-`, `_` and `.`, not starting with a dot, so that
 /// it is one folder name everywhere.
@@ -35,8 +45,9 @@ pub fn path(root: &Path, scenario: &str, name: &str) -> PathBuf {
     root.join(scenario).join(name)
 }
 
-/// Copies the results in `results` into baseline `name` of `scenario`, replacing an older one
-/// of that name whole (written beside it, then renamed over it). Returns its folder.
+/// Copies the results in `results` into baseline `name` of `scenario`. A baseline of that name
+/// becomes its most recent earlier run (of at most [`KEEP`]); the new folder is written beside the
+/// old and renamed over it. Returns its folder.
 pub fn save(results: &Path, root: &Path, scenario: &str, name: &str) -> anyhow::Result<PathBuf> {
     check_name(name).map_err(anyhow::Error::msg)?;
     let dest = path(root, scenario, name);
@@ -60,6 +71,23 @@ pub fn save(results: &Path, root: &Path, scenario: &str, name: &str) -> anyhow::
                 std::fs::copy(entry.path(), into.join(entry.file_name()))?;
             }
         }
+        if dest.join(CSV_FILE).is_file() {
+            let earlier = tmp.join("earlier");
+            for k in (1..KEEP).rev() {
+                let from = dest.join("earlier").join(k.to_string());
+                if from.is_dir() {
+                    std::fs::create_dir_all(&earlier)?;
+                    std::fs::rename(&from, earlier.join((k + 1).to_string()))?;
+                }
+            }
+            let last = earlier.join("1");
+            std::fs::create_dir_all(&last)?;
+            for f in RUN_FILES {
+                if dest.join(f).exists() {
+                    std::fs::rename(dest.join(f), last.join(f))?;
+                }
+            }
+        }
         let _ = std::fs::remove_dir_all(&dest);
         std::fs::rename(&tmp, &dest)?;
         Ok(())
@@ -70,6 +98,14 @@ pub fn save(results: &Path, root: &Path, scenario: &str, name: &str) -> anyhow::
             let _ = std::fs::remove_dir_all(&tmp);
         })?;
     Ok(dest)
+}
+
+/// The earlier runs kept with the baseline in `dir`, most recent first.
+pub fn earlier(dir: &Path) -> Vec<PathBuf> {
+    (1..=KEEP)
+        .map(|k| dir.join("earlier").join(k.to_string()))
+        .filter(|d| d.join(CSV_FILE).is_file())
+        .collect()
 }
 
 /// The folder of a saved baseline, or an error that lists the baselines saved for the scenario.
@@ -124,10 +160,18 @@ mod tests {
         let saved = save(&run, &root, "nightly", "main").unwrap();
         assert_eq!(saved, root.join("nightly/main"));
         assert!(hlog::dir(&saved).join("p.hlog").is_file());
-        // Saving again replaces the whole folder: a stale file goes.
+        // Saving again keeps the run it replaces as the most recent earlier one, and no other
+        // file: a stale one goes.
         std::fs::write(saved.join("stale"), "").unwrap();
         save(&run, &root, "nightly", "main").unwrap();
         assert!(!saved.join("stale").exists());
+        assert_eq!(earlier(&saved), [saved.join("earlier/1")]);
+        assert!(hlog::dir(&saved.join("earlier/1")).join("p.hlog").is_file());
+        for _ in 0..KEEP + 2 {
+            save(&run, &root, "nightly", "main").unwrap();
+        }
+        assert_eq!(earlier(&saved).len(), KEEP, "the last KEEP runs, no more");
+        assert!(!saved.join(format!("earlier/{}", KEEP + 1)).exists());
         assert_eq!(find(&root, "nightly", "main").unwrap(), saved);
         let err = find(&root, "nightly", "other").unwrap_err().to_string();
         assert!(err.contains("its baselines are: main"), "{err}");

@@ -190,6 +190,9 @@ pub struct Side {
     pub warnings: Vec<String>,
     /// The folder's `run.json`, when there is one.
     pub info: Option<RunInfo>,
+    /// Earlier runs of a named baseline (most recent first): their rows give the spread between
+    /// runs, which trials within one run cannot show.
+    pub history: Vec<Vec<Row>>,
 }
 
 impl Side {
@@ -266,6 +269,9 @@ pub struct Change {
     /// `(candidate − baseline) / baseline` in percent; `None` when the baseline is 0.
     pub change_pct: Option<f64>,
     pub noise: Noise,
+    /// The spread of this metric across the baseline's runs (a named baseline's history), in
+    /// percent of their median: `(max − min) / median`. A change must exceed it too.
+    pub runs_band: Option<(f64, usize)>,
     pub verdict: Verdict,
     /// Says when a side's point is invalid (its numbers are less trustworthy).
     pub note: String,
@@ -582,11 +588,15 @@ fn cells(c: &Change) -> Vec<String> {
         c.metric.format(c.candidate),
         c.change_pct
             .map_or_else(|| "n/a".into(), |p| format!("{p:+.1}%")),
-        match c.noise {
-            Noise::Interval { low, high, .. } => format!("{low:+.1}% … {high:+.1}%"),
-            Noise::Measured(w) => format!("band {w:.1}%"),
-            Noise::OneTrial => "none (1 trial)".into(),
-            Noise::NotRecorded => "not recorded".into(),
+        match (c.noise, c.runs_band) {
+            (Noise::Interval { low, high, .. }, Some((band, runs))) => {
+                format!("{low:+.1}% … {high:+.1}%; {runs} runs {band:.1}%")
+            }
+            (_, Some((band, runs))) => format!("{runs} runs {band:.1}%"),
+            (Noise::Interval { low, high, .. }, None) => format!("{low:+.1}% … {high:+.1}%"),
+            (Noise::Measured(w), None) => format!("band {w:.1}%"),
+            (Noise::OneTrial, None) => "none (1 trial)".into(),
+            (Noise::NotRecorded, None) => "not recorded".into(),
         },
         verdict,
     ]
@@ -653,13 +663,40 @@ fn noise(base: &Side, b: &Row, cand: &Side, c: &Row, m: Metric) -> Noise {
     Noise::Measured(hi - lo)
 }
 
+/// The spread of `m` across the baseline run `b` belongs to and its `history` (the same point and
+/// model in each earlier run), as `(percent of their median, runs)`; `None` with fewer than 2 runs.
+fn runs_band(b: &Row, history: &[Vec<Row>], m: Metric) -> Option<(f64, usize)> {
+    let mut values = vec![m.value(b)];
+    for run in history {
+        if let Some(r) = run
+            .iter()
+            .find(|r| r.point_id == b.point_id && r.model == b.model)
+        {
+            values.push(m.value(r));
+        }
+    }
+    if values.len() < 2 {
+        return None;
+    }
+    let median = crate::metrics::median(&values);
+    let (lo, hi) = values
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), &v| {
+            (l.min(v), h.max(v))
+        });
+    (median > 0.0).then(|| ((hi - lo) / median * 100.0, values.len()))
+}
+
 /// The verdict on a change of `p` percent in `m`: beyond the threshold, and beyond the noise
 /// (an interval wholly on one side of zero, or a change wider than the band).
-fn judge(m: Metric, p: f64, noise: Noise, threshold_pct: f64) -> Verdict {
+fn judge(m: Metric, p: f64, noise: Noise, runs_band: Option<f64>, threshold_pct: f64) -> Verdict {
     // In "worse" terms: positive is worse, for every metric.
     let worse = if m.higher_is_better() { -p } else { p };
     if worse.abs() <= threshold_pct {
         return Verdict::WithinThreshold;
+    }
+    if runs_band.is_some_and(|band| worse.abs() <= band) {
+        return Verdict::WithinNoise;
     }
     let significant = match noise {
         Noise::Interval { low, high, .. } => {
@@ -837,9 +874,10 @@ pub fn compare(
                 _ => None,
             }
             .unwrap_or_else(|| noise(baseline, b, candidate, c, m));
+            let runs_band = runs_band(b, &baseline.history, m);
             let verdict = match change_pct {
                 None => Verdict::WithinThreshold,
-                Some(p) => judge(m, p, noise, opts.threshold_pct),
+                Some(p) => judge(m, p, noise, runs_band.map(|b| b.0), opts.threshold_pct),
             };
             changes.push(Change {
                 point_id: b.point_id.clone(),
@@ -849,6 +887,7 @@ pub fn compare(
                 candidate: cv,
                 change_pct,
                 noise,
+                runs_band,
                 verdict,
                 note: note.clone(),
             });
@@ -1182,44 +1221,68 @@ mod tests {
         };
         // Latency: +15% with [+11, +19] is a regression; with [-2, +30] it is not significant.
         assert_eq!(
-            judge(Metric::P99, 15.0, i(11.0, 19.0), 10.0),
+            judge(Metric::P99, 15.0, i(11.0, 19.0), None, 10.0),
             Verdict::Regression
         );
         assert_eq!(
-            judge(Metric::P99, 15.0, i(-2.0, 30.0), 10.0),
+            judge(Metric::P99, 15.0, i(-2.0, 30.0), None, 10.0),
             Verdict::WithinNoise
         );
         // Significant but within the threshold is no regression either.
         assert_eq!(
-            judge(Metric::P99, 5.0, i(4.0, 6.0), 10.0),
+            judge(Metric::P99, 5.0, i(4.0, 6.0), None, 10.0),
             Verdict::WithinThreshold
         );
         assert_eq!(
-            judge(Metric::P50, -15.0, i(-19.0, -11.0), 10.0),
+            judge(Metric::P50, -15.0, i(-19.0, -11.0), None, 10.0),
             Verdict::Improvement
         );
         // Throughput: higher is better, so a clear drop is the regression.
         assert_eq!(
-            judge(Metric::Throughput, -15.0, i(-19.0, -11.0), 10.0),
+            judge(Metric::Throughput, -15.0, i(-19.0, -11.0), None, 10.0),
             Verdict::Regression
         );
         assert_eq!(
-            judge(Metric::Throughput, 15.0, i(11.0, 19.0), 10.0),
+            judge(Metric::Throughput, 15.0, i(11.0, 19.0), None, 10.0),
             Verdict::Improvement
         );
         assert_eq!(
-            judge(Metric::Throughput, -15.0, i(-30.0, 1.0), 10.0),
+            judge(Metric::Throughput, -15.0, i(-30.0, 1.0), None, 10.0),
             Verdict::WithinNoise
+        );
+        // A significant change no wider than the spread between the baseline's runs is noise.
+        assert_eq!(
+            judge(Metric::P99, 15.0, i(11.0, 19.0), Some(18.0), 10.0),
+            Verdict::WithinNoise
+        );
+        assert_eq!(
+            judge(Metric::P99, 25.0, i(21.0, 29.0), Some(18.0), 10.0),
+            Verdict::Regression
         );
         // Without trials only the threshold applies; a band must be beaten too.
         assert_eq!(
-            judge(Metric::P99, 15.0, Noise::OneTrial, 10.0),
+            judge(Metric::P99, 15.0, Noise::OneTrial, None, 10.0),
             Verdict::Regression
         );
         assert_eq!(
-            judge(Metric::P99, 15.0, Noise::Measured(20.0), 10.0),
+            judge(Metric::P99, 15.0, Noise::Measured(20.0), None, 10.0),
             Verdict::WithinNoise
         );
+    }
+
+    #[test]
+    fn the_spread_between_runs_comes_from_a_baselines_history() {
+        let b = row("p", "all", 100.0, 1000.0);
+        assert_eq!(runs_band(&b, &[], Metric::P99), None);
+        let history = vec![
+            vec![row("p", "all", 100.0, 1100.0)],
+            vec![row("other", "all", 100.0, 5000.0)],
+            vec![row("p", "all", 100.0, 900.0)],
+        ];
+        // p99 of 1000, 1100 and 900: a spread of 200 over a median of 1000.
+        let (band, runs) = runs_band(&b, &history, Metric::P99).unwrap();
+        assert_eq!(runs, 3);
+        assert!((band - 20.0).abs() < 1e-9, "{band}");
     }
 
     #[test]

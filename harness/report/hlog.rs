@@ -41,9 +41,12 @@ fn histogram<'a>(r: &'a Record, metric: &str) -> &'a Histogram<u64> {
     }
 }
 
+/// The name of the folder of a results directory that holds the logs.
+pub const DIR: &str = "hlog";
+
 /// The folder of a results directory that holds the logs.
 pub fn dir(results: &Path) -> PathBuf {
-    results.join("hlog")
+    results.join(DIR)
 }
 
 /// The log file of one point.
