@@ -392,6 +392,10 @@ pub struct CompareArgs {
     /// tool `customBiggerIsBetter`.
     #[arg(long, value_name = "FILE")]
     pub json_bigger: Option<PathBuf>,
+    /// After comparing, keep CANDIDATE as the named baseline NAME of its scenario (the one it
+    /// replaces becomes an earlier run), as `bench sweep --save-baseline` would.
+    #[arg(long, value_name = "NAME", value_parser = |s: &str| crate::compare::baseline::check_name(s).map(|()| s.to_string()))]
+    pub save_baseline: Option<String>,
     /// Metrics to compare, comma-separated: throughput, p50, p90, p95, p99, p999, max, mean.
     #[arg(long, default_value = "throughput,p50,p99")]
     pub metrics: String,

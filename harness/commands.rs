@@ -97,26 +97,31 @@ pub fn sweep(args: SweepArgs, ort_lib: Option<&Path>) -> anyhow::Result<ExitCode
     if args.dry_run || matches!(code, ExitCode::Signal(_)) {
         return Ok(code);
     }
+    // Compared first, then saved: `--baseline main --save-baseline main` judges this run against
+    // the last one, then keeps it.
+    let verdict = match against {
+        Some(base) => {
+            println!();
+            let settings = CompareArgs {
+                results: Vec::new(),
+                named: args.named.clone(),
+                metrics: "throughput,p50,p99".into(),
+                threshold: 10.0,
+                markdown: None,
+                all: false,
+                allow_different: false,
+                json_smaller: None,
+                json_bigger: None,
+                save_baseline: None,
+            };
+            compare_runs(&base, &out_dir, &settings)?
+        }
+        None => ExitCode::Ok,
+    };
     if let Some(b) = &args.save_baseline {
         let dir = compare::baseline::save(&out_dir, &args.named.baselines, &name, b)?;
         eprintln!("bench: saved as baseline `{b}` in {}", dir.display());
     }
-    let Some(base) = against else {
-        return Ok(code);
-    };
-    println!();
-    let settings = CompareArgs {
-        results: Vec::new(),
-        named: args.named.clone(),
-        metrics: "throughput,p50,p99".into(),
-        threshold: 10.0,
-        markdown: None,
-        all: false,
-        allow_different: false,
-        json_smaller: None,
-        json_bigger: None,
-    };
-    let verdict = compare_runs(&base, &out_dir, &settings)?;
     Ok(if verdict == ExitCode::Ok {
         code
     } else {
@@ -458,7 +463,18 @@ pub fn compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
         }
         _ => anyhow::bail!("give BASELINE and CANDIDATE, or --baseline NAME and CANDIDATE"),
     };
-    compare_runs(&base, &cand, &args)
+    let verdict = compare_runs(&base, &cand, &args)?;
+    if let Some(b) = &args.save_baseline {
+        let dir = if cand.is_dir() {
+            cand.clone()
+        } else {
+            cand.parent().unwrap_or(Path::new(".")).to_path_buf()
+        };
+        let scenario = scenario_of(&dir).context("--save-baseline")?;
+        let saved = compare::baseline::save(&dir, &args.named.baselines, &scenario, b)?;
+        eprintln!("bench: saved as baseline `{b}` in {}", saved.display());
+    }
+    Ok(verdict)
 }
 
 /// The scenario name in the `run.json` of a results folder (or of the folder of a results.csv).

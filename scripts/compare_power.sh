@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # How often `bench compare` calls a regression, measured: its false alarms and its power.
 #
-#   - A/A: N pairs of runs of one unchanged scenario (default scenarios/nightly.toml). A pair is
-#     two consecutive runs; every flagged pair is a false alarm.
+#   - A/A: N runs of one unchanged scenario (default scenarios/nightly.toml), each compared as a
+#     CI job on main would: against the named baseline the runs before it saved (`bench compare
+#     --baseline aa --save-baseline aa`), which keeps the last 4 runs, so the spread between runs
+#     enters the verdict. Two runs seed the baseline first. Every flagged run is a false alarm.
 #   - +10%: N pairs of a synthetic model (one worker, 1 request in flight, a fixed 2 ms spin, 3
 #     trials) against the same model at 2.2 ms. Every pair should be flagged.
 #
@@ -55,20 +57,34 @@ flagged() {
   esac
 }
 
-sweep() { # scenario out
+# The same against the named baseline `aa`, keeping the run as its newest run afterwards.
+flagged_named() {
   local code=0
-  "$bench" sweep --quiet --scenario "$1" --out "$2" >/dev/null 2>"$2.stderr" || code=$?
+  "$bench" compare "$1" --threshold "$THRESHOLD" "${named[@]}" >"$1.compare.txt" 2>&1 || code=$?
+  case $code in
+    0) echo 0 ;;
+    1) echo 1 ;;
+    *) echo "compare_power: bench compare --baseline aa $1 failed:" >&2; cat "$1.compare.txt" >&2; exit 2 ;;
+  esac
+}
+
+sweep() { # scenario out [sweep flags]
+  local code=0
+  "$bench" sweep --quiet --scenario "$1" --out "$2" "${@:3}" >/dev/null 2>"$2.stderr" || code=$?
   [ "$code" -le 1 ] || { echo "compare_power: sweep of $1 failed:" >&2; cat "$2.stderr" >&2; exit 2; }
 }
 
 start=$(date +%s)
 aa=0
-sweep "$AA_SCENARIO" "$OUT/aa/0"
+named=(--baselines "$OUT/baselines" --baseline aa --save-baseline aa)
+for seed in 1 2; do
+  sweep "$AA_SCENARIO" "$OUT/aa/seed$seed" --baselines "$OUT/baselines" --save-baseline aa
+done
 for i in $(seq 1 "$N"); do
   sweep "$AA_SCENARIO" "$OUT/aa/$i"
-  f=$(flagged "$OUT/aa/$((i - 1))" "$OUT/aa/$i")
+  f=$(flagged_named "$OUT/aa/$i")
   aa=$((aa + f))
-  echo "A/A pair $i: $([ "$f" = 1 ] && echo FLAGGED || echo ok)"
+  echo "A/A run $i: $([ "$f" = 1 ] && echo FLAGGED || echo ok)"
 done
 slow=0
 for i in $(seq 1 "$N"); do
@@ -81,7 +97,7 @@ done
 echo
 echo "| experiment | pairs | flagged as a regression | threshold |"
 echo "|---|---|---|---|"
-echo "| A/A, $(basename "$AA_SCENARIO") | $N | $aa | ${THRESHOLD}% |"
+echo "| A/A, $(basename "$AA_SCENARIO"), against a named baseline of the runs before | $N | $aa | ${THRESHOLD}% |"
 echo "| +10% service time, synthetic | $N | $slow | ${THRESHOLD}% |"
 echo
 echo "$(($(date +%s) - start)) s; runs and comparisons in $OUT"
