@@ -26,7 +26,7 @@ use crate::report::json::RunInfo;
 use crate::report::results::Results;
 
 pub mod baseline;
-mod interval;
+pub mod interval;
 pub use interval::{Trial, change_interval};
 
 /// A metric that can be compared.
