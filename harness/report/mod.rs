@@ -30,7 +30,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use serde::Serialize;
 
-use crate::metrics::{Percentiles, Summary, spread};
+use crate::metrics::{Percentiles, Summary, spread, with_cold_starts_bound};
 use crate::scenario::slo::Measured;
 
 /// The file names [`render`] writes into the results directory.
@@ -137,9 +137,13 @@ pub struct Row {
     #[serde(default)]
     pub shm_inline_outputs: u64,
     pub first_run_ms: Option<f64>,
-    /// On-demand placement: requests that loaded their model first, and their latency.
+    /// On-demand placement: requests that loaded their model first (warm-up included), and their
+    /// latency.
     pub cold_starts: u64,
     pub cold_start_p50_ms: Option<f64>,
+    /// Absent from files of before the column.
+    #[serde(default)]
+    pub cold_start_p99_ms: Option<f64>,
     pub cold_start_max_ms: Option<f64>,
     pub load_ms: f64,
     pub rss_mib: f64,
@@ -172,6 +176,11 @@ pub struct Row {
     pub valid: bool,
     pub reason: String,
     pub slo_met: Option<bool>,
+    /// The values the sweep checked the SLO against, cold starts counted exactly from every
+    /// histogram ([`crate::metrics::with_cold_starts`]). Not a column: a row read back has none, and
+    /// [`Row::measured`] then bounds the cold starts from the row's columns.
+    #[serde(skip)]
+    pub slo_measured: Option<Measured>,
 }
 
 fn ort() -> String {
@@ -246,20 +255,50 @@ impl Row {
         self.overhead_mean_us = overhead.mean;
     }
 
-    /// The values an SLO is checked against.
-    pub fn measured(&self) -> Measured {
-        Measured {
-            p50_us: self.latency_p50_us,
-            p90_us: self.latency_p90_us,
-            p95_us: self.latency_p95_us,
-            p99_us: self.latency_p99_us,
-            p999_us: self.latency_p999_us,
-            max_us: self.latency_max_us,
-            mean_us: self.latency_mean_us,
+    /// The latency columns (cold starts left out), µs.
+    pub fn latency(&self) -> Percentiles {
+        Percentiles {
+            p50: self.latency_p50_us,
+            p90: self.latency_p90_us,
+            p95: self.latency_p95_us,
+            p99: self.latency_p99_us,
+            p999: self.latency_p999_us,
+            max: self.latency_max_us,
+            mean: self.latency_mean_us,
+        }
+    }
+
+    /// The values an SLO is checked against, before cold starts are counted into the latency:
+    /// throughput, requests, errors, and the cold starts' own p99 (their maximum in files of before
+    /// the `cold_start_p99_ms` column).
+    pub fn measured_steady(&self) -> Measured {
+        self.latency().into_measured(Measured {
             throughput_rps: self.throughput_rps,
             requests: self.requests,
             errors: self.errors,
+            cold_p99_us: self
+                .cold_start_p99_ms
+                .or(self.cold_start_max_ms)
+                .map_or(0.0, |ms| ms * 1e3),
+            ..Measured::default()
+        })
+    }
+
+    /// The values an SLO is checked against, cold starts counted: exactly when the sweep measured
+    /// this row (`slo_measured`); from a row read back, by [`with_cold_starts_bound`] (each cold
+    /// start as slow as the slowest). A report with the point's histogram log counts them exactly
+    /// instead (`report::choose::measured`).
+    pub fn measured(&self) -> Measured {
+        if let Some(m) = self.slo_measured {
+            return m;
         }
+        let latency = with_cold_starts_bound(
+            self.latency(),
+            self.requests * self.trials.max(1) as u64,
+            self.cold_starts,
+            self.cold_start_max_ms.unwrap_or(0.0) * 1e3,
+        );
+        latency.into_measured(self.measured_steady())
     }
 
     /// The row with every float rounded to three decimals (nanosecond resolution for µs columns).
@@ -309,6 +348,7 @@ impl Row {
             &mut r.cpu_steal_pct,
             &mut r.first_run_ms,
             &mut r.cold_start_p50_ms,
+            &mut r.cold_start_p99_ms,
             &mut r.cold_start_max_ms,
             &mut r.gpu_mem_mib,
             &mut r.gpu_util_mean_pct,

@@ -197,6 +197,7 @@ pub(crate) mod tests {
                 sha256: "0123456789abcdef0123".into(),
                 seed: 42,
                 models: Vec::new(),
+                slo: Vec::new(),
             },
             started_unix_s: 86_400,
             finished_unix_s: None,
