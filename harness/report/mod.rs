@@ -8,12 +8,15 @@
 //! - [`console`]: the summary table printed at the end.
 //! - [`html`], [`plots`], [`summary`]: `report.html` (charts as inline SVG) and `summary.md`,
 //!   rendered by [`render`] from a results directory that [`view`] reads back.
+//! - [`choose`]: "which deployment?": the point with the most throughput that meets every
+//!   objective, and why each other point lost; the report leads with it.
 //!
 //! - [`writer`]: the [`writer::Reporter`] trait and the one fan-out a sweep writes its files
 //!   through, point by point.
 //! - [`results`]: reads a results folder (any version's) back: `run.json`, `results.csv` (one
 //!   lenient reader), `hlog/`. Report, merge, compare and `--resume` all read through it.
 
+pub mod choose;
 pub mod console;
 pub mod csv;
 pub mod hlog;
@@ -37,10 +40,28 @@ use crate::scenario::slo::Measured;
 pub const HTML_FILE: &str = "report.html";
 pub const SUMMARY_FILE: &str = "summary.md";
 
-/// Writes `report.html` and `summary.md` into `results_dir` and returns their paths. Notes about
-/// parts that could not be read go to stderr as warnings.
+/// Writes `report.html` and `summary.md` into `results_dir` and returns their paths; they
+/// recommend a point for the scenario's SLO, if it had one. Notes about parts that could not be
+/// read go to stderr as warnings.
 pub fn render(results_dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
-    let view = view::load(results_dir)?;
+    Ok(render_with(results_dir, &choose::Objectives::default())?.paths)
+}
+
+/// What [`render_with`] wrote and recommended.
+pub struct Rendered {
+    pub paths: Vec<PathBuf>,
+    /// Every point judged, and the recommended one.
+    pub choice: choose::Choice,
+    /// Whether there were objectives to recommend a point for.
+    pub recommends: bool,
+    /// The recommendation as console lines (empty without objectives).
+    pub text: String,
+}
+
+/// [`render`] for the objectives `asked` (`bench report --slo ... --max-rss-mib N`); without
+/// `--slo`, the scenario's `slo` from `run.json` applies (see [`view::objectives`]).
+pub fn render_with(results_dir: &Path, asked: &choose::Objectives) -> anyhow::Result<Rendered> {
+    let view = view::load(results_dir, asked)?;
     for note in &view.notes {
         eprintln!("warning: report: {note}");
     }
@@ -51,7 +72,17 @@ pub fn render(results_dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     let md_path = results_dir.join(SUMMARY_FILE);
     write_atomic(&md_path, summary::markdown(&view).as_bytes())
         .with_context(|| format!("cannot write {}", md_path.display()))?;
-    Ok(vec![html_path, md_path])
+    let recommends = view.recommends();
+    Ok(Rendered {
+        paths: vec![html_path, md_path],
+        text: if recommends {
+            console::recommendation(&view.choice, view.scenario_slo)
+        } else {
+            String::new()
+        },
+        choice: view.choice,
+        recommends,
+    })
 }
 
 /// One line of results: one model, ensemble group or `all` at one sweep point. Field names are the
