@@ -168,11 +168,6 @@ impl Choice {
     pub fn chosen(&self) -> Option<&Judged> {
         self.chosen.map(|i| &self.points[i])
     }
-
-    /// Cold starts over every point.
-    pub fn cold_starts(&self) -> u64 {
-        self.points.iter().map(|p| p.cold_starts).sum()
-    }
 }
 
 /// The reasons of a row without the misses of the scenario's SLO, which the objectives replace.

@@ -506,6 +506,44 @@ mod tests {
         assert_eq!((none.latency_p50_us, none.latency_p99_us_max), (0.0, 0.0));
     }
 
+    /// The case from a row alone: p99 265 ms over 600 requests, and 7 cold starts of up
+    /// to 966 ms. The sweep's exact values, when the row has them, win.
+    #[test]
+    fn measured_counts_cold_starts_from_the_row_unless_the_sweep_counted_them() {
+        let row = Row {
+            trials: 1,
+            requests: 600,
+            latency_p99_us: 265_000.0,
+            latency_p999_us: 270_000.0,
+            latency_max_us: 280_000.0,
+            cold_starts: 7,
+            cold_start_p99_ms: Some(960.0),
+            cold_start_max_ms: Some(966.0),
+            ..Row::default()
+        };
+        assert_eq!(row.measured_steady().p99_us, 265_000.0);
+        let m = row.measured();
+        assert_eq!(
+            (m.p99_us, m.max_us, m.cold_p99_us),
+            (966_000.0, 966_000.0, 960_000.0)
+        );
+        let exact = Measured {
+            p99_us: 300_000.0,
+            ..m
+        };
+        let swept = Row {
+            slo_measured: Some(exact),
+            ..row.clone()
+        };
+        assert_eq!(swept.measured(), exact);
+        // A file of before `cold_start_p99_ms`: the cold starts' maximum stands in.
+        let old = Row {
+            cold_start_p99_ms: None,
+            ..row
+        };
+        assert_eq!(old.measured().cold_p99_us, 966_000.0);
+    }
+
     #[test]
     fn a_nan_is_kept_not_lost() {
         let r = Row {
