@@ -207,11 +207,6 @@ pub struct Row {
     pub valid: bool,
     pub reason: String,
     pub slo_met: Option<bool>,
-    /// The values the sweep checked the SLO against, cold starts counted exactly from every
-    /// histogram ([`crate::metrics::with_cold_starts`]). Not a column: a row read back has none, and
-    /// [`Row::measured`] then bounds the cold starts from the row's columns.
-    #[serde(skip)]
-    pub slo_measured: Option<Measured>,
 }
 
 fn ort() -> String {
@@ -315,14 +310,12 @@ impl Row {
         })
     }
 
-    /// The values an SLO is checked against, cold starts counted: exactly when the sweep measured
-    /// this row (`slo_measured`); from a row read back, by [`with_cold_starts_bound`] (each cold
-    /// start as slow as the slowest). A report with the point's histogram log counts them exactly
-    /// instead (`report::choose::measured`).
+    /// The values an SLO is checked against, from the row alone, cold starts counted by
+    /// [`with_cold_starts_bound`] (each as slow as the slowest); without cold starts, the columns as
+    /// they are. With the histograms at hand, the sweep and `bench report` count cold starts exactly
+    /// instead ([`crate::metrics::with_cold_starts`]). The row's columns are read at the call, so a
+    /// caller may change them first (`bench capacity` checks the service time this way).
     pub fn measured(&self) -> Measured {
-        if let Some(m) = self.slo_measured {
-            return m;
-        }
         let latency = with_cold_starts_bound(
             self.latency(),
             self.requests * self.trials.max(1) as u64,
@@ -507,9 +500,9 @@ mod tests {
     }
 
     /// The case from a row alone: p99 265 ms over 600 requests, and 7 cold starts of up
-    /// to 966 ms. The sweep's exact values, when the row has them, win.
+    /// to 966 ms.
     #[test]
-    fn measured_counts_cold_starts_from_the_row_unless_the_sweep_counted_them() {
+    fn measured_counts_cold_starts_from_the_row() {
         let row = Row {
             trials: 1,
             requests: 600,
@@ -527,15 +520,13 @@ mod tests {
             (m.p99_us, m.max_us, m.cold_p99_us),
             (966_000.0, 966_000.0, 960_000.0)
         );
-        let exact = Measured {
-            p99_us: 300_000.0,
-            ..m
-        };
-        let swept = Row {
-            slo_measured: Some(exact),
+        // The columns are read when asked: a caller may change them first.
+        let service = Row {
+            latency_p99_us: 100_000.0,
+            cold_starts: 0,
             ..row.clone()
         };
-        assert_eq!(swept.measured(), exact);
+        assert_eq!(service.measured().p99_us, 100_000.0);
         // A file of before `cold_start_p99_ms`: the cold starts' maximum stands in.
         let old = Row {
             cold_start_p99_ms: None,

@@ -309,19 +309,16 @@ pub fn rows(
         }
         r
     };
-    // Latency across every trial (warm-up left out).
-    let pooled = |pick: &dyn Fn(&PhaseResult) -> &Record| {
-        let mut h = metrics::new_histogram();
-        for t in trials {
-            h.add(&pick(t).latency)
-                .expect("histograms with equal bounds merge");
-        }
-        h
-    };
     let all = summaries(&|t| &t.result.all);
     let all_merged = merged(&|t| &t.result.all);
-    let all_pooled = pooled(&|t| &t.result.all);
-    let slo_measured = measured(&median_summary(&all), &all_pooled, &all_merged);
+    // Latency across every trial (warm-up left out).
+    let mut all_latency = metrics::new_histogram();
+    for t in trials {
+        all_latency
+            .add(&t.result.all.latency)
+            .expect("histograms with equal bounds merge");
+    }
+    let slo_measured = measured(&median_summary(&all), &all_latency, &all_merged);
     let (mut reasons, slo_met) = verdict(scenario, trials, &all, &slo_measured, steal_pct);
     // Expected-output checks across warm-up and every trial: a mismatch makes the point invalid,
     // so it can never report fast wrong answers.
@@ -341,7 +338,6 @@ pub fn rows(
     let row = |name: &str,
                kind: &str,
                per_trial: &[Summary],
-               latency: &hdrhistogram::Histogram<u64>,
                cold: &Record,
                warm_n: u64,
                first: Option<&FirstRuns>,
@@ -392,7 +388,6 @@ pub fn rows(
             valid: reasons.is_empty(),
             reason: reasons.join("; "),
             slo_met,
-            slo_measured: Some(measured(&m, latency, cold)),
             ..point_row(scenario, point)
         };
         row.set_timings(&per_trial.iter().map(Timings::from).collect::<Vec<_>>());
@@ -407,7 +402,6 @@ pub fn rows(
                 &m.name,
                 "model",
                 &summaries(&|t| &t.result.models[i]),
-                &pooled(&|t| &t.result.models[i]),
                 &merged(&|t| &t.result.models[i]),
                 warm_n,
                 Some(&first_runs[i]),
@@ -428,7 +422,6 @@ pub fn rows(
                 &group.name,
                 "group",
                 &summaries(&|t| &t.result.groups[g]),
-                &pooled(&|t| &t.result.groups[g]),
                 &merged(&|t| &t.result.groups[g]),
                 warm_n,
                 None,
@@ -442,7 +435,6 @@ pub fn rows(
             "all",
             "all",
             &all,
-            &all_pooled,
             &all_merged,
             warm.map_or(0, |w| w.sent),
             Some(&all_first),
