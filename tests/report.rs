@@ -581,7 +581,8 @@ fn on_demand_cold_starts_count_in_the_slo_and_appear_in_the_report() {
         .and_then(|v| v.parse().ok())
         .unwrap_or_else(|| panic!("no p99 miss: {}", all["reason"]));
     assert!(
-        checked >= cold_p50_ms && checked >= steady_p99_ms,
+        // Both sides are rounded to the µs.
+        checked + 0.001 >= cold_p50_ms && checked + 0.001 >= steady_p99_ms,
         "p99 checked {checked} ms, steady {steady_p99_ms} ms, cold p50 {cold_p50_ms} ms"
     );
     assert!(
@@ -590,20 +591,19 @@ fn on_demand_cold_starts_count_in_the_slo_and_appear_in_the_report() {
         all["reason"]
     );
 
-    // The report: an objective between the steady p99 and the cold starts is missed.
-    assert!(
-        steady_p99_ms < cold_p50_ms,
-        "loading a model ({cold_p50_ms} ms) takes longer than running it ({steady_p99_ms} ms)"
-    );
-    let bound = format!("{:.3}", (steady_p99_ms + cold_p50_ms) / 2.0);
-    let out = report(dir.path(), &["--slo", &format!("p99_ms<={bound}")]);
+    // The report checks the same value from the histogram log: an objective just under it is
+    // missed, one just over it met (the sweep's reasons were only its SLO).
+    let under = format!("{:.3}", checked * 0.98);
+    let out = report(dir.path(), &["--slo", &format!("p99_ms<={under}")]);
     assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
     assert!(
         out.stdout
-            .contains(&format!("misses p99_ms <= {}: ", shortest(&bound))),
+            .contains(&format!("misses p99_ms <= {}: ", shortest(&under))),
         "{}",
         out.stdout
     );
+    let over = format!("p99_ms<={:.3}", checked * 1.02);
+    assert_eq!(report(dir.path(), &["--slo", &over]).code, 0);
     // Every cold start, warm-up's included, is in the histogram log: the check is exact.
     assert!(
         !out.stderr.contains("not all in its histogram log"),
