@@ -120,7 +120,13 @@ const INIT_EXAMPLES: &str = "Examples:
 const MERGE_EXAMPLES: &str = "Examples:
   bench merge shard0 shard1 shard2 shard3 --out merged";
 const REPORT_EXAMPLES: &str = "Examples:
-  bench report reports/ensemble";
+  bench report reports/ensemble
+  bench report reports/ensemble --slo 'p99_ms<=6' --max-rss-mib 512
+  bench report reports/ocr --slo 'p99_ms<=20' --slo 'det:p99_ms<=50' --slo 'cold_p99_ms<=800'
+
+Exit codes: 0 written, and a point meets every objective (or none was given); 1 written, but no
+point meets them; 2 bad input (an objective that does not parse or names no model in the results,
+a folder without results.csv).";
 const COMPARE_EXAMPLES: &str = "Examples:
   bench compare reports/baseline reports/nightly
   bench compare --baseline main reports/nightly --json-smaller latency.json --json-bigger rps.json
@@ -180,7 +186,8 @@ pub enum Command {
     /// into one: results.csv, run.json and hlog/.
     #[command(after_help = MERGE_EXAMPLES)]
     Merge(MergeArgs),
-    /// Write report.html (charts, verdicts, metadata) and summary.md into a results directory.
+    /// Write report.html (charts, verdicts, metadata) and summary.md into a results directory;
+    /// with objectives, recommend the point with the most throughput that meets them all.
     #[command(after_help = REPORT_EXAMPLES)]
     Report(ReportArgs),
     /// Compare two results of the same scenario, row by row: a metric that got worse by more than
@@ -361,6 +368,24 @@ pub struct ReportArgs {
     /// A folder written by `bench sweep --out DIR`.
     #[arg(value_name = "RESULTS_DIR")]
     pub dir: PathBuf,
+    /// An objective the recommended point must meet: `p99_ms<=6` for the whole point,
+    /// `MODEL:p99_ms<=50` for one model or ensemble group, `cold_p99_ms<=800` for cold starts
+    /// alone. Repeat for several. Latency objectives count cold starts. Default: the scenario's
+    /// `slo`.
+    #[arg(long, value_name = "OBJECTIVE", value_parser = crate::scenario::slo::parse_objective)]
+    pub slo: Vec<crate::scenario::slo::Objective>,
+    /// The most memory the recommended point may hold: `rss_mib`, all its workers together.
+    #[arg(long, value_name = "MIB", value_parser = positive_number)]
+    pub max_rss_mib: Option<f64>,
+}
+
+/// A finite number above 0.
+pub fn positive_number(s: &str) -> Result<f64, String> {
+    s.trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|v| v.is_finite() && *v > 0.0)
+        .ok_or_else(|| format!("`{s}` is not a number above 0"))
 }
 
 /// Named baselines (`--save-baseline`, `--baseline`), shared by `sweep` and `compare`.

@@ -433,12 +433,22 @@ pub fn inspect(args: InspectArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::Ok)
 }
 
-/// `bench report`.
+/// `bench report`: exit 1 when there are objectives and no point meets them all.
 pub fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {
-    for path in report::render(&args.dir)? {
+    let asked = report::choose::Objectives {
+        slo: args.slo,
+        max_rss_mib: args.max_rss_mib,
+    };
+    let r = report::render_with(&args.dir, &asked)?;
+    print!("{}", r.text);
+    for path in &r.paths {
         println!("{}", path.display());
     }
-    Ok(ExitCode::Ok)
+    Ok(if r.recommends && r.choice.chosen.is_none() {
+        ExitCode::Failures
+    } else {
+        ExitCode::Ok
+    })
 }
 
 /// `bench merge`.

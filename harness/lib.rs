@@ -69,7 +69,8 @@ use anyhow::Context;
 use cli::{Cli, Command};
 
 /// Exit codes: 0 all good, 1 finished with failed requests (or `compare` found a regression, or
-/// `capacity` found no rate within the SLO), 2 could not run, 128+signal when interrupted.
+/// `capacity` found no rate within the SLO, or `report` no point that meets its objectives), 2
+/// could not run, 128+signal when interrupted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExitCode {
     Ok,

@@ -221,6 +221,105 @@ impl Percentiles {
             mean: m(|p| p.mean),
         }
     }
+
+    /// The latency fields of `m` set to these values.
+    pub fn into_measured(self, m: Measured) -> Measured {
+        Measured {
+            p50_us: self.p50,
+            p90_us: self.p90,
+            p95_us: self.p95,
+            p99_us: self.p99,
+            p999_us: self.p999,
+            max_us: self.max,
+            mean_us: self.mean,
+            ..m
+        }
+    }
+
+    /// Each field paired with the quantile it stands for (`max` as 1), in rising order, `mean`
+    /// left out.
+    fn quantiles(&self) -> [(f64, f64); 6] {
+        [
+            (0.50, self.p50),
+            (0.90, self.p90),
+            (0.95, self.p95),
+            (0.99, self.p99),
+            (0.999, self.p999),
+            (1.0, self.max),
+        ]
+    }
+
+    /// Each field with `other`'s where that is larger.
+    fn max_with(self, other: Percentiles) -> Percentiles {
+        Percentiles {
+            p50: self.p50.max(other.p50),
+            p90: self.p90.max(other.p90),
+            p95: self.p95.max(other.p95),
+            p99: self.p99.max(other.p99),
+            p999: self.p999.max(other.p999),
+            max: self.max.max(other.max),
+            mean: self.mean.max(other.mean),
+        }
+    }
+}
+
+/// The latency an SLO checks, cold starts counted: `steady` (the `latency_*` columns: the median
+/// across trials, cold starts left out), or where it is larger, the same statistic over every
+/// measured request (`latency`, all trials added) together with every cold start (`cold`, warm-up
+/// included). Cold starts can only make a point slower, never faster. Without cold starts this is
+/// `steady`; `None` when the histograms cannot be added (one read from a foreign log).
+pub fn with_cold_starts(
+    steady: Percentiles,
+    latency: &Histogram<u64>,
+    cold: &Histogram<u64>,
+) -> Option<Percentiles> {
+    if cold.is_empty() {
+        return Some(steady);
+    }
+    let mut all = new_histogram();
+    all.add(latency).ok()?;
+    all.add(cold).ok()?;
+    Some(steady.max_with(Percentiles::of(&all)))
+}
+
+/// [`with_cold_starts`] where only a row's numbers are at hand (no histogram log): `requests`
+/// measured requests with the `steady` percentiles, and `cold` cold starts, each taken to be as slow
+/// as the slowest (`cold_max_us`) and slower than every other request. A percentile whose rank falls
+/// among the cold starts is then `cold_max_us`; one whose rank stays among the measured requests
+/// moves up to the quantile the cold starts push it to, read from the next `steady` field at or
+/// above it (p99 of 10,000 requests with 7 cold starts: quantile 0.9907, read from p99.9). The mean
+/// adds the cold starts at `cold_max_us`. Never below `steady`.
+pub fn with_cold_starts_bound(
+    steady: Percentiles,
+    requests: u64,
+    cold: u64,
+    cold_max_us: f64,
+) -> Percentiles {
+    if cold == 0 {
+        return steady;
+    }
+    let (n, total) = (requests as f64, (requests + cold) as f64);
+    let at = |q: f64| {
+        let rank = (q * total).ceil();
+        if rank > n {
+            return cold_max_us;
+        }
+        let q = rank / n;
+        steady
+            .quantiles()
+            .iter()
+            .find(|(at, _)| *at >= q - 1e-12)
+            .map_or(steady.max, |(_, v)| *v)
+    };
+    steady.max_with(Percentiles {
+        p50: at(0.50),
+        p90: at(0.90),
+        p95: at(0.95),
+        p99: at(0.99),
+        p999: at(0.999),
+        max: cold_max_us,
+        mean: (n * steady.mean + cold as f64 * cold_max_us) / total,
+    })
 }
 
 /// The numbers reported for one record over one measured span.
@@ -271,7 +370,8 @@ pub fn steal_pct(before: (u64, u64), after: (u64, u64)) -> Option<f64> {
 }
 
 impl Summary {
-    /// The values an SLO is checked against.
+    /// The values an SLO is checked against, before cold starts are counted in (see
+    /// [`with_cold_starts`]).
     pub fn measured(&self) -> Measured {
         let l = &self.latency;
         Measured {
@@ -285,6 +385,7 @@ impl Summary {
             throughput_rps: self.throughput_rps,
             requests: self.requests,
             errors: self.errors,
+            cold_p99_us: 0.0,
         }
     }
 
@@ -342,6 +443,69 @@ pub fn median(values: &[f64]) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn hist_us(values: impl IntoIterator<Item = u64>) -> Histogram<u64> {
+        let mut h = new_histogram();
+        for v in values {
+            h.record(v * 1000).unwrap();
+        }
+        h
+    }
+
+    #[test]
+    fn cold_starts_count_in_the_latency_an_slo_checks() {
+        // 1,000 requests of 1..=1000 µs and 20 cold starts of 900 ms: p99 over all 1,020
+        // requests is a cold start, p50 barely moves.
+        let latency = hist_us(1..=1000);
+        let steady = Percentiles::of(&latency);
+        let cold = hist_us([900_000; 20]);
+        let p = with_cold_starts(steady, &latency, &cold).unwrap();
+        assert!((p.p99 - 900_000.0).abs() < 900.0, "{p:?}");
+        assert!(p.p50 >= steady.p50 && p.p50 < 520.0, "{p:?}");
+        assert!((p.max - 900_000.0).abs() < 900.0);
+        assert!(p.mean > 17_000.0, "{p:?}");
+        // No cold starts: the steady values, as they were.
+        assert_eq!(
+            with_cold_starts(steady, &latency, &new_histogram()),
+            Some(steady)
+        );
+        // Never below the steady values (the median across trials can exceed the pooled value).
+        let high = Percentiles {
+            p50: 10_000.0,
+            ..steady
+        };
+        assert_eq!(
+            with_cold_starts(high, &latency, &cold).unwrap().p50,
+            10_000.0
+        );
+    }
+
+    #[test]
+    fn without_histograms_cold_starts_are_placed_at_the_top() {
+        let steady = Percentiles {
+            p50: 1.0,
+            p90: 2.0,
+            p95: 3.0,
+            p99: 4.0,
+            p999: 5.0,
+            max: 6.0,
+            mean: 1.5,
+        };
+        assert_eq!(with_cold_starts_bound(steady, 10_000, 0, 900.0), steady);
+        // 7 cold starts among 10,000: p99 moves to quantile 0.9907, read from p99.9, and p99.9 to
+        // 0.9997, read from the maximum; only the maximum is a cold start.
+        let p = with_cold_starts_bound(steady, 10_000, 7, 900.0);
+        assert_eq!(
+            (p.p50, p.p90, p.p99, p.p999, p.max),
+            (2.0, 3.0, 5.0, 6.0, 900.0)
+        );
+        assert!((p.mean - (10_000.0 * 1.5 + 7.0 * 900.0) / 10_007.0).abs() < 1e-9);
+        // 200 cold starts of 1,200 requests: everything from p90 up is a cold start.
+        let p = with_cold_starts_bound(steady, 1_000, 200, 900.0);
+        assert_eq!((p.p50, p.p90), (2.0, 900.0));
+        // Only cold starts.
+        assert_eq!(with_cold_starts_bound(steady, 0, 3, 900.0).p50, 900.0);
+    }
 
     #[test]
     fn steal_is_the_stolen_share_of_all_cpu_time_between_two_readings() {

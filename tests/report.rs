@@ -1,6 +1,9 @@
 //! End to end: a tiny real sweep, then `bench report` on its folder. The page must be complete and
 //! self-contained, open in headless Chromium without a console message, and the histogram logs
 //! must agree with the CSV when read by an independent implementation (python `hdrhistogram`).
+//! `bench report --slo` must recommend the point the rule picks, say why the others lost, count
+//! cold starts, and exit 0, 1 or 2 as documented; the "choosing a deployment" guide runs as
+//! written.
 
 mod common;
 
@@ -71,9 +74,10 @@ fn report_writes_a_self_contained_page_and_a_markdown_summary() {
     );
     let page = std::fs::read_to_string(&html_path).unwrap();
 
-    // One chart each: the spectrum, throughput against p99, per-model latency and throughput.
-    assert_eq!(page.matches("<svg").count(), 4, "four charts");
-    assert_eq!(page.matches("</svg>").count(), 4);
+    // One chart each: the Pareto front, the spectrum, throughput against p99, per-model latency
+    // and throughput.
+    assert_eq!(page.matches("<svg").count(), 5, "five charts");
+    assert_eq!(page.matches("</svg>").count(), 5);
     let spectrum = section(&page, "id=\"spectrum\"", "</figure>");
     let ids: Vec<&str> = run.alls().iter().map(|r| r["point_id"].as_str()).collect();
     for id in &ids {
@@ -335,4 +339,427 @@ print(json.dumps(out))
         }
     }
     assert_eq!(compared, 2 * 4, "two points × (fast, slow, both, all)");
+}
+
+/// `bench report DIR ARGS...`.
+fn report(dir: &Path, args: &[&str]) -> common::Out {
+    let mut all = vec!["report", dir.to_str().unwrap()];
+    all.extend_from_slice(args);
+    common::bench(&all)
+}
+
+/// The point the rule picks among `candidates` (the `all` rows that meet every objective): the
+/// most throughput; within 2% of it, the least memory, then more throughput, then the earlier.
+fn expected_pick<'a>(candidates: &[&'a common::Row]) -> Option<&'a common::Row> {
+    let rps = |r: &common::Row| common::num(r, "throughput_rps");
+    let top = candidates
+        .iter()
+        .map(|r| rps(r))
+        .fold(f64::NEG_INFINITY, f64::max);
+    candidates
+        .iter()
+        .copied()
+        .filter(|r| rps(r) >= top * 0.98)
+        .min_by(|a, b| {
+            common::num(a, "rss_mib")
+                .total_cmp(&common::num(b, "rss_mib"))
+                .then(rps(b).total_cmp(&rps(a)))
+        })
+}
+
+#[test]
+fn report_slo_recommends_the_fastest_point_within_the_objectives_and_exits_0() {
+    let (dir, run) = tiny_sweep();
+    let out = report(
+        dir.path(),
+        &["--slo", "p99_ms<=10000", "--slo", "slow:p99_ms<=10000"],
+    );
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    let valid: Vec<&common::Row> = run
+        .alls()
+        .into_iter()
+        .filter(|r| r["valid"] == "true")
+        .collect();
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(
+        lines[0],
+        "objectives: p99_ms <= 10000, slow:p99_ms <= 10000 (from the command line; latency \
+         objectives count cold starts)"
+    );
+    let Some(best) = expected_pick(&valid) else {
+        // Every point of the tiny sweep invalid on a loaded machine: nothing to recommend.
+        assert_eq!(
+            lines[1],
+            "recommended: none: no point meets every objective"
+        );
+        return;
+    };
+    assert!(
+        lines[1].starts_with(&format!(
+            "recommended: #{} {}: {:.0} req/s",
+            best["point"],
+            best["point_id"],
+            common::num(best, "throughput_rps")
+        )),
+        "{}",
+        out.stdout
+    );
+    // Every other point says why it lost.
+    for r in run.alls() {
+        if r["point_id"] == best["point_id"] {
+            continue;
+        }
+        let line = lines
+            .iter()
+            .find(|l| l.starts_with(&format!("  #{} {}: ", r["point"], r["point_id"])))
+            .unwrap_or_else(|| panic!("no line for {}: {}", r["point_id"], out.stdout));
+        let why = if r["valid"] == "true" {
+            "meets every objective, but "
+        } else {
+            "invalid: "
+        };
+        assert!(line.contains(why), "{line}");
+    }
+
+    // The page and the summary lead with it.
+    let page = std::fs::read_to_string(dir.path().join("report.html")).unwrap();
+    let at = |needle: &str| page.find(needle).unwrap_or_else(|| panic!("no {needle}"));
+    assert!(at("id=\"recommendation\"") < at("id=\"pareto\""));
+    assert!(at("id=\"pareto\"") < at("id=\"verdicts\""));
+    assert!(page.contains(&format!(
+        "<b>Recommended: #{} <code>{}</code></b>",
+        best["point"], best["point_id"]
+    )));
+    let chart = section(&page, "id=\"pareto\"", "</figure>");
+    assert!(svg_texts(chart).iter().any(|t| t == "Pareto front"));
+    let md = std::fs::read_to_string(dir.path().join("summary.md")).unwrap();
+    let lead = md
+        .find(&format!(
+            "**Recommended:** #{} `{}`",
+            best["point"], best["point_id"]
+        ))
+        .unwrap_or_else(|| panic!("{md}"));
+    assert!(lead < md.find("| # |").unwrap(), "{md}");
+}
+
+#[test]
+fn report_exits_1_when_no_point_meets_the_objectives_and_says_what_each_missed() {
+    let (dir, run) = tiny_sweep();
+    let out = report(
+        dir.path(),
+        &[
+            "--slo",
+            "p99_ms<=0.001",
+            "--slo",
+            "slow:p99_ms < 0.001",
+            "--max-rss-mib",
+            "0.5",
+        ],
+    );
+    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout
+            .contains("\nrecommended: none: no point meets every objective\n"),
+        "{}",
+        out.stdout
+    );
+    for r in run.alls() {
+        let line = out
+            .stdout
+            .lines()
+            .find(|l| l.starts_with(&format!("  #{} {}: ", r["point"], r["point_id"])))
+            .unwrap_or_else(|| panic!("no line for {}: {}", r["point_id"], out.stdout));
+        if r["valid"] == "true" {
+            for miss in [
+                "p99_ms <= 0.001: ",
+                "slow:p99_ms < 0.001: ",
+                "rss_mib <= 0.5: ",
+            ] {
+                assert!(line.contains(miss), "{line} lacks {miss}");
+            }
+            assert!(line.contains(" over (+"), "by how much: {line}");
+        } else {
+            assert!(line.contains(": invalid: "), "{line}");
+        }
+    }
+    let md = std::fs::read_to_string(dir.path().join("summary.md")).unwrap();
+    assert!(md.contains("**No point meets every objective.**"), "{md}");
+    assert!(
+        report(dir.path(), &[]).code == 0,
+        "without objectives there is nothing to miss"
+    );
+}
+
+#[test]
+fn report_exits_2_on_a_bad_objective_and_says_what_to_write() {
+    let (dir, _run) = tiny_sweep();
+    for (args, says) in [
+        (
+            &["--slo", "p99_ms ~ 5"][..],
+            "expected `<=`, `<`, `>=`, `>` or `=`",
+        ),
+        (&["--slo", "p98_ms<=5"], "unknown SLO metric `p98_ms`"),
+        (
+            &["--slo", "nope:p99_ms<=5"],
+            "no model or ensemble group `nope` in these results; use one of: fast, slow, both",
+        ),
+        (&["--slo", ":p99_ms<=5"], "names no model before `:`"),
+        (&["--max-rss-mib", "0"], "`0` is not a number above 0"),
+    ] {
+        let out = report(dir.path(), args);
+        assert_eq!(out.code, 2, "{args:?}: {}{}", out.stdout, out.stderr);
+        assert!(out.stderr.contains(says), "{args:?}: {}", out.stderr);
+    }
+}
+
+#[test]
+fn without_slo_the_report_recommends_for_the_scenarios_slo() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = format!("slo = [\"p99_ms <= 10000\"]\n{SCENARIO}");
+    let run = common::sweep_in(dir.path(), &scenario, &[]);
+    assert!(run.code == 0 || run.code == 1, "{}", run.stderr);
+    let info: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("run.json")).unwrap()).unwrap();
+    assert_eq!(
+        info["scenario"]["slo"],
+        serde_json::json!(["p99_ms <= 10000"])
+    );
+    // The sweep's own report already leads with it.
+    let page = std::fs::read_to_string(dir.path().join("report.html")).unwrap();
+    assert!(page.contains("id=\"recommendation\""));
+    let out = report(dir.path(), &[]);
+    assert!(
+        out.stdout.starts_with(
+            "objectives: p99_ms <= 10000 (from the scenario's slo; latency objectives count cold \
+             starts)\n"
+        ),
+        "{}",
+        out.stdout
+    );
+    let any_valid = run.alls().iter().any(|r| r["valid"] == "true");
+    assert_eq!(out.code, if any_valid { 0 } else { 1 }, "{}", out.stdout);
+    // --slo replaces the scenario's objectives.
+    let out = report(dir.path(), &["--slo", "p99_ms<=0.001"]);
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    assert!(
+        out.stdout
+            .starts_with("objectives: p99_ms <= 0.001 (from the command line")
+    );
+}
+
+/// Issue 14: with on-demand placement, a point "met" p99 <= 1.5 s at 265 ms while 7 requests (its
+/// cold starts) took up to 966 ms, and the report never mentioned them. One worker holding one of
+/// two ONNX models at a time loads a model for about half the requests.
+#[test]
+fn on_demand_cold_starts_count_in_the_slo_and_appear_in_the_report() {
+    let models = common::models_path();
+    let scenario = format!(
+        "name = \"cold\"\nslo = [\"p99_ms <= 0.001\", \"cold_p99_ms <= 0.001\"]\n\
+         [[model]]\nname = \"mlp\"\npath = \"{models}/mlp.onnx\"\ndims = {{ batch = 1 }}\n\
+         [[model]]\nname = \"resnet\"\npath = \"{models}/resnet_small.onnx\"\ndims = {{ batch = 1 }}\n\
+         [on_demand]\nmax_models = 1\n\
+         [workload]\nwarmup_requests = 20\nrequests = 200\nmin_requests = 10\n\
+         [sweep]\nplacement = \"on-demand\"\n"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let run = common::sweep_in(dir.path(), &scenario, &[]);
+    assert_eq!(run.code, 1, "the SLO is missed: {}", run.stderr);
+    let all = run.row("all");
+    let cold = common::num(all, "cold_starts");
+    assert!(cold > 40.0, "about half the requests load a model: {cold}");
+    let steady_p99_ms = common::num(all, "latency_p99_us") / 1e3;
+    let cold_p50_ms = common::num(all, "cold_start_p50_ms");
+    assert!(common::num(all, "cold_start_p99_ms") >= cold_p50_ms);
+
+    // The sweep's check counts the cold starts: with over 1% of the requests cold, p99 is at
+    // least the cold starts' median, whatever the steady-state latency.
+    assert_eq!(all["slo_met"], "false");
+    let checked: f64 = all["reason"]
+        .split("SLO missed: p99_ms = ")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no p99 miss: {}", all["reason"]));
+    assert!(
+        // Both sides are rounded to the µs.
+        checked + 0.001 >= cold_p50_ms && checked + 0.001 >= steady_p99_ms,
+        "p99 checked {checked} ms, steady {steady_p99_ms} ms, cold p50 {cold_p50_ms} ms"
+    );
+    assert!(
+        all["reason"].contains("SLO missed: cold_p99_ms = "),
+        "{}",
+        all["reason"]
+    );
+
+    // The report checks the same value from the histogram log: an objective just under it is
+    // missed, one just over it met (the sweep's reasons were only its SLO).
+    let under = format!("{:.3}", checked * 0.98);
+    let out = report(dir.path(), &["--slo", &format!("p99_ms<={under}")]);
+    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout
+            .contains(&format!("misses p99_ms <= {}: ", shortest(&under))),
+        "{}",
+        out.stdout
+    );
+    let over = format!("p99_ms<={:.3}", checked * 1.02);
+    assert_eq!(report(dir.path(), &["--slo", &over]).code, 0);
+    // Every cold start, warm-up's included, is in the histogram log: the check is exact.
+    assert!(
+        !out.stderr.contains("not all in its histogram log"),
+        "{}",
+        out.stderr
+    );
+    // The cold starts appear beside the verdict, and an objective on them alone can be met.
+    let page = std::fs::read_to_string(dir.path().join("report.html")).unwrap();
+    let table = section(&page, "id=\"recommendation\"", "</table>");
+    assert!(
+        table.contains(&format!("{cold} cold starts (p99 ")),
+        "{table}"
+    );
+    let generous = format!(
+        "cold_p99_ms<={}",
+        common::num(all, "cold_start_max_ms") * 2.0 + 1.0
+    );
+    let out = report(dir.path(), &["--slo", "p99_ms<=100000", "--slo", &generous]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.contains(&format!(", {cold} cold starts (p99 ")),
+        "{}",
+        out.stdout
+    );
+}
+
+/// A decimal number as `bench` prints a bound: no trailing zeros, no trailing point.
+fn shortest(v: &str) -> &str {
+    if v.contains('.') {
+        v.trim_end_matches('0').trim_end_matches('.')
+    } else {
+        v
+    }
+}
+
+/// Splits a command line of the guide into words: spaces separate, single quotes group.
+fn words(line: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let (mut word, mut quoted, mut any) = (String::new(), false, false);
+    for c in line.chars() {
+        match c {
+            '\'' => {
+                quoted = !quoted;
+                any = true;
+            }
+            ' ' if !quoted => {
+                if any {
+                    out.push(std::mem::take(&mut word));
+                }
+                any = false;
+            }
+            c => {
+                word.push(c);
+                any = true;
+            }
+        }
+    }
+    if any {
+        out.push(word);
+    }
+    out
+}
+
+/// The body of the first fenced block of `md` whose info string is `info`.
+fn fenced<'a>(md: &'a str, info: &str) -> &'a str {
+    let open = format!("```{info}\n");
+    let from = md
+        .find(&open)
+        .unwrap_or_else(|| panic!("no ```{info} block"))
+        + open.len();
+    &md[from..from + md[from..].find("```").unwrap()]
+}
+
+/// docs/guides/choosing-a-deployment.md: its scenario is `scenarios/deployment.toml`, and its
+/// commands, run on a shorter sweep of it, print what the page shows, but for the measured numbers.
+#[test]
+fn the_choosing_a_deployment_guide_runs_as_written() {
+    let guide = std::fs::read_to_string("docs/guides/choosing-a-deployment.md").unwrap();
+    let scenario = fenced(&guide, "toml id=deployment");
+    assert_eq!(
+        scenario,
+        std::fs::read_to_string("scenarios/deployment.toml").unwrap(),
+        "the guide shows scenarios/deployment.toml as it is"
+    );
+    let sh: Vec<&str> = fenced(&guide, "sh").lines().collect();
+    assert_eq!(
+        sh[0],
+        "bench sweep --scenario scenarios/deployment.toml --out reports/deployment"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().display().to_string();
+    let sweep = common::bench(&[
+        "sweep",
+        "--quiet",
+        "--scenario",
+        "scenarios/deployment.toml",
+        "--out",
+        &out_dir,
+        "--duration",
+        "300ms",
+        "--warmup",
+        "100ms",
+    ]);
+    assert!(sweep.code == 0 || sweep.code == 1, "{}", sweep.stderr);
+
+    // The shown output: each `$ ` command and the lines it printed.
+    let text = fenced(&guide, "text");
+    let mut shown: Vec<(&str, Vec<&str>)> = Vec::new();
+    for line in text.lines() {
+        match line.strip_prefix("$ ") {
+            Some(cmd) => shown.push((cmd, Vec::new())),
+            None => shown
+                .last_mut()
+                .expect("output follows a command")
+                .1
+                .push(line),
+        }
+    }
+    assert_eq!(shown.len(), 2, "two commands shown");
+    assert_eq!(shown[0].0, sh[1], "the first is the one the page runs");
+    for (cmd, lines) in &shown {
+        let args: Vec<String> = words(cmd)
+            .into_iter()
+            .skip(1)
+            .map(|w| w.replace("reports/deployment", &out_dir))
+            .collect();
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = common::bench(&args);
+        let got: Vec<&str> = out.stdout.lines().collect();
+        let none = got.get(1) == Some(&"recommended: none: no point meets every objective");
+        assert_eq!(
+            out.code,
+            if none { 1 } else { 0 },
+            "{cmd}: {}{}",
+            out.stdout,
+            out.stderr
+        );
+        assert_eq!(got.len(), lines.len(), "{cmd}:\n{}", out.stdout);
+        assert_eq!(got[0], lines[0], "the objectives line");
+        assert!(got[1].starts_with("recommended: "), "{}", got[1]);
+        // Every point is named once, by number and id, as on the page.
+        let ids = |ls: &[&str]| -> Vec<String> {
+            let mut v: Vec<String> = ls[1..ls.len() - 2]
+                .iter()
+                .filter_map(|l| {
+                    let l = l.trim_start().trim_start_matches("recommended: ");
+                    let (id, _) = l.split_once(": ")?;
+                    Some(id.to_string())
+                })
+                .filter(|id| id.starts_with('#'))
+                .collect();
+            v.sort();
+            v
+        };
+        assert_eq!(ids(&got), ids(lines), "{cmd}:\n{}", out.stdout);
+        assert!(got[got.len() - 2].ends_with("/report.html"));
+        assert!(got[got.len() - 1].ends_with("/summary.md"));
+    }
 }

@@ -1,8 +1,12 @@
-//! The summary table printed when a sweep ends: one line per point (its `all` row), with human units.
+//! The summary table printed when a sweep ends: one line per point (its `all` row), with human
+//! units; and the recommendation `bench report` prints.
+
+use std::fmt::Write as _;
 
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 
 use super::Row;
+use super::choose::{Choice, Judged};
 
 /// Formats microseconds for people: µs below 1 ms, ms below 1 s, s above.
 pub fn human_us(us: f64) -> String {
@@ -13,6 +17,76 @@ pub fn human_us(us: f64) -> String {
     } else {
         format!("{:.2} s", us / 1_000_000.0)
     }
+}
+
+/// A judged point in a few words: `812 req/s, p99 5.21 ms, 412 MiB`, then its cold starts when it
+/// had any: `, 7 cold starts (p99 950 ms, max 966 ms)`. The p99 counts the cold starts.
+pub fn judged(p: &Judged) -> String {
+    let mut s = format!(
+        "{:.0} req/s, p99 {}, {:.0} MiB",
+        p.throughput_rps,
+        human_us(p.measured.p99_us),
+        p.rss_mib
+    );
+    if p.cold_starts > 0 {
+        let _ = write!(s, ", {}", cold_starts(p));
+    }
+    s
+}
+
+/// `7 cold starts (p99 950 ms, max 966 ms)`, or `none`.
+pub fn cold_starts(p: &Judged) -> String {
+    if p.cold_starts == 0 {
+        return "none".into();
+    }
+    let ms = |v: Option<f64>| v.map_or_else(|| "?".into(), |ms| human_us(ms * 1e3));
+    format!(
+        "{} cold start{} (p99 {}, max {})",
+        p.cold_starts,
+        if p.cold_starts == 1 { "" } else { "s" },
+        ms(p.cold_p99_ms),
+        ms(p.cold_max_ms)
+    )
+}
+
+/// CPU steal (`cpu_steal_pct`) for a table cell: `1.2%`, empty where the kernel did not say.
+pub fn steal(pct: Option<f64>) -> String {
+    pct.map_or_else(String::new, |p| format!("{p:.1}%"))
+}
+
+/// Where a report's objectives come from, in words.
+pub fn objectives_source(scenario_slo: bool) -> &'static str {
+    if scenario_slo {
+        "the scenario's slo"
+    } else {
+        "the command line"
+    }
+}
+
+/// The recommendation `bench report` prints: the objectives, the recommended point (or that none
+/// meets them), then why each other point lost.
+pub fn recommendation(c: &Choice, scenario_slo: bool) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "objectives: {} (from {}; latency objectives count cold starts)",
+        c.objectives.describe(),
+        objectives_source(scenario_slo)
+    );
+    match c.chosen() {
+        Some(p) => {
+            let _ = writeln!(s, "recommended: {} {}: {}", p.tag(), p.point_id, judged(p));
+        }
+        None => s.push_str("recommended: none: no point meets every objective\n"),
+    }
+    for p in c
+        .points
+        .iter()
+        .filter(|p| Some(p.point) != c.chosen().map(|c| c.point))
+    {
+        let _ = writeln!(s, "  {} {}: {}", p.tag(), p.point_id, p.verdict);
+    }
+    s
 }
 
 /// The summary table of the `all` rows: one line per point; the point id names its workers,

@@ -5,8 +5,9 @@
 use std::fmt::Write as _;
 
 use super::Row;
-use super::console::human_us;
-use super::plots::{self, BarMetric};
+use super::choose::{self, Choice, Verdict};
+use super::console::{self, human_us};
+use super::plots::{self, BarMetric, ParetoPoint, SloLines};
 use super::view::{View, date, meta_items};
 
 /// Escapes text for HTML content and attribute values.
@@ -36,6 +37,8 @@ th, td { border-bottom: 1px solid #ddd; padding: 0.25rem 0.6rem; text-align: lef
 td.n { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 td code { white-space: nowrap; }
 tr.invalid td { background: #fdecea; } tr.best td { background: #e8f5e9; }
+p.chosen { background: #e8f5e9; padding: 0.5rem 0.8rem; border-left: 4px solid #008c3c; }
+p.none { background: #fdecea; padding: 0.5rem 0.8rem; border-left: 4px solid #c81e1e; }
 figure { margin: 0.6rem 0; } svg { max-width: 100%; height: auto; }
 figcaption, .note { color: #555; font-size: 0.9rem; }
 .warn { color: #8a4b00; } code { font-size: 0.9em; }
@@ -77,9 +80,35 @@ pub fn html(r: &View) -> anyhow::Result<String> {
         let _ = writeln!(h, "<p class=\"note warn\">Note: {}</p>", esc(note));
     }
 
+    if r.recommends() {
+        recommendation(&mut h, &r.choice, r.scenario_slo);
+    }
+    if !r.choice.points.is_empty() {
+        let _ = writeln!(
+            h,
+            "<h2 id=\"pareto\">Throughput against p99: the Pareto front</h2>\n<figure>{}<figcaption>\
+             One marker per point, labelled with its number and memory (<code>rss_mib</code>, all \
+             workers together); a marker's area grows with its memory. Filled blue markers are on \
+             the Pareto front (no other valid point has both more throughput and a lower p99), \
+             joined by the line; grey ones are valid points off the front; hollow ones are invalid. \
+             The p99 counts cold starts.{}</figcaption></figure>",
+            draw(
+                "Pareto",
+                plots::pareto_svg(&pareto_points(&r.choice), slo_lines(&r.choice))
+            )?,
+            if r.recommends() {
+                " Red dashed lines are the objectives; the green ring marks the recommended point."
+            } else {
+                ""
+            }
+        );
+    }
+
     // Verdicts.
     h.push_str("<h2 id=\"verdicts\">Verdicts</h2>\n");
-    if let Some(best) = r.best() {
+    if r.recommends() {
+        // The recommendation above says which point to run; this table says which are valid.
+    } else if let Some(best) = r.best() {
         let _ = writeln!(
             h,
             "<p>Highest throughput among valid points: <b>{}</b>, {:.0} requests/s, p50 {}, p99 {}.</p>",
@@ -96,7 +125,8 @@ pub fn html(r: &View) -> anyhow::Result<String> {
     } else {
         h.push_str(
             "<table>\n<thead><tr><th>#</th><th>point</th><th>valid</th><th>reason</th>\
-             <th>SLO met</th><th>requests/s</th><th>p50</th><th>p99</th><th>p99.9</th></tr></thead>\n<tbody>\n",
+             <th>SLO met</th><th>requests/s</th><th>p50</th><th>p99</th><th>p99.9</th>\
+             <th>cold starts</th><th>CPU steal</th><th>oversubscribed</th></tr></thead>\n<tbody>\n",
         );
         let best_id = r.best().map(|b| b.point_id.clone());
         for a in &alls {
@@ -111,7 +141,7 @@ pub fn html(r: &View) -> anyhow::Result<String> {
                 h,
                 "<tr{class}><td class=\"n\">{}</td><td><code>{}</code></td><td>{}</td><td>{}</td>\
                  <td>{}</td><td class=\"n\">{:.0}</td><td class=\"n\">{}</td><td class=\"n\">{}</td>\
-                 <td class=\"n\">{}</td></tr>",
+                 <td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td>{}</td></tr>",
                 a.point,
                 esc(&a.point_id),
                 if a.valid { "yes" } else { "no" },
@@ -121,6 +151,9 @@ pub fn html(r: &View) -> anyhow::Result<String> {
                 esc(&human_us(a.latency_p50_us)),
                 esc(&human_us(a.latency_p99_us)),
                 esc(&human_us(a.latency_p999_us)),
+                a.cold_starts,
+                esc(&console::steal(a.cpu_steal_pct)),
+                if a.oversubscribed { "yes" } else { "no" },
             );
         }
         h.push_str("</tbody>\n</table>\n");
@@ -201,6 +234,96 @@ pub fn html(r: &View) -> anyhow::Result<String> {
     Ok(h)
 }
 
+/// The recommendation section: the objectives, the recommended point (or that none meets them),
+/// and a table of every point's verdict with its memory, cold starts, CPU steal and
+/// oversubscription.
+fn recommendation(h: &mut String, c: &Choice, scenario_slo: bool) {
+    h.push_str("<h2 id=\"recommendation\">Recommendation</h2>\n");
+    let objectives: Vec<String> = c
+        .objectives
+        .describe()
+        .split(", ")
+        .map(|o| format!("<code>{}</code>", esc(o)))
+        .collect();
+    let _ = writeln!(
+        h,
+        "<p>Objectives (from {}): {}. Latency objectives count every request, cold starts \
+         included; <code>cold_p99_ms</code> is the cold starts' own p99. Among the points that meet \
+         them all, the one with the most throughput is recommended; within {}% of the most, the one \
+         with the least memory.</p>",
+        console::objectives_source(scenario_slo),
+        objectives.join(", "),
+        choose::TIE_PCT
+    );
+    match c.chosen() {
+        Some(p) => {
+            let _ = writeln!(
+                h,
+                "<p class=\"chosen\"><b>Recommended: {} <code>{}</code></b>: {}.</p>",
+                esc(&p.tag()),
+                esc(&p.point_id),
+                esc(&console::judged(p))
+            );
+        }
+        None => h.push_str(
+            "<p class=\"none\"><b>No point meets every objective.</b> The table says what each \
+             missed.</p>\n",
+        ),
+    }
+    h.push_str(
+        "<table>\n<thead><tr><th>#</th><th>point</th><th>requests/s</th>\
+         <th>p99 (cold starts counted)</th><th>memory</th><th>cold starts</th><th>CPU steal</th>\
+         <th>oversubscribed</th><th>verdict</th></tr></thead>\n<tbody>\n",
+    );
+    for p in &c.points {
+        let class = match p.verdict {
+            Verdict::Chosen => " class=\"best\"",
+            Verdict::Invalid(_) | Verdict::Missed(_) => " class=\"invalid\"",
+            Verdict::Outdone(_) => "",
+        };
+        let _ = writeln!(
+            h,
+            "<tr{class}><td class=\"n\">{}</td><td><code>{}</code></td>\
+             <td class=\"n\">{:.0}</td><td class=\"n\">{}</td><td class=\"n\">{:.0} MiB</td>\
+             <td>{}</td><td class=\"n\">{}</td><td>{}</td><td>{}</td></tr>",
+            p.point,
+            esc(&p.point_id),
+            p.throughput_rps,
+            esc(&human_us(p.measured.p99_us)),
+            p.rss_mib,
+            esc(&console::cold_starts(p)),
+            esc(&console::steal(p.cpu_steal_pct)),
+            if p.oversubscribed { "yes" } else { "no" },
+            esc(&p.verdict.to_string()),
+        );
+    }
+    h.push_str("</tbody>\n</table>\n");
+}
+
+/// The judged points as the Pareto chart draws them.
+fn pareto_points(c: &Choice) -> Vec<ParetoPoint> {
+    c.points
+        .iter()
+        .map(|p| ParetoPoint {
+            label: p.tag(),
+            throughput_rps: p.throughput_rps,
+            p99_us: p.measured.p99_us,
+            rss_mib: p.rss_mib,
+            valid: !matches!(p.verdict, Verdict::Invalid(_)),
+            on_front: p.on_front,
+            chosen: p.verdict == Verdict::Chosen,
+        })
+        .collect()
+}
+
+/// The objectives the Pareto chart draws as lines.
+fn slo_lines(c: &Choice) -> SloLines {
+    SloLines {
+        p99_us: choose::p99_line(&c.objectives).map(|(v, _)| v),
+        throughput_rps: choose::throughput_line(&c.objectives).map(|(v, _)| v),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -239,6 +362,64 @@ mod tests {
             std::fs::read_to_string(&paths[1])
                 .unwrap()
                 .contains("No point has finished")
+        );
+    }
+
+    #[test]
+    fn the_page_leads_with_the_recommendation_and_its_pareto_chart() {
+        let all = |point: usize, rps: f64, p99_us: f64, rss: f64| crate::report::Row {
+            point,
+            point_id: format!("w{point}"),
+            model: "all".into(),
+            kind: "all".into(),
+            throughput_rps: rps,
+            latency_p99_us: p99_us,
+            rss_mib: rss,
+            cpu_steal_pct: Some(3.5),
+            oversubscribed: point == 2,
+            valid: true,
+            ..crate::report::Row::default()
+        };
+        let objectives = choose::Objectives {
+            slo: vec![crate::scenario::slo::parse_objective("p99_ms<=6").unwrap()],
+            max_rss_mib: None,
+        };
+        let view = crate::report::view::tests::view(
+            vec![
+                all(0, 500.0, 2_000.0, 50.0),
+                all(1, 900.0, 5_000.0, 80.0),
+                all(2, 1200.0, 9_000.0, 80.0),
+            ],
+            &objectives,
+        );
+        let page = html(&view).unwrap();
+        let at = |needle: &str| {
+            page.find(needle)
+                .unwrap_or_else(|| panic!("no {needle} in the page"))
+        };
+        assert!(at("id=\"recommendation\"") < at("id=\"pareto\""));
+        assert!(at("id=\"pareto\"") < at("id=\"verdicts\""));
+        assert!(
+            page.contains(
+                "<b>Recommended: #1 <code>w1</code></b>: 900 req/s, p99 5.00 ms, 80 MiB."
+            ),
+            "{page}"
+        );
+        let table = &page[at("id=\"recommendation\"")..at("id=\"pareto\"")];
+        assert!(
+            table.contains(
+                "<td class=\"n\">3.5%</td><td>yes</td><td>misses p99_ms &lt;= 6: 9 ms, 3 ms over \
+                 (+50%)</td>"
+            ),
+            "steal and oversubscription beside the verdict: {table}"
+        );
+        let chart = &page[at("id=\"pareto\"")..at("id=\"verdicts\"")];
+        for label in ["Pareto front", "objective: p99 6.00 ms", "#1 · 80 MiB"] {
+            assert!(chart.contains(label), "no {label} on the chart");
+        }
+        assert!(
+            !page.contains("Highest throughput among valid points"),
+            "the recommendation replaces it"
         );
     }
 }

@@ -133,6 +133,11 @@ pub struct ScenarioInfo {
     pub sha256: String,
     pub seed: u64,
     pub models: Vec<ModelInfo>,
+    /// The scenario's `slo`, one objective per entry in its syntax (`p99_ms <= 50`): what
+    /// `bench report` recommends a point for without `--slo`. Empty without an SLO, and in files of
+    /// before the field.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub slo: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -8,12 +8,15 @@
 //! - [`console`]: the summary table printed at the end.
 //! - [`html`], [`plots`], [`summary`]: `report.html` (charts as inline SVG) and `summary.md`,
 //!   rendered by [`render`] from a results directory that [`view`] reads back.
+//! - [`choose`]: "which deployment?": the point with the most throughput that meets every
+//!   objective, and why each other point lost; the report leads with it.
 //!
 //! - [`writer`]: the [`writer::Reporter`] trait and the one fan-out a sweep writes its files
 //!   through, point by point.
 //! - [`results`]: reads a results folder (any version's) back: `run.json`, `results.csv` (one
 //!   lenient reader), `hlog/`. Report, merge, compare and `--resume` all read through it.
 
+pub mod choose;
 pub mod console;
 pub mod csv;
 pub mod hlog;
@@ -30,17 +33,35 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use serde::Serialize;
 
-use crate::metrics::{Percentiles, Summary, spread};
+use crate::metrics::{Percentiles, Summary, spread, with_cold_starts_bound};
 use crate::scenario::slo::Measured;
 
 /// The file names [`render`] writes into the results directory.
 pub const HTML_FILE: &str = "report.html";
 pub const SUMMARY_FILE: &str = "summary.md";
 
-/// Writes `report.html` and `summary.md` into `results_dir` and returns their paths. Notes about
-/// parts that could not be read go to stderr as warnings.
+/// Writes `report.html` and `summary.md` into `results_dir` and returns their paths; they
+/// recommend a point for the scenario's SLO, if it had one. Notes about parts that could not be
+/// read go to stderr as warnings.
 pub fn render(results_dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
-    let view = view::load(results_dir)?;
+    Ok(render_with(results_dir, &choose::Objectives::default())?.paths)
+}
+
+/// What [`render_with`] wrote and recommended.
+pub struct Rendered {
+    pub paths: Vec<PathBuf>,
+    /// Every point judged, and the recommended one.
+    pub choice: choose::Choice,
+    /// Whether there were objectives to recommend a point for.
+    pub recommends: bool,
+    /// The recommendation as console lines (empty without objectives).
+    pub text: String,
+}
+
+/// [`render`] for the objectives `asked` (`bench report --slo ... --max-rss-mib N`); without
+/// `--slo`, the scenario's `slo` from `run.json` applies (see [`view::objectives`]).
+pub fn render_with(results_dir: &Path, asked: &choose::Objectives) -> anyhow::Result<Rendered> {
+    let view = view::load(results_dir, asked)?;
     for note in &view.notes {
         eprintln!("warning: report: {note}");
     }
@@ -51,7 +72,17 @@ pub fn render(results_dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     let md_path = results_dir.join(SUMMARY_FILE);
     write_atomic(&md_path, summary::markdown(&view).as_bytes())
         .with_context(|| format!("cannot write {}", md_path.display()))?;
-    Ok(vec![html_path, md_path])
+    let recommends = view.recommends();
+    Ok(Rendered {
+        paths: vec![html_path, md_path],
+        text: if recommends {
+            console::recommendation(&view.choice, view.scenario_slo)
+        } else {
+            String::new()
+        },
+        choice: view.choice,
+        recommends,
+    })
 }
 
 /// One line of results: one model, ensemble group or `all` at one sweep point. Field names are the
@@ -137,9 +168,13 @@ pub struct Row {
     #[serde(default)]
     pub shm_inline_outputs: u64,
     pub first_run_ms: Option<f64>,
-    /// On-demand placement: requests that loaded their model first, and their latency.
+    /// On-demand placement: requests that loaded their model first (warm-up included), and their
+    /// latency.
     pub cold_starts: u64,
     pub cold_start_p50_ms: Option<f64>,
+    /// Absent from files of before the column.
+    #[serde(default)]
+    pub cold_start_p99_ms: Option<f64>,
     pub cold_start_max_ms: Option<f64>,
     pub load_ms: f64,
     pub rss_mib: f64,
@@ -246,20 +281,48 @@ impl Row {
         self.overhead_mean_us = overhead.mean;
     }
 
-    /// The values an SLO is checked against.
-    pub fn measured(&self) -> Measured {
-        Measured {
-            p50_us: self.latency_p50_us,
-            p90_us: self.latency_p90_us,
-            p95_us: self.latency_p95_us,
-            p99_us: self.latency_p99_us,
-            p999_us: self.latency_p999_us,
-            max_us: self.latency_max_us,
-            mean_us: self.latency_mean_us,
+    /// The latency columns (cold starts left out), µs.
+    pub fn latency(&self) -> Percentiles {
+        Percentiles {
+            p50: self.latency_p50_us,
+            p90: self.latency_p90_us,
+            p95: self.latency_p95_us,
+            p99: self.latency_p99_us,
+            p999: self.latency_p999_us,
+            max: self.latency_max_us,
+            mean: self.latency_mean_us,
+        }
+    }
+
+    /// The values an SLO is checked against, before cold starts are counted into the latency:
+    /// throughput, requests, errors, and the cold starts' own p99 (their maximum in files of before
+    /// the `cold_start_p99_ms` column).
+    pub fn measured_steady(&self) -> Measured {
+        self.latency().into_measured(Measured {
             throughput_rps: self.throughput_rps,
             requests: self.requests,
             errors: self.errors,
-        }
+            cold_p99_us: self
+                .cold_start_p99_ms
+                .or(self.cold_start_max_ms)
+                .map_or(0.0, |ms| ms * 1e3),
+            ..Measured::default()
+        })
+    }
+
+    /// The values an SLO is checked against, from the row alone, cold starts counted by
+    /// [`with_cold_starts_bound`] (each as slow as the slowest); without cold starts, the columns as
+    /// they are. With the histograms at hand, the sweep and `bench report` count cold starts exactly
+    /// instead ([`crate::metrics::with_cold_starts`]). The row's columns are read at the call, so a
+    /// caller may change them first (`bench capacity` checks the service time this way).
+    pub fn measured(&self) -> Measured {
+        let latency = with_cold_starts_bound(
+            self.latency(),
+            self.requests * self.trials.max(1) as u64,
+            self.cold_starts,
+            self.cold_start_max_ms.unwrap_or(0.0) * 1e3,
+        );
+        latency.into_measured(self.measured_steady())
     }
 
     /// The row with every float rounded to three decimals (nanosecond resolution for µs columns).
@@ -309,6 +372,7 @@ impl Row {
             &mut r.cpu_steal_pct,
             &mut r.first_run_ms,
             &mut r.cold_start_p50_ms,
+            &mut r.cold_start_p99_ms,
             &mut r.cold_start_max_ms,
             &mut r.gpu_mem_mib,
             &mut r.gpu_util_mean_pct,
@@ -433,6 +497,42 @@ mod tests {
         let mut none = row.clone();
         none.set_timings(&[]);
         assert_eq!((none.latency_p50_us, none.latency_p99_us_max), (0.0, 0.0));
+    }
+
+    /// The case from a row alone: p99 265 ms over 600 requests, and 7 cold starts of up
+    /// to 966 ms.
+    #[test]
+    fn measured_counts_cold_starts_from_the_row() {
+        let row = Row {
+            trials: 1,
+            requests: 600,
+            latency_p99_us: 265_000.0,
+            latency_p999_us: 270_000.0,
+            latency_max_us: 280_000.0,
+            cold_starts: 7,
+            cold_start_p99_ms: Some(960.0),
+            cold_start_max_ms: Some(966.0),
+            ..Row::default()
+        };
+        assert_eq!(row.measured_steady().p99_us, 265_000.0);
+        let m = row.measured();
+        assert_eq!(
+            (m.p99_us, m.max_us, m.cold_p99_us),
+            (966_000.0, 966_000.0, 960_000.0)
+        );
+        // The columns are read when asked: a caller may change them first.
+        let service = Row {
+            latency_p99_us: 100_000.0,
+            cold_starts: 0,
+            ..row.clone()
+        };
+        assert_eq!(service.measured().p99_us, 100_000.0);
+        // A file of before `cold_start_p99_ms`: the cold starts' maximum stands in.
+        let old = Row {
+            cold_start_p99_ms: None,
+            ..row
+        };
+        assert_eq!(old.measured().cold_p99_us, 966_000.0);
     }
 
     #[test]

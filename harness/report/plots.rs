@@ -1,6 +1,6 @@
 //! The report's charts: the data shaping (percentile spectra from histograms, curves over worker
 //! counts, bars per model) as plain, tested functions, and the drawing with `plotters`' SVG backend
-//! into strings that the HTML page inlines.
+//! into strings that the HTML page inlines. The Pareto chart draws what [`super::choose`] decided.
 
 use std::collections::BTreeMap;
 
@@ -398,6 +398,160 @@ pub fn curves_svg(curves: &[Curve]) -> DrawResult<String> {
     Ok(inline(svg))
 }
 
+/// One point on the Pareto chart of throughput against p99.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParetoPoint {
+    /// What the marker is labelled with (`#3`).
+    pub label: String,
+    pub throughput_rps: f64,
+    /// Cold starts counted.
+    pub p99_us: f64,
+    pub rss_mib: f64,
+    pub valid: bool,
+    /// No other valid point has both more throughput and less p99.
+    pub on_front: bool,
+    /// The recommended point.
+    pub chosen: bool,
+}
+
+/// Objectives drawn across the Pareto chart: a p99 bound (µs) as a horizontal line, a throughput
+/// bound (req/s) as a vertical one.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct SloLines {
+    pub p99_us: Option<f64>,
+    pub throughput_rps: Option<f64>,
+}
+
+/// The radius of a point's marker: its area grows with its memory, from 4 px (none) to 16 px (the
+/// most of the chart).
+pub fn marker_radius(rss_mib: f64, most_mib: f64) -> i32 {
+    if most_mib <= 0.0 {
+        return 6;
+    }
+    (4.0 + 12.0 * (rss_mib.max(0.0) / most_mib).sqrt()).round() as i32
+}
+
+const SLO_RED: RGBColor = RGBColor(200, 30, 30);
+const CHOSEN_GREEN: RGBColor = RGBColor(0, 140, 60);
+
+/// Throughput against p99 (cold starts counted), one marker per point sized by its memory: the
+/// Pareto front filled and joined by a line, the other valid points light, invalid points hollow,
+/// the recommended point ringed, and the objectives as red dashed lines. As an SVG string.
+pub fn pareto_svg(points: &[ParetoPoint], lines: SloLines) -> DrawResult<String> {
+    let x_hi = points
+        .iter()
+        .map(|p| p.throughput_rps)
+        .chain(lines.throughput_rps)
+        .fold(1.0f64, f64::max)
+        * 1.15;
+    let (y_lo, y_hi) = points
+        .iter()
+        .map(|p| p.p99_us)
+        .chain(lines.p99_us)
+        .filter(|v| *v > 0.0)
+        .fold((f64::INFINITY, 0.0f64), |(lo, hi), y| {
+            (lo.min(y), hi.max(y))
+        });
+    let (y_lo, y_hi) = if y_hi == 0.0 {
+        (1.0, 1000.0)
+    } else {
+        ((y_lo * 0.6).max(0.001), (y_hi * 1.6).max(y_lo * 2.0))
+    };
+    let most_mib = points.iter().map(|p| p.rss_mib).fold(0.0f64, f64::max);
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (WIDTH, 460)).into_drawing_area();
+        root.fill(&WHITE)?;
+        let mut chart = ChartBuilder::on(&root)
+            .margin(12)
+            .x_label_area_size(44)
+            .y_label_area_size(72)
+            .build_cartesian_2d(
+                0.0..x_hi,
+                (y_lo..y_hi)
+                    .log_scale()
+                    .with_key_points(log_ticks(y_lo, y_hi)),
+            )?;
+        chart
+            .configure_mesh()
+            .x_desc("throughput (requests/s)")
+            .y_desc("p99 latency, cold starts counted")
+            .x_label_formatter(&|x| format!("{x:.0}"))
+            .y_label_formatter(&|y| human_us(*y))
+            .label_style((FONT, 13))
+            .axis_desc_style((FONT, 14))
+            .light_line_style(WHITE)
+            .bold_line_style(BLACK.mix(0.12))
+            .draw()?;
+        let at = |p: &ParetoPoint| (p.throughput_rps, p.p99_us.max(y_lo));
+        let front_color = color(0);
+        let mut front: Vec<&ParetoPoint> = points.iter().filter(|p| p.on_front).collect();
+        front.sort_by(|a, b| a.throughput_rps.total_cmp(&b.throughput_rps));
+        chart
+            .draw_series(LineSeries::new(
+                front.iter().map(|p| at(p)),
+                front_color.stroke_width(2),
+            ))?
+            .label("Pareto front")
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 18, y)], front_color.stroke_width(2))
+            });
+        if let Some(bound) = lines.p99_us {
+            chart
+                .draw_series(DashedLineSeries::new(
+                    [(0.0, bound), (x_hi, bound)],
+                    6,
+                    4,
+                    SLO_RED.stroke_width(2),
+                ))?
+                .label(format!("objective: p99 {}", human_us(bound)))
+                .legend(|(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 18, y)], SLO_RED.stroke_width(2))
+                });
+        }
+        if let Some(bound) = lines.throughput_rps {
+            chart
+                .draw_series(DashedLineSeries::new(
+                    [(bound, y_lo), (bound, y_hi)],
+                    6,
+                    4,
+                    SLO_RED.stroke_width(2),
+                ))?
+                .label(format!("objective: {bound:.0} req/s"))
+                .legend(|(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 18, y)], SLO_RED.stroke_width(2))
+                });
+        }
+        let other = color(6);
+        chart.draw_series(points.iter().map(|p| {
+            let r = marker_radius(p.rss_mib, most_mib);
+            let style = if !p.valid {
+                other.stroke_width(2)
+            } else if p.on_front {
+                front_color.mix(0.85).filled()
+            } else {
+                other.mix(0.45).filled()
+            };
+            let ring = if p.chosen {
+                CHOSEN_GREEN.stroke_width(3)
+            } else {
+                TRANSPARENT.stroke_width(0)
+            };
+            EmptyElement::at(at(p))
+                + Circle::new((0, 0), r, style)
+                + Circle::new((0, 0), r + 4, ring)
+                + Text::new(
+                    format!("{} · {:.0} MiB", p.label, p.rss_mib),
+                    (r + 4, -r - 12),
+                    (FONT, 12).into_font(),
+                )
+        }))?;
+        legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
+        root.present()?;
+    }
+    Ok(inline(svg))
+}
+
 /// Which number of a model a bar chart shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BarMetric {
@@ -741,5 +895,53 @@ mod tests {
         assert!(svgs[0].contains("99%") && svgs[0].contains("w1-pipe"));
         assert!(svgs[1].contains(">w2<") || svgs[1].contains("w2"));
         assert!(svgs[2].contains("mlp") && svgs[2].contains("w1-pipe"));
+    }
+
+    #[test]
+    fn pareto_markers_grow_with_memory_and_objectives_are_drawn() {
+        assert_eq!(marker_radius(0.0, 100.0), 4);
+        assert_eq!(marker_radius(100.0, 100.0), 16);
+        assert_eq!(
+            marker_radius(25.0, 100.0),
+            10,
+            "area, not radius, is proportional"
+        );
+        assert_eq!(marker_radius(5.0, 0.0), 6);
+        let p = |label: &str, rps: f64, p99: f64, on_front: bool, chosen: bool| ParetoPoint {
+            label: label.into(),
+            throughput_rps: rps,
+            p99_us: p99,
+            rss_mib: 40.0,
+            valid: true,
+            on_front,
+            chosen,
+        };
+        let svg = pareto_svg(
+            &[
+                p("#0", 100.0, 900.0, true, false),
+                p("#1", 300.0, 2_000.0, true, true),
+                p("#2", 200.0, 5_000.0, false, false),
+            ],
+            SloLines {
+                p99_us: Some(3_000.0),
+                throughput_rps: Some(150.0),
+            },
+        )
+        .unwrap();
+        assert!(svg.starts_with("<svg") && !svg.contains("http"), "{svg}");
+        for label in [
+            "Pareto front",
+            "objective: p99 3.00 ms",
+            "objective: 150 req/s",
+            "#1 · 40 MiB",
+        ] {
+            assert!(svg.contains(label), "no {label}: {svg}");
+        }
+        // Nothing to draw still draws the axes.
+        assert!(
+            pareto_svg(&[], SloLines::default())
+                .unwrap()
+                .starts_with("<svg")
+        );
     }
 }

@@ -3,7 +3,8 @@
 
 use std::fmt::Write as _;
 
-use super::console::human_us;
+use super::choose::Verdict;
+use super::console::{self, human_us};
 use super::json::RunInfo;
 use super::view::{View, date};
 
@@ -41,6 +42,60 @@ pub fn meta_line(meta: &RunInfo) -> String {
     parts.join(" · ")
 }
 
+/// The recommendation: the objectives, the recommended point (or that none meets them), and each
+/// point's verdict beside its memory, cold starts, CPU steal and oversubscription.
+fn recommendation(md: &mut String, r: &View) {
+    let c = &r.choice;
+    let objectives: Vec<String> = c
+        .objectives
+        .describe()
+        .split(", ")
+        .map(|o| format!("`{o}`"))
+        .collect();
+    match c.chosen() {
+        Some(p) => {
+            let _ = writeln!(
+                md,
+                "**Recommended:** {} `{}`: {}.\n",
+                p.tag(),
+                cell(&p.point_id),
+                console::judged(p)
+            );
+        }
+        None => md.push_str("**No point meets every objective.**\n\n"),
+    }
+    let _ = writeln!(
+        md,
+        "Objectives (from {}): {}. Latency objectives count cold starts.\n",
+        console::objectives_source(r.scenario_slo),
+        objectives.join(", ")
+    );
+    md.push_str(
+        "| # | point | requests/s | p99 (cold starts counted) | memory | cold starts | CPU steal \
+         | oversubscribed | verdict |\n",
+    );
+    md.push_str("|---:|---|---:|---:|---:|---|---:|---|---|\n");
+    for p in &c.points {
+        let verdict = match &p.verdict {
+            Verdict::Chosen => "**recommended**".to_string(),
+            v => cell(&v.to_string()),
+        };
+        let _ = writeln!(
+            md,
+            "| {} | `{}` | {:.0} | {} | {:.0} MiB | {} | {} | {} | {verdict} |",
+            p.point,
+            cell(&p.point_id),
+            p.throughput_rps,
+            human_us(p.measured.p99_us),
+            p.rss_mib,
+            console::cold_starts(p),
+            console::steal(p.cpu_steal_pct),
+            if p.oversubscribed { "yes" } else { "no" }
+        );
+    }
+    md.push('\n');
+}
+
 /// The whole summary.
 pub fn markdown(r: &View) -> String {
     let alls: Vec<_> = r.alls().collect();
@@ -62,7 +117,12 @@ pub fn markdown(r: &View) -> String {
         md.push_str("No point has finished: results.csv has no rows.\n");
         return md;
     }
+    if r.recommends() {
+        recommendation(&mut md, r);
+    }
     match r.best() {
+        // The recommendation above says which point to run.
+        _ if r.recommends() => {}
         Some(b) => {
             let _ = writeln!(
                 md,
@@ -75,12 +135,15 @@ pub fn markdown(r: &View) -> String {
         }
         None => md.push_str("**No point is valid.**\n\n"),
     }
-    md.push_str("| # | point | valid | reason | SLO met | requests/s | p50 | p99 | p99.9 |\n");
-    md.push_str("|---:|---|---|---|---|---:|---:|---:|---:|\n");
+    md.push_str(
+        "| # | point | valid | reason | SLO met | requests/s | p50 | p99 | p99.9 | cold starts \
+         | CPU steal | oversubscribed |\n",
+    );
+    md.push_str("|---:|---|---|---|---|---:|---:|---:|---:|---:|---:|---|\n");
     for a in alls {
         let _ = writeln!(
             md,
-            "| {} | `{}` | {} | {} | {} | {:.0} | {} | {} | {} |",
+            "| {} | `{}` | {} | {} | {} | {:.0} | {} | {} | {} | {} | {} | {} |",
             a.point,
             cell(&a.point_id),
             if a.valid { "yes" } else { "**no**" },
@@ -89,7 +152,10 @@ pub fn markdown(r: &View) -> String {
             a.throughput_rps,
             human_us(a.latency_p50_us),
             human_us(a.latency_p99_us),
-            human_us(a.latency_p999_us)
+            human_us(a.latency_p999_us),
+            a.cold_starts,
+            console::steal(a.cpu_steal_pct),
+            if a.oversubscribed { "yes" } else { "no" }
         );
     }
     md.push_str("\nCharts: `report.html` in the results folder.\n");
@@ -100,6 +166,7 @@ pub fn markdown(r: &View) -> String {
 mod tests {
     use super::*;
     use crate::report::Row;
+    use crate::report::choose::Objectives;
 
     fn all(point: usize, id: &str, rps: f64, valid: bool, reason: &str) -> Row {
         Row {
@@ -120,18 +187,19 @@ mod tests {
 
     #[test]
     fn the_summary_has_a_table_row_per_point_and_the_best_valid_one() {
-        let r = View {
-            dir: "reports/x".into(),
-            rows: vec![
+        let r = crate::report::view::tests::view(
+            vec![
                 all(0, "w1-c1", 100.0, true, ""),
                 all(1, "w2-c1", 900.0, false, "SLO missed: p99_ms | 3 > 2"),
                 all(2, "w2-c4", 400.0, true, ""),
             ],
-            meta: Some(crate::report::view::tests::run_info()),
-            spectra: Vec::new(),
-            notes: Vec::new(),
-        };
+            &Objectives::default(),
+        );
         let md = markdown(&r);
+        assert!(
+            !md.contains("Recommended"),
+            "no objectives, no recommendation: {md}"
+        );
         assert!(
             md.starts_with("## bench: `demo`: 3 point(s), 2 valid\n"),
             "{md}"
@@ -145,7 +213,7 @@ mod tests {
         );
         // The faster point is invalid, so the best is the fastest valid one.
         assert!(md.contains("**Best valid point by throughput:** `w2-c4`: 400 requests/s, p50 500 µs, p99 2.50 ms."), "{md}");
-        assert!(md.contains("| 1 | `w2-c1` | **no** | SLO missed: p99_ms \\| 3 > 2 | no | 900 | 500 µs | 2.50 ms | 9.00 ms |"), "{md}");
+        assert!(md.contains("| 1 | `w2-c1` | **no** | SLO missed: p99_ms \\| 3 > 2 | no | 900 | 500 µs | 2.50 ms | 9.00 ms | 0 |  | no |"), "{md}");
         let table: Vec<&str> = md.lines().filter(|l| l.starts_with('|')).collect();
         assert_eq!(
             table.len(),
@@ -155,8 +223,76 @@ mod tests {
         assert!(
             table
                 .iter()
-                .all(|l| l.matches('|').count() - l.matches("\\|").count() == 10),
-            "ten cell borders per line: {table:?}"
+                .all(|l| l.matches('|').count() - l.matches("\\|").count() == 13),
+            "thirteen cell borders per line: {table:?}"
         );
+    }
+
+    #[test]
+    fn the_summary_leads_with_the_recommendation() {
+        let mut steal = all(1, "w2-c4", 900.0, true, "");
+        steal.cpu_steal_pct = Some(4.25);
+        steal.oversubscribed = true;
+        steal.latency_p99_us = 7_210.0;
+        steal.rss_mib = 812.0;
+        let mut cold = all(2, "w2-c8", 400.0, true, "");
+        cold.cold_starts = 7;
+        cold.requests = 10_000;
+        cold.trials = 1;
+        cold.cold_start_p99_ms = Some(950.0);
+        cold.cold_start_max_ms = Some(966.0);
+        cold.rss_mib = 412.0;
+        // Without a log, p99 with 7 cold starts among 10,000 requests is read from p99.9.
+        cold.latency_p999_us = 3_000.0;
+        let r = crate::report::view::tests::view(
+            vec![
+                all(0, "w1-c1", 100.0, false, "3 failed request(s)"),
+                steal,
+                cold,
+            ],
+            &Objectives {
+                slo: vec![crate::scenario::slo::parse_objective("p99_ms<=6").unwrap()],
+                max_rss_mib: None,
+            },
+        );
+        let md = markdown(&r);
+        let lead = md.find("**Recommended:**").expect("a recommendation");
+        assert!(
+            lead < md.find("| # |").unwrap(),
+            "it comes before every table: {md}"
+        );
+        assert!(
+            md.contains(
+                "**Recommended:** #2 `w2-c8`: 400 req/s, p99 3.00 ms, 412 MiB, 7 cold starts (p99 \
+                 950.00 ms, max 966.00 ms).\n"
+            ),
+            "{md}"
+        );
+        assert!(
+            md.contains("Objectives (from the command line): `p99_ms <= 6`."),
+            "{md}"
+        );
+        assert!(
+            md.contains(
+                "| 1 | `w2-c4` | 900 | 7.21 ms | 812 MiB | none | 4.2% | yes | misses p99_ms <= 6: \
+                 7.21 ms, 1.21 ms over (+20%) |"
+            ),
+            "{md}"
+        );
+        assert!(md.contains("| no | invalid: 3 failed request(s) |"), "{md}");
+        assert!(
+            !md.contains("Best valid point"),
+            "the recommendation replaces it: {md}"
+        );
+        let mut big = all(0, "w1-c1", 100.0, true, "");
+        big.rss_mib = 10.0;
+        let none = crate::report::view::tests::view(
+            vec![big],
+            &Objectives {
+                slo: Vec::new(),
+                max_rss_mib: Some(5.0),
+            },
+        );
+        assert!(markdown(&none).contains("**No point meets every objective.**"));
     }
 }

@@ -1,15 +1,19 @@
 //! What `report.html` and `summary.md` both show: a results folder read back for a report (rows,
-//! `run.json`, each point's latency spectrum, and notes on what could not be read), and the run's
-//! metadata as text. Both reporters read this module; neither reads the other.
+//! `run.json`, each point's histograms and latency spectrum, every point judged against the
+//! objectives, and notes on what could not be read), and the run's metadata as text. Both
+//! reporters read this module; neither reads the other.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use super::Row;
+use super::choose::{self, Choice, Logged, Objectives};
 use super::hlog;
 use super::json::RunInfo;
 use super::plots::{self, Spectrum};
 use crate::report::results::{ReadError, Results};
+use crate::scenario::slo;
 
 /// A results folder as the reports show it.
 pub struct View {
@@ -19,6 +23,14 @@ pub struct View {
     pub meta: Option<RunInfo>,
     /// Per point with a histogram log: its id and the spectrum of `all.latency`.
     pub spectra: Vec<(String, Spectrum)>,
+    /// Per point with a readable histogram log: every histogram of the log, all trials added, by
+    /// tag.
+    pub totals: BTreeMap<String, hlog::Trial>,
+    /// Every point judged against the objectives (`--slo`, `--max-rss-mib`, else the scenario's
+    /// `slo`), and the recommended one.
+    pub choice: Choice,
+    /// Whether the objectives are the scenario's (from `run.json`) rather than the command line's.
+    pub scenario_slo: bool,
     /// What could not be read, said on the page and on stderr.
     pub notes: Vec<String>,
 }
@@ -27,6 +39,16 @@ impl View {
     /// The `all` rows, one per point, in point order.
     pub fn alls(&self) -> impl Iterator<Item = &Row> {
         self.rows.iter().filter(|r| r.kind == "all")
+    }
+
+    /// Whether the report leads with a recommendation: there are objectives to recommend for.
+    pub fn recommends(&self) -> bool {
+        !self.choice.objectives.is_empty()
+    }
+
+    /// The histograms of `name` (a model, group or `all`) at a point, from its log.
+    pub fn logged(&self, point_id: &str, name: &str) -> Option<Logged<'_>> {
+        logged(&self.totals, point_id, name)
     }
 
     /// The valid point with the highest throughput.
@@ -50,10 +72,53 @@ impl View {
     }
 }
 
-/// Reads a results folder. `results.csv` is required, and a broken one is an error naming the file;
-/// a missing or unreadable `run.json` or histogram log only leaves its part out, with a note that
-/// names the file.
-pub fn load(dir: &Path) -> anyhow::Result<View> {
+fn logged<'a>(
+    totals: &'a BTreeMap<String, hlog::Trial>,
+    point_id: &str,
+    name: &str,
+) -> Option<Logged<'a>> {
+    let totals = totals.get(point_id)?;
+    Some(Logged {
+        latency: totals.get(&hlog::tag(name, "latency"))?,
+        cold: totals.get(&hlog::tag(name, "cold_start")),
+    })
+}
+
+/// The objectives a report recommends a point for: `asked` (the command line's), with the scenario's
+/// `slo` from `run.json` when `asked` has no `--slo`; and whether that was used. An objective in
+/// `run.json` this bench cannot read is an error that says to give `--slo`.
+pub fn objectives(
+    asked: &Objectives,
+    meta: Option<&RunInfo>,
+) -> anyhow::Result<(Objectives, bool)> {
+    let scenario: &[String] = meta.map_or(&[], |m| &m.scenario.slo);
+    if !asked.slo.is_empty() || scenario.is_empty() {
+        return Ok((asked.clone(), false));
+    }
+    let slo = scenario
+        .iter()
+        .map(|t| {
+            slo::parse_objective(t).map_err(|e| {
+                anyhow::anyhow!(
+                    "run.json: the scenario's objective `{t}` cannot be read ({e}); give the \
+                     objectives with --slo"
+                )
+            })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    Ok((
+        Objectives {
+            slo,
+            max_rss_mib: asked.max_rss_mib,
+        },
+        true,
+    ))
+}
+
+/// Reads a results folder and judges its points against `asked` (see [`objectives`]).
+/// `results.csv` is required, and a broken one is an error naming the file; a missing or unreadable
+/// `run.json` or histogram log only leaves its part out, with a note that names the file.
+pub fn load(dir: &Path, asked: &Objectives) -> anyhow::Result<View> {
     let results = match Results::open(dir) {
         Ok(r) => r,
         Err(ReadError::Missing { path }) => anyhow::bail!(
@@ -71,6 +136,7 @@ pub fn load(dir: &Path) -> anyhow::Result<View> {
         }
     };
     let mut spectra = Vec::new();
+    let mut all_totals = BTreeMap::new();
     let tag = hlog::tag("all", "latency");
     for id in plots::point_ids(&results.rows) {
         match results.hlog_totals(&id) {
@@ -78,14 +144,32 @@ pub fn load(dir: &Path) -> anyhow::Result<View> {
                 "{} is missing: point {id} has no latency spectrum",
                 results.hlog_path(&id).display()
             )),
-            Ok(Some(totals)) => match totals.get(&tag) {
-                Some(h) => spectra.push((id, plots::spectrum(h))),
-                None => notes.push(format!(
-                    "{} has no `{tag}` histogram: point {id} has no latency spectrum",
-                    results.hlog_path(&id).display()
-                )),
-            },
+            Ok(Some(totals)) => {
+                match totals.get(&tag) {
+                    Some(h) => spectra.push((id.clone(), plots::spectrum(h))),
+                    None => notes.push(format!(
+                        "{} has no `{tag}` histogram: point {id} has no latency spectrum",
+                        results.hlog_path(&id).display()
+                    )),
+                }
+                all_totals.insert(id, totals);
+            }
             Err(e) => notes.push(format!("{e}: point {id} has no latency spectrum")),
+        }
+    }
+    let (objectives, scenario_slo) = objectives(asked, meta.as_ref())?;
+    let choice = choose::choose(&results.rows, &objectives, &|p, n| {
+        logged(&all_totals, p, n)
+    })?;
+    for p in &choice.points {
+        if p.cold == choose::Cold::Bound {
+            notes.push(format!(
+                "point {}: its {} cold start(s) are not all in its histogram log, so each is \
+                 counted as slow as the slowest ({} ms) in its latency",
+                p.point_id,
+                p.cold_starts,
+                p.cold_max_ms.map_or_else(String::new, slo::short)
+            ));
         }
     }
     Ok(View {
@@ -93,6 +177,9 @@ pub fn load(dir: &Path) -> anyhow::Result<View> {
         rows: results.rows,
         meta,
         spectra,
+        totals: all_totals,
+        choice,
+        scenario_slo,
         notes,
     })
 }
@@ -176,6 +263,50 @@ pub(crate) mod tests {
     use super::*;
     use crate::report::json::{Host, ModelInfo, ScenarioInfo};
 
+    /// A view of `rows` without histogram logs, with `run_info()` as its run.json, its points
+    /// judged against `objectives`.
+    pub(crate) fn view(rows: Vec<Row>, objectives: &Objectives) -> View {
+        let choice = choose::choose(&rows, objectives, &|_, _| None).unwrap();
+        View {
+            dir: "reports/x".into(),
+            rows,
+            meta: Some(run_info()),
+            spectra: Vec::new(),
+            totals: BTreeMap::new(),
+            choice,
+            scenario_slo: false,
+            notes: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn the_scenarios_slo_applies_unless_the_command_line_gives_one() {
+        let mut meta = run_info();
+        meta.scenario.slo = vec!["p99_ms <= 50".into()];
+        let asked = Objectives {
+            slo: Vec::new(),
+            max_rss_mib: Some(512.0),
+        };
+        let (o, from_scenario) = objectives(&asked, Some(&meta)).unwrap();
+        assert!(from_scenario);
+        assert_eq!(o.describe(), "p99_ms <= 50, rss_mib <= 512");
+        let flags = Objectives {
+            slo: vec![slo::parse_objective("ocr:p99_ms<=6").unwrap()],
+            max_rss_mib: None,
+        };
+        let (o, from_scenario) = objectives(&flags, Some(&meta)).unwrap();
+        assert!(!from_scenario);
+        assert_eq!(o.describe(), "ocr:p99_ms <= 6");
+        assert_eq!(objectives(&asked, None).unwrap().0, asked);
+        meta.scenario.slo = vec!["p98_ms <= 5".into()];
+        let e = objectives(&asked, Some(&meta)).unwrap_err().to_string();
+        assert!(
+            e.contains("`p98_ms <= 5` cannot be read")
+                && e.contains("give the objectives with --slo"),
+            "{e}"
+        );
+    }
+
     /// A run.json with every field set.
     pub(crate) fn run_info() -> RunInfo {
         RunInfo {
@@ -197,6 +328,7 @@ pub(crate) mod tests {
                 sha256: "0123456789abcdef0123".into(),
                 seed: 42,
                 models: Vec::new(),
+                slo: Vec::new(),
             },
             started_unix_s: 86_400,
             finished_unix_s: None,

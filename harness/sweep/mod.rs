@@ -252,6 +252,7 @@ fn run_info(s: &Scenario, ort: Option<&OrtLib>) -> RunInfo {
             file: s.file.display().to_string(),
             sha256: s.hash.clone(),
             seed: s.seed,
+            slo: s.slo.iter().map(ToString::to_string).collect(),
             models: s
                 .models
                 .iter()

@@ -350,7 +350,14 @@ pub fn finish(
     }
     // The log starts with the first trial, as the intervals count from it.
     let first = trial_starts.first().copied().unwrap_or(started);
-    let hlog = encode_hlog(scenario, point, first, &trials, &trial_starts)?;
+    let hlog = encode_hlog(
+        scenario,
+        point,
+        first,
+        warm.as_ref(),
+        &trials,
+        &trial_starts,
+    )?;
     Ok(PointResult {
         rows,
         workers: reports,
@@ -360,29 +367,61 @@ pub fn finish(
 }
 
 /// The point's histograms, every trial, as an interval log (see [`hlog`]): each trial's interval
-/// starts when it began, from `started`, so interleaved trials show where they ran.
+/// starts when it began, from `started`, so interleaved trials show where they ran. The warm-up's
+/// cold starts go into the first trial's `cold_start` histograms, so the log holds every cold start
+/// the `cold_starts` column counts, and a report can check an SLO with all of them.
 fn encode_hlog(
     scenario: &Scenario,
     point: &Point,
     started: std::time::SystemTime,
+    warm: Option<&PhaseResult>,
     trials: &[PhaseResult],
     trial_starts: &[std::time::SystemTime],
 ) -> anyhow::Result<Vec<u8>> {
+    let names: Vec<&str> = scenario
+        .models
+        .iter()
+        .map(|m| m.name.as_str())
+        .chain(scenario.workload.groups.iter().map(|g| g.name.as_str()))
+        .chain(["all"])
+        .collect();
+    // In `names`' order.
+    fn records(t: &PhaseResult) -> Vec<&Record> {
+        t.result
+            .models
+            .iter()
+            .chain(&t.result.groups)
+            .chain([&t.result.all])
+            .collect()
+    }
+    // The first trial's records with the warm-up's cold starts added, when it had any.
+    let first: Option<Vec<Record>> = match (trials.first(), warm) {
+        (Some(t), Some(w)) if records(w).iter().any(|r| !r.cold.is_empty()) => Some(
+            records(t)
+                .into_iter()
+                .zip(records(w))
+                .map(|(r, w)| {
+                    let mut r = r.clone();
+                    r.cold
+                        .add(&w.cold)
+                        .expect("histograms with equal bounds merge");
+                    r
+                })
+                .collect(),
+        ),
+        _ => None,
+    };
     let mut intervals = Vec::new();
-    for (t, at) in trials.iter().zip(trial_starts) {
+    for (i, (t, at)) in trials.iter().zip(trial_starts).enumerate() {
         let start = at.duration_since(started).unwrap_or_default();
-        let mut records: Vec<(&str, &Record)> = Vec::new();
-        for (m, r) in scenario.models.iter().zip(&t.result.models) {
-            records.push((&m.name, r));
-        }
-        for (g, r) in scenario.workload.groups.iter().zip(&t.result.groups) {
-            records.push((&g.name, r));
-        }
-        records.push(("all", &t.result.all));
+        let recs: Vec<&Record> = match (i, &first) {
+            (0, Some(first)) => first.iter().collect(),
+            _ => records(t),
+        };
         intervals.push(hlog::Interval {
             start,
             span: t.span,
-            records,
+            records: names.iter().copied().zip(recs).collect(),
         });
     }
     let mut out = Vec::new();

@@ -31,13 +31,14 @@ fn lag_reason(lagged_pct: f64, steal_pct: Option<f64>) -> Option<String> {
     ))
 }
 
-/// Why a point is invalid, from its `all` summaries (one per trial), phases and the CPU time the
-/// host stole meanwhile; empty when valid.
+/// Why a point is invalid, from its `all` summaries (one per trial), phases, the values its SLO is
+/// checked against (cold starts counted, see [`measured`]) and the CPU time the host stole
+/// meanwhile; empty when valid.
 pub fn verdict(
     scenario: &Scenario,
     trials: &[PhaseResult],
     all: &[Summary],
-    median: &Summary,
+    measured: &slo::Measured,
     steal_pct: Option<f64>,
 ) -> (Vec<String>, Option<bool>) {
     let mut reasons = Vec::new();
@@ -67,9 +68,31 @@ pub fn verdict(
             scenario.load.max_in_flight
         ));
     }
-    let slo_met = (!scenario.slo.is_empty())
-        .then(|| slo::check(&scenario.slo, &median.measured(), &mut reasons));
+    let slo_met =
+        (!scenario.slo.is_empty()).then(|| slo::check(&scenario.slo, measured, &mut reasons));
     (reasons, slo_met)
+}
+
+/// The values an SLO is checked against: `median`'s (the median across trials), with every cold
+/// start counted into the latency ([`metrics::with_cold_starts`]: `latency`, every trial's requests
+/// added, and `cold`, the cold starts of warm-up and trials), and the cold starts' own p99.
+pub fn measured(
+    median: &Summary,
+    latency: &hdrhistogram::Histogram<u64>,
+    cold: &Record,
+) -> slo::Measured {
+    let base = slo::Measured {
+        cold_p99_us: quantile_us(&cold.cold, 0.99).unwrap_or(0.0),
+        ..median.measured()
+    };
+    metrics::with_cold_starts(median.latency, latency, &cold.cold)
+        .unwrap_or(median.latency)
+        .into_measured(base)
+}
+
+/// A quantile of a histogram of nanoseconds, µs; `None` when it is empty.
+fn quantile_us(h: &hdrhistogram::Histogram<u64>, q: f64) -> Option<f64> {
+    (!h.is_empty()).then(|| h.value_at_quantile(q) as f64 / 1e3)
 }
 
 /// The median across trials of every field of a summary (sums for `sent`, `errors` and
@@ -287,8 +310,16 @@ pub fn rows(
         r
     };
     let all = summaries(&|t| &t.result.all);
-    let all_median = median_summary(&all);
-    let (mut reasons, slo_met) = verdict(scenario, trials, &all, &all_median, steal_pct);
+    let all_merged = merged(&|t| &t.result.all);
+    // Latency across every trial (warm-up left out).
+    let mut all_latency = metrics::new_histogram();
+    for t in trials {
+        all_latency
+            .add(&t.result.all.latency)
+            .expect("histograms with equal bounds merge");
+    }
+    let slo_measured = measured(&median_summary(&all), &all_latency, &all_merged);
+    let (mut reasons, slo_met) = verdict(scenario, trials, &all, &slo_measured, steal_pct);
     // Expected-output checks across warm-up and every trial: a mismatch makes the point invalid,
     // so it can never report fast wrong answers.
     let mut checks = vec![OutputChecks::default(); scenario.models.len()];
@@ -346,8 +377,8 @@ pub fn rows(
                 .filter(|f| f.count > 0)
                 .map(|f| f.max_latency.as_secs_f64() * 1e3),
             cold_starts: cold.cold.len(),
-            cold_start_p50_ms: (!cold.cold.is_empty())
-                .then(|| cold.cold.value_at_quantile(0.5) as f64 / 1e6),
+            cold_start_p50_ms: quantile_us(&cold.cold, 0.5).map(|us| us / 1e3),
+            cold_start_p99_ms: quantile_us(&cold.cold, 0.99).map(|us| us / 1e3),
             cold_start_max_ms: (!cold.cold.is_empty()).then(|| cold.cold.max() as f64 / 1e6),
             load_ms,
             rss_mib: mib(rss_bytes),
@@ -404,7 +435,7 @@ pub fn rows(
             "all",
             "all",
             &all,
-            &merged(&|t| &t.result.all),
+            &all_merged,
             warm.map_or(0, |w| w.sent),
             Some(&all_first),
             worker_load,
