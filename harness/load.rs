@@ -496,7 +496,7 @@ fn record(r: &mut Record, o: &Outcome) {
             r.record_ok(*t);
             r.record_staging(*s);
         }
-        Outcome::First => {}
+        Outcome::First => r.first_runs += 1,
         Outcome::Cold { latency } => r.record_cold(*latency),
         Outcome::Err { kind, message, lag } => r.record_error(kind, message, *lag),
     }

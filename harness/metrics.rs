@@ -78,6 +78,9 @@ pub struct Record {
     pub lagged: u64,
     /// Every request recorded: successes, failures, first runs and cold starts.
     pub attempts: u64,
+    /// First runs of a session in a worker (top-level: an ensemble request counts once), kept out
+    /// of every histogram.
+    pub first_runs: u64,
     /// Failed requests by kind (`runtime_error`, `worker_lost`).
     pub errors: BTreeMap<String, u64>,
     /// The first error message of each kind, for the console.
@@ -97,6 +100,7 @@ impl Default for Record {
             outputs_inline: 0,
             lagged: 0,
             attempts: 0,
+            first_runs: 0,
             errors: BTreeMap::new(),
             first_error: BTreeMap::new(),
         }
@@ -167,6 +171,7 @@ impl Record {
         self.lagged += other.lagged;
         self.outputs_inline += other.outputs_inline;
         self.attempts += other.attempts;
+        self.first_runs += other.first_runs;
         for (k, v) in &other.errors {
             *self.errors.entry(k.clone()).or_default() += v;
         }

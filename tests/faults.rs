@@ -3,30 +3,7 @@
 
 mod common;
 
-use common::{Run, children, num};
-
-/// `requests + errors + first_runs + cold_starts + warmup_requests == sent` on every row.
-fn assert_accounted(run: &Run) {
-    for r in &run.rows {
-        let parts = [
-            "requests",
-            "errors",
-            "first_runs",
-            "cold_starts",
-            "warmup_requests",
-        ]
-        .map(|k| num(r, k))
-        .iter()
-        .sum::<f64>();
-        assert_eq!(
-            parts,
-            num(r, "sent"),
-            "{} {}: every request sent is accounted for",
-            r["point_id"],
-            r["model"]
-        );
-    }
-}
+use common::{Run, assert_accounted, children};
 
 #[test]
 fn a_killed_worker_is_replaced_in_every_transfer_mode_and_nothing_is_lost() {

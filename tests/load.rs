@@ -295,4 +295,51 @@ fn first_runs_are_kept_out_of_the_steady_state() {
         100.0,
         "the measured requests are all steady-state"
     );
+    assert_eq!(
+        run.num("all", "warmup_requests"),
+        196.0,
+        "the warm-up's first runs are counted in first_runs alone"
+    );
+    common::assert_accounted(&run);
+}
+
+/// Regression: with warm-up on (the default), the identity
+/// `requests + errors + first_runs + cold_starts + warmup_requests = sent` failed on every row by
+/// `first_runs`; the tests checked it only without warm-up. Closed and open loops, an ensemble,
+/// and on-demand placement (cold starts in warm-up and measurement).
+#[test]
+fn every_request_sent_is_accounted_for_with_warm_up_in_closed_and_open_loops() {
+    let mix = "groups = { both = [\"fast\", \"slow\"] }\nmix = { fast = 1, both = 1 }\n";
+    let sweep_axes = "[sweep]\nworkers = 2\nplacement = [\"replicate\", \"on-demand\"]\n\
+                      [on_demand]\nmax_models = 1\n";
+    for (load, workload) in [
+        (
+            "[load]\nconcurrency = 2\n",
+            "warmup_requests = 40\nrequests = 200\nmin_requests = 10\n",
+        ),
+        (
+            "[load]\nkind = \"open\"\nrate = 150\n",
+            "warmup = \"300ms\"\nduration = \"1s\"\nmin_requests = 10\n",
+        ),
+    ] {
+        let run = sweep(
+            &format!("{MODELS}[workload]\n{mix}{workload}{load}{sweep_axes}"),
+            &[],
+        );
+        assert!(run.code == 0 || run.code == 1, "{}", run.stderr);
+        assert_eq!(run.rows.len(), 2 * 4, "{load}: two points of four rows");
+        common::assert_accounted(&run);
+        for r in run.alls() {
+            assert!(common::num(r, "warmup_requests") > 0.0, "{load}: {r:?}");
+            // A replicated model runs first in warm-up; an on-demand one loads there (a cold start).
+            let first = common::num(r, "first_runs") + common::num(r, "cold_starts");
+            assert!(first > 0.0, "{load}: {r:?}");
+        }
+        assert!(
+            run.alls()
+                .iter()
+                .any(|r| r["placement"] == "on-demand" && common::num(r, "cold_starts") > 0.0),
+            "{load}: on-demand placement loads models on demand"
+        );
+    }
 }

@@ -301,7 +301,7 @@ pub fn rows(
             .map(|t| Summary::of(pick(t), t.span))
             .collect()
     };
-    // Cold starts across warm-up and every trial.
+    // First runs and cold starts across warm-up and every trial.
     let merged = |pick: &dyn Fn(&PhaseResult) -> &Record| -> Record {
         let mut r = Record::default();
         for t in warm.into_iter().chain(trials) {
@@ -335,14 +335,23 @@ pub fn rows(
             .filter_map(|c| c.mismatch.as_ref())
             .map(|m| format!("wrong outputs: {m}")),
     );
+    // Every request sent lands in exactly one of `requests`, `errors`, `first_runs`,
+    // `cold_starts` and `warmup_requests` (with one trial; see docs/reference/columns.md): first
+    // runs and cold starts are counted wherever they happen, warm-up included, so
+    // `warmup_requests` holds the warm-up's other requests.
     let row = |name: &str,
                kind: &str,
                per_trial: &[Summary],
-               cold: &Record,
-               warm_n: u64,
+               pick: &dyn Fn(&PhaseResult) -> &Record,
                first: Option<&FirstRuns>,
                load_ms: f64| {
         let m = median_summary(per_trial);
+        let every = merged(pick);
+        let warm_sent = warm.map_or(0, |w| pick(w).attempts);
+        let warm_other = warm.map_or(0, |w| {
+            let r = pick(w);
+            r.attempts - r.first_runs - r.cold.len()
+        });
         let (_, tmin, tmax) = spread(
             &per_trial
                 .iter()
@@ -354,11 +363,11 @@ pub fn rows(
             model: name.into(),
             kind: kind.into(),
             trials: trials.len(),
-            sent: per_trial.iter().map(|s| s.sent).sum::<u64>() + warm_n,
+            sent: per_trial.iter().map(|s| s.sent).sum::<u64>() + warm_sent,
             requests: m.requests,
             errors: m.errors,
-            first_runs: first.map_or(0, |f| f.count),
-            warmup_requests: warm_n,
+            first_runs: every.first_runs,
+            warmup_requests: warm_other,
             duration_s: spread(
                 &trials
                     .iter()
@@ -376,10 +385,10 @@ pub fn rows(
             first_run_ms: first
                 .filter(|f| f.count > 0)
                 .map(|f| f.max_latency.as_secs_f64() * 1e3),
-            cold_starts: cold.cold.len(),
-            cold_start_p50_ms: quantile_us(&cold.cold, 0.5).map(|us| us / 1e3),
-            cold_start_p99_ms: quantile_us(&cold.cold, 0.99).map(|us| us / 1e3),
-            cold_start_max_ms: (!cold.cold.is_empty()).then(|| cold.cold.max() as f64 / 1e6),
+            cold_starts: every.cold.len(),
+            cold_start_p50_ms: quantile_us(&every.cold, 0.5).map(|us| us / 1e3),
+            cold_start_p99_ms: quantile_us(&every.cold, 0.99).map(|us| us / 1e3),
+            cold_start_max_ms: (!every.cold.is_empty()).then(|| every.cold.max() as f64 / 1e6),
             load_ms,
             rss_mib: mib(rss_bytes),
             rss_per_worker_mib: rss_list.join(";"),
@@ -395,22 +404,19 @@ pub fn rows(
     };
     let mut out = Vec::new();
     for (i, m) in scenario.models.iter().enumerate() {
-        let warm_n = warm.map_or(0, |w| w.result.models[i].attempts);
         out.push(Row {
             outputs_checked: checked[i],
             ..row(
                 &m.name,
                 "model",
                 &summaries(&|t| &t.result.models[i]),
-                &merged(&|t| &t.result.models[i]),
-                warm_n,
+                &|t| &t.result.models[i],
                 Some(&first_runs[i]),
                 load_of(&m.name),
             )
         });
     }
     for (g, group) in scenario.workload.groups.iter().enumerate() {
-        let warm_n = warm.map_or(0, |w| w.result.groups[g].attempts);
         let load_ms = group
             .members
             .iter()
@@ -422,8 +428,7 @@ pub fn rows(
                 &group.name,
                 "group",
                 &summaries(&|t| &t.result.groups[g]),
-                &merged(&|t| &t.result.groups[g]),
-                warm_n,
+                &|t| &t.result.groups[g],
                 None,
                 load_ms,
             )
@@ -435,8 +440,7 @@ pub fn rows(
             "all",
             "all",
             &all,
-            &all_merged,
-            warm.map_or(0, |w| w.sent),
+            &|t| &t.result.all,
             Some(&all_first),
             worker_load,
         )
@@ -464,6 +468,93 @@ pub fn error_notes(point: &Point, trials: &[PhaseResult]) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::load::WindowRecord;
+    use crate::metrics::Timing;
+    use std::time::Duration;
+
+    /// A phase of a point with one model `m` in a group `g`: `ok` successes, `first` first runs,
+    /// `cold` cold starts and `failed` errors, each a request of the model and of the group alike.
+    fn phase(ok: u64, first: u64, cold: u64, failed: u64) -> PhaseResult {
+        let mut result = WindowRecord::new(1, 1);
+        for r in [
+            &mut result.models[0],
+            &mut result.groups[0],
+            &mut result.all,
+        ] {
+            let t = Duration::from_micros(100);
+            for _ in 0..ok {
+                r.record_ok(Timing {
+                    latency: t,
+                    service: t,
+                    lag: Duration::ZERO,
+                    compute_ns: 50_000,
+                });
+            }
+            for _ in 0..cold {
+                r.record_cold(Duration::from_millis(30));
+            }
+            for _ in 0..failed {
+                r.record_error("runtime_error", "no", Duration::ZERO);
+            }
+            r.first_runs = first;
+            r.attempts = ok + first + cold + failed;
+        }
+        PhaseResult {
+            result,
+            span: Duration::from_secs(1),
+            windows: 1,
+            stable: None,
+            overloaded: false,
+            sent: ok + first + cold + failed,
+            first_runs: vec![FirstRuns {
+                count: first,
+                max_latency: Duration::from_millis(20),
+                max_compute_ns: 0,
+            }],
+            checks: vec![OutputChecks::default()],
+        }
+    }
+
+    /// Regression: with warm-up on (the default), the first runs happened in warm-up and were
+    /// counted in both `warmup_requests` and `first_runs`, so every row missed the identity.
+    #[test]
+    fn every_request_sent_is_counted_once_with_and_without_warm_up() {
+        let s = crate::scenario::load_bytes(
+            b"[[model]]\nname = \"m\"\nsynthetic = { mean = \"1ms\" }\n\
+              [workload]\ngroups = { g = [\"m\"] }\nmix = { m = 1, g = 1 }\n",
+            std::path::Path::new("s.toml"),
+        )
+        .unwrap();
+        let cases = [
+            (Some(phase(40, 2, 1, 0)), phase(100, 0, 3, 1)),
+            (Some(phase(40, 0, 0, 2)), phase(100, 2, 0, 0)),
+            (None, phase(100, 2, 1, 1)),
+        ];
+        for (warm, trial) in cases {
+            let rows = rows(
+                &s,
+                &s.points[0],
+                &[],
+                warm.as_ref(),
+                std::slice::from_ref(&trial),
+                &[],
+                None,
+            );
+            assert_eq!(rows.len(), 3);
+            for r in &rows {
+                assert_eq!(
+                    r.requests + r.errors + r.first_runs + r.cold_starts + r.warmup_requests,
+                    r.sent,
+                    "{} {}: {r:?}",
+                    r.kind,
+                    r.model
+                );
+            }
+            let all = rows.last().unwrap();
+            let warm_sent = warm.as_ref().map_or(0, |w| w.sent);
+            assert_eq!(all.sent, warm_sent + trial.sent);
+        }
+    }
 
     #[test]
     fn lag_makes_a_point_invalid_above_one_percent_and_names_a_noisy_host() {

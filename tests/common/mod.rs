@@ -42,6 +42,30 @@ pub fn num(row: &Row, k: &str) -> f64 {
     v.parse().unwrap_or_else(|_| panic!("{k} = {v:?}"))
 }
 
+/// `requests + errors + first_runs + cold_starts + warmup_requests == sent` on every row: every
+/// request sent is counted once (docs/reference/columns.md; rows of one trial).
+pub fn assert_accounted(run: &Run) {
+    for r in &run.rows {
+        let parts = [
+            "requests",
+            "errors",
+            "first_runs",
+            "cold_starts",
+            "warmup_requests",
+        ]
+        .map(|k| num(r, k))
+        .iter()
+        .sum::<f64>();
+        assert_eq!(
+            parts,
+            num(r, "sent"),
+            "{} {}: every request sent is accounted for",
+            r["point_id"],
+            r["model"]
+        );
+    }
+}
+
 /// Reads `results.csv` (no rows if it does not exist).
 pub fn read_rows(path: &Path) -> Vec<Row> {
     let Ok(mut r) = csv::Reader::from_path(path) else {
