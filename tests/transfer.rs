@@ -117,6 +117,74 @@ fn pinning_is_a_sweep_axis_recorded_in_the_csv() {
     );
 }
 
+/// The CPUs process `pid` may run on, as /proc writes them (`2`, `0-3`, `0,2`).
+fn cpus_allowed_list(pid: i32) -> String {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+        .unwrap_or_default()
+        .trim()
+        .to_string()
+}
+
+/// Regression: `pin = "cores"` pinned worker `w` to CPU `w`, outside the CPU set the process was
+/// given (`taskset`, a cgroup cpuset, the Kubernetes CPU manager). Run under one CPU, the highest
+/// this test may use, every worker stays on it.
+#[test]
+fn pinned_workers_stay_inside_the_cpus_bench_was_given() {
+    let allowed = bench::sweep::setup::allowed_cpus();
+    let only = *allowed.last().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("s.toml");
+    std::fs::write(
+        &file,
+        "[[model]]\nname = \"m\"\nsynthetic = { mean = \"1ms\", wait = \"sleep\" }\n\
+         [workload]\nwarmup_requests = 0\nduration = \"2s\"\n[load]\nconcurrency = 2\n\
+         [sweep]\nworkers = 2\npin = \"cores\"\n",
+    )
+    .unwrap();
+    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("bench"));
+    cmd.args(["sweep", "--quiet", "--scenario"])
+        .arg(&file)
+        .arg("--out")
+        .arg(dir.path().join("out"))
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    use std::os::unix::process::CommandExt;
+    // SAFETY: the closure runs in the child between `fork` and `exec`; it calls only
+    // `sched_setaffinity` (a system call, async-signal-safe) on a set built before the fork, and
+    // allocates nothing.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: CPU_SET writes one bit of the set, an index below CPU_SETSIZE (a CPU this test has).
+    unsafe { libc::CPU_SET(only as usize, &mut set) };
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let child = cmd.spawn().unwrap();
+    let workers = common::wait_for_children(child.id(), 2);
+    assert_eq!(workers.len(), 2, "two workers started");
+    // A worker pins itself before it answers its setup: once it serves, its mask is final.
+    assert!(common::wait_until_served(&workers, 100));
+    let seen: Vec<String> = workers.iter().map(|&w| cpus_allowed_list(w)).collect();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    for (w, list) in workers.iter().zip(&seen) {
+        assert!(
+            list.is_empty() || *list == only.to_string(),
+            "worker {w} may run on CPUs {list}, outside the CPU {only} bench was given"
+        );
+    }
+    assert!(seen.iter().any(|l| !l.is_empty()), "a worker was seen");
+}
+
 /// Entries of /dev/shm.
 fn dev_shm() -> std::collections::BTreeSet<String> {
     std::fs::read_dir("/dev/shm")

@@ -1,5 +1,8 @@
 //! What each worker of a point is told: which models it loads (by placement), its runtime, threads,
 //! provider, pinning and transfer. `bench parity` builds its workers from here too.
+//!
+//! Pinning stays inside the CPUs this process was given (`taskset`, a cgroup cpuset, the Kubernetes
+//! CPU manager): worker `w` gets the `w`-th of them in turn, never a CPU outside the set.
 
 use crate::protocol::{GpuSetup, Setup, SetupModel};
 use crate::runtime::ortlib::OrtLib;
@@ -14,7 +17,11 @@ pub fn setups(
     point: &Point,
     shm: Option<ShmLayout>,
 ) -> Vec<Setup> {
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let allowed = if point.pin == Pin::Cores {
+        allowed_cpus()
+    } else {
+        Vec::new()
+    };
     let visible_gpus = if point.provider == Provider::Cuda && scenario.cuda.gpus.is_empty() {
         crate::gpu::visible_devices()
     } else {
@@ -49,7 +56,9 @@ pub fn setups(
             preload: preload.into_iter().map(|m| m as u32).collect(),
             on_demand: (point.placement == Placement::OnDemand).then_some(scenario.on_demand),
             shm,
-            pin_cpu: (point.pin == Pin::Cores).then_some((w % cores) as u32),
+            pin_cpu: (point.pin == Pin::Cores)
+                .then(|| pin_cpu(w, &allowed))
+                .flatten(),
             gpu: (point.provider == Provider::Cuda).then(|| GpuSetup {
                 device: scenario.cuda.device_of(w, visible_gpus),
                 conv_algo_search: scenario.cuda.conv_algo_search,
@@ -60,10 +69,65 @@ pub fn setups(
         .collect()
 }
 
+/// The CPUs this process may run on, in order: its affinity mask (`sched_getaffinity`), which
+/// `taskset`, a cgroup cpuset or the Kubernetes CPU manager narrow. Where it cannot be read, the
+/// first `available_parallelism` CPUs.
+pub fn allowed_cpus() -> Vec<u32> {
+    // SAFETY: cpu_set_t is plain data (a bit mask), so all zeroes is a valid empty set;
+    // sched_getaffinity writes at most `size_of::<cpu_set_t>()` bytes into it, and CPU_ISSET only
+    // reads it, for indexes below CPU_SETSIZE.
+    let from_mask = unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) == 0 {
+            (0..libc::CPU_SETSIZE as usize)
+                .filter(|&c| libc::CPU_ISSET(c, &set))
+                .map(|c| c as u32)
+                .collect()
+        } else {
+            Vec::new()
+        }
+    };
+    if from_mask.is_empty() {
+        let n = std::thread::available_parallelism().map_or(1, |n| n.get());
+        (0..n as u32).collect()
+    } else {
+        from_mask
+    }
+}
+
+/// The CPU worker `w` is pinned to: the allowed CPUs in turn (`None` if there are none).
+fn pin_cpu(w: usize, allowed: &[u32]) -> Option<u32> {
+    (!allowed.is_empty()).then(|| allowed[w % allowed.len()])
+}
+
 /// Takes the models the runtime cannot run out of every worker's preload: they get no requests,
 /// so no worker loads them.
 pub fn leave_out(setups: &mut [Setup], unsupported: &[Option<String>]) {
     for setup in setups {
         setup.preload.retain(|&m| unsupported[m as usize].is_none());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Regression: workers were pinned to CPUs 0, 1, … whatever set the process was given, so
+    /// under `taskset -c 2,3` worker 0 ran on CPU 0.
+    #[test]
+    fn workers_are_pinned_to_the_allowed_cpus_in_turn() {
+        let allowed = [2, 3, 7];
+        let pins: Vec<Option<u32>> = (0..5).map(|w| pin_cpu(w, &allowed)).collect();
+        assert_eq!(pins, [Some(2), Some(3), Some(7), Some(2), Some(3)]);
+        assert_eq!(pin_cpu(0, &[]), None);
+    }
+
+    #[test]
+    fn the_allowed_cpus_are_this_threads_affinity() {
+        let cpus = allowed_cpus();
+        assert!(!cpus.is_empty());
+        assert!(cpus.windows(2).all(|w| w[0] < w[1]), "{cpus:?}");
+        let n = std::thread::available_parallelism().unwrap().get();
+        assert!(cpus.len() >= n, "{cpus:?} against {n} available");
     }
 }
