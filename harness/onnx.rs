@@ -138,15 +138,12 @@ pub struct ModelInfo {
 
 #[derive(Debug, thiserror::Error)]
 pub enum OnnxError {
-    #[error("cannot read {path}: {source}")]
-    Io {
-        path: String,
-        source: std::io::Error,
-    },
-    #[error("{path} is not a valid ONNX model ({source})")]
+    #[error("cannot read {path}: {err}")]
+    Io { path: String, err: std::io::Error },
+    #[error("{path} is not a valid ONNX model ({err})")]
     Decode {
         path: String,
-        source: prost::DecodeError,
+        err: prost::DecodeError,
     },
     #[error("{path} is not an ONNX model: it has no graph")]
     NoGraph { path: String },
@@ -154,14 +151,14 @@ pub enum OnnxError {
 
 /// Reads the signature of the ONNX model at `path`.
 pub fn read_model_info(path: &Path) -> Result<ModelInfo, OnnxError> {
-    let bytes = std::fs::read(path).map_err(|source| OnnxError::Io {
+    let bytes = std::fs::read(path).map_err(|err| OnnxError::Io {
         path: path.display().to_string(),
-        source,
+        err,
     })?;
     parse_model_info(&bytes).map_err(|e| match e {
-        ParseError::Decode(source) => OnnxError::Decode {
+        ParseError::Decode(err) => OnnxError::Decode {
             path: path.display().to_string(),
-            source,
+            err,
         },
         ParseError::NoGraph => OnnxError::NoGraph {
             path: path.display().to_string(),
@@ -241,15 +238,12 @@ pub fn parse_model_info(bytes: &[u8]) -> Result<ModelInfo, ParseError> {
 /// Why a tensor file (`TensorProto`, `.pb`) cannot be read.
 #[derive(Debug, thiserror::Error)]
 pub enum TensorFileError {
-    #[error("cannot read {path}: {source}")]
-    Io {
-        path: String,
-        source: std::io::Error,
-    },
-    #[error("{path} is not an ONNX TensorProto file ({source})")]
+    #[error("cannot read {path}: {err}")]
+    Io { path: String, err: std::io::Error },
+    #[error("{path} is not an ONNX TensorProto file ({err})")]
     Decode {
         path: String,
-        source: prost::DecodeError,
+        err: prost::DecodeError,
     },
     #[error("{path}: {message}")]
     Content { path: String, message: String },
@@ -264,14 +258,14 @@ pub struct NamedTensor {
 
 /// Reads a `TensorProto` file (`input_0.pb`): its name, element type, shape and data.
 pub fn read_tensor_proto(path: &Path) -> Result<NamedTensor, TensorFileError> {
-    let bytes = std::fs::read(path).map_err(|source| TensorFileError::Io {
+    let bytes = std::fs::read(path).map_err(|err| TensorFileError::Io {
         path: path.display().to_string(),
-        source,
+        err,
     })?;
     parse_tensor_proto(&bytes).map_err(|e| match e {
-        TensorParseError::Decode(source) => TensorFileError::Decode {
+        TensorParseError::Decode(err) => TensorFileError::Decode {
             path: path.display().to_string(),
-            source,
+            err,
         },
         TensorParseError::Content(message) => TensorFileError::Content {
             path: path.display().to_string(),
@@ -602,6 +596,29 @@ pub fn describe(path: &Path) -> anyhow::Result<String> {
 mod tests {
     use super::*;
     use prost::Message;
+
+    /// Regression: the errors named their cause in the message and returned it as `source()`
+    /// too, so `main`'s `{:#}` printed it twice ("No such file or directory (os error 2): No such
+    /// file or directory (os error 2)").
+    #[test]
+    fn read_errors_print_their_cause_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let garbage = dir.path().join("garbage.onnx");
+        std::fs::write(&garbage, b"not onnx").unwrap();
+        let missing = dir.path().join("missing.onnx");
+        for (path, cause) in [(&missing, "No such file"), (&garbage, "failed to decode")] {
+            let chain = format!(
+                "{:#}",
+                anyhow::Error::from(read_model_info(path).unwrap_err())
+            );
+            assert_eq!(chain.matches(cause).count(), 1, "{chain}");
+            let chain = format!(
+                "{:#}",
+                anyhow::Error::from(read_tensor_proto(path).unwrap_err())
+            );
+            assert_eq!(chain.matches(cause).count(), 1, "{chain}");
+        }
+    }
 
     fn value(name: &str, elem: i32, dims: Vec<pb::Dimension>) -> pb::ValueInfoProto {
         pb::ValueInfoProto {

@@ -226,16 +226,18 @@ pub enum FromWorker {
     },
 }
 
+/// What went wrong on a worker's connection. Each message names its cause once: no variant also
+/// returns it as `source()`, or `{:#}` would print it twice.
 #[derive(Debug, thiserror::Error)]
 pub enum ProtocolError {
     #[error("connection error: {0}")]
-    Io(#[from] io::Error),
+    Io(io::Error),
     #[error("truncated frame: expected {expected} bytes, got {got} before the connection closed")]
     Truncated { expected: usize, got: usize },
     #[error("frame of {0} bytes exceeds the {MAX_FRAME}-byte limit (corrupt stream?)")]
     TooLarge(u32),
     #[error("undecodable frame: {0}")]
-    Decode(#[from] postcard::Error),
+    Decode(postcard::Error),
     #[error("not a bench worker: bad magic {0:?}")]
     BadMagic([u8; 4]),
     #[error(
@@ -244,6 +246,18 @@ pub enum ProtocolError {
     VersionMismatch { ours: String, theirs: String },
     #[error("unexpected message: {0}")]
     Unexpected(String),
+}
+
+impl From<io::Error> for ProtocolError {
+    fn from(err: io::Error) -> Self {
+        ProtocolError::Io(err)
+    }
+}
+
+impl From<postcard::Error> for ProtocolError {
+    fn from(err: postcard::Error) -> Self {
+        ProtocolError::Decode(err)
+    }
 }
 
 /// Encodes `msg` as one frame into `buf` (cleared first), reusing its allocation.
@@ -351,6 +365,18 @@ mod tests {
     use crate::tensor::{DType, Generator};
     use crate::transfer::shm::TensorPlacement;
     use proptest::prelude::*;
+
+    /// Regression: `Io` and `Decode` named their cause and returned it as `source()` too, so a
+    /// chain printed with `{:#}` said it twice.
+    #[test]
+    fn protocol_errors_print_their_cause_once() {
+        let io = ProtocolError::from(io::Error::other("pipe burst"));
+        let decode = ProtocolError::from(postcard::Error::DeserializeUnexpectedEnd);
+        for (e, cause) in [(io, "pipe burst"), (decode, "Hit the end of buffer")] {
+            let chain = format!("{:#}", anyhow::Error::from(e).context("worker 0"));
+            assert_eq!(chain.matches(cause).count(), 1, "{chain}");
+        }
+    }
 
     /// Finite floats of every magnitude, both signs (JSON cannot carry NaN).
     fn float() -> impl Strategy<Value = f64> {

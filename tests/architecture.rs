@@ -1,5 +1,6 @@
 //! The layout stays readable: no circles among the modules, every module documents why it exists,
-//! and the crate's Layout section names every top-level module (and nothing that is gone).
+//! and the crate's Layout section names every top-level module (and nothing that is gone). And no
+//! error type says its cause twice.
 //!
 //! These read the source as text. A `crate::x` path (or `crate::{x, ...}`) in module `m` is an
 //! edge `m -> x`; a circle means two modules each need the other, so neither can be read, tested
@@ -209,6 +210,66 @@ fn the_layout_section_names_every_module_and_only_those() {
         declared, listed,
         "lib.rs's `//! # Layout` list and its `pub mod`s differ"
     );
+}
+
+/// The `thiserror` variants whose message names a cause that the variant also returns as
+/// `source()` (a field named `source`, or one marked `#[from]` or `#[source]`): printed with
+/// `{:#}`, as `main` prints every error, the cause would appear twice. Each entry is
+/// `file: message`.
+fn causes_said_twice(file: &str, src: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut message: Option<String> = None;
+    let mut open: Option<String> = None;
+    for line in src.lines() {
+        let t = line.trim();
+        if let Some(text) = open.as_mut() {
+            text.push_str(t);
+            if t.ends_with(")]") {
+                message = open.take();
+            }
+            continue;
+        }
+        if t.starts_with("#[error(") {
+            if t.ends_with(")]") {
+                message = Some(t.to_string());
+            } else {
+                open = Some(t.to_string());
+            }
+            continue;
+        }
+        let Some(m) = &message else { continue };
+        let marked = t.contains("#[from]") || t.contains("#[source]");
+        let said = (t.starts_with("source:") && m.contains("{source}"))
+            || (marked && (m.contains("{0}") || m.contains("{source}")));
+        if said {
+            found.push(format!("{file}: {m}"));
+        }
+        if t.ends_with("},") || t.ends_with("),") || t.ends_with(',') && !t.contains(':') {
+            message = None;
+        }
+    }
+    found
+}
+
+/// Regression: `bench inspect missing.onnx` printed "cannot read missing.onnx: No such file or
+/// directory (os error 2): No such file or directory (os error 2)".
+#[test]
+fn no_error_prints_its_cause_twice() {
+    let mut files = Vec::new();
+    rust_files(Path::new(ROOT), &mut files);
+    let twice: Vec<String> = files
+        .iter()
+        .flat_map(|f| causes_said_twice(&f.display().to_string(), &code(f)))
+        .collect();
+    assert!(
+        twice.is_empty(),
+        "these errors name their cause and return it as source() too; name the field `err` (or \
+         drop #[from]/#[source] and write a From impl): {twice:#?}"
+    );
+    let bad = "#[error(\"cannot read {path}: {source}\")]\nIo {\n    path: String,\n    source: io::Error,\n},\n\
+               #[error(\"connection error: {0}\")]\nIo(#[from] io::Error),\n\
+               #[error(\"fine: {err}\")]\nOk {\n    err: io::Error,\n},\n";
+    assert_eq!(causes_said_twice("x.rs", bad).len(), 2);
 }
 
 #[test]

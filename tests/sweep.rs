@@ -284,6 +284,25 @@ fn inspect_prints_names_types_and_dynamic_dims() {
     }
 }
 
+/// Regression: the cause of an error was printed twice, e.g. "cannot read x.onnx: No such file or
+/// directory (os error 2): No such file or directory (os error 2)".
+#[test]
+fn errors_say_their_cause_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let garbage = dir.path().join("garbage.onnx");
+    std::fs::write(&garbage, b"not onnx").unwrap();
+    let missing = dir.path().join("missing.onnx");
+    for (file, cause) in [
+        (&missing, "No such file or directory"),
+        (&garbage, "failed to decode Protobuf message"),
+    ] {
+        let out = common::bench(&["inspect", file.to_str().unwrap()]);
+        assert_eq!(out.code, 2, "{}", out.stderr);
+        assert_eq!(out.stderr.matches(cause).count(), 1, "{}", out.stderr);
+        assert_eq!(out.stderr.matches("error:").count(), 1, "{}", out.stderr);
+    }
+}
+
 #[test]
 fn missing_or_wrong_onnx_runtime_exits_2_with_a_fix() {
     let out = bench()

@@ -27,11 +27,11 @@ use crate::tensor::{DType, TensorData, TensorView};
 #[derive(Debug, thiserror::Error)]
 pub enum TractError {
     /// The file could not be read.
-    #[error("model `{model}`: cannot read {}: {source}", path.display())]
+    #[error("model `{model}`: cannot read {}: {err}", path.display())]
     Read {
         model: String,
         path: PathBuf,
-        source: std::io::Error,
+        err: std::io::Error,
     },
     /// The file is not an ONNX model: no runtime can load it.
     #[error(
@@ -241,10 +241,10 @@ impl TractModel {
             reason,
         };
 
-        let bytes = std::fs::read(path).map_err(|source| TractError::Read {
+        let bytes = std::fs::read(path).map_err(|err| TractError::Read {
             model: name.to_string(),
             path: path.to_path_buf(),
-            source,
+            err,
         })?;
         let onnx = tract_onnx::onnx();
         let proto = onnx

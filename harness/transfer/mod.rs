@@ -85,7 +85,7 @@ pub enum TransferError {
     #[error("shm transfer without a shared-memory layout in the setup")]
     NoLayout,
     #[error("cannot map the shared-memory arena: {0}")]
-    Arena(#[source] ShmError),
+    Arena(ShmError),
     #[error("cannot generate inputs: {message}")]
     Samples { model: String, message: String },
 }
