@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::report::{Row, write_atomic};
 use crate::runtime::ortlib::OrtLib;
@@ -57,7 +57,7 @@ impl Default for SearchOptions {
 }
 
 /// Which phase of the search a probe belongs to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Step {
     /// The closed-loop probe that estimates the start rate.
@@ -182,8 +182,9 @@ impl Search {
     }
 }
 
-/// One line of `capacity.csv`: one probe of one configuration.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// One line of `capacity.csv`: one probe of one configuration. Times are in µs and every float
+/// has three decimals, as in `results.csv` ([`ProbeRow::rounded`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ProbeRow {
     /// The configuration: the point id without its load, e.g. `w2-t1-shm-partition-cpu`.
     pub config: String,
@@ -204,9 +205,9 @@ pub struct ProbeRow {
     pub rate_rps: Option<f64>,
     /// Completed requests per second in the measured window (median across trials).
     pub throughput_rps: f64,
-    pub latency_p50_ms: f64,
-    pub latency_p99_ms: f64,
-    pub latency_p999_ms: f64,
+    pub latency_p50_us: f64,
+    pub latency_p99_us: f64,
+    pub latency_p999_us: f64,
     pub errors: u64,
     /// Resident memory of all workers together at the end of the probe.
     pub rss_mib: f64,
@@ -223,6 +224,26 @@ pub struct ProbeRow {
     pub chosen: bool,
     /// Why the probe is invalid, and each objective missed.
     pub reason: String,
+}
+
+impl ProbeRow {
+    /// The row with every float rounded to three decimals, as `results.csv` writes them
+    /// ([`crate::report::Row::rounded`]); a test checks that the list names every float column.
+    pub fn rounded(&self) -> ProbeRow {
+        let r3 = |v: f64| (v * 1000.0).round() / 1000.0;
+        let mut r = self.clone();
+        for v in [
+            &mut r.throughput_rps,
+            &mut r.latency_p50_us,
+            &mut r.latency_p99_us,
+            &mut r.latency_p999_us,
+            &mut r.rss_mib,
+        ] {
+            *v = r3(*v);
+        }
+        r.rate_rps = r.rate_rps.map(r3);
+        r
+    }
 }
 
 /// One configuration's answer.
@@ -444,9 +465,9 @@ pub fn judge(
         concurrency: point.load.concurrency(),
         rate_rps: point.load.rate(),
         throughput_rps: all.throughput_rps,
-        latency_p50_ms: all.latency_p50_us / 1e3,
-        latency_p99_ms: all.latency_p99_us / 1e3,
-        latency_p999_ms: all.latency_p999_us / 1e3,
+        latency_p50_us: all.latency_p50_us,
+        latency_p99_us: all.latency_p99_us,
+        latency_p999_us: all.latency_p999_us,
         errors: all.errors,
         rss_mib: all.rss_mib,
         valid,
@@ -553,7 +574,8 @@ pub async fn run(
                 let row = judge(&config, &point, 0, Step::Estimate, all, &opts.slo);
                 say(format!(
                     "{config}: estimate: {concurrency} in flight gave {:.0} req/s (p99 {:.2} ms); starting at half",
-                    row.throughput_rps, row.latency_p99_ms
+                    row.throughput_rps,
+                    row.latency_p99_us / 1e3
                 ));
                 let start = row.throughput_rps / 2.0;
                 if row.valid && row.slo_met {
@@ -595,7 +617,7 @@ pub async fn run(
                     _ => "bracket",
                 },
                 row.throughput_rps,
-                row.latency_p99_ms,
+                row.latency_p99_us / 1e3,
                 if met {
                     "meets the SLO".to_string()
                 } else {
@@ -671,7 +693,7 @@ pub async fn run(
 fn write_csv(path: &Path, rows: &[ProbeRow]) -> anyhow::Result<()> {
     let mut w = ::csv::Writer::from_writer(Vec::new());
     for r in rows {
-        w.serialize(r)?;
+        w.serialize(r.rounded())?;
     }
     let bytes = w.into_inner().map_err(|e| anyhow::anyhow!("{e}"))?;
     write_atomic(path, &bytes).with_context(|| format!("cannot write {}", path.display()))
@@ -742,7 +764,9 @@ pub fn render(c: &Capacity, slo: &[Constraint]) -> String {
                 (None, Some(_)) => format!("≥ {}", grouped(r.rate().unwrap_or(0.0))),
                 _ => r.rate().map_or("none".into(), grouped),
             },
-            cap.map_or(String::new(), |p| format!("{:.2} ms", p.latency_p99_ms)),
+            cap.map_or(String::new(), |p| {
+                format!("{:.2} ms", p.latency_p99_us / 1e3)
+            }),
             r.lowest_failing.map_or("-".into(), grouped),
             cap.map_or(String::new(), |p| format!("{:.0}", p.rss_mib)),
             r.probes.to_string(),
@@ -794,10 +818,10 @@ pub fn render(c: &Capacity, slo: &[Constraint]) -> String {
                 describe(&r.point),
                 if r.capacity.is_none() { "≥ " } else { "" },
                 grouped(r.rate().unwrap_or(0.0)),
-                if p.latency_p99_ms >= 10.0 {
-                    format!("{:.0}", p.latency_p99_ms)
+                if p.latency_p99_us >= 10_000.0 {
+                    format!("{:.0}", p.latency_p99_us / 1e3)
                 } else {
-                    format!("{:.2}", p.latency_p99_ms)
+                    format!("{:.2}", p.latency_p99_us / 1e3)
                 },
                 p.rss_mib
             ));
@@ -947,6 +971,54 @@ mod tests {
             duration_s: 2.0,
             ..Row::default()
         }
+    }
+
+    /// Regression: capacity.csv had latencies in ms with every digit of the float
+    /// (`6.563839999999999`) while results.csv has µs with three decimals. Every float column,
+    /// found through the row's serde form, comes out of `rounded` with three decimals, and the
+    /// latencies are the `all` row's, in µs.
+    #[test]
+    fn capacity_csv_is_in_us_with_three_decimals_like_results_csv() {
+        let mut p = test_point(1);
+        p.load = LoadPoint::Open { rate: 500.0 };
+        let row = judge(
+            "c",
+            &p,
+            1,
+            Step::Bracket,
+            &all_row(498.0, 6_563.839_999),
+            &[],
+        );
+        assert_eq!(row.latency_p99_us, 6_563.839_999);
+        let mut v = serde_json::to_value(&row).unwrap();
+        let keys: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+        let mut floats = Vec::new();
+        for k in keys {
+            let before = v[&k].clone();
+            if before.is_f64() || before.is_null() {
+                v[&k] = serde_json::json!(1.234_567);
+                if serde_json::from_value::<ProbeRow>(v.clone()).is_ok() {
+                    floats.push(k);
+                } else {
+                    v[&k] = before;
+                }
+            }
+        }
+        assert!(floats.contains(&"latency_p99_us".to_string()), "{floats:?}");
+        assert!(floats.len() >= 6, "{floats:?}");
+        let row: ProbeRow = serde_json::from_value(v).unwrap();
+        let out = serde_json::to_value(row.rounded()).unwrap();
+        let unrounded: Vec<&String> = floats.iter().filter(|k| out[*k] != 1.235).collect();
+        assert!(unrounded.is_empty(), "not rounded: {unrounded:?}");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("capacity.csv");
+        write_csv(&path, &[row]).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            text.lines().next().unwrap().contains(",latency_p99_us,"),
+            "{text}"
+        );
+        assert!(!text.contains("1.234567"), "{text}");
     }
 
     #[test]
