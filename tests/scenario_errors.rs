@@ -1,6 +1,7 @@
 //! Golden tests of the error messages a user sees for a broken scenario.
 //!
-//! Every `tests/bad_scenarios/NAME.toml` holds exactly one problem, and its sibling `NAME.expected`
+//! Every `tests/bad_scenarios/NAME.toml` holds exactly one problem (those in [`SEVERAL`] hold the
+//! number given there, all reported in one run), and its sibling `NAME.expected`
 //! holds the complete stderr of `bench validate --scenario tests/bad_scenarios/NAME.toml`, run from
 //! the package root. The test runs the real binary on every case, checks exit code 2, an empty stdout
 //! and stderr equal to the `.expected` file, and that every expected message names a line
@@ -38,6 +39,21 @@ const NO_LINE: &[(&str, &str)] = &[
     (
         "no_models",
         "the problem is a key that is absent from the whole file",
+    ),
+];
+
+/// Cases with more than one problem, how many, and why: every problem of a file is reported
+/// together, not only the first.
+const SEVERAL: &[(&str, usize, &str)] = &[
+    (
+        "several_problems",
+        5,
+        "unknown keys (two with the nearest key), a wrong type and a missing model file at once",
+    ),
+    (
+        "misspelt_dim",
+        2,
+        "a misspelt dim name (with the nearest dim) and the dim it leaves unbound",
     ),
 ];
 
@@ -108,9 +124,19 @@ fn check(name: &str, update: bool) -> Vec<String> {
     }
 
     // Checks on the expected text itself, so a bad golden file cannot be accepted by accident.
-    if !expected.starts_with("error: the scenario has 1 problem:\n") {
+    let count = SEVERAL
+        .iter()
+        .find(|(n, _, _)| *n == name)
+        .map_or(1, |(_, n, _)| *n);
+    let head = if count == 1 {
+        "error: the scenario has 1 problem:\n".to_string()
+    } else {
+        format!("error: the scenario has {count} problems:\n")
+    };
+    if !expected.starts_with(&head) {
         problems.push(format!(
-            "expected output should report exactly one problem (one problem per fixture):\n{expected}"
+            "expected output should report exactly {count} problem(s) (one per fixture unless \
+             listed in SEVERAL):\n{expected}"
         ));
     }
     let located = format!("{toml}:");
@@ -131,8 +157,10 @@ fn check(name: &str, update: bool) -> Vec<String> {
             "listed in NO_LINE but the message now has a line: remove it from NO_LINE".into(),
         );
     }
-    if !expected.contains("\n  fix: ") {
-        problems.push(format!("expected message has no `fix:` hint:\n{expected}"));
+    if expected.matches("\n  fix: ").count() != count {
+        problems.push(format!(
+            "expected message has not one `fix:` hint per problem:\n{expected}"
+        ));
     }
     problems
 }
@@ -148,6 +176,11 @@ fn bad_scenarios_print_the_expected_errors() {
             "the corpus has {} cases, fewer than {MIN_CASES}",
             names.len()
         ));
+    }
+    for (n, _, _) in SEVERAL {
+        if !names.iter().any(|c| c == n) {
+            failures.push(format!("SEVERAL names `{n}`, which is not a case"));
+        }
     }
     for (n, _) in NO_LINE {
         if !names.iter().any(|c| c == n) {

@@ -1,15 +1,17 @@
 //! Scenarios: the TOML file a user writes, checked and resolved before anything is spawned.
 //!
-//! Two stages: `raw` mirrors the file (serde, unknown keys rejected), then [`load`] resolves it into
-//! a [`Scenario`] with no optional fields: absolute paths, shapes with every dynamic dim bound and
-//! checked against the ONNX file, generated input samples, typed durations and the sweep axes. Every
-//! problem becomes a [`ScenarioError`] naming the file, line and key, and saying how to fix it; all
-//! problems found are reported together.
+//! Two stages: `raw` mirrors the file (serde, unknown keys rejected; `parse` reads it, finding every
+//! unknown key and wrong type at once), then [`load`] resolves it into a [`Scenario`] with no
+//! optional fields: absolute paths, shapes with every dynamic dim bound and checked against the
+//! ONNX file, generated input samples, typed durations and the sweep axes. Every problem becomes a
+//! [`ScenarioError`] naming the file, line and key, and saying how to fix it; all problems found
+//! are reported together.
 
 mod model;
 pub use model::generate_samples;
 mod describe;
 pub use describe::{describe, effective_settings};
+mod parse;
 mod raw;
 pub mod shm;
 pub mod slo;
@@ -770,45 +772,84 @@ pub fn load_bytes(bytes: &[u8], file: &Path) -> Result<Scenario, ScenarioErrors>
         )
     })?;
     let map = SourceMap::new(&text);
-    let raw: RawScenario = toml::from_str(&text).map_err(|e| {
-        let offset = e.span().map(|s| s.start);
-        let key = offset
-            .and_then(|o| map.key_at(o))
-            .map(|k| k.to_string())
-            .unwrap_or_default();
-        let line = offset.map(|o| map.line_of_offset(o));
-        let message = e.message().trim().replace('\n', " ");
-        ScenarioErrors(vec![ScenarioError {
-            file: file.to_path_buf(),
-            line,
-            key: key.clone(),
-            hint: if let Some(dotted) = unquoted_dotted_dim(&text, line, &key, &message) {
-                format!(
-                    "a dim name with dots must be quoted, or TOML reads the dots as nested tables: \
-                     `dims = {{ \"{dotted}\" = 1 }}`"
-                )
-            } else if key.is_empty() {
-                "see docs/reference/scenario.md for the keys and their types".into()
-            } else {
-                format!("see `{key}` in docs/reference/scenario.md for its type")
-            },
-            message,
-        }])
-    })?;
-    let hash = hex(&sha2::Sha256::digest(bytes));
-    let mut errors = Errors {
-        file,
-        map: &map,
-        list: Vec::new(),
-    };
-    let scenario = resolve(raw, file, hash, &mut errors);
+    let parsed = parse::parse(&text, &map);
+    let mut list: Vec<ScenarioError> = parsed
+        .problems
+        .iter()
+        .map(|p| key_problem(p, &text, &map, file))
+        .collect();
+    let scopes = parsed.scopes();
+    let scenario = parsed.raw.and_then(|raw| {
+        let hash = hex(&sha2::Sha256::digest(bytes));
+        let mut errors = Errors {
+            file,
+            map: &map,
+            list: Vec::new(),
+        };
+        let scenario = resolve(raw, file, hash, &mut errors);
+        // What is left of a part with a key problem is not checked again: a removed key would
+        // come back as a derived problem.
+        list.extend(
+            errors
+                .list
+                .into_iter()
+                .filter(|e| !parse::in_scopes(&e.key, &scopes)),
+        );
+        scenario
+    });
     match scenario {
-        Some(s) if errors.list.is_empty() => Ok(s),
+        Some(s) if list.is_empty() => Ok(s),
         _ => {
             // In file order; problems without a line (about the whole file) last.
-            errors.list.sort_by_key(|e| e.line.unwrap_or(usize::MAX));
-            Err(ScenarioErrors(errors.list))
+            list.sort_by_key(|e| e.line.unwrap_or(usize::MAX));
+            Err(ScenarioErrors(list))
         }
+    }
+}
+
+/// A problem of the file's keys or types as the user reads it: file, line, key, what is wrong and
+/// what to do.
+fn key_problem(p: &parse::Problem, text: &str, map: &SourceMap, file: &Path) -> ScenarioError {
+    let line = p
+        .key
+        .as_ref()
+        .and_then(|k| map.line_of(k))
+        .or_else(|| p.offset.map(|o| map.line_of_offset(o)));
+    let key = p.key.as_ref().map(|k| k.to_string()).unwrap_or_default();
+    let hint = if let Some(u) = &p.unknown {
+        let table = match p.key.as_ref().map(|k| &k.0[..k.0.len().saturating_sub(1)]) {
+            Some(parent) if !parent.is_empty() => {
+                format!("the keys of `{}` are", KeyPath(parent.to_vec()))
+            }
+            _ => "the top-level keys are".to_string(),
+        };
+        let known = if u.known.is_empty() {
+            format!("{table} none")
+        } else {
+            format!("{table}: {}", u.known.join(", "))
+        };
+        match &u.nearest {
+            Some(n) => format!("rename it `{n}`; {known}"),
+            None => {
+                format!("remove it or correct its name; {known} (see docs/reference/scenario.md)")
+            }
+        }
+    } else if let Some(dotted) = unquoted_dotted_dim(text, line, &key, &p.message) {
+        format!(
+            "a dim name with dots must be quoted, or TOML reads the dots as nested tables: \
+             `dims = {{ \"{dotted}\" = 1 }}`"
+        )
+    } else if key.is_empty() {
+        "see docs/reference/scenario.md for the keys and their types".into()
+    } else {
+        format!("see `{key}` in docs/reference/scenario.md for its type")
+    };
+    ScenarioError {
+        file: file.to_path_buf(),
+        line,
+        key,
+        message: p.message.clone(),
+        hint,
     }
 }
 

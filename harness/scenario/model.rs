@@ -182,7 +182,11 @@ pub(super) fn resolve_model(
             e.push(
                 &key.key("inputs").key(k),
                 format!("model `{name}` has no input `{k}`"),
-                format!("its inputs are: {}", list.join(", ")),
+                format!(
+                    "{}its inputs are: {}",
+                    super::parse::did_you_mean(k, &list),
+                    list.join(", ")
+                ),
             );
         }
     }
@@ -204,7 +208,11 @@ pub(super) fn resolve_model(
                 if list.is_empty() {
                     "this model has no named dynamic dims; remove the entry".to_string()
                 } else {
-                    format!("its named dims are: {}", list.join(", "))
+                    format!(
+                        "{}its named dims are: {}",
+                        super::parse::did_you_mean(d, &list),
+                        list.join(", ")
+                    )
                 },
             );
         } else if v < 1 {

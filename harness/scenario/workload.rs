@@ -147,7 +147,11 @@ pub(super) fn resolve_workload(
                         e.push(
                             &mkey,
                             format!("`{name}` is not a model or group of this scenario"),
-                            format!("the models and groups are: {}", names.join(", ")),
+                            format!(
+                                "{}the models and groups are: {}",
+                                super::parse::did_you_mean(name, &names),
+                                names.join(", ")
+                            ),
                         );
                     }
                 }
