@@ -123,6 +123,24 @@ pub struct PhaseResult {
     pub checks: Vec<OutputChecks>,
 }
 
+impl PhaseResult {
+    /// Adds another phase of the same kind (the warm-ups of a point's pools, when its trials run
+    /// in rounds): its requests, first runs, cold starts and output checks are counted with these.
+    pub fn absorb(&mut self, o: &PhaseResult) {
+        self.result.merge(&o.result);
+        self.span += o.span;
+        self.windows += o.windows;
+        self.overloaded |= o.overloaded;
+        self.sent += o.sent;
+        for (a, b) in self.first_runs.iter_mut().zip(&o.first_runs) {
+            a.merge(b);
+        }
+        for (a, b) in self.checks.iter_mut().zip(&o.checks) {
+            a.merge(b);
+        }
+    }
+}
+
 /// How long a phase runs.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum PhaseRule {

@@ -303,6 +303,27 @@ fn first_runs_are_kept_out_of_the_steady_state() {
     common::assert_accounted(&run);
 }
 
+/// With trials in rounds (the default), each trial runs on a fresh pool after its own warm-up:
+/// every warm-up is counted, its first runs included, so `sent` is every request of the point.
+#[test]
+fn trials_in_rounds_count_every_pools_warm_up() {
+    let run = sweep(
+        "[[model]]\nname = \"m\"\nsynthetic = { mean = \"100us\", wait = \"sleep\" }\n\
+         [workload]\nwarmup_requests = 20\nrequests = 100\ntrials = 3\n",
+        &[],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let n = |k: &str| run.num("all", k);
+    assert_eq!(
+        n("sent"),
+        3.0 * 20.0 + 3.0 * 100.0,
+        "three warm-ups and three trials"
+    );
+    assert_eq!(n("first_runs"), 3.0, "one per pool, in its warm-up");
+    assert_eq!(n("warmup_requests"), 57.0);
+    assert_eq!(n("requests"), 100.0, "the median trial's");
+}
+
 /// Regression: with warm-up on (the default), the identity
 /// `requests + errors + first_runs + cold_starts + warmup_requests = sent` failed on every row by
 /// `first_runs`; the tests checked it only without warm-up. Closed and open loops, an ensemble,

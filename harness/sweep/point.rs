@@ -254,9 +254,9 @@ pub async fn measure(
     })))
 }
 
-/// The point's result from what its pools measured, in the order they ran: the trials of all of
-/// them, the first pool's warm-up and workers, each worker's largest memory, the mean CPU steal
-/// and every restart.
+/// The point's result from what its pools measured, in the order they ran: the trials and the
+/// warm-ups of all of them, the first pool's workers, each worker's largest memory, the mean CPU
+/// steal and every restart.
 pub fn finish(
     scenario: &Scenario,
     point: &Point,
@@ -269,6 +269,12 @@ pub fn finish(
     let mut m = *first;
     let mut steals: Vec<f64> = m.steal.into_iter().collect();
     for r in rounds {
+        // Every pool warmed up: all of it is counted (warm-up requests, first runs, cold starts).
+        match (&mut m.warm, &r.warm) {
+            (Some(w), Some(o)) => w.absorb(o),
+            (None, Some(o)) => m.warm = Some(o.clone()),
+            _ => {}
+        }
         m.trials.extend(r.trials);
         m.trial_starts.extend(r.trial_starts);
         for (a, b) in m.rss_per_worker.iter_mut().zip(&r.rss_per_worker) {
