@@ -237,6 +237,15 @@ pub enum Command {
     },
 }
 
+/// `--force`: what `sweep`, `run` and `capacity` refuse without it, they do with it.
+#[derive(Debug, Clone, Copy, Default, Args)]
+pub struct ForceFlag {
+    /// Run anyway: start points past the limits on worker processes (256) and compute threads
+    /// (8 per CPU).
+    #[arg(long)]
+    pub force: bool,
+}
+
 /// The arguments of `bench sweep`.
 #[derive(Debug, Clone, Args)]
 pub struct SweepArgs {
@@ -252,6 +261,8 @@ pub struct SweepArgs {
     /// Check the scenario and list the sweep points without running anything.
     #[arg(long)]
     pub dry_run: bool,
+    #[command(flatten)]
+    pub force: ForceFlag,
     #[command(flatten)]
     pub run: RunFlags,
     /// Run only shard I of N (0-based): the points whose index modulo N is I, so N machines can
@@ -332,6 +343,8 @@ pub struct RunArgs {
     /// Write `OUT/scenario.toml` and list the sweep points without running anything.
     #[arg(long)]
     pub dry_run: bool,
+    #[command(flatten)]
+    pub force: ForceFlag,
     #[command(flatten)]
     pub run: RunFlags,
 }
@@ -457,6 +470,8 @@ pub struct CapacityArgs {
     /// Output folder for capacity.csv. Default: `reports/<scenario name>-capacity`.
     #[arg(long, short)]
     pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub force: ForceFlag,
     /// Start every search at this rate (requests/s) instead of estimating one with a short
     /// closed-loop probe.
     #[arg(long, value_name = "RPS")]
@@ -483,6 +498,10 @@ pub struct ValidateArgs {
     /// The scenario file (TOML).
     #[arg(long, short)]
     pub scenario: PathBuf,
+    /// Accept points past the limits on worker processes (256) and compute threads (8 per CPU),
+    /// as `bench sweep --force` runs them.
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// The arguments of `bench parity`.

@@ -67,6 +67,8 @@ fn current_thread() -> anyhow::Result<tokio::runtime::Runtime> {
 struct SweepPlan<'a> {
     out_dir: PathBuf,
     resume: bool,
+    /// `--force`: points past the limits run too.
+    force: bool,
     shard: Option<shard::Shard>,
     dry_run: bool,
     run: &'a RunFlags,
@@ -89,6 +91,7 @@ pub fn sweep(args: SweepArgs, ort_lib: Option<&Path>) -> anyhow::Result<ExitCode
     let plan = SweepPlan {
         out_dir: out_dir.clone(),
         resume: args.resume.is_some(),
+        force: args.force.force,
         shard: args.shard,
         dry_run: args.dry_run,
         run: &args.run,
@@ -224,6 +227,7 @@ pub fn run(args: RunArgs, ort_lib: Option<&Path>) -> anyhow::Result<ExitCode> {
     let plan = SweepPlan {
         out_dir,
         resume: false,
+        force: args.force.force,
         shard: None,
         dry_run: args.dry_run,
         run: &args.run,
@@ -281,6 +285,8 @@ fn run_sweep(
             );
         }
     }
+    // Checked here too for `--dry-run` and `bench run`, which list or run the points as a sweep.
+    s.check_limits(plan.force)?;
     if plan.dry_run {
         print!("{}", scenario::describe(&s));
         if let Some(sh) = &shard {
@@ -315,8 +321,16 @@ fn run_sweep(
         let names: Vec<&str> = s.axes.runtime.iter().map(|r| r.name()).collect();
         runtime_note = format!("runtimes {}, {runtime_note}", names.join(", "));
     }
+    let most = |f: fn(&scenario::limits::Footprint) -> usize| {
+        s.points
+            .iter()
+            .map(|p| f(&scenario::limits::footprint(p)))
+            .max()
+            .unwrap_or(0)
+    };
     eprintln!(
-        "bench: {} point(s) of scenario `{}`{}, {runtime_note}, results in {}",
+        "bench: {} point(s) of scenario `{}`{}, each starting up to {} worker process(es) and {} \
+         compute thread(s), {runtime_note}, results in {}",
         s.points.len(),
         s.name,
         shard.as_ref().map_or_else(String::new, |sh| format!(
@@ -324,6 +338,8 @@ fn run_sweep(
             sh.shard(),
             sh.sweep_points
         )),
+        most(|f| f.processes),
+        most(|f| f.threads),
         out_dir.display()
     );
     let (outcome, rows) = current_thread()?.block_on(sweep::sweep(&s, ort.as_ref(), &opts))?;
@@ -380,6 +396,7 @@ pub fn capacity(args: CapacityArgs, ort_lib: Option<&Path>) -> anyhow::Result<Ex
         progress: !args.run.quiet,
     };
     capacity::check(&s, &opts)?;
+    s.check_limits(args.force.force)?;
     let ort = ort_for(&s, ort_lib)?;
     let _qos = hold_qos(&args.run)?;
     eprintln!(
@@ -404,6 +421,7 @@ pub fn capacity(args: CapacityArgs, ort_lib: Option<&Path>) -> anyhow::Result<Ex
 /// `bench validate`.
 pub fn validate(args: ValidateArgs) -> anyhow::Result<ExitCode> {
     let s = scenario::load(&args.scenario)?;
+    s.check_limits(args.force)?;
     print!("{}", scenario::describe(&s));
     Ok(ExitCode::Ok)
 }

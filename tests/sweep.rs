@@ -255,7 +255,11 @@ fn every_bundled_scenario_validates() {
             .assert()
             .success();
         let text = String::from_utf8_lossy(&out.get_output().stdout).to_string();
-        assert!(text.contains("point(s):"), "{}: {text}", path.display());
+        assert!(
+            text.contains("point(s); the largest starts"),
+            "{}: {text}",
+            path.display()
+        );
     }
 }
 
@@ -482,4 +486,57 @@ fn trials_are_interleaved_across_points_unless_asked_otherwise() {
             assert!(a[1].duration_since(a[0]).unwrap() >= cooldown, "{a:?}");
         }
     }
+}
+
+/// Regression: `workers = 10000` passed `bench validate`, then spawned workers for four minutes
+/// before failing. Validation, `--dry-run` and the sweep say what the largest point starts and
+/// refuse it up front, naming the key; `--force` lifts the limit.
+#[test]
+fn a_point_past_the_process_limit_is_refused_before_anything_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("s.toml");
+    std::fs::write(
+        &file,
+        "[[model]]\nname = \"m\"\nsynthetic = { mean = \"1ms\" }\n[sweep]\nworkers = [1, 10000]\n",
+    )
+    .unwrap();
+    let s = file.to_str().unwrap();
+    let out = dir.path().join("out");
+    for args in [
+        vec!["validate", "--scenario", s],
+        vec!["sweep", "--dry-run", "--scenario", s],
+        vec!["sweep", "--scenario", s, "--out", out.to_str().unwrap()],
+    ] {
+        let started = std::time::Instant::now();
+        let run = common::bench(&args);
+        assert_eq!(run.code, 2, "{args:?}: {}", run.stderr);
+        assert!(
+            run.stderr.contains(
+                "s.toml:5: `sweep.workers`: point w10000-t1-pipe-cpu-c1 would start 10000 worker \
+                 processes, more than the limit of 256"
+            ),
+            "{args:?}: {}",
+            run.stderr
+        );
+        assert!(run.stderr.contains("pass --force"), "{}", run.stderr);
+        assert!(run.stdout.is_empty(), "{args:?}: {}", run.stdout);
+        assert!(started.elapsed() < std::time::Duration::from_secs(20));
+    }
+    assert!(!out.exists(), "nothing was started or written");
+    let forced = common::bench(&["validate", "--scenario", s, "--force"]);
+    assert_eq!(forced.code, 0, "{}", forced.stderr);
+    assert!(
+        forced
+            .stdout
+            .contains("the largest starts 10000 worker process(es) with 10000 compute thread(s)"),
+        "{}",
+        forced.stdout
+    );
+    assert!(
+        forced
+            .stdout
+            .contains("starts 10000 process(es), 10000 thread(s)"),
+        "{}",
+        forced.stdout
+    );
 }

@@ -155,7 +155,25 @@ pub fn describe(s: &Scenario) -> String {
         let slo: Vec<String> = s.slo.iter().map(|c| c.to_string()).collect();
         let _ = writeln!(out, "  SLO: {}", slo.join(", "));
     }
-    let _ = writeln!(out, "{} point(s):", s.points.len());
+    let largest = s.points.iter().map(super::limits::footprint).fold(
+        super::limits::Footprint {
+            processes: 0,
+            threads: 0,
+        },
+        |a, f| super::limits::Footprint {
+            processes: a.processes.max(f.processes),
+            threads: a.threads.max(f.threads),
+        },
+    );
+    let _ = writeln!(
+        out,
+        "{} point(s); the largest starts {} worker process(es) with {} compute thread(s) at \
+         once, on {} usable CPU(s):",
+        s.points.len(),
+        largest.processes,
+        largest.threads,
+        super::limits::usable_cpus()
+    );
     for p in &s.points {
         let load = match p.load {
             LoadPoint::Closed { concurrency } => format!("concurrency={concurrency}"),
@@ -163,7 +181,7 @@ pub fn describe(s: &Scenario) -> String {
         };
         let _ = writeln!(
             out,
-            "  {:>3}  {}  workers={} intra_threads={} transfer={} placement={} pin={} provider={} {load} runtime={}",
+            "  {:>3}  {}  workers={} intra_threads={} transfer={} placement={} pin={} provider={} {load} runtime={}  starts {} process(es), {} thread(s)",
             p.index,
             p.id,
             p.workers,
@@ -173,6 +191,8 @@ pub fn describe(s: &Scenario) -> String {
             p.pin.name(),
             p.provider.name(),
             p.runtime.name(),
+            super::limits::footprint(p).processes,
+            super::limits::footprint(p).threads,
         );
     }
     out

@@ -11,6 +11,7 @@ mod model;
 pub use model::generate_samples;
 mod describe;
 pub use describe::{describe, effective_settings};
+pub mod limits;
 mod parse;
 mod raw;
 pub mod shm;
@@ -603,6 +604,9 @@ pub struct Scenario {
     pub transfer: TransferSpec,
     pub axes: Axes,
     pub points: Vec<Point>,
+    /// The points past a limit on what one point may start ([`limits`]), one problem per limit:
+    /// a command refuses to run them unless forced ([`Scenario::check_limits`]).
+    pub over_limit: Vec<ScenarioError>,
 }
 
 /// `[transfer]`: settings of the transfer modes.
@@ -618,6 +622,16 @@ impl Scenario {
         self.models
             .iter()
             .any(|m| matches!(m.source, ModelSource::Onnx(_)))
+    }
+
+    /// `Err` with the problems of [`Scenario::over_limit`] unless `force` (`--force`) or there are
+    /// none.
+    pub fn check_limits(&self, force: bool) -> Result<(), ScenarioErrors> {
+        if force || self.over_limit.is_empty() {
+            Ok(())
+        } else {
+            Err(ScenarioErrors(self.over_limit.clone()))
+        }
     }
 
     /// This scenario with the models marked in `drop` left out of the traffic: their weight in the
@@ -1007,7 +1021,21 @@ fn resolve(raw: RawScenario, file: &Path, hash: String, e: &mut Errors) -> Optio
     ) {
         e.push(&p.key, p.message, p.hint);
     }
+    let over_limit = limits::check(&points, limits::usable_cpus())
+        .into_iter()
+        .map(|o| {
+            let key = root.key("sweep").key(o.key);
+            ScenarioError {
+                file: file.to_path_buf(),
+                line: e.map.line_of(&key),
+                key: key.to_string(),
+                message: o.message,
+                hint: o.hint,
+            }
+        })
+        .collect();
     Some(Scenario {
+        over_limit,
         name,
         file: file.to_path_buf(),
         hash,
