@@ -182,6 +182,9 @@ impl Search {
     }
 }
 
+/// The file `bench capacity` writes into its output folder.
+pub const CSV_FILE: &str = "capacity.csv";
+
 /// One line of `capacity.csv`: one probe of one configuration. Times are in µs and every float
 /// has three decimals, as in `results.csv` ([`ProbeRow::rounded`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -523,7 +526,7 @@ pub async fn run(
     check(scenario, opts)?;
     std::fs::create_dir_all(&opts.out_dir)
         .with_context(|| format!("cannot create the output folder {}", opts.out_dir.display()))?;
-    let csv_path = opts.out_dir.join("capacity.csv");
+    let csv_path = opts.out_dir.join(CSV_FILE);
     // Probes measure without the scenario's SLO: the command's SLO is judged here, apart from
     // the measurement's own validity.
     let mut probe_scenario = scenario.clone();

@@ -113,7 +113,7 @@ const RUN_EXAMPLES: &str = "Examples:
   bench run model.onnx --shape x=1x3x224x224 --workers 1,2 --transfer pipe,shm
   bench run ocr.onnx --shape x=1x3x48x192 --dims p2o.DynamicDimension.0=2 --duration 2s
   bench run a.onnx b.onnx --dims a:batch=4 --input mask=true --rate 100,200 --out reports/ab
-  bench sweep --scenario reports/mlp/scenario.toml    # repeat a run (or edit it first)";
+  bench sweep --scenario reports/mlp/scenario.toml --out reports/mlp-2    # repeat a run";
 const INIT_EXAMPLES: &str = "Examples:
   bench init models/onnx/encoder_small.onnx > my.toml
   bench init a.onnx b.onnx > my.toml && bench validate --scenario my.toml";
@@ -240,8 +240,9 @@ pub enum Command {
 /// `--force`: what `sweep`, `run` and `capacity` refuse without it, they do with it.
 #[derive(Debug, Clone, Copy, Default, Args)]
 pub struct ForceFlag {
-    /// Run anyway: start points past the limits on worker processes (256) and compute threads
-    /// (8 per CPU).
+    /// Run anyway: replace the results of an earlier run in the output folder (only the files
+    /// bench writes there go), and start points past the limits on worker processes (256) and
+    /// compute threads (8 per CPU).
     #[arg(long)]
     pub force: bool,
 }
@@ -252,7 +253,8 @@ pub struct SweepArgs {
     /// The scenario file (TOML).
     #[arg(long, short)]
     pub scenario: PathBuf,
-    /// Output folder. Default: `reports/<scenario name>`.
+    /// Output folder. Default: `reports/<scenario name>`. A folder holding an earlier run's
+    /// results is refused: continue it with --resume, or replace it with --force.
     #[arg(long, short, conflicts_with = "resume")]
     pub out: Option<PathBuf>,
     /// Continue an interrupted sweep in DIR: keep its finished points, run the others.
@@ -338,6 +340,7 @@ pub struct RunArgs {
     #[arg(long, value_name = "RPS,...", value_delimiter = ',')]
     pub rate: Vec<f64>,
     /// Output folder: the results, and `scenario.toml`. Default: `reports/<first model's stem>`.
+    /// A folder holding an earlier run's results is refused unless --force.
     #[arg(long, short)]
     pub out: Option<PathBuf>,
     /// Write `OUT/scenario.toml` and list the sweep points without running anything.
@@ -467,7 +470,8 @@ pub struct CapacityArgs {
     /// scenario's `slo`.
     #[arg(long, value_name = "OBJECTIVE")]
     pub slo: Vec<String>,
-    /// Output folder for capacity.csv. Default: `reports/<scenario name>-capacity`.
+    /// Output folder for capacity.csv. Default: `reports/<scenario name>-capacity`. A folder
+    /// holding an earlier capacity.csv is refused unless --force.
     #[arg(long, short)]
     pub out: Option<PathBuf>,
     #[command(flatten)]

@@ -13,7 +13,8 @@ use crate::cli::{
 use crate::runtime::ortlib::{self, OrtLib};
 use crate::scenario::{self, Scenario};
 use crate::{
-    ExitCode, calibrate, capacity, compare, merge, parity, report, shard, starter, sweep, timer,
+    ExitCode, calibrate, capacity, compare, merge, outdir, parity, report, shard, starter, sweep,
+    timer,
 };
 
 /// ONNX Runtime for a scenario: located when some model is an ONNX file that some point runs under
@@ -67,7 +68,7 @@ fn current_thread() -> anyhow::Result<tokio::runtime::Runtime> {
 struct SweepPlan<'a> {
     out_dir: PathBuf,
     resume: bool,
-    /// `--force`: points past the limits run too.
+    /// `--force`: points past the limits run too (the output folder is claimed before).
     force: bool,
     shard: Option<shard::Shard>,
     dry_run: bool,
@@ -88,6 +89,16 @@ pub fn sweep(args: SweepArgs, ort_lib: Option<&Path>) -> anyhow::Result<ExitCode
         .clone()
         .or(args.out.clone())
         .unwrap_or_else(|| PathBuf::from("reports").join(&s.name));
+    if args.resume.is_none() && !args.dry_run {
+        s.check_limits(args.force.force)?;
+        outdir::claim(
+            &out_dir,
+            outdir::Writer::Sweep,
+            args.force.force,
+            &out_name(&out_dir, args.out.is_some()),
+            Some(&format!("--resume {}", out_dir.display())),
+        )?;
+    }
     let plan = SweepPlan {
         out_dir: out_dir.clone(),
         resume: args.resume.is_some(),
@@ -211,15 +222,24 @@ pub fn run(args: RunArgs, ort_lib: Option<&Path>) -> anyhow::Result<ExitCode> {
     for n in &notes {
         eprintln!("bench: {n}");
     }
+    // Even a dry run writes scenario.toml: into a folder of an earlier run's results, it would
+    // no longer be the scenario they come from.
+    outdir::claim(
+        &out_dir,
+        outdir::Writer::Run,
+        args.force.force,
+        &out_name(&out_dir, args.out.is_some()),
+        None,
+    )?;
     std::fs::create_dir_all(&out_dir)
         .with_context(|| format!("--out: cannot create {}", out_dir.display()))?;
-    let file = out_dir.join("scenario.toml");
+    let file = out_dir.join(outdir::RUN_SCENARIO);
     let tmp = out_dir.join(".scenario.toml.tmp");
     std::fs::write(&tmp, &text)
         .and_then(|()| std::fs::rename(&tmp, &file))
         .with_context(|| format!("--out: cannot write {}", file.display()))?;
     eprintln!(
-        "bench: wrote {}; repeat with `bench sweep --scenario {}`",
+        "bench: wrote {}; repeat with `bench sweep --scenario {} --out NEW_DIR`",
         file.display(),
         file.display()
     );
@@ -233,6 +253,15 @@ pub fn run(args: RunArgs, ort_lib: Option<&Path>) -> anyhow::Result<ExitCode> {
         run: &args.run,
     };
     run_sweep(s, plan, ort_lib)
+}
+
+/// The output folder as messages name it: the flag when given, else the default it is.
+fn out_name(dir: &Path, given: bool) -> String {
+    if given {
+        format!("--out {}", dir.display())
+    } else {
+        format!("the output folder {} (the default --out)", dir.display())
+    }
 }
 
 /// This process's command line, quoted where a shell would need it, for a file's header.
@@ -392,22 +421,33 @@ pub fn capacity(args: CapacityArgs, ort_lib: Option<&Path>) -> anyhow::Result<Ex
         start_rate: args.start_rate,
         out_dir: args
             .out
+            .clone()
             .unwrap_or_else(|| PathBuf::from("reports").join(format!("{}-capacity", s.name))),
         progress: !args.run.quiet,
     };
     capacity::check(&s, &opts)?;
     s.check_limits(args.force.force)?;
+    outdir::claim(
+        &opts.out_dir,
+        outdir::Writer::Capacity,
+        args.force.force,
+        &out_name(&opts.out_dir, args.out.is_some()),
+        None,
+    )?;
     let ort = ort_for(&s, ort_lib)?;
     let _qos = hold_qos(&args.run)?;
     eprintln!(
         "bench: capacity of {} configuration(s) of scenario `{}`, probes in {}",
         capacity::configs(&s).len(),
         s.name,
-        opts.out_dir.join("capacity.csv").display()
+        opts.out_dir.join(capacity::CSV_FILE).display()
     );
     let c = current_thread()?.block_on(capacity::run(&s, ort.as_ref(), &opts))?;
     print!("{}", capacity::render(&c, &opts.slo));
-    println!("probes: {}", opts.out_dir.join("capacity.csv").display());
+    println!(
+        "probes: {}",
+        opts.out_dir.join(capacity::CSV_FILE).display()
+    );
     Ok(match (c.interrupted, c.best) {
         (Some(sig), _) => {
             eprintln!("interrupted: the probes so far are in capacity.csv");

@@ -37,6 +37,8 @@
 //! - [`calibrate`]: measures the floor (in-process run, bare socket round trip) beside the pool.
 //! - [`compare`]: matches two results row by row and flags regressions beyond threshold and noise.
 //! - [`capacity`]: searches each configuration's highest rate within an SLO and names the best.
+//! - [`outdir`]: output folders: a used one is refused unless resumed or forced, and `--force`
+//!   clears only the files bench writes there.
 //! - [`parity`]: runs one batch per model through every runtime and compares with PyTorch.
 
 pub mod calibrate;
@@ -49,6 +51,7 @@ pub mod load;
 pub mod merge;
 pub mod metrics;
 pub mod onnx;
+pub mod outdir;
 pub mod parity;
 pub mod protocol;
 pub mod report;

@@ -787,7 +787,7 @@ pub fn run(models: &[PathBuf], spec: &RunSpec) -> anyhow::Result<(String, Vec<St
     }
     let header = [
         format!("Written by `{}`.", spec.command),
-        "Repeat or edit the run: bench sweep --scenario THIS_FILE".to_string(),
+        "Repeat or edit the run: bench sweep --scenario THIS_FILE --out NEW_DIR".to_string(),
         "Every key: docs/reference/scenario.md".to_string(),
     ];
     let mut tail = String::new();

@@ -70,7 +70,8 @@ flagged_named() {
 
 sweep() { # scenario out [sweep flags]
   local code=0
-  "$bench" sweep --quiet --scenario "$1" --out "$2" "${@:3}" >/dev/null 2>"$2.stderr" || code=$?
+  # --force: a second run of this script replaces the first one's runs in $OUT.
+  "$bench" sweep --quiet --scenario "$1" --out "$2" --force "${@:3}" >/dev/null 2>"$2.stderr" || code=$?
   [ "$code" -le 1 ] || { echo "compare_power: sweep of $1 failed:" >&2; cat "$2.stderr" >&2; exit 2; }
 }
 

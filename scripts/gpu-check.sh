@@ -25,7 +25,7 @@ cat "$OUT_DIR/gpu.txt"
 
 # 1. bench: exit 1 only means some point is invalid; the verdict below reads the rows.
 set +e
-"$BENCH" sweep --scenario scenarios/gpu.toml --out "$OUT_DIR"
+"$BENCH" sweep --scenario scenarios/gpu.toml --out "$OUT_DIR" --force # a re-run replaces the day's
 status=$?
 set -e
 [ "$status" -le 1 ] || { echo "gpu-check: bench sweep failed ($status)" >&2; exit "$status"; }

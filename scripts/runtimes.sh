@@ -17,7 +17,8 @@ for m in $MODELS; do
   sed -e "s|\"\.\./|\"$ROOT/|g" -e "s|^python_path = \"\.\.\"|python_path = \"$ROOT\"|" \
       -e "s|^mix = .*|mix = { $m = 1 }|" -e "s|^name = \"runtimes\"|name = \"runtimes-$m\"|" \
       scenarios/runtimes.toml > "$TMP/$m.toml"
-  target/release/bench sweep --quiet --scenario "$TMP/$m.toml" --out "reports/runtimes/$m" "$@" > /dev/null
+  # --force: a re-run replaces the table's earlier results.
+  target/release/bench sweep --quiet --scenario "$TMP/$m.toml" --out "reports/runtimes/$m" --force "$@" > /dev/null
 done
 .venv/bin/python - $MODELS <<'PY'
 import csv, sys

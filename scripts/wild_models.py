@@ -283,6 +283,7 @@ def notes(out: Path) -> str:
 def run_model(bench: list[str], o: Outcome, work: Path, timeout: float) -> None:
     w = o.wild
     out = work / f"run-{o.path.stem}"
+    shutil.rmtree(out, ignore_errors=True)  # two wheels may ship models of one name
     cmd = [*bench, "run", str(o.path), *w.flags, "--transfer", ",".join(TRANSFERS),
            "--requests", str(REQUESTS), "--warmup-requests", str(WARMUP_REQUESTS),
            "--out", str(out), "--quiet"]  # fmt: skip
@@ -410,6 +411,7 @@ def check_model(bench: list[str], python: str, o: Outcome, work: Path, timeout: 
         o.check_detail = "ONNX Runtime (Python) could not run it: " + (lines[-1] if lines else "")[:300]
         return
     out = work / f"check-{o.path.stem}"
+    shutil.rmtree(out, ignore_errors=True)
     cmd = [*bench, "run", str(o.path), "--test-data", str(data), "--transfer", ",".join(TRANSFERS),
            "--requests", "3", "--warmup", "0s", "--out", str(out), "--quiet"]  # fmt: skip
     try:

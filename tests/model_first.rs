@@ -361,3 +361,74 @@ fn bench_init_binds_an_input_with_named_and_unnamed_dims_in_one_place() {
         init.stdout
     );
 }
+
+/// `bench run` into the folder of an earlier run is refused (its scenario.toml would no longer be
+/// the one its results come from), `--force` replaces the run, and a scenario.toml that `bench
+/// run` did not write is never overwritten.
+#[test]
+fn bench_run_refuses_a_used_out_folder_unless_forced() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let model = format!("{}/linear.onnx", common::models_path());
+    let run = |extra: &[&str]| {
+        let mut all = vec![
+            "run",
+            "--quiet",
+            model.as_str(),
+            "--dims",
+            "batch=1",
+            "--requests",
+            "20",
+            "--warmup-requests",
+            "0",
+            "--out",
+            s(&out),
+        ];
+        all.extend(extra);
+        common::bench(&all)
+    };
+    let first = run(&["--concurrency", "1"]);
+    assert!(first.code == 0 || first.code == 1, "{}", first.stderr);
+    let again = run(&["--concurrency", "2"]);
+    assert_eq!(again.code, 2, "{}", again.stderr);
+    assert!(
+        again.stderr.contains("holds the results of an earlier run"),
+        "{}",
+        again.stderr
+    );
+    let text = std::fs::read_to_string(out.join("scenario.toml")).unwrap();
+    assert!(
+        !text.contains("--concurrency 2"),
+        "the earlier scenario stays: {text}"
+    );
+    let forced = run(&["--concurrency", "2", "--force"]);
+    assert!(forced.code == 0 || forced.code == 1, "{}", forced.stderr);
+    let ids: Vec<String> = common::read_rows(&out.join("results.csv"))
+        .into_iter()
+        .map(|r| r["point_id"].clone())
+        .collect();
+    assert!(ids.iter().all(|id| id.ends_with("-c2")), "{ids:?}");
+    // Someone's own scenario.toml is not bench run's to overwrite, even with --force.
+    let mine = dir.path().join("mine");
+    std::fs::create_dir_all(&mine).unwrap();
+    std::fs::write(mine.join("scenario.toml"), "# my scenario\n").unwrap();
+    let refused = common::bench(&[
+        "run",
+        model.as_str(),
+        "--dims",
+        "batch=1",
+        "--out",
+        s(&mine),
+        "--force",
+    ]);
+    assert_eq!(refused.code, 2, "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("that `bench run` did not write"),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(
+        std::fs::read_to_string(mine.join("scenario.toml")).unwrap(),
+        "# my scenario\n"
+    );
+}

@@ -499,9 +499,162 @@ fn the_cluster_scripts_are_valid_shell() {
         "completionMode: Indexed",
         "completions: 4",
         "--shard \"${JOB_COMPLETION_INDEX}/${SHARDS}\"",
-        "bench merge /results/shard-*",
+        "name: bench-sweep-${RUN}",
+        "name: bench-merge-${RUN}",
+        "bench merge \"${shards[@]}\"",
     ] {
         assert!(k8s.contains(needed), "k8s-sweep-job.yaml lacks {needed}");
     }
     assert!(!k8s.contains('\t'), "YAML forbids tabs in indentation");
+}
+
+/// The shell scripts of the YAML file's containers (`args: - |` blocks), in order, dedented.
+fn yaml_scripts(yaml: &str) -> Vec<String> {
+    let lines: Vec<&str> = yaml.lines().collect();
+    let mut scripts = Vec::new();
+    for (i, l) in lines.iter().enumerate() {
+        if l.trim() != "- |" {
+            continue;
+        }
+        let indent = l.len() - l.trim_start().len();
+        let body: Vec<&str> = lines[i + 1..]
+            .iter()
+            .take_while(|b| b.trim().is_empty() || b.len() - b.trim_start().len() > indent)
+            .copied()
+            .collect();
+        let strip = body
+            .iter()
+            .filter(|b| !b.trim().is_empty())
+            .map(|b| b.len() - b.trim_start().len())
+            .min()
+            .unwrap_or(0);
+        let text: Vec<&str> = body.iter().map(|b| b.get(strip..).unwrap_or("")).collect();
+        scripts.push(text.join("\n") + "\n");
+    }
+    scripts
+}
+
+/// The point ids of a merged folder.
+fn merged_ids(dir: &Path) -> BTreeSet<String> {
+    read_rows(&dir.join("results.csv"))
+        .into_iter()
+        .map(|r| r["point_id"].clone())
+        .collect()
+}
+
+/// Regression: re-running the Kubernetes and Slurm examples found the last run's
+/// `shard-<i>/run.json`, "resumed" it (or failed on a different scenario), and merged every
+/// `shard-*` folder, an earlier run's included, as the new result. Two runs of different scenarios
+/// (3 shards, then 2) into the same results volume: each run's merge holds its own points only.
+#[test]
+fn rerunning_the_cluster_examples_never_republishes_old_shards() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let bench_exe = assert_cmd::cargo::cargo_bin("bench");
+    let model = "[[model]]\nname = \"a\"\nsynthetic = { mean = \"100us\", wait = \"sleep\" }\n\
+                 [workload]\nwarmup_requests = 0\nrequests = 20\nmin_requests = 1\n";
+    let first = t.join("first.toml");
+    std::fs::write(&first, format!("{model}[load]\nconcurrency = [1, 2, 3]\n")).unwrap();
+    let second = t.join("second.toml");
+    std::fs::write(&second, format!("{model}[load]\nconcurrency = [4, 5]\n")).unwrap();
+    let ids = |c: &[u32]| -> BTreeSet<String> {
+        c.iter().map(|c| format!("w1-t1-pipe-cpu-c{c}")).collect()
+    };
+    let sh = |script: &str, env: &[(&str, String)], cwd: &Path| {
+        let out = std::process::Command::new("bash")
+            .args(["-c", script])
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+            .current_dir(cwd)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.code() == Some(0),
+            "{script}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+
+    // Slurm: a repository with the release binary, and an sbatch that only records its arguments.
+    let repo = t.join("repo");
+    std::fs::create_dir_all(repo.join("target/release")).unwrap();
+    std::os::unix::fs::symlink(&bench_exe, repo.join("target/release/bench")).unwrap();
+    let bin = t.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::fs::write(
+        bin.join("sbatch"),
+        format!("#!/bin/sh\necho \"$@\" >> {}/sbatch.log\n", t.display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        bin.join("sbatch"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let slurm = std::fs::canonicalize("scripts/slurm-sweep.sh").unwrap();
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    let results = t.join("slurm-results");
+    for (job, scenario, count, want) in [
+        ("101", &first, 3, ids(&[1, 2, 3])),
+        ("102", &second, 2, ids(&[4, 5])),
+    ] {
+        for task in 0..count {
+            let env = [
+                ("PATH", path.clone()),
+                ("SLURM_SUBMIT_DIR", repo.display().to_string()),
+                ("SLURM_ARRAY_TASK_ID", task.to_string()),
+                ("SLURM_ARRAY_TASK_COUNT", count.to_string()),
+                ("SLURM_ARRAY_JOB_ID", job.to_string()),
+                ("BENCH_RESULTS", results.display().to_string()),
+            ];
+            let script = format!("bash {} {}", slurm.display(), scenario.display());
+            sh(&script, &env, &repo);
+        }
+        // The merge job the first task queued.
+        let log = std::fs::read_to_string(t.join("sbatch.log")).unwrap();
+        let wrap = log.lines().last().unwrap().split("--wrap ").nth(1).unwrap();
+        sh(wrap, &[], &repo);
+        let merged = results.join(job).join("merged");
+        assert_eq!(merged_ids(&merged), want, "slurm job {job}");
+    }
+
+    // Kubernetes: the containers' scripts, on a local folder for the shared volume.
+    let yaml = std::fs::read_to_string("scripts/k8s-sweep-job.yaml").unwrap();
+    let volume = t.join("volume");
+    let scripts: Vec<String> = yaml_scripts(&yaml)
+        .into_iter()
+        .map(|s| {
+            s.replace("/results", &volume.display().to_string())
+                .replace("target/release/bench", &bench_exe.display().to_string())
+                .replace(".venv/bin/python", "python3")
+        })
+        .collect();
+    let [pod, wait, merge] = scripts.as_slice() else {
+        panic!("three container scripts: {scripts:?}")
+    };
+    std::fs::create_dir_all(&volume).unwrap();
+    for (run, scenario, shards, want) in [
+        ("20261201-010000", &first, 3, ids(&[1, 2, 3])),
+        ("20261201-020000", &second, 2, ids(&[4, 5])),
+    ] {
+        let env = |i: usize| {
+            vec![
+                ("RUN", run.to_string()),
+                ("SHARDS", shards.to_string()),
+                ("SCENARIO", scenario.display().to_string()),
+                ("JOB_COMPLETION_INDEX", i.to_string()),
+            ]
+        };
+        for i in 0..shards {
+            sh(pod, &env(i), t);
+        }
+        // A replaced pod resumes its shard.
+        sh(pod, &env(0), t);
+        sh(wait, &env(0), t);
+        sh(merge, &env(0), t);
+        assert_eq!(
+            merged_ids(&volume.join(run).join("merged")),
+            want,
+            "k8s run {run}"
+        );
+    }
 }

@@ -488,6 +488,91 @@ fn trials_are_interleaved_across_points_unless_asked_otherwise() {
     }
 }
 
+/// Regression: `--out` on a used folder kept the `hlog/` files of another scenario's points, which
+/// `bench report`, `merge` and `compare` then read as this run's. A used folder is refused unless
+/// resumed or forced; `--force` clears only what bench writes there.
+#[test]
+fn a_used_out_folder_is_refused_unless_resumed_or_forced() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let model = "[[model]]\nname = \"m\"\nsynthetic = { mean = \"100us\", wait = \"sleep\" }\n\
+                 [workload]\nwarmup_requests = 0\nrequests = 20\nmin_requests = 1\n";
+    let first = format!("{model}[load]\nconcurrency = [1, 2]\n");
+    let second = format!("{model}[load]\nconcurrency = 3\n");
+    let sweep = |body: &str, extra: &[&str]| {
+        let file = dir.path().join("s.toml");
+        std::fs::write(&file, body).unwrap();
+        let mut args = vec!["sweep", "--quiet", "--scenario", file.to_str().unwrap()];
+        args.extend_from_slice(&["--out", out.to_str().unwrap()]);
+        args.extend_from_slice(extra);
+        common::bench(&args)
+    };
+    let logs = || -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(out.join("hlog"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    };
+    let run = sweep(&first, &[]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(logs(), ["w1-t1-pipe-cpu-c1.hlog", "w1-t1-pipe-cpu-c2.hlog"]);
+    std::fs::write(out.join("notes.txt"), "mine").unwrap();
+    // Another scenario into the same folder: refused, nothing touched.
+    let refused = sweep(&second, &[]);
+    assert_eq!(refused.code, 2, "{}", refused.stderr);
+    assert!(
+        refused
+            .stderr
+            .contains("holds the results of an earlier run (results.csv, run.json, hlog/)"),
+        "{}",
+        refused.stderr
+    );
+    assert!(refused.stderr.contains("--resume") && refused.stderr.contains("--force"));
+    assert_eq!(logs().len(), 2);
+    // Forced: only the new scenario's point is left, and the user's file.
+    let forced = sweep(&second, &["--force"]);
+    assert_eq!(forced.code, 0, "{}", forced.stderr);
+    assert_eq!(logs(), ["w1-t1-pipe-cpu-c3.hlog"]);
+    let ids = common::points_written(&out);
+    assert_eq!(ids.into_iter().collect::<Vec<_>>(), ["w1-t1-pipe-cpu-c3"]);
+    assert_eq!(
+        std::fs::read_to_string(out.join("notes.txt")).unwrap(),
+        "mine"
+    );
+    // Resuming the same scenario is what a used folder is for.
+    let resumed = common::bench(&[
+        "sweep",
+        "--quiet",
+        "--scenario",
+        dir.path().join("s.toml").to_str().unwrap(),
+        "--resume",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(resumed.code, 0, "{}", resumed.stderr);
+    // bench capacity: its folder holds capacity.csv.
+    let cap_out = dir.path().join("cap");
+    std::fs::create_dir_all(&cap_out).unwrap();
+    std::fs::write(cap_out.join("capacity.csv"), "old").unwrap();
+    let cap = common::bench(&[
+        "capacity",
+        "--scenario",
+        dir.path().join("s.toml").to_str().unwrap(),
+        "--slo",
+        "p99_ms=50",
+        "--out",
+        cap_out.to_str().unwrap(),
+    ]);
+    assert_eq!(cap.code, 2, "{}", cap.stderr);
+    assert!(
+        cap.stderr
+            .contains("holds the results of an earlier run (capacity.csv)"),
+        "{}",
+        cap.stderr
+    );
+}
+
 /// Regression: `workers = 10000` passed `bench validate`, then spawned workers for four minutes
 /// before failing. Validation, `--dry-run` and the sweep say what the largest point starts and
 /// refuse it up front, naming the key; `--force` lifts the limit.

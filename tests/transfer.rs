@@ -264,9 +264,11 @@ fn on_demand_with_a_cap_of_one_evicts_and_counts_cold_starts_apart() {
         "a cold start is counted as such, not as a first run"
     );
 
-    // Without a cap each model loads once.
+    // Without a cap each model loads once (each run in a folder of its own).
     let scenario = scenario.replace("max_models = 1\n", "max_models = 2\n");
-    let common::Run { code, stderr, rows } = common::sweep_in(dir.path(), &scenario, &[]);
+    let uncapped = dir.path().join("uncapped");
+    std::fs::create_dir(&uncapped).unwrap();
+    let common::Run { code, stderr, rows } = common::sweep_in(&uncapped, &scenario, &[]);
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(
         rows.iter().find(|r| r["model"] == "all").unwrap()["cold_starts"],
@@ -281,7 +283,9 @@ fn on_demand_with_a_cap_of_one_evicts_and_counts_cold_starts_apart() {
          [on_demand]\nmemory_budget_mib = 0.001\n[workload]\nwarmup_requests = 0\nrequests = 100\nmin_requests = 10\n\
          [sweep]\nplacement = \"on-demand\"\n"
     );
-    let common::Run { code, stderr, rows } = common::sweep_in(dir.path(), &scenario, &[]);
+    let budget = dir.path().join("budget");
+    std::fs::create_dir(&budget).unwrap();
+    let common::Run { code, stderr, rows } = common::sweep_in(&budget, &scenario, &[]);
     assert_eq!(code, 0, "{stderr}");
     let cold: u64 = rows.iter().find(|r| r["model"] == "all").unwrap()["cold_starts"]
         .parse()
