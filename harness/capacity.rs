@@ -993,23 +993,9 @@ mod tests {
             &[],
         );
         assert_eq!(row.latency_p99_us, 6_563.839_999);
-        let mut v = serde_json::to_value(&row).unwrap();
-        let keys: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
-        let mut floats = Vec::new();
-        for k in keys {
-            let before = v[&k].clone();
-            if before.is_f64() || before.is_null() {
-                v[&k] = serde_json::json!(1.234_567);
-                if serde_json::from_value::<ProbeRow>(v.clone()).is_ok() {
-                    floats.push(k);
-                } else {
-                    v[&k] = before;
-                }
-            }
-        }
+        let (row, floats) = crate::report::with_floats_set(&row);
         assert!(floats.contains(&"latency_p99_us".to_string()), "{floats:?}");
         assert!(floats.len() >= 6, "{floats:?}");
-        let row: ProbeRow = serde_json::from_value(v).unwrap();
         let out = serde_json::to_value(row.rounded()).unwrap();
         let unrounded: Vec<&String> = floats.iter().filter(|k| out[*k] != 1.235).collect();
         assert!(unrounded.is_empty(), "not rounded: {unrounded:?}");

@@ -427,6 +427,29 @@ pub fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()>
     std::fs::rename(&tmp, path)
 }
 
+/// For tests of CSV rows: `value` with every float field set to 1.234567, and those fields'
+/// names, found through its serde form (an optional field counts when it takes a number).
+#[cfg(test)]
+pub(crate) fn with_floats_set<T: Serialize + serde::de::DeserializeOwned>(
+    value: &T,
+) -> (T, Vec<String>) {
+    let mut v = serde_json::to_value(value).unwrap();
+    let keys: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+    let mut floats = Vec::new();
+    for k in keys {
+        let before = v[&k].clone();
+        if before.is_f64() || before.is_null() {
+            v[&k] = serde_json::json!(1.234_567);
+            if serde_json::from_value::<T>(v.clone()).is_ok() {
+                floats.push(k);
+            } else {
+                v[&k] = before;
+            }
+        }
+    }
+    (serde_json::from_value(v).unwrap(), floats)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -435,22 +458,8 @@ mod tests {
     /// comes out of `rounded` with at most three decimals.
     #[test]
     fn rounded_names_every_float_column() {
-        let mut v = serde_json::to_value(Row::default()).unwrap();
-        let keys: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
-        let mut floats = Vec::new();
-        for k in keys {
-            let before = v[&k].clone();
-            if before.is_f64() || before.is_null() {
-                v[&k] = serde_json::json!(1.234_567);
-                if serde_json::from_value::<Row>(v.clone()).is_ok() {
-                    floats.push(k);
-                } else {
-                    v[&k] = before;
-                }
-            }
-        }
+        let (row, floats) = with_floats_set(&Row::default());
         assert!(floats.len() >= 39, "{floats:?}");
-        let row: Row = serde_json::from_value(v).unwrap();
         let out = serde_json::to_value(row.rounded()).unwrap();
         let unrounded: Vec<&String> = floats.iter().filter(|k| out[*k] != 1.235).collect();
         assert!(unrounded.is_empty(), "not rounded: {unrounded:?}");

@@ -327,6 +327,49 @@ pub fn spectrum_svg(spectra: &[(String, Spectrum)]) -> DrawResult<String> {
 
 /// Throughput against p99 latency, one curve per [`Curve`], as an SVG string. Each marker is
 /// labelled with its step (`w2`); invalid points are hollow.
+/// The axes of a chart of p99 latency (log scale, µs) against throughput, with its grid drawn.
+#[allow(clippy::type_complexity)]
+fn throughput_latency_chart<'a, 'b>(
+    root: &'a DrawingArea<SVGBackend<'b>, plotters::coord::Shift>,
+    x_hi: f64,
+    (y_lo, y_hi): (f64, f64),
+    y_desc: &str,
+) -> DrawResult<
+    ChartContext<
+        'a,
+        SVGBackend<'b>,
+        Cartesian2d<
+            plotters::coord::types::RangedCoordf64,
+            plotters::coord::combinators::WithKeyPoints<
+                plotters::coord::combinators::LogCoord<f64>,
+            >,
+        >,
+    >,
+> {
+    let mut chart = ChartBuilder::on(root)
+        .margin(12)
+        .x_label_area_size(44)
+        .y_label_area_size(72)
+        .build_cartesian_2d(
+            0.0..x_hi,
+            (y_lo..y_hi)
+                .log_scale()
+                .with_key_points(log_ticks(y_lo, y_hi)),
+        )?;
+    chart
+        .configure_mesh()
+        .x_desc("throughput (requests/s)")
+        .y_desc(y_desc)
+        .x_label_formatter(&|x| format!("{x:.0}"))
+        .y_label_formatter(&|y| human_us(*y))
+        .label_style((FONT, 13))
+        .axis_desc_style((FONT, 14))
+        .light_line_style(WHITE)
+        .bold_line_style(BLACK.mix(0.12))
+        .draw()?;
+    Ok(chart)
+}
+
 pub fn curves_svg(curves: &[Curve]) -> DrawResult<String> {
     let pts = || curves.iter().flat_map(|c| c.points.iter());
     let x_hi = pts().map(|p| p.throughput_rps).fold(1.0f64, f64::max) * 1.12;
@@ -345,27 +388,7 @@ pub fn curves_svg(curves: &[Curve]) -> DrawResult<String> {
     {
         let root = SVGBackend::with_string(&mut svg, (WIDTH, 440)).into_drawing_area();
         root.fill(&WHITE)?;
-        let mut chart = ChartBuilder::on(&root)
-            .margin(12)
-            .x_label_area_size(44)
-            .y_label_area_size(72)
-            .build_cartesian_2d(
-                0.0..x_hi,
-                (y_lo..y_hi)
-                    .log_scale()
-                    .with_key_points(log_ticks(y_lo, y_hi)),
-            )?;
-        chart
-            .configure_mesh()
-            .x_desc("throughput (requests/s)")
-            .y_desc("p99 latency")
-            .x_label_formatter(&|x| format!("{x:.0}"))
-            .y_label_formatter(&|y| human_us(*y))
-            .label_style((FONT, 13))
-            .axis_desc_style((FONT, 14))
-            .light_line_style(WHITE)
-            .bold_line_style(BLACK.mix(0.12))
-            .draw()?;
+        let mut chart = throughput_latency_chart(&root, x_hi, (y_lo, y_hi), "p99 latency")?;
         for (i, curve) in curves.iter().enumerate() {
             let c = color(i);
             let line: Vec<(f64, f64)> = curve
@@ -462,27 +485,12 @@ pub fn pareto_svg(points: &[ParetoPoint], lines: SloLines) -> DrawResult<String>
     {
         let root = SVGBackend::with_string(&mut svg, (WIDTH, 460)).into_drawing_area();
         root.fill(&WHITE)?;
-        let mut chart = ChartBuilder::on(&root)
-            .margin(12)
-            .x_label_area_size(44)
-            .y_label_area_size(72)
-            .build_cartesian_2d(
-                0.0..x_hi,
-                (y_lo..y_hi)
-                    .log_scale()
-                    .with_key_points(log_ticks(y_lo, y_hi)),
-            )?;
-        chart
-            .configure_mesh()
-            .x_desc("throughput (requests/s)")
-            .y_desc("p99 latency, cold starts counted")
-            .x_label_formatter(&|x| format!("{x:.0}"))
-            .y_label_formatter(&|y| human_us(*y))
-            .label_style((FONT, 13))
-            .axis_desc_style((FONT, 14))
-            .light_line_style(WHITE)
-            .bold_line_style(BLACK.mix(0.12))
-            .draw()?;
+        let mut chart = throughput_latency_chart(
+            &root,
+            x_hi,
+            (y_lo, y_hi),
+            "p99 latency, cold starts counted",
+        )?;
         let at = |p: &ParetoPoint| (p.throughput_rps, p.p99_us.max(y_lo));
         let front_color = color(0);
         let mut front: Vec<&ParetoPoint> = points.iter().filter(|p| p.on_front).collect();
