@@ -971,23 +971,29 @@ pub fn load(path: &Path, label: &str, metrics: &[Metric]) -> anyhow::Result<Side
         .filter(|m| m.range_columns().is_none())
         .collect();
     if hlog::dir(&results.dir).is_dir() {
-        read_trials(&mut side, &results);
-        if !wanted.is_empty() {
-            read_ranges(&mut side, &results, &wanted);
-        }
+        read_trials(&mut side, &results, &wanted);
     }
     Ok(side)
 }
 
-/// Fills `side.trials` from each point's histogram log: one latency histogram per trial and model.
-fn read_trials(side: &mut Side, results: &Results) {
+/// Fills `side.trials` from each point's histogram log (one interval per trial): one latency
+/// histogram per trial and model. From them, for rows of two trials or more, `side.ranges` gets
+/// each of `metrics`' minimum and maximum across the trials. Each log is read once.
+fn read_trials(side: &mut Side, results: &Results, metrics: &[Metric]) {
     let mut done = HashSet::new();
     for r in &side.rows {
         if !done.insert(r.point_id.clone()) {
             continue;
         }
-        let Ok(Some(log)) = results.hlog(&r.point_id) else {
-            continue; // read_ranges warns about a broken log
+        let log = match results.hlog(&r.point_id) {
+            Ok(Some(log)) => log,
+            Ok(None) => continue,
+            Err(e) => {
+                side.warnings.push(format!(
+                    "{e}; its trials are not used (no interval, no trial ranges)"
+                ));
+                continue;
+            }
         };
         for model in side.rows.iter().filter(|x| x.point_id == r.point_id) {
             let tag = hlog::tag(&model.model, "latency");
@@ -1000,52 +1006,28 @@ fn read_trials(side: &mut Side, results: &Results) {
                     span_s: e.span.as_secs_f64(),
                 })
                 .collect();
+            if model.trials >= 2 && trials.len() >= 2 {
+                for &m in metrics {
+                    let values: Vec<f64> = trials
+                        .iter()
+                        .map(|t| {
+                            let h = &t.latency;
+                            match m.quantile() {
+                                Some(q) => h.value_at_quantile(q) as f64 / 1000.0,
+                                None if m == Metric::Max => h.max() as f64 / 1000.0,
+                                None => h.mean() / 1000.0,
+                            }
+                        })
+                        .collect();
+                    if let Some((_, lo, hi)) = crate::metrics::spread(&values) {
+                        side.ranges
+                            .insert((model.point_id.clone(), model.model.clone(), m), (lo, hi));
+                    }
+                }
+            }
             if !trials.is_empty() {
                 side.trials
                     .insert((model.point_id.clone(), model.model.clone()), trials);
-            }
-        }
-    }
-}
-
-/// Fills `side.ranges` for `metrics` from each point's histogram log (one interval per trial).
-fn read_ranges(side: &mut Side, results: &Results, metrics: &[Metric]) {
-    let mut done = HashSet::new();
-    for r in side.rows.iter().filter(|r| r.trials >= 2) {
-        if !done.insert(r.point_id.clone()) {
-            continue;
-        }
-        let entries = match results.hlog(&r.point_id) {
-            Ok(Some(log)) => log.entries,
-            Ok(None) => continue,
-            Err(e) => {
-                side.warnings
-                    .push(format!("{e}; its trial ranges are not used"));
-                continue;
-            }
-        };
-        for model in side.rows.iter().filter(|x| x.point_id == r.point_id) {
-            let tag = hlog::tag(&model.model, "latency");
-            let trials: Vec<&hlog::Entry> = entries.iter().filter(|e| e.tag == tag).collect();
-            if trials.len() < 2 {
-                continue;
-            }
-            for &m in metrics {
-                let values: Vec<f64> = trials
-                    .iter()
-                    .map(|e| {
-                        let h = &e.histogram;
-                        match m.quantile() {
-                            Some(q) => h.value_at_quantile(q) as f64 / 1000.0,
-                            None if m == Metric::Max => h.max() as f64 / 1000.0,
-                            None => h.mean() / 1000.0,
-                        }
-                    })
-                    .collect();
-                if let Some((_, lo, hi)) = crate::metrics::spread(&values) {
-                    side.ranges
-                        .insert((model.point_id.clone(), model.model.clone(), m), (lo, hi));
-                }
             }
         }
     }

@@ -327,6 +327,21 @@ pub fn spectrum_svg(spectra: &[(String, Spectrum)]) -> DrawResult<String> {
 
 /// Throughput against p99 latency, one curve per [`Curve`], as an SVG string. Each marker is
 /// labelled with its step (`w2`); invalid points are hollow.
+/// The log-scale latency axis's range for `values` (µs; zeros left out), widened by `pad` below
+/// and above, and at least a factor of 2; 1 µs to 1 ms without values.
+fn latency_range(values: impl Iterator<Item = f64>, (below, above): (f64, f64)) -> (f64, f64) {
+    let (lo, hi) = values
+        .filter(|v| *v > 0.0)
+        .fold((f64::INFINITY, 0.0f64), |(lo, hi), y| {
+            (lo.min(y), hi.max(y))
+        });
+    if hi == 0.0 {
+        (1.0, 1000.0)
+    } else {
+        ((lo * below).max(0.001), (hi * above).max(lo * 2.0))
+    }
+}
+
 /// The axes of a chart of p99 latency (log scale, µs) against throughput, with its grid drawn.
 #[allow(clippy::type_complexity)]
 fn throughput_latency_chart<'a, 'b>(
@@ -373,17 +388,7 @@ fn throughput_latency_chart<'a, 'b>(
 pub fn curves_svg(curves: &[Curve]) -> DrawResult<String> {
     let pts = || curves.iter().flat_map(|c| c.points.iter());
     let x_hi = pts().map(|p| p.throughput_rps).fold(1.0f64, f64::max) * 1.12;
-    let (y_lo, y_hi) = pts()
-        .map(|p| p.p99_us)
-        .filter(|v| *v > 0.0)
-        .fold((f64::INFINITY, 0.0f64), |(lo, hi), y| {
-            (lo.min(y), hi.max(y))
-        });
-    let (y_lo, y_hi) = if y_hi == 0.0 {
-        (1.0, 1000.0)
-    } else {
-        ((y_lo * 0.7).max(0.001), (y_hi * 1.4).max(y_lo * 2.0))
-    };
+    let (y_lo, y_hi) = latency_range(pts().map(|p| p.p99_us), (0.7, 1.4));
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (WIDTH, 440)).into_drawing_area();
@@ -467,19 +472,10 @@ pub fn pareto_svg(points: &[ParetoPoint], lines: SloLines) -> DrawResult<String>
         .chain(lines.throughput_rps)
         .fold(1.0f64, f64::max)
         * 1.15;
-    let (y_lo, y_hi) = points
-        .iter()
-        .map(|p| p.p99_us)
-        .chain(lines.p99_us)
-        .filter(|v| *v > 0.0)
-        .fold((f64::INFINITY, 0.0f64), |(lo, hi), y| {
-            (lo.min(y), hi.max(y))
-        });
-    let (y_lo, y_hi) = if y_hi == 0.0 {
-        (1.0, 1000.0)
-    } else {
-        ((y_lo * 0.6).max(0.001), (y_hi * 1.6).max(y_lo * 2.0))
-    };
+    let (y_lo, y_hi) = latency_range(
+        points.iter().map(|p| p.p99_us).chain(lines.p99_us),
+        (0.6, 1.6),
+    );
     let most_mib = points.iter().map(|p| p.rss_mib).fold(0.0f64, f64::max);
     let mut svg = String::new();
     {
