@@ -253,26 +253,19 @@ fn named_baselines_and_benchmark_json() {
     ]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(root.join("slowdown/main/earlier/1/results.csv").is_file());
-    let out = common::bench(&[
-        "compare",
-        "--baselines",
-        root.to_str().unwrap(),
-        "--baseline",
-        "main",
-        second.to_str().unwrap(),
-        "--all",
-    ]);
+    // `bench compare --baseline main SECOND ...`.
+    let against_main = |extra: &[&str]| {
+        let mut all = vec!["compare", "--baselines", root.to_str().unwrap()];
+        all.extend(["--baseline", "main", second.to_str().unwrap()]);
+        all.extend(extra);
+        common::bench(&all)
+    };
+    let out = against_main(&["--all"]);
     assert!(out.code == 0 || out.code == 1, "{}", out.stderr);
     assert!(out.stdout.contains("; 2 runs "), "{}", out.stdout);
 
     let (small, big) = (dir.path().join("small.json"), dir.path().join("big.json"));
-    let out = common::bench(&[
-        "compare",
-        "--baselines",
-        root.to_str().unwrap(),
-        "--baseline",
-        "main",
-        second.to_str().unwrap(),
+    let out = against_main(&[
         "--json-smaller",
         small.to_str().unwrap(),
         "--json-bigger",
