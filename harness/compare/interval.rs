@@ -69,18 +69,9 @@ impl Cdf {
 }
 
 impl Trial {
-    /// The trial's own value of `m` (µs, or requests/s), as `results.csv` computes it.
-    pub fn value(&self, m: Metric) -> Option<f64> {
-        self.redrawn(m, 0.0)
-    }
-
-    /// The value of `m` moved by `z` standard errors of its sampling noise.
-    fn redrawn(&self, m: Metric, z: f64) -> Option<f64> {
-        self.redrawn_with(m, z, None)
-    }
-
-    /// [`Trial::redrawn`], reading quantiles from `cdf` (this trial's) when given.
-    fn redrawn_with(&self, m: Metric, z: f64, cdf: Option<&Cdf>) -> Option<f64> {
+    /// The value of `m` (µs, or requests/s) moved by `z` standard errors of its sampling noise,
+    /// quantiles read from `cdf` (this trial's).
+    fn redrawn(&self, m: Metric, z: f64, cdf: &Cdf) -> Option<f64> {
         let h = &self.latency;
         let n = h.len() as f64;
         if n == 0.0 {
@@ -100,10 +91,7 @@ impl Trial {
                 let rank = (n * q + z * (n * q * (1.0 - q)).sqrt())
                     .round()
                     .clamp(1.0, n);
-                match cdf {
-                    Some(c) => c.at_rank(rank as u64) as f64 / 1000.0,
-                    None => h.value_at_quantile(rank / n) as f64 / 1000.0,
-                }
+                cdf.at_rank(rank as u64) as f64 / 1000.0
             }
         })
     }
@@ -120,7 +108,7 @@ fn replicate(
     values.clear();
     for _ in 0..trials.len() {
         let k = rng.random_range(0..trials.len());
-        values.push(trials[k].redrawn_with(m, rng.sample(StandardNormal), Some(&cdfs[k]))?);
+        values.push(trials[k].redrawn(m, rng.sample(StandardNormal), &cdfs[k])?);
     }
     values.sort_by(f64::total_cmp);
     let k = values.len();
@@ -267,8 +255,9 @@ mod tests {
             span_s: 1.0,
         };
         assert_eq!(change_interval(&a, &[empty], Metric::P50, 1), None);
+        let cdf = Cdf::of(&a[0].latency);
         assert_eq!(
-            a[0].value(Metric::Max),
+            a[0].redrawn(Metric::Max, 0.0, &cdf),
             Some(a[0].latency.max() as f64 / 1000.0)
         );
     }
