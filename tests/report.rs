@@ -741,7 +741,12 @@ fn the_choosing_a_deployment_guide_runs_as_written() {
             out.stdout,
             out.stderr
         );
-        assert_eq!(got.len(), lines.len(), "{cmd}:\n{}", out.stdout);
+        // The page shows one machine's answer; here a point may meet or miss by a few percent,
+        // and a report without a winner has one line more (the `none` line and no winner's).
+        let page_none = lines.get(1) == Some(&"recommended: none: no point meets every objective");
+        if none == page_none {
+            assert_eq!(got.len(), lines.len(), "{cmd}:\n{}", out.stdout);
+        }
         assert_eq!(got[0], lines[0], "the objectives line");
         assert!(got[1].starts_with("recommended: "), "{}", got[1]);
         // Every point is named once, by number and id, as on the page.
