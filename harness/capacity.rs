@@ -412,11 +412,7 @@ pub fn judge(
     };
     // Whether the measurement itself was sound, lag aside: no failed request, enough requests,
     // stable, not overloaded (the sweep's other reasons).
-    let mut sound = all.valid
-        || all
-            .reason
-            .split("; ")
-            .all(|r| r.starts_with(crate::sweep::rows::LAG_REASON));
+    let mut sound = all.valid || all.only_lagged;
     let mut kept_up = all.errors == 0;
     if let LoadPoint::Open { rate } = point.load {
         let floor = kept_up_floor(rate, all.duration_s);
@@ -1050,6 +1046,7 @@ mod tests {
         lagged.valid = false;
         lagged.lagged_sends_pct = 12.0;
         lagged.reason = format!("{}: 12.0% of sends lagged", crate::sweep::rows::LAG_REASON);
+        lagged.only_lagged = true;
         let r = judge("c", &p, 1, Step::Bracket, &lagged, &slo);
         assert!(r.unreliable && r.met == Some(false), "{r:?}");
         // Lag only inflates latency: objectives met despite it are met.
@@ -1060,6 +1057,7 @@ mod tests {
         // Another problem besides the lag makes the probe unsound, whatever the latency.
         let mut unstable = met_anyway.clone();
         unstable.reason = format!("{}; not stable within 10 windows (trial 1)", lagged.reason);
+        unstable.only_lagged = false;
         assert_eq!(
             judge("c", &p, 1, Step::Bracket, &unstable, &slo).met,
             Some(false)

@@ -448,6 +448,15 @@ pub struct CompareArgs {
         allow_negative_numbers = true
     )]
     pub threshold: f64,
+    /// A latency must also move by at least this many microseconds to count (0 turns it off):
+    /// smaller moves of a tail are scheduling noise on a shared VM.
+    #[arg(
+        long,
+        default_value_t = crate::compare::DEFAULT_MIN_CHANGE_US,
+        value_name = "US",
+        allow_negative_numbers = true
+    )]
+    pub min_change_us: f64,
     /// Also write the comparison as markdown here (e.g. "$GITHUB_STEP_SUMMARY").
     #[arg(long, value_name = "FILE")]
     pub markdown: Option<PathBuf>,

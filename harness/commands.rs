@@ -121,6 +121,7 @@ pub fn sweep(args: SweepArgs, ort_lib: Option<&Path>) -> anyhow::Result<ExitCode
                 named: args.named.clone(),
                 metrics: "throughput,p50,p99".into(),
                 threshold: 10.0,
+                min_change_us: compare::DEFAULT_MIN_CHANGE_US,
                 markdown: None,
                 all: false,
                 allow_different: false,
@@ -595,6 +596,7 @@ fn compare_runs(
     let opts = compare::Options {
         metrics,
         threshold_pct: args.threshold,
+        min_change_us: args.min_change_us,
     };
     let mut c = compare::compare(&base, &cand, &opts)?;
     c.differences = differences;

@@ -156,6 +156,24 @@ fn bad_input_exits_2_and_says_why() {
     assert_eq!(compare(&a, &slower, &[]).0, 1);
     assert_eq!(compare(&a, &slower, &["--metrics", "p99"]).0, 0);
     assert_eq!(compare(&a, &slower, &["--threshold", "25"]).0, 0);
+
+    // A p99 of 90 → 135 µs (+50%) moves by 45 µs: under the 50 µs floor unless it is lowered.
+    let tail = dir.path().join("tail.csv");
+    std::fs::write(
+        &tail,
+        format!("{HEADER}\nw1-c1,all,1,true,100,100,100,50,135,135,135\n"),
+    )
+    .unwrap();
+    let (code, out, _) = compare(&a, &tail, &["--metrics", "p99", "--all"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("within threshold"), "{out}");
+    assert_eq!(
+        compare(&a, &tail, &["--metrics", "p99", "--min-change-us", "40"]).0,
+        1
+    );
+    let (code, _, err) = compare(&a, &tail, &["--min-change-us", "-1"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("--min-change-us"), "{err}");
 }
 
 /// `run.json` records the command line, the flags that overrode the scenario and the effective

@@ -269,12 +269,22 @@ pub struct Change {
     /// `(candidate − baseline) / baseline` in percent; `None` when the baseline is 0.
     pub change_pct: Option<f64>,
     pub noise: Noise,
-    /// The spread of this metric across the baseline's runs (a named baseline's history), in
-    /// percent of their median: `(max − min) / median`. A change must exceed it too.
-    pub runs_band: Option<(f64, usize)>,
+    /// Where the baseline's runs (a named baseline's history) say this metric may fall by
+    /// chance: a change inside it is noise.
+    pub runs_band: Option<RunsBand>,
     pub verdict: Verdict,
     /// Says when a side's point is invalid (its numbers are less trustworthy).
     pub note: String,
+}
+
+/// The 95% prediction interval of one more run from a named baseline's runs, in percent of the
+/// baseline's value ([`runs_band`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RunsBand {
+    pub low: f64,
+    pub high: f64,
+    /// The baseline run and its earlier runs that had this row.
+    pub runs: usize,
 }
 
 /// Settings of a comparison.
@@ -283,13 +293,21 @@ pub struct Options {
     pub metrics: Vec<Metric>,
     /// A change must be worse than this many percent to count.
     pub threshold_pct: f64,
+    /// A latency must also move by at least this many microseconds to count: smaller moves are
+    /// below the scheduling noise of a shared machine.
+    pub min_change_us: f64,
 }
+
+/// The default of `--min-change-us`: about half of what waking an idle peer costs on a 2-vCPU
+/// VM (70–95 µs), so a tail that moves by less than one scheduler wake-up is not a regression.
+pub const DEFAULT_MIN_CHANGE_US: f64 = 50.0;
 
 impl Default for Options {
     fn default() -> Self {
         Options {
             metrics: vec![Metric::Throughput, Metric::P50, Metric::P99],
             threshold_pct: 10.0,
+            min_change_us: DEFAULT_MIN_CHANGE_US,
         }
     }
 }
@@ -300,6 +318,7 @@ pub struct Comparison {
     pub baseline: PathBuf,
     pub candidate: PathBuf,
     pub threshold_pct: f64,
+    pub min_change_us: f64,
     pub metrics: Vec<Metric>,
     /// In the baseline's row order, then by metric.
     pub changes: Vec<Change>,
@@ -480,10 +499,11 @@ impl Comparison {
         let _ = writeln!(
             out,
             "Baseline `{}`, candidate `{}`. A change counts when it is worse (or better) than both the \
-             {}% threshold and the noise band measured by the trials. Metrics: {}.\n",
+             {}% threshold (and {} µs for a latency) and the noise band measured by the trials. Metrics: {}.\n",
             self.baseline.display(),
             self.candidate.display(),
             self.threshold_pct,
+            self.min_change_us,
             self.metric_names()
         );
         let _ = writeln!(out, "{}\n", self.headline());
@@ -589,10 +609,11 @@ fn cells(c: &Change) -> Vec<String> {
         c.change_pct
             .map_or_else(|| "n/a".into(), |p| format!("{p:+.1}%")),
         match (c.noise, c.runs_band) {
-            (Noise::Interval { low, high, .. }, Some((band, runs))) => {
-                format!("{low:+.1}% … {high:+.1}%; {runs} runs {band:.1}%")
-            }
-            (_, Some((band, runs))) => format!("{runs} runs {band:.1}%"),
+            (Noise::Interval { low, high, .. }, Some(r)) => format!(
+                "{low:+.1}% … {high:+.1}%; {} runs {:+.1}% … {:+.1}%",
+                r.runs, r.low, r.high
+            ),
+            (_, Some(r)) => format!("{} runs {:+.1}% … {:+.1}%", r.runs, r.low, r.high),
             (Noise::Interval { low, high, .. }, None) => format!("{low:+.1}% … {high:+.1}%"),
             (Noise::Measured(w), None) => format!("band {w:.1}%"),
             (Noise::OneTrial, None) => "none (1 trial)".into(),
@@ -663,9 +684,15 @@ fn noise(base: &Side, b: &Row, cand: &Side, c: &Row, m: Metric) -> Noise {
     Noise::Measured(hi - lo)
 }
 
-/// The spread of `m` across the baseline run `b` belongs to and its `history` (the same point and
-/// model in each earlier run), as `(percent of their median, runs)`; `None` with fewer than 2 runs.
-fn runs_band(b: &Row, history: &[Vec<Row>], m: Metric) -> Option<(f64, usize)> {
+/// Where the baseline's runs say a new run's `m` may fall by chance: the 95% prediction interval
+/// of one more run from the baseline run `b` and its `history` (the same point and model in each
+/// earlier run), in percent of `b`'s value; `None` with fewer than 2 runs.
+///
+/// The runs' values are taken as log-normal (a run's shift is a factor, not an offset): with mean
+/// μ and standard deviation s of their logarithms over n runs, one more run falls within
+/// μ ± t(n−1) · s · √(1 + 1/n) with 95% probability. Student's t keeps two or three runs honest:
+/// their s is itself uncertain, so the interval is wide until the history grows.
+fn runs_band(b: &Row, history: &[Vec<Row>], m: Metric) -> Option<RunsBand> {
     let mut values = vec![m.value(b)];
     for run in history {
         if let Some(r) = run
@@ -675,27 +702,63 @@ fn runs_band(b: &Row, history: &[Vec<Row>], m: Metric) -> Option<(f64, usize)> {
             values.push(m.value(r));
         }
     }
-    if values.len() < 2 {
+    let n = values.len();
+    if n < 2 || values.iter().any(|&v| v <= 0.0 || !v.is_finite()) {
         return None;
     }
-    let median = crate::metrics::median(&values);
-    let (lo, hi) = values
-        .iter()
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), &v| {
-            (l.min(v), h.max(v))
-        });
-    (median > 0.0).then(|| ((hi - lo) / median * 100.0, values.len()))
+    let logs: Vec<f64> = values.iter().map(|v| v.ln()).collect();
+    let mean = logs.iter().sum::<f64>() / n as f64;
+    let var = logs.iter().map(|l| (l - mean).powi(2)).sum::<f64>() / (n - 1) as f64;
+    let half = student_t_975(n - 1) * var.sqrt() * (1.0 + 1.0 / n as f64).sqrt();
+    let relative = |log_bound: f64| (log_bound.exp() / values[0] - 1.0) * 100.0;
+    Some(RunsBand {
+        low: relative(mean - half),
+        high: relative(mean + half),
+        runs: n,
+    })
 }
 
-/// The verdict on a change of `p` percent in `m`: beyond the threshold, and beyond the noise
-/// (an interval wholly on one side of zero, or a change wider than the band).
-fn judge(m: Metric, p: f64, noise: Noise, runs_band: Option<f64>, threshold_pct: f64) -> Verdict {
+/// The 97.5th percentile of Student's t with `df` degrees of freedom (the two-sided 95% point).
+fn student_t_975(df: usize) -> f64 {
+    const TABLE: [f64; 10] = [
+        12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,
+    ];
+    match df {
+        0 => f64::INFINITY,
+        1..=10 => TABLE[df - 1],
+        _ => {
+            // Cornish–Fisher expansion around the normal point; within 0.001 of the exact value
+            // from 11 degrees of freedom on.
+            let (z, d) = (1.959_964_f64, df as f64);
+            z + (z.powi(3) + z) / (4.0 * d)
+                + (5.0 * z.powi(5) + 16.0 * z.powi(3) + 3.0 * z) / (96.0 * d.powi(2))
+                + (3.0 * z.powi(7) + 19.0 * z.powi(5) + 17.0 * z.powi(3) - 15.0 * z)
+                    / (384.0 * d.powi(3))
+        }
+    }
+}
+
+/// The verdict on a change of `p` percent in `m`, `delta` in its unit (µs for latencies):
+/// beyond the threshold (and, for a latency, beyond `min_change_us`), outside the baseline's
+/// runs' prediction interval, and beyond the noise (an interval wholly on one side of zero, or a
+/// change wider than the band).
+fn judge(
+    m: Metric,
+    p: f64,
+    delta: f64,
+    noise: Noise,
+    runs: Option<RunsBand>,
+    opts: &Options,
+) -> Verdict {
     // In "worse" terms: positive is worse, for every metric.
     let worse = if m.higher_is_better() { -p } else { p };
-    if worse.abs() <= threshold_pct {
+    if worse.abs() <= opts.threshold_pct {
         return Verdict::WithinThreshold;
     }
-    if runs_band.is_some_and(|band| worse.abs() <= band) {
+    if !m.higher_is_better() && delta.abs() < opts.min_change_us {
+        return Verdict::WithinThreshold;
+    }
+    if runs.is_some_and(|r| (r.low..=r.high).contains(&p)) {
         return Verdict::WithinNoise;
     }
     let significant = match noise {
@@ -783,6 +846,8 @@ pub enum CompareError {
     },
     #[error("--threshold must be a number of percent >= 0, got {0}")]
     Threshold(f64),
+    #[error("--min-change-us must be a number of microseconds >= 0, got {0}")]
+    MinChange(f64),
 }
 
 /// The distinct point ids of a side, in order.
@@ -804,6 +869,9 @@ pub fn compare(
 ) -> Result<Comparison, CompareError> {
     if !(opts.threshold_pct.is_finite() && opts.threshold_pct >= 0.0) {
         return Err(CompareError::Threshold(opts.threshold_pct));
+    }
+    if !(opts.min_change_us.is_finite() && opts.min_change_us >= 0.0) {
+        return Err(CompareError::MinChange(opts.min_change_us));
     }
     let index = |side: &Side| -> Result<HashMap<(String, String), usize>, CompareError> {
         let mut map = HashMap::new();
@@ -877,7 +945,7 @@ pub fn compare(
             let runs_band = runs_band(b, &baseline.history, m);
             let verdict = match change_pct {
                 None => Verdict::WithinThreshold,
-                Some(p) => judge(m, p, noise, runs_band.map(|b| b.0), opts.threshold_pct),
+                Some(p) => judge(m, p, cv - bv, noise, runs_band, opts),
             };
             changes.push(Change {
                 point_id: b.point_id.clone(),
@@ -903,6 +971,7 @@ pub fn compare(
         baseline: baseline.file.clone(),
         candidate: candidate.file.clone(),
         threshold_pct: opts.threshold_pct,
+        min_change_us: opts.min_change_us,
         metrics: opts.metrics.clone(),
         changes,
         added,
@@ -1157,6 +1226,14 @@ mod tests {
             compare(&base, &cand, &bad).unwrap_err(),
             CompareError::Threshold(-1.0)
         );
+        let bad = Options {
+            min_change_us: f64::NAN,
+            ..Options::default()
+        };
+        assert!(matches!(
+            compare(&base, &cand, &bad).unwrap_err(),
+            CompareError::MinChange(v) if v.is_nan()
+        ));
     }
 
     #[test]
@@ -1201,59 +1278,109 @@ mod tests {
             high,
             trials: 3,
         };
+        let opts = Options::default();
+        // A baseline of 1 ms: a change of p percent moves a latency by 10·p µs.
+        let judge = |m, p: f64, noise, runs| judge(m, p, 10.0 * p, noise, runs, &opts);
         // Latency: +15% with [+11, +19] is a regression; with [-2, +30] it is not significant.
         assert_eq!(
-            judge(Metric::P99, 15.0, i(11.0, 19.0), None, 10.0),
+            judge(Metric::P99, 15.0, i(11.0, 19.0), None),
             Verdict::Regression
         );
         assert_eq!(
-            judge(Metric::P99, 15.0, i(-2.0, 30.0), None, 10.0),
+            judge(Metric::P99, 15.0, i(-2.0, 30.0), None),
             Verdict::WithinNoise
         );
         // Significant but within the threshold is no regression either.
         assert_eq!(
-            judge(Metric::P99, 5.0, i(4.0, 6.0), None, 10.0),
+            judge(Metric::P99, 5.0, i(4.0, 6.0), None),
             Verdict::WithinThreshold
         );
         assert_eq!(
-            judge(Metric::P50, -15.0, i(-19.0, -11.0), None, 10.0),
+            judge(Metric::P50, -15.0, i(-19.0, -11.0), None),
             Verdict::Improvement
         );
         // Throughput: higher is better, so a clear drop is the regression.
         assert_eq!(
-            judge(Metric::Throughput, -15.0, i(-19.0, -11.0), None, 10.0),
+            judge(Metric::Throughput, -15.0, i(-19.0, -11.0), None),
             Verdict::Regression
         );
         assert_eq!(
-            judge(Metric::Throughput, 15.0, i(11.0, 19.0), None, 10.0),
+            judge(Metric::Throughput, 15.0, i(11.0, 19.0), None),
             Verdict::Improvement
         );
         assert_eq!(
-            judge(Metric::Throughput, -15.0, i(-30.0, 1.0), None, 10.0),
+            judge(Metric::Throughput, -15.0, i(-30.0, 1.0), None),
             Verdict::WithinNoise
         );
-        // A significant change no wider than the spread between the baseline's runs is noise.
+        // A significant change inside the prediction interval of the baseline's runs is noise.
+        let runs = Some(RunsBand {
+            low: -12.0,
+            high: 18.0,
+            runs: 5,
+        });
         assert_eq!(
-            judge(Metric::P99, 15.0, i(11.0, 19.0), Some(18.0), 10.0),
+            judge(Metric::P99, 15.0, i(11.0, 19.0), runs),
             Verdict::WithinNoise
         );
         assert_eq!(
-            judge(Metric::P99, 25.0, i(21.0, 29.0), Some(18.0), 10.0),
+            judge(Metric::P99, 25.0, i(21.0, 29.0), runs),
             Verdict::Regression
+        );
+        assert_eq!(
+            judge(Metric::Throughput, -15.0, i(-19.0, -11.0), runs),
+            Verdict::Regression,
+            "the interval is not symmetric: −15% is below its −12%"
         );
         // Without trials only the threshold applies; a band must be beaten too.
         assert_eq!(
-            judge(Metric::P99, 15.0, Noise::OneTrial, None, 10.0),
+            judge(Metric::P99, 15.0, Noise::OneTrial, None),
             Verdict::Regression
         );
         assert_eq!(
-            judge(Metric::P99, 15.0, Noise::Measured(20.0), None, 10.0),
+            judge(Metric::P99, 15.0, Noise::Measured(20.0), None),
             Verdict::WithinNoise
         );
     }
 
     #[test]
-    fn the_spread_between_runs_comes_from_a_baselines_history() {
+    fn a_latency_that_moves_by_less_than_the_floor_is_within_threshold() {
+        let sure = Noise::Interval {
+            low: 20.0,
+            high: 40.0,
+            trials: 3,
+        };
+        let opts = Options::default();
+        // 127 → 151 µs: +19%, significant, but 24 µs is under the 50 µs floor.
+        assert_eq!(
+            judge(Metric::P99, 18.9, 24.0, sure, None, &opts),
+            Verdict::WithinThreshold
+        );
+        assert_eq!(
+            judge(Metric::P99, 18.9, 60.0, sure, None, &opts),
+            Verdict::Regression
+        );
+        // The floor is for latencies only; `--min-change-us 0` turns it off.
+        let off = Options {
+            min_change_us: 0.0,
+            ..Options::default()
+        };
+        assert_eq!(
+            judge(Metric::P99, 18.9, 24.0, sure, None, &off),
+            Verdict::Regression
+        );
+        let drop = Noise::Interval {
+            low: -40.0,
+            high: -20.0,
+            trials: 3,
+        };
+        assert_eq!(
+            judge(Metric::Throughput, -30.0, -3.0, drop, None, &opts),
+            Verdict::Regression
+        );
+    }
+
+    #[test]
+    fn the_baselines_runs_give_a_prediction_interval() {
         let b = row("p", "all", 100.0, 1000.0);
         assert_eq!(runs_band(&b, &[], Metric::P99), None);
         let history = vec![
@@ -1261,10 +1388,35 @@ mod tests {
             vec![row("other", "all", 100.0, 5000.0)],
             vec![row("p", "all", 100.0, 900.0)],
         ];
-        // p99 of 1000, 1100 and 900: a spread of 200 over a median of 1000.
-        let (band, runs) = runs_band(&b, &history, Metric::P99).unwrap();
-        assert_eq!(runs, 3);
-        assert!((band - 20.0).abs() < 1e-9, "{band}");
+        // p99 of 1000, 1100 and 900 µs.
+        let r = runs_band(&b, &history, Metric::P99).unwrap();
+        assert_eq!(r.runs, 3);
+        let logs = [1000f64.ln(), 1100f64.ln(), 900f64.ln()];
+        let mean = logs.iter().sum::<f64>() / 3.0;
+        let s = (logs.iter().map(|l| (l - mean).powi(2)).sum::<f64>() / 2.0).sqrt();
+        let half = 4.303 * s * (4.0f64 / 3.0).sqrt();
+        let high = ((mean + half).exp() / 1000.0 - 1.0) * 100.0;
+        assert!((r.high - high).abs() < 1e-9, "{r:?}");
+        // With two degrees of freedom the interval is wide: about ±40% for a 10% spread.
+        assert!(r.low < -30.0 && r.high > 40.0, "{r:?}");
+        // More runs with the same spread narrow it.
+        let more: Vec<Vec<Row>> = [1100.0, 900.0, 1100.0, 900.0, 1000.0]
+            .iter()
+            .map(|&v| vec![row("p", "all", 100.0, v)])
+            .collect();
+        let narrower = runs_band(&b, &more, Metric::P99).unwrap();
+        assert_eq!(narrower.runs, 6);
+        assert!(narrower.high < r.high / 2.0, "{narrower:?} against {r:?}");
+    }
+
+    #[test]
+    fn student_t_matches_its_table_and_tends_to_the_normal() {
+        assert_eq!(student_t_975(1), 12.706);
+        assert!((student_t_975(11) - 2.201).abs() < 1e-3);
+        assert!((student_t_975(15) - 2.131).abs() < 1e-3);
+        assert!((student_t_975(30) - 2.042).abs() < 1e-3);
+        assert!((student_t_975(1000) - 1.962).abs() < 1e-3);
+        assert!(student_t_975(0).is_infinite());
     }
 
     #[test]

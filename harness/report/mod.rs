@@ -206,6 +206,10 @@ pub struct Row {
     pub outputs_checked: bool,
     pub valid: bool,
     pub reason: String,
+    /// Invalid only because the generator fell behind its schedule: the measurement's fault, not
+    /// the point's (`bench capacity` retries such a probe). Not a CSV column: `reason` says it.
+    #[serde(skip)]
+    pub only_lagged: bool,
     pub slo_met: Option<bool>,
 }
 

@@ -7,13 +7,12 @@ use crate::report::{Row, Timings};
 use crate::scenario::{Point, Scenario, slo};
 use crate::worker::pool::WorkerInfo;
 
+/// How the reason for a lagging generator begins.
+pub const LAG_REASON: &str = "the generator fell behind";
+
 /// The verdict on send lag: more than 1% of sends later than [`metrics::LAG_LIMIT`] makes a point
 /// invalid. When the host stole 1% of the CPU time or more meanwhile, the reason says so: its
 /// stalls delay every send of the VM, whatever the generator does.
-/// How the reason for a lagging generator begins, so that `bench capacity` can tell it from the
-/// reasons that say the point itself was invalid.
-pub const LAG_REASON: &str = "the generator fell behind";
-
 fn lag_reason(lagged_pct: f64, steal_pct: Option<f64>) -> Option<String> {
     if lagged_pct <= 1.0 {
         return None;
@@ -31,16 +30,26 @@ fn lag_reason(lagged_pct: f64, steal_pct: Option<f64>) -> Option<String> {
     ))
 }
 
+/// A point's verdict before its rows are made.
+pub struct Verdict {
+    /// Why the point is invalid; empty when valid.
+    pub reasons: Vec<String>,
+    /// The generator fell behind its schedule: a fault of the measurement, not of the point.
+    pub lagged: bool,
+    /// Whether the scenario's SLO was met (`None` without one).
+    pub slo_met: Option<bool>,
+}
+
 /// Why a point is invalid, from its `all` summaries (one per trial), phases, the values its SLO is
 /// checked against (cold starts counted, see [`measured`]) and the CPU time the host stole
-/// meanwhile; empty when valid.
+/// meanwhile.
 pub fn verdict(
     scenario: &Scenario,
     trials: &[PhaseResult],
     all: &[Summary],
     measured: &slo::Measured,
     steal_pct: Option<f64>,
-) -> (Vec<String>, Option<bool>) {
+) -> Verdict {
     let mut reasons = Vec::new();
     let errors: u64 = all.iter().map(|s| s.errors).sum();
     if errors > 0 {
@@ -60,8 +69,10 @@ pub fn verdict(
             scenario.workload.min_requests
         ));
     }
-    let lagged = all.iter().map(|s| s.lagged_pct).fold(0.0, f64::max);
-    reasons.extend(lag_reason(lagged, steal_pct));
+    let lagged_pct = all.iter().map(|s| s.lagged_pct).fold(0.0, f64::max);
+    let lag = lag_reason(lagged_pct, steal_pct);
+    let lagged = lag.is_some();
+    reasons.extend(lag);
     if trials.iter().any(|t| t.overloaded) {
         reasons.push(format!(
             "more than {} requests in flight: the workers cannot keep up with the rate",
@@ -70,7 +81,11 @@ pub fn verdict(
     }
     let slo_met =
         (!scenario.slo.is_empty()).then(|| slo::check(&scenario.slo, measured, &mut reasons));
-    (reasons, slo_met)
+    Verdict {
+        reasons,
+        lagged,
+        slo_met,
+    }
 }
 
 /// The values an SLO is checked against: `median`'s (the median across trials), with every cold
@@ -215,6 +230,7 @@ pub(crate) fn mark_unsupported(
         if let Some(why) = unsupported_reason(scenario, &r.kind, &r.model, unsupported) {
             r.valid = false;
             r.reason = format!("{}{}: {why}", crate::report::UNSUPPORTED, r.runtime);
+            r.only_lagged = false;
         }
     }
 }
@@ -319,7 +335,11 @@ pub fn rows(
             .expect("histograms with equal bounds merge");
     }
     let slo_measured = measured(&median_summary(&all), &all_latency, &all_merged);
-    let (mut reasons, slo_met) = verdict(scenario, trials, &all, &slo_measured, steal_pct);
+    let Verdict {
+        mut reasons,
+        lagged,
+        slo_met,
+    } = verdict(scenario, trials, &all, &slo_measured, steal_pct);
     // Expected-output checks across warm-up and every trial: a mismatch makes the point invalid,
     // so it can never report fast wrong answers.
     let mut checks = vec![OutputChecks::default(); scenario.models.len()];
@@ -396,6 +416,7 @@ pub fn rows(
             windows: trials.iter().map(|t| t.windows).max().unwrap_or(0),
             valid: reasons.is_empty(),
             reason: reasons.join("; "),
+            only_lagged: lagged && reasons.len() == 1,
             slo_met,
             ..point_row(scenario, point)
         };
@@ -554,6 +575,42 @@ mod tests {
             let warm_sent = warm.as_ref().map_or(0, |w| w.sent);
             assert_eq!(all.sent, warm_sent + trial.sent);
         }
+    }
+
+    /// `bench capacity` retries a probe that only the generator's lag made invalid; it must not
+    /// retry one with a fault of its own besides (it used to tell them apart by the reason text).
+    #[test]
+    fn a_point_invalid_only_by_lag_is_marked_so() {
+        let s = crate::scenario::load_bytes(
+            b"[[model]]\nname = \"m\"\nsynthetic = { mean = \"1ms\" }\n\
+              [workload]\ngroups = { g = [\"m\"] }\nmix = { m = 1, g = 1 }\n",
+            std::path::Path::new("s.toml"),
+        )
+        .unwrap();
+        let lagging = |mut p: PhaseResult| {
+            for r in [
+                &mut p.result.models[0],
+                &mut p.result.groups[0],
+                &mut p.result.all,
+            ] {
+                r.lagged = r.attempts / 2;
+            }
+            p
+        };
+        let all_of = |trial: PhaseResult| {
+            rows(&s, &s.points[0], &[], None, &[trial], &[], None)
+                .pop()
+                .unwrap()
+        };
+        let lagged = all_of(lagging(phase(100, 0, 0, 0)));
+        assert!(!lagged.valid && lagged.only_lagged, "{lagged:?}");
+        let lagged_and_failed = all_of(lagging(phase(100, 0, 0, 3)));
+        assert!(
+            !lagged_and_failed.valid && !lagged_and_failed.only_lagged,
+            "{lagged_and_failed:?}"
+        );
+        let fine = all_of(phase(100, 0, 0, 0));
+        assert!(fine.valid && !fine.only_lagged, "{fine:?}");
     }
 
     #[test]
