@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::builder::PossibleValuesParser;
+use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand};
 
 use crate::scenario::{Pin, Placement, Provider, Runtime, Transfer};
@@ -74,6 +74,18 @@ pub struct RunFlags {
     /// changes the machine for the workers too, so it is off by default; needs root.
     #[arg(long, value_name = "US")]
     pub cpu_dma_latency: Option<u32>,
+    /// Run the load generator (`generator`, the default of the bare flag) or the workers as well
+    /// (`all`) under the real-time policy SCHED_FIFO, so that builds and other neighbours on a
+    /// shared machine cannot delay the sends. Needs root, CAP_SYS_NICE or `ulimit -r 1`.
+    #[arg(
+        long,
+        value_name = "WHO",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "generator",
+        value_parser = PossibleValuesParser::new(["generator", "all"]).map(|s| crate::timer::Realtime::parse(&s).expect("a possible value"))
+    )]
+    pub realtime: Option<crate::timer::Realtime>,
 }
 
 impl RunFlags {
@@ -93,6 +105,7 @@ impl RunFlags {
                 "--cpu-dma-latency",
                 self.cpu_dma_latency.map(|n| n.to_string()),
             ),
+            ("--realtime", self.realtime.map(|r| r.name().to_string())),
         ]
         .into_iter()
         .filter_map(|(k, v)| Some((k.to_string(), v?)))

@@ -49,9 +49,13 @@ fn apply_run_flags(s: &mut Scenario, run: &RunFlags) {
     }
 }
 
-/// Holds `--cpu-dma-latency` until the returned file is dropped (the kernel drops the request when
-/// the file closes).
+/// Prepares the machine for measuring: enters `--realtime` (for the rest of the command) and holds
+/// `--cpu-dma-latency` until the returned file is dropped (the kernel drops the request when the
+/// file closes).
 fn hold_qos(run: &RunFlags) -> anyhow::Result<Option<std::fs::File>> {
+    if let Some(who) = run.realtime {
+        timer::enter_realtime(who)?;
+    }
     run.cpu_dma_latency
         .map(timer::hold_cpu_dma_latency)
         .transpose()
@@ -338,6 +342,7 @@ fn run_sweep(
         out_dir: out_dir.clone(),
         progress: !plan.run.quiet,
         cpu_dma_latency_us: plan.run.cpu_dma_latency,
+        realtime: plan.run.realtime.map(|r| r.name().to_string()),
         resume: plan.resume,
         shard: shard.clone(),
         overrides: plan.run.overrides(),

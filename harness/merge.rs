@@ -549,6 +549,7 @@ fn run_info(sources: &[Source], merged: &BTreeSet<usize>) -> RunInfo {
     info.points_done = merged.len();
     info.interrupted = sources.iter().any(|s| s.info.interrupted);
     info.cpu_dma_latency_us = agreed(sources, |i| i.cpu_dma_latency_us);
+    info.realtime = agreed(sources, |i| i.realtime.clone());
     info.generator_spin_us = agreed(sources, |i| i.generator_spin_us);
     info.dropped_point = None;
     info.shard = None;

@@ -101,9 +101,99 @@ pub fn hold_cpu_dma_latency(us: u32) -> anyhow::Result<std::fs::File> {
     Ok(f)
 }
 
+/// `--realtime`: who runs under SCHED_FIFO.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Realtime {
+    /// The parent only: the load generator and the reading of replies. Workers start under the
+    /// normal policy (SCHED_RESET_ON_FORK), so they still share the CPU with the machine's other
+    /// work, as a deployment would.
+    Generator,
+    /// The workers as well: the whole measurement runs ahead of the machine's other work.
+    All,
+}
+
+impl Realtime {
+    pub fn parse(s: &str) -> Option<Realtime> {
+        match s {
+            "generator" => Some(Realtime::Generator),
+            "all" => Some(Realtime::All),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Realtime::Generator => "generator",
+            Realtime::All => "all",
+        }
+    }
+}
+
+/// Puts the calling thread under SCHED_FIFO at the lowest real-time priority (1), for the rest of
+/// its life. Threads and processes it starts later inherit the policy, except that with
+/// [`Realtime::Generator`] processes start under the normal policy again.
+///
+/// Why: on a shared 2-vCPU VM, a woken generator waits behind whatever else runs (a build, say)
+/// and sends late; under SCHED_FIFO it runs first. The kernel's real-time throttling
+/// (`sched_rt_runtime_us`, 95% by default) still leaves the rest of the machine a share, and the
+/// generator sleeps between sends unless `spin` is set. Measured in docs/measurements.md.
+pub fn enter_realtime(who: Realtime) -> anyhow::Result<()> {
+    let mut policy = libc::SCHED_FIFO;
+    if who == Realtime::Generator {
+        policy |= libc::SCHED_RESET_ON_FORK;
+    }
+    let param = libc::sched_param { sched_priority: 1 };
+    // SAFETY: `param` is a valid sched_param that outlives the call; pid 0 is this thread.
+    if unsafe { libc::sched_setscheduler(0, policy, &param) } != 0 {
+        let e = std::io::Error::last_os_error();
+        anyhow::bail!(
+            "--realtime: the kernel refused SCHED_FIFO ({e}); it needs root, CAP_SYS_NICE or a \
+             real-time priority limit (`ulimit -r 1`); run without the flag"
+        );
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The policy of this thread, and of a process started from it (`/proc/self/sched`).
+    fn policies() -> (i32, String) {
+        // SAFETY: pid 0 is this thread.
+        let own = unsafe { libc::sched_getscheduler(0) };
+        let out = std::process::Command::new("sh")
+            .args(["-c", "grep '^policy' /proc/self/sched"])
+            .output()
+            .unwrap();
+        (own, String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    #[test]
+    fn realtime_for_the_generator_leaves_child_processes_normal() {
+        for (who, child_policy) in [(Realtime::Generator, 0), (Realtime::All, libc::SCHED_FIFO)] {
+            // A thread of its own: the policy stays with it.
+            let r = std::thread::spawn(move || enter_realtime(who).map(|()| policies()))
+                .join()
+                .unwrap();
+            let (own, child) = match r {
+                Ok(p) => p,
+                Err(e) => {
+                    // Not permitted here: the error says what it needs.
+                    let e = format!("{e:#}");
+                    assert!(e.contains("CAP_SYS_NICE") && e.contains("ulimit -r"), "{e}");
+                    return;
+                }
+            };
+            assert_eq!(own & !libc::SCHED_RESET_ON_FORK, libc::SCHED_FIFO);
+            let child: i32 = child
+                .rsplit(':')
+                .next()
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or_else(|| panic!("no policy in {child:?}"));
+            assert_eq!(child, child_policy, "{who:?}");
+        }
+    }
 
     #[test]
     fn wakes_after_the_deadline_and_not_before() {

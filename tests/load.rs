@@ -215,6 +215,41 @@ fn a_spinning_generator_keeps_its_schedule_and_reads_replies_while_it_spins() {
     );
 }
 
+/// `--realtime` runs the generator (or everything) under SCHED_FIFO and says so in run.json; where
+/// the kernel refuses, the run stops before measuring, saying what it needs.
+#[test]
+fn realtime_scheduling_is_recorded_or_refused_with_what_it_needs() {
+    let scenario = "[[model]]\nname = \"m\"\nsynthetic = { mean = \"200us\", wait = \"sleep\" }\n\
+                    [load]\nkind = \"open\"\nrate = 200\n\
+                    [workload]\nwarmup_requests = 0\nduration = \"1s\"\n";
+    for (flag, who) in [("--realtime", "generator"), ("--realtime=all", "all")] {
+        let dir = tempfile::tempdir().unwrap();
+        let run = common::sweep_in(dir.path(), scenario, &[flag]);
+        if run.code == 2 {
+            assert!(
+                run.stderr
+                    .contains("--realtime: the kernel refused SCHED_FIFO")
+                    && run.stderr.contains("CAP_SYS_NICE"),
+                "{}",
+                run.stderr
+            );
+            continue;
+        }
+        assert!(lag_only(&run), "{flag}: {}", run.stderr);
+        let meta: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.path().join("run.json")).unwrap()).unwrap();
+        assert_eq!(meta["realtime"], who, "{meta}");
+        assert_eq!(meta["overrides"]["--realtime"], who, "{meta}");
+    }
+    let run = sweep(scenario, &["--realtime=everything"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("[possible values: generator, all]"),
+        "{}",
+        run.stderr
+    );
+}
+
 #[test]
 fn open_loop_records_service_time_and_send_lag_and_follows_a_trace() {
     // Exclusive: it measures open-loop send counts and the achieved rate.

@@ -38,6 +38,9 @@ pub struct RunInfo {
     /// `--cpu-dma-latency`: the CPU wake-up latency limit held during the run, µs.
     #[serde(default)]
     pub cpu_dma_latency_us: Option<u32>,
+    /// `--realtime`: `generator` or `all` ran under SCHED_FIFO; absent when neither did.
+    #[serde(default)]
+    pub realtime: Option<String>,
     /// `[load] spin` (or `--spin`): how long an open loop busy-waited before each send, µs. Absent
     /// from files of before the option, and in a merge of runs that differ in it.
     #[serde(default)]

@@ -240,6 +240,10 @@ pub fn meta_items(meta: &RunInfo) -> Vec<(&'static str, String)> {
             "open-loop spin before each send (µs)",
             opt(meta.generator_spin_us),
         ),
+        (
+            "SCHED_FIFO (--realtime)",
+            meta.realtime.clone().unwrap_or_else(|| "none".into()),
+        ),
     ];
     for m in &s.models {
         let inputs: Vec<String> = m
@@ -337,6 +341,7 @@ pub(crate) mod tests {
             interrupted: false,
             points: Vec::new(),
             cpu_dma_latency_us: None,
+            realtime: None,
             generator_spin_us: None,
             dropped_point: None,
             shard: None,

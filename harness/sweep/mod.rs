@@ -44,6 +44,8 @@ pub struct SweepOptions {
     pub progress: bool,
     /// The PM QoS CPU wake-up latency held during the sweep, if any (recorded in run.json).
     pub cpu_dma_latency_us: Option<u32>,
+    /// `--realtime`: who ran under SCHED_FIFO (recorded in run.json).
+    pub realtime: Option<String>,
     /// Keep the points already in `out_dir` and run only the others.
     pub resume: bool,
     /// `--shard`: the scenario's points are already this shard's (recorded in run.json).
@@ -64,6 +66,7 @@ pub async fn sweep(
     let json_path = opts.out_dir.join("run.json");
     let mut info = run_info(scenario, ort);
     info.cpu_dma_latency_us = opts.cpu_dma_latency_us;
+    info.realtime = opts.realtime.clone();
     info.shard = opts.shard.clone();
     info.overrides = opts.overrides.clone();
     // Resuming keeps the finished points of an earlier run of the same scenario.
@@ -275,6 +278,7 @@ fn run_info(s: &Scenario, ort: Option<&OrtLib>) -> RunInfo {
         interrupted: false,
         points: Vec::new(),
         cpu_dma_latency_us: None,
+        realtime: None,
         generator_spin_us: Some(s.load.spin.as_micros() as u64),
         dropped_point: None,
         shard: None,

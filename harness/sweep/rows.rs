@@ -25,7 +25,7 @@ fn lag_reason(lagged_pct: f64, steal_pct: Option<f64>) -> Option<String> {
     };
     Some(format!(
         "{LAG_REASON}: {lagged_pct:.1}% of sends lagged over {} ms{host} \
-         (on a VM, try --spin 2ms or --cpu-dma-latency 0)",
+         (on a shared machine, try --realtime)",
         metrics::LAG_LIMIT.as_millis()
     ))
 }
@@ -618,14 +618,16 @@ mod tests {
         assert_eq!(lag_reason(1.0, Some(9.0)), None);
         let quiet = lag_reason(2.5, Some(0.4)).unwrap();
         assert!(
-            quiet.starts_with("the generator fell behind: 2.5% of sends lagged over 1 ms (on a VM"),
+            quiet.starts_with(
+                "the generator fell behind: 2.5% of sends lagged over 1 ms (on a shared machine, try --realtime)"
+            ),
             "{quiet}"
         );
         assert!(!quiet.contains("host"), "{quiet}");
         assert_eq!(lag_reason(2.5, None).unwrap(), quiet);
         let noisy = lag_reason(2.5, Some(4.25)).unwrap();
         assert!(
-            noisy.contains("lagged over 1 ms, while the host took 4.2% of the CPU time (cpu_steal_pct) (on a VM, try --spin 2ms"),
+            noisy.contains("lagged over 1 ms, while the host took 4.2% of the CPU time (cpu_steal_pct) (on a shared machine, try --realtime"),
             "{noisy}"
         );
         assert!(!noisy.contains(';'), "reasons are joined with `; `");
