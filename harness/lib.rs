@@ -23,6 +23,8 @@
 //!   torch), their one factory, and finding ONNX Runtime's library.
 //! - [`worker`]: the worker process's main loop and the parent's pool of workers.
 //! - [`timer`]: precise sleeps for the open loop (timerfd) and the CPU wake-up latency hold.
+//! - [`batcher`]: dynamic batching: the policy, and the per-model queues the load generator's
+//!   requests wait in to run together.
 //! - [`load`]: the load generator: closed and open loops, stop rules, one phase at a time.
 //! - [`metrics`]: HdrHistograms of latency, service time, send lag, compute and overhead, and
 //!   their percentiles.
@@ -41,6 +43,7 @@
 //!   clears only the files bench writes there.
 //! - [`parity`]: runs one batch per model through every runtime and compares with PyTorch.
 
+pub mod batcher;
 pub mod calibrate;
 pub mod capacity;
 pub mod cli;

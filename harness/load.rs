@@ -339,6 +339,7 @@ impl<'a> Phase<'a> {
                 Staging {
                     copy,
                     outputs_inline,
+                    queue_wait: None,
                 },
             ),
             Reply::Failed(message) => Outcome::Err {

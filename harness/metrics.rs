@@ -55,6 +55,8 @@ pub struct Staging {
     pub copy: Duration,
     /// The outputs came back inline because they outgrew their shared-memory room.
     pub outputs_inline: bool,
+    /// Dynamic batching: how long the request waited in its model's queue for its batch to leave.
+    pub queue_wait: Option<Duration>,
 }
 
 /// What one model, group or the whole point saw.
@@ -74,6 +76,10 @@ pub struct Record {
     pub stage: Histogram<u64>,
     /// Successful `shm` requests whose outputs outgrew their slot and came back inline.
     pub outputs_inline: u64,
+    /// Dynamic batching: each successful request's wait in its model's queue ([`Staging`]).
+    pub queue_wait: Histogram<u64>,
+    /// Dynamic batching: the size of each run sent, one value per run (a request count, not ns).
+    pub batch_sizes: Histogram<u64>,
     /// Sends that lagged more than [`LAG_LIMIT`] (failed requests included).
     pub lagged: u64,
     /// Every request recorded: successes, failures, first runs and cold starts.
@@ -98,6 +104,8 @@ impl Default for Record {
             cold: new_histogram(),
             stage: new_histogram(),
             outputs_inline: 0,
+            queue_wait: new_histogram(),
+            batch_sizes: new_histogram(),
             lagged: 0,
             attempts: 0,
             first_runs: 0,
@@ -126,6 +134,14 @@ impl Record {
             self.stage.saturating_record(ns(s.copy).max(1));
         }
         self.outputs_inline += u64::from(s.outputs_inline);
+        if let Some(w) = s.queue_wait {
+            self.queue_wait.saturating_record(ns(w).max(1));
+        }
+    }
+
+    /// Dynamic batching: one run of `size` requests went to a worker.
+    pub fn record_run(&mut self, size: usize) {
+        self.batch_sizes.saturating_record(size.max(1) as u64);
     }
 
     pub fn record_cold(&mut self, latency: Duration) {
@@ -165,6 +181,8 @@ impl Record {
             (&mut self.overhead, &other.overhead),
             (&mut self.cold, &other.cold),
             (&mut self.stage, &other.stage),
+            (&mut self.queue_wait, &other.queue_wait),
+            (&mut self.batch_sizes, &other.batch_sizes),
         ] {
             a.add(b).expect("histograms with equal bounds merge");
         }
@@ -349,6 +367,14 @@ pub struct Summary {
     pub overhead_p10: f64,
     /// Percent of sends that lagged more than [`LAG_LIMIT`].
     pub lagged_pct: f64,
+    /// Dynamic batching: each request's wait in its model's queue.
+    pub queue_wait: Percentiles,
+    /// Dynamic batching: requests per run sent (mean, p50, max); zero without batching.
+    pub batch_size_mean: f64,
+    pub batch_size_p50: f64,
+    pub batch_size_max: f64,
+    /// Dynamic batching: runs sent per second (each carrying a batch of requests).
+    pub runs_per_s: f64,
 }
 
 /// The machine's CPU time so far, from `/proc/stat`: ticks stolen by the hypervisor, and all ticks,
@@ -419,6 +445,15 @@ impl Summary {
             } else {
                 100.0 * r.lagged as f64 / sent as f64
             },
+            queue_wait: Percentiles::of(&r.queue_wait),
+            batch_size_mean: r.batch_sizes.mean(),
+            batch_size_p50: if r.batch_sizes.is_empty() {
+                0.0
+            } else {
+                r.batch_sizes.value_at_quantile(0.5) as f64
+            },
+            batch_size_max: r.batch_sizes.max() as f64,
+            runs_per_s: r.batch_sizes.len() as f64 / secs,
         }
     }
 }
@@ -574,9 +609,17 @@ mod tests {
         b.record_staging(Staging {
             copy: Duration::from_micros(700),
             outputs_inline: true,
+            queue_wait: Some(Duration::from_micros(300)),
         });
+        b.record_run(3);
+        a.record_run(1);
         a.record_staging(Staging::default());
         a.merge(&b);
+        assert_eq!((a.queue_wait.len(), a.batch_sizes.len()), (1, 2));
+        let s = Summary::of(&a, Duration::from_secs(2));
+        assert_eq!((s.batch_size_mean, s.batch_size_max), (2.0, 3.0));
+        assert_eq!(s.runs_per_s, 1.0);
+        assert!((s.queue_wait.p50 - 300.0).abs() < 1.0, "{:?}", s.queue_wait);
         assert_eq!(
             (a.stage.len(), a.outputs_inline),
             (1, 1),

@@ -287,6 +287,65 @@ impl TensorData {
     }
 }
 
+/// Concatenates `parts` along `axis`, as ONNX's `Concat` does: every part has the same dtype and
+/// rank, and the same size on every other axis. Dynamic batching puts requests together this way.
+pub fn concat(parts: &[TensorView<'_>], axis: usize) -> Result<TensorData, String> {
+    let first = parts.first().ok_or("nothing to concatenate")?;
+    let rank = first.shape.len();
+    if axis >= rank {
+        return Err(format!(
+            "cannot concatenate along axis {axis} of a tensor of rank {rank}"
+        ));
+    }
+    for p in parts {
+        p.check()?;
+        let same_elsewhere =
+            p.shape.len() == rank && (0..rank).all(|k| k == axis || p.shape[k] == first.shape[k]);
+        if p.dtype != first.dtype || !same_elsewhere {
+            return Err(format!(
+                "cannot concatenate {} {:?} and {} {:?} along axis {axis}",
+                first.dtype, first.shape, p.dtype, p.shape
+            ));
+        }
+    }
+    let mut shape = first.shape.to_vec();
+    shape[axis] = parts.iter().map(|p| p.shape[axis]).sum();
+    // Each part is `outer` blocks of `rows × inner` elements: one block per index of the axes
+    // before `axis`. The result takes block k of every part, in order, for each k.
+    let outer = TensorData::numel(&first.shape[..axis]);
+    let inner = TensorData::numel(&first.shape[axis + 1..]);
+    let block = |p: &TensorView<'_>| p.shape[axis].max(0) as usize * inner;
+    let bytes = if first.dtype == DType::Str {
+        let elements: Vec<Vec<&[u8]>> = parts
+            .iter()
+            .map(|p| decode_strings(p.bytes))
+            .collect::<Result<_, _>>()?;
+        let mut all = Vec::new();
+        for k in 0..outer {
+            for (p, e) in parts.iter().zip(&elements) {
+                let b = block(p);
+                all.extend_from_slice(&e[k * b..(k + 1) * b]);
+            }
+        }
+        encode_strings(&all)
+    } else {
+        let size = first.dtype.size();
+        let mut out = Vec::with_capacity(parts.iter().map(|p| p.bytes.len()).sum());
+        for k in 0..outer {
+            for p in parts {
+                let b = block(p) * size;
+                out.extend_from_slice(&p.bytes[k * b..(k + 1) * b]);
+            }
+        }
+        out
+    };
+    Ok(TensorData {
+        dtype: first.dtype,
+        shape,
+        bytes,
+    })
+}
+
 /// How the values of one input are made.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Generator {
@@ -653,6 +712,50 @@ pub fn split_samples(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn f32s(shape: &[i64], values: &[f32]) -> TensorData {
+        TensorData {
+            dtype: DType::F32,
+            shape: shape.to_vec(),
+            bytes: bytemuck::cast_slice(values).to_vec(),
+        }
+    }
+
+    #[test]
+    fn concat_follows_onnx_concat_on_the_first_and_inner_axes() {
+        let a = f32s(&[1, 2], &[1.0, 2.0]);
+        let b = f32s(&[2, 2], &[3.0, 4.0, 5.0, 6.0]);
+        let rows = concat(&[a.view(), b.view()], 0).unwrap();
+        assert_eq!(rows, f32s(&[3, 2], &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]));
+        // Axis 1 of [2, 1] and [2, 2]: each row takes its share of both.
+        let c = f32s(&[2, 1], &[1.0, 2.0]);
+        let d = f32s(&[2, 2], &[3.0, 4.0, 5.0, 6.0]);
+        let cols = concat(&[c.view(), d.view()], 1).unwrap();
+        assert_eq!(cols, f32s(&[2, 3], &[1.0, 3.0, 4.0, 2.0, 5.0, 6.0]));
+        // Strings too, element by element.
+        let s = |shape: &[i64], v: &[&str]| TensorData {
+            dtype: DType::Str,
+            shape: shape.to_vec(),
+            bytes: encode_strings(v),
+        };
+        let joined = concat(
+            &[
+                s(&[2, 1], &["a", "b"]).view(),
+                s(&[2, 1], &["cc", "d"]).view(),
+            ],
+            1,
+        )
+        .unwrap();
+        assert_eq!(joined, s(&[2, 2], &["a", "cc", "b", "d"]));
+        // Mismatches are errors, not garbage.
+        assert!(
+            concat(&[a.view(), d.view()], 1)
+                .unwrap_err()
+                .contains("cannot concatenate")
+        );
+        assert!(concat(&[a.view()], 2).unwrap_err().contains("rank 2"));
+        assert!(concat(&[], 0).is_err());
+    }
 
     #[test]
     fn generators_are_deterministic_per_seed_and_index() {

@@ -111,6 +111,8 @@ TYPES: dict = {
         ("Inline", ("vec", "TensorData")),
         ("Shm", ("fields", [("slot", "u32"), ("tensors", ("vec", "TensorPlacement"))])),
         ("Index", "u32"),
+        ("Batch", ("fields", [("samples", ("vec", "u32")),
+                              ("axes", ("vec", ("struct", [("input", "u32"), ("axis", "u32")])))])),
     ]),
     "Outputs": ("enum", [("Inline", ("vec", "TensorData")), ("Shm", ("vec", "TensorPlacement"))]),
     "Hello": ("struct", [("magic", ("array", 4)), ("protocol", "u32"), ("build", "str"),

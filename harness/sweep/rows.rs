@@ -130,6 +130,11 @@ fn median_summary(v: &[Summary]) -> Summary {
         outputs_inline: v.iter().map(|s| s.outputs_inline).sum(),
         overhead_p10: med(|s| s.overhead_p10),
         lagged_pct: med(|s| s.lagged_pct),
+        queue_wait: pct(|s| s.queue_wait),
+        batch_size_mean: med(|s| s.batch_size_mean),
+        batch_size_p50: med(|s| s.batch_size_p50),
+        batch_size_max: med(|s| s.batch_size_max),
+        runs_per_s: med(|s| s.runs_per_s),
     }
 }
 

@@ -52,6 +52,9 @@ impl Resolver {
             }
             Inputs::Inline(tensors) => super::pipe::serve_inline(tensors, run),
             Inputs::Shm { .. } => Err(NO_ARENA.into()),
+            Inputs::Batch { .. } => {
+                Err("the device transfer keeps single samples on the GPU: it cannot batch".into())
+            }
         }
     }
 }

@@ -14,17 +14,33 @@ pub struct Stager;
 
 impl Stager {
     pub fn stage(&self, index: usize) -> Staged {
-        Staged(index as u32)
+        Staged::One(index as u32)
     }
 }
 
-/// The sample index a request carries.
-#[derive(Debug, Clone, Copy)]
-pub struct Staged(u32);
+/// The sample index a request carries, or a batch's sample indices and batch axes.
+#[derive(Debug, Clone)]
+pub enum Staged {
+    One(u32),
+    Batch {
+        samples: Vec<u32>,
+        axes: Vec<(u32, u32)>,
+    },
+}
 
 impl Staged {
-    pub fn inputs(&self) -> InputsRef<'static> {
-        InputsRef::Index(self.0)
+    pub fn batch(samples: &[u32], axes: &[(u32, u32)]) -> Staged {
+        Staged::Batch {
+            samples: samples.to_vec(),
+            axes: axes.to_vec(),
+        }
+    }
+
+    pub fn inputs(&self) -> InputsRef<'_> {
+        match self {
+            Staged::One(k) => InputsRef::Index(*k),
+            Staged::Batch { samples, axes } => InputsRef::Batch { samples, axes },
+        }
     }
 }
 
@@ -89,6 +105,15 @@ impl Resolver {
             Inputs::Index(k) => {
                 let (_, sample) = pick(&self.samples, m, *k)?;
                 let views: Vec<TensorView<'_>> = sample.iter().map(TensorData::view).collect();
+                run(Input::Views(&views)).map(Outputs::Inline)
+            }
+            Inputs::Batch { samples, axes } => {
+                let picked: Vec<&[TensorData]> = samples
+                    .iter()
+                    .map(|&k| pick(&self.samples, m, k).map(|(_, s)| s))
+                    .collect::<Result<_, _>>()?;
+                let joined = super::join_samples(&picked, axes)?;
+                let views: Vec<TensorView<'_>> = joined.iter().map(TensorData::view).collect();
                 run(Input::Views(&views)).map(Outputs::Inline)
             }
             Inputs::Inline(tensors) => super::pipe::serve_inline(tensors, run),

@@ -53,6 +53,12 @@ pub enum Inputs {
     },
     /// A sample the worker generated at start (`index`, `device`).
     Index(u32),
+    /// Dynamic batching with `index`: the worker joins these samples into one run, each input
+    /// with a batch axis along it (`axes`: `(input, axis)`, see [`join_samples`]).
+    Batch {
+        samples: Vec<u32>,
+        axes: Vec<(u32, u32)>,
+    },
 }
 
 /// The borrowed twin of [`Inputs`], so a sample is encoded without being cloned. Same variant
@@ -65,6 +71,10 @@ pub enum InputsRef<'a> {
         tensors: &'a [TensorPlacement],
     },
     Index(u32),
+    Batch {
+        samples: &'a [u32],
+        axes: &'a [(u32, u32)],
+    },
 }
 
 /// A reply's outputs, by transfer mode.
@@ -150,6 +160,33 @@ impl<'a> Stager<'a> {
             Transfer::Index => Stager::Index(index::Stager),
             Transfer::Device => Stager::Device(device::Stager),
         })
+    }
+
+    /// Whether a batched run needs its samples joined in the parent ([`Stager::stage_batch`]):
+    /// the modes that carry tensors; `index` sends the sample numbers and the worker joins them.
+    pub fn joins_in_parent(&self) -> bool {
+        match self {
+            Stager::Pipe(_) | Stager::Shm(_) => true,
+            Stager::Index(_) | Stager::Device(_) => false,
+        }
+    }
+
+    /// Stages one run of several requests (dynamic batching): `joined`, their samples joined by
+    /// [`join_samples`], for the modes that carry tensors, or the sample numbers and batch axes
+    /// for the worker to join. May wait for a free slot, as [`Stager::stage`].
+    pub async fn stage_batch<'s>(
+        &'s self,
+        joined: &'s [TensorData],
+        samples: &'s [u32],
+        axes: &'s [(u32, u32)],
+    ) -> Staged<'s> {
+        match self {
+            Stager::Pipe(s) => Staged::Pipe(s.stage(joined)),
+            Stager::Shm(s) => Staged::Shm(s.stage(joined).await),
+            Stager::Index(_) | Stager::Device(_) => {
+                Staged::Index(index::Staged::batch(samples, axes))
+            }
+        }
     }
 
     /// Stages sample number `index`, `sample`, for one request. May wait (for a free slot): the
@@ -290,6 +327,32 @@ impl Resolver {
     }
 }
 
+/// The inputs of one run of several requests (dynamic batching): for each input with a batch axis
+/// (`axes`: `(input, axis)`), the samples' tensors joined along it, in order; an input without one
+/// is shared by the whole batch and taken from the first sample.
+pub fn join_samples(
+    samples: &[&[TensorData]],
+    axes: &[(u32, u32)],
+) -> Result<Vec<TensorData>, String> {
+    let first = samples.first().ok_or("a batch of no samples")?;
+    (0..first.len())
+        .map(|j| match axes.iter().find(|(i, _)| *i as usize == j) {
+            Some(&(_, axis)) => {
+                let parts: Vec<TensorView<'_>> = samples
+                    .iter()
+                    .map(|s| {
+                        s.get(j)
+                            .map(TensorData::view)
+                            .ok_or("samples differ in inputs")
+                    })
+                    .collect::<Result<_, _>>()?;
+                crate::tensor::concat(&parts, axis as usize)
+            }
+            None => Ok(first[j].clone()),
+        })
+        .collect()
+}
+
 /// What a worker answers to a shared-memory request when it has no arena.
 const NO_ARENA: &str = "a shared-memory request, but this worker has no arena";
 /// What a worker answers to an index request when it generated no samples.
@@ -428,6 +491,83 @@ mod tests {
                 "{transfer:?}"
             );
         }
+    }
+
+    /// A batch joined in the parent (`pipe`) and one joined by the worker from its own samples
+    /// (`index`) reach the runtime as the same tensors.
+    #[test]
+    fn a_batch_is_joined_alike_in_the_parent_and_in_an_index_worker() {
+        use crate::tensor::{Generator, concat};
+        let inputs = [
+            InputSpec {
+                name: "x".into(),
+                dtype: DType::F32,
+                shape: vec![1, 3],
+                generator: Generator::Uniform {
+                    low: 0.0,
+                    high: 1.0,
+                },
+                seed: 7,
+            },
+            InputSpec {
+                name: "scale".into(),
+                dtype: DType::F32,
+                shape: vec![1],
+                generator: Generator::Const { value: 2.0 },
+                seed: 8,
+            },
+        ];
+        let samples = crate::scenario::generate_samples(&inputs, 4).unwrap();
+        let axes = [(0, 0)];
+        let picked: Vec<&[TensorData]> = [2usize, 0, 3].iter().map(|&k| &samples[k][..]).collect();
+        let joined = join_samples(&picked, &axes).unwrap();
+        let x: Vec<TensorView<'_>> = picked.iter().map(|s| s[0].view()).collect();
+        assert_eq!(joined[0], concat(&x, 0).unwrap());
+        assert_eq!(joined[0].shape, [3, 3]);
+        assert_eq!(
+            joined[1], samples[2][1],
+            "an input without a batch axis is shared"
+        );
+
+        let pipe = Stager::new(Transfer::Pipe, None).unwrap();
+        assert!(pipe.joins_in_parent());
+        let staged = pipe
+            .stage_batch(&joined, &[2, 0, 3], &axes)
+            .now_or_never()
+            .unwrap();
+        let mut r = Resolver::open(Transfer::Pipe, None, None, []).unwrap();
+        let from_parent = r
+            .serve(0, &on_the_wire(staged.inputs().unwrap()), echo)
+            .unwrap();
+
+        let index = Stager::new(Transfer::Index, None).unwrap();
+        assert!(!index.joins_in_parent());
+        let staged = index
+            .stage_batch(&[], &[2, 0, 3], &axes)
+            .now_or_never()
+            .unwrap();
+        let wire = on_the_wire(staged.inputs().unwrap());
+        assert_eq!(
+            wire,
+            Inputs::Batch {
+                samples: vec![2, 0, 3],
+                axes: vec![(0, 0)]
+            }
+        );
+        let model = ModelInputs {
+            name: "m",
+            inputs: &inputs,
+            samples: 4,
+        };
+        let mut r = Resolver::open(Transfer::Index, None, None, [model]).unwrap();
+        assert_eq!(r.serve(0, &wire, echo).unwrap(), from_parent);
+        // A worker that keeps samples on a device cannot batch them, and says so.
+        let mut d = Resolver::open(Transfer::Device, None, None, [model]).unwrap();
+        assert!(
+            d.serve(0, &wire, echo)
+                .unwrap_err()
+                .contains("cannot batch")
+        );
     }
 
     #[test]

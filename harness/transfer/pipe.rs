@@ -39,7 +39,7 @@ impl Resolver {
         match inputs {
             Inputs::Inline(tensors) => serve_inline(tensors, run),
             Inputs::Shm { .. } => Err(NO_ARENA.into()),
-            Inputs::Index(_) => Err(NO_SAMPLES.into()),
+            Inputs::Index(_) | Inputs::Batch { .. } => Err(NO_SAMPLES.into()),
         }
     }
 }

@@ -791,5 +791,24 @@ mod tests {
         })
         .unwrap();
         assert_eq!(owned, borrowed);
+        let owned = protocol::encode(&ToWorker::Run {
+            id: 1,
+            model: 0,
+            inputs: protocol::Inputs::Batch {
+                samples: vec![3, 4, 5],
+                axes: vec![(0, 0), (2, 1)],
+            },
+        })
+        .unwrap();
+        let borrowed = protocol::encode(&ToWorkerRef::Run {
+            id: 1,
+            model: 0,
+            inputs: InputsRef::Batch {
+                samples: &[3, 4, 5],
+                axes: &[(0, 0), (2, 1)],
+            },
+        })
+        .unwrap();
+        assert_eq!(owned, borrowed);
     }
 }

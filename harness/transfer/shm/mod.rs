@@ -299,7 +299,7 @@ impl Resolver {
         let (slot, tensors) = match inputs {
             Inputs::Shm { slot, tensors } => (*slot as usize, tensors),
             Inputs::Inline(tensors) => return super::pipe::serve_inline(tensors, run),
-            Inputs::Index(_) => return Err(NO_SAMPLES.into()),
+            Inputs::Index(_) | Inputs::Batch { .. } => return Err(NO_SAMPLES.into()),
         };
         let mut views = Vec::with_capacity(tensors.len());
         for p in tensors {
