@@ -105,6 +105,7 @@ pub fn calibrate(
         SessionOptions {
             intra_threads: 1,
             gpu: None,
+            knobs: Default::default(),
         },
     )
     .map_err(anyhow::Error::msg)?;

@@ -956,6 +956,8 @@ mod tests {
             provider: crate::scenario::Provider::Cpu,
             runtime: crate::scenario::Runtime::Ort,
             load: LoadPoint::Closed { concurrency: 1 },
+            session: Default::default(),
+            batch: None,
         }
     }
 

@@ -115,6 +115,8 @@ async fn outputs(s: &Scenario, ort: Option<&OrtLib>, runtime: Runtime) -> anyhow
         provider: Provider::Cpu,
         load: LoadPoint::Closed { concurrency: 1 },
         runtime,
+        session: Default::default(),
+        batch: None,
     };
     let mut setups = crate::sweep::setup::setups(s, ort, &point, None);
     crate::sweep::setup::leave_out(&mut setups, &unsupported);

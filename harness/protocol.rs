@@ -13,7 +13,7 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 
 use crate::scenario::{
     ArenaExtend, ConvAlgoSearch, InputSpec, ModelSource, OnDemandCaps, Provider, Runtime,
-    TorchSpec, Transfer,
+    SessionKnobs, TorchSpec, Transfer,
 };
 use crate::tensor::TensorData;
 use crate::transfer::shm::ShmLayout;
@@ -24,7 +24,7 @@ pub use crate::transfer::{Inputs, InputsRef, Outputs};
 pub const MAGIC: [u8; 4] = *b"BNCH";
 /// Bumped on every incompatible change to the messages below (and in
 /// `harness/python/bench_protocol.py`, the Python workers' codec of the same messages).
-pub const PROTOCOL_VERSION: u32 = 3;
+pub const PROTOCOL_VERSION: u32 = 4;
 /// Frames larger than this are refused rather than allocated (1 GiB).
 pub const MAX_FRAME: u32 = 1 << 30;
 
@@ -138,6 +138,8 @@ pub struct Setup {
     pub pin_cpu: Option<u32>,
     /// The CUDA provider's device and options (`provider = "cuda"`).
     pub gpu: Option<GpuSetup>,
+    /// ONNX Runtime's session options (the `[sweep]` keys of `scenario::session`).
+    pub session: SessionKnobs,
 }
 
 /// Where and how a CUDA worker runs.
@@ -166,6 +168,7 @@ impl Setup {
             shm: None,
             pin_cpu: None,
             gpu: None,
+            session: SessionKnobs::default(),
         }
     }
 }
@@ -486,6 +489,12 @@ mod tests {
             (
                 any::<Option<u32>>(),
                 any::<Option<(u32, u8, bool, Option<u64>)>>(),
+                (
+                    prop::sample::select(crate::scenario::GraphOptimization::ALL.to_vec()),
+                    prop::sample::select(crate::scenario::ExecutionMode::ALL.to_vec()),
+                    any::<usize>(),
+                    any::<(bool, bool, bool)>(),
+                ),
             ),
         )
             .prop_map(
@@ -495,7 +504,7 @@ mod tests {
                     preload,
                     caps,
                     shm,
-                    (pin_cpu, gpu),
+                    (pin_cpu, gpu, (graph_optimization, execution_mode, inter_threads, flags)),
                 )| {
                     Setup {
                         worker,
@@ -526,6 +535,14 @@ mod tests {
                         }),
                         shm: shm.and_then(|(n, i, o)| ShmLayout::new(n, i, o).ok()),
                         pin_cpu,
+                        session: SessionKnobs {
+                            graph_optimization,
+                            execution_mode,
+                            inter_threads,
+                            intra_spinning: flags.0,
+                            cpu_arena: flags.1,
+                            memory_pattern: flags.2,
+                        },
                     }
                 },
             )

@@ -6,6 +6,7 @@ mod common;
 
 use bench::runtime::Model;
 use bench::runtime::ort::{OrtModel, SessionOptions};
+use bench::scenario::{ExecutionMode, GraphOptimization, SessionKnobs};
 
 #[test]
 fn onnx_runtime_matches_pytorch_reference_outputs() {
@@ -24,6 +25,7 @@ fn onnx_runtime_matches_pytorch_reference_outputs() {
         let options = SessionOptions {
             intra_threads: 1,
             gpu: None,
+            knobs: SessionKnobs::default(),
         };
         let mut model = OrtModel::load(&lib.path, &common::onnx_path(name), options).unwrap();
         let views: Vec<_> = reference.inputs.iter().map(|t| t.view()).collect();
@@ -32,4 +34,53 @@ fn onnx_runtime_matches_pytorch_reference_outputs() {
     }
     println!("ONNX Runtime vs PyTorch: {}", report.join("; "));
     assert_eq!(report.len(), common::BUNDLED_MODELS.len());
+}
+
+/// The session options of the `[sweep]` axes change how ONNX Runtime runs a model, never what it
+/// computes: every bundled model matches PyTorch with each setting away from its default (no graph
+/// optimisation, parallel execution with 2 inter-op threads, no spinning, no CPU arena, no memory
+/// pattern), and a session with them all loads at once.
+#[test]
+fn every_session_option_keeps_the_reference_outputs() {
+    let lib = bench::runtime::ortlib::locate(None).expect("ONNX Runtime: run scripts/setup.sh");
+    let d = SessionKnobs::default();
+    let variants = [
+        SessionKnobs {
+            graph_optimization: GraphOptimization::Disable,
+            ..d
+        },
+        SessionKnobs {
+            graph_optimization: GraphOptimization::Basic,
+            ..d
+        },
+        SessionKnobs {
+            graph_optimization: GraphOptimization::Extended,
+            ..d
+        },
+        SessionKnobs {
+            execution_mode: ExecutionMode::Parallel,
+            inter_threads: 2,
+            ..d
+        },
+        SessionKnobs {
+            intra_spinning: false,
+            cpu_arena: false,
+            memory_pattern: false,
+            ..d
+        },
+    ];
+    for name in common::BUNDLED_MODELS {
+        let reference = common::reference(name);
+        let views: Vec<_> = reference.inputs.iter().map(|t| t.view()).collect();
+        for knobs in variants {
+            let options = SessionOptions {
+                intra_threads: 2,
+                gpu: None,
+                knobs,
+            };
+            let mut model = OrtModel::load(&lib.path, &common::onnx_path(name), options)
+                .unwrap_or_else(|e| panic!("{name} with {knobs:?}: {e}"));
+            reference.assert_matches(&model.run(&views).unwrap());
+        }
+    }
 }

@@ -34,7 +34,7 @@ import sys
 
 MAGIC = b"BNCH"
 # Must equal PROTOCOL_VERSION in harness/protocol.rs (the round-trip test checks it).
-PROTOCOL_VERSION = 3
+PROTOCOL_VERSION = 4
 # Frames larger than this are refused rather than allocated (1 GiB), as on the Rust side.
 MAX_FRAME = 1 << 30
 
@@ -100,6 +100,16 @@ TYPES: dict = {
         ("shm", ("opt", "ShmLayout")),
         ("pin_cpu", ("opt", "u32")),
         ("gpu", ("opt", "GpuSetup")),
+        ("session", "SessionKnobs"),
+    ]),
+    "SessionKnobs": ("struct", [
+        ("graph_optimization", ("enum", [("disable", None), ("basic", None), ("extended", None),
+                                         ("all", None)])),
+        ("execution_mode", ("enum", [("sequential", None), ("parallel", None)])),
+        ("inter_threads", "usize"),
+        ("intra_spinning", "bool"),
+        ("cpu_arena", "bool"),
+        ("memory_pattern", "bool"),
     ]),
     "GpuSetup": ("struct", [
         ("device", "u32"),

@@ -100,6 +100,10 @@ pub struct PointInfo {
     /// `bench merge`: the index of the input (in `sources`) the point comes from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<usize>,
+    /// The ONNX Runtime session options the point's workers set, and its batch size, by `[sweep]`
+    /// key (`intra_spinning`, `batch`, ...). Absent from files of before the options.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub session: std::collections::BTreeMap<String, String>,
 }
 
 /// One worker of one point: start-up cost, per-model load time and resident memory.

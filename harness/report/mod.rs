@@ -103,6 +103,23 @@ pub struct Row {
     /// What ran the models: `ort`, `torch` or `tract` (files from before the column read as `ort`).
     #[serde(default = "ort")]
     pub runtime: String,
+    /// ONNX Runtime's session options at the point (`[sweep]` keys of the same names); files from
+    /// before the columns read as the defaults bench used then.
+    #[serde(default = "graph_all")]
+    pub graph_optimization: String,
+    #[serde(default = "sequential")]
+    pub execution_mode: String,
+    #[serde(default = "one")]
+    pub inter_threads: usize,
+    #[serde(default = "yes")]
+    pub intra_spinning: bool,
+    #[serde(default = "yes")]
+    pub cpu_arena: bool,
+    #[serde(default = "yes")]
+    pub memory_pattern: bool,
+    /// The size the `batch` axis bound every model's batch dim to; empty without the axis.
+    #[serde(default)]
+    pub batch: Option<usize>,
     /// Worker threads (workers × intra_threads) exceed the logical cores.
     pub oversubscribed: bool,
     /// `closed` or `open`.
@@ -128,6 +145,10 @@ pub struct Row {
     pub warmup_requests: u64,
     pub duration_s: f64,
     pub throughput_rps: f64,
+    /// With the `batch` axis: samples per second, `throughput_rps × batch` (an ensemble request
+    /// runs `batch` samples through each member); empty without the axis.
+    #[serde(default)]
+    pub throughput_samples_s: Option<f64>,
     pub throughput_rps_min: f64,
     pub throughput_rps_max: f64,
     pub latency_p50_us: f64,
@@ -217,6 +238,22 @@ fn ort() -> String {
     "ort".into()
 }
 
+fn graph_all() -> String {
+    "all".into()
+}
+
+fn sequential() -> String {
+    "sequential".into()
+}
+
+fn one() -> usize {
+    1
+}
+
+fn yes() -> bool {
+    true
+}
+
 /// The timings of one trial of a model, group or `all`, µs: what the `latency_*`, `service_*`,
 /// `send_lag_*`, `compute_*` and `overhead_*` columns are drawn from.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -283,6 +320,26 @@ impl Row {
         self.overhead_p50_us = overhead.p50;
         self.overhead_p99_us = overhead.p99;
         self.overhead_mean_us = overhead.mean;
+    }
+
+    /// The point's ONNX Runtime session options and batch by `[sweep]` key, as run.json records
+    /// them for each point (`batch` only with the axis).
+    pub fn session_settings(&self) -> std::collections::BTreeMap<String, String> {
+        let mut m: std::collections::BTreeMap<String, String> = [
+            ("graph_optimization", self.graph_optimization.clone()),
+            ("execution_mode", self.execution_mode.clone()),
+            ("inter_threads", self.inter_threads.to_string()),
+            ("intra_spinning", self.intra_spinning.to_string()),
+            ("cpu_arena", self.cpu_arena.to_string()),
+            ("memory_pattern", self.memory_pattern.to_string()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        if let Some(b) = self.batch {
+            m.insert("batch".into(), b.to_string());
+        }
+        m
     }
 
     /// The latency columns (cold starts left out), µs.
@@ -373,6 +430,7 @@ impl Row {
         }
         for v in [
             &mut r.rate_rps,
+            &mut r.throughput_samples_s,
             &mut r.cpu_steal_pct,
             &mut r.first_run_ms,
             &mut r.cold_start_p50_ms,

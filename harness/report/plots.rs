@@ -74,7 +74,7 @@ pub struct Curve {
 }
 
 /// The values of a point that name it, as `(axis, value)` pairs, each axis in the sweep order.
-fn axes(r: &Row) -> [(&'static str, String); 7] {
+fn axes(r: &Row) -> [(&'static str, String); 8] {
     [
         ("workers", format!("w{}", r.workers)),
         ("intra_threads", format!("t{}", r.intra_threads)),
@@ -90,7 +90,33 @@ fn axes(r: &Row) -> [(&'static str, String); 7] {
                 _ => String::new(),
             },
         ),
+        ("session", session_label(r)),
     ]
+}
+
+/// The session options and batch of a row that are not the defaults, as the point id spells them
+/// (`nospin b8`); empty at the defaults.
+fn session_label(r: &Row) -> String {
+    let mut parts = Vec::new();
+    if r.graph_optimization != "all" && !r.graph_optimization.is_empty() {
+        parts.push(format!("opt {}", r.graph_optimization));
+    }
+    if r.execution_mode == "parallel" {
+        parts.push(format!("par i{}", r.inter_threads));
+    }
+    if !r.intra_spinning {
+        parts.push("nospin".into());
+    }
+    if !r.cpu_arena {
+        parts.push("noarena".into());
+    }
+    if !r.memory_pattern {
+        parts.push("nomempat".into());
+    }
+    if let Some(b) = r.batch {
+        parts.push(format!("b{b}"));
+    }
+    parts.join(" ")
 }
 
 /// Groups the `all` rows into throughput-against-p99 curves: one curve per combination of the
@@ -105,7 +131,7 @@ pub fn curves(rows: &[Row]) -> Vec<Curve> {
     };
     let load = 6;
     let along = if !varies(0) && varies(load) { load } else { 0 };
-    let shown: Vec<usize> = (0..7).filter(|&i| i != along && varies(i)).collect();
+    let shown: Vec<usize> = (0..8).filter(|&i| i != along && varies(i)).collect();
     let mut out: Vec<Curve> = Vec::new();
     for r in &alls {
         let a = axes(r);

@@ -96,6 +96,11 @@ impl Reporter for RunJsonReporter {
             workers: p.workers.to_vec(),
             parent_rss_mib: p.parent_rss_mib,
             source: None,
+            session: p
+                .rows
+                .first()
+                .map(Row::session_settings)
+                .unwrap_or_default(),
         });
         self.info.points_done += 1;
         self.write()

@@ -108,6 +108,7 @@ pub fn load(setup: &Setup, m: usize) -> Result<Box<dyn Model>, String> {
             let opts = ort::SessionOptions {
                 intra_threads: setup.intra_threads as usize,
                 gpu: setup.gpu.clone(),
+                knobs: setup.session,
             };
             let names = spec.inputs.iter().map(|i| i.name.clone()).collect();
             Ok(Box::new(

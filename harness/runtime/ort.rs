@@ -14,7 +14,9 @@ use ort::session::IoBinding;
 
 use super::Model;
 use crate::protocol::GpuSetup;
-use crate::scenario::{ArenaExtend, ConvAlgoSearch};
+use crate::scenario::{
+    ArenaExtend, ConvAlgoSearch, ExecutionMode, GraphOptimization, SessionKnobs,
+};
 use crate::tensor::{DType, TensorData, TensorView};
 
 static ENVIRONMENT: OnceLock<Result<ort::environment::Environment, String>> = OnceLock::new();
@@ -46,6 +48,8 @@ pub struct SessionOptions {
     pub intra_threads: usize,
     /// Run on this GPU with the CUDA execution provider.
     pub gpu: Option<GpuSetup>,
+    /// The point's session options (graph optimisation, execution mode, spinning, arena, ...).
+    pub knobs: SessionKnobs,
 }
 
 /// The CUDA execution provider with the scenario's options. `error_on_failure`: without it a
@@ -68,17 +72,49 @@ fn cuda_provider(gpu: &GpuSetup) -> ort::ep::ExecutionProviderDispatch {
     cuda.build().error_on_failure()
 }
 
+/// ONNX Runtime's level for a `graph_optimization` value. `all` is `All`, not `Level3` (the
+/// layout level alone).
+fn optimization_level(g: GraphOptimization) -> GraphOptimizationLevel {
+    match g {
+        GraphOptimization::Disable => GraphOptimizationLevel::Disable,
+        GraphOptimization::Basic => GraphOptimizationLevel::Level1,
+        GraphOptimization::Extended => GraphOptimizationLevel::Level2,
+        GraphOptimization::All => GraphOptimizationLevel::All,
+    }
+}
+
 fn build_session(
     env: &ort::environment::Environment,
     path: &Path,
     opts: &SessionOptions,
 ) -> ort::Result<Session> {
+    let knobs = &opts.knobs;
     let mut builder = Session::builder(env)?
-        .with_optimization_level(GraphOptimizationLevel::All)?
+        .with_optimization_level(optimization_level(knobs.graph_optimization))?
         .with_intra_threads(opts.intra_threads)?
-        .with_inter_threads(1)?;
+        .with_parallel_execution(knobs.execution_mode == ExecutionMode::Parallel)?
+        .with_inter_threads(knobs.inter_threads)?
+        // `session.intra_op.allow_spinning`: "1" is ONNX Runtime's default; set either way so
+        // the run records what it measured, not what a library version happens to default to.
+        .with_intra_op_spinning(knobs.intra_spinning)?
+        .with_memory_pattern(knobs.memory_pattern)?;
+    let mut providers = Vec::new();
     if let Some(gpu) = &opts.gpu {
-        builder = builder.with_execution_providers([cuda_provider(gpu)])?;
+        providers.push(cuda_provider(gpu));
+    }
+    // The CPU memory arena is on by default. Registering the CPU provider is how `ort` switches it
+    // (its `register` calls Enable/DisableCpuMemArena on the session options), so it is
+    // registered only to turn the arena off, leaving the default path as it always was.
+    if !knobs.cpu_arena {
+        providers.push(
+            ort::ep::CPU::default()
+                .with_arena_allocator(false)
+                .build()
+                .error_on_failure(),
+        );
+    }
+    if !providers.is_empty() {
+        builder = builder.with_execution_providers(providers)?;
     }
     builder.commit_from_file(path)
 }

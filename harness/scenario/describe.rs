@@ -72,7 +72,21 @@ pub fn effective_settings(s: &Scenario) -> BTreeMap<String, String> {
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
+    .chain(super::session::settings(&s.axes))
+    .chain(batch_setting(s))
     .collect()
+}
+
+/// `sweep.batch` with its values, only when the scenario sweeps it (runs without it record none).
+fn batch_setting(s: &Scenario) -> Option<(String, String)> {
+    let values: Vec<String> = s
+        .axes
+        .batch
+        .iter()
+        .flatten()
+        .map(|b| b.to_string())
+        .collect();
+    (!values.is_empty()).then(|| ("sweep.batch".to_string(), values.join(", ")))
 }
 
 /// The resolved scenario and its points, as `validate` and `--dry-run` print them.
@@ -179,9 +193,21 @@ pub fn describe(s: &Scenario) -> String {
             LoadPoint::Closed { concurrency } => format!("concurrency={concurrency}"),
             LoadPoint::Open { rate } => format!("rate={rate}/s"),
         };
+        // The session options and the batch are listed only where they are not the defaults, as
+        // in the id, so the lines of simple sweeps stay as they were.
+        let mut extra = String::new();
+        let d = crate::scenario::SessionKnobs::default();
+        for ((k, v), (_, dv)) in p.session.settings().into_iter().zip(d.settings()) {
+            if v != dv {
+                extra.push_str(&format!(" {k}={v}"));
+            }
+        }
+        if let Some(b) = p.batch {
+            extra.push_str(&format!(" batch={b}"));
+        }
         let _ = writeln!(
             out,
-            "  {:>3}  {}  workers={} intra_threads={} transfer={} placement={} pin={} provider={} {load} runtime={}  starts {} process(es), {} thread(s)",
+            "  {:>3}  {}  workers={} intra_threads={}{extra} transfer={} placement={} pin={} provider={} {load} runtime={}  starts {} process(es), {} thread(s)",
             p.index,
             p.id,
             p.workers,

@@ -131,6 +131,8 @@ mod tests {
             provider: Provider::Cpu,
             load: LoadPoint::Closed { concurrency: 1 },
             runtime: Runtime::Ort,
+            session: Default::default(),
+            batch: None,
         }
     }
 

@@ -7,6 +7,7 @@
 //! [`ScenarioError`] naming the file, line and key, and saying how to fix it; all problems found
 //! are reported together.
 
+pub mod batch;
 mod model;
 pub use model::generate_samples;
 mod describe;
@@ -14,6 +15,7 @@ pub use describe::{describe, effective_settings};
 pub mod limits;
 mod parse;
 mod raw;
+pub mod session;
 pub mod shm;
 pub mod slo;
 pub mod source;
@@ -32,6 +34,7 @@ use sha2::Digest;
 use crate::onnx::IoInfo;
 use crate::tensor::{DType, Generator, TensorData};
 use raw::RawScenario;
+pub use session::{ExecutionMode, GraphOptimization, SessionKnobs};
 pub use source::{KeyPath, SourceMap};
 pub use sweep::{Point, expand};
 pub use workload::MAX_SPIN;
@@ -415,9 +418,56 @@ pub struct ModelSpec {
     pub expected: Vec<Vec<(usize, TensorData)>>,
     /// The tolerance of the expected-output check (`[model.check]`).
     pub check: Tolerance,
+    /// Where the `batch` axis binds the model's batch dim; `None` without the axis.
+    pub batch: Option<batch::BatchBinding>,
 }
 
 impl ModelSpec {
+    /// The bytes of one sample with the batch dim bound to `batch` (`None` when too large to
+    /// address).
+    pub fn sample_bytes_at(&self, batch: usize) -> Option<usize> {
+        let mut shapes: Vec<Vec<i64>> = self.inputs.iter().map(|i| i.shape.clone()).collect();
+        if let Some(b) = &self.batch {
+            b.apply(&mut shapes, batch);
+        }
+        self.inputs
+            .iter()
+            .zip(&shapes)
+            .try_fold(0usize, |acc, (i, s)| {
+                TensorData::checked_numel(s)?
+                    .checked_mul(i.dtype.size())?
+                    .checked_add(acc)
+            })
+    }
+
+    /// This model with its batch dim bound to `batch` and its samples generated at that shape
+    /// (the same seeds, so the same values where the shapes agree); itself when it has no batch
+    /// binding or is at that batch already.
+    pub fn at_batch(&self, batch: usize) -> anyhow::Result<ModelSpec> {
+        let Some(binding) = &self.batch else {
+            return Ok(self.clone());
+        };
+        let mut shapes: Vec<Vec<i64>> = self.inputs.iter().map(|i| i.shape.clone()).collect();
+        binding.apply(&mut shapes, batch);
+        if self.inputs.iter().zip(&shapes).all(|(i, s)| i.shape == *s) {
+            return Ok(self.clone());
+        }
+        let mut m = ModelSpec {
+            samples: Vec::new(),
+            ..self.clone()
+        };
+        for (i, s) in m.inputs.iter_mut().zip(shapes) {
+            i.shape = s;
+        }
+        m.samples = generate_samples(&m.inputs, self.samples.len()).map_err(|(i, e)| {
+            e.context(format!(
+                "model `{}`, input `{}` at batch {batch}",
+                m.name, m.inputs[i].name
+            ))
+        })?;
+        Ok(m)
+    }
+
     /// Whether any sample has expected outputs to check against.
     pub fn has_expected(&self) -> bool {
         self.expected.iter().any(|e| !e.is_empty())
@@ -585,6 +635,17 @@ pub struct Axes {
     pub provider: Vec<Provider>,
     pub load: Vec<LoadPoint>,
     pub runtime: Vec<Runtime>,
+    /// ONNX Runtime session options ([`session`]); each `[SessionKnobs::default()]`'s value when
+    /// not swept.
+    pub graph_optimization: Vec<GraphOptimization>,
+    pub execution_mode: Vec<ExecutionMode>,
+    pub inter_threads: Vec<usize>,
+    pub intra_spinning: Vec<bool>,
+    pub cpu_arena: Vec<bool>,
+    pub memory_pattern: Vec<bool>,
+    /// The batch sizes the models' batch dim is bound to (`[None]` without the axis: the models
+    /// keep their `dims`).
+    pub batch: Vec<Option<usize>>,
 }
 
 /// A checked scenario: only this reaches the worker pool.
@@ -617,6 +678,21 @@ pub struct TransferSpec {
 }
 
 impl Scenario {
+    /// This scenario with every model at the point's batch size (see [`ModelSpec::at_batch`]);
+    /// `None` when the point has no batch (the scenario runs as it is).
+    pub fn at_batch(&self, batch: Option<usize>) -> anyhow::Result<Option<Scenario>> {
+        let Some(b) = batch else { return Ok(None) };
+        let models = self
+            .models
+            .iter()
+            .map(|m| m.at_batch(b))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        Ok(Some(Scenario {
+            models,
+            ..self.clone()
+        }))
+    }
+
     /// Whether some model is an ONNX file (not synthetic).
     pub fn has_onnx(&self) -> bool {
         self.models
@@ -936,10 +1012,17 @@ fn resolve(raw: RawScenario, file: &Path, hash: String, e: &mut Errors) -> Optio
     let mut models = Vec::new();
     let mut names = HashSet::new();
     let mut torch_keys = Vec::new();
+    // The models are resolved at the first batch size; each point rebinds its own.
+    let first_batch = raw
+        .sweep
+        .as_ref()
+        .and_then(|s| s.batch.as_ref())
+        .and_then(|b| b.to_vec().into_iter().find(|&v| v >= 1))
+        .map(|v| v as usize);
     for (i, mut m) in raw.model.into_iter().enumerate() {
         let key = root.key("model").index(i);
         let keys = torch::ModelKeys::take(&mut m, key.clone());
-        if let Some(spec) = model::resolve_model(m, &key, dir, seed, samples, e) {
+        if let Some(spec) = model::resolve_model(m, &key, dir, seed, samples, first_batch, e) {
             torch_keys.push(keys);
             if !names.insert(spec.name.clone()) {
                 e.push(
@@ -1011,15 +1094,65 @@ fn resolve(raw: RawScenario, file: &Path, hash: String, e: &mut Errors) -> Optio
             })
             .collect()
     };
-    for p in shm::check(
-        &models,
-        &workload,
-        &load,
-        &points,
-        transfer.shm_budget_mib,
-        max_in_flight_set,
-    ) {
-        e.push(&p.key, p.message, p.hint);
+    let batch_key = root.key("sweep").key("batch");
+    for &b in axes.batch.iter().flatten() {
+        for m in &models {
+            let bytes = m.sample_bytes_at(b);
+            let over = match bytes {
+                None => true,
+                Some(n) => n > MAX_SAMPLE_BYTES || n.saturating_mul(samples) > MAX_SAMPLES_BYTES,
+            };
+            if over {
+                e.push(
+                    &batch_key,
+                    format!(
+                        "at batch {b}, the samples of model `{}` need more than the limits of \
+                         {} MiB per sample and {} MiB in all",
+                        m.name,
+                        MAX_SAMPLE_BYTES >> 20,
+                        MAX_SAMPLES_BYTES >> 20
+                    ),
+                    "lower the largest `batch` value, or `samples`",
+                );
+            }
+        }
+    }
+    // The shm arena is sized from the samples, so each batch size is checked with its own.
+    for &b in &axes.batch {
+        let at: Vec<Point> = points.iter().filter(|p| p.batch == b).cloned().collect();
+        if !at.iter().any(|p| p.transfer == Transfer::Shm) {
+            continue;
+        }
+        let rebound;
+        let ms = match b {
+            None => &models,
+            // Samples too large were refused above; nothing to size then.
+            Some(_) if !e.list.is_empty() => continue,
+            Some(b) => match models
+                .iter()
+                .map(|m| m.at_batch(b))
+                .collect::<anyhow::Result<Vec<_>>>()
+            {
+                Ok(ms) => {
+                    rebound = ms;
+                    &rebound
+                }
+                Err(err) => {
+                    e.push(&batch_key, format!("{err:#}"), "fix the input's generator");
+                    continue;
+                }
+            },
+        };
+        for p in shm::check(
+            ms,
+            &workload,
+            &load,
+            &at,
+            transfer.shm_budget_mib,
+            max_in_flight_set,
+        ) {
+            e.push(&p.key, p.message, p.hint);
+        }
     }
     let over_limit = limits::check(&points, limits::usable_cpus())
         .into_iter()

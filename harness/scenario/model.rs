@@ -3,6 +3,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 
+use super::batch::{self, BatchBinding, BatchDim};
 use super::raw::{self, RawGenerator};
 use super::workload::duration_key;
 use super::{
@@ -27,6 +28,7 @@ pub(super) fn resolve_model(
     dir: &Path,
     seed: u64,
     samples: usize,
+    batch: Option<usize>,
     e: &mut Errors,
 ) -> Option<ModelSpec> {
     let name = match m.name {
@@ -64,6 +66,13 @@ pub(super) fn resolve_model(
                 );
             }
         }
+        if batch.is_some() {
+            e.push(
+                &KeyPath::default().key("sweep").key("batch"),
+                format!("model `{name}` is synthetic: it has no inputs, so no batch dim to bind"),
+                "sweep `batch` in a scenario of ONNX models only, or remove `batch` from [sweep]",
+            );
+        }
         let spec = resolve_synthetic(syn, &key.key("synthetic"), e)?;
         return Some(ModelSpec {
             name,
@@ -75,6 +84,7 @@ pub(super) fn resolve_model(
             parity: Default::default(),
             expected: Vec::new(),
             check: CHECK_TOLERANCE,
+            batch: None,
         });
     }
     let Some(rel) = m.path else {
@@ -224,6 +234,35 @@ pub(super) fn resolve_model(
         }
     }
 
+    // The `batch` axis binds the batch dim to its first value here (each point rebinds it to its
+    // own), over `dims` and over the shapes given by position.
+    let batch_dim = resolve_batch_dim(m.batch_dim.as_ref(), &key.key("batch_dim"), e);
+    let batch_found = match batch {
+        None => None,
+        Some(b) => {
+            let (binding, names) = batch_places(
+                &graph_inputs,
+                &batch_dim,
+                &name,
+                key,
+                m.batch_dim.is_some(),
+                e,
+            )?;
+            if m.test_data.is_some() {
+                e.push(
+                    &key.key("test_data"),
+                    format!(
+                        "model `{name}` takes its inputs and expected outputs from `test_data`, \
+                         at the batch size they were saved with, so `sweep.batch` cannot rebind them"
+                    ),
+                    "remove `test_data` from this model, or `batch` from [sweep]",
+                );
+                return None;
+            }
+            Some((b, binding, names))
+        }
+    };
+
     // A test-data folder gives every input its files, and so its shape, and the expected outputs.
     // The test data of a model refused above or below for its types would only add noise (a
     // sequence's file is not a tensor's).
@@ -247,6 +286,16 @@ pub(super) fn resolve_model(
         .collect();
     if let Some(t) = &test {
         given_shapes.extend(t.inputs.iter().map(|(n, (_, s, _))| (n.clone(), s.clone())));
+    }
+    if let Some((b, binding, _)) = &batch_found {
+        for &(i, pos) in &binding.at {
+            if let Some(d) = given_shapes
+                .get_mut(&graph_inputs[i].name)
+                .and_then(|s| s.get_mut(pos))
+            {
+                *d = *b as i64;
+            }
+        }
     }
     let check = match &m.check {
         None => CHECK_TOLERANCE,
@@ -309,6 +358,11 @@ pub(super) fn resolve_model(
     }
     let mut dims = m.dims.clone();
     dims.extend(from_shapes.into_iter().map(|(n, (v, _))| (n, v)));
+    if let Some((b, _, names)) = &batch_found {
+        for n in names {
+            dims.insert(n.clone(), *b as i64);
+        }
+    }
 
     let mut inputs = Vec::new();
     for &io in &graph_inputs {
@@ -362,6 +416,27 @@ pub(super) fn resolve_model(
     }
     if inputs.len() != graph_inputs.len() {
         return None;
+    }
+    let batch_binding = batch_found.map(|(_, binding, _)| binding);
+    if let Some(binding) = &batch_binding {
+        for &(i, _) in &binding.at {
+            if matches!(
+                inputs[i].generator,
+                Generator::File { .. } | Generator::Files { .. }
+            ) {
+                e.push(
+                    &key.key("inputs").key(&inputs[i].name).key("generator"),
+                    format!(
+                        "input `{}` of model `{name}` is read from a file, at the shape it was \
+                         saved with, so `sweep.batch` cannot rebind its batch dim",
+                        inputs[i].name
+                    ),
+                    "generate the input (`uniform`, `normal`, `int`, `const`), or remove `batch` \
+                     from [sweep]",
+                );
+                return None;
+            }
+        }
     }
     // Guard memory before generating: one sample, and all samples together. Errors point at the
     // largest input, where the oversized dim most likely is.
@@ -436,7 +511,73 @@ pub(super) fn resolve_model(
         parity: Default::default(),
         expected: test.map(|t| t.expected).unwrap_or_default(),
         check,
+        batch: batch_binding,
     })
+}
+
+/// The `batch_dim` key: a dim name or an input axis index (the default: the dim named `batch`).
+fn resolve_batch_dim(raw: Option<&raw::RawBatchDim>, key: &KeyPath, e: &mut Errors) -> BatchDim {
+    match raw {
+        None => BatchDim::default(),
+        Some(raw::RawBatchDim::Name(n)) if !n.is_empty() => BatchDim::Name(n.clone()),
+        Some(raw::RawBatchDim::Axis(a)) if *a >= 0 => BatchDim::Axis(*a as usize),
+        Some(other) => {
+            e.push(
+                key,
+                format!("`batch_dim` must be a dim name or an axis index from 0, got {other:?}"),
+                "e.g. `batch_dim = \"N\"` or `batch_dim = 0`",
+            );
+            BatchDim::default()
+        }
+    }
+}
+
+/// Where the `batch` axis binds model `name` (`batch` is the axis's first value): the places of its
+/// batch dim, and the dim names that binds. An error naming the model's dynamic dims when it has
+/// no such dim.
+fn batch_places(
+    graph_inputs: &[&IoInfo],
+    dim: &BatchDim,
+    name: &str,
+    key: &KeyPath,
+    set: bool,
+    e: &mut Errors,
+) -> Option<(BatchBinding, Vec<String>)> {
+    let (binding, names) = batch::find(graph_inputs, dim);
+    if !binding.at.is_empty() {
+        return Some((binding, names));
+    }
+    let mut named: Vec<&str> = graph_inputs
+        .iter()
+        .flat_map(|i| &i.dims)
+        .filter_map(|d| match d {
+            Dim::Named(n) => Some(n.as_str()),
+            _ => None,
+        })
+        .collect();
+    named.sort();
+    named.dedup();
+    let hint = match dim {
+        BatchDim::Name(n) if !named.is_empty() => format!(
+            "{}set `batch_dim` in this [[model]] to its batch dim: one of {} (or an input axis \
+             index, e.g. `batch_dim = 0`), or leave the model out of a scenario that sweeps `batch`",
+            super::parse::did_you_mean(n, &named),
+            named.join(", ")
+        ),
+        _ => "this model has no dynamic dim to bind (its inputs' shapes are fixed); leave it out \
+              of a scenario that sweeps `batch`, or re-export it with a dynamic batch dim"
+            .to_string(),
+    };
+    e.push(
+        &if set {
+            key.key("batch_dim")
+        } else {
+            KeyPath::default().key("sweep").key("batch")
+        },
+        format!("`sweep.batch` binds {dim} of each model, and model `{name}` has none"),
+        hint,
+    );
+    None
 }
 
 /// The shape of one input: the user's shape by position when given (checked only against fixed

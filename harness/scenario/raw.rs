@@ -113,6 +113,19 @@ pub struct RawModel {
     pub test_data: Option<String>,
     /// `[model.check]`: tolerances of the expected-output check.
     pub check: Option<RawTolerance>,
+    /// Which dim the `batch` sweep axis binds: a dim name, or an input axis index.
+    pub batch_dim: Option<RawBatchDim>,
+}
+
+/// `batch_dim`: a named dim (`"N"`) or the position of the batch dim in the inputs (`0`).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(
+    untagged,
+    expecting = "a dim name or an input axis index, e.g. `batch_dim = \"N\"` or `batch_dim = 0`"
+)]
+pub enum RawBatchDim {
+    Name(String),
+    Axis(i64),
 }
 
 /// A model with no ONNX file whose service time follows a distribution (for calibration and tests).
@@ -238,4 +251,11 @@ pub struct RawSweep {
     pub intra_threads: Option<OneOrMany<i64>>,
     pub provider: Option<OneOrMany<String>>,
     pub runtime: Option<OneOrMany<String>>,
+    pub graph_optimization: Option<OneOrMany<String>>,
+    pub execution_mode: Option<OneOrMany<String>>,
+    pub inter_threads: Option<OneOrMany<i64>>,
+    pub intra_spinning: Option<OneOrMany<bool>>,
+    pub cpu_arena: Option<OneOrMany<bool>>,
+    pub memory_pattern: Option<OneOrMany<bool>>,
+    pub batch: Option<OneOrMany<i64>>,
 }

@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use super::{Axes, LoadPoint, Pin, Placement, Provider, Runtime, Transfer};
+use super::{Axes, LoadPoint, Pin, Placement, Provider, Runtime, SessionKnobs, Transfer};
 
 /// The most points one scenario may expand to; a guard against a typo that multiplies axes.
 pub const MAX_POINTS: usize = 10_000;
@@ -23,14 +23,56 @@ pub struct Point {
     pub provider: Provider,
     pub load: LoadPoint,
     pub runtime: Runtime,
+    /// ONNX Runtime's session options at this point.
+    pub session: SessionKnobs,
+    /// The batch size bound to every model's batch dim; `None` without a `batch` axis.
+    pub batch: Option<usize>,
 }
 
-/// Expands the axes. The last axis varies fastest: workers, intra_threads, transfer, placement, pin,
-/// provider, load (concurrency or rate), runtime; so the runtimes of one configuration run back to
-/// back. Returns `Err(n)` when the product exceeds [`MAX_POINTS`].
+/// Every combination of the session-option axes, the last varying fastest.
+fn session_combinations(axes: &Axes) -> Vec<SessionKnobs> {
+    let mut out = Vec::new();
+    for &graph_optimization in &axes.graph_optimization {
+        for &execution_mode in &axes.execution_mode {
+            for &inter_threads in &axes.inter_threads {
+                for &intra_spinning in &axes.intra_spinning {
+                    for &cpu_arena in &axes.cpu_arena {
+                        for &memory_pattern in &axes.memory_pattern {
+                            out.push(SessionKnobs {
+                                graph_optimization,
+                                execution_mode,
+                                inter_threads,
+                                intra_spinning,
+                                cpu_arena,
+                                memory_pattern,
+                            });
+                        }
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Expands the axes. The last axis varies fastest: workers, intra_threads, the session options
+/// (graph_optimization, execution_mode, inter_threads, intra_spinning, cpu_arena, memory_pattern),
+/// transfer, placement, pin, provider, batch, load (concurrency or rate), runtime; so the runtimes
+/// of one configuration run back to back. Returns `Err(n)` when the product exceeds
+/// [`MAX_POINTS`].
 pub fn expand(axes: &Axes) -> Result<Vec<Point>, usize> {
+    let sessions = axes
+        .graph_optimization
+        .len()
+        .saturating_mul(axes.execution_mode.len())
+        .saturating_mul(axes.inter_threads.len())
+        .saturating_mul(axes.intra_spinning.len())
+        .saturating_mul(axes.cpu_arena.len())
+        .saturating_mul(axes.memory_pattern.len());
     let n = axes.workers.len()
         * axes.intra_threads.len()
+        * sessions
+        * axes.batch.len()
         * axes.transfer.len()
         * axes.placement.len()
         * axes.pin.len()
@@ -40,29 +82,36 @@ pub fn expand(axes: &Axes) -> Result<Vec<Point>, usize> {
     if n > MAX_POINTS {
         return Err(n);
     }
+    let sessions = session_combinations(axes);
     let mut points = Vec::with_capacity(n);
     for &workers in &axes.workers {
         for &intra_threads in &axes.intra_threads {
-            for &transfer in &axes.transfer {
-                for &placement in &axes.placement {
-                    for &pin in &axes.pin {
-                        for &provider in &axes.provider {
-                            for &load in &axes.load {
-                                for &runtime in &axes.runtime {
-                                    let mut point = Point {
-                                        index: points.len(),
-                                        id: String::new(),
-                                        workers,
-                                        intra_threads,
-                                        transfer,
-                                        placement,
-                                        pin,
-                                        provider,
-                                        load,
-                                        runtime,
-                                    };
-                                    point.id = point_id(&point);
-                                    points.push(point);
+            for &session in &sessions {
+                for &transfer in &axes.transfer {
+                    for &placement in &axes.placement {
+                        for &pin in &axes.pin {
+                            for &provider in &axes.provider {
+                                for &batch in &axes.batch {
+                                    for &load in &axes.load {
+                                        for &runtime in &axes.runtime {
+                                            let mut point = Point {
+                                                index: points.len(),
+                                                id: String::new(),
+                                                workers,
+                                                intra_threads,
+                                                transfer,
+                                                placement,
+                                                pin,
+                                                provider,
+                                                load,
+                                                runtime,
+                                                session,
+                                                batch,
+                                            };
+                                            point.id = point_id(&point);
+                                            points.push(point);
+                                        }
+                                    }
                                 }
                             }
                         }
@@ -74,8 +123,12 @@ pub fn expand(axes: &Axes) -> Result<Vec<Point>, usize> {
     Ok(points)
 }
 
-/// A point's id. The defaults stay out of it (placement `replicate`, pin `none`, runtime `ort`), so
-/// ids of simple sweeps stay short and ids from before an axis existed stay the same.
+/// A point's id. The defaults stay out of it (placement `replicate`, pin `none`, runtime `ort`,
+/// the session options' defaults, no `batch` axis), so ids of simple sweeps stay short and ids from
+/// before an axis existed stay the same. The session options follow the threads
+/// (`w1-t2-nospin-pipe-cpu-c4`) and the batch comes just before the load (`...-cpu-b8-c4`), so
+/// that an id still ends with its load (`bench capacity` names a configuration by the id without
+/// it).
 fn point_id(p: &Point) -> String {
     let Point {
         workers,
@@ -86,9 +139,15 @@ fn point_id(p: &Point) -> String {
         provider,
         load,
         runtime,
+        session,
+        batch,
         ..
     } = *p;
-    let mut id = format!("w{workers}-t{intra_threads}-{}", transfer.name());
+    let mut id = format!(
+        "w{workers}-t{intra_threads}{}-{}",
+        session.id_part(),
+        transfer.name()
+    );
     if placement != Placement::Replicate {
         id.push('-');
         id.push_str(placement.name());
@@ -96,7 +155,13 @@ fn point_id(p: &Point) -> String {
     if pin != Pin::None {
         id.push_str("-pin");
     }
-    id.push_str(&format!("-{}-{}", provider.name(), load.id()));
+    id.push('-');
+    id.push_str(provider.name());
+    if let Some(b) = batch {
+        id.push_str(&format!("-b{b}"));
+    }
+    id.push('-');
+    id.push_str(&load.id());
     if runtime != Runtime::Ort {
         id.push('-');
         id.push_str(runtime.name());
@@ -107,6 +172,7 @@ fn point_id(p: &Point) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::scenario::{ExecutionMode, GraphOptimization};
     use proptest::prelude::*;
 
     fn axes(w: Vec<usize>, t: Vec<usize>, c: Vec<usize>) -> Axes {
@@ -122,7 +188,59 @@ mod tests {
                 .map(|concurrency| LoadPoint::Closed { concurrency })
                 .collect(),
             runtime: vec![Runtime::Ort],
+            graph_optimization: vec![GraphOptimization::All],
+            execution_mode: vec![ExecutionMode::Sequential],
+            inter_threads: vec![1],
+            intra_spinning: vec![true],
+            cpu_arena: vec![true],
+            memory_pattern: vec![true],
+            batch: vec![None],
         }
+    }
+
+    #[test]
+    fn session_options_and_batch_mark_the_id_only_when_not_the_default() {
+        let mut a = axes(vec![1], vec![2], vec![4]);
+        a.intra_spinning = vec![true, false];
+        a.graph_optimization = vec![GraphOptimization::Disable, GraphOptimization::All];
+        let ids: Vec<_> = expand(&a).unwrap().into_iter().map(|p| p.id).collect();
+        assert_eq!(
+            ids,
+            [
+                "w1-t2-opt-disable-pipe-cpu-c4",
+                "w1-t2-opt-disable-nospin-pipe-cpu-c4",
+                "w1-t2-pipe-cpu-c4",
+                "w1-t2-nospin-pipe-cpu-c4",
+            ]
+        );
+        let mut a = axes(vec![1], vec![1], vec![1, 4]);
+        a.batch = vec![Some(1), Some(8)];
+        a.execution_mode = vec![ExecutionMode::Parallel];
+        a.inter_threads = vec![2];
+        a.cpu_arena = vec![false];
+        a.memory_pattern = vec![false];
+        let p = expand(&a).unwrap();
+        let ids: Vec<_> = p.iter().map(|p| p.id.as_str()).collect();
+        assert_eq!(
+            ids,
+            [
+                "w1-t1-par-i2-noarena-nomempat-pipe-cpu-b1-c1",
+                "w1-t1-par-i2-noarena-nomempat-pipe-cpu-b1-c4",
+                "w1-t1-par-i2-noarena-nomempat-pipe-cpu-b8-c1",
+                "w1-t1-par-i2-noarena-nomempat-pipe-cpu-b8-c4",
+            ]
+        );
+        assert_eq!(p[2].batch, Some(8));
+        assert!(!p[0].session.cpu_arena && p[0].session.inter_threads == 2);
+    }
+
+    #[test]
+    fn the_session_options_count_in_the_size_guard() {
+        let mut a = axes((1..=100).collect(), (1..=50).collect(), vec![1]);
+        a.intra_spinning = vec![true, false];
+        assert_eq!(expand(&a).map(|p| p.len()), Ok(MAX_POINTS));
+        a.cpu_arena = vec![true, false];
+        assert_eq!(expand(&a).map(|p| p.len()), Err(2 * MAX_POINTS));
     }
 
     #[test]

@@ -161,6 +161,13 @@ fn bundled_ensemble_resolves() {
             provider: vec![Provider::Cpu],
             load: closed(&[1, 4]),
             runtime: vec![Runtime::Ort],
+            graph_optimization: vec![crate::scenario::GraphOptimization::All],
+            execution_mode: vec![crate::scenario::ExecutionMode::Sequential],
+            inter_threads: vec![1],
+            intra_spinning: vec![true],
+            cpu_arena: vec![true],
+            memory_pattern: vec![true],
+            batch: vec![None],
         }
     );
     assert_eq!(s.points.len(), 8);
@@ -290,6 +297,13 @@ fn defaults_apply_when_workload_and_sweep_are_absent() {
             provider: vec![Provider::Cpu],
             load: closed(&[1]),
             runtime: vec![Runtime::Ort],
+            graph_optimization: vec![crate::scenario::GraphOptimization::All],
+            execution_mode: vec![crate::scenario::ExecutionMode::Sequential],
+            inter_threads: vec![1],
+            intra_spinning: vec![true],
+            cpu_arena: vec![true],
+            memory_pattern: vec![true],
+            batch: vec![None],
         }
     );
     let ids: Vec<&str> = s.points.iter().map(|p| p.id.as_str()).collect();
@@ -1437,5 +1451,201 @@ fn test_data_gives_samples_expected_outputs_and_its_own_errors() {
         e[1].message.contains("no expected outputs"),
         "{}",
         e[1].message
+    );
+}
+
+#[test]
+fn session_options_resolve_as_axes_and_are_checked() {
+    let head = format!(
+        "[[model]]\nname = \"linear\"\npath = {}\ndims = {{ batch = 1 }}\n",
+        lit(&model("linear"))
+    );
+    let s = ok(&format!(
+        "{head}[sweep]\ngraph_optimization = [\"disable\", \"basic\", \"extended\", \"all\"]\n\
+         execution_mode = [\"sequential\", \"parallel\"]\ninter_threads = [1, 2]\n\
+         intra_spinning = false\ncpu_arena = [true, false]\nmemory_pattern = true\n"
+    ));
+    assert_eq!(
+        s.axes.graph_optimization,
+        [
+            GraphOptimization::Disable,
+            GraphOptimization::Basic,
+            GraphOptimization::Extended,
+            GraphOptimization::All
+        ]
+    );
+    assert_eq!(s.axes.intra_spinning, [false]);
+    assert_eq!(s.points.len(), 4 * 2 * 2 * 2);
+    assert!(s.points.iter().all(|p| !p.session.intra_spinning));
+    assert_eq!(s.points[0].id, "w1-t1-opt-disable-nospin-pipe-cpu-c1");
+    let settings = effective_settings(&s);
+    assert_eq!(settings["sweep.intra_spinning"], "false");
+    assert!(!settings.contains_key("sweep.memory_pattern"));
+    // Without the axes: the defaults, nothing in the ids or the settings.
+    let plain = ok(&head);
+    assert_eq!(plain.points[0].session, SessionKnobs::default());
+    assert_eq!(plain.points[0].batch, None);
+    assert!(
+        !effective_settings(&plain)
+            .keys()
+            .any(|k| k.starts_with("sweep."))
+    );
+
+    let check = |tail: &str, key: &str, word: &str| {
+        let e = errs(&format!("{head}{tail}"));
+        assert_eq!(e.len(), 1, "{tail}: {}", ScenarioErrors(e.clone()));
+        assert_eq!(e[0].key, key, "{tail}");
+        assert!(
+            format!("{} {}", e[0].message, e[0].hint).contains(word),
+            "{tail}: {}",
+            ScenarioErrors(e.clone())
+        );
+    };
+    check(
+        "[sweep]\ngraph_optimization = \"extendd\"\n",
+        "sweep.graph_optimization",
+        "did you mean `extended`?",
+    );
+    check(
+        "[sweep]\nexecution_mode = \"paralel\"\n",
+        "sweep.execution_mode",
+        "did you mean `parallel`?",
+    );
+    check(
+        "[sweep]\nintra_spinning = [true, true]\n",
+        "sweep.intra_spinning",
+        "twice",
+    );
+    check("[sweep]\ncpu_arena = []\n", "sweep.cpu_arena", "empty");
+    check(
+        "[sweep]\ninter_threads = 2\n",
+        "sweep.inter_threads",
+        "`parallel` execution mode only",
+    );
+    check(
+        "[sweep]\ninter_threads = 0\n",
+        "sweep.inter_threads",
+        "at least 1",
+    );
+    check(
+        "[sweep]\nintra_spinning = \"no\"\n",
+        "sweep.intra_spinning",
+        "one value or a list",
+    );
+}
+
+#[test]
+fn session_options_are_refused_with_another_runtime() {
+    let text = format!(
+        "[[model]]\nname = \"linear\"\npath = {}\ndims = {{ batch = 1 }}\n\
+         module = \"models:Linear\"\ninit_seed = 1\n\
+         [sweep]\nruntime = [\"ort\", \"torch\"]\nintra_spinning = [true, false]\n",
+        lit(&model("linear"))
+    );
+    let e = errs(&text);
+    let ours: Vec<&ScenarioError> = e
+        .iter()
+        .filter(|e| e.key == "sweep.intra_spinning")
+        .collect();
+    assert_eq!(ours.len(), 1, "{}", ScenarioErrors(e.clone()));
+    assert!(ours[0].message.contains("torch"), "{}", ours[0].message);
+    assert!(ours[0].hint.contains("\"ort\" only"), "{}", ours[0].hint);
+    // The defaults are no setting at all: any runtime takes them.
+    let mut axes_ok = ok(&format!(
+        "[[model]]\nname = \"linear\"\npath = {}\ndims = {{ batch = 1 }}\n\
+         [sweep]\nintra_spinning = true\ngraph_optimization = \"all\"\n",
+        lit(&model("linear"))
+    ))
+    .axes;
+    axes_ok.runtime = vec![Runtime::Torch];
+    let mut list = Vec::new();
+    let map = SourceMap::new("");
+    let mut errors = Errors {
+        file: Path::new("x.toml"),
+        map: &map,
+        list: Vec::new(),
+    };
+    session::refuse_other_runtimes(&axes_ok, &mut errors);
+    list.extend(errors.list);
+    assert!(list.is_empty(), "{list:?}");
+}
+
+#[test]
+fn the_batch_axis_binds_each_models_batch_dim() {
+    let text = format!(
+        "[[model]]\nname = \"mlp\"\npath = {}\ndims = {{ batch = 1 }}\n\
+         [[model]]\nname = \"enc\"\npath = {}\ndims = {{ batch = 1, seq = 8 }}\n\
+         [[model]]\nname = \"res\"\npath = {}\nbatch_dim = 0\n\
+         [sweep]\nbatch = [2, 8]\n",
+        lit(&model("mlp")),
+        lit(&model("encoder_small")),
+        lit(&model("resnet_small"))
+    );
+    let s = ok(&text);
+    assert_eq!(s.axes.batch, [Some(2), Some(8)]);
+    // Resolved at the first batch; both inputs of the encoder carry it.
+    assert_eq!(s.models[0].inputs[0].shape[0], 2);
+    assert!(s.models[1].inputs.iter().all(|i| i.shape == [2, 8]));
+    assert_eq!(s.models[2].inputs[0].shape[0], 2);
+    let ids: Vec<&str> = s.points.iter().map(|p| p.id.as_str()).collect();
+    assert_eq!(ids, ["w1-t1-pipe-cpu-b2-c1", "w1-t1-pipe-cpu-b8-c1"]);
+    let at8 = s.at_batch(Some(8)).unwrap().unwrap();
+    for (a, b) in s.models.iter().zip(&at8.models) {
+        for (i, j) in a.inputs.iter().zip(&b.inputs) {
+            let mut want = i.shape.clone();
+            want[0] = 8;
+            assert_eq!(j.shape, want, "{}", a.name);
+        }
+        assert_eq!(b.samples.len(), a.samples.len());
+        assert_eq!(b.samples[0][0].shape[0], 8);
+    }
+    // The first batch's samples are the same as at resolve time: nothing regenerated.
+    let at2 = s.at_batch(Some(2)).unwrap().unwrap();
+    assert_eq!(at2.models[0].samples, s.models[0].samples);
+    assert!(s.at_batch(None).unwrap().is_none());
+    assert_eq!(effective_settings(&s)["sweep.batch"], "2, 8");
+}
+
+#[test]
+fn the_batch_axis_is_refused_where_it_cannot_bind() {
+    let check = |model_toml: String, key: &str, word: &str| {
+        let text = format!("{model_toml}[sweep]\nbatch = [1, 4]\n");
+        let e = errs(&text);
+        assert_eq!(e.len(), 1, "{}", ScenarioErrors(e.clone()));
+        assert_eq!(e[0].key, key);
+        assert!(
+            format!("{} {}", e[0].message, e[0].hint).contains(word),
+            "{}",
+            ScenarioErrors(e.clone())
+        );
+    };
+    check(
+        format!(
+            "[[model]]\nname = \"enc\"\npath = {}\ndims = {{ batch = 1, seq = 8 }}\nbatch_dim = \"sq\"\n",
+            lit(&model("encoder_small"))
+        ),
+        "model[0].batch_dim",
+        "did you mean `seq`?",
+    );
+    check(
+        format!(
+            "[[model]]\nname = \"enc\"\npath = {}\ndims = {{ batch = 1, seq = 8 }}\nbatch_dim = 7\n",
+            lit(&model("encoder_small"))
+        ),
+        "model[0].batch_dim",
+        "has none",
+    );
+    check(
+        "[[model]]\nname = \"fake\"\nsynthetic = { service = \"fixed\", mean = \"1ms\" }\n".into(),
+        "sweep.batch",
+        "synthetic",
+    );
+    check(
+        format!(
+            "[[model]]\nname = \"enc\"\npath = {}\ndims = {{ batch = 1, seq = 8 }}\nbatch_dim = -1\n",
+            lit(&model("encoder_small"))
+        ),
+        "model[0].batch_dim",
+        "axis index from 0",
     );
 }

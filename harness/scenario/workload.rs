@@ -8,9 +8,9 @@ use std::time::Duration;
 use super::raw::{self, OneOrMany};
 use super::source::Seg;
 use super::{
-    ArenaExtend, Arrival, Axes, ConvAlgoSearch, CudaSpec, Errors, Group, KeyPath, Limit, LoadKind,
-    LoadPoint, LoadSpec, ModelSpec, OnDemandCaps, Pin, Placement, Provider, Runtime, StopRule,
-    Target, Transfer, Workload,
+    ArenaExtend, Arrival, Axes, ConvAlgoSearch, CudaSpec, Errors, ExecutionMode, GraphOptimization,
+    Group, KeyPath, Limit, LoadKind, LoadPoint, LoadSpec, ModelSpec, OnDemandCaps, Pin, Placement,
+    Provider, Runtime, StopRule, Target, Transfer, Workload,
 };
 
 /// Parses a duration such as `5s`, `500ms` or `1m 30s`.
@@ -575,7 +575,55 @@ pub(super) fn resolve_axes(
             &[],
             e,
         ),
+        graph_optimization: named_axis(
+            raw.and_then(|r| r.graph_optimization.as_ref()),
+            &key.key("graph_optimization"),
+            &GraphOptimization::ALL,
+            GraphOptimization::name,
+            &[],
+            e,
+        ),
+        execution_mode: named_axis(
+            raw.and_then(|r| r.execution_mode.as_ref()),
+            &key.key("execution_mode"),
+            &ExecutionMode::ALL,
+            ExecutionMode::name,
+            &[],
+            e,
+        ),
+        inter_threads: positive_axis(
+            raw.and_then(|r| r.inter_threads.as_ref()),
+            &key.key("inter_threads"),
+            1,
+            e,
+        ),
+        intra_spinning: bool_axis(
+            raw.and_then(|r| r.intra_spinning.as_ref()),
+            &key.key("intra_spinning"),
+            true,
+            e,
+        ),
+        cpu_arena: bool_axis(
+            raw.and_then(|r| r.cpu_arena.as_ref()),
+            &key.key("cpu_arena"),
+            true,
+            e,
+        ),
+        memory_pattern: bool_axis(
+            raw.and_then(|r| r.memory_pattern.as_ref()),
+            &key.key("memory_pattern"),
+            true,
+            e,
+        ),
+        batch: match raw.and_then(|r| r.batch.as_ref()) {
+            None => vec![None],
+            Some(b) => positive_axis(Some(b), &key.key("batch"), 1, e)
+                .into_iter()
+                .map(Some)
+                .collect(),
+        },
     };
+    super::session::refuse_other_runtimes(&axes, e);
     for (why, fix) in axes
         .runtime
         .iter()
@@ -626,6 +674,41 @@ fn positive_axis(
     if out.is_empty() { vec![default] } else { out }
 }
 
+/// An axis of `true` and `false`: one value or a list, each listed once.
+fn bool_axis(
+    raw: Option<&OneOrMany<bool>>,
+    key: &KeyPath,
+    default: bool,
+    e: &mut Errors,
+) -> Vec<bool> {
+    let Some(raw) = raw else { return vec![default] };
+    let values = raw.to_vec();
+    if values.is_empty() {
+        e.push(
+            key,
+            "the list is empty, so the sweep has no points",
+            format!(
+                "give at least one value, e.g. `{} = [true, false]`",
+                last_key(key)
+            ),
+        );
+        return vec![default];
+    }
+    let mut out = Vec::new();
+    for v in values {
+        if out.contains(&v) {
+            e.push(
+                key,
+                format!("value {v} is listed twice"),
+                "list each value once",
+            );
+        } else {
+            out.push(v);
+        }
+    }
+    out
+}
+
 fn last_key(key: &KeyPath) -> String {
     match key.0.last() {
         Some(Seg::Key(k)) => k.clone(),
@@ -674,7 +757,11 @@ fn named_axis<T: Copy + PartialEq>(
                 None => e.push(
                     key,
                     format!("unknown value `{v}`"),
-                    format!("use one of: {}", known.join(", ")),
+                    format!(
+                        "{}use one of: {}",
+                        super::parse::did_you_mean(&v, &known),
+                        known.join(", ")
+                    ),
                 ),
             },
         }

@@ -2,6 +2,8 @@
 //! what was measured as a [`PointResult`]. The sweep calls it for each point; `bench capacity` for
 //! each probe.
 
+use anyhow::Context;
+
 use crate::load::{self, PhaseResult, PhaseRule};
 use crate::metrics::{self, Record};
 use crate::report::json;
@@ -47,7 +49,8 @@ pub async fn run(
 /// What one pool of a point measured: its warm-up and some of its trials.
 #[derive(Debug)]
 pub struct Measured {
-    /// The scenario without the models the point's runtime cannot run, when there are such.
+    /// The scenario without the models the point's runtime cannot run, when there are such, and
+    /// at the point's batch size when it has one.
     narrowed: Option<Scenario>,
     unsupported: Vec<Option<String>>,
     warm: Option<PhaseResult>,
@@ -84,26 +87,37 @@ pub async fn measure(
     cancel: &tokio::sync::watch::Receiver<bool>,
     trials: std::ops::Range<usize>,
 ) -> anyhow::Result<Step> {
+    // A point of the `batch` axis runs every model at its batch size: the shapes are rebound and
+    // the samples generated for it here, so the stagers, the workers' own samples (`index`), the
+    // shm arena and the rows all see the point's shapes.
+    let batched = scenario
+        .at_batch(point.batch)
+        .with_context(|| format!("point {}: the samples at batch {:?}", point.id, point.batch))?;
     // A model the point's runtime cannot run (an operator tract lacks) is left out of the traffic
     // and reported as unsupported; the point measures the others.
-    let unsupported = crate::runtime::unsupported(scenario, point.runtime)?;
-    let mut notes = unsupported_notes(scenario, point, &unsupported);
-    let narrowed = if unsupported.iter().any(Option::is_some) {
-        let drop: Vec<bool> = unsupported.iter().map(Option::is_some).collect();
-        match scenario.without(&drop) {
-            Some(s) => Some(s),
-            None => {
-                return Ok(Step::Done(PointResult {
-                    rows: unsupported_rows(scenario, point, &unsupported),
-                    workers: Vec::new(),
-                    notes,
-                    hlog: None,
-                }));
+    let (unsupported, mut notes, without) = {
+        let scenario = batched.as_ref().unwrap_or(scenario);
+        let unsupported = crate::runtime::unsupported(scenario, point.runtime)?;
+        let notes = unsupported_notes(scenario, point, &unsupported);
+        let without = if unsupported.iter().any(Option::is_some) {
+            let drop: Vec<bool> = unsupported.iter().map(Option::is_some).collect();
+            match scenario.without(&drop) {
+                Some(s) => Some(s),
+                None => {
+                    return Ok(Step::Done(PointResult {
+                        rows: unsupported_rows(scenario, point, &unsupported),
+                        workers: Vec::new(),
+                        notes,
+                        hlog: None,
+                    }));
+                }
             }
-        }
-    } else {
-        None
+        } else {
+            None
+        };
+        (unsupported, notes, without)
     };
+    let narrowed = without.or(batched);
     let scenario = narrowed.as_ref().unwrap_or(scenario);
     let slots = crate::transfer::slot_pool(scenario, point)?;
     let layout = slots.as_ref().map(|s| s.fd.layout());

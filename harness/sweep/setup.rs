@@ -65,6 +65,7 @@ pub fn setups(
                 arena_extend_strategy: scenario.cuda.arena_extend_strategy,
                 gpu_mem_limit_bytes: scenario.cuda.gpu_mem_limit_bytes,
             }),
+            session: point.session,
         })
         .collect()
 }

@@ -484,6 +484,8 @@ pub async fn outputs_through(
         provider: Provider::Cpu,
         load: LoadPoint::Closed { concurrency: 1 },
         runtime,
+        session: Default::default(),
+        batch: None,
     };
     let ort = bench::runtime::ortlib::locate(None).expect("ONNX Runtime: run scripts/setup.sh");
     let slots =
