@@ -17,44 +17,12 @@
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use tokio::sync::{Notify, oneshot};
 
+pub use crate::scenario::{BatchPolicy as Policy, IdlePolicy};
 use crate::timer::PreciseTimer;
-
-/// Whether a forming batch waits for more requests while a worker is idle.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum IdlePolicy {
-    /// Wait until the batch is full or `max_delay` has passed, whatever the workers do (Triton's
-    /// dynamic batcher with a queue delay): fuller batches, longer waits at low load.
-    Wait,
-    /// Send at once while a worker holding the model has nothing in flight: batches form only
-    /// from requests that queued while every worker was busy.
-    Send,
-}
-
-impl IdlePolicy {
-    pub const ALL: [IdlePolicy; 2] = [IdlePolicy::Wait, IdlePolicy::Send];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            IdlePolicy::Wait => "wait",
-            IdlePolicy::Send => "send",
-        }
-    }
-}
-
-/// One point's batching settings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Policy {
-    /// The most requests in one run; 1 turns batching off.
-    pub max_batch: usize,
-    /// The longest the oldest request of a forming batch waits for others.
-    pub max_delay: Duration,
-    pub idle: IdlePolicy,
-}
 
 /// What the leader of a forming batch does now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -247,6 +215,7 @@ impl<T, R> Batcher<T, R> {
 mod tests {
     use super::*;
     use futures::FutureExt;
+    use std::time::Duration;
 
     fn policy(max_batch: usize, delay_ms: u64, idle: IdlePolicy) -> Policy {
         Policy {

@@ -284,8 +284,11 @@ pub fn ceiling(concurrencies: &[usize], duration: Duration) -> anyhow::Result<Ve
             crate::load::run_phase(
                 &pool,
                 &scenario,
-                load,
-                crate::scenario::Transfer::Pipe,
+                crate::load::Sending {
+                    load,
+                    transfer: crate::scenario::Transfer::Pipe,
+                    batching: None,
+                },
                 warm,
                 1,
                 &cancel,
@@ -296,8 +299,11 @@ pub fn ceiling(concurrencies: &[usize], duration: Duration) -> anyhow::Result<Ve
             let r = crate::load::run_phase(
                 &pool,
                 &scenario,
-                load,
-                crate::scenario::Transfer::Pipe,
+                crate::load::Sending {
+                    load,
+                    transfer: crate::scenario::Transfer::Pipe,
+                    batching: None,
+                },
                 rule,
                 2,
                 &cancel,

@@ -958,6 +958,7 @@ mod tests {
             load: LoadPoint::Closed { concurrency: 1 },
             session: Default::default(),
             batch: None,
+            batching: None,
         }
     }
 

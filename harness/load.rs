@@ -32,8 +32,9 @@ use rand::distr::{Distribution, weighted::WeightedIndex};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::Exp;
 
+use crate::batcher::{self, Batcher, Joined};
 use crate::metrics::{Record, Staging, Timing};
-use crate::scenario::{Arrival, Limit, LoadPoint, Scenario, StopRule, Target, Transfer};
+use crate::scenario::{Arrival, Limit, LoadPoint, Point, Scenario, StopRule, Target, Transfer};
 use crate::timer::PreciseTimer;
 use crate::transfer::Stager;
 use crate::worker::pool::{Pool, Reply};
@@ -170,6 +171,36 @@ impl From<StopRule> for PhaseRule {
     }
 }
 
+/// How a phase sends its requests: the point's load, transfer mode and dynamic batching.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Sending {
+    pub load: LoadPoint,
+    pub transfer: Transfer,
+    /// `None`, or a policy with `max_batch` 1: every request runs alone.
+    pub batching: Option<batcher::Policy>,
+}
+
+impl Sending {
+    pub fn of(point: &Point) -> Sending {
+        Sending {
+            load: point.load,
+            transfer: point.transfer,
+            batching: point.batching,
+        }
+    }
+}
+
+/// A request waiting in a model's batching queue.
+struct Queued {
+    /// The sample it sends.
+    index: usize,
+    intended: Instant,
+    hint: usize,
+}
+
+/// What one model call returns: its outcome, when its send began and when its reply arrived.
+type Called = (Outcome, Instant, Instant);
+
 /// The outcome of one model call.
 enum Outcome {
     Ok(Timing, Staging),
@@ -199,6 +230,10 @@ struct Phase<'a> {
     next_id: Cell<u64>,
     next_sample: Cell<usize>,
     frames: RefCell<Vec<Vec<u8>>>,
+    /// Dynamic batching's queues, when the point batches.
+    batcher: Option<Batcher<Queued, Called>>,
+    /// Per model, the batch axis of each input that has one: `(input, axis)`.
+    batch_axes: Vec<Vec<(u32, u32)>>,
     last_done: Cell<Instant>,
     sent: Cell<u64>,
     stop: Cell<bool>,
@@ -208,10 +243,15 @@ impl<'a> Phase<'a> {
     fn new(
         pool: &'a Pool,
         scenario: &'a Scenario,
-        transfer: Transfer,
+        sending: Sending,
         window: Option<Duration>,
     ) -> anyhow::Result<Phase<'a>> {
-        let stager = Stager::new(transfer, pool.slots.as_ref())?;
+        let stager = Stager::new(sending.transfer, pool.slots.as_ref())?;
+        // A point with `[batching]` sends every request through the queues, `max_batch = 1` too,
+        // so that batching and none are measured on the same path.
+        let batcher = sending
+            .batching
+            .map(|p| Batcher::new(p, scenario.models.len()));
         let now = Instant::now();
         Ok(Phase {
             pool,
@@ -225,6 +265,8 @@ impl<'a> Phase<'a> {
             next_id: Cell::new(0),
             next_sample: Cell::new(0),
             frames: RefCell::new(Vec::new()),
+            batcher,
+            batch_axes: scenario.models.iter().map(|m| m.batch_axes()).collect(),
             last_done: Cell::new(now),
             sent: Cell::new(0),
             stop: Cell::new(false),
@@ -250,16 +292,24 @@ impl<'a> Phase<'a> {
     /// Calls one model and records the result in that model's record. Returns the outcome, when
     /// the send began (the input copy's start, for a mode that copies before sending) and when the
     /// reply arrived.
-    async fn call_model(
-        &self,
-        m: usize,
-        intended: Instant,
-        hint: usize,
-    ) -> (Outcome, Instant, Instant) {
+    async fn call_model(&self, m: usize, intended: Instant, hint: usize) -> Called {
         let spec = &self.scenario.models[m];
         let k = self.next_sample.get();
         self.next_sample.set(k.wrapping_add(1));
         let index = k % spec.samples.len();
+        if let Some(batcher) = &self.batcher {
+            return self
+                .call_batched(
+                    batcher,
+                    m,
+                    Queued {
+                        index,
+                        intended,
+                        hint,
+                    },
+                )
+                .await;
+        }
         let sample = &spec.samples[index];
         let id = self.next_id.get();
         self.next_id.set(id + 1);
@@ -360,6 +410,168 @@ impl<'a> Phase<'a> {
         };
         self.with_window(done, |w| record(&mut w.models[m], &outcome));
         (outcome, began, done)
+    }
+
+    /// Queues a request to model `m` for dynamic batching and records its outcome once its batch
+    /// has run (led by this request or another).
+    async fn call_batched(
+        &self,
+        batcher: &Batcher<Queued, Called>,
+        m: usize,
+        request: Queued,
+    ) -> Called {
+        let intended = request.intended;
+        let joined_at = Instant::now();
+        let joined = batcher
+            .join(m, request, joined_at, || self.pool.idle_holder(m))
+            .await;
+        let (outcome, began, done) = match joined {
+            Ok(Joined::Done(called)) => called,
+            Ok(Joined::Lead(batch)) => {
+                let results = self.run_batch(m, &batch.items, &batch.joined).await;
+                batcher.worker_freed();
+                batch.finish(results)
+            }
+            Err(e) => (
+                Outcome::Err {
+                    kind: "runtime_error",
+                    message: format!("{e:#}"),
+                    lag: joined_at.saturating_duration_since(intended),
+                },
+                joined_at,
+                Instant::now(),
+            ),
+        };
+        self.with_window(done, |w| record(&mut w.models[m], &outcome));
+        (outcome, began, done)
+    }
+
+    /// Runs one batch of requests to model `m` as one run, and returns each request's outcome,
+    /// in order. `joined` says when each reached the queue: its send lag ends there, and its wait
+    /// in the queue runs from there to the batch's send.
+    async fn run_batch(&self, m: usize, items: &[Queued], joined: &[Instant]) -> Vec<Called> {
+        let spec = &self.scenario.models[m];
+        let axes = &self.batch_axes[m];
+        let indices: Vec<u32> = items.iter().map(|q| q.index as u32).collect();
+        // A run of one sends its sample as it is; a longer one joins them (in the parent, for
+        // the modes that carry tensors).
+        let tensors: Result<std::borrow::Cow<'_, [crate::tensor::TensorData]>, String> = match items
+        {
+            [one] => Ok(std::borrow::Cow::Borrowed(&spec.samples[one.index])),
+            _ if self.stager.joins_in_parent() => {
+                let samples: Vec<&[crate::tensor::TensorData]> =
+                    items.iter().map(|q| &spec.samples[q.index][..]).collect();
+                crate::transfer::join_samples(&samples, axes).map(std::borrow::Cow::Owned)
+            }
+            _ => Ok(std::borrow::Cow::Borrowed(&[])),
+        };
+        let id = self.next_id.get();
+        self.next_id.set(id + 1);
+        let mut frame = self.frames.borrow_mut().pop().unwrap_or_default();
+        let staged = match (&tensors, items) {
+            (Ok(t), [one]) => Some(self.stager.stage(t, one.index).await),
+            (Ok(t), _) => Some(self.stager.stage_batch(t, &indices, axes).await),
+            (Err(_), _) => None,
+        };
+        self.pool.heal().await;
+        let worker = self.pool.pick(m, items[0].hint);
+        let timeout = self.pool.policy().request_timeout;
+        let sent = Instant::now();
+        let copy = staged.as_ref().map_or(Duration::ZERO, |s| s.copy_time());
+        let began = sent.checked_sub(copy).unwrap_or(sent);
+        let reply = match (&tensors, staged.as_ref().map(|s| s.inputs())) {
+            (Err(why), _) => Reply::Failed(format!("cannot join the batch's inputs: {why}")),
+            (_, Some(Ok(inputs))) => {
+                worker
+                    .call_within(id, m as u32, inputs, &mut frame, timeout)
+                    .await
+            }
+            (_, Some(Err(why))) => Reply::Failed(why),
+            (Ok(_), None) => unreachable!("staged whenever the inputs joined"),
+        };
+        let done = Instant::now();
+        // A run of one request is checked against its sample's expected outputs, as without
+        // batching; a joined run's outputs belong to several samples and are not.
+        let mismatch = match (&reply, &staged, items) {
+            (Reply::Done { outputs, .. }, Some(s), [one]) => {
+                self.check_outputs(worker.info.pid, m, one.index, s, outputs)
+            }
+            _ => None,
+        };
+        self.pool.after_reply(worker.info.id as usize, &reply).await;
+        let outputs_inline = match (&reply, &staged) {
+            (Reply::Done { outputs, .. }, Some(s)) => s.outputs_fell_back(outputs),
+            _ => false,
+        };
+        drop(staged);
+        self.frames.borrow_mut().push(frame);
+        self.last_done.set(self.last_done.get().max(done));
+        self.with_window(done, |w| {
+            w.models[m].record_run(items.len());
+            w.all.record_run(items.len());
+        });
+        items
+            .iter()
+            .zip(joined)
+            .map(|(q, &at)| {
+                let lag = at.saturating_duration_since(q.intended);
+                let from = at.max(q.intended);
+                let outcome = match &reply {
+                    Reply::Done { .. } if mismatch.is_some() => Outcome::Err {
+                        kind: "output_mismatch",
+                        message: mismatch.clone().unwrap_or_default(),
+                        lag,
+                    },
+                    Reply::Done {
+                        cold_load_ns: Some(_),
+                        ..
+                    } => Outcome::Cold {
+                        latency: done.saturating_duration_since(q.intended),
+                    },
+                    Reply::Done {
+                        first: true,
+                        compute_ns,
+                        ..
+                    } => {
+                        self.first_runs.borrow_mut()[m].merge(&FirstRuns {
+                            count: 1,
+                            max_latency: done - began,
+                            max_compute_ns: *compute_ns,
+                        });
+                        Outcome::First
+                    }
+                    Reply::Done { compute_ns, .. } => Outcome::Ok(
+                        Timing {
+                            latency: done.saturating_duration_since(q.intended),
+                            service: done - began,
+                            lag,
+                            compute_ns: *compute_ns,
+                        },
+                        Staging {
+                            copy,
+                            outputs_inline,
+                            queue_wait: Some(began.saturating_duration_since(from)),
+                        },
+                    ),
+                    Reply::Failed(message) => Outcome::Err {
+                        kind: "runtime_error",
+                        message: message.clone(),
+                        lag,
+                    },
+                    Reply::Lost(message) => Outcome::Err {
+                        kind: "worker_lost",
+                        message: message.clone(),
+                        lag,
+                    },
+                    Reply::TimedOut(t) => Outcome::Err {
+                        kind: "timeout",
+                        message: format!("no answer within {t:?}"),
+                        lag,
+                    },
+                };
+                (outcome, at.max(q.intended), done)
+            })
+            .collect()
     }
 
     /// Checks a reply's outputs against sample `index`'s expected outputs, the first time worker
@@ -599,8 +811,7 @@ impl<'a> Arrivals<'a> {
 pub async fn run_phase(
     pool: &Pool,
     scenario: &Scenario,
-    load: LoadPoint,
-    transfer: Transfer,
+    sending: Sending,
     rule: PhaseRule,
     seed: u64,
     cancel: &tokio::sync::watch::Receiver<bool>,
@@ -610,7 +821,7 @@ pub async fn run_phase(
         PhaseRule::Stable { window, .. } => Some(window),
         PhaseRule::Fixed(_) => None,
     };
-    let phase = Phase::new(pool, scenario, transfer, window)?;
+    let phase = Phase::new(pool, scenario, sending, window)?;
     let request_limit = match rule {
         PhaseRule::Fixed(Limit::Requests(n)) => Some(n),
         _ => None,
@@ -659,7 +870,7 @@ pub async fn run_phase(
     };
 
     let overloaded = Cell::new(false);
-    match load {
+    match sending.load {
         LoadPoint::Closed { concurrency } => {
             let issued = Cell::new(0u64);
             let client = |c: usize| {

@@ -117,6 +117,7 @@ async fn outputs(s: &Scenario, ort: Option<&OrtLib>, runtime: Runtime) -> anyhow
         runtime,
         session: Default::default(),
         batch: None,
+        batching: None,
     };
     let mut setups = crate::sweep::setup::setups(s, ort, &point, None);
     crate::sweep::setup::leave_out(&mut setups, &unsupported);

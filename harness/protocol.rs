@@ -434,6 +434,7 @@ mod tests {
             )
                 .prop_map(|(distribution, mean_ns, wait, stall, hang_after_ns)| {
                     ModelSource::Synthetic(SyntheticSpec {
+                        per_sample_ns: 0,
                         distribution,
                         mean_ns,
                         wait,

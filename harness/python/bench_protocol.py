@@ -73,6 +73,7 @@ TYPES: dict = {
     "SyntheticSpec": ("struct", [
         ("distribution", ("enum", [("fixed", None), ("exponential", None)])),
         ("mean_ns", "u64"),
+        ("per_sample_ns", "u64"),
         ("wait", ("enum", [("spin", None), ("sleep", None)])),
         ("stall", ("opt", "Stall")),
         ("hang_after_ns", ("opt", "u64")),

@@ -120,6 +120,14 @@ pub struct Row {
     /// The size the `batch` axis bound every model's batch dim to; empty without the axis.
     #[serde(default)]
     pub batch: Option<usize>,
+    /// Dynamic batching (`[batching]`): the most requests per run, the longest wait of a batch's
+    /// oldest request (µs) and the idle policy; empty without `[batching]`.
+    #[serde(default)]
+    pub max_batch: Option<usize>,
+    #[serde(default)]
+    pub max_delay_us: Option<u64>,
+    #[serde(default)]
+    pub batch_idle: Option<String>,
     /// Worker threads (workers × intra_threads) exceed the logical cores.
     pub oversubscribed: bool,
     /// `closed` or `open`.
@@ -149,6 +157,20 @@ pub struct Row {
     /// runs `batch` samples through each member); empty without the axis.
     #[serde(default)]
     pub throughput_samples_s: Option<f64>,
+    /// Dynamic batching: runs sent per second, and requests per run (mean, median, largest);
+    /// each request's wait in its model's queue (µs). Empty without `[batching]`.
+    #[serde(default)]
+    pub runs_per_s: Option<f64>,
+    #[serde(default)]
+    pub batch_size_mean: Option<f64>,
+    #[serde(default)]
+    pub batch_size_p50: Option<f64>,
+    #[serde(default)]
+    pub batch_size_max: Option<f64>,
+    #[serde(default)]
+    pub queue_wait_p50_us: Option<f64>,
+    #[serde(default)]
+    pub queue_wait_p99_us: Option<f64>,
     pub throughput_rps_min: f64,
     pub throughput_rps_max: f64,
     pub latency_p50_us: f64,
@@ -339,6 +361,11 @@ impl Row {
         if let Some(b) = self.batch {
             m.insert("batch".into(), b.to_string());
         }
+        if let (Some(b), Some(d), Some(i)) = (self.max_batch, self.max_delay_us, &self.batch_idle) {
+            m.insert("batching.max_batch".into(), b.to_string());
+            m.insert("batching.max_delay_us".into(), d.to_string());
+            m.insert("batching.idle".into(), i.clone());
+        }
         m
     }
 
@@ -431,6 +458,12 @@ impl Row {
         for v in [
             &mut r.rate_rps,
             &mut r.throughput_samples_s,
+            &mut r.runs_per_s,
+            &mut r.batch_size_mean,
+            &mut r.batch_size_p50,
+            &mut r.batch_size_max,
+            &mut r.queue_wait_p50_us,
+            &mut r.queue_wait_p99_us,
             &mut r.cpu_steal_pct,
             &mut r.first_run_ms,
             &mut r.cold_start_p50_ms,

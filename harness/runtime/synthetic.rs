@@ -29,8 +29,9 @@ impl SyntheticModel {
         }
     }
 
-    fn service_time(&mut self) -> Duration {
+    fn service_time(&mut self, batch: u64) -> Duration {
         let mean = self.spec.mean_ns as f64;
+        let per_sample = (self.spec.per_sample_ns * batch) as f64;
         let ns = match self.spec.distribution {
             ServiceDistribution::Fixed => mean,
             ServiceDistribution::Exponential if mean > 0.0 => {
@@ -38,7 +39,7 @@ impl SyntheticModel {
             }
             ServiceDistribution::Exponential => 0.0,
         };
-        Duration::from_nanos(ns as u64)
+        Duration::from_nanos((ns + per_sample) as u64)
     }
 }
 
@@ -59,8 +60,13 @@ pub fn wait(d: Duration, mode: WaitMode) {
 }
 
 impl Model for SyntheticModel {
-    fn run(&mut self, _inputs: &[TensorView<'_>]) -> Result<Vec<TensorData>, String> {
-        let d = self.service_time();
+    fn run(&mut self, inputs: &[TensorView<'_>]) -> Result<Vec<TensorData>, String> {
+        // With `per_sample`, the one input's length is the run's batch.
+        let batch = inputs
+            .first()
+            .and_then(|x| x.shape.first())
+            .map_or(1, |&b| b.max(0) as u64);
+        let d = self.service_time(batch);
         wait(d, self.spec.wait);
         Ok(Vec::new())
     }
@@ -92,6 +98,7 @@ mod tests {
         SyntheticSpec {
             distribution,
             mean_ns: mean_us * 1000,
+            per_sample_ns: 0,
             wait: WaitMode::Spin,
             stall: None,
             hang_after_ns: None,
@@ -101,16 +108,33 @@ mod tests {
     #[test]
     fn fixed_service_time_is_exact_and_exponential_has_its_mean() {
         let mut m = SyntheticModel::new(spec(ServiceDistribution::Fixed, 200), 1);
-        assert!((0..100).all(|_| m.service_time() == Duration::from_micros(200)));
+        assert!((0..100).all(|_| m.service_time(1) == Duration::from_micros(200)));
         let mut m = SyntheticModel::new(spec(ServiceDistribution::Exponential, 200), 1);
         let mean = (0..20_000)
-            .map(|_| m.service_time().as_nanos() as f64)
+            .map(|_| m.service_time(1).as_nanos() as f64)
             .sum::<f64>()
             / 20_000.0;
         assert!(
             (mean - 200_000.0).abs() / 200_000.0 < 0.03,
             "mean {mean} ns"
         );
+    }
+
+    #[test]
+    fn a_run_of_b_requests_takes_mean_plus_b_per_sample() {
+        let mut s = spec(ServiceDistribution::Fixed, 200);
+        s.per_sample_ns = 50_000;
+        let mut m = SyntheticModel::new(s, 1);
+        assert_eq!(m.service_time(1), Duration::from_micros(250));
+        assert_eq!(m.service_time(8), Duration::from_micros(600));
+        let x = TensorData {
+            dtype: crate::tensor::DType::F32,
+            shape: vec![4],
+            bytes: vec![0; 16],
+        };
+        let t0 = Instant::now();
+        m.run(&[x.view()]).unwrap();
+        assert!(t0.elapsed() >= Duration::from_micros(400));
     }
 
     #[test]

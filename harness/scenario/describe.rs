@@ -74,7 +74,14 @@ pub fn effective_settings(s: &Scenario) -> BTreeMap<String, String> {
     .map(|(k, v)| (k.to_string(), v))
     .chain(super::session::settings(&s.axes))
     .chain(batch_setting(s))
+    .chain(batching_setting(s))
     .collect()
+}
+
+/// `batching` with its policies, only when the scenario has `[batching]`.
+fn batching_setting(s: &Scenario) -> Option<(String, String)> {
+    let values: Vec<String> = s.axes.batching.iter().flatten().map(|p| p.id()).collect();
+    (!values.is_empty()).then(|| ("batching".to_string(), values.join(", ")))
 }
 
 /// `sweep.batch` with its values, only when the scenario sweeps it (runs without it record none).
@@ -204,6 +211,14 @@ pub fn describe(s: &Scenario) -> String {
         }
         if let Some(b) = p.batch {
             extra.push_str(&format!(" batch={b}"));
+        }
+        if let Some(b) = p.batching {
+            extra.push_str(&format!(
+                " max_batch={} max_delay={} idle={}",
+                b.max_batch,
+                humantime::format_duration(b.max_delay),
+                b.idle.name()
+            ));
         }
         let _ = writeln!(
             out,

@@ -133,6 +133,7 @@ mod tests {
             runtime: Runtime::Ort,
             session: Default::default(),
             batch: None,
+            batching: None,
         }
     }
 

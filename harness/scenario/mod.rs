@@ -8,6 +8,8 @@
 //! are reported together.
 
 pub mod batch;
+pub mod batching;
+pub use batching::{BatchPolicy, IdlePolicy};
 mod model;
 pub use model::generate_samples;
 mod describe;
@@ -386,6 +388,9 @@ pub enum WaitMode {
 pub struct SyntheticSpec {
     pub distribution: ServiceDistribution,
     pub mean_ns: u64,
+    /// Added per request of a run: a run of `b` requests takes `mean + per_sample × b`. A model
+    /// with it takes one input, `x` (float32, `[batch]`), whose length is the run's batch.
+    pub per_sample_ns: u64,
     pub wait: WaitMode,
     /// One pause of `pause_ns`, taken `after_ns` after the worker's first request, outside any
     /// measured compute time (a stand-in for a stop-the-world hiccup).
@@ -423,6 +428,14 @@ pub struct ModelSpec {
 }
 
 impl ModelSpec {
+    /// The batch axis of each input that has one, as `(input, axis)`: where dynamic batching
+    /// joins requests.
+    pub fn batch_axes(&self) -> Vec<(u32, u32)> {
+        self.batch.as_ref().map_or_else(Vec::new, |b| {
+            b.at.iter().map(|&(i, a)| (i as u32, a as u32)).collect()
+        })
+    }
+
     /// The bytes of one sample with the batch dim bound to `batch` (`None` when too large to
     /// address).
     pub fn sample_bytes_at(&self, batch: usize) -> Option<usize> {
@@ -646,6 +659,8 @@ pub struct Axes {
     /// The batch sizes the models' batch dim is bound to (`[None]` without the axis: the models
     /// keep their `dims`).
     pub batch: Vec<Option<usize>>,
+    /// Dynamic batching's policies (`[None]` without `[batching]`).
+    pub batching: Vec<Option<BatchPolicy>>,
 }
 
 /// A checked scenario: only this reaches the worker pool.
@@ -1012,17 +1027,24 @@ fn resolve(raw: RawScenario, file: &Path, hash: String, e: &mut Errors) -> Optio
     let mut models = Vec::new();
     let mut names = HashSet::new();
     let mut torch_keys = Vec::new();
-    // The models are resolved at the first batch size; each point rebinds its own.
+    // The models are resolved at the first batch size; each point rebinds its own. Dynamic
+    // batching needs each model's batch dim found, but bound to nothing.
     let first_batch = raw
         .sweep
         .as_ref()
         .and_then(|s| s.batch.as_ref())
         .and_then(|b| b.to_vec().into_iter().find(|&v| v >= 1))
         .map(|v| v as usize);
+    let batching_axis = batching::resolve(raw.batching.as_ref(), e);
+    let batch_use = match first_batch {
+        Some(b) => model::BatchUse::Static(b),
+        None if batching::batches(&batching_axis) => model::BatchUse::Dynamic,
+        None => model::BatchUse::Off,
+    };
     for (i, mut m) in raw.model.into_iter().enumerate() {
         let key = root.key("model").index(i);
         let keys = torch::ModelKeys::take(&mut m, key.clone());
-        if let Some(spec) = model::resolve_model(m, &key, dir, seed, samples, first_batch, e) {
+        if let Some(spec) = model::resolve_model(m, &key, dir, seed, samples, batch_use, e) {
             torch_keys.push(keys);
             if !names.insert(spec.name.clone()) {
                 e.push(
@@ -1041,7 +1063,15 @@ fn resolve(raw: RawScenario, file: &Path, hash: String, e: &mut Errors) -> Optio
     let (load, load_points) = workload::resolve_load(raw.load.unwrap_or_default(), dir, e);
     let transfer = resolve_transfer(raw.transfer.unwrap_or_default(), &root.key("transfer"), e);
     let slo = slo::resolve(raw.slo.as_ref(), &root.key("slo"), e);
-    let axes = workload::resolve_axes(raw.sweep.as_ref(), load_points, e);
+    let mut axes = workload::resolve_axes(raw.sweep.as_ref(), load_points, e);
+    batching::refuse_combinations(
+        &batching_axis,
+        first_batch.is_some(),
+        &axes.transfer,
+        &axes.runtime,
+        e,
+    );
+    axes.batching = batching_axis;
     torch::resolve(
         &mut models,
         torch_keys,

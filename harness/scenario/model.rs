@@ -22,15 +22,29 @@ fn valid_name(s: &str) -> bool {
             .all(|c| c.is_alphanumeric() || c == '_' || c == '-' || c == '.')
 }
 
+/// What the scenario does with each model's batch dim.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum BatchUse {
+    Off,
+    /// `[sweep] batch`: bound to this size (its first value; each point rebinds its own).
+    Static(usize),
+    /// `[batching]`: found, so requests can be joined along it, and bound to nothing.
+    Dynamic,
+}
+
 pub(super) fn resolve_model(
     m: raw::RawModel,
     key: &KeyPath,
     dir: &Path,
     seed: u64,
     samples: usize,
-    batch: Option<usize>,
+    batch_use: BatchUse,
     e: &mut Errors,
 ) -> Option<ModelSpec> {
+    let batch = match batch_use {
+        BatchUse::Static(b) => Some(b),
+        BatchUse::Off | BatchUse::Dynamic => None,
+    };
     let name = match m.name {
         Some(n) if valid_name(&n) => n,
         Some(n) => {
@@ -74,17 +88,34 @@ pub(super) fn resolve_model(
             );
         }
         let spec = resolve_synthetic(syn, &key.key("synthetic"), e)?;
+        // Dynamic batching joins requests along an input; give the model one: `x`, a float32
+        // `[1]` per request, so a run's length is its batch.
+        let (inputs, samples, batch) = if batch_use == BatchUse::Dynamic || spec.per_sample_ns > 0 {
+            let x = InputSpec {
+                name: "x".into(),
+                dtype: DType::F32,
+                shape: vec![1],
+                generator: Generator::Const { value: 0.0 },
+                seed: input_seed(seed, &name, "x"),
+            };
+            let samples = generate_samples(std::slice::from_ref(&x), samples)
+                .map_err(|(_, err)| err)
+                .ok()?;
+            (vec![x], samples, Some(BatchBinding { at: vec![(0, 0)] }))
+        } else {
+            (Vec::new(), vec![Vec::new()], None)
+        };
         return Some(ModelSpec {
             name,
             source: ModelSource::Synthetic(spec),
-            inputs: Vec::new(),
+            inputs,
             outputs: Vec::new(),
-            samples: vec![Vec::new()],
+            samples,
             torch: None,
             parity: Default::default(),
             expected: Vec::new(),
             check: CHECK_TOLERANCE,
-            batch: None,
+            batch,
         });
     }
     let Some(rel) = m.path else {
@@ -237,6 +268,18 @@ pub(super) fn resolve_model(
     // The `batch` axis binds the batch dim to its first value here (each point rebinds it to its
     // own), over `dims` and over the shapes given by position.
     let batch_dim = resolve_batch_dim(m.batch_dim.as_ref(), &key.key("batch_dim"), e);
+    let mut dynamic_binding = None;
+    if batch_use == BatchUse::Dynamic {
+        let (binding, _) = batch_places(
+            &graph_inputs,
+            &batch_dim,
+            &name,
+            key,
+            m.batch_dim.is_some(),
+            e,
+        )?;
+        dynamic_binding = Some(binding);
+    }
     let batch_found = match batch {
         None => None,
         Some(b) => {
@@ -418,7 +461,9 @@ pub(super) fn resolve_model(
         return None;
     }
     let batch_binding = batch_found.map(|(_, binding, _)| binding);
-    if let Some(binding) = &batch_binding {
+    let dynamic = dynamic_binding.is_some();
+    let batch_binding = batch_binding.or(dynamic_binding);
+    if let Some(binding) = batch_binding.as_ref().filter(|_| !dynamic) {
         for &(i, _) in &binding.at {
             if matches!(
                 inputs[i].generator,
@@ -560,12 +605,12 @@ fn batch_places(
     let hint = match dim {
         BatchDim::Name(n) if !named.is_empty() => format!(
             "{}set `batch_dim` in this [[model]] to its batch dim: one of {} (or an input axis \
-             index, e.g. `batch_dim = 0`), or leave the model out of a scenario that sweeps `batch`",
+             index, e.g. `batch_dim = 0`), or leave the model out of a scenario that batches",
             super::parse::did_you_mean(n, &named),
             named.join(", ")
         ),
         _ => "this model has no dynamic dim to bind (its inputs' shapes are fixed); leave it out \
-              of a scenario that sweeps `batch`, or re-export it with a dynamic batch dim"
+              of a scenario that batches, or re-export it with a dynamic batch dim"
             .to_string(),
     };
     e.push(
@@ -574,7 +619,9 @@ fn batch_places(
         } else {
             KeyPath::default().key("sweep").key("batch")
         },
-        format!("`sweep.batch` binds {dim} of each model, and model `{name}` has none"),
+        format!(
+            "`sweep.batch` and `[batching]` use {dim} of each model, and model `{name}` has none"
+        ),
         hint,
     );
     None
@@ -870,6 +917,10 @@ fn resolve_synthetic(
             return None;
         }
     };
+    let per_sample = match raw.per_sample.as_deref() {
+        None => std::time::Duration::ZERO,
+        Some(p) => duration_key(p, &key.key("per_sample"), true, e)?,
+    };
     let stall = match raw.stall {
         None => None,
         Some(s) => {
@@ -897,6 +948,7 @@ fn resolve_synthetic(
     Some(SyntheticSpec {
         distribution,
         mean_ns: mean.as_nanos() as u64,
+        per_sample_ns: per_sample.as_nanos() as u64,
         wait,
         stall,
         hang_after_ns,

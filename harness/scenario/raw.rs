@@ -42,6 +42,16 @@ pub struct RawScenario {
     pub torch: Option<RawTorch>,
     pub parity: Option<RawParity>,
     pub transfer: Option<RawTransfer>,
+    pub batching: Option<RawBatching>,
+}
+
+/// `[batching]`: dynamic batching (`scenario::batching`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBatching {
+    pub max_batch: Option<OneOrMany<i64>>,
+    pub max_delay: Option<OneOrMany<String>>,
+    pub idle: Option<OneOrMany<String>>,
 }
 
 /// `[torch]`: settings of the torch runtime.
@@ -134,6 +144,8 @@ pub enum RawBatchDim {
 pub struct RawSynthetic {
     pub service: Option<String>,
     pub mean: Option<String>,
+    /// Added to the service time per request of a run (dynamic batching's `a + b × batch`).
+    pub per_sample: Option<String>,
     pub wait: Option<String>,
     pub stall: Option<RawStall>,
     /// Stop answering for good this long after the first request (for timeout tests).

@@ -2,7 +2,9 @@
 
 use serde::Serialize;
 
-use super::{Axes, LoadPoint, Pin, Placement, Provider, Runtime, SessionKnobs, Transfer};
+use super::{
+    Axes, BatchPolicy, LoadPoint, Pin, Placement, Provider, Runtime, SessionKnobs, Transfer,
+};
 
 /// The most points one scenario may expand to; a guard against a typo that multiplies axes.
 pub const MAX_POINTS: usize = 10_000;
@@ -27,6 +29,8 @@ pub struct Point {
     pub session: SessionKnobs,
     /// The batch size bound to every model's batch dim; `None` without a `batch` axis.
     pub batch: Option<usize>,
+    /// Dynamic batching (`[batching]`); `None` without it.
+    pub batching: Option<BatchPolicy>,
 }
 
 /// Every combination of the session-option axes, the last varying fastest.
@@ -73,6 +77,7 @@ pub fn expand(axes: &Axes) -> Result<Vec<Point>, usize> {
         * axes.intra_threads.len()
         * sessions
         * axes.batch.len()
+        * axes.batching.len()
         * axes.transfer.len()
         * axes.placement.len()
         * axes.pin.len()
@@ -91,7 +96,11 @@ pub fn expand(axes: &Axes) -> Result<Vec<Point>, usize> {
                     for &placement in &axes.placement {
                         for &pin in &axes.pin {
                             for &provider in &axes.provider {
-                                for &batch in &axes.batch {
+                                for (&batch, &batching) in axes
+                                    .batch
+                                    .iter()
+                                    .flat_map(|b| axes.batching.iter().map(move |p| (b, p)))
+                                {
                                     for &load in &axes.load {
                                         for &runtime in &axes.runtime {
                                             let mut point = Point {
@@ -107,6 +116,7 @@ pub fn expand(axes: &Axes) -> Result<Vec<Point>, usize> {
                                                 runtime,
                                                 session,
                                                 batch,
+                                                batching,
                                             };
                                             point.id = point_id(&point);
                                             points.push(point);
@@ -126,7 +136,8 @@ pub fn expand(axes: &Axes) -> Result<Vec<Point>, usize> {
 /// A point's id. The defaults stay out of it (placement `replicate`, pin `none`, runtime `ort`,
 /// the session options' defaults, no `batch` axis), so ids of simple sweeps stay short and ids from
 /// before an axis existed stay the same. The session options follow the threads
-/// (`w1-t2-nospin-pipe-cpu-c4`) and the batch comes just before the load (`...-cpu-b8-c4`), so
+/// (`w1-t2-nospin-pipe-cpu-c4`) and the batch or batching policy comes just before the load
+/// (`...-cpu-b8-c4`, `...-cpu-mb8-d2ms-r500`), so
 /// that an id still ends with its load (`bench capacity` names a configuration by the id without
 /// it).
 fn point_id(p: &Point) -> String {
@@ -141,6 +152,7 @@ fn point_id(p: &Point) -> String {
         runtime,
         session,
         batch,
+        batching,
         ..
     } = *p;
     let mut id = format!(
@@ -159,6 +171,10 @@ fn point_id(p: &Point) -> String {
     id.push_str(provider.name());
     if let Some(b) = batch {
         id.push_str(&format!("-b{b}"));
+    }
+    if let Some(p) = batching {
+        id.push('-');
+        id.push_str(&p.id());
     }
     id.push('-');
     id.push_str(&load.id());
@@ -195,6 +211,7 @@ mod tests {
             cpu_arena: vec![true],
             memory_pattern: vec![true],
             batch: vec![None],
+            batching: vec![None],
         }
     }
 

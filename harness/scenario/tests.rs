@@ -168,6 +168,7 @@ fn bundled_ensemble_resolves() {
             cpu_arena: vec![true],
             memory_pattern: vec![true],
             batch: vec![None],
+            batching: vec![None],
         }
     );
     assert_eq!(s.points.len(), 8);
@@ -304,6 +305,7 @@ fn defaults_apply_when_workload_and_sweep_are_absent() {
             cpu_arena: vec![true],
             memory_pattern: vec![true],
             batch: vec![None],
+            batching: vec![None],
         }
     );
     let ids: Vec<&str> = s.points.iter().map(|p| p.id.as_str()).collect();

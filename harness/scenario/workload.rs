@@ -622,6 +622,8 @@ pub(super) fn resolve_axes(
                 .map(Some)
                 .collect(),
         },
+        // Set from `[batching]` by the caller.
+        batching: vec![None],
     };
     super::session::refuse_other_runtimes(&axes, e);
     for (why, fix) in axes

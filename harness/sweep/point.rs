@@ -167,8 +167,7 @@ pub async fn measure(
                 load::run_phase(
                     &pool,
                     scenario,
-                    point.load,
-                    point.transfer,
+                    load::Sending::of(point),
                     PhaseRule::Fixed(limit),
                     seed,
                     cancel,
@@ -193,8 +192,7 @@ pub async fn measure(
                 load::run_phase(
                     &pool,
                     scenario,
-                    point.load,
-                    point.transfer,
+                    load::Sending::of(point),
                     rule,
                     seed ^ (t as u64 + 1),
                     cancel,

@@ -608,6 +608,15 @@ impl Pool {
     }
 
     /// Whether any worker is alive.
+    /// Whether a live worker that holds `model` has nothing in flight (dynamic batching's `send`
+    /// policy sends a batch at once then).
+    pub fn idle_holder(&self, model: usize) -> bool {
+        self.workers
+            .borrow()
+            .iter()
+            .any(|w| !w.is_dead() && w.holds(model) && w.outstanding() == 0)
+    }
+
     pub fn any_alive(&self) -> bool {
         self.workers.borrow().iter().any(|w| !w.is_dead())
     }

@@ -93,13 +93,19 @@ pub fn slot_pool(scenario: &Scenario, point: &Point) -> Result<SlotPool, ShmErro
         known = known.max(k);
         unknown |= u;
     }
+    // A batched run carries up to `max_batch` requests' samples, and as many outputs.
+    let per_run = point.batching.map_or(1, |p| p.max_batch) as u64;
+    input = input.saturating_mul(per_run as usize);
+    known = known.saturating_mul(per_run as usize);
     let budget = scenario.transfer.shm_budget_mib.saturating_mul(1 << 20);
-    let need = scenario_shm::need(
+    let mut need = scenario_shm::need(
         &scenario.models,
         &scenario.workload,
         &scenario.load,
         point.load,
     );
+    need.input = need.input.saturating_mul(per_run);
+    need.known_output = need.known_output.saturating_mul(per_run);
     if !need.fits(budget) {
         return Err(ShmError::Layout(format!(
             "{} slot(s) of {} input + {} known output bytes need {} bytes, over the [transfer] \
