@@ -55,6 +55,16 @@ const SEVERAL: &[(&str, usize, &str)] = &[
         2,
         "a misspelt dim name (with the nearest dim) and the dim it leaves unbound",
     ),
+    (
+        "batching_bad_values",
+        3,
+        "a zero max_batch, a max_delay over the limit and an unknown idle policy at once",
+    ),
+    (
+        "batching_with_device_and_batch",
+        2,
+        "dynamic batching with the static batch axis and with the device transfer",
+    ),
 ];
 
 fn root() -> PathBuf {

@@ -486,6 +486,7 @@ pub async fn outputs_through(
         runtime,
         session: Default::default(),
         batch: None,
+        batching: None,
     };
     let ort = bench::runtime::ortlib::locate(None).expect("ONNX Runtime: run scripts/setup.sh");
     let slots =
