@@ -84,6 +84,7 @@ fn main() -> anyhow::Result<()> {
             SessionOptions {
                 intra_threads: 1,
                 gpu: None,
+                knobs: Default::default(),
             },
         )
         .map_err(anyhow::Error::msg)?;
