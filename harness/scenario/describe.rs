@@ -126,13 +126,22 @@ pub fn describe(s: &Scenario) -> String {
                 )
             );
         }
-        for inp in &m.inputs {
+        for (i, inp) in m.inputs.iter().enumerate() {
+            // With the `batch` axis the shapes are those of its first value; say which dim moves.
+            let swept: Vec<String> = m
+                .batch
+                .iter()
+                .flat_map(|b| &b.at)
+                .filter(|&&(input, _)| input == i)
+                .map(|&(_, pos)| format!(" (dim {pos}: sweep.batch)"))
+                .collect();
             let _ = writeln!(
                 out,
-                "    {}: {} {:?}, {} sample(s)",
+                "    {}: {} {:?}{}, {} sample(s)",
                 inp.name,
                 inp.dtype,
                 inp.shape,
+                swept.concat(),
                 m.samples.len()
             );
         }
