@@ -90,14 +90,19 @@ pub fn recommendation(c: &Choice, scenario_slo: bool) -> String {
 }
 
 /// The summary table of the `all` rows: one line per point; the point id names its workers,
-/// threads, transfer and provider.
+/// threads, transfer and provider. A sweep with the `batch` axis gets a `samples/s` column beside
+/// `req/s`.
 pub fn summary(rows: &[Row]) -> String {
     let mut t = Table::new();
     t.load_preset(UTF8_FULL_CONDENSED);
-    t.set_header(vec![
-        "point",
-        "load",
-        "req/s",
+    let batched = rows
+        .iter()
+        .any(|r| r.model == "all" && r.throughput_samples_s.is_some());
+    let mut header = vec!["point", "load", "req/s"];
+    if batched {
+        header.push("samples/s");
+    }
+    header.extend([
         "p50",
         "p99",
         "p99.9",
@@ -106,8 +111,9 @@ pub fn summary(rows: &[Row]) -> String {
         "RSS MiB",
         "verdict",
     ]);
+    t.set_header(header);
     for r in rows.iter().filter(|r| r.model == "all") {
-        t.add_row(vec![
+        let mut cells = vec![
             r.point_id.clone(),
             match (r.concurrency, r.rate_rps) {
                 (Some(c), _) => format!("{c} in flight"),
@@ -115,6 +121,14 @@ pub fn summary(rows: &[Row]) -> String {
                 _ => String::new(),
             },
             format!("{:.0}", r.throughput_rps),
+        ];
+        if batched {
+            cells.push(
+                r.throughput_samples_s
+                    .map_or_else(String::new, |s| format!("{s:.0}")),
+            );
+        }
+        cells.extend([
             human_us(r.latency_p50_us),
             human_us(r.latency_p99_us),
             human_us(r.latency_p999_us),
@@ -123,6 +137,7 @@ pub fn summary(rows: &[Row]) -> String {
             format!("{:.0}", r.rss_mib),
             verdict(rows, r),
         ]);
+        t.add_row(cells);
     }
     t.to_string()
 }
@@ -166,6 +181,26 @@ mod tests {
         assert_eq!(verdict(&rows[..1], &rows[0]), "valid");
         let table = summary(&rows);
         assert!(table.contains("unsupported by tract: det"), "{table}");
+    }
+
+    #[test]
+    fn a_batch_sweep_shows_samples_per_second() {
+        let row = |batch: Option<usize>| Row {
+            point_id: "p".into(),
+            model: "all".into(),
+            kind: "all".into(),
+            valid: true,
+            throughput_rps: 100.0,
+            batch,
+            throughput_samples_s: batch.map(|b| 100.0 * b as f64),
+            ..Row::default()
+        };
+        let table = summary(&[row(Some(8))]);
+        assert!(
+            table.contains("samples/s") && table.contains("800"),
+            "{table}"
+        );
+        assert!(!summary(&[row(None)]).contains("samples/s"));
     }
 
     #[test]

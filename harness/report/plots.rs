@@ -95,7 +95,7 @@ fn axes(r: &Row) -> [(&'static str, String); 8] {
 }
 
 /// The session options and batch of a row that are not the defaults, as the point id spells them
-/// (`nospin b8`); empty at the defaults.
+/// (`nospin b8`); `session defaults` when there are none (a label only when this axis varies).
 fn session_label(r: &Row) -> String {
     let mut parts = Vec::new();
     if r.graph_optimization != "all" && !r.graph_optimization.is_empty() {
@@ -116,7 +116,11 @@ fn session_label(r: &Row) -> String {
     if let Some(b) = r.batch {
         parts.push(format!("b{b}"));
     }
-    parts.join(" ")
+    if parts.is_empty() {
+        "session defaults".into()
+    } else {
+        parts.join(" ")
+    }
 }
 
 /// Groups the `all` rows into throughput-against-p99 curves: one curve per combination of the
@@ -845,6 +849,30 @@ mod tests {
         assert_eq!(steps, ["w1", "w2", "w4"]);
         assert_eq!(c[1].points[2].throughput_rps, 390.0);
         assert_eq!(c[1].points[2].point_id, "w4-shm");
+    }
+
+    /// Regression guard: points that differ only in a session option (or the batch) are separate
+    /// curves, labelled by it, not one curve with two points per worker count.
+    #[test]
+    fn session_options_and_batch_split_the_curves() {
+        let mut rows = Vec::new();
+        for (spin, batch) in [(true, None), (false, None), (true, Some(8))] {
+            for w in [1, 2] {
+                let mut r = all_row("p", w, "pipe", 4, 100.0 * w as f64);
+                r.graph_optimization = "all".into();
+                r.execution_mode = "sequential".into();
+                r.inter_threads = 1;
+                r.intra_spinning = spin;
+                r.cpu_arena = true;
+                r.memory_pattern = true;
+                r.batch = batch;
+                rows.push(r);
+            }
+        }
+        let c = curves(&rows);
+        let labels: Vec<&str> = c.iter().map(|c| c.label.as_str()).collect();
+        assert_eq!(labels, ["session defaults", "nospin", "b8"]);
+        assert!(c.iter().all(|c| c.points.len() == 2));
     }
 
     #[test]

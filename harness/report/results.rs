@@ -281,6 +281,19 @@ mod tests {
         );
         assert_eq!(r.rate_rps, None);
         assert_eq!(r.runtime, "ort", "files from before the runtime column");
+        // Files from before the session-option and batch columns: what bench set then.
+        assert_eq!(
+            (
+                r.graph_optimization.as_str(),
+                r.execution_mode.as_str(),
+                r.inter_threads,
+                r.intra_spinning,
+                r.cpu_arena,
+                r.memory_pattern
+            ),
+            ("all", "sequential", 1, true, true, true)
+        );
+        assert_eq!((r.batch, r.throughput_samples_s), (None, None));
         assert_eq!(t.lacking(["trials", "model"]), ["trials"]);
     }
 

@@ -28,7 +28,9 @@ fn stop(rule: StopRule) -> String {
 /// The settings that decide what a run measured, after the command line's overrides, by key
 /// (`workload.trials`, `load.spin`, ...): recorded in `run.json`, and what `bench compare` checks
 /// two runs agree on before it compares their numbers. The models and the sweep points are
-/// compared apart (the scenario's hash, the point ids).
+/// compared apart (the scenario's hash, the point ids). The ONNX Runtime session options and the
+/// batch (`sweep.intra_spinning`, `sweep.batch`, ...) appear only when swept away from their
+/// defaults, so runs from before those axes still compare with runs that do not use them.
 pub fn effective_settings(s: &Scenario) -> BTreeMap<String, String> {
     let w = &s.workload;
     let target = |t: &Target| match *t {
@@ -133,13 +135,22 @@ pub fn describe(s: &Scenario) -> String {
                 )
             );
         }
-        for inp in &m.inputs {
+        for (i, inp) in m.inputs.iter().enumerate() {
+            // With the `batch` axis the shapes are those of its first value; say which dim moves.
+            let swept: Vec<String> = m
+                .batch
+                .iter()
+                .flat_map(|b| &b.at)
+                .filter(|&&(input, _)| input == i)
+                .map(|&(_, pos)| format!(" (dim {pos}: sweep.batch)"))
+                .collect();
             let _ = writeln!(
                 out,
-                "    {}: {} {:?}, {} sample(s)",
+                "    {}: {} {:?}{}, {} sample(s)",
                 inp.name,
                 inp.dtype,
                 inp.shape,
+                swept.concat(),
                 m.samples.len()
             );
         }

@@ -6,7 +6,7 @@
 //! always did, and only a point with a value other than the default names it in its id
 //! ([`SessionKnobs::id_part`]). They reach the worker in its `Setup` and become session options in
 //! `runtime::ort::build_session`. Other runtimes have no such options: a non-default value with
-//! `runtime = "tract"` or `"torch"` is refused ([`refuse_other_runtimes`]); synthetic models have
+//! `runtime = "tract"` or `"torch"` is refused (`refuse_other_runtimes`); synthetic models have
 //! no session and ignore them, as they ignore `intra_threads`.
 
 use serde::{Deserialize, Serialize};
