@@ -24,7 +24,7 @@ pub use crate::transfer::{Inputs, InputsRef, Outputs};
 pub const MAGIC: [u8; 4] = *b"BNCH";
 /// Bumped on every incompatible change to the messages below (and in
 /// `harness/python/bench_protocol.py`, the Python workers' codec of the same messages).
-pub const PROTOCOL_VERSION: u32 = 3;
+pub const PROTOCOL_VERSION: u32 = 4;
 /// Frames larger than this are refused rather than allocated (1 GiB).
 pub const MAX_FRAME: u32 = 1 << 30;
 
@@ -138,6 +138,9 @@ pub struct Setup {
     pub pin_cpu: Option<u32>,
     /// The CUDA provider's device and options (`provider = "cuda"`).
     pub gpu: Option<GpuSetup>,
+    /// Requests the worker runs at the same time, from its own threads on the same loaded models
+    /// (`[sweep] worker_concurrency`); 1 runs them one at a time, in the order they came.
+    pub worker_concurrency: u32,
 }
 
 /// Where and how a CUDA worker runs.
@@ -166,6 +169,7 @@ impl Setup {
             shm: None,
             pin_cpu: None,
             gpu: None,
+            worker_concurrency: 1,
         }
     }
 }
@@ -175,6 +179,9 @@ impl Setup {
 pub struct ModelLoad {
     pub model: String,
     pub load_ns: u64,
+    /// The worker's resident-memory growth while it loaded the model, bytes (at least the model
+    /// file's size): what holding the model costs a worker.
+    pub rss_bytes: u64,
 }
 
 /// Parent to worker.
@@ -526,6 +533,7 @@ mod tests {
                         }),
                         shm: shm.and_then(|(n, i, o)| ShmLayout::new(n, i, o).ok()),
                         pin_cpu,
+                        worker_concurrency: intra_threads.rotate_left(7) % 9,
                     }
                 },
             )
@@ -625,7 +633,11 @@ mod tests {
                 .prop_map(|(loads, rss_bytes, runtime)| FromWorker::Ready {
                     loads: loads
                         .into_iter()
-                        .map(|(model, load_ns)| ModelLoad { model, load_ns })
+                        .map(|(model, load_ns)| ModelLoad {
+                            model,
+                            load_ns,
+                            rss_bytes: load_ns.rotate_left(13),
+                        })
                         .collect(),
                     rss_bytes,
                     runtime,

@@ -2,7 +2,10 @@
 //!
 //! Each worker is a child process with one Unix socket (a socketpair; the child inherits its end as a
 //! file descriptor). Requests are written by whichever load-generator client sends them; one reader
-//! task per worker completes the matching pending request when its reply arrives. If a worker's
+//! task per worker completes the matching pending request when its reply arrives, by request id, so
+//! replies may come in any order (a worker with `worker_concurrency` above 1 answers in the order
+//! its runs finish). The pool never caps a worker's requests in flight: the worker's socket is its
+//! queue, and it takes up to `worker_concurrency` of them at a time. If a worker's
 //! connection ends, every request still pending on it fails with `worker_lost`, so no client waits
 //! forever.
 
@@ -522,6 +525,9 @@ pub struct Pool {
     /// (worker pid, model, sample) whose outputs were checked against the expected ones: each
     /// worker's first run of each sample is checked once per point, whichever phase it falls in.
     pub checked: std::cell::RefCell<std::collections::HashSet<(u32, usize, usize)>>,
+    /// On-demand placement: when the parent learned that (worker pid, model) loaded the model, to
+    /// tell each evicted model's age.
+    pub loaded_at: std::cell::RefCell<HashMap<(u32, usize), Instant>>,
 }
 
 /// How the pool treats failing workers.
@@ -584,6 +590,7 @@ impl Pool {
             restarts: std::cell::Cell::new(0),
             restart_max: std::cell::Cell::new(Duration::ZERO),
             checked: Default::default(),
+            loaded_at: Default::default(),
         })
     }
 
@@ -600,6 +607,7 @@ impl Pool {
             restarts: std::cell::Cell::new(0),
             restart_max: std::cell::Cell::new(Duration::ZERO),
             checked: Default::default(),
+            loaded_at: Default::default(),
         }
     }
 
