@@ -179,6 +179,11 @@ pub fn describe(s: &Scenario) -> String {
             LoadPoint::Closed { concurrency } => format!("concurrency={concurrency}"),
             LoadPoint::Open { rate } => format!("rate={rate}/s"),
         };
+        let load = if p.worker_concurrency == 1 {
+            load
+        } else {
+            format!("{load} worker_concurrency={}", p.worker_concurrency)
+        };
         let _ = writeln!(
             out,
             "  {:>3}  {}  workers={} intra_threads={} transfer={} placement={} pin={} provider={} {load} runtime={}  starts {} process(es), {} thread(s)",

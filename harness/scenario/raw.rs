@@ -42,6 +42,8 @@ pub struct RawScenario {
     pub torch: Option<RawTorch>,
     pub parity: Option<RawParity>,
     pub transfer: Option<RawTransfer>,
+    /// `[replicas]`: model name → workers holding it, for `placement = "replicas"`.
+    pub replicas: Option<BTreeMap<String, i64>>,
 }
 
 /// `[torch]`: settings of the torch runtime.
@@ -238,4 +240,5 @@ pub struct RawSweep {
     pub intra_threads: Option<OneOrMany<i64>>,
     pub provider: Option<OneOrMany<String>>,
     pub runtime: Option<OneOrMany<String>>,
+    pub worker_concurrency: Option<OneOrMany<i64>>,
 }

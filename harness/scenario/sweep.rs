@@ -22,12 +22,15 @@ pub struct Point {
     pub pin: Pin,
     pub provider: Provider,
     pub load: LoadPoint,
+    /// Requests each worker runs at the same time, from its own threads on shared sessions (1: one
+    /// at a time).
+    pub worker_concurrency: usize,
     pub runtime: Runtime,
 }
 
 /// Expands the axes. The last axis varies fastest: workers, intra_threads, transfer, placement, pin,
-/// provider, load (concurrency or rate), runtime; so the runtimes of one configuration run back to
-/// back. Returns `Err(n)` when the product exceeds [`MAX_POINTS`].
+/// provider, load (concurrency or rate), worker_concurrency, runtime; so the runtimes of one
+/// configuration run back to back. Returns `Err(n)` when the product exceeds [`MAX_POINTS`].
 pub fn expand(axes: &Axes) -> Result<Vec<Point>, usize> {
     let n = axes.workers.len()
         * axes.intra_threads.len()
@@ -36,6 +39,7 @@ pub fn expand(axes: &Axes) -> Result<Vec<Point>, usize> {
         * axes.pin.len()
         * axes.provider.len()
         * axes.load.len()
+        * axes.worker_concurrency.len()
         * axes.runtime.len();
     if n > MAX_POINTS {
         return Err(n);
@@ -48,21 +52,24 @@ pub fn expand(axes: &Axes) -> Result<Vec<Point>, usize> {
                     for &pin in &axes.pin {
                         for &provider in &axes.provider {
                             for &load in &axes.load {
-                                for &runtime in &axes.runtime {
-                                    let mut point = Point {
-                                        index: points.len(),
-                                        id: String::new(),
-                                        workers,
-                                        intra_threads,
-                                        transfer,
-                                        placement,
-                                        pin,
-                                        provider,
-                                        load,
-                                        runtime,
-                                    };
-                                    point.id = point_id(&point);
-                                    points.push(point);
+                                for &worker_concurrency in &axes.worker_concurrency {
+                                    for &runtime in &axes.runtime {
+                                        let mut point = Point {
+                                            index: points.len(),
+                                            id: String::new(),
+                                            workers,
+                                            intra_threads,
+                                            transfer,
+                                            placement,
+                                            pin,
+                                            provider,
+                                            load,
+                                            worker_concurrency,
+                                            runtime,
+                                        };
+                                        point.id = point_id(&point);
+                                        points.push(point);
+                                    }
                                 }
                             }
                         }
@@ -74,8 +81,9 @@ pub fn expand(axes: &Axes) -> Result<Vec<Point>, usize> {
     Ok(points)
 }
 
-/// A point's id. The defaults stay out of it (placement `replicate`, pin `none`, runtime `ort`), so
-/// ids of simple sweeps stay short and ids from before an axis existed stay the same.
+/// A point's id. The defaults stay out of it (placement `replicate`, pin `none`, worker_concurrency
+/// 1, runtime `ort`), so ids of simple sweeps stay short and ids from before an axis existed stay
+/// the same. A worker_concurrency of `k` adds `-k{k}` after the load.
 fn point_id(p: &Point) -> String {
     let Point {
         workers,
@@ -85,6 +93,7 @@ fn point_id(p: &Point) -> String {
         pin,
         provider,
         load,
+        worker_concurrency,
         runtime,
         ..
     } = *p;
@@ -97,6 +106,9 @@ fn point_id(p: &Point) -> String {
         id.push_str("-pin");
     }
     id.push_str(&format!("-{}-{}", provider.name(), load.id()));
+    if worker_concurrency != 1 {
+        id.push_str(&format!("-k{worker_concurrency}"));
+    }
     if runtime != Runtime::Ort {
         id.push('-');
         id.push_str(runtime.name());
@@ -121,8 +133,27 @@ mod tests {
                 .into_iter()
                 .map(|concurrency| LoadPoint::Closed { concurrency })
                 .collect(),
+            worker_concurrency: vec![1],
             runtime: vec![Runtime::Ort],
         }
+    }
+
+    #[test]
+    fn worker_concurrency_marks_the_id_only_when_not_one() {
+        let mut a = axes(vec![1, 2], vec![1], vec![4]);
+        a.worker_concurrency = vec![1, 2];
+        let p = expand(&a).unwrap();
+        let ids: Vec<_> = p.iter().map(|p| p.id.as_str()).collect();
+        assert_eq!(
+            ids,
+            [
+                "w1-t1-pipe-cpu-c4",
+                "w1-t1-pipe-cpu-c4-k2",
+                "w2-t1-pipe-cpu-c4",
+                "w2-t1-pipe-cpu-c4-k2"
+            ]
+        );
+        assert_eq!(p[1].worker_concurrency, 2);
     }
 
     #[test]

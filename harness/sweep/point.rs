@@ -57,6 +57,8 @@ pub struct Measured {
     infos: Vec<WorkerInfo>,
     reports: Vec<json::WorkerReport>,
     rss_per_worker: Vec<u64>,
+    /// The sum of the workers' peak resident memory (`VmHWM`), where every one could be read.
+    peak_rss: Option<u64>,
     steal: Option<f64>,
     devices: Vec<u32>,
     utilisation: Option<crate::gpu::Utilisation>,
@@ -201,6 +203,12 @@ pub async fn measure(
         Some(Ok(n)) => Some(n.memory_by_pid(&infos.iter().map(|i| i.pid).collect::<Vec<_>>())),
         _ => None,
     };
+    // Each worker's peak resident memory, read while it still runs.
+    let peak_rss = pool
+        .infos()
+        .iter()
+        .map(|i| peak_rss_bytes(i.pid))
+        .sum::<Option<u64>>();
     let ends = pool.shutdown().await;
     let (warm, trials, trial_starts, steal) = phases?;
     let mut rss_per_worker = Vec::new();
@@ -225,6 +233,11 @@ pub async fn measure(
                 .iter()
                 .map(|l| (l.model.clone(), l.load_ns as f64 / 1e6))
                 .collect(),
+            load_rss_mib: info
+                .loads
+                .iter()
+                .map(|l| (l.model.clone(), mib(l.rss_bytes)))
+                .collect(),
             rss_ready_mib: mib(info.rss_ready_bytes),
             rss_end_mib: mib(rss),
             requests_served: served,
@@ -243,6 +256,7 @@ pub async fn measure(
         infos,
         reports,
         rss_per_worker,
+        peak_rss,
         steal,
         devices,
         utilisation,
@@ -294,6 +308,7 @@ pub fn finish(
         infos,
         reports,
         rss_per_worker,
+        peak_rss,
         devices,
         utilisation,
         gpu_memory,
@@ -319,6 +334,7 @@ pub fn finish(
         warm.as_ref(),
         &trials,
         &rss_per_worker,
+        peak_rss,
         steal,
     );
     mark_unsupported(&mut rows, scenario, &unsupported);
@@ -433,4 +449,18 @@ fn encode_hlog(
     let mut out = Vec::new();
     hlog::encode(&mut out, &point.id, started, &intervals)?;
     Ok(out)
+}
+
+/// The peak resident memory of process `pid` (`VmHWM` in `/proc/PID/status`), bytes.
+fn peak_rss_bytes(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line
+        .trim_start_matches("VmHWM:")
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kib * 1024)
 }

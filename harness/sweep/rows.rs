@@ -126,12 +126,13 @@ fn point_row(scenario: &Scenario, point: &Point) -> Row {
         point_id: point.id.clone(),
         workers: point.workers,
         intra_threads: point.intra_threads,
+        worker_concurrency: point.worker_concurrency,
         transfer: point.transfer.name().into(),
         placement: point.placement.name().into(),
         pin: point.pin.name().into(),
         provider: point.provider.name().into(),
         runtime: point.runtime.name().into(),
-        oversubscribed: point.workers * point.intra_threads > cores,
+        oversubscribed: crate::scenario::limits::footprint(point).threads > cores,
         load: scenario.load.kind_name().into(),
         concurrency: point.load.concurrency(),
         rate_rps: point.load.rate(),
@@ -262,9 +263,11 @@ pub fn rows(
     warm: Option<&PhaseResult>,
     trials: &[PhaseResult],
     rss_per_worker: &[u64],
+    peak_rss_bytes: Option<u64>,
     steal_pct: Option<f64>,
 ) -> Vec<Row> {
     let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
+    let on_demand = point.placement == crate::scenario::Placement::OnDemand;
     let rss_bytes: u64 = rss_per_worker.iter().sum();
     let rss_list: Vec<String> = rss_per_worker
         .iter()
@@ -278,6 +281,15 @@ pub fn rows(
             .max()
             .unwrap_or(0) as f64
             / 1e6
+    };
+    // What holding the model cost each worker that loaded it at start: the largest of them.
+    let load_rss_of = |model: &str| {
+        workers
+            .iter()
+            .flat_map(|w| w.loads.iter().filter(|l| l.model == model))
+            .map(|l| l.rss_bytes)
+            .max()
+            .map(mib)
     };
     let worker_load = workers
         .iter()
@@ -389,6 +401,23 @@ pub fn rows(
             cold_start_p50_ms: quantile_us(&every.cold, 0.5).map(|us| us / 1e3),
             cold_start_p99_ms: quantile_us(&every.cold, 0.99).map(|us| us / 1e3),
             cold_start_max_ms: (!every.cold.is_empty()).then(|| every.cold.max() as f64 / 1e6),
+            cache_hit_pct: on_demand.then(|| {
+                let hits = every.ok() + every.first_runs;
+                let asked = hits + every.cold.len();
+                if asked == 0 {
+                    0.0
+                } else {
+                    100.0 * hits as f64 / asked as f64
+                }
+            }),
+            evictions: on_demand.then_some(every.evictions),
+            evicted_age_mean_ms: (on_demand && !every.evicted_age.is_empty())
+                .then(|| every.evicted_age.mean() / 1e6),
+            evicted_age_max_ms: (on_demand && !every.evicted_age.is_empty())
+                .then(|| every.evicted_age.max() as f64 / 1e6),
+            miss_delay_p50_us: quantile_us(&every.miss_load, 0.5).filter(|_| on_demand),
+            miss_delay_p99_us: quantile_us(&every.miss_load, 0.99).filter(|_| on_demand),
+            peak_rss_mib: peak_rss_bytes.map(mib),
             load_ms,
             rss_mib: mib(rss_bytes),
             rss_per_worker_mib: rss_list.join(";"),
@@ -406,6 +435,7 @@ pub fn rows(
     for (i, m) in scenario.models.iter().enumerate() {
         out.push(Row {
             outputs_checked: checked[i],
+            model_load_rss_mib: load_rss_of(&m.name),
             ..row(
                 &m.name,
                 "model",
@@ -538,6 +568,7 @@ mod tests {
                 warm.as_ref(),
                 std::slice::from_ref(&trial),
                 &[],
+                None,
                 None,
             );
             assert_eq!(rows.len(), 3);

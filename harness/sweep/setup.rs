@@ -27,7 +27,10 @@ pub fn setups(
     } else {
         1
     };
-    let assignment = point.placement.assign(point.workers, scenario.models.len());
+    let assignment =
+        point
+            .placement
+            .assign(point.workers, scenario.models.len(), &scenario.replicas);
     // A worker that cannot generate the samples itself gets them in its setup (once, at start).
     let send_samples = crate::transfer::samples_in_setup(point.transfer, point.runtime);
     let models: Vec<SetupModel> = scenario
@@ -65,6 +68,7 @@ pub fn setups(
                 arena_extend_strategy: scenario.cuda.arena_extend_strategy,
                 gpu_mem_limit_bytes: scenario.cuda.gpu_mem_limit_bytes,
             }),
+            worker_concurrency: point.worker_concurrency as u32,
         })
         .collect()
 }
