@@ -303,6 +303,16 @@ impl<'a> Phase<'a> {
         self.frames.borrow_mut().push(frame);
         self.last_done.set(self.last_done.get().max(done));
         let lag = began.saturating_duration_since(intended);
+        let cache = match &reply {
+            Reply::Done {
+                cold_load_ns,
+                evicted,
+                ..
+            } if cold_load_ns.is_some() || !evicted.is_empty() => {
+                Some((*cold_load_ns, evicted.clone()))
+            }
+            _ => None,
+        };
         let outcome = match reply {
             Reply::Done { .. } if mismatch.is_some() => Outcome::Err {
                 kind: "output_mismatch",
@@ -358,7 +368,51 @@ impl<'a> Phase<'a> {
             },
         };
         self.with_window(done, |w| record(&mut w.models[m], &outcome));
+        if let Some((cold_load_ns, evicted)) = cache {
+            self.record_cache(worker.info.pid, m, cold_load_ns, &evicted, done);
+        }
         (outcome, began, done)
+    }
+
+    /// On-demand placement: records what a reply says about worker `pid`'s model cache: the load
+    /// a miss for model `m` waited for, and the models it evicted with their age (since the reply
+    /// that loaded each in this point).
+    fn record_cache(
+        &self,
+        pid: u32,
+        m: usize,
+        cold_load_ns: Option<u64>,
+        evicted: &[u32],
+        done: Instant,
+    ) {
+        let mut loaded = self.pool.loaded_at.borrow_mut();
+        for &e in evicted {
+            let age = loaded
+                .remove(&(pid, e as usize))
+                .map(|t| done.saturating_duration_since(t));
+            self.with_window(done, |w| {
+                let all = &mut w.all;
+                all.evictions += 1;
+                if let Some(age) = age {
+                    all.evicted_age
+                        .saturating_record((age.as_nanos() as u64).max(1));
+                }
+                if let Some(r) = w.models.get_mut(e as usize) {
+                    r.evictions += 1;
+                    if let Some(age) = age {
+                        r.evicted_age
+                            .saturating_record((age.as_nanos() as u64).max(1));
+                    }
+                }
+            });
+        }
+        if let Some(ns) = cold_load_ns {
+            loaded.insert((pid, m), done);
+            self.with_window(done, |w| {
+                w.models[m].miss_load.saturating_record(ns.max(1));
+                w.all.miss_load.saturating_record(ns.max(1));
+            });
+        }
     }
 
     /// Checks a reply's outputs against sample `index`'s expected outputs, the first time worker

@@ -72,6 +72,14 @@ pub struct Record {
     pub cold: Histogram<u64>,
     /// The parent's input copies ([`Staging::copy`]) of successful requests that had one.
     pub stage: Histogram<u64>,
+    /// On-demand placement, the model cache: the load each miss waited for in its worker (the
+    /// delay a miss adds).
+    pub miss_load: Histogram<u64>,
+    /// On-demand placement: models evicted (on the evicted model's record and `all`), and each one's
+    /// age at eviction, from the reply that loaded it to the reply that said it was evicted, as the
+    /// parent saw them (a model loaded before the point's first phase has no age).
+    pub evictions: u64,
+    pub evicted_age: Histogram<u64>,
     /// Successful `shm` requests whose outputs outgrew their slot and came back inline.
     pub outputs_inline: u64,
     /// Sends that lagged more than [`LAG_LIMIT`] (failed requests included).
@@ -97,6 +105,9 @@ impl Default for Record {
             overhead: new_histogram(),
             cold: new_histogram(),
             stage: new_histogram(),
+            miss_load: new_histogram(),
+            evictions: 0,
+            evicted_age: new_histogram(),
             outputs_inline: 0,
             lagged: 0,
             attempts: 0,
@@ -165,9 +176,12 @@ impl Record {
             (&mut self.overhead, &other.overhead),
             (&mut self.cold, &other.cold),
             (&mut self.stage, &other.stage),
+            (&mut self.miss_load, &other.miss_load),
+            (&mut self.evicted_age, &other.evicted_age),
         ] {
             a.add(b).expect("histograms with equal bounds merge");
         }
+        self.evictions += other.evictions;
         self.lagged += other.lagged;
         self.outputs_inline += other.outputs_inline;
         self.attempts += other.attempts;
