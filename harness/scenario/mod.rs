@@ -1029,6 +1029,7 @@ fn resolve(raw: RawScenario, file: &Path, hash: String, e: &mut Errors) -> Optio
     let replica_workers: usize = replicas.iter().sum();
     if axes.placement.contains(&Placement::Replicas)
         && !replicas.is_empty()
+        && replicas.iter().all(|&n| n > 0)
         && !axes.workers.contains(&replica_workers)
     {
         e.push(
