@@ -74,10 +74,11 @@ pub struct Curve {
 }
 
 /// The values of a point that name it, as `(axis, value)` pairs, each axis in the sweep order.
-fn axes(r: &Row) -> [(&'static str, String); 7] {
+fn axes(r: &Row) -> [(&'static str, String); 8] {
     [
         ("workers", format!("w{}", r.workers)),
         ("intra_threads", format!("t{}", r.intra_threads)),
+        ("worker_concurrency", format!("k{}", r.worker_concurrency)),
         ("transfer", r.transfer.clone()),
         ("placement", r.placement.clone()),
         ("pin", format!("pin {}", r.pin)),
@@ -103,9 +104,9 @@ pub fn curves(rows: &[Row]) -> Vec<Curve> {
         let first = alls.first().map(|r| axes(r)[i].1.clone());
         alls.iter().any(|r| Some(&axes(r)[i].1) != first.as_ref())
     };
-    let load = 6;
+    let load = 7;
     let along = if !varies(0) && varies(load) { load } else { 0 };
-    let shown: Vec<usize> = (0..7).filter(|&i| i != along && varies(i)).collect();
+    let shown: Vec<usize> = (0..8).filter(|&i| i != along && varies(i)).collect();
     let mut out: Vec<Curve> = Vec::new();
     for r in &alls {
         let a = axes(r);

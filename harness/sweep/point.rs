@@ -203,12 +203,9 @@ pub async fn measure(
         Some(Ok(n)) => Some(n.memory_by_pid(&infos.iter().map(|i| i.pid).collect::<Vec<_>>())),
         _ => None,
     };
-    // Each worker's peak resident memory, read while it still runs.
-    let peak_rss = pool
-        .infos()
-        .iter()
-        .map(|i| peak_rss_bytes(i.pid))
-        .sum::<Option<u64>>();
+    // Each worker's peak resident memory, read while it still runs (in the pool's order, as
+    // `ends`).
+    let peaks: Vec<Option<u64>> = pool.infos().iter().map(|i| peak_rss_bytes(i.pid)).collect();
     let ends = pool.shutdown().await;
     let (warm, trials, trial_starts, steal) = phases?;
     let mut rss_per_worker = Vec::new();
@@ -244,6 +241,12 @@ pub async fn measure(
             runtime: info.runtime.clone(),
         });
     }
+    // What a worker grew by after its peak was read (its goodbye) counts in its peak too.
+    let peak_rss = peaks
+        .iter()
+        .zip(&rss_per_worker)
+        .map(|(peak, &end)| peak.map(|p| p.max(end)))
+        .sum::<Option<u64>>();
     notes.extend(warnings);
     if let Some(Err(why)) = &nvml {
         notes.push(format!("point {}: {why}", point.id));
@@ -333,8 +336,10 @@ pub fn finish(
         &infos,
         warm.as_ref(),
         &trials,
-        &rss_per_worker,
-        peak_rss,
+        rows::Memory {
+            rss_per_worker: &rss_per_worker,
+            peak_rss_bytes: peak_rss,
+        },
         steal,
     );
     mark_unsupported(&mut rows, scenario, &unsupported);

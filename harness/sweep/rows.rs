@@ -255,6 +255,15 @@ pub(crate) fn unsupported_rows(
     rows
 }
 
+/// The workers' resident memory over a point, as the rows report it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Memory<'a> {
+    /// Each worker's at the end of the point, bytes, in worker order.
+    pub rss_per_worker: &'a [u64],
+    /// The sum of the workers' peaks (`VmHWM`), bytes, where every one could be read.
+    pub peak_rss_bytes: Option<u64>,
+}
+
 /// Builds the point's rows: one per model, one per ensemble group, then `all`.
 pub fn rows(
     scenario: &Scenario,
@@ -262,10 +271,13 @@ pub fn rows(
     workers: &[WorkerInfo],
     warm: Option<&PhaseResult>,
     trials: &[PhaseResult],
-    rss_per_worker: &[u64],
-    peak_rss_bytes: Option<u64>,
+    memory: Memory<'_>,
     steal_pct: Option<f64>,
 ) -> Vec<Row> {
+    let Memory {
+        rss_per_worker,
+        peak_rss_bytes,
+    } = memory;
     let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
     let on_demand = point.placement == crate::scenario::Placement::OnDemand;
     let rss_bytes: u64 = rss_per_worker.iter().sum();
@@ -567,8 +579,7 @@ mod tests {
                 &[],
                 warm.as_ref(),
                 std::slice::from_ref(&trial),
-                &[],
-                None,
+                Memory::default(),
                 None,
             );
             assert_eq!(rows.len(), 3);
