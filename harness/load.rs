@@ -275,6 +275,13 @@ impl<'a> Phase<'a> {
         // behind: the send begins when the copy does. A wait for a free slot stays send lag.
         let copy = staged.copy_time();
         let began = sent.checked_sub(copy).unwrap_or(sent).max(intended);
+        // On-demand placement: a request that will make its worker load a model first waits for
+        // a load permit (`[on_demand] parallel_loads`), held until its reply; the wait is part of
+        // the miss's service time, not send lag.
+        let load_permit = match &self.pool.load_permits {
+            Some(permits) if !worker.holds(m) => permits.acquire().await.ok(),
+            _ => None,
+        };
         let reply = match staged.inputs() {
             Ok(inputs) => {
                 worker
@@ -284,6 +291,7 @@ impl<'a> Phase<'a> {
             Err(why) => Reply::Failed(why),
         };
         let done = Instant::now();
+        drop(load_permit);
         // Each worker's first run of each sample is checked against the expected outputs, before
         // the staged inputs go (the `shm` outputs are in their slot).
         let mismatch = match &reply {

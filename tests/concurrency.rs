@@ -160,3 +160,27 @@ fn on_demand_reports_its_model_cache() {
     assert!(num(od, "evicted_age_max_ms") >= num(od, "evicted_age_mean_ms"));
     assert!(num(od, "peak_rss_mib") > 0.0);
 }
+
+/// `[on_demand] parallel_loads`: two workers may load at the same time, or take turns; either
+/// way every request is served and counted, with the workers' memory peak beside it.
+#[test]
+fn on_demand_loads_in_parallel_or_one_at_a_time() {
+    let models = common::models_path();
+    for parallel in [1, 2] {
+        let run = common::sweep(
+            &format!(
+                "[[model]]\nname = \"mlp\"\npath = \"{models}/mlp.onnx\"\ndims = {{ batch = 1 }}\n\
+                 [[model]]\nname = \"linear\"\npath = \"{models}/linear.onnx\"\ndims = {{ batch = 1 }}\n\
+                 [workload]\nwarmup_requests = 0\nrequests = 200\nmin_requests = 20\n\
+                 [load]\nconcurrency = 4\n[sweep]\nworkers = 2\nplacement = \"on-demand\"\n\
+                 [on_demand]\nmax_models = 1\nparallel_loads = {parallel}\n"
+            ),
+            &[],
+        );
+        assert_eq!(run.code, 0, "parallel_loads = {parallel}: {}", run.stderr);
+        assert_accounted(&run);
+        assert_eq!(run.num("all", "errors"), 0.0);
+        assert!(run.num("all", "cold_starts") >= 2.0);
+        assert!(run.num("all", "peak_rss_mib") > 0.0);
+    }
+}

@@ -613,6 +613,9 @@ pub struct Scenario {
     pub load: LoadSpec,
     pub slo: Vec<slo::Constraint>,
     pub on_demand: OnDemandCaps,
+    /// `[on_demand] parallel_loads`: how many workers may load a model at the same time (1: one
+    /// at a time, the default).
+    pub parallel_loads: usize,
     /// `[replicas]`: workers per model, by model index, for `placement = "replicas"` (empty
     /// without the table).
     pub replicas: Vec<usize>,
@@ -1024,7 +1027,7 @@ fn resolve(raw: RawScenario, file: &Path, hash: String, e: &mut Errors) -> Optio
         dir,
         e,
     );
-    let on_demand = workload::resolve_on_demand(raw.on_demand, &axes, e);
+    let (on_demand, parallel_loads) = workload::resolve_on_demand(raw.on_demand, &axes, e);
     let replicas = workload::resolve_replicas(raw.replicas, &models, &axes, e);
     let replica_workers: usize = replicas.iter().sum();
     if axes.placement.contains(&Placement::Replicas)
@@ -1129,6 +1132,7 @@ fn resolve(raw: RawScenario, file: &Path, hash: String, e: &mut Errors) -> Optio
         load,
         slo,
         on_demand,
+        parallel_loads,
         replicas,
         cuda,
         transfer,

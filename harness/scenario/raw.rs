@@ -94,6 +94,7 @@ pub struct RawTolerance {
 pub struct RawOnDemand {
     pub max_models: Option<i64>,
     pub memory_budget_mib: Option<f64>,
+    pub parallel_loads: Option<i64>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -1568,3 +1568,20 @@ fn replicas_table_errors_name_the_model_and_the_fix() {
         "{e:?}"
     );
 }
+
+#[test]
+fn on_demand_parallel_loads_defaults_to_one_and_refuses_zero() {
+    let s = ok(&two_synthetic("[sweep]\nplacement = \"on-demand\"\n"));
+    assert_eq!(s.parallel_loads, 1);
+    let s = ok(&two_synthetic(
+        "[sweep]\nplacement = \"on-demand\"\n\n[on_demand]\nparallel_loads = 2\n",
+    ));
+    assert_eq!(s.parallel_loads, 2);
+    let e = errs(&two_synthetic(
+        "[sweep]\nplacement = \"on-demand\"\n\n[on_demand]\nparallel_loads = 0\n",
+    ));
+    assert_eq!(
+        where_(&e),
+        [(Some(13), "on_demand.parallel_loads".to_string())]
+    );
+}

@@ -688,17 +688,31 @@ fn named_axis<T: Copy + PartialEq>(
     if out.is_empty() { vec![all[0]] } else { out }
 }
 
+/// The `[on_demand]` table: the workers' caps, and how many workers may load a model at once.
 pub(super) fn resolve_on_demand(
     raw: Option<raw::RawOnDemand>,
     axes: &Axes,
     e: &mut Errors,
-) -> OnDemandCaps {
+) -> (OnDemandCaps, usize) {
     let key = KeyPath::default().key("on_demand");
     let Some(raw) = raw else {
-        return OnDemandCaps {
+        let caps = OnDemandCaps {
             max_models: None,
             memory_budget_bytes: None,
         };
+        return (caps, 1);
+    };
+    let parallel_loads = match raw.parallel_loads {
+        None => 1,
+        Some(n) if (1..=MAX_REPLICAS).contains(&n) => n as usize,
+        Some(n) => {
+            e.push(
+                &key.key("parallel_loads"),
+                format!("must be from 1 to {MAX_REPLICAS}, got {n}"),
+                "e.g. `parallel_loads = 2` (workers that may load a model at the same time)",
+            );
+            1
+        }
     };
     if !axes.placement.contains(&Placement::OnDemand) {
         e.push(
@@ -729,10 +743,11 @@ pub(super) fn resolve_on_demand(
             None
         }
     });
-    OnDemandCaps {
+    let caps = OnDemandCaps {
         max_models,
         memory_budget_bytes,
-    }
+    };
+    (caps, parallel_loads)
 }
 
 /// The `[replicas]` table: workers per model (by model index) for `placement = "replicas"`. Every

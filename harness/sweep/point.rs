@@ -122,7 +122,12 @@ pub async fn measure(
     devices.sort_unstable();
     devices.dedup();
     let pool = match Pool::start_with(setups, slots, policy).await {
-        Ok(pool) => pool,
+        Ok(mut pool) => {
+            if point.placement == crate::scenario::Placement::OnDemand {
+                pool.limit_parallel_loads(scenario.parallel_loads);
+            }
+            pool
+        }
         // A GPU that is missing or unusable fails its points, not the whole sweep.
         Err(e) if point.provider == Provider::Cuda => {
             let why = format!("{e:#}");

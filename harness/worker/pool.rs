@@ -528,6 +528,9 @@ pub struct Pool {
     /// On-demand placement: when the parent learned that (worker pid, model) loaded the model, to
     /// tell each evicted model's age.
     pub loaded_at: std::cell::RefCell<HashMap<(u32, usize), Instant>>,
+    /// On-demand placement: permits to load a model, one per worker that may load at the same
+    /// time (`[on_demand] parallel_loads`); `None` puts no limit.
+    pub load_permits: Option<tokio::sync::Semaphore>,
 }
 
 /// How the pool treats failing workers.
@@ -591,6 +594,7 @@ impl Pool {
             restart_max: std::cell::Cell::new(Duration::ZERO),
             checked: Default::default(),
             loaded_at: Default::default(),
+            load_permits: None,
         })
     }
 
@@ -608,7 +612,14 @@ impl Pool {
             restart_max: std::cell::Cell::new(Duration::ZERO),
             checked: Default::default(),
             loaded_at: Default::default(),
+            load_permits: None,
         }
+    }
+
+    /// On-demand placement: lets at most `n` workers load a model at the same time; a request that
+    /// will make its worker load waits for a permit, and that wait counts in its service time.
+    pub fn limit_parallel_loads(&mut self, n: usize) {
+        self.load_permits = Some(tokio::sync::Semaphore::new(n.max(1)));
     }
 
     pub fn policy(&self) -> Supervision {
