@@ -365,6 +365,51 @@ pub struct Summary {
     pub lagged_pct: f64,
 }
 
+/// The highest total resident memory of a set of processes, sampled on its own thread: a point's
+/// memory peak with every worker counted at the same moment (two workers loading models at the
+/// same time show here, where each worker's own peak would not).
+pub struct RssPeak {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<Option<u64>>,
+}
+
+impl RssPeak {
+    /// Samples the resident memory of `pids` (`/proc/PID/statm`) every `every`, from now until
+    /// [`RssPeak::stop`].
+    pub fn start(pids: Vec<u32>, every: Duration) -> RssPeak {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let mut peak = None;
+            loop {
+                let now: Option<u64> = pids.iter().map(|&p| rss_of(p)).sum();
+                peak = peak.max(now);
+                if flag.load(std::sync::atomic::Ordering::Relaxed) {
+                    return peak;
+                }
+                std::thread::sleep(every);
+            }
+        });
+        RssPeak { stop, thread }
+    }
+
+    /// Stops sampling (after one last sample) and returns the peak, bytes; `None` when no sample
+    /// could read every process.
+    pub fn stop(self) -> Option<u64> {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.thread.join().ok().flatten()
+    }
+}
+
+/// The resident memory of process `pid`, bytes (`/proc/PID/statm`).
+fn rss_of(pid: u32) -> Option<u64> {
+    let statm = std::fs::read_to_string(format!("/proc/{pid}/statm")).ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    // SAFETY: sysconf only reads a system constant.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    Some(pages * u64::try_from(page).ok()?)
+}
+
 /// The machine's CPU time so far, from `/proc/stat`: ticks stolen by the hypervisor, and all ticks,
 /// over every CPU. `None` where the kernel does not report stolen time.
 pub fn cpu_ticks() -> Option<(u64, u64)> {
@@ -469,6 +514,20 @@ mod tests {
             h.record(v * 1000).unwrap();
         }
         h
+    }
+
+    #[test]
+    fn the_memory_peak_of_this_process_is_at_least_its_memory_now() {
+        let peak = RssPeak::start(vec![std::process::id()], Duration::from_millis(1));
+        std::thread::sleep(Duration::from_millis(5));
+        let now = rss_of(std::process::id()).unwrap();
+        let peak = peak.stop().unwrap();
+        assert!(peak > 0 && peak >= now / 2, "peak {peak}, now {now}");
+        let gone = RssPeak::start(vec![u32::MAX], Duration::from_millis(1)).stop();
+        assert_eq!(
+            gone, None,
+            "a process that does not exist has no memory to sum"
+        );
     }
 
     #[test]

@@ -206,8 +206,9 @@ pub struct Row {
     pub rss_mib: f64,
     /// Each worker's resident memory at the end of the point, MiB, `;`-separated in worker order.
     pub rss_per_worker_mib: String,
-    /// The sum of each worker's peak resident memory over the point (`VmHWM`), MiB: with
-    /// on-demand placement, what loading and evicting cost at its worst. Empty where unknown.
+    /// The highest resident memory of all workers together at one moment, sampled every 10 ms
+    /// over warm-up and trials, MiB: with on-demand placement, what loading (in parallel or not)
+    /// and evicting cost at its worst. Empty where unknown.
     #[serde(default)]
     pub peak_rss_mib: Option<f64>,
     /// CUDA points: the device of each worker, `;`-separated (empty on CPU).

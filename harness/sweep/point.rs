@@ -57,7 +57,7 @@ pub struct Measured {
     infos: Vec<WorkerInfo>,
     reports: Vec<json::WorkerReport>,
     rss_per_worker: Vec<u64>,
-    /// The sum of the workers' peak resident memory (`VmHWM`), where every one could be read.
+    /// The workers' highest resident memory together at one moment (sampled).
     peak_rss: Option<u64>,
     steal: Option<f64>,
     devices: Vec<u32>,
@@ -146,6 +146,11 @@ pub async fn measure(
     let started = std::time::SystemTime::now();
     // GPU utilisation is sampled over warm-up and trials alike.
     let nvml = (!devices.is_empty()).then(crate::gpu::Nvml::open);
+    // The workers' memory peak, all of them at one moment, over warm-up and trials.
+    let rss_peak = crate::metrics::RssPeak::start(
+        infos.iter().map(|i| i.pid).collect(),
+        std::time::Duration::from_millis(10),
+    );
     let sampler = match &nvml {
         Some(Ok(_)) => {
             crate::gpu::Sampler::start(devices.clone(), std::time::Duration::from_millis(100))
@@ -208,9 +213,7 @@ pub async fn measure(
         Some(Ok(n)) => Some(n.memory_by_pid(&infos.iter().map(|i| i.pid).collect::<Vec<_>>())),
         _ => None,
     };
-    // Each worker's peak resident memory, read while it still runs (in the pool's order, as
-    // `ends`).
-    let peaks: Vec<Option<u64>> = pool.infos().iter().map(|i| peak_rss_bytes(i.pid)).collect();
+    let peak_rss = rss_peak.stop();
     let ends = pool.shutdown().await;
     let (warm, trials, trial_starts, steal) = phases?;
     let mut rss_per_worker = Vec::new();
@@ -246,12 +249,6 @@ pub async fn measure(
             runtime: info.runtime.clone(),
         });
     }
-    // What a worker grew by after its peak was read (its goodbye) counts in its peak too.
-    let peak_rss = peaks
-        .iter()
-        .zip(&rss_per_worker)
-        .map(|(peak, &end)| peak.map(|p| p.max(end)))
-        .sum::<Option<u64>>();
     notes.extend(warnings);
     if let Some(Err(why)) = &nvml {
         notes.push(format!("point {}: {why}", point.id));
@@ -459,18 +456,4 @@ fn encode_hlog(
     let mut out = Vec::new();
     hlog::encode(&mut out, &point.id, started, &intervals)?;
     Ok(out)
-}
-
-/// The peak resident memory of process `pid` (`VmHWM` in `/proc/PID/status`), bytes.
-fn peak_rss_bytes(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kib: u64 = line
-        .trim_start_matches("VmHWM:")
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()
-        .ok()?;
-    Some(kib * 1024)
 }

@@ -260,7 +260,7 @@ pub(crate) fn unsupported_rows(
 pub struct Memory<'a> {
     /// Each worker's at the end of the point, bytes, in worker order.
     pub rss_per_worker: &'a [u64],
-    /// The sum of the workers' peaks (`VmHWM`), bytes, where every one could be read.
+    /// The highest total resident memory of the workers at one moment, bytes (sampled).
     pub peak_rss_bytes: Option<u64>,
 }
 
