@@ -330,8 +330,14 @@ pub struct Capacity {
 pub fn configs(scenario: &Scenario) -> Vec<(String, Point)> {
     let mut out: Vec<(String, Point)> = Vec::new();
     for p in &scenario.points {
-        let suffix = format!("-{}", p.load.id());
-        let id = p.id.strip_suffix(&suffix).unwrap_or(&p.id).to_string();
+        // The load's part of the id, wherever it is (a runtime or worker_concurrency part may
+        // follow it).
+        let load = p.load.id();
+        let id =
+            p.id.split('-')
+                .filter(|part| *part != load)
+                .collect::<Vec<_>>()
+                .join("-");
         if !out.iter().any(|(c, _)| *c == id) {
             out.push((id, p.clone()));
         }
@@ -959,6 +965,7 @@ mod tests {
             session: Default::default(),
             batch: None,
             batching: None,
+            worker_concurrency: 1,
         }
     }
 

@@ -325,6 +325,10 @@ pub struct RunArgs {
     /// ONNX Runtime intra-op threads per session (`[sweep] intra_threads`; default 1).
     #[arg(long, value_name = "N,...", value_delimiter = ',', value_parser = clap::value_parser!(u32).range(1..))]
     pub intra_threads: Vec<u32>,
+    /// Requests each worker runs at the same time, on shared sessions, e.g. `1,2`
+    /// (`[sweep] worker_concurrency`; default 1).
+    #[arg(long, value_name = "N,...", value_delimiter = ',', value_parser = clap::value_parser!(u32).range(1..))]
+    pub worker_concurrency: Vec<u32>,
     /// Transfer modes (`[sweep] transfer`; default pipe).
     #[arg(long, value_name = "MODE,...", value_delimiter = ',',
           value_parser = PossibleValuesParser::new(Transfer::ALL.map(Transfer::name)))]

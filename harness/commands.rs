@@ -185,6 +185,7 @@ pub fn run(args: RunArgs, ort_lib: Option<&Path>) -> anyhow::Result<ExitCode> {
     for (key, v) in [
         ("workers", &args.workers),
         ("intra_threads", &args.intra_threads),
+        ("worker_concurrency", &args.worker_concurrency),
     ] {
         if !v.is_empty() {
             settings.push(("sweep", key, ints(v)));

@@ -325,6 +325,13 @@ impl<'a> Phase<'a> {
         // behind: the send begins when the copy does. A wait for a free slot stays send lag.
         let copy = staged.copy_time();
         let began = sent.checked_sub(copy).unwrap_or(sent).max(intended);
+        // On-demand placement: a request that will make its worker load a model first waits for
+        // a load permit (`[on_demand] parallel_loads`), held until its reply; the wait is part of
+        // the miss's service time, not send lag.
+        let load_permit = match &self.pool.load_permits {
+            Some(permits) if !worker.holds(m) => permits.acquire().await.ok(),
+            _ => None,
+        };
         let reply = match staged.inputs() {
             Ok(inputs) => {
                 worker
@@ -334,6 +341,7 @@ impl<'a> Phase<'a> {
             Err(why) => Reply::Failed(why),
         };
         let done = Instant::now();
+        drop(load_permit);
         // Each worker's first run of each sample is checked against the expected outputs, before
         // the staged inputs go (the `shm` outputs are in their slot).
         let mismatch = match &reply {
@@ -353,6 +361,16 @@ impl<'a> Phase<'a> {
         self.frames.borrow_mut().push(frame);
         self.last_done.set(self.last_done.get().max(done));
         let lag = began.saturating_duration_since(intended);
+        let cache = match &reply {
+            Reply::Done {
+                cold_load_ns,
+                evicted,
+                ..
+            } if cold_load_ns.is_some() || !evicted.is_empty() => {
+                Some((*cold_load_ns, evicted.clone()))
+            }
+            _ => None,
+        };
         let outcome = match reply {
             Reply::Done { .. } if mismatch.is_some() => Outcome::Err {
                 kind: "output_mismatch",
@@ -409,6 +427,9 @@ impl<'a> Phase<'a> {
             },
         };
         self.with_window(done, |w| record(&mut w.models[m], &outcome));
+        if let Some((cold_load_ns, evicted)) = cache {
+            self.record_cache(worker.info.pid, m, cold_load_ns, &evicted, done);
+        }
         (outcome, began, done)
     }
 
@@ -479,6 +500,11 @@ impl<'a> Phase<'a> {
         let sent = Instant::now();
         let copy = staged.as_ref().map_or(Duration::ZERO, |s| s.copy_time());
         let began = sent.checked_sub(copy).unwrap_or(sent);
+        // As in `call_model`: a run that makes its worker load the model waits for a permit.
+        let load_permit = match &self.pool.load_permits {
+            Some(permits) if !worker.holds(m) => permits.acquire().await.ok(),
+            _ => None,
+        };
         let reply = match (&tensors, staged.as_ref().map(|s| s.inputs())) {
             (Err(why), _) => Reply::Failed(format!("cannot join the batch's inputs: {why}")),
             (_, Some(Ok(inputs))) => {
@@ -490,6 +516,15 @@ impl<'a> Phase<'a> {
             (Ok(_), None) => unreachable!("staged whenever the inputs joined"),
         };
         let done = Instant::now();
+        drop(load_permit);
+        if let Reply::Done {
+            cold_load_ns,
+            evicted,
+            ..
+        } = &reply
+        {
+            self.record_cache(worker.info.pid, m, *cold_load_ns, evicted, done);
+        }
         // A run of one request is checked against its sample's expected outputs, as without
         // batching; a joined run's outputs belong to several samples and are not.
         let mismatch = match (&reply, &staged, items) {
@@ -572,6 +607,47 @@ impl<'a> Phase<'a> {
                 (outcome, at.max(q.intended), done)
             })
             .collect()
+    }
+
+    /// On-demand placement: records what a reply says about worker `pid`'s model cache: the load
+    /// a miss for model `m` waited for, and the models it evicted with their age (since the reply
+    /// that loaded each in this point).
+    fn record_cache(
+        &self,
+        pid: u32,
+        m: usize,
+        cold_load_ns: Option<u64>,
+        evicted: &[u32],
+        done: Instant,
+    ) {
+        let mut loaded = self.pool.loaded_at.borrow_mut();
+        for &e in evicted {
+            let age = loaded
+                .remove(&(pid, e as usize))
+                .map(|t| done.saturating_duration_since(t));
+            self.with_window(done, |w| {
+                let all = &mut w.all;
+                all.evictions += 1;
+                if let Some(age) = age {
+                    all.evicted_age
+                        .saturating_record((age.as_nanos() as u64).max(1));
+                }
+                if let Some(r) = w.models.get_mut(e as usize) {
+                    r.evictions += 1;
+                    if let Some(age) = age {
+                        r.evicted_age
+                            .saturating_record((age.as_nanos() as u64).max(1));
+                    }
+                }
+            });
+        }
+        if let Some(ns) = cold_load_ns {
+            loaded.insert((pid, m), done);
+            self.with_window(done, |w| {
+                w.models[m].miss_load.saturating_record(ns.max(1));
+                w.all.miss_load.saturating_record(ns.max(1));
+            });
+        }
     }
 
     /// Checks a reply's outputs against sample `index`'s expected outputs, the first time worker

@@ -74,6 +74,14 @@ pub struct Record {
     pub cold: Histogram<u64>,
     /// The parent's input copies ([`Staging::copy`]) of successful requests that had one.
     pub stage: Histogram<u64>,
+    /// On-demand placement, the model cache: the load each miss waited for in its worker (the
+    /// delay a miss adds).
+    pub miss_load: Histogram<u64>,
+    /// On-demand placement: models evicted (on the evicted model's record and `all`), and each one's
+    /// age at eviction, from the reply that loaded it to the reply that said it was evicted, as the
+    /// parent saw them (a model loaded before the point's first phase has no age).
+    pub evictions: u64,
+    pub evicted_age: Histogram<u64>,
     /// Successful `shm` requests whose outputs outgrew their slot and came back inline.
     pub outputs_inline: u64,
     /// Dynamic batching: each successful request's wait in its model's queue ([`Staging`]).
@@ -103,6 +111,9 @@ impl Default for Record {
             overhead: new_histogram(),
             cold: new_histogram(),
             stage: new_histogram(),
+            miss_load: new_histogram(),
+            evictions: 0,
+            evicted_age: new_histogram(),
             outputs_inline: 0,
             queue_wait: new_histogram(),
             batch_sizes: new_histogram(),
@@ -183,9 +194,12 @@ impl Record {
             (&mut self.stage, &other.stage),
             (&mut self.queue_wait, &other.queue_wait),
             (&mut self.batch_sizes, &other.batch_sizes),
+            (&mut self.miss_load, &other.miss_load),
+            (&mut self.evicted_age, &other.evicted_age),
         ] {
             a.add(b).expect("histograms with equal bounds merge");
         }
+        self.evictions += other.evictions;
         self.lagged += other.lagged;
         self.outputs_inline += other.outputs_inline;
         self.attempts += other.attempts;
@@ -377,6 +391,51 @@ pub struct Summary {
     pub runs_per_s: f64,
 }
 
+/// The highest total resident memory of a set of processes, sampled on its own thread: a point's
+/// memory peak with every worker counted at the same moment (two workers loading models at the
+/// same time show here, where each worker's own peak would not).
+pub struct RssPeak {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<Option<u64>>,
+}
+
+impl RssPeak {
+    /// Samples the resident memory of `pids` (`/proc/PID/statm`) every `every`, from now until
+    /// [`RssPeak::stop`].
+    pub fn start(pids: Vec<u32>, every: Duration) -> RssPeak {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let mut peak = None;
+            loop {
+                let now: Option<u64> = pids.iter().map(|&p| rss_of(p)).sum();
+                peak = peak.max(now);
+                if flag.load(std::sync::atomic::Ordering::Relaxed) {
+                    return peak;
+                }
+                std::thread::sleep(every);
+            }
+        });
+        RssPeak { stop, thread }
+    }
+
+    /// Stops sampling (after one last sample) and returns the peak, bytes; `None` when no sample
+    /// could read every process.
+    pub fn stop(self) -> Option<u64> {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.thread.join().ok().flatten()
+    }
+}
+
+/// The resident memory of process `pid`, bytes (`/proc/PID/statm`).
+fn rss_of(pid: u32) -> Option<u64> {
+    let statm = std::fs::read_to_string(format!("/proc/{pid}/statm")).ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    // SAFETY: sysconf only reads a system constant.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    Some(pages * u64::try_from(page).ok()?)
+}
+
 /// The machine's CPU time so far, from `/proc/stat`: ticks stolen by the hypervisor, and all ticks,
 /// over every CPU. `None` where the kernel does not report stolen time.
 pub fn cpu_ticks() -> Option<(u64, u64)> {
@@ -490,6 +549,20 @@ mod tests {
             h.record(v * 1000).unwrap();
         }
         h
+    }
+
+    #[test]
+    fn the_memory_peak_of_this_process_is_at_least_its_memory_now() {
+        let peak = RssPeak::start(vec![std::process::id()], Duration::from_millis(1));
+        std::thread::sleep(Duration::from_millis(5));
+        let now = rss_of(std::process::id()).unwrap();
+        let peak = peak.stop().unwrap();
+        assert!(peak > 0 && peak >= now / 2, "peak {peak}, now {now}");
+        let gone = RssPeak::start(vec![u32::MAX], Duration::from_millis(1)).stop();
+        assert_eq!(
+            gone, None,
+            "a process that does not exist has no memory to sum"
+        );
     }
 
     #[test]

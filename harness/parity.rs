@@ -114,6 +114,7 @@ async fn outputs(s: &Scenario, ort: Option<&OrtLib>, runtime: Runtime) -> anyhow
         pin: Pin::None,
         provider: Provider::Cpu,
         load: LoadPoint::Closed { concurrency: 1 },
+        worker_concurrency: 1,
         runtime,
         session: Default::default(),
         batch: None,

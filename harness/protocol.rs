@@ -24,7 +24,7 @@ pub use crate::transfer::{Inputs, InputsRef, Outputs};
 pub const MAGIC: [u8; 4] = *b"BNCH";
 /// Bumped on every incompatible change to the messages below (and in
 /// `harness/python/bench_protocol.py`, the Python workers' codec of the same messages).
-pub const PROTOCOL_VERSION: u32 = 4;
+pub const PROTOCOL_VERSION: u32 = 5;
 /// Frames larger than this are refused rather than allocated (1 GiB).
 pub const MAX_FRAME: u32 = 1 << 30;
 
@@ -140,6 +140,9 @@ pub struct Setup {
     pub gpu: Option<GpuSetup>,
     /// ONNX Runtime's session options (the `[sweep]` keys of `scenario::session`).
     pub session: SessionKnobs,
+    /// Requests the worker runs at the same time, from its own threads on the same loaded models
+    /// (`[sweep] worker_concurrency`); 1 runs them one at a time, in the order they came.
+    pub worker_concurrency: u32,
 }
 
 /// Where and how a CUDA worker runs.
@@ -169,6 +172,7 @@ impl Setup {
             pin_cpu: None,
             gpu: None,
             session: SessionKnobs::default(),
+            worker_concurrency: 1,
         }
     }
 }
@@ -178,6 +182,9 @@ impl Setup {
 pub struct ModelLoad {
     pub model: String,
     pub load_ns: u64,
+    /// The worker's resident-memory growth while it loaded the model, bytes (at least the model
+    /// file's size): what holding the model costs a worker.
+    pub rss_bytes: u64,
 }
 
 /// Parent to worker.
@@ -544,6 +551,7 @@ mod tests {
                             cpu_arena: flags.1,
                             memory_pattern: flags.2,
                         },
+                        worker_concurrency: intra_threads.rotate_left(7) % 9,
                     }
                 },
             )
@@ -643,7 +651,11 @@ mod tests {
                 .prop_map(|(loads, rss_bytes, runtime)| FromWorker::Ready {
                     loads: loads
                         .into_iter()
-                        .map(|(model, load_ns)| ModelLoad { model, load_ns })
+                        .map(|(model, load_ns)| ModelLoad {
+                            model,
+                            load_ns,
+                            rss_bytes: load_ns.rotate_left(13),
+                        })
                         .collect(),
                     rss_bytes,
                     runtime,

@@ -61,6 +61,64 @@ fn a_killed_worker_is_replaced_in_every_transfer_mode_and_nothing_is_lost() {
     }
 }
 
+/// A worker that runs two requests at once (`worker_concurrency = 2`) is killed with both in
+/// flight, and more queued on its socket: every one of them fails as `worker_lost`, none hangs, the
+/// worker is replaced and the point goes on; every request sent is still counted once.
+#[test]
+fn a_killed_worker_with_concurrent_requests_in_flight_loses_them_all_and_nothing_hangs() {
+    let _heavy = common::exclusive();
+    for transfer in ["pipe", "shm"] {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("s.toml");
+        std::fs::write(
+            &file,
+            format!(
+                "[[model]]\nname = \"m\"\nsynthetic = {{ mean = \"5ms\", wait = \"sleep\" }}\n\
+                 [workload]\nwarmup_requests = 0\nduration = \"3s\"\n[load]\nconcurrency = 6\n\
+                 [sweep]\nworkers = 2\nworker_concurrency = 2\ntransfer = \"{transfer}\"\n"
+            ),
+        )
+        .unwrap();
+        let started = std::time::Instant::now();
+        let child = common::spawn_sweep(&file, dir.path());
+        let workers = common::wait_for_children(child.id(), 2);
+        assert_eq!(workers.len(), 2, "{transfer}: two workers started");
+        assert!(
+            common::wait_until_serving(workers[1]),
+            "{transfer}: the worker serves"
+        );
+        // SAFETY: signalling a worker process of our own child.
+        unsafe { libc::kill(workers[1], libc::SIGKILL) };
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "{transfer}: nothing waited for the lost replies"
+        );
+        let run = Run {
+            code: out.status.code().unwrap_or(-1),
+            stderr: String::from_utf8_lossy(&out.stderr).to_string(),
+            rows: common::read_rows(&dir.path().join("results.csv")),
+        };
+        assert_eq!(run.code, 1, "{transfer}: {}", run.stderr);
+        assert!(
+            run.stderr.contains("worker_lost"),
+            "{transfer}: {}",
+            run.stderr
+        );
+        assert_eq!(run.num("all", "worker_restarts"), 1.0, "{transfer}");
+        // Three requests were on the killed worker (6 in flight over 2 workers), two of them
+        // running: all are lost, none is left pending.
+        assert!(
+            run.num("all", "errors") >= 2.0,
+            "{transfer}: {}",
+            run.stderr
+        );
+        assert!(run.num("all", "requests") > 100.0, "{transfer}");
+        assert_eq!(run.row("all")["worker_concurrency"], "2");
+        assert_accounted(&run);
+    }
+}
+
 #[test]
 fn a_hung_worker_times_out_and_is_replaced() {
     // Exclusive: two hang-timeout-replace cycles (each a 300 ms hang, a 200 ms timeout and a worker

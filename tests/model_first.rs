@@ -85,6 +85,32 @@ fn bench_run_sweeps_a_model_and_keeps_a_scenario_that_repeats_it() {
     assert!(text.contains(r#"transfer = ["pipe", "shm"]"#), "{text}");
 }
 
+/// `--worker-concurrency` becomes the sweep axis, and its points' ids say so.
+#[test]
+fn bench_run_sweeps_worker_concurrency_from_its_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = run_and_repeat(
+        &[
+            "models/onnx/mlp.onnx",
+            "--worker-concurrency",
+            "1,2",
+            "--transfer",
+            "pipe,shm",
+            "--requests",
+            "100",
+        ],
+        dir.path(),
+        &["mlp"],
+    );
+    assert!(text.contains("worker_concurrency = [1, 2]"), "{text}");
+    let rows = common::read_rows(&dir.path().join("results.csv"));
+    assert!(
+        rows.iter()
+            .any(|r| r["point_id"].ends_with("-k2") && r["worker_concurrency"] == "2"),
+        "{rows:?}"
+    );
+}
+
 #[test]
 fn bench_run_binds_dotted_dims_and_unnamed_dims_from_flags() {
     let dir = tempfile::tempdir().unwrap();

@@ -31,6 +31,19 @@ fn onnx_runtime_matches_pytorch_reference_outputs() {
         let views: Vec<_> = reference.inputs.iter().map(|t| t.view()).collect();
         let max_abs = reference.assert_matches(&model.run(&views).unwrap());
         report.push(format!("{name}: max abs diff {max_abs:.2e}"));
+        // `worker_concurrency`: the same session run from two threads at once gives the same
+        // outputs.
+        let shared = model
+            .shared()
+            .expect("ONNX Runtime runs concurrently on one session");
+        std::thread::scope(|s| {
+            let runs: Vec<_> = (0..2)
+                .map(|_| s.spawn(|| shared.run_shared(&views).unwrap()))
+                .collect();
+            for r in runs {
+                reference.assert_matches(&r.join().unwrap());
+            }
+        });
     }
     println!("ONNX Runtime vs PyTorch: {}", report.join("; "));
     assert_eq!(report.len(), common::BUNDLED_MODELS.len());

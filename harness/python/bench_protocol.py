@@ -34,7 +34,7 @@ import sys
 
 MAGIC = b"BNCH"
 # Must equal PROTOCOL_VERSION in harness/protocol.rs (the round-trip test checks it).
-PROTOCOL_VERSION = 4
+PROTOCOL_VERSION = 5
 # Frames larger than this are refused rather than allocated (1 GiB), as on the Rust side.
 MAX_FRAME = 1 << 30
 
@@ -102,6 +102,7 @@ TYPES: dict = {
         ("pin_cpu", ("opt", "u32")),
         ("gpu", ("opt", "GpuSetup")),
         ("session", "SessionKnobs"),
+        ("worker_concurrency", "u32"),
     ]),
     "SessionKnobs": ("struct", [
         ("graph_optimization", ("enum", [("disable", None), ("basic", None), ("extended", None),
@@ -128,7 +129,7 @@ TYPES: dict = {
     "Outputs": ("enum", [("Inline", ("vec", "TensorData")), ("Shm", ("vec", "TensorPlacement"))]),
     "Hello": ("struct", [("magic", ("array", 4)), ("protocol", "u32"), ("build", "str"),
                          ("pid", "u32")]),
-    "ModelLoad": ("struct", [("model", "str"), ("load_ns", "u64")]),
+    "ModelLoad": ("struct", [("model", "str"), ("load_ns", "u64"), ("rss_bytes", "u64")]),
     "ToWorker": ("enum", [
         ("Setup", "Setup"),
         ("Run", ("fields", [("id", "u64"), ("model", "u32"), ("inputs", "Inputs")])),

@@ -146,7 +146,8 @@ class Worker:
         self.loads = []
         for m in setup["preload"]:
             load_ns = self.load(m)
-            self.loads.append({"model": self.models[m]["name"], "load_ns": load_ns})
+            self.loads.append({"model": self.models[m]["name"], "load_ns": load_ns,
+                               "rss_bytes": self.costs[m]})
 
     # --- models ---------------------------------------------------------------------------------
 

@@ -93,6 +93,10 @@ pub struct SourceInfo {
 pub struct PointInfo {
     pub point: usize,
     pub point_id: String,
+    /// Requests each worker ran at the same time (`[sweep] worker_concurrency`; 1 in files from
+    /// before the key).
+    #[serde(default = "one")]
+    pub worker_concurrency: usize,
     pub workers: Vec<WorkerReport>,
     /// The parent's own resident memory when the point ended, MiB.
     #[serde(default)]
@@ -115,6 +119,9 @@ pub struct WorkerReport {
     pub start_ms: f64,
     /// Model name to session creation time, milliseconds.
     pub load_ms: std::collections::BTreeMap<String, f64>,
+    /// Model name to the worker's resident-memory growth while it loaded the model, MiB.
+    #[serde(default)]
+    pub load_rss_mib: std::collections::BTreeMap<String, f64>,
     /// Resident memory once its models were loaded, MiB.
     pub rss_ready_mib: f64,
     /// Resident memory at the end of the point, MiB.
@@ -184,4 +191,8 @@ pub fn unix_now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
+}
+
+fn one() -> usize {
+    1
 }

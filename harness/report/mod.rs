@@ -96,6 +96,10 @@ pub struct Row {
     pub point_id: String,
     pub workers: usize,
     pub intra_threads: usize,
+    /// Requests each worker runs at the same time, from its own threads on shared sessions
+    /// (files from before the column read as 1).
+    #[serde(default = "one")]
+    pub worker_concurrency: usize,
     pub transfer: String,
     pub placement: String,
     pub pin: String,
@@ -128,7 +132,7 @@ pub struct Row {
     pub max_delay_us: Option<u64>,
     #[serde(default)]
     pub batch_idle: Option<String>,
-    /// Worker threads (workers × intra_threads) exceed the logical cores.
+    /// Compute threads (workers × worker_concurrency × intra_threads) exceed the logical cores.
     pub oversubscribed: bool,
     /// `closed` or `open`.
     pub load: String,
@@ -219,10 +223,37 @@ pub struct Row {
     #[serde(default)]
     pub cold_start_p99_ms: Option<f64>,
     pub cold_start_max_ms: Option<f64>,
+    /// On-demand placement, the model cache (warm-up included; empty for other placements): the
+    /// percent of successful requests that found their model loaded, models evicted (on a model
+    /// row: times that model was evicted), their age at eviction in ms (mean and max, since the
+    /// reply that loaded it, as the parent saw them), and the delay a miss adds: its worker's
+    /// model load, µs (p50, p99).
+    #[serde(default)]
+    pub cache_hit_pct: Option<f64>,
+    #[serde(default)]
+    pub evictions: Option<u64>,
+    #[serde(default)]
+    pub evicted_age_mean_ms: Option<f64>,
+    #[serde(default)]
+    pub evicted_age_max_ms: Option<f64>,
+    #[serde(default)]
+    pub miss_delay_p50_us: Option<f64>,
+    #[serde(default)]
+    pub miss_delay_p99_us: Option<f64>,
     pub load_ms: f64,
+    /// Model rows: the resident-memory growth of a worker while it loaded this model at start,
+    /// MiB (the largest across the workers that loaded it; at least the model file's size). Empty
+    /// on group and `all` rows, and where no worker loaded it at start (on-demand).
+    #[serde(default)]
+    pub model_load_rss_mib: Option<f64>,
     pub rss_mib: f64,
     /// Each worker's resident memory at the end of the point, MiB, `;`-separated in worker order.
     pub rss_per_worker_mib: String,
+    /// The highest resident memory of all workers together at one moment, sampled every 10 ms
+    /// over warm-up and trials, MiB: with on-demand placement, what loading (in parallel or not)
+    /// and evicting cost at its worst. Empty where unknown.
+    #[serde(default)]
+    pub peak_rss_mib: Option<f64>,
     /// CUDA points: the device of each worker, `;`-separated (empty on CPU).
     #[serde(default)]
     pub gpus: String,
@@ -469,6 +500,13 @@ impl Row {
             &mut r.cold_start_p50_ms,
             &mut r.cold_start_p99_ms,
             &mut r.cold_start_max_ms,
+            &mut r.cache_hit_pct,
+            &mut r.evicted_age_mean_ms,
+            &mut r.evicted_age_max_ms,
+            &mut r.miss_delay_p50_us,
+            &mut r.miss_delay_p99_us,
+            &mut r.model_load_rss_mib,
+            &mut r.peak_rss_mib,
             &mut r.gpu_mem_mib,
             &mut r.gpu_util_mean_pct,
             &mut r.gpu_util_max_pct,

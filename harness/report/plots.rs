@@ -74,10 +74,11 @@ pub struct Curve {
 }
 
 /// The values of a point that name it, as `(axis, value)` pairs, each axis in the sweep order.
-fn axes(r: &Row) -> [(&'static str, String); 8] {
+fn axes(r: &Row) -> [(&'static str, String); 9] {
     [
         ("workers", format!("w{}", r.workers)),
         ("intra_threads", format!("t{}", r.intra_threads)),
+        ("worker_concurrency", format!("k{}", r.worker_concurrency)),
         ("transfer", r.transfer.clone()),
         ("placement", r.placement.clone()),
         ("pin", format!("pin {}", r.pin)),
@@ -116,6 +117,13 @@ fn session_label(r: &Row) -> String {
     if let Some(b) = r.batch {
         parts.push(format!("b{b}"));
     }
+    if let (Some(b), Some(d)) = (r.max_batch, r.max_delay_us) {
+        let idle = match r.batch_idle.as_deref() {
+            Some("send") => " send",
+            _ => "",
+        };
+        parts.push(format!("mb{b} d{d}us{idle}"));
+    }
     if parts.is_empty() {
         "session defaults".into()
     } else {
@@ -133,9 +141,10 @@ pub fn curves(rows: &[Row]) -> Vec<Curve> {
         let first = alls.first().map(|r| axes(r)[i].1.clone());
         alls.iter().any(|r| Some(&axes(r)[i].1) != first.as_ref())
     };
-    let load = 6;
+    let load = 7;
     let along = if !varies(0) && varies(load) { load } else { 0 };
-    let shown: Vec<usize> = (0..8).filter(|&i| i != along && varies(i)).collect();
+    let n = alls.first().map_or(0, |r| axes(r).len());
+    let shown: Vec<usize> = (0..n).filter(|&i| i != along && varies(i)).collect();
     let mut out: Vec<Curve> = Vec::new();
     for r in &alls {
         let a = axes(r);

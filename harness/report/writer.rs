@@ -93,6 +93,7 @@ impl Reporter for RunJsonReporter {
         self.info.points.push(PointInfo {
             point: p.index,
             point_id: p.id.to_string(),
+            worker_concurrency: p.rows.first().map_or(1, |r| r.worker_concurrency),
             workers: p.workers.to_vec(),
             parent_rss_mib: p.parent_rss_mib,
             source: None,

@@ -47,6 +47,24 @@ pub trait Model: Send {
     fn run_staged(&mut self, _k: usize) -> Result<Vec<TensorData>, String> {
         Err("no inputs are staged on a device".into())
     }
+
+    /// This model's run that several threads may call at once on the same loaded model
+    /// (`[sweep] worker_concurrency`), or `None` when the runtime runs one request at a time.
+    fn shared(&self) -> Option<&dyn SharedRun> {
+        None
+    }
+}
+
+/// A loaded model that several threads of one worker run at the same time, sharing its weights
+/// and sessions: the worker's side of `worker_concurrency`.
+pub trait SharedRun: Sync {
+    /// As [`Model::run`], from any thread, while other threads run the same model.
+    fn run_shared(&self, inputs: &[TensorView<'_>]) -> Result<Vec<TensorData>, String>;
+
+    /// As [`Model::pause_before`].
+    fn pause_before_shared(&self) -> Option<std::time::Duration> {
+        None
+    }
 }
 
 /// Which models of `s` a worker of `runtime` cannot run, each with why (`None` for a model it

@@ -3,7 +3,9 @@
 //! Inputs are handed to ONNX Runtime as views over the received bytes (no copy) when the bytes are
 //! aligned for their element type; outputs are copied out once into the reply.
 
+use std::ffi::{CStr, CString};
 use std::path::Path;
+use std::ptr::NonNull;
 use std::sync::OnceLock;
 
 use ort::session::{Session, SessionInputValue, builder::GraphOptimizationLevel};
@@ -12,7 +14,7 @@ use ort::value::{DynTensorValueType, TensorElementType, TensorRef};
 use ort::memory::{AllocationDevice, AllocatorType, MemoryInfo, MemoryType};
 use ort::session::IoBinding;
 
-use super::Model;
+use super::{Model, SharedRun};
 use crate::protocol::GpuSetup;
 use crate::scenario::{
     ArenaExtend, ConvAlgoSearch, ExecutionMode, GraphOptimization, SessionKnobs,
@@ -124,9 +126,13 @@ pub struct OrtModel {
     session: Session,
     inputs: Vec<String>,
     outputs: Vec<String>,
+    /// `inputs` and `outputs` as C strings, for the shared run's direct call.
+    c_inputs: Vec<CString>,
+    c_outputs: Vec<CString>,
     gpu: Option<GpuSetup>,
     /// The `device` transfer: one binding per sample, inputs in GPU memory, outputs left there.
-    staged: Vec<IoBinding>,
+    /// Behind a mutex only so the model is `Sync` for [`SharedRun`], which never touches it.
+    staged: std::sync::Mutex<Vec<IoBinding>>,
 }
 
 impl OrtModel {
@@ -141,22 +147,24 @@ impl OrtModel {
             ),
             None => e.to_string(),
         })?;
-        let inputs = session
+        let inputs: Vec<String> = session
             .inputs()
             .iter()
             .map(|o| o.name().to_string())
             .collect();
-        let outputs = session
+        let outputs: Vec<String> = session
             .outputs()
             .iter()
             .map(|o| o.name().to_string())
             .collect();
         Ok(OrtModel {
             session,
+            c_inputs: c_names(&inputs)?,
+            c_outputs: c_names(&outputs)?,
             inputs,
             outputs,
             gpu: opts.gpu,
-            staged: Vec::new(),
+            staged: std::sync::Mutex::new(Vec::new()),
         })
     }
 
@@ -164,10 +172,34 @@ impl OrtModel {
     /// scenario may set a graph input that is also an initializer (older exports list weights as
     /// inputs), which the session does not list as required.
     pub fn with_input_names(mut self, names: Vec<String>) -> OrtModel {
-        if !names.is_empty() {
+        if !names.is_empty()
+            && let Ok(c) = c_names(&names)
+        {
+            self.c_inputs = c;
             self.inputs = names;
         }
         self
+    }
+
+    /// The request's inputs as ONNX Runtime values, views over their bytes where aligned.
+    fn input_values<'a>(
+        &self,
+        inputs: &[TensorView<'a>],
+    ) -> Result<Vec<SessionInputValue<'a>>, String> {
+        if inputs.len() != self.inputs.len() {
+            return Err(format!(
+                "model takes {} inputs ({}), request has {}",
+                self.inputs.len(),
+                self.inputs.join(", "),
+                inputs.len()
+            ));
+        }
+        let mut values = Vec::with_capacity(inputs.len());
+        for (name, t) in self.inputs.iter().zip(inputs) {
+            t.check()?;
+            values.push(input_value(t).map_err(|e| format!("input `{name}`: {e}"))?);
+        }
+        Ok(values)
     }
 
     fn bind(&self, sample: &[TensorData], gpu: &GpuSetup) -> ort::Result<IoBinding> {
@@ -331,14 +363,17 @@ impl Model for OrtModel {
             let binding = self.bind(sample, &gpu).map_err(|e| {
                 format!("cannot stage sample {k} on CUDA device {}: {e}", gpu.device)
             })?;
-            self.staged.push(binding);
+            self.staged
+                .get_mut()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(binding);
         }
         Ok(())
     }
 
     fn run_staged(&mut self, k: usize) -> Result<Vec<TensorData>, String> {
-        let binding = self
-            .staged
+        let staged = self.staged.get_mut().unwrap_or_else(|p| p.into_inner());
+        let binding = staged
             .get(k)
             .ok_or_else(|| format!("sample {k} is not staged"))?;
         let outputs = self
@@ -352,63 +387,139 @@ impl Model for OrtModel {
     }
 
     fn run(&mut self, inputs: &[TensorView<'_>]) -> Result<Vec<TensorData>, String> {
-        if inputs.len() != self.inputs.len() {
-            return Err(format!(
-                "model takes {} inputs ({}), request has {}",
-                self.inputs.len(),
-                self.inputs.join(", "),
-                inputs.len()
-            ));
-        }
-        let mut values = Vec::with_capacity(inputs.len());
-        for (name, t) in self.inputs.iter().zip(inputs) {
-            t.check()?;
-            let v = input_value(t).map_err(|e| format!("input `{name}`: {e}"))?;
-            values.push((name.as_str(), v));
-        }
-        let outputs = self.session.run(values).map_err(|e| e.to_string())?;
-        let mut result = Vec::with_capacity(self.outputs.len());
-        for name in &self.outputs {
-            let value = outputs
-                .get(name)
-                .ok_or_else(|| format!("output `{name}` missing"))?;
-            let tensor = value
-                .view()
-                .downcast::<DynTensorValueType>()
-                .map_err(|e| format!("output `{name}` is not a tensor: {e}"))?;
-            let dtype = dtype_of(*tensor.data_type()).ok_or_else(|| {
-                format!(
-                    "output `{name}` has unsupported type {:?}",
-                    tensor.data_type()
-                )
-            })?;
-            let shape: Vec<i64> = tensor.shape().iter().copied().collect();
-            if dtype == DType::Str {
-                let (_, strings) = tensor
-                    .try_extract_strings()
-                    .map_err(|e| format!("output `{name}`: {e}"))?;
-                result.push(TensorData {
-                    dtype,
-                    shape,
-                    bytes: crate::tensor::encode_strings(&strings),
-                });
-                continue;
-            }
-            let len = TensorData::numel(&shape) * dtype.size();
-            let ptr = tensor.data_ptr().cast::<u8>();
-            let bytes = if len == 0 || ptr.is_null() {
-                Vec::new()
-            } else {
-                // SAFETY: a CPU tensor of `shape` and `dtype` owns `len` contiguous bytes at `ptr`,
-                // valid while `outputs` lives.
-                unsafe { std::slice::from_raw_parts(ptr, len) }.to_vec()
-            };
-            result.push(TensorData {
-                dtype,
-                shape,
-                bytes,
-            });
-        }
-        Ok(result)
+        let values = self.input_values(inputs)?;
+        let named: Vec<(&str, SessionInputValue<'_>)> =
+            self.inputs.iter().map(String::as_str).zip(values).collect();
+        let outputs = self.session.run(named).map_err(|e| e.to_string())?;
+        self.outputs
+            .iter()
+            .map(|name| {
+                let value = outputs
+                    .get(name)
+                    .ok_or_else(|| format!("output `{name}` missing"))?;
+                tensor_data(name, value)
+            })
+            .collect()
     }
+
+    fn shared(&self) -> Option<&dyn SharedRun> {
+        // The device transfer's bindings are not shared between threads (validate refuses it).
+        let staged = self.staged.lock().map_or(true, |s| !s.is_empty());
+        (!staged).then_some(self as &dyn SharedRun)
+    }
+}
+
+impl SharedRun for OrtModel {
+    /// ONNX Runtime documents `Run` on one session as safe to call from several threads at once;
+    /// the `ort` crate still takes `&mut self` for it, so this calls the C API's `Run` itself,
+    /// with the same inputs and outputs as [`Model::run`].
+    fn run_shared(&self, inputs: &[TensorView<'_>]) -> Result<Vec<TensorData>, String> {
+        use ort::AsPointer;
+        let values = self.input_values(inputs)?;
+        let in_values: Vec<*const ort::sys::OrtValue> = values.iter().map(|v| v.ptr()).collect();
+        let in_names: Vec<*const std::ffi::c_char> =
+            self.c_inputs.iter().map(|c| c.as_ptr()).collect();
+        let out_names: Vec<*const std::ffi::c_char> =
+            self.c_outputs.iter().map(|c| c.as_ptr()).collect();
+        let mut out_values: Vec<*mut ort::sys::OrtValue> =
+            vec![std::ptr::null_mut(); out_names.len()];
+        let api = ort::api();
+        // SAFETY: the session pointer is this model's live session; every name is a
+        // NUL-terminated string held by `self`, and every input value a live `OrtValue` held in
+        // `values`, both for the whole call; `out_values` has room for one pointer per output
+        // name. ONNX Runtime allows concurrent `Run` calls on one session (it mutates no session
+        // state a run can see), which is what `worker_concurrency` does here.
+        let status = unsafe {
+            (api.Run)(
+                self.session.ptr().cast_mut(),
+                std::ptr::null(),
+                in_names.as_ptr(),
+                in_values.as_ptr(),
+                in_values.len(),
+                out_names.as_ptr(),
+                out_names.len(),
+                out_values.as_mut_ptr(),
+            )
+        };
+        if !status.0.is_null() {
+            // SAFETY: a non-null status from `Run` is an `OrtStatus` we own: its message is a
+            // NUL-terminated string valid until the status is released, which we do once, here.
+            let message = unsafe {
+                let m = CStr::from_ptr((api.GetErrorMessage)(status.0))
+                    .to_string_lossy()
+                    .into_owned();
+                (api.ReleaseStatus)(status.0);
+                m
+            };
+            return Err(message);
+        }
+        // Take ownership of every output first, so none leaks if one is refused below.
+        let owned: Vec<Option<ort::value::DynValue>> = out_values
+            .into_iter()
+            .map(|p| {
+                // SAFETY: `Run` succeeded, so each non-null pointer is a new `OrtValue` that we
+                // own, allocated by the session's allocator (the one passed here).
+                NonNull::new(p).map(|p| unsafe {
+                    ort::value::DynValue::from_ptr(p, Some(self.session.allocator()))
+                })
+            })
+            .collect();
+        self.outputs
+            .iter()
+            .zip(&owned)
+            .map(|(name, value)| {
+                let value = value
+                    .as_ref()
+                    .ok_or_else(|| format!("output `{name}` missing"))?;
+                tensor_data(name, value)
+            })
+            .collect()
+    }
+}
+
+/// `names` as C strings; an error names the one with a NUL byte.
+fn c_names(names: &[String]) -> Result<Vec<CString>, String> {
+    names
+        .iter()
+        .map(|n| CString::new(n.as_str()).map_err(|_| format!("name `{n}` holds a NUL byte")))
+        .collect()
+}
+
+/// One output value copied out as a tensor.
+fn tensor_data(name: &str, value: &ort::value::DynValue) -> Result<TensorData, String> {
+    let tensor = value
+        .view()
+        .downcast::<DynTensorValueType>()
+        .map_err(|e| format!("output `{name}` is not a tensor: {e}"))?;
+    let dtype = dtype_of(*tensor.data_type()).ok_or_else(|| {
+        format!(
+            "output `{name}` has unsupported type {:?}",
+            tensor.data_type()
+        )
+    })?;
+    let shape: Vec<i64> = tensor.shape().iter().copied().collect();
+    if dtype == DType::Str {
+        let (_, strings) = tensor
+            .try_extract_strings()
+            .map_err(|e| format!("output `{name}`: {e}"))?;
+        return Ok(TensorData {
+            dtype,
+            shape,
+            bytes: crate::tensor::encode_strings(&strings),
+        });
+    }
+    let len = TensorData::numel(&shape) * dtype.size();
+    let ptr = tensor.data_ptr().cast::<u8>();
+    let bytes = if len == 0 || ptr.is_null() {
+        Vec::new()
+    } else {
+        // SAFETY: a CPU tensor of `shape` and `dtype` owns `len` contiguous bytes at `ptr`, valid
+        // while `value` lives.
+        unsafe { std::slice::from_raw_parts(ptr, len) }.to_vec()
+    };
+    Ok(TensorData {
+        dtype,
+        shape,
+        bytes,
+    })
 }

@@ -231,6 +231,11 @@ pub fn describe(s: &Scenario) -> String {
                 b.idle.name()
             ));
         }
+        let load = if p.worker_concurrency == 1 {
+            load
+        } else {
+            format!("{load} worker_concurrency={}", p.worker_concurrency)
+        };
         let _ = writeln!(
             out,
             "  {:>3}  {}  workers={} intra_threads={}{extra} transfer={} placement={} pin={} provider={} {load} runtime={}  starts {} process(es), {} thread(s)",

@@ -9,7 +9,8 @@
 //! - at most [`MAX_PROCESSES`] worker processes in a point, whatever the machine: each is a
 //!   process with its own runtime, sessions and memory;
 //! - at most [`MAX_THREADS_PER_CPU`] compute threads at once per CPU this process may use
-//!   (`workers × intra_threads`, each worker running one request at a time): beyond that the
+//!   (`workers × worker_concurrency × intra_threads`: each worker runs `worker_concurrency`
+//!   requests at a time, each on `intra_threads` threads): beyond that the
 //!   point measures the scheduler, not the deployment. Lighter oversubscription is measured, and
 //!   flagged (`oversubscribed`).
 //!
@@ -28,8 +29,8 @@ pub const MAX_THREADS_PER_CPU: usize = 8;
 pub struct Footprint {
     /// Worker processes.
     pub processes: usize,
-    /// Compute threads running at once: each worker runs one request at a time on
-    /// `intra_threads` threads.
+    /// Compute threads running at once: each worker runs `worker_concurrency` requests at a time,
+    /// each on `intra_threads` threads.
     pub threads: usize,
 }
 
@@ -37,7 +38,10 @@ pub struct Footprint {
 pub fn footprint(point: &Point) -> Footprint {
     Footprint {
         processes: point.workers,
-        threads: point.workers.saturating_mul(point.intra_threads),
+        threads: point
+            .workers
+            .saturating_mul(point.worker_concurrency)
+            .saturating_mul(point.intra_threads),
     }
 }
 
@@ -49,7 +53,7 @@ pub fn usable_cpus() -> usize {
 /// A limit some points pass: which key to lower, what is wrong, and what to do.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OverLimit {
-    /// `workers` or `intra_threads`, under `[sweep]`.
+    /// `workers`, `worker_concurrency` or `intra_threads`, under `[sweep]`.
     pub key: &'static str,
     pub message: String,
     pub hint: String,
@@ -93,21 +97,28 @@ pub fn check(points: &[Point], cpus: usize) -> Vec<OverLimit> {
         out.push(OverLimit {
             key: if p.intra_threads > 1 {
                 "intra_threads"
+            } else if p.worker_concurrency > 1 {
+                "worker_concurrency"
             } else {
                 "workers"
             },
             message: format!(
-                "point {} would run {} compute threads at once ({} workers × {} intra_threads), \
+                "point {} would run {} compute threads at once ({} workers × {}{} intra_threads), \
                  more than {MAX_THREADS_PER_CPU} per CPU on the {cpus} CPU(s) bench may use \
                  ({max_threads}){}",
                 p.id,
                 footprint(p).threads,
                 p.workers,
+                if p.worker_concurrency > 1 {
+                    format!("{} worker_concurrency × ", p.worker_concurrency)
+                } else {
+                    String::new()
+                },
                 p.intra_threads,
                 others(n)
             ),
-            hint: "lower `workers` or `intra_threads`, or pass --force to run it anyway (the \
-                   CSV flags it as oversubscribed)"
+            hint: "lower `workers`, `worker_concurrency` or `intra_threads`, or pass --force to \
+                   run it anyway (the CSV flags it as oversubscribed)"
                 .into(),
         });
     }
@@ -130,6 +141,7 @@ mod tests {
             pin: Pin::None,
             provider: Provider::Cpu,
             load: LoadPoint::Closed { concurrency: 1 },
+            worker_concurrency: 1,
             runtime: Runtime::Ort,
             session: Default::default(),
             batch: None,

@@ -101,14 +101,18 @@ pub enum Placement {
     /// A worker loads a model the first time it is asked for it, evicting the least recently used
     /// model beyond its cap.
     OnDemand,
+    /// Each worker holds exactly one model, and each model as many workers as `[replicas]` gives
+    /// it (the point's worker count is their sum).
+    Replicas,
 }
 
 impl Placement {
-    pub const ALL: [Placement; 4] = [
+    pub const ALL: [Placement; 5] = [
         Placement::Replicate,
         Placement::Partition,
         Placement::Dedicated,
         Placement::OnDemand,
+        Placement::Replicas,
     ];
     pub fn name(self) -> &'static str {
         match self {
@@ -116,13 +120,20 @@ impl Placement {
             Placement::Partition => "partition",
             Placement::Dedicated => "dedicated",
             Placement::OnDemand => "on-demand",
+            Placement::Replicas => "replicas",
         }
     }
 
     /// The models each of `workers` workers loads at start (model indices), for `models` models.
-    /// On-demand workers start empty.
-    pub fn assign(self, workers: usize, models: usize) -> Vec<Vec<usize>> {
+    /// On-demand workers start empty. `replicas` is each model's worker count under `[replicas]`
+    /// (used by the `replicas` placement only): model 0's workers first, then model 1's, and so on.
+    pub fn assign(self, workers: usize, models: usize, replicas: &[usize]) -> Vec<Vec<usize>> {
         match self {
+            Placement::Replicas => replicas
+                .iter()
+                .enumerate()
+                .flat_map(|(m, &n)| std::iter::repeat_n(vec![m], n))
+                .collect(),
             Placement::Replicate => vec![(0..models).collect(); workers],
             Placement::OnDemand => vec![Vec::new(); workers],
             Placement::Dedicated => (0..workers)
@@ -647,6 +658,8 @@ pub struct Axes {
     pub pin: Vec<Pin>,
     pub provider: Vec<Provider>,
     pub load: Vec<LoadPoint>,
+    /// Requests each worker runs at once, from its own threads on shared sessions.
+    pub worker_concurrency: Vec<usize>,
     pub runtime: Vec<Runtime>,
     /// ONNX Runtime session options ([`session`]); each `[SessionKnobs::default()]`'s value when
     /// not swept.
@@ -676,6 +689,12 @@ pub struct Scenario {
     pub load: LoadSpec,
     pub slo: Vec<slo::Constraint>,
     pub on_demand: OnDemandCaps,
+    /// `[on_demand] parallel_loads`: how many workers may load a model at the same time (1: one
+    /// at a time, the default).
+    pub parallel_loads: usize,
+    /// `[replicas]`: workers per model, by model index, for `placement = "replicas"` (empty
+    /// without the table).
+    pub replicas: Vec<usize>,
     pub cuda: CudaSpec,
     pub transfer: TransferSpec,
     pub axes: Axes,
@@ -979,6 +998,46 @@ fn resolve_transfer(raw: raw::RawTransfer, key: &KeyPath, e: &mut Errors) -> Tra
     TransferSpec { shm_budget_mib }
 }
 
+/// Why `worker_concurrency` above 1 cannot combine with the other axes: each reason names the axis
+/// value that runs one request per worker at a time.
+fn worker_concurrency_conflicts(axes: &Axes, key: &KeyPath, e: &mut Errors) {
+    if !axes.worker_concurrency.iter().any(|&k| k > 1) {
+        return;
+    }
+    let mut why = Vec::new();
+    for r in &axes.runtime {
+        match r {
+            Runtime::Ort => {}
+            Runtime::Tract => why.push(
+                "runtime `tract` runs one request per worker at a time (its plans are not shared \
+                 between threads here)",
+            ),
+            Runtime::Torch => why.push(
+                "runtime `torch` runs one request per worker at a time (its Python worker has one \
+                 thread)",
+            ),
+        }
+    }
+    if axes.transfer.contains(&Transfer::Device) {
+        why.push(
+            "transfer `device` runs through one IoBinding per sample, which two runs at once \
+             cannot share",
+        );
+    }
+    if axes.placement.contains(&Placement::OnDemand) {
+        why.push(
+            "placement `on-demand` loads and evicts models while it serves, one request at a time",
+        );
+    }
+    for w in why {
+        e.push(
+            key,
+            format!("worker_concurrency above 1 cannot run here: {w}"),
+            "sweep that value in a separate scenario, or keep `worker_concurrency = 1`",
+        );
+    }
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -1081,7 +1140,32 @@ fn resolve(raw: RawScenario, file: &Path, hash: String, e: &mut Errors) -> Optio
         dir,
         e,
     );
-    let on_demand = workload::resolve_on_demand(raw.on_demand, &axes, e);
+    let (on_demand, parallel_loads) = workload::resolve_on_demand(raw.on_demand, &axes, e);
+    let replicas = workload::resolve_replicas(raw.replicas, &models, &axes, e);
+    let replica_workers: usize = replicas.iter().sum();
+    if axes.placement.contains(&Placement::Replicas)
+        && !replicas.is_empty()
+        && replicas.iter().all(|&n| n > 0)
+        && !axes.workers.contains(&replica_workers)
+    {
+        e.push(
+            &root.key("sweep").key("workers"),
+            format!(
+                "`replicas` runs one worker per replica ({}), so it needs `workers` to include \
+                 {replica_workers}",
+                models
+                    .iter()
+                    .zip(&replicas)
+                    .map(|(m, n)| format!("{} {n}", m.name))
+                    .collect::<Vec<_>>()
+                    .join(" + ")
+            ),
+            format!(
+                "add {replica_workers} to `sweep.workers` (other counts run the other placements \
+                 only), or change `[replicas]`"
+            ),
+        );
+    }
     let cuda = workload::resolve_cuda(raw.cuda, &axes, e);
     let models_len = models.len();
     if axes.placement.contains(&Placement::Dedicated)
@@ -1094,6 +1178,7 @@ fn resolve(raw: RawScenario, file: &Path, hash: String, e: &mut Errors) -> Optio
             format!("add {models_len} to `sweep.workers`, or remove `dedicated`"),
         );
     }
+    worker_concurrency_conflicts(&axes, &root.key("sweep").key("worker_concurrency"), e);
     let points = match expand(&axes) {
         Ok(p) => p,
         Err(n) => {
@@ -1115,6 +1200,8 @@ fn resolve(raw: RawScenario, file: &Path, hash: String, e: &mut Errors) -> Optio
         points
             .into_iter()
             .filter(|p| p.placement != Placement::Dedicated || p.workers == m)
+            // So does `replicas`, with the sum of `[replicas]`.
+            .filter(|p| p.placement != Placement::Replicas || p.workers == replica_workers)
             // GPU-resident inputs exist only on the GPU.
             .filter(|p| p.transfer != Transfer::Device || p.provider == Provider::Cuda)
             .enumerate()
@@ -1208,6 +1295,8 @@ fn resolve(raw: RawScenario, file: &Path, hash: String, e: &mut Errors) -> Optio
         load,
         slo,
         on_demand,
+        parallel_loads,
+        replicas,
         cuda,
         transfer,
         points,

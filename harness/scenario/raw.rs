@@ -43,6 +43,8 @@ pub struct RawScenario {
     pub parity: Option<RawParity>,
     pub transfer: Option<RawTransfer>,
     pub batching: Option<RawBatching>,
+    /// `[replicas]`: model name → workers holding it, for `placement = "replicas"`.
+    pub replicas: Option<BTreeMap<String, i64>>,
 }
 
 /// `[batching]`: dynamic batching (`scenario::batching`).
@@ -102,6 +104,7 @@ pub struct RawTolerance {
 pub struct RawOnDemand {
     pub max_models: Option<i64>,
     pub memory_budget_mib: Option<f64>,
+    pub parallel_loads: Option<i64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -270,4 +273,5 @@ pub struct RawSweep {
     pub cpu_arena: Option<OneOrMany<bool>>,
     pub memory_pattern: Option<OneOrMany<bool>>,
     pub batch: Option<OneOrMany<i64>>,
+    pub worker_concurrency: Option<OneOrMany<i64>>,
 }

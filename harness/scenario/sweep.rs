@@ -24,6 +24,9 @@ pub struct Point {
     pub pin: Pin,
     pub provider: Provider,
     pub load: LoadPoint,
+    /// Requests each worker runs at the same time, from its own threads on shared sessions (1: one
+    /// at a time).
+    pub worker_concurrency: usize,
     pub runtime: Runtime,
     /// ONNX Runtime's session options at this point.
     pub session: SessionKnobs,
@@ -61,7 +64,8 @@ fn session_combinations(axes: &Axes) -> Vec<SessionKnobs> {
 
 /// Expands the axes. The last axis varies fastest: workers, intra_threads, the session options
 /// (graph_optimization, execution_mode, inter_threads, intra_spinning, cpu_arena, memory_pattern),
-/// transfer, placement, pin, provider, batch, load (concurrency or rate), runtime; so the runtimes
+/// transfer, placement, pin, provider, batch, load (concurrency or rate), worker_concurrency,
+/// runtime; so the runtimes
 /// of one configuration run back to back. Returns `Err(n)` when the product exceeds
 /// [`MAX_POINTS`].
 pub fn expand(axes: &Axes) -> Result<Vec<Point>, usize> {
@@ -83,6 +87,7 @@ pub fn expand(axes: &Axes) -> Result<Vec<Point>, usize> {
         * axes.pin.len()
         * axes.provider.len()
         * axes.load.len()
+        * axes.worker_concurrency.len()
         * axes.runtime.len();
     if n > MAX_POINTS {
         return Err(n);
@@ -101,7 +106,11 @@ pub fn expand(axes: &Axes) -> Result<Vec<Point>, usize> {
                                     .iter()
                                     .flat_map(|b| axes.batching.iter().map(move |p| (b, p)))
                                 {
-                                    for &load in &axes.load {
+                                    for (&load, &worker_concurrency) in
+                                        axes.load.iter().flat_map(|l| {
+                                            axes.worker_concurrency.iter().map(move |k| (l, k))
+                                        })
+                                    {
                                         for &runtime in &axes.runtime {
                                             let mut point = Point {
                                                 index: points.len(),
@@ -113,6 +122,7 @@ pub fn expand(axes: &Axes) -> Result<Vec<Point>, usize> {
                                                 pin,
                                                 provider,
                                                 load,
+                                                worker_concurrency,
                                                 runtime,
                                                 session,
                                                 batch,
@@ -134,12 +144,13 @@ pub fn expand(axes: &Axes) -> Result<Vec<Point>, usize> {
 }
 
 /// A point's id. The defaults stay out of it (placement `replicate`, pin `none`, runtime `ort`,
-/// the session options' defaults, no `batch` axis), so ids of simple sweeps stay short and ids from
+/// worker_concurrency 1, the session options' defaults, no `batch` axis), so ids of simple sweeps
+/// stay short and ids from
 /// before an axis existed stay the same. The session options follow the threads
 /// (`w1-t2-nospin-pipe-cpu-c4`) and the batch or batching policy comes just before the load
 /// (`...-cpu-b8-c4`, `...-cpu-mb8-d2ms-r500`), so
 /// that an id still ends with its load (`bench capacity` names a configuration by the id without
-/// it).
+/// it). A worker_concurrency of `k` adds `-k{k}` after the load.
 fn point_id(p: &Point) -> String {
     let Point {
         workers,
@@ -149,6 +160,7 @@ fn point_id(p: &Point) -> String {
         pin,
         provider,
         load,
+        worker_concurrency,
         runtime,
         session,
         batch,
@@ -178,6 +190,9 @@ fn point_id(p: &Point) -> String {
     }
     id.push('-');
     id.push_str(&load.id());
+    if worker_concurrency != 1 {
+        id.push_str(&format!("-k{worker_concurrency}"));
+    }
     if runtime != Runtime::Ort {
         id.push('-');
         id.push_str(runtime.name());
@@ -203,6 +218,7 @@ mod tests {
                 .into_iter()
                 .map(|concurrency| LoadPoint::Closed { concurrency })
                 .collect(),
+            worker_concurrency: vec![1],
             runtime: vec![Runtime::Ort],
             graph_optimization: vec![GraphOptimization::All],
             execution_mode: vec![ExecutionMode::Sequential],
@@ -249,6 +265,24 @@ mod tests {
         );
         assert_eq!(p[2].batch, Some(8));
         assert!(!p[0].session.cpu_arena && p[0].session.inter_threads == 2);
+    }
+
+    #[test]
+    fn worker_concurrency_marks_the_id_only_when_not_one() {
+        let mut a = axes(vec![1, 2], vec![1], vec![4]);
+        a.worker_concurrency = vec![1, 2];
+        let p = expand(&a).unwrap();
+        let ids: Vec<_> = p.iter().map(|p| p.id.as_str()).collect();
+        assert_eq!(
+            ids,
+            [
+                "w1-t1-pipe-cpu-c4",
+                "w1-t1-pipe-cpu-c4-k2",
+                "w2-t1-pipe-cpu-c4",
+                "w2-t1-pipe-cpu-c4-k2"
+            ]
+        );
+        assert_eq!(p[1].worker_concurrency, 2);
     }
 
     #[test]

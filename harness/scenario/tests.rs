@@ -160,6 +160,7 @@ fn bundled_ensemble_resolves() {
             pin: vec![Pin::None],
             provider: vec![Provider::Cpu],
             load: closed(&[1, 4]),
+            worker_concurrency: vec![1],
             runtime: vec![Runtime::Ort],
             graph_optimization: vec![crate::scenario::GraphOptimization::All],
             execution_mode: vec![crate::scenario::ExecutionMode::Sequential],
@@ -297,6 +298,7 @@ fn defaults_apply_when_workload_and_sweep_are_absent() {
             pin: vec![Pin::None],
             provider: vec![Provider::Cpu],
             load: closed(&[1]),
+            worker_concurrency: vec![1],
             runtime: vec![Runtime::Ort],
             graph_optimization: vec![crate::scenario::GraphOptimization::All],
             execution_mode: vec![crate::scenario::ExecutionMode::Sequential],
@@ -1649,5 +1651,149 @@ fn the_batch_axis_is_refused_where_it_cannot_bind() {
         ),
         "model[0].batch_dim",
         "axis index from 0",
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// worker_concurrency and the replicas placement
+// ---------------------------------------------------------------------------------------------
+
+/// Two synthetic models and `rest` (a `[sweep]` table and more).
+fn two_synthetic(rest: &str) -> String {
+    format!(
+        "[[model]]\nname = \"a\"\nsynthetic = {{ service = \"fixed\", mean = \"1ms\" }}\n\n\
+         [[model]]\nname = \"b\"\nsynthetic = {{ service = \"fixed\", mean = \"1ms\" }}\n\n{rest}"
+    )
+}
+
+#[test]
+fn worker_concurrency_is_an_axis_with_default_one_and_marks_ids_above_one() {
+    let s = ok(&two_synthetic(""));
+    assert_eq!(s.axes.worker_concurrency, [1]);
+    assert!(s.points.iter().all(|p| p.worker_concurrency == 1));
+    let s = ok(&two_synthetic(
+        "[sweep]\nworkers = [1, 2]\nworker_concurrency = [1, 2]\ntransfer = [\"pipe\", \"shm\", \"index\"]\n",
+    ));
+    let ids: Vec<&str> = s
+        .points
+        .iter()
+        .filter(|p| p.transfer == Transfer::Pipe)
+        .map(|p| p.id.as_str())
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            "w1-t1-pipe-cpu-c1",
+            "w1-t1-pipe-cpu-c1-k2",
+            "w2-t1-pipe-cpu-c1",
+            "w2-t1-pipe-cpu-c1-k2"
+        ]
+    );
+    let p = s
+        .points
+        .iter()
+        .find(|p| p.id == "w2-t1-pipe-cpu-c1-k2")
+        .unwrap();
+    assert_eq!(
+        limits::footprint(p).threads,
+        4,
+        "2 workers × 2 runs at once"
+    );
+}
+
+#[test]
+fn worker_concurrency_refuses_zero_and_what_runs_one_request_at_a_time() {
+    let e = errs(&two_synthetic("[sweep]\nworker_concurrency = 0\n"));
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert_eq!(e[0].key, "sweep.worker_concurrency");
+    for (rest, why) in [
+        ("placement = \"on-demand\"", "on-demand"),
+        ("runtime = [\"ort\", \"torch\"]", "torch"),
+    ] {
+        let text = two_synthetic(&format!("[sweep]\nworker_concurrency = [1, 2]\n{rest}\n"));
+        let (_dir, r) = load_text(&text);
+        let e = r.expect_err(&text).0;
+        let ours: Vec<_> = e
+            .iter()
+            .filter(|e| e.key == "sweep.worker_concurrency")
+            .collect();
+        assert_eq!(ours.len(), 1, "{why}: {e:?}");
+        assert!(ours[0].message.contains(why), "{}", ours[0].message);
+        assert_eq!(ours[0].line, Some(10), "the line of the key");
+    }
+}
+
+#[test]
+fn replicas_placement_gives_each_worker_one_model_and_needs_the_sum_in_workers() {
+    let s = ok(&two_synthetic(
+        "[sweep]\nworkers = [1, 3]\nplacement = [\"replicate\", \"replicas\"]\n\n[replicas]\na = 2\nb = 1\n",
+    ));
+    assert_eq!(s.replicas, [2, 1]);
+    let ids: Vec<&str> = s.points.iter().map(|p| p.id.as_str()).collect();
+    assert_eq!(
+        ids,
+        [
+            "w1-t1-pipe-cpu-c1",
+            "w3-t1-pipe-cpu-c1",
+            "w3-t1-pipe-replicas-cpu-c1"
+        ],
+        "replicas runs with the sum of [replicas] only"
+    );
+    assert_eq!(
+        Placement::Replicas.assign(3, 2, &s.replicas),
+        [vec![0], vec![0], vec![1]]
+    );
+    // The sum must be among the worker counts.
+    let e = errs(&two_synthetic(
+        "[sweep]\nworkers = 2\nplacement = \"replicas\"\n\n[replicas]\na = 2\nb = 1\n",
+    ));
+    assert_eq!(where_(&e), [(Some(10), "sweep.workers".to_string())]);
+    assert!(e[0].message.contains("a 2 + b 1"), "{}", e[0].message);
+    assert!(e[0].hint.contains("add 3"), "{}", e[0].hint);
+}
+
+#[test]
+fn replicas_table_errors_name_the_model_and_the_fix() {
+    // No table.
+    let e = errs(&two_synthetic("[sweep]\nplacement = \"replicas\"\n"));
+    assert_eq!(where_(&e), [(Some(10), "sweep.placement".to_string())]);
+    // A table without the placement, an unknown model, a model left out, a count below 1.
+    let e = errs(&two_synthetic("[replicas]\na = 1\nb = 1\n"));
+    assert_eq!(where_(&e), [(Some(9), "replicas".to_string())]);
+    let e = errs(&two_synthetic(
+        "[sweep]\nworkers = 2\nplacement = \"replicas\"\n\n[replicas]\na = 1\nc = 1\n",
+    ));
+    let keys: Vec<_> = e.iter().map(|e| e.key.as_str()).collect();
+    assert!(keys.contains(&"replicas.c"), "{e:?}");
+    let left_out = e
+        .iter()
+        .find(|e| e.key == "replicas")
+        .expect("b is left out");
+    assert!(left_out.message.contains("`b`"), "{}", left_out.message);
+    assert_eq!(left_out.hint, "add `b = 1` to `[replicas]`");
+    let e = errs(&two_synthetic(
+        "[sweep]\nworkers = 1\nplacement = \"replicas\"\n\n[replicas]\na = 0\nb = 1\n",
+    ));
+    assert!(
+        e.iter()
+            .any(|e| e.key == "replicas.a" && e.message.contains("got 0")),
+        "{e:?}"
+    );
+}
+
+#[test]
+fn on_demand_parallel_loads_defaults_to_one_and_refuses_zero() {
+    let s = ok(&two_synthetic("[sweep]\nplacement = \"on-demand\"\n"));
+    assert_eq!(s.parallel_loads, 1);
+    let s = ok(&two_synthetic(
+        "[sweep]\nplacement = \"on-demand\"\n\n[on_demand]\nparallel_loads = 2\n",
+    ));
+    assert_eq!(s.parallel_loads, 2);
+    let e = errs(&two_synthetic(
+        "[sweep]\nplacement = \"on-demand\"\n\n[on_demand]\nparallel_loads = 0\n",
+    ));
+    assert_eq!(
+        where_(&e),
+        [(Some(13), "on_demand.parallel_loads".to_string())]
     );
 }

@@ -1,7 +1,7 @@
 //! Resolving `[workload]` (what requests ask for, warm-up, stopping rule, trials), `[load]`
 //! (closed or open loop, arrivals) and `[sweep]` (the axes).
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 use std::time::Duration;
 
@@ -567,6 +567,12 @@ pub(super) fn resolve_axes(
             e,
         ),
         load,
+        worker_concurrency: positive_axis(
+            raw.and_then(|r| r.worker_concurrency.as_ref()),
+            &key.key("worker_concurrency"),
+            1,
+            e,
+        ),
         runtime: named_axis(
             raw.and_then(|r| r.runtime.as_ref()),
             &key.key("runtime"),
@@ -771,17 +777,31 @@ fn named_axis<T: Copy + PartialEq>(
     if out.is_empty() { vec![all[0]] } else { out }
 }
 
+/// The `[on_demand]` table: the workers' caps, and how many workers may load a model at once.
 pub(super) fn resolve_on_demand(
     raw: Option<raw::RawOnDemand>,
     axes: &Axes,
     e: &mut Errors,
-) -> OnDemandCaps {
+) -> (OnDemandCaps, usize) {
     let key = KeyPath::default().key("on_demand");
     let Some(raw) = raw else {
-        return OnDemandCaps {
+        let caps = OnDemandCaps {
             max_models: None,
             memory_budget_bytes: None,
         };
+        return (caps, 1);
+    };
+    let parallel_loads = match raw.parallel_loads {
+        None => 1,
+        Some(n) if (1..=MAX_REPLICAS).contains(&n) => n as usize,
+        Some(n) => {
+            e.push(
+                &key.key("parallel_loads"),
+                format!("must be from 1 to {MAX_REPLICAS}, got {n}"),
+                "e.g. `parallel_loads = 2` (workers that may load a model at the same time)",
+            );
+            1
+        }
     };
     if !axes.placement.contains(&Placement::OnDemand) {
         e.push(
@@ -812,11 +832,88 @@ pub(super) fn resolve_on_demand(
             None
         }
     });
-    OnDemandCaps {
+    let caps = OnDemandCaps {
         max_models,
         memory_budget_bytes,
-    }
+    };
+    (caps, parallel_loads)
 }
+
+/// The `[replicas]` table: workers per model (by model index) for `placement = "replicas"`. Every
+/// model needs at least one worker, and only the scenario's models may be named. Empty when the
+/// table is absent (then `replicas` in the placement axis is an error).
+pub(super) fn resolve_replicas(
+    raw: Option<BTreeMap<String, i64>>,
+    models: &[ModelSpec],
+    axes: &Axes,
+    e: &mut Errors,
+) -> Vec<usize> {
+    let key = KeyPath::default().key("replicas");
+    let used = axes.placement.contains(&Placement::Replicas);
+    let Some(raw) = raw else {
+        if used {
+            e.push(
+                &KeyPath::default().key("sweep").key("placement"),
+                "`replicas` needs a `[replicas]` table: how many workers hold each model",
+                format!(
+                    "add `[replicas]` with one line per model, e.g. `{} = 2`",
+                    models.first().map_or("my_model", |m| m.name.as_str())
+                ),
+            );
+        }
+        return Vec::new();
+    };
+    if !used {
+        e.push(
+            &key,
+            "`[replicas]` applies to `placement = \"replicas\"` only",
+            "add \"replicas\" to `sweep.placement`, or remove `[replicas]`",
+        );
+    }
+    let mut counts = vec![0usize; models.len()];
+    for (name, &n) in &raw {
+        let Some(m) = models.iter().position(|m| &m.name == name) else {
+            e.push(
+                &key.key(name),
+                format!("no model is named `{name}`"),
+                format!(
+                    "name one of the scenario's models: {}",
+                    models
+                        .iter()
+                        .map(|m| m.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            );
+            continue;
+        };
+        if !(1..=MAX_REPLICAS).contains(&n) {
+            e.push(
+                &key.key(name),
+                format!("must be from 1 to {MAX_REPLICAS} workers, got {n}"),
+                format!("e.g. `{name} = 2`"),
+            );
+            continue;
+        }
+        counts[m] = n as usize;
+    }
+    for (m, _) in counts.iter().enumerate().filter(|(_, n)| **n == 0) {
+        if !raw.contains_key(&models[m].name) {
+            e.push(
+                &key,
+                format!(
+                    "model `{}` has no replicas, so no worker would serve it",
+                    models[m].name
+                ),
+                format!("add `{} = 1` to `[replicas]`", models[m].name),
+            );
+        }
+    }
+    counts
+}
+
+/// The most workers `[replicas]` gives one model (the process limit still applies to the sum).
+const MAX_REPLICAS: i64 = 256;
 
 /// The `[cuda]` table, and the combinations that need the CUDA provider.
 pub(super) fn resolve_cuda(raw: Option<raw::RawCuda>, axes: &Axes, e: &mut Errors) -> CudaSpec {

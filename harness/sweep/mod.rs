@@ -127,10 +127,15 @@ pub async fn sweep(
     );
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     for point in &todo {
-        if point.workers * point.intra_threads > cores {
+        if crate::scenario::limits::footprint(point).threads > cores {
+            let concurrent = if point.worker_concurrency > 1 {
+                format!(" × {} concurrent requests", point.worker_concurrency)
+            } else {
+                String::new()
+            };
             bar.suspend(|| {
                 eprintln!(
-                    "warning: point {}: {} workers × {} intra-op threads exceed the {cores} logical cores \
+                    "warning: point {}: {} workers{concurrent} × {} intra-op threads exceed the {cores} logical cores \
                      (measured anyway; the CSV flags it as oversubscribed)",
                     point.id, point.workers, point.intra_threads
                 )

@@ -60,6 +60,8 @@ pub struct Measured {
     infos: Vec<WorkerInfo>,
     reports: Vec<json::WorkerReport>,
     rss_per_worker: Vec<u64>,
+    /// The workers' highest resident memory together at one moment (sampled).
+    peak_rss: Option<u64>,
     steal: Option<f64>,
     devices: Vec<u32>,
     utilisation: Option<crate::gpu::Utilisation>,
@@ -134,7 +136,12 @@ pub async fn measure(
     devices.sort_unstable();
     devices.dedup();
     let pool = match Pool::start_with(setups, slots, policy).await {
-        Ok(pool) => pool,
+        Ok(mut pool) => {
+            if point.placement == crate::scenario::Placement::OnDemand {
+                pool.limit_parallel_loads(scenario.parallel_loads);
+            }
+            pool
+        }
         // A GPU that is missing or unusable fails its points, not the whole sweep.
         Err(e) if point.provider == Provider::Cuda => {
             let why = format!("{e:#}");
@@ -153,6 +160,11 @@ pub async fn measure(
     let started = std::time::SystemTime::now();
     // GPU utilisation is sampled over warm-up and trials alike.
     let nvml = (!devices.is_empty()).then(crate::gpu::Nvml::open);
+    // The workers' memory peak, all of them at one moment, over warm-up and trials.
+    let rss_peak = crate::metrics::RssPeak::start(
+        infos.iter().map(|i| i.pid).collect(),
+        std::time::Duration::from_millis(10),
+    );
     let sampler = match &nvml {
         Some(Ok(_)) => {
             crate::gpu::Sampler::start(devices.clone(), std::time::Duration::from_millis(100))
@@ -213,6 +225,7 @@ pub async fn measure(
         Some(Ok(n)) => Some(n.memory_by_pid(&infos.iter().map(|i| i.pid).collect::<Vec<_>>())),
         _ => None,
     };
+    let peak_rss = rss_peak.stop();
     let ends = pool.shutdown().await;
     let (warm, trials, trial_starts, steal) = phases?;
     let mut rss_per_worker = Vec::new();
@@ -237,6 +250,11 @@ pub async fn measure(
                 .iter()
                 .map(|l| (l.model.clone(), l.load_ns as f64 / 1e6))
                 .collect(),
+            load_rss_mib: info
+                .loads
+                .iter()
+                .map(|l| (l.model.clone(), mib(l.rss_bytes)))
+                .collect(),
             rss_ready_mib: mib(info.rss_ready_bytes),
             rss_end_mib: mib(rss),
             requests_served: served,
@@ -255,6 +273,7 @@ pub async fn measure(
         infos,
         reports,
         rss_per_worker,
+        peak_rss,
         steal,
         devices,
         utilisation,
@@ -306,6 +325,7 @@ pub fn finish(
         infos,
         reports,
         rss_per_worker,
+        peak_rss,
         devices,
         utilisation,
         gpu_memory,
@@ -330,7 +350,10 @@ pub fn finish(
         &infos,
         warm.as_ref(),
         &trials,
-        &rss_per_worker,
+        rows::Memory {
+            rss_per_worker: &rss_per_worker,
+            peak_rss_bytes: peak_rss,
+        },
         steal,
     );
     mark_unsupported(&mut rows, scenario, &unsupported);

@@ -146,6 +146,7 @@ fn point_row(scenario: &Scenario, point: &Point) -> Row {
         point_id: point.id.clone(),
         workers: point.workers,
         intra_threads: point.intra_threads,
+        worker_concurrency: point.worker_concurrency,
         transfer: point.transfer.name().into(),
         placement: point.placement.name().into(),
         pin: point.pin.name().into(),
@@ -161,7 +162,7 @@ fn point_row(scenario: &Scenario, point: &Point) -> Row {
         max_batch: point.batching.map(|p| p.max_batch),
         max_delay_us: point.batching.map(|p| p.max_delay.as_micros() as u64),
         batch_idle: point.batching.map(|p| p.idle.name().to_string()),
-        oversubscribed: point.workers * point.intra_threads > cores,
+        oversubscribed: crate::scenario::limits::footprint(point).threads > cores,
         load: scenario.load.kind_name().into(),
         concurrency: point.load.concurrency(),
         rate_rps: point.load.rate(),
@@ -285,6 +286,15 @@ pub(crate) fn unsupported_rows(
     rows
 }
 
+/// The workers' resident memory over a point, as the rows report it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Memory<'a> {
+    /// Each worker's at the end of the point, bytes, in worker order.
+    pub rss_per_worker: &'a [u64],
+    /// The highest total resident memory of the workers at one moment, bytes (sampled).
+    pub peak_rss_bytes: Option<u64>,
+}
+
 /// Builds the point's rows: one per model, one per ensemble group, then `all`.
 pub fn rows(
     scenario: &Scenario,
@@ -292,10 +302,15 @@ pub fn rows(
     workers: &[WorkerInfo],
     warm: Option<&PhaseResult>,
     trials: &[PhaseResult],
-    rss_per_worker: &[u64],
+    memory: Memory<'_>,
     steal_pct: Option<f64>,
 ) -> Vec<Row> {
+    let Memory {
+        rss_per_worker,
+        peak_rss_bytes,
+    } = memory;
     let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
+    let on_demand = point.placement == crate::scenario::Placement::OnDemand;
     let rss_bytes: u64 = rss_per_worker.iter().sum();
     let rss_list: Vec<String> = rss_per_worker
         .iter()
@@ -309,6 +324,15 @@ pub fn rows(
             .max()
             .unwrap_or(0) as f64
             / 1e6
+    };
+    // What holding the model cost each worker that loaded it at start: the largest of them.
+    let load_rss_of = |model: &str| {
+        workers
+            .iter()
+            .flat_map(|w| w.loads.iter().filter(|l| l.model == model))
+            .map(|l| l.rss_bytes)
+            .max()
+            .map(mib)
     };
     let worker_load = workers
         .iter()
@@ -431,6 +455,23 @@ pub fn rows(
             cold_start_p50_ms: quantile_us(&every.cold, 0.5).map(|us| us / 1e3),
             cold_start_p99_ms: quantile_us(&every.cold, 0.99).map(|us| us / 1e3),
             cold_start_max_ms: (!every.cold.is_empty()).then(|| every.cold.max() as f64 / 1e6),
+            cache_hit_pct: on_demand.then(|| {
+                let hits = every.ok() + every.first_runs;
+                let asked = hits + every.cold.len();
+                if asked == 0 {
+                    0.0
+                } else {
+                    100.0 * hits as f64 / asked as f64
+                }
+            }),
+            evictions: on_demand.then_some(every.evictions),
+            evicted_age_mean_ms: (on_demand && !every.evicted_age.is_empty())
+                .then(|| every.evicted_age.mean() / 1e6),
+            evicted_age_max_ms: (on_demand && !every.evicted_age.is_empty())
+                .then(|| every.evicted_age.max() as f64 / 1e6),
+            miss_delay_p50_us: quantile_us(&every.miss_load, 0.5).filter(|_| on_demand),
+            miss_delay_p99_us: quantile_us(&every.miss_load, 0.99).filter(|_| on_demand),
+            peak_rss_mib: peak_rss_bytes.map(mib),
             load_ms,
             rss_mib: mib(rss_bytes),
             rss_per_worker_mib: rss_list.join(";"),
@@ -449,6 +490,7 @@ pub fn rows(
     for (i, m) in scenario.models.iter().enumerate() {
         out.push(Row {
             outputs_checked: checked[i],
+            model_load_rss_mib: load_rss_of(&m.name),
             ..row(
                 &m.name,
                 "model",
@@ -580,7 +622,7 @@ mod tests {
                 &[],
                 warm.as_ref(),
                 std::slice::from_ref(&trial),
-                &[],
+                Memory::default(),
                 None,
             );
             assert_eq!(rows.len(), 3);
@@ -620,9 +662,17 @@ mod tests {
             p
         };
         let all_of = |trial: PhaseResult| {
-            rows(&s, &s.points[0], &[], None, &[trial], &[], None)
-                .pop()
-                .unwrap()
+            rows(
+                &s,
+                &s.points[0],
+                &[],
+                None,
+                &[trial],
+                Memory::default(),
+                None,
+            )
+            .pop()
+            .unwrap()
         };
         let lagged = all_of(lagging(phase(100, 0, 0, 0)));
         assert!(!lagged.valid && lagged.only_lagged, "{lagged:?}");

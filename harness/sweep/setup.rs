@@ -27,7 +27,10 @@ pub fn setups(
     } else {
         1
     };
-    let assignment = point.placement.assign(point.workers, scenario.models.len());
+    let assignment =
+        point
+            .placement
+            .assign(point.workers, scenario.models.len(), &scenario.replicas);
     // A worker that cannot generate the samples itself gets them in its setup (once, at start).
     let send_samples = crate::transfer::samples_in_setup(point.transfer, point.runtime);
     let models: Vec<SetupModel> = scenario
@@ -66,6 +69,7 @@ pub fn setups(
                 gpu_mem_limit_bytes: scenario.cuda.gpu_mem_limit_bytes,
             }),
             session: point.session,
+            worker_concurrency: point.worker_concurrency as u32,
         })
         .collect()
 }
@@ -121,6 +125,32 @@ mod tests {
         let pins: Vec<Option<u32>> = (0..5).map(|w| pin_cpu(w, &allowed)).collect();
         assert_eq!(pins, [Some(2), Some(3), Some(7), Some(2), Some(3)]);
         assert_eq!(pin_cpu(0, &[]), None);
+    }
+
+    /// Replicas: each worker is told to load its one model, so requests for a model can only be
+    /// routed to its replicas (the pool routes to the workers that hold a model); and every
+    /// worker is told how many requests to run at once.
+    #[test]
+    fn replicas_setups_load_one_model_per_worker_and_carry_worker_concurrency() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("s.toml");
+        std::fs::write(
+            &file,
+            "[[model]]\nname = \"a\"\nsynthetic = { mean = \"1ms\" }\n\
+             [[model]]\nname = \"b\"\nsynthetic = { mean = \"1ms\" }\n\
+             [sweep]\nworkers = 3\nplacement = \"replicas\"\nworker_concurrency = 2\n\
+             [replicas]\na = 1\nb = 2\n",
+        )
+        .unwrap();
+        let s = crate::scenario::load(&file).unwrap();
+        let setups = setups(&s, None, &s.points[0], None);
+        let preload: Vec<Vec<u32>> = setups.iter().map(|s| s.preload.clone()).collect();
+        assert_eq!(preload, [vec![0], vec![1], vec![1]]);
+        assert!(setups.iter().all(|s| s.worker_concurrency == 2));
+        assert!(
+            setups.iter().all(|s| s.models.len() == 2),
+            "requests name models by index"
+        );
     }
 
     #[test]

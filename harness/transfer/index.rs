@@ -96,7 +96,7 @@ impl Resolver {
     }
 
     pub fn serve(
-        &mut self,
+        &self,
         m: usize,
         inputs: &Inputs,
         run: impl FnOnce(Input<'_>) -> Result<Vec<TensorData>, String>,

@@ -353,6 +353,25 @@ pub fn join_samples(
         .collect()
 }
 
+impl Resolver {
+    /// As [`Resolver::serve`], from one of several threads that serve requests of one worker at
+    /// once (`worker_concurrency`): each request reads its own inputs (`shm`: its own slot, claimed
+    /// while it runs) and writes its own outputs.
+    pub fn serve_shared(
+        &self,
+        m: usize,
+        inputs: &Inputs,
+        run: impl FnOnce(Input<'_>) -> Result<Vec<TensorData>, String>,
+    ) -> Result<Outputs, String> {
+        match self {
+            Resolver::Pipe(r) => r.serve(inputs, run),
+            Resolver::Shm(r) => r.serve_shared(inputs, run),
+            Resolver::Index(r) => r.serve(m, inputs, run),
+            Resolver::Device(r) => r.serve(m, inputs, run),
+        }
+    }
+}
+
 /// What a worker answers to a shared-memory request when it has no arena.
 const NO_ARENA: &str = "a shared-memory request, but this worker has no arena";
 /// What a worker answers to an index request when it generated no samples.
@@ -474,6 +493,58 @@ mod tests {
         let a = slots.acquire().now_or_never().unwrap();
         let b = slots.acquire().now_or_never().unwrap();
         assert_eq!((a.index(), b.index(), slots.used()), (0, 1, 2));
+    }
+
+    /// `worker_concurrency`: two threads serve two slots at once, and a slot named by a second
+    /// request while the first still runs from it is refused, not shared.
+    #[test]
+    fn shm_concurrent_requests_each_hold_their_own_slot() {
+        let layout = ShmLayout::new(2, 4096, 4096).unwrap();
+        let slots = SlotPool::new(shm::ShmArena::create(layout).unwrap());
+        let fd = slots.fd.fd().try_clone_to_owned().unwrap().into_raw_fd();
+        let resolver = Resolver::open(Transfer::Shm, Some(layout), Some(fd), []).unwrap();
+        let stager = Stager::new(Transfer::Shm, Some(&slots)).unwrap();
+        let sample = sample();
+        let a = stager.stage(&sample, 0).now_or_never().unwrap();
+        let b = stager.stage(&sample, 1).now_or_never().unwrap();
+        let (ia, ib) = (
+            on_the_wire(a.inputs().unwrap()),
+            on_the_wire(b.inputs().unwrap()),
+        );
+        let barrier = std::sync::Barrier::new(2);
+        let run = |inputs: &Inputs| {
+            resolver.serve_shared(0, inputs, |input| {
+                barrier.wait(); // both runs are inside their slot at once
+                echo(input)
+            })
+        };
+        let (ra, rb) = std::thread::scope(|s| {
+            let (run, ia, ib) = (&run, &ia, &ib);
+            let ta = s.spawn(move || run(ia));
+            let tb = s.spawn(move || run(ib));
+            (ta.join().unwrap(), tb.join().unwrap())
+        });
+        for (staged, reply) in [(&a, ra.unwrap()), (&b, rb.unwrap())] {
+            let Outputs::Shm(placed) = reply else {
+                panic!("outputs through the slot")
+            };
+            let Staged::Shm(s) = staged else {
+                unreachable!()
+            };
+            assert_eq!(
+                shm::copy_tensors(s.slot().output(), &placed).unwrap(),
+                sample
+            );
+        }
+        // The same slot named again while a run holds it.
+        let err = resolver
+            .serve_shared(0, &ia, |_| {
+                resolver.serve_shared(0, &ia, echo).map(|_| vec![])
+            })
+            .unwrap_err();
+        assert!(err.contains("already in use"), "{err}");
+        // Released after each request.
+        assert!(resolver.serve_shared(0, &ia, echo).is_ok());
     }
 
     #[test]

@@ -32,7 +32,7 @@ pub struct Resolver;
 
 impl Resolver {
     pub fn serve(
-        &mut self,
+        &self,
         inputs: &Inputs,
         run: impl FnOnce(Input<'_>) -> Result<Vec<TensorData>, String>,
     ) -> Result<Outputs, String> {

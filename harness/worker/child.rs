@@ -1,5 +1,8 @@
-//! The worker's side: handshake, load the models named in the setup, then answer run requests one at
-//! a time until told to shut down or until the parent goes away.
+//! The worker's side: handshake, load the models named in the setup, then answer run requests until
+//! told to shut down or until the parent goes away: one at a time, in the order they came, or with
+//! `worker_concurrency` k above 1, k at a time from k threads that share the loaded models (one
+//! session per model, not one per thread). Replies then leave in the order runs finish; each
+//! carries its request's id, and the parent matches them by id.
 //!
 //! Each reply is flushed as soon as it is written: a reply held back to share a system call with
 //! the next one would wait for that request's whole compute time.
@@ -7,6 +10,8 @@
 use std::io::{BufReader, BufWriter, Write};
 use std::os::fd::FromRawFd;
 use std::os::unix::net::UnixStream;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Instant;
 
 use anyhow::Context;
@@ -14,7 +19,7 @@ use anyhow::Context;
 use crate::protocol::{
     self, FromWorker, Hello, Inputs, ModelLoad, Outputs, ProtocolError, Setup, ToWorker,
 };
-use crate::runtime::{self, Model};
+use crate::runtime::{self, Model, SharedRun};
 use crate::scenario::ModelSource;
 use crate::tensor::TensorData;
 use crate::transfer::{Input, ModelInputs, Resolver};
@@ -184,6 +189,7 @@ pub fn main(fd: i32, shm_fd: Option<i32>) -> anyhow::Result<()> {
             Ok(load_ns) => loads.push(ModelLoad {
                 model: setup.models[m as usize].name.clone(),
                 load_ns,
+                rss_bytes: store.costs[m as usize].unwrap_or(0),
             }),
             Err(message) => {
                 return fail(
@@ -199,6 +205,12 @@ pub fn main(fd: i32, shm_fd: Option<i32>) -> anyhow::Result<()> {
         Ok(name) => name,
         Err(message) => return fail(&mut writer, &mut out, None, message),
     };
+    let concurrency = setup.worker_concurrency.max(1) as usize;
+    if concurrency > 1
+        && let Err(why) = shared_runs(&store)
+    {
+        return fail(&mut writer, &mut out, None, why);
+    }
     let ready = FromWorker::Ready {
         loads,
         rss_bytes: rss_bytes(),
@@ -206,6 +218,10 @@ pub fn main(fd: i32, shm_fd: Option<i32>) -> anyhow::Result<()> {
     };
     protocol::write_msg(&mut writer, &ready, &mut out)?;
     writer.flush()?;
+    if concurrency > 1 {
+        let runs = shared_runs(&store).map_err(anyhow::Error::msg)?;
+        return serve_concurrently(&mut reader, writer, &setup, &runs, &resolver, concurrency);
+    }
 
     let mut served = 0u64;
     while protocol::read_frame(&mut reader, &mut buf)? {
@@ -243,6 +259,161 @@ pub fn main(fd: i32, shm_fd: Option<i32>) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Each model's run that threads share (`None` where the model is not loaded here), for
+/// `worker_concurrency` above 1; an error says which model's runtime runs one request at a time.
+/// On-demand placement is refused before (it loads and evicts while serving).
+fn shared_runs<'s>(store: &'s Store) -> Result<Vec<Option<&'s dyn SharedRun>>, String> {
+    if store.setup.on_demand.is_some() {
+        return Err(
+            "worker_concurrency above 1 needs the models loaded at start, not on demand".into(),
+        );
+    }
+    store
+        .held
+        .iter()
+        .enumerate()
+        .map(|(m, held)| match held {
+            None => Ok(None),
+            Some(h) => h.model.shared().map(Some).ok_or_else(|| {
+                format!(
+                    "model `{}`: this runtime runs one request at a time per worker; set \
+                     worker_concurrency = 1",
+                    store.setup.models[m].name
+                )
+            }),
+        })
+        .collect()
+}
+
+/// A run request handed to a serving thread.
+type Job = (u64, u32, Inputs);
+
+/// Serves requests `threads` at a time: this thread reads the requests and hands them to
+/// `threads` threads, which run them on the shared models and write their own replies, in the
+/// order they finish. On shutdown it waits for every request it read, then says goodbye.
+fn serve_concurrently(
+    reader: &mut BufReader<UnixStream>,
+    writer: BufWriter<UnixStream>,
+    setup: &Setup,
+    runs: &[Option<&dyn SharedRun>],
+    resolver: &Resolver,
+    threads: usize,
+) -> anyhow::Result<()> {
+    let first: Vec<AtomicBool> = runs.iter().map(|_| AtomicBool::new(false)).collect();
+    let served = AtomicU64::new(0);
+    let writer = Mutex::new((writer, Vec::new()));
+    let (tx, rx) = std::sync::mpsc::channel::<Job>();
+    let rx = Mutex::new(rx);
+    let read = std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| {
+                loop {
+                    // The lock is held only to take the next request, never while running it.
+                    let job = rx.lock().unwrap_or_else(|p| p.into_inner()).recv();
+                    let Ok((id, model, inputs)) = job else {
+                        return; // no more requests
+                    };
+                    served.fetch_add(1, Ordering::Relaxed);
+                    let reply = match serve_shared(
+                        setup,
+                        runs,
+                        &first,
+                        resolver,
+                        model as usize,
+                        &inputs,
+                    ) {
+                        Ok((compute_ns, first, outputs)) => FromWorker::Done {
+                            id,
+                            compute_ns,
+                            first,
+                            cold_load_ns: None,
+                            evicted: Vec::new(),
+                            outputs,
+                        },
+                        Err(message) => FromWorker::Failed { id, message },
+                    };
+                    let mut w = writer.lock().unwrap_or_else(|p| p.into_inner());
+                    let (w, out) = &mut *w;
+                    if protocol::write_msg(w, &reply, out).is_err() || w.flush().is_err() {
+                        return; // the parent went away; the reader sees it too
+                    }
+                }
+            });
+        }
+        // Dropping the sender (at the end of this closure, however it ends) lets every serving
+        // thread finish the requests it has and stop, so the scope can end.
+        let tx = tx;
+        let mut buf = Vec::new();
+        loop {
+            if !protocol::read_frame(reader, &mut buf)? {
+                return anyhow::Ok(false);
+            }
+            match protocol::decode::<ToWorker>(&buf)? {
+                ToWorker::Run { id, model, inputs } => {
+                    if tx.send((id, model, inputs)).is_err() {
+                        return Ok(false); // every serving thread stopped: the parent is gone
+                    }
+                }
+                ToWorker::Shutdown => return Ok(true),
+                ToWorker::Setup(_) => {
+                    return Err(ProtocolError::Unexpected("a second setup".into()).into());
+                }
+            }
+        }
+    })?;
+    if read {
+        let (mut w, mut out) = writer.into_inner().unwrap_or_else(|p| p.into_inner());
+        let bye = FromWorker::Bye {
+            rss_bytes: rss_bytes(),
+            served: served.load(Ordering::Relaxed),
+        };
+        protocol::write_msg(&mut w, &bye, &mut out)?;
+        w.flush()?;
+    }
+    Ok(())
+}
+
+/// Runs one request on a shared model from a serving thread: as [`serve`], without on-demand
+/// loads (refused with `worker_concurrency` above 1).
+fn serve_shared(
+    setup: &Setup,
+    runs: &[Option<&dyn SharedRun>],
+    first: &[AtomicBool],
+    resolver: &Resolver,
+    m: usize,
+    inputs: &Inputs,
+) -> Result<(u64, bool, Outputs), String> {
+    let run = runs
+        .get(m)
+        .ok_or_else(|| format!("no model #{m} in this scenario"))?
+        .ok_or_else(|| {
+            format!(
+                "model `{}` is not placed on this worker",
+                setup.models[m].name
+            )
+        })?;
+    if let Some(pause) = run.pause_before_shared() {
+        std::thread::sleep(pause);
+    }
+    let mut compute_ns = 0;
+    let mut first_run = false;
+    let outputs = resolver.serve_shared(m, inputs, |input| {
+        let t0 = Instant::now();
+        let result = match input {
+            Input::Views(views) => run.run_shared(views),
+            Input::Staged(_) => {
+                Err("the device transfer runs one request per worker at a time".to_string())
+            }
+        };
+        compute_ns = t0.elapsed().as_nanos() as u64;
+        if result.is_ok() {
+            first_run = !first[m].swap(true, Ordering::Relaxed);
+        }
+        result
+    })?;
+    Ok((compute_ns, first_run, outputs))
 }
 
 type Served = (u64, bool, Option<u64>, Vec<u32>, Outputs);

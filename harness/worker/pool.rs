@@ -2,7 +2,10 @@
 //!
 //! Each worker is a child process with one Unix socket (a socketpair; the child inherits its end as a
 //! file descriptor). Requests are written by whichever load-generator client sends them; one reader
-//! task per worker completes the matching pending request when its reply arrives. If a worker's
+//! task per worker completes the matching pending request when its reply arrives, by request id, so
+//! replies may come in any order (a worker with `worker_concurrency` above 1 answers in the order
+//! its runs finish). The pool never caps a worker's requests in flight: the worker's socket is its
+//! queue, and it takes up to `worker_concurrency` of them at a time. If a worker's
 //! connection ends, every request still pending on it fails with `worker_lost`, so no client waits
 //! forever.
 
@@ -147,6 +150,8 @@ pub struct Worker {
     writer: tokio::sync::Mutex<OwnedWriteHalf>,
     pending: Pending,
     outstanding: AtomicUsize,
+    /// How many requests it runs at once (`worker_concurrency`).
+    concurrency: usize,
     /// Which models this worker holds, as far as the parent knows (on-demand loads and evictions
     /// are learned from replies; a send to a non-holder marks it at once, so followers queue there).
     holds: Mutex<Vec<bool>>,
@@ -168,6 +173,7 @@ impl Worker {
             .map(|m| setup.preload.contains(&(m as u32)))
             .collect();
         let runtime = setup.runtime;
+        let concurrency = setup.worker_concurrency.max(1) as usize;
         let (mut child, ours) = match runtime {
             // The torch worker is a Python script that takes the same flags.
             Runtime::Torch => {
@@ -295,6 +301,7 @@ impl Worker {
             writer: tokio::sync::Mutex::new(wr),
             pending,
             outstanding: AtomicUsize::new(0),
+            concurrency,
             holds: Mutex::new(holds),
             stderr,
             bye: Mutex::new(Some(bye_rx)),
@@ -522,6 +529,12 @@ pub struct Pool {
     /// (worker pid, model, sample) whose outputs were checked against the expected ones: each
     /// worker's first run of each sample is checked once per point, whichever phase it falls in.
     pub checked: std::cell::RefCell<std::collections::HashSet<(u32, usize, usize)>>,
+    /// On-demand placement: when the parent learned that (worker pid, model) loaded the model, to
+    /// tell each evicted model's age.
+    pub loaded_at: std::cell::RefCell<HashMap<(u32, usize), Instant>>,
+    /// On-demand placement: permits to load a model, one per worker that may load at the same
+    /// time (`[on_demand] parallel_loads`); `None` puts no limit.
+    pub load_permits: Option<tokio::sync::Semaphore>,
 }
 
 /// How the pool treats failing workers.
@@ -584,6 +597,8 @@ impl Pool {
             restarts: std::cell::Cell::new(0),
             restart_max: std::cell::Cell::new(Duration::ZERO),
             checked: Default::default(),
+            loaded_at: Default::default(),
+            load_permits: None,
         })
     }
 
@@ -600,7 +615,15 @@ impl Pool {
             restarts: std::cell::Cell::new(0),
             restart_max: std::cell::Cell::new(Duration::ZERO),
             checked: Default::default(),
+            loaded_at: Default::default(),
+            load_permits: None,
         }
+    }
+
+    /// On-demand placement: lets at most `n` workers load a model at the same time; a request that
+    /// will make its worker load waits for a permit, and that wait counts in its service time.
+    pub fn limit_parallel_loads(&mut self, n: usize) {
+        self.load_permits = Some(tokio::sync::Semaphore::new(n.max(1)));
     }
 
     pub fn policy(&self) -> Supervision {
@@ -608,13 +631,13 @@ impl Pool {
     }
 
     /// Whether any worker is alive.
-    /// Whether a live worker that holds `model` has nothing in flight (dynamic batching's `send`
-    /// policy sends a batch at once then).
+    /// Whether a live worker that holds `model` could start a run now: fewer requests in flight
+    /// than it runs at once (dynamic batching's `send` policy sends a batch at once then).
     pub fn idle_holder(&self, model: usize) -> bool {
         self.workers
             .borrow()
             .iter()
-            .any(|w| !w.is_dead() && w.holds(model) && w.outstanding() == 0)
+            .any(|w| !w.is_dead() && w.holds(model) && w.outstanding() < w.concurrency)
     }
 
     pub fn any_alive(&self) -> bool {

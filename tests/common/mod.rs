@@ -483,6 +483,7 @@ pub async fn outputs_through(
         pin: Pin::None,
         provider: Provider::Cpu,
         load: LoadPoint::Closed { concurrency: 1 },
+        worker_concurrency: 1,
         runtime,
         session: Default::default(),
         batch: None,

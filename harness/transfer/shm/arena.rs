@@ -641,6 +641,24 @@ impl ShmArena {
         write_tensors(self.output_mut(slot)?, tensors)
     }
 
+    /// Copies `tensors` into slot `slot`'s output region through a shared reference: the worker's
+    /// reply when it serves several requests at once (`worker_concurrency`), each from its own
+    /// thread and slot.
+    ///
+    /// # Safety
+    /// Until this returns, nothing else in this process reads or writes slot `slot`'s output
+    /// region (the worker's resolver claims the slot first, see `shm::Resolver::serve_shared`).
+    pub unsafe fn write_outputs_claimed(
+        &self,
+        slot: usize,
+        tensors: &[TensorData],
+    ) -> Result<Vec<TensorPlacement>, ShmError> {
+        let r = self.layout.slot_output_range(slot)?;
+        // SAFETY: the range comes from our layout; the caller holds the slot's output region
+        // alone, and the input views of any slot lie in other, disjoint ranges.
+        write_tensors(unsafe { self.shared.slice_mut(r) }, tensors)
+    }
+
     /// A view of one input tensor of slot `slot`, checked against the region.
     pub fn read_input(&self, slot: usize, p: &TensorPlacement) -> Result<&[u8], ShmError> {
         read_tensor(self.input(slot)?, p)

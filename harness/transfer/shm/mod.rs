@@ -42,6 +42,7 @@ pub use arena::{
 
 use std::cell::RefCell;
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use super::{Input, Inputs, InputsRef, NO_SAMPLES, Outputs, TransferError};
@@ -281,6 +282,18 @@ impl Drop for Staged<'_> {
 #[derive(Debug)]
 pub struct Resolver {
     arena: ShmArena,
+    /// One flag per slot, set while a thread serves a request from it (`worker_concurrency`): a
+    /// slot named by two requests in flight at once is refused, never written by two threads.
+    busy: Vec<AtomicBool>,
+}
+
+/// Clears a slot's busy flag when its request is served.
+struct Claim<'a>(&'a AtomicBool);
+
+impl Drop for Claim<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
 }
 
 impl Resolver {
@@ -292,7 +305,53 @@ impl Resolver {
         // (`--shm-fd`), and nothing else in this process owns it.
         let owned = unsafe { OwnedFd::from_raw_fd(fd) };
         let arena = ShmArena::open(owned, layout).map_err(TransferError::Arena)?;
-        Ok(Resolver { arena })
+        let busy = (0..layout.slots())
+            .map(|_| AtomicBool::new(false))
+            .collect();
+        Ok(Resolver { arena, busy })
+    }
+
+    /// As [`Resolver::serve`], from one of several threads serving requests at once. The parent
+    /// gives each request in flight its own slot and takes it back only after the reply; the slot
+    /// is claimed here as well, so a slot reused while a run still reads it is an error for that
+    /// request rather than two threads in one region.
+    pub fn serve_shared(
+        &self,
+        inputs: &Inputs,
+        run: impl FnOnce(Input<'_>) -> Result<Vec<TensorData>, String>,
+    ) -> Result<Outputs, String> {
+        let (slot, tensors) = match inputs {
+            Inputs::Shm { slot, tensors } => (*slot as usize, tensors),
+            Inputs::Inline(tensors) => return super::pipe::serve_inline(tensors, run),
+            Inputs::Index(_) | Inputs::Batch { .. } => return Err(NO_SAMPLES.into()),
+        };
+        let flag = self
+            .busy
+            .get(slot)
+            .ok_or_else(|| format!("no slot {slot} in the shared-memory arena"))?;
+        if flag.swap(true, Ordering::Acquire) {
+            return Err(format!(
+                "shared-memory slot {slot} is already in use by another request in flight"
+            ));
+        }
+        let _claim = Claim(flag);
+        let mut views = Vec::with_capacity(tensors.len());
+        for p in tensors {
+            let bytes = self.arena.read_input(slot, p).map_err(|e| e.to_string())?;
+            views.push(TensorView {
+                dtype: p.dtype,
+                shape: &p.shape,
+                bytes,
+            });
+        }
+        let outputs = run(Input::Views(&views))?;
+        // SAFETY: this thread holds the slot's claim until `_claim` drops, after the write, so no
+        // other thread of this process touches its output region meanwhile.
+        match unsafe { self.arena.write_outputs_claimed(slot, &outputs) } {
+            Ok(placed) => Ok(Outputs::Shm(placed)),
+            Err(ShmError::DoesNotFit { .. }) => Ok(Outputs::Inline(outputs)),
+            Err(e) => Err(e.to_string()),
+        }
     }
 
     /// Serves a request from its slot: views over the inputs in the mapping, no copy; the outputs
