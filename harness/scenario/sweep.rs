@@ -144,13 +144,12 @@ pub fn expand(axes: &Axes) -> Result<Vec<Point>, usize> {
 }
 
 /// A point's id. The defaults stay out of it (placement `replicate`, pin `none`, runtime `ort`,
-/// worker_concurrency 1, the session options' defaults, no `batch` axis), so ids of simple sweeps
-/// stay short and ids from
-/// before an axis existed stay the same. The session options follow the threads
-/// (`w1-t2-nospin-pipe-cpu-c4`) and the batch or batching policy comes just before the load
-/// (`...-cpu-b8-c4`, `...-cpu-mb8-d2ms-r500`), so
-/// that an id still ends with its load (`bench capacity` names a configuration by the id without
-/// it). A worker_concurrency of `k` adds `-k{k}` after the load.
+/// worker_concurrency 1, the session options' defaults, no `batch` axis or `[batching]`), so ids
+/// of simple sweeps stay short and ids from before an axis existed stay the same. The session
+/// options follow the threads (`w1-t2-nospin-pipe-cpu-c4`); the batch or batching policy comes
+/// just before the load (`...-cpu-b8-c4`, `...-cpu-mb8-d2ms-r500`); a worker_concurrency of `k`
+/// adds `-k{k}` after the load (`bench capacity` drops the load part wherever it stands to name a
+/// configuration).
 fn point_id(p: &Point) -> String {
     let Point {
         workers,

@@ -648,38 +648,12 @@ fn positive_axis(
     default: usize,
     e: &mut Errors,
 ) -> Vec<usize> {
-    let Some(raw) = raw else { return vec![default] };
-    let values = raw.to_vec();
-    if values.is_empty() {
-        e.push(
-            key,
-            "the list is empty, so the sweep has no points",
-            format!(
-                "give at least one value, e.g. `{} = [{default}]`",
-                last_key(key)
-            ),
-        );
-        return vec![default];
-    }
-    let mut out = Vec::new();
-    for v in values {
-        if v < 1 {
-            e.push(
-                key,
-                format!("values must be at least 1, got {v}"),
-                "remove zero and negative values",
-            );
-        } else if out.contains(&(v as usize)) {
-            e.push(
-                key,
-                format!("value {v} is listed twice"),
-                "list each value once",
-            );
-        } else {
-            out.push(v as usize);
-        }
-    }
-    if out.is_empty() { vec![default] } else { out }
+    distinct_axis(raw, key, default, &format!("[{default}]"), e, |v| {
+        usize::try_from(v).ok().filter(|&v| v >= 1).ok_or((
+            format!("values must be at least 1, got {v}"),
+            "remove zero and negative values",
+        ))
+    })
 }
 
 /// An axis of `true` and `false`: one value or a list, each listed once.
@@ -689,6 +663,19 @@ fn bool_axis(
     default: bool,
     e: &mut Errors,
 ) -> Vec<bool> {
+    distinct_axis(raw, key, default, "[true, false]", e, Ok)
+}
+
+/// One value or a list, each listed once and each taken by `check` (or refused with its message
+/// and fix); `default` when absent, empty or all refused. `example` is a list for the fix.
+fn distinct_axis<R: Clone + std::fmt::Display, T: PartialEq + Copy>(
+    raw: Option<&OneOrMany<R>>,
+    key: &KeyPath,
+    default: T,
+    example: &str,
+    e: &mut Errors,
+    check: impl Fn(R) -> Result<T, (String, &'static str)>,
+) -> Vec<T> {
     let Some(raw) = raw else { return vec![default] };
     let values = raw.to_vec();
     if values.is_empty() {
@@ -696,7 +683,7 @@ fn bool_axis(
             key,
             "the list is empty, so the sweep has no points",
             format!(
-                "give at least one value, e.g. `{} = [true, false]`",
+                "give at least one value, e.g. `{} = {example}`",
                 last_key(key)
             ),
         );
@@ -704,17 +691,17 @@ fn bool_axis(
     }
     let mut out = Vec::new();
     for v in values {
-        if out.contains(&v) {
-            e.push(
+        match check(v.clone()) {
+            Err((message, fix)) => e.push(key, message, fix),
+            Ok(t) if out.contains(&t) => e.push(
                 key,
                 format!("value {v} is listed twice"),
                 "list each value once",
-            );
-        } else {
-            out.push(v);
+            ),
+            Ok(t) => out.push(t),
         }
     }
-    out
+    if out.is_empty() { vec![default] } else { out }
 }
 
 fn last_key(key: &KeyPath) -> String {
