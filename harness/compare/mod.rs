@@ -278,7 +278,7 @@ pub struct Change {
 }
 
 /// The 95% prediction interval of one more run from a named baseline's runs, in percent of the
-/// baseline's value ([`runs_band`]).
+/// baseline's value (see `runs_band`).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RunsBand {
     pub low: f64,
