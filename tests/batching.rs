@@ -27,7 +27,7 @@ fn dynamic_batching_matches_the_closed_form_of_full_batches() {
     let _heavy = common::exclusive();
     let scenario = "[[model]]\nname = \"m\"\n\
                     synthetic = { mean = \"10ms\", per_sample = \"2500us\", wait = \"sleep\" }\n\
-                    [workload]\nwarmup_requests = 16\nduration = \"1500ms\"\nmin_requests = 50\n\
+                    [workload]\nwarmup_requests = 16\nduration = \"1s\"\nmin_requests = 40\n\
                     [load]\nconcurrency = [4, 8]\n\
                     [sweep]\ntransfer = [\"pipe\", \"shm\", \"index\"]\n\
                     [batching]\nmax_batch = [1, 4]\nmax_delay = \"50ms\"\n";
@@ -109,7 +109,7 @@ fn real_models_run_joined_requests_with_every_transfer_that_batches() {
     let scenario = format!(
         "[[model]]\nname = \"mlp\"\npath = \"{models}/mlp.onnx\"\ndims = {{ batch = 1 }}\n\
          [[model]]\nname = \"resnet_small\"\npath = \"{models}/resnet_small.onnx\"\ndims = {{ batch = 1 }}\n\
-         [workload]\nwarmup_requests = 20\nduration = \"1s\"\n\
+         [workload]\nwarmup_requests = 20\nduration = \"500ms\"\n\
          [load]\nconcurrency = 8\n\
          [sweep]\ntransfer = [\"pipe\", \"shm\", \"index\"]\n\
          [batching]\nmax_batch = 4\nmax_delay = \"5ms\"\n"
