@@ -204,24 +204,28 @@ pub(super) fn check(
     let Some(first) = shm.first() else {
         return Vec::new();
     };
-    // Reads each ONNX signature once, not once per point.
+    // Reads each ONNX signature once, not once per point. A dynamic batching point's slots hold
+    // `max_batch` requests' samples and outputs.
     let base = need(models, workload, load, first.load);
-    let need = |lp: LoadPoint| Need {
+    let per_run = |p: &Point| p.batching.map_or(1, |b| b.max_batch) as u64;
+    let need = |lp: LoadPoint, k: u64| Need {
         slots: slots(lp, load.max_in_flight, fanout(workload)),
-        ..base
+        input: base.input.saturating_mul(k),
+        known_output: base.known_output.saturating_mul(k),
     };
-    let mut seen: Vec<(LoadPoint, Vec<&str>)> = Vec::new();
+    let mut seen: Vec<((LoadPoint, u64), Vec<&str>)> = Vec::new();
     for p in shm {
-        if !need(p.load).fits(budget) {
-            match seen.iter_mut().find(|(l, _)| *l == p.load) {
+        let at = (p.load, per_run(p));
+        if !need(at.0, at.1).fits(budget) {
+            match seen.iter_mut().find(|(l, _)| *l == at) {
                 Some((_, ids)) => ids.push(&p.id),
-                None => seen.push((p.load, vec![&p.id])),
+                None => seen.push((at, vec![&p.id])),
             }
         }
     }
     seen.into_iter()
-        .map(|(lp, ids)| {
-            let n = need(lp);
+        .map(|((lp, k), ids)| {
+            let n = need(lp, k);
             let fit = n.max_slots(budget) / fanout(workload) as u64;
             let (key, axis, lower) = match lp {
                 LoadPoint::Closed { concurrency } => (

@@ -1797,3 +1797,24 @@ fn on_demand_parallel_loads_defaults_to_one_and_refuses_zero() {
         [(Some(13), "on_demand.parallel_loads".to_string())]
     );
 }
+
+/// A dynamic batching point's shm slots hold `max_batch` requests' samples, so `validate` checks
+/// the budget at that size: 8,192 requests of 296 bytes (256 in, 40 out) are over 1 MiB, one is
+/// not, and the message names the batching point only.
+#[test]
+fn the_shm_budget_counts_a_batch_of_max_batch_requests() {
+    let text = format!(
+        "[[model]]\nname = \"mlp\"\npath = {}\ndims = {{ batch = 1 }}\n\
+         [sweep]\ntransfer = \"shm\"\n[transfer]\nshm_budget_mib = 1\n\
+         [batching]\nmax_batch = [1, 8192]\n",
+        lit(&model("mlp"))
+    );
+    let e = errs(&text);
+    assert_eq!(e.len(), 1, "{}", ScenarioErrors(e.clone()));
+    assert!(
+        e[0].message.contains("w1-t1-shm-cpu-mb8192-d1ms-c1") && !e[0].message.contains("mb1-"),
+        "{}",
+        e[0].message
+    );
+    ok(&text.replace("8192", "64"));
+}
