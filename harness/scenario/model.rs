@@ -268,29 +268,21 @@ pub(super) fn resolve_model(
     // The `batch` axis binds the batch dim to its first value here (each point rebinds it to its
     // own), over `dims` and over the shapes given by position.
     let batch_dim = resolve_batch_dim(m.batch_dim.as_ref(), &key.key("batch_dim"), e);
-    let mut dynamic_binding = None;
-    if batch_use == BatchUse::Dynamic {
-        let (binding, _) = batch_places(
+    // Both batch uses need the dim found; only the static axis binds it.
+    let places = match batch_use {
+        BatchUse::Off => None,
+        BatchUse::Static(_) | BatchUse::Dynamic => Some(batch_places(
             &graph_inputs,
             &batch_dim,
             &name,
             key,
             m.batch_dim.is_some(),
             e,
-        )?;
-        dynamic_binding = Some(binding);
-    }
-    let batch_found = match batch {
-        None => None,
-        Some(b) => {
-            let (binding, names) = batch_places(
-                &graph_inputs,
-                &batch_dim,
-                &name,
-                key,
-                m.batch_dim.is_some(),
-                e,
-            )?;
+        )?),
+    };
+    let mut dynamic_binding = None;
+    let batch_found = match (batch, places) {
+        (Some(b), Some((binding, names))) => {
             if m.test_data.is_some() {
                 e.push(
                     &key.key("test_data"),
@@ -304,6 +296,11 @@ pub(super) fn resolve_model(
             }
             Some((b, binding, names))
         }
+        (None, Some((binding, _))) => {
+            dynamic_binding = Some(binding);
+            None
+        }
+        (_, None) => None,
     };
 
     // A test-data folder gives every input its files, and so its shape, and the expected outputs.
