@@ -201,6 +201,19 @@ struct Queued {
 /// What one model call returns: its outcome, when its send began and when its reply arrived.
 type Called = (Outcome, Instant, Instant);
 
+/// One run sent to a worker, and what its requests' outcomes are made from.
+struct Ran {
+    reply: Reply,
+    /// When the send began: when the parent's copy of the inputs did, for a mode that copies.
+    began: Instant,
+    done: Instant,
+    copy: Duration,
+    /// `shm` outputs that outgrew their slot came back inline.
+    outputs_inline: bool,
+    /// A run of one sample whose outputs missed its expected ones.
+    mismatch: Option<String>,
+}
+
 /// The outcome of one model call.
 enum Outcome {
     Ok(Timing, Staging),
@@ -310,127 +323,14 @@ impl<'a> Phase<'a> {
                 )
                 .await;
         }
-        let sample = &spec.samples[index];
-        let id = self.next_id.get();
-        self.next_id.set(id + 1);
-        let mut frame = self.frames.borrow_mut().pop().unwrap_or_default();
-        // Staging may wait (for a free shared-memory slot): that counts as send lag.
-        let staged = self.stager.stage(sample, index).await;
-        // Workers that died with nothing in flight are noticed here, before one is picked.
-        self.pool.heal().await;
-        let worker = self.pool.pick(m, hint);
-        let timeout = self.pool.policy().request_timeout;
-        let sent = Instant::now();
-        // The parent's copy of the inputs (shm) is transfer cost, not the generator falling
-        // behind: the send begins when the copy does. A wait for a free slot stays send lag.
-        let copy = staged.copy_time();
-        let began = sent.checked_sub(copy).unwrap_or(sent).max(intended);
-        // On-demand placement: a request that will make its worker load a model first waits for
-        // a load permit (`[on_demand] parallel_loads`), held until its reply; the wait is part of
-        // the miss's service time, not send lag.
-        let load_permit = match &self.pool.load_permits {
-            Some(permits) if !worker.holds(m) => permits.acquire().await.ok(),
-            _ => None,
-        };
-        let reply = match staged.inputs() {
-            Ok(inputs) => {
-                worker
-                    .call_within(id, m as u32, inputs, &mut frame, timeout)
-                    .await
-            }
-            Err(why) => Reply::Failed(why),
-        };
-        let done = Instant::now();
-        drop(load_permit);
-        // Each worker's first run of each sample is checked against the expected outputs, before
-        // the staged inputs go (the `shm` outputs are in their slot).
-        let mismatch = match &reply {
-            Reply::Done { outputs, .. } => {
-                self.check_outputs(worker.info.pid, m, index, &staged, outputs)
-            }
-            _ => None,
-        };
-        // A dead or hung worker is replaced; this request waits for that, then reports its failure.
-        self.pool.after_reply(worker.info.id as usize, &reply).await;
-        let outputs_inline = match &reply {
-            Reply::Done { outputs, .. } => staged.outputs_fell_back(outputs),
-            _ => false,
-        };
-        // Only now may the staged inputs go (a shared-memory slot back to the pool).
-        drop(staged);
-        self.frames.borrow_mut().push(frame);
-        self.last_done.set(self.last_done.get().max(done));
+        let ran = self.send_run(m, hint, &[index]).await;
+        // The send begins when the parent's copy of the inputs does, and never before its
+        // intended time; a wait for a free slot before it is send lag.
+        let began = ran.began.max(intended);
         let lag = began.saturating_duration_since(intended);
-        let cache = match &reply {
-            Reply::Done {
-                cold_load_ns,
-                evicted,
-                ..
-            } if cold_load_ns.is_some() || !evicted.is_empty() => {
-                Some((*cold_load_ns, evicted.clone()))
-            }
-            _ => None,
-        };
-        let outcome = match reply {
-            Reply::Done { .. } if mismatch.is_some() => Outcome::Err {
-                kind: "output_mismatch",
-                message: mismatch.unwrap_or_default(),
-                lag,
-            },
-            Reply::Done {
-                cold_load_ns: Some(_),
-                ..
-            } => Outcome::Cold {
-                latency: done.saturating_duration_since(intended),
-            },
-            Reply::Done {
-                compute_ns,
-                first: true,
-                ..
-            } => {
-                let latency = done - began;
-                let mut fr = self.first_runs.borrow_mut();
-                fr[m].merge(&FirstRuns {
-                    count: 1,
-                    max_latency: latency,
-                    max_compute_ns: compute_ns,
-                });
-                Outcome::First
-            }
-            Reply::Done { compute_ns, .. } => Outcome::Ok(
-                Timing {
-                    latency: done.saturating_duration_since(intended),
-                    service: done - began,
-                    lag,
-                    compute_ns,
-                },
-                Staging {
-                    copy,
-                    outputs_inline,
-                    queue_wait: None,
-                },
-            ),
-            Reply::Failed(message) => Outcome::Err {
-                kind: "runtime_error",
-                message,
-                lag,
-            },
-            Reply::Lost(message) => Outcome::Err {
-                kind: "worker_lost",
-                message,
-                lag,
-            },
-            Reply::TimedOut(t) => Outcome::Err {
-                kind: "timeout",
-                message: format!("no answer within {t:?}"),
-                lag,
-            },
-        };
-        self.with_window(done, |w| record(&mut w.models[m], &outcome));
-        if let Some((cold_load_ns, evicted)) = cache {
-            self.record_cache(worker.info.pid, m, cold_load_ns, &evicted, done);
-        }
-        (outcome, began, done)
+        let outcome = self.outcome(m, &ran, intended, began, lag, None);
+        self.with_window(ran.done, |w| record(&mut w.models[m], &outcome));
+        (outcome, began, ran.done)
     }
 
     /// Queues a request to model `m` for dynamic batching and records its outcome once its batch
@@ -471,36 +371,68 @@ impl<'a> Phase<'a> {
     /// in order. `joined` says when each reached the queue: its send lag ends there, and its wait
     /// in the queue runs from there to the batch's send.
     async fn run_batch(&self, m: usize, items: &[Queued], joined: &[Instant]) -> Vec<Called> {
+        let samples: Vec<usize> = items.iter().map(|q| q.index).collect();
+        let ran = self.send_run(m, items[0].hint, &samples).await;
+        self.with_window(ran.done, |w| {
+            w.models[m].record_run(items.len());
+            w.all.record_run(items.len());
+        });
+        items
+            .iter()
+            .zip(joined)
+            .map(|(q, &at)| {
+                let from = at.max(q.intended);
+                let lag = at.saturating_duration_since(q.intended);
+                let queue_wait = ran.began.saturating_duration_since(from);
+                let outcome = self.outcome(m, &ran, q.intended, ran.began, lag, Some(queue_wait));
+                (outcome, from, ran.done)
+            })
+            .collect()
+    }
+
+    /// Sends one run of model `m` on `samples` (by number) to a worker and waits for its reply:
+    /// one sample as it is, several joined along the batch dim (in the parent for the modes that
+    /// carry tensors, in the worker for `index`). Replaces a dead or hung worker, records the
+    /// model cache's events, and checks a run of one sample against its expected outputs.
+    async fn send_run(&self, m: usize, hint: usize, samples: &[usize]) -> Ran {
         let spec = &self.scenario.models[m];
         let axes = &self.batch_axes[m];
-        let indices: Vec<u32> = items.iter().map(|q| q.index as u32).collect();
-        // A run of one sends its sample as it is; a longer one joins them (in the parent, for
-        // the modes that carry tensors).
-        let tensors: Result<std::borrow::Cow<'_, [crate::tensor::TensorData]>, String> = match items
-        {
-            [one] => Ok(std::borrow::Cow::Borrowed(&spec.samples[one.index])),
-            _ if self.stager.joins_in_parent() => {
-                let samples: Vec<&[crate::tensor::TensorData]> =
-                    items.iter().map(|q| &spec.samples[q.index][..]).collect();
-                crate::transfer::join_samples(&samples, axes).map(std::borrow::Cow::Owned)
-            }
-            _ => Ok(std::borrow::Cow::Borrowed(&[])),
+        let tensors: Result<std::borrow::Cow<'_, [crate::tensor::TensorData]>, String> =
+            match samples {
+                [one] => Ok(std::borrow::Cow::Borrowed(&spec.samples[*one])),
+                _ if self.stager.joins_in_parent() => {
+                    let parts: Vec<&[crate::tensor::TensorData]> =
+                        samples.iter().map(|&k| &spec.samples[k][..]).collect();
+                    crate::transfer::join_samples(&parts, axes).map(std::borrow::Cow::Owned)
+                }
+                _ => Ok(std::borrow::Cow::Borrowed(&[])),
+            };
+        // What an `index` batch sends instead of tensors (nothing for a run of one).
+        let numbers: Vec<u32> = match samples {
+            [_] => Vec::new(),
+            _ => samples.iter().map(|&k| k as u32).collect(),
         };
         let id = self.next_id.get();
         self.next_id.set(id + 1);
         let mut frame = self.frames.borrow_mut().pop().unwrap_or_default();
-        let staged = match (&tensors, items) {
-            (Ok(t), [one]) => Some(self.stager.stage(t, one.index).await),
-            (Ok(t), _) => Some(self.stager.stage_batch(t, &indices, axes).await),
+        // Staging may wait (for a free shared-memory slot): that counts as send lag.
+        let staged = match (&tensors, samples) {
+            (Ok(t), [one]) => Some(self.stager.stage(t, *one).await),
+            (Ok(t), _) => Some(self.stager.stage_batch(t, &numbers, axes).await),
             (Err(_), _) => None,
         };
+        // Workers that died with nothing in flight are noticed here, before one is picked.
         self.pool.heal().await;
-        let worker = self.pool.pick(m, items[0].hint);
+        let worker = self.pool.pick(m, hint);
         let timeout = self.pool.policy().request_timeout;
         let sent = Instant::now();
+        // The parent's copy of the inputs (shm) is transfer cost, not the generator falling
+        // behind: the send begins when the copy does.
         let copy = staged.as_ref().map_or(Duration::ZERO, |s| s.copy_time());
         let began = sent.checked_sub(copy).unwrap_or(sent);
-        // As in `call_model`: a run that makes its worker load the model waits for a permit.
+        // On-demand placement: a run that will make its worker load a model first waits for a
+        // load permit (`[on_demand] parallel_loads`), held until its reply; the wait is part of
+        // the miss's service time, not send lag.
         let load_permit = match &self.pool.load_permits {
             Some(permits) if !worker.holds(m) => permits.acquire().await.ok(),
             _ => None,
@@ -525,88 +457,101 @@ impl<'a> Phase<'a> {
         {
             self.record_cache(worker.info.pid, m, *cold_load_ns, evicted, done);
         }
-        // A run of one request is checked against its sample's expected outputs, as without
-        // batching; a joined run's outputs belong to several samples and are not.
-        let mismatch = match (&reply, &staged, items) {
+        // Each worker's first run of each sample is checked against the expected outputs, before
+        // the staged inputs go (the `shm` outputs are in their slot). A joined run's outputs
+        // belong to several samples and are not checked.
+        let mismatch = match (&reply, &staged, samples) {
             (Reply::Done { outputs, .. }, Some(s), [one]) => {
-                self.check_outputs(worker.info.pid, m, one.index, s, outputs)
+                self.check_outputs(worker.info.pid, m, *one, s, outputs)
             }
             _ => None,
         };
+        // A dead or hung worker is replaced; the run waits for that, then reports its failure.
         self.pool.after_reply(worker.info.id as usize, &reply).await;
         let outputs_inline = match (&reply, &staged) {
             (Reply::Done { outputs, .. }, Some(s)) => s.outputs_fell_back(outputs),
             _ => false,
         };
+        // Only now may the staged inputs go (a shared-memory slot back to the pool).
         drop(staged);
         self.frames.borrow_mut().push(frame);
         self.last_done.set(self.last_done.get().max(done));
-        self.with_window(done, |w| {
-            w.models[m].record_run(items.len());
-            w.all.record_run(items.len());
-        });
-        items
-            .iter()
-            .zip(joined)
-            .map(|(q, &at)| {
-                let lag = at.saturating_duration_since(q.intended);
-                let from = at.max(q.intended);
-                let outcome = match &reply {
-                    Reply::Done { .. } if mismatch.is_some() => Outcome::Err {
-                        kind: "output_mismatch",
-                        message: mismatch.clone().unwrap_or_default(),
-                        lag,
-                    },
-                    Reply::Done {
-                        cold_load_ns: Some(_),
-                        ..
-                    } => Outcome::Cold {
-                        latency: done.saturating_duration_since(q.intended),
-                    },
-                    Reply::Done {
-                        first: true,
-                        compute_ns,
-                        ..
-                    } => {
-                        self.first_runs.borrow_mut()[m].merge(&FirstRuns {
-                            count: 1,
-                            max_latency: done - began,
-                            max_compute_ns: *compute_ns,
-                        });
-                        Outcome::First
-                    }
-                    Reply::Done { compute_ns, .. } => Outcome::Ok(
-                        Timing {
-                            latency: done.saturating_duration_since(q.intended),
-                            service: done - began,
-                            lag,
-                            compute_ns: *compute_ns,
-                        },
-                        Staging {
-                            copy,
-                            outputs_inline,
-                            queue_wait: Some(began.saturating_duration_since(from)),
-                        },
-                    ),
-                    Reply::Failed(message) => Outcome::Err {
-                        kind: "runtime_error",
-                        message: message.clone(),
-                        lag,
-                    },
-                    Reply::Lost(message) => Outcome::Err {
-                        kind: "worker_lost",
-                        message: message.clone(),
-                        lag,
-                    },
-                    Reply::TimedOut(t) => Outcome::Err {
-                        kind: "timeout",
-                        message: format!("no answer within {t:?}"),
-                        lag,
-                    },
-                };
-                (outcome, at.max(q.intended), done)
-            })
-            .collect()
+        Ran {
+            reply,
+            began,
+            done,
+            copy,
+            outputs_inline,
+            mismatch,
+        }
+    }
+
+    /// The outcome of one request of `ran` to model `m`: its latency runs from `intended`, its
+    /// service time from `began`; `lag` is its send lag and `queue_wait` its wait in a batching
+    /// queue. A first run also counts in the model's first runs.
+    fn outcome(
+        &self,
+        m: usize,
+        ran: &Ran,
+        intended: Instant,
+        began: Instant,
+        lag: Duration,
+        queue_wait: Option<Duration>,
+    ) -> Outcome {
+        let done = ran.done;
+        match &ran.reply {
+            Reply::Done { .. } if ran.mismatch.is_some() => Outcome::Err {
+                kind: "output_mismatch",
+                message: ran.mismatch.clone().unwrap_or_default(),
+                lag,
+            },
+            Reply::Done {
+                cold_load_ns: Some(_),
+                ..
+            } => Outcome::Cold {
+                latency: done.saturating_duration_since(intended),
+            },
+            Reply::Done {
+                first: true,
+                compute_ns,
+                ..
+            } => {
+                self.first_runs.borrow_mut()[m].merge(&FirstRuns {
+                    count: 1,
+                    max_latency: done - began,
+                    max_compute_ns: *compute_ns,
+                });
+                Outcome::First
+            }
+            Reply::Done { compute_ns, .. } => Outcome::Ok(
+                Timing {
+                    latency: done.saturating_duration_since(intended),
+                    service: done - began,
+                    lag,
+                    compute_ns: *compute_ns,
+                },
+                Staging {
+                    copy: ran.copy,
+                    outputs_inline: ran.outputs_inline,
+                    queue_wait,
+                },
+            ),
+            Reply::Failed(message) => Outcome::Err {
+                kind: "runtime_error",
+                message: message.clone(),
+                lag,
+            },
+            Reply::Lost(message) => Outcome::Err {
+                kind: "worker_lost",
+                message: message.clone(),
+                lag,
+            },
+            Reply::TimedOut(t) => Outcome::Err {
+                kind: "timeout",
+                message: format!("no answer within {t:?}"),
+                lag,
+            },
+        }
     }
 
     /// On-demand placement: records what a reply says about worker `pid`'s model cache: the load
