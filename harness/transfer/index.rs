@@ -13,29 +13,22 @@ use crate::tensor::{TensorData, TensorView};
 pub struct Stager;
 
 impl Stager {
-    pub fn stage(&self, index: usize) -> Staged {
+    pub fn stage(&self, index: usize) -> Staged<'static> {
         Staged::One(index as u32)
     }
 }
 
 /// The sample index a request carries, or a batch's sample indices and batch axes.
-#[derive(Debug, Clone)]
-pub enum Staged {
+#[derive(Debug, Clone, Copy)]
+pub enum Staged<'a> {
     One(u32),
     Batch {
-        samples: Vec<u32>,
-        axes: Vec<(u32, u32)>,
+        samples: &'a [u32],
+        axes: &'a [(u32, u32)],
     },
 }
 
-impl Staged {
-    pub fn batch(samples: &[u32], axes: &[(u32, u32)]) -> Staged {
-        Staged::Batch {
-            samples: samples.to_vec(),
-            axes: axes.to_vec(),
-        }
-    }
-
+impl Staged<'_> {
     pub fn inputs(&self) -> InputsRef<'_> {
         match self {
             Staged::One(k) => InputsRef::Index(*k),

@@ -147,8 +147,8 @@ pub enum Stager<'a> {
 pub enum Staged<'a> {
     Pipe(pipe::Staged<'a>),
     Shm(shm::Staged<'a>),
-    Index(index::Staged),
-    Device(device::Staged),
+    Index(index::Staged<'a>),
+    Device(device::Staged<'a>),
 }
 
 impl<'a> Stager<'a> {
@@ -184,7 +184,7 @@ impl<'a> Stager<'a> {
             Stager::Pipe(s) => Staged::Pipe(s.stage(joined)),
             Stager::Shm(s) => Staged::Shm(s.stage(joined).await),
             Stager::Index(_) | Stager::Device(_) => {
-                Staged::Index(index::Staged::batch(samples, axes))
+                Staged::Index(index::Staged::Batch { samples, axes })
             }
         }
     }

@@ -287,6 +287,20 @@ pub struct Resolver {
     busy: Vec<AtomicBool>,
 }
 
+/// The reply to a request whose `outputs` were `written` into its slot. Outputs larger than the
+/// slot's output room (an output whose size was unknown before running) go back inline, the
+/// `pipe` way, and the parent counts it.
+fn reply(
+    written: Result<Vec<TensorPlacement>, ShmError>,
+    outputs: Vec<TensorData>,
+) -> Result<Outputs, String> {
+    match written {
+        Ok(placed) => Ok(Outputs::Shm(placed)),
+        Err(ShmError::DoesNotFit { .. }) => Ok(Outputs::Inline(outputs)),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 /// Clears a slot's busy flag when its request is served.
 struct Claim<'a>(&'a AtomicBool);
 
@@ -335,23 +349,30 @@ impl Resolver {
             ));
         }
         let _claim = Claim(flag);
-        let mut views = Vec::with_capacity(tensors.len());
-        for p in tensors {
-            let bytes = self.arena.read_input(slot, p).map_err(|e| e.to_string())?;
-            views.push(TensorView {
-                dtype: p.dtype,
-                shape: &p.shape,
-                bytes,
-            });
-        }
-        let outputs = run(Input::Views(&views))?;
+        let outputs = run(Input::Views(&self.input_views(slot, tensors)?))?;
         // SAFETY: this thread holds the slot's claim until `_claim` drops, after the write, so no
         // other thread of this process touches its output region meanwhile.
-        match unsafe { self.arena.write_outputs_claimed(slot, &outputs) } {
-            Ok(placed) => Ok(Outputs::Shm(placed)),
-            Err(ShmError::DoesNotFit { .. }) => Ok(Outputs::Inline(outputs)),
-            Err(e) => Err(e.to_string()),
-        }
+        let written = unsafe { self.arena.write_outputs_claimed(slot, &outputs) };
+        reply(written, outputs)
+    }
+
+    /// Views over a request's inputs in slot `slot` of the mapping: no copy.
+    fn input_views<'a>(
+        &'a self,
+        slot: usize,
+        tensors: &'a [TensorPlacement],
+    ) -> Result<Vec<TensorView<'a>>, String> {
+        tensors
+            .iter()
+            .map(|p| {
+                let bytes = self.arena.read_input(slot, p).map_err(|e| e.to_string())?;
+                Ok(TensorView {
+                    dtype: p.dtype,
+                    shape: &p.shape,
+                    bytes,
+                })
+            })
+            .collect()
     }
 
     /// Serves a request from its slot: views over the inputs in the mapping, no copy; the outputs
@@ -366,23 +387,9 @@ impl Resolver {
             Inputs::Inline(tensors) => return super::pipe::serve_inline(tensors, run),
             Inputs::Index(_) | Inputs::Batch { .. } => return Err(NO_SAMPLES.into()),
         };
-        let mut views = Vec::with_capacity(tensors.len());
-        for p in tensors {
-            let bytes = self.arena.read_input(slot, p).map_err(|e| e.to_string())?;
-            views.push(TensorView {
-                dtype: p.dtype,
-                shape: &p.shape,
-                bytes,
-            });
-        }
-        let outputs = run(Input::Views(&views))?;
-        match self.arena.write_outputs(slot, &outputs) {
-            Ok(placed) => Ok(Outputs::Shm(placed)),
-            // Larger than the slot's output room (an output whose size was unknown before
-            // running): this reply carries them inline, the `pipe` way, and the parent counts it.
-            Err(ShmError::DoesNotFit { .. }) => Ok(Outputs::Inline(outputs)),
-            Err(e) => Err(e.to_string()),
-        }
+        let outputs = run(Input::Views(&self.input_views(slot, tensors)?))?;
+        let written = self.arena.write_outputs(slot, &outputs);
+        reply(written, outputs)
     }
 }
 
