@@ -187,6 +187,10 @@ pub const CSV_FILE: &str = "capacity.csv";
 
 /// One line of `capacity.csv`: one probe of one configuration. Times are in µs and every float
 /// has three decimals, as in `results.csv` ([`ProbeRow::rounded`]).
+fn socket() -> String {
+    "socket".into()
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ProbeRow {
     /// The configuration: the point id without its load, e.g. `w2-t1-shm-partition-cpu`.
@@ -194,6 +198,9 @@ pub struct ProbeRow {
     pub workers: usize,
     pub intra_threads: usize,
     pub transfer: String,
+    /// `socket` or `spin` (files from before the column read as `socket`).
+    #[serde(default = "socket")]
+    pub channel: String,
     pub placement: String,
     pub pin: String,
     pub provider: String,
@@ -458,6 +465,7 @@ pub fn judge(
         workers: point.workers,
         intra_threads: point.intra_threads,
         transfer: point.transfer.name().into(),
+        channel: point.channel.name().into(),
         placement: point.placement.name().into(),
         pin: point.pin.name().into(),
         provider: point.provider.name().into(),
@@ -714,6 +722,7 @@ pub fn describe(p: &Point) -> String {
         p.transfer.name()
     );
     for extra in [
+        (p.channel != crate::scenario::Channel::Socket).then(|| p.channel.name()),
         (p.placement != crate::scenario::Placement::Replicate).then(|| p.placement.name()),
         (p.pin != crate::scenario::Pin::None).then_some("pinned"),
         Some(p.provider.name()),
@@ -957,6 +966,7 @@ mod tests {
             workers,
             intra_threads: 1,
             transfer: crate::scenario::Transfer::Pipe,
+            channel: crate::scenario::Channel::Socket,
             placement: crate::scenario::Placement::Replicate,
             pin: crate::scenario::Pin::None,
             provider: crate::scenario::Provider::Cpu,

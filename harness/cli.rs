@@ -236,6 +236,10 @@ pub enum Command {
         fd: i32,
         #[arg(long)]
         size: usize,
+        /// Echo through this `spin` channel file instead of the socket (the socket then carries
+        /// only doorbells).
+        #[arg(long)]
+        channel_fd: Option<i32>,
     },
     /// Internal: run as a worker process on an inherited socket.
     #[command(hide = true)]
@@ -247,6 +251,9 @@ pub enum Command {
         /// The shared-memory arena of the `shm` transfer.
         #[arg(long)]
         shm_fd: Option<i32>,
+        /// The `spin` channel's file.
+        #[arg(long)]
+        channel_fd: Option<i32>,
     },
 }
 

@@ -100,12 +100,21 @@ impl From<ExitCode> for std::process::ExitCode {
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let ort_lib = cli.ort_lib.as_deref();
     match cli.command {
-        Command::Worker { fd, id, shm_fd } => {
-            worker::child::main(fd, shm_fd).with_context(|| format!("worker {id}"))?;
+        Command::Worker {
+            fd,
+            id,
+            shm_fd,
+            channel_fd,
+        } => {
+            worker::child::main(fd, shm_fd, channel_fd).with_context(|| format!("worker {id}"))?;
             Ok(ExitCode::Ok)
         }
-        Command::Echo { fd, size } => {
-            worker::child::echo_main(fd, size)?;
+        Command::Echo {
+            fd,
+            size,
+            channel_fd,
+        } => {
+            worker::child::echo_main(fd, size, channel_fd)?;
             Ok(ExitCode::Ok)
         }
         Command::Sweep(args) => commands::sweep(args, ort_lib),

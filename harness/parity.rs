@@ -110,6 +110,7 @@ async fn outputs(s: &Scenario, ort: Option<&OrtLib>, runtime: Runtime) -> anyhow
         workers: 1,
         intra_threads: 1,
         transfer: Transfer::Pipe,
+        channel: crate::scenario::Channel::Socket,
         placement: Placement::Replicate,
         pin: Pin::None,
         provider: Provider::Cpu,

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncRead, AsyncReadExt};
 
 use crate::scenario::{
-    ArenaExtend, ConvAlgoSearch, InputSpec, ModelSource, OnDemandCaps, Provider, Runtime,
+    ArenaExtend, Channel, ConvAlgoSearch, InputSpec, ModelSource, OnDemandCaps, Provider, Runtime,
     SessionKnobs, TorchSpec, Transfer,
 };
 use crate::tensor::TensorData;
@@ -24,7 +24,7 @@ pub use crate::transfer::{Inputs, InputsRef, Outputs};
 pub const MAGIC: [u8; 4] = *b"BNCH";
 /// Bumped on every incompatible change to the messages below (and in
 /// `harness/python/bench_protocol.py`, the Python workers' codec of the same messages).
-pub const PROTOCOL_VERSION: u32 = 5;
+pub const PROTOCOL_VERSION: u32 = 6;
 /// Frames larger than this are refused rather than allocated (1 GiB).
 pub const MAX_FRAME: u32 = 1 << 30;
 
@@ -143,6 +143,12 @@ pub struct Setup {
     /// Requests the worker runs at the same time, from its own threads on the same loaded models
     /// (`[sweep] worker_concurrency`); 1 runs them one at a time, in the order they came.
     pub worker_concurrency: u32,
+    /// How requests and replies travel after the handshake; the `spin` channel's file is passed
+    /// with `--channel-fd`.
+    pub channel: Channel,
+    /// The longest the worker spins for its next request before it parks, ns (`spin` channel; 0
+    /// parks at once).
+    pub spin_max_ns: u64,
 }
 
 /// Where and how a CUDA worker runs.
@@ -173,6 +179,8 @@ impl Setup {
             gpu: None,
             session: SessionKnobs::default(),
             worker_concurrency: 1,
+            channel: Channel::Socket,
+            spin_max_ns: 0,
         }
     }
 }
@@ -298,7 +306,7 @@ pub fn decode<'a, T: Deserialize<'a>>(payload: &'a [u8]) -> Result<T, ProtocolEr
     Ok(postcard::from_bytes(payload)?)
 }
 
-fn frame_len(header: [u8; 4]) -> Result<usize, ProtocolError> {
+pub(crate) fn frame_len(header: [u8; 4]) -> Result<usize, ProtocolError> {
     let len = u32::from_le_bytes(header);
     if len > MAX_FRAME {
         return Err(ProtocolError::TooLarge(len));
@@ -552,6 +560,8 @@ mod tests {
                             memory_pattern: flags.2,
                         },
                         worker_concurrency: intra_threads.rotate_left(7) % 9,
+                        channel: Channel::ALL[worker as usize % 2],
+                        spin_max_ns: u64::from(worker) * 1000,
                     }
                 },
             )

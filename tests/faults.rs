@@ -10,7 +10,17 @@ fn a_killed_worker_is_replaced_in_every_transfer_mode_and_nothing_is_lost() {
     // Exclusive: a closed loop of 4 at 500 µs is thousands of requests a second (CPU-heavy), and
     // the kill must land inside the 3 s point, with two seconds of it left to count requests in.
     let _heavy = common::exclusive();
-    for transfer in ["pipe", "shm", "index"] {
+    // The spin channel spins here even with more threads than CPUs (`spin = "always"`), so the
+    // kill lands on a side that may be spinning, not only on one parked on the socket.
+    for (mode, channel) in [
+        ("pipe", "socket"),
+        ("shm", "socket"),
+        ("index", "socket"),
+        ("pipe", "spin"),
+        ("shm", "spin"),
+        ("index", "spin"),
+    ] {
+        let transfer = format!("{mode} over {channel}");
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("s.toml");
         std::fs::write(
@@ -18,7 +28,8 @@ fn a_killed_worker_is_replaced_in_every_transfer_mode_and_nothing_is_lost() {
             format!(
                 "[[model]]\nname = \"m\"\nsynthetic = {{ mean = \"500us\", wait = \"sleep\" }}\n\
                  [workload]\nwarmup_requests = 0\nduration = \"3s\"\n[load]\nconcurrency = 4\n\
-                 [sweep]\nworkers = 2\ntransfer = \"{transfer}\"\n"
+                 [transfer]\nspin = \"always\"\n\
+                 [sweep]\nworkers = 2\ntransfer = \"{mode}\"\nchannel = \"{channel}\"\n"
             ),
         )
         .unwrap();
@@ -124,22 +135,74 @@ fn a_hung_worker_times_out_and_is_replaced() {
     // Exclusive: two hang-timeout-replace cycles (each a 300 ms hang, a 200 ms timeout and a worker
     // start) must fit in the 2 s point, which a starved worker start can stretch past.
     let _heavy = common::exclusive();
-    let run = common::sweep(
-        "[[model]]\nname = \"m\"\nsynthetic = { mean = \"200us\", wait = \"sleep\", hang_after = \"300ms\" }\n\
-         [workload]\nwarmup_requests = 0\nduration = \"2s\"\nrequest_timeout = \"200ms\"\nreplace_after_timeouts = 2\n\
-         [load]\nconcurrency = 2\n",
-        &[],
+    for channel in ["socket", "spin"] {
+        let run = common::sweep(
+            &format!(
+                "[[model]]\nname = \"m\"\nsynthetic = {{ mean = \"200us\", wait = \"sleep\", hang_after = \"300ms\" }}\n\
+                 [workload]\nwarmup_requests = 0\nduration = \"2s\"\nrequest_timeout = \"200ms\"\nreplace_after_timeouts = 2\n\
+                 [load]\nconcurrency = 2\n[transfer]\nspin = \"always\"\n[sweep]\nchannel = \"{channel}\"\n"
+            ),
+            &[],
+        );
+        assert_eq!(run.code, 1, "{channel}: {}", run.stderr);
+        assert!(
+            run.stderr.contains("timeout error(s)"),
+            "{channel}: {}",
+            run.stderr
+        );
+        // The replacement hangs 300 ms after its own first request too, so it is replaced again.
+        assert!(
+            run.num("all", "worker_restarts") >= 2.0,
+            "{channel}: {:?}",
+            run.row("all")
+        );
+        assert!(run.row("all")["reason"].contains("failed request"));
+        assert_eq!(run.row("all")["channel"], channel);
+        assert_accounted(&run);
+    }
+}
+
+/// SIGINT while the workers serve over the spinning channel: bench stops at once with 130, says
+/// the run was interrupted, and leaves no worker behind (a spinning worker, too, sees its parent
+/// go: the socket ends, and it dies with the parent).
+#[test]
+fn an_interrupt_during_a_spinning_point_leaves_no_worker() {
+    let _heavy = common::exclusive();
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("s.toml");
+    std::fs::write(
+        &scenario,
+        "[[model]]\nname = \"m\"\nsynthetic = { mean = \"100us\", wait = \"spin\" }\n\
+         [workload]\nwarmup_requests = 0\nduration = \"5s\"\n[load]\nconcurrency = 2\n\
+         [transfer]\nspin = \"always\"\n[sweep]\nworkers = 2\nchannel = \"spin\"\ntransfer = \"shm\"\n",
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let started = std::time::Instant::now();
+    let child = common::spawn_sweep(&scenario, &out);
+    let pid = child.id();
+    let workers = common::wait_for_children(pid, 2);
+    assert_eq!(workers.len(), 2, "two workers started");
+    assert!(common::wait_until_any_serving(&workers), "they serve");
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(pid as i32, libc::SIGINT) };
+    let out_put = child.wait_with_output().unwrap();
+    assert_eq!(
+        out_put.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&out_put.stderr)
     );
-    assert_eq!(run.code, 1, "{}", run.stderr);
-    assert!(run.stderr.contains("timeout error(s)"), "{}", run.stderr);
-    // The replacement hangs 300 ms after its own first request too, so it is replaced again.
     assert!(
-        run.num("all", "worker_restarts") >= 2.0,
-        "{:?}",
-        run.row("all")
+        started.elapsed() < std::time::Duration::from_secs(20),
+        "the interrupt did not wait for the 5 s point"
     );
-    assert!(run.row("all")["reason"].contains("failed request"));
-    assert_accounted(&run);
+    for w in workers {
+        assert!(common::is_gone(w), "worker {w} was left running");
+    }
+    let meta: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("run.json")).unwrap()).unwrap();
+    assert_eq!(meta["interrupted"], true);
 }
 
 /// Starts a sweep of `scenario` into `dir`, waits until `points` points are written, sends `signal`

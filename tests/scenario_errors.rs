@@ -65,6 +65,11 @@ const SEVERAL: &[(&str, usize, &str)] = &[
         2,
         "dynamic batching with the static batch axis and with the device transfer",
     ),
+    (
+        "channel_bad_values",
+        3,
+        "an unknown channel, an unknown spin policy and a negative longest spin at once",
+    ),
 ];
 
 fn root() -> PathBuf {

@@ -34,7 +34,7 @@ import sys
 
 MAGIC = b"BNCH"
 # Must equal PROTOCOL_VERSION in harness/protocol.rs (the round-trip test checks it).
-PROTOCOL_VERSION = 5
+PROTOCOL_VERSION = 6
 # Frames larger than this are refused rather than allocated (1 GiB), as on the Rust side.
 MAX_FRAME = 1 << 30
 
@@ -103,6 +103,8 @@ TYPES: dict = {
         ("gpu", ("opt", "GpuSetup")),
         ("session", "SessionKnobs"),
         ("worker_concurrency", "u32"),
+        ("channel", ("enum", [("socket", None), ("spin", None)])),
+        ("spin_max_ns", "u64"),
     ]),
     "SessionKnobs": ("struct", [
         ("graph_optimization", ("enum", [("disable", None), ("basic", None), ("extended", None),

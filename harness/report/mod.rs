@@ -101,6 +101,10 @@ pub struct Row {
     #[serde(default = "one")]
     pub worker_concurrency: usize,
     pub transfer: String,
+    /// How requests and replies travelled: `socket` or `spin` (files from before the column read
+    /// as `socket`).
+    #[serde(default = "socket")]
+    pub channel: String,
     pub placement: String,
     pub pin: String,
     pub provider: String,
@@ -285,6 +289,10 @@ pub struct Row {
     #[serde(skip)]
     pub only_lagged: bool,
     pub slo_met: Option<bool>,
+}
+
+fn socket() -> String {
+    "socket".into()
 }
 
 fn ort() -> String {

@@ -74,12 +74,13 @@ pub struct Curve {
 }
 
 /// The values of a point that name it, as `(axis, value)` pairs, each axis in the sweep order.
-fn axes(r: &Row) -> [(&'static str, String); 9] {
+fn axes(r: &Row) -> [(&'static str, String); 10] {
     [
         ("workers", format!("w{}", r.workers)),
         ("intra_threads", format!("t{}", r.intra_threads)),
         ("worker_concurrency", format!("k{}", r.worker_concurrency)),
         ("transfer", r.transfer.clone()),
+        ("channel", r.channel.clone()),
         ("placement", r.placement.clone()),
         ("pin", format!("pin {}", r.pin)),
         ("provider", r.provider.clone()),
@@ -141,7 +142,10 @@ pub fn curves(rows: &[Row]) -> Vec<Curve> {
         let first = alls.first().map(|r| axes(r)[i].1.clone());
         alls.iter().any(|r| Some(&axes(r)[i].1) != first.as_ref())
     };
-    let load = 7;
+    let load = axes(&Row::default())
+        .iter()
+        .position(|(name, _)| *name == "load")
+        .expect("the load is an axis");
     let along = if !varies(0) && varies(load) { load } else { 0 };
     let n = alls.first().map_or(0, |r| axes(r).len());
     let shown: Vec<usize> = (0..n).filter(|&i| i != along && varies(i)).collect();

@@ -137,6 +137,7 @@ mod tests {
             workers,
             intra_threads,
             transfer: Transfer::Pipe,
+            channel: crate::scenario::Channel::Socket,
             placement: Placement::Replicate,
             pin: Pin::None,
             provider: Provider::Cpu,

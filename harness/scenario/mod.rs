@@ -88,6 +88,40 @@ impl Transfer {
     }
 }
 
+/// How requests and replies travel between the parent and a worker (the transfer mode says what
+/// they carry; see `transfer::channel`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Channel {
+    /// Frames on the worker's Unix socket; a side that waits sleeps in the kernel.
+    Socket,
+    /// Frames through two shared-memory rings; a side that waits spins for a short, adaptive time
+    /// before it parks on the socket (`[transfer] spin`, `spin_max_us`).
+    Spin,
+}
+
+impl Channel {
+    pub const ALL: [Channel; 2] = [Channel::Socket, Channel::Spin];
+    pub fn name(self) -> &'static str {
+        match self {
+            Channel::Socket => "socket",
+            Channel::Spin => "spin",
+        }
+    }
+}
+
+/// When the `spin` channel may spin (`[transfer] spin`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SpinWhen {
+    /// Only while the point's busy threads (the parent, and each worker's
+    /// `worker_concurrency × intra_threads`) fit in the CPUs this process may use; otherwise
+    /// spinning would take a core from a peer, and both sides park at once.
+    Auto,
+    /// Always, even on more threads than cores.
+    Always,
+}
+
 /// Which worker holds which model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -654,6 +688,8 @@ pub struct Axes {
     pub workers: Vec<usize>,
     pub intra_threads: Vec<usize>,
     pub transfer: Vec<Transfer>,
+    /// How messages travel (`socket` or `spin`).
+    pub channel: Vec<Channel>,
     pub placement: Vec<Placement>,
     pub pin: Vec<Pin>,
     pub provider: Vec<Provider>,
@@ -709,6 +745,32 @@ pub struct Scenario {
 pub struct TransferSpec {
     /// The most memory an `shm` point's arena may come to hold, MiB (see [`shm`]).
     pub shm_budget_mib: u64,
+    /// When the `spin` channel spins.
+    pub spin: SpinWhen,
+    /// The longest a side of the `spin` channel spins before it parks.
+    pub spin_max: std::time::Duration,
+}
+
+/// The `spin` channel's longest spin by default: longer than a small model's run (so the parent
+/// sees the reply of a 200 µs model without a wake-up), short enough that a missed wait costs
+/// little.
+pub const DEFAULT_SPIN_MAX_US: u64 = 1000;
+/// The longest spin a scenario may ask for.
+pub const MAX_SPIN_MAX_US: u64 = 100_000;
+
+impl TransferSpec {
+    /// How long the `spin` channel's sides may spin at `point`: zero (park at once) for the
+    /// `socket` channel, and for `spin = "auto"` when the point's busy threads outnumber `cpus`.
+    pub fn spin_max_at(&self, point: &Point, cpus: usize) -> std::time::Duration {
+        if point.channel != Channel::Spin {
+            return std::time::Duration::ZERO;
+        }
+        let busy = 1 + point.workers * point.worker_concurrency * point.intra_threads;
+        match self.spin {
+            SpinWhen::Auto if busy > cpus => std::time::Duration::ZERO,
+            _ => self.spin_max,
+        }
+    }
 }
 
 impl Scenario {
@@ -995,7 +1057,35 @@ fn resolve_transfer(raw: raw::RawTransfer, key: &KeyPath, e: &mut Errors) -> Tra
             shm::DEFAULT_BUDGET_MIB
         }
     };
-    TransferSpec { shm_budget_mib }
+    let spin = match raw.spin.as_deref() {
+        None | Some("auto") => SpinWhen::Auto,
+        Some("always") => SpinWhen::Always,
+        Some(other) => {
+            e.push(
+                &key.key("spin"),
+                format!("unknown value `{other}`"),
+                "use `auto` (spin only while the point's threads fit the CPUs) or `always`",
+            );
+            SpinWhen::Auto
+        }
+    };
+    let spin_max_us = match raw.spin_max_us {
+        None => DEFAULT_SPIN_MAX_US,
+        Some(n) if (0..=MAX_SPIN_MAX_US as i64).contains(&n) => n as u64,
+        Some(n) => {
+            e.push(
+                &key.key("spin_max_us"),
+                format!("must be from 0 to {MAX_SPIN_MAX_US}, got {n}"),
+                format!("set `spin_max_us = {DEFAULT_SPIN_MAX_US}` (0 never spins)"),
+            );
+            DEFAULT_SPIN_MAX_US
+        }
+    };
+    TransferSpec {
+        shm_budget_mib,
+        spin,
+        spin_max: std::time::Duration::from_micros(spin_max_us),
+    }
 }
 
 /// Why `worker_concurrency` above 1 cannot combine with the other axes: each reason names the axis
@@ -1179,6 +1269,13 @@ fn resolve(raw: RawScenario, file: &Path, hash: String, e: &mut Errors) -> Optio
         );
     }
     worker_concurrency_conflicts(&axes, &root.key("sweep").key("worker_concurrency"), e);
+    if axes.channel.contains(&Channel::Spin) && axes.runtime.contains(&Runtime::Torch) {
+        e.push(
+            &root.key("sweep").key("channel"),
+            "channel `spin` with runtime `torch`: the Python worker speaks only the socket channel",
+            "sweep `channel` over the ort and tract runtimes only, or drop `spin`",
+        );
+    }
     let points = match expand(&axes) {
         Ok(p) => p,
         Err(n) => {

@@ -242,6 +242,8 @@ pub struct RawWorkload {
 #[serde(deny_unknown_fields)]
 pub struct RawTransfer {
     pub shm_budget_mib: Option<i64>,
+    pub spin: Option<String>,
+    pub spin_max_us: Option<i64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -261,6 +263,7 @@ pub struct RawLoad {
 pub struct RawSweep {
     pub workers: Option<OneOrMany<i64>>,
     pub transfer: Option<OneOrMany<String>>,
+    pub channel: Option<OneOrMany<String>>,
     pub placement: Option<OneOrMany<String>>,
     pub pin: Option<OneOrMany<String>>,
     pub intra_threads: Option<OneOrMany<i64>>,

@@ -3,7 +3,8 @@
 use serde::Serialize;
 
 use super::{
-    Axes, BatchPolicy, LoadPoint, Pin, Placement, Provider, Runtime, SessionKnobs, Transfer,
+    Axes, BatchPolicy, Channel, LoadPoint, Pin, Placement, Provider, Runtime, SessionKnobs,
+    Transfer,
 };
 
 /// The most points one scenario may expand to; a guard against a typo that multiplies axes.
@@ -20,6 +21,8 @@ pub struct Point {
     pub workers: usize,
     pub intra_threads: usize,
     pub transfer: Transfer,
+    /// How requests and replies travel (`socket` or `spin`).
+    pub channel: Channel,
     pub placement: Placement,
     pub pin: Pin,
     pub provider: Provider,
@@ -64,7 +67,7 @@ fn session_combinations(axes: &Axes) -> Vec<SessionKnobs> {
 
 /// Expands the axes. The last axis varies fastest: workers, intra_threads, the session options
 /// (graph_optimization, execution_mode, inter_threads, intra_spinning, cpu_arena, memory_pattern),
-/// transfer, placement, pin, provider, batch, load (concurrency or rate), worker_concurrency,
+/// transfer, channel, placement, pin, provider, batch, load (concurrency or rate), worker_concurrency,
 /// runtime; so the runtimes
 /// of one configuration run back to back. Returns `Err(n)` when the product exceeds
 /// [`MAX_POINTS`].
@@ -83,6 +86,7 @@ pub fn expand(axes: &Axes) -> Result<Vec<Point>, usize> {
         * axes.batch.len()
         * axes.batching.len()
         * axes.transfer.len()
+        * axes.channel.len()
         * axes.placement.len()
         * axes.pin.len()
         * axes.provider.len()
@@ -97,7 +101,11 @@ pub fn expand(axes: &Axes) -> Result<Vec<Point>, usize> {
     for &workers in &axes.workers {
         for &intra_threads in &axes.intra_threads {
             for &session in &sessions {
-                for &transfer in &axes.transfer {
+                for (&transfer, &channel) in axes
+                    .transfer
+                    .iter()
+                    .flat_map(|t| axes.channel.iter().map(move |c| (t, c)))
+                {
                     for &placement in &axes.placement {
                         for &pin in &axes.pin {
                             for &provider in &axes.provider {
@@ -118,6 +126,7 @@ pub fn expand(axes: &Axes) -> Result<Vec<Point>, usize> {
                                                 workers,
                                                 intra_threads,
                                                 transfer,
+                                                channel,
                                                 placement,
                                                 pin,
                                                 provider,
@@ -155,6 +164,7 @@ fn point_id(p: &Point) -> String {
         workers,
         intra_threads,
         transfer,
+        channel,
         placement,
         pin,
         provider,
@@ -171,6 +181,10 @@ fn point_id(p: &Point) -> String {
         session.id_part(),
         transfer.name()
     );
+    if channel != Channel::Socket {
+        id.push('-');
+        id.push_str(channel.name());
+    }
     if placement != Placement::Replicate {
         id.push('-');
         id.push_str(placement.name());
@@ -210,6 +224,7 @@ mod tests {
             workers: w,
             intra_threads: t,
             transfer: vec![Transfer::Pipe],
+            channel: vec![Channel::Socket],
             placement: vec![Placement::Replicate],
             pin: vec![Pin::None],
             provider: vec![Provider::Cpu],

@@ -156,6 +156,7 @@ fn bundled_ensemble_resolves() {
             workers: vec![1, 2],
             intra_threads: vec![1, 2],
             transfer: vec![Transfer::Pipe],
+            channel: vec![Channel::Socket],
             placement: vec![Placement::Replicate],
             pin: vec![Pin::None],
             provider: vec![Provider::Cpu],
@@ -294,6 +295,7 @@ fn defaults_apply_when_workload_and_sweep_are_absent() {
             workers: vec![1],
             intra_threads: vec![1],
             transfer: vec![Transfer::Pipe],
+            channel: vec![Channel::Socket],
             placement: vec![Placement::Replicate],
             pin: vec![Pin::None],
             provider: vec![Provider::Cpu],
@@ -1817,4 +1819,63 @@ fn the_shm_budget_counts_a_batch_of_max_batch_requests() {
         e[0].message
     );
     ok(&text.replace("8192", "64"));
+}
+
+#[test]
+fn the_channel_axis_defaults_to_socket_and_names_spin_points() {
+    let s = ok("[[model]]\nname = \"m\"\nsynthetic = { mean = \"1ms\" }\n");
+    assert_eq!(s.axes.channel, vec![Channel::Socket]);
+    assert_eq!(s.transfer.spin, SpinWhen::Auto);
+    assert_eq!(
+        s.transfer.spin_max,
+        Duration::from_micros(DEFAULT_SPIN_MAX_US)
+    );
+    let s = ok("[[model]]\nname = \"m\"\nsynthetic = { mean = \"1ms\" }\n\
+         [transfer]\nspin = \"always\"\nspin_max_us = 250\n\
+         [sweep]\nchannel = [\"socket\", \"spin\"]\ntransfer = [\"pipe\", \"shm\"]\n");
+    let ids: Vec<&str> = s.points.iter().map(|p| p.id.as_str()).collect();
+    // The channel varies right after the transfer; `socket` stays out of the id.
+    assert_eq!(
+        ids,
+        [
+            "w1-t1-pipe-cpu-c1",
+            "w1-t1-pipe-spin-cpu-c1",
+            "w1-t1-shm-cpu-c1",
+            "w1-t1-shm-spin-cpu-c1"
+        ]
+    );
+    assert_eq!(s.transfer.spin, SpinWhen::Always);
+    assert_eq!(s.transfer.spin_max, Duration::from_micros(250));
+}
+
+#[test]
+fn spin_auto_parks_at_once_when_the_point_has_more_busy_threads_than_cpus() {
+    let s = ok("[[model]]\nname = \"m\"\nsynthetic = { mean = \"1ms\" }\n\
+         [sweep]\nchannel = [\"socket\", \"spin\"]\nworkers = [1, 2]\nintra_threads = [1, 2]\n");
+    let at = |workers: usize, threads: usize, channel: Channel| {
+        let p = s
+            .points
+            .iter()
+            .find(|p| p.workers == workers && p.intra_threads == threads && p.channel == channel)
+            .unwrap();
+        s.transfer.spin_max_at(p, 2)
+    };
+    let max = Duration::from_micros(DEFAULT_SPIN_MAX_US);
+    // On 2 CPUs: the parent and one single-threaded worker fit; anything more does not.
+    assert_eq!(at(1, 1, Channel::Spin), max);
+    assert_eq!(at(2, 1, Channel::Spin), Duration::ZERO);
+    assert_eq!(at(1, 2, Channel::Spin), Duration::ZERO);
+    assert_eq!(
+        at(1, 1, Channel::Socket),
+        Duration::ZERO,
+        "the socket never spins"
+    );
+    let mut always = s.transfer;
+    always.spin = SpinWhen::Always;
+    let p = s
+        .points
+        .iter()
+        .find(|p| p.workers == 2 && p.channel == Channel::Spin)
+        .unwrap();
+    assert_eq!(always.spin_max_at(p, 2), max);
 }

@@ -8,9 +8,9 @@ use std::time::Duration;
 use super::raw::{self, OneOrMany};
 use super::source::Seg;
 use super::{
-    ArenaExtend, Arrival, Axes, ConvAlgoSearch, CudaSpec, Errors, ExecutionMode, GraphOptimization,
-    Group, KeyPath, Limit, LoadKind, LoadPoint, LoadSpec, ModelSpec, OnDemandCaps, Pin, Placement,
-    Provider, Runtime, StopRule, Target, Transfer, Workload,
+    ArenaExtend, Arrival, Axes, Channel, ConvAlgoSearch, CudaSpec, Errors, ExecutionMode,
+    GraphOptimization, Group, KeyPath, Limit, LoadKind, LoadPoint, LoadSpec, ModelSpec,
+    OnDemandCaps, Pin, Placement, Provider, Runtime, StopRule, Target, Transfer, Workload,
 };
 
 /// Parses a duration such as `5s`, `500ms` or `1m 30s`.
@@ -539,6 +539,14 @@ pub(super) fn resolve_axes(
             &key.key("transfer"),
             &Transfer::ALL,
             Transfer::name,
+            &[],
+            e,
+        ),
+        channel: named_axis(
+            raw.and_then(|r| r.channel.as_ref()),
+            &key.key("channel"),
+            &Channel::ALL,
+            Channel::name,
             &[],
             e,
         ),

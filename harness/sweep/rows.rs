@@ -148,6 +148,7 @@ fn point_row(scenario: &Scenario, point: &Point) -> Row {
         intra_threads: point.intra_threads,
         worker_concurrency: point.worker_concurrency,
         transfer: point.transfer.name().into(),
+        channel: point.channel.name().into(),
         placement: point.placement.name().into(),
         pin: point.pin.name().into(),
         provider: point.provider.name().into(),

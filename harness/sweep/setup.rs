@@ -45,6 +45,7 @@ pub fn setups(
             ..SetupModel::of(m)
         })
         .collect();
+    let spin_max = scenario.transfer.spin_max_at(point, allowed_cpus().len());
     assignment
         .into_iter()
         .enumerate()
@@ -70,6 +71,8 @@ pub fn setups(
             }),
             session: point.session,
             worker_concurrency: point.worker_concurrency as u32,
+            channel: point.channel,
+            spin_max_ns: spin_max.as_nanos() as u64,
         })
         .collect()
 }

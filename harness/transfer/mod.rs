@@ -17,6 +17,9 @@
 //!   index crosses.
 //! - [`device`]: as `index`, and the worker stages every sample on the GPU when the model loads.
 //!
+//! Beside the modes, [`channel`] is how their messages travel: the worker's socket, or (the `spin`
+//! channel) two rings in shared memory that each side spins on briefly before it parks.
+//!
 //! [`Stager`] and [`Resolver`] dispatch to them with exhaustive `match`es over the scenario's
 //! [`Transfer`], so a new mode is a new file here plus a variant there, and the compiler names
 //! every place that must learn about it. [`throughput`] measures `pipe` against `shm` against a
@@ -33,6 +36,7 @@ use serde::{Deserialize, Serialize};
 use crate::scenario::{InputSpec, Point, Runtime, Scenario, Transfer};
 use crate::tensor::{TensorData, TensorView};
 
+pub mod channel;
 pub mod device;
 pub mod index;
 pub mod pipe;

@@ -7,8 +7,8 @@
 //! Each reply is flushed as soon as it is written: a reply held back to share a system call with
 //! the next one would wait for that request's whole compute time.
 
-use std::io::{BufReader, BufWriter, Write};
-use std::os::fd::FromRawFd;
+use std::io::{BufReader, BufWriter, Read, Write};
+use std::os::fd::{FromRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -20,8 +20,9 @@ use crate::protocol::{
     self, FromWorker, Hello, Inputs, ModelLoad, Outputs, ProtocolError, Setup, ToWorker,
 };
 use crate::runtime::{self, Model, SharedRun};
-use crate::scenario::ModelSource;
+use crate::scenario::{Channel, ModelSource};
 use crate::tensor::TensorData;
+use crate::transfer::channel::{ChannelFile, Direction, RingReader, RingWriter};
 use crate::transfer::{Input, ModelInputs, Resolver};
 
 /// Resident memory of this process, in bytes (0 when unknown).
@@ -123,8 +124,8 @@ fn pin_to(cpu: u32) -> std::io::Result<()> {
 }
 
 /// Runs the worker on the socket inherited as file descriptor `fd`, with the shared-memory arena
-/// inherited as `shm_fd` for the `shm` transfer.
-pub fn main(fd: i32, shm_fd: Option<i32>) -> anyhow::Result<()> {
+/// inherited as `shm_fd` for the `shm` transfer and the `spin` channel's file as `channel_fd`.
+pub fn main(fd: i32, shm_fd: Option<i32>, channel_fd: Option<i32>) -> anyhow::Result<()> {
     // SAFETY: the parent passes the number of a socket it created for this process alone; nothing
     // else in this process owns that descriptor.
     let stream = unsafe { UnixStream::from_raw_fd(fd) };
@@ -153,6 +154,18 @@ pub fn main(fd: i32, shm_fd: Option<i32>) -> anyhow::Result<()> {
     if let Some(why) = runtime::refuse(&setup) {
         return fail(&mut writer, &mut out, None, why);
     }
+    let channel = match (setup.channel, channel_fd) {
+        (Channel::Socket, _) => None,
+        (Channel::Spin, None) => {
+            let why = "the spin channel needs its file (--channel-fd)".to_string();
+            return fail(&mut writer, &mut out, None, why);
+        }
+        // SAFETY: the parent passed this descriptor number to this process alone.
+        (Channel::Spin, Some(fd)) => match ChannelFile::open(unsafe { OwnedFd::from_raw_fd(fd) }) {
+            Ok(file) => Some(file),
+            Err(e) => return fail(&mut writer, &mut out, None, e.to_string()),
+        },
+    };
     if let Some(cpu) = setup.pin_cpu
         && let Err(e) = pin_to(cpu)
     {
@@ -170,7 +183,7 @@ pub fn main(fd: i32, shm_fd: Option<i32>) -> anyhow::Result<()> {
         inputs: &m.inputs,
         samples: m.samples as usize,
     });
-    let mut resolver = match Resolver::open(setup.transfer, setup.shm, shm_fd, models) {
+    let resolver = match Resolver::open(setup.transfer, setup.shm, shm_fd, models) {
         Ok(r) => r,
         Err(e) => {
             let model = e.model().map(str::to_string);
@@ -218,11 +231,44 @@ pub fn main(fd: i32, shm_fd: Option<i32>) -> anyhow::Result<()> {
     };
     protocol::write_msg(&mut writer, &ready, &mut out)?;
     writer.flush()?;
+    match channel {
+        None => serve_all(reader, writer, store, resolver, concurrency),
+        Some(file) => {
+            // From here the socket carries only doorbells: its end tells that the parent is gone.
+            let socket = writer.into_inner().map_err(|e| e.into_error())?;
+            let reader = RingReader::new(
+                file.consumer(Direction::ToWorker),
+                socket.try_clone().context("socket")?,
+                std::time::Duration::from_nanos(setup.spin_max_ns),
+            );
+            let writer = RingWriter::new(file.producer(Direction::ToParent), socket);
+            serve_all(reader, writer, store, resolver, concurrency)
+        }
+    }
+}
+
+/// Answers requests from `reader` on `writer` until told to shut down or until the stream ends:
+/// one at a time, or `concurrency` at a time from as many threads.
+fn serve_all<R: Read, W: Write + Send>(
+    mut reader: R,
+    mut writer: W,
+    mut store: Store,
+    mut resolver: Resolver,
+    concurrency: usize,
+) -> anyhow::Result<()> {
     if concurrency > 1 {
         let runs = shared_runs(&store).map_err(anyhow::Error::msg)?;
-        return serve_concurrently(&mut reader, writer, &setup, &runs, &resolver, concurrency);
+        return serve_concurrently(
+            &mut reader,
+            writer,
+            store.setup,
+            &runs,
+            &resolver,
+            concurrency,
+        );
     }
-
+    let mut buf = Vec::new();
+    let mut out = Vec::new();
     let mut served = 0u64;
     while protocol::read_frame(&mut reader, &mut buf)? {
         match protocol::decode::<ToWorker>(&buf)? {
@@ -293,9 +339,9 @@ type Job = (u64, u32, Inputs);
 /// Serves requests `threads` at a time: this thread reads the requests and hands them to
 /// `threads` threads, which run them on the shared models and write their own replies, in the
 /// order they finish. On shutdown it waits for every request it read, then says goodbye.
-fn serve_concurrently(
-    reader: &mut BufReader<UnixStream>,
-    writer: BufWriter<UnixStream>,
+fn serve_concurrently<W: Write + Send>(
+    reader: &mut impl Read,
+    writer: W,
     setup: &Setup,
     runs: &[Option<&dyn SharedRun>],
     resolver: &Resolver,
@@ -464,15 +510,39 @@ fn serve(
 }
 
 /// The bare round-trip peer used by `bench calibrate`: echoes fixed-size messages back until the
-/// connection closes. It does nothing else, so its round trip is the floor any worker pays.
-pub fn echo_main(fd: i32, size: usize) -> anyhow::Result<()> {
-    use std::io::Read;
+/// connection closes. It does nothing else, so its round trip is the floor any worker pays. With
+/// `channel_fd` it echoes through the `spin` channel, spinning up to [`ECHO_SPIN`] between
+/// messages.
+pub fn echo_main(fd: i32, size: usize, channel_fd: Option<i32>) -> anyhow::Result<()> {
     // SAFETY: as in `main`, the descriptor was created by the parent for this process alone.
-    let mut stream = unsafe { UnixStream::from_raw_fd(fd) };
+    let stream = unsafe { UnixStream::from_raw_fd(fd) };
+    match channel_fd {
+        None => echo(stream.try_clone()?, stream, size),
+        Some(cfd) => {
+            // SAFETY: as above, for the channel's file.
+            let file = ChannelFile::open(unsafe { OwnedFd::from_raw_fd(cfd) })?;
+            let reader = RingReader::new(
+                file.consumer(Direction::ToWorker),
+                stream.try_clone()?,
+                ECHO_SPIN,
+            );
+            echo(
+                reader,
+                RingWriter::new(file.producer(Direction::ToParent), stream),
+                size,
+            )
+        }
+    }
+}
+
+/// How long the `spin` echo peer spins for the next message.
+pub const ECHO_SPIN: std::time::Duration = std::time::Duration::from_millis(1);
+
+fn echo(mut r: impl Read, mut w: impl Write, size: usize) -> anyhow::Result<()> {
     let mut buf = vec![0u8; size.max(1)];
     loop {
-        match stream.read_exact(&mut buf) {
-            Ok(()) => stream.write_all(&buf)?,
+        match r.read_exact(&mut buf) {
+            Ok(()) => w.write_all(&buf)?,
             Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(()),
             Err(e) => return Err(e.into()),
         }

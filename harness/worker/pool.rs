@@ -23,10 +23,11 @@ use tokio::net::UnixStream;
 use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::oneshot;
 
-use crate::protocol::{self, FromWorker, ModelLoad, Outputs, Setup, ToWorker};
-use crate::scenario::Runtime;
+use crate::protocol::{self, FromWorker, ModelLoad, Outputs, ProtocolError, Setup, ToWorker};
+use crate::scenario::{Channel, Runtime};
 /// Requests name their inputs the way the point's transfer mode staged them.
 pub use crate::transfer::InputsRef;
+use crate::transfer::channel::{self, ChannelFile, Direction};
 use crate::transfer::shm::SlotPool;
 
 /// How long a worker may take from spawn to "ready" (loading every model included).
@@ -147,9 +148,10 @@ pub struct Worker {
     child: tokio::sync::Mutex<tokio::process::Child>,
     /// Set when the connection ended (crash, kill, protocol error).
     dead: Arc<std::sync::atomic::AtomicBool>,
-    writer: tokio::sync::Mutex<OwnedWriteHalf>,
+    writer: tokio::sync::Mutex<Sender>,
     pending: Pending,
-    outstanding: AtomicUsize,
+    /// Requests in flight (the `spin` channel's reply reader spins only while there are some).
+    outstanding: Arc<AtomicUsize>,
     /// How many requests it runs at once (`worker_concurrency`).
     concurrency: usize,
     /// Which models this worker holds, as far as the parent knows (on-demand loads and evictions
@@ -166,9 +168,23 @@ impl Worker {
         let id = setup.worker;
         let started = Instant::now();
         let mut args = vec!["worker".to_string(), "--id".into(), id.to_string()];
+        let mut inherit: Vec<std::os::fd::RawFd> = Vec::new();
         if let Some(fd) = shm_fd {
             args.extend(["--shm-fd".to_string(), fd.to_string()]);
+            inherit.push(fd);
         }
+        // The `spin` channel's rings: a new file for each worker (a replacement starts clean).
+        let channel = match setup.channel {
+            Channel::Socket => None,
+            Channel::Spin => {
+                let file = ChannelFile::create(channel::RING_BYTES)
+                    .with_context(|| format!("worker {id}: the spin channel"))?;
+                args.extend(["--channel-fd".to_string(), file.raw_fd().to_string()]);
+                inherit.push(file.raw_fd());
+                Some(file)
+            }
+        };
+        let spin_max = Duration::from_nanos(setup.spin_max_ns);
         let holds = (0..setup.models.len())
             .map(|m| setup.preload.contains(&(m as u32)))
             .collect();
@@ -180,14 +196,12 @@ impl Worker {
                 let tw = crate::runtime::torch::locate().map_err(anyhow::Error::msg)?;
                 let mut py_args = vec![tw.script.display().to_string()];
                 py_args.extend(args.into_iter().skip(1));
-                spawn(&tw.python, &py_args, Stdio::piped(), shm_fd.as_slice()).with_context(
-                    || format!("cannot start torch worker {id} ({})", tw.python.display()),
-                )?
+                spawn(&tw.python, &py_args, Stdio::piped(), &inherit).with_context(|| {
+                    format!("cannot start torch worker {id} ({})", tw.python.display())
+                })?
             }
-            Runtime::Ort | Runtime::Tract => {
-                spawn_self(&args, Stdio::piped(), shm_fd.as_slice())
-                    .with_context(|| format!("cannot start worker {id}"))?
-            }
+            Runtime::Ort | Runtime::Tract => spawn_self(&args, Stdio::piped(), &inherit)
+                .with_context(|| format!("cannot start worker {id}"))?,
         };
         let pid = child.id().unwrap_or(0);
         let stderr = Arc::new(Mutex::new(String::new()));
@@ -286,7 +300,27 @@ impl Worker {
         let pending: Pending = Arc::default();
         let (bye_tx, bye_rx) = oneshot::channel();
         let dead = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let reader = tokio::spawn(read_replies(rd, pending.clone(), bye_tx, dead.clone()));
+        let outstanding = Arc::new(AtomicUsize::new(0));
+        let (source, ring) = match &channel {
+            None => (
+                Replies::Socket(tokio::io::BufReader::with_capacity(1 << 16, rd)),
+                None,
+            ),
+            Some(file) => (
+                Replies::Spin {
+                    replies: channel::parent::Replies::new(
+                        file.consumer(Direction::ToParent),
+                        spin_max,
+                    ),
+                    socket: rd,
+                    outstanding: outstanding.clone(),
+                },
+                Some(channel::parent::Requests::new(
+                    file.producer(Direction::ToWorker),
+                )),
+            ),
+        };
+        let reader = tokio::spawn(read_replies(source, pending.clone(), bye_tx, dead.clone()));
         Ok(Worker {
             info: WorkerInfo {
                 id,
@@ -298,9 +332,13 @@ impl Worker {
             },
             child: tokio::sync::Mutex::new(child),
             dead,
-            writer: tokio::sync::Mutex::new(wr),
+            writer: tokio::sync::Mutex::new(Sender {
+                socket: wr,
+                ring,
+                _file: channel,
+            }),
             pending,
-            outstanding: AtomicUsize::new(0),
+            outstanding,
             concurrency,
             holds: Mutex::new(holds),
             stderr,
@@ -366,7 +404,7 @@ impl Worker {
         let (tx, rx) = oneshot::channel();
         self.pending.lock().expect("pending lock").insert(id, tx);
         self.outstanding.fetch_add(1, Ordering::Relaxed);
-        let sent = self.writer.lock().await.write_all(frame).await;
+        let sent = self.send(frame).await;
         let reply = match sent {
             Err(e) => {
                 self.pending.lock().expect("pending lock").remove(&id);
@@ -394,6 +432,11 @@ impl Worker {
         reply
     }
 
+    /// Writes one frame on the worker's channel.
+    async fn send(&self, frame: &[u8]) -> std::io::Result<()> {
+        send_on(&self.writer, &self.dead, frame).await
+    }
+
     /// The last lines the worker wrote to stderr.
     pub fn stderr_tail(&self) -> String {
         self.stderr.lock().expect("stderr lock").clone()
@@ -419,9 +462,13 @@ impl Worker {
         let mut child = self.child.into_inner();
         let bye_rx = self.bye.lock().expect("bye lock").take();
         let send = async {
-            let mut w = self.writer.lock().await;
-            w.write_all(&protocol::encode(&ToWorker::Shutdown)?).await?;
-            w.shutdown().await?;
+            send_on(
+                &self.writer,
+                &self.dead,
+                &protocol::encode(&ToWorker::Shutdown)?,
+            )
+            .await?;
+            self.writer.lock().await.socket.shutdown().await?;
             anyhow::Ok(())
         };
         let result = async {
@@ -449,6 +496,74 @@ impl Worker {
     }
 }
 
+/// Where requests go: the socket, or the `spin` channel's request ring (the socket then carries
+/// only doorbells, and the shutdown's end of stream).
+struct Sender {
+    socket: OwnedWriteHalf,
+    ring: Option<channel::parent::Requests>,
+    /// Keeps the channel's mapping alive as long as the worker.
+    _file: Option<Arc<ChannelFile>>,
+}
+
+/// Writes one frame on a worker's channel, unless the worker is `dead` while the ring is full.
+async fn send_on(
+    writer: &tokio::sync::Mutex<Sender>,
+    dead: &std::sync::atomic::AtomicBool,
+    frame: &[u8],
+) -> std::io::Result<()> {
+    let mut sender = writer.lock().await;
+    let Sender { socket, ring, .. } = &mut *sender;
+    match ring {
+        None => socket.write_all(frame).await,
+        Some(ring) => {
+            let dead = || dead.load(Ordering::Relaxed);
+            ring.write_all(frame, socket, &dead).await
+        }
+    }
+}
+
+/// Where replies come from.
+enum Replies {
+    Socket(tokio::io::BufReader<OwnedReadHalf>),
+    /// The reply ring, the socket for doorbells and the worker's end, and the requests in flight:
+    /// the reader spins only while some are.
+    Spin {
+        replies: channel::parent::Replies,
+        socket: OwnedReadHalf,
+        outstanding: Arc<AtomicUsize>,
+    },
+}
+
+impl Replies {
+    /// Reads one frame's payload into `buf`; `Ok(false)` at a clean end before a frame.
+    async fn next(&mut self, buf: &mut Vec<u8>) -> Result<bool, ProtocolError> {
+        match self {
+            Replies::Socket(rd) => protocol::read_frame_async(rd, buf).await,
+            Replies::Spin {
+                replies,
+                socket,
+                outstanding,
+            } => {
+                let spin = || outstanding.load(Ordering::Relaxed) > 0;
+                let mut header = [0u8; 4];
+                if !replies.read_exact(&mut header, socket, &spin).await? {
+                    return Ok(false);
+                }
+                let len = protocol::frame_len(header)?;
+                buf.clear();
+                buf.resize(len, 0);
+                if !replies.read_exact(buf, socket, &spin).await? && len > 0 {
+                    return Err(ProtocolError::Truncated {
+                        expected: len,
+                        got: 0,
+                    });
+                }
+                Ok(true)
+            }
+        }
+    }
+}
+
 async fn read_msg(rd: &mut OwnedReadHalf, buf: &mut Vec<u8>) -> anyhow::Result<FromWorker> {
     if !protocol::read_frame_async(rd, buf).await? {
         bail!("the worker closed its connection");
@@ -458,16 +573,15 @@ async fn read_msg(rd: &mut OwnedReadHalf, buf: &mut Vec<u8>) -> anyhow::Result<F
 
 /// Completes pending requests as replies arrive; when the connection ends, fails the rest.
 async fn read_replies(
-    rd: OwnedReadHalf,
+    mut source: Replies,
     pending: Pending,
     bye: oneshot::Sender<(u64, u64)>,
     dead: Arc<std::sync::atomic::AtomicBool>,
 ) {
-    let mut rd = tokio::io::BufReader::with_capacity(1 << 16, rd);
     let mut buf = Vec::with_capacity(1 << 16);
     let mut bye = Some(bye);
     let reason = loop {
-        match protocol::read_frame_async(&mut rd, &mut buf).await {
+        match source.next(&mut buf).await {
             Ok(true) => {}
             Ok(false) => break "the worker closed its connection".to_string(),
             Err(e) => break format!("protocol error: {e}"),

@@ -479,6 +479,7 @@ pub async fn outputs_through(
         workers: 1,
         intra_threads: 1,
         transfer,
+        channel: bench::scenario::Channel::Socket,
         placement: Placement::Replicate,
         pin: Pin::None,
         provider: Provider::Cpu,
