@@ -27,7 +27,7 @@
 //!   requests wait in to run together.
 //! - [`load`]: the load generator: closed and open loops, stop rules, one phase at a time.
 //! - [`metrics`]: HdrHistograms of latency, service time, send lag, compute and overhead, and
-//!   their percentiles.
+//!   their percentiles; the CPU time of the parent and the workers.
 //! - [`gpu`]: GPU memory and utilisation through NVML, loaded at run time.
 //! - [`sweep`]: runs a sweep point by point (resume, signals), turns each point into rows and
 //!   verdicts, and feeds the reporters.

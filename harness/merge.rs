@@ -315,6 +315,12 @@ fn check_scenarios(sources: &[Source], force: bool) -> anyhow::Result<()> {
 /// - `duration_s`, `cpu_steal_pct`, `first_run_ms`, `cold_start_p50_ms`, `cold_start_max_ms`,
 ///   `load_ms`, `restart_ms_max`, `windows`, `trials`: the largest of the inputs.
 /// - `lagged_sends_pct`: the mean of the inputs' weighted by requests sent.
+/// - `parent_cpu_us_per_req`, `worker_cpu_us_per_req`: the CPU time of every machine's processes
+///   over the requests of all of them: the inputs' values weighted by their `all` row's
+///   `throughput_rps` (CPU µs per second added up, over requests per second added up).
+///   `cores_used`: the sum over the inputs (the machines' cores together). Each is empty when an
+///   input's is (unknown there, or a folder of before the columns): a sum missing a machine would
+///   mislead. Point-wide, as in a single run: the same on every row of the point.
 /// - `valid`: every input's was; `reason`: each input's reasons; `slo_met`: every input met its
 ///   SLOs. Verdicts and SLOs are not re-evaluated on the merged numbers.
 pub fn merge_rows(
@@ -330,6 +336,7 @@ pub fn merge_rows(
             }
         }
     }
+    let cpu = merge_cpu(per_source);
     Ok(names
         .into_iter()
         .map(|name| {
@@ -337,9 +344,38 @@ pub fn merge_rows(
                 .iter()
                 .flat_map(|rs| rs.iter().copied().filter(|r| r.model == name))
                 .collect();
-            merge_model(name, &rows, &trials)
+            Row {
+                parent_cpu_us_per_req: cpu.0,
+                worker_cpu_us_per_req: cpu.1,
+                cores_used: cpu.2,
+                ..merge_model(name, &rows, &trials)
+            }
         })
         .collect())
+}
+
+/// The CPU columns of a point that several inputs ran (see [`merge_rows`]), from each input's
+/// `all` row (its first row where it has none): `(parent_cpu_us_per_req, worker_cpu_us_per_req,
+/// cores_used)`.
+fn merge_cpu(per_source: &[Vec<&Row>]) -> (Option<f64>, Option<f64>, Option<f64>) {
+    let alls: Vec<&Row> = per_source
+        .iter()
+        .filter_map(|rs| rs.iter().find(|r| r.kind == "all").or(rs.first()).copied())
+        .collect();
+    let rps: f64 = alls.iter().map(|r| r.throughput_rps).sum();
+    // CPU µs per second of each input, added up, over the inputs' requests per second.
+    let per_req = |f: fn(&Row) -> Option<f64>| {
+        alls.iter()
+            .map(|r| f(r).map(|us| us * r.throughput_rps))
+            .sum::<Option<f64>>()
+            .filter(|_| rps > 0.0)
+            .map(|us_per_s| us_per_s / rps)
+    };
+    (
+        per_req(|r| r.parent_cpu_us_per_req),
+        per_req(|r| r.worker_cpu_us_per_req),
+        alls.iter().map(|r| r.cores_used).sum(),
+    )
 }
 
 fn merge_model(name: &str, rows: &[&Row], trials: &[hlog::Trial]) -> Row {
@@ -669,6 +705,60 @@ mod tests {
         assert_eq!(
             (r.point_id.as_str(), r.kind.as_str(), r.trials),
             ("p", "all", 2)
+        );
+    }
+
+    #[test]
+    fn cpu_cost_merges_as_every_machine_cpu_over_every_machine_requests() {
+        let cpu = |throughput: f64, parent: f64, worker: Option<f64>, cores: f64| Row {
+            parent_cpu_us_per_req: Some(parent),
+            worker_cpu_us_per_req: worker,
+            cores_used: Some(cores),
+            ..row(throughput, 100, true, "")
+        };
+        let model = |r: &Row| Row {
+            model: "m".into(),
+            kind: "model".into(),
+            throughput_rps: r.throughput_rps / 2.0,
+            ..r.clone()
+        };
+        // 100 req/s at 30 + 200 µs each (0.023 cores), 300 req/s at 10 + 100 µs (0.033 cores).
+        let (a, b) = (
+            cpu(100.0, 30.0, Some(200.0), 0.023),
+            cpu(300.0, 10.0, Some(100.0), 0.033),
+        );
+        let (ma, mb) = (model(&a), model(&b));
+        let rows = merge_rows(
+            &[vec![&ma, &a], vec![&mb, &b]],
+            &[log(&[&[100; 10]]), log(&[&[100; 10]])],
+        )
+        .unwrap();
+        assert_eq!(rows.len(), 2);
+        for r in &rows {
+            // (30 × 100 + 10 × 300) / 400 and (200 × 100 + 100 × 300) / 400, on every row.
+            assert_eq!(r.parent_cpu_us_per_req, Some(15.0), "{}", r.model);
+            assert_eq!(r.worker_cpu_us_per_req, Some(125.0), "{}", r.model);
+            assert!((r.cores_used.unwrap() - 0.056).abs() < 1e-9, "{r:?}");
+        }
+        // An input whose workers' CPU is unknown, or a folder of before the columns: unknown.
+        let unknown = cpu(300.0, 10.0, None, 0.033);
+        let old = row(300.0, 100, true, "");
+        for other in [&unknown, &old] {
+            let rows = merge_rows(
+                &[vec![&a], vec![other]],
+                &[log(&[&[100; 10]]), log(&[&[100; 10]])],
+            )
+            .unwrap();
+            assert_eq!(rows[0].worker_cpu_us_per_req, None);
+        }
+        let rows = merge_rows(
+            &[vec![&a], vec![&old]],
+            &[log(&[&[100; 10]]), log(&[&[100; 10]])],
+        )
+        .unwrap();
+        assert_eq!(
+            (rows[0].parent_cpu_us_per_req, rows[0].cores_used),
+            (None, None)
         );
     }
 

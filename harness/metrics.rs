@@ -13,6 +13,9 @@
 //! lag: the send is taken to begin when the copy does.
 //!
 //! `latency - compute` is what the harness and queueing add.
+//!
+//! And what a point costs in CPU: the CPU clocks of the parent and of each worker process, read
+//! around each timed trial ([`CpuReading`], [`CpuSpent`]).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -459,6 +462,154 @@ pub fn steal_pct(before: (u64, u64), after: (u64, u64)) -> Option<f64> {
     Some(100.0 * after.0.saturating_sub(before.0) as f64 / total as f64)
 }
 
+/// The CPU time this process has used so far, every thread of it (`CLOCK_PROCESS_CPUTIME_ID`,
+/// user and system, ns precision).
+pub fn own_cpu_time() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec; the clock id is a constant every Linux knows.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
+    if rc != 0 {
+        return Duration::ZERO;
+    }
+    duration_of(ts)
+}
+
+/// The CPU time process `pid` has used so far, every thread of it, user and system: its CPU clock
+/// (`clock_getcpuclockid`, ns precision), else `utime + stime` of `/proc/PID/stat` (clock ticks,
+/// 10 ms). `None` when the process is gone or cannot be read, and for a pid no process can have.
+pub fn cpu_time_of(pid: u32) -> Option<Duration> {
+    // The kernel encodes a pid's clock as `!pid << 3` in a 32-bit clock id: a pid above Linux's
+    // largest (`PID_MAX_LIMIT`, 2^22) wraps to another clock (`i32::MAX` gives this process's own),
+    // and 0 means the caller.
+    if pid == 0 || pid > 1 << 22 {
+        return None;
+    }
+    let pid_t = libc::pid_t::try_from(pid).ok()?;
+    let mut clock: libc::clockid_t = 0;
+    // SAFETY: `clock` is a valid, writable clockid_t; a pid that does not exist is an error code.
+    let rc = unsafe { libc::clock_getcpuclockid(pid_t, &mut clock) };
+    if rc == 0 {
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: `ts` is a valid, writable timespec; `clock` came from clock_getcpuclockid (a
+        // process that exited since makes this fail, not misbehave).
+        if unsafe { libc::clock_gettime(clock, &mut ts) } == 0 {
+            return Some(duration_of(ts));
+        }
+    }
+    stat_cpu_time(pid)
+}
+
+fn duration_of(ts: libc::timespec) -> Duration {
+    Duration::new(
+        u64::try_from(ts.tv_sec).unwrap_or(0),
+        u32::try_from(ts.tv_nsec).unwrap_or(0),
+    )
+}
+
+/// `utime + stime` of `/proc/PID/stat`, converted from clock ticks.
+fn stat_cpu_time(pid: u32) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let ticks = stat_ticks(&stat)?;
+    // SAFETY: sysconf only reads a system constant.
+    let per_s = u64::try_from(unsafe { libc::sysconf(libc::_SC_CLK_TCK) })
+        .ok()
+        .filter(|t| *t > 0)?;
+    Some(Duration::from_nanos(
+        u64::try_from(u128::from(ticks) * 1_000_000_000 / u128::from(per_s)).ok()?,
+    ))
+}
+
+/// `utime + stime` (fields 14 and 15) of a `/proc/PID/stat` line. The command name (field 2) is in
+/// parentheses and may hold spaces and parentheses itself, so fields are counted after the last `)`.
+fn stat_ticks(stat: &str) -> Option<u64> {
+    let rest = &stat[stat.rfind(')')? + 1..];
+    // After the name: field 3 (state) is the first, so utime (14) is the 12th.
+    let mut fields = rest.split_whitespace().skip(11);
+    let utime: u64 = fields.next()?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    Some(utime + stime)
+}
+
+/// The CPU time of this process (the parent: load generator, samplers) and of a set of others (a
+/// point's workers) at one moment: one end of a span measured with [`CpuReading::until`].
+#[derive(Debug, Clone)]
+pub struct CpuReading {
+    at: std::time::Instant,
+    own: Duration,
+    /// Each other process's pid and CPU time (`None`: it could not be read).
+    others: Vec<(u32, Option<Duration>)>,
+}
+
+impl CpuReading {
+    /// Reads the CPU time of this process and of `pids` now.
+    pub fn now(pids: &[u32]) -> CpuReading {
+        CpuReading {
+            at: std::time::Instant::now(),
+            own: own_cpu_time(),
+            others: pids.iter().map(|&p| (p, cpu_time_of(p))).collect(),
+        }
+    }
+
+    /// The CPU time used from this reading to `later`. The others' is known only when `later`
+    /// read the same processes and every one of them both times: a process replaced in between
+    /// (another pid), or gone, leaves it unknown rather than counting part of the work.
+    pub fn until(&self, later: &CpuReading) -> CpuSpent {
+        let same = self.others.len() == later.others.len()
+            && self
+                .others
+                .iter()
+                .zip(&later.others)
+                .all(|(a, b)| a.0 == b.0);
+        let others = same
+            .then(|| {
+                self.others
+                    .iter()
+                    .zip(&later.others)
+                    .map(|(a, b)| Some(b.1?.saturating_sub(a.1?)))
+                    .sum::<Option<Duration>>()
+            })
+            .flatten();
+        CpuSpent {
+            wall: later.at.saturating_duration_since(self.at),
+            own: later.own.saturating_sub(self.own),
+            others,
+        }
+    }
+}
+
+/// CPU time used over a span (or several, added up), and the span's wall time.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct CpuSpent {
+    pub wall: Duration,
+    /// This process's.
+    pub own: Duration,
+    /// The other processes' together; `None` when some could not be counted.
+    pub others: Option<Duration>,
+}
+
+impl CpuSpent {
+    /// Nothing yet: the start of a sum of spans with [`CpuSpent::add`].
+    pub fn zero() -> CpuSpent {
+        CpuSpent {
+            others: Some(Duration::ZERO),
+            ..CpuSpent::default()
+        }
+    }
+
+    /// Adds another span: the others' time stays known only if it is known in both.
+    pub fn add(&mut self, o: &CpuSpent) {
+        self.wall += o.wall;
+        self.own += o.own;
+        self.others = self.others.zip(o.others).map(|(a, b)| a + b);
+    }
+}
+
 impl Summary {
     /// The values an SLO is checked against, before cold starts are counted in (see
     /// [`with_cold_starts`]).
@@ -638,6 +789,120 @@ mod tests {
         assert!(b.1 > a.1 && b.0 >= a.0 && b.0 <= b.1, "{a:?} -> {b:?}");
         let pct = steal_pct(a, b).unwrap();
         assert!((0.0..=100.0).contains(&pct), "{pct}");
+    }
+
+    /// This thread's CPU time (`CLOCK_THREAD_CPUTIME_ID`): what a spin loop is known to have used.
+    fn thread_cpu_time() -> Duration {
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: a valid, writable timespec and a constant clock id.
+        assert_eq!(
+            unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) },
+            0
+        );
+        duration_of(ts)
+    }
+
+    #[test]
+    fn the_own_cpu_clock_grows_by_the_time_spent_spinning() {
+        let spin = Duration::from_millis(100);
+        let (wall, own, thread) = (std::time::Instant::now(), own_cpu_time(), thread_cpu_time());
+        // Spin until this thread has had 100 ms of CPU, however busy the machine is.
+        while thread_cpu_time() - thread < spin {
+            std::hint::spin_loop();
+        }
+        let used = own_cpu_time() - own;
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as u32;
+        // The process clock counts this thread's spin; other tests' threads run meanwhile, but
+        // no process uses more than its cores for the wall time.
+        assert!(used >= spin, "{used:?}");
+        assert!(
+            used <= wall.elapsed() * cores + Duration::from_millis(20),
+            "{used:?} in {:?}",
+            wall.elapsed()
+        );
+    }
+
+    #[test]
+    fn a_child_process_cpu_clock_is_readable_and_grows_until_it_is_gone() {
+        let mut child = std::process::Command::new("sh")
+            .args(["-c", "while :; do :; done"])
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        let first = cpu_time_of(pid).expect("a running child's CPU time");
+        // Wait (sleeping) until the child has had 50 ms of CPU.
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        let mut now = first;
+        while now - first < Duration::from_millis(50) && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+            now = cpu_time_of(pid).expect("still running");
+        }
+        assert!(
+            now - first >= Duration::from_millis(50),
+            "{first:?} -> {now:?}"
+        );
+        // The fallback, /proc/PID/stat in clock ticks, reads the same clock, coarser.
+        let stat = stat_cpu_time(pid).unwrap();
+        let clock = cpu_time_of(pid).unwrap();
+        assert!(
+            stat <= clock + Duration::from_millis(20) && clock <= stat + Duration::from_millis(50),
+            "stat {stat:?}, clock {clock:?}"
+        );
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert_eq!(cpu_time_of(pid), None, "a reaped child is gone");
+    }
+
+    #[test]
+    fn a_pid_that_is_no_process_has_no_cpu_time() {
+        // pid_max itself is never given out (pids go up to pid_max - 1).
+        let pid_max: u32 = std::fs::read_to_string("/proc/sys/kernel/pid_max")
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        assert_eq!(cpu_time_of(pid_max), None);
+        // Regression: i32::MAX's clock id wrapped to this process's own CPU clock.
+        assert_eq!(cpu_time_of(i32::MAX as u32), None);
+        assert_eq!(cpu_time_of(u32::MAX), None, "not even a pid_t");
+        assert_eq!(cpu_time_of(0), None, "0 would be this process");
+    }
+
+    #[test]
+    fn stat_ticks_are_counted_after_the_command_name() {
+        let line = "42 (a (b) c) S 1 42 42 0 -1 4194560 100 0 0 0 7 3 0 0 20 0 1 0 5 1 1 0";
+        assert_eq!(stat_ticks(line), Some(10));
+        assert_eq!(stat_ticks("42 (x) S 1"), None, "truncated");
+    }
+
+    #[test]
+    fn workers_cpu_is_known_only_when_the_same_ones_were_read_at_both_ends() {
+        let ms = Duration::from_millis;
+        let at = std::time::Instant::now();
+        let reading = |own: u64, others: &[(u32, Option<u64>)]| CpuReading {
+            at,
+            own: ms(own),
+            others: others.iter().map(|&(p, t)| (p, t.map(ms))).collect(),
+        };
+        let before = reading(10, &[(1, Some(100)), (2, Some(200))]);
+        let spent = before.until(&reading(30, &[(1, Some(150)), (2, Some(260))]));
+        assert_eq!((spent.own, spent.others), (ms(20), Some(ms(110))));
+        let replaced = before.until(&reading(30, &[(1, Some(150)), (3, Some(5))]));
+        assert_eq!((replaced.own, replaced.others), (ms(20), None));
+        let gone = before.until(&reading(30, &[(1, Some(150)), (2, None)]));
+        assert_eq!(gone.others, None);
+        let fewer = before.until(&reading(30, &[(1, Some(150))]));
+        assert_eq!(fewer.others, None);
+
+        let mut sum = CpuSpent::zero();
+        sum.add(&spent);
+        sum.add(&spent);
+        assert_eq!((sum.own, sum.others), (ms(40), Some(ms(220))));
+        sum.add(&replaced);
+        assert_eq!((sum.own, sum.others), (ms(60), None), "one unknown span");
     }
 
     fn timing(latency_us: u64, compute_ns: u64) -> Timing {

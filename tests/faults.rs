@@ -62,6 +62,22 @@ fn a_killed_worker_is_replaced_in_every_transfer_mode_and_nothing_is_lost() {
         assert_eq!(run.num("all", "worker_restarts"), 1.0, "{transfer}");
         assert!(run.num("all", "restart_ms_max") > 0.0, "{transfer}");
         assert!(run.num("all", "errors") >= 1.0, "{transfer}");
+        // The killed worker's CPU time went with it: the workers' cost is unknown, not low.
+        let all = run.row("all");
+        assert_eq!(
+            (
+                all["worker_cpu_us_per_req"].as_str(),
+                all["cores_used"].as_str()
+            ),
+            ("", ""),
+            "{transfer}"
+        );
+        assert!(run.num("all", "parent_cpu_us_per_req") > 0.0, "{transfer}");
+        assert!(
+            run.stderr.contains("the workers' CPU time is unknown"),
+            "{transfer}: {}",
+            run.stderr
+        );
         // The point went on after the replacement: requests kept completing for two more seconds.
         assert!(
             run.num("all", "requests") > 1000.0,

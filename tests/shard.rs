@@ -280,6 +280,23 @@ fn merging_two_runs_of_the_same_point_adds_their_histograms_exactly() {
             ),
             "{name}: throughput is the sum"
         );
+        // The CPU cost is point-wide: the machines' cores add up, and the CPU per request of
+        // both together lies between each one's.
+        assert!(
+            close(
+                num(row, "cores_used"),
+                num(&ra[i], "cores_used") + num(&rb[i], "cores_used")
+            ),
+            "{name}: cores are the sum"
+        );
+        for k in ["parent_cpu_us_per_req", "worker_cpu_us_per_req"] {
+            let (x, y) = (num(&ra[i], k), num(&rb[i], k));
+            let v = num(row, k);
+            assert!(
+                x.min(y) - 0.0011 <= v && v <= x.max(y) + 0.0011,
+                "{name} {k}: {v} not between {x} and {y}"
+            );
+        }
     }
 
     let info = run_json(&out_dir);

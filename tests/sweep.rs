@@ -92,6 +92,17 @@ fn sweep_writes_sane_results_for_one_and_two_workers() {
         assert!(num(r, "load_ms") > 0.0, "{what}");
         assert!(num(r, "rss_mib") > 1.0, "{what}");
         assert_eq!(&r[col("input_staging")], "per_request");
+        // The point's CPU cost: every process did work for every request.
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+        for c in [
+            "parent_cpu_us_per_req",
+            "worker_cpu_us_per_req",
+            "cores_used",
+        ] {
+            let v = num(r, c);
+            assert!(v.is_finite() && v > 0.0, "{what}: {c} = {v}");
+        }
+        assert!(num(r, "cores_used") <= cores + 0.5, "{what}");
     }
     let all: Vec<_> = rows.iter().filter(|r| &r[col("model")] == "all").collect();
     assert_eq!(num(all[0], "requests"), 150.0, "the request limit is exact");
@@ -124,6 +135,54 @@ fn sweep_writes_sane_results_for_one_and_two_workers() {
         assert!(w["rss_ready_mib"].as_f64().unwrap() > 1.0);
         assert!(w["requests_served"].as_u64().unwrap() > 0);
     }
+}
+
+/// The CPU cost columns measure what the processes did: a synthetic model that spins for its
+/// service time costs its worker at least about that much CPU time per request, one that sleeps
+/// far less, and `cores_used` is the same CPU time over the wall time.
+#[test]
+fn cpu_cost_per_request_sees_a_spinning_worker() {
+    let dir = tempfile::tempdir().unwrap();
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    let mut worker_us = Vec::new();
+    for wait in ["spin", "sleep"] {
+        let out = dir.path().join(wait);
+        std::fs::create_dir_all(&out).unwrap();
+        let scenario = format!(
+            "[[model]]\nname = \"m\"\nsynthetic = {{ mean = \"2ms\", wait = \"{wait}\" }}\n\
+             [workload]\nwarmup_requests = 10\nrequests = 150\n[load]\nconcurrency = 1\n"
+        );
+        let run = common::sweep_in(&out, &scenario, &[]);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        for model in ["m", "all"] {
+            let num = |k: &str| run.num(model, k);
+            let (parent, worker, used) = (
+                num("parent_cpu_us_per_req"),
+                num("worker_cpu_us_per_req"),
+                num("cores_used"),
+            );
+            let what =
+                format!("{wait} {model}: parent {parent} µs, worker {worker} µs, {used} cores");
+            assert!(parent > 0.0 && worker > 0.0 && used > 0.0, "{what}");
+            // The parent sleeps while its one request is served: less than the service time.
+            assert!(parent < 2_000.0, "{what}");
+            assert!(used <= cores + 0.5, "{what}");
+            // One trial, a fixed rule: the cores are the CPU time per request at the throughput.
+            let from_rate = (parent + worker) * num("throughput_rps") / 1e6;
+            assert!(
+                (used - from_rate).abs() <= 0.02 * used + 0.002,
+                "{what}, {from_rate}"
+            );
+        }
+        worker_us.push(run.num("all", "worker_cpu_us_per_req"));
+    }
+    let (spin, sleep) = (worker_us[0], worker_us[1]);
+    // Spinning occupies the CPU for the 2 ms (less only if the machine preempts the worker).
+    assert!(spin >= 1_000.0, "spin: {spin} µs per request");
+    assert!(
+        sleep < 1_000.0 && sleep < spin / 2.0,
+        "sleep: {sleep} µs, spin {spin} µs"
+    );
 }
 
 /// Writes a scenario into `dir`; `{models}` in `body` stands for the absolute models/onnx folder.

@@ -91,7 +91,7 @@ pub fn recommendation(c: &Choice, scenario_slo: bool) -> String {
 
 /// The summary table of the `all` rows: one line per point; the point id names its workers,
 /// threads, transfer and provider. A sweep with the `batch` axis gets a `samples/s` column beside
-/// `req/s`.
+/// `req/s`. `cores` is `cores_used`: what the point's throughput cost in CPU (empty where unknown).
 pub fn summary(rows: &[Row]) -> String {
     let mut t = Table::new();
     t.load_preset(UTF8_FULL_CONDENSED);
@@ -109,6 +109,7 @@ pub fn summary(rows: &[Row]) -> String {
         "compute p50",
         "errors",
         "RSS MiB",
+        "cores",
         "verdict",
     ]);
     t.set_header(header);
@@ -135,6 +136,7 @@ pub fn summary(rows: &[Row]) -> String {
             human_us(r.compute_p50_us),
             r.errors.to_string(),
             format!("{:.0}", r.rss_mib),
+            r.cores_used.map_or_else(String::new, |c| format!("{c:.2}")),
             verdict(rows, r),
         ]);
         t.add_row(cells);
@@ -193,6 +195,7 @@ mod tests {
             throughput_rps: 100.0,
             batch,
             throughput_samples_s: batch.map(|b| 100.0 * b as f64),
+            cores_used: Some(1.256),
             ..Row::default()
         };
         let table = summary(&[row(Some(8))]);
@@ -201,6 +204,7 @@ mod tests {
             "{table}"
         );
         assert!(!summary(&[row(None)]).contains("samples/s"));
+        assert!(table.contains("cores") && table.contains("1.26"), "{table}");
     }
 
     #[test]

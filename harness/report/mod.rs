@@ -202,6 +202,17 @@ pub struct Row {
     /// trials (`steal` in `/proc/stat`); empty where the kernel does not report it.
     #[serde(default)]
     pub cpu_steal_pct: Option<f64>,
+    /// The point's CPU cost over its timed trials (warm-up and cool-downs left out), the same on
+    /// every row of the point: the parent's CPU time (every thread) and the workers' together, µs
+    /// per successful request as `throughput_rps` counts them, and both together over the trials'
+    /// wall time, in cores. The workers' are empty when a worker was replaced during a trial (see
+    /// docs/reference/columns.md); all three in files of before the columns.
+    #[serde(default)]
+    pub parent_cpu_us_per_req: Option<f64>,
+    #[serde(default)]
+    pub worker_cpu_us_per_req: Option<f64>,
+    #[serde(default)]
+    pub cores_used: Option<f64>,
     pub compute_p50_us: f64,
     pub compute_p99_us: f64,
     pub compute_mean_us: f64,
@@ -504,6 +515,9 @@ impl Row {
             &mut r.queue_wait_p50_us,
             &mut r.queue_wait_p99_us,
             &mut r.cpu_steal_pct,
+            &mut r.parent_cpu_us_per_req,
+            &mut r.worker_cpu_us_per_req,
+            &mut r.cores_used,
             &mut r.first_run_ms,
             &mut r.cold_start_p50_ms,
             &mut r.cold_start_p99_ms,
@@ -699,6 +713,8 @@ mod tests {
         let row = Row {
             latency_p50_us: 417.123_456,
             cpu_steal_pct: Some(10.206_718_346),
+            worker_cpu_us_per_req: Some(81.234_56),
+            cores_used: Some(1.000_49),
             gpu_util_mean_pct: Some(0.000_4),
             rate_rps: Some(62.5),
             requests: 123_456_789,
@@ -708,6 +724,10 @@ mod tests {
         let r = row.rounded();
         assert_eq!(r.latency_p50_us, 417.123);
         assert_eq!(r.cpu_steal_pct, Some(10.207));
+        assert_eq!(
+            (r.worker_cpu_us_per_req, r.cores_used),
+            (Some(81.235), Some(1.0))
+        );
         assert_eq!(r.gpu_util_mean_pct, Some(0.0));
         assert_eq!(r.rate_rps, Some(62.5));
         assert_eq!(r.first_run_ms, None);

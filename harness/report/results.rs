@@ -294,6 +294,15 @@ mod tests {
             ("all", "sequential", 1, true, true, true)
         );
         assert_eq!((r.batch, r.throughput_samples_s), (None, None));
+        assert_eq!(
+            (
+                r.parent_cpu_us_per_req,
+                r.worker_cpu_us_per_req,
+                r.cores_used
+            ),
+            (None, None, None),
+            "files from before the CPU cost columns"
+        );
         assert_eq!(t.lacking(["trials", "model"]), ["trials"]);
     }
 
@@ -306,6 +315,9 @@ mod tests {
             runtime: "tract".into(),
             latency_p99_us: 417.125,
             cpu_steal_pct: Some(1.5),
+            parent_cpu_us_per_req: Some(12.5),
+            worker_cpu_us_per_req: Some(250.125),
+            cores_used: Some(1.75),
             valid: true,
             ..Row::default()
         };
@@ -313,6 +325,45 @@ mod tests {
         let t = parse_rows(Path::new("x.csv"), &bytes).unwrap();
         assert_eq!(t.rows, [row]);
         assert_eq!(t.columns, crate::report::csv::header());
+    }
+
+    /// A results folder of before the CPU cost columns loads everywhere (report, merge, compare,
+    /// `--resume`): its rows read with the columns empty, the rest as written.
+    #[test]
+    fn a_folder_of_before_the_cpu_columns_loads_with_them_empty() {
+        const NEW: [&str; 3] = [
+            "parent_cpu_us_per_req",
+            "worker_cpu_us_per_req",
+            "cores_used",
+        ];
+        let row = Row {
+            point_id: "w1-t1-pipe-cpu-c1".into(),
+            model: "all".into(),
+            kind: "all".into(),
+            throughput_rps: 812.5,
+            cpu_steal_pct: Some(0.5),
+            valid: true,
+            ..Row::default()
+        };
+        // Today's file without the three columns, as the version before them wrote it.
+        let mut w = ::csv::Writer::from_writer(Vec::new());
+        let header = crate::report::csv::header();
+        let keep: Vec<usize> = (0..header.len())
+            .filter(|&i| !NEW.contains(&header[i].as_str()))
+            .collect();
+        w.write_record(keep.iter().map(|&i| &header[i])).unwrap();
+        let bytes = crate::report::csv::to_csv(std::slice::from_ref(&row)).unwrap();
+        for record in ::csv::Reader::from_reader(&bytes[..]).into_records() {
+            let record = record.unwrap();
+            w.write_record(keep.iter().map(|&i| &record[i])).unwrap();
+        }
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(CSV_FILE), w.into_inner().unwrap()).unwrap();
+        let r = Results::open(dir.path()).unwrap();
+        assert_eq!(r.rows, [row], "the new columns read as empty");
+        assert_eq!(r.columns.len(), header.len() - NEW.len());
+        let resumed = crate::report::csv::CsvReport::resume(&dir.path().join(CSV_FILE)).unwrap();
+        assert_eq!(resumed.rows().len(), 1);
     }
 
     #[test]

@@ -63,6 +63,9 @@ pub struct Measured {
     /// The workers' highest resident memory together at one moment (sampled).
     peak_rss: Option<u64>,
     steal: Option<f64>,
+    /// CPU time of the parent and of the workers over the trials (each trial's run alone, not the
+    /// cool-downs between them), and the trials' wall time.
+    cpu: metrics::CpuSpent,
     devices: Vec<u32>,
     utilisation: Option<crate::gpu::Utilisation>,
     gpu_memory: Option<std::collections::HashMap<u32, u64>>,
@@ -190,6 +193,7 @@ pub async fn measure(
         let mut done = Vec::new();
         let mut starts = Vec::new();
         let ticks = metrics::cpu_ticks();
+        let mut cpu = metrics::CpuSpent::zero();
         let first = trials.start;
         for t in trials {
             if *cancel.borrow() {
@@ -200,22 +204,31 @@ pub async fn measure(
             }
             let rule = PhaseRule::from(scenario.workload.stop);
             starts.push(std::time::SystemTime::now());
-            done.push(
-                load::run_phase(
-                    &pool,
-                    scenario,
-                    load::Sending::of(point),
-                    rule,
-                    seed ^ (t as u64 + 1),
-                    cancel,
-                )
-                .await?,
-            );
+            // The CPU clocks are read just around the trial, of the workers serving it then: a
+            // worker replaced during the trial has another pid at its end, which leaves the
+            // workers' CPU unknown (see `metrics::CpuReading::until`).
+            let restarts = pool.restarts.get();
+            let before = metrics::CpuReading::now(&pids(&pool));
+            let phase = load::run_phase(
+                &pool,
+                scenario,
+                load::Sending::of(point),
+                rule,
+                seed ^ (t as u64 + 1),
+                cancel,
+            )
+            .await?;
+            let mut spent = before.until(&metrics::CpuReading::now(&pids(&pool)));
+            if pool.restarts.get() != restarts {
+                spent.others = None;
+            }
+            cpu.add(&spent);
+            done.push(phase);
         }
         let steal = ticks
             .zip(metrics::cpu_ticks())
             .and_then(|(a, b)| metrics::steal_pct(a, b));
-        anyhow::Ok((warm, done, starts, steal))
+        anyhow::Ok((warm, done, starts, steal, cpu))
     }
     .await;
     let restarts = (pool.restarts.get(), pool.restart_max.get());
@@ -227,7 +240,7 @@ pub async fn measure(
     };
     let peak_rss = rss_peak.stop();
     let ends = pool.shutdown().await;
-    let (warm, trials, trial_starts, steal) = phases?;
+    let (warm, trials, trial_starts, steal, cpu) = phases?;
     let mut rss_per_worker = Vec::new();
     let mut reports = Vec::new();
     let mut warnings = Vec::new();
@@ -275,6 +288,7 @@ pub async fn measure(
         rss_per_worker,
         peak_rss,
         steal,
+        cpu,
         devices,
         utilisation,
         gpu_memory,
@@ -287,7 +301,7 @@ pub async fn measure(
 
 /// The point's result from what its pools measured, in the order they ran: the trials and the
 /// warm-ups of all of them, the first pool's workers, each worker's largest memory, the mean CPU
-/// steal and every restart.
+/// steal, the CPU time of every trial and every restart.
 pub fn finish(
     scenario: &Scenario,
     point: &Point,
@@ -312,6 +326,7 @@ pub fn finish(
             *a = (*a).max(*b);
         }
         steals.extend(r.steal);
+        m.cpu.add(&r.cpu);
         m.restarts = (m.restarts.0 + r.restarts.0, m.restarts.1.max(r.restarts.1));
         m.notes.extend(r.notes);
     }
@@ -331,6 +346,7 @@ pub fn finish(
         gpu_memory,
         restarts,
         started,
+        cpu,
         mut notes,
         ..
     } = m;
@@ -357,6 +373,14 @@ pub fn finish(
         steal,
     );
     mark_unsupported(&mut rows, scenario, &unsupported);
+    let cpu_cost = rows::CpuCost::of(&cpu, &trials);
+    if cpu_cost.worker_cpu_us_per_req.is_none() && cpu_cost.parent_cpu_us_per_req.is_some() {
+        notes.push(format!(
+            "point {}: the workers' CPU time is unknown (a worker was replaced or exited during a \
+             trial), so worker_cpu_us_per_req and cores_used are left empty",
+            point.id
+        ));
+    }
     let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
     for r in &mut rows {
         r.gpus = devices
@@ -380,6 +404,7 @@ pub fn finish(
             r.gpu_util_mean_pct = Some(u.mean_pct);
             r.gpu_util_max_pct = Some(u.max_pct);
         }
+        cpu_cost.set(r);
         r.worker_restarts = restarts.0;
         r.restart_ms_max = (restarts.0 > 0).then_some(restarts.1.as_secs_f64() * 1e3);
     }
@@ -405,6 +430,12 @@ pub fn finish(
         notes,
         hlog: Some(hlog),
     })
+}
+
+/// The pids of the pool's workers now, in worker order (a replaced worker's successor has its
+/// place).
+fn pids(pool: &Pool) -> Vec<u32> {
+    pool.infos().iter().map(|i| i.pid).collect()
 }
 
 /// The point's histograms, every trial, as an interval log (see [`hlog`]): each trial's interval

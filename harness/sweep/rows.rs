@@ -534,6 +534,55 @@ pub fn rows(
     out
 }
 
+/// A point's CPU cost over its timed trials, as its rows report it (the same on every row: the
+/// parent and the workers serve every model together, so their CPU time cannot be split by model).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct CpuCost {
+    /// The parent's CPU time (load generator and samplers, every thread) per request, µs.
+    pub parent_cpu_us_per_req: Option<f64>,
+    /// The workers' CPU time together per request, µs; `None` when it could not be counted.
+    pub worker_cpu_us_per_req: Option<f64>,
+    /// Parent and workers together: CPU time over wall time, in cores.
+    pub cores_used: Option<f64>,
+}
+
+impl CpuCost {
+    /// The cost from the CPU time `cpu` spent over `trials`. Per request means: CPU time per second
+    /// of the trials, over requests per second as `throughput_rps` counts them (the `all` record's
+    /// successful requests over its measured span, every trial added up). With a fixed stop rule
+    /// the span is the trial, so this is the CPU time over the successful requests; with a stable
+    /// one the CPU time covers every window of a trial and the requests only the reported ones,
+    /// which the rates reconcile.
+    pub fn of(cpu: &metrics::CpuSpent, trials: &[PhaseResult]) -> CpuCost {
+        let requests: u64 = trials.iter().map(|t| t.result.all.ok()).sum();
+        let span: std::time::Duration = trials.iter().map(|t| t.span).sum();
+        CpuCost::from_totals(cpu, requests, span)
+    }
+
+    fn from_totals(cpu: &metrics::CpuSpent, requests: u64, span: std::time::Duration) -> CpuCost {
+        let wall = cpu.wall.as_secs_f64();
+        if wall <= 0.0 {
+            return CpuCost::default();
+        }
+        // CPU seconds per second of the trials: cores.
+        let cores = |d: std::time::Duration| d.as_secs_f64() / wall;
+        let rps = requests as f64 / span.as_secs_f64().max(1e-9);
+        let per_req = |d| (requests > 0).then(|| cores(d) / rps * 1e6);
+        CpuCost {
+            parent_cpu_us_per_req: per_req(cpu.own),
+            worker_cpu_us_per_req: cpu.others.and_then(per_req),
+            cores_used: cpu.others.map(|w| cores(cpu.own + w)),
+        }
+    }
+
+    /// Writes the cost into a row's columns.
+    pub fn set(&self, row: &mut Row) {
+        row.parent_cpu_us_per_req = self.parent_cpu_us_per_req;
+        row.worker_cpu_us_per_req = self.worker_cpu_us_per_req;
+        row.cores_used = self.cores_used;
+    }
+}
+
 /// One line per kind of failed request: count and first message.
 pub fn error_notes(point: &Point, trials: &[PhaseResult]) -> Vec<String> {
     let mut all = Record::default();
@@ -684,6 +733,58 @@ mod tests {
         );
         let fine = all_of(phase(100, 0, 0, 0));
         assert!(fine.valid && !fine.only_lagged, "{fine:?}");
+    }
+
+    #[test]
+    fn cpu_cost_is_cpu_time_per_second_over_requests_per_second() {
+        let ms = Duration::from_millis;
+        let cpu = metrics::CpuSpent {
+            wall: ms(2_000),
+            own: ms(500),
+            others: Some(ms(1_500)),
+        };
+        // A fixed rule: the span is the trials' wall time, so CPU time over requests.
+        let c = CpuCost::from_totals(&cpu, 1_000, ms(2_000));
+        assert_eq!(
+            (
+                c.parent_cpu_us_per_req,
+                c.worker_cpu_us_per_req,
+                c.cores_used
+            ),
+            (Some(500.0), Some(1_500.0), Some(1.0))
+        );
+        // A stable rule reporting the last 0.5 s of the 2 s: its 250 requests ran at the same rate.
+        let c = CpuCost::from_totals(&cpu, 250, ms(500));
+        assert_eq!(c.parent_cpu_us_per_req, Some(500.0));
+        // Workers that could not be counted leave their cost and the total unknown, not low.
+        let partial = metrics::CpuSpent {
+            others: None,
+            ..cpu
+        };
+        let c = CpuCost::from_totals(&partial, 1_000, ms(2_000));
+        assert_eq!(
+            (
+                c.parent_cpu_us_per_req,
+                c.worker_cpu_us_per_req,
+                c.cores_used
+            ),
+            (Some(500.0), None, None)
+        );
+        // No successful request: no cost per request, the cores all the same.
+        let c = CpuCost::from_totals(&cpu, 0, ms(2_000));
+        assert_eq!(
+            (
+                c.parent_cpu_us_per_req,
+                c.worker_cpu_us_per_req,
+                c.cores_used
+            ),
+            (None, None, Some(1.0))
+        );
+        assert_eq!(
+            CpuCost::from_totals(&metrics::CpuSpent::zero(), 10, ms(1)),
+            CpuCost::default(),
+            "no trial ran"
+        );
     }
 
     #[test]
