@@ -1,13 +1,18 @@
 //! `bench calibrate`: the floor under every number `bench` reports, measured side by side in one run.
 //!
-//! Three loops over the same model and input, one request at a time:
+//! Loops over the same model and input, one request at a time:
 //! 1. `in_process`: `Session::run` in this process, no IPC at all;
 //! 2. `socket_rtt`: a bare round trip of a small message to an echo process over a Unix socket, the
 //!    cheapest possible inter-process hop (mostly the cost of waking the peer);
-//! 3. `pool`: the real worker pool (1 worker, `pipe` transfer) with its framing, routing and tokio;
-//!    `pool_overhead` is its latency minus the worker's compute time, per request.
+//! 3. `spin_rtt`: the same round trip through the `spin` channel's rings, both sides spinning;
+//! 4. `pool`: the real worker pool (1 worker, `pipe` transfer, `socket` channel) with its framing,
+//!    routing and tokio; `pool_overhead` is its latency minus the worker's compute time, per
+//!    request;
+//! 5. `pool_spin` and `pool_spin_overhead`: the same over the `spin` channel, with the default
+//!    longest spin.
 //!
-//! The ratio `pool_overhead p50 / socket_rtt p50` says how much the harness adds beyond the floor.
+//! The ratio `pool_overhead p50 / socket_rtt p50` says how much the harness adds beyond the floor;
+//! `pool_spin p50 / in_process p50` how close the spin channel comes to running in process.
 
 use std::io::{Read, Write};
 use std::path::Path;
@@ -23,7 +28,7 @@ use crate::protocol::{Setup, SetupModel};
 use crate::runtime::Model;
 use crate::runtime::ort::{OrtModel, SessionOptions};
 use crate::runtime::ortlib::OrtLib;
-use crate::scenario::ModelSource;
+use crate::scenario::{Channel, DEFAULT_SPIN_MAX_US, ModelSource};
 use crate::tensor::{self, DType, Generator, TensorData};
 use crate::worker::pool::{InputsRef, Reply, Worker, spawn_self};
 
@@ -122,7 +127,7 @@ pub fn calibrate(
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let (rtt, latency, overhead) = rt.block_on(async {
+    let (rtt, spin_rtt, socket, spin) = rt.block_on(async {
         // 2. Bare socket round trip to an echo process.
         const MSG: usize = 64;
         let (mut child, ours) = spawn_self(
@@ -145,50 +150,115 @@ pub fn calibrate(
         drop(sock);
         let _ = child.wait().await;
 
-        // 3. The worker pool.
-        let worker = Worker::start(
-            Setup::single(
-                ort.path.clone(),
-                SetupModel {
-                    name: "model".into(),
-                    source: ModelSource::Onnx(model.to_path_buf()),
-                    inputs: Vec::new(),
-                    samples: 1,
-                    torch: None,
-                    data: Vec::new(),
-                },
-            ),
-            None,
+        // 3. Bare round trip through the spin channel.
+        let spin_rtt = spin_round_trips(MSG, warm, iterations).await?;
+
+        // 4. The worker pool, over each channel.
+        let setup = Setup::single(
+            ort.path.clone(),
+            SetupModel {
+                name: "model".into(),
+                source: ModelSource::Onnx(model.to_path_buf()),
+                inputs: Vec::new(),
+                samples: 1,
+                torch: None,
+                data: Vec::new(),
+            },
+        );
+        let socket = pool_loop(setup.clone(), &inputs, warm, iterations).await?;
+        let spin = pool_loop(
+            Setup {
+                channel: Channel::Spin,
+                spin_max_ns: DEFAULT_SPIN_MAX_US * 1000,
+                ..setup
+            },
+            &inputs,
+            warm,
+            iterations,
         )
         .await?;
-        let mut latency = new_histogram();
-        let mut overhead = new_histogram();
-        let mut frame = Vec::new();
-        for i in 0..warm + iterations {
-            let t0 = Instant::now();
-            let reply = worker
-                .call(i, 0, InputsRef::Inline(&inputs), &mut frame)
-                .await;
-            let dt = t0.elapsed().as_nanos() as u64;
-            match reply {
-                Reply::Done { compute_ns, .. } if i >= warm => {
-                    latency.saturating_record(dt);
-                    overhead.saturating_record(dt.saturating_sub(compute_ns).max(1));
-                }
-                Reply::Done { .. } => {}
-                Reply::Failed(e) | Reply::Lost(e) => anyhow::bail!("pool request failed: {e}"),
-                Reply::TimedOut(t) => anyhow::bail!("pool request timed out after {t:?}"),
-            }
-        }
-        worker.shutdown().await?;
-        anyhow::Ok((rtt, latency, overhead))
+        anyhow::Ok((rtt, spin_rtt, socket, spin))
     })?;
+    let ((latency, overhead), (spin_latency, spin_overhead)) = (socket, spin);
     Ok(vec![
         row("in_process", &in_process),
         row("socket_rtt", &rtt),
+        row("spin_rtt", &spin_rtt),
         row("pool", &latency),
         row("pool_overhead", &overhead),
+        row("pool_spin", &spin_latency),
+        row("pool_spin_overhead", &spin_overhead),
     ])
+}
+
+/// Round trips of `size` bytes through a `spin` channel to an echo process, both sides spinning
+/// (the parent for as long as it takes, the peer up to `child::ECHO_SPIN` between messages).
+async fn spin_round_trips(size: usize, warm: u64, iterations: u64) -> anyhow::Result<Histogram<u64>> {
+    use crate::transfer::channel::{ChannelFile, Direction, RING_BYTES, RingReader, RingWriter};
+    let file = ChannelFile::create(RING_BYTES)?;
+    let (mut child, sock) = spawn_self(
+        &[
+            "echo".into(),
+            "--size".into(),
+            size.to_string(),
+            "--channel-fd".into(),
+            file.raw_fd().to_string(),
+        ],
+        Stdio::inherit(),
+        &[file.raw_fd()],
+    )?;
+    sock.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let mut tx = RingWriter::new(file.producer(Direction::ToWorker), sock.try_clone()?);
+    let mut rx = RingReader::new(
+        file.consumer(Direction::ToParent),
+        sock,
+        Duration::from_secs(1),
+    );
+    let mut h = new_histogram();
+    let mut msg = vec![7u8; size];
+    for i in 0..warm + iterations {
+        let t0 = Instant::now();
+        tx.write_all(&msg)?;
+        rx.read_exact(&mut msg).context("spin echo peer")?;
+        if i >= warm {
+            h.saturating_record(t0.elapsed().as_nanos() as u64);
+        }
+    }
+    drop((tx, rx));
+    let _ = child.wait().await;
+    Ok(h)
+}
+
+/// One worker started with `setup`, sent one request at a time: its latency and its overhead
+/// (latency minus the worker's compute time) per request.
+async fn pool_loop(
+    setup: Setup,
+    inputs: &[TensorData],
+    warm: u64,
+    iterations: u64,
+) -> anyhow::Result<(Histogram<u64>, Histogram<u64>)> {
+    let worker = Worker::start(setup, None).await?;
+    let mut latency = new_histogram();
+    let mut overhead = new_histogram();
+    let mut frame = Vec::new();
+    for i in 0..warm + iterations {
+        let t0 = Instant::now();
+        let reply = worker
+            .call(i, 0, InputsRef::Inline(inputs), &mut frame)
+            .await;
+        let dt = t0.elapsed().as_nanos() as u64;
+        match reply {
+            Reply::Done { compute_ns, .. } if i >= warm => {
+                latency.saturating_record(dt);
+                overhead.saturating_record(dt.saturating_sub(compute_ns).max(1));
+            }
+            Reply::Done { .. } => {}
+            Reply::Failed(e) | Reply::Lost(e) => anyhow::bail!("pool request failed: {e}"),
+            Reply::TimedOut(t) => anyhow::bail!("pool request timed out after {t:?}"),
+        }
+    }
+    worker.shutdown().await?;
+    Ok((latency, overhead))
 }
 
 /// The console text: the table and the ratios that matter.
@@ -220,9 +290,10 @@ pub fn render(rows: &[CalibrationRow]) -> String {
             .map_or(f64::NAN, |r| r.p50_us)
     };
     format!(
-        "{t}\npool overhead p50 / bare socket round trip p50: {:.2}x\npool latency p50 / in-process run p50: {:.2}x\n",
+        "{t}\npool overhead p50 / bare socket round trip p50: {:.2}x\npool latency p50 / in-process run p50: {:.2}x (socket), {:.2}x (spin)\n",
         p50("pool_overhead") / p50("socket_rtt"),
         p50("pool") / p50("in_process"),
+        p50("pool_spin") / p50("in_process"),
     )
 }
 
@@ -230,6 +301,8 @@ pub fn render(rows: &[CalibrationRow]) -> String {
 /// whose model takes no time, and the parent's CPU time per request.
 #[derive(Debug, Clone, Serialize)]
 pub struct Ceiling {
+    /// `socket` or `spin`.
+    pub channel: String,
     pub concurrency: usize,
     pub requests: u64,
     pub seconds: f64,
@@ -250,7 +323,8 @@ fn cpu_time() -> Duration {
     tv(u.ru_utime) + tv(u.ru_stime)
 }
 
-/// Drives a zero-time synthetic model closed-loop with each concurrency for `duration`.
+/// Drives a zero-time synthetic model closed-loop with each concurrency for `duration`, over each
+/// channel (the `spin` channel with its default longest spin).
 pub fn ceiling(concurrencies: &[usize], duration: Duration) -> anyhow::Result<Vec<Ceiling>> {
     let dir = std::env::temp_dir().join(format!("bench-ceiling-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
@@ -267,11 +341,29 @@ pub fn ceiling(concurrencies: &[usize], duration: Duration) -> anyhow::Result<Ve
         .enable_all()
         .build()?;
     rt.block_on(async {
-        let worker = Worker::start(
-            Setup::single(Default::default(), SetupModel::of(&scenario.models[0])),
-            None,
-        )
-        .await?;
+        let mut out = Vec::new();
+        for channel in Channel::ALL {
+            let setup = Setup {
+                channel,
+                spin_max_ns: DEFAULT_SPIN_MAX_US * 1000,
+                ..Setup::single(Default::default(), SetupModel::of(&scenario.models[0]))
+            };
+            out.extend(ceiling_over(setup, &scenario, concurrencies, duration).await?);
+        }
+        Ok(out)
+    })
+}
+
+/// [`ceiling`] over one worker started with `setup`.
+async fn ceiling_over(
+    setup: Setup,
+    scenario: &crate::scenario::Scenario,
+    concurrencies: &[usize],
+    duration: Duration,
+) -> anyhow::Result<Vec<Ceiling>> {
+    {
+        let channel = setup.channel.name().to_string();
+        let worker = Worker::start(setup, None).await?;
         let pool = crate::worker::pool::Pool::of(vec![worker]);
         let (_tx, cancel) = tokio::sync::watch::channel(false);
         let mut out = Vec::new();
@@ -314,6 +406,7 @@ pub fn ceiling(concurrencies: &[usize], duration: Duration) -> anyhow::Result<Ve
             let secs = r.span.as_secs_f64();
             let p = Percentiles::of(&r.result.all.latency);
             out.push(Ceiling {
+                channel: channel.clone(),
                 concurrency: c,
                 requests: n,
                 seconds: secs,
@@ -328,7 +421,7 @@ pub fn ceiling(concurrencies: &[usize], duration: Duration) -> anyhow::Result<Ve
             r?;
         }
         Ok(out)
-    })
+    }
 }
 
 /// The console text for the ceiling.
@@ -337,6 +430,7 @@ pub fn render_ceiling(rows: &[Ceiling]) -> String {
     let mut t = Table::new();
     t.load_preset(UTF8_FULL_CONDENSED);
     t.set_header(vec![
+        "channel",
         "in flight",
         "requests/s",
         "parent CPU µs/request",
@@ -346,6 +440,7 @@ pub fn render_ceiling(rows: &[Ceiling]) -> String {
     ]);
     for r in rows {
         t.add_row(vec![
+            r.channel.clone(),
             r.concurrency.to_string(),
             format!("{:.0}", r.requests_per_s),
             format!("{:.2}", r.parent_cpu_us_per_request),
@@ -354,6 +449,15 @@ pub fn render_ceiling(rows: &[Ceiling]) -> String {
             format!("{:.1}", r.latency_p99_us),
         ]);
     }
-    let best = rows.iter().map(|r| r.requests_per_s).fold(0.0, f64::max);
-    format!("{t}\nharness ceiling (zero-time model, 1 worker, pipe): {best:.0} requests/s\n")
+    let best = |channel: &str| {
+        rows.iter()
+            .filter(|r| r.channel == channel)
+            .map(|r| r.requests_per_s)
+            .fold(0.0, f64::max)
+    };
+    format!(
+        "{t}\nharness ceiling (zero-time model, 1 worker, pipe): {:.0} requests/s over the socket, {:.0} over the spin channel\n",
+        best("socket"),
+        best("spin")
+    )
 }

@@ -10,14 +10,46 @@ use std::path::Path;
 
 mod common;
 
-use bench::scenario::{self, Runtime};
+use bench::scenario::{self, Channel, Runtime};
 use common::{is_gone, models_path};
 
 #[test]
-fn every_transfer_mode_gives_bit_identical_outputs() {
+fn every_transfer_mode_gives_bit_identical_outputs_over_either_channel() {
     let s = scenario::load(Path::new("tests/scenarios/small.toml")).unwrap();
-    let runtime = common::assert_transfers_agree(&s, Runtime::Ort);
+    let (runtime, socket) = common::assert_transfers_agree_over(&s, Runtime::Ort, Channel::Socket);
     assert!(runtime.starts_with("ORT Build Info"), "{runtime}");
+    let (_, spin) = common::assert_transfers_agree_over(&s, Runtime::Ort, Channel::Spin);
+    assert!(socket == spin, "the spin channel changes no output byte");
+}
+
+/// The spin channel with every transfer mode and placement, spinning even on more threads than
+/// CPUs: every point runs valid and error-free and says which channel it used.
+#[test]
+fn the_spin_channel_runs_every_transfer_mode_and_placement() {
+    let _heavy = common::exclusive();
+    let dir = tempfile::tempdir().unwrap();
+    let m = models_path();
+    let scenario = format!(
+        "[[model]]\nname = \"linear\"\npath = \"{m}/linear.onnx\"\ndims = {{ batch = 1 }}\n\
+         [[model]]\nname = \"mlp\"\npath = \"{m}/mlp.onnx\"\ndims = {{ batch = 1 }}\n\
+         [[model]]\nname = \"mixed\"\npath = \"{m}/mixed_inputs.onnx\"\ndims = {{ batch = 2 }}\n\
+         [workload]\nwarmup_requests = 20\nrequests = 150\n[load]\nconcurrency = 2\n\
+         [transfer]\nspin = \"always\"\nspin_max_us = 100\n\
+         [sweep]\nworkers = 3\nchannel = \"spin\"\ntransfer = [\"pipe\", \"shm\", \"index\"]\n\
+         placement = [\"replicate\", \"partition\", \"dedicated\", \"on-demand\"]\n"
+    );
+    let common::Run { code, stderr, rows } = common::sweep_in(dir.path(), &scenario, &[]);
+    assert_eq!(code, 0, "{stderr}");
+    let alls: Vec<_> = rows.iter().filter(|r| r["model"] == "all").collect();
+    assert_eq!(alls.len(), 3 * 4);
+    for r in &alls {
+        let id = &r["point_id"];
+        assert!(id.contains("-spin-"), "{id}");
+        assert_eq!(r["channel"], "spin", "{id}");
+        assert_eq!(r["valid"], "true", "{id}: {}", r["reason"]);
+        assert_eq!(r["errors"], "0", "{id}");
+        assert!(r["requests"].parse::<u64>().unwrap() >= 150, "{id}");
+    }
 }
 
 #[test]

@@ -468,6 +468,7 @@ pub async fn outputs_through(
     s: &bench::scenario::Scenario,
     runtime: bench::scenario::Runtime,
     transfer: bench::scenario::Transfer,
+    channel: bench::scenario::Channel,
 ) -> (String, Vec<Vec<Vec<u8>>>) {
     use bench::scenario::{LoadPoint, Pin, Placement, Point, Provider, Transfer};
     // The pool spawns workers from the current executable unless told otherwise.
@@ -479,7 +480,7 @@ pub async fn outputs_through(
         workers: 1,
         intra_threads: 1,
         transfer,
-        channel: bench::scenario::Channel::Socket,
+        channel,
         placement: Placement::Replicate,
         pin: Pin::None,
         provider: Provider::Cpu,
@@ -505,19 +506,29 @@ pub async fn outputs_through(
 }
 
 /// Runs every sample of every model of `s` through one worker of `runtime` in each transfer mode
-/// (`pipe`, `shm`, `index`) and asserts the outputs are bit-identical; returns the worker's runtime.
-pub fn assert_transfers_agree(
+/// (`pipe`, `shm`, `index`) over `channel` and asserts the outputs are bit-identical; returns the
+/// worker's runtime and the outputs.
+pub fn assert_transfers_agree_over(
     s: &bench::scenario::Scenario,
     runtime: bench::scenario::Runtime,
-) -> String {
+    channel: bench::scenario::Channel,
+) -> (String, Vec<Vec<Vec<u8>>>) {
     use bench::scenario::Transfer;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
-    let (name, pipe) = rt.block_on(outputs_through(s, runtime, Transfer::Pipe));
-    let (_, shm) = rt.block_on(outputs_through(s, runtime, Transfer::Shm));
-    let (_, index) = rt.block_on(outputs_through(s, runtime, Transfer::Index));
+    let (name, pipe) = rt.block_on(outputs_through(s, runtime, Transfer::Pipe, channel));
+    let (_, shm) = rt.block_on(outputs_through(s, runtime, Transfer::Shm, channel));
+    let (_, index) = rt.block_on(outputs_through(s, runtime, Transfer::Index, channel));
     assert_same_outputs(s, &pipe, &shm, &index);
-    name
+    (name, pipe)
+}
+
+/// [`assert_transfers_agree_over`] the socket channel.
+pub fn assert_transfers_agree(
+    s: &bench::scenario::Scenario,
+    runtime: bench::scenario::Runtime,
+) -> String {
+    assert_transfers_agree_over(s, runtime, bench::scenario::Channel::Socket).0
 }
