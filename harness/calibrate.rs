@@ -193,7 +193,11 @@ pub fn calibrate(
 
 /// Round trips of `size` bytes through a `spin` channel to an echo process, both sides spinning
 /// (the parent for as long as it takes, the peer up to `child::ECHO_SPIN` between messages).
-async fn spin_round_trips(size: usize, warm: u64, iterations: u64) -> anyhow::Result<Histogram<u64>> {
+async fn spin_round_trips(
+    size: usize,
+    warm: u64,
+    iterations: u64,
+) -> anyhow::Result<Histogram<u64>> {
     use crate::transfer::channel::{ChannelFile, Direction, RING_BYTES, RingReader, RingWriter};
     let file = ChannelFile::create(RING_BYTES)?;
     let (mut child, sock) = spawn_self(
@@ -361,67 +365,65 @@ async fn ceiling_over(
     concurrencies: &[usize],
     duration: Duration,
 ) -> anyhow::Result<Vec<Ceiling>> {
-    {
-        let channel = setup.channel.name().to_string();
-        let worker = Worker::start(setup, None).await?;
-        let pool = crate::worker::pool::Pool::of(vec![worker]);
-        let (_tx, cancel) = tokio::sync::watch::channel(false);
-        let mut out = Vec::new();
-        for &c in concurrencies {
-            let load = crate::scenario::LoadPoint::Closed { concurrency: c };
-            // A short warm-up at the same concurrency, then the timed run.
-            let warm = crate::load::PhaseRule::Fixed(crate::scenario::Limit::Duration(
-                Duration::from_millis(300),
-            ));
-            crate::load::run_phase(
-                &pool,
-                &scenario,
-                crate::load::Sending {
-                    load,
-                    transfer: crate::scenario::Transfer::Pipe,
-                    batching: None,
-                },
-                warm,
-                1,
-                &cancel,
-            )
-            .await?;
-            let cpu0 = cpu_time();
-            let rule = crate::load::PhaseRule::Fixed(crate::scenario::Limit::Duration(duration));
-            let r = crate::load::run_phase(
-                &pool,
-                &scenario,
-                crate::load::Sending {
-                    load,
-                    transfer: crate::scenario::Transfer::Pipe,
-                    batching: None,
-                },
-                rule,
-                2,
-                &cancel,
-            )
-            .await?;
-            let cpu = cpu_time() - cpu0;
-            let n = r.result.all.ok();
-            let secs = r.span.as_secs_f64();
-            let p = Percentiles::of(&r.result.all.latency);
-            out.push(Ceiling {
-                channel: channel.clone(),
-                concurrency: c,
-                requests: n,
-                seconds: secs,
-                requests_per_s: n as f64 / secs,
-                parent_cpu_us_per_request: cpu.as_secs_f64() * 1e6 / n.max(1) as f64,
-                parent_cores: cpu.as_secs_f64() / secs,
-                latency_p50_us: p.p50,
-                latency_p99_us: p.p99,
-            });
-        }
-        for r in pool.shutdown().await {
-            r?;
-        }
-        Ok(out)
+    let channel = setup.channel.name().to_string();
+    let worker = Worker::start(setup, None).await?;
+    let pool = crate::worker::pool::Pool::of(vec![worker]);
+    let (_tx, cancel) = tokio::sync::watch::channel(false);
+    let mut out = Vec::new();
+    for &c in concurrencies {
+        let load = crate::scenario::LoadPoint::Closed { concurrency: c };
+        // A short warm-up at the same concurrency, then the timed run.
+        let warm = crate::load::PhaseRule::Fixed(crate::scenario::Limit::Duration(
+            Duration::from_millis(300),
+        ));
+        crate::load::run_phase(
+            &pool,
+            scenario,
+            crate::load::Sending {
+                load,
+                transfer: crate::scenario::Transfer::Pipe,
+                batching: None,
+            },
+            warm,
+            1,
+            &cancel,
+        )
+        .await?;
+        let cpu0 = cpu_time();
+        let rule = crate::load::PhaseRule::Fixed(crate::scenario::Limit::Duration(duration));
+        let r = crate::load::run_phase(
+            &pool,
+            scenario,
+            crate::load::Sending {
+                load,
+                transfer: crate::scenario::Transfer::Pipe,
+                batching: None,
+            },
+            rule,
+            2,
+            &cancel,
+        )
+        .await?;
+        let cpu = cpu_time() - cpu0;
+        let n = r.result.all.ok();
+        let secs = r.span.as_secs_f64();
+        let p = Percentiles::of(&r.result.all.latency);
+        out.push(Ceiling {
+            channel: channel.clone(),
+            concurrency: c,
+            requests: n,
+            seconds: secs,
+            requests_per_s: n as f64 / secs,
+            parent_cpu_us_per_request: cpu.as_secs_f64() * 1e6 / n.max(1) as f64,
+            parent_cores: cpu.as_secs_f64() / secs,
+            latency_p50_us: p.p50,
+            latency_p99_us: p.p99,
+        });
     }
+    for r in pool.shutdown().await {
+        r?;
+    }
+    Ok(out)
 }
 
 /// The console text for the ceiling.

@@ -70,6 +70,18 @@ pub fn effective_settings(s: &Scenario) -> BTreeMap<String, String> {
             "transfer.shm_budget_mib",
             s.transfer.shm_budget_mib.to_string(),
         ),
+        (
+            "transfer.spin",
+            match s.transfer.spin {
+                super::SpinWhen::Auto => "auto",
+                super::SpinWhen::Always => "always",
+            }
+            .to_string(),
+        ),
+        (
+            "transfer.spin_max_us",
+            s.transfer.spin_max.as_micros().to_string(),
+        ),
         ("slo", slo.join(", ")),
     ]
     .into_iter()
@@ -230,6 +242,18 @@ pub fn describe(s: &Scenario) -> String {
                 humantime::format_duration(b.max_delay),
                 b.idle.name()
             ));
+        }
+        if p.channel != super::Channel::Socket {
+            let spin = s.transfer.spin_max_at(p, super::limits::usable_cpus());
+            extra.push_str(&if spin.is_zero() {
+                format!(" channel={} (parks at once)", p.channel.name())
+            } else {
+                format!(
+                    " channel={} (spins up to {})",
+                    p.channel.name(),
+                    humantime::format_duration(spin)
+                )
+            });
         }
         let load = if p.worker_concurrency == 1 {
             load

@@ -45,7 +45,9 @@ pub fn setups(
             ..SetupModel::of(m)
         })
         .collect();
-    let spin_max = scenario.transfer.spin_max_at(point, allowed_cpus().len());
+    let spin_max = scenario
+        .transfer
+        .spin_max_at(point, crate::scenario::limits::usable_cpus());
     assignment
         .into_iter()
         .enumerate()
