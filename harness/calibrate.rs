@@ -128,30 +128,10 @@ pub fn calibrate(
         .enable_all()
         .build()?;
     let (rtt, spin_rtt, socket, spin) = rt.block_on(async {
-        // 2. Bare socket round trip to an echo process.
+        // 2. and 3. Bare round trips to an echo process, over the socket and the spin channel.
         const MSG: usize = 64;
-        let (mut child, ours) = spawn_self(
-            &["echo".into(), "--size".into(), MSG.to_string()],
-            Stdio::inherit(),
-            &[],
-        )?;
-        let mut sock = ours;
-        sock.set_read_timeout(Some(Duration::from_secs(10)))?;
-        let mut rtt = new_histogram();
-        let mut msg = [7u8; MSG];
-        for i in 0..warm + iterations {
-            let t0 = Instant::now();
-            sock.write_all(&msg)?;
-            sock.read_exact(&mut msg).context("echo peer")?;
-            if i >= warm {
-                rtt.saturating_record(t0.elapsed().as_nanos() as u64);
-            }
-        }
-        drop(sock);
-        let _ = child.wait().await;
-
-        // 3. Bare round trip through the spin channel.
-        let spin_rtt = spin_round_trips(MSG, warm, iterations).await?;
+        let rtt = echo_round_trips(Channel::Socket, MSG, warm, iterations).await?;
+        let spin_rtt = echo_round_trips(Channel::Spin, MSG, warm, iterations).await?;
 
         // 4. The worker pool, over each channel.
         let setup = Setup::single(
@@ -191,39 +171,48 @@ pub fn calibrate(
     ])
 }
 
-/// Round trips of `size` bytes through a `spin` channel to an echo process, both sides spinning
-/// (the parent for as long as it takes, the peer up to `child::ECHO_SPIN` between messages).
-async fn spin_round_trips(
+/// Round trips of `size` bytes to an echo process over `channel`. Through the `spin` channel both
+/// sides spin (the parent for as long as it takes, the peer up to `child::ECHO_SPIN` between
+/// messages).
+async fn echo_round_trips(
+    channel: Channel,
     size: usize,
     warm: u64,
     iterations: u64,
 ) -> anyhow::Result<Histogram<u64>> {
     use crate::transfer::channel::{ChannelFile, Direction, RING_BYTES, RingReader, RingWriter};
-    let file = ChannelFile::create(RING_BYTES)?;
-    let (mut child, sock) = spawn_self(
-        &[
-            "echo".into(),
-            "--size".into(),
-            size.to_string(),
-            "--channel-fd".into(),
-            file.raw_fd().to_string(),
-        ],
-        Stdio::inherit(),
-        &[file.raw_fd()],
-    )?;
+    let mut args = vec!["echo".to_string(), "--size".into(), size.to_string()];
+    let file = match channel {
+        Channel::Socket => None,
+        Channel::Spin => Some(ChannelFile::create(RING_BYTES)?),
+    };
+    let fds: Vec<_> = file.iter().map(|f| f.raw_fd()).collect();
+    if let Some(fd) = fds.first() {
+        args.extend(["--channel-fd".to_string(), fd.to_string()]);
+    }
+    let (mut child, sock) = spawn_self(&args, Stdio::inherit(), &fds)?;
     sock.set_read_timeout(Some(Duration::from_secs(10)))?;
-    let mut tx = RingWriter::new(file.producer(Direction::ToWorker), sock.try_clone()?);
-    let mut rx = RingReader::new(
-        file.consumer(Direction::ToParent),
-        sock,
-        Duration::from_secs(1),
-    );
+    let (mut tx, mut rx): (Box<dyn Write>, Box<dyn Read>) = match &file {
+        None => (Box::new(sock.try_clone()?), Box::new(sock)),
+        Some(f) => (
+            Box::new(RingWriter::new(
+                f.producer(Direction::ToWorker),
+                sock.try_clone()?,
+            )),
+            Box::new(RingReader::new(
+                f.consumer(Direction::ToParent),
+                sock,
+                Duration::from_secs(1),
+            )),
+        ),
+    };
     let mut h = new_histogram();
     let mut msg = vec![7u8; size];
     for i in 0..warm + iterations {
         let t0 = Instant::now();
         tx.write_all(&msg)?;
-        rx.read_exact(&mut msg).context("spin echo peer")?;
+        rx.read_exact(&mut msg)
+            .with_context(|| format!("echo peer over the {} channel", channel.name()))?;
         if i >= warm {
             h.saturating_record(t0.elapsed().as_nanos() as u64);
         }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand};
 
-use crate::scenario::{Pin, Placement, Provider, Runtime, Transfer};
+use crate::scenario::{Channel, Pin, Placement, Provider, Runtime, Transfer};
 use crate::starter::{self, InputValue, Scoped};
 
 /// `bench --version`: the crate version and the commit it was built from.
@@ -340,6 +340,11 @@ pub struct RunArgs {
     #[arg(long, value_name = "MODE,...", value_delimiter = ',',
           value_parser = PossibleValuesParser::new(Transfer::ALL.map(Transfer::name)))]
     pub transfer: Vec<String>,
+    /// Channels: how requests and replies travel, `socket` or `spin` (`[sweep] channel`; default
+    /// socket).
+    #[arg(long, value_name = "C,...", value_delimiter = ',',
+          value_parser = PossibleValuesParser::new(Channel::ALL.map(Channel::name)))]
+    pub channel: Vec<String>,
     /// Placements (`[sweep] placement`; default replicate).
     #[arg(long, value_name = "P,...", value_delimiter = ',',
           value_parser = PossibleValuesParser::new(Placement::ALL.map(Placement::name)))]

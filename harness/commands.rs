@@ -193,6 +193,7 @@ pub fn run(args: RunArgs, ort_lib: Option<&Path>) -> anyhow::Result<ExitCode> {
     }
     for (key, v) in [
         ("transfer", &args.transfer),
+        ("channel", &args.channel),
         ("placement", &args.placement),
         ("pin", &args.pin),
         ("provider", &args.provider),

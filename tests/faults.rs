@@ -188,7 +188,9 @@ fn an_interrupt_during_a_spinning_point_leaves_no_worker() {
     let scenario = dir.path().join("s.toml");
     std::fs::write(
         &scenario,
-        "[[model]]\nname = \"m\"\nsynthetic = { mean = \"100us\", wait = \"spin\" }\n\
+        // The model sleeps, so a serving worker blocks and `wait_until_any_serving` sees it (a
+        // worker that spins on both the channel and its model would hardly ever block).
+        "[[model]]\nname = \"m\"\nsynthetic = { mean = \"100us\", wait = \"sleep\" }\n\
          [workload]\nwarmup_requests = 0\nduration = \"5s\"\n[load]\nconcurrency = 2\n\
          [transfer]\nspin = \"always\"\n[sweep]\nworkers = 2\nchannel = \"spin\"\ntransfer = \"shm\"\n",
     )

@@ -74,6 +74,8 @@ fn bench_run_sweeps_a_model_and_keeps_a_scenario_that_repeats_it() {
             "batch=2",
             "--transfer",
             "pipe,shm",
+            "--channel",
+            "socket,spin",
             "--requests",
             "100",
         ],
@@ -83,6 +85,13 @@ fn bench_run_sweeps_a_model_and_keeps_a_scenario_that_repeats_it() {
     assert!(text.contains("batch = 2"), "{text}");
     assert!(text.contains("requests = 100"), "{text}");
     assert!(text.contains(r#"transfer = ["pipe", "shm"]"#), "{text}");
+    assert!(text.contains(r#"channel = ["socket", "spin"]"#), "{text}");
+    let rows = common::read_rows(&dir.path().join("results.csv"));
+    assert!(
+        rows.iter()
+            .any(|r| r["point_id"].contains("-shm-spin-") && r["channel"] == "spin"),
+        "{rows:?}"
+    );
 }
 
 /// `--worker-concurrency` becomes the sweep axis, and its points' ids say so.

@@ -13,6 +13,16 @@ mod common;
 use bench::scenario::{self, Channel, Runtime};
 use common::{is_gone, models_path};
 
+/// Three bundled models of different input kinds, as scenario text.
+fn three_models() -> String {
+    let m = models_path();
+    format!(
+        "[[model]]\nname = \"linear\"\npath = \"{m}/linear.onnx\"\ndims = {{ batch = 1 }}\n\
+         [[model]]\nname = \"mlp\"\npath = \"{m}/mlp.onnx\"\ndims = {{ batch = 1 }}\n\
+         [[model]]\nname = \"mixed\"\npath = \"{m}/mixed_inputs.onnx\"\ndims = {{ batch = 2 }}\n"
+    )
+}
+
 #[test]
 fn every_transfer_mode_gives_bit_identical_outputs_over_either_channel() {
     let s = scenario::load(Path::new("tests/scenarios/small.toml")).unwrap();
@@ -28,15 +38,13 @@ fn every_transfer_mode_gives_bit_identical_outputs_over_either_channel() {
 fn the_spin_channel_runs_every_transfer_mode_and_placement() {
     let _heavy = common::exclusive();
     let dir = tempfile::tempdir().unwrap();
-    let m = models_path();
     let scenario = format!(
-        "[[model]]\nname = \"linear\"\npath = \"{m}/linear.onnx\"\ndims = {{ batch = 1 }}\n\
-         [[model]]\nname = \"mlp\"\npath = \"{m}/mlp.onnx\"\ndims = {{ batch = 1 }}\n\
-         [[model]]\nname = \"mixed\"\npath = \"{m}/mixed_inputs.onnx\"\ndims = {{ batch = 2 }}\n\
+        "{}\
          [workload]\nwarmup_requests = 20\nrequests = 150\n[load]\nconcurrency = 2\n\
          [transfer]\nspin = \"always\"\nspin_max_us = 100\n\
          [sweep]\nworkers = 3\nchannel = \"spin\"\ntransfer = [\"pipe\", \"shm\", \"index\"]\n\
-         placement = [\"replicate\", \"partition\", \"dedicated\", \"on-demand\"]\n"
+         placement = [\"replicate\", \"partition\", \"dedicated\", \"on-demand\"]\n",
+        three_models()
     );
     let common::Run { code, stderr, rows } = common::sweep_in(dir.path(), &scenario, &[]);
     assert_eq!(code, 0, "{stderr}");
@@ -58,14 +66,12 @@ fn sweeps_over_transfer_and_placement_report_what_they_ran() {
     // would starve the kill below of the time it has.
     let _heavy = common::exclusive();
     let dir = tempfile::tempdir().unwrap();
-    let m = models_path();
     let scenario = format!(
-        "[[model]]\nname = \"linear\"\npath = \"{m}/linear.onnx\"\ndims = {{ batch = 1 }}\n\
-         [[model]]\nname = \"mlp\"\npath = \"{m}/mlp.onnx\"\ndims = {{ batch = 1 }}\n\
-         [[model]]\nname = \"mixed\"\npath = \"{m}/mixed_inputs.onnx\"\ndims = {{ batch = 2 }}\n\
+        "{}\
          [workload]\nwarmup_requests = 30\nrequests = 200\n[load]\nconcurrency = 2\n\
          [sweep]\nworkers = [2, 3]\ntransfer = [\"pipe\", \"shm\", \"index\"]\n\
-         placement = [\"replicate\", \"partition\", \"dedicated\", \"on-demand\"]\n"
+         placement = [\"replicate\", \"partition\", \"dedicated\", \"on-demand\"]\n",
+        three_models()
     );
     let common::Run { code, stderr, rows } = common::sweep_in(dir.path(), &scenario, &[]);
     assert_eq!(code, 0, "{stderr}");

@@ -63,7 +63,7 @@
 
 use std::fs::File;
 use std::io::{self, Read, Write};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -166,28 +166,8 @@ impl ChannelFile {
     /// (a power of two), its size sealed so a worker cannot shrink it under the parent's mapping.
     pub fn create(cap: usize) -> Result<Arc<ChannelFile>, ChannelError> {
         assert!(cap.is_power_of_two(), "a ring's size is a power of two");
-        // SAFETY: a valid NUL-terminated name and flags; the result is checked.
-        let raw = unsafe {
-            libc::memfd_create(
-                MEMFD_NAME.as_ptr(),
-                libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING,
-            )
-        };
-        if raw == -1 {
-            return Err(sys("memfd_create"));
-        }
-        // SAFETY: `raw` is a descriptor we just created and own alone.
-        let file = File::from(unsafe { OwnedFd::from_raw_fd(raw) });
-        file.set_len(2 * (HEADER + cap) as u64)
-            .map_err(|error| ChannelError::Sys {
-                call: "ftruncate",
-                error,
-            })?;
-        let seals = libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_SEAL;
-        // SAFETY: fcntl on our own descriptor; it touches no memory of ours.
-        if unsafe { libc::fcntl(file.as_raw_fd(), libc::F_ADD_SEALS, seals) } == -1 {
-            return Err(sys("fcntl(F_ADD_SEALS)"));
-        }
+        let file = super::shm::arena::sealed_memfd(MEMFD_NAME, 2 * (HEADER + cap) as u64)
+            .map_err(|(call, error)| ChannelError::Sys { call, error })?;
         ChannelFile::map(file, cap)
     }
 
@@ -238,13 +218,6 @@ impl ChannelFile {
         let ring = Ring::new(self.clone(), dir);
         let pos = ring.read_pos().load(Ordering::Acquire);
         Consumer { ring, pos }
-    }
-}
-
-fn sys(call: &'static str) -> ChannelError {
-    ChannelError::Sys {
-        call,
-        error: io::Error::last_os_error(),
     }
 }
 
@@ -712,6 +685,7 @@ pub mod parent {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+    use std::os::fd::FromRawFd;
     use std::os::unix::net::UnixStream;
 
     #[test]

@@ -109,13 +109,6 @@ pub enum ShmError {
     },
 }
 
-fn sys(call: &'static str) -> ShmError {
-    ShmError::Sys {
-        call,
-        error: io::Error::last_os_error(),
-    }
-}
-
 /// Rounds `n` up to a multiple of [`ALIGN`]; `None` on overflow.
 pub fn align_up(n: usize) -> Option<usize> {
     Some(n.checked_add(ALIGN - 1)? & !(ALIGN - 1))
@@ -463,6 +456,32 @@ pub fn clear_cloexec_in_child(fd: RawFd) -> io::Result<()> {
     Ok(())
 }
 
+/// A new anonymous, zero-filled, close-on-exec `memfd` of `len` bytes whose size is sealed, so that
+/// no process that maps it can shrink it under another's mapping (which would turn that one's next
+/// access into `SIGBUS`). `name` is only a label in `/proc/<pid>/fd`. On failure, the call that
+/// failed and why.
+pub(crate) fn sealed_memfd(
+    name: &std::ffi::CStr,
+    len: u64,
+) -> Result<File, (&'static str, io::Error)> {
+    let last = |call| (call, io::Error::last_os_error());
+    // SAFETY: a valid NUL-terminated name and flags; the result is checked.
+    let raw =
+        unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING) };
+    if raw == -1 {
+        return Err(last("memfd_create"));
+    }
+    // SAFETY: `raw` is a descriptor we just created and own alone.
+    let file = File::from(unsafe { OwnedFd::from_raw_fd(raw) });
+    file.set_len(len).map_err(|error| ("ftruncate", error))?;
+    let seals = libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_SEAL;
+    // SAFETY: fcntl on our own descriptor; it touches no memory of ours.
+    if unsafe { libc::fcntl(file.as_raw_fd(), libc::F_ADD_SEALS, seals) } == -1 {
+        return Err(last("fcntl(F_ADD_SEALS)"));
+    }
+    Ok(file)
+}
+
 /// The file and its mapping, shared by the arena's handles; dropping the last handle unmaps and
 /// closes it (fields drop in order: the mapping first).
 struct Mapping {
@@ -526,28 +545,8 @@ impl ShmArena {
     /// Parent side: a new anonymous, zero-filled, close-on-exec `memfd` of the layout's size, its
     /// size sealed, mapped shared; its pages are allocated when first written.
     pub fn create(layout: ShmLayout) -> Result<Self, ShmError> {
-        // SAFETY: a valid NUL-terminated name and flags; the result is checked.
-        let raw = unsafe {
-            libc::memfd_create(
-                MEMFD_NAME.as_ptr(),
-                libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING,
-            )
-        };
-        if raw == -1 {
-            return Err(sys("memfd_create"));
-        }
-        // SAFETY: `raw` is a descriptor we just created and own alone.
-        let file = File::from(unsafe { OwnedFd::from_raw_fd(raw) });
-        file.set_len(layout.total_len() as u64)
-            .map_err(|error| ShmError::Sys {
-                call: "ftruncate",
-                error,
-            })?;
-        let seals = libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_SEAL;
-        // SAFETY: fcntl on our own descriptor; it touches no memory of ours.
-        if unsafe { libc::fcntl(file.as_raw_fd(), libc::F_ADD_SEALS, seals) } == -1 {
-            return Err(sys("fcntl(F_ADD_SEALS)"));
-        }
+        let file = sealed_memfd(MEMFD_NAME, layout.total_len() as u64)
+            .map_err(|(call, error)| ShmError::Sys { call, error })?;
         Ok(ShmArena {
             shared: Mapping::new(file, &layout)?,
             layout,
