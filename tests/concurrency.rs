@@ -16,18 +16,28 @@ fn all_of<'a>(run: &'a Run, id: &str) -> &'a common::Row {
 
 /// With worker_concurrency 2, one worker serves two 20 ms requests at the same time: twice the
 /// throughput of one at a time, and no queueing behind the other request. The model sleeps, so the
-/// check holds on a busy machine; every transfer mode that applies is covered.
+/// check holds on a busy machine; every transfer mode that applies is covered, over either channel.
 #[test]
 fn one_worker_runs_two_requests_at_once_in_every_transfer_mode() {
     let run = common::sweep(
         "[[model]]\nname = \"m\"\nsynthetic = { service = \"fixed\", mean = \"20ms\", wait = \"sleep\" }\n\
          [workload]\nwarmup_requests = 4\nduration = \"1s\"\nmin_requests = 20\n[load]\nconcurrency = 2\n\
-         [sweep]\nworkers = 1\nworker_concurrency = [1, 2]\ntransfer = [\"pipe\", \"shm\", \"index\"]\n",
+         [transfer]\nspin = \"always\"\n\
+         [sweep]\nworkers = 1\nworker_concurrency = [1, 2]\ntransfer = [\"pipe\", \"shm\", \"index\"]\n\
+         channel = [\"socket\", \"spin\"]\n",
         &[],
     );
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_accounted(&run);
-    for transfer in ["pipe", "shm", "index"] {
+    // Over the spin channel too: its serving threads share the reply ring.
+    for transfer in [
+        "pipe",
+        "shm",
+        "index",
+        "pipe-spin",
+        "shm-spin",
+        "index-spin",
+    ] {
         let one = all_of(&run, &format!("w1-t1-{transfer}-cpu-c2"));
         let two = all_of(&run, &format!("w1-t1-{transfer}-cpu-c2-k2"));
         assert_eq!(

@@ -471,12 +471,13 @@ impl<S: Read> RingReader<S> {
                 Err(e) => return Err(e),
             };
             self.consumer.unpark();
-            if n == 0 {
-                return Ok(false);
-            }
+            // Bytes published before the peer went away are still read.
             if self.consumer.available()? > 0 {
                 self.budget.record(t0.elapsed());
                 return Ok(true);
+            }
+            if n == 0 {
+                return Ok(false);
             }
         }
     }
@@ -619,11 +620,11 @@ pub mod parent {
                     Err(e) => return Err(e),
                 };
                 self.consumer.unpark();
-                if n == 0 {
-                    return Ok(false);
-                }
                 if self.consumer.available()? > 0 {
                     break;
+                }
+                if n == 0 {
+                    return Ok(false);
                 }
             }
             if spin {
