@@ -44,14 +44,15 @@ fn the_spin_channel_runs_every_transfer_mode_and_placement() {
         "{}\
          [workload]\nwarmup_requests = 20\nrequests = 150\n[load]\nconcurrency = 2\n\
          [transfer]\nspin = \"always\"\nspin_max_us = 100\n\
+         [replicas]\nlinear = 1\nmlp = 1\nmixed = 1\n\
          [sweep]\nworkers = 3\nchannel = \"spin\"\ntransfer = [\"pipe\", \"shm\", \"index\"]\n\
-         placement = [\"replicate\", \"partition\", \"dedicated\", \"on-demand\"]\n",
+         placement = [\"replicate\", \"partition\", \"dedicated\", \"on-demand\", \"replicas\"]\n",
         three_models()
     );
     let common::Run { code, stderr, rows } = common::sweep_in(dir.path(), &scenario, &[]);
     assert_eq!(code, 0, "{stderr}");
     let alls: Vec<_> = rows.iter().filter(|r| r["model"] == "all").collect();
-    assert_eq!(alls.len(), 3 * 4);
+    assert_eq!(alls.len(), 3 * 5);
     for r in &alls {
         let id = &r["point_id"];
         assert!(id.contains("-spin-"), "{id}");
