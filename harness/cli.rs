@@ -222,8 +222,8 @@ pub enum Command {
     /// Print a model's inputs and outputs: names, element types, shapes (dynamic dims by name).
     #[command(after_help = INSPECT_EXAMPLES)]
     Inspect(InspectArgs),
-    /// Measure the floor: in-process run, bare process-to-process round trip and the worker pool's
-    /// per-request overhead, side by side on one model.
+    /// Measure the floor: in-process run, bare process-to-process round trips (socket and spin
+    /// channel) and the worker pool's per-request overhead, side by side on one model.
     #[command(after_help = CALIBRATE_EXAMPLES)]
     Calibrate(CalibrateArgs),
     /// Print a completion script for a shell (bash, zsh, fish, elvish, powershell).
@@ -575,7 +575,8 @@ pub struct CalibrateArgs {
     #[arg(long)]
     pub csv: Option<PathBuf>,
     /// Measure the load generator's own ceiling instead: the most requests per second the parent
-    /// drives through one worker whose model takes no time, and its CPU per request.
+    /// drives through one worker whose model takes no time, and its CPU per request, over the
+    /// socket and over the spin channel.
     #[arg(long, conflicts_with = "transfer")]
     pub generator: bool,
     /// Measure transfer throughput instead: `pipe` and `shm` against single-thread memcpy, from
