@@ -360,39 +360,19 @@ async fn ceiling_over(
     let (_tx, cancel) = tokio::sync::watch::channel(false);
     let mut out = Vec::new();
     for &c in concurrencies {
-        let load = crate::scenario::LoadPoint::Closed { concurrency: c };
+        let sending = crate::load::Sending {
+            load: crate::scenario::LoadPoint::Closed { concurrency: c },
+            transfer: crate::scenario::Transfer::Pipe,
+            batching: None,
+        };
         // A short warm-up at the same concurrency, then the timed run.
         let warm = crate::load::PhaseRule::Fixed(crate::scenario::Limit::Duration(
             Duration::from_millis(300),
         ));
-        crate::load::run_phase(
-            &pool,
-            scenario,
-            crate::load::Sending {
-                load,
-                transfer: crate::scenario::Transfer::Pipe,
-                batching: None,
-            },
-            warm,
-            1,
-            &cancel,
-        )
-        .await?;
+        crate::load::run_phase(&pool, scenario, sending, warm, 1, &cancel).await?;
         let cpu0 = cpu_time();
         let rule = crate::load::PhaseRule::Fixed(crate::scenario::Limit::Duration(duration));
-        let r = crate::load::run_phase(
-            &pool,
-            scenario,
-            crate::load::Sending {
-                load,
-                transfer: crate::scenario::Transfer::Pipe,
-                batching: None,
-            },
-            rule,
-            2,
-            &cancel,
-        )
-        .await?;
+        let r = crate::load::run_phase(&pool, scenario, sending, rule, 2, &cancel).await?;
         let cpu = cpu_time() - cpu0;
         let n = r.result.all.ok();
         let secs = r.span.as_secs_f64();
