@@ -308,14 +308,6 @@ pub struct Ceiling {
     pub latency_p99_us: f64,
 }
 
-fn cpu_time() -> Duration {
-    // SAFETY: getrusage fills the struct it is given and has no other effect.
-    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
-    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) };
-    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, (t.tv_usec * 1000) as u32);
-    tv(u.ru_utime) + tv(u.ru_stime)
-}
-
 /// Drives a zero-time synthetic model closed-loop with each concurrency for `duration`, over each
 /// channel (the `spin` channel with its default longest spin).
 pub fn ceiling(concurrencies: &[usize], duration: Duration) -> anyhow::Result<Vec<Ceiling>> {
@@ -370,10 +362,10 @@ async fn ceiling_over(
             Duration::from_millis(300),
         ));
         crate::load::run_phase(&pool, scenario, sending, warm, 1, &cancel).await?;
-        let cpu0 = cpu_time();
+        let cpu0 = crate::metrics::own_cpu_time();
         let rule = crate::load::PhaseRule::Fixed(crate::scenario::Limit::Duration(duration));
         let r = crate::load::run_phase(&pool, scenario, sending, rule, 2, &cancel).await?;
-        let cpu = cpu_time() - cpu0;
+        let cpu = crate::metrics::own_cpu_time() - cpu0;
         let n = r.result.all.ok();
         let secs = r.span.as_secs_f64();
         let p = Percentiles::of(&r.result.all.latency);

@@ -187,10 +187,6 @@ pub const CSV_FILE: &str = "capacity.csv";
 
 /// One line of `capacity.csv`: one probe of one configuration. Times are in µs and every float
 /// has three decimals, as in `results.csv` ([`ProbeRow::rounded`]).
-fn socket() -> String {
-    "socket".into()
-}
-
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ProbeRow {
     /// The configuration: the point id without its load, e.g. `w2-t1-shm-partition-cpu`.
@@ -199,7 +195,7 @@ pub struct ProbeRow {
     pub intra_threads: usize,
     pub transfer: String,
     /// `socket` or `spin` (files from before the column read as `socket`).
-    #[serde(default = "socket")]
+    #[serde(default = "crate::report::socket")]
     pub channel: String,
     pub placement: String,
     pub pin: String,

@@ -302,7 +302,8 @@ pub struct Row {
     pub slo_met: Option<bool>,
 }
 
-fn socket() -> String {
+/// The `channel` of rows written before the column: every request went over the socket then.
+pub(crate) fn socket() -> String {
     "socket".into()
 }
 

@@ -70,14 +70,7 @@ pub fn effective_settings(s: &Scenario) -> BTreeMap<String, String> {
             "transfer.shm_budget_mib",
             s.transfer.shm_budget_mib.to_string(),
         ),
-        (
-            "transfer.spin",
-            match s.transfer.spin {
-                super::SpinWhen::Auto => "auto",
-                super::SpinWhen::Always => "always",
-            }
-            .to_string(),
-        ),
+        ("transfer.spin", s.transfer.spin.name().to_string()),
         (
             "transfer.spin_max_us",
             s.transfer.spin_max.as_micros().to_string(),

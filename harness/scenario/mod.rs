@@ -122,6 +122,15 @@ pub enum SpinWhen {
     Always,
 }
 
+impl SpinWhen {
+    pub fn name(self) -> &'static str {
+        match self {
+            SpinWhen::Auto => "auto",
+            SpinWhen::Always => "always",
+        }
+    }
+}
+
 /// Which worker holds which model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]

@@ -213,6 +213,27 @@ impl ChannelFile {
         Producer { ring, pos }
     }
 
+    /// A worker's two ends over its `socket`: requests to read, spinning up to `max_spin` before
+    /// it parks, and replies to write.
+    pub fn worker_ends(
+        self: &Arc<Self>,
+        socket: std::os::unix::net::UnixStream,
+        max_spin: Duration,
+    ) -> io::Result<(
+        RingReader<std::os::unix::net::UnixStream>,
+        RingWriter<std::os::unix::net::UnixStream>,
+    )> {
+        let reader = RingReader::new(
+            self.consumer(Direction::ToWorker),
+            socket.try_clone()?,
+            max_spin,
+        );
+        Ok((
+            reader,
+            RingWriter::new(self.producer(Direction::ToParent), socket),
+        ))
+    }
+
     /// The consuming end of the ring that carries `dir`. One per ring per process.
     pub fn consumer(self: &Arc<Self>, dir: Direction) -> Consumer {
         let ring = Ring::new(self.clone(), dir);

@@ -22,7 +22,7 @@ use crate::protocol::{
 use crate::runtime::{self, Model, SharedRun};
 use crate::scenario::{Channel, ModelSource};
 use crate::tensor::TensorData;
-use crate::transfer::channel::{ChannelFile, Direction, RingReader, RingWriter};
+use crate::transfer::channel::ChannelFile;
 use crate::transfer::{Input, ModelInputs, Resolver};
 
 /// Resident memory of this process, in bytes (0 when unknown).
@@ -236,12 +236,8 @@ pub fn main(fd: i32, shm_fd: Option<i32>, channel_fd: Option<i32>) -> anyhow::Re
         Some(file) => {
             // From here the socket carries only doorbells: its end tells that the parent is gone.
             let socket = writer.into_inner().map_err(|e| e.into_error())?;
-            let reader = RingReader::new(
-                file.consumer(Direction::ToWorker),
-                socket.try_clone().context("socket")?,
-                std::time::Duration::from_nanos(setup.spin_max_ns),
-            );
-            let writer = RingWriter::new(file.producer(Direction::ToParent), socket);
+            let spin = std::time::Duration::from_nanos(setup.spin_max_ns);
+            let (reader, writer) = file.worker_ends(socket, spin).context("socket")?;
             serve_all(reader, writer, store, resolver, concurrency)
         }
     }
@@ -521,16 +517,8 @@ pub fn echo_main(fd: i32, size: usize, channel_fd: Option<i32>) -> anyhow::Resul
         Some(cfd) => {
             // SAFETY: as above, for the channel's file.
             let file = ChannelFile::open(unsafe { OwnedFd::from_raw_fd(cfd) })?;
-            let reader = RingReader::new(
-                file.consumer(Direction::ToWorker),
-                stream.try_clone()?,
-                ECHO_SPIN,
-            );
-            echo(
-                reader,
-                RingWriter::new(file.producer(Direction::ToParent), stream),
-                size,
-            )
+            let (reader, writer) = file.worker_ends(stream, ECHO_SPIN)?;
+            echo(reader, writer, size)
         }
     }
 }

@@ -332,11 +332,7 @@ impl Worker {
             },
             child: tokio::sync::Mutex::new(child),
             dead,
-            writer: tokio::sync::Mutex::new(Sender {
-                socket: wr,
-                ring,
-                _file: channel,
-            }),
+            writer: tokio::sync::Mutex::new(Sender { socket: wr, ring }),
             pending,
             outstanding,
             concurrency,
@@ -500,9 +496,8 @@ impl Worker {
 /// only doorbells, and the shutdown's end of stream).
 struct Sender {
     socket: OwnedWriteHalf,
+    /// Holds the channel's mapping, as the reply reader's end does.
     ring: Option<channel::parent::Requests>,
-    /// Keeps the channel's mapping alive as long as the worker.
-    _file: Option<Arc<ChannelFile>>,
 }
 
 /// Writes one frame on a worker's channel, unless the worker is `dead` while the ring is full.
@@ -552,7 +547,7 @@ impl Replies {
                 let len = protocol::frame_len(header)?;
                 buf.clear();
                 buf.resize(len, 0);
-                if !replies.read_exact(buf, socket, &spin).await? && len > 0 {
+                if !replies.read_exact(buf, socket, &spin).await? {
                     return Err(ProtocolError::Truncated {
                         expected: len,
                         got: 0,
