@@ -18,7 +18,10 @@
 
 use std::collections::HashMap;
 
-use super::{KeyPath, LoadPoint, LoadSpec, ModelSource, ModelSpec, Point, Transfer, Workload};
+use super::source::KeyPath;
+use super::spec::{LoadPoint, LoadSpec, ModelSource, ModelSpec, Workload};
+use super::sweep::Point;
+use super::vocabulary::Transfer;
 use crate::onnx::{Dim, ValueKind};
 use crate::tensor::{DType, TensorData};
 

@@ -14,7 +14,8 @@ use std::fmt;
 use serde::Serialize;
 
 use super::raw::OneOrMany;
-use super::{Errors, KeyPath};
+use super::error::Errors;
+use super::source::KeyPath;
 
 /// A quantity an objective constrains.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -4,7 +4,12 @@
 //! and key; and [`load`] never panics, whatever the bytes. Golden tests of the exact messages live in
 //! `tests/scenario_errors.rs`.
 
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
 use super::*;
+use crate::tensor::{DType, Generator};
 
 use proptest::prelude::*;
 

@@ -8,7 +8,11 @@
 use std::path::{Path, PathBuf};
 
 use super::raw::{RawModel, RawParity, RawTorch};
-use super::{Errors, KeyPath, ModelSpec, Runtime, Tolerance, TorchSpec};
+use super::error::Errors;
+use super::source::KeyPath;
+use super::spec::{ModelSpec, Tolerance, TorchSpec};
+use super::values::check_tolerance;
+use super::vocabulary::Runtime;
 
 /// One model's torch keys, taken out of its raw table before the rest of it is resolved.
 pub(super) struct ModelKeys {
@@ -88,26 +92,6 @@ fn top_level_names(text: &str) -> Vec<String> {
     names
 }
 
-pub(super) fn check_tolerance(
-    value: Option<f64>,
-    default: f64,
-    key: &KeyPath,
-    e: &mut Errors,
-) -> f64 {
-    match value {
-        None => default,
-        Some(v) if v >= 0.0 && v.is_finite() => v,
-        Some(v) => {
-            e.push(
-                key,
-                format!("a tolerance must be a finite number >= 0, got {v}"),
-                "e.g. `atol = 1e-4`, `rtol = 1e-3`",
-            );
-            default
-        }
-    }
-}
-
 /// Resolves the torch keys of every model (`keys[i]` belongs to `models[i]`) and the `[parity]`
 /// tolerances. The torch keys are required of every model when `runtimes` includes `torch`.
 pub(super) fn resolve(
@@ -119,10 +103,22 @@ pub(super) fn resolve(
     dir: &Path,
     e: &mut Errors,
 ) {
-    let root = KeyPath::default();
-    let pkey = root.key("torch").key("python_path");
+    let python_path = resolve_python_path(raw_torch, dir, e);
+    let torch = runtimes.contains(&Runtime::Torch);
+    for (m, k) in models.iter_mut().zip(keys) {
+        m.torch = resolve_model_keys(&m.name, k, &python_path, torch, dir, e);
+    }
+    if let Some(parity) = raw_parity {
+        resolve_parity(models, parity, e);
+    }
+}
+
+/// `[torch] python_path`: folders relative to the scenario file (default: its own folder), made
+/// absolute; one that is not a folder is an error.
+fn resolve_python_path(raw: Option<RawTorch>, dir: &Path, e: &mut Errors) -> Vec<PathBuf> {
+    let pkey = KeyPath::default().key("torch").key("python_path");
     let mut python_path = Vec::new();
-    let listed = raw_torch
+    let listed = raw
         .and_then(|t| t.python_path)
         .map_or_else(|| vec![".".to_string()], |p| p.to_vec());
     for p in listed {
@@ -137,149 +133,155 @@ pub(super) fn resolve(
             );
         }
     }
-    let shown_path = || {
-        python_path
-            .iter()
-            .map(|p| p.display().to_string())
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    let torch = runtimes.contains(&Runtime::Torch);
-    for (m, k) in models.iter_mut().zip(keys) {
-        let name = m.name.clone();
-        if k.synthetic {
-            if k.module.is_some() || k.weights.is_some() || k.init_seed.is_some() {
-                e.push(
-                    &k.key,
-                    "a synthetic model has no `module`, `weights` or `init_seed`",
-                    "remove them, or remove `synthetic` to run a real model",
-                );
-            } else if torch {
-                e.push(
-                    &k.key,
-                    format!("the torch runtime cannot run synthetic model `{name}`"),
-                    "remove \"torch\" from `sweep.runtime`, or run synthetic models in another scenario",
-                );
-            }
-            continue;
-        }
-        let mut ok = true;
-        if let Some(module) = &k.module {
-            let mkey = k.key.key("module");
-            match split_module(module) {
-                None => {
-                    ok = false;
-                    e.push(
-                        &mkey,
-                        format!("`{module}` is not of the form `package.module:Name`"),
-                        "e.g. `module = \"models.zoo:ResNetSmall\"`",
-                    );
-                }
-                Some((modname, attr)) => match find_module(modname, &python_path) {
-                    None => {
-                        ok = false;
-                        e.push(
-                            &mkey,
-                            format!(
-                                "module `{modname}` is not on the Python path ({})",
-                                shown_path()
-                            ),
-                            "fix the module's name, or list its root folder in `[torch] python_path` (relative to the scenario file; default: the scenario's folder)",
-                        );
-                    }
-                    Some(file) => {
-                        let text = std::fs::read_to_string(&file).unwrap_or_default();
-                        let names = top_level_names(&text);
-                        let first = attr.split('.').next().unwrap_or(attr);
-                        if !names.iter().any(|n| n == first) {
-                            ok = false;
-                            let mut classes: Vec<&str> = text
-                                .lines()
-                                .filter_map(|l| l.strip_prefix("class "))
-                                .map(|l| {
-                                    l.split(|c: char| !c.is_ascii_alphanumeric() && c != '_')
-                                        .next()
-                                        .unwrap_or_default()
-                                })
-                                .filter(|c| !c.starts_with('_'))
-                                .collect();
-                            classes.dedup();
-                            e.push(
-                                &mkey,
-                                format!("{} defines no `{first}`", file.display()),
-                                if classes.is_empty() {
-                                    "name a class or function the module defines".to_string()
-                                } else {
-                                    format!("its classes are: {}", classes.join(", "))
-                                },
-                            );
-                        }
-                    }
-                },
-            }
-        }
-        let weights = match &k.weights {
-            None => None,
-            Some(w) => {
-                let path = dir.join(w);
-                if path.is_file() {
-                    Some(path.canonicalize().unwrap_or(path))
-                } else {
-                    ok = false;
-                    e.push(
-                        &k.key.key("weights"),
-                        format!("weights file {} does not exist", path.display()),
-                        "paths are relative to the scenario file's folder; `scripts/export_models.py` writes the bundled models' state_dicts to models/torch/",
-                    );
-                    None
-                }
-            }
-        };
-        if k.weights.is_some() && k.init_seed.is_some() {
-            ok = false;
+    python_path
+}
+
+/// One model's torch keys: its [`TorchSpec`] when they are complete and check out; `None` (with
+/// an error when the torch runtime needs them, or when they are wrong) otherwise.
+fn resolve_model_keys(
+    name: &str,
+    k: ModelKeys,
+    python_path: &[PathBuf],
+    torch: bool,
+    dir: &Path,
+    e: &mut Errors,
+) -> Option<TorchSpec> {
+    if k.synthetic {
+        if k.module.is_some() || k.weights.is_some() || k.init_seed.is_some() {
             e.push(
-                &k.key.key("init_seed"),
-                "give `weights` or `init_seed`, not both",
-                "keep `weights` to load a state_dict, or `init_seed` to build the module from a seed",
+                &k.key,
+                "a synthetic model has no `module`, `weights` or `init_seed`",
+                "remove them, or remove `synthetic` to run a real model",
+            );
+        } else if torch {
+            e.push(
+                &k.key,
+                format!("the torch runtime cannot run synthetic model `{name}`"),
+                "remove \"torch\" from `sweep.runtime`, or run synthetic models in another scenario",
             );
         }
-        match &k.module {
-            None if k.weights.is_some() || k.init_seed.is_some() => {
-                e.push(
-                    &k.key,
-                    format!("model `{name}` has `weights` or `init_seed` but no `module`"),
-                    "add `module = \"package.module:Class\"`, the PyTorch module they belong to",
-                );
-            }
-            None if torch => {
-                e.push(
-                    &k.key,
-                    format!("model `{name}` has no `module`, which the torch runtime needs"),
-                    "add `module = \"models.zoo:ResNetSmall\"` (the PyTorch class, found under `[torch] python_path`) and `weights = \"../models/torch/NAME.pt\"`, or remove \"torch\" from `sweep.runtime`",
-                );
-            }
-            None => {}
-            Some(_) if k.weights.is_none() && k.init_seed.is_none() => {
-                e.push(
-                    &k.key.key("module"),
-                    format!("model `{name}` has a `module` but neither `weights` nor `init_seed`"),
-                    "add `weights = \"FILE.pt\"` (a state_dict saved with torch.save) or `init_seed = 0`: random weights would not match the ONNX file",
-                );
-            }
-            Some(module) if ok => {
-                m.torch = Some(TorchSpec {
-                    module: module.clone(),
-                    weights,
-                    init_seed: k.init_seed,
-                    python_path: python_path.clone(),
-                });
-            }
-            Some(_) => {}
-        }
+        return None;
     }
+    let mut ok = true;
+    if let Some(module) = &k.module {
+        ok &= check_module(module, python_path, &k.key.key("module"), e);
+    }
+    let weights = match &k.weights {
+        None => None,
+        Some(w) => {
+            let path = dir.join(w);
+            if path.is_file() {
+                Some(path.canonicalize().unwrap_or(path))
+            } else {
+                ok = false;
+                e.push(
+                    &k.key.key("weights"),
+                    format!("weights file {} does not exist", path.display()),
+                    "paths are relative to the scenario file's folder; `scripts/export_models.py` writes the bundled models' state_dicts to models/torch/",
+                );
+                None
+            }
+        }
+    };
+    if k.weights.is_some() && k.init_seed.is_some() {
+        ok = false;
+        e.push(
+            &k.key.key("init_seed"),
+            "give `weights` or `init_seed`, not both",
+            "keep `weights` to load a state_dict, or `init_seed` to build the module from a seed",
+        );
+    }
+    match &k.module {
+        None if k.weights.is_some() || k.init_seed.is_some() => {
+            e.push(
+                &k.key,
+                format!("model `{name}` has `weights` or `init_seed` but no `module`"),
+                "add `module = \"package.module:Class\"`, the PyTorch module they belong to",
+            );
+        }
+        None if torch => {
+            e.push(
+                &k.key,
+                format!("model `{name}` has no `module`, which the torch runtime needs"),
+                "add `module = \"models.zoo:ResNetSmall\"` (the PyTorch class, found under `[torch] python_path`) and `weights = \"../models/torch/NAME.pt\"`, or remove \"torch\" from `sweep.runtime`",
+            );
+        }
+        None => {}
+        Some(_) if k.weights.is_none() && k.init_seed.is_none() => {
+            e.push(
+                &k.key.key("module"),
+                format!("model `{name}` has a `module` but neither `weights` nor `init_seed`"),
+                "add `weights = \"FILE.pt\"` (a state_dict saved with torch.save) or `init_seed = 0`: random weights would not match the ONNX file",
+            );
+        }
+        Some(module) if ok => {
+            return Some(TorchSpec {
+                module: module.clone(),
+                weights,
+                init_seed: k.init_seed,
+                python_path: python_path.to_vec(),
+            });
+        }
+        Some(_) => {}
+    }
+    None
+}
 
-    let Some(parity) = raw_parity else { return };
-    let key = root.key("parity");
+/// Whether `module` (`package.module:Name`) is well formed, lies under the Python path, and its
+/// file defines `Name`; an error at `key` when not.
+fn check_module(module: &str, python_path: &[PathBuf], key: &KeyPath, e: &mut Errors) -> bool {
+    let Some((modname, attr)) = split_module(module) else {
+        e.push(
+            key,
+            format!("`{module}` is not of the form `package.module:Name`"),
+            "e.g. `module = \"models.zoo:ResNetSmall\"`",
+        );
+        return false;
+    };
+    let Some(file) = find_module(modname, python_path) else {
+        let shown: Vec<String> = python_path.iter().map(|p| p.display().to_string()).collect();
+        e.push(
+            key,
+            format!(
+                "module `{modname}` is not on the Python path ({})",
+                shown.join(", ")
+            ),
+            "fix the module's name, or list its root folder in `[torch] python_path` (relative to the scenario file; default: the scenario's folder)",
+        );
+        return false;
+    };
+    let text = std::fs::read_to_string(&file).unwrap_or_default();
+    let first = attr.split('.').next().unwrap_or(attr);
+    if top_level_names(&text).iter().any(|n| n == first) {
+        return true;
+    }
+    let mut classes: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("class "))
+        .map(|l| {
+            l.split(|c: char| !c.is_ascii_alphanumeric() && c != '_')
+                .next()
+                .unwrap_or_default()
+        })
+        .filter(|c| !c.starts_with('_'))
+        .collect();
+    classes.dedup();
+    e.push(
+        key,
+        format!("{} defines no `{first}`", file.display()),
+        if classes.is_empty() {
+            "name a class or function the module defines".to_string()
+        } else {
+            format!("its classes are: {}", classes.join(", "))
+        },
+    );
+    false
+}
+
+/// `[parity]`: the default tolerances of `bench parity`, and each model's own in
+/// `[parity.models.NAME]`.
+fn resolve_parity(models: &mut [ModelSpec], parity: RawParity, e: &mut Errors) {
+    let key = KeyPath::default().key("parity");
     let default = Tolerance {
         atol: check_tolerance(parity.atol, Tolerance::default().atol, &key.key("atol"), e),
         rtol: check_tolerance(parity.rtol, Tolerance::default().rtol, &key.key("rtol"), e),
