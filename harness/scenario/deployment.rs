@@ -16,7 +16,11 @@ use super::{Axes, DEFAULT_SPIN_MAX_US, MAX_SPIN_MAX_US, TransferSpec, shm};
 
 /// `[transfer]`: `shm_budget_mib` from 1 MiB to [`shm::MAX_BUDGET_MIB`], default
 /// [`shm::DEFAULT_BUDGET_MIB`].
-pub(super) fn resolve_transfer(raw: raw::RawTransfer, key: &KeyPath, e: &mut Errors) -> TransferSpec {
+pub(super) fn resolve_transfer(
+    raw: raw::RawTransfer,
+    key: &KeyPath,
+    e: &mut Errors,
+) -> TransferSpec {
     let shm_budget_mib = match raw.shm_budget_mib {
         None => shm::DEFAULT_BUDGET_MIB,
         Some(n) if (1..=shm::MAX_BUDGET_MIB as i64).contains(&n) => n as u64,

@@ -103,7 +103,12 @@ impl<'a> Errors<'a> {
         }
     }
 
-    pub(super) fn push(&mut self, key: &KeyPath, message: impl Into<String>, hint: impl Into<String>) {
+    pub(super) fn push(
+        &mut self,
+        key: &KeyPath,
+        message: impl Into<String>,
+        hint: impl Into<String>,
+    ) {
         let problem = self.at(key, message, hint);
         self.list.push(problem);
     }

@@ -214,6 +214,5 @@ impl Scenario {
     }
 }
 
-
 #[cfg(test)]
 mod tests;

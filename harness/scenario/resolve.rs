@@ -377,6 +377,12 @@ fn check_shm_budgets(s: &Scenario, max_in_flight_set: bool, e: &mut Errors) {
 fn over_limit(points: &[Point], e: &Errors) -> Vec<ScenarioError> {
     limits::check(points, limits::usable_cpus())
         .into_iter()
-        .map(|o| e.at(&KeyPath::default().key("sweep").key(o.key), o.message, o.hint))
+        .map(|o| {
+            e.at(
+                &KeyPath::default().key("sweep").key(o.key),
+                o.message,
+                o.hint,
+            )
+        })
         .collect()
 }

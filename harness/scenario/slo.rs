@@ -13,8 +13,8 @@ use std::fmt;
 
 use serde::Serialize;
 
-use super::raw::OneOrMany;
 use super::error::Errors;
+use super::raw::OneOrMany;
 use super::source::KeyPath;
 
 /// A quantity an objective constrains.

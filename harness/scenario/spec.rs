@@ -13,7 +13,9 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::batch;
-use super::vocabulary::{Arrival, ArenaExtend, ConvAlgoSearch, LoadKind, ServiceDistribution, WaitMode};
+use super::vocabulary::{
+    ArenaExtend, Arrival, ConvAlgoSearch, LoadKind, ServiceDistribution, WaitMode,
+};
 use crate::onnx::IoInfo;
 use crate::tensor::{DType, Generator, TensorData};
 
@@ -25,7 +27,6 @@ pub struct OnDemandCaps {
     /// Estimated memory of the models held (each model's resident-memory growth when it loaded).
     pub memory_budget_bytes: Option<u64>,
 }
-
 
 /// The `[cuda]` settings, applied to every CUDA point.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -48,7 +49,6 @@ impl CudaSpec {
         }
     }
 }
-
 
 /// How the torch runtime builds a model: the PyTorch module and where its weights come from.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -123,7 +123,6 @@ pub enum ModelSource {
     /// No model at all: the worker waits a drawn service time and answers with no outputs.
     Synthetic(SyntheticSpec),
 }
-
 
 /// A synthetic model: a known service-time distribution instead of an ONNX file.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -270,7 +269,6 @@ pub struct Workload {
     pub cooldown: Duration,
 }
 
-
 /// The `[load]` settings that are not sweep axes.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LoadSpec {
@@ -322,4 +320,3 @@ impl LoadPoint {
         }
     }
 }
-

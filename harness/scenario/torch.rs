@@ -7,8 +7,8 @@
 
 use std::path::{Path, PathBuf};
 
-use super::raw::{RawModel, RawParity, RawTorch};
 use super::error::Errors;
+use super::raw::{RawModel, RawParity, RawTorch};
 use super::source::KeyPath;
 use super::spec::{ModelSpec, Tolerance, TorchSpec};
 use super::values::check_tolerance;
@@ -239,7 +239,10 @@ fn check_module(module: &str, python_path: &[PathBuf], key: &KeyPath, e: &mut Er
         return false;
     };
     let Some(file) = find_module(modname, python_path) else {
-        let shown: Vec<String> = python_path.iter().map(|p| p.display().to_string()).collect();
+        let shown: Vec<String> = python_path
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
         e.push(
             key,
             format!(

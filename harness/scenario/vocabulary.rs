@@ -175,7 +175,6 @@ impl Pin {
     }
 }
 
-
 /// Where a worker runs its models.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -195,7 +194,6 @@ impl Provider {
         }
     }
 }
-
 
 /// cuDNN's convolution algorithm search (`cudnn_conv_algo_search`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -279,7 +277,6 @@ impl Runtime {
     }
 }
 
-
 /// How long a synthetic model takes per request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -297,7 +294,6 @@ pub enum WaitMode {
     /// Sleep: frees the CPU; precise only to the scheduler's wake-up latency.
     Sleep,
 }
-
 
 /// Closed or open loop.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -327,4 +323,3 @@ impl Arrival {
         }
     }
 }
-

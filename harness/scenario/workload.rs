@@ -137,7 +137,12 @@ fn resolve_mix(
             .iter()
             .position(|x| x.name == *name)
             .map(Target::Model)
-            .or_else(|| groups.iter().position(|g| g.name == *name).map(Target::Group));
+            .or_else(|| {
+                groups
+                    .iter()
+                    .position(|g| g.name == *name)
+                    .map(Target::Group)
+            });
         match target {
             Some(t) if w >= 0.0 && w.is_finite() => mix.push((t, w)),
             Some(_) => e.push(

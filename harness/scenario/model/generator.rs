@@ -87,7 +87,12 @@ fn fits_strings(raw: Option<&RawGenerator>, dtype: DType, key: &KeyPath, e: &mut
     }
 }
 
-fn uniform(low: Option<f64>, high: Option<f64>, key: &KeyPath, e: &mut Errors) -> Option<Generator> {
+fn uniform(
+    low: Option<f64>,
+    high: Option<f64>,
+    key: &KeyPath,
+    e: &mut Errors,
+) -> Option<Generator> {
     let (low, high) = (low.unwrap_or(0.0), high.unwrap_or(1.0));
     if low >= high || !(high - low).is_finite() {
         e.push(

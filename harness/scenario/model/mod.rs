@@ -133,7 +133,15 @@ fn resolve_onnx(
     let check = checks::resolve_check(m.check.as_ref(), test.as_ref(), at, e);
     let dims = dims::bind_named_dims(&graph_inputs, &given, &m.dims, &batch, at, e)?;
 
-    let inputs = inputs::resolve_inputs(&graph_inputs, &m.inputs, &given, &dims, test.as_ref(), at, e)?;
+    let inputs = inputs::resolve_inputs(
+        &graph_inputs,
+        &m.inputs,
+        &given,
+        &dims,
+        test.as_ref(),
+        at,
+        e,
+    )?;
 
     if !checks::files_keep_their_batch(&inputs, &batch, at, e)
         || !checks::samples_fit_memory(&inputs, samples, at, e)

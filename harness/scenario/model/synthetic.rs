@@ -3,6 +3,7 @@
 //! of an ONNX model's keys, and has no inputs unless requests must be joined along one.
 
 use super::{At, BatchUse};
+use crate::scenario::batch::BatchBinding;
 use crate::scenario::error::Errors;
 use crate::scenario::raw::{RawModel, RawSynthetic};
 use crate::scenario::samples::{generate_samples, input_seed};
@@ -12,7 +13,6 @@ use crate::scenario::spec::{
 };
 use crate::scenario::values::duration_key;
 use crate::scenario::vocabulary::{ServiceDistribution, WaitMode};
-use crate::scenario::batch::BatchBinding;
 use crate::tensor::{DType, Generator};
 
 /// The synthetic model `m` (its `synthetic` table is set); `None` after an error in that table.
@@ -80,11 +80,7 @@ pub(super) fn resolve(
 
 /// The `synthetic` table: the service-time distribution, its mean (and per-sample time), how the
 /// worker waits it out, and the stall or hang a test may ask for.
-fn resolve_synthetic(
-    raw: RawSynthetic,
-    key: &KeyPath,
-    e: &mut Errors,
-) -> Option<SyntheticSpec> {
+fn resolve_synthetic(raw: RawSynthetic, key: &KeyPath, e: &mut Errors) -> Option<SyntheticSpec> {
     let distribution = match raw.service.as_deref() {
         None | Some("fixed") => ServiceDistribution::Fixed,
         Some("exponential") => ServiceDistribution::Exponential,

@@ -89,7 +89,10 @@ fn refuse_given_entries(given: &BTreeMap<String, RawInput>, at: &At, e: &mut Err
         if raw.shape.is_some() || raw.generator.is_some() {
             e.push(
                 &at.key.key("inputs").key(input),
-                format!("input `{input}` of model `{}` comes from its test data", at.name),
+                format!(
+                    "input `{input}` of model `{}` comes from its test data",
+                    at.name
+                ),
                 "remove the entry: the test-data files give its values and shape",
             );
         }
