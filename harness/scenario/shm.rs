@@ -75,18 +75,15 @@ pub fn input_bytes(models: &[ModelSpec]) -> u64 {
 /// before running; `None` for an output with a dim only known after running (or of unknown rank,
 /// or not a tensor). Empty for a synthetic model, which sends nothing back worth a slot.
 pub fn output_shapes(m: &ModelSpec) -> Vec<Option<(DType, Vec<i64>)>> {
-    let path = match &m.source {
-        ModelSource::Onnx(p) => p,
-        ModelSource::Synthetic(_) => return Vec::new(),
-    };
+    if let ModelSource::Synthetic(_) = m.source {
+        return Vec::new();
+    }
     // Dim names the inputs bound, e.g. `batch = 1`.
     let mut bound = HashMap::new();
-    if let Ok(info) = crate::onnx::read_model_info(path) {
-        for (spec, io) in m.inputs.iter().zip(&info.inputs) {
-            for (d, &v) in io.dims.iter().zip(&spec.shape) {
-                if let Dim::Named(n) = d {
-                    bound.insert(n.clone(), v);
-                }
+    for (spec, io) in m.inputs.iter().zip(&m.declared_inputs) {
+        for (d, &v) in io.dims.iter().zip(&spec.shape) {
+            if let Dim::Named(n) = d {
+                bound.insert(n.clone(), v);
             }
         }
     }

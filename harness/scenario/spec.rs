@@ -153,6 +153,9 @@ pub struct ModelSpec {
     pub source: ModelSource,
     pub inputs: Vec<InputSpec>,
     pub outputs: Vec<IoInfo>,
+    /// The inputs as the ONNX file declares them, in its order (their dims say which named dims
+    /// the shapes of `inputs` bind); empty for a synthetic model.
+    pub declared_inputs: Vec<IoInfo>,
     /// `samples[i][j]` is sample `i` of input `j` (one empty sample for a synthetic model).
     pub samples: Vec<Vec<TensorData>>,
     /// The PyTorch module for the torch runtime (`module`, `weights` or `init_seed`).

@@ -154,6 +154,7 @@ fn resolve_onnx(
         source: ModelSource::Onnx(path),
         inputs,
         outputs: info.outputs,
+        declared_inputs: info.inputs,
         samples,
         torch: None,
         parity: Default::default(),

@@ -69,6 +69,7 @@ pub(super) fn resolve(
         source: ModelSource::Synthetic(spec),
         inputs,
         outputs: Vec::new(),
+        declared_inputs: Vec::new(),
         samples,
         torch: None,
         parity: Default::default(),
