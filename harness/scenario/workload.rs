@@ -4,13 +4,16 @@
 use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
+use super::error::Errors;
 use super::raw::{self, OneOrMany};
+use super::source::KeyPath;
 use super::spec::{Group, Limit, ModelSpec, StopRule, Target, Workload};
+// `batching.rs` reads `duration_key` here.
 pub(super) use super::values::duration_key;
 use super::values::{count_key, last_key};
 use super::{
-    Axes, Channel, Errors, ExecutionMode, GraphOptimization, KeyPath, LoadPoint, Pin, Placement,
-    Provider, Runtime, Transfer,
+    Axes, Channel, ExecutionMode, GraphOptimization, LoadPoint, Pin, Placement, Provider, Runtime,
+    Transfer,
 };
 
 pub(super) fn resolve_workload(
