@@ -449,27 +449,22 @@ impl<'a> Phase<'a> {
         };
         let done = Instant::now();
         drop(load_permit);
-        if let Reply::Done {
-            cold_load_ns,
-            evicted,
-            ..
-        } = &reply
-        {
-            self.record_cache(worker.info.pid, m, *cold_load_ns, evicted, done);
+        if let Reply::Done(run) = &reply {
+            self.record_cache(worker.info.pid, m, run.cold_load_ns, &run.evicted, done);
         }
         // Each worker's first run of each sample is checked against the expected outputs, before
         // the staged inputs go (the `shm` outputs are in their slot). A joined run's outputs
         // belong to several samples and are not checked.
         let mismatch = match (&reply, &staged, samples) {
-            (Reply::Done { outputs, .. }, Some(s), [one]) => {
-                self.check_outputs(worker.info.pid, m, *one, s, outputs)
+            (Reply::Done(run), Some(s), [one]) => {
+                self.check_outputs(worker.info.pid, m, *one, s, &run.outputs)
             }
             _ => None,
         };
         // A dead or hung worker is replaced; the run waits for that, then reports its failure.
         self.pool.after_reply(worker.info.id as usize, &reply).await;
         let outputs_inline = match (&reply, &staged) {
-            (Reply::Done { outputs, .. }, Some(s)) => s.outputs_fell_back(outputs),
+            (Reply::Done(run), Some(s)) => s.outputs_fell_back(&run.outputs),
             _ => false,
         };
         // Only now may the staged inputs go (a shared-memory slot back to the pool).
@@ -500,35 +495,28 @@ impl<'a> Phase<'a> {
     ) -> Outcome {
         let done = ran.done;
         match &ran.reply {
-            Reply::Done { .. } if ran.mismatch.is_some() => Outcome::Err {
+            Reply::Done(_) if ran.mismatch.is_some() => Outcome::Err {
                 kind: "output_mismatch",
                 message: ran.mismatch.clone().unwrap_or_default(),
                 lag,
             },
-            Reply::Done {
-                cold_load_ns: Some(_),
-                ..
-            } => Outcome::Cold {
+            Reply::Done(run) if run.cold_load_ns.is_some() => Outcome::Cold {
                 latency: done.saturating_duration_since(intended),
             },
-            Reply::Done {
-                first: true,
-                compute_ns,
-                ..
-            } => {
+            Reply::Done(run) if run.first => {
                 self.first_runs.borrow_mut()[m].merge(&FirstRuns {
                     count: 1,
                     max_latency: done - began,
-                    max_compute_ns: *compute_ns,
+                    max_compute_ns: run.compute_ns,
                 });
                 Outcome::First
             }
-            Reply::Done { compute_ns, .. } => Outcome::Ok(
+            Reply::Done(run) => Outcome::Ok(
                 Timing {
                     latency: done.saturating_duration_since(intended),
                     service: done - began,
                     lag,
-                    compute_ns: *compute_ns,
+                    compute_ns: run.compute_ns,
                 },
                 Staging {
                     copy: ran.copy,

@@ -17,7 +17,7 @@ use std::time::Instant;
 use anyhow::Context;
 
 use crate::protocol::{
-    self, FromWorker, Hello, Inputs, ModelLoad, Outputs, ProtocolError, Setup, ToWorker,
+    self, Finished, FromWorker, Hello, Inputs, ModelLoad, ProtocolError, Setup, ToWorker,
 };
 use crate::runtime::{self, Model, SharedRun};
 use crate::scenario::{Channel, ModelSource};
@@ -271,14 +271,7 @@ fn serve_all<R: Read, W: Write + Send>(
             ToWorker::Run { id, model, inputs } => {
                 served += 1;
                 let reply = match serve(&mut store, &mut resolver, model as usize, &inputs) {
-                    Ok((compute_ns, first, cold_load_ns, evicted, outputs)) => FromWorker::Done {
-                        id,
-                        compute_ns,
-                        first,
-                        cold_load_ns,
-                        evicted,
-                        outputs,
-                    },
+                    Ok(run) => FromWorker::Done { id, run },
                     Err(message) => FromWorker::Failed { id, message },
                 };
                 // Every reply leaves at once: holding it back to batch with the next one would add
@@ -366,14 +359,7 @@ fn serve_concurrently<W: Write + Send>(
                         model as usize,
                         &inputs,
                     ) {
-                        Ok((compute_ns, first, outputs)) => FromWorker::Done {
-                            id,
-                            compute_ns,
-                            first,
-                            cold_load_ns: None,
-                            evicted: Vec::new(),
-                            outputs,
-                        },
+                        Ok(run) => FromWorker::Done { id, run },
                         Err(message) => FromWorker::Failed { id, message },
                     };
                     let mut w = writer.lock().unwrap_or_else(|p| p.into_inner());
@@ -426,7 +412,7 @@ fn serve_shared(
     resolver: &Resolver,
     m: usize,
     inputs: &Inputs,
-) -> Result<(u64, bool, Outputs), String> {
+) -> Result<Finished, String> {
     let run = runs
         .get(m)
         .ok_or_else(|| format!("no model #{m} in this scenario"))?
@@ -455,10 +441,14 @@ fn serve_shared(
         }
         result
     })?;
-    Ok((compute_ns, first_run, outputs))
+    Ok(Finished {
+        compute_ns,
+        first: first_run,
+        cold_load_ns: None,
+        evicted: Vec::new(),
+        outputs,
+    })
 }
-
-type Served = (u64, bool, Option<u64>, Vec<u32>, Outputs);
 
 /// Runs one request: loads the model first if the placement is on-demand, and lets the transfer
 /// mode hand the runtime the inputs wherever they are and return the outputs the way they came.
@@ -467,7 +457,7 @@ fn serve(
     resolver: &mut Resolver,
     m: usize,
     inputs: &Inputs,
-) -> Result<Served, String> {
+) -> Result<Finished, String> {
     if m >= store.held.len() {
         return Err(format!("no model #{m} in this scenario"));
     }
@@ -502,7 +492,13 @@ fn serve(
         }
         result
     })?;
-    Ok((compute_ns, first, cold_load_ns, evicted, outputs))
+    Ok(Finished {
+        compute_ns,
+        first,
+        cold_load_ns,
+        evicted,
+        outputs,
+    })
 }
 
 /// The bare round-trip peer used by `bench calibrate`: echoes fixed-size messages back until the

@@ -23,7 +23,9 @@ use tokio::net::UnixStream;
 use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::oneshot;
 
-use crate::protocol::{self, FromWorker, ModelLoad, Outputs, ProtocolError, Setup, ToWorker};
+/// A finished run is one type from the worker's reply to the request's outcome.
+pub use crate::protocol::Finished;
+use crate::protocol::{self, FromWorker, ModelLoad, ProtocolError, Setup, ToWorker};
 use crate::scenario::{Channel, Runtime};
 /// Requests name their inputs the way the point's transfer mode staged them.
 pub use crate::transfer::InputsRef;
@@ -96,16 +98,8 @@ pub fn spawn(
 /// The outcome of one request.
 #[derive(Debug)]
 pub enum Reply {
-    Done {
-        compute_ns: u64,
-        /// The first run of this model in this worker.
-        first: bool,
-        /// On-demand placement: the worker loaded the model for this request, taking this long.
-        cold_load_ns: Option<u64>,
-        /// On-demand placement: models the worker evicted.
-        evicted: Vec<u32>,
-        outputs: Outputs,
-    },
+    /// The worker ran it: the run as the worker reported it.
+    Done(Finished),
     /// The runtime reported an error for this request.
     Failed(String),
     /// The worker's connection ended before it answered.
@@ -416,9 +410,9 @@ impl Worker {
                 }
             },
         };
-        if let Reply::Done { evicted, .. } = &reply {
+        if let Reply::Done(run) = &reply {
             let mut holds = self.holds.lock().expect("holds lock");
-            for &e in evicted {
+            for &e in &run.evicted {
                 if let Some(h) = holds.get_mut(e as usize) {
                     *h = false;
                 }
@@ -582,23 +576,7 @@ async fn read_replies(
             Err(e) => break format!("protocol error: {e}"),
         }
         let (id, reply) = match protocol::decode::<FromWorker>(&buf) {
-            Ok(FromWorker::Done {
-                id,
-                compute_ns,
-                first,
-                cold_load_ns,
-                evicted,
-                outputs,
-            }) => (
-                id,
-                Reply::Done {
-                    compute_ns,
-                    first,
-                    cold_load_ns,
-                    evicted,
-                    outputs,
-                },
-            ),
+            Ok(FromWorker::Done { id, run }) => (id, Reply::Done(run)),
             Ok(FromWorker::Failed { id, message }) => (id, Reply::Failed(message)),
             Ok(FromWorker::Bye { rss_bytes, served }) => {
                 if let Some(tx) = bye.take() {
