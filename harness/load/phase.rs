@@ -1,194 +1,21 @@
-//! Load generation: closed and open loops, single-model and ensemble requests, windows and
-//! stopping rules.
+//! One phase's shared state and what one request does: pick a worker, stage the inputs, send,
+//! wait for the reply, turn it into an outcome and record it in its window. A request to a model
+//! may wait in a dynamic-batching queue first; a request to a group fans out to its members.
 //!
-//! Everything runs on the parent's single tokio thread, so the generator adds no cross-thread
-//! wake-ups of its own and its state needs no locks.
-//!
-//! - **Closed loop**: `concurrency` clients, each sending its next request when the previous one is
-//!   answered. The intended send time is the actual send time.
-//! - **Open loop**: a scheduler computes each request's intended send time from the arrival process
-//!   (Poisson, constant or a trace) and sends it then, whatever is in flight: it never waits for a
-//!   reply. Latency is measured from the intended time; the time the send actually happened is
-//!   recorded too (service time and send lag).
-//! - **Ensembles**: a request to a group fans out to every member at once and completes with the
-//!   last reply. Each member is also recorded in its own model's histograms, so tail amplification
-//!   is visible.
-//! - **Input copies**: a mode that copies the inputs before the send (`shm`, into a slot) has the
-//!   send begin when the copy does. The copy is transfer cost: it is in service time and in its own
-//!   histogram (`stage`), never in send lag, so a 5 MB input does not read as a late generator.
-//! - **First runs**: a session's first run in a worker (warm-up effects: allocations, kernel
-//!   selection) is counted and timed apart and never enters the steady-state histograms.
-//!
-//! Requests are recorded by completion time into windows. A fixed stop rule uses one window; the
-//! stable rule stops once the last three windows agree.
+//! It lives apart from the loops that issue the requests (`loops.rs`): those decide *when* a
+//! request goes; this file decides what sending one means and how it is counted, the same for
+//! both loops.
 
 use std::cell::{Cell, RefCell};
 use std::time::{Duration, Instant};
 
-use futures::StreamExt;
-use futures::stream::FuturesUnordered;
-use rand::SeedableRng;
-use rand::distr::{Distribution, weighted::WeightedIndex};
-use rand_chacha::ChaCha8Rng;
-use rand_distr::Exp;
-
-use crate::batcher::{self, Batcher, Joined};
+use crate::batcher::{Batcher, Joined};
 use crate::metrics::{Record, Staging, Timing};
-use crate::scenario::{Arrival, Limit, LoadPoint, Point, Scenario, StopRule, Target, Transfer};
-use crate::timer::PreciseTimer;
+use crate::scenario::{Scenario, Target};
 use crate::transfer::Stager;
 use crate::worker::pool::{Pool, Reply};
 
-/// Records of one window: per model, per group and all requests together.
-#[derive(Debug, Clone)]
-pub struct WindowRecord {
-    pub models: Vec<Record>,
-    pub groups: Vec<Record>,
-    /// Top-level requests: a single-model request or a whole ensemble request, counted once.
-    pub all: Record,
-}
-
-impl WindowRecord {
-    pub fn new(models: usize, groups: usize) -> WindowRecord {
-        WindowRecord {
-            models: vec![Record::default(); models],
-            groups: vec![Record::default(); groups],
-            all: Record::default(),
-        }
-    }
-
-    pub fn merge(&mut self, other: &WindowRecord) {
-        for (a, b) in self.models.iter_mut().zip(&other.models) {
-            a.merge(b);
-        }
-        for (a, b) in self.groups.iter_mut().zip(&other.groups) {
-            a.merge(b);
-        }
-        self.all.merge(&other.all);
-    }
-}
-
-/// First runs of one model's sessions, kept apart from the steady state.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct FirstRuns {
-    pub count: u64,
-    /// The slowest first run: send to reply.
-    pub max_latency: Duration,
-    /// The slowest first run: inside the runtime.
-    pub max_compute_ns: u64,
-}
-
-impl FirstRuns {
-    pub fn merge(&mut self, o: &FirstRuns) {
-        self.count += o.count;
-        self.max_latency = self.max_latency.max(o.max_latency);
-        self.max_compute_ns = self.max_compute_ns.max(o.max_compute_ns);
-    }
-}
-
-/// The expected-output checks of one model in one phase (see [`crate::testdata::compare`]).
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct OutputChecks {
-    /// Runs compared with their sample's expected outputs.
-    pub checked: u64,
-    /// The first mismatch: model, output, sample, worker, the worst element and the tolerance.
-    pub mismatch: Option<String>,
-}
-
-impl OutputChecks {
-    pub fn merge(&mut self, o: &OutputChecks) {
-        self.checked += o.checked;
-        if self.mismatch.is_none() {
-            self.mismatch.clone_from(&o.mismatch);
-        }
-    }
-}
-
-/// What one phase (warm-up or a measured trial) produced.
-#[derive(Debug, Clone)]
-pub struct PhaseResult {
-    /// The reported records: every window for a fixed rule, the last three for a stable one.
-    pub result: WindowRecord,
-    /// The span the reported records cover, for throughput.
-    pub span: Duration,
-    /// Windows measured (1 for a fixed rule).
-    pub windows: usize,
-    /// `Some(false)` when a stable rule gave up at its window limit.
-    pub stable: Option<bool>,
-    /// An open loop exceeded its in-flight limit and stopped early.
-    pub overloaded: bool,
-    /// Top-level requests sent (including those that failed and first runs).
-    pub sent: u64,
-    pub first_runs: Vec<FirstRuns>,
-    /// Per model: outputs checked against the expected ones in this phase.
-    pub checks: Vec<OutputChecks>,
-}
-
-impl PhaseResult {
-    /// Adds another phase of the same kind (the warm-ups of a point's pools, when its trials run
-    /// in rounds): its requests, first runs, cold starts and output checks are counted with these.
-    pub fn absorb(&mut self, o: &PhaseResult) {
-        self.result.merge(&o.result);
-        self.span += o.span;
-        self.windows += o.windows;
-        self.overloaded |= o.overloaded;
-        self.sent += o.sent;
-        for (a, b) in self.first_runs.iter_mut().zip(&o.first_runs) {
-            a.merge(b);
-        }
-        for (a, b) in self.checks.iter_mut().zip(&o.checks) {
-            a.merge(b);
-        }
-    }
-}
-
-/// How long a phase runs.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum PhaseRule {
-    /// Warm-up, or a fixed measurement.
-    Fixed(Limit),
-    Stable {
-        window: Duration,
-        tolerance_pct: f64,
-        max_windows: usize,
-    },
-}
-
-impl From<StopRule> for PhaseRule {
-    fn from(s: StopRule) -> PhaseRule {
-        match s {
-            StopRule::Fixed(l) => PhaseRule::Fixed(l),
-            StopRule::Stable {
-                window,
-                tolerance_pct,
-                max_windows,
-            } => PhaseRule::Stable {
-                window,
-                tolerance_pct,
-                max_windows,
-            },
-        }
-    }
-}
-
-/// How a phase sends its requests: the point's load, transfer mode and dynamic batching.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Sending {
-    pub load: LoadPoint,
-    pub transfer: Transfer,
-    /// `None`, or a policy with `max_batch` 1: every request runs alone.
-    pub batching: Option<batcher::Policy>,
-}
-
-impl Sending {
-    pub fn of(point: &Point) -> Sending {
-        Sending {
-            load: point.load,
-            transfer: point.transfer,
-            batching: point.batching,
-        }
-    }
-}
+use super::{FirstRuns, OutputChecks, PhaseResult, PhaseRule, Sending, WindowRecord};
 
 /// A request waiting in a model's batching queue.
 struct Queued {
@@ -230,14 +57,14 @@ enum Outcome {
 }
 
 /// Shared state of one phase.
-struct Phase<'a> {
+pub(super) struct Phase<'a> {
     pool: &'a Pool,
     scenario: &'a Scenario,
     /// Puts each request's inputs on the wire the point's transfer mode's way.
     stager: Stager<'a>,
-    start: Instant,
+    pub(super) start: Instant,
     window: Option<Duration>,
-    windows: RefCell<Vec<WindowRecord>>,
+    pub(super) windows: RefCell<Vec<WindowRecord>>,
     first_runs: RefCell<Vec<FirstRuns>>,
     checks: RefCell<Vec<OutputChecks>>,
     next_id: Cell<u64>,
@@ -249,11 +76,11 @@ struct Phase<'a> {
     batch_axes: Vec<Vec<(u32, u32)>>,
     last_done: Cell<Instant>,
     sent: Cell<u64>,
-    stop: Cell<bool>,
+    pub(super) stop: Cell<bool>,
 }
 
 impl<'a> Phase<'a> {
-    fn new(
+    pub(super) fn new(
         pool: &'a Pool,
         scenario: &'a Scenario,
         sending: Sending,
@@ -620,71 +447,38 @@ impl<'a> Phase<'a> {
     }
 
     /// Sends one top-level request and records it; returns `false` if a worker was lost.
-    async fn request(&self, target: Target, intended: Instant, hint: usize) -> bool {
+    pub(super) async fn request(&self, target: Target, intended: Instant, hint: usize) -> bool {
         self.sent.set(self.sent.get() + 1);
         let (outcome, done) = match target {
             Target::Model(m) => {
                 let (o, _, done) = self.call_model(m, intended, hint).await;
                 (o, done)
             }
-            Target::Group(g) => {
-                let members = &self.scenario.workload.groups[g].members;
-                let results = futures::future::join_all(
-                    members
-                        .iter()
-                        .enumerate()
-                        .map(|(i, &m)| self.call_model(m, intended, hint + i)),
-                )
-                .await;
-                let done = Instant::now();
-                let first_sent = results.iter().map(|(_, s, _)| *s).min().unwrap_or(intended);
-                let lag = first_sent.saturating_duration_since(intended);
-                let mut compute_ns = 0;
-                // The members' copies run one after another on this thread.
-                let mut staging = Staging::default();
-                let mut err = None;
-                let mut first = false;
-                let mut cold = false;
-                for (o, _, _) in results {
-                    match o {
-                        Outcome::Ok(t, s) => {
-                            compute_ns = compute_ns.max(t.compute_ns);
-                            staging.copy += s.copy;
-                            staging.outputs_inline |= s.outputs_inline;
-                        }
-                        Outcome::First => first = true,
-                        Outcome::Cold { .. } => cold = true,
-                        Outcome::Err { kind, message, .. } => {
-                            err.get_or_insert((kind, message));
-                        }
-                    }
-                }
-                let o = match (err, first) {
-                    (Some((kind, message)), _) => Outcome::Err { kind, message, lag },
-                    (None, _) if cold => Outcome::Cold {
-                        latency: done.saturating_duration_since(intended),
-                    },
-                    (None, true) => Outcome::First,
-                    (None, false) => Outcome::Ok(
-                        Timing {
-                            latency: done.saturating_duration_since(intended),
-                            service: done - first_sent,
-                            lag,
-                            compute_ns,
-                        },
-                        staging,
-                    ),
-                };
-                self.with_window(done, |w| record(&mut w.groups[g], &o));
-                (o, done)
-            }
+            Target::Group(g) => self.call_group(g, intended, hint).await,
         };
         self.with_window(done, |w| record(&mut w.all, &outcome));
         // Stop only when no worker is left to send to (a replacement failed to start).
         self.pool.any_alive()
     }
 
-    fn finish(
+    /// Calls every member of group `g` at once and records the ensemble's outcome in the group's
+    /// record; it completes with the last member's reply. Returns the outcome and that time.
+    async fn call_group(&self, g: usize, intended: Instant, hint: usize) -> (Outcome, Instant) {
+        let members = &self.scenario.workload.groups[g].members;
+        let results = futures::future::join_all(
+            members
+                .iter()
+                .enumerate()
+                .map(|(i, &m)| self.call_model(m, intended, hint + i)),
+        )
+        .await;
+        let done = Instant::now();
+        let o = ensemble(results, intended, done);
+        self.with_window(done, |w| record(&mut w.groups[g], &o));
+        (o, done)
+    }
+
+    pub(super) fn finish(
         self,
         rule: PhaseRule,
         stable: Option<(bool, usize)>,
@@ -729,6 +523,50 @@ impl<'a> Phase<'a> {
     }
 }
 
+/// An ensemble request's outcome from its members' (`done` is when the last one answered): the
+/// first member's error, else a cold start if any member had one, else a first run if any member's
+/// was, else the ensemble's timing: sent with its first member, its compute the longest member's.
+fn ensemble(results: Vec<Called>, intended: Instant, done: Instant) -> Outcome {
+    let first_sent = results.iter().map(|(_, s, _)| *s).min().unwrap_or(intended);
+    let lag = first_sent.saturating_duration_since(intended);
+    let mut compute_ns = 0;
+    // The members' copies run one after another on this thread.
+    let mut staging = Staging::default();
+    let mut err = None;
+    let mut first = false;
+    let mut cold = false;
+    for (o, _, _) in results {
+        match o {
+            Outcome::Ok(t, s) => {
+                compute_ns = compute_ns.max(t.compute_ns);
+                staging.copy += s.copy;
+                staging.outputs_inline |= s.outputs_inline;
+            }
+            Outcome::First => first = true,
+            Outcome::Cold { .. } => cold = true,
+            Outcome::Err { kind, message, .. } => {
+                err.get_or_insert((kind, message));
+            }
+        }
+    }
+    match (err, first) {
+        (Some((kind, message)), _) => Outcome::Err { kind, message, lag },
+        (None, _) if cold => Outcome::Cold {
+            latency: done.saturating_duration_since(intended),
+        },
+        (None, true) => Outcome::First,
+        (None, false) => Outcome::Ok(
+            Timing {
+                latency: done.saturating_duration_since(intended),
+                service: done - first_sent,
+                lag,
+                compute_ns,
+            },
+            staging,
+        ),
+    }
+}
+
 fn record(r: &mut Record, o: &Outcome) {
     r.attempts += 1;
     match o {
@@ -742,244 +580,3 @@ fn record(r: &mut Record, o: &Outcome) {
     }
 }
 
-/// Whether the throughput and p99 latency of `windows` agree within `tolerance_pct`.
-pub fn agree(windows: &[WindowRecord], window: Duration, tolerance_pct: f64) -> bool {
-    let within = |v: Vec<f64>| {
-        let (lo, hi) = v
-            .iter()
-            .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &x| {
-                (lo.min(x), hi.max(x))
-            });
-        lo > 0.0 && (hi - lo) / lo * 100.0 <= tolerance_pct
-    };
-    let secs = window.as_secs_f64();
-    within(windows.iter().map(|w| w.all.ok() as f64 / secs).collect())
-        && within(
-            windows
-                .iter()
-                .map(|w| w.all.latency.value_at_quantile(0.99) as f64)
-                .collect(),
-        )
-}
-
-/// Draws what each request asks for, from the scenario's weighted mix.
-struct Picker {
-    targets: Vec<Target>,
-    weights: WeightedIndex<f64>,
-}
-
-impl Picker {
-    fn new(s: &Scenario) -> anyhow::Result<Picker> {
-        let weights = WeightedIndex::new(s.workload.mix.iter().map(|(_, w)| *w))
-            .map_err(|e| anyhow::anyhow!("invalid mix weights: {e}"))?;
-        Ok(Picker {
-            targets: s.workload.mix.iter().map(|(t, _)| *t).collect(),
-            weights,
-        })
-    }
-    fn pick(&self, rng: &mut ChaCha8Rng) -> Target {
-        self.targets[self.weights.sample(rng)]
-    }
-}
-
-/// Inter-arrival times of an open loop, in nanoseconds.
-struct Arrivals<'a> {
-    arrival: &'a Arrival,
-    mean_ns: f64,
-    exp: Option<Exp<f64>>,
-    next_trace: usize,
-}
-
-impl<'a> Arrivals<'a> {
-    fn new(arrival: &'a Arrival, rate: f64) -> Arrivals<'a> {
-        let mean_ns = 1e9 / rate;
-        Arrivals {
-            arrival,
-            mean_ns,
-            exp: Exp::new(1.0 / mean_ns).ok(),
-            next_trace: 0,
-        }
-    }
-    fn next(&mut self, rng: &mut ChaCha8Rng) -> u64 {
-        match self.arrival {
-            Arrival::Constant => self.mean_ns as u64,
-            Arrival::Poisson => self.exp.map_or(self.mean_ns, |e| e.sample(rng)) as u64,
-            Arrival::Trace(t) => {
-                let v = t[self.next_trace % t.len()];
-                self.next_trace += 1;
-                v
-            }
-        }
-    }
-}
-
-/// Runs one phase of `load` against `pool`.
-///
-/// `seed` fixes the model choices and arrival times; `cancel` stops issuing new requests (those in
-/// flight still complete).
-pub async fn run_phase(
-    pool: &Pool,
-    scenario: &Scenario,
-    sending: Sending,
-    rule: PhaseRule,
-    seed: u64,
-    cancel: &tokio::sync::watch::Receiver<bool>,
-) -> anyhow::Result<PhaseResult> {
-    let picker = Picker::new(scenario)?;
-    let window = match rule {
-        PhaseRule::Stable { window, .. } => Some(window),
-        PhaseRule::Fixed(_) => None,
-    };
-    let phase = Phase::new(pool, scenario, sending, window)?;
-    let request_limit = match rule {
-        PhaseRule::Fixed(Limit::Requests(n)) => Some(n),
-        _ => None,
-    };
-    let may_send = |issued: u64| {
-        !phase.stop.get() && !*cancel.borrow() && request_limit.is_none_or(|n| issued < n)
-    };
-
-    // Ends the phase on time, or when the stable rule is met or gives up.
-    let stable_outcome = Cell::new(None);
-    let monitor = async {
-        match rule {
-            PhaseRule::Fixed(Limit::Duration(d)) => {
-                tokio::time::sleep_until((phase.start + d).into()).await
-            }
-            PhaseRule::Fixed(Limit::Requests(_)) => std::future::pending::<()>().await,
-            PhaseRule::Stable {
-                window,
-                tolerance_pct,
-                max_windows,
-            } => {
-                for k in 1..=max_windows {
-                    tokio::time::sleep_until((phase.start + window * k as u32).into()).await;
-                    if k >= 3 {
-                        let windows = phase.windows.borrow();
-                        let last: Vec<WindowRecord> = (k - 3..k)
-                            .map(|i| {
-                                windows
-                                    .get(i)
-                                    .cloned()
-                                    .unwrap_or_else(|| WindowRecord::new(0, 0))
-                            })
-                            .collect();
-                        if agree(&last, window, tolerance_pct) {
-                            stable_outcome.set(Some((true, k)));
-                            break;
-                        }
-                    }
-                    if k == max_windows {
-                        stable_outcome.set(Some((false, k)));
-                    }
-                }
-            }
-        }
-        phase.stop.set(true);
-    };
-
-    let overloaded = Cell::new(false);
-    match sending.load {
-        LoadPoint::Closed { concurrency } => {
-            let issued = Cell::new(0u64);
-            let client = |c: usize| {
-                let (phase, picker, issued, may_send) = (&phase, &picker, &issued, &may_send);
-                async move {
-                    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-                    rng.set_stream(c as u64);
-                    while may_send(issued.get()) {
-                        issued.set(issued.get() + 1);
-                        let target = picker.pick(&mut rng);
-                        if !phase.request(target, Instant::now(), c).await {
-                            break; // the worker is gone: stop rather than spin on a dead socket
-                        }
-                    }
-                }
-            };
-            let clients = futures::future::join_all((0..concurrency).map(client));
-            tokio::pin!(clients);
-            tokio::select! {
-                _ = &mut clients => {}
-                _ = monitor => { clients.await; }
-            }
-        }
-        LoadPoint::Open { rate } => {
-            let max_in_flight = scenario.load.max_in_flight;
-            let mut arrivals = Arrivals::new(&scenario.load.arrival, rate);
-            let mut rng = ChaCha8Rng::seed_from_u64(seed);
-            let mut timer = PreciseTimer::new()?;
-            let mut in_flight = FuturesUnordered::new();
-            let mut issued = 0u64;
-            let mut next_ns: u64 = 0;
-            let deadline = match rule {
-                PhaseRule::Fixed(Limit::Duration(d)) => Some(phase.start + d),
-                _ => None,
-            };
-            let spin = scenario.load.spin;
-            // With a fixed duration the schedule itself ends at the deadline. The monitor's stop,
-            // which can fire first after a stall, must not drop sends that were due before it:
-            // they are the ones that waited longest.
-            let may_send = |issued: u64| {
-                if deadline.is_some() {
-                    !*cancel.borrow()
-                } else {
-                    may_send(issued)
-                }
-            };
-            let schedule = async {
-                loop {
-                    let next = phase.start + Duration::from_nanos(next_ns);
-                    if !may_send(issued) || deadline.is_some_and(|d| next >= d) {
-                        break;
-                    }
-                    let now = Instant::now();
-                    if now >= next {
-                        let mut intended = next;
-                        while intended <= now
-                            && may_send(issued)
-                            && deadline.is_none_or(|d| intended < d)
-                        {
-                            issued += 1;
-                            in_flight.push(phase.request(
-                                picker.pick(&mut rng),
-                                intended,
-                                issued as usize,
-                            ));
-                            next_ns += arrivals.next(&mut rng);
-                            intended = phase.start + Duration::from_nanos(next_ns);
-                        }
-                        if in_flight.len() > max_in_flight {
-                            overloaded.set(true);
-                            break;
-                        }
-                    } else if next - now <= spin {
-                        // The last `spin` before a send: busy-wait instead of sleeping, since a
-                        // halted vCPU can wake milliseconds late. Yielding lets the runtime poll
-                        // the workers' sockets, so replies keep being timed while it spins.
-                        tokio::select! {
-                            biased;
-                            Some(_) = in_flight.next(), if !in_flight.is_empty() => {}
-                            _ = tokio::task::yield_now() => {}
-                        }
-                    } else {
-                        timer.arm(next - spin)?;
-                        tokio::select! {
-                            biased;
-                            r = timer.fired() => r?,
-                            Some(_) = in_flight.next(), if !in_flight.is_empty() => {}
-                        }
-                    }
-                }
-                while in_flight.next().await.is_some() {}
-                anyhow::Ok(())
-            };
-            tokio::pin!(schedule);
-            tokio::select! {
-                r = &mut schedule => r?,
-                _ = monitor => schedule.await?,
-            }
-        }
-    }
-    let stable = stable_outcome.get();
-    Ok(phase.finish(rule, stable, overloaded.get()))
-}
