@@ -148,9 +148,7 @@ async fn outputs(s: &Scenario, ort: Option<&OrtLib>, runtime: Runtime) -> anyhow
                 outputs: Outputs::Inline(t),
                 ..
             }) => out.push(Got::Outputs(t)),
-            Reply::Done(_) => {
-                failure = Some(format!("model `{}`: outputs not inline", spec.name))
-            }
+            Reply::Done(_) => failure = Some(format!("model `{}`: outputs not inline", spec.name)),
             Reply::Failed(msg) | Reply::Lost(msg) => {
                 failure = Some(format!("model `{}` failed: {msg}", spec.name))
             }

@@ -225,8 +225,7 @@ impl Issuer<'_, '_> {
             let now = Instant::now();
             if now >= next {
                 let mut intended = next;
-                while intended <= now && may_send(issued) && deadline.is_none_or(|d| intended < d)
-                {
+                while intended <= now && may_send(issued) && deadline.is_none_or(|d| intended < d) {
                     issued += 1;
                     in_flight.push(phase.request(
                         self.picker.pick(&mut rng),

@@ -579,4 +579,3 @@ fn record(r: &mut Record, o: &Outcome) {
         Outcome::Err { kind, message, lag } => r.record_error(kind, message, *lag),
     }
 }
-

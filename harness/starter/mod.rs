@@ -35,9 +35,7 @@ pub use models::{batch_like, model_names};
 
 use bind::Bound;
 use flags::test_data_per_model;
-use models::{
-    dims_left, proposed_generator, read_info, test_data_inputs, warnings_of,
-};
+use models::{dims_left, proposed_generator, read_info, test_data_inputs, warnings_of};
 use text::{Draft, InputDraft, generator_toml, render, toml_str};
 
 /// `bench init`: a commented starter scenario for `models`, on stdout's behalf. Returns the text and
@@ -246,7 +244,10 @@ pub fn run(models: &[PathBuf], spec: &RunSpec) -> anyhow::Result<(String, Vec<St
         "Every key: docs/reference/scenario.md".to_string(),
     ];
     let top = format!("name = {}\n", toml_str(&spec.name));
-    Ok((render(&header, &top, &drafts, &settings(&spec.settings)), notes))
+    Ok((
+        render(&header, &top, &drafts, &settings(&spec.settings)),
+        notes,
+    ))
 }
 
 /// Every model's file and signature; the problems of all of them at once.
@@ -267,10 +268,7 @@ fn read_all(models: &[PathBuf]) -> anyhow::Result<Vec<(PathBuf, ModelInfo)>> {
 
 /// The inputs each model's test data gives. A folder that cannot be read gives every input:
 /// `scenario::load` then says what is wrong with it, after what is wrong with the model.
-fn given_inputs(
-    test_data: &[Option<PathBuf>],
-    infos: &[(PathBuf, ModelInfo)],
-) -> Vec<Vec<String>> {
+fn given_inputs(test_data: &[Option<PathBuf>], infos: &[(PathBuf, ModelInfo)]) -> Vec<Vec<String>> {
     test_data
         .iter()
         .zip(infos)

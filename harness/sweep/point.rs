@@ -259,8 +259,15 @@ async fn run_phases(
         Limit::Requests(0) => None,
         Limit::Duration(d) if d.is_zero() => None,
         limit => Some(
-            load::run_phase(pool, scenario, sending, PhaseRule::Fixed(limit), seed, cancel)
-                .await?,
+            load::run_phase(
+                pool,
+                scenario,
+                sending,
+                PhaseRule::Fixed(limit),
+                seed,
+                cancel,
+            )
+            .await?,
         ),
     };
     let mut done = Vec::new();

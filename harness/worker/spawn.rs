@@ -63,4 +63,3 @@ pub fn spawn(
     drop(theirs);
     Ok((child, ours))
 }
-
