@@ -433,7 +433,9 @@ pub fn finish(
 
 /// The rounds of a point as one measurement, in the order they ran, and the mean CPU steal over
 /// them; `None` when there was none.
-fn merge_rounds(rounds: Vec<Box<Measured>>) -> Option<(Measured, Option<f64>)> {
+fn merge_rounds(
+    rounds: impl IntoIterator<Item = Box<Measured>>,
+) -> Option<(Measured, Option<f64>)> {
     let mut rounds = rounds.into_iter();
     let mut m = *rounds.next()?;
     let mut steals: Vec<f64> = m.steal.into_iter().collect();
