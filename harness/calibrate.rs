@@ -241,11 +241,11 @@ async fn pool_loop(
             .await;
         let dt = t0.elapsed().as_nanos() as u64;
         match reply {
-            Reply::Done { compute_ns, .. } if i >= warm => {
+            Reply::Done(run) if i >= warm => {
                 latency.saturating_record(dt);
-                overhead.saturating_record(dt.saturating_sub(compute_ns).max(1));
+                overhead.saturating_record(dt.saturating_sub(run.compute_ns).max(1));
             }
-            Reply::Done { .. } => {}
+            Reply::Done(_) => {}
             Reply::Failed(e) | Reply::Lost(e) => anyhow::bail!("pool request failed: {e}"),
             Reply::TimedOut(t) => anyhow::bail!("pool request timed out after {t:?}"),
         }

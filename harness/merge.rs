@@ -84,8 +84,39 @@ pub fn merge(dirs: &[PathBuf], out: &Path, force: bool) -> anyhow::Result<()> {
         .collect::<anyhow::Result<Vec<_>>>()?;
     check_out(dirs, out)?;
     check_scenarios(&sources, force)?;
+    let order = points_in_order(&sources);
+    check_logs(&sources, &order)?;
+    // Every input is read and every sum computed before anything is written: a broken input leaves
+    // no half-merged --out behind.
+    let merged = merge_points(&sources, &order, out)?;
+    write_logs(out, merged.logs)?;
+    let csv_path = out.join("results.csv");
+    write_atomic(&csv_path, &crate::report::csv::to_csv(&merged.rows)?)
+        .with_context(|| format!("cannot write {}", csv_path.display()))?;
+    let merged_indexes: BTreeSet<usize> = order.iter().map(|(_, index, _)| *index).collect();
+    let info = run_info(&sources, &merged_indexes);
+    let json_path = out.join("run.json");
+    write_atomic(&json_path, &serde_json::to_vec_pretty(&info)?)
+        .with_context(|| format!("cannot write {}", json_path.display()))?;
+    tell(
+        &sources,
+        &info,
+        &merged_indexes,
+        (order.len(), merged.repeated),
+        out,
+    );
+    println!("results: {}", csv_path.display());
+    // The merged report is a view of the files just written: failing to draw it loses nothing.
+    match crate::report::render(out) {
+        Ok(paths) => println!("report: {}", paths[0].display()),
+        Err(e) => eprintln!("warning: no report: {e:#}; retry with `bench report DIR`"),
+    }
+    Ok(())
+}
 
-    // Every point, in sweep order, with the sources that ran it.
+/// Every point of the inputs, in sweep order (by index, then id): its id, its index and the
+/// sources that ran it.
+fn points_in_order(sources: &[Source]) -> Vec<(String, usize, Vec<usize>)> {
     let mut points: BTreeMap<String, (usize, Vec<usize>)> = BTreeMap::new();
     for (s, src) in sources.iter().enumerate() {
         for r in src.rows() {
@@ -98,12 +129,18 @@ pub fn merge(dirs: &[PathBuf], out: &Path, force: bool) -> anyhow::Result<()> {
             }
         }
     }
-    let mut order: Vec<(&String, &(usize, Vec<usize>))> = points.iter().collect();
-    order.sort_by_key(|(id, (index, _))| (*index, (*id).clone()));
+    let mut order: Vec<(String, usize, Vec<usize>)> = points
+        .into_iter()
+        .map(|(id, (index, from))| (id, index, from))
+        .collect();
+    order.sort_by_key(|(id, index, _)| (*index, id.clone()));
+    order
+}
 
-    // A point run by several inputs is recomputed from their histogram logs: check them all before
-    // writing anything.
-    for (id, (_, from)) in order.iter().filter(|(_, (_, from))| from.len() > 1) {
+/// A point run by several inputs is recomputed from their histogram logs: checks they all have
+/// one before anything is written.
+fn check_logs(sources: &[Source], order: &[(String, usize, Vec<usize>)]) -> anyhow::Result<()> {
+    for (id, _, from) in order.iter().filter(|(_, _, from)| from.len() > 1) {
         for &s in from {
             let path = hlog::path(&sources[s].dir, id);
             anyhow::ensure!(
@@ -116,27 +153,47 @@ pub fn merge(dirs: &[PathBuf], out: &Path, force: bool) -> anyhow::Result<()> {
             );
         }
     }
-    // Every input is read and every sum computed before anything is written: a broken input leaves
-    // no half-merged --out behind.
-    let mut rows = Vec::new();
-    let mut logs_out: Vec<(PathBuf, LogOut)> = Vec::new();
-    let mut repeated = 0;
-    for (id, (_, from)) in &order {
+    Ok(())
+}
+
+/// The merged folder's rows and histogram logs, computed before anything is written.
+struct Merged {
+    rows: Vec<Row>,
+    logs: Vec<(PathBuf, LogOut)>,
+    /// Points run in more than one input.
+    repeated: usize,
+}
+
+/// Each point's rows and log: taken as they are from the one input that ran it, or recomputed
+/// from the histogram logs of the several that did.
+fn merge_points(
+    sources: &[Source],
+    order: &[(String, usize, Vec<usize>)],
+    out: &Path,
+) -> anyhow::Result<Merged> {
+    let mut merged = Merged {
+        rows: Vec::new(),
+        logs: Vec::new(),
+        repeated: 0,
+    };
+    for (id, _, from) in order {
         let per_source: Vec<Vec<&Row>> = from
             .iter()
             .map(|&s| {
                 sources[s]
                     .rows()
                     .iter()
-                    .filter(|r| &r.point_id == *id)
+                    .filter(|r| &r.point_id == id)
                     .collect()
             })
             .collect();
         if let [only] = from.as_slice() {
-            rows.extend(per_source[0].iter().map(|r| (*r).clone()));
+            merged
+                .rows
+                .extend(per_source[0].iter().map(|r| (*r).clone()));
             let log = hlog::path(&sources[*only].dir, id);
             if log.is_file() {
-                logs_out.push((hlog::path(out, id), LogOut::Copy(log)));
+                merged.logs.push((hlog::path(out, id), LogOut::Copy(log)));
             } else {
                 eprintln!(
                     "warning: {} has no histogram log for point {id}; the merged folder has none either",
@@ -145,7 +202,7 @@ pub fn merge(dirs: &[PathBuf], out: &Path, force: bool) -> anyhow::Result<()> {
             }
             continue;
         }
-        repeated += 1;
+        merged.repeated += 1;
         let logs = from
             .iter()
             .map(|&s| {
@@ -154,18 +211,25 @@ pub fn merge(dirs: &[PathBuf], out: &Path, force: bool) -> anyhow::Result<()> {
                 Ok((path, log))
             })
             .collect::<anyhow::Result<Vec<_>>>()?;
-        rows.extend(
+        merged.rows.extend(
             merge_rows(&per_source, &logs)
                 .with_context(|| format!("point {id}: cannot add its histograms"))?,
         );
         let names: Vec<&Source> = from.iter().map(|&s| &sources[s]).collect();
         let logs: Vec<hlog::Log> = logs.into_iter().map(|(_, log)| log).collect();
         let bytes = merge_logs(id, &names, &logs)?;
-        logs_out.push((hlog::path(out, id), LogOut::Bytes(bytes)));
+        merged
+            .logs
+            .push((hlog::path(out, id), LogOut::Bytes(bytes)));
     }
+    Ok(merged)
+}
+
+/// Writes the merged folder's histogram logs.
+fn write_logs(out: &Path, logs: Vec<(PathBuf, LogOut)>) -> anyhow::Result<()> {
     std::fs::create_dir_all(hlog::dir(out))
         .with_context(|| format!("cannot create {}", hlog::dir(out).display()))?;
-    for (path, log) in logs_out {
+    for (path, log) in logs {
         match log {
             LogOut::Copy(from) => std::fs::copy(&from, &path)
                 .map(drop)
@@ -174,17 +238,20 @@ pub fn merge(dirs: &[PathBuf], out: &Path, force: bool) -> anyhow::Result<()> {
                 .with_context(|| format!("cannot write {}", path.display()))?,
         }
     }
+    Ok(())
+}
 
-    let csv_path = out.join("results.csv");
-    write_atomic(&csv_path, &crate::report::csv::to_csv(&rows)?)
-        .with_context(|| format!("cannot write {}", csv_path.display()))?;
-    let merged_indexes: BTreeSet<usize> = order.iter().map(|(_, (i, _))| *i).collect();
-    let info = run_info(&sources, &merged_indexes);
-    let json_path = out.join("run.json");
-    write_atomic(&json_path, &serde_json::to_vec_pretty(&info)?)
-        .with_context(|| format!("cannot write {}", json_path.display()))?;
-
-    for src in &sources {
+/// Says what was merged: each input, a warning when they come from different commits or when
+/// points of the sweep are in none of them, and how many points were merged (`counts`: all of
+/// them, and those run in more than one input).
+fn tell(
+    sources: &[Source],
+    info: &RunInfo,
+    merged_indexes: &BTreeSet<usize>,
+    (points, repeated): (usize, usize),
+    out: &Path,
+) {
+    for src in sources {
         println!(
             "input {}: {} point(s), {}, host {}, commit {}{}",
             src.dir.display(),
@@ -220,8 +287,7 @@ pub fn merge(dirs: &[PathBuf], out: &Path, force: bool) -> anyhow::Result<()> {
         );
     }
     println!(
-        "merged {} point(s) of {total}{} into {}",
-        order.len(),
+        "merged {points} point(s) of {total}{} into {}",
         if repeated > 0 {
             format!(", {repeated} of them run in more than one input (histograms added)")
         } else {
@@ -229,13 +295,6 @@ pub fn merge(dirs: &[PathBuf], out: &Path, force: bool) -> anyhow::Result<()> {
         },
         out.display()
     );
-    println!("results: {}", csv_path.display());
-    // The merged report is a view of the files just written: failing to draw it loses nothing.
-    match crate::report::render(out) {
-        Ok(paths) => println!("report: {}", paths[0].display()),
-        Err(e) => eprintln!("warning: no report: {e:#}; retry with `bench report DIR`"),
-    }
-    Ok(())
 }
 
 /// A histogram log of the merged folder: an input's, copied as it is, or several added up.

@@ -10,7 +10,7 @@ use anyhow::{Context, bail};
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 use serde::Serialize;
 
-use crate::protocol::Outputs;
+use crate::protocol::{Finished, Outputs};
 use crate::runtime::ortlib::OrtLib;
 use crate::scenario::{
     LoadPoint, ModelSource, Pin, Placement, Point, Provider, Runtime, Scenario, Tolerance, Transfer,
@@ -144,13 +144,11 @@ async fn outputs(s: &Scenario, ort: Option<&OrtLib>, runtime: Runtime) -> anyhow
             .call(m as u64, m as u32, InputsRef::Inline(sample), &mut frame)
             .await
         {
-            Reply::Done {
+            Reply::Done(Finished {
                 outputs: Outputs::Inline(t),
                 ..
-            } => out.push(Got::Outputs(t)),
-            Reply::Done { .. } => {
-                failure = Some(format!("model `{}`: outputs not inline", spec.name))
-            }
+            }) => out.push(Got::Outputs(t)),
+            Reply::Done(_) => failure = Some(format!("model `{}`: outputs not inline", spec.name)),
             Reply::Failed(msg) | Reply::Lost(msg) => {
                 failure = Some(format!("model `{}` failed: {msg}", spec.name))
             }

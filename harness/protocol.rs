@@ -209,6 +209,25 @@ pub enum ToWorker {
     Shutdown,
 }
 
+/// A run a worker finished. It is one value from the worker's serving code, through
+/// [`FromWorker::Done`], to the parent's reply (`worker::pool::Reply::Done`) and the load
+/// generator's outcome of the request, so no stage copies its fields into a shape of its own.
+///
+/// On the wire its fields follow `Done`'s `id` in this order, as they did when they were `Done`'s
+/// own fields: postcard writes a struct as its fields, so the frame's bytes are the same.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Finished {
+    /// Time inside the runtime's run call, in nanoseconds.
+    pub compute_ns: u64,
+    /// The first run of this model's session in this worker (warm-up effects included).
+    pub first: bool,
+    /// On-demand placement: the model was loaded for this request, taking this long.
+    pub cold_load_ns: Option<u64>,
+    /// On-demand placement: models evicted to make room.
+    pub evicted: Vec<u32>,
+    pub outputs: Outputs,
+}
+
 /// Worker to parent.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum FromWorker {
@@ -222,17 +241,10 @@ pub enum FromWorker {
         model: Option<String>,
         message: String,
     },
+    /// Request `id` ran; `run` is what the parent learns from it.
     Done {
         id: u64,
-        /// Time inside the runtime's run call, in nanoseconds.
-        compute_ns: u64,
-        /// The first run of this model's session in this worker (warm-up effects included).
-        first: bool,
-        /// On-demand placement: the model was loaded for this request, taking this long.
-        cold_load_ns: Option<u64>,
-        /// On-demand placement: models evicted to make room.
-        evicted: Vec<u32>,
-        outputs: Outputs,
+        run: Finished,
     },
     Failed {
         id: u64,
@@ -646,11 +658,13 @@ mod tests {
                 .prop_map(|(id, compute_ns, first, cold_load_ns, evicted, outputs)| {
                     FromWorker::Done {
                         id,
-                        compute_ns,
-                        first,
-                        cold_load_ns,
-                        evicted,
-                        outputs,
+                        run: Finished {
+                            compute_ns,
+                            first,
+                            cold_load_ns,
+                            evicted,
+                            outputs,
+                        },
                     }
                 }),
             (
@@ -862,6 +876,26 @@ mod tests {
             assert!(line.starts_with("error\t"), "{b} was accepted: {line}");
         }
         assert_eq!(lines.next(), None);
+    }
+
+    /// Regression guard for the finished-run type: `Finished` is written as its fields, so a
+    /// `Done` frame holds the bytes it held when they were `Done`'s own (protocol 6 unchanged, and
+    /// the Python worker's `frame_done` still writes them flat).
+    #[test]
+    fn a_finished_run_keeps_the_bytes_of_dones_flat_fields() {
+        let msg = FromWorker::Done {
+            id: 300,
+            run: Finished {
+                compute_ns: 5,
+                first: true,
+                cold_load_ns: Some(7),
+                evicted: vec![2],
+                outputs: Outputs::Inline(Vec::new()),
+            },
+        };
+        // Variant 3, id 300 as a varint, compute_ns, first, Some(7), [2], Outputs::Inline([]).
+        let want = [3, 0xac, 0x02, 5, 1, 1, 7, 1, 2, 0, 0];
+        assert_eq!(postcard::to_stdvec(&msg).unwrap(), want);
     }
 
     #[test]

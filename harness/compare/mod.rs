@@ -11,23 +11,29 @@
 //!
 //! [`compare`] is a pure function over [`Row`]s; [`load`] reads a side from disk and the render
 //! functions make the console table and the markdown for a CI job summary.
+//!
+//! - this file: the types, [`differences`] and [`compare`], which matches the rows;
+//! - `judge.rs`: one metric's noise and verdict;
+//! - `render.rs`: the console table, the Markdown and the benchmark JSON;
+//! - `read.rs`: one side read from a results folder;
+//! - [`interval`]: the bootstrap confidence interval; [`baseline`]: named baselines.
 
-use std::collections::{HashMap, HashSet};
-use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
-
-use anyhow::Context;
-use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
+use std::collections::HashMap;
+use std::path::PathBuf;
 
 use crate::report::Row;
 use crate::report::console::human_us;
-use crate::report::hlog;
 use crate::report::json::RunInfo;
-use crate::report::results::Results;
 
 pub mod baseline;
 pub mod interval;
+mod judge;
+mod read;
+mod render;
 pub use interval::{Trial, change_interval};
+pub use read::load;
+
+use judge::{judge, noise, runs_band};
 
 /// A metric that can be compared.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -338,446 +344,6 @@ impl Comparison {
     pub fn has_regression(&self) -> bool {
         self.count(Verdict::Regression) > 0
     }
-
-    /// One line: the counts of each verdict, and the rows added and missing.
-    pub fn headline(&self) -> String {
-        let n = |v| self.count(v);
-        let plural =
-            |k: usize, one: &str, many: &str| format!("{k} {}", if k == 1 { one } else { many });
-        let rows: HashSet<(&str, &str)> = self
-            .changes
-            .iter()
-            .map(|c| (c.point_id.as_str(), c.model.as_str()))
-            .collect();
-        format!(
-            "{}, {}, {} unchanged ({} within the threshold, {} within the noise) over {} matched; {} added, {} missing",
-            plural(n(Verdict::Regression), "regression", "regressions"),
-            plural(n(Verdict::Improvement), "improvement", "improvements"),
-            n(Verdict::WithinThreshold) + n(Verdict::WithinNoise),
-            n(Verdict::WithinThreshold),
-            n(Verdict::WithinNoise),
-            plural(rows.len(), "row", "rows"),
-            plural(self.added.len(), "row", "rows"),
-            self.missing.len(),
-        )
-    }
-
-    /// Sentences about the noise band: where there was none, only the threshold applied.
-    pub fn noise_notes(&self) -> Vec<String> {
-        let mut notes = Vec::new();
-        let single = self
-            .changes
-            .iter()
-            .filter(|c| matches!(c.noise, Noise::Interval { trials: 1, .. }))
-            .count();
-        if single > 0 {
-            notes.push(format!(
-                "{single} interval(s) come from 1 trial a side: they hold the requests' sampling \
-                 noise, not the drift between runs. Set `trials = 3` (or more) under [workload] \
-                 for intervals that do."
-            ));
-        }
-        let one_trial = self
-            .changes
-            .iter()
-            .filter(|c| c.noise == Noise::OneTrial)
-            .count();
-        if one_trial == self.changes.len() && one_trial > 0 {
-            notes.push(format!(
-                "No noise band: each side measured 1 trial per point, so only the {}% threshold applies. \
-                 Set `trials = 3` (or more) under [workload] to measure one.",
-                self.threshold_pct
-            ));
-        } else if one_trial > 0 {
-            notes.push(format!(
-                "{one_trial} comparison(s) have no noise band (1 trial on both sides): only the {}% threshold applies to them.",
-                self.threshold_pct
-            ));
-        }
-        let mut unrecorded: Vec<&str> = self
-            .changes
-            .iter()
-            .filter(|c| c.noise == Noise::NotRecorded)
-            .map(|c| c.metric.name())
-            .collect();
-        unrecorded.dedup();
-        let unrecorded: Vec<&str> = unrecorded
-            .into_iter()
-            .collect::<std::collections::BTreeSet<_>>()
-            .into_iter()
-            .collect();
-        if !unrecorded.is_empty() {
-            notes.push(format!(
-                "No trial range recorded for {}: results.csv keeps one for throughput and p99 only, and \
-                 no hlog/ folder was beside it. Only the {}% threshold applies to {}. Compare results \
-                 directories (with their hlog/) to get one.",
-                unrecorded.join(", "),
-                self.threshold_pct,
-                if unrecorded.len() == 1 { "it" } else { "them" }
-            ));
-        }
-        notes
-    }
-
-    /// The changes to show: every one with `all`, otherwise regressions and improvements.
-    fn shown(&self, all: bool) -> Vec<&Change> {
-        let mut v: Vec<&Change> = self
-            .changes
-            .iter()
-            .filter(|c| all || matches!(c.verdict, Verdict::Regression | Verdict::Improvement))
-            .collect();
-        // Regressions first, then improvements, then the rest; stable within each.
-        v.sort_by_key(|c| c.verdict);
-        v
-    }
-
-    /// The console report: a table (regressions and improvements, or everything with `all`), the
-    /// notes and the headline.
-    pub fn render(&self, all: bool) -> String {
-        let mut out = String::new();
-        let _ = writeln!(
-            out,
-            "baseline:  {}\ncandidate: {}\nthreshold {}%, metrics {}",
-            self.baseline.display(),
-            self.candidate.display(),
-            self.threshold_pct,
-            self.metric_names()
-        );
-        if !self.differences.is_empty() {
-            let _ = writeln!(
-                out,
-                "WARNING: the runs differ, so their numbers may not be comparable:\n  {}",
-                self.differences.join("\n  ")
-            );
-        }
-        let shown = self.shown(all);
-        if !shown.is_empty() {
-            let mut t = Table::new();
-            t.load_preset(UTF8_FULL_CONDENSED);
-            t.set_header(HEADER);
-            for c in &shown {
-                t.add_row(cells(c));
-            }
-            let _ = writeln!(out, "{t}");
-        }
-        let hidden = self.changes.len() - shown.len();
-        if hidden > 0 {
-            let _ = writeln!(
-                out,
-                "{hidden} unchanged comparison(s) not shown (--all shows every one)"
-            );
-        }
-        for (what, list) in [("added", &self.added), ("missing", &self.missing)] {
-            if !list.is_empty() {
-                let _ = writeln!(out, "{what} (not compared): {}", row_list(list));
-            }
-        }
-        for n in self.noise_notes() {
-            let _ = writeln!(out, "note: {n}");
-        }
-        let _ = writeln!(out, "{}", self.headline());
-        out
-    }
-
-    /// Markdown for a CI job summary: the headline, the regressions and improvements, notes, and
-    /// every comparison in a collapsed section.
-    pub fn markdown(&self) -> String {
-        let mut out = String::new();
-        let regressions = self.count(Verdict::Regression);
-        let _ = writeln!(
-            out,
-            "## bench compare: {}\n",
-            if regressions == 0 {
-                "no regression".to_string()
-            } else {
-                format!(
-                    "{regressions} regression{}",
-                    if regressions == 1 { "" } else { "s" }
-                )
-            }
-        );
-        let _ = writeln!(
-            out,
-            "Baseline `{}`, candidate `{}`. A change counts when it is worse (or better) than both the \
-             {}% threshold (and {} µs for a latency) and the noise band measured by the trials. Metrics: {}.\n",
-            self.baseline.display(),
-            self.candidate.display(),
-            self.threshold_pct,
-            self.min_change_us,
-            self.metric_names()
-        );
-        let _ = writeln!(out, "{}\n", self.headline());
-        if !self.differences.is_empty() {
-            let _ = writeln!(
-                out,
-                "> **The runs differ**, so their numbers may not be comparable:\n"
-            );
-            for d in &self.differences {
-                let _ = writeln!(out, "> - {}", md_escape(d));
-            }
-            out.push('\n');
-        }
-        for n in self.noise_notes() {
-            let _ = writeln!(out, "> {n}\n");
-        }
-        let shown = self.shown(false);
-        if !shown.is_empty() {
-            let _ = writeln!(out, "{}", markdown_table(&shown));
-        }
-        for (what, list) in [("Added", &self.added), ("Missing", &self.missing)] {
-            if !list.is_empty() {
-                let _ = writeln!(
-                    out,
-                    "{what} rows (not compared): {}\n",
-                    md_escape(&row_list(list))
-                );
-            }
-        }
-        let every: Vec<&Change> = self.changes.iter().collect();
-        let _ = writeln!(
-            out,
-            "<details><summary>All {} comparisons</summary>\n\n{}\n</details>",
-            every.len(),
-            markdown_table(&every)
-        );
-        out
-    }
-
-    /// The candidate's numbers in the JSON that github-action-benchmark reads: with `bigger`,
-    /// throughput (tool `customBiggerIsBetter`, requests/s); otherwise the latency metrics (tool
-    /// `customSmallerIsBetter`, µs). One entry per point, model and metric, named
-    /// `POINT/MODEL/METRIC`, its interval or band as `range` and the verdict in `extra`.
-    pub fn benchmark_json(&self, bigger: bool) -> String {
-        let entries: Vec<serde_json::Value> = self
-            .changes
-            .iter()
-            .filter(|c| (c.metric == Metric::Throughput) == bigger)
-            .map(|c| {
-                let range = match c.noise {
-                    Noise::Interval { low, high, .. } => format!("{low:+.1}% … {high:+.1}%"),
-                    Noise::Measured(w) => format!("± {:.1}%", w / 2.0),
-                    Noise::OneTrial | Noise::NotRecorded => String::new(),
-                };
-                serde_json::json!({
-                    "name": format!("{}/{}/{}", c.point_id, c.model, c.metric.name()),
-                    "unit": if bigger { "req/s" } else { "us" },
-                    "value": (c.candidate * 1000.0).round() / 1000.0,
-                    "range": range,
-                    "extra": format!(
-                        "baseline {}; change {}; {}",
-                        c.metric.format(c.baseline),
-                        c.change_pct.map_or_else(|| "n/a".into(), |p| format!("{p:+.1}%")),
-                        c.verdict.name()
-                    ),
-                })
-            })
-            .collect();
-        serde_json::to_string_pretty(&entries).unwrap_or_default() + "\n"
-    }
-
-    fn metric_names(&self) -> String {
-        self.metrics
-            .iter()
-            .map(|m| m.name())
-            .collect::<Vec<_>>()
-            .join(", ")
-    }
-}
-
-const HEADER: [&str; 8] = [
-    "point",
-    "model",
-    "metric",
-    "baseline",
-    "candidate",
-    "change",
-    "95% interval / noise band",
-    "verdict",
-];
-
-fn cells(c: &Change) -> Vec<String> {
-    let mut verdict = c.verdict.name().to_string();
-    if !c.note.is_empty() {
-        verdict.push_str(&format!(" ({})", c.note));
-    }
-    vec![
-        c.point_id.clone(),
-        c.model.clone(),
-        c.metric.name().into(),
-        c.metric.format(c.baseline),
-        c.metric.format(c.candidate),
-        c.change_pct
-            .map_or_else(|| "n/a".into(), |p| format!("{p:+.1}%")),
-        match (c.noise, c.runs_band) {
-            (Noise::Interval { low, high, .. }, Some(r)) => format!(
-                "{low:+.1}% … {high:+.1}%; {} runs {:+.1}% … {:+.1}%",
-                r.runs, r.low, r.high
-            ),
-            (_, Some(r)) => format!("{} runs {:+.1}% … {:+.1}%", r.runs, r.low, r.high),
-            (Noise::Interval { low, high, .. }, None) => format!("{low:+.1}% … {high:+.1}%"),
-            (Noise::Measured(w), None) => format!("band {w:.1}%"),
-            (Noise::OneTrial, None) => "none (1 trial)".into(),
-            (Noise::NotRecorded, None) => "not recorded".into(),
-        },
-        verdict,
-    ]
-}
-
-fn markdown_table(changes: &[&Change]) -> String {
-    let mut out = format!("| {} |\n|", HEADER.join(" | "));
-    for _ in HEADER {
-        out.push_str("---|");
-    }
-    out.push('\n');
-    for c in changes {
-        let mut cells = cells(c);
-        if c.verdict == Verdict::Regression {
-            cells[7] = format!("**{}**", cells[7]);
-        }
-        let cells: Vec<String> = cells.iter().map(|s| md_escape(s)).collect();
-        let _ = writeln!(out, "| {} |", cells.join(" | "));
-    }
-    out
-}
-
-fn md_escape(s: &str) -> String {
-    s.replace('|', "\\|")
-}
-
-fn row_list(list: &[(String, String)]) -> String {
-    list.iter()
-        .map(|(p, m)| format!("{p}/{m}"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-/// The relative range `(low, high)` of a side, in percent of its median.
-fn relative(median: f64, (lo, hi): (f64, f64)) -> Option<(f64, f64)> {
-    (median > 0.0).then(|| {
-        (
-            (lo - median) / median * 100.0,
-            (hi - median) / median * 100.0,
-        )
-    })
-}
-
-/// The noise band of one metric of a matched pair of rows.
-fn noise(base: &Side, b: &Row, cand: &Side, c: &Row, m: Metric) -> Noise {
-    let sides = [
-        base.range(b, m).map(|r| relative(m.value(b), r)),
-        cand.range(c, m).map(|r| relative(m.value(c), r)),
-    ];
-    let measured: Vec<(f64, f64)> = sides
-        .iter()
-        .filter_map(|s| s.as_ref().ok().copied().flatten())
-        .collect();
-    if measured.is_empty() {
-        // `NotRecorded` wins over `OneTrial`: more trials alone would not give a band.
-        return if sides.contains(&Err(Noise::NotRecorded)) {
-            Noise::NotRecorded
-        } else {
-            Noise::OneTrial
-        };
-    }
-    let lo = measured.iter().map(|r| r.0).fold(0.0, f64::min);
-    let hi = measured.iter().map(|r| r.1).fold(0.0, f64::max);
-    Noise::Measured(hi - lo)
-}
-
-/// Where the baseline's runs say a new run's `m` may fall by chance: the 95% prediction interval
-/// of one more run from the baseline run `b` and its `history` (the same point and model in each
-/// earlier run), in percent of `b`'s value; `None` with fewer than 2 runs.
-///
-/// The runs' values are taken as log-normal (a run's shift is a factor, not an offset): with mean
-/// μ and standard deviation s of their logarithms over n runs, one more run falls within
-/// μ ± t(n−1) · s · √(1 + 1/n) with 95% probability. Student's t keeps two or three runs honest:
-/// their s is itself uncertain, so the interval is wide until the history grows.
-fn runs_band(b: &Row, history: &[Vec<Row>], m: Metric) -> Option<RunsBand> {
-    let mut values = vec![m.value(b)];
-    for run in history {
-        if let Some(r) = run
-            .iter()
-            .find(|r| r.point_id == b.point_id && r.model == b.model)
-        {
-            values.push(m.value(r));
-        }
-    }
-    let n = values.len();
-    if n < 2 || values.iter().any(|&v| v <= 0.0 || !v.is_finite()) {
-        return None;
-    }
-    let logs: Vec<f64> = values.iter().map(|v| v.ln()).collect();
-    let mean = logs.iter().sum::<f64>() / n as f64;
-    let var = logs.iter().map(|l| (l - mean).powi(2)).sum::<f64>() / (n - 1) as f64;
-    let half = student_t_975(n - 1) * var.sqrt() * (1.0 + 1.0 / n as f64).sqrt();
-    let relative = |log_bound: f64| (log_bound.exp() / values[0] - 1.0) * 100.0;
-    Some(RunsBand {
-        low: relative(mean - half),
-        high: relative(mean + half),
-        runs: n,
-    })
-}
-
-/// The 97.5th percentile of Student's t with `df` degrees of freedom (the two-sided 95% point).
-fn student_t_975(df: usize) -> f64 {
-    const TABLE: [f64; 10] = [
-        12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,
-    ];
-    match df {
-        0 => f64::INFINITY,
-        1..=10 => TABLE[df - 1],
-        _ => {
-            // Cornish–Fisher expansion around the normal point; within 0.001 of the exact value
-            // from 11 degrees of freedom on.
-            let (z, d) = (1.959_964_f64, df as f64);
-            z + (z.powi(3) + z) / (4.0 * d)
-                + (5.0 * z.powi(5) + 16.0 * z.powi(3) + 3.0 * z) / (96.0 * d.powi(2))
-                + (3.0 * z.powi(7) + 19.0 * z.powi(5) + 17.0 * z.powi(3) - 15.0 * z)
-                    / (384.0 * d.powi(3))
-        }
-    }
-}
-
-/// The verdict on a change of `p` percent in `m`, `delta` in its unit (µs for latencies):
-/// beyond the threshold (and, for a latency, beyond `min_change_us`), outside the baseline's
-/// runs' prediction interval, and beyond the noise (an interval wholly on one side of zero, or a
-/// change wider than the band).
-fn judge(
-    m: Metric,
-    p: f64,
-    delta: f64,
-    noise: Noise,
-    runs: Option<RunsBand>,
-    opts: &Options,
-) -> Verdict {
-    // In "worse" terms: positive is worse, for every metric.
-    let worse = if m.higher_is_better() { -p } else { p };
-    if worse.abs() <= opts.threshold_pct {
-        return Verdict::WithinThreshold;
-    }
-    if !m.higher_is_better() && delta.abs() < opts.min_change_us {
-        return Verdict::WithinThreshold;
-    }
-    if runs.is_some_and(|r| (r.low..=r.high).contains(&p)) {
-        return Verdict::WithinNoise;
-    }
-    let significant = match noise {
-        Noise::Interval { low, high, .. } => {
-            let (low, high) = if m.higher_is_better() {
-                (-high, -low)
-            } else {
-                (low, high)
-            };
-            if worse > 0.0 { low > 0.0 } else { high < 0.0 }
-        }
-        Noise::Measured(band) => worse.abs() > band,
-        Noise::OneTrial | Noise::NotRecorded => true,
-    };
-    match (significant, worse > 0.0) {
-        (false, _) => Verdict::WithinNoise,
-        (true, true) => Verdict::Regression,
-        (true, false) => Verdict::Improvement,
-    }
 }
 
 /// What makes two runs' numbers not comparable: a different scenario file, other effective
@@ -873,38 +439,9 @@ pub fn compare(
     if !(opts.min_change_us.is_finite() && opts.min_change_us >= 0.0) {
         return Err(CompareError::MinChange(opts.min_change_us));
     }
-    let index = |side: &Side| -> Result<HashMap<(String, String), usize>, CompareError> {
-        let mut map = HashMap::new();
-        for (i, r) in side.rows.iter().enumerate() {
-            if map
-                .insert((r.point_id.clone(), r.model.clone()), i)
-                .is_some()
-            {
-                return Err(CompareError::Duplicate {
-                    file: side.file.display().to_string(),
-                    point_id: r.point_id.clone(),
-                    model: r.model.clone(),
-                });
-            }
-        }
-        Ok(map)
-    };
-    let b_index = index(baseline)?;
-    let c_index = index(candidate)?;
-    let (bp, cp) = (point_ids(baseline), point_ids(candidate));
-    if !bp.iter().any(|p| cp.contains(p)) {
-        let list = |v: Vec<&str>| {
-            if v.is_empty() {
-                "none".to_string()
-            } else {
-                v.join(", ")
-            }
-        };
-        return Err(CompareError::NoCommonPoints {
-            baseline: list(bp),
-            candidate: list(cp),
-        });
-    }
+    let b_index = index_rows(baseline)?;
+    let c_index = index_rows(candidate)?;
+    check_common_points(baseline, candidate)?;
     let mut changes = Vec::new();
     let mut missing = Vec::new();
     // The judgements this comparison makes: its intervals are simultaneous over all of them.
@@ -921,44 +458,8 @@ pub fn compare(
             continue;
         };
         let c = &candidate.rows[ci];
-        let note = match (b.valid, c.valid) {
-            (true, true) => String::new(),
-            (false, true) => "baseline invalid".into(),
-            (true, false) => "candidate invalid".into(),
-            (false, false) => "both invalid".into(),
-        };
         for &m in &opts.metrics {
-            let (bv, cv) = (m.value(b), m.value(c));
-            let change_pct = (bv > 0.0).then(|| (cv - bv) / bv * 100.0);
-            let key = (b.point_id.clone(), b.model.clone());
-            let noise = match (baseline.trials.get(&key), candidate.trials.get(&key)) {
-                (Some(bt), Some(ct)) => {
-                    change_interval(bt, ct, m, judgements).map(|(low, high)| Noise::Interval {
-                        low,
-                        high,
-                        trials: bt.len().min(ct.len()),
-                    })
-                }
-                _ => None,
-            }
-            .unwrap_or_else(|| noise(baseline, b, candidate, c, m));
-            let runs_band = runs_band(b, &baseline.history, m);
-            let verdict = match change_pct {
-                None => Verdict::WithinThreshold,
-                Some(p) => judge(m, p, cv - bv, noise, runs_band, opts),
-            };
-            changes.push(Change {
-                point_id: b.point_id.clone(),
-                model: b.model.clone(),
-                metric: m,
-                baseline: bv,
-                candidate: cv,
-                change_pct,
-                noise,
-                runs_band,
-                verdict,
-                note: note.clone(),
-            });
+            changes.push(change_of(baseline, candidate, (b, c), m, judgements, opts));
         }
     }
     let added = candidate
@@ -980,131 +481,98 @@ pub fn compare(
     })
 }
 
-/// Reads one side: `path` is a `results.csv` or a results directory holding one. `label` names the
-/// side in messages (`baseline`, `candidate`). Only the columns the comparison needs must be
-/// present; others may be missing or extra (results of another version of bench).
-pub fn load(path: &Path, label: &str, metrics: &[Metric]) -> anyhow::Result<Side> {
-    let fix = "pass a results.csv, or a results directory written by `bench sweep --out DIR`";
-    anyhow::ensure!(
-        path.exists(),
-        "{label} {} does not exist: {fix}",
-        path.display()
-    );
-    let file = if path.is_dir() {
-        path.join("results.csv")
-    } else {
-        path.to_path_buf()
-    };
-    anyhow::ensure!(
-        file.is_file(),
-        "{label} {} holds no results.csv: {fix}",
-        path.display()
-    );
-    // Rows are read by column name; columns this version has and the file lacks take the defaults.
-    let mut results = Results::from_csv(&file).with_context(|| label.to_string())?;
-    let mut required = vec!["point_id", "model", "trials", "valid"];
-    for m in metrics {
-        required.push(m.column());
-        if let Some((lo, hi)) = m.range_columns() {
-            required.extend([lo, hi]);
+/// Each row's place in `side`, by `(point_id, model)`; two rows of one key are an error.
+fn index_rows(side: &Side) -> Result<HashMap<(String, String), usize>, CompareError> {
+    let mut map = HashMap::new();
+    for (i, r) in side.rows.iter().enumerate() {
+        if map
+            .insert((r.point_id.clone(), r.model.clone()), i)
+            .is_some()
+        {
+            return Err(CompareError::Duplicate {
+                file: side.file.display().to_string(),
+                point_id: r.point_id.clone(),
+                model: r.model.clone(),
+            });
         }
     }
-    let lacking: Vec<&str> = required
-        .into_iter()
-        .filter(|c| !results.columns.iter().any(|h| h == c))
-        .collect();
-    anyhow::ensure!(
-        lacking.is_empty(),
-        "{label} {} lacks the column(s) {}: it is not a results.csv written by `bench sweep` \
-         (or one from a version too old to compare); {fix}",
-        file.display(),
-        lacking.join(", ")
-    );
-    anyhow::ensure!(
-        !results.rows.is_empty(),
-        "{label} {} has no rows: the sweep measured no point",
-        file.display()
-    );
-    let mut side = Side::of_rows(file.clone(), std::mem::take(&mut results.rows));
-    match results.run_info() {
-        Ok(info) => side.info = Some(info),
-        Err(crate::report::results::ReadError::Missing { .. }) => side.warnings.push(format!(
-            "{label} has no run.json beside {}: whether the two runs are comparable is not checked",
-            file.display()
-        )),
-        Err(e) => return Err(e).with_context(|| label.to_string()),
-    }
-    let wanted: Vec<Metric> = metrics
-        .iter()
-        .copied()
-        .filter(|m| m.range_columns().is_none())
-        .collect();
-    if hlog::dir(&results.dir).is_dir() {
-        read_trials(&mut side, &results, &wanted);
-    }
-    Ok(side)
+    Ok(map)
 }
 
-/// Fills `side.trials` from each point's histogram log (one interval per trial): one latency
-/// histogram per trial and model. From them, for rows of two trials or more, `side.ranges` gets
-/// each of `metrics`' minimum and maximum across the trials. Each log is read once.
-fn read_trials(side: &mut Side, results: &Results, metrics: &[Metric]) {
-    let mut done = HashSet::new();
-    for r in &side.rows {
-        if !done.insert(r.point_id.clone()) {
-            continue;
+/// Two sides with no point in common are results of different scenarios: an error that lists
+/// both sides' points.
+fn check_common_points(baseline: &Side, candidate: &Side) -> Result<(), CompareError> {
+    let (bp, cp) = (point_ids(baseline), point_ids(candidate));
+    if bp.iter().any(|p| cp.contains(p)) {
+        return Ok(());
+    }
+    let list = |v: Vec<&str>| {
+        if v.is_empty() {
+            "none".to_string()
+        } else {
+            v.join(", ")
         }
-        let log = match results.hlog(&r.point_id) {
-            Ok(Some(log)) => log,
-            Ok(None) => continue,
-            Err(e) => {
-                side.warnings.push(format!(
-                    "{e}; its trials are not used (no interval, no trial ranges)"
-                ));
-                continue;
-            }
-        };
-        for model in side.rows.iter().filter(|x| x.point_id == r.point_id) {
-            let tag = hlog::tag(&model.model, "latency");
-            let trials: Vec<Trial> = log
-                .entries
-                .iter()
-                .filter(|e| e.tag == tag)
-                .map(|e| Trial {
-                    latency: e.histogram.clone(),
-                    span_s: e.span.as_secs_f64(),
-                })
-                .collect();
-            if model.trials >= 2 && trials.len() >= 2 {
-                for &m in metrics {
-                    let values: Vec<f64> = trials
-                        .iter()
-                        .map(|t| {
-                            let h = &t.latency;
-                            match m.quantile() {
-                                Some(q) => h.value_at_quantile(q) as f64 / 1000.0,
-                                None if m == Metric::Max => h.max() as f64 / 1000.0,
-                                None => h.mean() / 1000.0,
-                            }
-                        })
-                        .collect();
-                    if let Some((_, lo, hi)) = crate::metrics::spread(&values) {
-                        side.ranges
-                            .insert((model.point_id.clone(), model.model.clone(), m), (lo, hi));
-                    }
-                }
-            }
-            if !trials.is_empty() {
-                side.trials
-                    .insert((model.point_id.clone(), model.model.clone()), trials);
-            }
+    };
+    Err(CompareError::NoCommonPoints {
+        baseline: list(bp),
+        candidate: list(cp),
+    })
+}
+
+/// Metric `m` of the matched rows `(b, c)`, judged: its change, its noise (the bootstrap
+/// interval over both sides' trials, simultaneous over `judgements`, else the trials' band), the
+/// baseline's runs' band, and the verdict, with a note when either row is invalid.
+fn change_of(
+    baseline: &Side,
+    candidate: &Side,
+    (b, c): (&Row, &Row),
+    m: Metric,
+    judgements: usize,
+    opts: &Options,
+) -> Change {
+    let note = match (b.valid, c.valid) {
+        (true, true) => String::new(),
+        (false, true) => "baseline invalid".into(),
+        (true, false) => "candidate invalid".into(),
+        (false, false) => "both invalid".into(),
+    };
+    let (bv, cv) = (m.value(b), m.value(c));
+    let change_pct = (bv > 0.0).then(|| (cv - bv) / bv * 100.0);
+    let key = (b.point_id.clone(), b.model.clone());
+    let noise = match (baseline.trials.get(&key), candidate.trials.get(&key)) {
+        (Some(bt), Some(ct)) => {
+            change_interval(bt, ct, m, judgements).map(|(low, high)| Noise::Interval {
+                low,
+                high,
+                trials: bt.len().min(ct.len()),
+            })
         }
+        _ => None,
+    }
+    .unwrap_or_else(|| noise(baseline, b, candidate, c, m));
+    let runs_band = runs_band(b, &baseline.history, m);
+    let verdict = match change_pct {
+        None => Verdict::WithinThreshold,
+        Some(p) => judge(m, p, cv - bv, noise, runs_band, opts),
+    };
+    Change {
+        point_id: b.point_id.clone(),
+        model: b.model.clone(),
+        metric: m,
+        baseline: bv,
+        candidate: cv,
+        change_pct,
+        noise,
+        runs_band,
+        verdict,
+        note,
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use judge::student_t_975;
 
     fn row(point: &str, model: &str, rps: f64, p99: f64) -> Row {
         Row {

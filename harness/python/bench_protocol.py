@@ -132,6 +132,10 @@ TYPES: dict = {
     "Hello": ("struct", [("magic", ("array", 4)), ("protocol", "u32"), ("build", "str"),
                          ("pid", "u32")]),
     "ModelLoad": ("struct", [("model", "str"), ("load_ns", "u64"), ("rss_bytes", "u64")]),
+    # A finished run: written as its fields after `Done`'s id (the bytes `frame_done` writes).
+    "Finished": ("struct", [("compute_ns", "u64"), ("first", "bool"),
+                            ("cold_load_ns", ("opt", "u64")), ("evicted", ("vec", "u32")),
+                            ("outputs", "Outputs")]),
     "ToWorker": ("enum", [
         ("Setup", "Setup"),
         ("Run", ("fields", [("id", "u64"), ("model", "u32"), ("inputs", "Inputs")])),
@@ -142,9 +146,7 @@ TYPES: dict = {
         ("Ready", ("fields", [("loads", ("vec", "ModelLoad")), ("rss_bytes", "u64"),
                               ("runtime", "str")])),
         ("SetupFailed", ("fields", [("model", ("opt", "str")), ("message", "str")])),
-        ("Done", ("fields", [("id", "u64"), ("compute_ns", "u64"), ("first", "bool"),
-                             ("cold_load_ns", ("opt", "u64")), ("evicted", ("vec", "u32")),
-                             ("outputs", "Outputs")])),
+        ("Done", ("fields", [("id", "u64"), ("run", "Finished")])),
         ("Failed", ("fields", [("id", "u64"), ("message", "str")])),
         ("Bye", ("fields", [("rss_bytes", "u64"), ("served", "u64")])),
     ]),
@@ -631,13 +633,14 @@ def _check_fast_paths(type_name: str, payload: bytes, value) -> None:
         raise ProtocolError("decode_run accepted another message")
     if type_name == "FromWorker" and isinstance(value, dict) and "Done" in value:
         d = value["Done"]
-        outs = d["outputs"]
+        run = d["run"]
+        outs = run["outputs"]
         if "Inline" in outs:
             outputs = ("inline", [(t["dtype"], t["shape"], t["bytes"]) for t in outs["Inline"]])
         else:
             outputs = ("shm", [(p["dtype"], p["shape"], p["offset"], p["len"]) for p in outs["Shm"]])
-        fast = frame_done(d["id"], d["compute_ns"], d["first"], d["cold_load_ns"], d["evicted"],
-                          outputs)
+        fast = frame_done(d["id"], run["compute_ns"], run["first"], run["cold_load_ns"],
+                          run["evicted"], outputs)
         if bytes(fast[4:]) != bytes(payload):
             raise ProtocolError("frame_done disagrees with encode")
 

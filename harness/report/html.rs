@@ -44,15 +44,34 @@ figcaption, .note { color: #555; font-size: 0.9rem; }
 .warn { color: #8a4b00; } code { font-size: 0.9em; }
 ";
 
-/// The whole page.
+/// The whole page: its head, the recommendation (when the report has objectives) and the Pareto
+/// front, the verdicts, the latency spectra, throughput against latency, the models, the run.
 pub fn html(r: &View) -> anyhow::Result<String> {
-    let draw = |what: &str, svg: Result<String, Box<dyn std::error::Error>>| {
-        svg.map_err(|e| anyhow::anyhow!("cannot draw the {what} chart: {e}"))
-    };
+    let mut h = String::new();
+    head(&mut h, r);
+    if r.recommends() {
+        recommendation(&mut h, &r.choice, r.scenario_slo);
+    }
+    pareto_section(&mut h, r)?;
+    verdicts(&mut h, r);
+    spectrum_section(&mut h, r)?;
+    throughput_section(&mut h, r)?;
+    models_section(&mut h, r)?;
+    run_section(&mut h, r);
+    Ok(h)
+}
+
+/// A chart's SVG, or an error naming the chart.
+fn draw(what: &str, svg: Result<String, Box<dyn std::error::Error>>) -> anyhow::Result<String> {
+    svg.map_err(|e| anyhow::anyhow!("cannot draw the {what} chart: {e}"))
+}
+
+/// The document's head, the title, how many points are valid and since when, and the view's
+/// notes.
+fn head(h: &mut String, r: &View) {
     let name = r.name();
     let alls: Vec<&Row> = r.alls().collect();
     let valid = alls.iter().filter(|a| a.valid).count();
-    let mut h = String::new();
     let _ = write!(
         h,
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
@@ -79,32 +98,38 @@ pub fn html(r: &View) -> anyhow::Result<String> {
     for note in &r.notes {
         let _ = writeln!(h, "<p class=\"note warn\">Note: {}</p>", esc(note));
     }
+}
 
-    if r.recommends() {
-        recommendation(&mut h, &r.choice, r.scenario_slo);
+/// Throughput against p99, one marker per judged point, the Pareto front joined.
+fn pareto_section(h: &mut String, r: &View) -> anyhow::Result<()> {
+    if r.choice.points.is_empty() {
+        return Ok(());
     }
-    if !r.choice.points.is_empty() {
-        let _ = writeln!(
-            h,
-            "<h2 id=\"pareto\">Throughput against p99: the Pareto front</h2>\n<figure>{}<figcaption>\
-             One marker per point, labelled with its number and memory (<code>rss_mib</code>, all \
-             workers together); a marker's area grows with its memory. Filled blue markers are on \
-             the Pareto front (no other valid point has both more throughput and a lower p99), \
-             joined by the line; grey ones are valid points off the front; hollow ones are invalid. \
-             The p99 counts cold starts.{}</figcaption></figure>",
-            draw(
-                "Pareto",
-                plots::pareto_svg(&pareto_points(&r.choice), slo_lines(&r.choice))
-            )?,
-            if r.recommends() {
-                " Red dashed lines are the objectives; the green ring marks the recommended point."
-            } else {
-                ""
-            }
-        );
-    }
+    let _ = writeln!(
+        h,
+        "<h2 id=\"pareto\">Throughput against p99: the Pareto front</h2>\n<figure>{}<figcaption>\
+         One marker per point, labelled with its number and memory (<code>rss_mib</code>, all \
+         workers together); a marker's area grows with its memory. Filled blue markers are on \
+         the Pareto front (no other valid point has both more throughput and a lower p99), \
+         joined by the line; grey ones are valid points off the front; hollow ones are invalid. \
+         The p99 counts cold starts.{}</figcaption></figure>",
+        draw(
+            "Pareto",
+            plots::pareto_svg(&pareto_points(&r.choice), slo_lines(&r.choice))
+        )?,
+        if r.recommends() {
+            " Red dashed lines are the objectives; the green ring marks the recommended point."
+        } else {
+            ""
+        }
+    );
+    Ok(())
+}
 
-    // Verdicts.
+/// The verdicts: the best valid point when nothing is recommended, and every point's validity,
+/// reason, SLO, throughput and latency.
+fn verdicts(h: &mut String, r: &View) {
+    let alls: Vec<&Row> = r.alls().collect();
     h.push_str("<h2 id=\"verdicts\">Verdicts</h2>\n");
     if r.recommends() {
         // The recommendation above says which point to run; this table says which are valid.
@@ -122,98 +147,109 @@ pub fn html(r: &View) -> anyhow::Result<String> {
     }
     if alls.is_empty() {
         h.push_str("<p class=\"warn\">No point has finished: results.csv has no rows.</p>\n");
-    } else {
-        h.push_str(
-            "<table>\n<thead><tr><th>#</th><th>point</th><th>valid</th><th>reason</th>\
-             <th>SLO met</th><th>requests/s</th><th>p50</th><th>p99</th><th>p99.9</th>\
-             <th>cold starts</th><th>CPU steal</th><th>oversubscribed</th></tr></thead>\n<tbody>\n",
-        );
-        let best_id = r.best().map(|b| b.point_id.clone());
-        for a in &alls {
-            let class = if !a.valid {
-                " class=\"invalid\""
-            } else if Some(&a.point_id) == best_id.as_ref() {
-                " class=\"best\""
-            } else {
-                ""
-            };
-            let _ = writeln!(
-                h,
-                "<tr{class}><td class=\"n\">{}</td><td><code>{}</code></td><td>{}</td><td>{}</td>\
-                 <td>{}</td><td class=\"n\">{:.0}</td><td class=\"n\">{}</td><td class=\"n\">{}</td>\
-                 <td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td>{}</td></tr>",
-                a.point,
-                esc(&a.point_id),
-                if a.valid { "yes" } else { "no" },
-                esc(&super::point_reason(&r.rows, a)),
-                a.slo_met.map_or("", |m| if m { "yes" } else { "no" }),
-                a.throughput_rps,
-                esc(&human_us(a.latency_p50_us)),
-                esc(&human_us(a.latency_p99_us)),
-                esc(&human_us(a.latency_p999_us)),
-                a.cold_starts,
-                esc(&console::steal(a.cpu_steal_pct)),
-                if a.oversubscribed { "yes" } else { "no" },
-            );
-        }
-        h.push_str("</tbody>\n</table>\n");
+        return;
     }
+    h.push_str(
+        "<table>\n<thead><tr><th>#</th><th>point</th><th>valid</th><th>reason</th>\
+         <th>SLO met</th><th>requests/s</th><th>p50</th><th>p99</th><th>p99.9</th>\
+         <th>cold starts</th><th>CPU steal</th><th>oversubscribed</th></tr></thead>\n<tbody>\n",
+    );
+    let best_id = r.best().map(|b| b.point_id.clone());
+    for a in &alls {
+        let class = if !a.valid {
+            " class=\"invalid\""
+        } else if Some(&a.point_id) == best_id.as_ref() {
+            " class=\"best\""
+        } else {
+            ""
+        };
+        let _ = writeln!(
+            h,
+            "<tr{class}><td class=\"n\">{}</td><td><code>{}</code></td><td>{}</td><td>{}</td>\
+             <td>{}</td><td class=\"n\">{:.0}</td><td class=\"n\">{}</td><td class=\"n\">{}</td>\
+             <td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td>{}</td></tr>",
+            a.point,
+            esc(&a.point_id),
+            if a.valid { "yes" } else { "no" },
+            esc(&super::point_reason(&r.rows, a)),
+            a.slo_met.map_or("", |m| if m { "yes" } else { "no" }),
+            a.throughput_rps,
+            esc(&human_us(a.latency_p50_us)),
+            esc(&human_us(a.latency_p99_us)),
+            esc(&human_us(a.latency_p999_us)),
+            a.cold_starts,
+            esc(&console::steal(a.cpu_steal_pct)),
+            if a.oversubscribed { "yes" } else { "no" },
+        );
+    }
+    h.push_str("</tbody>\n</table>\n");
+}
 
-    // Percentile spectra.
+/// Latency by percentile, one line per point, from the histogram logs.
+fn spectrum_section(h: &mut String, r: &View) -> anyhow::Result<()> {
     h.push_str("<h2 id=\"spectrum\">Latency by percentile</h2>\n");
     if r.spectra.is_empty() {
         h.push_str("<p class=\"note\">No histogram log to draw.</p>\n");
-    } else {
-        let _ = writeln!(
-            h,
-            "<figure>{}<figcaption>Latency of all requests (every trial together, from \
-             <code>hlog/&lt;point&gt;.hlog</code>, tag <code>all.latency</code>) at each percentile, \
-             one line per point. The x axis spreads the tail: 90%, 99%, 99.9% are equally far \
-             apart. Each line ends at its maximum, drawn at the highest percentile its number of \
-             requests can tell apart.</figcaption></figure>",
-            draw("percentile", plots::spectrum_svg(&r.spectra))?
-        );
+        return Ok(());
     }
+    let _ = writeln!(
+        h,
+        "<figure>{}<figcaption>Latency of all requests (every trial together, from \
+         <code>hlog/&lt;point&gt;.hlog</code>, tag <code>all.latency</code>) at each percentile, \
+         one line per point. The x axis spreads the tail: 90%, 99%, 99.9% are equally far \
+         apart. Each line ends at its maximum, drawn at the highest percentile its number of \
+         requests can tell apart.</figcaption></figure>",
+        draw("percentile", plots::spectrum_svg(&r.spectra))?
+    );
+    Ok(())
+}
 
-    // Throughput against p99.
+/// Throughput against p99, curves of the points that differ only in their worker count.
+fn throughput_section(h: &mut String, r: &View) -> anyhow::Result<()> {
     h.push_str("<h2 id=\"throughput\">Throughput against p99 latency</h2>\n");
     let curves = plots::curves(&r.rows);
     if curves.is_empty() {
         h.push_str("<p class=\"note\">No point to draw.</p>\n");
-    } else {
-        let _ = writeln!(
-            h,
-            "<figure>{}<figcaption>Each curve joins points that differ only in the worker count \
-             (or, with one worker count, in the load); each marker is labelled with that value. \
-             Down and to the right is better. Hollow markers are invalid points.</figcaption></figure>",
-            draw("throughput", plots::curves_svg(&curves))?
-        );
+        return Ok(());
     }
+    let _ = writeln!(
+        h,
+        "<figure>{}<figcaption>Each curve joins points that differ only in the worker count \
+         (or, with one worker count, in the load); each marker is labelled with that value. \
+         Down and to the right is better. Hollow markers are invalid points.</figcaption></figure>",
+        draw("throughput", plots::curves_svg(&curves))?
+    );
+    Ok(())
+}
 
-    // Per model.
+/// Each model's and group's latency and throughput at each point.
+fn models_section(h: &mut String, r: &View) -> anyhow::Result<()> {
     h.push_str("<h2 id=\"models\">Per model</h2>\n");
     let (points, bars) = plots::model_bars(&r.rows);
     if bars.is_empty() {
         h.push_str("<p class=\"note\">No model rows with requests.</p>\n");
-    } else {
-        let _ = writeln!(
-            h,
-            "<figure>{}<figcaption>Latency of each model and ensemble group at each point: p50 is \
-             the dark bar, p99 the light bar behind it (log axis).</figcaption></figure>\n\
-             <figure>{}<figcaption>Completed requests per second of each model and group at each \
-             point.</figcaption></figure>",
-            draw(
-                "per-model latency",
-                plots::model_bars_svg(&points, &bars, BarMetric::Latency)
-            )?,
-            draw(
-                "per-model throughput",
-                plots::model_bars_svg(&points, &bars, BarMetric::Throughput)
-            )?
-        );
+        return Ok(());
     }
+    let _ = writeln!(
+        h,
+        "<figure>{}<figcaption>Latency of each model and ensemble group at each point: p50 is \
+         the dark bar, p99 the light bar behind it (log axis).</figcaption></figure>\n\
+         <figure>{}<figcaption>Completed requests per second of each model and group at each \
+         point.</figcaption></figure>",
+        draw(
+            "per-model latency",
+            plots::model_bars_svg(&points, &bars, BarMetric::Latency)
+        )?,
+        draw(
+            "per-model throughput",
+            plots::model_bars_svg(&points, &bars, BarMetric::Throughput)
+        )?
+    );
+    Ok(())
+}
 
-    // Metadata.
+/// The run's metadata from run.json, and the page's end.
+fn run_section(h: &mut String, r: &View) {
     h.push_str("<h2 id=\"run\">Run</h2>\n");
     match &r.meta {
         Some(meta) => {
@@ -231,7 +267,6 @@ pub fn html(r: &View) -> anyhow::Result<String> {
         esc(&r.dir.display().to_string()),
         env!("CARGO_PKG_VERSION")
     );
-    Ok(h)
 }
 
 /// The recommendation section: the objectives, the recommended point (or that none meets them),

@@ -14,8 +14,8 @@ use std::path::{Path, PathBuf};
 
 use tract_onnx::pb;
 use tract_onnx::prelude::{
-    DatumType, Framework, InferenceFact, InferenceModelExt, RunOptions, Symbol, TDim, TValue, TVec,
-    Tensor, TypedRunnableModel, TypedSimpleState,
+    DatumType, Framework, InferenceFact, InferenceModel, InferenceModelExt, RunOptions, Symbol,
+    TDim, TValue, TVec, Tensor, TypedRunnableModel, TypedSimpleState,
 };
 use tract_onnx::tract_hir::internal::{Factoid, GenericFactoid, ShapeFactoid};
 
@@ -227,160 +227,210 @@ impl TractModel {
         inputs: &[InputSpec],
         opts: TractOptions,
     ) -> Result<TractModel, TractError> {
-        let unsupported = |reason: String| TractError::Unsupported {
-            model: name.to_string(),
-            reason,
-        };
-        let bad_inputs = |reason: String| TractError::Inputs {
-            model: name.to_string(),
-            reason,
-        };
-        let not_onnx = |reason: String| TractError::NotOnnx {
-            model: name.to_string(),
-            path: path.to_path_buf(),
-            reason,
-        };
-
-        let bytes = std::fs::read(path).map_err(|err| TractError::Read {
-            model: name.to_string(),
-            path: path.to_path_buf(),
-            err,
-        })?;
-        let onnx = tract_onnx::onnx();
-        let proto = onnx
-            .proto_model_for_read(&mut &bytes[..])
-            .map_err(|e| not_onnx(format!("not a valid protobuf ModelProto: {}", chain(&e))))?;
-        let Some(graph) = &proto.graph else {
-            return Err(not_onnx("it has no graph".into()));
-        };
-        if graph.node.is_empty() && graph.output.is_empty() {
-            return Err(not_onnx("its graph is empty".into()));
-        }
-
-        // Unknown operators parse into placeholders that fail only later, deep in type inference:
-        // name them all up front instead.
-        let mut missing = Vec::new();
-        let known = |op: &str| onnx.op_register.0.contains_key(op);
-        unimplemented_ops(graph, &known, &mut missing);
-        if !missing.is_empty() {
-            return Err(unsupported(format!(
-                "tract does not implement operator{} {}",
-                if missing.len() == 1 { "" } else { "s" },
-                missing.join(", ")
-            )));
-        }
-
-        let dir = path.parent().and_then(Path::to_str);
-        let parsed = onnx
-            .parse(&proto, dir)
-            .map_err(|e| unsupported(format!("cannot build the graph: {}", chain(&e))))?;
-        if !parsed.unresolved_inputs.is_empty() {
-            return Err(not_onnx(format!(
-                "nodes read tensors that nothing produces: {}",
-                parsed.unresolved_inputs.join(", ")
-            )));
-        }
-        let mut model = parsed.model;
-
-        // Bind every input to the scenario's concrete type and shape.
-        let outlets = model
-            .input_outlets()
-            .map_err(|e| unsupported(chain(&e)))?
-            .to_vec();
-        let names: Vec<String> = outlets
-            .iter()
-            .map(|o| model.node(o.node).name.clone())
-            .collect();
-        let given: Vec<&str> = inputs.iter().map(|i| i.name.as_str()).collect();
-        if let Some(extra) = given.iter().find(|g| !names.iter().any(|n| n == *g)) {
-            return Err(bad_inputs(format!(
-                "the model has no input `{extra}`; its inputs are {}",
-                names.join(", ")
-            )));
-        }
-        let mut bound = Vec::with_capacity(names.len());
-        let mut symbols = HashMap::new();
-        for (ix, input_name) in names.iter().enumerate() {
-            let spec = inputs
-                .iter()
-                .find(|i| &i.name == input_name)
-                .ok_or_else(|| {
-                    bad_inputs(format!(
-                        "input `{input_name}` is not given a type and shape (tract needs every input's)"
-                    ))
-                })?;
-            let shape = spec
-                .shape
-                .iter()
-                .map(|&d| usize::try_from(d))
-                .collect::<Result<Vec<usize>, _>>()
-                .map_err(|_| {
-                    bad_inputs(format!(
-                        "input `{input_name}`: shape {:?} has a negative dimension",
-                        spec.shape
-                    ))
-                })?;
-            let dt = datum_type(spec.dtype).ok_or_else(|| {
-                unsupported(format!(
-                    "input `{input_name}` is {}, which bench does not hand to tract",
-                    spec.dtype
-                ))
-            })?;
-            let declared = model.input_fact(ix).map_err(|e| unsupported(chain(&e)))?;
-            let fact = bind(declared, dt, &shape, input_name, &mut symbols).map_err(|why| {
-                bad_inputs(format!(
-                    "input `{input_name}` is declared {}, the scenario gives {} {:?}: {why}",
-                    describe(declared),
-                    spec.dtype,
-                    spec.shape
-                ))
-            })?;
-            model
-                .set_input_fact(ix, fact)
-                .map_err(|e| unsupported(chain(&e)))?;
-            bound.push((input_name.clone(), dt, shape));
-        }
-
-        // Type the graph with its named axes, then give them the scenario's sizes and optimise for
-        // those.
-        let typed = model.into_typed().map_err(|e| unsupported(chain(&e)))?;
-        let sizes: HashMap<Symbol, TDim> = symbols
-            .into_iter()
-            .map(|(sym, (n, _))| (sym, TDim::Val(n)))
-            .collect();
-        let optimized = typed
-            .set_symbols(&sizes)
-            .and_then(|m| m.into_optimized())
-            .map_err(|e| unsupported(chain(&e)))?;
-        for (ix, o) in optimized
-            .output_outlets()
-            .unwrap_or_default()
-            .iter()
-            .enumerate()
-        {
-            let fact = optimized
-                .outlet_fact(*o)
-                .map_err(|e| unsupported(chain(&e)))?;
-            if dtype_of(fact.datum_type).is_none() && fact.datum_type != DatumType::TDim {
-                return Err(unsupported(format!(
-                    "output #{ix} has element type {:?}, which the harness does not handle",
-                    fact.datum_type
-                )));
-            }
-        }
-        let run_options = RunOptions {
-            executor: executor(opts.intra_threads).map_err(unsupported)?,
-            ..RunOptions::default()
-        };
-        let plan: std::sync::Arc<TypedRunnableModel> = optimized
-            .into_runnable_with_options(&run_options)
-            .map_err(|e| unsupported(chain(&e)))?;
-        let state = plan.spawn().map_err(|e| unsupported(chain(&e)))?;
+        let blame = Blame { name, path };
+        let mut model = parse(&blame)?;
+        let (bound, symbols) = bind_inputs(&mut model, inputs, &blame)?;
+        let state = optimise(model, symbols, opts, &blame)?;
         Ok(TractModel {
             state,
             inputs: bound,
         })
     }
+}
+
+/// The model a load is about, to name in its errors.
+struct Blame<'a> {
+    name: &'a str,
+    path: &'a Path,
+}
+
+impl Blame<'_> {
+    fn unsupported(&self, reason: String) -> TractError {
+        TractError::Unsupported {
+            model: self.name.to_string(),
+            reason,
+        }
+    }
+
+    fn bad_inputs(&self, reason: String) -> TractError {
+        TractError::Inputs {
+            model: self.name.to_string(),
+            reason,
+        }
+    }
+
+    fn not_onnx(&self, reason: String) -> TractError {
+        TractError::NotOnnx {
+            model: self.name.to_string(),
+            path: self.path.to_path_buf(),
+            reason,
+        }
+    }
+}
+
+/// Reads and parses the model file into tract's graph. Tells a file that cannot be read, one that
+/// is not an ONNX model, and a model that uses operators tract does not implement apart.
+fn parse(blame: &Blame) -> Result<InferenceModel, TractError> {
+    let path = blame.path;
+    let bytes = std::fs::read(path).map_err(|err| TractError::Read {
+        model: blame.name.to_string(),
+        path: path.to_path_buf(),
+        err,
+    })?;
+    let onnx = tract_onnx::onnx();
+    let proto = onnx
+        .proto_model_for_read(&mut &bytes[..])
+        .map_err(|e| blame.not_onnx(format!("not a valid protobuf ModelProto: {}", chain(&e))))?;
+    let Some(graph) = &proto.graph else {
+        return Err(blame.not_onnx("it has no graph".into()));
+    };
+    if graph.node.is_empty() && graph.output.is_empty() {
+        return Err(blame.not_onnx("its graph is empty".into()));
+    }
+
+    // Unknown operators parse into placeholders that fail only later, deep in type inference:
+    // name them all up front instead.
+    let mut missing = Vec::new();
+    let known = |op: &str| onnx.op_register.0.contains_key(op);
+    unimplemented_ops(graph, &known, &mut missing);
+    if !missing.is_empty() {
+        return Err(blame.unsupported(format!(
+            "tract does not implement operator{} {}",
+            if missing.len() == 1 { "" } else { "s" },
+            missing.join(", ")
+        )));
+    }
+
+    let dir = path.parent().and_then(Path::to_str);
+    let parsed = onnx
+        .parse(&proto, dir)
+        .map_err(|e| blame.unsupported(format!("cannot build the graph: {}", chain(&e))))?;
+    if !parsed.unresolved_inputs.is_empty() {
+        return Err(blame.not_onnx(format!(
+            "nodes read tensors that nothing produces: {}",
+            parsed.unresolved_inputs.join(", ")
+        )));
+    }
+    Ok(parsed.model)
+}
+
+/// What binding the inputs gives: each input's name, element type and shape in the model's
+/// order, and each named axis's size with the input that gave it.
+type Bound = (
+    Vec<(String, DatumType, Vec<usize>)>,
+    HashMap<Symbol, (i64, String)>,
+);
+
+/// Binds every model input to the scenario's concrete type and shape (see [`bind`]); an input the
+/// model lacks, or one it has that the scenario does not give, is the scenario's error.
+fn bind_inputs(
+    model: &mut InferenceModel,
+    inputs: &[InputSpec],
+    blame: &Blame,
+) -> Result<Bound, TractError> {
+    let outlets = model
+        .input_outlets()
+        .map_err(|e| blame.unsupported(chain(&e)))?
+        .to_vec();
+    let names: Vec<String> = outlets
+        .iter()
+        .map(|o| model.node(o.node).name.clone())
+        .collect();
+    let given: Vec<&str> = inputs.iter().map(|i| i.name.as_str()).collect();
+    if let Some(extra) = given.iter().find(|g| !names.iter().any(|n| n == *g)) {
+        return Err(blame.bad_inputs(format!(
+            "the model has no input `{extra}`; its inputs are {}",
+            names.join(", ")
+        )));
+    }
+    let mut bound = Vec::with_capacity(names.len());
+    let mut symbols = HashMap::new();
+    for (ix, input_name) in names.iter().enumerate() {
+        let spec = inputs
+            .iter()
+            .find(|i| &i.name == input_name)
+            .ok_or_else(|| {
+                blame.bad_inputs(format!(
+                    "input `{input_name}` is not given a type and shape (tract needs every input's)"
+                ))
+            })?;
+        let shape = spec
+            .shape
+            .iter()
+            .map(|&d| usize::try_from(d))
+            .collect::<Result<Vec<usize>, _>>()
+            .map_err(|_| {
+                blame.bad_inputs(format!(
+                    "input `{input_name}`: shape {:?} has a negative dimension",
+                    spec.shape
+                ))
+            })?;
+        let dt = datum_type(spec.dtype).ok_or_else(|| {
+            blame.unsupported(format!(
+                "input `{input_name}` is {}, which bench does not hand to tract",
+                spec.dtype
+            ))
+        })?;
+        let declared = model
+            .input_fact(ix)
+            .map_err(|e| blame.unsupported(chain(&e)))?;
+        let fact = bind(declared, dt, &shape, input_name, &mut symbols).map_err(|why| {
+            blame.bad_inputs(format!(
+                "input `{input_name}` is declared {}, the scenario gives {} {:?}: {why}",
+                describe(declared),
+                spec.dtype,
+                spec.shape
+            ))
+        })?;
+        model
+            .set_input_fact(ix, fact)
+            .map_err(|e| blame.unsupported(chain(&e)))?;
+        bound.push((input_name.clone(), dt, shape));
+    }
+    Ok((bound, symbols))
+}
+
+/// Types the graph with its named axes, then gives them the scenario's sizes, optimises for
+/// those, checks that every output has an element type the harness handles, and prepares the
+/// plan to run on `opts.intra_threads` threads.
+fn optimise(
+    model: InferenceModel,
+    symbols: HashMap<Symbol, (i64, String)>,
+    opts: TractOptions,
+    blame: &Blame,
+) -> Result<TypedSimpleState, TractError> {
+    let unsupported = |e: anyhow::Error| blame.unsupported(chain(&e));
+    let typed = model.into_typed().map_err(unsupported)?;
+    let sizes: HashMap<Symbol, TDim> = symbols
+        .into_iter()
+        .map(|(sym, (n, _))| (sym, TDim::Val(n)))
+        .collect();
+    let optimized = typed
+        .set_symbols(&sizes)
+        .and_then(|m| m.into_optimized())
+        .map_err(unsupported)?;
+    for (ix, o) in optimized
+        .output_outlets()
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+    {
+        let fact = optimized.outlet_fact(*o).map_err(unsupported)?;
+        if dtype_of(fact.datum_type).is_none() && fact.datum_type != DatumType::TDim {
+            return Err(blame.unsupported(format!(
+                "output #{ix} has element type {:?}, which the harness does not handle",
+                fact.datum_type
+            )));
+        }
+    }
+    let run_options = RunOptions {
+        executor: executor(opts.intra_threads).map_err(|why| blame.unsupported(why))?,
+        ..RunOptions::default()
+    };
+    let plan: std::sync::Arc<TypedRunnableModel> = optimized
+        .into_runnable_with_options(&run_options)
+        .map_err(unsupported)?;
+    plan.spawn().map_err(unsupported)
 }
 
 /// The executor for `threads` intra-op threads: `None` (tract's default, the calling thread) for

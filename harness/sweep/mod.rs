@@ -12,6 +12,7 @@ pub mod point;
 pub mod rows;
 pub mod setup;
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
@@ -60,44 +61,7 @@ pub async fn sweep(
     ort: Option<&OrtLib>,
     opts: &SweepOptions,
 ) -> anyhow::Result<(Outcome, Vec<Row>)> {
-    std::fs::create_dir_all(&opts.out_dir)
-        .with_context(|| format!("cannot create the output folder {}", opts.out_dir.display()))?;
-    let csv_path = opts.out_dir.join("results.csv");
-    let json_path = opts.out_dir.join("run.json");
-    let mut info = run_info(scenario, ort);
-    info.cpu_dma_latency_us = opts.cpu_dma_latency_us;
-    info.realtime = opts.realtime.clone();
-    info.shard = opts.shard.clone();
-    info.overrides = opts.overrides.clone();
-    // Resuming keeps the finished points of an earlier run of the same scenario.
-    let (mut csv, done) = if opts.resume {
-        let earlier = crate::report::results::read_run_info(&json_path).with_context(|| {
-            format!(
-                "--resume: {} has no readable run.json",
-                opts.out_dir.display()
-            )
-        })?;
-        let hash = &earlier.scenario.sha256;
-        anyhow::ensure!(
-            *hash == scenario.hash,
-            "--resume: the results in {} come from a different scenario file (sha256 {hash}); \
-             resume with the same file, or sweep into a new --out",
-            opts.out_dir.display()
-        );
-        check_resumed_shard(&opts.out_dir, earlier.shard.as_ref(), opts.shard.as_ref())?;
-        let csv = CsvReport::resume(&csv_path)?;
-        let done: std::collections::HashSet<String> =
-            csv.rows().iter().map(|r| r.point_id.clone()).collect();
-        info.points = earlier.points;
-        info.points.retain(|p| done.contains(&p.point_id));
-        info.points_done = info.points.len();
-        (csv, done)
-    } else {
-        (CsvReport::new(&csv_path), Default::default())
-    };
-    csv.append(Vec::new())?;
-    let mut all_rows = csv.rows().to_vec();
-    let mut reporters = Reporters::sweep_files(&opts.out_dir, csv, info)?;
+    let (mut reporters, mut all_rows, done) = open_reporters(scenario, ort, opts)?;
     let mut end = RunEnd::default();
 
     let (cancel_tx, cancel) = tokio::sync::watch::channel(false);
@@ -116,32 +80,8 @@ pub async fn sweep(
         .iter()
         .filter(|p| !done.contains(&p.id))
         .collect();
-    let bar = if opts.progress {
-        ProgressBar::new((todo.len() * rounds) as u64)
-    } else {
-        ProgressBar::hidden()
-    };
-    bar.set_style(
-        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg}")
-            .expect("valid template"),
-    );
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    for point in &todo {
-        if crate::scenario::limits::footprint(point).threads > cores {
-            let concurrent = if point.worker_concurrency > 1 {
-                format!(" × {} concurrent requests", point.worker_concurrency)
-            } else {
-                String::new()
-            };
-            bar.suspend(|| {
-                eprintln!(
-                    "warning: point {}: {} workers{concurrent} × {} intra-op threads exceed the {cores} logical cores \
-                     (measured anyway; the CSV flags it as oversubscribed)",
-                    point.id, point.workers, point.intra_threads
-                )
-            });
-        }
-    }
+    let bar = progress_bar(opts.progress, todo.len() * rounds);
+    warn_oversubscribed(&todo, &bar);
     let mut outcome = Outcome::Clean;
     let mut measured: Vec<Vec<Box<point::Measured>>> = todo.iter().map(|_| Vec::new()).collect();
     let mut finished: Vec<bool> = vec![false; todo.len()];
@@ -185,31 +125,13 @@ pub async fn sweep(
                 break 'rounds;
             }
             bar.inc(1);
-            let Some(point::PointResult {
-                rows,
-                workers,
-                notes,
-                hlog,
-            }) = result
-            else {
+            let Some(result) = result else {
                 continue;
             };
             finished[k] = true;
-            for note in notes {
-                bar.suspend(|| eprintln!("{note}"));
-            }
-            if rows.iter().any(|r| !r.valid) {
+            if !report_point(&mut reporters, point, result, &bar, &mut all_rows)? {
                 outcome = Outcome::Invalid;
             }
-            reporters.point(&PointOutput {
-                index: point.index,
-                id: &point.id,
-                rows: &rows,
-                workers: &workers,
-                hlog: hlog.as_deref(),
-                parent_rss_mib: crate::worker::child::rss_bytes() as f64 / (1024.0 * 1024.0),
-            })?;
-            all_rows.extend(rows);
         }
     }
     bar.finish_and_clear();
@@ -221,6 +143,121 @@ pub async fn sweep(
     }
     reporters.end(&end)?;
     Ok((outcome, all_rows))
+}
+
+/// The sweep's reporters on `opts.out_dir`, the rows already there and the ids of the points
+/// they hold: none for a new sweep; with `--resume`, the finished points of an earlier run of
+/// the same scenario (and shard).
+fn open_reporters(
+    scenario: &Scenario,
+    ort: Option<&OrtLib>,
+    opts: &SweepOptions,
+) -> anyhow::Result<(Reporters, Vec<Row>, HashSet<String>)> {
+    std::fs::create_dir_all(&opts.out_dir)
+        .with_context(|| format!("cannot create the output folder {}", opts.out_dir.display()))?;
+    let csv_path = opts.out_dir.join("results.csv");
+    let json_path = opts.out_dir.join("run.json");
+    let mut info = run_info(scenario, ort);
+    info.cpu_dma_latency_us = opts.cpu_dma_latency_us;
+    info.realtime = opts.realtime.clone();
+    info.shard = opts.shard.clone();
+    info.overrides = opts.overrides.clone();
+    // Resuming keeps the finished points of an earlier run of the same scenario.
+    let (mut csv, done) = if opts.resume {
+        let earlier = crate::report::results::read_run_info(&json_path).with_context(|| {
+            format!(
+                "--resume: {} has no readable run.json",
+                opts.out_dir.display()
+            )
+        })?;
+        let hash = &earlier.scenario.sha256;
+        anyhow::ensure!(
+            *hash == scenario.hash,
+            "--resume: the results in {} come from a different scenario file (sha256 {hash}); \
+             resume with the same file, or sweep into a new --out",
+            opts.out_dir.display()
+        );
+        check_resumed_shard(&opts.out_dir, earlier.shard.as_ref(), opts.shard.as_ref())?;
+        let csv = CsvReport::resume(&csv_path)?;
+        let done: HashSet<String> = csv.rows().iter().map(|r| r.point_id.clone()).collect();
+        info.points = earlier.points;
+        info.points.retain(|p| done.contains(&p.point_id));
+        info.points_done = info.points.len();
+        (csv, done)
+    } else {
+        (CsvReport::new(&csv_path), Default::default())
+    };
+    csv.append(Vec::new())?;
+    let all_rows = csv.rows().to_vec();
+    let reporters = Reporters::sweep_files(&opts.out_dir, csv, info)?;
+    Ok((reporters, all_rows, done))
+}
+
+/// The progress bar over `steps` (points times rounds), hidden without `--progress`.
+fn progress_bar(shown: bool, steps: usize) -> ProgressBar {
+    let bar = if shown {
+        ProgressBar::new(steps as u64)
+    } else {
+        ProgressBar::hidden()
+    };
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg}")
+            .expect("valid template"),
+    );
+    bar
+}
+
+/// Warns, before anything runs, of each point that starts more threads than the machine has
+/// logical cores (it is measured anyway, and its rows say so).
+fn warn_oversubscribed(todo: &[&Point], bar: &ProgressBar) {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    for point in todo {
+        if crate::scenario::limits::footprint(point).threads > cores {
+            let concurrent = if point.worker_concurrency > 1 {
+                format!(" × {} concurrent requests", point.worker_concurrency)
+            } else {
+                String::new()
+            };
+            bar.suspend(|| {
+                eprintln!(
+                    "warning: point {}: {} workers{concurrent} × {} intra-op threads exceed the {cores} logical cores \
+                     (measured anyway; the CSV flags it as oversubscribed)",
+                    point.id, point.workers, point.intra_threads
+                )
+            });
+        }
+    }
+}
+
+/// Hands one finished point to the reporters (its notes to stderr, its files to the output
+/// folder) and keeps its rows in `all_rows`. Returns whether every row of it is valid.
+fn report_point(
+    reporters: &mut Reporters,
+    point: &Point,
+    result: point::PointResult,
+    bar: &ProgressBar,
+    all_rows: &mut Vec<Row>,
+) -> anyhow::Result<bool> {
+    let point::PointResult {
+        rows,
+        workers,
+        notes,
+        hlog,
+    } = result;
+    for note in notes {
+        bar.suspend(|| eprintln!("{note}"));
+    }
+    let valid = rows.iter().all(|r| r.valid);
+    reporters.point(&PointOutput {
+        index: point.index,
+        id: &point.id,
+        rows: &rows,
+        workers: &workers,
+        hlog: hlog.as_deref(),
+        parent_rss_mib: crate::worker::child::rss_bytes() as f64 / (1024.0 * 1024.0),
+    })?;
+    all_rows.extend(rows);
+    Ok(valid)
 }
 
 /// A sharded sweep resumes only as the same shard (the folder's points belong to it).

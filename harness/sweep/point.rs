@@ -92,71 +92,14 @@ pub async fn measure(
     cancel: &tokio::sync::watch::Receiver<bool>,
     trials: std::ops::Range<usize>,
 ) -> anyhow::Result<Step> {
-    // A point of the `batch` axis runs every model at its batch size: the shapes are rebound and
-    // the samples generated for it here, so the stagers, the workers' own samples (`index`), the
-    // shm arena and the rows all see the point's shapes.
-    let batched = scenario
-        .at_batch(point.batch)
-        .with_context(|| format!("point {}: the samples at batch {:?}", point.id, point.batch))?;
-    // A model the point's runtime cannot run (an operator tract lacks) is left out of the traffic
-    // and reported as unsupported; the point measures the others.
-    let (unsupported, mut notes, without) = {
-        let scenario = batched.as_ref().unwrap_or(scenario);
-        let unsupported = crate::runtime::unsupported(scenario, point.runtime)?;
-        let notes = unsupported_notes(scenario, point, &unsupported);
-        let without = if unsupported.iter().any(Option::is_some) {
-            let drop: Vec<bool> = unsupported.iter().map(Option::is_some).collect();
-            match scenario.without(&drop) {
-                Some(s) => Some(s),
-                None => {
-                    return Ok(Step::Done(PointResult {
-                        rows: unsupported_rows(scenario, point, &unsupported),
-                        workers: Vec::new(),
-                        notes,
-                        hlog: None,
-                    }));
-                }
-            }
-        } else {
-            None
-        };
-        (unsupported, notes, without)
+    let (narrowed, unsupported, mut notes) = match narrow(scenario, point)? {
+        Ok(n) => n,
+        Err(done) => return Ok(Step::Done(done)),
     };
-    let narrowed = without.or(batched);
     let scenario = narrowed.as_ref().unwrap_or(scenario);
-    let slots = crate::transfer::slot_pool(scenario, point)?;
-    let layout = slots.as_ref().map(|s| s.fd.layout());
-    let policy = Supervision {
-        request_timeout: scenario.workload.request_timeout,
-        replace_after_timeouts: scenario.workload.replace_after_timeouts,
-    };
-    let mut setups = setup::setups(scenario, ort, point, layout);
-    setup::leave_out(&mut setups, &unsupported);
-    let mut devices: Vec<u32> = setups
-        .iter()
-        .filter_map(|s| s.gpu.as_ref().map(|g| g.device))
-        .collect();
-    devices.sort_unstable();
-    devices.dedup();
-    let pool = match Pool::start_with(setups, slots, policy).await {
-        Ok(mut pool) => {
-            if point.placement == crate::scenario::Placement::OnDemand {
-                pool.limit_parallel_loads(scenario.parallel_loads);
-            }
-            pool
-        }
-        // A GPU that is missing or unusable fails its points, not the whole sweep.
-        Err(e) if point.provider == Provider::Cuda => {
-            let why = format!("{e:#}");
-            let note = format!("point {} failed: {why}", point.id);
-            return Ok(Step::Done(PointResult {
-                rows: vec![failed_row(scenario, point, &why)],
-                workers: Vec::new(),
-                notes: vec![note],
-                hlog: None,
-            }));
-        }
-        Err(e) => return Err(e),
+    let (pool, devices) = match start_pool(scenario, ort, point, &unsupported).await? {
+        Ok(started) => started,
+        Err(done) => return Ok(Step::Done(done)),
     };
     let infos: Vec<WorkerInfo> = pool.infos();
     let seed = scenario.seed ^ (point.index as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
@@ -174,63 +117,7 @@ pub async fn measure(
         }
         _ => None,
     };
-    let phases = async {
-        let warm = match scenario.workload.warmup {
-            Limit::Requests(0) => None,
-            Limit::Duration(d) if d.is_zero() => None,
-            limit => Some(
-                load::run_phase(
-                    &pool,
-                    scenario,
-                    load::Sending::of(point),
-                    PhaseRule::Fixed(limit),
-                    seed,
-                    cancel,
-                )
-                .await?,
-            ),
-        };
-        let mut done = Vec::new();
-        let mut starts = Vec::new();
-        let ticks = metrics::cpu_ticks();
-        let mut cpu = metrics::CpuSpent::zero();
-        let first = trials.start;
-        for t in trials {
-            if *cancel.borrow() {
-                break;
-            }
-            if t > first && !scenario.workload.cooldown.is_zero() {
-                tokio::time::sleep(scenario.workload.cooldown).await;
-            }
-            let rule = PhaseRule::from(scenario.workload.stop);
-            starts.push(std::time::SystemTime::now());
-            // The CPU clocks are read just around the trial, of the workers serving it then: a
-            // worker replaced during the trial has another pid at its end, which leaves the
-            // workers' CPU unknown (see `metrics::CpuReading::until`).
-            let restarts = pool.restarts.get();
-            let before = metrics::CpuReading::now(&pids(&pool));
-            let phase = load::run_phase(
-                &pool,
-                scenario,
-                load::Sending::of(point),
-                rule,
-                seed ^ (t as u64 + 1),
-                cancel,
-            )
-            .await?;
-            let mut spent = before.until(&metrics::CpuReading::now(&pids(&pool)));
-            if pool.restarts.get() != restarts {
-                spent.others = None;
-            }
-            cpu.add(&spent);
-            done.push(phase);
-        }
-        let steal = ticks
-            .zip(metrics::cpu_ticks())
-            .and_then(|(a, b)| metrics::steal_pct(a, b));
-        anyhow::Ok((warm, done, starts, steal, cpu))
-    }
-    .await;
+    let phases = run_phases(&pool, scenario, point, seed, trials, cancel).await;
     let restarts = (pool.restarts.get(), pool.restart_max.get());
     let utilisation = sampler.map(crate::gpu::Sampler::stop);
     // GPU memory is read while the workers still hold it.
@@ -240,41 +127,14 @@ pub async fn measure(
     };
     let peak_rss = rss_peak.stop();
     let ends = pool.shutdown().await;
-    let (warm, trials, trial_starts, steal, cpu) = phases?;
-    let mut rss_per_worker = Vec::new();
-    let mut reports = Vec::new();
-    let mut warnings = Vec::new();
-    for (info, end) in infos.iter().zip(ends) {
-        let (rss, served) = match end {
-            Ok(v) => v,
-            Err(e) => {
-                warnings.push(format!("warning: {e:#}"));
-                (info.rss_ready_bytes, 0)
-            }
-        };
-        rss_per_worker.push(rss);
-        let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
-        reports.push(json::WorkerReport {
-            worker: info.id,
-            pid: info.pid,
-            start_ms: info.start.as_secs_f64() * 1e3,
-            load_ms: info
-                .loads
-                .iter()
-                .map(|l| (l.model.clone(), l.load_ns as f64 / 1e6))
-                .collect(),
-            load_rss_mib: info
-                .loads
-                .iter()
-                .map(|l| (l.model.clone(), mib(l.rss_bytes)))
-                .collect(),
-            rss_ready_mib: mib(info.rss_ready_bytes),
-            rss_end_mib: mib(rss),
-            requests_served: served,
-            runtime: info.runtime.clone(),
-        });
-    }
-    notes.extend(warnings);
+    let Phases {
+        warm,
+        trials,
+        trial_starts,
+        steal,
+        cpu,
+    } = phases?;
+    let (rss_per_worker, reports) = worker_reports(&infos, ends, &mut notes);
     if let Some(Err(why)) = &nvml {
         notes.push(format!("point {}: {why}", point.id));
     }
@@ -299,6 +159,205 @@ pub async fn measure(
     })))
 }
 
+/// The scenario the point measures: at the point's batch size, when it has one (the shapes are
+/// rebound and the samples generated for it here, so the stagers, the workers' own samples
+/// (`index`), the shm arena and the rows all see the point's shapes), and without the models its
+/// runtime cannot run (an operator tract lacks), which are reported as unsupported while the
+/// point measures the others. Returns that scenario (`None`: the point's own), which models are
+/// unsupported and why, and notes; or the point's whole result when no model of it runs.
+#[allow(clippy::type_complexity)]
+fn narrow(
+    scenario: &Scenario,
+    point: &Point,
+) -> anyhow::Result<Result<(Option<Scenario>, Vec<Option<String>>, Vec<String>), PointResult>> {
+    let batched = scenario
+        .at_batch(point.batch)
+        .with_context(|| format!("point {}: the samples at batch {:?}", point.id, point.batch))?;
+    let at_batch = batched.as_ref().unwrap_or(scenario);
+    let unsupported = crate::runtime::unsupported(at_batch, point.runtime)?;
+    let notes = unsupported_notes(at_batch, point, &unsupported);
+    if !unsupported.iter().any(Option::is_some) {
+        return Ok(Ok((batched, unsupported, notes)));
+    }
+    let drop: Vec<bool> = unsupported.iter().map(Option::is_some).collect();
+    Ok(match at_batch.without(&drop) {
+        Some(without) => Ok((Some(without), unsupported, notes)),
+        None => Err(PointResult {
+            rows: unsupported_rows(at_batch, point, &unsupported),
+            workers: Vec::new(),
+            notes,
+            hlog: None,
+        }),
+    })
+}
+
+/// Starts the point's pool (leaving out the models in `unsupported`); returns it and the GPUs its
+/// workers use. A GPU that is missing or unusable fails its points, not the whole sweep: that
+/// start's error is the point's result.
+async fn start_pool(
+    scenario: &Scenario,
+    ort: Option<&OrtLib>,
+    point: &Point,
+    unsupported: &[Option<String>],
+) -> anyhow::Result<Result<(Pool, Vec<u32>), PointResult>> {
+    let slots = crate::transfer::slot_pool(scenario, point)?;
+    let layout = slots.as_ref().map(|s| s.fd.layout());
+    let policy = Supervision {
+        request_timeout: scenario.workload.request_timeout,
+        replace_after_timeouts: scenario.workload.replace_after_timeouts,
+    };
+    let mut setups = setup::setups(scenario, ort, point, layout);
+    setup::leave_out(&mut setups, unsupported);
+    let mut devices: Vec<u32> = setups
+        .iter()
+        .filter_map(|s| s.gpu.as_ref().map(|g| g.device))
+        .collect();
+    devices.sort_unstable();
+    devices.dedup();
+    match Pool::start_with(setups, slots, policy).await {
+        Ok(mut pool) => {
+            if point.placement == crate::scenario::Placement::OnDemand {
+                pool.limit_parallel_loads(scenario.parallel_loads);
+            }
+            Ok(Ok((pool, devices)))
+        }
+        Err(e) if point.provider == Provider::Cuda => {
+            let why = format!("{e:#}");
+            let note = format!("point {} failed: {why}", point.id);
+            Ok(Err(PointResult {
+                rows: vec![failed_row(scenario, point, &why)],
+                workers: Vec::new(),
+                notes: vec![note],
+                hlog: None,
+            }))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// What a pool's phases measured.
+struct Phases {
+    warm: Option<PhaseResult>,
+    trials: Vec<PhaseResult>,
+    trial_starts: Vec<std::time::SystemTime>,
+    steal: Option<f64>,
+    cpu: metrics::CpuSpent,
+}
+
+/// The warm-up, then the trials numbered `trials` (until cancelled), with a cool-down between
+/// them; the CPU time spent in each trial and the host's steal over all of them.
+async fn run_phases(
+    pool: &Pool,
+    scenario: &Scenario,
+    point: &Point,
+    seed: u64,
+    trials: std::ops::Range<usize>,
+    cancel: &tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<Phases> {
+    let sending = load::Sending::of(point);
+    let warm = match scenario.workload.warmup {
+        Limit::Requests(0) => None,
+        Limit::Duration(d) if d.is_zero() => None,
+        limit => Some(
+            load::run_phase(
+                pool,
+                scenario,
+                sending,
+                PhaseRule::Fixed(limit),
+                seed,
+                cancel,
+            )
+            .await?,
+        ),
+    };
+    let mut done = Vec::new();
+    let mut starts = Vec::new();
+    let ticks = metrics::cpu_ticks();
+    let mut cpu = metrics::CpuSpent::zero();
+    let first = trials.start;
+    for t in trials {
+        if *cancel.borrow() {
+            break;
+        }
+        if t > first && !scenario.workload.cooldown.is_zero() {
+            tokio::time::sleep(scenario.workload.cooldown).await;
+        }
+        let rule = PhaseRule::from(scenario.workload.stop);
+        starts.push(std::time::SystemTime::now());
+        // The CPU clocks are read just around the trial, of the workers serving it then: a worker
+        // replaced during the trial has another pid at its end, which leaves the workers' CPU
+        // unknown (see `metrics::CpuReading::until`).
+        let restarts = pool.restarts.get();
+        let before = metrics::CpuReading::now(&pids(pool));
+        let phase =
+            load::run_phase(pool, scenario, sending, rule, seed ^ (t as u64 + 1), cancel).await?;
+        let mut spent = before.until(&metrics::CpuReading::now(&pids(pool)));
+        if pool.restarts.get() != restarts {
+            spent.others = None;
+        }
+        cpu.add(&spent);
+        done.push(phase);
+    }
+    let steal = ticks
+        .zip(metrics::cpu_ticks())
+        .and_then(|(a, b)| metrics::steal_pct(a, b));
+    Ok(Phases {
+        warm,
+        trials: done,
+        trial_starts: starts,
+        steal,
+        cpu,
+    })
+}
+
+/// Each worker's resident memory at its end and its report for run.json, from what it said at
+/// start and at shutdown; a worker that did not shut down cleanly adds a warning to `notes` and
+/// counts its memory at start.
+fn worker_reports(
+    infos: &[WorkerInfo],
+    ends: Vec<anyhow::Result<(u64, u64)>>,
+    notes: &mut Vec<String>,
+) -> (Vec<u64>, Vec<json::WorkerReport>) {
+    let mut rss_per_worker = Vec::new();
+    let mut reports = Vec::new();
+    let mut warnings = Vec::new();
+    for (info, end) in infos.iter().zip(ends) {
+        let (rss, served) = match end {
+            Ok(v) => v,
+            Err(e) => {
+                warnings.push(format!("warning: {e:#}"));
+                (info.rss_ready_bytes, 0)
+            }
+        };
+        rss_per_worker.push(rss);
+        reports.push(json::WorkerReport {
+            worker: info.id,
+            pid: info.pid,
+            start_ms: info.start.as_secs_f64() * 1e3,
+            load_ms: info
+                .loads
+                .iter()
+                .map(|l| (l.model.clone(), l.load_ns as f64 / 1e6))
+                .collect(),
+            load_rss_mib: info
+                .loads
+                .iter()
+                .map(|l| (l.model.clone(), mib(l.rss_bytes)))
+                .collect(),
+            rss_ready_mib: mib(info.rss_ready_bytes),
+            rss_end_mib: mib(rss),
+            requests_served: served,
+            runtime: info.runtime.clone(),
+        });
+    }
+    notes.extend(warnings);
+    (rss_per_worker, reports)
+}
+
+fn mib(bytes: u64) -> f64 {
+    bytes as f64 / (1024.0 * 1024.0)
+}
+
 /// The point's result from what its pools measured, in the order they ran: the trials and the
 /// warm-ups of all of them, the first pool's workers, each worker's largest memory, the mean CPU
 /// steal, the CPU time of every trial and every restart.
@@ -307,11 +366,78 @@ pub fn finish(
     point: &Point,
     rounds: Vec<Box<Measured>>,
 ) -> anyhow::Result<PointResult> {
-    let mut rounds = rounds.into_iter();
-    let Some(first) = rounds.next() else {
+    let Some((mut m, steal)) = merge_rounds(rounds) else {
         return Ok(PointResult::default());
     };
-    let mut m = *first;
+    let mut notes = std::mem::take(&mut m.notes);
+    let scenario = m.narrowed.as_ref().unwrap_or(scenario);
+    notes.extend(error_notes(point, &m.trials));
+    if m.trials.is_empty() {
+        return Ok(PointResult {
+            rows: Vec::new(),
+            workers: m.reports,
+            notes,
+            hlog: None,
+        });
+    }
+    let mut rows = rows::rows(
+        scenario,
+        point,
+        &m.infos,
+        m.warm.as_ref(),
+        &m.trials,
+        rows::Memory {
+            rss_per_worker: &m.rss_per_worker,
+            peak_rss_bytes: m.peak_rss,
+        },
+        steal,
+    );
+    mark_unsupported(&mut rows, scenario, &m.unsupported);
+    let cpu_cost = rows::CpuCost::of(&m.cpu, &m.trials);
+    if cpu_cost.worker_cpu_us_per_req.is_none() && cpu_cost.parent_cpu_us_per_req.is_some() {
+        notes.push(format!(
+            "point {}: the workers' CPU time is unknown (a worker was replaced or exited during a \
+             trial), so worker_cpu_us_per_req and cores_used are left empty",
+            point.id
+        ));
+    }
+    for r in &mut rows {
+        set_gpu_columns(r, &m);
+        cpu_cost.set(r);
+        r.worker_restarts = m.restarts.0;
+        r.restart_ms_max = (m.restarts.0 > 0).then_some(m.restarts.1.as_secs_f64() * 1e3);
+    }
+    if m.restarts.0 > 0 {
+        notes.push(format!(
+            "point {}: {} worker(s) replaced",
+            point.id, m.restarts.0
+        ));
+    }
+    // The log starts with the first trial, as the intervals count from it.
+    let first = m.trial_starts.first().copied().unwrap_or(m.started);
+    let hlog = encode_hlog(
+        scenario,
+        point,
+        first,
+        m.warm.as_ref(),
+        &m.trials,
+        &m.trial_starts,
+    )?;
+    Ok(PointResult {
+        rows,
+        workers: m.reports,
+        notes,
+        hlog: Some(hlog),
+    })
+}
+
+/// The rounds of a point as one measurement, in the order they ran, and the mean CPU steal over
+/// them; `None` when there was none.
+fn merge_rounds(
+    rounds: impl IntoIterator<Item = Box<Measured>>,
+) -> Option<(Measured, Option<f64>)> {
+    let mut rounds = rounds.into_iter();
+    let mut m = *rounds.next()?;
     let mut steals: Vec<f64> = m.steal.into_iter().collect();
     for r in rounds {
         // Every pool warmed up: all of it is counted (warm-up requests, first runs, cold starts).
@@ -331,105 +457,35 @@ pub fn finish(
         m.notes.extend(r.notes);
     }
     let steal = (!steals.is_empty()).then(|| steals.iter().sum::<f64>() / steals.len() as f64);
-    let Measured {
-        narrowed,
-        unsupported,
-        warm,
-        trials,
-        trial_starts,
-        infos,
-        reports,
-        rss_per_worker,
-        peak_rss,
-        devices,
-        utilisation,
-        gpu_memory,
-        restarts,
-        started,
-        cpu,
-        mut notes,
-        ..
-    } = m;
-    let scenario = narrowed.as_ref().unwrap_or(scenario);
-    notes.extend(error_notes(point, &trials));
-    if trials.is_empty() {
-        return Ok(PointResult {
-            rows: Vec::new(),
-            workers: reports,
-            notes,
-            hlog: None,
-        });
-    }
-    let mut rows = rows::rows(
-        scenario,
-        point,
-        &infos,
-        warm.as_ref(),
-        &trials,
-        rows::Memory {
-            rss_per_worker: &rss_per_worker,
-            peak_rss_bytes: peak_rss,
-        },
-        steal,
-    );
-    mark_unsupported(&mut rows, scenario, &unsupported);
-    let cpu_cost = rows::CpuCost::of(&cpu, &trials);
-    if cpu_cost.worker_cpu_us_per_req.is_none() && cpu_cost.parent_cpu_us_per_req.is_some() {
-        notes.push(format!(
-            "point {}: the workers' CPU time is unknown (a worker was replaced or exited during a \
-             trial), so worker_cpu_us_per_req and cores_used are left empty",
-            point.id
-        ));
-    }
-    let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
-    for r in &mut rows {
-        r.gpus = devices
+    Some((m, steal))
+}
+
+/// A row's GPU columns: the GPUs the point's workers used, their memory per worker and together,
+/// and the devices' utilisation over the point.
+fn set_gpu_columns(r: &mut Row, m: &Measured) {
+    r.gpus = m
+        .devices
+        .iter()
+        .map(u32::to_string)
+        .collect::<Vec<_>>()
+        .join(";");
+    if let Some(memory) = &m.gpu_memory {
+        let per: Vec<u64> = m
+            .infos
             .iter()
-            .map(u32::to_string)
+            .map(|i| memory.get(&i.pid).copied().unwrap_or(0))
+            .collect();
+        r.gpu_mem_mib = Some(mib(per.iter().sum()));
+        r.gpu_mem_per_worker_mib = per
+            .iter()
+            .map(|&b| format!("{:.1}", mib(b)))
             .collect::<Vec<_>>()
             .join(";");
-        if let Some(memory) = &gpu_memory {
-            let per: Vec<u64> = infos
-                .iter()
-                .map(|i| memory.get(&i.pid).copied().unwrap_or(0))
-                .collect();
-            r.gpu_mem_mib = Some(mib(per.iter().sum()));
-            r.gpu_mem_per_worker_mib = per
-                .iter()
-                .map(|&b| format!("{:.1}", mib(b)))
-                .collect::<Vec<_>>()
-                .join(";");
-        }
-        if let Some(u) = utilisation.filter(|u| u.samples > 0) {
-            r.gpu_util_mean_pct = Some(u.mean_pct);
-            r.gpu_util_max_pct = Some(u.max_pct);
-        }
-        cpu_cost.set(r);
-        r.worker_restarts = restarts.0;
-        r.restart_ms_max = (restarts.0 > 0).then_some(restarts.1.as_secs_f64() * 1e3);
     }
-    if restarts.0 > 0 {
-        notes.push(format!(
-            "point {}: {} worker(s) replaced",
-            point.id, restarts.0
-        ));
+    if let Some(u) = m.utilisation.filter(|u| u.samples > 0) {
+        r.gpu_util_mean_pct = Some(u.mean_pct);
+        r.gpu_util_max_pct = Some(u.max_pct);
     }
-    // The log starts with the first trial, as the intervals count from it.
-    let first = trial_starts.first().copied().unwrap_or(started);
-    let hlog = encode_hlog(
-        scenario,
-        point,
-        first,
-        warm.as_ref(),
-        &trials,
-        &trial_starts,
-    )?;
-    Ok(PointResult {
-        rows,
-        workers: reports,
-        notes,
-        hlog: Some(hlog),
-    })
 }
 
 /// The pids of the pool's workers now, in worker order (a replaced worker's successor has its

@@ -17,7 +17,7 @@ use std::time::Instant;
 use anyhow::Context;
 
 use crate::protocol::{
-    self, FromWorker, Hello, Inputs, ModelLoad, Outputs, ProtocolError, Setup, ToWorker,
+    self, Finished, FromWorker, Hello, Inputs, ModelLoad, ProtocolError, Setup, ToWorker,
 };
 use crate::runtime::{self, Model, SharedRun};
 use crate::scenario::{Channel, ModelSource};
@@ -143,87 +143,26 @@ pub fn main(fd: i32, shm_fd: Option<i32>, channel_fd: Option<i32>) -> anyhow::Re
         ToWorker::Setup(s) => s,
         other => return Err(ProtocolError::Unexpected(format!("{other:?} before setup")).into()),
     };
-    let fail = |writer: &mut BufWriter<UnixStream>,
-                out: &mut Vec<u8>,
-                model: Option<String>,
-                message: String| {
-        protocol::write_msg(writer, &FromWorker::SetupFailed { model, message }, out)?;
-        writer.flush()?;
-        anyhow::Ok(())
-    };
-    if let Some(why) = runtime::refuse(&setup) {
-        return fail(&mut writer, &mut out, None, why);
-    }
-    let channel = match (setup.channel, channel_fd) {
-        (Channel::Socket, _) => None,
-        (Channel::Spin, None) => {
-            let why = "the spin channel needs its file (--channel-fd)".to_string();
-            return fail(&mut writer, &mut out, None, why);
-        }
-        // SAFETY: the parent passed this descriptor number to this process alone.
-        (Channel::Spin, Some(fd)) => match ChannelFile::open(unsafe { OwnedFd::from_raw_fd(fd) }) {
-            Ok(file) => Some(file),
-            Err(e) => return fail(&mut writer, &mut out, None, e.to_string()),
-        },
-    };
-    if let Some(cpu) = setup.pin_cpu
-        && let Err(e) = pin_to(cpu)
-    {
-        return fail(
-            &mut writer,
-            &mut out,
-            None,
-            format!("cannot pin to CPU {cpu}: {e}"),
-        );
-    }
-    // The transfer mode's side of this worker: the shm arena mapped, or the index samples made here
-    // from the same seeds as the parent.
-    let models = setup.models.iter().map(|m| ModelInputs {
-        name: &m.name,
-        inputs: &m.inputs,
-        samples: m.samples as usize,
-    });
-    let resolver = match Resolver::open(setup.transfer, setup.shm, shm_fd, models) {
-        Ok(r) => r,
-        Err(e) => {
-            let model = e.model().map(str::to_string);
-            return fail(&mut writer, &mut out, model, e.to_string());
+    let ready = match set_up(&setup, shm_fd, channel_fd) {
+        Ok(ready) => ready,
+        Err((model, message)) => {
+            protocol::write_msg(
+                &mut writer,
+                &FromWorker::SetupFailed { model, message },
+                &mut out,
+            )?;
+            writer.flush()?;
+            return Ok(());
         }
     };
-    let mut store = Store {
-        setup: &setup,
-        held: (0..setup.models.len()).map(|_| None).collect(),
-        lru: Vec::new(),
-        costs: vec![None; setup.models.len()],
-    };
-    let mut loads = Vec::new();
-    for &m in &setup.preload {
-        match store.load(m as usize, resolver.to_stage(m as usize)) {
-            Ok(load_ns) => loads.push(ModelLoad {
-                model: setup.models[m as usize].name.clone(),
-                load_ns,
-                rss_bytes: store.costs[m as usize].unwrap_or(0),
-            }),
-            Err(message) => {
-                return fail(
-                    &mut writer,
-                    &mut out,
-                    Some(setup.models[m as usize].name.clone()),
-                    message,
-                );
-            }
-        }
-    }
-    let runtime = match runtime::start(&setup) {
-        Ok(name) => name,
-        Err(message) => return fail(&mut writer, &mut out, None, message),
-    };
-    let concurrency = setup.worker_concurrency.max(1) as usize;
-    if concurrency > 1
-        && let Err(why) = shared_runs(&store)
-    {
-        return fail(&mut writer, &mut out, None, why);
-    }
+    let SetUp {
+        channel,
+        resolver,
+        store,
+        loads,
+        runtime,
+        concurrency,
+    } = ready;
     let ready = FromWorker::Ready {
         loads,
         rss_bytes: rss_bytes(),
@@ -241,6 +180,94 @@ pub fn main(fd: i32, shm_fd: Option<i32>, channel_fd: Option<i32>) -> anyhow::Re
             serve_all(reader, writer, store, resolver, concurrency)
         }
     }
+}
+
+/// A worker set up as its `Setup` says, ready to serve.
+struct SetUp<'s> {
+    /// The `spin` channel's file, for that channel.
+    channel: Option<std::sync::Arc<ChannelFile>>,
+    resolver: Resolver,
+    store: Store<'s>,
+    /// The models loaded at start.
+    loads: Vec<ModelLoad>,
+    /// The runtime's name and version.
+    runtime: String,
+    /// Requests run at once.
+    concurrency: usize,
+}
+
+/// Why a worker refuses its setup: the model at fault, if one is, and the reason. The parent
+/// shows it as the worker's own error.
+type Refusal = (Option<String>, String);
+
+/// Sets the worker up: the runtime's own checks, the `spin` channel's file, the CPU pin, the
+/// transfer mode's side (the shm arena mapped, or the index samples made here from the same seeds
+/// as the parent), the models to load at start, the runtime started.
+fn set_up(
+    setup: &Setup,
+    shm_fd: Option<i32>,
+    channel_fd: Option<i32>,
+) -> Result<SetUp<'_>, Refusal> {
+    if let Some(why) = runtime::refuse(setup) {
+        return Err((None, why));
+    }
+    let channel = match (setup.channel, channel_fd) {
+        (Channel::Socket, _) => None,
+        (Channel::Spin, None) => {
+            return Err((
+                None,
+                "the spin channel needs its file (--channel-fd)".into(),
+            ));
+        }
+        // SAFETY: the parent passed this descriptor number to this process alone.
+        (Channel::Spin, Some(fd)) => Some(
+            ChannelFile::open(unsafe { OwnedFd::from_raw_fd(fd) })
+                .map_err(|e| (None, e.to_string()))?,
+        ),
+    };
+    if let Some(cpu) = setup.pin_cpu
+        && let Err(e) = pin_to(cpu)
+    {
+        return Err((None, format!("cannot pin to CPU {cpu}: {e}")));
+    }
+    let models = setup.models.iter().map(|m| ModelInputs {
+        name: &m.name,
+        inputs: &m.inputs,
+        samples: m.samples as usize,
+    });
+    let resolver = Resolver::open(setup.transfer, setup.shm, shm_fd, models)
+        .map_err(|e| (e.model().map(str::to_string), e.to_string()))?;
+    let mut store = Store {
+        setup,
+        held: (0..setup.models.len()).map(|_| None).collect(),
+        lru: Vec::new(),
+        costs: vec![None; setup.models.len()],
+    };
+    let mut loads = Vec::new();
+    for &m in &setup.preload {
+        let model = &setup.models[m as usize].name;
+        let load_ns = store
+            .load(m as usize, resolver.to_stage(m as usize))
+            .map_err(|message| (Some(model.clone()), message))?;
+        loads.push(ModelLoad {
+            model: model.clone(),
+            load_ns,
+            rss_bytes: store.costs[m as usize].unwrap_or(0),
+        });
+    }
+    let runtime = runtime::start(setup).map_err(|message| (None, message))?;
+    let concurrency = setup.worker_concurrency.max(1) as usize;
+    if concurrency > 1 {
+        shared_runs(&store).map_err(|why| (None, why))?;
+    }
+    Ok(SetUp {
+        channel,
+        resolver,
+        store,
+        loads,
+        runtime,
+        concurrency,
+    })
 }
 
 /// Answers requests from `reader` on `writer` until told to shut down or until the stream ends:
@@ -271,14 +298,7 @@ fn serve_all<R: Read, W: Write + Send>(
             ToWorker::Run { id, model, inputs } => {
                 served += 1;
                 let reply = match serve(&mut store, &mut resolver, model as usize, &inputs) {
-                    Ok((compute_ns, first, cold_load_ns, evicted, outputs)) => FromWorker::Done {
-                        id,
-                        compute_ns,
-                        first,
-                        cold_load_ns,
-                        evicted,
-                        outputs,
-                    },
+                    Ok(run) => FromWorker::Done { id, run },
                     Err(message) => FromWorker::Failed { id, message },
                 };
                 // Every reply leaves at once: holding it back to batch with the next one would add
@@ -366,14 +386,7 @@ fn serve_concurrently<W: Write + Send>(
                         model as usize,
                         &inputs,
                     ) {
-                        Ok((compute_ns, first, outputs)) => FromWorker::Done {
-                            id,
-                            compute_ns,
-                            first,
-                            cold_load_ns: None,
-                            evicted: Vec::new(),
-                            outputs,
-                        },
+                        Ok(run) => FromWorker::Done { id, run },
                         Err(message) => FromWorker::Failed { id, message },
                     };
                     let mut w = writer.lock().unwrap_or_else(|p| p.into_inner());
@@ -426,7 +439,7 @@ fn serve_shared(
     resolver: &Resolver,
     m: usize,
     inputs: &Inputs,
-) -> Result<(u64, bool, Outputs), String> {
+) -> Result<Finished, String> {
     let run = runs
         .get(m)
         .ok_or_else(|| format!("no model #{m} in this scenario"))?
@@ -455,10 +468,14 @@ fn serve_shared(
         }
         result
     })?;
-    Ok((compute_ns, first_run, outputs))
+    Ok(Finished {
+        compute_ns,
+        first: first_run,
+        cold_load_ns: None,
+        evicted: Vec::new(),
+        outputs,
+    })
 }
-
-type Served = (u64, bool, Option<u64>, Vec<u32>, Outputs);
 
 /// Runs one request: loads the model first if the placement is on-demand, and lets the transfer
 /// mode hand the runtime the inputs wherever they are and return the outputs the way they came.
@@ -467,7 +484,7 @@ fn serve(
     resolver: &mut Resolver,
     m: usize,
     inputs: &Inputs,
-) -> Result<Served, String> {
+) -> Result<Finished, String> {
     if m >= store.held.len() {
         return Err(format!("no model #{m} in this scenario"));
     }
@@ -502,7 +519,13 @@ fn serve(
         }
         result
     })?;
-    Ok((compute_ns, first, cold_load_ns, evicted, outputs))
+    Ok(Finished {
+        compute_ns,
+        first,
+        cold_load_ns,
+        evicted,
+        outputs,
+    })
 }
 
 /// The bare round-trip peer used by `bench calibrate`: echoes fixed-size messages back until the

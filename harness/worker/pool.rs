@@ -10,7 +10,6 @@
 //! forever.
 
 use std::collections::HashMap;
-use std::os::fd::AsRawFd;
 use std::process::Stdio;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -23,12 +22,17 @@ use tokio::net::UnixStream;
 use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::oneshot;
 
-use crate::protocol::{self, FromWorker, ModelLoad, Outputs, ProtocolError, Setup, ToWorker};
+/// A finished run is one type from the worker's reply to the request's outcome.
+pub use crate::protocol::Finished;
+use crate::protocol::{self, FromWorker, ModelLoad, ProtocolError, Setup, ToWorker};
 use crate::scenario::{Channel, Runtime};
 /// Requests name their inputs the way the point's transfer mode staged them.
 pub use crate::transfer::InputsRef;
 use crate::transfer::channel::{self, ChannelFile, Direction};
 use crate::transfer::shm::SlotPool;
+
+/// Starting a process with inherited descriptors lives in `spawn.rs`; these paths stay here.
+pub use super::spawn::{spawn, spawn_self};
 
 /// How long a worker may take from spawn to "ready" (loading every model included).
 pub const READY_TIMEOUT: Duration = Duration::from_secs(120);
@@ -37,75 +41,11 @@ const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
 /// Keep at most this much of a worker's stderr for error messages.
 const STDERR_KEEP: usize = 16 * 1024;
 
-/// The executable started as a worker: this one, or `BENCH_WORKER_EXE` (for tests that drive the
-/// pool from a test binary).
-fn worker_exe() -> anyhow::Result<std::path::PathBuf> {
-    match std::env::var_os("BENCH_WORKER_EXE") {
-        Some(p) if !p.is_empty() => Ok(p.into()),
-        _ => std::env::current_exe().context("cannot find the bench executable"),
-    }
-}
-
-/// Starts this executable with `args` plus `--fd N`, where N is the child's end of a new socketpair.
-/// The child gets a null stdin and stdout, dies with the parent (`PR_SET_PDEATHSIG`) and is killed
-/// when the returned handle is dropped. Returns the child and the parent's end of the socket.
-pub fn spawn_self(
-    args: &[String],
-    stderr: Stdio,
-    inherit: &[std::os::fd::RawFd],
-) -> anyhow::Result<(tokio::process::Child, std::os::unix::net::UnixStream)> {
-    spawn(&worker_exe()?, args, stderr, inherit)
-}
-
-/// As [`spawn_self`], for any program (the torch runtime's Python worker).
-pub fn spawn(
-    exe: &std::path::Path,
-    args: &[String],
-    stderr: Stdio,
-    inherit: &[std::os::fd::RawFd],
-) -> anyhow::Result<(tokio::process::Child, std::os::unix::net::UnixStream)> {
-    let (ours, theirs) = std::os::unix::net::UnixStream::pair().context("socketpair")?;
-    let fd = theirs.as_raw_fd();
-    let inherit = inherit.to_vec();
-    let mut cmd = tokio::process::Command::new(exe);
-    cmd.args(args)
-        .arg("--fd")
-        .arg(fd.to_string())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(stderr)
-        .kill_on_drop(true);
-    // SAFETY: only async-signal-safe calls (fcntl, prctl) between fork and exec.
-    unsafe {
-        cmd.pre_exec(move || {
-            for &f in std::iter::once(&fd).chain(&inherit) {
-                if libc::fcntl(f, libc::F_SETFD, 0) == -1 {
-                    return Err(std::io::Error::last_os_error());
-                }
-            }
-            // The child dies with the parent, so a killed parent leaves no orphans.
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-            Ok(())
-        });
-    }
-    let child = cmd.spawn()?;
-    drop(theirs);
-    Ok((child, ours))
-}
-
 /// The outcome of one request.
 #[derive(Debug)]
 pub enum Reply {
-    Done {
-        compute_ns: u64,
-        /// The first run of this model in this worker.
-        first: bool,
-        /// On-demand placement: the worker loaded the model for this request, taking this long.
-        cold_load_ns: Option<u64>,
-        /// On-demand placement: models the worker evicted.
-        evicted: Vec<u32>,
-        outputs: Outputs,
-    },
+    /// The worker ran it: the run as the worker reported it.
+    Done(Finished),
     /// The runtime reported an error for this request.
     Failed(String),
     /// The worker's connection ended before it answered.
@@ -167,140 +107,24 @@ impl Worker {
     pub async fn start(setup: Setup, shm_fd: Option<std::os::fd::RawFd>) -> anyhow::Result<Worker> {
         let id = setup.worker;
         let started = Instant::now();
-        let mut args = vec!["worker".to_string(), "--id".into(), id.to_string()];
-        let mut inherit: Vec<std::os::fd::RawFd> = Vec::new();
-        if let Some(fd) = shm_fd {
-            args.extend(["--shm-fd".to_string(), fd.to_string()]);
-            inherit.push(fd);
-        }
-        // The `spin` channel's rings: a new file for each worker (a replacement starts clean).
-        let channel = match setup.channel {
-            Channel::Socket => None,
-            Channel::Spin => {
-                let file = ChannelFile::create(channel::RING_BYTES)
-                    .with_context(|| format!("worker {id}: the spin channel"))?;
-                args.extend(["--channel-fd".to_string(), file.raw_fd().to_string()]);
-                inherit.push(file.raw_fd());
-                Some(file)
-            }
-        };
-        let spin_max = Duration::from_nanos(setup.spin_max_ns);
-        let holds = (0..setup.models.len())
-            .map(|m| setup.preload.contains(&(m as u32)))
-            .collect();
-        let runtime = setup.runtime;
-        let concurrency = setup.worker_concurrency.max(1) as usize;
-        let (mut child, ours) = match runtime {
-            // The torch worker is a Python script that takes the same flags.
-            Runtime::Torch => {
-                let tw = crate::runtime::torch::locate().map_err(anyhow::Error::msg)?;
-                let mut py_args = vec![tw.script.display().to_string()];
-                py_args.extend(args.into_iter().skip(1));
-                spawn(&tw.python, &py_args, Stdio::piped(), &inherit).with_context(|| {
-                    format!("cannot start torch worker {id} ({})", tw.python.display())
-                })?
-            }
-            Runtime::Ort | Runtime::Tract => spawn_self(&args, Stdio::piped(), &inherit)
-                .with_context(|| format!("cannot start worker {id}"))?,
-        };
+        let (mut child, ours, channel) = spawn_worker(&setup, shm_fd)?;
         let pid = child.id().unwrap_or(0);
-        let stderr = Arc::new(Mutex::new(String::new()));
-        if let Some(err) = child.stderr.take() {
-            let keep = stderr.clone();
-            tokio::spawn(async move {
-                let mut lines = BufReader::new(err).lines();
-                while let Ok(Some(line)) = lines.next_line().await {
-                    let mut s = keep.lock().expect("stderr lock");
-                    s.push_str(&line);
-                    s.push('\n');
-                    if s.len() > STDERR_KEEP {
-                        let cut = s.len() - STDERR_KEEP;
-                        let cut = (cut..s.len()).find(|&i| s.is_char_boundary(i)).unwrap_or(0);
-                        s.drain(..cut);
-                    }
-                }
-            });
-        }
+        let stderr = keep_stderr(&mut child);
         ours.set_nonblocking(true)?;
         let stream = UnixStream::from_std(ours)?;
         let (mut rd, mut wr) = stream.into_split();
-
-        // What a worker's start-up ends in: ready, or a refusal that says why.
-        enum Start {
-            Ready(Vec<ModelLoad>, u64, String),
-            Refused(anyhow::Error),
-        }
-        let outcome: anyhow::Result<Start> = {
-            let handshake = async {
-                let mut buf = Vec::new();
-                let hello = read_msg(&mut rd, &mut buf).await?;
-                match hello {
-                    FromWorker::Hello(h) => h.check_for(runtime)?,
-                    other => bail!("expected a hello, got {other:?}"),
-                }
-                wr.write_all(&protocol::encode(&ToWorker::Setup(setup.clone()))?)
-                    .await?;
-                match read_msg(&mut rd, &mut buf).await? {
-                    FromWorker::Ready {
-                        loads,
-                        rss_bytes,
-                        runtime,
-                    } => Ok(Start::Ready(loads, rss_bytes, runtime)),
-                    FromWorker::SetupFailed { model, message } => Ok(Start::Refused(match model {
-                        Some(m) => {
-                            anyhow::anyhow!("worker {id} could not load model `{m}`: {message}")
-                        }
-                        None => anyhow::anyhow!("worker {id} failed to set up: {message}"),
-                    })),
-                    other => bail!("expected ready, got {other:?}"),
+        let (loads, rss_ready_bytes, runtime) =
+            match start_up(&setup, &mut rd, &mut wr, &mut child).await {
+                Ok(ready) => ready,
+                Err((e, with_stderr)) => {
+                    return Err(failed_start(id, &mut child, &stderr, e, with_stderr).await);
                 }
             };
-            tokio::pin!(handshake);
-            tokio::select! {
-                r = &mut handshake => r,
-                status = child.wait() => {
-                    // A worker that refuses its setup writes why, then exits at once: the reason
-                    // is still in the socket, so read it before calling this a bare exit.
-                    let exited = anyhow::anyhow!(
-                        "worker {id} exited during start-up ({})",
-                        status.map_or_else(|e| e.to_string(), |s| s.to_string())
-                    );
-                    match tokio::time::timeout(Duration::from_millis(500), &mut handshake).await {
-                        Ok(Ok(start)) => Ok(start),
-                        Ok(Err(_)) | Err(_) => Err(exited),
-                    }
-                }
-                _ = tokio::time::sleep(READY_TIMEOUT) => Err(anyhow::anyhow!(
-                    "worker {id} was not ready after {}s", READY_TIMEOUT.as_secs()
-                )),
-            }
-        };
-        // A worker that refused says why itself; its stderr (a runtime's own log lines, say)
-        // is added only to a failure that gave no reason.
-        let outcome = match outcome {
-            Ok(Start::Ready(loads, rss, runtime)) => Ok((loads, rss, runtime)),
-            Ok(Start::Refused(e)) => Err((e, false)),
-            Err(e) => Err((e, true)),
-        };
-        let (loads, rss_ready_bytes, runtime) = match outcome {
-            Ok(v) => v,
-            Err((e, with_stderr)) => {
-                let _ = child.start_kill();
-                let _ = tokio::time::timeout(Duration::from_secs(5), child.wait()).await;
-                tokio::time::sleep(Duration::from_millis(20)).await; // let the stderr task drain
-                let tail = stderr.lock().expect("stderr lock").trim().to_string();
-                return Err(if tail.is_empty() || !with_stderr {
-                    e
-                } else {
-                    e.context(format!("worker {id} stderr:\n{tail}"))
-                });
-            }
-        };
-
         let pending: Pending = Arc::default();
         let (bye_tx, bye_rx) = oneshot::channel();
         let dead = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let outstanding = Arc::new(AtomicUsize::new(0));
+        let spin_max = Duration::from_nanos(setup.spin_max_ns);
         let (source, ring) = match &channel {
             None => (
                 Replies::Socket(tokio::io::BufReader::with_capacity(1 << 16, rd)),
@@ -321,6 +145,9 @@ impl Worker {
             ),
         };
         let reader = tokio::spawn(read_replies(source, pending.clone(), bye_tx, dead.clone()));
+        let holds = (0..setup.models.len())
+            .map(|m| setup.preload.contains(&(m as u32)))
+            .collect();
         Ok(Worker {
             info: WorkerInfo {
                 id,
@@ -335,7 +162,7 @@ impl Worker {
             writer: tokio::sync::Mutex::new(Sender { socket: wr, ring }),
             pending,
             outstanding,
-            concurrency,
+            concurrency: setup.worker_concurrency.max(1) as usize,
             holds: Mutex::new(holds),
             stderr,
             bye: Mutex::new(Some(bye_rx)),
@@ -416,9 +243,9 @@ impl Worker {
                 }
             },
         };
-        if let Reply::Done { evicted, .. } = &reply {
+        if let Reply::Done(run) = &reply {
             let mut holds = self.holds.lock().expect("holds lock");
-            for &e in evicted {
+            for &e in &run.evicted {
                 if let Some(h) = holds.get_mut(e as usize) {
                     *h = false;
                 }
@@ -489,6 +316,158 @@ impl Worker {
         }
         self.reader.abort();
         result.with_context(|| format!("worker {id} did not shut down cleanly"))
+    }
+}
+
+/// Starts worker `setup.worker`'s process: `bench worker` (a Python script for the torch runtime,
+/// which takes the same flags) with its socket, the `shm` arena's descriptor and, for the `spin`
+/// channel, a new channel file (a replacement worker starts clean). Returns the child, the
+/// parent's end of the socket and the channel file.
+fn spawn_worker(
+    setup: &Setup,
+    shm_fd: Option<std::os::fd::RawFd>,
+) -> anyhow::Result<(
+    tokio::process::Child,
+    std::os::unix::net::UnixStream,
+    Option<Arc<ChannelFile>>,
+)> {
+    let id = setup.worker;
+    let mut args = vec!["worker".to_string(), "--id".into(), id.to_string()];
+    let mut inherit: Vec<std::os::fd::RawFd> = Vec::new();
+    if let Some(fd) = shm_fd {
+        args.extend(["--shm-fd".to_string(), fd.to_string()]);
+        inherit.push(fd);
+    }
+    let channel = match setup.channel {
+        Channel::Socket => None,
+        Channel::Spin => {
+            let file = ChannelFile::create(channel::RING_BYTES)
+                .with_context(|| format!("worker {id}: the spin channel"))?;
+            args.extend(["--channel-fd".to_string(), file.raw_fd().to_string()]);
+            inherit.push(file.raw_fd());
+            Some(file)
+        }
+    };
+    let (child, ours) = match setup.runtime {
+        Runtime::Torch => {
+            let tw = crate::runtime::torch::locate().map_err(anyhow::Error::msg)?;
+            let mut py_args = vec![tw.script.display().to_string()];
+            py_args.extend(args.into_iter().skip(1));
+            spawn(&tw.python, &py_args, Stdio::piped(), &inherit).with_context(|| {
+                format!("cannot start torch worker {id} ({})", tw.python.display())
+            })?
+        }
+        Runtime::Ort | Runtime::Tract => spawn_self(&args, Stdio::piped(), &inherit)
+            .with_context(|| format!("cannot start worker {id}"))?,
+    };
+    Ok((child, ours, channel))
+}
+
+/// Keeps the last [`STDERR_KEEP`] bytes of the child's stderr, read line by line by a task.
+fn keep_stderr(child: &mut tokio::process::Child) -> Arc<Mutex<String>> {
+    let stderr = Arc::new(Mutex::new(String::new()));
+    if let Some(err) = child.stderr.take() {
+        let keep = stderr.clone();
+        tokio::spawn(async move {
+            let mut lines = BufReader::new(err).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                let mut s = keep.lock().expect("stderr lock");
+                s.push_str(&line);
+                s.push('\n');
+                if s.len() > STDERR_KEEP {
+                    let cut = s.len() - STDERR_KEEP;
+                    let cut = (cut..s.len()).find(|&i| s.is_char_boundary(i)).unwrap_or(0);
+                    s.drain(..cut);
+                }
+            }
+        });
+    }
+    stderr
+}
+
+/// What a ready worker reported: each model's load, its resident memory, its runtime's name.
+type Ready = (Vec<ModelLoad>, u64, String);
+
+/// The worker's start-up: hello, setup, then ready, raced against the child's exit and
+/// [`READY_TIMEOUT`]. An error says whether the worker's stderr should be added to it: a worker
+/// that refused its setup says why itself; one that failed without a reason may have written it
+/// there (a runtime's own log lines, say).
+async fn start_up(
+    setup: &Setup,
+    rd: &mut OwnedReadHalf,
+    wr: &mut OwnedWriteHalf,
+    child: &mut tokio::process::Child,
+) -> Result<Ready, (anyhow::Error, bool)> {
+    let id = setup.worker;
+    // What a worker's start-up ends in: ready, or a refusal that says why.
+    enum Start {
+        Ready(Ready),
+        Refused(anyhow::Error),
+    }
+    let handshake = async {
+        let mut buf = Vec::new();
+        match read_msg(&mut *rd, &mut buf).await? {
+            FromWorker::Hello(h) => h.check_for(setup.runtime)?,
+            other => bail!("expected a hello, got {other:?}"),
+        }
+        wr.write_all(&protocol::encode(&ToWorker::Setup(setup.clone()))?)
+            .await?;
+        match read_msg(&mut *rd, &mut buf).await? {
+            FromWorker::Ready {
+                loads,
+                rss_bytes,
+                runtime,
+            } => Ok(Start::Ready((loads, rss_bytes, runtime))),
+            FromWorker::SetupFailed { model, message } => Ok(Start::Refused(match model {
+                Some(m) => anyhow::anyhow!("worker {id} could not load model `{m}`: {message}"),
+                None => anyhow::anyhow!("worker {id} failed to set up: {message}"),
+            })),
+            other => bail!("expected ready, got {other:?}"),
+        }
+    };
+    tokio::pin!(handshake);
+    let outcome: anyhow::Result<Start> = tokio::select! {
+        r = &mut handshake => r,
+        status = child.wait() => {
+            // A worker that refuses its setup writes why, then exits at once: the reason is
+            // still in the socket, so read it before calling this a bare exit.
+            let exited = anyhow::anyhow!(
+                "worker {id} exited during start-up ({})",
+                status.map_or_else(|e| e.to_string(), |s| s.to_string())
+            );
+            match tokio::time::timeout(Duration::from_millis(500), &mut handshake).await {
+                Ok(Ok(start)) => Ok(start),
+                Ok(Err(_)) | Err(_) => Err(exited),
+            }
+        }
+        _ = tokio::time::sleep(READY_TIMEOUT) => Err(anyhow::anyhow!(
+            "worker {id} was not ready after {}s", READY_TIMEOUT.as_secs()
+        )),
+    };
+    match outcome {
+        Ok(Start::Ready(ready)) => Ok(ready),
+        Ok(Start::Refused(e)) => Err((e, false)),
+        Err(e) => Err((e, true)),
+    }
+}
+
+/// Kills and reaps a worker that did not start, and returns its error, with the tail of its
+/// stderr when `with_stderr` and it wrote any.
+async fn failed_start(
+    id: u32,
+    child: &mut tokio::process::Child,
+    stderr: &Mutex<String>,
+    e: anyhow::Error,
+    with_stderr: bool,
+) -> anyhow::Error {
+    let _ = child.start_kill();
+    let _ = tokio::time::timeout(Duration::from_secs(5), child.wait()).await;
+    tokio::time::sleep(Duration::from_millis(20)).await; // let the stderr task drain
+    let tail = stderr.lock().expect("stderr lock").trim().to_string();
+    if tail.is_empty() || !with_stderr {
+        e
+    } else {
+        e.context(format!("worker {id} stderr:\n{tail}"))
     }
 }
 
@@ -582,23 +561,7 @@ async fn read_replies(
             Err(e) => break format!("protocol error: {e}"),
         }
         let (id, reply) = match protocol::decode::<FromWorker>(&buf) {
-            Ok(FromWorker::Done {
-                id,
-                compute_ns,
-                first,
-                cold_load_ns,
-                evicted,
-                outputs,
-            }) => (
-                id,
-                Reply::Done {
-                    compute_ns,
-                    first,
-                    cold_load_ns,
-                    evicted,
-                    outputs,
-                },
-            ),
+            Ok(FromWorker::Done { id, run }) => (id, Reply::Done(run)),
             Ok(FromWorker::Failed { id, message }) => (id, Reply::Failed(message)),
             Ok(FromWorker::Bye { rss_bytes, served }) => {
                 if let Some(tx) = bye.take() {

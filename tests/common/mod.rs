@@ -301,7 +301,7 @@ pub async fn every_output(
     s: &bench::scenario::Scenario,
     transfer: bench::scenario::Transfer,
 ) -> Vec<Vec<Vec<u8>>> {
-    use bench::protocol::Outputs;
+    use bench::protocol::{Finished, Outputs};
     use bench::scenario::Transfer;
     use bench::worker::pool::{InputsRef, Reply};
     let mut frame = Vec::new();
@@ -327,14 +327,14 @@ pub async fn every_output(
                 .call((m * 1000 + k) as u64, m as u32, inputs, &mut frame)
                 .await;
             let bytes: Vec<u8> = match reply {
-                Reply::Done {
+                Reply::Done(Finished {
                     outputs: Outputs::Inline(out),
                     ..
-                } => out.iter().flat_map(|t| t.bytes.clone()).collect(),
-                Reply::Done {
+                }) => out.iter().flat_map(|t| t.bytes.clone()).collect(),
+                Reply::Done(Finished {
                     outputs: Outputs::Shm(placements),
                     ..
-                } => {
+                }) => {
                     let sl = slot.as_ref().expect("shm outputs come in a slot");
                     placements
                         .iter()

@@ -19,6 +19,9 @@
 //!
 //! The answer is the configuration with the most throughput within the SLO; within 2% of the most,
 //! the one with the least memory.
+//!
+//! This file holds the search, the judging of a probe and the answer, each a pure function;
+//! `probes.rs` drives them with the sweep's point runner ([`run`]).
 
 use std::path::{Path, PathBuf};
 
@@ -27,10 +30,11 @@ use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 use serde::{Deserialize, Serialize};
 
 use crate::report::{Row, write_atomic};
-use crate::runtime::ortlib::OrtLib;
 use crate::scenario::slo::{self, Constraint};
 use crate::scenario::{Arrival, Limit, LoadPoint, Point, Scenario, StopRule};
-use crate::sweep;
+
+mod probes;
+pub use probes::run;
 
 /// How the rate search proceeds and when it stops.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -522,182 +526,6 @@ pub const STEAL_LIMIT_PCT: f64 = 5.0;
 
 /// How many times an unreliable probe is measured again before it counts against its rate.
 pub const RETRIES: usize = 2;
-
-/// Runs the search for every configuration, writing `capacity.csv` after each probe.
-pub async fn run(
-    scenario: &Scenario,
-    ort: Option<&OrtLib>,
-    opts: &CapacityOptions,
-) -> anyhow::Result<Capacity> {
-    check(scenario, opts)?;
-    std::fs::create_dir_all(&opts.out_dir)
-        .with_context(|| format!("cannot create the output folder {}", opts.out_dir.display()))?;
-    let csv_path = opts.out_dir.join(CSV_FILE);
-    // Probes measure without the scenario's SLO: the command's SLO is judged here, apart from
-    // the measurement's own validity.
-    let mut probe_scenario = scenario.clone();
-    probe_scenario.slo.clear();
-    let (cancel_tx, cancel) = tokio::sync::watch::channel(false);
-    let signal = tokio::spawn(crate::signals::wait(cancel_tx));
-    let say = |s: String| {
-        if opts.progress {
-            eprintln!("{s}");
-        }
-    };
-    let mut search_opts = opts.search;
-    if let Some(floor) = min_rate_floor(scenario).filter(|f| *f > search_opts.min_rate) {
-        search_opts.min_rate = floor.min(search_opts.max_rate);
-        say(format!(
-            "note: the lowest rate tried is {} req/s, not {}: below it a probe cannot reach \
-             min_requests = {} within its duration",
-            search_opts.min_rate, opts.search.min_rate, scenario.workload.min_requests
-        ));
-    }
-    let mut rows: Vec<ProbeRow> = Vec::new();
-    let mut results = Vec::new();
-    'configs: for (config, template) in configs(scenario) {
-        let measure = |load: LoadPoint| {
-            let point = Point {
-                id: format!("{config}-{}", load.id()),
-                load,
-                ..template.clone()
-            };
-            let (probe_scenario, cancel) = (&probe_scenario, &cancel);
-            async move {
-                let r = sweep::point::run(probe_scenario, ort, &point, cancel)
-                    .await
-                    .with_context(|| format!("capacity probe {}", point.id))?;
-                anyhow::Ok((point, r.rows, r.notes))
-            }
-        };
-        let mut estimate: Option<ProbeRow> = None;
-        let start = match opts.start_rate {
-            Some(r) => r,
-            None => {
-                let concurrency = (template.workers * 2).max(2);
-                let (point, point_rows, notes) = measure(LoadPoint::Closed { concurrency }).await?;
-                notes.into_iter().for_each(&say);
-                let Some(all) = point_rows.iter().find(|r| r.kind == "all") else {
-                    break 'configs; // interrupted
-                };
-                let row = judge(&config, &point, 0, Step::Estimate, all, &opts.slo);
-                say(format!(
-                    "{config}: estimate: {concurrency} in flight gave {:.0} req/s (p99 {:.2} ms); starting at half",
-                    row.throughput_rps,
-                    row.latency_p99_us / 1e3
-                ));
-                let start = row.throughput_rps / 2.0;
-                if row.valid && row.slo_met {
-                    estimate = Some(row.clone());
-                }
-                rows.push(row);
-                write_csv(&csv_path, &rows)?;
-                if start > 0.0 {
-                    start
-                } else {
-                    search_opts.min_rate
-                }
-            }
-        };
-        let mut search = Search::new(start, search_opts);
-        let mut best_row: Option<usize> = None;
-        let mut failing_reason = String::new();
-        let mut unreliable = Vec::new();
-        let mut retried = 0;
-        while let Some((rate, step)) = search.next() {
-            if *cancel.borrow() {
-                break 'configs;
-            }
-            let (point, point_rows, notes) = measure(LoadPoint::Open { rate }).await?;
-            notes.into_iter().for_each(&say);
-            let Some(all) = point_rows.iter().find(|r| r.kind == "all") else {
-                break 'configs;
-            };
-            if *cancel.borrow() {
-                break 'configs; // cut short: its numbers would mislead
-            }
-            let row = judge(&config, &point, search.probes() + 1, step, all, &opts.slo);
-            let met = row.met == Some(true);
-            say(format!(
-                "{config}: probe {} ({}) at {rate} req/s: {:.0} req/s, p99 {:.2} ms: {}",
-                row.probe,
-                match step {
-                    Step::Bisect => "bisect",
-                    _ => "bracket",
-                },
-                row.throughput_rps,
-                row.latency_p99_us / 1e3,
-                if met {
-                    "meets the SLO".to_string()
-                } else {
-                    format!("fails ({})", row.reason)
-                }
-            ));
-            // An unreliable probe is measured again before it counts against its rate.
-            if row.unreliable && retried < RETRIES {
-                retried += 1;
-                say(format!(
-                    "{config}: probe at {rate} req/s could not be measured reliably; again ({retried} of {RETRIES})"
-                ));
-                rows.push(row);
-                write_csv(&csv_path, &rows)?;
-                continue;
-            }
-            retried = 0;
-            if row.unreliable {
-                unreliable.push(rate);
-            }
-            search.record(rate, met);
-            if !met && search.lowest_failing() == Some(rate) {
-                failing_reason = row.reason.clone();
-            }
-            rows.push(row);
-            if met && search.best() == Some(rate) {
-                best_row = Some(rows.len() - 1);
-            }
-            write_csv(&csv_path, &rows)?;
-        }
-        let Some(end) = search.end() else {
-            break 'configs;
-        };
-        let lower_bound = if best_row.is_none() { estimate } else { None };
-        // The answer's row: the highest meeting probe, or the estimate that bounds it.
-        let answer = best_row.or_else(|| {
-            lower_bound
-                .as_ref()
-                .and_then(|e| rows.iter().position(|r| r == e))
-        });
-        if let Some(i) = answer {
-            rows[i].chosen = true;
-            write_csv(&csv_path, &rows)?;
-        }
-        results.push(ConfigResult {
-            config: config.clone(),
-            point: template.clone(),
-            capacity: best_row.map(|i| rows[i].clone()),
-            lowest_failing: search.lowest_failing(),
-            end,
-            probes: search.probes(),
-            failing_reason,
-            lower_bound: lower_bound.map(|mut r| {
-                r.chosen = true;
-                r
-            }),
-            unreliable,
-        });
-    }
-    signal.abort();
-    let signal = signal.await.ok().flatten();
-    let interrupted = signal.or_else(|| cancel.borrow().then_some(libc::SIGINT));
-    write_csv(&csv_path, &rows)?;
-    let best = best(&results, TIE_PCT);
-    Ok(Capacity {
-        results,
-        search: search_opts,
-        best,
-        interrupted,
-    })
-}
 
 fn write_csv(path: &Path, rows: &[ProbeRow]) -> anyhow::Result<()> {
     let mut w = ::csv::Writer::from_writer(Vec::new());

@@ -1,0 +1,263 @@
+//! How a phase issues its requests, and when it ends: the closed loop's clients, the open loop's
+//! schedule, and the monitor of the stop rule. [`Phase`] says what one request does; this file
+//! says when each goes.
+//!
+//! - **Closed loop**: `concurrency` clients, each sending its next request when the previous one
+//!   is answered.
+//! - **Open loop**: one scheduler that sends each request at its intended time, whatever is in
+//!   flight, woken by a `timerfd` and, for the last `[load] spin` before a send, busy-waiting.
+
+use std::cell::Cell;
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
+use rand::SeedableRng;
+use rand::distr::{Distribution, weighted::WeightedIndex};
+use rand_chacha::ChaCha8Rng;
+use rand_distr::Exp;
+
+use crate::scenario::{Arrival, Limit, Scenario, Target};
+use crate::timer::PreciseTimer;
+
+use super::phase::Phase;
+use super::{PhaseRule, WindowRecord, agree};
+
+/// Draws what each request asks for, from the scenario's weighted mix.
+pub(super) struct Picker {
+    targets: Vec<Target>,
+    weights: WeightedIndex<f64>,
+}
+
+impl Picker {
+    pub(super) fn new(s: &Scenario) -> anyhow::Result<Picker> {
+        let weights = WeightedIndex::new(s.workload.mix.iter().map(|(_, w)| *w))
+            .map_err(|e| anyhow::anyhow!("invalid mix weights: {e}"))?;
+        Ok(Picker {
+            targets: s.workload.mix.iter().map(|(t, _)| *t).collect(),
+            weights,
+        })
+    }
+    fn pick(&self, rng: &mut ChaCha8Rng) -> Target {
+        self.targets[self.weights.sample(rng)]
+    }
+}
+
+/// Inter-arrival times of an open loop, in nanoseconds.
+struct Arrivals<'a> {
+    arrival: &'a Arrival,
+    mean_ns: f64,
+    exp: Option<Exp<f64>>,
+    next_trace: usize,
+}
+
+impl<'a> Arrivals<'a> {
+    fn new(arrival: &'a Arrival, rate: f64) -> Arrivals<'a> {
+        let mean_ns = 1e9 / rate;
+        Arrivals {
+            arrival,
+            mean_ns,
+            exp: Exp::new(1.0 / mean_ns).ok(),
+            next_trace: 0,
+        }
+    }
+    fn next(&mut self, rng: &mut ChaCha8Rng) -> u64 {
+        match self.arrival {
+            Arrival::Constant => self.mean_ns as u64,
+            Arrival::Poisson => self.exp.map_or(self.mean_ns, |e| e.sample(rng)) as u64,
+            Arrival::Trace(t) => {
+                let v = t[self.next_trace % t.len()];
+                self.next_trace += 1;
+                v
+            }
+        }
+    }
+}
+
+/// Ends the phase (sets its `stop`) on time, or when the stable rule is met or gives up; then
+/// `stable` holds whether it was met and the window in which that was decided.
+pub(super) async fn stop_when_due(
+    phase: &Phase<'_>,
+    rule: PhaseRule,
+    stable: &Cell<Option<(bool, usize)>>,
+) {
+    match rule {
+        PhaseRule::Fixed(Limit::Duration(d)) => {
+            tokio::time::sleep_until((phase.start + d).into()).await
+        }
+        PhaseRule::Fixed(Limit::Requests(_)) => std::future::pending::<()>().await,
+        PhaseRule::Stable {
+            window,
+            tolerance_pct,
+            max_windows,
+        } => {
+            for k in 1..=max_windows {
+                tokio::time::sleep_until((phase.start + window * k as u32).into()).await;
+                if k >= 3 {
+                    let windows = phase.windows.borrow();
+                    let last: Vec<WindowRecord> = (k - 3..k)
+                        .map(|i| {
+                            windows
+                                .get(i)
+                                .cloned()
+                                .unwrap_or_else(|| WindowRecord::new(0, 0))
+                        })
+                        .collect();
+                    if agree(&last, window, tolerance_pct) {
+                        stable.set(Some((true, k)));
+                        break;
+                    }
+                }
+                if k == max_windows {
+                    stable.set(Some((false, k)));
+                }
+            }
+        }
+    }
+    phase.stop.set(true);
+}
+
+/// What both loops of one phase share: the phase, the weighted mix, the seed and the rules that
+/// stop issuing.
+pub(super) struct Issuer<'p, 'a> {
+    pub(super) phase: &'p Phase<'a>,
+    pub(super) picker: Picker,
+    pub(super) seed: u64,
+    pub(super) rule: PhaseRule,
+    /// Stops issuing new requests; those in flight still complete.
+    pub(super) cancel: &'p tokio::sync::watch::Receiver<bool>,
+}
+
+impl Issuer<'_, '_> {
+    /// Whether another request may go after `issued` of them: not stopped, not cancelled, and
+    /// under a fixed request count.
+    fn may_send(&self, issued: u64) -> bool {
+        let limit = match self.rule {
+            PhaseRule::Fixed(Limit::Requests(n)) => Some(n),
+            _ => None,
+        };
+        !self.phase.stop.get() && !*self.cancel.borrow() && limit.is_none_or(|n| issued < n)
+    }
+
+    /// The closed loop: `concurrency` clients, each with its own stream of the seed's random
+    /// choices, until `monitor` ends the phase (the requests in flight then complete) or the
+    /// request count is reached.
+    pub(super) async fn closed(&self, concurrency: usize, monitor: impl Future<Output = ()>) {
+        let issued = Cell::new(0u64);
+        let client = |c: usize| {
+            let issued = &issued;
+            async move {
+                let mut rng = ChaCha8Rng::seed_from_u64(self.seed);
+                rng.set_stream(c as u64);
+                while self.may_send(issued.get()) {
+                    issued.set(issued.get() + 1);
+                    let target: Target = self.picker.pick(&mut rng);
+                    if !self.phase.request(target, Instant::now(), c).await {
+                        break; // the worker is gone: stop rather than spin on a dead socket
+                    }
+                }
+            }
+        };
+        let clients = futures::future::join_all((0..concurrency).map(client));
+        tokio::pin!(clients);
+        tokio::select! {
+            _ = &mut clients => {}
+            _ = monitor => { clients.await; }
+        }
+    }
+
+    /// The open loop at `rate` requests per second, until its schedule ends or `monitor` ends the
+    /// phase; every request in flight completes before it returns. Returns whether it stopped
+    /// early because more than `[load] max_in_flight` requests were in flight (overloaded).
+    pub(super) async fn open(
+        &self,
+        scenario: &Scenario,
+        rate: f64,
+        monitor: impl Future<Output = ()>,
+    ) -> anyhow::Result<bool> {
+        let overloaded = Cell::new(false);
+        let schedule = self.schedule(scenario, rate, &overloaded);
+        tokio::pin!(schedule);
+        tokio::select! {
+            r = &mut schedule => r?,
+            _ = monitor => schedule.await?,
+        }
+        Ok(overloaded.get())
+    }
+
+    /// Sends each request at its intended time from the arrival process, never waiting for a
+    /// reply, then waits for those in flight.
+    async fn schedule(
+        &self,
+        scenario: &Scenario,
+        rate: f64,
+        overloaded: &Cell<bool>,
+    ) -> anyhow::Result<()> {
+        let phase = self.phase;
+        let max_in_flight = scenario.load.max_in_flight;
+        let mut arrivals = Arrivals::new(&scenario.load.arrival, rate);
+        let mut rng = ChaCha8Rng::seed_from_u64(self.seed);
+        let mut timer = PreciseTimer::new()?;
+        let mut in_flight = FuturesUnordered::new();
+        let mut issued = 0u64;
+        let mut next_ns: u64 = 0;
+        let deadline = match self.rule {
+            PhaseRule::Fixed(Limit::Duration(d)) => Some(phase.start + d),
+            _ => None,
+        };
+        let spin = scenario.load.spin;
+        // With a fixed duration the schedule itself ends at the deadline. The monitor's stop,
+        // which can fire first after a stall, must not drop sends that were due before it: they
+        // are the ones that waited longest.
+        let may_send = |issued: u64| {
+            if deadline.is_some() {
+                !*self.cancel.borrow()
+            } else {
+                self.may_send(issued)
+            }
+        };
+        loop {
+            let next = phase.start + Duration::from_nanos(next_ns);
+            if !may_send(issued) || deadline.is_some_and(|d| next >= d) {
+                break;
+            }
+            let now = Instant::now();
+            if now >= next {
+                let mut intended = next;
+                while intended <= now && may_send(issued) && deadline.is_none_or(|d| intended < d) {
+                    issued += 1;
+                    in_flight.push(phase.request(
+                        self.picker.pick(&mut rng),
+                        intended,
+                        issued as usize,
+                    ));
+                    next_ns += arrivals.next(&mut rng);
+                    intended = phase.start + Duration::from_nanos(next_ns);
+                }
+                if in_flight.len() > max_in_flight {
+                    overloaded.set(true);
+                    break;
+                }
+            } else if next - now <= spin {
+                // The last `spin` before a send: busy-wait instead of sleeping, since a halted
+                // vCPU can wake milliseconds late. Yielding lets the runtime poll the workers'
+                // sockets, so replies keep being timed while it spins.
+                tokio::select! {
+                    biased;
+                    Some(_) = in_flight.next(), if !in_flight.is_empty() => {}
+                    _ = tokio::task::yield_now() => {}
+                }
+            } else {
+                timer.arm(next - spin)?;
+                tokio::select! {
+                    biased;
+                    r = timer.fired() => r?,
+                    Some(_) = in_flight.next(), if !in_flight.is_empty() => {}
+                }
+            }
+        }
+        while in_flight.next().await.is_some() {}
+        Ok(())
+    }
+}

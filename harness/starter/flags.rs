@@ -1,0 +1,195 @@
+//! `bench run`'s and `bench init`'s flag values: parsed (clap calls the `parse_*` functions), and
+//! aimed at models. A value is aimed at an input or dim by name in every model, or at one model as
+//! `MODEL:NAME`; `--test-data` at the only model or at `MODEL=DIR`.
+
+use std::path::PathBuf;
+
+/// A flag value aimed at an input or dim by name, in every model that has it, or in one model
+/// when written `MODEL:NAME` (MODEL being a model name `bench run` gave, its file stem). A name
+/// that itself holds a colon (`input_1:0`, as tf2onnx writes) stays whole unless the part before
+/// the first colon is a model name.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scoped<T> {
+    /// `NAME` or `MODEL:NAME`, as written.
+    pub target: String,
+    pub value: T,
+    /// The whole flag value, for messages.
+    pub text: String,
+}
+
+/// What `--input NAME=VALUE|FILE` sets: the generators `const` and `file` of the scenario format.
+#[derive(Debug, Clone, PartialEq)]
+pub enum InputValue {
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    /// A tensor file (`.npy`, `.npz`, ONNX `TensorProto` `.pb`) of one sample, or of samples
+    /// stacked on a leading axis.
+    File(PathBuf),
+}
+
+/// The file extensions `--input` takes as a file, as `testdata::read_tensor_file` reads them.
+const TENSOR_FILES: [&str; 3] = [".npy", ".npz", ".pb"];
+
+/// `--dims NAME=SIZE`: a named dim's size, at least 1. The name is everything before the last
+/// `=`, so dotted names (`p2o.DynamicDimension.0=2`) need no quoting.
+pub fn parse_dim(s: &str) -> Result<Scoped<i64>, String> {
+    let (name, size) = split_last(s, "NAME=SIZE, e.g. batch=1")?;
+    let size: i64 = size
+        .trim()
+        .parse()
+        .ok()
+        .filter(|&n| n >= 1)
+        .ok_or_else(|| {
+            format!("the size `{size}` must be a whole number of 1 or more, e.g. {name}=1")
+        })?;
+    Ok(Scoped {
+        target: name.to_string(),
+        value: size,
+        text: s.to_string(),
+    })
+}
+
+/// `--shape INPUT=1x3x224x224`: the input's full shape by position (`x` or `,` between sizes, each
+/// 0 or more).
+pub fn parse_shape(s: &str) -> Result<Scoped<Vec<i64>>, String> {
+    let (name, shape) = split_last(s, "INPUT=SHAPE, e.g. x=1x3x224x224")?;
+    let dims: Option<Vec<i64>> = shape
+        .split(['x', 'X', ','])
+        .map(|d| d.trim().parse::<i64>().ok().filter(|&n| n >= 0))
+        .collect();
+    match dims {
+        Some(dims) if !shape.trim().is_empty() => Ok(Scoped {
+            target: name.to_string(),
+            value: dims,
+            text: s.to_string(),
+        }),
+        _ => Err(format!(
+            "the shape `{shape}` must be sizes of 0 or more joined by `x`, e.g. {name}=1x3x224x224"
+        )),
+    }
+}
+
+/// `--input NAME=VALUE|FILE`: every element equal to VALUE (a number, `true` or `false`), or the
+/// samples of a tensor file (`.npy`, `.npz`, `.pb`). The name is everything before the first `=`,
+/// so a file name may hold one.
+pub fn parse_input(s: &str) -> Result<Scoped<InputValue>, String> {
+    let Some((name, v)) = s.split_once('=').filter(|(n, _)| !n.trim().is_empty()) else {
+        return Err(
+            "write INPUT=VALUE or INPUT=FILE, e.g. mask=true, x=sample.npy or x=input_0.pb".into(),
+        );
+    };
+    let value = match v.trim() {
+        "true" => InputValue::Bool(true),
+        "false" => InputValue::Bool(false),
+        t if t.parse::<i64>().is_ok() => InputValue::Int(t.parse().unwrap_or_default()),
+        t if t.parse::<f64>().is_ok_and(f64::is_finite) => {
+            InputValue::Float(t.parse().unwrap_or_default())
+        }
+        t if TENSOR_FILES
+            .iter()
+            .any(|e| t.to_ascii_lowercase().ends_with(e)) =>
+        {
+            InputValue::File(PathBuf::from(t))
+        }
+        t => {
+            return Err(format!(
+                "`{t}` is neither a number, true/false, nor a tensor file (.npy, .npz, .pb): \
+                 write {name}=0.5, {name}=true or {name}=FILE.npy"
+            ));
+        }
+    };
+    Ok(Scoped {
+        target: name.to_string(),
+        value,
+        text: s.to_string(),
+    })
+}
+
+/// `--test-data [MODEL=]DIR`: a test-data folder (`test_data_set_N/input_K.pb`, `output_K.pb`),
+/// for the only model, or for model MODEL. The target is empty when no model is named.
+pub fn parse_test_data(s: &str) -> Result<Scoped<PathBuf>, String> {
+    if s.trim().is_empty() {
+        return Err("write DIR or MODEL=DIR, e.g. --test-data node/test_relu".into());
+    }
+    let (target, dir) = match s.split_once('=') {
+        Some((m, d)) if !m.is_empty() && !m.contains('/') && !d.is_empty() => (m, d),
+        _ => ("", s),
+    };
+    Ok(Scoped {
+        target: target.to_string(),
+        value: PathBuf::from(dir),
+        text: s.to_string(),
+    })
+}
+
+/// Each model's test-data folder from `--test-data` flags (absolute), or the problems: a flag
+/// that names no model, a folder that is not one, one model given two.
+pub(super) fn test_data_per_model(
+    flags: &[Scoped<PathBuf>],
+    names: &[String],
+) -> Result<Vec<Option<PathBuf>>, Vec<String>> {
+    let mut out = vec![None; names.len()];
+    let mut problems = Vec::new();
+    for f in flags {
+        let m = if f.target.is_empty() {
+            if names.len() != 1 {
+                problems.push(format!(
+                    "--test-data {}: there are {} models; aim it at one: --test-data MODEL=DIR (models: {})",
+                    f.text,
+                    names.len(),
+                    names.join(", ")
+                ));
+                continue;
+            }
+            0
+        } else if let Some(m) = names.iter().position(|n| *n == f.target) {
+            m
+        } else {
+            problems.push(format!(
+                "--test-data {}: no model is named `{}`; the models are {}",
+                f.text,
+                f.target,
+                names.join(", ")
+            ));
+            continue;
+        };
+        if !f.value.is_dir() {
+            problems.push(format!(
+                "--test-data {}: {} is not a folder; give the folder that holds test_data_set_N folders",
+                f.text,
+                f.value.display()
+            ));
+            continue;
+        }
+        if out[m].is_some() {
+            problems.push(format!(
+                "--test-data {}: model `{}` has a test-data folder already",
+                f.text, names[m]
+            ));
+            continue;
+        }
+        out[m] = Some(f.value.canonicalize().unwrap_or_else(|_| f.value.clone()));
+    }
+    if problems.is_empty() {
+        Ok(out)
+    } else {
+        Err(problems)
+    }
+}
+
+fn split_last<'a>(s: &'a str, form: &str) -> Result<(&'a str, &'a str), String> {
+    s.rsplit_once('=')
+        .filter(|(n, _)| !n.trim().is_empty())
+        .ok_or_else(|| format!("write {form}"))
+}
+
+/// Which models a scoped flag aims at: one (`MODEL:NAME`, MODEL a model name) or all, and NAME.
+pub(super) fn aim<'a>(target: &'a str, names: &[String]) -> (Option<usize>, &'a str) {
+    if let Some((m, rest)) = target.split_once(':')
+        && let Some(i) = names.iter().position(|n| n == m)
+    {
+        return (Some(i), rest);
+    }
+    (None, target)
+}
