@@ -957,21 +957,9 @@ mod tests {
 
     fn test_point(workers: usize) -> Point {
         Point {
-            index: 0,
             id: format!("w{workers}-t1-pipe-cpu-c1"),
             workers,
-            intra_threads: 1,
-            transfer: crate::scenario::Transfer::Pipe,
-            channel: crate::scenario::Channel::Socket,
-            placement: crate::scenario::Placement::Replicate,
-            pin: crate::scenario::Pin::None,
-            provider: crate::scenario::Provider::Cpu,
-            runtime: crate::scenario::Runtime::Ort,
-            load: LoadPoint::Closed { concurrency: 1 },
-            session: Default::default(),
-            batch: None,
-            batching: None,
-            worker_concurrency: 1,
+            ..Point::default()
         }
     }
 

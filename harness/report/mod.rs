@@ -125,6 +125,8 @@ pub struct Row {
     pub cpu_arena: bool,
     #[serde(default = "yes")]
     pub memory_pattern: bool,
+    #[serde(default = "yes")]
+    pub prepacking: bool,
     /// The size the `batch` axis bound every model's batch dim to; empty without the axis.
     #[serde(default)]
     pub batch: Option<usize>,
@@ -395,29 +397,31 @@ impl Row {
         self.overhead_mean_us = overhead.mean;
     }
 
-    /// The point's ONNX Runtime session options and batch by `[sweep]` key, as run.json records
-    /// them for each point (`batch` only with the axis).
+    /// A row holding only a point's axis columns (workers, transfer, the session options, batch,
+    /// load, ...), each filled as the axis's declaration says ([`crate::scenario::axes`]).
+    pub fn of_axes(point: &crate::scenario::Point) -> Row {
+        let cells = crate::scenario::axes::cells(point);
+        // Every declared column is a field of `Row` (a test in `scenario::axes` checks it), so
+        // this cannot fail for a point the sweep made.
+        serde_json::from_value(serde_json::Value::Object(cells))
+            .expect("every axis column is a column of Row")
+    }
+
+    /// The point's values of the axes that `run.json` records per point (the ONNX Runtime session
+    /// options, the batch, the batching policy), by their key there; an empty cell is left out.
     pub fn session_settings(&self) -> std::collections::BTreeMap<String, String> {
-        let mut m: std::collections::BTreeMap<String, String> = [
-            ("graph_optimization", self.graph_optimization.clone()),
-            ("execution_mode", self.execution_mode.clone()),
-            ("inter_threads", self.inter_threads.to_string()),
-            ("intra_spinning", self.intra_spinning.to_string()),
-            ("cpu_arena", self.cpu_arena.to_string()),
-            ("memory_pattern", self.memory_pattern.to_string()),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
-        .collect();
-        if let Some(b) = self.batch {
-            m.insert("batch".into(), b.to_string());
-        }
-        if let (Some(b), Some(d), Some(i)) = (self.max_batch, self.max_delay_us, &self.batch_idle) {
-            m.insert("batching.max_batch".into(), b.to_string());
-            m.insert("batching.max_delay_us".into(), d.to_string());
-            m.insert("batching.idle".into(), i.clone());
-        }
-        m
+        let row = serde_json::to_value(self).unwrap_or_default();
+        crate::scenario::axes::run_json_columns()
+            .into_iter()
+            .filter_map(|(column, key)| {
+                let text = match &row[column] {
+                    serde_json::Value::Null => return None,
+                    serde_json::Value::String(s) => s.clone(),
+                    v => v.to_string(),
+                };
+                Some((key.to_string(), text))
+            })
+            .collect()
     }
 
     /// The latency columns (cold starts left out), µs.

@@ -7,6 +7,7 @@
 //! [`ScenarioError`] naming the file, line and key, and saying how to fix it; all problems found
 //! are reported together.
 
+pub mod axes;
 pub mod batch;
 pub mod batching;
 pub use batching::{BatchPolicy, IdlePolicy};
@@ -38,6 +39,7 @@ use crate::tensor::{DType, Generator, TensorData};
 use raw::RawScenario;
 pub use session::{ExecutionMode, GraphOptimization, SessionKnobs};
 pub use source::{KeyPath, SourceMap};
+pub use axes::Axes;
 pub use sweep::{Point, expand};
 pub use workload::MAX_SPIN;
 
@@ -691,36 +693,6 @@ impl LoadPoint {
     }
 }
 
-/// The values of each sweep axis.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Axes {
-    pub workers: Vec<usize>,
-    pub intra_threads: Vec<usize>,
-    pub transfer: Vec<Transfer>,
-    /// How messages travel (`socket` or `spin`).
-    pub channel: Vec<Channel>,
-    pub placement: Vec<Placement>,
-    pub pin: Vec<Pin>,
-    pub provider: Vec<Provider>,
-    pub load: Vec<LoadPoint>,
-    /// Requests each worker runs at once, from its own threads on shared sessions.
-    pub worker_concurrency: Vec<usize>,
-    pub runtime: Vec<Runtime>,
-    /// ONNX Runtime session options ([`session`]); each `[SessionKnobs::default()]`'s value when
-    /// not swept.
-    pub graph_optimization: Vec<GraphOptimization>,
-    pub execution_mode: Vec<ExecutionMode>,
-    pub inter_threads: Vec<usize>,
-    pub intra_spinning: Vec<bool>,
-    pub cpu_arena: Vec<bool>,
-    pub memory_pattern: Vec<bool>,
-    /// The batch sizes the models' batch dim is bound to (`[None]` without the axis: the models
-    /// keep their `dims`).
-    pub batch: Vec<Option<usize>>,
-    /// Dynamic batching's policies (`[None]` without `[batching]`).
-    pub batching: Vec<Option<BatchPolicy>>,
-}
-
 /// A checked scenario: only this reaches the worker pool.
 #[derive(Debug, Clone)]
 pub struct Scenario {
@@ -1221,15 +1193,21 @@ fn resolve(raw: RawScenario, file: &Path, hash: String, e: &mut Errors) -> Optio
     let (load, load_points) = workload::resolve_load(raw.load.unwrap_or_default(), dir, e);
     let transfer = resolve_transfer(raw.transfer.unwrap_or_default(), &root.key("transfer"), e);
     let slo = slo::resolve(raw.slo.as_ref(), &root.key("slo"), e);
-    let mut axes = workload::resolve_axes(raw.sweep.as_ref(), load_points, e);
+    let axes = axes::resolve(
+        axes::Sources {
+            sweep: raw.sweep.as_ref(),
+            load: load_points,
+            batching: batching_axis,
+        },
+        e,
+    );
     batching::refuse_combinations(
-        &batching_axis,
+        &axes.batching,
         first_batch.is_some(),
         &axes.transfer,
         &axes.runtime,
         e,
     );
-    axes.batching = batching_axis;
     torch::resolve(
         &mut models,
         torch_keys,

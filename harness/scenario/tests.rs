@@ -169,6 +169,7 @@ fn bundled_ensemble_resolves() {
             intra_spinning: vec![true],
             cpu_arena: vec![true],
             memory_pattern: vec![true],
+            prepacking: vec![true],
             batch: vec![None],
             batching: vec![None],
         }
@@ -308,6 +309,7 @@ fn defaults_apply_when_workload_and_sweep_are_absent() {
             intra_spinning: vec![true],
             cpu_arena: vec![true],
             memory_pattern: vec![true],
+            prepacking: vec![true],
             batch: vec![None],
             batching: vec![None],
         }

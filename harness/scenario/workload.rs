@@ -1,16 +1,18 @@
 //! Resolving `[workload]` (what requests ask for, warm-up, stopping rule, trials), `[load]`
-//! (closed or open loop, arrivals) and `[sweep]` (the axes).
+//! (closed or open loop, arrivals) and the tables beside `[sweep]` (its axes are read in
+//! [`super::axes`]).
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 use std::time::Duration;
 
+use super::axes::values::positive_axis;
 use super::raw::{self, OneOrMany};
 use super::source::Seg;
 use super::{
-    ArenaExtend, Arrival, Axes, Channel, ConvAlgoSearch, CudaSpec, Errors, ExecutionMode,
-    GraphOptimization, Group, KeyPath, Limit, LoadKind, LoadPoint, LoadSpec, ModelSpec,
-    OnDemandCaps, Pin, Placement, Provider, Runtime, StopRule, Target, Transfer, Workload,
+    ArenaExtend, Arrival, Axes, ConvAlgoSearch, CudaSpec, Errors, Group, KeyPath, Limit, LoadKind,
+    LoadPoint, LoadSpec, ModelSpec, OnDemandCaps, Placement, Provider, StopRule, Target, Transfer,
+    Workload,
 };
 
 /// Parses a duration such as `5s`, `500ms` or `1m 30s`.
@@ -515,261 +517,11 @@ pub(super) fn resolve_load(
     )
 }
 
-pub(super) fn resolve_axes(
-    raw: Option<&raw::RawSweep>,
-    load: Vec<LoadPoint>,
-    e: &mut Errors,
-) -> Axes {
-    let key = KeyPath::default().key("sweep");
-    let axes = Axes {
-        workers: positive_axis(
-            raw.and_then(|r| r.workers.as_ref()),
-            &key.key("workers"),
-            1,
-            e,
-        ),
-        intra_threads: positive_axis(
-            raw.and_then(|r| r.intra_threads.as_ref()),
-            &key.key("intra_threads"),
-            1,
-            e,
-        ),
-        transfer: named_axis(
-            raw.and_then(|r| r.transfer.as_ref()),
-            &key.key("transfer"),
-            &Transfer::ALL,
-            Transfer::name,
-            &[],
-            e,
-        ),
-        channel: named_axis(
-            raw.and_then(|r| r.channel.as_ref()),
-            &key.key("channel"),
-            &Channel::ALL,
-            Channel::name,
-            &[],
-            e,
-        ),
-        placement: named_axis(
-            raw.and_then(|r| r.placement.as_ref()),
-            &key.key("placement"),
-            &Placement::ALL,
-            Placement::name,
-            &[],
-            e,
-        ),
-        pin: named_axis(
-            raw.and_then(|r| r.pin.as_ref()),
-            &key.key("pin"),
-            &Pin::ALL,
-            Pin::name,
-            &[],
-            e,
-        ),
-        provider: named_axis(
-            raw.and_then(|r| r.provider.as_ref()),
-            &key.key("provider"),
-            &Provider::ALL,
-            Provider::name,
-            &[],
-            e,
-        ),
-        load,
-        worker_concurrency: positive_axis(
-            raw.and_then(|r| r.worker_concurrency.as_ref()),
-            &key.key("worker_concurrency"),
-            1,
-            e,
-        ),
-        runtime: named_axis(
-            raw.and_then(|r| r.runtime.as_ref()),
-            &key.key("runtime"),
-            &Runtime::ALL,
-            Runtime::name,
-            &[],
-            e,
-        ),
-        graph_optimization: named_axis(
-            raw.and_then(|r| r.graph_optimization.as_ref()),
-            &key.key("graph_optimization"),
-            &GraphOptimization::ALL,
-            GraphOptimization::name,
-            &[],
-            e,
-        ),
-        execution_mode: named_axis(
-            raw.and_then(|r| r.execution_mode.as_ref()),
-            &key.key("execution_mode"),
-            &ExecutionMode::ALL,
-            ExecutionMode::name,
-            &[],
-            e,
-        ),
-        inter_threads: positive_axis(
-            raw.and_then(|r| r.inter_threads.as_ref()),
-            &key.key("inter_threads"),
-            1,
-            e,
-        ),
-        intra_spinning: bool_axis(
-            raw.and_then(|r| r.intra_spinning.as_ref()),
-            &key.key("intra_spinning"),
-            true,
-            e,
-        ),
-        cpu_arena: bool_axis(
-            raw.and_then(|r| r.cpu_arena.as_ref()),
-            &key.key("cpu_arena"),
-            true,
-            e,
-        ),
-        memory_pattern: bool_axis(
-            raw.and_then(|r| r.memory_pattern.as_ref()),
-            &key.key("memory_pattern"),
-            true,
-            e,
-        ),
-        batch: match raw.and_then(|r| r.batch.as_ref()) {
-            None => vec![None],
-            Some(b) => positive_axis(Some(b), &key.key("batch"), 1, e)
-                .into_iter()
-                .map(Some)
-                .collect(),
-        },
-        // Set from `[batching]` by the caller.
-        batching: vec![None],
-    };
-    super::session::refuse_other_runtimes(&axes, e);
-    for (why, fix) in axes
-        .runtime
-        .iter()
-        .filter_map(|r| r.missing_in_this_build())
-    {
-        e.push(&key.key("runtime"), why, fix);
-    }
-    axes
-}
-
-fn positive_axis(
-    raw: Option<&OneOrMany<i64>>,
-    key: &KeyPath,
-    default: usize,
-    e: &mut Errors,
-) -> Vec<usize> {
-    distinct_axis(raw, key, default, &format!("[{default}]"), e, |v| {
-        usize::try_from(v).ok().filter(|&v| v >= 1).ok_or((
-            format!("values must be at least 1, got {v}"),
-            "remove zero and negative values",
-        ))
-    })
-}
-
-/// An axis of `true` and `false`: one value or a list, each listed once.
-fn bool_axis(
-    raw: Option<&OneOrMany<bool>>,
-    key: &KeyPath,
-    default: bool,
-    e: &mut Errors,
-) -> Vec<bool> {
-    distinct_axis(raw, key, default, "[true, false]", e, Ok)
-}
-
-/// One value or a list, each listed once and each taken by `check` (or refused with its message
-/// and fix); `default` when absent, empty or all refused. `example` is a list for the fix.
-fn distinct_axis<R: Clone + std::fmt::Display, T: PartialEq + Copy>(
-    raw: Option<&OneOrMany<R>>,
-    key: &KeyPath,
-    default: T,
-    example: &str,
-    e: &mut Errors,
-    check: impl Fn(R) -> Result<T, (String, &'static str)>,
-) -> Vec<T> {
-    let Some(raw) = raw else { return vec![default] };
-    let values = raw.to_vec();
-    if values.is_empty() {
-        e.push(
-            key,
-            "the list is empty, so the sweep has no points",
-            format!(
-                "give at least one value, e.g. `{} = {example}`",
-                last_key(key)
-            ),
-        );
-        return vec![default];
-    }
-    let mut out = Vec::new();
-    for v in values {
-        match check(v.clone()) {
-            Err((message, fix)) => e.push(key, message, fix),
-            Ok(t) if out.contains(&t) => e.push(
-                key,
-                format!("value {v} is listed twice"),
-                "list each value once",
-            ),
-            Ok(t) => out.push(t),
-        }
-    }
-    if out.is_empty() { vec![default] } else { out }
-}
-
 fn last_key(key: &KeyPath) -> String {
     match key.0.last() {
         Some(Seg::Key(k)) => k.clone(),
         _ => key.to_string(),
     }
-}
-
-fn named_axis<T: Copy + PartialEq>(
-    raw: Option<&OneOrMany<String>>,
-    key: &KeyPath,
-    all: &[T],
-    name: fn(T) -> &'static str,
-    later: &[(&str, &str)],
-    e: &mut Errors,
-) -> Vec<T> {
-    let Some(raw) = raw else { return vec![all[0]] };
-    let values = raw.to_vec();
-    if values.is_empty() {
-        e.push(
-            key,
-            "the list is empty, so the sweep has no points",
-            format!(
-                "give at least one value, e.g. `{} = [\"{}\"]`",
-                last_key(key),
-                name(all[0])
-            ),
-        );
-        return vec![all[0]];
-    }
-    let known: Vec<&str> = all.iter().map(|&t| name(t)).collect();
-    let mut out = Vec::new();
-    for v in values {
-        match all.iter().find(|&&t| name(t) == v) {
-            Some(&t) if out.contains(&t) => e.push(
-                key,
-                format!("`{v}` is listed twice"),
-                "list each value once",
-            ),
-            Some(&t) => out.push(t),
-            None => match later.iter().find(|(n, _)| *n == v) {
-                Some((_, why)) => e.push(
-                    key,
-                    format!("`{v}` is not available in this version of bench: {why}"),
-                    format!("use one of: {}", known.join(", ")),
-                ),
-                None => e.push(
-                    key,
-                    format!("unknown value `{v}`"),
-                    format!(
-                        "{}use one of: {}",
-                        super::parse::did_you_mean(&v, &known),
-                        known.join(", ")
-                    ),
-                ),
-            },
-        }
-    }
-    if out.is_empty() { vec![all[0]] } else { out }
 }
 
 /// The `[on_demand]` table: the workers' caps, and how many workers may load a model at once.
