@@ -547,7 +547,7 @@ pub struct RunSpec {
     pub name: String,
     /// `(table, key, value)` lines after the models, e.g. `("sweep", "workers", [1, 2])`, in
     /// order; tables are written once each, in order of first use.
-    pub settings: Vec<(&'static str, &'static str, toml::Value)>,
+    pub settings: Vec<(&'static str, String, toml::Value)>,
     /// The command line, for the file's header.
     pub command: String,
 }
