@@ -191,15 +191,12 @@ pub const CSV_FILE: &str = "capacity.csv";
 pub struct ProbeRow {
     /// The configuration: the point id without its load, e.g. `w2-t1-shm-partition-cpu`.
     pub config: String,
-    pub workers: usize,
-    pub intra_threads: usize,
-    pub transfer: String,
-    /// `socket` or `spin` (files from before the column read as `socket`).
-    #[serde(default = "crate::report::socket")]
-    pub channel: String,
-    pub placement: String,
-    pub pin: String,
-    pub provider: String,
+    /// The configuration's axis columns as `results.csv` has them, in its order (workers,
+    /// transfer, runtime, the session options, batch, batching, ...; the load's are the probe's
+    /// own, below), from the axes' declarations ([`crate::scenario::axes::config_cells`]). Written
+    /// between `config` and `probe` ([`ProbeRow::record`]).
+    #[serde(skip)]
+    pub axes: Vec<(&'static str, serde_json::Value)>,
     /// 1, 2, … within the configuration; 0 is the closed-loop estimate.
     pub probe: usize,
     pub step: Step,
@@ -250,6 +247,36 @@ impl ProbeRow {
         r.rate_rps = r.rate_rps.map(r3);
         r
     }
+
+    /// The row's CSV header and cells: `config`, the axis columns, then the probe's own columns
+    /// (serde's, as `csv` writes them).
+    fn record(&self) -> anyhow::Result<(Vec<String>, Vec<String>)> {
+        let mut w = ::csv::Writer::from_writer(Vec::new());
+        w.serialize(self)?;
+        let bytes = w.into_inner().map_err(|e| anyhow::anyhow!("{e}"))?;
+        let mut r = ::csv::Reader::from_reader(bytes.as_slice());
+        let mut names: Vec<String> = r.headers()?.iter().map(String::from).collect();
+        let mut cells: Vec<String> = match r.records().next() {
+            Some(record) => record?.iter().map(String::from).collect(),
+            None => anyhow::bail!("a probe row serialises to no record"),
+        };
+        let text = |v: &serde_json::Value| match v {
+            serde_json::Value::Null => String::new(),
+            serde_json::Value::String(s) => s.clone(),
+            v => v.to_string(),
+        };
+        names.splice(1..1, self.axes.iter().map(|(c, _)| c.to_string()));
+        cells.splice(1..1, self.axes.iter().map(|(_, v)| text(v)));
+        Ok((names, cells))
+    }
+}
+
+/// A configuration's axis columns, in `results.csv`'s order.
+fn axis_columns(point: &Point) -> Vec<(&'static str, serde_json::Value)> {
+    let header = crate::report::csv::header();
+    let mut cells = crate::scenario::axes::config_cells(point);
+    cells.sort_by_key(|(c, _)| header.iter().position(|h| h == c));
+    cells
 }
 
 /// One configuration's answer.
@@ -458,13 +485,7 @@ pub fn judge(
     let valid = all.valid && kept_up;
     ProbeRow {
         config: config.to_string(),
-        workers: point.workers,
-        intra_threads: point.intra_threads,
-        transfer: point.transfer.name().into(),
-        channel: point.channel.name().into(),
-        placement: point.placement.name().into(),
-        pin: point.pin.name().into(),
-        provider: point.provider.name().into(),
+        axes: axis_columns(point),
         probe,
         step,
         load: match point.load {
@@ -701,8 +722,12 @@ pub async fn run(
 
 fn write_csv(path: &Path, rows: &[ProbeRow]) -> anyhow::Result<()> {
     let mut w = ::csv::Writer::from_writer(Vec::new());
-    for r in rows {
-        w.serialize(r.rounded())?;
+    for (i, r) in rows.iter().enumerate() {
+        let (names, cells) = r.rounded().record()?;
+        if i == 0 {
+            w.write_record(&names)?;
+        }
+        w.write_record(&cells)?;
     }
     let bytes = w.into_inner().map_err(|e| anyhow::anyhow!("{e}"))?;
     write_atomic(path, &bytes).with_context(|| format!("cannot write {}", path.display()))

@@ -128,7 +128,6 @@ pub fn check(points: &[Point], cpus: usize) -> Vec<OverLimit> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scenario::{LoadPoint, Pin, Placement, Provider, Runtime, Transfer};
 
     fn point(workers: usize, intra_threads: usize) -> Point {
         Point {

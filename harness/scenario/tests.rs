@@ -1573,7 +1573,7 @@ fn session_options_are_refused_with_another_runtime() {
         map: &map,
         list: Vec::new(),
     };
-    session::refuse_other_runtimes(&axes_ok, &mut errors);
+    super::axes::refuse_other_runtimes(&axes_ok, &mut errors);
     list.extend(errors.list);
     assert!(list.is_empty(), "{list:?}");
 }

@@ -77,7 +77,16 @@ impl Default for Point {
     /// under ONNX Runtime, one request at a time (`w1-t1-pipe-cpu-c1`). The base of every point
     /// of a sweep, and the point tests and `bench parity` run.
     fn default() -> Point {
-        let mut p = Point {
+        let mut p = Point::unnamed();
+        p.id = super::id(&p);
+        p
+    }
+}
+
+impl Point {
+    /// [`Point::default`] without its id.
+    pub(super) fn unnamed() -> Point {
+        Point {
             index: 0,
             id: String::new(),
             workers: 1,
@@ -93,9 +102,7 @@ impl Default for Point {
             session: SessionKnobs::default(),
             batch: None,
             batching: None,
-        };
-        p.id = super::id(&p);
-        p
+        }
     }
 }
 

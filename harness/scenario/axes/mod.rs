@@ -242,8 +242,9 @@ pub(in crate::scenario) trait AnyAxis: Sync {
     fn ort_only(&self) -> bool;
     /// Sets the axis to its default alone.
     fn use_default(&self, axes: &mut Axes);
+    /// Sets the axis to its first `keep` examples.
     #[cfg(test)]
-    fn use_examples(&self, axes: &mut Axes);
+    fn use_examples(&self, axes: &mut Axes, keep: usize);
 }
 
 impl<T: AxisValue> AnyAxis for Axis<T> {
@@ -300,8 +301,8 @@ impl<T: AxisValue> AnyAxis for Axis<T> {
         *(self.place.values_mut)(axes) = vec![self.default];
     }
     #[cfg(test)]
-    fn use_examples(&self, axes: &mut Axes) {
-        *(self.place.values_mut)(axes) = self.examples.to_vec();
+    fn use_examples(&self, axes: &mut Axes, keep: usize) {
+        *(self.place.values_mut)(axes) = self.examples.iter().copied().take(keep).collect();
     }
 }
 
@@ -331,7 +332,7 @@ pub fn lens(axes: &Axes) -> Vec<usize> {
 /// The point holding each axis's value at `at` (one index per axis, in the list's order); its id
 /// is set, its index is 0.
 pub fn point_at(axes: &Axes, at: &[usize]) -> Point {
-    let mut p = Point::default();
+    let mut p = Point::unnamed();
     for (axis, &i) in list::ALL.iter().zip(at) {
         axis.pick(axes, i, &mut p);
     }
@@ -403,7 +404,7 @@ pub(in crate::scenario) fn resolve(src: Sources, e: &mut Errors) -> Axes {
 
 /// Refuses session options other than the defaults on a sweep that runs tract or torch: they are
 /// ONNX Runtime's, and those runtimes have nothing to set them on.
-fn refuse_other_runtimes(axes: &Axes, e: &mut Errors) {
+pub(in crate::scenario) fn refuse_other_runtimes(axes: &Axes, e: &mut Errors) {
     use super::Runtime;
     let others: Vec<&str> = axes
         .runtime
