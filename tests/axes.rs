@@ -124,5 +124,138 @@ fn a_sweep_writes_the_recorded_columns_in_order() {
         .copied()
         .filter(|c| !ADDED.contains(c))
         .collect();
-    assert_eq!(old, recorded, "the recorded columns, in their order, and no other");
+    assert_eq!(
+        old, recorded,
+        "the recorded columns, in their order, and no other"
+    );
+}
+
+/// `bench run --dry-run` with a flag for every scenario key of every axis: each lands in the
+/// `scenario.toml` it writes, under its table, and in the points it lists.
+#[test]
+fn bench_run_has_a_flag_for_every_axis_key() {
+    let runs: [(&[&str], &[&str]); 2] = [
+        (
+            &[
+                "--workers",
+                "1,2",
+                "--intra-threads",
+                "1",
+                "--graph-optimization",
+                "basic",
+                "--execution-mode",
+                "parallel",
+                "--inter-threads",
+                "2",
+                "--intra-spinning",
+                "false",
+                "--cpu-arena",
+                "false",
+                "--memory-pattern",
+                "false",
+                "--prepacking",
+                "true,false",
+                "--transfer",
+                "shm",
+                "--channel",
+                "spin",
+                "--channel-spin",
+                "always",
+                "--spin-max-us",
+                "50",
+                "--placement",
+                "replicate,replicas",
+                "--replicas",
+                "mlp=1",
+                "--pin",
+                "cores",
+                "--provider",
+                "cpu",
+                "--batch",
+                "1,2",
+                "--rate",
+                "100",
+                "--worker-concurrency",
+                "2",
+                "--runtime",
+                "ort",
+            ],
+            &[
+                "w1-t1-opt-basic-par-i2-nospin-noarena-nomempat-noprepack-shm-spin-replicas-pin-cpu-b2-r100-k2",
+                "prepacking=false",
+                "channel=spin (spins up to 50us)",
+                "placement=replicas",
+                "batch=2 rate=100/s worker_concurrency=2",
+            ],
+        ),
+        (
+            &[
+                "--max-batch",
+                "1,4",
+                "--max-delay",
+                "2ms",
+                "--batch-idle",
+                "send",
+                "--concurrency",
+                "2",
+            ],
+            &[
+                "w1-t1-pipe-cpu-mb4-d2ms-send-c2",
+                "max_batch=4 max_delay=2ms idle=send",
+            ],
+        ),
+    ];
+    let mut given = std::collections::BTreeSet::new();
+    for (flags, listed) in runs {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        let mut args = vec![
+            "run",
+            "models/onnx/mlp.onnx",
+            "--dims",
+            "batch=1",
+            "--dry-run",
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        args.extend(flags);
+        let run = common::bench(&args);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        for part in listed {
+            assert!(
+                run.stdout.contains(part),
+                "`{part}` not listed:\n{}",
+                run.stdout
+            );
+        }
+        let text = std::fs::read_to_string(out.join("scenario.toml")).unwrap();
+        let scenario: toml::Table = toml::from_str(&text).unwrap();
+        for pair in flags.chunks(2) {
+            let flag = pair[0].trim_start_matches("--");
+            given.insert(flag.to_string());
+            let (table, key) = match flag {
+                "channel-spin" => ("transfer", "spin"),
+                "spin-max-us" => ("transfer", "spin_max_us"),
+                "replicas" => ("replicas", "mlp"),
+                "max-batch" | "max-delay" => ("batching", &*flag.replace('-', "_")),
+                "batch-idle" => ("batching", "idle"),
+                "rate" | "concurrency" => ("load", flag),
+                _ => ("sweep", &*flag.replace('-', "_")),
+            };
+            assert!(
+                scenario.get(table).and_then(|t| t.get(key)).is_some(),
+                "--{flag}: no [{table}] {key} in\n{text}"
+            );
+        }
+    }
+    // Every axis flag of `bench run --help` was given above.
+    let help = common::bench(&["run", "--help"]).stdout;
+    let start = help.find("--workers").unwrap();
+    let end = help.find("--out").unwrap();
+    for line in help[start..end].lines() {
+        let flag = line.trim_start().split_whitespace().next().unwrap_or("");
+        if let Some(flag) = flag.strip_prefix("--") {
+            assert!(given.contains(flag), "--{flag} is not tested");
+        }
+    }
 }

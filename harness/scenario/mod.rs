@@ -36,10 +36,10 @@ use sha2::Digest;
 
 use crate::onnx::IoInfo;
 use crate::tensor::{DType, Generator, TensorData};
+pub use axes::Axes;
 use raw::RawScenario;
 pub use session::{ExecutionMode, GraphOptimization, SessionKnobs};
 pub use source::{KeyPath, SourceMap};
-pub use axes::Axes;
 pub use sweep::{Point, expand};
 pub use workload::MAX_SPIN;
 

@@ -470,7 +470,7 @@ pub async fn outputs_through(
     transfer: bench::scenario::Transfer,
     channel: bench::scenario::Channel,
 ) -> (String, Vec<Vec<Vec<u8>>>) {
-    use bench::scenario::{LoadPoint, Pin, Placement, Point, Provider, Transfer};
+    use bench::scenario::{Point, Transfer};
     // The pool spawns workers from the current executable unless told otherwise.
     // SAFETY: every test that starts a pool in-process sets the same value, and no test reads it.
     unsafe { std::env::set_var("BENCH_WORKER_EXE", assert_cmd::cargo::cargo_bin("bench")) };

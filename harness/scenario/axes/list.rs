@@ -9,8 +9,8 @@ use serde_json::json;
 use super::values::{Named, bool_axis, named_axis, positive_axis};
 use super::{AnyAxis, Axis, FlagValue, Key, place};
 use crate::scenario::{
-    BatchPolicy, Channel, Errors, ExecutionMode, GraphOptimization, IdlePolicy, KeyPath,
-    LoadPoint, Pin, Placement, Provider, Runtime, SessionKnobs, Transfer,
+    BatchPolicy, Channel, Errors, ExecutionMode, GraphOptimization, IdlePolicy, KeyPath, LoadPoint,
+    Pin, Placement, Provider, Runtime, SessionKnobs, Transfer,
 };
 
 /// The values of each sweep axis (each `[default]` when the scenario does not sweep it).
@@ -109,7 +109,7 @@ impl Point {
 /// Every axis, in the sweep's order: workers, intra_threads, the session options, transfer,
 /// channel, placement, pin, provider, batch, batching, load, worker_concurrency, runtime (so the
 /// runtimes of one configuration run back to back).
-pub(in crate::scenario) static ALL: [&dyn AnyAxis; 19] = [
+pub(in crate::scenario) static ALL: &[&dyn AnyAxis] = &[
     &WORKERS,
     &INTRA_THREADS,
     &GRAPH_OPTIMIZATION,
@@ -394,7 +394,10 @@ pub(in crate::scenario) static CHANNEL: Axis<Channel> = Axis {
             value_name: "US",
             help: "The longest a side of the spin channel spins before it parks, µs, from 0 to \
                    100000 (`[transfer] spin_max_us`; default 1000).",
-            value: FlagValue::Ints { min: 0, max: 100_000 },
+            value: FlagValue::Ints {
+                min: 0,
+                max: 100_000,
+            },
             list: false,
             also: None,
             conflicts: None,
@@ -736,7 +739,10 @@ pub(in crate::scenario) static RUNTIME: Axis<Runtime> = Axis {
 /// `parallel` mode (ONNX Runtime would ignore them), and runtimes missing from this build.
 pub(super) fn refuse_combinations(axes: &Axes, e: &mut Errors) {
     let key = KeyPath::default().key("sweep");
-    if axes.inter_threads.iter().any(|&t| t != INTER_THREADS.default)
+    if axes
+        .inter_threads
+        .iter()
+        .any(|&t| t != INTER_THREADS.default)
         && !axes.execution_mode.contains(&ExecutionMode::Parallel)
     {
         e.push(

@@ -370,7 +370,12 @@ pub fn config_cells(p: &Point) -> Vec<(&'static str, Value)> {
 pub fn run_json_columns() -> Vec<(&'static str, &'static str)> {
     list::ALL
         .iter()
-        .flat_map(|a| a.columns().iter().copied().zip(a.run_json().iter().copied()))
+        .flat_map(|a| {
+            a.columns()
+                .iter()
+                .copied()
+                .zip(a.run_json().iter().copied())
+        })
         .collect()
 }
 
