@@ -1035,6 +1035,50 @@ mod tests {
         assert!(!text.contains("1.234567"), "{text}");
     }
 
+    /// capacity.csv carries the configuration's axis columns as results.csv has them (runtime,
+    /// session options, batching, ...), in its order, between `config` and `probe`.
+    #[test]
+    fn capacity_csv_has_the_axis_columns_of_results_csv() {
+        let mut p = test_point(2);
+        p.load = LoadPoint::Open { rate: 500.0 };
+        p.session.prepacking = false;
+        let row = judge("c", &p, 1, Step::Bracket, &all_row(498.0, 1_000.0), &[]);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("capacity.csv");
+        write_csv(&path, &[row]).unwrap();
+        let rows: Vec<std::collections::HashMap<String, String>> = ::csv::Reader::from_path(&path)
+            .unwrap()
+            .deserialize()
+            .map(Result::unwrap)
+            .collect();
+        let header: Vec<String> = ::csv::Reader::from_path(&path)
+            .unwrap()
+            .headers()
+            .unwrap()
+            .iter()
+            .map(String::from)
+            .collect();
+        let results = crate::report::csv::header();
+        let axis: Vec<&String> = results
+            .iter()
+            .filter(|c| crate::scenario::axes::columns().contains(&c.as_str()))
+            .filter(|c| !["load", "concurrency", "rate_rps"].contains(&c.as_str()))
+            .collect();
+        assert_eq!(header[0], "config");
+        assert_eq!(header[1..=axis.len()].iter().collect::<Vec<_>>(), axis);
+        assert_eq!(header[axis.len() + 1], "probe");
+        for (column, want) in [
+            ("workers", "2"),
+            ("runtime", "ort"),
+            ("prepacking", "false"),
+            ("graph_optimization", "all"),
+            ("max_batch", ""),
+            ("rate_rps", "500.0"),
+        ] {
+            assert_eq!(rows[0][column], want, "{column}");
+        }
+    }
+
     #[test]
     fn a_probe_meets_only_when_valid_and_within_every_objective() {
         let mut p = test_point(1);

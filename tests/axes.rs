@@ -253,7 +253,7 @@ fn bench_run_has_a_flag_for_every_axis_key() {
     let start = help.find("--workers").unwrap();
     let end = help.find("--out").unwrap();
     for line in help[start..end].lines() {
-        let flag = line.trim_start().split_whitespace().next().unwrap_or("");
+        let flag = line.split_whitespace().next().unwrap_or("");
         if let Some(flag) = flag.strip_prefix("--") {
             assert!(given.contains(flag), "--{flag} is not tested");
         }

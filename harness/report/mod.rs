@@ -613,6 +613,56 @@ pub(crate) fn with_floats_set<T: Serialize + serde::de::DeserializeOwned>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::scenario::axes;
+
+    /// Every column an axis declares is a column of `results.csv`, and a row made from a point
+    /// holds each cell as declared: a column the `Row` lacks, or fills otherwise, fails here,
+    /// never silently.
+    #[test]
+    fn every_axis_column_is_a_results_column_filled_as_declared() {
+        let header = csv::header();
+        for c in axes::columns() {
+            assert!(header.iter().any(|h| h == c), "no results.csv column `{c}`");
+        }
+        for p in axes::example_points() {
+            let row = serde_json::to_value(Row::of_axes(&p)).unwrap();
+            for (column, cell) in axes::cells(&p) {
+                assert_eq!(row[&column], cell, "{column} at {}", p.id);
+            }
+        }
+    }
+
+    /// `run.json` records the session options of every point, and the batch and batching policy
+    /// where a point has them.
+    #[test]
+    fn run_json_records_the_session_options_and_the_batching() {
+        let row = Row::of_axes(&crate::scenario::Point::default());
+        let keys: Vec<String> = row.session_settings().into_keys().collect();
+        assert_eq!(
+            keys,
+            [
+                "cpu_arena",
+                "execution_mode",
+                "graph_optimization",
+                "inter_threads",
+                "intra_spinning",
+                "memory_pattern",
+                "prepacking"
+            ]
+        );
+        let p = axes::example_points()
+            .into_iter()
+            .find(|p| p.batch.is_some() && p.batching.is_some())
+            .expect("an example point with a batch and a batching policy");
+        let s = Row::of_axes(&p).session_settings();
+        let policy = p.batching.unwrap();
+        assert_eq!(s["batch"], p.batch.unwrap().to_string());
+        assert_eq!(
+            s["batching.max_delay_us"],
+            policy.max_delay.as_micros().to_string()
+        );
+        assert_eq!(s["batching.idle"], policy.idle.name());
+    }
 
     /// Every float column, found through the row's serde form (optional ones by trying a number),
     /// comes out of `rounded` with at most three decimals.

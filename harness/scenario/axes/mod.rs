@@ -396,6 +396,29 @@ pub fn effective_settings(axes: &Axes) -> Vec<(String, String)> {
     list::ALL.iter().filter_map(|a| a.effective(axes)).collect()
 }
 
+/// Points that between them hold every example value of every axis (the `i`-th point holds each
+/// axis's `i mod n`-th example): for the tests of what reads the axes.
+#[cfg(test)]
+pub fn example_points() -> Vec<Point> {
+    let mut axes = Axes::single();
+    for axis in list::ALL {
+        axis.use_examples(&mut axes, usize::MAX);
+    }
+    let lens = lens(&axes);
+    (0..lens.iter().copied().max().unwrap_or(1))
+        .map(|i| point_at(&axes, &lens.iter().map(|&n| i % n).collect::<Vec<_>>()))
+        .collect()
+}
+
+/// Every axis's CSV columns, in the list's order.
+#[cfg(test)]
+pub fn columns() -> Vec<&'static str> {
+    list::ALL
+        .iter()
+        .flat_map(|a| a.columns().iter().copied())
+        .collect()
+}
+
 /// Reads every axis, then refuses the combinations no point could run.
 pub(in crate::scenario) fn resolve(src: Sources, e: &mut Errors) -> Axes {
     let mut axes = Axes::default();

@@ -92,69 +92,22 @@ fn the_declared_defaults_make_the_default_point() {
 /// other value its fragment, after the threads.
 #[test]
 fn the_session_defaults_add_nothing_to_an_id() {
-    let mut p = Point::default();
-    p.session = SessionKnobs {
-        graph_optimization: GraphOptimization::Basic,
-        execution_mode: ExecutionMode::Parallel,
-        inter_threads: 2,
-        intra_spinning: false,
-        cpu_arena: false,
-        memory_pattern: false,
-        prepacking: false,
+    let p = Point {
+        session: SessionKnobs {
+            graph_optimization: GraphOptimization::Basic,
+            execution_mode: ExecutionMode::Parallel,
+            inter_threads: 2,
+            intra_spinning: false,
+            cpu_arena: false,
+            memory_pattern: false,
+            prepacking: false,
+        },
+        ..Point::default()
     };
     assert_eq!(
         id(&p),
         "w1-t1-opt-basic-par-i2-nospin-noarena-nomempat-noprepack-pipe-cpu-c1"
     );
-}
-
-/// Every declared column is a column of `results.csv`, and a row made from a point holds each
-/// cell as declared: a column the `Row` lacks, or fills otherwise, fails here, never silently.
-#[test]
-fn every_axis_column_is_a_results_column_filled_as_declared() {
-    let header = crate::report::csv::header();
-    let axes = every_example();
-    let lens = lens(&axes);
-    for axis in list::ALL {
-        for c in axis.columns() {
-            assert!(header.iter().any(|h| h == c), "no results.csv column `{c}`");
-        }
-    }
-    for i in 0..lens.iter().max().copied().unwrap_or(1) {
-        let at: Vec<usize> = lens.iter().map(|&n| i % n).collect();
-        let p = point_at(&axes, &at);
-        let row = serde_json::to_value(crate::report::Row::of_axes(&p)).unwrap();
-        for (column, cell) in cells(&p) {
-            assert_eq!(row[&column], cell, "{column} at {}", p.id);
-        }
-    }
-}
-
-/// `run.json` records the session options of every point, and the batch and batching policy
-/// where a point has them.
-#[test]
-fn run_json_records_the_session_options_and_the_batching() {
-    let row = crate::report::Row::of_axes(&Point::default());
-    let keys: Vec<String> = row.session_settings().into_keys().collect();
-    assert_eq!(
-        keys,
-        [
-            "cpu_arena",
-            "execution_mode",
-            "graph_optimization",
-            "inter_threads",
-            "intra_spinning",
-            "memory_pattern",
-            "prepacking"
-        ]
-    );
-    let mut p = Point::default();
-    p.batch = Some(8);
-    p.batching = list::BATCHING.examples[1];
-    let s = crate::report::Row::of_axes(&p).session_settings();
-    assert_eq!(s["batch"], "8");
-    assert_eq!(s["batching.max_delay_us"], "2000");
-    assert_eq!(s["batching.idle"], "wait");
 }
 
 /// Each `[sweep]` key of the list is a key `RawSweep` reads, and every key of every axis is
