@@ -194,7 +194,7 @@ pub struct ProbeRow {
     /// The configuration's axis columns as `results.csv` has them, in its order (workers,
     /// transfer, runtime, the session options, batch, batching, ...; the load's are the probe's
     /// own, below), from the axes' declarations ([`crate::scenario::axes::config_cells`]). Written
-    /// between `config` and `probe` ([`ProbeRow::record`]).
+    /// between `config` and `probe` (`ProbeRow::record`).
     #[serde(skip)]
     pub axes: Vec<(&'static str, serde_json::Value)>,
     /// 1, 2, … within the configuration; 0 is the closed-loop estimate.

@@ -6,7 +6,7 @@ pub use super::axes::{Axes, Point};
 /// The most points one scenario may expand to; a guard against a typo that multiplies axes.
 pub const MAX_POINTS: usize = 10_000;
 
-/// Expands the axes in the order of their declaration ([`super::axes::list::ALL`]), the last
+/// Expands the axes in the order of their declaration (`axes::list::ALL`), the last
 /// varying fastest: workers, intra_threads, the session options (graph_optimization,
 /// execution_mode, inter_threads, intra_spinning, cpu_arena, memory_pattern, prepacking),
 /// transfer, channel, placement, pin, provider, batch, batching, load (concurrency or rate),

@@ -1,6 +1,6 @@
 //! The sweep axes, each declared once, in the sweep's order (the last varies fastest), with the
 //! typed lists ([`Axes`]) and the point ([`Point`]) they fill. Adding an axis is adding its
-//! [`Axis`] here, its entry in [`ALL`], and its fields in [`Axes`] and [`Point`]; see
+//! `Axis` here, its entry in `ALL`, and its fields in [`Axes`] and [`Point`]; see
 //! `docs/development.md`, "Adding a sweep axis".
 
 use serde::Serialize;

@@ -4,7 +4,7 @@
 //! A sweep axis used to be written into about ten places: its scenario key and parser, the
 //! `Point` field, the id fragment, the CSV column, `run.json`, validate's listing, the `bench run`
 //! flag, the size guard, and the docs. The compiler named three of them. Here each axis is one
-//! item of [`list`], an [`Axis`] value (as each of ripgrep's flags is one item of its
+//! item of [`list`], an `Axis` value (as each of ripgrep's flags is one item of its
 //! `flags/defs.rs` that the parser, `--help` and the man page all read) that says:
 //!
 //! - its scenario keys ([`Key`]: table, key) and for each the `bench run` flag, its value name and
@@ -19,8 +19,8 @@
 //!   `run.json` keys per point and in the effective settings, and its part of validate's line;
 //! - whether it is an ONNX Runtime session option (`ort_only`: refused with other runtimes).
 //!
-//! The axes are generic over their value type ([`Axis<T>`]), and one object-safe trait,
-//! [`AnyAxis`], lets [`list::ALL`] hold them all; the functions of this module walk that list. The
+//! The axes are generic over their value type (`Axis<T>`), and one object-safe trait,
+//! `AnyAxis`, lets `list::ALL` hold them all; the functions of this module walk that list. The
 //! list's order is the sweep's order (the last axis varies fastest) and the order of the id's
 //! fragments. Tests here expand every axis over several values at once and require unique ids, and
 //! check the declarations against the typed defaults, `results.csv`'s header and the scenario
