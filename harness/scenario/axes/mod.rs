@@ -23,13 +23,16 @@
 //! `AnyAxis`, lets `list::ALL` hold them all; the functions of this module walk that list. The
 //! list's order is the sweep's order (the last axis varies fastest) and the order of the id's
 //! fragments. Tests here expand every axis over several values at once and require unique ids, and
-//! check the declarations against the typed defaults, `results.csv`'s header and the scenario
-//! reference.
+//! check the declarations against the typed defaults, the raw keys and the scenario
+//! reference; `report`'s tests check them against `results.csv`'s columns.
 //!
 //! What the list cannot do for a new axis: the typed field of [`Axes`] and of [`Point`] (or
-//! [`SessionKnobs`](super::SessionKnobs)), its `RawSweep` field (serde needs one to refuse unknown
-//! keys with the nearest known one) and its `Row` column (a serde struct, as the lenient reader
-//! needs) are still written by hand. Each is one line, and a test here fails until it is there.
+//! [`SessionKnobs`](super::SessionKnobs), which also crosses to the workers, so the Python
+//! workers' codec learns it), its `RawSweep` field (serde needs one to refuse unknown keys with the
+//! nearest known one) and its `Row` column (a serde struct, as the lenient reader needs) are still
+//! written by hand. Each is a line or two, and the compiler (`place!`) or a test fails until it is
+//! there: `tests.rs` here for the raw key and the scenario reference, `report`'s tests for the
+//! column, `protocol`'s round trip for the codec.
 
 pub mod list;
 pub mod values;
