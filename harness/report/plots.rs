@@ -881,6 +881,7 @@ mod tests {
                 r.intra_spinning = spin;
                 r.cpu_arena = true;
                 r.memory_pattern = true;
+                r.prepacking = true;
                 r.batch = batch;
                 rows.push(r);
             }
