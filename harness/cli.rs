@@ -7,9 +7,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::builder::{PossibleValuesParser, TypedValueParser};
-use clap::{Args, Parser, Subcommand};
+use clap::{Arg, ArgAction, ArgMatches, Args, FromArgMatches, Parser, Subcommand};
 
-use crate::scenario::{Channel, Pin, Placement, Provider, Runtime, Transfer};
+use crate::scenario::axes::{self, FlagValue, Key};
 use crate::starter::{self, InputValue, Scoped};
 
 /// `bench --version`: the crate version and the commit it was built from.
@@ -300,7 +300,7 @@ pub struct SweepArgs {
 }
 
 /// The arguments of `bench run`. Each list flag takes one value or a comma list, a sweep axis
-/// named as in the scenario's `[sweep]` and `[load]`.
+/// named as in the scenario's `[sweep]`, `[load]` and `[batching]`.
 #[derive(Debug, Clone, Args)]
 pub struct RunArgs {
     /// The ONNX files, run side by side; each is a model named after its file stem.
@@ -326,48 +326,9 @@ pub struct RunArgs {
     /// first run of each is checked against its outputs. `MODEL=DIR` for one of several models.
     #[arg(long = "test-data", value_name = "[MODEL=]DIR", value_parser = starter::parse_test_data)]
     pub test_data: Vec<Scoped<PathBuf>>,
-    /// Worker processes, e.g. `1,2,4` (`[sweep] workers`; default 1).
-    #[arg(long, value_name = "N,...", value_delimiter = ',', value_parser = clap::value_parser!(u32).range(1..))]
-    pub workers: Vec<u32>,
-    /// ONNX Runtime intra-op threads per session (`[sweep] intra_threads`; default 1).
-    #[arg(long, value_name = "N,...", value_delimiter = ',', value_parser = clap::value_parser!(u32).range(1..))]
-    pub intra_threads: Vec<u32>,
-    /// Requests each worker runs at the same time, on shared sessions, e.g. `1,2`
-    /// (`[sweep] worker_concurrency`; default 1).
-    #[arg(long, value_name = "N,...", value_delimiter = ',', value_parser = clap::value_parser!(u32).range(1..))]
-    pub worker_concurrency: Vec<u32>,
-    /// Transfer modes (`[sweep] transfer`; default pipe).
-    #[arg(long, value_name = "MODE,...", value_delimiter = ',',
-          value_parser = PossibleValuesParser::new(Transfer::ALL.map(Transfer::name)))]
-    pub transfer: Vec<String>,
-    /// Channels: how requests and replies travel, `socket` or `spin` (`[sweep] channel`; default
-    /// socket).
-    #[arg(long, value_name = "C,...", value_delimiter = ',',
-          value_parser = PossibleValuesParser::new(Channel::ALL.map(Channel::name)))]
-    pub channel: Vec<String>,
-    /// Placements (`[sweep] placement`; default replicate).
-    #[arg(long, value_name = "P,...", value_delimiter = ',',
-          value_parser = PossibleValuesParser::new(Placement::ALL.map(Placement::name)))]
-    pub placement: Vec<String>,
-    /// Pinning (`[sweep] pin`; default none).
-    #[arg(long, value_name = "PIN,...", value_delimiter = ',',
-          value_parser = PossibleValuesParser::new(Pin::ALL.map(Pin::name)))]
-    pub pin: Vec<String>,
-    /// Execution providers (`[sweep] provider`; default cpu).
-    #[arg(long, value_name = "P,...", value_delimiter = ',',
-          value_parser = PossibleValuesParser::new(Provider::ALL.map(Provider::name)))]
-    pub provider: Vec<String>,
-    /// Runtimes (`[sweep] runtime`; default ort).
-    #[arg(long, value_name = "R,...", value_delimiter = ',',
-          value_parser = PossibleValuesParser::new(Runtime::ALL.map(Runtime::name)))]
-    pub runtime: Vec<String>,
-    /// Closed loop: requests in flight, e.g. `1,8` (`[load] concurrency`; default 1).
-    #[arg(long, value_name = "N,...", value_delimiter = ',', conflicts_with = "rate",
-          value_parser = clap::value_parser!(u32).range(1..))]
-    pub concurrency: Vec<u32>,
-    /// Open loop instead: target requests per second, e.g. `100,200` (`[load] rate`).
-    #[arg(long, value_name = "RPS,...", value_delimiter = ',')]
-    pub rate: Vec<f64>,
+    /// The sweep axes: one flag per scenario key of each axis, declared with the axis.
+    #[command(flatten)]
+    pub axes: AxisFlags,
     /// Output folder: the results, and `scenario.toml`. Default: `reports/<first model's stem>`.
     /// A folder holding an earlier run's results is refused unless --force.
     #[arg(long, short)]
@@ -379,6 +340,73 @@ pub struct RunArgs {
     pub force: ForceFlag,
     #[command(flatten)]
     pub run: RunFlags,
+}
+
+/// `bench run`'s flags for the sweep axes: one per scenario key of every axis, each with its value
+/// name and `--help` line as the axis declares them ([`crate::scenario::axes`]), so an axis added
+/// there has its flag here without a line of this file.
+#[derive(Debug, Clone, Default)]
+pub struct AxisFlags {
+    /// The flags given, each with its values (checked as the axis says), in the axes' order.
+    pub given: Vec<(&'static Key, Vec<String>)>,
+}
+
+impl AxisFlags {
+    /// The values given to `--FLAG`, if it was.
+    pub fn values(&self, flag: &str) -> Option<&[String]> {
+        self.given
+            .iter()
+            .find(|(k, _)| k.flag == flag)
+            .map(|(_, v)| v.as_slice())
+    }
+}
+
+/// A key's flag: one value or a comma list, checked when parsed.
+fn axis_arg(key: &'static Key) -> Arg {
+    let arg = Arg::new(key.flag)
+        .long(key.flag)
+        .value_name(key.value_name)
+        .help(key.help.strip_suffix('.').unwrap_or(key.help));
+    let arg = match key.value {
+        FlagValue::Names(names) => arg.value_parser(PossibleValuesParser::new(names())),
+        FlagValue::Bools => arg.value_parser(PossibleValuesParser::new(["true", "false"])),
+        _ => arg.value_parser(move |s: &str| key.check(s)),
+    };
+    let arg = if key.list {
+        arg.value_delimiter(',').action(ArgAction::Append)
+    } else {
+        arg.action(ArgAction::Set)
+    };
+    match key.conflicts {
+        Some(other) => arg.conflicts_with(other),
+        None => arg,
+    }
+}
+
+impl Args for AxisFlags {
+    fn augment_args(cmd: clap::Command) -> clap::Command {
+        axes::keys().fold(cmd, |cmd, key| cmd.arg(axis_arg(key)))
+    }
+    fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
+        Self::augment_args(cmd)
+    }
+}
+
+impl FromArgMatches for AxisFlags {
+    fn from_arg_matches(m: &ArgMatches) -> Result<Self, clap::Error> {
+        let mut flags = AxisFlags::default();
+        flags.update_from_arg_matches(m)?;
+        Ok(flags)
+    }
+    fn update_from_arg_matches(&mut self, m: &ArgMatches) -> Result<(), clap::Error> {
+        for key in axes::keys() {
+            if let Some(values) = m.get_many::<String>(key.flag) {
+                self.given.retain(|(k, _)| k.flag != key.flag);
+                self.given.push((key, values.cloned().collect()));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// The arguments of `bench init`.
@@ -689,9 +717,10 @@ mod tests {
             panic!("not run")
         };
         assert_eq!(args.dims[0].target, "p2o.DynamicDimension.0");
-        assert_eq!(args.workers, [1, 2, 4]);
-        assert_eq!(args.transfer, ["pipe", "shm"]);
-        assert_eq!(args.concurrency, [1, 8]);
+        let values = |flag: &str| args.axes.values(flag).unwrap().to_vec();
+        assert_eq!(values("workers"), ["1", "2", "4"]);
+        assert_eq!(values("transfer"), ["pipe", "shm"]);
+        assert_eq!(values("concurrency"), ["1", "8"]);
         for bad in [
             vec!["--transfer", "pigeon"],
             vec!["--workers", "0"],

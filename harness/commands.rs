@@ -157,65 +157,41 @@ pub fn run(args: RunArgs, ort_lib: Option<&Path>) -> anyhow::Result<ExitCode> {
         .out
         .clone()
         .unwrap_or_else(|| PathBuf::from("reports").join(&first));
-    let mut settings: Vec<(&'static str, &'static str, Value)> = Vec::new();
-    let list = |v: Vec<Value>| {
-        if v.len() == 1 {
-            v[0].clone()
-        } else {
-            Value::Array(v)
-        }
-    };
-    let ints = |v: &[u32]| list(v.iter().map(|&n| Value::Integer(n.into())).collect());
-    let strs = |v: &[String]| list(v.iter().map(|t| Value::String(t.clone())).collect());
+    let mut settings: Vec<(&'static str, String, Value)> = Vec::new();
     let duration =
         |d: std::time::Duration| Value::String(humantime::format_duration(d).to_string());
     // The run flags go into the file too, so that the file alone repeats the run.
     if let Some(d) = args.run.duration {
-        settings.push(("workload", "duration", duration(d)));
+        settings.push(("workload", "duration".into(), duration(d)));
     }
     if let Some(n) = args.run.requests {
-        settings.push(("workload", "requests", Value::Integer(n.try_into()?)));
+        settings.push(("workload", "requests".into(), Value::Integer(n.try_into()?)));
     }
     if let Some(d) = args.run.warmup {
-        settings.push(("workload", "warmup", duration(d)));
+        settings.push(("workload", "warmup".into(), duration(d)));
     }
     if let Some(n) = args.run.warmup_requests {
-        settings.push(("workload", "warmup_requests", Value::Integer(n.try_into()?)));
-    }
-    for (key, v) in [
-        ("workers", &args.workers),
-        ("intra_threads", &args.intra_threads),
-        ("worker_concurrency", &args.worker_concurrency),
-    ] {
-        if !v.is_empty() {
-            settings.push(("sweep", key, ints(v)));
-        }
-    }
-    for (key, v) in [
-        ("transfer", &args.transfer),
-        ("channel", &args.channel),
-        ("placement", &args.placement),
-        ("pin", &args.pin),
-        ("provider", &args.provider),
-        ("runtime", &args.runtime),
-    ] {
-        if !v.is_empty() {
-            settings.push(("sweep", key, strs(v)));
-        }
-    }
-    if !args.rate.is_empty() {
-        settings.push(("load", "kind", Value::String("open".into())));
         settings.push((
-            "load",
-            "rate",
-            list(args.rate.iter().map(|&r| Value::Float(r)).collect()),
+            "workload",
+            "warmup_requests".into(),
+            Value::Integer(n.try_into()?),
         ));
-    } else if !args.concurrency.is_empty() {
-        settings.push(("load", "concurrency", ints(&args.concurrency)));
+    }
+    // Each axis flag becomes its scenario key, as the axis declares it.
+    for (key, values) in &args.axes.given {
+        settings.extend(key.settings(values));
     }
     if let Some(spin) = args.run.spin {
-        settings.push(("load", "spin", duration(spin)));
+        settings.push(("load", "spin".into(), duration(spin)));
     }
+    // One block per table: the tables in the order they first appear.
+    let mut tables: Vec<&str> = Vec::new();
+    for (t, _, _) in &settings {
+        if !tables.contains(t) {
+            tables.push(t);
+        }
+    }
+    settings.sort_by_key(|(t, _, _)| tables.iter().position(|x| x == t));
     let spec = starter::RunSpec {
         dims: args.dims.clone(),
         shapes: args.shapes.clone(),

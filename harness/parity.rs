@@ -12,9 +12,7 @@ use serde::Serialize;
 
 use crate::protocol::{Finished, Outputs};
 use crate::runtime::ortlib::OrtLib;
-use crate::scenario::{
-    LoadPoint, ModelSource, Pin, Placement, Point, Provider, Runtime, Scenario, Tolerance, Transfer,
-};
+use crate::scenario::{ModelSource, Point, Runtime, Scenario, Tolerance};
 use crate::tensor::{self, TensorData};
 use crate::worker::pool::{InputsRef, Pool, Reply};
 
@@ -105,21 +103,9 @@ pub fn compare(want: &TensorData, got: &TensorData, tol: Tolerance) -> (f64, f64
 async fn outputs(s: &Scenario, ort: Option<&OrtLib>, runtime: Runtime) -> anyhow::Result<Vec<Got>> {
     let unsupported = crate::runtime::unsupported(s, runtime)?;
     let point = Point {
-        index: 0,
         id: format!("parity-{}", runtime.name()),
-        workers: 1,
-        intra_threads: 1,
-        transfer: Transfer::Pipe,
-        channel: crate::scenario::Channel::Socket,
-        placement: Placement::Replicate,
-        pin: Pin::None,
-        provider: Provider::Cpu,
-        load: LoadPoint::Closed { concurrency: 1 },
-        worker_concurrency: 1,
         runtime,
-        session: Default::default(),
-        batch: None,
-        batching: None,
+        ..Point::default()
     };
     let mut setups = crate::sweep::setup::setups(s, ort, &point, None);
     crate::sweep::setup::leave_out(&mut setups, &unsupported);

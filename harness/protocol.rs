@@ -24,7 +24,7 @@ pub use crate::transfer::{Inputs, InputsRef, Outputs};
 pub const MAGIC: [u8; 4] = *b"BNCH";
 /// Bumped on every incompatible change to the messages below (and in
 /// `harness/python/bench_protocol.py`, the Python workers' codec of the same messages).
-pub const PROTOCOL_VERSION: u32 = 6;
+pub const PROTOCOL_VERSION: u32 = 7;
 /// Frames larger than this are refused rather than allocated (1 GiB).
 pub const MAX_FRAME: u32 = 1 << 30;
 
@@ -521,7 +521,7 @@ mod tests {
                     prop::sample::select(crate::scenario::GraphOptimization::ALL.to_vec()),
                     prop::sample::select(crate::scenario::ExecutionMode::ALL.to_vec()),
                     any::<usize>(),
-                    any::<(bool, bool, bool)>(),
+                    any::<(bool, bool, bool, bool)>(),
                 ),
             ),
         )
@@ -570,6 +570,7 @@ mod tests {
                             intra_spinning: flags.0,
                             cpu_arena: flags.1,
                             memory_pattern: flags.2,
+                            prepacking: flags.3,
                         },
                         worker_concurrency: intra_threads.rotate_left(7) % 9,
                         channel: Channel::ALL[worker as usize % 2],

@@ -195,15 +195,12 @@ pub const CSV_FILE: &str = "capacity.csv";
 pub struct ProbeRow {
     /// The configuration: the point id without its load, e.g. `w2-t1-shm-partition-cpu`.
     pub config: String,
-    pub workers: usize,
-    pub intra_threads: usize,
-    pub transfer: String,
-    /// `socket` or `spin` (files from before the column read as `socket`).
-    #[serde(default = "crate::report::socket")]
-    pub channel: String,
-    pub placement: String,
-    pub pin: String,
-    pub provider: String,
+    /// The configuration's axis columns as `results.csv` has them, in its order (workers,
+    /// transfer, runtime, the session options, batch, batching, ...; the load's are the probe's
+    /// own, below), from the axes' declarations ([`crate::scenario::axes::config_cells`]). Written
+    /// between `config` and `probe` (`ProbeRow::record`).
+    #[serde(skip)]
+    pub axes: Vec<(&'static str, serde_json::Value)>,
     /// 1, 2, … within the configuration; 0 is the closed-loop estimate.
     pub probe: usize,
     pub step: Step,
@@ -254,6 +251,36 @@ impl ProbeRow {
         r.rate_rps = r.rate_rps.map(r3);
         r
     }
+
+    /// The row's CSV header and cells: `config`, the axis columns, then the probe's own columns
+    /// (serde's, as `csv` writes them).
+    fn record(&self) -> anyhow::Result<(Vec<String>, Vec<String>)> {
+        let mut w = ::csv::Writer::from_writer(Vec::new());
+        w.serialize(self)?;
+        let bytes = w.into_inner().map_err(|e| anyhow::anyhow!("{e}"))?;
+        let mut r = ::csv::Reader::from_reader(bytes.as_slice());
+        let mut names: Vec<String> = r.headers()?.iter().map(String::from).collect();
+        let mut cells: Vec<String> = match r.records().next() {
+            Some(record) => record?.iter().map(String::from).collect(),
+            None => anyhow::bail!("a probe row serialises to no record"),
+        };
+        let text = |v: &serde_json::Value| match v {
+            serde_json::Value::Null => String::new(),
+            serde_json::Value::String(s) => s.clone(),
+            v => v.to_string(),
+        };
+        names.splice(1..1, self.axes.iter().map(|(c, _)| c.to_string()));
+        cells.splice(1..1, self.axes.iter().map(|(_, v)| text(v)));
+        Ok((names, cells))
+    }
+}
+
+/// A configuration's axis columns, in `results.csv`'s order.
+fn axis_columns(point: &Point) -> Vec<(&'static str, serde_json::Value)> {
+    let header = crate::report::csv::header();
+    let mut cells = crate::scenario::axes::config_cells(point);
+    cells.sort_by_key(|(c, _)| header.iter().position(|h| h == c));
+    cells
 }
 
 /// One configuration's answer.
@@ -462,13 +489,7 @@ pub fn judge(
     let valid = all.valid && kept_up;
     ProbeRow {
         config: config.to_string(),
-        workers: point.workers,
-        intra_threads: point.intra_threads,
-        transfer: point.transfer.name().into(),
-        channel: point.channel.name().into(),
-        placement: point.placement.name().into(),
-        pin: point.pin.name().into(),
-        provider: point.provider.name().into(),
+        axes: axis_columns(point),
         probe,
         step,
         load: match point.load {
@@ -529,8 +550,12 @@ pub const RETRIES: usize = 2;
 
 fn write_csv(path: &Path, rows: &[ProbeRow]) -> anyhow::Result<()> {
     let mut w = ::csv::Writer::from_writer(Vec::new());
-    for r in rows {
-        w.serialize(r.rounded())?;
+    for (i, r) in rows.iter().enumerate() {
+        let (names, cells) = r.rounded().record()?;
+        if i == 0 {
+            w.write_record(&names)?;
+        }
+        w.write_record(&cells)?;
     }
     let bytes = w.into_inner().map_err(|e| anyhow::anyhow!("{e}"))?;
     write_atomic(path, &bytes).with_context(|| format!("cannot write {}", path.display()))
@@ -785,21 +810,9 @@ mod tests {
 
     fn test_point(workers: usize) -> Point {
         Point {
-            index: 0,
             id: format!("w{workers}-t1-pipe-cpu-c1"),
             workers,
-            intra_threads: 1,
-            transfer: crate::scenario::Transfer::Pipe,
-            channel: crate::scenario::Channel::Socket,
-            placement: crate::scenario::Placement::Replicate,
-            pin: crate::scenario::Pin::None,
-            provider: crate::scenario::Provider::Cpu,
-            runtime: crate::scenario::Runtime::Ort,
-            load: LoadPoint::Closed { concurrency: 1 },
-            session: Default::default(),
-            batch: None,
-            batching: None,
-            worker_concurrency: 1,
+            ..Point::default()
         }
     }
 
@@ -848,6 +861,50 @@ mod tests {
             "{text}"
         );
         assert!(!text.contains("1.234567"), "{text}");
+    }
+
+    /// capacity.csv carries the configuration's axis columns as results.csv has them (runtime,
+    /// session options, batching, ...), in its order, between `config` and `probe`.
+    #[test]
+    fn capacity_csv_has_the_axis_columns_of_results_csv() {
+        let mut p = test_point(2);
+        p.load = LoadPoint::Open { rate: 500.0 };
+        p.session.prepacking = false;
+        let row = judge("c", &p, 1, Step::Bracket, &all_row(498.0, 1_000.0), &[]);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("capacity.csv");
+        write_csv(&path, &[row]).unwrap();
+        let rows: Vec<std::collections::HashMap<String, String>> = ::csv::Reader::from_path(&path)
+            .unwrap()
+            .deserialize()
+            .map(Result::unwrap)
+            .collect();
+        let header: Vec<String> = ::csv::Reader::from_path(&path)
+            .unwrap()
+            .headers()
+            .unwrap()
+            .iter()
+            .map(String::from)
+            .collect();
+        let results = crate::report::csv::header();
+        let axis: Vec<&String> = results
+            .iter()
+            .filter(|c| crate::scenario::axes::columns().contains(&c.as_str()))
+            .filter(|c| !["load", "concurrency", "rate_rps"].contains(&c.as_str()))
+            .collect();
+        assert_eq!(header[0], "config");
+        assert_eq!(header[1..=axis.len()].iter().collect::<Vec<_>>(), axis);
+        assert_eq!(header[axis.len() + 1], "probe");
+        for (column, want) in [
+            ("workers", "2"),
+            ("runtime", "ort"),
+            ("prepacking", "false"),
+            ("graph_optimization", "all"),
+            ("max_batch", ""),
+            ("rate_rps", "500.0"),
+        ] {
+            assert_eq!(rows[0][column], want, "{column}");
+        }
     }
 
     #[test]

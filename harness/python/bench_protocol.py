@@ -34,7 +34,7 @@ import sys
 
 MAGIC = b"BNCH"
 # Must equal PROTOCOL_VERSION in harness/protocol.rs (the round-trip test checks it).
-PROTOCOL_VERSION = 6
+PROTOCOL_VERSION = 7
 # Frames larger than this are refused rather than allocated (1 GiB), as on the Rust side.
 MAX_FRAME = 1 << 30
 
@@ -114,6 +114,7 @@ TYPES: dict = {
         ("intra_spinning", "bool"),
         ("cpu_arena", "bool"),
         ("memory_pattern", "bool"),
+        ("prepacking", "bool"),
     ]),
     "GpuSetup": ("struct", [
         ("device", "u32"),

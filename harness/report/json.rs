@@ -104,8 +104,11 @@ pub struct PointInfo {
     /// `bench merge`: the index of the input (in `sources`) the point comes from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<usize>,
-    /// The ONNX Runtime session options the point's workers set, and its batch size, by `[sweep]`
-    /// key (`intra_spinning`, `batch`, ...). Absent from files of before the options.
+    /// The values of the axes that `run.json` records per point, by their key here: the ONNX
+    /// Runtime session options the point's workers set (`intra_spinning`, `prepacking`, ...), its
+    /// `batch` and its `batching.*` policy where it has them; each axis declares its keys
+    /// (`crate::scenario::axes`, via [`crate::report::Row::session_settings`]). Absent from files
+    /// of before the options.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub session: std::collections::BTreeMap<String, String>,
 }

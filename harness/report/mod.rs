@@ -125,6 +125,8 @@ pub struct Row {
     pub cpu_arena: bool,
     #[serde(default = "yes")]
     pub memory_pattern: bool,
+    #[serde(default = "yes")]
+    pub prepacking: bool,
     /// The size the `batch` axis bound every model's batch dim to; empty without the axis.
     #[serde(default)]
     pub batch: Option<usize>,
@@ -395,29 +397,31 @@ impl Row {
         self.overhead_mean_us = overhead.mean;
     }
 
-    /// The point's ONNX Runtime session options and batch by `[sweep]` key, as run.json records
-    /// them for each point (`batch` only with the axis).
+    /// A row holding only a point's axis columns (workers, transfer, the session options, batch,
+    /// load, ...), each filled as the axis's declaration says ([`crate::scenario::axes`]).
+    pub fn of_axes(point: &crate::scenario::Point) -> Row {
+        let cells = crate::scenario::axes::cells(point);
+        // Every declared column is a field of `Row` (a test in `scenario::axes` checks it), so
+        // this cannot fail for a point the sweep made.
+        serde_json::from_value(serde_json::Value::Object(cells))
+            .expect("every axis column is a column of Row")
+    }
+
+    /// The point's values of the axes that `run.json` records per point (the ONNX Runtime session
+    /// options, the batch, the batching policy), by their key there; an empty cell is left out.
     pub fn session_settings(&self) -> std::collections::BTreeMap<String, String> {
-        let mut m: std::collections::BTreeMap<String, String> = [
-            ("graph_optimization", self.graph_optimization.clone()),
-            ("execution_mode", self.execution_mode.clone()),
-            ("inter_threads", self.inter_threads.to_string()),
-            ("intra_spinning", self.intra_spinning.to_string()),
-            ("cpu_arena", self.cpu_arena.to_string()),
-            ("memory_pattern", self.memory_pattern.to_string()),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
-        .collect();
-        if let Some(b) = self.batch {
-            m.insert("batch".into(), b.to_string());
-        }
-        if let (Some(b), Some(d), Some(i)) = (self.max_batch, self.max_delay_us, &self.batch_idle) {
-            m.insert("batching.max_batch".into(), b.to_string());
-            m.insert("batching.max_delay_us".into(), d.to_string());
-            m.insert("batching.idle".into(), i.clone());
-        }
-        m
+        let row = serde_json::to_value(self).unwrap_or_default();
+        crate::scenario::axes::run_json_columns()
+            .into_iter()
+            .filter_map(|(column, key)| {
+                let text = match &row[column] {
+                    serde_json::Value::Null => return None,
+                    serde_json::Value::String(s) => s.clone(),
+                    v => v.to_string(),
+                };
+                Some((key.to_string(), text))
+            })
+            .collect()
     }
 
     /// The latency columns (cold starts left out), µs.
@@ -609,6 +613,56 @@ pub(crate) fn with_floats_set<T: Serialize + serde::de::DeserializeOwned>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::scenario::axes;
+
+    /// Every column an axis declares is a column of `results.csv`, and a row made from a point
+    /// holds each cell as declared: a column the `Row` lacks, or fills otherwise, fails here,
+    /// never silently.
+    #[test]
+    fn every_axis_column_is_a_results_column_filled_as_declared() {
+        let header = csv::header();
+        for c in axes::columns() {
+            assert!(header.iter().any(|h| h == c), "no results.csv column `{c}`");
+        }
+        for p in axes::example_points() {
+            let row = serde_json::to_value(Row::of_axes(&p)).unwrap();
+            for (column, cell) in axes::cells(&p) {
+                assert_eq!(row[&column], cell, "{column} at {}", p.id);
+            }
+        }
+    }
+
+    /// `run.json` records the session options of every point, and the batch and batching policy
+    /// where a point has them.
+    #[test]
+    fn run_json_records_the_session_options_and_the_batching() {
+        let row = Row::of_axes(&crate::scenario::Point::default());
+        let keys: Vec<String> = row.session_settings().into_keys().collect();
+        assert_eq!(
+            keys,
+            [
+                "cpu_arena",
+                "execution_mode",
+                "graph_optimization",
+                "inter_threads",
+                "intra_spinning",
+                "memory_pattern",
+                "prepacking"
+            ]
+        );
+        let p = axes::example_points()
+            .into_iter()
+            .find(|p| p.batch.is_some() && p.batching.is_some())
+            .expect("an example point with a batch and a batching policy");
+        let s = Row::of_axes(&p).session_settings();
+        let policy = p.batching.unwrap();
+        assert_eq!(s["batch"], p.batch.unwrap().to_string());
+        assert_eq!(
+            s["batching.max_delay_us"],
+            policy.max_delay.as_micros().to_string()
+        );
+        assert_eq!(s["batching.idle"], policy.idle.name());
+    }
 
     /// Every float column, found through the row's serde form (optional ones by trying a number),
     /// comes out of `rounded` with at most three decimals.

@@ -115,6 +115,9 @@ fn session_label(r: &Row) -> String {
     if !r.memory_pattern {
         parts.push("nomempat".into());
     }
+    if !r.prepacking {
+        parts.push("noprepack".into());
+    }
     if let Some(b) = r.batch {
         parts.push(format!("b{b}"));
     }
@@ -878,6 +881,7 @@ mod tests {
                 r.intra_spinning = spin;
                 r.cpu_arena = true;
                 r.memory_pattern = true;
+                r.prepacking = true;
                 r.batch = batch;
                 rows.push(r);
             }

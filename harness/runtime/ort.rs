@@ -99,7 +99,10 @@ fn build_session(
         // `session.intra_op.allow_spinning`: "1" is ONNX Runtime's default; set either way so
         // the run records what it measured, not what a library version happens to default to.
         .with_intra_op_spinning(knobs.intra_spinning)?
-        .with_memory_pattern(knobs.memory_pattern)?;
+        .with_memory_pattern(knobs.memory_pattern)?
+        // `session.disable_prepacking`: "0" (prepack) is ONNX Runtime's default; set either way,
+        // as spinning is.
+        .with_prepacking(knobs.prepacking)?;
     let mut providers = Vec::new();
     if let Some(gpu) = &opts.gpu {
         providers.push(cuda_provider(gpu));

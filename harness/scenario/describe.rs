@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{Limit, LoadKind, LoadPoint, Scenario, StopRule, Target};
+use super::{Limit, LoadKind, Scenario, StopRule, Target};
 
 fn limit(l: Limit) -> String {
     match l {
@@ -79,54 +79,42 @@ pub fn effective_settings(s: &Scenario) -> BTreeMap<String, String> {
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
-    .chain(super::session::settings(&s.axes))
-    .chain(batch_setting(s))
-    .chain(batching_setting(s))
+    .chain(super::axes::effective_settings(&s.axes))
     .collect()
-}
-
-/// `batching` with its policies, only when the scenario has `[batching]`.
-fn batching_setting(s: &Scenario) -> Option<(String, String)> {
-    let values: Vec<String> = s.axes.batching.iter().flatten().map(|p| p.id()).collect();
-    (!values.is_empty()).then(|| ("batching".to_string(), values.join(", ")))
-}
-
-/// `sweep.batch` with its values, only when the scenario sweeps it (runs without it record none).
-fn batch_setting(s: &Scenario) -> Option<(String, String)> {
-    let values: Vec<String> = s
-        .axes
-        .batch
-        .iter()
-        .flatten()
-        .map(|b| b.to_string())
-        .collect();
-    (!values.is_empty()).then(|| ("sweep.batch".to_string(), values.join(", ")))
 }
 
 /// The resolved scenario and its points, as `validate` and `--dry-run` print them.
 pub fn describe(s: &Scenario) -> String {
-    use std::fmt::Write;
-    let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "scenario `{}` ({}), seed {}",
+    let mut out = format!(
+        "scenario `{}` ({}), seed {}\n",
         s.name,
         s.file.display(),
         s.seed
     );
-    let weight = |t: Target| {
-        s.workload
-            .mix
-            .iter()
-            .find(|(x, _)| *x == t)
-            .map_or(0.0, |(_, w)| *w)
-    };
+    describe_models(s, &mut out);
+    describe_measurement(s, &mut out);
+    describe_points(s, &mut out);
+    out
+}
+
+/// A traffic target's weight in the mix (0 when it is not in it).
+fn weight(s: &Scenario, t: Target) -> f64 {
+    s.workload
+        .mix
+        .iter()
+        .find(|(x, _)| *x == t)
+        .map_or(0.0, |(_, w)| *w)
+}
+
+/// Each model with its source, torch module and inputs, then each ensemble group.
+fn describe_models(s: &Scenario, out: &mut String) {
+    use std::fmt::Write;
     for (i, m) in s.models.iter().enumerate() {
         let _ = writeln!(
             out,
             "  model {} (weight {}): {}",
             m.name,
-            weight(Target::Model(i)),
+            weight(s, Target::Model(i)),
             m.describe_source()
         );
         if let Some(t) = &m.torch {
@@ -170,10 +158,15 @@ pub fn describe(s: &Scenario) -> String {
             out,
             "  group {} (weight {}): {}",
             group.name,
-            weight(Target::Group(g)),
+            weight(s, Target::Group(g)),
             members.join(" + ")
         );
     }
+}
+
+/// The load loop, warm-up, stopping rule and trials, and the SLO.
+fn describe_measurement(s: &Scenario, out: &mut String) {
+    use std::fmt::Write;
     let stop = stop(s.workload.stop);
     let _ = writeln!(
         out,
@@ -192,6 +185,13 @@ pub fn describe(s: &Scenario) -> String {
         let slo: Vec<String> = s.slo.iter().map(|c| c.to_string()).collect();
         let _ = writeln!(out, "  SLO: {}", slo.join(", "));
     }
+}
+
+/// One line per point: its index, id, each axis's value (the axes that leave their defaults out
+/// of the id leave them out here too, so the lines of simple sweeps stay short) and what it
+/// starts; the largest point's footprint first.
+fn describe_points(s: &Scenario, out: &mut String) {
+    use std::fmt::Write;
     let largest = s.points.iter().map(super::limits::footprint).fold(
         super::limits::Footprint {
             processes: 0,
@@ -212,62 +212,15 @@ pub fn describe(s: &Scenario) -> String {
         super::limits::usable_cpus()
     );
     for p in &s.points {
-        let load = match p.load {
-            LoadPoint::Closed { concurrency } => format!("concurrency={concurrency}"),
-            LoadPoint::Open { rate } => format!("rate={rate}/s"),
-        };
-        // The session options and the batch are listed only where they are not the defaults, as
-        // in the id, so the lines of simple sweeps stay as they were.
-        let mut extra = String::new();
-        let d = crate::scenario::SessionKnobs::default();
-        for ((k, v), (_, dv)) in p.session.settings().into_iter().zip(d.settings()) {
-            if v != dv {
-                extra.push_str(&format!(" {k}={v}"));
-            }
-        }
-        if let Some(b) = p.batch {
-            extra.push_str(&format!(" batch={b}"));
-        }
-        if let Some(b) = p.batching {
-            extra.push_str(&format!(
-                " max_batch={} max_delay={} idle={}",
-                b.max_batch,
-                humantime::format_duration(b.max_delay),
-                b.idle.name()
-            ));
-        }
-        if p.channel != super::Channel::Socket {
-            let spin = s.transfer.spin_max_at(p, super::limits::usable_cpus());
-            extra.push_str(&if spin.is_zero() {
-                format!(" channel={} (parks at once)", p.channel.name())
-            } else {
-                format!(
-                    " channel={} (spins up to {})",
-                    p.channel.name(),
-                    humantime::format_duration(spin)
-                )
-            });
-        }
-        let load = if p.worker_concurrency == 1 {
-            load
-        } else {
-            format!("{load} worker_concurrency={}", p.worker_concurrency)
-        };
+        let footprint = super::limits::footprint(p);
         let _ = writeln!(
             out,
-            "  {:>3}  {}  workers={} intra_threads={}{extra} transfer={} placement={} pin={} provider={} {load} runtime={}  starts {} process(es), {} thread(s)",
+            "  {:>3}  {}  {}  starts {} process(es), {} thread(s)",
             p.index,
             p.id,
-            p.workers,
-            p.intra_threads,
-            p.transfer.name(),
-            p.placement.name(),
-            p.pin.name(),
-            p.provider.name(),
-            p.runtime.name(),
-            super::limits::footprint(p).processes,
-            super::limits::footprint(p).threads,
+            super::axes::describe(p, s).join(" "),
+            footprint.processes,
+            footprint.threads,
         );
     }
-    out
 }

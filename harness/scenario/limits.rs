@@ -128,25 +128,13 @@ pub fn check(points: &[Point], cpus: usize) -> Vec<OverLimit> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scenario::{LoadPoint, Pin, Placement, Provider, Runtime, Transfer};
 
     fn point(workers: usize, intra_threads: usize) -> Point {
         Point {
-            index: 0,
             id: format!("w{workers}-t{intra_threads}"),
             workers,
             intra_threads,
-            transfer: Transfer::Pipe,
-            channel: crate::scenario::Channel::Socket,
-            placement: Placement::Replicate,
-            pin: Pin::None,
-            provider: Provider::Cpu,
-            load: LoadPoint::Closed { concurrency: 1 },
-            worker_concurrency: 1,
-            runtime: Runtime::Ort,
-            session: Default::default(),
-            batch: None,
-            batching: None,
+            ..Point::default()
         }
     }
 

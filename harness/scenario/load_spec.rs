@@ -8,13 +8,13 @@
 use std::path::Path;
 use std::time::Duration;
 
+use super::axes::values::positive_axis;
 use super::error::Errors;
 use super::raw::{self, OneOrMany};
 use super::source::KeyPath;
 use super::spec::{LoadPoint, LoadSpec};
 use super::values::{count_key, duration_key};
 use super::vocabulary::{Arrival, LoadKind};
-use super::workload::positive_axis;
 
 /// The longest `[load] spin`: the generator spends up to this long busy-waiting before each send.
 pub const MAX_SPIN: Duration = Duration::from_millis(100);

@@ -18,6 +18,7 @@
 //!   `batching.rs`, and `values.rs` (the readers of one value that every table shares);
 //! - the sweep: `sweep.rs` (the points), `limits.rs`, `shm.rs`, and `describe.rs` for `validate`.
 
+pub mod axes;
 pub mod batch;
 pub mod batching;
 pub use batching::{BatchPolicy, IdlePolicy};
@@ -60,39 +61,10 @@ mod workload;
 
 use std::path::PathBuf;
 
+pub use axes::Axes;
 pub use session::{ExecutionMode, GraphOptimization, SessionKnobs};
 pub use source::{KeyPath, SourceMap};
 pub use sweep::{Point, expand};
-
-/// The values of each sweep axis.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Axes {
-    pub workers: Vec<usize>,
-    pub intra_threads: Vec<usize>,
-    pub transfer: Vec<Transfer>,
-    /// How messages travel (`socket` or `spin`).
-    pub channel: Vec<Channel>,
-    pub placement: Vec<Placement>,
-    pub pin: Vec<Pin>,
-    pub provider: Vec<Provider>,
-    pub load: Vec<LoadPoint>,
-    /// Requests each worker runs at once, from its own threads on shared sessions.
-    pub worker_concurrency: Vec<usize>,
-    pub runtime: Vec<Runtime>,
-    /// ONNX Runtime session options ([`session`]); each `[SessionKnobs::default()]`'s value when
-    /// not swept.
-    pub graph_optimization: Vec<GraphOptimization>,
-    pub execution_mode: Vec<ExecutionMode>,
-    pub inter_threads: Vec<usize>,
-    pub intra_spinning: Vec<bool>,
-    pub cpu_arena: Vec<bool>,
-    pub memory_pattern: Vec<bool>,
-    /// The batch sizes the models' batch dim is bound to (`[None]` without the axis: the models
-    /// keep their `dims`).
-    pub batch: Vec<Option<usize>>,
-    /// Dynamic batching's policies (`[None]` without `[batching]`).
-    pub batching: Vec<Option<BatchPolicy>>,
-}
 
 /// A checked scenario: only this reaches the worker pool.
 #[derive(Debug, Clone)]

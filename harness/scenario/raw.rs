@@ -275,6 +275,7 @@ pub struct RawSweep {
     pub intra_spinning: Option<OneOrMany<bool>>,
     pub cpu_arena: Option<OneOrMany<bool>>,
     pub memory_pattern: Option<OneOrMany<bool>>,
+    pub prepacking: Option<OneOrMany<bool>>,
     pub batch: Option<OneOrMany<i64>>,
     pub worker_concurrency: Option<OneOrMany<i64>>,
 }

@@ -19,7 +19,9 @@ use super::source::KeyPath;
 use super::spec::ModelSpec;
 use super::sweep::{self, Point, expand};
 use super::vocabulary::{Channel, Placement, Provider, Runtime, Transfer};
-use super::{Axes, Scenario, batching, deployment, limits, load_spec, shm, slo, torch, workload};
+use super::{
+    Axes, Scenario, axes, batching, deployment, limits, load_spec, shm, slo, torch, workload,
+};
 
 pub(super) fn resolve(
     raw: RawScenario,
@@ -54,15 +56,21 @@ pub(super) fn resolve(
     let transfer =
         deployment::resolve_transfer(raw.transfer.unwrap_or_default(), &root.key("transfer"), e);
     let slo = slo::resolve(raw.slo.as_ref(), &root.key("slo"), e);
-    let mut axes = workload::resolve_axes(raw.sweep.as_ref(), load_points, e);
+    let axes = axes::resolve(
+        axes::Sources {
+            sweep: raw.sweep.as_ref(),
+            load: load_points,
+            batching: batching_axis,
+        },
+        e,
+    );
     batching::refuse_combinations(
-        &batching_axis,
+        &axes.batching,
         first_batch.is_some(),
         &axes.transfer,
         &axes.runtime,
         e,
     );
-    axes.batching = batching_axis;
     torch::resolve(
         &mut models,
         torch_keys,

@@ -168,14 +168,8 @@ fn bundled_ensemble_resolves() {
             load: closed(&[1, 4]),
             worker_concurrency: vec![1],
             runtime: vec![Runtime::Ort],
-            graph_optimization: vec![crate::scenario::GraphOptimization::All],
-            execution_mode: vec![crate::scenario::ExecutionMode::Sequential],
-            inter_threads: vec![1],
-            intra_spinning: vec![true],
-            cpu_arena: vec![true],
-            memory_pattern: vec![true],
-            batch: vec![None],
-            batching: vec![None],
+            // The session options, batch and batching at their defaults.
+            ..Axes::single()
         }
     );
     assert_eq!(s.points.len(), 8);
@@ -307,14 +301,8 @@ fn defaults_apply_when_workload_and_sweep_are_absent() {
             load: closed(&[1]),
             worker_concurrency: vec![1],
             runtime: vec![Runtime::Ort],
-            graph_optimization: vec![crate::scenario::GraphOptimization::All],
-            execution_mode: vec![crate::scenario::ExecutionMode::Sequential],
-            inter_threads: vec![1],
-            intra_spinning: vec![true],
-            cpu_arena: vec![true],
-            memory_pattern: vec![true],
-            batch: vec![None],
-            batching: vec![None],
+            // The session options, batch and batching at their defaults.
+            ..Axes::single()
         }
     );
     let ids: Vec<&str> = s.points.iter().map(|p| p.id.as_str()).collect();
@@ -1576,7 +1564,7 @@ fn session_options_are_refused_with_another_runtime() {
         map: &map,
         list: Vec::new(),
     };
-    session::refuse_other_runtimes(&axes_ok, &mut errors);
+    super::axes::refuse_other_runtimes(&axes_ok, &mut errors);
     list.extend(errors.list);
     assert!(list.is_empty(), "{list:?}");
 }

@@ -192,7 +192,7 @@ pub struct RunSpec {
     pub name: String,
     /// `(table, key, value)` lines after the models, e.g. `("sweep", "workers", [1, 2])`, in
     /// order; tables are written once each, in order of first use.
-    pub settings: Vec<(&'static str, &'static str, toml::Value)>,
+    pub settings: Vec<(&'static str, String, toml::Value)>,
     /// The command line, for the file's header.
     pub command: String,
 }
@@ -388,7 +388,7 @@ fn unshaped(name: &str, io: &IoInfo, bound: &BTreeMap<String, i64>) -> String {
 }
 
 /// The settings after the models: `[table]` once each, in order of first use, then its keys.
-fn settings(settings: &[(&'static str, &'static str, toml::Value)]) -> String {
+fn settings(settings: &[(&'static str, String, toml::Value)]) -> String {
     let mut tail = String::new();
     let mut table = "";
     for (t, k, v) in settings {

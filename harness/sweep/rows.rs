@@ -138,35 +138,14 @@ fn median_summary(v: &[Summary]) -> Summary {
     }
 }
 
-/// A row holding only the point's parameters: the base of every row of the point.
+/// A row holding only the point's parameters: the base of every row of the point. The axis
+/// columns come from the axes' declarations ([`Row::of_axes`]).
 fn point_row(scenario: &Scenario, point: &Point) -> Row {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     Row {
         point: point.index,
         point_id: point.id.clone(),
-        workers: point.workers,
-        intra_threads: point.intra_threads,
-        worker_concurrency: point.worker_concurrency,
-        transfer: point.transfer.name().into(),
-        channel: point.channel.name().into(),
-        placement: point.placement.name().into(),
-        pin: point.pin.name().into(),
-        provider: point.provider.name().into(),
-        runtime: point.runtime.name().into(),
-        graph_optimization: point.session.graph_optimization.name().into(),
-        execution_mode: point.session.execution_mode.name().into(),
-        inter_threads: point.session.inter_threads,
-        intra_spinning: point.session.intra_spinning,
-        cpu_arena: point.session.cpu_arena,
-        memory_pattern: point.session.memory_pattern,
-        batch: point.batch,
-        max_batch: point.batching.map(|p| p.max_batch),
-        max_delay_us: point.batching.map(|p| p.max_delay.as_micros() as u64),
-        batch_idle: point.batching.map(|p| p.idle.name().to_string()),
         oversubscribed: crate::scenario::limits::footprint(point).threads > cores,
-        load: scenario.load.kind_name().into(),
-        concurrency: point.load.concurrency(),
-        rate_rps: point.load.rate(),
         arrival: point
             .load
             .rate()
@@ -174,7 +153,7 @@ fn point_row(scenario: &Scenario, point: &Point) -> Row {
         model: "all".into(),
         kind: "all".into(),
         input_staging: point.transfer.staging().into(),
-        ..Row::default()
+        ..Row::of_axes(point)
     }
 }
 
@@ -296,6 +275,9 @@ pub struct Memory<'a> {
     pub peak_rss_bytes: Option<u64>,
 }
 
+/// Picks one traffic target's record (a model's, a group's or `all`) out of a phase.
+type Pick<'p> = &'p dyn Fn(&PhaseResult) -> &Record;
+
 /// Builds the point's rows: one per model, one per ensemble group, then `all`.
 pub fn rows(
     scenario: &Scenario,
@@ -306,41 +288,19 @@ pub fn rows(
     memory: Memory<'_>,
     steal_pct: Option<f64>,
 ) -> Vec<Row> {
-    let Memory {
-        rss_per_worker,
-        peak_rss_bytes,
-    } = memory;
-    let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
-    let on_demand = point.placement == crate::scenario::Placement::OnDemand;
-    let rss_bytes: u64 = rss_per_worker.iter().sum();
-    let rss_list: Vec<String> = rss_per_worker
-        .iter()
-        .map(|&b| format!("{:.1}", mib(b)))
-        .collect();
-    let load_of = |model: &str| {
-        workers
-            .iter()
-            .flat_map(|w| w.loads.iter().filter(|l| l.model == model))
-            .map(|l| l.load_ns)
-            .max()
-            .unwrap_or(0) as f64
-            / 1e6
+    let mut p = PointRows {
+        scenario,
+        point,
+        warm,
+        trials,
+        memory,
+        steal_pct,
+        reasons: Vec::new(),
+        lagged: false,
+        slo_met: None,
     };
-    // What holding the model cost each worker that loaded it at start: the largest of them.
-    let load_rss_of = |model: &str| {
-        workers
-            .iter()
-            .flat_map(|w| w.loads.iter().filter(|l| l.model == model))
-            .map(|l| l.rss_bytes)
-            .max()
-            .map(mib)
-    };
-    let worker_load = workers
-        .iter()
-        .map(|w| w.loads.iter().map(|l| l.load_ns).sum::<u64>())
-        .max()
-        .unwrap_or(0) as f64
-        / 1e6;
+    let checked = p.judge();
+    let loads = Loads { workers };
     let mut first_runs = vec![FirstRuns::default(); scenario.models.len()];
     for phase in warm.into_iter().chain(trials) {
         for (a, b) in first_runs.iter_mut().zip(&phase.first_runs) {
@@ -351,154 +311,16 @@ pub fn rows(
         a.merge(b);
         a
     });
-    let summaries = |pick: &dyn Fn(&PhaseResult) -> &Record| -> Vec<Summary> {
-        trials
-            .iter()
-            .map(|t| Summary::of(pick(t), t.span))
-            .collect()
-    };
-    // First runs and cold starts across warm-up and every trial.
-    let merged = |pick: &dyn Fn(&PhaseResult) -> &Record| -> Record {
-        let mut r = Record::default();
-        for t in warm.into_iter().chain(trials) {
-            r.merge(pick(t));
-        }
-        r
-    };
-    let all = summaries(&|t| &t.result.all);
-    let all_merged = merged(&|t| &t.result.all);
-    // Latency across every trial (warm-up left out).
-    let mut all_latency = metrics::new_histogram();
-    for t in trials {
-        all_latency
-            .add(&t.result.all.latency)
-            .expect("histograms with equal bounds merge");
-    }
-    let slo_measured = measured(&median_summary(&all), &all_latency, &all_merged);
-    let Verdict {
-        mut reasons,
-        lagged,
-        slo_met,
-    } = verdict(scenario, trials, &all, &slo_measured, steal_pct);
-    // Expected-output checks across warm-up and every trial: a mismatch makes the point invalid,
-    // so it can never report fast wrong answers.
-    let mut checks = vec![OutputChecks::default(); scenario.models.len()];
-    for phase in warm.into_iter().chain(trials) {
-        for (a, b) in checks.iter_mut().zip(&phase.checks) {
-            a.merge(b);
-        }
-    }
-    let checked: Vec<bool> = checks.iter().map(|c| c.checked > 0).collect();
-    reasons.extend(
-        checks
-            .iter()
-            .filter_map(|c| c.mismatch.as_ref())
-            .map(|m| format!("wrong outputs: {m}")),
-    );
-    // Every request sent lands in exactly one of `requests`, `errors`, `first_runs`,
-    // `cold_starts` and `warmup_requests` (with one trial; see docs/reference/columns.md): first
-    // runs and cold starts are counted wherever they happen, warm-up included, so
-    // `warmup_requests` holds the warm-up's other requests.
-    let row = |name: &str,
-               kind: &str,
-               per_trial: &[Summary],
-               pick: &dyn Fn(&PhaseResult) -> &Record,
-               first: Option<&FirstRuns>,
-               load_ms: f64| {
-        let m = median_summary(per_trial);
-        let every = merged(pick);
-        let warm_sent = warm.map_or(0, |w| pick(w).attempts);
-        let warm_other = warm.map_or(0, |w| {
-            let r = pick(w);
-            r.attempts - r.first_runs - r.cold.len()
-        });
-        let (_, tmin, tmax) = spread(
-            &per_trial
-                .iter()
-                .map(|s| s.throughput_rps)
-                .collect::<Vec<_>>(),
-        )
-        .unwrap_or_default();
-        let mut row = Row {
-            model: name.into(),
-            kind: kind.into(),
-            trials: trials.len(),
-            sent: per_trial.iter().map(|s| s.sent).sum::<u64>() + warm_sent,
-            requests: m.requests,
-            errors: m.errors,
-            first_runs: every.first_runs,
-            warmup_requests: warm_other,
-            duration_s: spread(
-                &trials
-                    .iter()
-                    .map(|t| t.span.as_secs_f64())
-                    .collect::<Vec<_>>(),
-            )
-            .map_or(0.0, |s| s.0),
-            throughput_rps: m.throughput_rps,
-            throughput_samples_s: point.batch.map(|b| m.throughput_rps * b as f64),
-            runs_per_s: point.batching.map(|_| m.runs_per_s),
-            batch_size_mean: point.batching.map(|_| m.batch_size_mean),
-            batch_size_p50: point.batching.map(|_| m.batch_size_p50),
-            batch_size_max: point.batching.map(|_| m.batch_size_max),
-            queue_wait_p50_us: point.batching.map(|_| m.queue_wait.p50),
-            queue_wait_p99_us: point.batching.map(|_| m.queue_wait.p99),
-            throughput_rps_min: tmin,
-            throughput_rps_max: tmax,
-            lagged_sends_pct: m.lagged_pct,
-            stage_p50_us: m.stage.p50,
-            stage_p99_us: m.stage.p99,
-            shm_inline_outputs: m.outputs_inline,
-            first_run_ms: first
-                .filter(|f| f.count > 0)
-                .map(|f| f.max_latency.as_secs_f64() * 1e3),
-            cold_starts: every.cold.len(),
-            cold_start_p50_ms: quantile_us(&every.cold, 0.5).map(|us| us / 1e3),
-            cold_start_p99_ms: quantile_us(&every.cold, 0.99).map(|us| us / 1e3),
-            cold_start_max_ms: (!every.cold.is_empty()).then(|| every.cold.max() as f64 / 1e6),
-            cache_hit_pct: on_demand.then(|| {
-                let hits = every.ok() + every.first_runs;
-                let asked = hits + every.cold.len();
-                if asked == 0 {
-                    0.0
-                } else {
-                    100.0 * hits as f64 / asked as f64
-                }
-            }),
-            evictions: on_demand.then_some(every.evictions),
-            evicted_age_mean_ms: (on_demand && !every.evicted_age.is_empty())
-                .then(|| every.evicted_age.mean() / 1e6),
-            evicted_age_max_ms: (on_demand && !every.evicted_age.is_empty())
-                .then(|| every.evicted_age.max() as f64 / 1e6),
-            miss_delay_p50_us: quantile_us(&every.miss_load, 0.5).filter(|_| on_demand),
-            miss_delay_p99_us: quantile_us(&every.miss_load, 0.99).filter(|_| on_demand),
-            peak_rss_mib: peak_rss_bytes.map(mib),
-            load_ms,
-            rss_mib: mib(rss_bytes),
-            rss_per_worker_mib: rss_list.join(";"),
-            cpu_steal_pct: steal_pct,
-            windows: trials.iter().map(|t| t.windows).max().unwrap_or(0),
-            valid: reasons.is_empty(),
-            reason: reasons.join("; "),
-            only_lagged: lagged && reasons.len() == 1,
-            slo_met,
-            ..point_row(scenario, point)
-        };
-        row.set_timings(&per_trial.iter().map(Timings::from).collect::<Vec<_>>());
-        row
-    };
     let mut out = Vec::new();
     for (i, m) in scenario.models.iter().enumerate() {
         out.push(Row {
             outputs_checked: checked[i],
-            model_load_rss_mib: load_rss_of(&m.name),
-            ..row(
-                &m.name,
-                "model",
-                &summaries(&|t| &t.result.models[i]),
+            model_load_rss_mib: loads.rss_mib_of(&m.name),
+            ..p.row(
+                (&m.name, "model"),
                 &|t| &t.result.models[i],
                 Some(&first_runs[i]),
-                load_of(&m.name),
+                loads.ms_of(&m.name),
             )
         });
     }
@@ -506,14 +328,12 @@ pub fn rows(
         let load_ms = group
             .members
             .iter()
-            .map(|&m| load_of(&scenario.models[m].name))
+            .map(|&m| loads.ms_of(&scenario.models[m].name))
             .fold(0.0, f64::max);
         out.push(Row {
             outputs_checked: group.members.iter().all(|&m| checked[m]),
-            ..row(
-                &group.name,
-                "group",
-                &summaries(&|t| &t.result.groups[g]),
+            ..p.row(
+                (&group.name, "group"),
                 &|t| &t.result.groups[g],
                 None,
                 load_ms,
@@ -522,16 +342,229 @@ pub fn rows(
     }
     out.push(Row {
         outputs_checked: !checked.is_empty() && checked.iter().all(|&c| c),
-        ..row(
-            "all",
-            "all",
-            &all,
+        ..p.row(
+            ("all", "all"),
             &|t| &t.result.all,
             Some(&all_first),
-            worker_load,
+            loads.worker_ms(),
         )
     });
     out
+}
+
+/// What the workers reported loading: time and memory per model.
+struct Loads<'a> {
+    workers: &'a [WorkerInfo],
+}
+
+impl Loads<'_> {
+    /// The slowest load of `model` across the workers, ms.
+    fn ms_of(&self, model: &str) -> f64 {
+        self.workers
+            .iter()
+            .flat_map(|w| w.loads.iter().filter(|l| l.model == model))
+            .map(|l| l.load_ns)
+            .max()
+            .unwrap_or(0) as f64
+            / 1e6
+    }
+
+    /// What holding the model cost each worker that loaded it at start: the largest of them, MiB.
+    fn rss_mib_of(&self, model: &str) -> Option<f64> {
+        self.workers
+            .iter()
+            .flat_map(|w| w.loads.iter().filter(|l| l.model == model))
+            .map(|l| l.rss_bytes)
+            .max()
+            .map(mib)
+    }
+
+    /// The longest time one worker spent loading its models, ms.
+    fn worker_ms(&self) -> f64 {
+        self.workers
+            .iter()
+            .map(|w| w.loads.iter().map(|l| l.load_ns).sum::<u64>())
+            .max()
+            .unwrap_or(0) as f64
+            / 1e6
+    }
+}
+
+fn mib(bytes: u64) -> f64 {
+    bytes as f64 / (1024.0 * 1024.0)
+}
+
+/// One point's phases and verdict: what every row of the point is made from.
+struct PointRows<'a> {
+    scenario: &'a Scenario,
+    point: &'a Point,
+    warm: Option<&'a PhaseResult>,
+    trials: &'a [PhaseResult],
+    memory: Memory<'a>,
+    steal_pct: Option<f64>,
+    /// Why the point is invalid ([`PointRows::judge`]).
+    reasons: Vec<String>,
+    lagged: bool,
+    slo_met: Option<bool>,
+}
+
+impl PointRows<'_> {
+    /// Each trial's summary of one target.
+    fn summaries(&self, pick: Pick<'_>) -> Vec<Summary> {
+        self.trials
+            .iter()
+            .map(|t| Summary::of(pick(t), t.span))
+            .collect()
+    }
+
+    /// One target's record across warm-up and every trial (first runs and cold starts).
+    fn merged(&self, pick: Pick<'_>) -> Record {
+        let mut r = Record::default();
+        for t in self.warm.into_iter().chain(self.trials) {
+            r.merge(pick(t));
+        }
+        r
+    }
+
+    /// Sets the point's verdict from its `all` summaries and its expected-output checks (across
+    /// warm-up and every trial: a mismatch makes the point invalid, so it can never report fast
+    /// wrong answers); returns which models had their outputs checked.
+    fn judge(&mut self) -> Vec<bool> {
+        let all = self.summaries(&|t| &t.result.all);
+        let all_merged = self.merged(&|t| &t.result.all);
+        // Latency across every trial (warm-up left out).
+        let mut all_latency = metrics::new_histogram();
+        for t in self.trials {
+            all_latency
+                .add(&t.result.all.latency)
+                .expect("histograms with equal bounds merge");
+        }
+        let slo_measured = measured(&median_summary(&all), &all_latency, &all_merged);
+        let v = verdict(
+            self.scenario,
+            self.trials,
+            &all,
+            &slo_measured,
+            self.steal_pct,
+        );
+        (self.reasons, self.lagged, self.slo_met) = (v.reasons, v.lagged, v.slo_met);
+        let mut checks = vec![OutputChecks::default(); self.scenario.models.len()];
+        for phase in self.warm.into_iter().chain(self.trials) {
+            for (a, b) in checks.iter_mut().zip(&phase.checks) {
+                a.merge(b);
+            }
+        }
+        self.reasons.extend(
+            checks
+                .iter()
+                .filter_map(|c| c.mismatch.as_ref())
+                .map(|m| format!("wrong outputs: {m}")),
+        );
+        checks.iter().map(|c| c.checked > 0).collect()
+    }
+
+    /// The row of one target (`(name, kind)`): its counts, timings and cold starts, with the
+    /// point's parameters, memory and verdict.
+    fn row(
+        &self,
+        (name, kind): (&str, &str),
+        pick: Pick<'_>,
+        first: Option<&FirstRuns>,
+        load_ms: f64,
+    ) -> Row {
+        let per_trial = self.summaries(pick);
+        let every = self.merged(pick);
+        let reasons = &self.reasons;
+        let mut row = Row {
+            model: name.into(),
+            kind: kind.into(),
+            load_ms,
+            rss_mib: mib(self.memory.rss_per_worker.iter().sum()),
+            rss_per_worker_mib: self
+                .memory
+                .rss_per_worker
+                .iter()
+                .map(|&b| format!("{:.1}", mib(b)))
+                .collect::<Vec<_>>()
+                .join(";"),
+            peak_rss_mib: self.memory.peak_rss_bytes.map(mib),
+            cpu_steal_pct: self.steal_pct,
+            windows: self.trials.iter().map(|t| t.windows).max().unwrap_or(0),
+            valid: reasons.is_empty(),
+            reason: reasons.join("; "),
+            only_lagged: self.lagged && reasons.len() == 1,
+            slo_met: self.slo_met,
+            first_run_ms: first
+                .filter(|f| f.count > 0)
+                .map(|f| f.max_latency.as_secs_f64() * 1e3),
+            ..point_row(self.scenario, self.point)
+        };
+        self.set_counts(&mut row, &per_trial, &every, pick);
+        self.set_cold_starts(&mut row, &every);
+        row.set_timings(&per_trial.iter().map(Timings::from).collect::<Vec<_>>());
+        row
+    }
+
+    /// Requests, throughput and batching. Every request sent lands in exactly one of `requests`,
+    /// `errors`, `first_runs`, `cold_starts` and `warmup_requests` (with one trial; see
+    /// docs/reference/columns.md): first runs and cold starts are counted wherever they happen,
+    /// warm-up included, so `warmup_requests` holds the warm-up's other requests.
+    fn set_counts(&self, row: &mut Row, per_trial: &[Summary], every: &Record, pick: Pick<'_>) {
+        let m = median_summary(per_trial);
+        let (batch, batching) = (self.point.batch, self.point.batching);
+        let throughputs: Vec<f64> = per_trial.iter().map(|s| s.throughput_rps).collect();
+        let (_, tmin, tmax) = spread(&throughputs).unwrap_or_default();
+        let spans: Vec<f64> = self.trials.iter().map(|t| t.span.as_secs_f64()).collect();
+        row.trials = self.trials.len();
+        row.sent = per_trial.iter().map(|s| s.sent).sum::<u64>()
+            + self.warm.map_or(0, |w| pick(w).attempts);
+        row.requests = m.requests;
+        row.errors = m.errors;
+        row.first_runs = every.first_runs;
+        row.warmup_requests = self.warm.map_or(0, |w| {
+            let r = pick(w);
+            r.attempts - r.first_runs - r.cold.len()
+        });
+        row.duration_s = spread(&spans).map_or(0.0, |s| s.0);
+        row.throughput_rps = m.throughput_rps;
+        row.throughput_samples_s = batch.map(|b| m.throughput_rps * b as f64);
+        row.runs_per_s = batching.map(|_| m.runs_per_s);
+        row.batch_size_mean = batching.map(|_| m.batch_size_mean);
+        row.batch_size_p50 = batching.map(|_| m.batch_size_p50);
+        row.batch_size_max = batching.map(|_| m.batch_size_max);
+        row.queue_wait_p50_us = batching.map(|_| m.queue_wait.p50);
+        row.queue_wait_p99_us = batching.map(|_| m.queue_wait.p99);
+        row.throughput_rps_min = tmin;
+        row.throughput_rps_max = tmax;
+        row.lagged_sends_pct = m.lagged_pct;
+        row.stage_p50_us = m.stage.p50;
+        row.stage_p99_us = m.stage.p99;
+        row.shm_inline_outputs = m.outputs_inline;
+    }
+
+    /// Cold starts, and the model cache of the on-demand placement (empty for the others).
+    fn set_cold_starts(&self, row: &mut Row, every: &Record) {
+        let on_demand = self.point.placement == crate::scenario::Placement::OnDemand;
+        let aged = on_demand && !every.evicted_age.is_empty();
+        row.cold_starts = every.cold.len();
+        row.cold_start_p50_ms = quantile_us(&every.cold, 0.5).map(|us| us / 1e3);
+        row.cold_start_p99_ms = quantile_us(&every.cold, 0.99).map(|us| us / 1e3);
+        row.cold_start_max_ms = (!every.cold.is_empty()).then(|| every.cold.max() as f64 / 1e6);
+        row.cache_hit_pct = on_demand.then(|| {
+            let hits = every.ok() + every.first_runs;
+            let asked = hits + every.cold.len();
+            if asked == 0 {
+                0.0
+            } else {
+                100.0 * hits as f64 / asked as f64
+            }
+        });
+        row.evictions = on_demand.then_some(every.evictions);
+        row.evicted_age_mean_ms = aged.then(|| every.evicted_age.mean() / 1e6);
+        row.evicted_age_max_ms = aged.then(|| every.evicted_age.max() as f64 / 1e6);
+        row.miss_delay_p50_us = quantile_us(&every.miss_load, 0.5).filter(|_| on_demand);
+        row.miss_delay_p99_us = quantile_us(&every.miss_load, 0.99).filter(|_| on_demand);
+    }
 }
 
 /// A point's CPU cost over its timed trials, as its rows report it (the same on every row: the

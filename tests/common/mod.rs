@@ -470,26 +470,16 @@ pub async fn outputs_through(
     transfer: bench::scenario::Transfer,
     channel: bench::scenario::Channel,
 ) -> (String, Vec<Vec<Vec<u8>>>) {
-    use bench::scenario::{LoadPoint, Pin, Placement, Point, Provider, Transfer};
+    use bench::scenario::{Point, Transfer};
     // The pool spawns workers from the current executable unless told otherwise.
     // SAFETY: every test that starts a pool in-process sets the same value, and no test reads it.
     unsafe { std::env::set_var("BENCH_WORKER_EXE", assert_cmd::cargo::cargo_bin("bench")) };
     let p = Point {
-        index: 0,
         id: "test".into(),
-        workers: 1,
-        intra_threads: 1,
         transfer,
         channel,
-        placement: Placement::Replicate,
-        pin: Pin::None,
-        provider: Provider::Cpu,
-        load: LoadPoint::Closed { concurrency: 1 },
-        worker_concurrency: 1,
         runtime,
-        session: Default::default(),
-        batch: None,
-        batching: None,
+        ..Point::default()
     };
     let ort = bench::runtime::ortlib::locate(None).expect("ONNX Runtime: run scripts/setup.sh");
     let slots =
