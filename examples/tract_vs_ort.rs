@@ -10,11 +10,11 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use bench::runtime::Model;
-use bench::runtime::ort::{OrtModel, SessionOptions};
-use bench::runtime::tract::{TractModel, TractOptions};
+use bench::model::tensor::{Generator, TensorData, read_npy};
+use bench::pool::runtime::Model;
+use bench::pool::runtime::ort::{OrtModel, SessionOptions};
+use bench::pool::runtime::tract::{TractModel, TractOptions};
 use bench::scenario::InputSpec;
-use bench::tensor::{Generator, TensorData, read_npy};
 
 const MODELS: [&str; 5] = [
     "linear",
@@ -48,7 +48,7 @@ fn main() -> anyhow::Result<()> {
     let secs: f64 = args.next().map_or(Ok(2.0), |s| s.parse())?;
     let only: Vec<String> = args.collect();
     let budget = Duration::from_secs_f64(secs);
-    let lib = bench::runtime::ortlib::locate(None)?;
+    let lib = bench::pool::runtime::ortlib::locate(None)?;
     println!(
         "{:<14} {:>12} {:>12} {:>12} {:>12} {:>8}",
         "model", "tract run/s", "tract p50", "ort run/s", "ort p50", "tract/ort"
@@ -59,7 +59,7 @@ fn main() -> anyhow::Result<()> {
         }
         let onnx = Path::new("models/onnx").join(format!("{name}.onnx"));
         let refdir = Path::new("models/reference").join(name);
-        let info = bench::onnx::read_model_info(&onnx)?;
+        let info = bench::model::onnx::read_model_info(&onnx)?;
         let inputs = info
             .inputs
             .iter()

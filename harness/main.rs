@@ -15,7 +15,7 @@ fn main() -> std::process::ExitCode {
     if !worker {
         bench::signals::install();
     }
-    let cli = bench::cli::Cli::parse();
+    let cli = bench::commands::cli::Cli::parse();
     match bench::run(cli) {
         Ok(code) => code.into(),
         Err(e) => {

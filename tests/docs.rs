@@ -16,7 +16,7 @@
 //!   `BENCH_BLESS=1` the test rewrites those blocks instead of failing: a new subcommand gets a new
 //!   section at the end of the file, and a removed one loses its block.
 //! - **Links.** Every relative link points to an existing file, and every `#anchor` to a heading of
-//!   the target (GitHub's anchor rules). Backquoted repository paths (`harness/load.rs`) exist.
+//!   the target (GitHub's anchor rules). Backquoted repository paths (`harness/load/mod.rs`) exist.
 //!
 //! Every test lists all its problems together in one failure.
 

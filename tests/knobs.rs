@@ -181,7 +181,8 @@ batch_dim = 0
 fn a_batch_point_runs_the_model_at_its_batch() {
     let s = bench::scenario::load(std::path::Path::new("scenarios/batch.toml"))
         .unwrap_or_else(|e| panic!("{e}"));
-    let lib = bench::runtime::ortlib::locate(None).expect("ONNX Runtime: run scripts/setup.sh");
+    let lib =
+        bench::pool::runtime::ortlib::locate(None).expect("ONNX Runtime: run scripts/setup.sh");
     for b in [1, 4, 16] {
         let at = s.at_batch(Some(b)).unwrap().expect("a batch was given");
         for m in &at.models {
@@ -195,14 +196,15 @@ fn a_batch_point_runs_the_model_at_its_batch() {
                 bench::scenario::ModelSource::Onnx(p) => p.clone(),
                 other => panic!("{other:?}"),
             };
-            let opts = bench::runtime::ort::SessionOptions {
+            let opts = bench::pool::runtime::ort::SessionOptions {
                 intra_threads: 1,
                 gpu: None,
                 knobs: Default::default(),
             };
-            let mut model = bench::runtime::ort::OrtModel::load(&lib.path, &path, opts).unwrap();
+            let mut model =
+                bench::pool::runtime::ort::OrtModel::load(&lib.path, &path, opts).unwrap();
             let views: Vec<_> = m.samples[0].iter().map(|t| t.view()).collect();
-            use bench::runtime::Model;
+            use bench::pool::runtime::Model;
             let out = model.run(&views).unwrap();
             assert_eq!(out[0].shape[0], b as i64, "{} output at batch {b}", m.name);
         }

@@ -4,13 +4,14 @@
 
 mod common;
 
-use bench::runtime::Model;
-use bench::runtime::ort::{OrtModel, SessionOptions};
+use bench::pool::runtime::Model;
+use bench::pool::runtime::ort::{OrtModel, SessionOptions};
 use bench::scenario::{ExecutionMode, GraphOptimization, SessionKnobs};
 
 #[test]
 fn onnx_runtime_matches_pytorch_reference_outputs() {
-    let lib = bench::runtime::ortlib::locate(None).expect("ONNX Runtime: run scripts/setup.sh");
+    let lib =
+        bench::pool::runtime::ortlib::locate(None).expect("ONNX Runtime: run scripts/setup.sh");
     let mut report = Vec::new();
     for name in common::BUNDLED_MODELS {
         let reference = common::reference(name);
@@ -55,7 +56,8 @@ fn onnx_runtime_matches_pytorch_reference_outputs() {
 /// pattern), and a session with them all loads at once.
 #[test]
 fn every_session_option_keeps_the_reference_outputs() {
-    let lib = bench::runtime::ortlib::locate(None).expect("ONNX Runtime: run scripts/setup.sh");
+    let lib =
+        bench::pool::runtime::ortlib::locate(None).expect("ONNX Runtime: run scripts/setup.sh");
     let d = SessionKnobs::default();
     let variants = [
         SessionKnobs {

@@ -13,10 +13,10 @@ use std::path::{Path, PathBuf};
 
 mod common;
 
-use bench::runtime::Model;
-use bench::runtime::tract::{TractError, TractModel, TractOptions};
+use bench::model::tensor::{DType, Generator, TensorData, decode_values};
+use bench::pool::runtime::Model;
+use bench::pool::runtime::tract::{TractError, TractModel, TractOptions};
 use bench::scenario::InputSpec;
-use bench::tensor::{DType, Generator, TensorData, decode_values};
 use prost::Message;
 use tract_onnx::pb;
 
@@ -109,7 +109,7 @@ fn tract_binds_the_scenario_shape_and_refuses_other_requests() {
     let ones = TensorData {
         dtype: DType::F32,
         shape: vec![3, 10],
-        bytes: bench::tensor::encode_values(DType::F32, &[1.0; 30]),
+        bytes: bench::model::tensor::encode_values(DType::F32, &[1.0; 30]),
     };
     let out = run(&mut model, std::slice::from_ref(&ones));
     assert_eq!(out[0].shape, vec![3, 1]);
@@ -119,7 +119,7 @@ fn tract_binds_the_scenario_shape_and_refuses_other_requests() {
     let two_rows = TensorData {
         dtype: DType::F32,
         shape: vec![2, 10],
-        bytes: bench::tensor::encode_values(DType::F32, &[1.0; 20]),
+        bytes: bench::model::tensor::encode_values(DType::F32, &[1.0; 20]),
     };
     let err = model.run(&[two_rows.view()]).unwrap_err();
     assert!(err.contains("optimised for F32 [3, 10]"), "{err}");
@@ -265,7 +265,7 @@ fn an_operator_tract_lacks_is_unsupported_and_named() {
     let x = TensorData {
         dtype: DType::F32,
         shape: vec![2, 2],
-        bytes: bench::tensor::encode_values(DType::F32, &[1.0, 2.0, 3.0, 4.0]),
+        bytes: bench::model::tensor::encode_values(DType::F32, &[1.0, 2.0, 3.0, 4.0]),
     };
     let y = run(&mut model, &[x]);
     assert_eq!(decode_values(DType::F32, &y[0].bytes), vec![10.0]);

@@ -18,8 +18,8 @@ use rand::distr::{Distribution, weighted::WeightedIndex};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::Exp;
 
+use crate::load::timer::PreciseTimer;
 use crate::scenario::{Arrival, Limit, Scenario, Target};
-use crate::timer::PreciseTimer;
 
 use super::phase::Phase;
 use super::{PhaseRule, WindowRecord, agree};

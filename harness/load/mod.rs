@@ -28,13 +28,15 @@
 //! - `loops.rs`: when requests go (the closed loop's clients, the open loop's schedule) and when
 //!   the phase ends (the stop rule's monitor).
 
+pub mod batcher;
+pub mod timer;
+
 use std::cell::Cell;
 use std::time::Duration;
 
-use crate::batcher;
 use crate::metrics::Record;
+use crate::pool::worker::pool::Pool;
 use crate::scenario::{Limit, LoadPoint, Point, Scenario, StopRule, Transfer};
-use crate::worker::pool::Pool;
 
 mod loops;
 mod phase;
@@ -86,7 +88,7 @@ impl FirstRuns {
     }
 }
 
-/// The expected-output checks of one model in one phase (see [`crate::testdata::compare`]).
+/// The expected-output checks of one model in one phase (see [`crate::model::testdata::compare`]).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct OutputChecks {
     /// Runs compared with their sample's expected outputs.

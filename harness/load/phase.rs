@@ -9,11 +9,11 @@
 use std::cell::{Cell, RefCell};
 use std::time::{Duration, Instant};
 
-use crate::batcher::{Batcher, Joined};
+use crate::load::batcher::{Batcher, Joined};
 use crate::metrics::{Record, Staging, Timing};
+use crate::pool::transfer::Stager;
+use crate::pool::worker::pool::{Pool, Reply};
 use crate::scenario::{Scenario, Target};
-use crate::transfer::Stager;
-use crate::worker::pool::{Pool, Reply};
 
 use super::{FirstRuns, OutputChecks, PhaseResult, PhaseRule, Sending, WindowRecord};
 
@@ -224,13 +224,13 @@ impl<'a> Phase<'a> {
     async fn send_run(&self, m: usize, hint: usize, samples: &[usize]) -> Ran {
         let spec = &self.scenario.models[m];
         let axes = &self.batch_axes[m];
-        let tensors: Result<std::borrow::Cow<'_, [crate::tensor::TensorData]>, String> =
+        let tensors: Result<std::borrow::Cow<'_, [crate::model::tensor::TensorData]>, String> =
             match samples {
                 [one] => Ok(std::borrow::Cow::Borrowed(&spec.samples[*one])),
                 _ if self.stager.joins_in_parent() => {
-                    let parts: Vec<&[crate::tensor::TensorData]> =
+                    let parts: Vec<&[crate::model::tensor::TensorData]> =
                         samples.iter().map(|&k| &spec.samples[k][..]).collect();
-                    crate::transfer::join_samples(&parts, axes).map(std::borrow::Cow::Owned)
+                    crate::pool::transfer::join_samples(&parts, axes).map(std::borrow::Cow::Owned)
                 }
                 _ => Ok(std::borrow::Cow::Borrowed(&[])),
             };
@@ -418,8 +418,8 @@ impl<'a> Phase<'a> {
         pid: u32,
         m: usize,
         index: usize,
-        staged: &crate::transfer::Staged<'_>,
-        outputs: &crate::transfer::Outputs,
+        staged: &crate::pool::transfer::Staged<'_>,
+        outputs: &crate::pool::transfer::Outputs,
     ) -> Option<String> {
         let spec = &self.scenario.models[m];
         let want = spec.expected.get(index).filter(|w| !w.is_empty())?;
@@ -429,10 +429,14 @@ impl<'a> Phase<'a> {
         let names: Vec<String> = spec.outputs.iter().map(|o| o.name.clone()).collect();
         let result = match staged.outputs(outputs) {
             Ok(None) => return None,
-            Ok(Some(got)) => {
-                crate::testdata::compare(&got, &names, want, spec.check.rtol, spec.check.atol)
-                    .map_err(|mm| format!("output `{}`: {}", mm.output, mm.message))
-            }
+            Ok(Some(got)) => crate::model::testdata::compare(
+                &got,
+                &names,
+                want,
+                spec.check.rtol,
+                spec.check.atol,
+            )
+            .map_err(|mm| format!("output `{}`: {}", mm.output, mm.message)),
             Err(why) => Err(why),
         };
         let mut checks = self.checks.borrow_mut();

@@ -1,6 +1,6 @@
 """The parent-worker wire protocol of `bench`, for workers written in Python.
 
-The Rust side (`harness/protocol.rs`) defines the messages and encodes them with `postcard`; this
+The Rust side (`harness/pool/protocol.rs`) defines the messages and encodes them with `postcard`; this
 module is a small, strict codec for exactly those types, so a Python worker speaks the same
 protocol as the Rust one: a little-endian `u32` payload length, then one postcard-encoded message.
 
@@ -33,7 +33,7 @@ import struct
 import sys
 
 MAGIC = b"BNCH"
-# Must equal PROTOCOL_VERSION in harness/protocol.rs (the round-trip test checks it).
+# Must equal PROTOCOL_VERSION in harness/pool/protocol.rs (the round-trip test checks it).
 PROTOCOL_VERSION = 7
 # Frames larger than this are refused rather than allocated (1 GiB), as on the Rust side.
 MAX_FRAME = 1 << 30

@@ -51,7 +51,7 @@ pub struct RunInfo {
     /// `--shard I/N`: which share of the sweep this run holds, and that share's point indexes.
     /// `points_total` then counts the shard's points; `shard.sweep_points` the whole sweep's.
     #[serde(default)]
-    pub shard: Option<crate::shard::ShardInfo>,
+    pub shard: Option<crate::scenario::shard::ShardInfo>,
     /// `bench merge`: the folders merged, one entry per input (absent from a sweep's file).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sources: Vec<SourceInfo>,
@@ -77,7 +77,7 @@ pub struct SourceInfo {
     pub dir: String,
     pub hostname: String,
     /// The input's shard, when it held one.
-    pub shard: Option<crate::shard::Shard>,
+    pub shard: Option<crate::scenario::shard::Shard>,
     pub git_commit: String,
     pub bench_version: String,
     pub scenario_sha256: String,

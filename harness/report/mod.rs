@@ -16,6 +16,8 @@
 //! - [`results`]: reads a results folder (any version's) back: `run.json`, `results.csv` (one
 //!   lenient reader), `hlog/`. Report, merge, compare and `--resume` all read through it.
 
+pub mod outdir;
+
 pub mod choose;
 pub mod console;
 pub mod csv;

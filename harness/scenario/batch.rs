@@ -9,7 +9,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::onnx::{Dim, IoInfo};
+use crate::model::onnx::{Dim, IoInfo};
 
 /// The dim `batch` binds when a model does not say: the conventional name.
 pub const DEFAULT_BATCH_DIM: &str = "batch";
@@ -98,10 +98,10 @@ mod tests {
     fn io(name: &str, dims: Vec<Dim>) -> IoInfo {
         IoInfo {
             name: name.into(),
-            dtype: Ok(crate::tensor::DType::F32),
+            dtype: Ok(crate::model::tensor::DType::F32),
             dims,
             rank_known: true,
-            kind: crate::onnx::ValueKind::Tensor,
+            kind: crate::model::onnx::ValueKind::Tensor,
         }
     }
 

@@ -1,4 +1,4 @@
-//! `[batching]`: dynamic batching, as an inference server does it ([`crate::batcher`] runs it).
+//! `[batching]`: dynamic batching, as an inference server does it ([`crate::load::batcher`] runs it).
 //!
 //! ```toml
 //! [batching]

@@ -18,6 +18,8 @@
 //!   `batching.rs`, and `values.rs` (the readers of one value that every table shares);
 //! - the sweep: `sweep.rs` (the points), `limits.rs`, `shm.rs`, and `describe.rs` for `validate`.
 
+pub mod shard;
+
 pub mod axes;
 pub mod batch;
 pub mod batching;

@@ -9,8 +9,8 @@
 use sha2::Digest;
 
 use super::spec::{InputSpec, ModelSpec};
-use crate::tensor::{self, Generator, TensorData};
-use crate::testdata;
+use crate::model::tensor::{self, Generator, TensorData};
+use crate::model::testdata;
 
 /// The largest single sample (all inputs of one model) the parent will generate: 1 GiB.
 pub const MAX_SAMPLE_BYTES: usize = 1 << 30;

@@ -22,8 +22,8 @@ use super::source::KeyPath;
 use super::spec::{LoadPoint, LoadSpec, ModelSource, ModelSpec, Workload};
 use super::sweep::Point;
 use super::vocabulary::Transfer;
-use crate::onnx::{Dim, ValueKind};
-use crate::tensor::{DType, TensorData};
+use crate::model::onnx::{Dim, ValueKind};
+use crate::model::tensor::{DType, TensorData};
 
 /// The budget when the scenario sets none, MiB. Slots are touched only when used, so this bounds
 /// what the arena may come to hold, not what it takes at start.

@@ -16,8 +16,8 @@ use super::batch;
 use super::vocabulary::{
     ArenaExtend, Arrival, ConvAlgoSearch, LoadKind, ServiceDistribution, WaitMode,
 };
-use crate::onnx::IoInfo;
-use crate::tensor::{DType, Generator, TensorData};
+use crate::model::onnx::IoInfo;
+use crate::model::tensor::{DType, Generator, TensorData};
 
 /// Caps of the on-demand placement, per worker.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::*;
-use crate::tensor::{DType, Generator};
+use crate::model::tensor::{DType, Generator};
 
 use proptest::prelude::*;
 
@@ -145,7 +145,7 @@ fn bundled_ensemble_resolves() {
         ]
     );
     for sample in &enc.samples {
-        let ids = crate::tensor::decode_values(DType::I64, &sample[0].bytes);
+        let ids = crate::model::tensor::decode_values(DType::I64, &sample[0].bytes);
         assert_eq!(ids.len(), 32);
         assert!(ids.iter().all(|&v| (0.0..1000.0).contains(&v)), "{ids:?}");
         assert_eq!(sample[1].bytes, vec![1u8; 32], "const true mask");
@@ -258,7 +258,7 @@ fn scalar_and_mixed_dtype_inputs_resolve() {
         assert_eq!(lens, [24, 4, 3, 96]);
         assert!(sample.iter().all(|t| t.check().is_ok()));
         assert_eq!(
-            crate::tensor::decode_values(DType::F32, &sample[1].bytes),
+            crate::model::tensor::decode_values(DType::F32, &sample[1].bytes),
             [0.5]
         );
         assert!(

@@ -18,13 +18,13 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 
+use crate::pool::runtime::ortlib::OrtLib;
 use crate::report::Row;
 use crate::report::csv::CsvReport;
 use crate::report::json::{self, Host, RunInfo, ScenarioInfo};
 use crate::report::writer::{PointOutput, Reporters, RunEnd};
-use crate::runtime::ortlib::OrtLib;
+use crate::scenario::shard::ShardInfo;
 use crate::scenario::{Point, Scenario};
-use crate::shard::ShardInfo;
 
 /// How a sweep ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -254,7 +254,7 @@ fn report_point(
         rows: &rows,
         workers: &workers,
         hlog: hlog.as_deref(),
-        parent_rss_mib: crate::worker::child::rss_bytes() as f64 / (1024.0 * 1024.0),
+        parent_rss_mib: crate::pool::worker::child::rss_bytes() as f64 / (1024.0 * 1024.0),
     })?;
     all_rows.extend(rows);
     Ok(valid)

@@ -6,11 +6,11 @@ use anyhow::Context;
 
 use crate::load::{self, PhaseResult, PhaseRule};
 use crate::metrics::{self, Record};
+use crate::pool::runtime::ortlib::OrtLib;
+use crate::pool::worker::pool::{Pool, Supervision, WorkerInfo};
 use crate::report::json;
 use crate::report::{Row, hlog};
-use crate::runtime::ortlib::OrtLib;
 use crate::scenario::{Limit, Point, Provider, Scenario};
-use crate::worker::pool::{Pool, Supervision, WorkerInfo};
 
 use super::rows::{
     self, error_notes, failed_row, mark_unsupported, unsupported_notes, unsupported_rows,
@@ -67,7 +67,7 @@ pub struct Measured {
     /// cool-downs between them), and the trials' wall time.
     cpu: metrics::CpuSpent,
     devices: Vec<u32>,
-    utilisation: Option<crate::gpu::Utilisation>,
+    utilisation: Option<crate::metrics::gpu::Utilisation>,
     gpu_memory: Option<std::collections::HashMap<u32, u64>>,
     restarts: (u64, std::time::Duration),
     started: std::time::SystemTime,
@@ -105,21 +105,22 @@ pub async fn measure(
     let seed = scenario.seed ^ (point.index as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
     let started = std::time::SystemTime::now();
     // GPU utilisation is sampled over warm-up and trials alike.
-    let nvml = (!devices.is_empty()).then(crate::gpu::Nvml::open);
+    let nvml = (!devices.is_empty()).then(crate::metrics::gpu::Nvml::open);
     // The workers' memory peak, all of them at one moment, over warm-up and trials.
     let rss_peak = crate::metrics::RssPeak::start(
         infos.iter().map(|i| i.pid).collect(),
         std::time::Duration::from_millis(10),
     );
     let sampler = match &nvml {
-        Some(Ok(_)) => {
-            crate::gpu::Sampler::start(devices.clone(), std::time::Duration::from_millis(100))
-        }
+        Some(Ok(_)) => crate::metrics::gpu::Sampler::start(
+            devices.clone(),
+            std::time::Duration::from_millis(100),
+        ),
         _ => None,
     };
     let phases = run_phases(&pool, scenario, point, seed, trials, cancel).await;
     let restarts = (pool.restarts.get(), pool.restart_max.get());
-    let utilisation = sampler.map(crate::gpu::Sampler::stop);
+    let utilisation = sampler.map(crate::metrics::gpu::Sampler::stop);
     // GPU memory is read while the workers still hold it.
     let gpu_memory = match &nvml {
         Some(Ok(n)) => Some(n.memory_by_pid(&infos.iter().map(|i| i.pid).collect::<Vec<_>>())),
@@ -174,7 +175,7 @@ fn narrow(
         .at_batch(point.batch)
         .with_context(|| format!("point {}: the samples at batch {:?}", point.id, point.batch))?;
     let at_batch = batched.as_ref().unwrap_or(scenario);
-    let unsupported = crate::runtime::unsupported(at_batch, point.runtime)?;
+    let unsupported = crate::pool::runtime::unsupported(at_batch, point.runtime)?;
     let notes = unsupported_notes(at_batch, point, &unsupported);
     if !unsupported.iter().any(Option::is_some) {
         return Ok(Ok((batched, unsupported, notes)));
@@ -200,7 +201,7 @@ async fn start_pool(
     point: &Point,
     unsupported: &[Option<String>],
 ) -> anyhow::Result<Result<(Pool, Vec<u32>), PointResult>> {
-    let slots = crate::transfer::slot_pool(scenario, point)?;
+    let slots = crate::pool::transfer::slot_pool(scenario, point)?;
     let layout = slots.as_ref().map(|s| s.fd.layout());
     let policy = Supervision {
         request_timeout: scenario.workload.request_timeout,

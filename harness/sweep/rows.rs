@@ -3,9 +3,9 @@
 
 use crate::load::{FirstRuns, OutputChecks, PhaseResult};
 use crate::metrics::{self, Percentiles, Record, Summary, spread};
+use crate::pool::worker::pool::WorkerInfo;
 use crate::report::{Row, Timings};
 use crate::scenario::{Point, Scenario, slo};
-use crate::worker::pool::WorkerInfo;
 
 /// How the reason for a lagging generator begins.
 pub const LAG_REASON: &str = "the generator fell behind";

@@ -4,10 +4,10 @@
 //! Pinning stays inside the CPUs this process was given (`taskset`, a cgroup cpuset, the Kubernetes
 //! CPU manager): worker `w` gets the `w`-th of them in turn, never a CPU outside the set.
 
-use crate::protocol::{GpuSetup, Setup, SetupModel};
-use crate::runtime::ortlib::OrtLib;
+use crate::pool::protocol::{GpuSetup, Setup, SetupModel};
+use crate::pool::runtime::ortlib::OrtLib;
+use crate::pool::transfer::shm::ShmLayout;
 use crate::scenario::{Pin, Placement, Point, Provider, Scenario};
-use crate::transfer::shm::ShmLayout;
 
 /// The worker setups for one point: which models each worker loads (by placement), its pinning,
 /// and the shared-memory layout when the transfer is `shm`.
@@ -23,7 +23,7 @@ pub fn setups(
         Vec::new()
     };
     let visible_gpus = if point.provider == Provider::Cuda && scenario.cuda.gpus.is_empty() {
-        crate::gpu::visible_devices()
+        crate::metrics::gpu::visible_devices()
     } else {
         1
     };
@@ -32,7 +32,7 @@ pub fn setups(
             .placement
             .assign(point.workers, scenario.models.len(), &scenario.replicas);
     // A worker that cannot generate the samples itself gets them in its setup (once, at start).
-    let send_samples = crate::transfer::samples_in_setup(point.transfer, point.runtime);
+    let send_samples = crate::pool::transfer::samples_in_setup(point.transfer, point.runtime);
     let models: Vec<SetupModel> = scenario
         .models
         .iter()

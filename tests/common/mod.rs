@@ -297,13 +297,13 @@ pub fn wait_until_served(pids: &[i32], switches: u64) -> bool {
 /// Runs every sample of every model once through `pool` in `transfer` mode, then shuts the pool
 /// down; returns the output bytes per (model, sample).
 pub async fn every_output(
-    pool: bench::worker::pool::Pool,
+    pool: bench::pool::worker::pool::Pool,
     s: &bench::scenario::Scenario,
     transfer: bench::scenario::Transfer,
 ) -> Vec<Vec<Vec<u8>>> {
-    use bench::protocol::{Finished, Outputs};
+    use bench::pool::protocol::{Finished, Outputs};
+    use bench::pool::worker::pool::{InputsRef, Reply};
     use bench::scenario::Transfer;
-    use bench::worker::pool::{InputsRef, Reply};
     let mut frame = Vec::new();
     let mut all = Vec::new();
     for (m, spec) in s.models.iter().enumerate() {
@@ -403,17 +403,21 @@ pub fn onnx_path(name: &str) -> std::path::PathBuf {
 /// signature, and the reference inputs and outputs in the model's order.
 pub struct Reference {
     pub name: String,
-    pub info: bench::onnx::ModelInfo,
-    pub inputs: Vec<bench::tensor::TensorData>,
-    pub outputs: Vec<bench::tensor::TensorData>,
+    pub info: bench::model::onnx::ModelInfo,
+    pub inputs: Vec<bench::model::tensor::TensorData>,
+    pub outputs: Vec<bench::model::tensor::TensorData>,
 }
 
 pub fn reference(name: &str) -> Reference {
-    let info = bench::onnx::read_model_info(&onnx_path(name)).unwrap();
+    let info = bench::model::onnx::read_model_info(&onnx_path(name)).unwrap();
     let dir = Path::new("models/reference").join(name);
-    let read = |kind: &str, io: &[bench::onnx::IoInfo]| -> Vec<bench::tensor::TensorData> {
+    let read = |kind: &str,
+                io: &[bench::model::onnx::IoInfo]|
+     -> Vec<bench::model::tensor::TensorData> {
         io.iter()
-            .map(|i| bench::tensor::read_npy(&dir.join(format!("{kind}_{}.npy", i.name))).unwrap())
+            .map(|i| {
+                bench::model::tensor::read_npy(&dir.join(format!("{kind}_{}.npy", i.name))).unwrap()
+            })
             .collect()
     };
     Reference {
@@ -428,8 +432,8 @@ impl Reference {
     /// Asserts that `got` has the reference's outputs, types and shapes, every element within
     /// `atol + rtol * |want|` (1e-4 and 1e-3; 1e-2 and 1e-2 for float16). Returns the largest
     /// absolute difference.
-    pub fn assert_matches(&self, got: &[bench::tensor::TensorData]) -> f64 {
-        use bench::tensor::{DType, decode_values};
+    pub fn assert_matches(&self, got: &[bench::model::tensor::TensorData]) -> f64 {
+        use bench::model::tensor::{DType, decode_values};
         let name = &self.name;
         assert_eq!(got.len(), self.outputs.len(), "{name}: output count");
         let mut max_abs = 0f64;
@@ -481,11 +485,12 @@ pub async fn outputs_through(
         runtime,
         ..Point::default()
     };
-    let ort = bench::runtime::ortlib::locate(None).expect("ONNX Runtime: run scripts/setup.sh");
+    let ort =
+        bench::pool::runtime::ortlib::locate(None).expect("ONNX Runtime: run scripts/setup.sh");
     let slots =
-        (transfer == Transfer::Shm).then(|| bench::transfer::shm::slot_pool(s, &p).unwrap());
+        (transfer == Transfer::Shm).then(|| bench::pool::transfer::shm::slot_pool(s, &p).unwrap());
     let layout = slots.as_ref().map(|s| s.fd.layout());
-    let pool = bench::worker::pool::Pool::start(
+    let pool = bench::pool::worker::pool::Pool::start(
         bench::sweep::setup::setups(s, Some(&ort), &p, layout),
         slots,
     )

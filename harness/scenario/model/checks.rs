@@ -6,13 +6,13 @@
 use super::At;
 use super::dims::BoundBatch;
 use super::test_data::TestInputs;
+use crate::model::tensor::{Generator, TensorData};
 use crate::scenario::error::Errors;
 use crate::scenario::raw::RawTolerance;
 use crate::scenario::samples::{MAX_SAMPLE_BYTES, MAX_SAMPLES_BYTES, generate_samples};
 use crate::scenario::source::KeyPath;
 use crate::scenario::spec::{CHECK_TOLERANCE, InputSpec, Tolerance};
 use crate::scenario::values::check_tolerance;
-use crate::tensor::{Generator, TensorData};
 
 /// `[model.check]`: the tolerances of the expected-output check, which needs expected outputs
 /// (from the test data) to check.

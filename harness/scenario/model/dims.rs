@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashSet};
 
 use super::test_data::TestInputs;
 use super::{At, BatchUse};
-use crate::onnx::{Dim, IoInfo};
+use crate::model::onnx::{Dim, IoInfo};
 use crate::scenario::batch::{self, BatchBinding, BatchDim};
 use crate::scenario::error::Errors;
 use crate::scenario::parse::did_you_mean;

@@ -4,10 +4,10 @@
 
 use std::path::Path;
 
+use crate::model::tensor::{DType, Generator};
 use crate::scenario::error::Errors;
 use crate::scenario::raw::{ConstValue, RawGenerator};
 use crate::scenario::source::KeyPath;
-use crate::tensor::{DType, Generator};
 
 const STRINGS: &str = "e.g. `{ kind = \"strings\", values = [\"hello\", \"world\"] }`";
 

@@ -8,13 +8,13 @@ use std::collections::BTreeMap;
 use super::At;
 use super::generator::resolve_generator;
 use super::test_data::TestInputs;
-use crate::onnx::{self, Dim, IoInfo};
+use crate::model::onnx::{self, Dim, IoInfo};
+use crate::model::tensor::Generator;
 use crate::scenario::error::Errors;
 use crate::scenario::raw::RawInput;
 use crate::scenario::samples::input_seed;
 use crate::scenario::source::KeyPath;
 use crate::scenario::spec::InputSpec;
-use crate::tensor::Generator;
 
 /// Every input of the model, in the order of `graph_inputs`; `None` when one of them has an error.
 pub(super) fn resolve_inputs(

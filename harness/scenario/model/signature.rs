@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
 
 use super::At;
-use crate::onnx::{self, IoInfo, ModelInfo};
+use crate::model::onnx::{self, IoInfo, ModelInfo};
 use crate::scenario::error::Errors;
 use crate::scenario::parse::did_you_mean;
 use crate::scenario::raw::RawInput;

@@ -3,6 +3,7 @@
 //! of an ONNX model's keys, and has no inputs unless requests must be joined along one.
 
 use super::{At, BatchUse};
+use crate::model::tensor::{DType, Generator};
 use crate::scenario::batch::BatchBinding;
 use crate::scenario::error::Errors;
 use crate::scenario::raw::{RawModel, RawSynthetic};
@@ -13,7 +14,6 @@ use crate::scenario::spec::{
 };
 use crate::scenario::values::duration_key;
 use crate::scenario::vocabulary::{ServiceDistribution, WaitMode};
-use crate::tensor::{DType, Generator};
 
 /// The synthetic model `m` (its `synthetic` table is set); `None` after an error in that table.
 pub(super) fn resolve(

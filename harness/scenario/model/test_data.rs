@@ -12,11 +12,11 @@ use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use super::At;
-use crate::onnx::{Dim, IoInfo, ModelInfo, NamedTensor};
+use crate::model::onnx::{Dim, IoInfo, ModelInfo, NamedTensor};
+use crate::model::tensor::{DType, TensorData};
+use crate::model::testdata::{self, TestSet};
 use crate::scenario::error::Errors;
 use crate::scenario::raw::RawInput;
-use crate::tensor::{DType, TensorData};
-use crate::testdata::{self, TestSet};
 
 /// What a test-data folder gives a model: per input, its element type, shape and one file per
 /// set; per set, the expected outputs (output index, tensor).

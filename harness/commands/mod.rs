@@ -1,0 +1,669 @@
+//! The subcommands: the command line ([`cli`]) and one function per subcommand here, the glue
+//! between the typed command line and the pipeline. Each takes its parsed arguments, runs, and
+//! says how the process should exit; the subcommands that are more than glue have a file of
+//! their own:
+//!
+//! - [`starter`]: writes scenario files from ONNX models: `bench init`'s starter, `bench run`'s
+//!   scenario from its flags.
+//! - [`calibrate`](mod@calibrate): measures the floor (in-process run, bare socket round trip) beside the pool.
+//! - [`capacity`](mod@capacity): searches each configuration's highest rate within an SLO and names the best.
+//! - [`compare`](mod@compare): matches two results row by row and flags regressions beyond threshold and noise.
+//! - [`merge`](mod@merge): combines result folders of several machines into one.
+//! - [`parity`](mod@parity): runs one batch per model through every runtime and compares with PyTorch.
+
+pub mod calibrate;
+pub mod capacity;
+pub mod cli;
+pub mod compare;
+pub mod merge;
+pub mod parity;
+pub mod starter;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+
+use crate::commands::cli::{
+    CalibrateArgs, CapacityArgs, CompareArgs, InitArgs, InspectArgs, MergeArgs, ParityArgs,
+    ReportArgs, RunArgs, RunFlags, SweepArgs, ValidateArgs,
+};
+use crate::load::timer;
+use crate::pool::runtime::ortlib::{self, OrtLib};
+use crate::report::outdir;
+use crate::scenario::shard;
+use crate::scenario::{self, Scenario};
+use crate::{ExitCode, report, sweep};
+
+/// ONNX Runtime for a scenario: located when some model is an ONNX file that some point runs under
+/// `ort`, or when `--ort-lib` names a library; otherwise not needed (synthetic models, tract or
+/// torch only). The one rule every command that runs a scenario follows.
+pub fn ort_for(s: &Scenario, ort_lib: Option<&Path>) -> anyhow::Result<Option<OrtLib>> {
+    let needed = s.has_onnx() && s.axes.runtime.contains(&scenario::Runtime::Ort);
+    Ok(if needed || ort_lib.is_some() {
+        Some(ortlib::locate(ort_lib)?)
+    } else {
+        None
+    })
+}
+
+/// Applies `--duration`, `--requests`, `--warmup` and `--spin` over the scenario (flags win over
+/// the file).
+fn apply_run_flags(s: &mut Scenario, run: &RunFlags) {
+    if let Some(d) = run.warmup {
+        s.workload.warmup = scenario::Limit::Duration(d);
+    }
+    if let Some(n) = run.warmup_requests {
+        s.workload.warmup = scenario::Limit::Requests(n);
+    }
+    if let Some(d) = run.duration {
+        s.workload.stop = scenario::StopRule::Fixed(scenario::Limit::Duration(d));
+    }
+    if let Some(n) = run.requests {
+        s.workload.stop = scenario::StopRule::Fixed(scenario::Limit::Requests(n));
+    }
+    if let Some(spin) = run.spin {
+        s.load.spin = spin;
+    }
+}
+
+/// Prepares the machine for measuring: enters `--realtime` (for the rest of the command) and holds
+/// `--cpu-dma-latency` until the returned file is dropped (the kernel drops the request when the
+/// file closes).
+fn hold_qos(run: &RunFlags) -> anyhow::Result<Option<std::fs::File>> {
+    if let Some(who) = run.realtime {
+        timer::enter_realtime(who)?;
+    }
+    run.cpu_dma_latency
+        .map(timer::hold_cpu_dma_latency)
+        .transpose()
+}
+
+fn current_thread() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?)
+}
+
+/// Where and how a sweep runs, once its scenario is loaded: what `bench sweep` and `bench run`
+/// share.
+struct SweepPlan<'a> {
+    out_dir: PathBuf,
+    resume: bool,
+    /// `--force`: points past the limits run too (the output folder is claimed before).
+    force: bool,
+    shard: Option<shard::Shard>,
+    dry_run: bool,
+    run: &'a RunFlags,
+}
+
+/// `bench sweep`.
+pub fn sweep(args: SweepArgs, ort_lib: Option<&Path>) -> anyhow::Result<ExitCode> {
+    let s = scenario::load(&args.scenario)?;
+    let name = s.name.clone();
+    // A missing baseline is found out before the sweep, not after it.
+    let against = match &args.named.baseline {
+        Some(b) if !args.dry_run => Some(compare::baseline::find(&args.named.baselines, &name, b)?),
+        _ => None,
+    };
+    let out_dir = args
+        .resume
+        .clone()
+        .or(args.out.clone())
+        .unwrap_or_else(|| PathBuf::from("reports").join(&s.name));
+    if args.resume.is_none() && !args.dry_run {
+        s.check_limits(args.force.force)?;
+        outdir::claim(
+            &out_dir,
+            outdir::Writer::Sweep,
+            args.force.force,
+            &out_name(&out_dir, args.out.is_some()),
+            Some(&format!("--resume {}", out_dir.display())),
+        )?;
+    }
+    let plan = SweepPlan {
+        out_dir: out_dir.clone(),
+        resume: args.resume.is_some(),
+        force: args.force.force,
+        shard: args.shard,
+        dry_run: args.dry_run,
+        run: &args.run,
+    };
+    let code = run_sweep(s, plan, ort_lib)?;
+    if args.dry_run || matches!(code, ExitCode::Signal(_)) {
+        return Ok(code);
+    }
+    // Compared first, then saved: `--baseline main --save-baseline main` judges this run against
+    // the last one, then keeps it.
+    let verdict = match against {
+        Some(base) => {
+            println!();
+            let settings = CompareArgs {
+                results: Vec::new(),
+                named: args.named.clone(),
+                metrics: "throughput,p50,p99".into(),
+                threshold: 10.0,
+                min_change_us: compare::DEFAULT_MIN_CHANGE_US,
+                markdown: None,
+                all: false,
+                allow_different: false,
+                json_smaller: None,
+                json_bigger: None,
+                save_baseline: None,
+            };
+            compare_runs(&base, &out_dir, &settings)?
+        }
+        None => ExitCode::Ok,
+    };
+    if let Some(b) = &args.save_baseline {
+        let dir = compare::baseline::save(&out_dir, &args.named.baselines, &name, b)?;
+        eprintln!("bench: saved as baseline `{b}` in {}", dir.display());
+    }
+    Ok(if verdict == ExitCode::Ok {
+        code
+    } else {
+        verdict
+    })
+}
+
+/// `bench run`: the flags become `OUT/scenario.toml`, which is then swept as `bench sweep` would
+/// sweep it, so `bench sweep --scenario OUT/scenario.toml` repeats the run.
+pub fn run(args: RunArgs, ort_lib: Option<&Path>) -> anyhow::Result<ExitCode> {
+    use toml::Value;
+    let first = starter::model_names(&args.models)[0].clone();
+    let out_dir = args
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("reports").join(&first));
+    let mut settings: Vec<(&'static str, String, Value)> = Vec::new();
+    let duration =
+        |d: std::time::Duration| Value::String(humantime::format_duration(d).to_string());
+    // The run flags go into the file too, so that the file alone repeats the run.
+    if let Some(d) = args.run.duration {
+        settings.push(("workload", "duration".into(), duration(d)));
+    }
+    if let Some(n) = args.run.requests {
+        settings.push(("workload", "requests".into(), Value::Integer(n.try_into()?)));
+    }
+    if let Some(d) = args.run.warmup {
+        settings.push(("workload", "warmup".into(), duration(d)));
+    }
+    if let Some(n) = args.run.warmup_requests {
+        settings.push((
+            "workload",
+            "warmup_requests".into(),
+            Value::Integer(n.try_into()?),
+        ));
+    }
+    // Each axis flag becomes its scenario key, as the axis declares it.
+    for (key, values) in &args.axes.given {
+        settings.extend(key.settings(values));
+    }
+    if let Some(spin) = args.run.spin {
+        settings.push(("load", "spin".into(), duration(spin)));
+    }
+    // One block per table: the tables in the order they first appear.
+    let mut tables: Vec<&str> = Vec::new();
+    for (t, _, _) in &settings {
+        if !tables.contains(t) {
+            tables.push(t);
+        }
+    }
+    settings.sort_by_key(|(t, _, _)| tables.iter().position(|x| x == t));
+    let spec = starter::RunSpec {
+        dims: args.dims.clone(),
+        shapes: args.shapes.clone(),
+        inputs: args.inputs.clone(),
+        test_data: args.test_data.clone(),
+        name: first,
+        settings,
+        command: command_line(),
+    };
+    let (text, notes) = starter::run(&args.models, &spec)?;
+    for n in &notes {
+        eprintln!("bench: {n}");
+    }
+    // Even a dry run writes scenario.toml: into a folder of an earlier run's results, it would
+    // no longer be the scenario they come from.
+    outdir::claim(
+        &out_dir,
+        outdir::Writer::Run,
+        args.force.force,
+        &out_name(&out_dir, args.out.is_some()),
+        None,
+    )?;
+    std::fs::create_dir_all(&out_dir)
+        .with_context(|| format!("--out: cannot create {}", out_dir.display()))?;
+    let file = out_dir.join(outdir::RUN_SCENARIO);
+    let tmp = out_dir.join(".scenario.toml.tmp");
+    std::fs::write(&tmp, &text)
+        .and_then(|()| std::fs::rename(&tmp, &file))
+        .with_context(|| format!("--out: cannot write {}", file.display()))?;
+    eprintln!(
+        "bench: wrote {}; repeat with `bench sweep --scenario {} --out NEW_DIR`",
+        file.display(),
+        file.display()
+    );
+    let s = scenario::load(&file)?;
+    let plan = SweepPlan {
+        out_dir,
+        resume: false,
+        force: args.force.force,
+        shard: None,
+        dry_run: args.dry_run,
+        run: &args.run,
+    };
+    run_sweep(s, plan, ort_lib)
+}
+
+/// The output folder as messages name it: the flag when given, else the default it is.
+fn out_name(dir: &Path, given: bool) -> String {
+    if given {
+        format!("--out {}", dir.display())
+    } else {
+        format!("the output folder {} (the default --out)", dir.display())
+    }
+}
+
+/// This process's command line, quoted where a shell would need it, for a file's header.
+fn command_line() -> String {
+    let words: Vec<String> = std::env::args()
+        .skip(1)
+        .map(|a| {
+            if !a.is_empty()
+                && a.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c))
+            {
+                a
+            } else {
+                format!("'{}'", a.replace('\'', r"'\''"))
+            }
+        })
+        .collect();
+    format!("bench {}", words.join(" "))
+}
+
+/// `bench init`: the starter on stdout, what to bind on stderr.
+pub fn init(args: InitArgs) -> anyhow::Result<ExitCode> {
+    let (text, notes) = starter::init(&args.models, &args.test_data)?;
+    print!("{text}");
+    for n in &notes {
+        eprintln!("bench init: {n}");
+    }
+    eprintln!(
+        "bench init: set the `# bind me` values, then `bench validate --scenario FILE` and `bench sweep --scenario FILE`"
+    );
+    Ok(ExitCode::Ok)
+}
+
+/// Runs a loaded scenario's sweep (or lists its points): the one body of `sweep` and `run`.
+fn run_sweep(
+    mut s: Scenario,
+    plan: SweepPlan<'_>,
+    ort_lib: Option<&Path>,
+) -> anyhow::Result<ExitCode> {
+    apply_run_flags(&mut s, plan.run);
+    // A shard runs its share of the points, keeping their indexes and ids.
+    let shard = plan.shard.map(|sh| shard::ShardInfo::new(sh, &s.points));
+    if let Some(sh) = &shard {
+        s.points = sh.shard().select(&s.points);
+        if s.points.is_empty() {
+            eprintln!(
+                "warning: shard {} has no points: the sweep has only {} (use fewer shards)",
+                sh.shard(),
+                sh.sweep_points
+            );
+        }
+    }
+    // Checked here too for `--dry-run` and `bench run`, which list or run the points as a sweep.
+    s.check_limits(plan.force)?;
+    if plan.dry_run {
+        print!("{}", scenario::describe(&s));
+        if let Some(sh) = &shard {
+            println!(
+                "shard {}: {} of the sweep's {} point(s) (those whose index modulo {} is {})",
+                sh.shard(),
+                sh.points.len(),
+                sh.sweep_points,
+                sh.count,
+                sh.index
+            );
+        }
+        return Ok(ExitCode::Ok);
+    }
+    let ort = ort_for(&s, ort_lib)?;
+    let out_dir = plan.out_dir;
+    let _qos = hold_qos(plan.run)?;
+    let opts = sweep::SweepOptions {
+        out_dir: out_dir.clone(),
+        progress: !plan.run.quiet,
+        cpu_dma_latency_us: plan.run.cpu_dma_latency,
+        realtime: plan.run.realtime.map(|r| r.name().to_string()),
+        resume: plan.resume,
+        shard: shard.clone(),
+        overrides: plan.run.overrides(),
+    };
+    let mut runtime_note = match &ort {
+        Some(o) => format!("ONNX Runtime {} ({})", o.version, o.source),
+        None if s.has_onnx() => "ONNX Runtime not needed".to_string(),
+        None => "synthetic models only".to_string(),
+    };
+    if s.axes.runtime != [scenario::Runtime::Ort] {
+        let names: Vec<&str> = s.axes.runtime.iter().map(|r| r.name()).collect();
+        runtime_note = format!("runtimes {}, {runtime_note}", names.join(", "));
+    }
+    let most = |f: fn(&scenario::limits::Footprint) -> usize| {
+        s.points
+            .iter()
+            .map(|p| f(&scenario::limits::footprint(p)))
+            .max()
+            .unwrap_or(0)
+    };
+    eprintln!(
+        "bench: {} point(s) of scenario `{}`{}, each starting up to {} worker process(es) and {} \
+         compute thread(s), {runtime_note}, results in {}",
+        s.points.len(),
+        s.name,
+        shard.as_ref().map_or_else(String::new, |sh| format!(
+            " (shard {} of {} points)",
+            sh.shard(),
+            sh.sweep_points
+        )),
+        most(|f| f.processes),
+        most(|f| f.threads),
+        out_dir.display()
+    );
+    let (outcome, rows) = current_thread()?.block_on(sweep::sweep(&s, ort.as_ref(), &opts))?;
+    println!("{}", report::console::summary(&rows));
+    println!("results: {}", out_dir.join("results.csv").display());
+    // The report is a view of the files just written: failing to draw it loses nothing.
+    match report::render(&out_dir) {
+        Ok(paths) => println!("report: {}", paths[0].display()),
+        Err(e) => eprintln!("warning: no report: {e:#}; retry with `bench report DIR`"),
+    }
+    Ok(match outcome {
+        sweep::Outcome::Clean => ExitCode::Ok,
+        sweep::Outcome::Invalid => {
+            eprintln!("some points are invalid: see the `valid` and `reason` columns");
+            ExitCode::Failures
+        }
+        sweep::Outcome::Interrupted(sig) => {
+            eprintln!(
+                "interrupted: finished points are in the results; the point in progress was dropped"
+            );
+            ExitCode::Signal(sig)
+        }
+    })
+}
+
+/// `bench capacity`.
+pub fn capacity(args: CapacityArgs, ort_lib: Option<&Path>) -> anyhow::Result<ExitCode> {
+    let mut s = scenario::load(&args.scenario)?;
+    apply_run_flags(&mut s, &args.run);
+    let slo = if args.slo.is_empty() {
+        s.slo.clone()
+    } else {
+        args.slo
+            .iter()
+            .map(|t| {
+                scenario::slo::parse(t).map_err(|e| {
+                    anyhow::anyhow!("--slo {t:?}: {e}; write objectives like --slo p99_ms=50")
+                })
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?
+    };
+    let opts = capacity::CapacityOptions {
+        slo,
+        search: capacity::SearchOptions {
+            min_rate: args.min_rate,
+            max_rate: args.max_rate,
+            precision_pct: args.precision,
+            max_probes: args.max_probes,
+        },
+        start_rate: args.start_rate,
+        out_dir: args
+            .out
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("reports").join(format!("{}-capacity", s.name))),
+        progress: !args.run.quiet,
+    };
+    capacity::check(&s, &opts)?;
+    s.check_limits(args.force.force)?;
+    outdir::claim(
+        &opts.out_dir,
+        outdir::Writer::Capacity,
+        args.force.force,
+        &out_name(&opts.out_dir, args.out.is_some()),
+        None,
+    )?;
+    let ort = ort_for(&s, ort_lib)?;
+    let _qos = hold_qos(&args.run)?;
+    eprintln!(
+        "bench: capacity of {} configuration(s) of scenario `{}`, probes in {}",
+        capacity::configs(&s).len(),
+        s.name,
+        opts.out_dir.join(capacity::CSV_FILE).display()
+    );
+    let c = current_thread()?.block_on(capacity::run(&s, ort.as_ref(), &opts))?;
+    print!("{}", capacity::render(&c, &opts.slo));
+    println!(
+        "probes: {}",
+        opts.out_dir.join(capacity::CSV_FILE).display()
+    );
+    Ok(match (c.interrupted, c.best) {
+        (Some(sig), _) => {
+            eprintln!("interrupted: the probes so far are in capacity.csv");
+            ExitCode::Signal(sig)
+        }
+        (None, Some(_)) => ExitCode::Ok,
+        (None, None) => ExitCode::Failures,
+    })
+}
+
+/// `bench validate`.
+pub fn validate(args: ValidateArgs) -> anyhow::Result<ExitCode> {
+    let s = scenario::load(&args.scenario)?;
+    s.check_limits(args.force)?;
+    print!("{}", scenario::describe(&s));
+    Ok(ExitCode::Ok)
+}
+
+/// `bench parity`: every runtime of the scenario against PyTorch.
+pub fn parity(args: ParityArgs, ort_lib: Option<&Path>) -> anyhow::Result<ExitCode> {
+    let s = scenario::load(&args.scenario)?;
+    let ort = ortlib::locate(ort_lib)?;
+    let rows = current_thread()?.block_on(parity::run(&s, Some(&ort)))?;
+    println!("{}", parity::render(&rows));
+    Ok(if !rows.iter().any(parity::ParityRow::mismatch) {
+        ExitCode::Ok
+    } else {
+        eprintln!("parity: some outputs differ from PyTorch beyond the [parity] tolerances");
+        ExitCode::Failures
+    })
+}
+
+/// `bench inspect`.
+pub fn inspect(args: InspectArgs) -> anyhow::Result<ExitCode> {
+    for (i, m) in args.models.iter().enumerate() {
+        if i > 0 {
+            println!();
+        }
+        print!("{}", crate::model::onnx::describe(m)?);
+    }
+    Ok(ExitCode::Ok)
+}
+
+/// `bench report`: exit 1 when there are objectives and no point meets them all.
+pub fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {
+    let asked = report::choose::Objectives {
+        slo: args.slo,
+        max_rss_mib: args.max_rss_mib,
+    };
+    let r = report::render_with(&args.dir, &asked)?;
+    print!("{}", r.text);
+    for path in &r.paths {
+        println!("{}", path.display());
+    }
+    Ok(if r.recommends && r.choice.chosen.is_none() {
+        ExitCode::Failures
+    } else {
+        ExitCode::Ok
+    })
+}
+
+/// `bench merge`.
+pub fn merge(args: MergeArgs) -> anyhow::Result<ExitCode> {
+    merge::merge(&args.dirs, &args.out, args.force)?;
+    Ok(ExitCode::Ok)
+}
+
+/// `bench compare`: exit 1 on a regression.
+pub fn compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
+    let (base, cand) = match (args.results.as_slice(), &args.named.baseline) {
+        ([b, c], None) => (b.clone(), c.clone()),
+        ([c], Some(name)) => {
+            let scenario = scenario_of(c).context("--baseline")?;
+            (
+                compare::baseline::find(&args.named.baselines, &scenario, name)?,
+                c.clone(),
+            )
+        }
+        ([_, _], Some(_)) => {
+            anyhow::bail!("give BASELINE and CANDIDATE, or --baseline NAME and CANDIDATE, not both")
+        }
+        _ => anyhow::bail!("give BASELINE and CANDIDATE, or --baseline NAME and CANDIDATE"),
+    };
+    let verdict = compare_runs(&base, &cand, &args)?;
+    if let Some(b) = &args.save_baseline {
+        let dir = if cand.is_dir() {
+            cand.clone()
+        } else {
+            cand.parent().unwrap_or(Path::new(".")).to_path_buf()
+        };
+        let scenario = scenario_of(&dir).context("--save-baseline")?;
+        let saved = compare::baseline::save(&dir, &args.named.baselines, &scenario, b)?;
+        eprintln!("bench: saved as baseline `{b}` in {}", saved.display());
+    }
+    Ok(verdict)
+}
+
+/// The scenario name in the `run.json` of a results folder (or of the folder of a results.csv).
+fn scenario_of(results: &Path) -> anyhow::Result<String> {
+    let dir = if results.is_dir() {
+        results
+    } else {
+        results.parent().unwrap_or(Path::new("."))
+    };
+    let info = report::results::read_run_info(&dir.join(report::results::JSON_FILE))
+        .with_context(|| format!("cannot tell the scenario of {}", results.display()))?;
+    Ok(info.scenario.name)
+}
+
+/// Compares two results as `bench compare` does, with `args`' settings.
+fn compare_runs(
+    base_path: &Path,
+    cand_path: &Path,
+    args: &CompareArgs,
+) -> anyhow::Result<ExitCode> {
+    let metrics = compare::Metric::parse_list(&args.metrics)
+        .map_err(|e| anyhow::anyhow!("--metrics: {e}"))?;
+    let mut base = compare::load(base_path, "baseline", &metrics)?;
+    // A named baseline's earlier runs give the spread between runs.
+    if base_path.is_dir() {
+        for dir in compare::baseline::earlier(base_path) {
+            match report::results::Results::open(&dir) {
+                Ok(r) => base.history.push(r.rows),
+                Err(e) => eprintln!("warning: {e}; that earlier run is left out"),
+            }
+        }
+    }
+    let cand = compare::load(cand_path, "candidate", &metrics)?;
+    for w in base.warnings.iter().chain(&cand.warnings) {
+        eprintln!("warning: {w}");
+    }
+    let differences = match (&base.info, &cand.info) {
+        (Some(b), Some(c)) => compare::differences(b, c),
+        _ => Vec::new(),
+    };
+    if !differences.is_empty() {
+        let list = differences.join("\n  ");
+        anyhow::ensure!(
+            args.allow_different,
+            "the two runs are not comparable:\n  {list}\n\
+             compare runs of one scenario with the same settings on the same kind of machine, \
+             or pass --allow-different to compare them anyway"
+        );
+    }
+    let opts = compare::Options {
+        metrics,
+        threshold_pct: args.threshold,
+        min_change_us: args.min_change_us,
+    };
+    let mut c = compare::compare(&base, &cand, &opts)?;
+    c.differences = differences;
+    print!("{}", c.render(args.all));
+    let outputs = [
+        ("--markdown", &args.markdown, c.markdown()),
+        (
+            "--json-smaller",
+            &args.json_smaller,
+            c.benchmark_json(false),
+        ),
+        ("--json-bigger", &args.json_bigger, c.benchmark_json(true)),
+    ];
+    for (flag, path, text) in outputs {
+        if let Some(path) = path {
+            std::fs::write(path, text)
+                .with_context(|| format!("{flag}: cannot write {}", path.display()))?;
+        }
+    }
+    Ok(if c.has_regression() {
+        ExitCode::Failures
+    } else {
+        ExitCode::Ok
+    })
+}
+
+/// `bench calibrate`: the floor, the generator's ceiling, or transfer throughput.
+pub fn calibrate(args: CalibrateArgs, ort_lib: Option<&Path>) -> anyhow::Result<ExitCode> {
+    use crate::pool::transfer::throughput;
+    anyhow::ensure!(args.iterations > 0, "--iterations must be at least 1");
+    if args.transfer {
+        let rows = throughput::measure(&throughput::default_sizes(), throughput::DEFAULT_REPS)?;
+        print!("{}", throughput::render(&rows));
+        return write_csv(args.csv.as_deref(), &rows);
+    }
+    if args.generator {
+        let rows = calibrate::ceiling(&[1, 8, 64], std::time::Duration::from_secs(3))?;
+        print!("{}", calibrate::render_ceiling(&rows));
+        return write_csv(args.csv.as_deref(), &rows);
+    }
+    let ort = ortlib::locate(ort_lib)?;
+    let rows = calibrate::calibrate(&ort, &args.model, args.iterations)?;
+    print!("{}", calibrate::render(&rows));
+    write_csv(args.csv.as_deref(), &rows)
+}
+
+/// `--csv`: the rows as CSV, when asked for.
+fn write_csv<T: serde::Serialize>(path: Option<&Path>, rows: &[T]) -> anyhow::Result<ExitCode> {
+    if let Some(path) = path {
+        let mut w = ::csv::Writer::from_path(path)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        for r in rows {
+            w.serialize(r)?;
+        }
+        w.flush()?;
+    }
+    Ok(ExitCode::Ok)
+}
+
+/// `bench completions SHELL`.
+pub fn completions(shell: clap_complete::Shell) -> anyhow::Result<ExitCode> {
+    use clap::CommandFactory;
+    clap_complete::generate(
+        shell,
+        &mut crate::commands::cli::Cli::command(),
+        "bench",
+        &mut std::io::stdout(),
+    );
+    Ok(ExitCode::Ok)
+}
