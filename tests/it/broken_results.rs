@@ -4,8 +4,6 @@
 //! never panics. The folders are written here through the library, with a `run.json` as the first
 //! versions wrote it (no `schema_version`), so no sweep has to run.
 
-use crate::common;
-
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 

@@ -3,9 +3,6 @@
 //! measure time and tests that load the machine ([`exclusive`], [`shared`]); and judge a run
 //! whose verdict may have flipped on timing alone ([`assert_ok_timing_aside`]).
 
-// Some helpers serve only the `tract` module, which a build without the feature leaves out.
-#![allow(dead_code)]
-
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -705,4 +702,30 @@ pub fn assert_transfers_agree(
     runtime: bench::scenario::Runtime,
 ) -> String {
     assert_transfers_agree_over(s, runtime, bench::scenario::Channel::Socket).0
+}
+
+/// The reasons [`timing_only`] lets pass are the ones timing alone gives; a fault is never one.
+#[test]
+fn timing_only_tells_a_loaded_machine_from_a_fault() {
+    for timing in [
+        "",
+        "the generator fell behind: 5.3% of sends lagged over 1 ms (on a shared machine, try --realtime)",
+        "not stable within 3 windows (trial 1)",
+        "fewer requests than the minimum: 20 < 50",
+        "more than 50 requests in flight: the workers cannot keep up with the rate",
+        "SLO missed: p99_ms = 3.000 (needs p99_ms <= 1)",
+        "fewer requests than the minimum: 90 < 100; the generator fell behind: 2.0% of sends lagged",
+    ] {
+        assert!(timing_only(timing), "{timing}");
+    }
+    for fault in [
+        "3 failed request(s)",
+        "wrong outputs: y differs",
+        "SLO missed: error_pct = 5.000 (needs error_pct <= 1)",
+        "workers did not start: no GPU",
+        "unsupported by tract: tract does not implement operator Det",
+        "the generator fell behind: 2.0% of sends lagged; 1 failed request(s)",
+    ] {
+        assert!(!timing_only(fault), "{fault}");
+    }
 }

@@ -265,12 +265,7 @@ fn named_baselines_and_benchmark_json() {
 
     // Saving again keeps the first run beside the new one: their spread enters the verdicts.
     let third = dir.path().join("third");
-    let run = bench(&[
-        "--out",
-        third.to_str().unwrap(),
-        "--save-baseline",
-        "main",
-    ]);
+    let run = bench(&["--out", third.to_str().unwrap(), "--save-baseline", "main"]);
     common::assert_ok_timing_aside(run.code, &rows(&third), &run.stderr);
     assert!(root.join("slowdown/main/earlier/1/results.csv").is_file());
     // `bench compare --baseline main SECOND ...`.

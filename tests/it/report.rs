@@ -384,7 +384,11 @@ fn report_slo_recommends_the_fastest_point_within_the_objectives_and_exits_0() {
         .collect();
     // Exit 0 when a point is recommended; on a loaded machine every point of the tiny sweep can
     // be invalid for its timing, and then none is (exit 1).
-    let code = if expected_pick(&valid).is_some() { 0 } else { 1 };
+    let code = if expected_pick(&valid).is_some() {
+        0
+    } else {
+        1
+    };
     assert_eq!(out.code, code, "{}{}", out.stdout, out.stderr);
     let lines: Vec<&str> = out.stdout.lines().collect();
     assert_eq!(

@@ -6,9 +6,9 @@ use crate::common;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
+use crate::common::{Row, read_rows, sweep_in};
 use bench::metrics::Percentiles;
 use bench::report::hlog;
-use crate::common::{Row, read_rows, sweep_in};
 use serde_json::Value;
 
 /// Five points (concurrency 1 to 5), two models: three shards of 2, 2 and 1 points.

@@ -12,8 +12,8 @@ use std::path::Path;
 
 use crate::common;
 
-use bench::scenario::{self, Channel, Runtime};
 use crate::common::{is_gone, models_path};
+use bench::scenario::{self, Channel, Runtime};
 
 /// Three bundled models of different input kinds, as scenario text.
 fn three_models() -> String {
