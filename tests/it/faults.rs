@@ -44,6 +44,7 @@ fn a_killed_worker_is_replaced_in_every_transfer_mode_and_nothing_is_lost() {
                  [transfer]\nspin = \"always\"\n\
                  [sweep]\nworkers = 2\ntransfer = \"{mode}\"\nchannel = \"{channel}\"\n"
             ),
+            common::SYNTHETIC_SERVING,
             &transfer,
         );
         assert_lost_and_replaced_once(&run, &transfer);
@@ -90,6 +91,7 @@ fn a_killed_worker_with_concurrent_requests_in_flight_loses_them_all_and_nothing
                  [workload]\nwarmup_requests = 0\nduration = \"3s\"\n[load]\nconcurrency = 6\n\
                  [sweep]\nworkers = 2\nworker_concurrency = 2\ntransfer = \"{transfer}\"\n"
             ),
+            common::SYNTHETIC_SERVING,
             transfer,
         );
         assert!(
@@ -151,8 +153,8 @@ fn an_interrupt_during_a_spinning_point_leaves_no_worker() {
     let scenario = dir.path().join("s.toml");
     std::fs::write(
         &scenario,
-        // The model sleeps, so a serving worker blocks and `wait_until_any_serving` sees it (a
-        // worker that spins on both the channel and its model would hardly ever block).
+        // The model sleeps, so a serving worker blocks and `wait_until_served` sees it (a worker
+        // that spins on both the channel and its model would hardly ever block).
         "[[model]]\nname = \"m\"\nsynthetic = { mean = \"100us\", wait = \"sleep\" }\n\
          [workload]\nwarmup_requests = 0\nduration = \"5s\"\n[load]\nconcurrency = 2\n\
          [transfer]\nspin = \"always\"\n[sweep]\nworkers = 2\nchannel = \"spin\"\ntransfer = \"shm\"\n",
@@ -164,7 +166,10 @@ fn an_interrupt_during_a_spinning_point_leaves_no_worker() {
     let pid = child.id();
     let workers = common::wait_for_children(pid, 2);
     assert_eq!(workers.len(), 2, "two workers started");
-    assert!(common::wait_until_any_serving(&workers), "they serve");
+    assert!(
+        common::wait_until_served(&workers, common::SYNTHETIC_SERVING),
+        "they serve"
+    );
     // SAFETY: signalling our own child.
     unsafe { libc::kill(pid as i32, libc::SIGINT) };
     let out_put = child.wait_with_output();
@@ -289,7 +294,7 @@ fn soak_killing_a_random_worker_every_2s_for_60s_loses_nothing() {
         // The first kill waits until the point runs (a worker serves), not for a delay: a worker
         // killed while the pool starts fails the start, and the sweep with it.
         let workers = common::wait_for_children(pid, 3);
-        if workers.len() < 3 || !common::wait_until_served(&workers, 100) {
+        if workers.len() < 3 || !common::wait_until_served(&workers, common::SYNTHETIC_SERVING) {
             return kills;
         }
         for _ in 0..28 {
@@ -365,7 +370,7 @@ fn interrupts_at_any_moment_keep_finished_points_and_leave_no_worker() {
             Moment::Serving => {
                 let workers = common::wait_for_children(pid, 2);
                 seen_workers.extend(&workers);
-                workers.len() == 2 && common::wait_until_any_serving(&workers)
+                workers.len() == 2 && common::wait_until_served(&workers, common::SYNTHETIC_SERVING)
             }
             Moment::ThirdPoint => {
                 // The workers of the first two points: children listed before the second point was

@@ -216,7 +216,10 @@ fn pinned_workers_stay_inside_the_cpus_bench_was_given() {
     let workers = common::wait_for_children(child.id(), 2);
     assert_eq!(workers.len(), 2, "two workers started");
     // A worker pins itself before it answers its setup: once it serves, its mask is final.
-    assert!(common::wait_until_served(&workers, 100));
+    assert!(common::wait_until_served(
+        &workers,
+        common::SYNTHETIC_SERVING
+    ));
     let seen: Vec<String> = workers.iter().map(|&w| cpus_allowed_list(w)).collect();
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -258,6 +261,7 @@ fn a_worker_killed_in_shm_mode_leaves_no_shared_memory_behind() {
              [workload]\nwarmup_requests = 0\nduration = \"3s\"\n[load]\nconcurrency = 2\n\
              [sweep]\nworkers = 2\ntransfer = \"shm\"\n"
         ),
+        common::ONNX_SERVING,
         "shm",
     );
     // The lost worker's requests are errors, the point goes on with the other one, and is invalid.
