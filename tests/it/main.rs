@@ -4,10 +4,11 @@
 //! linking them took most of a clean CI run on 2 cores. As modules of this one binary they link once.
 //! A test that measures time takes `common::exclusive()`, which keeps every other test's sweeps
 //! off the machine while it runs (see `common`); a test that checks folders, flags or columns
-//! accepts a point that only timing made invalid (`common::assert_valid_timing_aside`).
+//! accepts a run whose points only timing made invalid (`common::assert_ok_timing_aside`).
 //!
-//! Adding an area: a file `tests/it/NAME.rs` that starts with `use crate::common;` (if it needs
-//! the helpers), and a `mod NAME;` line here. `cargo test --test it NAME::` runs only its tests.
+//! Adding an area: a file `tests/it/NAME.rs` that starts with a `//!` paragraph and
+//! `use crate::common;` (if it needs the helpers), and a `mod NAME;` line here. `cargo test --test
+//! it NAME::` runs only its tests.
 
 mod common;
 
