@@ -498,7 +498,7 @@ fn the_cli_reference_holds_the_current_help() {
     }
     if !bless {
         panic!(
-            "{} problems in {CLI_MD} (BENCH_BLESS=1 cargo test --test docs rewrites it):\n\n{}",
+            "{} problems in {CLI_MD} (BENCH_BLESS=1 cargo test --test it docs:: rewrites it):\n\n{}",
             problems.len(),
             problems.join("\n\n")
         );

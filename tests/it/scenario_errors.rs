@@ -14,7 +14,7 @@
 //! e.g. `../../models/onnx/linear.onnx`), then regenerate the expected output and review the diff:
 //!
 //! ```sh
-//! UPDATE_EXPECTED=1 cargo test --test scenario_errors
+//! UPDATE_EXPECTED=1 cargo test --test it scenario_errors::
 //! git diff tests/bad_scenarios
 //! ```
 //!

@@ -8,12 +8,14 @@
 use std::path::Path;
 use std::process::Command;
 
-mod common;
+use crate::common;
 
 #[test]
 fn a_stratified_sample_of_the_onnx_backend_suite_runs_and_matches_where_onnx_runtime_does() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("corpus");
+    // The script runs `bench` on hundreds of models: this test's turn to load the machine.
+    let _turn = common::shared();
     let python = std::env::current_dir().unwrap().join(".venv/bin/python");
     let run = Command::new(&python)
         .args(["scripts/corpus.py", "--bench", env!("CARGO_BIN_EXE_bench")])

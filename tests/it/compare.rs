@@ -3,7 +3,7 @@
 //! refused unless `--allow-different`, and bad input exits 2 with a message that says what is
 //! wrong.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 
@@ -47,7 +47,7 @@ fn regression_compare_flags_a_30pct_slower_service_time() {
     for (d, mean) in [(&base, "5ms"), (&slow, "6500us")] {
         std::fs::create_dir_all(d).unwrap();
         let run = common::sweep_in(d, &scenario(mean), &[]);
-        assert_eq!(run.code, 0, "{}", run.stderr);
+        run.assert_ok_timing_aside();
     }
     // The two scenarios differ (the service time): refused, naming the difference.
     let (code, _, err) = compare(&base, &slow, &[]);
@@ -190,7 +190,7 @@ fn runs_with_other_settings_are_refused_and_run_json_says_why() {
     ] {
         std::fs::create_dir_all(d).unwrap();
         let run = common::sweep_in(d, &text, &extra);
-        assert_eq!(run.code, 0, "{}", run.stderr);
+        run.assert_ok_timing_aside();
     }
     let info: serde_json::Value =
         serde_json::from_slice(&std::fs::read(b.join("run.json")).unwrap()).unwrap();
@@ -238,7 +238,8 @@ fn named_baselines_and_benchmark_json() {
     };
     let first = dir.path().join("first");
     let run = bench(&["--out", first.to_str().unwrap(), "--save-baseline", "main"]);
-    assert_eq!(run.code, 0, "{}", run.stderr);
+    let rows = |d: &Path| common::read_rows(&d.join("results.csv"));
+    common::assert_ok_timing_aside(run.code, &rows(&first), &run.stderr);
     assert!(root.join("slowdown/main/results.csv").is_file());
     assert!(root.join("slowdown/main/hlog").is_dir());
 
@@ -263,13 +264,9 @@ fn named_baselines_and_benchmark_json() {
     assert!(run.stdout.contains("over 2 rows matched"), "{}", run.stdout);
 
     // Saving again keeps the first run beside the new one: their spread enters the verdicts.
-    let run = bench(&[
-        "--out",
-        dir.path().join("third").to_str().unwrap(),
-        "--save-baseline",
-        "main",
-    ]);
-    assert_eq!(run.code, 0, "{}", run.stderr);
+    let third = dir.path().join("third");
+    let run = bench(&["--out", third.to_str().unwrap(), "--save-baseline", "main"]);
+    common::assert_ok_timing_aside(run.code, &rows(&third), &run.stderr);
     assert!(root.join("slowdown/main/earlier/1/results.csv").is_file());
     // `bench compare --baseline main SECOND ...`.
     let against_main = |extra: &[&str]| {

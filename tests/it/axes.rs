@@ -4,7 +4,7 @@
 //! still writes the columns of `results.csv` in the recorded order
 //! (`tests/fixtures/results_header.csv`), new ones only appended.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 

@@ -5,7 +5,7 @@
 //! cold starts, and exit 0, 1 or 2 as documented; the "choosing a deployment" guide runs as
 //! written.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::Command;
@@ -186,6 +186,9 @@ fn chromium_screenshot(page: &Path, png: &Path) -> (Vec<u8>, String) {
         "{CHROMIUM} is missing: run `scripts/setup.sh --test` (it installs Debian's chromium)"
     );
     let profile = tempfile::tempdir().unwrap();
+    // Chromium loads the CPU and writes to /dev/shm, which a test of this binary watches: it takes
+    // its turn (`common::shared`).
+    let _turn = common::shared();
     let out = Command::new(CHROMIUM)
         .args([
             "--headless",
@@ -374,12 +377,19 @@ fn report_slo_recommends_the_fastest_point_within_the_objectives_and_exits_0() {
         dir.path(),
         &["--slo", "p99_ms<=10000", "--slo", "slow:p99_ms<=10000"],
     );
-    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
     let valid: Vec<&common::Row> = run
         .alls()
         .into_iter()
         .filter(|r| r["valid"] == "true")
         .collect();
+    // Exit 0 when a point is recommended; on a loaded machine every point of the tiny sweep can
+    // be invalid for its timing, and then none is (exit 1).
+    let code = if expected_pick(&valid).is_some() {
+        0
+    } else {
+        1
+    };
+    assert_eq!(out.code, code, "{}{}", out.stdout, out.stderr);
     let lines: Vec<&str> = out.stdout.lines().collect();
     assert_eq!(
         lines[0],
@@ -590,6 +600,18 @@ fn on_demand_cold_starts_count_in_the_slo_and_appear_in_the_report() {
         "{}",
         all["reason"]
     );
+    // What follows needs a point whose only reasons are its SLO. On a loaded machine the closed
+    // loop may also lag: then the report calls the point invalid for that, whatever the objectives.
+    if !all["reason"]
+        .split("; ")
+        .all(|r| r.starts_with("SLO missed: "))
+    {
+        common::assert_valid_timing_aside(all);
+        let out = report(dir.path(), &["--slo", "p99_ms<=100000"]);
+        assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+        assert!(out.stdout.contains(": invalid: "), "{}", out.stdout);
+        return;
+    }
 
     // The report checks the same value from the histogram log: an objective just under it is
     // missed, one just over it met (the sweep's reasons were only its SLO).

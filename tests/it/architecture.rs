@@ -295,3 +295,277 @@ fn the_circle_finder_finds_a_circle() {
         ["a", "b", "d"].into_iter().map(String::from).collect()
     );
 }
+
+/// The most lines a file under `harness/` may have before its `#[cfg(test)]` module (issue 22).
+const FILE_LINES: usize = 900;
+
+/// The most lines a function may span, from its `fn` line to its closing brace (issue 22).
+const FN_LINES: usize = 150;
+
+/// `harness/`-relative paths of the files that are test modules themselves: a `NAME.rs` (or
+/// `NAME/mod.rs`) that its parent declares as `#[cfg(test)] mod NAME;`, such as
+/// `scenario/tests.rs`.
+fn test_module_files(files: &[PathBuf]) -> BTreeSet<PathBuf> {
+    let mut out = BTreeSet::new();
+    for f in files {
+        let text = std::fs::read_to_string(f).unwrap();
+        let lines: Vec<&str> = text.lines().map(str::trim).collect();
+        // Where the modules this file declares live: beside it for `lib.rs` and `mod.rs`, in the
+        // folder of its name otherwise.
+        let stem = f.file_stem().unwrap().to_string_lossy();
+        let dir = match stem.as_ref() {
+            "lib" | "mod" | "main" => f.parent().unwrap().to_path_buf(),
+            _ => f.with_extension(""),
+        };
+        for (i, l) in lines.iter().enumerate() {
+            let Some(rest) = l.strip_prefix("#[cfg(test)]") else {
+                continue;
+            };
+            let decl = if rest.trim().is_empty() {
+                lines.get(i + 1).copied().unwrap_or("")
+            } else {
+                rest.trim()
+            };
+            let Some(name) = decl.strip_prefix("mod ").and_then(|d| d.strip_suffix(';')) else {
+                continue;
+            };
+            out.insert(dir.join(format!("{name}.rs")));
+            out.insert(dir.join(name).join("mod.rs"));
+        }
+    }
+    out
+}
+
+/// The lines of `text` before its `#[cfg(test)]` module (all of them without one).
+fn lines_before_tests(text: &str) -> usize {
+    let lines: Vec<&str> = text.lines().collect();
+    lines
+        .iter()
+        .enumerate()
+        .position(|(i, l)| {
+            l.starts_with("#[cfg(test)]")
+                && (l.contains("mod ")
+                    || lines
+                        .get(i + 1)
+                        .is_some_and(|next| next.trim_start().starts_with("mod ")))
+        })
+        .unwrap_or(lines.len())
+}
+
+/// `src` with the contents of comments, string literals and char literals blanked out (newlines
+/// kept), so that counting braces counts code only. Lifetimes (`'a`) stay as they are.
+fn blank_literals(src: &str) -> String {
+    let c: Vec<char> = src.chars().collect();
+    let mut out = String::with_capacity(src.len());
+    let mut i = 0;
+    // Keeps newlines (so line numbers hold) and blanks everything else in `c[from..to]`.
+    let blank = |out: &mut String, from: usize, to: usize| {
+        out.extend(
+            c[from..to]
+                .iter()
+                .map(|&x| if x == '\n' { '\n' } else { ' ' }),
+        );
+    };
+    while i < c.len() {
+        let at = |k: usize| c.get(i + k).copied().unwrap_or('\0');
+        let end = if at(0) == '/' && at(1) == '/' {
+            // A line comment, to the end of the line.
+            (i..c.len()).find(|&k| c[k] == '\n').unwrap_or(c.len())
+        } else if at(0) == '/' && at(1) == '*' {
+            // A block comment; they nest.
+            let (mut depth, mut k) = (0, i);
+            while k < c.len() {
+                if c[k] == '/' && c.get(k + 1) == Some(&'*') {
+                    depth += 1;
+                    k += 2;
+                } else if c[k] == '*' && c.get(k + 1) == Some(&'/') {
+                    depth -= 1;
+                    k += 2;
+                    if depth == 0 {
+                        break;
+                    }
+                } else {
+                    k += 1;
+                }
+            }
+            k
+        } else if let Some(end) = raw_string_end(&c, i) {
+            end
+        } else if at(0) == '"' || (at(0) == 'b' && at(1) == '"') {
+            // A string: to the next quote that no backslash escapes.
+            let mut k = i + if at(0) == 'b' { 2 } else { 1 };
+            while k < c.len() && c[k] != '"' {
+                k += if c[k] == '\\' { 2 } else { 1 };
+            }
+            k + 1
+        } else if at(0) == '\'' && (at(2) == '\'' || (at(1) == '\\' && at(3) != '\0')) {
+            // A char literal (`'x'`, `'\n'`, `'\u{7f}'`), not a lifetime.
+            let mut k = i + 1;
+            while k < c.len() && c[k] != '\'' {
+                k += if c[k] == '\\' { 2 } else { 1 };
+            }
+            k + 1
+        } else {
+            out.push(c[i]);
+            i += 1;
+            continue;
+        };
+        let end = end.min(c.len());
+        blank(&mut out, i, end);
+        i = end;
+    }
+    out
+}
+
+/// Where the raw string starting at `c[i]` (`r"…"`, `r#"…"#`, `br#"…"#`) ends, if one does.
+fn raw_string_end(c: &[char], i: usize) -> Option<usize> {
+    let prefix = if c.get(i) == Some(&'b') { 1 } else { 0 };
+    if c.get(i + prefix) != Some(&'r') || (i > 0 && (c[i - 1].is_alphanumeric() || c[i - 1] == '_'))
+    {
+        return None;
+    }
+    let hashes = c[i + prefix + 1..]
+        .iter()
+        .take_while(|&&x| x == '#')
+        .count();
+    let open = i + prefix + 1 + hashes;
+    if c.get(open) != Some(&'"') {
+        return None;
+    }
+    let close: Vec<char> = std::iter::once('"')
+        .chain(std::iter::repeat_n('#', hashes))
+        .collect();
+    (open + 1..c.len())
+        .find(|&k| c[k..].starts_with(&close))
+        .map(|k| k + close.len())
+}
+
+/// Every function with a body in `src`, as (name, first line from 1, lines from its `fn` to its
+/// closing brace). Nested functions are listed too, and count within their outer function.
+fn function_lengths(src: &str) -> Vec<(String, usize, usize)> {
+    let code: Vec<char> = blank_literals(src).chars().collect();
+    let line_of = |k: usize| code[..k].iter().filter(|&&x| x == '\n').count() + 1;
+    let word = |k: usize| k == 0 || !(code[k - 1].is_alphanumeric() || code[k - 1] == '_');
+    let mut out = Vec::new();
+    for k in 0..code.len() {
+        if !(code[k..].starts_with(&['f', 'n', ' ']) && word(k)) {
+            continue;
+        }
+        let name: String = code[k + 3..]
+            .iter()
+            .take_while(|x| x.is_alphanumeric() || **x == '_')
+            .collect();
+        if name.is_empty() {
+            continue;
+        }
+        // The body opens at the first `{` after the signature; a `;` first means there is none.
+        let Some(open) = (k..code.len()).find(|&j| code[j] == '{' || code[j] == ';') else {
+            continue;
+        };
+        if code[open] == ';' {
+            continue;
+        }
+        let mut depth = 0;
+        let close = (open..code.len()).find(|&j| {
+            match code[j] {
+                '{' => depth += 1,
+                '}' => depth -= 1,
+                _ => {}
+            }
+            depth == 0
+        });
+        if let Some(close) = close {
+            out.push((name, line_of(k), line_of(close) - line_of(k) + 1));
+        }
+    }
+    out
+}
+
+/// The files under `harness/` that count, each with its text before its `#[cfg(test)]` module and
+/// the number of lines of that text: a file that is a test module is left out.
+fn sources_without_tests() -> Vec<(String, String, usize)> {
+    let mut files = Vec::new();
+    rust_files(Path::new(ROOT), &mut files);
+    let tests = test_module_files(&files);
+    files.sort();
+    files
+        .into_iter()
+        .filter(|f| !tests.contains(f))
+        .map(|f| {
+            let text = std::fs::read_to_string(&f).unwrap();
+            let n = lines_before_tests(&text);
+            let kept: Vec<&str> = text.lines().take(n).collect();
+            let rel = f.strip_prefix(ROOT).unwrap().display().to_string();
+            (format!("harness/{rel}"), kept.join("\n"), n)
+        })
+        .collect()
+}
+
+#[test]
+fn no_file_has_more_than_900_lines_before_its_tests() {
+    let long: Vec<String> = sources_without_tests()
+        .into_iter()
+        .filter(|(_, _, n)| *n > FILE_LINES)
+        .map(|(file, _, n)| format!("{file}: {n} lines"))
+        .collect();
+    assert!(
+        long.is_empty(),
+        "{} file(s) over {FILE_LINES} lines before their #[cfg(test)] module; split each by stage:\n{}",
+        long.len(),
+        long.join("\n")
+    );
+}
+
+#[test]
+fn no_function_is_longer_than_150_lines() {
+    let mut long = Vec::new();
+    for (file, code, _) in sources_without_tests() {
+        for (name, line, n) in function_lengths(&code) {
+            if n > FN_LINES {
+                long.push(format!("{file}:{line}: fn {name}: {n} lines"));
+            }
+        }
+    }
+    assert!(
+        long.is_empty(),
+        "{} function(s) over {FN_LINES} lines; split each into stages a reader can name:\n{}",
+        long.len(),
+        long.join("\n")
+    );
+}
+
+#[test]
+fn the_size_checks_count_code_not_literals_and_exempt_tests() {
+    let src = "fn short() {\n    let s = \"}}}\";\n    let c = '}';\n    // }\n    /* } /* } */ */\n    \
+               let r = r#\"}\"#;\n}\nfn lifetimes<'a>(x: &'a str) -> &'a str {\n    x\n}\n\
+               trait T {\n    fn declared(&self);\n}\nfn outer() {\n    fn inner() {}\n    inner()\n}\n";
+    let lengths = function_lengths(src);
+    let named: Vec<(&str, usize, usize)> = lengths
+        .iter()
+        .map(|(n, l, len)| (n.as_str(), *l, *len))
+        .collect();
+    assert_eq!(
+        named,
+        [
+            ("short", 1, 7),
+            ("lifetimes", 8, 3),
+            ("outer", 14, 4),
+            ("inner", 15, 1)
+        ]
+    );
+    let file = "//! x\nfn a() {}\n\n#[cfg(test)]\nmod tests {\n    fn b() {}\n}\n";
+    assert_eq!(lines_before_tests(file), 3);
+    assert_eq!(lines_before_tests("fn a() {}\n"), 1);
+    let dir = tempfile::tempdir().unwrap();
+    let (lib, inner) = (dir.path().join("lib.rs"), dir.path().join("x/mod.rs"));
+    std::fs::create_dir_all(inner.parent().unwrap()).unwrap();
+    std::fs::write(&lib, "pub mod x;\n#[cfg(test)]\nmod tests;\n").unwrap();
+    std::fs::write(&inner, "#[cfg(test)] mod checks;\n").unwrap();
+    let exempt = test_module_files(&[lib, inner]);
+    assert!(exempt.contains(&dir.path().join("tests.rs")), "{exempt:?}");
+    assert!(
+        exempt.contains(&dir.path().join("x/checks.rs")),
+        "{exempt:?}"
+    );
+    assert!(!exempt.contains(&dir.path().join("x.rs")), "{exempt:?}");
+}

@@ -2,9 +2,9 @@
 //! `bench` binary on the bundled models. Each setting must reach its CSV column and `run.json`, and
 //! a batch point must really run its models at that batch.
 
-mod common;
+use crate::common;
 
-use common::{Row, num, sweep_in};
+use crate::common::{Row, num, sweep_in};
 
 fn scenario(models: &str, sweep: &str) -> String {
     let models_dir = common::models_path();
@@ -35,7 +35,7 @@ dims = { batch = 1 }
          intra_spinning = [true, false]\nmemory_pattern = false\n",
     );
     let run = sweep_in(dir.path(), &text, &[]);
-    assert_eq!(run.code, 0, "{}", run.stderr);
+    run.assert_ok_timing_aside();
     let alls: Vec<&Row> = run.alls();
     let ids: Vec<&str> = alls.iter().map(|r| r["point_id"].as_str()).collect();
     assert_eq!(
@@ -103,7 +103,7 @@ dims = { batch = 1 }
         "execution_mode = \"parallel\"\ninter_threads = 2\ncpu_arena = false\n",
     );
     let run = sweep_in(dir.path(), &text, &[]);
-    assert_eq!(run.code, 0, "{}", run.stderr);
+    run.assert_ok_timing_aside();
     let all = run.row("all");
     assert_eq!(all["point_id"], "w1-t1-par-i2-noarena-pipe-cpu-c2");
     assert_eq!(all["execution_mode"], "parallel");
@@ -133,7 +133,7 @@ batch_dim = 0
         "batch = [1, 8]\ntransfer = [\"pipe\", \"shm\"]\n",
     );
     let run = sweep_in(dir.path(), &text, &[]);
-    assert_eq!(run.code, 0, "{}", run.stderr);
+    run.assert_ok_timing_aside();
     let ids: Vec<&str> = run.alls().iter().map(|r| r["point_id"].as_str()).collect();
     assert_eq!(
         ids,

@@ -10,10 +10,10 @@
 
 use std::path::Path;
 
-mod common;
+use crate::common;
 
+use crate::common::{is_gone, models_path};
 use bench::scenario::{self, Channel, Runtime};
-use common::{is_gone, models_path};
 
 /// Three bundled models of different input kinds, as scenario text.
 fn three_models() -> String {
@@ -50,14 +50,14 @@ fn the_spin_channel_runs_every_transfer_mode_and_placement() {
         three_models()
     );
     let common::Run { code, stderr, rows } = common::sweep_in(dir.path(), &scenario, &[]);
-    assert_eq!(code, 0, "{stderr}");
+    common::assert_ok_timing_aside(code, &rows, &stderr);
     let alls: Vec<_> = rows.iter().filter(|r| r["model"] == "all").collect();
     assert_eq!(alls.len(), 3 * 5);
     for r in &alls {
         let id = &r["point_id"];
         assert!(id.contains("-spin-"), "{id}");
         assert_eq!(r["channel"], "spin", "{id}");
-        assert_eq!(r["valid"], "true", "{id}: {}", r["reason"]);
+        common::assert_valid_timing_aside(r);
         assert_eq!(r["errors"], "0", "{id}");
         // 150 sent; first runs and on-demand cold starts are not steady-state requests.
         let steady: u64 = r["requests"].parse().unwrap();
@@ -67,7 +67,7 @@ fn the_spin_channel_runs_every_transfer_mode_and_placement() {
 
 #[test]
 fn sweeps_over_transfer_and_placement_report_what_they_ran() {
-    // Exclusive: 21 points of 2 or 3 ONNX Runtime workers, the heaviest test of this binary; it
+    // Exclusive: 21 points of 2 or 3 ONNX Runtime workers, the heaviest test of this module; it
     // would starve the kill below of the time it has.
     let _heavy = common::exclusive();
     let dir = tempfile::tempdir().unwrap();
@@ -79,13 +79,13 @@ fn sweeps_over_transfer_and_placement_report_what_they_ran() {
         three_models()
     );
     let common::Run { code, stderr, rows } = common::sweep_in(dir.path(), &scenario, &[]);
-    assert_eq!(code, 0, "{stderr}");
+    common::assert_ok_timing_aside(code, &rows, &stderr);
     let alls: Vec<_> = rows.iter().filter(|r| r["model"] == "all").collect();
     // 2 worker counts × 3 transfers × 4 placements, less dedicated with 2 workers for 3 models.
     assert_eq!(alls.len(), 2 * 3 * 4 - 3);
     for r in &alls {
         let id = &r["point_id"];
-        assert_eq!(r["valid"], "true", "{id}: {}", r["reason"]);
+        common::assert_valid_timing_aside(r);
         assert_eq!(r["errors"], "0", "{id}");
         let staging = if r["transfer"] == "index" {
             "once"
@@ -145,7 +145,7 @@ fn pinning_is_a_sweep_axis_recorded_in_the_csv() {
          [workload]\nwarmup_requests = 0\nrequests = 200\n[load]\nconcurrency = 2\n[sweep]\nworkers = 2\npin = [\"none\", \"cores\"]\n",
         &[],
     );
-    assert_eq!(code, 0, "{stderr}");
+    common::assert_ok_timing_aside(code, &rows, &stderr);
     let pins: Vec<(&str, &str)> = rows
         .iter()
         .filter(|r| r["model"] == "all")
@@ -176,6 +176,8 @@ fn cpus_allowed_list(pid: i32) -> String {
 /// this test may use, every worker stays on it.
 #[test]
 fn pinned_workers_stay_inside_the_cpus_bench_was_given() {
+    // It starts `bench` itself: its turn to load the machine (`common::shared`).
+    let _turn = common::shared();
     let allowed = bench::sweep::setup::allowed_cpus();
     let only = *allowed.last().unwrap();
     let dir = tempfile::tempdir().unwrap();
@@ -214,11 +216,16 @@ fn pinned_workers_stay_inside_the_cpus_bench_was_given() {
     let workers = common::wait_for_children(child.id(), 2);
     assert_eq!(workers.len(), 2, "two workers started");
     // A worker pins itself before it answers its setup: once it serves, its mask is final.
-    assert!(common::wait_until_served(&workers, 100));
+    assert!(common::wait_until_served(
+        &workers,
+        common::SYNTHETIC_SERVING
+    ));
     let seen: Vec<String> = workers.iter().map(|&w| cpus_allowed_list(w)).collect();
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let rows = common::read_rows(&dir.path().join("out/results.csv"));
+    // Two workers on one CPU: the verdict may be the lag of a loaded machine.
+    common::assert_ok_timing_aside(out.status.code().unwrap_or(-1), &rows, &stderr);
     for (w, list) in workers.iter().zip(&seen) {
         assert!(
             list.is_empty() || *list == only.to_string(),
@@ -247,27 +254,19 @@ fn a_worker_killed_in_shm_mode_leaves_no_shared_memory_behind() {
     let dir = tempfile::tempdir().unwrap();
     let before = dev_shm();
     let m = models_path();
-    let file = dir.path().join("s.toml");
-    std::fs::write(
-        &file,
-        format!(
+    let (run, workers) = common::kill_a_worker(
+        dir.path(),
+        &format!(
             "[[model]]\nname = \"mlp\"\npath = \"{m}/mlp.onnx\"\ndims = {{ batch = 1 }}\n\
              [workload]\nwarmup_requests = 0\nduration = \"3s\"\n[load]\nconcurrency = 2\n\
              [sweep]\nworkers = 2\ntransfer = \"shm\"\n"
         ),
-    )
-    .unwrap();
-    let child = common::spawn_sweep(&file, dir.path());
-    let workers = common::wait_for_children(child.id(), 2);
-    assert_eq!(workers.len(), 2, "two workers started");
-    assert!(common::wait_until_serving(workers[0]), "the worker serves");
-    // SAFETY: signalling a worker process of our own child.
-    unsafe { libc::kill(workers[0], libc::SIGKILL) };
-    let out = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
+        common::ONNX_SERVING,
+        "shm",
+    );
     // The lost worker's requests are errors, the point goes on with the other one, and is invalid.
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("worker_lost"), "{stderr}");
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("worker_lost"), "{}", run.stderr);
     assert_eq!(
         dev_shm(),
         before,
@@ -288,7 +287,7 @@ fn on_demand_with_a_cap_of_one_evicts_and_counts_cold_starts_apart() {
          [sweep]\nplacement = \"on-demand\"\n"
     );
     let common::Run { code, stderr, rows } = common::sweep_in(dir.path(), &scenario, &[]);
-    assert_eq!(code, 0, "{stderr}");
+    common::assert_ok_timing_aside(code, &rows, &stderr);
     let all = rows.iter().find(|r| r["model"] == "all").unwrap();
     let cold: u64 = all["cold_starts"].parse().unwrap();
     let ok: u64 = all["requests"].parse().unwrap();
@@ -312,7 +311,7 @@ fn on_demand_with_a_cap_of_one_evicts_and_counts_cold_starts_apart() {
     let uncapped = dir.path().join("uncapped");
     std::fs::create_dir(&uncapped).unwrap();
     let common::Run { code, stderr, rows } = common::sweep_in(&uncapped, &scenario, &[]);
-    assert_eq!(code, 0, "{stderr}");
+    common::assert_ok_timing_aside(code, &rows, &stderr);
     assert_eq!(
         rows.iter().find(|r| r["model"] == "all").unwrap()["cold_starts"],
         "2"
@@ -329,7 +328,7 @@ fn on_demand_with_a_cap_of_one_evicts_and_counts_cold_starts_apart() {
     let budget = dir.path().join("budget");
     std::fs::create_dir(&budget).unwrap();
     let common::Run { code, stderr, rows } = common::sweep_in(&budget, &scenario, &[]);
-    assert_eq!(code, 0, "{stderr}");
+    common::assert_ok_timing_aside(code, &rows, &stderr);
     let cold: u64 = rows.iter().find(|r| r["model"] == "all").unwrap()["cold_starts"]
         .parse()
         .unwrap();

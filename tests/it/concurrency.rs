@@ -2,9 +2,9 @@
 //! in one worker, on shared sessions), the `replicas` placement (each worker holds one model) and
 //! the on-demand placement's model-cache columns, through the real binary.
 
-mod common;
+use crate::common;
 
-use common::{Run, assert_accounted, num};
+use crate::common::{Run, assert_accounted, num};
 
 /// The `all` row of point `id`.
 fn all_of<'a>(run: &'a Run, id: &str) -> &'a common::Row {
@@ -27,7 +27,7 @@ fn one_worker_runs_two_requests_at_once_in_every_transfer_mode() {
          channel = [\"socket\", \"spin\"]\n",
         &[],
     );
-    assert_eq!(run.code, 0, "{}", run.stderr);
+    run.assert_ok_timing_aside();
     assert_accounted(&run);
     // Over the spin channel too: its serving threads share the reply ring.
     for transfer in [
@@ -48,7 +48,7 @@ fn one_worker_runs_two_requests_at_once_in_every_transfer_mode() {
             ("1", "2")
         );
         assert_eq!(num(two, "errors"), 0.0, "{transfer}");
-        assert_eq!(two["valid"], "true", "{transfer}: {}", two["reason"]);
+        common::assert_valid_timing_aside(two);
         let ratio = num(two, "throughput_rps") / num(one, "throughput_rps");
         assert!(
             ratio > 1.6,
@@ -74,7 +74,7 @@ fn onnx_runtime_serves_concurrent_requests_on_one_session() {
         ),
         &[],
     );
-    assert_eq!(run.code, 0, "{}", run.stderr);
+    run.assert_ok_timing_aside();
     assert_accounted(&run);
     for r in run.alls() {
         assert_eq!(num(r, "errors"), 0.0, "{r:?}");
@@ -99,7 +99,7 @@ fn replicas_give_each_worker_one_model_and_report_its_memory() {
         ),
         &[],
     );
-    assert_eq!(run.code, 0, "{}", run.stderr);
+    run.assert_ok_timing_aside();
     assert_accounted(&run);
     assert_eq!(run.row("all")["point_id"], "w3-t1-pipe-replicas-cpu-c3");
     for model in ["mlp", "linear"] {
@@ -143,7 +143,7 @@ fn on_demand_reports_its_model_cache() {
         ),
         &[],
     );
-    assert_eq!(run.code, 0, "{}", run.stderr);
+    run.assert_ok_timing_aside();
     assert_accounted(&run);
     let replicate = all_of(&run, "w1-t1-pipe-cpu-c1");
     for k in [
@@ -187,7 +187,7 @@ fn on_demand_loads_in_parallel_or_one_at_a_time() {
             ),
             &[],
         );
-        assert_eq!(run.code, 0, "parallel_loads = {parallel}: {}", run.stderr);
+        run.assert_ok_timing_aside();
         assert_accounted(&run);
         assert_eq!(run.num("all", "errors"), 0.0);
         assert!(run.num("all", "cold_starts") >= 2.0);

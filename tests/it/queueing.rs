@@ -6,14 +6,14 @@
 //!   the intended send time shows the stall as theory predicts, while compute time does not; a closed
 //!   loop (coordinated omission) hides it.
 //!
-//! These tests are timing-sensitive, so they run one at a time (`common::exclusive`) in their own
-//! test binary, which cargo runs alone. On a machine that something else loads, the M/D/1 check
+//! These tests are timing-sensitive, so each holds `common::exclusive`: no other test of the binary
+//! runs a sweep meanwhile. On a machine that something else loads, the M/D/1 check
 //! accepts instead that bench marks the point invalid for its lagging sends (it did, at a load
 //! average of 9 on 2 cores: 17% of sends lagged); a point bench calls valid must match theory.
 
-mod common;
+use crate::common;
 
-use common::{Row, num};
+use crate::common::{Row, num};
 
 /// Runs `bench sweep` on `scenario` and returns the `all` row. The generator spins for the last
 /// 2 ms before each send, and as root (CI is) a CPU wake-up latency of 0 µs is held: on VMs whose

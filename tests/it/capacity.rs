@@ -1,6 +1,6 @@
 //! `bench capacity` end to end with the synthetic runtime, where the answer is known in advance.
 
-mod common;
+use crate::common;
 
 use assert_cmd::Command;
 
@@ -18,12 +18,13 @@ fn capacity(scenario: &str, extra: &[&str]) -> (i32, String, String, Vec<common:
         .arg("--out")
         .arg(dir.path())
         .args(extra);
-    // As in tests/queueing.rs: spin before sends, and hold CPU wake-ups short when allowed, so
+    // As in tests/it/queueing.rs: spin before sends, and hold CPU wake-ups short when allowed, so
     // open-loop sends keep time.
     cmd.args(["--spin", "2ms"]);
     if unsafe { libc::geteuid() } == 0 && std::path::Path::new("/dev/cpu_dma_latency").exists() {
         cmd.args(["--cpu-dma-latency", "0"]);
     }
+    let _turn = common::shared();
     let out = cmd.output().unwrap();
     (
         out.status.code().unwrap_or(-1),

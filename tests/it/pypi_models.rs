@@ -7,10 +7,14 @@
 
 use std::process::Command;
 
+use crate::common;
+
 #[test]
 fn models_from_pypi_wheels_run_and_match_onnx_runtime_in_every_transfer_mode() {
     let tmp = tempfile::tempdir().unwrap();
     let table = tmp.path().join("wild.md");
+    // The script runs `bench` on 22 models: this test's turn to load the machine.
+    let _turn = common::shared();
     let python = std::env::current_dir().unwrap().join(".venv/bin/python");
     let run = Command::new(&python)
         .args([

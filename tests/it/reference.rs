@@ -2,7 +2,7 @@
 //! (`models/reference/<model>/`, written by `scripts/export_models.py`). Needs no torch: the PyTorch
 //! outputs are committed as `.npy` files.
 
-mod common;
+use crate::common;
 
 use bench::pool::runtime::Model;
 use bench::pool::runtime::ort::{OrtModel, SessionOptions};

@@ -4,15 +4,13 @@
 //! never panics. The folders are written here through the library, with a `run.json` as the first
 //! versions wrote it (no `schema_version`), so no sweep has to run.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use bench::metrics::{Record, Timing};
 use bench::report::{Row, hlog};
 
-use common::bench;
+use crate::common::bench;
 
 /// Runs `bench ARGS` and checks it could not run (exit 2) because of `file`, without a panic.
 fn fails_naming(args: &[&str], file: &Path, says: &str) -> String {

@@ -1,7 +1,7 @@
 //! End to end: the real `bench` binary sweeps the bundled models with 1 and 2 workers, and the CSV
 //! it writes is checked for schema and sanity.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 
@@ -21,18 +21,17 @@ fn read_csv(path: &Path) -> (Vec<String>, Vec<csv::StringRecord>) {
 #[test]
 fn sweep_writes_sane_results_for_one_and_two_workers() {
     let out = tempfile::tempdir().unwrap();
-    let assert = bench()
-        .args([
-            "sweep",
-            "--quiet",
-            "--scenario",
-            "tests/scenarios/small.toml",
-            "--out",
-        ])
-        .arg(out.path())
-        .assert()
-        .success();
-    let stdout = String::from_utf8_lossy(&assert.get_output().stdout).to_string();
+    let run = common::bench(&[
+        "sweep",
+        "--quiet",
+        "--scenario",
+        "tests/scenarios/small.toml",
+        "--out",
+        out.path().to_str().unwrap(),
+    ]);
+    let results = common::read_rows(&out.path().join("results.csv"));
+    common::assert_ok_timing_aside(run.code, &results, &run.stderr);
+    let stdout = run.stdout;
     assert!(
         stdout.contains("w1-t1-pipe-cpu-c2") && stdout.contains("w2-t1-pipe-cpu-c2"),
         "{stdout}"
@@ -153,7 +152,7 @@ fn cpu_cost_per_request_sees_a_spinning_worker() {
              [workload]\nwarmup_requests = 10\nrequests = 150\n[load]\nconcurrency = 1\n"
         );
         let run = common::sweep_in(&out, &scenario, &[]);
-        assert_eq!(run.code, 0, "{}", run.stderr);
+        run.assert_ok_timing_aside();
         for model in ["m", "all"] {
             let num = |k: &str| run.num(model, k);
             let (parent, worker, used) = (
@@ -200,7 +199,7 @@ fn scenario_file(dir: &Path, name: &str, body: &str) -> std::path::PathBuf {
 #[test]
 fn sigint_keeps_finished_points_reaps_workers_and_exits_130() {
     // Exclusive: up to 3 workers × 2 intra-op threads on the 2-core test machines, the heaviest test
-    // of this binary; it must not run beside another that loads the CPU.
+    // of this module; it must not run beside another that loads the CPU.
     let _heavy = common::exclusive();
     let out = tempfile::tempdir().unwrap();
     let scenario = scenario_file(
@@ -510,7 +509,7 @@ fn trials_are_interleaved_across_points_unless_asked_otherwise() {
         let out = dir.path().join(format!("r{expect_interleaved}"));
         std::fs::create_dir_all(&out).unwrap();
         let run = common::sweep_in(&out, &scenario, &[]);
-        assert_eq!(run.code, 0, "{}", run.stderr);
+        run.assert_ok_timing_aside();
         // When each trial of each point began.
         let starts = |id: &str| -> Vec<std::time::SystemTime> {
             let log = bench::report::hlog::read_log(&out.join(format!("hlog/{id}.hlog"))).unwrap();
@@ -574,8 +573,9 @@ fn a_used_out_folder_is_refused_unless_resumed_or_forced() {
         v.sort();
         v
     };
+    let results = || common::read_rows(&out.join("results.csv"));
     let run = sweep(&first, &[]);
-    assert_eq!(run.code, 0, "{}", run.stderr);
+    common::assert_ok_timing_aside(run.code, &results(), &run.stderr);
     assert_eq!(logs(), ["w1-t1-pipe-cpu-c1.hlog", "w1-t1-pipe-cpu-c2.hlog"]);
     std::fs::write(out.join("notes.txt"), "mine").unwrap();
     // Another scenario into the same folder: refused, nothing touched.
@@ -592,7 +592,7 @@ fn a_used_out_folder_is_refused_unless_resumed_or_forced() {
     assert_eq!(logs().len(), 2);
     // Forced: only the new scenario's point is left, and the user's file.
     let forced = sweep(&second, &["--force"]);
-    assert_eq!(forced.code, 0, "{}", forced.stderr);
+    common::assert_ok_timing_aside(forced.code, &results(), &forced.stderr);
     assert_eq!(logs(), ["w1-t1-pipe-cpu-c3.hlog"]);
     let ids = common::points_written(&out);
     assert_eq!(ids.into_iter().collect::<Vec<_>>(), ["w1-t1-pipe-cpu-c3"]);
@@ -609,7 +609,7 @@ fn a_used_out_folder_is_refused_unless_resumed_or_forced() {
         "--resume",
         out.to_str().unwrap(),
     ]);
-    assert_eq!(resumed.code, 0, "{}", resumed.stderr);
+    common::assert_ok_timing_aside(resumed.code, &results(), &resumed.stderr);
     // bench capacity: its folder holds capacity.csv.
     let cap_out = dir.path().join("cap");
     std::fs::create_dir_all(&cap_out).unwrap();
