@@ -34,6 +34,9 @@ use anyhow::Context;
 use serde::Serialize;
 
 use crate::metrics::{Percentiles, Summary, spread, with_cold_starts_bound};
+use crate::scenario::SessionKnobs;
+use crate::scenario::axes::values::Knob;
+use crate::scenario::session::{knob_type, with_session_knobs};
 use crate::scenario::slo::Measured;
 
 /// The file names [`render`] writes into the results directory.
@@ -85,12 +88,48 @@ pub fn render_with(results_dir: &Path, asked: &choose::Objectives) -> anyhow::Re
     })
 }
 
+/// Declares [`Row`] with a column for each session knob (`scenario/session.rs`), where those
+/// columns always stood: after `runtime`. The csv crate writes a struct's fields as columns but
+/// not a nested struct's, so the knobs are fields of `Row` itself.
+macro_rules! row_with_knob_columns {
+    ({ $(#[$attr:meta])* pub struct Row { $($before:tt)* } { $($after:tt)* } }
+     $( $knob:ident $declaration:tt )*) => {
+        $(#[$attr])*
+        pub struct Row {
+            $($before)*
+            $(
+                #[doc = concat!(
+                    "The session knob `", stringify!($knob), "` at the point (`[sweep] ",
+                    stringify!($knob), "`); files from before the column read as its default."
+                )]
+                pub $knob: <knob_type::$knob as Knob>::Cell,
+            )*
+            $($after)*
+        }
+
+        impl Row {
+            /// What the columns a file lacks read as: the session knobs at their defaults (what
+            /// bench set before each was a column), the rest as in `Row::default()`.
+            pub fn knob_defaults() -> Row {
+                let knobs = SessionKnobs::DEFAULT;
+                Row {
+                    $( $knob: knobs.$knob.cell(), )*
+                    ..Row::default()
+                }
+            }
+        }
+    };
+}
+
+// The struct is written at the left margin, as it was before the macro, so its history reads on.
+with_session_knobs! { row_with_knob_columns! {
 /// One line of results: one model, ensemble group or `all` at one sweep point. Field names are the
 /// CSV columns; each time or size column carries its unit in its name. With several trials, a
 /// number is the median across trials; `_min` and `_max` columns give the spread. Read back, a
-/// column the file lacks takes its default ([`crate::report::results::read_rows`]).
+/// column the file lacks takes its default ([`crate::report::results::read_rows`]): a session
+/// knob's ([`Row::knob_defaults`]), else its field's or `Row::default()`'s.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize)]
-#[serde(default)]
+#[serde(default = "Row::knob_defaults")]
 pub struct Row {
     pub point: usize,
     pub point_id: String,
@@ -111,22 +150,9 @@ pub struct Row {
     /// What ran the models: `ort`, `torch` or `tract` (files from before the column read as `ort`).
     #[serde(default = "ort")]
     pub runtime: String,
-    /// ONNX Runtime's session options at the point (`[sweep]` keys of the same names); files from
-    /// before the columns read as the defaults bench used then.
-    #[serde(default = "graph_all")]
-    pub graph_optimization: String,
-    #[serde(default = "sequential")]
-    pub execution_mode: String,
-    #[serde(default = "one")]
-    pub inter_threads: usize,
-    #[serde(default = "yes")]
-    pub intra_spinning: bool,
-    #[serde(default = "yes")]
-    pub cpu_arena: bool,
-    #[serde(default = "yes")]
-    pub memory_pattern: bool,
-    #[serde(default = "yes")]
-    pub prepacking: bool,
+}
+// The session knobs' columns go here.
+{
     /// The size the `batch` axis bound every model's batch dim to; empty without the axis.
     #[serde(default)]
     pub batch: Option<usize>,
@@ -303,6 +329,7 @@ pub struct Row {
     pub only_lagged: bool,
     pub slo_met: Option<bool>,
 }
+}}
 
 /// The `channel` of rows written before the column: every request went over the socket then.
 pub(crate) fn socket() -> String {
@@ -313,20 +340,8 @@ fn ort() -> String {
     "ort".into()
 }
 
-fn graph_all() -> String {
-    "all".into()
-}
-
-fn sequential() -> String {
-    "sequential".into()
-}
-
 fn one() -> usize {
     1
-}
-
-fn yes() -> bool {
-    true
 }
 
 /// The timings of one trial of a model, group or `all`, µs: what the `latency_*`, `service_*`,
@@ -422,6 +437,22 @@ impl Row {
                 Some((key.to_string(), text))
             })
             .collect()
+    }
+
+    /// The point's session knobs, read back from their columns (a value this build does not know
+    /// reads as the knob's default).
+    pub fn session_knobs(&self) -> SessionKnobs {
+        let row = serde_json::to_value(self).unwrap_or_default();
+        let mut knobs = SessionKnobs::DEFAULT;
+        for &name in SessionKnobs::NAMES {
+            let text = match &row[name] {
+                serde_json::Value::String(s) => s.clone(),
+                v => v.to_string(),
+            };
+            // A value this build cannot set leaves the default.
+            let _ = knobs.set(name, &text);
+        }
+        knobs
     }
 
     /// The latency columns (cold starts left out), µs.

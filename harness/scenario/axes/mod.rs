@@ -34,6 +34,7 @@
 //! there: `tests.rs` here for the raw key and the scenario reference, `report`'s tests for the
 //! column, `protocol`'s round trip for the codec.
 
+mod knobs;
 pub mod list;
 pub mod values;
 
@@ -81,6 +82,27 @@ pub struct Key {
     pub also: Option<(&'static str, &'static str)>,
     /// A flag this one cannot be given with.
     pub conflicts: Option<&'static str>,
+}
+
+/// The flag of a `[sweep]` key that takes a comma list.
+pub(in crate::scenario) const fn sweep_key(
+    key: &'static str,
+    flag: &'static str,
+    value_name: &'static str,
+    value: FlagValue,
+    help: &'static str,
+) -> Key {
+    Key {
+        table: "sweep",
+        key,
+        flag,
+        value_name,
+        help,
+        value,
+        list: true,
+        also: None,
+        conflicts: None,
+    }
 }
 
 impl Key {
