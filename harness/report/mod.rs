@@ -108,14 +108,27 @@ macro_rules! row_with_knob_columns {
         }
 
         impl Row {
-            /// What the columns a file lacks read as: the session knobs at their defaults (what
-            /// bench set before each was a column), the rest as in `Row::default()`.
+            /// The row whose cells stand in for the columns a file lacks: the session knobs at
+            /// their defaults (what bench set before each was a column), the rest as in
+            /// `Row::default()` (a field with a `serde(default)` of its own takes that instead).
             pub fn knob_defaults() -> Row {
                 let knobs = SessionKnobs::DEFAULT;
                 Row {
                     $( $knob: knobs.$knob.cell(), )*
                     ..Row::default()
                 }
+            }
+
+            /// The point's session knobs, read back from their columns (a value this build does
+            /// not know reads as the knob's default).
+            pub fn session_knobs(&self) -> SessionKnobs {
+                let mut knobs = SessionKnobs::DEFAULT;
+                $(
+                    if let Some(v) = <knob_type::$knob as Knob>::parse(&self.$knob.to_string()) {
+                        knobs.$knob = v;
+                    }
+                )*
+                knobs
             }
         }
     };
@@ -439,22 +452,6 @@ impl Row {
             .collect()
     }
 
-    /// The point's session knobs, read back from their columns (a value this build does not know
-    /// reads as the knob's default).
-    pub fn session_knobs(&self) -> SessionKnobs {
-        let row = serde_json::to_value(self).unwrap_or_default();
-        let mut knobs = SessionKnobs::DEFAULT;
-        for &name in SessionKnobs::NAMES {
-            let text = match &row[name] {
-                serde_json::Value::String(s) => s.clone(),
-                v => v.to_string(),
-            };
-            // A value this build cannot set leaves the default.
-            let _ = knobs.set(name, &text);
-        }
-        knobs
-    }
-
     /// The latency columns (cold starts left out), µs.
     pub fn latency(&self) -> Percentiles {
         Percentiles {
@@ -661,6 +658,17 @@ mod tests {
                 assert_eq!(row[&column], cell, "{column} at {}", p.id);
             }
         }
+    }
+
+    /// A row's session knobs read back as its point's, and a file without the knobs' columns
+    /// reads as their defaults.
+    #[test]
+    fn a_rows_session_knobs_are_its_points() {
+        for p in axes::example_points() {
+            assert_eq!(Row::of_axes(&p).session_knobs(), p.session, "{}", p.id);
+        }
+        let old: Row = serde_json::from_value(serde_json::json!({"point_id": "w1"})).unwrap();
+        assert_eq!(old.session_knobs(), crate::scenario::SessionKnobs::DEFAULT);
     }
 
     /// `run.json` records the session options of every point, and the batch and batching policy

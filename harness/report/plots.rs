@@ -855,6 +855,21 @@ mod tests {
         assert_eq!(c[1].points[2].point_id, "w4-shm");
     }
 
+    /// The session label spells the knobs away from their defaults as the id does, with spaces;
+    /// a column this build cannot read counts as the default.
+    #[test]
+    fn the_session_label_spells_the_knobs_as_the_id_does() {
+        let mut r = all_row("p", 1, "pipe", 4, 100.0);
+        assert_eq!(session_label(&r), "session defaults");
+        r.graph_optimization = "basic".into();
+        r.execution_mode = "parallel".into();
+        r.inter_threads = 2;
+        r.prepacking = false;
+        assert_eq!(session_label(&r), "opt basic par i2 noprepack");
+        r.graph_optimization = "level9".into();
+        assert_eq!(session_label(&r), "par i2 noprepack");
+    }
+
     /// Regression guard: points that differ only in a session option (or the batch) are separate
     /// curves, labelled by it, not one curve with two points per worker count.
     #[test]
