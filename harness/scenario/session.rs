@@ -35,7 +35,8 @@ use serde::{Deserialize, Serialize};
 /// "VALUE,...", help: "...", id: |value| fragment }`, where `id` gives the point id's fragment
 /// (`None` leaves the value out, as every default does, so ids of before the knob stay the same)
 /// and `T` is a `Knob` type (`axes/values.rs`: `bool`, `usize` or a named enum).
-/// Expressions here are expanded in the files that call this, which import this module's items.
+/// The types and expressions are expanded here and in `axes/knobs.rs`, which imports every item of
+/// this module; the other expansions take only the names, and a knob's type from [`knob_type`].
 macro_rules! with_session_knobs {
     ($callback:ident! { $($args:tt)* }) => {
         $callback! {
