@@ -24,7 +24,7 @@ use crate::scenario::{
 pub const MAGIC: [u8; 4] = *b"BNCH";
 /// Bumped on every incompatible change to the messages below (and in
 /// `harness/python/bench_protocol.py`, the Python workers' codec of the same messages).
-pub const PROTOCOL_VERSION: u32 = 7;
+pub const PROTOCOL_VERSION: u32 = 8;
 /// Frames larger than this are refused rather than allocated (1 GiB).
 pub const MAX_FRAME: u32 = 1 << 30;
 
@@ -138,7 +138,9 @@ pub struct Setup {
     pub pin_cpu: Option<u32>,
     /// The CUDA provider's device and options (`provider = "cuda"`).
     pub gpu: Option<GpuSetup>,
-    /// ONNX Runtime's session options (the `[sweep]` keys of `scenario::session`).
+    /// ONNX Runtime's session options (the `[sweep]` keys of `scenario::session`), on the wire as
+    /// [`KnobSetting`]s, so that a new knob changes neither the messages nor the Python codec.
+    #[serde(with = "knob_settings")]
     pub session: SessionKnobs,
     /// Requests the worker runs at the same time, from its own threads on the same loaded models
     /// (`[sweep] worker_concurrency`); 1 runs them one at a time, in the order they came.
@@ -149,6 +151,44 @@ pub struct Setup {
     /// The longest the worker spins for its next request before it parks, ns (`spin` channel; 0
     /// parks at once).
     pub spin_max_ns: u64,
+}
+
+/// One session knob on the wire: its name and its value as text (`prepacking`, `false`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KnobSetting {
+    pub name: String,
+    pub value: String,
+}
+
+/// `Setup::session` as a list of [`KnobSetting`]s, in the knobs' order ([`SessionKnobs::settings`]).
+/// Reading one back refuses a knob or value this build does not know; a knob left out keeps its
+/// default (both sides are one build, which the handshake checks).
+mod knob_settings {
+    use serde::de::Error;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use super::KnobSetting;
+    use crate::scenario::SessionKnobs;
+
+    pub fn serialize<S: Serializer>(knobs: &SessionKnobs, s: S) -> Result<S::Ok, S::Error> {
+        let settings: Vec<KnobSetting> = knobs
+            .settings()
+            .into_iter()
+            .map(|(name, value)| KnobSetting {
+                name: name.to_string(),
+                value,
+            })
+            .collect();
+        settings.serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<SessionKnobs, D::Error> {
+        let mut knobs = SessionKnobs::DEFAULT;
+        for KnobSetting { name, value } in Vec::<KnobSetting>::deserialize(d)? {
+            knobs.set(&name, &value).map_err(D::Error::custom)?;
+        }
+        Ok(knobs)
+    }
 }
 
 /// Where and how a CUDA worker runs.
@@ -517,11 +557,12 @@ mod tests {
             (
                 any::<Option<u32>>(),
                 any::<Option<(u32, u8, bool, Option<u64>)>>(),
-                (
-                    prop::sample::select(crate::scenario::GraphOptimization::ALL.to_vec()),
-                    prop::sample::select(crate::scenario::ExecutionMode::ALL.to_vec()),
-                    any::<usize>(),
-                    any::<(bool, bool, bool, bool)>(),
+                // Sessions that between them hold every example value of every knob.
+                prop::sample::select(
+                    crate::scenario::axes::example_points()
+                        .into_iter()
+                        .map(|p| p.session)
+                        .collect::<Vec<_>>(),
                 ),
             ),
         )
@@ -532,7 +573,7 @@ mod tests {
                     preload,
                     caps,
                     shm,
-                    (pin_cpu, gpu, (graph_optimization, execution_mode, inter_threads, flags)),
+                    (pin_cpu, gpu, session),
                 )| {
                     Setup {
                         worker,
@@ -563,15 +604,7 @@ mod tests {
                         }),
                         shm: shm.and_then(|(n, i, o)| ShmLayout::new(n, i, o).ok()),
                         pin_cpu,
-                        session: SessionKnobs {
-                            graph_optimization,
-                            execution_mode,
-                            inter_threads,
-                            intra_spinning: flags.0,
-                            cpu_arena: flags.1,
-                            memory_pattern: flags.2,
-                            prepacking: flags.3,
-                        },
+                        session,
                         worker_concurrency: intra_threads.rotate_left(7) % 9,
                         channel: Channel::ALL[worker as usize % 2],
                         spin_max_ns: u64::from(worker) * 1000,

@@ -34,7 +34,7 @@ import sys
 
 MAGIC = b"BNCH"
 # Must equal PROTOCOL_VERSION in harness/pool/protocol.rs (the round-trip test checks it).
-PROTOCOL_VERSION = 7
+PROTOCOL_VERSION = 8
 # Frames larger than this are refused rather than allocated (1 GiB), as on the Rust side.
 MAX_FRAME = 1 << 30
 
@@ -101,21 +101,14 @@ TYPES: dict = {
         ("shm", ("opt", "ShmLayout")),
         ("pin_cpu", ("opt", "u32")),
         ("gpu", ("opt", "GpuSetup")),
-        ("session", "SessionKnobs"),
+        # ONNX Runtime's session options as (name, value) text pairs: a new knob changes nothing
+        # here (the torch worker has no such options and ignores them).
+        ("session", ("vec", "KnobSetting")),
         ("worker_concurrency", "u32"),
         ("channel", ("enum", [("socket", None), ("spin", None)])),
         ("spin_max_ns", "u64"),
     ]),
-    "SessionKnobs": ("struct", [
-        ("graph_optimization", ("enum", [("disable", None), ("basic", None), ("extended", None),
-                                         ("all", None)])),
-        ("execution_mode", ("enum", [("sequential", None), ("parallel", None)])),
-        ("inter_threads", "usize"),
-        ("intra_spinning", "bool"),
-        ("cpu_arena", "bool"),
-        ("memory_pattern", "bool"),
-        ("prepacking", "bool"),
-    ]),
+    "KnobSetting": ("struct", [("name", "str"), ("value", "str")]),
     "GpuSetup": ("struct", [
         ("device", "u32"),
         ("conv_algo_search", ("enum", [("exhaustive", None), ("heuristic", None), ("default", None)])),

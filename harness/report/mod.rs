@@ -36,6 +36,9 @@ use anyhow::Context;
 use serde::Serialize;
 
 use crate::metrics::{Percentiles, Summary, spread, with_cold_starts_bound};
+use crate::scenario::SessionKnobs;
+use crate::scenario::axes::values::Knob;
+use crate::scenario::session::{knob_type, with_session_knobs};
 use crate::scenario::slo::Measured;
 
 /// The file names [`render`] writes into the results directory.
@@ -87,12 +90,61 @@ pub fn render_with(results_dir: &Path, asked: &choose::Objectives) -> anyhow::Re
     })
 }
 
+/// Declares [`Row`] with a column for each session knob (`scenario/session.rs`), where those
+/// columns always stood: after `runtime`. The csv crate writes a struct's fields as columns but
+/// not a nested struct's, so the knobs are fields of `Row` itself.
+macro_rules! row_with_knob_columns {
+    ({ $(#[$attr:meta])* pub struct Row { $($before:tt)* } { $($after:tt)* } }
+     $( $knob:ident $declaration:tt )*) => {
+        $(#[$attr])*
+        pub struct Row {
+            $($before)*
+            $(
+                #[doc = concat!(
+                    "The session knob `", stringify!($knob), "` at the point (`[sweep] ",
+                    stringify!($knob), "`); files from before the column read as its default."
+                )]
+                pub $knob: <knob_type::$knob as Knob>::Cell,
+            )*
+            $($after)*
+        }
+
+        impl Row {
+            /// The row whose cells stand in for the columns a file lacks: the session knobs at
+            /// their defaults (what bench set before each was a column), the rest as in
+            /// `Row::default()` (a field with a `serde(default)` of its own takes that instead).
+            pub fn knob_defaults() -> Row {
+                let knobs = SessionKnobs::DEFAULT;
+                Row {
+                    $( $knob: knobs.$knob.cell(), )*
+                    ..Row::default()
+                }
+            }
+
+            /// The point's session knobs, read back from their columns (a value this build does
+            /// not know reads as the knob's default).
+            pub fn session_knobs(&self) -> SessionKnobs {
+                let mut knobs = SessionKnobs::DEFAULT;
+                $(
+                    if let Some(v) = <knob_type::$knob as Knob>::parse(&self.$knob.to_string()) {
+                        knobs.$knob = v;
+                    }
+                )*
+                knobs
+            }
+        }
+    };
+}
+
+// The struct is written at the left margin, as it was before the macro, so its history reads on.
+with_session_knobs! { row_with_knob_columns! {
 /// One line of results: one model, ensemble group or `all` at one sweep point. Field names are the
 /// CSV columns; each time or size column carries its unit in its name. With several trials, a
 /// number is the median across trials; `_min` and `_max` columns give the spread. Read back, a
-/// column the file lacks takes its default ([`crate::report::results::read_rows`]).
+/// column the file lacks takes its default ([`crate::report::results::read_rows`]): a session
+/// knob's ([`Row::knob_defaults`]), else its field's or `Row::default()`'s.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize)]
-#[serde(default)]
+#[serde(default = "Row::knob_defaults")]
 pub struct Row {
     pub point: usize,
     pub point_id: String,
@@ -113,22 +165,9 @@ pub struct Row {
     /// What ran the models: `ort`, `torch` or `tract` (files from before the column read as `ort`).
     #[serde(default = "ort")]
     pub runtime: String,
-    /// ONNX Runtime's session options at the point (`[sweep]` keys of the same names); files from
-    /// before the columns read as the defaults bench used then.
-    #[serde(default = "graph_all")]
-    pub graph_optimization: String,
-    #[serde(default = "sequential")]
-    pub execution_mode: String,
-    #[serde(default = "one")]
-    pub inter_threads: usize,
-    #[serde(default = "yes")]
-    pub intra_spinning: bool,
-    #[serde(default = "yes")]
-    pub cpu_arena: bool,
-    #[serde(default = "yes")]
-    pub memory_pattern: bool,
-    #[serde(default = "yes")]
-    pub prepacking: bool,
+}
+// The session knobs' columns go here.
+{
     /// The size the `batch` axis bound every model's batch dim to; empty without the axis.
     #[serde(default)]
     pub batch: Option<usize>,
@@ -305,6 +344,7 @@ pub struct Row {
     pub only_lagged: bool,
     pub slo_met: Option<bool>,
 }
+}}
 
 /// The `channel` of rows written before the column: every request went over the socket then.
 pub(crate) fn socket() -> String {
@@ -315,20 +355,8 @@ fn ort() -> String {
     "ort".into()
 }
 
-fn graph_all() -> String {
-    "all".into()
-}
-
-fn sequential() -> String {
-    "sequential".into()
-}
-
 fn one() -> usize {
     1
-}
-
-fn yes() -> bool {
-    true
 }
 
 /// The timings of one trial of a model, group or `all`, µs: what the `latency_*`, `service_*`,
@@ -634,24 +662,38 @@ mod tests {
         }
     }
 
+    /// A row's session knobs read back as its point's, and a file without the knobs' columns
+    /// reads as their defaults.
+    #[test]
+    fn a_rows_session_knobs_are_its_points() {
+        for p in axes::example_points() {
+            assert_eq!(Row::of_axes(&p).session_knobs(), p.session, "{}", p.id);
+        }
+        let old: Row = serde_json::from_value(serde_json::json!({"point_id": "w1"})).unwrap();
+        assert_eq!(old.session_knobs(), crate::scenario::SessionKnobs::DEFAULT);
+    }
+
     /// `run.json` records the session options of every point, and the batch and batching policy
     /// where a point has them.
     #[test]
     fn run_json_records_the_session_options_and_the_batching() {
         let row = Row::of_axes(&crate::scenario::Point::default());
         let keys: Vec<String> = row.session_settings().into_keys().collect();
-        assert_eq!(
-            keys,
-            [
-                "cpu_arena",
-                "execution_mode",
-                "graph_optimization",
-                "inter_threads",
-                "intra_spinning",
-                "memory_pattern",
-                "prepacking"
-            ]
-        );
+        // Every declared knob, in the BTreeMap's order; those of the first release among them.
+        let mut knobs = crate::scenario::SessionKnobs::NAMES.to_vec();
+        knobs.sort_unstable();
+        assert_eq!(keys, knobs);
+        for knob in [
+            "cpu_arena",
+            "execution_mode",
+            "graph_optimization",
+            "inter_threads",
+            "intra_spinning",
+            "memory_pattern",
+            "prepacking",
+        ] {
+            assert!(keys.iter().any(|k| k == knob), "{knob}");
+        }
         let p = axes::example_points()
             .into_iter()
             .find(|p| p.batch.is_some() && p.batching.is_some())

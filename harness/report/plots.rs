@@ -99,25 +99,13 @@ fn axes(r: &Row) -> [(&'static str, String); 10] {
 /// The session options and batch of a row that are not the defaults, as the point id spells them
 /// (`nospin b8`); `session defaults` when there are none (a label only when this axis varies).
 fn session_label(r: &Row) -> String {
-    let mut parts = Vec::new();
-    if r.graph_optimization != "all" && !r.graph_optimization.is_empty() {
-        parts.push(format!("opt {}", r.graph_optimization));
-    }
-    if r.execution_mode == "parallel" {
-        parts.push(format!("par i{}", r.inter_threads));
-    }
-    if !r.intra_spinning {
-        parts.push("nospin".into());
-    }
-    if !r.cpu_arena {
-        parts.push("noarena".into());
-    }
-    if !r.memory_pattern {
-        parts.push("nomempat".into());
-    }
-    if !r.prepacking {
-        parts.push("noprepack".into());
-    }
+    // The knobs' id fragments, with spaces: `opt basic`, `par`, `i2`, `nospin`.
+    let mut parts: Vec<String> = r
+        .session_knobs()
+        .fragments()
+        .iter()
+        .map(|f| f.replace('-', " "))
+        .collect();
     if let Some(b) = r.batch {
         parts.push(format!("b{b}"));
     }
@@ -836,7 +824,7 @@ mod tests {
             throughput_rps: rps,
             latency_p99_us: 1e6 / rps,
             valid: true,
-            ..Row::default()
+            ..Row::knob_defaults()
         }
     }
 
@@ -867,6 +855,21 @@ mod tests {
         assert_eq!(c[1].points[2].point_id, "w4-shm");
     }
 
+    /// The session label spells the knobs away from their defaults as the id does, with spaces;
+    /// a column this build cannot read counts as the default.
+    #[test]
+    fn the_session_label_spells_the_knobs_as_the_id_does() {
+        let mut r = all_row("p", 1, "pipe", 4, 100.0);
+        assert_eq!(session_label(&r), "session defaults");
+        r.graph_optimization = "basic".into();
+        r.execution_mode = "parallel".into();
+        r.inter_threads = 2;
+        r.prepacking = false;
+        assert_eq!(session_label(&r), "opt basic par i2 noprepack");
+        r.graph_optimization = "level9".into();
+        assert_eq!(session_label(&r), "par i2 noprepack");
+    }
+
     /// Regression guard: points that differ only in a session option (or the batch) are separate
     /// curves, labelled by it, not one curve with two points per worker count.
     #[test]
@@ -875,13 +878,7 @@ mod tests {
         for (spin, batch) in [(true, None), (false, None), (true, Some(8))] {
             for w in [1, 2] {
                 let mut r = all_row("p", w, "pipe", 4, 100.0 * w as f64);
-                r.graph_optimization = "all".into();
-                r.execution_mode = "sequential".into();
-                r.inter_threads = 1;
                 r.intra_spinning = spin;
-                r.cpu_arena = true;
-                r.memory_pattern = true;
-                r.prepacking = true;
                 r.batch = batch;
                 rows.push(r);
             }

@@ -5,6 +5,9 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
+use super::axes::values::Knob;
+use super::session::{knob_type, with_session_knobs};
+
 /// A value that may be written as one item or as a list of items (a sweep axis).
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(
@@ -258,24 +261,37 @@ pub struct RawLoad {
     pub spin: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawSweep {
-    pub workers: Option<OneOrMany<i64>>,
-    pub transfer: Option<OneOrMany<String>>,
-    pub channel: Option<OneOrMany<String>>,
-    pub placement: Option<OneOrMany<String>>,
-    pub pin: Option<OneOrMany<String>>,
-    pub intra_threads: Option<OneOrMany<i64>>,
-    pub provider: Option<OneOrMany<String>>,
-    pub runtime: Option<OneOrMany<String>>,
-    pub graph_optimization: Option<OneOrMany<String>>,
-    pub execution_mode: Option<OneOrMany<String>>,
-    pub inter_threads: Option<OneOrMany<i64>>,
-    pub intra_spinning: Option<OneOrMany<bool>>,
-    pub cpu_arena: Option<OneOrMany<bool>>,
-    pub memory_pattern: Option<OneOrMany<bool>>,
-    pub prepacking: Option<OneOrMany<bool>>,
-    pub batch: Option<OneOrMany<i64>>,
-    pub worker_concurrency: Option<OneOrMany<i64>>,
+/// Declares `RawSweep` with a field for each session knob (`scenario/session.rs`), after
+/// `runtime`: serde's list of known keys, which the message about an unknown key gives, keeps its
+/// order.
+macro_rules! raw_sweep {
+    ({ $(#[$attr:meta])* pub struct RawSweep { $($before:tt)* } { $($after:tt)* } }
+     $( $knob:ident $declaration:tt )*) => {
+        $(#[$attr])*
+        pub struct RawSweep {
+            $($before)*
+            $( pub $knob: Option<OneOrMany<<knob_type::$knob as Knob>::Raw>>, )*
+            $($after)*
+        }
+    };
 }
+
+with_session_knobs!(raw_sweep! {
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct RawSweep {
+        pub workers: Option<OneOrMany<i64>>,
+        pub transfer: Option<OneOrMany<String>>,
+        pub channel: Option<OneOrMany<String>>,
+        pub placement: Option<OneOrMany<String>>,
+        pub pin: Option<OneOrMany<String>>,
+        pub intra_threads: Option<OneOrMany<i64>>,
+        pub provider: Option<OneOrMany<String>>,
+        pub runtime: Option<OneOrMany<String>>,
+    }
+    // The session knobs' fields go here.
+    {
+        pub batch: Option<OneOrMany<i64>>,
+        pub worker_concurrency: Option<OneOrMany<i64>>,
+    }
+});

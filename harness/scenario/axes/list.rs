@@ -1,47 +1,74 @@
 //! The sweep axes, each declared once, in the sweep's order (the last varies fastest), with the
 //! typed lists ([`Axes`]) and the point ([`Point`]) they fill. Adding an axis is adding its
 //! `Axis` here, its entry in `ALL`, and its fields in [`Axes`] and [`Point`]; see
-//! `docs/development.md`, "Adding a sweep axis".
+//! `docs/development.md`, "Adding a sweep axis". ONNX Runtime's session knobs are the exception:
+//! their axes are declared from their list (`scenario/session.rs`, expanded in `knobs.rs`), and
+//! that list puts them in [`Axes`] and `ALL` too.
 
 use serde::Serialize;
 use serde_json::json;
 
-use super::values::{Named, bool_axis, named_axis, positive_axis};
-use super::{AnyAxis, Axis, FlagValue, Key, place};
+use super::knobs::KNOBS;
+use super::values::{Named, POSITIVE, named_axis, positive_axis};
+use super::{AnyAxis, Axis, FlagValue, Key, place, sweep_key};
+use crate::scenario::session::{knob_type, with_session_knobs};
 use crate::scenario::{
-    BatchPolicy, Channel, Errors, ExecutionMode, GraphOptimization, IdlePolicy, KeyPath, LoadPoint,
-    Pin, Placement, Provider, Runtime, SessionKnobs, Transfer,
+    BatchPolicy, Channel, Errors, ExecutionMode, IdlePolicy, KeyPath, LoadPoint, Pin, Placement,
+    Provider, Runtime, SessionKnobs, Transfer,
 };
 
-/// The values of each sweep axis (each `[default]` when the scenario does not sweep it).
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Axes {
-    pub workers: Vec<usize>,
-    pub intra_threads: Vec<usize>,
-    /// ONNX Runtime session options ([`crate::scenario::session`]).
-    pub graph_optimization: Vec<GraphOptimization>,
-    pub execution_mode: Vec<ExecutionMode>,
-    pub inter_threads: Vec<usize>,
-    pub intra_spinning: Vec<bool>,
-    pub cpu_arena: Vec<bool>,
-    pub memory_pattern: Vec<bool>,
-    pub prepacking: Vec<bool>,
-    pub transfer: Vec<Transfer>,
-    /// How messages travel (`socket` or `spin`).
-    pub channel: Vec<Channel>,
-    pub placement: Vec<Placement>,
-    pub pin: Vec<Pin>,
-    pub provider: Vec<Provider>,
-    /// The batch sizes the models' batch dim is bound to (`[None]` without the axis: the models
-    /// keep their `dims`).
-    pub batch: Vec<Option<usize>>,
-    /// Dynamic batching's policies (`[None]` without `[batching]`).
-    pub batching: Vec<Option<BatchPolicy>>,
-    pub load: Vec<LoadPoint>,
-    /// Requests each worker runs at once, from its own threads on shared sessions.
-    pub worker_concurrency: Vec<usize>,
-    pub runtime: Vec<Runtime>,
+/// Declares [`Axes`] and `ALL` with the session knobs (`scenario/session.rs`) in their place:
+/// after the threads, before the transfer.
+macro_rules! axes_in_sweep_order {
+    ({} $( $knob:ident $declaration:tt )*) => {
+        /// The values of each sweep axis (each `[default]` when the scenario does not sweep it).
+        #[derive(Debug, Clone, Default, PartialEq)]
+        pub struct Axes {
+            pub workers: Vec<usize>,
+            pub intra_threads: Vec<usize>,
+            $(
+                #[doc = concat!("The session knob `", stringify!($knob), "` ([`SessionKnobs`]).")]
+                pub $knob: Vec<knob_type::$knob>,
+            )*
+            pub transfer: Vec<Transfer>,
+            /// How messages travel (`socket` or `spin`).
+            pub channel: Vec<Channel>,
+            pub placement: Vec<Placement>,
+            pub pin: Vec<Pin>,
+            pub provider: Vec<Provider>,
+            /// The batch sizes the models' batch dim is bound to (`[None]` without the axis: the
+            /// models keep their `dims`).
+            pub batch: Vec<Option<usize>>,
+            /// Dynamic batching's policies (`[None]` without `[batching]`).
+            pub batching: Vec<Option<BatchPolicy>>,
+            pub load: Vec<LoadPoint>,
+            /// Requests each worker runs at once, from its own threads on shared sessions.
+            pub worker_concurrency: Vec<usize>,
+            pub runtime: Vec<Runtime>,
+        }
+
+        /// Every axis, in the sweep's order: workers, intra_threads, the session knobs, transfer,
+        /// channel, placement, pin, provider, batch, batching, load, worker_concurrency, runtime
+        /// (so the runtimes of one configuration run back to back).
+        pub(in crate::scenario) static ALL: &[&dyn AnyAxis] = &[
+            &WORKERS,
+            &INTRA_THREADS,
+            $( &KNOBS.$knob, )*
+            &TRANSFER,
+            &CHANNEL,
+            &PLACEMENT,
+            &PIN,
+            &PROVIDER,
+            &BATCH,
+            &BATCHING,
+            &LOAD,
+            &WORKER_CONCURRENCY,
+            &RUNTIME,
+        ];
+    };
 }
+
+with_session_knobs!(axes_in_sweep_order! {});
 
 /// One configuration to measure.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -106,63 +133,6 @@ impl Point {
     }
 }
 
-/// Every axis, in the sweep's order: workers, intra_threads, the session options, transfer,
-/// channel, placement, pin, provider, batch, batching, load, worker_concurrency, runtime (so the
-/// runtimes of one configuration run back to back).
-pub(in crate::scenario) static ALL: &[&dyn AnyAxis] = &[
-    &WORKERS,
-    &INTRA_THREADS,
-    &GRAPH_OPTIMIZATION,
-    &EXECUTION_MODE,
-    &INTER_THREADS,
-    &INTRA_SPINNING,
-    &CPU_ARENA,
-    &MEMORY_PATTERN,
-    &PREPACKING,
-    &TRANSFER,
-    &CHANNEL,
-    &PLACEMENT,
-    &PIN,
-    &PROVIDER,
-    &BATCH,
-    &BATCHING,
-    &LOAD,
-    &WORKER_CONCURRENCY,
-    &RUNTIME,
-];
-
-/// The flag of a `[sweep]` key that takes a comma list.
-const fn sweep_key(
-    key: &'static str,
-    flag: &'static str,
-    value_name: &'static str,
-    value: FlagValue,
-    help: &'static str,
-) -> Key {
-    Key {
-        table: "sweep",
-        key,
-        flag,
-        value_name,
-        help,
-        value,
-        list: true,
-        also: None,
-        conflicts: None,
-    }
-}
-
-const POSITIVE: FlagValue = FlagValue::Ints {
-    min: 1,
-    max: u32::MAX as i64,
-};
-
-/// A session option's part of validate's line, `key=value`, only away from its default (as in
-/// the id), so the lines of simple sweeps stay short.
-fn describe_knob<T: super::values::AxisValue>(name: &str, v: T, default: T) -> Option<String> {
-    (v != default).then(|| format!("{name}={}", v.text()))
-}
-
 pub(in crate::scenario) static WORKERS: Axis<usize> = Axis {
     name: "workers",
     keys: &[sweep_key(
@@ -208,138 +178,6 @@ pub(in crate::scenario) static INTRA_THREADS: Axis<usize> = Axis {
     #[cfg(test)]
     examples: &[1, 2, 21],
 };
-
-pub(in crate::scenario) static GRAPH_OPTIMIZATION: Axis<GraphOptimization> = Axis {
-    name: "graph_optimization",
-    keys: &[sweep_key(
-        "graph_optimization",
-        "graph-optimization",
-        "LEVEL,...",
-        FlagValue::Names(GraphOptimization::names),
-        "ONNX Runtime's graph optimisation levels: disable, basic (level 1), extended (level 2), \
-         all (`[sweep] graph_optimization`; default all).",
-    )],
-    default: GraphOptimization::All,
-    place: place!(graph_optimization, session.graph_optimization),
-    resolve: |s, key, d, e| named_axis(s.sweep(|r| &r.graph_optimization), key, d, e),
-    id: |v| (v != GraphOptimization::All).then(|| format!("opt-{}", v.name())),
-    columns: &["graph_optimization"],
-    cells: |v| vec![json!(v.name())],
-    run_json: &["graph_optimization"],
-    effective: Some("sweep.graph_optimization"),
-    describe: |v, _, _| describe_knob("graph_optimization", v, GraphOptimization::All),
-    ort_only: true,
-    #[cfg(test)]
-    examples: &GraphOptimization::ALL,
-};
-
-pub(in crate::scenario) static EXECUTION_MODE: Axis<ExecutionMode> = Axis {
-    name: "execution_mode",
-    keys: &[sweep_key(
-        "execution_mode",
-        "execution-mode",
-        "MODE,...",
-        FlagValue::Names(ExecutionMode::names),
-        "ONNX Runtime's execution modes: sequential, or parallel on `--inter-threads` \
-         (`[sweep] execution_mode`; default sequential).",
-    )],
-    default: ExecutionMode::Sequential,
-    place: place!(execution_mode, session.execution_mode),
-    resolve: |s, key, d, e| named_axis(s.sweep(|r| &r.execution_mode), key, d, e),
-    id: |v| (v == ExecutionMode::Parallel).then(|| "par".into()),
-    columns: &["execution_mode"],
-    cells: |v| vec![json!(v.name())],
-    run_json: &["execution_mode"],
-    effective: Some("sweep.execution_mode"),
-    describe: |v, _, _| describe_knob("execution_mode", v, ExecutionMode::Sequential),
-    ort_only: true,
-    #[cfg(test)]
-    examples: &ExecutionMode::ALL,
-};
-
-pub(in crate::scenario) static INTER_THREADS: Axis<usize> = Axis {
-    name: "inter_threads",
-    keys: &[sweep_key(
-        "inter_threads",
-        "inter-threads",
-        "N,...",
-        POSITIVE,
-        "ONNX Runtime inter-op threads of the parallel execution mode (`[sweep] inter_threads`; \
-         default 1).",
-    )],
-    default: 1,
-    place: place!(inter_threads, session.inter_threads),
-    resolve: |s, key, d, e| positive_axis(s.sweep(|r| &r.inter_threads), key, d, e),
-    id: |v| (v != 1).then(|| format!("i{v}")),
-    columns: &["inter_threads"],
-    cells: |v| vec![json!(v)],
-    run_json: &["inter_threads"],
-    effective: Some("sweep.inter_threads"),
-    describe: |v, _, _| describe_knob("inter_threads", v, 1),
-    ort_only: true,
-    #[cfg(test)]
-    examples: &[1, 2],
-};
-
-/// A session option that is on by default, and named in the id (`no...`) only when off.
-macro_rules! bool_knob {
-    ($static:ident, $key:ident, $flag:literal, $off:literal, $help:literal) => {
-        pub(in crate::scenario) static $static: Axis<bool> = Axis {
-            name: stringify!($key),
-            keys: &[sweep_key(
-                stringify!($key),
-                $flag,
-                "BOOL,...",
-                FlagValue::Bools,
-                $help,
-            )],
-            default: true,
-            place: place!($key, session.$key),
-            resolve: |s, key, d, e| bool_axis(s.sweep(|r| &r.$key), key, d, e),
-            id: |v| (!v).then(|| $off.into()),
-            columns: &[stringify!($key)],
-            cells: |v| vec![json!(v)],
-            run_json: &[stringify!($key)],
-            effective: Some(concat!("sweep.", stringify!($key))),
-            describe: |v, _, _| describe_knob(stringify!($key), v, true),
-            ort_only: true,
-            #[cfg(test)]
-            examples: &[true, false],
-        };
-    };
-}
-
-bool_knob!(
-    INTRA_SPINNING,
-    intra_spinning,
-    "intra-spinning",
-    "nospin",
-    "ONNX Runtime's intra-op threads busy-wait for work before they sleep: true, false \
-     (`[sweep] intra_spinning`; default true)."
-);
-bool_knob!(
-    CPU_ARENA,
-    cpu_arena,
-    "cpu-arena",
-    "noarena",
-    "ONNX Runtime's CPU memory arena: true, false (`[sweep] cpu_arena`; default true)."
-);
-bool_knob!(
-    MEMORY_PATTERN,
-    memory_pattern,
-    "memory-pattern",
-    "nomempat",
-    "ONNX Runtime's memory patterns, allocations planned from the first run: true, false \
-     (`[sweep] memory_pattern`; default true)."
-);
-bool_knob!(
-    PREPACKING,
-    prepacking,
-    "prepacking",
-    "noprepack",
-    "ONNX Runtime's prepacking of constant weights (`session.disable_prepacking` when false): \
-     true, false (`[sweep] prepacking`; default true)."
-);
 
 pub(in crate::scenario) static TRANSFER: Axis<Transfer> = Axis {
     name: "transfer",
@@ -742,7 +580,7 @@ pub(super) fn refuse_combinations(axes: &Axes, e: &mut Errors) {
     if axes
         .inter_threads
         .iter()
-        .any(|&t| t != INTER_THREADS.default)
+        .any(|&t| t != SessionKnobs::DEFAULT.inter_threads)
         && !axes.execution_mode.contains(&ExecutionMode::Parallel)
     {
         e.push(

@@ -26,14 +26,19 @@
 //! check the declarations against the typed defaults, the raw keys and the scenario
 //! reference; `report`'s tests check them against `results.csv`'s columns.
 //!
-//! What the list cannot do for a new axis: the typed field of [`Axes`] and of [`Point`] (or
-//! [`SessionKnobs`](super::SessionKnobs), which also crosses to the workers, so the Python
-//! workers' codec learns it), its `RawSweep` field (serde needs one to refuse unknown keys with the
-//! nearest known one) and its `Row` column (a serde struct, as the lenient reader needs) are still
-//! written by hand. Each is a line or two, and the compiler (`place!`) or a test fails until it is
-//! there: `tests.rs` here for the raw key and the scenario reference, `report`'s tests for the
-//! column, `protocol`'s round trip for the codec.
+//! What the list cannot do for a new axis: the typed field of [`Axes`] and of [`Point`], its
+//! `RawSweep` field (serde needs one to refuse unknown keys with the nearest known one) and its
+//! `Row` column (a serde struct, as the lenient reader needs) are still written by hand. Each is a
+//! line or two, and the compiler (`place!`) or a test fails until it is there: `tests.rs` here for
+//! the raw key and the scenario reference, `report`'s tests for the column.
+//!
+//! ONNX Runtime's session knobs go one step further, because they are many and alike: each is one
+//! item of a list in `scenario/session.rs`, whose expansions declare every typed home above
+//! ([`SessionKnobs`](super::SessionKnobs), the `Axes` field, the `RawSweep` field, the `Row`
+//! column) and, in `knobs.rs`, the knob's `Axis`; the workers get the knobs as text pairs, so
+//! the wire never changes for one.
 
+mod knobs;
 pub mod list;
 pub mod values;
 
@@ -81,6 +86,27 @@ pub struct Key {
     pub also: Option<(&'static str, &'static str)>,
     /// A flag this one cannot be given with.
     pub conflicts: Option<&'static str>,
+}
+
+/// The flag of a `[sweep]` key that takes a comma list.
+pub(in crate::scenario) const fn sweep_key(
+    key: &'static str,
+    flag: &'static str,
+    value_name: &'static str,
+    value: FlagValue,
+    help: &'static str,
+) -> Key {
+    Key {
+        table: "sweep",
+        key,
+        flag,
+        value_name,
+        help,
+        value,
+        list: true,
+        also: None,
+        conflicts: None,
+    }
 }
 
 impl Key {

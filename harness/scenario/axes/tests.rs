@@ -92,16 +92,17 @@ fn the_declared_defaults_make_the_default_point() {
 /// other value its fragment, after the threads.
 #[test]
 fn the_session_defaults_add_nothing_to_an_id() {
+    // Set one by one from the defaults, so a knob added later keeps its default here.
+    let mut session = SessionKnobs::DEFAULT;
+    session.graph_optimization = GraphOptimization::Basic;
+    session.execution_mode = ExecutionMode::Parallel;
+    session.inter_threads = 2;
+    session.intra_spinning = false;
+    session.cpu_arena = false;
+    session.memory_pattern = false;
+    session.prepacking = false;
     let p = Point {
-        session: SessionKnobs {
-            graph_optimization: GraphOptimization::Basic,
-            execution_mode: ExecutionMode::Parallel,
-            inter_threads: 2,
-            intra_spinning: false,
-            cpu_arena: false,
-            memory_pattern: false,
-            prepacking: false,
-        },
+        session,
         ..Point::default()
     };
     assert_eq!(

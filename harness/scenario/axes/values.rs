@@ -5,9 +5,16 @@
 //! resolves and every problem is reported in one pass). The kinds are few: integers ≥ 1, `true`
 //! and `false`, and a name out of an enum's `ALL`. [`AxisValue`] says how a value is written back:
 //! in a scenario (`bench run`'s `scenario.toml`, error messages) and in lists (`run.json`).
+//! [`Knob`] says the rest for the types of ONNX Runtime's session knobs, whose typed homes are
+//! declared from one list (`scenario/session.rs`): how `[sweep]` writes a value, how
+//! `results.csv` holds one, and how one is read back from its text.
 
-use std::fmt::Display;
+use std::fmt::{Debug, Display};
 
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::FlagValue;
 use crate::scenario::raw::OneOrMany;
 use crate::scenario::{
     BatchPolicy, Channel, Errors, ExecutionMode, GraphOptimization, KeyPath, LoadPoint, Pin,
@@ -57,6 +64,86 @@ impl AxisValue for LoadPoint {
     }
 }
 
+/// The type of a session knob (`scenario/session.rs`): `bool`, `usize` or a [`Named`] enum.
+pub trait Knob: AxisValue {
+    /// One value as `[sweep]` writes it: the `RawSweep` field holds one or a list of them.
+    type Raw: Clone + Debug + Display + PartialEq + DeserializeOwned;
+    /// One value as a `results.csv` column holds it (the `Row` field): files are read leniently,
+    /// so an enum's column is its name as text.
+    type Cell: Clone + Debug + Default + Display + PartialEq + Serialize + DeserializeOwned;
+    /// The values of its `bench run` flag.
+    const FLAG: FlagValue;
+    /// Several values, the default among them, for the tests' large expansion.
+    #[cfg(test)]
+    const EXAMPLES: &'static [Self];
+    fn cell(self) -> Self::Cell;
+    /// The value of its [`text`](AxisValue::text), `None` for text no scenario could give.
+    fn parse(text: &str) -> Option<Self>;
+}
+
+/// How a [`Knob`]'s values are read from the scenario (apart from [`Knob`], whose other parts the
+/// typed homes outside `scenario` use).
+pub(in crate::scenario) trait ReadKnob: Knob {
+    /// The scenario's values, checked, each listed once; `default` when absent.
+    fn resolve(
+        raw: Option<&OneOrMany<Self::Raw>>,
+        key: &KeyPath,
+        default: Self,
+        e: &mut Errors,
+    ) -> Vec<Self>;
+}
+
+/// Integers from 1 up, the values of counts such as `workers`.
+pub const POSITIVE: FlagValue = FlagValue::Ints {
+    min: 1,
+    max: u32::MAX as i64,
+};
+
+impl Knob for usize {
+    type Raw = i64;
+    type Cell = usize;
+    const FLAG: FlagValue = POSITIVE;
+    #[cfg(test)]
+    const EXAMPLES: &'static [usize] = &[1, 2];
+    fn cell(self) -> usize {
+        self
+    }
+    fn parse(text: &str) -> Option<usize> {
+        text.parse().ok().filter(|&n| n >= 1)
+    }
+}
+
+impl ReadKnob for usize {
+    fn resolve(
+        raw: Option<&OneOrMany<i64>>,
+        key: &KeyPath,
+        d: usize,
+        e: &mut Errors,
+    ) -> Vec<usize> {
+        positive_axis(raw, key, d, e)
+    }
+}
+
+impl Knob for bool {
+    type Raw = bool;
+    type Cell = bool;
+    const FLAG: FlagValue = FlagValue::Bools;
+    #[cfg(test)]
+    const EXAMPLES: &'static [bool] = &[true, false];
+    fn cell(self) -> bool {
+        self
+    }
+    fn parse(text: &str) -> Option<bool> {
+        text.parse().ok()
+    }
+}
+
+impl ReadKnob for bool {
+    fn resolve(raw: Option<&OneOrMany<bool>>, key: &KeyPath, d: bool, e: &mut Errors) -> Vec<bool> {
+        bool_axis(raw, key, d, e)
+    }
+}
+
 /// An enum whose values are named in the scenario; `ALL` lists them, the default first.
 pub trait Named: Copy + PartialEq + 'static {
     const ALL: &'static [Self];
@@ -81,6 +168,29 @@ macro_rules! named {
             }
             fn toml(self) -> String {
                 format!("\"{}\"", self.name())
+            }
+        }
+        impl Knob for $t {
+            type Raw = String;
+            type Cell = String;
+            const FLAG: FlagValue = FlagValue::Names(<$t as Named>::names);
+            #[cfg(test)]
+            const EXAMPLES: &'static [Self] = &<$t>::ALL;
+            fn cell(self) -> String {
+                self.name().to_string()
+            }
+            fn parse(text: &str) -> Option<Self> {
+                <$t>::ALL.into_iter().find(|v| v.name() == text)
+            }
+        }
+        impl ReadKnob for $t {
+            fn resolve(
+                raw: Option<&OneOrMany<String>>,
+                key: &KeyPath,
+                default: Self,
+                e: &mut Errors,
+            ) -> Vec<Self> {
+                named_axis(raw, key, default, e)
             }
         }
     )*};
