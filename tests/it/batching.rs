@@ -41,10 +41,18 @@ fn dynamic_batching_matches_the_closed_form_of_full_batches() {
                 &run.rows,
                 &[transfer, &format!("-mb{batch}-"), &format!("-c{clients}")],
             );
-            let run_ms = a + b * batch;
+            // The closed form over the run time the worker measured: a sleeping model oversleeps
+            // on a loaded machine (64-67 req/s where 80 was nominal, beside three busy loops), and
+            // that is the machine's time, not the batcher's. The nominal time bounds it from below.
+            let nominal_ms = a + b * batch;
+            let run_ms = num(r, "compute_mean_us") / 1e3;
+            let id = &r["point_id"];
+            assert!(
+                run_ms >= nominal_ms * 0.97,
+                "{id}: runs took {run_ms:.2} ms, under the model's {nominal_ms} ms"
+            );
             let throughput = batch / run_ms * 1e3;
             let latency_ms = clients / throughput * 1e3;
-            let id = &r["point_id"];
             assert!(
                 within(num(r, "throughput_rps"), throughput, 15.0),
                 "{id}: {} req/s, the closed form says {throughput:.1}",
