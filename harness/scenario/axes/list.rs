@@ -16,31 +16,31 @@ use crate::scenario::{
 /// The values of each sweep axis (each `[default]` when the scenario does not sweep it).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Axes {
-    pub workers: Vec<usize>,
-    pub intra_threads: Vec<usize>,
+    pub(crate) workers: Vec<usize>,
+    pub(crate) intra_threads: Vec<usize>,
     /// ONNX Runtime session options ([`crate::scenario::session`]).
-    pub graph_optimization: Vec<GraphOptimization>,
-    pub execution_mode: Vec<ExecutionMode>,
-    pub inter_threads: Vec<usize>,
-    pub intra_spinning: Vec<bool>,
-    pub cpu_arena: Vec<bool>,
-    pub memory_pattern: Vec<bool>,
-    pub prepacking: Vec<bool>,
-    pub transfer: Vec<Transfer>,
+    pub(crate) graph_optimization: Vec<GraphOptimization>,
+    pub(crate) execution_mode: Vec<ExecutionMode>,
+    pub(crate) inter_threads: Vec<usize>,
+    pub(crate) intra_spinning: Vec<bool>,
+    pub(crate) cpu_arena: Vec<bool>,
+    pub(crate) memory_pattern: Vec<bool>,
+    pub(crate) prepacking: Vec<bool>,
+    pub(crate) transfer: Vec<Transfer>,
     /// How messages travel (`socket` or `spin`).
-    pub channel: Vec<Channel>,
-    pub placement: Vec<Placement>,
-    pub pin: Vec<Pin>,
-    pub provider: Vec<Provider>,
+    pub(crate) channel: Vec<Channel>,
+    pub(crate) placement: Vec<Placement>,
+    pub(crate) pin: Vec<Pin>,
+    pub(crate) provider: Vec<Provider>,
     /// The batch sizes the models' batch dim is bound to (`[None]` without the axis: the models
     /// keep their `dims`).
-    pub batch: Vec<Option<usize>>,
+    pub(crate) batch: Vec<Option<usize>>,
     /// Dynamic batching's policies (`[None]` without `[batching]`).
-    pub batching: Vec<Option<BatchPolicy>>,
-    pub load: Vec<LoadPoint>,
+    pub(crate) batching: Vec<Option<BatchPolicy>>,
+    pub(crate) load: Vec<LoadPoint>,
     /// Requests each worker runs at once, from its own threads on shared sessions.
-    pub worker_concurrency: Vec<usize>,
-    pub runtime: Vec<Runtime>,
+    pub(crate) worker_concurrency: Vec<usize>,
+    pub(crate) runtime: Vec<Runtime>,
 }
 
 /// One configuration to measure.

@@ -15,7 +15,7 @@ use crate::scenario::{
 };
 
 /// A value of an axis, as text.
-pub trait AxisValue: Copy + PartialEq + Sync + 'static {
+pub(crate) trait AxisValue: Copy + PartialEq + Sync + 'static {
     /// As a list in `run.json` and `validate` shows it: `2`, `false`, `basic`, `mb8-d2ms`.
     fn text(self) -> String;
     /// As a scenario file writes it: `2`, `false`, `"basic"`.
@@ -58,7 +58,7 @@ impl AxisValue for LoadPoint {
 }
 
 /// An enum whose values are named in the scenario; `ALL` lists them, the default first.
-pub trait Named: Copy + PartialEq + 'static {
+pub(crate) trait Named: Copy + PartialEq + 'static {
     const ALL: &'static [Self];
     fn name(self) -> &'static str;
     /// Every name, for messages and the `bench run` flag's possible values.
