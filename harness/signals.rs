@@ -49,7 +49,7 @@ pub fn install() {
 }
 
 /// The signal recorded since [`install`], if any.
-pub fn pending() -> Option<i32> {
+pub(crate) fn pending() -> Option<i32> {
     match PENDING.load(Ordering::SeqCst) {
         0 => None,
         s => Some(s),
@@ -58,7 +58,7 @@ pub fn pending() -> Option<i32> {
 
 /// Waits for SIGINT or SIGTERM (or finds one that came earlier), then sets `cancel` and returns the
 /// signal. `None` when tokio cannot install its handlers.
-pub async fn wait(cancel: tokio::sync::watch::Sender<bool>) -> Option<i32> {
+pub(crate) async fn wait(cancel: tokio::sync::watch::Sender<bool>) -> Option<i32> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut int = signal(SignalKind::interrupt()).ok()?;
     let mut term = signal(SignalKind::terminate()).ok()?;

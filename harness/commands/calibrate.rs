@@ -34,13 +34,13 @@ use crate::scenario::{Channel, DEFAULT_SPIN_MAX_US, ModelSource};
 
 /// One line of the calibration table.
 #[derive(Debug, Clone, Serialize)]
-pub struct CalibrationRow {
-    pub loop_name: String,
-    pub iterations: u64,
-    pub p50_us: f64,
-    pub p90_us: f64,
-    pub p99_us: f64,
-    pub mean_us: f64,
+pub(crate) struct CalibrationRow {
+    pub(crate) loop_name: String,
+    pub(crate) iterations: u64,
+    pub(crate) p50_us: f64,
+    pub(crate) p90_us: f64,
+    pub(crate) p99_us: f64,
+    pub(crate) mean_us: f64,
 }
 
 fn row(name: &str, h: &Histogram<u64>) -> CalibrationRow {
@@ -94,7 +94,7 @@ fn inputs_for(model: &Path) -> anyhow::Result<Vec<TensorData>> {
 }
 
 /// Runs the three loops with `iterations` timed requests each (after a tenth as many warm-up ones).
-pub fn calibrate(
+pub(crate) fn calibrate(
     ort: &OrtLib,
     model: &Path,
     iterations: u64,
@@ -258,7 +258,7 @@ async fn pool_loop(
 }
 
 /// The console text: the table and the ratios that matter.
-pub fn render(rows: &[CalibrationRow]) -> String {
+pub(crate) fn render(rows: &[CalibrationRow]) -> String {
     use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
     let mut t = Table::new();
     t.load_preset(UTF8_FULL_CONDENSED);
@@ -296,24 +296,24 @@ pub fn render(rows: &[CalibrationRow]) -> String {
 /// The generator's own ceiling: the highest request rate the parent sustains through one worker
 /// whose model takes no time, and the parent's CPU time per request.
 #[derive(Debug, Clone, Serialize)]
-pub struct Ceiling {
+pub(crate) struct Ceiling {
     /// `socket` or `spin`.
-    pub channel: String,
-    pub concurrency: usize,
-    pub requests: u64,
-    pub seconds: f64,
-    pub requests_per_s: f64,
+    pub(crate) channel: String,
+    pub(crate) concurrency: usize,
+    pub(crate) requests: u64,
+    pub(crate) seconds: f64,
+    pub(crate) requests_per_s: f64,
     /// Parent CPU (user + system) per request, µs.
-    pub parent_cpu_us_per_request: f64,
+    pub(crate) parent_cpu_us_per_request: f64,
     /// Parent CPU use over the run, in cores.
-    pub parent_cores: f64,
-    pub latency_p50_us: f64,
-    pub latency_p99_us: f64,
+    pub(crate) parent_cores: f64,
+    pub(crate) latency_p50_us: f64,
+    pub(crate) latency_p99_us: f64,
 }
 
 /// Drives a zero-time synthetic model closed-loop with each concurrency for `duration`, over each
 /// channel (the `spin` channel with its default longest spin).
-pub fn ceiling(concurrencies: &[usize], duration: Duration) -> anyhow::Result<Vec<Ceiling>> {
+pub(crate) fn ceiling(concurrencies: &[usize], duration: Duration) -> anyhow::Result<Vec<Ceiling>> {
     let dir = std::env::temp_dir().join(format!("bench-ceiling-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let file = dir.join("ceiling.toml");
@@ -391,7 +391,7 @@ async fn ceiling_over(
 }
 
 /// The console text for the ceiling.
-pub fn render_ceiling(rows: &[Ceiling]) -> String {
+pub(crate) fn render_ceiling(rows: &[Ceiling]) -> String {
     use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
     let mut t = Table::new();
     t.load_preset(UTF8_FULL_CONDENSED);

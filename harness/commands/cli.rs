@@ -13,7 +13,7 @@ use crate::commands::starter::{self, InputValue, Scoped};
 use crate::scenario::axes::{self, FlagValue, Key};
 
 /// `bench --version`: the crate version and the commit it was built from.
-pub const VERSION: &str = concat!(
+pub(crate) const VERSION: &str = concat!(
     env!("CARGO_PKG_VERSION"),
     " (commit ",
     env!("BENCH_GIT_COMMIT"),
@@ -21,10 +21,10 @@ pub const VERSION: &str = concat!(
 );
 
 /// The most an open loop may spin before a send (`[load] spin`, `--spin`).
-pub use crate::scenario::MAX_SPIN;
+pub(crate) use crate::scenario::MAX_SPIN;
 
 /// A duration like `5s`, `500ms` or `2m`, longer than zero.
-pub fn positive_duration(s: &str) -> Result<Duration, String> {
+pub(crate) fn positive_duration(s: &str) -> Result<Duration, String> {
     let d = humantime::parse_duration(s)
         .map_err(|e| format!("not a duration like 5s or 500ms ({e})"))?;
     if d.is_zero() {
@@ -34,7 +34,7 @@ pub fn positive_duration(s: &str) -> Result<Duration, String> {
 }
 
 /// A spin budget like `2ms` or `500us`, at most [`MAX_SPIN`].
-pub fn spin_duration(s: &str) -> Result<Duration, String> {
+pub(crate) fn spin_duration(s: &str) -> Result<Duration, String> {
     let d = humantime::parse_duration(s)
         .map_err(|e| format!("not a duration like 2ms or 500us ({e})"))?;
     if d > MAX_SPIN {
@@ -48,32 +48,32 @@ pub fn spin_duration(s: &str) -> Result<Duration, String> {
 
 /// The flags of every command that measures points (`sweep`, `capacity`).
 #[derive(Debug, Clone, Default, Args)]
-pub struct RunFlags {
+pub(crate) struct RunFlags {
     /// The measured duration per point (e.g. "2s"), over the scenario's.
     #[arg(long, value_name = "DURATION", conflicts_with = "requests", value_parser = positive_duration)]
-    pub duration: Option<Duration>,
+    pub(crate) duration: Option<Duration>,
     /// The measured request count per point, over the scenario's.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
-    pub requests: Option<u64>,
+    pub(crate) requests: Option<u64>,
     /// The warm-up before each point (e.g. "1s"; "0s" for none), over the scenario's.
     #[arg(long, value_name = "DURATION", conflicts_with = "warmup_requests", value_parser = humantime::parse_duration)]
-    pub warmup: Option<Duration>,
+    pub(crate) warmup: Option<Duration>,
     /// The warm-up as a request count (0 for none), over the scenario's.
     #[arg(long, value_name = "N")]
-    pub warmup_requests: Option<u64>,
+    pub(crate) warmup_requests: Option<u64>,
     /// The open loop's spin (e.g. "2ms"), over the scenario's `[load] spin`: it busy-waits this long
     /// before each send instead of sleeping, so a VM's late wake-ups do not delay sends.
     #[arg(long, value_name = "DURATION", value_parser = spin_duration)]
-    pub spin: Option<Duration>,
+    pub(crate) spin: Option<Duration>,
     /// No progress output on stderr.
     #[arg(long, short)]
-    pub quiet: bool,
+    pub(crate) quiet: bool,
     /// Hold this CPU wake-up latency limit (µs, usually 0) through the Linux PM QoS interface
     /// `/dev/cpu_dma_latency` while measuring, as cyclictest does. On VMs whose idle vCPUs halt, it
     /// removes most millisecond-long timer overshoots that make an open loop's sends lag. It
     /// changes the machine for the workers too, so it is off by default; needs root.
     #[arg(long, value_name = "US")]
-    pub cpu_dma_latency: Option<u32>,
+    pub(crate) cpu_dma_latency: Option<u32>,
     /// Run the load generator (`generator`, the default of the bare flag) or the workers as well
     /// (`all`) under the real-time policy SCHED_FIFO, so that builds and other neighbours on a
     /// shared machine cannot delay the sends. Needs root, CAP_SYS_NICE or `ulimit -r 1`.
@@ -85,12 +85,12 @@ pub struct RunFlags {
         default_missing_value = "generator",
         value_parser = PossibleValuesParser::new(["generator", "all"]).map(|s| crate::load::timer::Realtime::parse(&s).expect("a possible value"))
     )]
-    pub realtime: Option<crate::load::timer::Realtime>,
+    pub(crate) realtime: Option<crate::load::timer::Realtime>,
 }
 
 impl RunFlags {
     /// The flags given that override the scenario file, by flag name, as written in `run.json`.
-    pub fn overrides(&self) -> std::collections::BTreeMap<String, String> {
+    pub(crate) fn overrides(&self) -> std::collections::BTreeMap<String, String> {
         let d = |d: &Duration| humantime::format_duration(*d).to_string();
         [
             ("--duration", self.duration.as_ref().map(d)),
@@ -176,14 +176,14 @@ pub struct Cli {
     /// ONNX Runtime shared library (libonnxruntime.so.1.31.1). Default: ORT_DYLIB_PATH, then the
     /// project's .venv, then python3's onnxruntime package.
     #[arg(long, global = true, value_name = "PATH")]
-    pub ort_lib: Option<PathBuf>,
+    pub(crate) ort_lib: Option<PathBuf>,
 
     #[command(subcommand)]
-    pub command: Command,
+    pub(crate) command: Command,
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Run every point of a scenario's sweep and write results.csv and run.json.
     #[command(after_help = SWEEP_EXAMPLES)]
     Sweep(SweepArgs),
@@ -259,101 +259,102 @@ pub enum Command {
 
 /// `--force`: what `sweep`, `run` and `capacity` refuse without it, they do with it.
 #[derive(Debug, Clone, Copy, Default, Args)]
-pub struct ForceFlag {
+pub(crate) struct ForceFlag {
     /// Run anyway: replace the results of an earlier run in the output folder (only the files
     /// bench writes there go), and start points past the limits on worker processes (256) and
     /// compute threads (8 per CPU).
     #[arg(long)]
-    pub force: bool,
+    pub(crate) force: bool,
 }
 
 /// The arguments of `bench sweep`.
 #[derive(Debug, Clone, Args)]
-pub struct SweepArgs {
+pub(crate) struct SweepArgs {
     /// The scenario file (TOML).
     #[arg(long, short)]
-    pub scenario: PathBuf,
+    pub(crate) scenario: PathBuf,
     /// Output folder. Default: `reports/<scenario name>`. A folder holding an earlier run's
     /// results is refused: continue it with --resume, or replace it with --force.
     #[arg(long, short, conflicts_with = "resume")]
-    pub out: Option<PathBuf>,
+    pub(crate) out: Option<PathBuf>,
     /// Continue an interrupted sweep in DIR: keep its finished points, run the others.
     #[arg(long, value_name = "DIR")]
-    pub resume: Option<PathBuf>,
+    pub(crate) resume: Option<PathBuf>,
     /// Check the scenario and list the sweep points without running anything.
     #[arg(long)]
-    pub dry_run: bool,
+    pub(crate) dry_run: bool,
     #[command(flatten)]
-    pub force: ForceFlag,
+    pub(crate) force: ForceFlag,
     #[command(flatten)]
-    pub run: RunFlags,
+    pub(crate) run: RunFlags,
     /// Run only shard I of N (0-based): the points whose index modulo N is I, so N machines can
     /// split the sweep; `bench merge` combines their results.
     #[arg(long, value_name = "I/N")]
-    pub shard: Option<crate::scenario::shard::Shard>,
+    pub(crate) shard: Option<crate::scenario::shard::Shard>,
     /// Keep this run as the named baseline NAME of its scenario (BASELINES/SCENARIO/NAME/), for a
     /// later `--baseline NAME`.
     #[arg(long, value_name = "NAME", value_parser = |s: &str| crate::commands::compare::baseline::check_name(s).map(|()| s.to_string()))]
-    pub save_baseline: Option<String>,
+    pub(crate) save_baseline: Option<String>,
     #[command(flatten)]
-    pub named: BaselineFlags,
+    pub(crate) named: BaselineFlags,
 }
 
 /// The arguments of `bench run`. Each list flag takes one value or a comma list, a sweep axis
 /// named as in the scenario's `[sweep]`, `[load]` and `[batching]`.
 #[derive(Debug, Clone, Args)]
-pub struct RunArgs {
+pub(crate) struct RunArgs {
     /// The ONNX files, run side by side; each is a model named after its file stem.
     #[arg(required = true, value_name = "MODEL.onnx")]
-    pub models: Vec<PathBuf>,
+    pub(crate) models: Vec<PathBuf>,
     /// Bind a named dynamic dim (as `bench inspect` shows it), e.g. `batch=1` or
     /// `p2o.DynamicDimension.0=2`, in every model that has it; `MODEL:NAME=SIZE` for one model.
     /// Repeat for several. A batch-like dim left unbound is 1.
     #[arg(long = "dims", value_name = "NAME=SIZE", value_parser = starter::parse_dim)]
-    pub dims: Vec<Scoped<i64>>,
+    pub(crate) dims: Vec<Scoped<i64>>,
     /// An input's full shape, e.g. `x=1x3x224x224`, for inputs with unnamed (-1, ?) dims or an
     /// unknown rank; in every model with that input, or `MODEL:INPUT=SHAPE` for one. Repeatable.
     #[arg(long = "shape", value_name = "INPUT=SHAPE", value_parser = starter::parse_shape)]
-    pub shapes: Vec<Scoped<Vec<i64>>>,
+    pub(crate) shapes: Vec<Scoped<Vec<i64>>>,
     /// Fill an input with a constant (`mask=true`, `scale=0.5`) or a tensor file's samples
     /// (`x=sample.npy`, `.npz`, ONNX `.pb`), in every model with that input, or `MODEL:INPUT=...`.
     /// Repeatable.
     /// Default: uniform in [0, 1) for floats, 0 or 1 for integer ids, 1 for masks.
     #[arg(long = "input", value_name = "INPUT=VALUE|FILE", value_parser = starter::parse_input)]
-    pub inputs: Vec<Scoped<InputValue>>,
+    pub(crate) inputs: Vec<Scoped<InputValue>>,
     /// A test-data folder (`test_data_set_N/input_K.pb`, `output_K.pb`, as the ONNX backend tests
     /// and `onnxruntime_perf_test` lay them out): its inputs become the samples, and each worker's
     /// first run of each is checked against its outputs. `MODEL=DIR` for one of several models.
     #[arg(long = "test-data", value_name = "[MODEL=]DIR", value_parser = starter::parse_test_data)]
-    pub test_data: Vec<Scoped<PathBuf>>,
+    pub(crate) test_data: Vec<Scoped<PathBuf>>,
     /// The sweep axes: one flag per scenario key of each axis, declared with the axis.
     #[command(flatten)]
-    pub axes: AxisFlags,
+    pub(crate) axes: AxisFlags,
     /// Output folder: the results, and `scenario.toml`. Default: `reports/<first model's stem>`.
     /// A folder holding an earlier run's results is refused unless --force.
     #[arg(long, short)]
-    pub out: Option<PathBuf>,
+    pub(crate) out: Option<PathBuf>,
     /// Write `OUT/scenario.toml` and list the sweep points without running anything.
     #[arg(long)]
-    pub dry_run: bool,
+    pub(crate) dry_run: bool,
     #[command(flatten)]
-    pub force: ForceFlag,
+    pub(crate) force: ForceFlag,
     #[command(flatten)]
-    pub run: RunFlags,
+    pub(crate) run: RunFlags,
 }
 
 /// `bench run`'s flags for the sweep axes: one per scenario key of every axis, each with its value
 /// name and `--help` line as the axis declares them ([`crate::scenario::axes`]), so an axis added
 /// there has its flag here without a line of this file.
 #[derive(Debug, Clone, Default)]
-pub struct AxisFlags {
+pub(crate) struct AxisFlags {
     /// The flags given, each with its values (checked as the axis says), in the axes' order.
-    pub given: Vec<(&'static Key, Vec<String>)>,
+    pub(crate) given: Vec<(&'static Key, Vec<String>)>,
 }
 
 impl AxisFlags {
     /// The values given to `--FLAG`, if it was.
-    pub fn values(&self, flag: &str) -> Option<&[String]> {
+    #[cfg(test)]
+    pub(crate) fn values(&self, flag: &str) -> Option<&[String]> {
         self.given
             .iter()
             .find(|(k, _)| k.flag == flag)
@@ -411,49 +412,49 @@ impl FromArgMatches for AxisFlags {
 
 /// The arguments of `bench init`.
 #[derive(Debug, Clone, Args)]
-pub struct InitArgs {
+pub(crate) struct InitArgs {
     /// The ONNX files; each is a model named after its file stem.
     #[arg(required = true, value_name = "MODEL.onnx")]
-    pub models: Vec<PathBuf>,
+    pub(crate) models: Vec<PathBuf>,
     /// A test-data folder for the model (`MODEL=DIR` for one of several), as `bench run` takes
     /// it: the scenario reads its inputs and checks the outputs.
     #[arg(long = "test-data", value_name = "[MODEL=]DIR", value_parser = starter::parse_test_data)]
-    pub test_data: Vec<Scoped<PathBuf>>,
+    pub(crate) test_data: Vec<Scoped<PathBuf>>,
 }
 
 /// The arguments of `bench merge`.
 #[derive(Debug, Clone, Args)]
-pub struct MergeArgs {
+pub(crate) struct MergeArgs {
     /// Result folders written by `bench sweep` (each with results.csv, run.json, hlog/).
     #[arg(required = true, value_name = "DIR")]
-    pub dirs: Vec<PathBuf>,
+    pub(crate) dirs: Vec<PathBuf>,
     /// The merged folder; it must not exist yet, or be empty.
     #[arg(long, short)]
-    pub out: PathBuf,
+    pub(crate) out: PathBuf,
     /// Merge even when the folders come from different scenario files.
     #[arg(long)]
-    pub force: bool,
+    pub(crate) force: bool,
 }
 
 /// The arguments of `bench report`.
 #[derive(Debug, Clone, Args)]
-pub struct ReportArgs {
+pub(crate) struct ReportArgs {
     /// A folder written by `bench sweep --out DIR`.
     #[arg(value_name = "RESULTS_DIR")]
-    pub dir: PathBuf,
+    pub(crate) dir: PathBuf,
     /// An objective the recommended point must meet: `p99_ms<=6` for the whole point,
     /// `MODEL:p99_ms<=50` for one model or ensemble group, `cold_p99_ms<=800` for cold starts
     /// alone. Repeat for several. Latency objectives count cold starts. Default: the scenario's
     /// `slo`.
     #[arg(long, value_name = "OBJECTIVE", value_parser = crate::scenario::slo::parse_objective)]
-    pub slo: Vec<crate::scenario::slo::Objective>,
+    pub(crate) slo: Vec<crate::scenario::slo::Objective>,
     /// The most memory the recommended point may hold: `rss_mib`, all its workers together.
     #[arg(long, value_name = "MIB", value_parser = positive_number)]
-    pub max_rss_mib: Option<f64>,
+    pub(crate) max_rss_mib: Option<f64>,
 }
 
 /// A finite number above 0.
-pub fn positive_number(s: &str) -> Result<f64, String> {
+pub(crate) fn positive_number(s: &str) -> Result<f64, String> {
     s.trim()
         .parse::<f64>()
         .ok()
@@ -463,40 +464,40 @@ pub fn positive_number(s: &str) -> Result<f64, String> {
 
 /// Named baselines (`--save-baseline`, `--baseline`), shared by `sweep` and `compare`.
 #[derive(Debug, Clone, Default, Args)]
-pub struct BaselineFlags {
+pub(crate) struct BaselineFlags {
     /// Compare against the saved baseline NAME of the run's scenario (see --save-baseline); a
     /// regression exits 1.
     #[arg(long, value_name = "NAME")]
-    pub baseline: Option<String>,
+    pub(crate) baseline: Option<String>,
     /// Where named baselines are kept, as BASELINES/SCENARIO/NAME/.
     #[arg(long, value_name = "DIR", default_value = crate::commands::compare::baseline::DEFAULT_ROOT)]
-    pub baselines: PathBuf,
+    pub(crate) baselines: PathBuf,
 }
 
 /// The arguments of `bench compare`.
 #[derive(Debug, Clone, Args)]
-pub struct CompareArgs {
+pub(crate) struct CompareArgs {
     /// BASELINE CANDIDATE: each a results.csv, or a results directory holding one. With
     /// --baseline NAME, only CANDIDATE.
     #[arg(required = true, num_args = 1..=2, value_name = "RESULTS")]
-    pub results: Vec<PathBuf>,
+    pub(crate) results: Vec<PathBuf>,
     #[command(flatten)]
-    pub named: BaselineFlags,
+    pub(crate) named: BaselineFlags,
     /// Also write the candidate's latencies (µs) as JSON for github-action-benchmark, tool
     /// `customSmallerIsBetter`, each with its change and interval.
     #[arg(long, value_name = "FILE")]
-    pub json_smaller: Option<PathBuf>,
+    pub(crate) json_smaller: Option<PathBuf>,
     /// Also write the candidate's throughput (requests/s) as JSON for github-action-benchmark,
     /// tool `customBiggerIsBetter`.
     #[arg(long, value_name = "FILE")]
-    pub json_bigger: Option<PathBuf>,
+    pub(crate) json_bigger: Option<PathBuf>,
     /// After comparing, keep CANDIDATE as the named baseline NAME of its scenario (the one it
     /// replaces becomes an earlier run), as `bench sweep --save-baseline` would.
     #[arg(long, value_name = "NAME", value_parser = |s: &str| crate::commands::compare::baseline::check_name(s).map(|()| s.to_string()))]
-    pub save_baseline: Option<String>,
+    pub(crate) save_baseline: Option<String>,
     /// Metrics to compare, comma-separated: throughput, p50, p90, p95, p99, p999, max, mean.
     #[arg(long, default_value = "throughput,p50,p99")]
-    pub metrics: String,
+    pub(crate) metrics: String,
     /// A change must be worse than this many percent (and than the noise band) to count.
     #[arg(
         long,
@@ -504,7 +505,7 @@ pub struct CompareArgs {
         value_name = "PCT",
         allow_negative_numbers = true
     )]
-    pub threshold: f64,
+    pub(crate) threshold: f64,
     /// A latency must also move by at least this many microseconds to count (0 turns it off):
     /// smaller moves of a tail are scheduling noise on a shared VM.
     #[arg(
@@ -513,111 +514,111 @@ pub struct CompareArgs {
         value_name = "US",
         allow_negative_numbers = true
     )]
-    pub min_change_us: f64,
+    pub(crate) min_change_us: f64,
     /// Also write the comparison as markdown here (e.g. "$GITHUB_STEP_SUMMARY").
     #[arg(long, value_name = "FILE")]
-    pub markdown: Option<PathBuf>,
+    pub(crate) markdown: Option<PathBuf>,
     /// Show every comparison, not only the regressions and improvements.
     #[arg(long)]
-    pub all: bool,
+    pub(crate) all: bool,
     /// Compare runs whose scenario, effective settings, ONNX Runtime or CPU differ (refused
     /// otherwise, exit 2); the differences are printed above the table.
     #[arg(long)]
-    pub allow_different: bool,
+    pub(crate) allow_different: bool,
 }
 
 /// The arguments of `bench capacity`.
 #[derive(Debug, Clone, Args)]
-pub struct CapacityArgs {
+pub(crate) struct CapacityArgs {
     /// The scenario file (TOML).
     #[arg(long, short)]
-    pub scenario: PathBuf,
+    pub(crate) scenario: PathBuf,
     /// An objective, e.g. `p99_ms=50` or "p99_ms <= 50"; repeat for several. Default: the
     /// scenario's `slo`.
     #[arg(long, value_name = "OBJECTIVE")]
-    pub slo: Vec<String>,
+    pub(crate) slo: Vec<String>,
     /// Output folder for capacity.csv. Default: `reports/<scenario name>-capacity`. A folder
     /// holding an earlier capacity.csv is refused unless --force.
     #[arg(long, short)]
-    pub out: Option<PathBuf>,
+    pub(crate) out: Option<PathBuf>,
     #[command(flatten)]
-    pub force: ForceFlag,
+    pub(crate) force: ForceFlag,
     /// Start every search at this rate (requests/s) instead of estimating one with a short
     /// closed-loop probe.
     #[arg(long, value_name = "RPS")]
-    pub start_rate: Option<f64>,
+    pub(crate) start_rate: Option<f64>,
     /// The lowest rate tried; failing there means no capacity.
     #[arg(long, value_name = "RPS", default_value_t = 1.0)]
-    pub min_rate: f64,
+    pub(crate) min_rate: f64,
     /// The highest rate tried.
     #[arg(long, value_name = "RPS", default_value_t = 1_000_000.0)]
-    pub max_rate: f64,
+    pub(crate) max_rate: f64,
     /// Stop when the lowest failing rate is within this many percent of the highest meeting one.
     #[arg(long, value_name = "PCT", default_value_t = 5.0)]
-    pub precision: f64,
+    pub(crate) precision: f64,
     /// Probes per configuration at most (the closed-loop estimate not counted).
     #[arg(long, value_name = "N", default_value_t = 12)]
-    pub max_probes: usize,
+    pub(crate) max_probes: usize,
     #[command(flatten)]
-    pub run: RunFlags,
+    pub(crate) run: RunFlags,
 }
 
 /// The arguments of `bench validate`.
 #[derive(Debug, Clone, Args)]
-pub struct ValidateArgs {
+pub(crate) struct ValidateArgs {
     /// The scenario file (TOML).
     #[arg(long, short)]
-    pub scenario: PathBuf,
+    pub(crate) scenario: PathBuf,
     /// Accept points past the limits on worker processes (256) and compute threads (8 per CPU),
     /// as `bench sweep --force` runs them.
     #[arg(long)]
-    pub force: bool,
+    pub(crate) force: bool,
 }
 
 /// The arguments of `bench parity`.
 #[derive(Debug, Clone, Args)]
-pub struct ParityArgs {
+pub(crate) struct ParityArgs {
     /// The scenario file (TOML).
     #[arg(long, short)]
-    pub scenario: PathBuf,
+    pub(crate) scenario: PathBuf,
 }
 
 /// The arguments of `bench inspect`.
 #[derive(Debug, Clone, Args)]
-pub struct InspectArgs {
+pub(crate) struct InspectArgs {
     /// One or more .onnx files.
     #[arg(required = true)]
-    pub models: Vec<PathBuf>,
+    pub(crate) models: Vec<PathBuf>,
 }
 
 /// The arguments of `bench calibrate`.
 #[derive(Debug, Clone, Args)]
-pub struct CalibrateArgs {
+pub(crate) struct CalibrateArgs {
     /// The model to run (default: the bundled Linear(10, 1)).
     #[arg(long, default_value = "models/onnx/linear.onnx")]
-    pub model: PathBuf,
+    pub(crate) model: PathBuf,
     /// Timed requests per loop.
     #[arg(long, default_value_t = 20_000)]
-    pub iterations: u64,
+    pub(crate) iterations: u64,
     /// Also write the table as CSV here.
     #[arg(long)]
-    pub csv: Option<PathBuf>,
+    pub(crate) csv: Option<PathBuf>,
     /// Measure the load generator's own ceiling instead: the most requests per second the parent
     /// drives through one worker whose model takes no time, and its CPU per request, over the
     /// socket and over the spin channel.
     #[arg(long, conflicts_with = "transfer")]
-    pub generator: bool,
+    pub(crate) generator: bool,
     /// Measure transfer throughput instead: `pipe` and `shm` against single-thread memcpy, from
     /// 4 KiB to 64 MiB.
     #[arg(long)]
-    pub transfer: bool,
+    pub(crate) transfer: bool,
 }
 
 /// The arguments of `bench completions`.
 #[derive(Debug, Clone, Args)]
-pub struct CompletionsArgs {
+pub(crate) struct CompletionsArgs {
     /// The shell.
-    pub shell: clap_complete::Shell,
+    pub(crate) shell: clap_complete::Shell,
 }
 
 #[cfg(test)]

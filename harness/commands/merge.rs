@@ -73,7 +73,7 @@ impl Source {
 
 /// Merges the result folders `dirs` into `out` (which must not exist yet, or be empty). Errors when
 /// the folders come from different scenario files, unless `force`.
-pub fn merge(dirs: &[PathBuf], out: &Path, force: bool) -> anyhow::Result<()> {
+pub(crate) fn merge(dirs: &[PathBuf], out: &Path, force: bool) -> anyhow::Result<()> {
     anyhow::ensure!(
         !dirs.is_empty(),
         "give at least one results folder to merge"
@@ -382,7 +382,7 @@ fn check_scenarios(sources: &[Source], force: bool) -> anyhow::Result<()> {
 ///   mislead. Point-wide, as in a single run: the same on every row of the point.
 /// - `valid`: every input's was; `reason`: each input's reasons; `slo_met`: every input met its
 ///   SLOs. Verdicts and SLOs are not re-evaluated on the merged numbers.
-pub fn merge_rows(
+pub(crate) fn merge_rows(
     per_source: &[Vec<&Row>],
     logs: &[(PathBuf, hlog::Log)],
 ) -> anyhow::Result<Vec<Row>> {

@@ -37,7 +37,7 @@ use crate::{ExitCode, report, sweep};
 /// ONNX Runtime for a scenario: located when some model is an ONNX file that some point runs under
 /// `ort`, or when `--ort-lib` names a library; otherwise not needed (synthetic models, tract or
 /// torch only). The one rule every command that runs a scenario follows.
-pub fn ort_for(s: &Scenario, ort_lib: Option<&Path>) -> anyhow::Result<Option<OrtLib>> {
+pub(crate) fn ort_for(s: &Scenario, ort_lib: Option<&Path>) -> anyhow::Result<Option<OrtLib>> {
     let needed = s.has_onnx() && s.axes.runtime.contains(&scenario::Runtime::Ort);
     Ok(if needed || ort_lib.is_some() {
         Some(ortlib::locate(ort_lib)?)
@@ -97,7 +97,7 @@ struct SweepPlan<'a> {
 }
 
 /// `bench sweep`.
-pub fn sweep(args: SweepArgs, ort_lib: Option<&Path>) -> anyhow::Result<ExitCode> {
+pub(crate) fn sweep(args: SweepArgs, ort_lib: Option<&Path>) -> anyhow::Result<ExitCode> {
     let s = scenario::load(&args.scenario)?;
     let name = s.name.clone();
     // A missing baseline is found out before the sweep, not after it.
@@ -167,7 +167,7 @@ pub fn sweep(args: SweepArgs, ort_lib: Option<&Path>) -> anyhow::Result<ExitCode
 
 /// `bench run`: the flags become `OUT/scenario.toml`, which is then swept as `bench sweep` would
 /// sweep it, so `bench sweep --scenario OUT/scenario.toml` repeats the run.
-pub fn run(args: RunArgs, ort_lib: Option<&Path>) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(args: RunArgs, ort_lib: Option<&Path>) -> anyhow::Result<ExitCode> {
     use toml::Value;
     let first = starter::model_names(&args.models)[0].clone();
     let out_dir = args
@@ -283,7 +283,7 @@ fn command_line() -> String {
 }
 
 /// `bench init`: the starter on stdout, what to bind on stderr.
-pub fn init(args: InitArgs) -> anyhow::Result<ExitCode> {
+pub(crate) fn init(args: InitArgs) -> anyhow::Result<ExitCode> {
     let (text, notes) = starter::init(&args.models, &args.test_data)?;
     print!("{text}");
     for n in &notes {
@@ -396,7 +396,7 @@ fn run_sweep(
 }
 
 /// `bench capacity`.
-pub fn capacity(args: CapacityArgs, ort_lib: Option<&Path>) -> anyhow::Result<ExitCode> {
+pub(crate) fn capacity(args: CapacityArgs, ort_lib: Option<&Path>) -> anyhow::Result<ExitCode> {
     let mut s = scenario::load(&args.scenario)?;
     apply_run_flags(&mut s, &args.run);
     let slo = if args.slo.is_empty() {
@@ -460,7 +460,7 @@ pub fn capacity(args: CapacityArgs, ort_lib: Option<&Path>) -> anyhow::Result<Ex
 }
 
 /// `bench validate`.
-pub fn validate(args: ValidateArgs) -> anyhow::Result<ExitCode> {
+pub(crate) fn validate(args: ValidateArgs) -> anyhow::Result<ExitCode> {
     let s = scenario::load(&args.scenario)?;
     s.check_limits(args.force)?;
     print!("{}", scenario::describe(&s));
@@ -468,7 +468,7 @@ pub fn validate(args: ValidateArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// `bench parity`: every runtime of the scenario against PyTorch.
-pub fn parity(args: ParityArgs, ort_lib: Option<&Path>) -> anyhow::Result<ExitCode> {
+pub(crate) fn parity(args: ParityArgs, ort_lib: Option<&Path>) -> anyhow::Result<ExitCode> {
     let s = scenario::load(&args.scenario)?;
     let ort = ortlib::locate(ort_lib)?;
     let rows = current_thread()?.block_on(parity::run(&s, Some(&ort)))?;
@@ -482,7 +482,7 @@ pub fn parity(args: ParityArgs, ort_lib: Option<&Path>) -> anyhow::Result<ExitCo
 }
 
 /// `bench inspect`.
-pub fn inspect(args: InspectArgs) -> anyhow::Result<ExitCode> {
+pub(crate) fn inspect(args: InspectArgs) -> anyhow::Result<ExitCode> {
     for (i, m) in args.models.iter().enumerate() {
         if i > 0 {
             println!();
@@ -493,7 +493,7 @@ pub fn inspect(args: InspectArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// `bench report`: exit 1 when there are objectives and no point meets them all.
-pub fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {
+pub(crate) fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {
     let asked = report::choose::Objectives {
         slo: args.slo,
         max_rss_mib: args.max_rss_mib,
@@ -511,13 +511,13 @@ pub fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// `bench merge`.
-pub fn merge(args: MergeArgs) -> anyhow::Result<ExitCode> {
+pub(crate) fn merge(args: MergeArgs) -> anyhow::Result<ExitCode> {
     merge::merge(&args.dirs, &args.out, args.force)?;
     Ok(ExitCode::Ok)
 }
 
 /// `bench compare`: exit 1 on a regression.
-pub fn compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
+pub(crate) fn compare(args: CompareArgs) -> anyhow::Result<ExitCode> {
     let (base, cand) = match (args.results.as_slice(), &args.named.baseline) {
         ([b, c], None) => (b.clone(), c.clone()),
         ([c], Some(name)) => {
@@ -624,7 +624,7 @@ fn compare_runs(
 }
 
 /// `bench calibrate`: the floor, the generator's ceiling, or transfer throughput.
-pub fn calibrate(args: CalibrateArgs, ort_lib: Option<&Path>) -> anyhow::Result<ExitCode> {
+pub(crate) fn calibrate(args: CalibrateArgs, ort_lib: Option<&Path>) -> anyhow::Result<ExitCode> {
     use crate::pool::transfer::throughput;
     anyhow::ensure!(args.iterations > 0, "--iterations must be at least 1");
     if args.transfer {
@@ -657,7 +657,7 @@ fn write_csv<T: serde::Serialize>(path: Option<&Path>, rows: &[T]) -> anyhow::Re
 }
 
 /// `bench completions SHELL`.
-pub fn completions(shell: clap_complete::Shell) -> anyhow::Result<ExitCode> {
+pub(crate) fn completions(shell: clap_complete::Shell) -> anyhow::Result<ExitCode> {
     use clap::CommandFactory;
     clap_complete::generate(
         shell,

@@ -18,31 +18,31 @@ use crate::scenario::{ModelSource, Point, Runtime, Scenario, Tolerance};
 
 /// One output of one model under one runtime, against torch.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ParityRow {
-    pub model: String,
-    pub output: usize,
-    pub runtime: String,
+pub(crate) struct ParityRow {
+    pub(crate) model: String,
+    pub(crate) output: usize,
+    pub(crate) runtime: String,
     /// The output's element type and shape under this runtime.
-    pub dtype: String,
-    pub shape: Vec<i64>,
+    pub(crate) dtype: String,
+    pub(crate) shape: Vec<i64>,
     /// The largest `|x - torch|`.
-    pub max_abs_diff: f64,
+    pub(crate) max_abs_diff: f64,
     /// The largest `|x - torch| / |torch|` over the elements where torch's value is not zero.
-    pub max_rel_diff: f64,
-    pub atol: f64,
-    pub rtol: f64,
+    pub(crate) max_rel_diff: f64,
+    pub(crate) atol: f64,
+    pub(crate) rtol: f64,
     /// Every element within `atol + rtol * |torch|`, with the same dtype and shape.
-    pub ok: bool,
+    pub(crate) ok: bool,
     /// Whether the runtime runs the model at all; tract may not (then `ok` is false, `note` says
     /// why, and the row is no mismatch).
-    pub supported: bool,
+    pub(crate) supported: bool,
     /// Why it is not ok, when that is not a numeric difference.
-    pub note: String,
+    pub(crate) note: String,
 }
 
 impl ParityRow {
     /// A mismatch: the runtime ran the model and an output differs (or has another type or shape).
-    pub fn mismatch(&self) -> bool {
+    pub(crate) fn mismatch(&self) -> bool {
         self.supported && !self.ok
     }
 }
@@ -57,7 +57,7 @@ enum Got {
 }
 
 /// The runtimes to compare: torch (the reference) first, then ort, then the others of the axis.
-pub fn runtimes(s: &Scenario) -> Vec<Runtime> {
+pub(crate) fn runtimes(s: &Scenario) -> Vec<Runtime> {
     let mut out = vec![Runtime::Torch, Runtime::Ort];
     for &r in &s.axes.runtime {
         if !out.contains(&r) {
@@ -68,7 +68,11 @@ pub fn runtimes(s: &Scenario) -> Vec<Runtime> {
 }
 
 /// Compares `got` with the reference `want`, element by element.
-pub fn compare(want: &TensorData, got: &TensorData, tol: Tolerance) -> (f64, f64, bool, String) {
+pub(crate) fn compare(
+    want: &TensorData,
+    got: &TensorData,
+    tol: Tolerance,
+) -> (f64, f64, bool, String) {
     if want.dtype != got.dtype || want.shape != got.shape {
         let note = format!(
             "torch gives {} {:?}, this runtime {} {:?}",
@@ -157,7 +161,7 @@ async fn outputs(s: &Scenario, ort: Option<&OrtLib>, runtime: Runtime) -> anyhow
 }
 
 /// Runs every model through every runtime and compares each with torch.
-pub async fn run(s: &Scenario, ort: Option<&OrtLib>) -> anyhow::Result<Vec<ParityRow>> {
+pub(crate) async fn run(s: &Scenario, ort: Option<&OrtLib>) -> anyhow::Result<Vec<ParityRow>> {
     if let Some(m) = s
         .models
         .iter()
@@ -233,7 +237,7 @@ pub async fn run(s: &Scenario, ort: Option<&OrtLib>) -> anyhow::Result<Vec<Parit
 }
 
 /// The table `bench parity` prints.
-pub fn render(rows: &[ParityRow]) -> String {
+pub(crate) fn render(rows: &[ParityRow]) -> String {
     let mut t = Table::new();
     t.load_preset(UTF8_FULL_CONDENSED);
     t.set_header(vec![

@@ -22,11 +22,11 @@ use std::time::Instant;
 use tokio::sync::{Notify, oneshot};
 
 use crate::load::timer::PreciseTimer;
-pub use crate::scenario::{BatchPolicy as Policy, IdlePolicy};
+pub(crate) use crate::scenario::{BatchPolicy as Policy, IdlePolicy};
 
 /// What the leader of a forming batch does now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Decision {
+pub(crate) enum Decision {
     /// Take up to `max_batch` requests from the queue and run them.
     Send,
     /// Wait for more requests until this instant (or until one arrives, or a worker goes idle).
@@ -35,7 +35,7 @@ pub enum Decision {
 
 /// The policy: `queued` requests wait, the oldest since `oldest`; `worker_idle` says whether a
 /// worker holding the model has nothing in flight.
-pub fn decide(
+pub(crate) fn decide(
     policy: &Policy,
     queued: usize,
     oldest: Instant,
@@ -67,7 +67,7 @@ enum Message<R> {
 }
 
 /// What [`Batcher::join`] hands back.
-pub enum Joined<T, R> {
+pub(crate) enum Joined<T, R> {
     /// Another request led the batch this one was in; this is its result.
     Done(R),
     /// This request leads: run `batch` (its own item first), then [`Batch::finish`] it.
@@ -75,16 +75,16 @@ pub enum Joined<T, R> {
 }
 
 /// A batch taken from a queue: the items to run as one, and the others' ways back.
-pub struct Batch<T, R> {
-    pub items: Vec<T>,
+pub(crate) struct Batch<T, R> {
+    pub(crate) items: Vec<T>,
     /// When each item joined its queue, in the order of `items`.
-    pub joined: Vec<Instant>,
+    pub(crate) joined: Vec<Instant>,
     followers: Vec<Option<oneshot::Sender<Message<R>>>>,
 }
 
 impl<T, R> Batch<T, R> {
     /// Hands each follower its result; `results[0]` is the leader's own, returned.
-    pub fn finish(self, results: Vec<R>) -> R {
+    pub(crate) fn finish(self, results: Vec<R>) -> R {
         let mut results = results.into_iter();
         let own = results.next().expect("a batch holds its leader");
         for (tx, r) in self.followers.into_iter().zip(results) {
@@ -98,7 +98,7 @@ impl<T, R> Batch<T, R> {
 }
 
 /// The queues of one phase, one per model.
-pub struct Batcher<T, R> {
+pub(crate) struct Batcher<T, R> {
     policy: Policy,
     queues: RefCell<Vec<VecDeque<Waiter<T, R>>>>,
     /// Wakes a model's leader: its batch is full.
@@ -108,7 +108,7 @@ pub struct Batcher<T, R> {
 }
 
 impl<T, R> Batcher<T, R> {
-    pub fn new(policy: Policy, models: usize) -> Batcher<T, R> {
+    pub(crate) fn new(policy: Policy, models: usize) -> Batcher<T, R> {
         Batcher {
             policy,
             queues: RefCell::new((0..models).map(|_| VecDeque::new()).collect()),
@@ -117,20 +117,16 @@ impl<T, R> Batcher<T, R> {
         }
     }
 
-    pub fn policy(&self) -> &Policy {
-        &self.policy
-    }
-
     /// Tells waiting leaders that a worker finished a run: with the `send` policy, an idle worker
     /// ends their wait.
-    pub fn worker_freed(&self) {
+    pub(crate) fn worker_freed(&self) {
         self.freed.notify_waiters();
     }
 
     /// Queues `item` for model `m` and waits: for its result, or to lead a batch. `now` is when
     /// the request reached the queue; `worker_idle` says whether a worker holding `m` has
     /// nothing in flight.
-    pub async fn join(
+    pub(crate) async fn join(
         &self,
         m: usize,
         item: T,

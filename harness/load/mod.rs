@@ -43,15 +43,15 @@ mod phase;
 
 /// Records of one window: per model, per group and all requests together.
 #[derive(Debug, Clone)]
-pub struct WindowRecord {
-    pub models: Vec<Record>,
-    pub groups: Vec<Record>,
+pub(crate) struct WindowRecord {
+    pub(crate) models: Vec<Record>,
+    pub(crate) groups: Vec<Record>,
     /// Top-level requests: a single-model request or a whole ensemble request, counted once.
-    pub all: Record,
+    pub(crate) all: Record,
 }
 
 impl WindowRecord {
-    pub fn new(models: usize, groups: usize) -> WindowRecord {
+    pub(crate) fn new(models: usize, groups: usize) -> WindowRecord {
         WindowRecord {
             models: vec![Record::default(); models],
             groups: vec![Record::default(); groups],
@@ -59,7 +59,7 @@ impl WindowRecord {
         }
     }
 
-    pub fn merge(&mut self, other: &WindowRecord) {
+    pub(crate) fn merge(&mut self, other: &WindowRecord) {
         for (a, b) in self.models.iter_mut().zip(&other.models) {
             a.merge(b);
         }
@@ -72,16 +72,16 @@ impl WindowRecord {
 
 /// First runs of one model's sessions, kept apart from the steady state.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct FirstRuns {
-    pub count: u64,
+pub(crate) struct FirstRuns {
+    pub(crate) count: u64,
     /// The slowest first run: send to reply.
-    pub max_latency: Duration,
+    pub(crate) max_latency: Duration,
     /// The slowest first run: inside the runtime.
-    pub max_compute_ns: u64,
+    pub(crate) max_compute_ns: u64,
 }
 
 impl FirstRuns {
-    pub fn merge(&mut self, o: &FirstRuns) {
+    pub(crate) fn merge(&mut self, o: &FirstRuns) {
         self.count += o.count;
         self.max_latency = self.max_latency.max(o.max_latency);
         self.max_compute_ns = self.max_compute_ns.max(o.max_compute_ns);
@@ -90,15 +90,15 @@ impl FirstRuns {
 
 /// The expected-output checks of one model in one phase (see [`crate::model::testdata::compare`]).
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct OutputChecks {
+pub(crate) struct OutputChecks {
     /// Runs compared with their sample's expected outputs.
-    pub checked: u64,
+    pub(crate) checked: u64,
     /// The first mismatch: model, output, sample, worker, the worst element and the tolerance.
-    pub mismatch: Option<String>,
+    pub(crate) mismatch: Option<String>,
 }
 
 impl OutputChecks {
-    pub fn merge(&mut self, o: &OutputChecks) {
+    pub(crate) fn merge(&mut self, o: &OutputChecks) {
         self.checked += o.checked;
         if self.mismatch.is_none() {
             self.mismatch.clone_from(&o.mismatch);
@@ -108,28 +108,28 @@ impl OutputChecks {
 
 /// What one phase (warm-up or a measured trial) produced.
 #[derive(Debug, Clone)]
-pub struct PhaseResult {
+pub(crate) struct PhaseResult {
     /// The reported records: every window for a fixed rule, the last three for a stable one.
-    pub result: WindowRecord,
+    pub(crate) result: WindowRecord,
     /// The span the reported records cover, for throughput.
-    pub span: Duration,
+    pub(crate) span: Duration,
     /// Windows measured (1 for a fixed rule).
-    pub windows: usize,
+    pub(crate) windows: usize,
     /// `Some(false)` when a stable rule gave up at its window limit.
-    pub stable: Option<bool>,
+    pub(crate) stable: Option<bool>,
     /// An open loop exceeded its in-flight limit and stopped early.
-    pub overloaded: bool,
+    pub(crate) overloaded: bool,
     /// Top-level requests sent (including those that failed and first runs).
-    pub sent: u64,
-    pub first_runs: Vec<FirstRuns>,
+    pub(crate) sent: u64,
+    pub(crate) first_runs: Vec<FirstRuns>,
     /// Per model: outputs checked against the expected ones in this phase.
-    pub checks: Vec<OutputChecks>,
+    pub(crate) checks: Vec<OutputChecks>,
 }
 
 impl PhaseResult {
     /// Adds another phase of the same kind (the warm-ups of a point's pools, when its trials run
     /// in rounds): its requests, first runs, cold starts and output checks are counted with these.
-    pub fn absorb(&mut self, o: &PhaseResult) {
+    pub(crate) fn absorb(&mut self, o: &PhaseResult) {
         self.result.merge(&o.result);
         self.span += o.span;
         self.windows += o.windows;
@@ -146,7 +146,7 @@ impl PhaseResult {
 
 /// How long a phase runs.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub enum PhaseRule {
+pub(crate) enum PhaseRule {
     /// Warm-up, or a fixed measurement.
     Fixed(Limit),
     Stable {
@@ -175,15 +175,15 @@ impl From<StopRule> for PhaseRule {
 
 /// How a phase sends its requests: the point's load, transfer mode and dynamic batching.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Sending {
-    pub load: LoadPoint,
-    pub transfer: Transfer,
+pub(crate) struct Sending {
+    pub(crate) load: LoadPoint,
+    pub(crate) transfer: Transfer,
     /// `None`, or a policy with `max_batch` 1: every request runs alone.
-    pub batching: Option<batcher::Policy>,
+    pub(crate) batching: Option<batcher::Policy>,
 }
 
 impl Sending {
-    pub fn of(point: &Point) -> Sending {
+    pub(crate) fn of(point: &Point) -> Sending {
         Sending {
             load: point.load,
             transfer: point.transfer,
@@ -193,7 +193,7 @@ impl Sending {
 }
 
 /// Whether the throughput and p99 latency of `windows` agree within `tolerance_pct`.
-pub fn agree(windows: &[WindowRecord], window: Duration, tolerance_pct: f64) -> bool {
+pub(crate) fn agree(windows: &[WindowRecord], window: Duration, tolerance_pct: f64) -> bool {
     let within = |v: Vec<f64>| {
         let (lo, hi) = v
             .iter()
@@ -216,7 +216,7 @@ pub fn agree(windows: &[WindowRecord], window: Duration, tolerance_pct: f64) -> 
 ///
 /// `seed` fixes the model choices and arrival times; `cancel` stops issuing new requests (those in
 /// flight still complete).
-pub async fn run_phase(
+pub(crate) async fn run_phase(
     pool: &Pool,
     scenario: &Scenario,
     sending: Sending,

@@ -14,13 +14,13 @@ use rustix::time::{
 use tokio::io::Interest;
 use tokio::io::unix::AsyncFd;
 
-pub struct PreciseTimer {
+pub(crate) struct PreciseTimer {
     fd: AsyncFd<OwnedFd>,
     armed_for: Option<Instant>,
 }
 
 impl PreciseTimer {
-    pub fn new() -> std::io::Result<PreciseTimer> {
+    pub(crate) fn new() -> std::io::Result<PreciseTimer> {
         let fd = timerfd_create(
             TimerfdClockId::Monotonic,
             TimerfdFlags::NONBLOCK | TimerfdFlags::CLOEXEC,
@@ -39,7 +39,7 @@ impl PreciseTimer {
 
     /// Arms the timer for `deadline` (a deadline already past fires at once). Re-arming for the
     /// same deadline is free.
-    pub fn arm(&mut self, deadline: Instant) -> std::io::Result<()> {
+    pub(crate) fn arm(&mut self, deadline: Instant) -> std::io::Result<()> {
         if self.armed_for == Some(deadline) {
             return Ok(());
         }
@@ -62,7 +62,7 @@ impl PreciseTimer {
     }
 
     /// Waits until the armed deadline has passed.
-    pub async fn fired(&mut self) -> std::io::Result<()> {
+    pub(crate) async fn fired(&mut self) -> std::io::Result<()> {
         loop {
             let mut guard = self.fd.readable().await?;
             let mut buf = [0u8; 8];
@@ -78,7 +78,7 @@ impl PreciseTimer {
     }
 
     /// Sleeps until `deadline`.
-    pub async fn sleep_until(&mut self, deadline: Instant) -> std::io::Result<()> {
+    pub(crate) async fn sleep_until(&mut self, deadline: Instant) -> std::io::Result<()> {
         if deadline <= Instant::now() {
             return Ok(());
         }
@@ -89,7 +89,7 @@ impl PreciseTimer {
 
 /// Asks the kernel to keep CPU wake-up latency at most `us` microseconds while the returned file
 /// stays open.
-pub fn hold_cpu_dma_latency(us: u32) -> anyhow::Result<std::fs::File> {
+pub(crate) fn hold_cpu_dma_latency(us: u32) -> anyhow::Result<std::fs::File> {
     use anyhow::Context;
     use std::io::Write;
     let mut f = std::fs::OpenOptions::new()
@@ -103,7 +103,7 @@ pub fn hold_cpu_dma_latency(us: u32) -> anyhow::Result<std::fs::File> {
 
 /// `--realtime`: who runs under SCHED_FIFO.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Realtime {
+pub(crate) enum Realtime {
     /// The parent only: the load generator and the reading of replies. Workers start under the
     /// normal policy (SCHED_RESET_ON_FORK), so they still share the CPU with the machine's other
     /// work, as a deployment would.
@@ -113,7 +113,7 @@ pub enum Realtime {
 }
 
 impl Realtime {
-    pub fn parse(s: &str) -> Option<Realtime> {
+    pub(crate) fn parse(s: &str) -> Option<Realtime> {
         match s {
             "generator" => Some(Realtime::Generator),
             "all" => Some(Realtime::All),
@@ -121,7 +121,7 @@ impl Realtime {
         }
     }
 
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Realtime::Generator => "generator",
             Realtime::All => "all",
@@ -137,7 +137,7 @@ impl Realtime {
 /// and sends late; under SCHED_FIFO it runs first. The kernel's real-time throttling
 /// (`sched_rt_runtime_us`, 95% by default) still leaves the rest of the machine a share, and the
 /// generator sleeps between sends unless `spin` is set. Measured in docs/measurements.md.
-pub fn enter_realtime(who: Realtime) -> anyhow::Result<()> {
+pub(crate) fn enter_realtime(who: Realtime) -> anyhow::Result<()> {
     let mut policy = libc::SCHED_FIFO;
     if who == Realtime::Generator {
         policy |= libc::SCHED_RESET_ON_FORK;

@@ -7,28 +7,27 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use nvml_wrapper::enum_wrappers::device::Clock;
 use nvml_wrapper::enums::device::UsedGpuMemory;
 
 /// The driver's library; the unversioned `libnvidia-ml.so` exists only with development packages.
 const LIB: &str = "libnvidia-ml.so.1";
 
 /// An open NVML handle.
-pub struct Nvml {
+pub(crate) struct Nvml {
     nvml: nvml_wrapper::Nvml,
 }
 
 /// Utilisation sampled during a point: mean and peak over every device sampled, in percent.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct Utilisation {
-    pub mean_pct: f64,
-    pub max_pct: f64,
-    pub samples: usize,
+pub(crate) struct Utilisation {
+    pub(crate) mean_pct: f64,
+    pub(crate) max_pct: f64,
+    pub(crate) samples: usize,
 }
 
 impl Nvml {
     /// Opens NVML, or says in one line why GPU memory and utilisation cannot be read.
-    pub fn open() -> Result<Nvml, String> {
+    pub(crate) fn open() -> Result<Nvml, String> {
         nvml_wrapper::Nvml::builder()
             .lib_path(LIB.as_ref())
             .init()
@@ -40,13 +39,13 @@ impl Nvml {
             })
     }
 
-    pub fn device_count(&self) -> u32 {
+    pub(crate) fn device_count(&self) -> u32 {
         self.nvml.device_count().unwrap_or(0)
     }
 
     /// GPU memory held by each of `pids`, summed over every device, in bytes. A process that holds
     /// no GPU memory is absent from the map.
-    pub fn memory_by_pid(&self, pids: &[u32]) -> HashMap<u32, u64> {
+    pub(crate) fn memory_by_pid(&self, pids: &[u32]) -> HashMap<u32, u64> {
         let mut out = HashMap::new();
         for i in 0..self.device_count() {
             let Ok(device) = self.nvml.device_by_index(i) else {
@@ -63,18 +62,9 @@ impl Nvml {
         out
     }
 
-    /// The SM clock of device 0 in MHz, for run.json.
-    pub fn sm_clock_mhz(&self) -> Option<u32> {
-        self.nvml
-            .device_by_index(0)
-            .ok()?
-            .clock_info(Clock::SM)
-            .ok()
-    }
-
     /// One sample of every listed device's utilisation (percent of the last sample period in which a
     /// kernel ran).
-    pub fn utilisation(&self, devices: &[u32]) -> Vec<u32> {
+    pub(crate) fn utilisation(&self, devices: &[u32]) -> Vec<u32> {
         devices
             .iter()
             .filter_map(|&i| self.nvml.device_by_index(i).ok()?.utilization_rates().ok())
@@ -86,7 +76,7 @@ impl Nvml {
 /// How many CUDA devices a worker can see, for round-robin assignment: the entries of
 /// `CUDA_VISIBLE_DEVICES` when it is set, else NVML's device count, else 1. Worker `w` gets device
 /// `w % count`, passed as the provider's `device_id` (indices count within the visible set).
-pub fn visible_devices() -> usize {
+pub(crate) fn visible_devices() -> usize {
     visible_from(
         std::env::var("CUDA_VISIBLE_DEVICES").ok().as_deref(),
         || Nvml::open().map(|n| n.device_count() as usize).unwrap_or(0),
@@ -105,13 +95,13 @@ fn visible_from(env: Option<&str>, nvml: impl FnOnce() -> usize) -> usize {
 }
 
 /// Samples utilisation on a thread until [`Sampler::stop`].
-pub struct Sampler {
+pub(crate) struct Sampler {
     stop: Arc<AtomicBool>,
     thread: std::thread::JoinHandle<Utilisation>,
 }
 
 impl Sampler {
-    pub fn start(devices: Vec<u32>, every: Duration) -> Option<Sampler> {
+    pub(crate) fn start(devices: Vec<u32>, every: Duration) -> Option<Sampler> {
         let nvml = Nvml::open().ok()?;
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
@@ -126,7 +116,7 @@ impl Sampler {
         Some(Sampler { stop, thread })
     }
 
-    pub fn stop(self) -> Utilisation {
+    pub(crate) fn stop(self) -> Utilisation {
         self.stop.store(true, Ordering::Relaxed);
         self.thread.join().unwrap_or_default()
     }

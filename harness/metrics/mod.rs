@@ -28,15 +28,15 @@ use serde::Serialize;
 use crate::scenario::slo::Measured;
 
 /// Significant digits kept by every histogram (0.1% resolution).
-pub const SIGFIG: u8 = 3;
+pub(crate) const SIGFIG: u8 = 3;
 /// The largest value a histogram tracks: one hour in nanoseconds. Larger values are recorded as this.
-pub const MAX_NS: u64 = 3_600_000_000_000;
+pub(crate) const MAX_NS: u64 = 3_600_000_000_000;
 /// A send later than this after its intended time counts as lagged.
-pub const LAG_LIMIT: Duration = Duration::from_millis(1);
+pub(crate) const LAG_LIMIT: Duration = Duration::from_millis(1);
 
 /// A histogram of nanoseconds from 1 ns to one hour. Fixed bounds, so histograms from different
 /// points, runs or machines always merge.
-pub fn new_histogram() -> Histogram<u64> {
+pub(crate) fn new_histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, MAX_NS, SIGFIG).expect("valid histogram bounds")
 }
 
@@ -55,55 +55,55 @@ pub struct Timing {
 
 /// How the parent staged one successful request.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct Staging {
+pub(crate) struct Staging {
     /// The parent's copy of the inputs before the send (zero when nothing is copied then).
-    pub copy: Duration,
+    pub(crate) copy: Duration,
     /// The outputs came back inline because they outgrew their shared-memory room.
-    pub outputs_inline: bool,
+    pub(crate) outputs_inline: bool,
     /// Dynamic batching: how long the request waited in its model's queue for its batch to leave.
-    pub queue_wait: Option<Duration>,
+    pub(crate) queue_wait: Option<Duration>,
 }
 
 /// What one model, group or the whole point saw.
 #[derive(Debug, Clone)]
 pub struct Record {
-    pub latency: Histogram<u64>,
-    pub service: Histogram<u64>,
-    pub lag: Histogram<u64>,
-    pub compute: Histogram<u64>,
+    pub(crate) latency: Histogram<u64>,
+    pub(crate) service: Histogram<u64>,
+    pub(crate) lag: Histogram<u64>,
+    pub(crate) compute: Histogram<u64>,
     /// Service time minus compute, per request: the transport to and from the worker plus the time
     /// spent queued behind other requests.
-    pub overhead: Histogram<u64>,
+    pub(crate) overhead: Histogram<u64>,
     /// Cold starts (on-demand placement): latency of the requests that had to load their model
     /// first. Never mixed into `latency`.
-    pub cold: Histogram<u64>,
+    pub(crate) cold: Histogram<u64>,
     /// The parent's input copies ([`Staging::copy`]) of successful requests that had one.
-    pub stage: Histogram<u64>,
+    pub(crate) stage: Histogram<u64>,
     /// On-demand placement, the model cache: the load each miss waited for in its worker (the
     /// delay a miss adds).
-    pub miss_load: Histogram<u64>,
+    pub(crate) miss_load: Histogram<u64>,
     /// On-demand placement: models evicted (on the evicted model's record and `all`), and each one's
     /// age at eviction, from the reply that loaded it to the reply that said it was evicted, as the
     /// parent saw them (a model loaded before the point's first phase has no age).
-    pub evictions: u64,
-    pub evicted_age: Histogram<u64>,
+    pub(crate) evictions: u64,
+    pub(crate) evicted_age: Histogram<u64>,
     /// Successful `shm` requests whose outputs outgrew their slot and came back inline.
-    pub outputs_inline: u64,
+    pub(crate) outputs_inline: u64,
     /// Dynamic batching: each successful request's wait in its model's queue ([`Staging`]).
-    pub queue_wait: Histogram<u64>,
+    pub(crate) queue_wait: Histogram<u64>,
     /// Dynamic batching: the size of each run sent, one value per run (a request count, not ns).
-    pub batch_sizes: Histogram<u64>,
+    pub(crate) batch_sizes: Histogram<u64>,
     /// Sends that lagged more than [`LAG_LIMIT`] (failed requests included).
-    pub lagged: u64,
+    pub(crate) lagged: u64,
     /// Every request recorded: successes, failures, first runs and cold starts.
-    pub attempts: u64,
+    pub(crate) attempts: u64,
     /// First runs of a session in a worker (top-level: an ensemble request counts once), kept out
     /// of every histogram.
-    pub first_runs: u64,
+    pub(crate) first_runs: u64,
     /// Failed requests by kind (`runtime_error`, `worker_lost`).
-    pub errors: BTreeMap<String, u64>,
+    pub(crate) errors: BTreeMap<String, u64>,
     /// The first error message of each kind, for the console.
-    pub first_error: BTreeMap<String, String>,
+    pub(crate) first_error: BTreeMap<String, String>,
 }
 
 impl Default for Record {
@@ -145,7 +145,7 @@ impl Record {
     }
 
     /// How a successful request was staged; record it with [`Record::record_ok`].
-    pub fn record_staging(&mut self, s: Staging) {
+    pub(crate) fn record_staging(&mut self, s: Staging) {
         if !s.copy.is_zero() {
             self.stage.saturating_record(ns(s.copy).max(1));
         }
@@ -156,15 +156,15 @@ impl Record {
     }
 
     /// Dynamic batching: one run of `size` requests went to a worker.
-    pub fn record_run(&mut self, size: usize) {
+    pub(crate) fn record_run(&mut self, size: usize) {
         self.batch_sizes.saturating_record(size.max(1) as u64);
     }
 
-    pub fn record_cold(&mut self, latency: Duration) {
+    pub(crate) fn record_cold(&mut self, latency: Duration) {
         self.cold.saturating_record(ns(latency).max(1));
     }
 
-    pub fn record_error(&mut self, kind: &str, message: &str, lag: Duration) {
+    pub(crate) fn record_error(&mut self, kind: &str, message: &str, lag: Duration) {
         *self.errors.entry(kind.to_string()).or_default() += 1;
         self.first_error
             .entry(kind.to_string())
@@ -175,20 +175,20 @@ impl Record {
     }
 
     /// Successful requests.
-    pub fn ok(&self) -> u64 {
+    pub(crate) fn ok(&self) -> u64 {
         self.latency.len()
     }
 
-    pub fn error_count(&self) -> u64 {
+    pub(crate) fn error_count(&self) -> u64 {
         self.errors.values().sum()
     }
 
     /// Successful and failed requests.
-    pub fn sent(&self) -> u64 {
+    pub(crate) fn sent(&self) -> u64 {
         self.ok() + self.error_count()
     }
 
-    pub fn merge(&mut self, other: &Record) {
+    pub(crate) fn merge(&mut self, other: &Record) {
         for (a, b) in [
             (&mut self.latency, &other.latency),
             (&mut self.service, &other.service),
@@ -224,12 +224,12 @@ impl Record {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
 pub struct Percentiles {
     pub p50: f64,
-    pub p90: f64,
-    pub p95: f64,
+    pub(crate) p90: f64,
+    pub(crate) p95: f64,
     pub p99: f64,
-    pub p999: f64,
+    pub(crate) p999: f64,
     pub max: f64,
-    pub mean: f64,
+    pub(crate) mean: f64,
 }
 
 impl Percentiles {
@@ -251,7 +251,7 @@ impl Percentiles {
 
     /// The median of each field across `v` (one per trial); zeros for none. The fields' medians
     /// may come from different trials.
-    pub fn median(v: &[Percentiles]) -> Percentiles {
+    pub(crate) fn median(v: &[Percentiles]) -> Percentiles {
         let m = |f: fn(&Percentiles) -> f64| median(&v.iter().map(f).collect::<Vec<_>>());
         Percentiles {
             p50: m(|p| p.p50),
@@ -265,7 +265,7 @@ impl Percentiles {
     }
 
     /// The latency fields of `m` set to these values.
-    pub fn into_measured(self, m: Measured) -> Measured {
+    pub(crate) fn into_measured(self, m: Measured) -> Measured {
         Measured {
             p50_us: self.p50,
             p90_us: self.p90,
@@ -310,7 +310,7 @@ impl Percentiles {
 /// measured request (`latency`, all trials added) together with every cold start (`cold`, warm-up
 /// included). Cold starts can only make a point slower, never faster. Without cold starts this is
 /// `steady`; `None` when the histograms cannot be added (one read from a foreign log).
-pub fn with_cold_starts(
+pub(crate) fn with_cold_starts(
     steady: Percentiles,
     latency: &Histogram<u64>,
     cold: &Histogram<u64>,
@@ -331,7 +331,7 @@ pub fn with_cold_starts(
 /// moves up to the quantile the cold starts push it to, read from the next `steady` field at or
 /// above it (p99 of 10,000 requests with 7 cold starts: quantile 0.9907, read from p99.9). The mean
 /// adds the cold starts at `cold_max_us`. Never below `steady`.
-pub fn with_cold_starts_bound(
+pub(crate) fn with_cold_starts_bound(
     steady: Percentiles,
     requests: u64,
     cold: u64,
@@ -366,40 +366,40 @@ pub fn with_cold_starts_bound(
 
 /// The numbers reported for one record over one measured span.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
-pub struct Summary {
+pub(crate) struct Summary {
     /// Every request sent: successes, failures, first runs and cold starts.
-    pub sent: u64,
-    pub requests: u64,
-    pub errors: u64,
-    pub throughput_rps: f64,
-    pub latency: Percentiles,
-    pub service: Percentiles,
-    pub lag: Percentiles,
-    pub compute: Percentiles,
-    pub overhead: Percentiles,
+    pub(crate) sent: u64,
+    pub(crate) requests: u64,
+    pub(crate) errors: u64,
+    pub(crate) throughput_rps: f64,
+    pub(crate) latency: Percentiles,
+    pub(crate) service: Percentiles,
+    pub(crate) lag: Percentiles,
+    pub(crate) compute: Percentiles,
+    pub(crate) overhead: Percentiles,
     /// The parent's input copies (see [`Staging`]).
-    pub stage: Percentiles,
+    pub(crate) stage: Percentiles,
     /// Requests whose `shm` outputs came back inline.
-    pub outputs_inline: u64,
+    pub(crate) outputs_inline: u64,
     /// 10th percentile of the overhead, µs: close to the bare transport cost whenever the queue is
     /// often empty.
-    pub overhead_p10: f64,
+    pub(crate) overhead_p10: f64,
     /// Percent of sends that lagged more than [`LAG_LIMIT`].
-    pub lagged_pct: f64,
+    pub(crate) lagged_pct: f64,
     /// Dynamic batching: each request's wait in its model's queue.
-    pub queue_wait: Percentiles,
+    pub(crate) queue_wait: Percentiles,
     /// Dynamic batching: requests per run sent (mean, p50, max); zero without batching.
-    pub batch_size_mean: f64,
-    pub batch_size_p50: f64,
-    pub batch_size_max: f64,
+    pub(crate) batch_size_mean: f64,
+    pub(crate) batch_size_p50: f64,
+    pub(crate) batch_size_max: f64,
     /// Dynamic batching: runs sent per second (each carrying a batch of requests).
-    pub runs_per_s: f64,
+    pub(crate) runs_per_s: f64,
 }
 
 /// The highest total resident memory of a set of processes, sampled on its own thread: a point's
 /// memory peak with every worker counted at the same moment (two workers loading models at the
 /// same time show here, where each worker's own peak would not).
-pub struct RssPeak {
+pub(crate) struct RssPeak {
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
     thread: std::thread::JoinHandle<Option<u64>>,
 }
@@ -407,7 +407,7 @@ pub struct RssPeak {
 impl RssPeak {
     /// Samples the resident memory of `pids` (`/proc/PID/statm`) every `every`, from now until
     /// [`RssPeak::stop`].
-    pub fn start(pids: Vec<u32>, every: Duration) -> RssPeak {
+    pub(crate) fn start(pids: Vec<u32>, every: Duration) -> RssPeak {
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let flag = stop.clone();
         let thread = std::thread::spawn(move || {
@@ -426,7 +426,7 @@ impl RssPeak {
 
     /// Stops sampling (after one last sample) and returns the peak, bytes; `None` when no sample
     /// could read every process.
-    pub fn stop(self) -> Option<u64> {
+    pub(crate) fn stop(self) -> Option<u64> {
         self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
         self.thread.join().ok().flatten()
     }
@@ -443,7 +443,7 @@ fn rss_of(pid: u32) -> Option<u64> {
 
 /// The machine's CPU time so far, from `/proc/stat`: ticks stolen by the hypervisor, and all ticks,
 /// over every CPU. `None` where the kernel does not report stolen time.
-pub fn cpu_ticks() -> Option<(u64, u64)> {
+pub(crate) fn cpu_ticks() -> Option<(u64, u64)> {
     use procfs::CurrentSI;
     let t = procfs::KernelStats::current().ok()?.total;
     let steal = t.steal?;
@@ -459,14 +459,14 @@ pub fn cpu_ticks() -> Option<(u64, u64)> {
 }
 
 /// The percent of CPU time stolen between two [`cpu_ticks`] readings; `None` if no time passed.
-pub fn steal_pct(before: (u64, u64), after: (u64, u64)) -> Option<f64> {
+pub(crate) fn steal_pct(before: (u64, u64), after: (u64, u64)) -> Option<f64> {
     let total = after.1.checked_sub(before.1).filter(|t| *t > 0)?;
     Some(100.0 * after.0.saturating_sub(before.0) as f64 / total as f64)
 }
 
 /// The CPU time this process has used so far, every thread of it (`CLOCK_PROCESS_CPUTIME_ID`,
 /// user and system, ns precision).
-pub fn own_cpu_time() -> Duration {
+pub(crate) fn own_cpu_time() -> Duration {
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
@@ -482,7 +482,7 @@ pub fn own_cpu_time() -> Duration {
 /// The CPU time process `pid` has used so far, every thread of it, user and system: its CPU clock
 /// (`clock_getcpuclockid`, ns precision), else `utime + stime` of `/proc/PID/stat` (clock ticks,
 /// 10 ms). `None` when the process is gone or cannot be read, and for a pid no process can have.
-pub fn cpu_time_of(pid: u32) -> Option<Duration> {
+pub(crate) fn cpu_time_of(pid: u32) -> Option<Duration> {
     // The kernel encodes a pid's clock as `!pid << 3` in a 32-bit clock id: a pid above Linux's
     // largest (`PID_MAX_LIMIT`, 2^22) wraps to another clock (`i32::MAX` gives this process's own),
     // and 0 means the caller.
@@ -541,7 +541,7 @@ fn stat_ticks(stat: &str) -> Option<u64> {
 /// The CPU time of this process (the parent: load generator, samplers) and of a set of others (a
 /// point's workers) at one moment: one end of a span measured with [`CpuReading::until`].
 #[derive(Debug, Clone)]
-pub struct CpuReading {
+pub(crate) struct CpuReading {
     at: std::time::Instant,
     own: Duration,
     /// Each other process's pid and CPU time (`None`: it could not be read).
@@ -550,7 +550,7 @@ pub struct CpuReading {
 
 impl CpuReading {
     /// Reads the CPU time of this process and of `pids` now.
-    pub fn now(pids: &[u32]) -> CpuReading {
+    pub(crate) fn now(pids: &[u32]) -> CpuReading {
         CpuReading {
             at: std::time::Instant::now(),
             own: own_cpu_time(),
@@ -561,7 +561,7 @@ impl CpuReading {
     /// The CPU time used from this reading to `later`. The others' is known only when `later`
     /// read the same processes and every one of them both times: a process replaced in between
     /// (another pid), or gone, leaves it unknown rather than counting part of the work.
-    pub fn until(&self, later: &CpuReading) -> CpuSpent {
+    pub(crate) fn until(&self, later: &CpuReading) -> CpuSpent {
         let same = self.others.len() == later.others.len()
             && self
                 .others
@@ -587,17 +587,17 @@ impl CpuReading {
 
 /// CPU time used over a span (or several, added up), and the span's wall time.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
-pub struct CpuSpent {
-    pub wall: Duration,
+pub(crate) struct CpuSpent {
+    pub(crate) wall: Duration,
     /// This process's.
-    pub own: Duration,
+    pub(crate) own: Duration,
     /// The other processes' together; `None` when some could not be counted.
-    pub others: Option<Duration>,
+    pub(crate) others: Option<Duration>,
 }
 
 impl CpuSpent {
     /// Nothing yet: the start of a sum of spans with [`CpuSpent::add`].
-    pub fn zero() -> CpuSpent {
+    pub(crate) fn zero() -> CpuSpent {
         CpuSpent {
             others: Some(Duration::ZERO),
             ..CpuSpent::default()
@@ -605,7 +605,7 @@ impl CpuSpent {
     }
 
     /// Adds another span: the others' time stays known only if it is known in both.
-    pub fn add(&mut self, o: &CpuSpent) {
+    pub(crate) fn add(&mut self, o: &CpuSpent) {
         self.wall += o.wall;
         self.own += o.own;
         self.others = self.others.zip(o.others).map(|(a, b)| a + b);
@@ -615,7 +615,7 @@ impl CpuSpent {
 impl Summary {
     /// The values an SLO is checked against, before cold starts are counted in (see
     /// [`with_cold_starts`]).
-    pub fn measured(&self) -> Measured {
+    pub(crate) fn measured(&self) -> Measured {
         let l = &self.latency;
         Measured {
             p50_us: l.p50,
@@ -632,7 +632,7 @@ impl Summary {
         }
     }
 
-    pub fn of(r: &Record, span: Duration) -> Summary {
+    pub(crate) fn of(r: &Record, span: Duration) -> Summary {
         let secs = span.as_secs_f64().max(1e-9);
         let sent = r.sent();
         Summary {
@@ -672,7 +672,7 @@ impl Summary {
 
 /// Median, minimum and maximum of values (the median of an even count is the mean of the middle
 /// two). `None` for no values.
-pub fn spread(values: &[f64]) -> Option<(f64, f64, f64)> {
+pub(crate) fn spread(values: &[f64]) -> Option<(f64, f64, f64)> {
     if values.is_empty() {
         return None;
     }
@@ -688,7 +688,7 @@ pub fn spread(values: &[f64]) -> Option<(f64, f64, f64)> {
 }
 
 /// The median of values, as [`spread`] takes it; 0 for none.
-pub fn median(values: &[f64]) -> f64 {
+pub(crate) fn median(values: &[f64]) -> f64 {
     spread(values).map_or(0.0, |s| s.0)
 }
 

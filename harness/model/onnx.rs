@@ -17,7 +17,7 @@ use crate::model::tensor::{DType, TensorData};
 /// dynamic dim, never tied to another axis. Any other `dim_param` (`batch`, `seq`,
 /// `p2o.DynamicDimension.0`) names a dim that has one size across the model's inputs.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Dim {
+pub(crate) enum Dim {
     Fixed(i64),
     /// A dynamic dimension with a symbolic name such as `batch`.
     Named(String),
@@ -27,7 +27,7 @@ pub enum Dim {
 
 impl Dim {
     /// A dim from the protobuf's `dim_value` / `dim_param`, with ONNX Runtime's semantics.
-    pub fn from_proto(value: Option<i64>, param: Option<&str>) -> Dim {
+    pub(crate) fn from_proto(value: Option<i64>, param: Option<&str>) -> Dim {
         match (value, param) {
             (Some(v), _) if v >= 0 => Dim::Fixed(v),
             (_, Some(p)) if !Dim::is_anonymous_name(p) => Dim::Named(p.to_string()),
@@ -36,7 +36,7 @@ impl Dim {
     }
 
     /// Names that mean "unknown" rather than a shared symbol: empty, `?`, `None`, `unk__N`.
-    pub fn is_anonymous_name(p: &str) -> bool {
+    pub(crate) fn is_anonymous_name(p: &str) -> bool {
         let p = p.trim();
         p.is_empty()
             || p == "?"
@@ -58,7 +58,7 @@ impl fmt::Display for Dim {
 
 /// What kind of value a graph input or output is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ValueKind {
+pub(crate) enum ValueKind {
     Tensor,
     Sequence,
     Map,
@@ -69,7 +69,7 @@ pub enum ValueKind {
 }
 
 impl ValueKind {
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             ValueKind::Tensor => "tensor",
             ValueKind::Sequence => "sequence",
@@ -81,7 +81,7 @@ impl ValueKind {
     }
 
     /// The name with its article, for sentences: "a sequence", "an optional".
-    pub fn a_name(self) -> String {
+    pub(crate) fn a_name(self) -> String {
         let n = self.name();
         let article = if n.starts_with(['a', 'e', 'i', 'o', 'u']) {
             "an"
@@ -98,22 +98,22 @@ pub struct IoInfo {
     pub name: String,
     /// `Err` holds the ONNX type name when the harness cannot generate that type.
     pub dtype: Result<DType, String>,
-    pub dims: Vec<Dim>,
+    pub(crate) dims: Vec<Dim>,
     /// False when the file declares no shape at all (unknown rank): `dims` is then empty and
     /// means nothing, and the user's shape decides the rank.
-    pub rank_known: bool,
-    pub kind: ValueKind,
+    pub(crate) rank_known: bool,
+    pub(crate) kind: ValueKind,
 }
 
 impl IoInfo {
-    pub fn dtype_name(&self) -> String {
+    pub(crate) fn dtype_name(&self) -> String {
         match &self.dtype {
             Ok(d) => d.name().to_string(),
             Err(s) => s.clone(),
         }
     }
 
-    pub fn shape_string(&self) -> String {
+    pub(crate) fn shape_string(&self) -> String {
         if !self.rank_known {
             return "[unknown rank]".into();
         }
@@ -128,12 +128,12 @@ pub struct ModelInfo {
     pub inputs: Vec<IoInfo>,
     /// Graph inputs that are also initializers (models of IR version < 4 list weights as inputs):
     /// they keep their initializer unless a scenario sets them.
-    pub initializer_inputs: Vec<IoInfo>,
+    pub(crate) initializer_inputs: Vec<IoInfo>,
     pub outputs: Vec<IoInfo>,
-    pub opset: Option<i64>,
-    pub producer: String,
+    pub(crate) opset: Option<i64>,
+    pub(crate) producer: String,
     /// The file's IR version (weights listed as inputs can be fed only from version 4 on).
-    pub ir_version: i64,
+    pub(crate) ir_version: i64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -167,13 +167,13 @@ pub fn read_model_info(path: &Path) -> Result<ModelInfo, OnnxError> {
 }
 
 #[derive(Debug)]
-pub enum ParseError {
+pub(crate) enum ParseError {
     Decode(prost::DecodeError),
     NoGraph,
 }
 
 /// Parses the signature from the bytes of an ONNX file.
-pub fn parse_model_info(bytes: &[u8]) -> Result<ModelInfo, ParseError> {
+pub(crate) fn parse_model_info(bytes: &[u8]) -> Result<ModelInfo, ParseError> {
     use prost::Message;
     let model = pb::ModelProto::decode(bytes).map_err(ParseError::Decode)?;
     let graph = model.graph.ok_or(ParseError::NoGraph)?;
@@ -237,7 +237,7 @@ pub fn parse_model_info(bytes: &[u8]) -> Result<ModelInfo, ParseError> {
 
 /// Why a tensor file (`TensorProto`, `.pb`) cannot be read.
 #[derive(Debug, thiserror::Error)]
-pub enum TensorFileError {
+pub(crate) enum TensorFileError {
     #[error("cannot read {path}: {err}")]
     Io { path: String, err: std::io::Error },
     #[error("{path} is not an ONNX TensorProto file ({err})")]
@@ -251,13 +251,13 @@ pub enum TensorFileError {
 
 /// A tensor read from a `TensorProto` file, with the name it was saved under (empty when none).
 #[derive(Debug, Clone, PartialEq)]
-pub struct NamedTensor {
-    pub name: String,
-    pub tensor: TensorData,
+pub(crate) struct NamedTensor {
+    pub(crate) name: String,
+    pub(crate) tensor: TensorData,
 }
 
 /// Reads a `TensorProto` file (`input_0.pb`): its name, element type, shape and data.
-pub fn read_tensor_proto(path: &Path) -> Result<NamedTensor, TensorFileError> {
+pub(crate) fn read_tensor_proto(path: &Path) -> Result<NamedTensor, TensorFileError> {
     let bytes = std::fs::read(path).map_err(|err| TensorFileError::Io {
         path: path.display().to_string(),
         err,
@@ -275,7 +275,7 @@ pub fn read_tensor_proto(path: &Path) -> Result<NamedTensor, TensorFileError> {
 }
 
 #[derive(Debug)]
-pub enum TensorParseError {
+pub(crate) enum TensorParseError {
     Decode(prost::DecodeError),
     Content(String),
 }
@@ -284,7 +284,7 @@ pub enum TensorParseError {
 /// `raw_data` (little-endian bytes) or in the typed field of its type: `float_data`,
 /// `double_data`, `int64_data`, `uint64_data` (uint32, uint64), or `int32_data` (int32 and every
 /// type of 16 bits or less: float16 as its bit pattern, bool as 0 or 1).
-pub fn parse_tensor_proto(bytes: &[u8]) -> Result<NamedTensor, TensorParseError> {
+pub(crate) fn parse_tensor_proto(bytes: &[u8]) -> Result<NamedTensor, TensorParseError> {
     use prost::Message;
     let t = pb::TensorProto::decode(bytes).map_err(TensorParseError::Decode)?;
     let bad = |m: String| Err(TensorParseError::Content(m));
@@ -436,131 +436,131 @@ mod pb {
     /// tests and of `onnxruntime_perf_test`. Repeated numbers may come packed or not; `prost`
     /// accepts both, as the protobuf spec requires of a reader.
     #[derive(Clone, PartialEq, prost::Message)]
-    pub struct TensorProto {
+    pub(crate) struct TensorProto {
         #[prost(int64, repeated, tag = "1")]
-        pub dims: Vec<i64>,
+        pub(crate) dims: Vec<i64>,
         #[prost(int32, tag = "2")]
-        pub data_type: i32,
+        pub(crate) data_type: i32,
         /// Only whether it is there: a tensor split into segments is refused.
         #[prost(message, optional, tag = "3")]
-        pub segment: Option<Present>,
+        pub(crate) segment: Option<Present>,
         #[prost(float, repeated, tag = "4")]
-        pub float_data: Vec<f32>,
+        pub(crate) float_data: Vec<f32>,
         /// int32, and every type of 16 bits or less (float16 as its bits, bool as 0/1).
         #[prost(int32, repeated, tag = "5")]
-        pub int32_data: Vec<i32>,
+        pub(crate) int32_data: Vec<i32>,
         #[prost(bytes = "vec", repeated, tag = "6")]
-        pub string_data: Vec<Vec<u8>>,
+        pub(crate) string_data: Vec<Vec<u8>>,
         #[prost(int64, repeated, tag = "7")]
-        pub int64_data: Vec<i64>,
+        pub(crate) int64_data: Vec<i64>,
         #[prost(string, tag = "8")]
-        pub name: String,
+        pub(crate) name: String,
         /// Little-endian element bytes; when set, the typed fields are empty.
         #[prost(bytes = "vec", tag = "9")]
-        pub raw_data: Vec<u8>,
+        pub(crate) raw_data: Vec<u8>,
         #[prost(double, repeated, tag = "10")]
-        pub double_data: Vec<f64>,
+        pub(crate) double_data: Vec<f64>,
         /// uint32 and uint64.
         #[prost(uint64, repeated, tag = "11")]
-        pub uint64_data: Vec<u64>,
+        pub(crate) uint64_data: Vec<u64>,
         #[prost(message, repeated, tag = "13")]
-        pub external_data: Vec<Present>,
+        pub(crate) external_data: Vec<Present>,
         /// 1 (`EXTERNAL`): the data is in another file.
         #[prost(int32, tag = "14")]
-        pub data_location: i32,
+        pub(crate) data_location: i32,
     }
 
     #[derive(Clone, PartialEq, prost::Message)]
-    pub struct ModelProto {
+    pub(crate) struct ModelProto {
         #[prost(int64, tag = "1")]
-        pub ir_version: i64,
+        pub(crate) ir_version: i64,
         #[prost(string, tag = "2")]
-        pub producer_name: String,
+        pub(crate) producer_name: String,
         #[prost(string, tag = "3")]
-        pub producer_version: String,
+        pub(crate) producer_version: String,
         #[prost(message, optional, tag = "7")]
-        pub graph: Option<GraphProto>,
+        pub(crate) graph: Option<GraphProto>,
         #[prost(message, repeated, tag = "8")]
-        pub opset_import: Vec<OperatorSetIdProto>,
+        pub(crate) opset_import: Vec<OperatorSetIdProto>,
     }
 
     #[derive(Clone, PartialEq, prost::Message)]
-    pub struct OperatorSetIdProto {
+    pub(crate) struct OperatorSetIdProto {
         #[prost(string, tag = "1")]
-        pub domain: String,
+        pub(crate) domain: String,
         #[prost(int64, tag = "2")]
-        pub version: i64,
+        pub(crate) version: i64,
     }
 
     #[derive(Clone, PartialEq, prost::Message)]
-    pub struct GraphProto {
+    pub(crate) struct GraphProto {
         #[prost(message, repeated, tag = "5")]
-        pub initializer: Vec<TensorProtoName>,
+        pub(crate) initializer: Vec<TensorProtoName>,
         #[prost(message, repeated, tag = "11")]
-        pub input: Vec<ValueInfoProto>,
+        pub(crate) input: Vec<ValueInfoProto>,
         #[prost(message, repeated, tag = "12")]
-        pub output: Vec<ValueInfoProto>,
+        pub(crate) output: Vec<ValueInfoProto>,
     }
 
     /// Only the name of an initializer: its data is skipped.
     #[derive(Clone, PartialEq, prost::Message)]
-    pub struct TensorProtoName {
+    pub(crate) struct TensorProtoName {
         #[prost(string, tag = "8")]
-        pub name: String,
+        pub(crate) name: String,
     }
 
     #[derive(Clone, PartialEq, prost::Message)]
-    pub struct ValueInfoProto {
+    pub(crate) struct ValueInfoProto {
         #[prost(string, tag = "1")]
-        pub name: String,
+        pub(crate) name: String,
         #[prost(message, optional, tag = "2")]
-        pub r#type: Option<TypeProto>,
+        pub(crate) r#type: Option<TypeProto>,
     }
 
     #[derive(Clone, PartialEq, prost::Message)]
-    pub struct TypeProto {
+    pub(crate) struct TypeProto {
         #[prost(message, optional, tag = "1")]
-        pub tensor_type: Option<TensorTypeProto>,
+        pub(crate) tensor_type: Option<TensorTypeProto>,
         /// Only whether it is there: sequences, maps, optionals and sparse tensors are not run.
         #[prost(message, optional, tag = "4")]
-        pub sequence_type: Option<Present>,
+        pub(crate) sequence_type: Option<Present>,
         #[prost(message, optional, tag = "5")]
-        pub map_type: Option<Present>,
+        pub(crate) map_type: Option<Present>,
         #[prost(message, optional, tag = "8")]
-        pub sparse_tensor_type: Option<Present>,
+        pub(crate) sparse_tensor_type: Option<Present>,
         #[prost(message, optional, tag = "9")]
-        pub optional_type: Option<Present>,
+        pub(crate) optional_type: Option<Present>,
     }
 
     /// A message whose content is skipped: only its presence matters.
     #[derive(Clone, PartialEq, prost::Message)]
-    pub struct Present {}
+    pub(crate) struct Present {}
 
     #[derive(Clone, PartialEq, prost::Message)]
-    pub struct TensorTypeProto {
+    pub(crate) struct TensorTypeProto {
         #[prost(int32, tag = "1")]
-        pub elem_type: i32,
+        pub(crate) elem_type: i32,
         #[prost(message, optional, tag = "2")]
-        pub shape: Option<TensorShapeProto>,
+        pub(crate) shape: Option<TensorShapeProto>,
     }
 
     #[derive(Clone, PartialEq, prost::Message)]
-    pub struct TensorShapeProto {
+    pub(crate) struct TensorShapeProto {
         #[prost(message, repeated, tag = "1")]
-        pub dim: Vec<Dimension>,
+        pub(crate) dim: Vec<Dimension>,
     }
 
     #[derive(Clone, PartialEq, prost::Message)]
-    pub struct Dimension {
+    pub(crate) struct Dimension {
         #[prost(int64, optional, tag = "1")]
-        pub dim_value: Option<i64>,
+        pub(crate) dim_value: Option<i64>,
         #[prost(string, optional, tag = "2")]
-        pub dim_param: Option<String>,
+        pub(crate) dim_param: Option<String>,
     }
 }
 
 /// `bench inspect`'s text for one model: opset, producer, and each input and output.
-pub fn describe(path: &Path) -> anyhow::Result<String> {
+pub(crate) fn describe(path: &Path) -> anyhow::Result<String> {
     use std::fmt::Write;
     let info = read_model_info(path)?;
     let mut s = String::new();

@@ -47,7 +47,7 @@ pub enum DType {
 
 impl DType {
     /// Every element type, in declaration order.
-    pub const ALL: [DType; 18] = [
+    pub(crate) const ALL: [DType; 18] = [
         DType::F32,
         DType::F64,
         DType::F16,
@@ -69,7 +69,7 @@ impl DType {
     ];
 
     /// Bytes per element; 0 for strings, whose elements have no fixed size.
-    pub fn size(self) -> usize {
+    pub(crate) fn size(self) -> usize {
         match self {
             DType::Str => 0,
             DType::I8
@@ -87,7 +87,7 @@ impl DType {
 
     /// The bytes of `shape` elements of this type; `None` for strings (their size depends on the
     /// values) and for a shape too large to address.
-    pub fn byte_len(self, shape: &[i64]) -> Option<usize> {
+    pub(crate) fn byte_len(self, shape: &[i64]) -> Option<usize> {
         if self == DType::Str {
             return None;
         }
@@ -95,7 +95,7 @@ impl DType {
     }
 
     /// The name users write and read (`float32`, `int64`, ...), as ONNX and numpy spell them.
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             DType::F32 => "float32",
             DType::F64 => "float64",
@@ -118,7 +118,7 @@ impl DType {
         }
     }
 
-    pub fn is_float(self) -> bool {
+    pub(crate) fn is_float(self) -> bool {
         matches!(
             self,
             DType::F32
@@ -134,7 +134,7 @@ impl DType {
 
     /// Maps an ONNX `TensorProto.DataType` code; `None` for types the harness does not support
     /// (complex, 4-bit, float8e8m0).
-    pub fn from_onnx(code: i32) -> Option<DType> {
+    pub(crate) fn from_onnx(code: i32) -> Option<DType> {
         Some(match code {
             1 => DType::F32,
             2 => DType::U8,
@@ -159,7 +159,8 @@ impl DType {
     }
 
     /// The numpy type string of this type (`<f4`), for the types numpy has.
-    pub fn numpy_descr(self) -> Option<&'static str> {
+    #[cfg(test)]
+    pub(crate) fn numpy_descr(self) -> Option<&'static str> {
         Some(match self {
             DType::F32 => "<f4",
             DType::F64 => "<f8",
@@ -183,7 +184,7 @@ impl DType {
     }
 
     /// Maps a numpy type string such as `<f4` or `|b1`.
-    pub fn from_numpy(descr: &str) -> Option<DType> {
+    pub(crate) fn from_numpy(descr: &str) -> Option<DType> {
         let (order, code) = descr.split_at(1.min(descr.len()));
         if order == ">" && !code.ends_with('1') {
             return None; // big-endian multi-byte data: not supported
@@ -223,19 +224,19 @@ pub struct TensorData {
 
 impl TensorData {
     /// Number of elements of a shape (1 for a scalar); saturates instead of overflowing.
-    pub fn numel(shape: &[i64]) -> usize {
+    pub(crate) fn numel(shape: &[i64]) -> usize {
         Self::checked_numel(shape).unwrap_or(usize::MAX)
     }
 
     /// Number of elements, or `None` when it does not fit in `usize`.
-    pub fn checked_numel(shape: &[i64]) -> Option<usize> {
+    pub(crate) fn checked_numel(shape: &[i64]) -> Option<usize> {
         shape.iter().try_fold(1usize, |n, &d| {
             n.checked_mul(usize::try_from(d.max(0)).ok()?)
         })
     }
 
     /// Checks that the byte length agrees with dtype and shape.
-    pub fn check(&self) -> Result<(), String> {
+    pub(crate) fn check(&self) -> Result<(), String> {
         self.view().check()
     }
 }
@@ -243,15 +244,15 @@ impl TensorData {
 /// A borrowed tensor: what a runtime reads, whether the bytes came in a frame or live in shared memory.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct TensorView<'a> {
-    pub dtype: DType,
-    pub shape: &'a [i64],
-    pub bytes: &'a [u8],
+    pub(crate) dtype: DType,
+    pub(crate) shape: &'a [i64],
+    pub(crate) bytes: &'a [u8],
 }
 
 impl TensorView<'_> {
     /// Checks that the byte length agrees with dtype and shape (for strings, that the bytes hold
     /// exactly one element per position).
-    pub fn check(&self) -> Result<(), String> {
+    pub(crate) fn check(&self) -> Result<(), String> {
         if self.dtype == DType::Str {
             let n = decode_strings(self.bytes)?.len();
             let want = TensorData::numel(self.shape);
@@ -289,7 +290,7 @@ impl TensorData {
 
 /// Concatenates `parts` along `axis`, as ONNX's `Concat` does: every part has the same dtype and
 /// rank, and the same size on every other axis. Dynamic batching puts requests together this way.
-pub fn concat(parts: &[TensorView<'_>], axis: usize) -> Result<TensorData, String> {
+pub(crate) fn concat(parts: &[TensorView<'_>], axis: usize) -> Result<TensorData, String> {
     let first = parts.first().ok_or("nothing to concatenate")?;
     let rank = first.shape.len();
     if axis >= rank {
@@ -370,7 +371,7 @@ pub enum Generator {
 
 impl Generator {
     /// Whether the values come from files rather than from a seed.
-    pub fn is_file(&self) -> bool {
+    pub(crate) fn is_file(&self) -> bool {
         matches!(self, Generator::File { .. } | Generator::Files { .. })
     }
 }
@@ -378,7 +379,7 @@ impl Generator {
 /// Generates `count` samples of one input. Each sample's values depend only on `seed` and the sample
 /// index, so any process that knows the seed makes the same bytes. File generators are read by
 /// `crate::model::testdata` (this module does not know every file format), and are an error here.
-pub fn generate(
+pub(crate) fn generate(
     generator: &Generator,
     dtype: DType,
     shape: &[i64],
@@ -598,7 +599,7 @@ impl Float8 {
 }
 
 /// A string tensor's bytes: each element as a little-endian `u32` byte length and its bytes.
-pub fn encode_strings<S: AsRef<[u8]>>(values: &[S]) -> Vec<u8> {
+pub(crate) fn encode_strings<S: AsRef<[u8]>>(values: &[S]) -> Vec<u8> {
     let mut out = Vec::with_capacity(values.iter().map(|v| 4 + v.as_ref().len()).sum());
     for v in values {
         let v = v.as_ref();
@@ -609,7 +610,7 @@ pub fn encode_strings<S: AsRef<[u8]>>(values: &[S]) -> Vec<u8> {
 }
 
 /// The elements of a string tensor's bytes (see [`encode_strings`]).
-pub fn decode_strings(mut bytes: &[u8]) -> Result<Vec<&[u8]>, String> {
+pub(crate) fn decode_strings(mut bytes: &[u8]) -> Result<Vec<&[u8]>, String> {
     let mut out = Vec::new();
     while !bytes.is_empty() {
         let Some((len, rest)) = bytes.split_first_chunk::<4>() else {
@@ -635,7 +636,7 @@ pub fn read_npy(path: &Path) -> anyhow::Result<TensorData> {
 }
 
 /// Decodes the bytes of a `.npy` file (also the members of an `.npz`).
-pub fn parse_npy(bytes: &[u8]) -> anyhow::Result<TensorData> {
+pub(crate) fn parse_npy(bytes: &[u8]) -> anyhow::Result<TensorData> {
     use anyhow::Context;
     let npy = npyz::NpyFile::new(bytes).context("not a valid .npy file")?;
     let descr = npy
@@ -666,7 +667,7 @@ pub fn parse_npy(bytes: &[u8]) -> anyhow::Result<TensorData> {
 
 /// Splits the tensor `all` read from `path` into samples for an input of `dtype` and `shape`: it
 /// is one sample of exactly that shape, or a stack of samples along a new leading axis.
-pub fn split_samples(
+pub(crate) fn split_samples(
     all: TensorData,
     path: &Path,
     dtype: DType,

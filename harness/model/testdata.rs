@@ -18,7 +18,7 @@ use crate::model::tensor::{self, DType, TensorData};
 
 /// Reads every tensor of a file, by extension: `.pb` (one `TensorProto`, with its name), `.npy`
 /// (one array, unnamed) or `.npz` (its arrays, named as saved).
-pub fn read_tensor_file(path: &Path) -> anyhow::Result<Vec<NamedTensor>> {
+pub(crate) fn read_tensor_file(path: &Path) -> anyhow::Result<Vec<NamedTensor>> {
     let ext = path
         .extension()
         .map(|e| e.to_string_lossy().to_ascii_lowercase())
@@ -40,7 +40,7 @@ pub fn read_tensor_file(path: &Path) -> anyhow::Result<Vec<NamedTensor>> {
 /// The samples of input `input` (of `dtype` and `shape`) in one file: the file's tensor (in an
 /// `.npz`, the array named as the input, or its only array) holds one sample of exactly that
 /// shape, or a stack of samples along a new leading axis.
-pub fn file_samples(
+pub(crate) fn file_samples(
     path: &Path,
     input: &str,
     dtype: DType,
@@ -51,7 +51,7 @@ pub fn file_samples(
 }
 
 /// One sample per file, each of exactly `dtype` and `shape` (a test-data input over its sets).
-pub fn files_samples(
+pub(crate) fn files_samples(
     paths: &[PathBuf],
     input: &str,
     dtype: DType,
@@ -94,7 +94,7 @@ fn pick(mut all: Vec<NamedTensor>, path: &Path, input: &str) -> anyhow::Result<T
 /// Reads an `.npz` (a zip of `.npy` files, stored or deflated, as `np.savez` and
 /// `np.savez_compressed` write them). Only what numpy writes is read: no encryption, no
 /// multi-disk archives.
-pub fn read_npz(path: &Path) -> anyhow::Result<Vec<NamedTensor>> {
+pub(crate) fn read_npz(path: &Path) -> anyhow::Result<Vec<NamedTensor>> {
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     let entries = zip_entries(&bytes).with_context(|| {
         format!(
@@ -202,15 +202,15 @@ fn zip_entries(b: &[u8]) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
 
 /// One test-data set: `input_K.pb` and `output_K.pb` files in K order.
 #[derive(Debug, Clone, PartialEq)]
-pub struct TestSet {
-    pub dir: PathBuf,
-    pub inputs: Vec<(PathBuf, NamedTensor)>,
-    pub outputs: Vec<(PathBuf, NamedTensor)>,
+pub(crate) struct TestSet {
+    pub(crate) dir: PathBuf,
+    pub(crate) inputs: Vec<(PathBuf, NamedTensor)>,
+    pub(crate) outputs: Vec<(PathBuf, NamedTensor)>,
 }
 
 /// Reads a test-data folder: the folder holding `test_data_set_*` folders (in number order), or
 /// one such set folder itself (it holds `input_*.pb`).
-pub fn read_test_data(dir: &Path) -> anyhow::Result<Vec<TestSet>> {
+pub(crate) fn read_test_data(dir: &Path) -> anyhow::Result<Vec<TestSet>> {
     let numbered = |dir: &Path, prefix: &str, suffix: &str| -> anyhow::Result<Vec<PathBuf>> {
         let mut found: Vec<(u64, PathBuf)> = Vec::new();
         for entry in
@@ -267,17 +267,17 @@ pub fn read_test_data(dir: &Path) -> anyhow::Result<Vec<TestSet>> {
 
 /// Why a model's outputs differ from the expected ones.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Mismatch {
+pub(crate) struct Mismatch {
     /// The output's name.
-    pub output: String,
-    pub message: String,
+    pub(crate) output: String,
+    pub(crate) message: String,
 }
 
 /// Compares a run's `outputs` (in the model's output order, named `names`) with `expected`
 /// (model output index, tensor). Floats match when `|got - want| <= atol + rtol * |want|` (NaN
 /// matches NaN, an infinity the same infinity); integers and bools match exactly. On a mismatch,
 /// names the output, how many elements differ and the worst one.
-pub fn compare(
+pub(crate) fn compare(
     outputs: &[TensorData],
     names: &[String],
     expected: &[(usize, TensorData)],

@@ -21,29 +21,29 @@ use crate::scenario::{
     SessionKnobs, TorchSpec, Transfer,
 };
 
-pub const MAGIC: [u8; 4] = *b"BNCH";
+pub(crate) const MAGIC: [u8; 4] = *b"BNCH";
 /// Bumped on every incompatible change to the messages below (and in
 /// `harness/python/bench_protocol.py`, the Python workers' codec of the same messages).
-pub const PROTOCOL_VERSION: u32 = 8;
+pub(crate) const PROTOCOL_VERSION: u32 = 8;
 /// Frames larger than this are refused rather than allocated (1 GiB).
-pub const MAX_FRAME: u32 = 1 << 30;
+pub(crate) const MAX_FRAME: u32 = 1 << 30;
 
 /// The build a worker was compiled from: parent and worker must match exactly.
-pub fn build_version() -> String {
+pub(crate) fn build_version() -> String {
     format!("{} {}", env!("CARGO_PKG_VERSION"), env!("BENCH_GIT_COMMIT"))
 }
 
 /// The first message on every connection, sent by the worker.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Hello {
-    pub magic: [u8; 4],
-    pub protocol: u32,
-    pub build: String,
-    pub pid: u32,
+pub(crate) struct Hello {
+    pub(crate) magic: [u8; 4],
+    pub(crate) protocol: u32,
+    pub(crate) build: String,
+    pub(crate) pid: u32,
 }
 
 impl Hello {
-    pub fn ours() -> Hello {
+    pub(crate) fn ours() -> Hello {
         Hello {
             magic: MAGIC,
             protocol: PROTOCOL_VERSION,
@@ -54,7 +54,7 @@ impl Hello {
 
     /// Checks a peer's hello: a worker of `runtime`. A Rust worker is this binary, so its build must
     /// match exactly; a Python worker (torch) has no build, and must speak this protocol version.
-    pub fn check_for(&self, runtime: Runtime) -> Result<(), ProtocolError> {
+    pub(crate) fn check_for(&self, runtime: Runtime) -> Result<(), ProtocolError> {
         match runtime {
             Runtime::Torch => {
                 if self.magic != MAGIC {
@@ -73,7 +73,7 @@ impl Hello {
     }
 
     /// Checks a peer's hello against this build.
-    pub fn check(&self) -> Result<(), ProtocolError> {
+    pub(crate) fn check(&self) -> Result<(), ProtocolError> {
         if self.magic != MAGIC {
             return Err(ProtocolError::BadMagic(self.magic));
         }
@@ -89,22 +89,22 @@ impl Hello {
 
 /// A model a worker may load.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SetupModel {
-    pub name: String,
-    pub source: ModelSource,
+pub(crate) struct SetupModel {
+    pub(crate) name: String,
+    pub(crate) source: ModelSource,
     /// The inputs and their generators: with the `index` transfer the worker makes the samples
     /// itself, bit for bit as the parent would.
-    pub inputs: Vec<InputSpec>,
-    pub samples: u32,
+    pub(crate) inputs: Vec<InputSpec>,
+    pub(crate) samples: u32,
     /// The PyTorch module, for the torch runtime.
-    pub torch: Option<TorchSpec>,
+    pub(crate) torch: Option<TorchSpec>,
     /// The samples themselves, for a worker that cannot generate them bit for bit (the torch
     /// worker with the `index` transfer); empty otherwise.
-    pub data: Vec<Vec<TensorData>>,
+    pub(crate) data: Vec<Vec<TensorData>>,
 }
 
 impl SetupModel {
-    pub fn of(m: &crate::scenario::ModelSpec) -> SetupModel {
+    pub(crate) fn of(m: &crate::scenario::ModelSpec) -> SetupModel {
         SetupModel {
             name: m.name.clone(),
             source: m.source.clone(),
@@ -119,45 +119,45 @@ impl SetupModel {
 /// What a worker loads and how it runs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Setup {
-    pub worker: u32,
-    pub ort_lib: PathBuf,
+    pub(crate) worker: u32,
+    pub(crate) ort_lib: PathBuf,
     /// What runs the models (a torch worker is a Python process, not this binary).
-    pub runtime: Runtime,
-    pub intra_threads: u32,
-    pub provider: Provider,
-    pub transfer: Transfer,
+    pub(crate) runtime: Runtime,
+    pub(crate) intra_threads: u32,
+    pub(crate) provider: Provider,
+    pub(crate) transfer: Transfer,
     /// Every model of the scenario, by scenario index (requests name models by this index).
-    pub models: Vec<SetupModel>,
+    pub(crate) models: Vec<SetupModel>,
     /// The models to load at start.
-    pub preload: Vec<u32>,
+    pub(crate) preload: Vec<u32>,
     /// Set for the on-demand placement: load models when first asked, within these caps.
-    pub on_demand: Option<OnDemandCaps>,
+    pub(crate) on_demand: Option<OnDemandCaps>,
     /// The shared-memory arena's layout (`shm` transfer); its descriptor is passed with `--shm-fd`.
-    pub shm: Option<ShmLayout>,
+    pub(crate) shm: Option<ShmLayout>,
     /// Pin the worker to this CPU.
-    pub pin_cpu: Option<u32>,
+    pub(crate) pin_cpu: Option<u32>,
     /// The CUDA provider's device and options (`provider = "cuda"`).
-    pub gpu: Option<GpuSetup>,
+    pub(crate) gpu: Option<GpuSetup>,
     /// ONNX Runtime's session options (the `[sweep]` keys of `scenario::session`), on the wire as
     /// [`KnobSetting`]s, so that a new knob changes neither the messages nor the Python codec.
     #[serde(with = "knob_settings")]
-    pub session: SessionKnobs,
+    pub(crate) session: SessionKnobs,
     /// Requests the worker runs at the same time, from its own threads on the same loaded models
     /// (`[sweep] worker_concurrency`); 1 runs them one at a time, in the order they came.
-    pub worker_concurrency: u32,
+    pub(crate) worker_concurrency: u32,
     /// How requests and replies travel after the handshake; the `spin` channel's file is passed
     /// with `--channel-fd`.
-    pub channel: Channel,
+    pub(crate) channel: Channel,
     /// The longest the worker spins for its next request before it parks, ns (`spin` channel; 0
     /// parks at once).
-    pub spin_max_ns: u64,
+    pub(crate) spin_max_ns: u64,
 }
 
 /// One session knob on the wire: its name and its value as text (`prepacking`, `false`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct KnobSetting {
-    pub name: String,
-    pub value: String,
+pub(crate) struct KnobSetting {
+    pub(crate) name: String,
+    pub(crate) value: String,
 }
 
 /// `Setup::session` as a list of [`KnobSetting`]s, in the knobs' order ([`SessionKnobs::settings`]).
@@ -170,7 +170,7 @@ mod knob_settings {
     use super::KnobSetting;
     use crate::scenario::SessionKnobs;
 
-    pub fn serialize<S: Serializer>(knobs: &SessionKnobs, s: S) -> Result<S::Ok, S::Error> {
+    pub(crate) fn serialize<S: Serializer>(knobs: &SessionKnobs, s: S) -> Result<S::Ok, S::Error> {
         let settings: Vec<KnobSetting> = knobs
             .settings()
             .into_iter()
@@ -182,7 +182,7 @@ mod knob_settings {
         settings.serialize(s)
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<SessionKnobs, D::Error> {
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<SessionKnobs, D::Error> {
         let mut knobs = SessionKnobs::DEFAULT;
         for KnobSetting { name, value } in Vec::<KnobSetting>::deserialize(d)? {
             knobs.set(&name, &value).map_err(D::Error::custom)?;
@@ -195,15 +195,15 @@ mod knob_settings {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GpuSetup {
     /// CUDA device id, passed in the provider options (never through `CUDA_VISIBLE_DEVICES`).
-    pub device: u32,
-    pub conv_algo_search: ConvAlgoSearch,
-    pub arena_extend_strategy: ArenaExtend,
-    pub gpu_mem_limit_bytes: Option<u64>,
+    pub(crate) device: u32,
+    pub(crate) conv_algo_search: ConvAlgoSearch,
+    pub(crate) arena_extend_strategy: ArenaExtend,
+    pub(crate) gpu_mem_limit_bytes: Option<u64>,
 }
 
 impl Setup {
     /// One worker holding one model, `pipe` transfer: for calibration.
-    pub fn single(ort_lib: PathBuf, model: SetupModel) -> Setup {
+    pub(crate) fn single(ort_lib: PathBuf, model: SetupModel) -> Setup {
         Setup {
             worker: 0,
             ort_lib,
@@ -227,17 +227,17 @@ impl Setup {
 
 /// Load time of one model in one worker.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ModelLoad {
-    pub model: String,
-    pub load_ns: u64,
+pub(crate) struct ModelLoad {
+    pub(crate) model: String,
+    pub(crate) load_ns: u64,
     /// The worker's resident-memory growth while it loaded the model, bytes (at least the model
     /// file's size): what holding the model costs a worker.
-    pub rss_bytes: u64,
+    pub(crate) rss_bytes: u64,
 }
 
 /// Parent to worker.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub enum ToWorker {
+pub(crate) enum ToWorker {
     Setup(Setup),
     /// Run `model` (an index into `Setup::models`) on `inputs`, in the model's input order.
     Run {
@@ -258,19 +258,19 @@ pub enum ToWorker {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Finished {
     /// Time inside the runtime's run call, in nanoseconds.
-    pub compute_ns: u64,
+    pub(crate) compute_ns: u64,
     /// The first run of this model's session in this worker (warm-up effects included).
-    pub first: bool,
+    pub(crate) first: bool,
     /// On-demand placement: the model was loaded for this request, taking this long.
-    pub cold_load_ns: Option<u64>,
+    pub(crate) cold_load_ns: Option<u64>,
     /// On-demand placement: models evicted to make room.
-    pub evicted: Vec<u32>,
+    pub(crate) evicted: Vec<u32>,
     pub outputs: Outputs,
 }
 
 /// Worker to parent.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub enum FromWorker {
+pub(crate) enum FromWorker {
     Hello(Hello),
     Ready {
         loads: Vec<ModelLoad>,
@@ -299,7 +299,7 @@ pub enum FromWorker {
 /// What went wrong on a worker's connection. Each message names its cause once: no variant also
 /// returns it as `source()`, or `{:#}` would print it twice.
 #[derive(Debug, thiserror::Error)]
-pub enum ProtocolError {
+pub(crate) enum ProtocolError {
     #[error("connection error: {0}")]
     Io(io::Error),
     #[error("truncated frame: expected {expected} bytes, got {got} before the connection closed")]
@@ -331,7 +331,7 @@ impl From<postcard::Error> for ProtocolError {
 }
 
 /// Encodes `msg` as one frame into `buf` (cleared first), reusing its allocation.
-pub fn encode_into<T: Serialize>(msg: &T, buf: &mut Vec<u8>) -> Result<(), ProtocolError> {
+pub(crate) fn encode_into<T: Serialize>(msg: &T, buf: &mut Vec<u8>) -> Result<(), ProtocolError> {
     buf.clear();
     buf.extend_from_slice(&[0; 4]);
     let mut out = postcard::to_extend(msg, std::mem::take(buf))?;
@@ -347,14 +347,14 @@ pub fn encode_into<T: Serialize>(msg: &T, buf: &mut Vec<u8>) -> Result<(), Proto
 }
 
 /// Encodes `msg` as one frame.
-pub fn encode<T: Serialize>(msg: &T) -> Result<Vec<u8>, ProtocolError> {
+pub(crate) fn encode<T: Serialize>(msg: &T) -> Result<Vec<u8>, ProtocolError> {
     let mut buf = Vec::new();
     encode_into(msg, &mut buf)?;
     Ok(buf)
 }
 
 /// Decodes one frame's payload.
-pub fn decode<'a, T: Deserialize<'a>>(payload: &'a [u8]) -> Result<T, ProtocolError> {
+pub(crate) fn decode<'a, T: Deserialize<'a>>(payload: &'a [u8]) -> Result<T, ProtocolError> {
     Ok(postcard::from_bytes(payload)?)
 }
 
@@ -367,7 +367,7 @@ pub(crate) fn frame_len(header: [u8; 4]) -> Result<usize, ProtocolError> {
 }
 
 /// Reads one frame's payload into `buf`. `Ok(false)` is a clean end of stream before a frame.
-pub fn read_frame(r: &mut impl Read, buf: &mut Vec<u8>) -> Result<bool, ProtocolError> {
+pub(crate) fn read_frame(r: &mut impl Read, buf: &mut Vec<u8>) -> Result<bool, ProtocolError> {
     let mut header = [0u8; 4];
     let mut got = 0;
     while got < 4 {
@@ -392,7 +392,7 @@ pub fn read_frame(r: &mut impl Read, buf: &mut Vec<u8>) -> Result<bool, Protocol
 }
 
 /// Async twin of [`read_frame`].
-pub async fn read_frame_async(
+pub(crate) async fn read_frame_async(
     r: &mut (impl AsyncRead + Unpin),
     buf: &mut Vec<u8>,
 ) -> Result<bool, ProtocolError> {
@@ -419,7 +419,7 @@ pub async fn read_frame_async(
 }
 
 /// Writes one message as a frame.
-pub fn write_msg<T: Serialize>(
+pub(crate) fn write_msg<T: Serialize>(
     w: &mut impl Write,
     msg: &T,
     buf: &mut Vec<u8>,

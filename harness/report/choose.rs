@@ -28,24 +28,24 @@ use crate::scenario::slo::{self, Measured, Metric, Objective, Op};
 
 /// Points within this many percent of the most throughput tie, and memory decides (as in
 /// `bench capacity`).
-pub const TIE_PCT: f64 = 2.0;
+pub(crate) const TIE_PCT: f64 = 2.0;
 
 /// What a recommendation is for.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Objectives {
-    pub slo: Vec<Objective>,
+pub(crate) struct Objectives {
+    pub(crate) slo: Vec<Objective>,
     /// The most `rss_mib` a point may hold.
-    pub max_rss_mib: Option<f64>,
+    pub(crate) max_rss_mib: Option<f64>,
 }
 
 impl Objectives {
     /// No objective at all: every valid point meets them, and there is nothing to recommend for.
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.slo.is_empty() && self.max_rss_mib.is_none()
     }
 
     /// The objectives as one line: `p99_ms <= 6, ocr:p99_ms <= 50, rss_mib <= 512`.
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         let mut parts: Vec<String> = self.slo.iter().map(ToString::to_string).collect();
         if let Some(m) = self.max_rss_mib {
             parts.push(format!("rss_mib <= {}", slo::short(m)));
@@ -57,15 +57,15 @@ impl Objectives {
 /// The histograms of one model, group or `all` at one point, every trial added, from its
 /// histogram log.
 #[derive(Debug, Clone, Copy)]
-pub struct Logged<'a> {
-    pub latency: &'a Histogram<u64>,
+pub(crate) struct Logged<'a> {
+    pub(crate) latency: &'a Histogram<u64>,
     /// The cold starts, warm-up included; `None` when the log has none.
-    pub cold: Option<&'a Histogram<u64>>,
+    pub(crate) cold: Option<&'a Histogram<u64>>,
 }
 
 /// How cold starts came into the latency a row was checked with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Cold {
+pub(crate) enum Cold {
     /// The row has no cold starts: its latency columns as they are.
     None,
     /// Exactly, from the histogram log: every measured request and every cold start together.
@@ -76,7 +76,7 @@ pub enum Cold {
 }
 
 /// The values a row is checked against, cold starts counted, and how they were counted.
-pub fn measured(row: &Row, logged: Option<Logged<'_>>) -> (Measured, Cold) {
+pub(crate) fn measured(row: &Row, logged: Option<Logged<'_>>) -> (Measured, Cold) {
     if row.cold_starts == 0 {
         return (row.measured_steady(), Cold::None);
     }
@@ -96,7 +96,7 @@ pub fn measured(row: &Row, logged: Option<Logged<'_>>) -> (Measured, Cold) {
 
 /// Why a point was or was not chosen.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Verdict {
+pub(crate) enum Verdict {
     /// The recommended point.
     Chosen,
     /// Not a valid measurement: why.
@@ -109,7 +109,7 @@ pub enum Verdict {
 
 impl Verdict {
     /// Met every objective (chosen or not).
-    pub fn meets(&self) -> bool {
+    pub(crate) fn meets(&self) -> bool {
         matches!(self, Verdict::Chosen | Verdict::Outdone(_))
     }
 }
@@ -127,45 +127,45 @@ impl fmt::Display for Verdict {
 
 /// One point, judged.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Judged {
-    pub point: usize,
-    pub point_id: String,
-    pub throughput_rps: f64,
-    pub rss_mib: f64,
+pub(crate) struct Judged {
+    pub(crate) point: usize,
+    pub(crate) point_id: String,
+    pub(crate) throughput_rps: f64,
+    pub(crate) rss_mib: f64,
     /// The `all` row's values, cold starts counted: what the objectives without a model checked.
-    pub measured: Measured,
+    pub(crate) measured: Measured,
     /// How cold starts were counted into `measured` (and into every model objective's values).
-    pub cold: Cold,
-    pub cold_starts: u64,
+    pub(crate) cold: Cold,
+    pub(crate) cold_starts: u64,
     /// The cold starts' own p99 and maximum, ms.
-    pub cold_p99_ms: Option<f64>,
-    pub cold_max_ms: Option<f64>,
-    pub cpu_steal_pct: Option<f64>,
-    pub oversubscribed: bool,
+    pub(crate) cold_p99_ms: Option<f64>,
+    pub(crate) cold_max_ms: Option<f64>,
+    pub(crate) cpu_steal_pct: Option<f64>,
+    pub(crate) oversubscribed: bool,
     /// A valid point that no other valid point beats on both throughput and p99 (cold starts
     /// counted).
-    pub on_front: bool,
-    pub verdict: Verdict,
+    pub(crate) on_front: bool,
+    pub(crate) verdict: Verdict,
 }
 
 impl Judged {
     /// `#3`, how the report names a point in a sentence.
-    pub fn tag(&self) -> String {
+    pub(crate) fn tag(&self) -> String {
         format!("#{}", self.point)
     }
 }
 
 /// Every point judged against the objectives, in point order, and which one is recommended.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Choice {
-    pub objectives: Objectives,
-    pub points: Vec<Judged>,
+pub(crate) struct Choice {
+    pub(crate) objectives: Objectives,
+    pub(crate) points: Vec<Judged>,
     /// The index in `points` of the recommended point; `None` when no point meets every objective.
-    pub chosen: Option<usize>,
+    pub(crate) chosen: Option<usize>,
 }
 
 impl Choice {
-    pub fn chosen(&self) -> Option<&Judged> {
+    pub(crate) fn chosen(&self) -> Option<&Judged> {
         self.chosen.map(|i| &self.points[i])
     }
 }
@@ -187,7 +187,7 @@ fn mib(v: f64) -> String {
 /// Judges every point of `rows` against `objectives`, and picks one (see the module docs).
 /// `logged(point_id, name)` gives the histograms of a model, group or `all` at a point from its
 /// log, when there is one. An objective naming a model that no row has is an error.
-pub fn choose<'a>(
+pub(crate) fn choose<'a>(
     rows: &[Row],
     objectives: &Objectives,
     logged: &dyn Fn(&str, &str) -> Option<Logged<'a>>,
@@ -386,7 +386,7 @@ fn mark_front(points: &mut [Judged]) {
 
 /// A latency objective without a model that can be drawn on the chart of throughput against p99:
 /// `p99_ms` on the `all` row, as `(bound µs, op)`.
-pub fn p99_line(objectives: &Objectives) -> Option<(f64, Op)> {
+pub(crate) fn p99_line(objectives: &Objectives) -> Option<(f64, Op)> {
     objectives
         .slo
         .iter()
@@ -396,7 +396,7 @@ pub fn p99_line(objectives: &Objectives) -> Option<(f64, Op)> {
 }
 
 /// A throughput objective without a model, as `(bound req/s, op)`: a vertical line on the chart.
-pub fn throughput_line(objectives: &Objectives) -> Option<(f64, Op)> {
+pub(crate) fn throughput_line(objectives: &Objectives) -> Option<(f64, Op)> {
     objectives
         .slo
         .iter()

@@ -9,7 +9,7 @@ use super::Row;
 use super::choose::{Choice, Judged};
 
 /// Formats microseconds for people: µs below 1 ms, ms below 1 s, s above.
-pub fn human_us(us: f64) -> String {
+pub(crate) fn human_us(us: f64) -> String {
     if us < 1_000.0 {
         format!("{us:.0} µs")
     } else if us < 1_000_000.0 {
@@ -21,7 +21,7 @@ pub fn human_us(us: f64) -> String {
 
 /// A judged point in a few words: `812 req/s, p99 5.21 ms, 412 MiB`, then its cold starts when it
 /// had any: `, 7 cold starts (p99 950 ms, max 966 ms)`. The p99 counts the cold starts.
-pub fn judged(p: &Judged) -> String {
+pub(crate) fn judged(p: &Judged) -> String {
     let mut s = format!(
         "{:.0} req/s, p99 {}, {:.0} MiB",
         p.throughput_rps,
@@ -35,7 +35,7 @@ pub fn judged(p: &Judged) -> String {
 }
 
 /// `7 cold starts (p99 950 ms, max 966 ms)`, or `none`.
-pub fn cold_starts(p: &Judged) -> String {
+pub(crate) fn cold_starts(p: &Judged) -> String {
     if p.cold_starts == 0 {
         return "none".into();
     }
@@ -50,12 +50,12 @@ pub fn cold_starts(p: &Judged) -> String {
 }
 
 /// CPU steal (`cpu_steal_pct`) for a table cell: `1.2%`, empty where the kernel did not say.
-pub fn steal(pct: Option<f64>) -> String {
+pub(crate) fn steal(pct: Option<f64>) -> String {
     pct.map_or_else(String::new, |p| format!("{p:.1}%"))
 }
 
 /// Where a report's objectives come from, in words.
-pub fn objectives_source(scenario_slo: bool) -> &'static str {
+pub(crate) fn objectives_source(scenario_slo: bool) -> &'static str {
     if scenario_slo {
         "the scenario's slo"
     } else {
@@ -65,7 +65,7 @@ pub fn objectives_source(scenario_slo: bool) -> &'static str {
 
 /// The recommendation `bench report` prints: the objectives, the recommended point (or that none
 /// meets them), then why each other point lost.
-pub fn recommendation(c: &Choice, scenario_slo: bool) -> String {
+pub(crate) fn recommendation(c: &Choice, scenario_slo: bool) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
@@ -92,7 +92,7 @@ pub fn recommendation(c: &Choice, scenario_slo: bool) -> String {
 /// The summary table of the `all` rows: one line per point; the point id names its workers,
 /// threads, transfer and provider. A sweep with the `batch` axis gets a `samples/s` column beside
 /// `req/s`. `cores` is `cores_used`: what the point's throughput cost in CPU (empty where unknown).
-pub fn summary(rows: &[Row]) -> String {
+pub(crate) fn summary(rows: &[Row]) -> String {
     let mut t = Table::new();
     t.load_preset(UTF8_FULL_CONDENSED);
     let batched = rows

@@ -5,13 +5,13 @@ use std::path::{Path, PathBuf};
 use super::{Row, write_atomic};
 
 /// Accumulates rows and rewrites the file after each point.
-pub struct CsvReport {
+pub(crate) struct CsvReport {
     path: PathBuf,
     rows: Vec<Row>,
 }
 
 impl CsvReport {
-    pub fn new(path: &Path) -> CsvReport {
+    pub(crate) fn new(path: &Path) -> CsvReport {
         CsvReport {
             path: path.to_path_buf(),
             rows: Vec::new(),
@@ -20,7 +20,7 @@ impl CsvReport {
 
     /// Continues an existing file: its rows are kept (a missing file starts empty). The file is
     /// read as every results folder is ([`crate::report::results::read_rows`]).
-    pub fn resume(path: &Path) -> anyhow::Result<CsvReport> {
+    pub(crate) fn resume(path: &Path) -> anyhow::Result<CsvReport> {
         let rows = match crate::report::results::read_rows(path) {
             Ok(table) => table.rows,
             Err(crate::report::results::ReadError::Missing { .. }) => Vec::new(),
@@ -32,16 +32,17 @@ impl CsvReport {
         })
     }
 
-    pub fn path(&self) -> &Path {
+    #[cfg(test)]
+    pub(crate) fn path(&self) -> &Path {
         &self.path
     }
 
-    pub fn rows(&self) -> &[Row] {
+    pub(crate) fn rows(&self) -> &[Row] {
         &self.rows
     }
 
     /// Adds one point's rows and rewrites the file (temp file, then rename).
-    pub fn append(&mut self, rows: Vec<Row>) -> anyhow::Result<()> {
+    pub(crate) fn append(&mut self, rows: Vec<Row>) -> anyhow::Result<()> {
         self.rows.extend(rows);
         let bytes = to_csv(&self.rows)?;
         write_atomic(&self.path, &bytes)

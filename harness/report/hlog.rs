@@ -20,7 +20,7 @@ use hdrhistogram::serialization::{Deserializer, V2DeflateSerializer};
 use crate::metrics::Record;
 
 /// The recorded metrics, in the order they are written, with the [`Record`] field each comes from.
-pub const METRICS: [&str; 6] = [
+pub(crate) const METRICS: [&str; 6] = [
     "latency",
     "service",
     "send_lag",
@@ -42,7 +42,7 @@ fn histogram<'a>(r: &'a Record, metric: &str) -> &'a Histogram<u64> {
 }
 
 /// The name of the folder of a results directory that holds the logs.
-pub const DIR: &str = "hlog";
+pub(crate) const DIR: &str = "hlog";
 
 /// The folder of a results directory that holds the logs.
 pub fn dir(results: &Path) -> PathBuf {
@@ -55,7 +55,7 @@ pub fn path(results: &Path, point_id: &str) -> PathBuf {
 }
 
 /// A tag is `name.metric`; characters a tag cannot hold (',', ' ', line breaks) become '_'.
-pub fn tag(name: &str, metric: &str) -> String {
+pub(crate) fn tag(name: &str, metric: &str) -> String {
     format!("{name}.{metric}")
         .chars()
         .map(|c| {
@@ -177,7 +177,7 @@ pub fn read(path: &Path) -> anyhow::Result<Vec<Entry>> {
     decode(&bytes).with_context(|| format!("{} is not a readable histogram log", path.display()))
 }
 
-pub fn decode(bytes: &[u8]) -> anyhow::Result<Vec<Entry>> {
+pub(crate) fn decode(bytes: &[u8]) -> anyhow::Result<Vec<Entry>> {
     Ok(decode_log(bytes)?.entries)
 }
 
@@ -185,7 +185,7 @@ pub fn decode(bytes: &[u8]) -> anyhow::Result<Vec<Entry>> {
 /// starts are relative to `base_time` (the logs `bench` writes always have one).
 pub struct Log {
     pub start_time: Option<SystemTime>,
-    pub base_time: Option<SystemTime>,
+    pub(crate) base_time: Option<SystemTime>,
     pub entries: Vec<Entry>,
 }
 
@@ -196,7 +196,7 @@ pub fn read_log(path: &Path) -> anyhow::Result<Log> {
         .with_context(|| format!("{} is not a readable histogram log", path.display()))
 }
 
-pub fn decode_log(bytes: &[u8]) -> anyhow::Result<Log> {
+pub(crate) fn decode_log(bytes: &[u8]) -> anyhow::Result<Log> {
     use base64::Engine as _;
     let mut deserializer = Deserializer::new();
     let mut out = Vec::new();
@@ -232,7 +232,7 @@ pub fn decode_log(bytes: &[u8]) -> anyhow::Result<Log> {
 /// Adds `h` into `into`, losslessly. Histograms this bench writes always add; one read from a
 /// foreign log may hold values beyond the fixed range of [`crate::metrics::new_histogram`] (one
 /// hour), and is then an error, not a panic.
-pub fn add(into: &mut Histogram<u64>, h: &Histogram<u64>, tag: &str) -> anyhow::Result<()> {
+pub(crate) fn add(into: &mut Histogram<u64>, h: &Histogram<u64>, tag: &str) -> anyhow::Result<()> {
     into.add(h).map_err(|e| {
         anyhow::anyhow!(
             "the histogram `{tag}` cannot be added ({e:?}): its values reach {} ns, beyond the \
@@ -256,13 +256,13 @@ pub fn totals(entries: &[Entry]) -> anyhow::Result<BTreeMap<String, Histogram<u6
 }
 
 /// Histograms of one trial, by tag.
-pub type Trial = BTreeMap<String, Histogram<u64>>;
+pub(crate) type Trial = BTreeMap<String, Histogram<u64>>;
 
 /// Adds trial `t` of every log into trial `t` of the result: the same point run on several
 /// machines, trial by trial. A log's trials are its intervals, told apart by their start (a trial
 /// with no non-empty histogram is not in the log at all). Each log comes with its file, which an
 /// error names.
-pub fn add_trials(logs: &[(PathBuf, Log)]) -> anyhow::Result<Vec<Trial>> {
+pub(crate) fn add_trials(logs: &[(PathBuf, Log)]) -> anyhow::Result<Vec<Trial>> {
     let mut trials: Vec<Trial> = Vec::new();
     for (path, log) in logs {
         let starts: BTreeSet<Duration> = log.entries.iter().map(|e| e.start).collect();

@@ -11,7 +11,7 @@ use super::plots::{self, BarMetric, ParetoPoint, SloLines};
 use super::view::{View, date, meta_items};
 
 /// Escapes text for HTML content and attribute values.
-pub fn esc(s: &str) -> String {
+pub(crate) fn esc(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
@@ -46,7 +46,7 @@ figcaption, .note { color: #555; font-size: 0.9rem; }
 
 /// The whole page: its head, the recommendation (when the report has objectives) and the Pareto
 /// front, the verdicts, the latency spectra, throughput against latency, the models, the run.
-pub fn html(r: &View) -> anyhow::Result<String> {
+pub(crate) fn html(r: &View) -> anyhow::Result<String> {
     let mut h = String::new();
     head(&mut h, r);
     if r.recommends() {

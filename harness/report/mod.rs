@@ -42,30 +42,33 @@ use crate::scenario::session::{knob_type, with_session_knobs};
 use crate::scenario::slo::Measured;
 
 /// The file names [`render`] writes into the results directory.
-pub const HTML_FILE: &str = "report.html";
-pub const SUMMARY_FILE: &str = "summary.md";
+pub(crate) const HTML_FILE: &str = "report.html";
+pub(crate) const SUMMARY_FILE: &str = "summary.md";
 
 /// Writes `report.html` and `summary.md` into `results_dir` and returns their paths; they
 /// recommend a point for the scenario's SLO, if it had one. Notes about parts that could not be
 /// read go to stderr as warnings.
-pub fn render(results_dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+pub(crate) fn render(results_dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     Ok(render_with(results_dir, &choose::Objectives::default())?.paths)
 }
 
 /// What [`render_with`] wrote and recommended.
-pub struct Rendered {
-    pub paths: Vec<PathBuf>,
+pub(crate) struct Rendered {
+    pub(crate) paths: Vec<PathBuf>,
     /// Every point judged, and the recommended one.
-    pub choice: choose::Choice,
+    pub(crate) choice: choose::Choice,
     /// Whether there were objectives to recommend a point for.
-    pub recommends: bool,
+    pub(crate) recommends: bool,
     /// The recommendation as console lines (empty without objectives).
-    pub text: String,
+    pub(crate) text: String,
 }
 
 /// [`render`] for the objectives `asked` (`bench report --slo ... --max-rss-mib N`); without
 /// `--slo`, the scenario's `slo` from `run.json` applies (see [`view::objectives`]).
-pub fn render_with(results_dir: &Path, asked: &choose::Objectives) -> anyhow::Result<Rendered> {
+pub(crate) fn render_with(
+    results_dir: &Path,
+    asked: &choose::Objectives,
+) -> anyhow::Result<Rendered> {
     let view = view::load(results_dir, asked)?;
     for note in &view.notes {
         eprintln!("warning: report: {note}");
@@ -94,17 +97,17 @@ pub fn render_with(results_dir: &Path, asked: &choose::Objectives) -> anyhow::Re
 /// columns always stood: after `runtime`. The csv crate writes a struct's fields as columns but
 /// not a nested struct's, so the knobs are fields of `Row` itself.
 macro_rules! row_with_knob_columns {
-    ({ $(#[$attr:meta])* pub struct Row { $($before:tt)* } { $($after:tt)* } }
+    ({ $(#[$attr:meta])* $vis:vis struct Row { $($before:tt)* } { $($after:tt)* } }
      $( $knob:ident $declaration:tt )*) => {
         $(#[$attr])*
-        pub struct Row {
+        $vis struct Row {
             $($before)*
             $(
                 #[doc = concat!(
                     "The session knob `", stringify!($knob), "` at the point (`[sweep] ",
                     stringify!($knob), "`); files from before the column read as its default."
                 )]
-                pub $knob: <knob_type::$knob as Knob>::Cell,
+                $vis $knob: <knob_type::$knob as Knob>::Cell,
             )*
             $($after)*
         }
@@ -113,7 +116,7 @@ macro_rules! row_with_knob_columns {
             /// The row whose cells stand in for the columns a file lacks: the session knobs at
             /// their defaults (what bench set before each was a column), the rest as in
             /// `Row::default()` (a field with a `serde(default)` of its own takes that instead).
-            pub fn knob_defaults() -> Row {
+            pub(crate) fn knob_defaults() -> Row {
                 let knobs = SessionKnobs::DEFAULT;
                 Row {
                     $( $knob: knobs.$knob.cell(), )*
@@ -123,7 +126,7 @@ macro_rules! row_with_knob_columns {
 
             /// The point's session knobs, read back from their columns (a value this build does
             /// not know reads as the knob's default).
-            pub fn session_knobs(&self) -> SessionKnobs {
+            pub(crate) fn session_knobs(&self) -> SessionKnobs {
                 let mut knobs = SessionKnobs::DEFAULT;
                 $(
                     if let Some(v) = <knob_type::$knob as Knob>::parse(&self.$knob.to_string()) {
@@ -362,14 +365,14 @@ fn one() -> usize {
 /// The timings of one trial of a model, group or `all`, µs: what the `latency_*`, `service_*`,
 /// `send_lag_*`, `compute_*` and `overhead_*` columns are drawn from.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct Timings {
-    pub latency: Percentiles,
-    pub service: Percentiles,
-    pub send_lag: Percentiles,
-    pub compute: Percentiles,
-    pub overhead: Percentiles,
+pub(crate) struct Timings {
+    pub(crate) latency: Percentiles,
+    pub(crate) service: Percentiles,
+    pub(crate) send_lag: Percentiles,
+    pub(crate) compute: Percentiles,
+    pub(crate) overhead: Percentiles,
     /// 10th percentile of the overhead.
-    pub overhead_p10: f64,
+    pub(crate) overhead_p10: f64,
 }
 
 impl From<&Summary> for Timings {
@@ -388,7 +391,7 @@ impl From<&Summary> for Timings {
 impl Row {
     /// Sets the timing columns from each trial's timings: every column is the median across
     /// trials, and `latency_p99_us_min`/`_max` the range of the trials' p99. No trials set zeros.
-    pub fn set_timings(&mut self, trials: &[Timings]) {
+    pub(crate) fn set_timings(&mut self, trials: &[Timings]) {
         let median = |f: fn(&Timings) -> Percentiles| {
             Percentiles::median(&trials.iter().map(f).collect::<Vec<_>>())
         };
@@ -429,7 +432,7 @@ impl Row {
 
     /// A row holding only a point's axis columns (workers, transfer, the session options, batch,
     /// load, ...), each filled as the axis's declaration says ([`crate::scenario::axes`]).
-    pub fn of_axes(point: &crate::scenario::Point) -> Row {
+    pub(crate) fn of_axes(point: &crate::scenario::Point) -> Row {
         let cells = crate::scenario::axes::cells(point);
         // Every declared column is a field of `Row` (a test in `scenario::axes` checks it), so
         // this cannot fail for a point the sweep made.
@@ -439,7 +442,7 @@ impl Row {
 
     /// The point's values of the axes that `run.json` records per point (the ONNX Runtime session
     /// options, the batch, the batching policy), by their key there; an empty cell is left out.
-    pub fn session_settings(&self) -> std::collections::BTreeMap<String, String> {
+    pub(crate) fn session_settings(&self) -> std::collections::BTreeMap<String, String> {
         let row = serde_json::to_value(self).unwrap_or_default();
         crate::scenario::axes::run_json_columns()
             .into_iter()
@@ -455,7 +458,7 @@ impl Row {
     }
 
     /// The latency columns (cold starts left out), µs.
-    pub fn latency(&self) -> Percentiles {
+    pub(crate) fn latency(&self) -> Percentiles {
         Percentiles {
             p50: self.latency_p50_us,
             p90: self.latency_p90_us,
@@ -470,7 +473,7 @@ impl Row {
     /// The values an SLO is checked against, before cold starts are counted into the latency:
     /// throughput, requests, errors, and the cold starts' own p99 (their maximum in files of before
     /// the `cold_start_p99_ms` column).
-    pub fn measured_steady(&self) -> Measured {
+    pub(crate) fn measured_steady(&self) -> Measured {
         self.latency().into_measured(Measured {
             throughput_rps: self.throughput_rps,
             requests: self.requests,
@@ -488,7 +491,7 @@ impl Row {
     /// they are. With the histograms at hand, the sweep and `bench report` count cold starts exactly
     /// instead ([`crate::metrics::with_cold_starts`]). The row's columns are read at the call, so a
     /// caller may change them first (`bench capacity` checks the service time this way).
-    pub fn measured(&self) -> Measured {
+    pub(crate) fn measured(&self) -> Measured {
         let latency = with_cold_starts_bound(
             self.latency(),
             self.requests * self.trials.max(1) as u64,
@@ -501,7 +504,7 @@ impl Row {
     /// The row with every float rounded to three decimals (nanosecond resolution for µs columns).
     /// A test checks that the lists name every float column. A NaN stays NaN: the row is written,
     /// never lost.
-    pub fn rounded(&self) -> Row {
+    pub(crate) fn rounded(&self) -> Row {
         let r3 = |v: f64| (v * 1000.0).round() / 1000.0;
         let mut r = self.clone();
         for v in [
@@ -577,11 +580,11 @@ impl Row {
 
 /// How the reason of a row of a model the point's runtime could not run begins:
 /// `unsupported by RUNTIME: why` (see `sweep::point::run`).
-pub const UNSUPPORTED: &str = "unsupported by ";
+pub(crate) const UNSUPPORTED: &str = "unsupported by ";
 
 /// The models of `all`'s point that its runtime could not run, as `unsupported by RUNTIME: a, b`;
 /// empty when there are none. Their rows are invalid while the point measured the other models.
-pub fn left_out(rows: &[Row], all: &Row) -> String {
+pub(crate) fn left_out(rows: &[Row], all: &Row) -> String {
     let names: Vec<&str> = rows
         .iter()
         .filter(|r| r.point_id == all.point_id && r.kind == "model")
@@ -597,7 +600,7 @@ pub fn left_out(rows: &[Row], all: &Row) -> String {
 
 /// The reason cell of a point in the verdict tables: why its `all` row is invalid, and the models
 /// its runtime left out.
-pub fn point_reason(rows: &[Row], all: &Row) -> String {
+pub(crate) fn point_reason(rows: &[Row], all: &Row) -> String {
     let left_out = left_out(rows, all);
     match (all.reason.is_empty(), left_out.is_empty()) {
         (_, true) => all.reason.clone(),
@@ -607,7 +610,7 @@ pub fn point_reason(rows: &[Row], all: &Row) -> String {
 }
 
 /// Writes `bytes` to `path` atomically: a temporary file in the same folder, then a rename.
-pub fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+pub(crate) fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or(std::path::Path::new("."));
     let name = path
         .file_name()

@@ -16,11 +16,11 @@ use crate::report::results::{CSV_FILE, JSON_FILE};
 use crate::report::{HTML_FILE, SUMMARY_FILE, hlog};
 
 /// The file `bench capacity` writes into its output folder.
-pub const CAPACITY_CSV: &str = "capacity.csv";
+pub(crate) const CAPACITY_CSV: &str = "capacity.csv";
 
 /// The command that writes into the folder: each writes its own files.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Writer {
+pub(crate) enum Writer {
     /// `bench sweep`: results.csv, run.json, hlog/, report.html, summary.md.
     Sweep,
     /// `bench run`: as `Sweep`, and the scenario.toml it writes from its flags.
@@ -30,7 +30,7 @@ pub enum Writer {
 }
 
 /// The scenario file `bench run` writes into its output folder.
-pub const RUN_SCENARIO: &str = "scenario.toml";
+pub(crate) const RUN_SCENARIO: &str = "scenario.toml";
 
 /// How a scenario file written by `bench run` begins (its header names the command line).
 const RUN_HEADER: &str = "# Written by `bench run";
@@ -60,7 +60,7 @@ impl Writer {
 
 /// What an earlier run left in `dir` that `writer` would mix with its own: its result files and
 /// a non-empty `hlog/`. Empty when `dir` does not exist.
-pub fn earlier_results(dir: &Path, writer: Writer) -> Vec<PathBuf> {
+pub(crate) fn earlier_results(dir: &Path, writer: Writer) -> Vec<PathBuf> {
     let mut found: Vec<PathBuf> = writer
         .results()
         .iter()
@@ -107,7 +107,7 @@ fn is_temp_of(name: &str, base: impl Fn(&str) -> bool) -> bool {
 /// `force`, and with `force` removes the files `writer` writes there, and nothing else. `what`
 /// names the folder in messages (`--out reports/x`); `resume_hint` is how to continue the earlier
 /// run instead, when the command can.
-pub fn claim(
+pub(crate) fn claim(
     dir: &Path,
     writer: Writer,
     force: bool,

@@ -13,7 +13,7 @@ use super::console::human_us;
 
 /// A latency spectrum: `(1 / (1 - q), latency µs)` pairs, x rising, as HdrHistogram's
 /// "percentile distribution" plot draws them.
-pub type Spectrum = Vec<(f64, f64)>;
+pub(crate) type Spectrum = Vec<(f64, f64)>;
 
 /// Steps per halving of the distance to 100% (HdrHistogram's `ticksPerHalfDistance`).
 const TICKS_PER_HALF_DISTANCE: u32 = 5;
@@ -21,7 +21,7 @@ const TICKS_PER_HALF_DISTANCE: u32 = 5;
 /// A histogram of nanoseconds as a percentile spectrum. The x value `1 / (1 - q)` turns the
 /// percentile `q` into a log scale where 90%, 99%, 99.9% are evenly spaced. A histogram of `n`
 /// values cannot resolve beyond the percentile `1 - 1/n`, so the maximum is drawn there.
-pub fn spectrum(h: &Histogram<u64>) -> Spectrum {
+pub(crate) fn spectrum(h: &Histogram<u64>) -> Spectrum {
     if h.is_empty() {
         return Vec::new();
     }
@@ -43,12 +43,13 @@ pub fn spectrum(h: &Histogram<u64>) -> Spectrum {
 }
 
 /// The x value of a percentile (`99.9` -> 1000).
-pub fn percentile_x(pct: f64) -> f64 {
+#[cfg(test)]
+pub(crate) fn percentile_x(pct: f64) -> f64 {
     1.0 / (1.0 - pct / 100.0)
 }
 
 /// The percentile an x value stands for, as an axis label (`1000` -> "99.9%").
-pub fn percentile_label(x: f64) -> String {
+pub(crate) fn percentile_label(x: f64) -> String {
     let pct = 100.0 * (1.0 - 1.0 / x);
     let decimals = (x.log10().round() as i32 - 2).max(0) as usize;
     format!("{pct:.decimals$}%")
@@ -56,21 +57,21 @@ pub fn percentile_label(x: f64) -> String {
 
 /// One point on a throughput-latency curve.
 #[derive(Debug, Clone, PartialEq)]
-pub struct CurvePoint {
+pub(crate) struct CurvePoint {
     /// The value this point adds along the curve (`w2`, or `c4` when workers do not vary).
-    pub step: String,
-    pub point_id: String,
-    pub throughput_rps: f64,
-    pub p99_us: f64,
-    pub valid: bool,
+    pub(crate) step: String,
+    pub(crate) point_id: String,
+    pub(crate) throughput_rps: f64,
+    pub(crate) p99_us: f64,
+    pub(crate) valid: bool,
 }
 
 /// Points of a sweep that differ only in one axis, in that axis's order.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Curve {
+pub(crate) struct Curve {
     /// The values the curve's points share, among those that vary in the sweep (`shm partition`).
-    pub label: String,
-    pub points: Vec<CurvePoint>,
+    pub(crate) label: String,
+    pub(crate) points: Vec<CurvePoint>,
 }
 
 /// The values of a point that name it, as `(axis, value)` pairs, each axis in the sweep order.
@@ -127,7 +128,7 @@ fn session_label(r: &Row) -> String {
 /// other axes (transfer mode, placement, threads, load, ...), traced over the worker counts. When
 /// the sweep has a single worker count, the curves are traced over the load instead. Curves are
 /// labelled with the values that vary in the sweep only.
-pub fn curves(rows: &[Row]) -> Vec<Curve> {
+pub(crate) fn curves(rows: &[Row]) -> Vec<Curve> {
     let alls: Vec<&Row> = rows.iter().filter(|r| r.kind == "all").collect();
     let varies = |i: usize| {
         let first = alls.first().map(|r| axes(r)[i].1.clone());
@@ -188,14 +189,14 @@ pub fn curves(rows: &[Row]) -> Vec<Curve> {
 
 /// One model's (or group's) numbers at every point, in point order; `None` where it did not run.
 #[derive(Debug, Clone, PartialEq)]
-pub struct ModelBars {
-    pub model: String,
+pub(crate) struct ModelBars {
+    pub(crate) model: String,
     /// Per point: `(p50 µs, p99 µs, throughput req/s)`.
-    pub values: Vec<Option<(f64, f64, f64)>>,
+    pub(crate) values: Vec<Option<(f64, f64, f64)>>,
 }
 
 /// The point ids in order, and the per-model numbers of each (models and groups, not `all`).
-pub fn model_bars(rows: &[Row]) -> (Vec<String>, Vec<ModelBars>) {
+pub(crate) fn model_bars(rows: &[Row]) -> (Vec<String>, Vec<ModelBars>) {
     let points = point_ids(rows);
     let mut models: Vec<ModelBars> = Vec::new();
     for r in rows.iter().filter(|r| r.kind != "all" && r.requests > 0) {
@@ -219,7 +220,7 @@ pub fn model_bars(rows: &[Row]) -> (Vec<String>, Vec<ModelBars>) {
 }
 
 /// The point ids of the rows, each once, in order of appearance.
-pub fn point_ids(rows: &[Row]) -> Vec<String> {
+pub(crate) fn point_ids(rows: &[Row]) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for r in rows {
         if !out.contains(&r.point_id) {
@@ -297,7 +298,7 @@ fn log_ticks(lo: f64, hi: f64) -> Vec<f64> {
 }
 
 /// The latency spectra, one line per point, as an SVG string.
-pub fn spectrum_svg(spectra: &[(String, Spectrum)]) -> DrawResult<String> {
+pub(crate) fn spectrum_svg(spectra: &[(String, Spectrum)]) -> DrawResult<String> {
     let drawn: Vec<&(String, Spectrum)> = spectra.iter().filter(|(_, s)| !s.is_empty()).collect();
     let x_max = drawn
         .iter()
@@ -419,7 +420,7 @@ fn throughput_latency_chart<'a, 'b>(
     Ok(chart)
 }
 
-pub fn curves_svg(curves: &[Curve]) -> DrawResult<String> {
+pub(crate) fn curves_svg(curves: &[Curve]) -> DrawResult<String> {
     let pts = || curves.iter().flat_map(|c| c.points.iter());
     let x_hi = pts().map(|p| p.throughput_rps).fold(1.0f64, f64::max) * 1.12;
     let (y_lo, y_hi) = latency_range(pts().map(|p| p.p99_us), (0.7, 1.4));
@@ -462,31 +463,31 @@ pub fn curves_svg(curves: &[Curve]) -> DrawResult<String> {
 
 /// One point on the Pareto chart of throughput against p99.
 #[derive(Debug, Clone, PartialEq)]
-pub struct ParetoPoint {
+pub(crate) struct ParetoPoint {
     /// What the marker is labelled with (`#3`).
-    pub label: String,
-    pub throughput_rps: f64,
+    pub(crate) label: String,
+    pub(crate) throughput_rps: f64,
     /// Cold starts counted.
-    pub p99_us: f64,
-    pub rss_mib: f64,
-    pub valid: bool,
+    pub(crate) p99_us: f64,
+    pub(crate) rss_mib: f64,
+    pub(crate) valid: bool,
     /// No other valid point has both more throughput and less p99.
-    pub on_front: bool,
+    pub(crate) on_front: bool,
     /// The recommended point.
-    pub chosen: bool,
+    pub(crate) chosen: bool,
 }
 
 /// Objectives drawn across the Pareto chart: a p99 bound (µs) as a horizontal line, a throughput
 /// bound (req/s) as a vertical one.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct SloLines {
-    pub p99_us: Option<f64>,
-    pub throughput_rps: Option<f64>,
+pub(crate) struct SloLines {
+    pub(crate) p99_us: Option<f64>,
+    pub(crate) throughput_rps: Option<f64>,
 }
 
 /// The radius of a point's marker: its area grows with its memory, from 4 px (none) to 16 px (the
 /// most of the chart).
-pub fn marker_radius(rss_mib: f64, most_mib: f64) -> i32 {
+pub(crate) fn marker_radius(rss_mib: f64, most_mib: f64) -> i32 {
     if most_mib <= 0.0 {
         return 6;
     }
@@ -499,7 +500,7 @@ const CHOSEN_GREEN: RGBColor = RGBColor(0, 140, 60);
 /// Throughput against p99 (cold starts counted), one marker per point sized by its memory: the
 /// Pareto front filled and joined by a line, the other valid points light, invalid points hollow,
 /// the recommended point ringed, and the objectives as red dashed lines. As an SVG string.
-pub fn pareto_svg(points: &[ParetoPoint], lines: SloLines) -> DrawResult<String> {
+pub(crate) fn pareto_svg(points: &[ParetoPoint], lines: SloLines) -> DrawResult<String> {
     let x_hi = points
         .iter()
         .map(|p| p.throughput_rps)
@@ -592,7 +593,7 @@ pub fn pareto_svg(points: &[ParetoPoint], lines: SloLines) -> DrawResult<String>
 
 /// Which number of a model a bar chart shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BarMetric {
+pub(crate) enum BarMetric {
     /// p99 as a light bar with p50 as a dark bar inside it, on a log axis.
     Latency,
     Throughput,
@@ -602,7 +603,7 @@ pub enum BarMetric {
 const LEGEND_ROOM: f64 = 0.25;
 
 /// Horizontal grouped bars: one group per point (top to bottom in point order), one bar per model.
-pub fn model_bars_svg(
+pub(crate) fn model_bars_svg(
     points: &[String],
     models: &[ModelBars],
     metric: BarMetric,

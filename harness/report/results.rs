@@ -17,16 +17,16 @@ use crate::report::hlog;
 use crate::report::json::RunInfo;
 
 /// The file names of a results folder.
-pub const CSV_FILE: &str = "results.csv";
-pub const JSON_FILE: &str = "run.json";
+pub(crate) const CSV_FILE: &str = "results.csv";
+pub(crate) const JSON_FILE: &str = "run.json";
 
 /// Columns without which a line of `results.csv` means nothing. Every other column may be missing
 /// (a file of another version of bench): it takes its default.
-pub const REQUIRED_COLUMNS: [&str; 2] = ["point_id", "model"];
+pub(crate) const REQUIRED_COLUMNS: [&str; 2] = ["point_id", "model"];
 
 /// Why part of a results folder could not be read. Every message names the file.
 #[derive(Debug, thiserror::Error)]
-pub enum ReadError {
+pub(crate) enum ReadError {
     #[error("{} is missing", path.display())]
     Missing { path: PathBuf },
     #[error("cannot read {}: {err}", path.display())]
@@ -80,7 +80,7 @@ fn read_file(path: &Path) -> Result<Vec<u8>, ReadError> {
 
 /// Reads a `run.json`. Fields this version does not know are ignored; a file without
 /// `schema_version` reads as version 1.
-pub fn read_run_info(path: &Path) -> Result<RunInfo, ReadError> {
+pub(crate) fn read_run_info(path: &Path) -> Result<RunInfo, ReadError> {
     let bytes = read_file(path)?;
     serde_json::from_slice(&bytes).map_err(|err| ReadError::RunInfo {
         path: path.to_path_buf(),
@@ -90,14 +90,14 @@ pub fn read_run_info(path: &Path) -> Result<RunInfo, ReadError> {
 
 /// The rows of a `results.csv`, and the columns its header names.
 #[derive(Debug, Clone, Default)]
-pub struct Table {
-    pub columns: Vec<String>,
-    pub rows: Vec<Row>,
+pub(crate) struct Table {
+    pub(crate) columns: Vec<String>,
+    pub(crate) rows: Vec<Row>,
 }
 
 impl Table {
     /// Which of `names` the file has no column for.
-    pub fn lacking<'a>(&self, names: impl IntoIterator<Item = &'a str>) -> Vec<&'a str> {
+    pub(crate) fn lacking<'a>(&self, names: impl IntoIterator<Item = &'a str>) -> Vec<&'a str> {
         names
             .into_iter()
             .filter(|n| !self.columns.iter().any(|c| c == n))
@@ -108,7 +108,7 @@ impl Table {
 /// Reads a `results.csv`: columns are matched by name, in any order; columns this version does not
 /// know are ignored, and columns it knows that the file lacks take their defaults (only
 /// [`REQUIRED_COLUMNS`] must be there). An empty file has no rows.
-pub fn read_rows(path: &Path) -> Result<Table, ReadError> {
+pub(crate) fn read_rows(path: &Path) -> Result<Table, ReadError> {
     let bytes = read_file(path)?;
     parse_rows(path, &bytes)
 }
@@ -177,40 +177,37 @@ fn parse_rows(path: &Path, bytes: &[u8]) -> Result<Table, ReadError> {
 
 /// A results folder: its `results.csv` read, its `run.json` and histogram logs on demand.
 #[derive(Debug, Clone)]
-pub struct Results {
+pub(crate) struct Results {
     /// The folder (the one holding the CSV file).
-    pub dir: PathBuf,
-    /// The CSV file the rows come from.
-    pub csv: PathBuf,
+    pub(crate) dir: PathBuf,
     /// The columns the CSV file has.
-    pub columns: Vec<String>,
-    pub rows: Vec<Row>,
+    pub(crate) columns: Vec<String>,
+    pub(crate) rows: Vec<Row>,
 }
 
 impl Results {
     /// Reads the folder `dir`: its `results.csv` must be there ([`ReadError::Missing`] otherwise).
-    pub fn open(dir: &Path) -> Result<Results, ReadError> {
+    pub(crate) fn open(dir: &Path) -> Result<Results, ReadError> {
         Results::from_csv(&dir.join(CSV_FILE))
     }
 
     /// Reads a results CSV file under any name; the folder holding it is the results folder.
-    pub fn from_csv(file: &Path) -> Result<Results, ReadError> {
+    pub(crate) fn from_csv(file: &Path) -> Result<Results, ReadError> {
         let table = read_rows(file)?;
         Ok(Results {
             dir: file.parent().unwrap_or(Path::new(".")).to_path_buf(),
-            csv: file.to_path_buf(),
             columns: table.columns,
             rows: table.rows,
         })
     }
 
     /// The folder's `run.json`.
-    pub fn run_info(&self) -> Result<RunInfo, ReadError> {
+    pub(crate) fn run_info(&self) -> Result<RunInfo, ReadError> {
         read_run_info(&self.dir.join(JSON_FILE))
     }
 
     /// The distinct point ids of the rows, in order.
-    pub fn point_ids(&self) -> Vec<String> {
+    pub(crate) fn point_ids(&self) -> Vec<String> {
         let mut ids: Vec<String> = Vec::new();
         for r in &self.rows {
             if !ids.contains(&r.point_id) {
@@ -221,12 +218,12 @@ impl Results {
     }
 
     /// Where the histogram log of a point is (or would be).
-    pub fn hlog_path(&self, point_id: &str) -> PathBuf {
+    pub(crate) fn hlog_path(&self, point_id: &str) -> PathBuf {
         hlog::path(&self.dir, point_id)
     }
 
     /// The histogram log of a point; `None` when the folder has none for it.
-    pub fn hlog(&self, point_id: &str) -> Result<Option<hlog::Log>, ReadError> {
+    pub(crate) fn hlog(&self, point_id: &str) -> Result<Option<hlog::Log>, ReadError> {
         let path = self.hlog_path(point_id);
         match read_hlog(&path) {
             Ok(log) => Ok(Some(log)),
@@ -237,7 +234,7 @@ impl Results {
 
     /// Every histogram of a point's log added up by tag (all trials together); `None` when the
     /// folder has no log for it.
-    pub fn hlog_totals(
+    pub(crate) fn hlog_totals(
         &self,
         point_id: &str,
     ) -> Result<Option<BTreeMap<String, Histogram<u64>>>, ReadError> {
@@ -254,7 +251,7 @@ impl Results {
 }
 
 /// Reads a histogram log, headers included.
-pub fn read_hlog(path: &Path) -> Result<hlog::Log, ReadError> {
+pub(crate) fn read_hlog(path: &Path) -> Result<hlog::Log, ReadError> {
     let bytes = read_file(path)?;
     hlog::decode_log(&bytes).map_err(|e| ReadError::Hlog {
         path: path.to_path_buf(),

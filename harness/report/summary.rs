@@ -14,7 +14,7 @@ fn cell(s: &str) -> String {
 }
 
 /// One line naming what produced the results.
-pub fn meta_line(meta: &RunInfo) -> String {
+pub(crate) fn meta_line(meta: &RunInfo) -> String {
     let s = &meta.scenario;
     let mut parts = Vec::new();
     parts.push(format!(
@@ -97,7 +97,7 @@ fn recommendation(md: &mut String, r: &View) {
 }
 
 /// The whole summary.
-pub fn markdown(r: &View) -> String {
+pub(crate) fn markdown(r: &View) -> String {
     let alls: Vec<_> = r.alls().collect();
     let valid = alls.iter().filter(|a| a.valid).count();
     let mut md = String::new();

@@ -16,50 +16,42 @@ use crate::report::results::{ReadError, Results};
 use crate::scenario::slo;
 
 /// A results folder as the reports show it.
-pub struct View {
-    pub dir: PathBuf,
-    pub rows: Vec<Row>,
+pub(crate) struct View {
+    pub(crate) dir: PathBuf,
+    pub(crate) rows: Vec<Row>,
     /// `run.json`, when present and readable.
-    pub meta: Option<RunInfo>,
+    pub(crate) meta: Option<RunInfo>,
     /// Per point with a histogram log: its id and the spectrum of `all.latency`.
-    pub spectra: Vec<(String, Spectrum)>,
-    /// Per point with a readable histogram log: every histogram of the log, all trials added, by
-    /// tag.
-    pub totals: BTreeMap<String, hlog::Trial>,
+    pub(crate) spectra: Vec<(String, Spectrum)>,
     /// Every point judged against the objectives (`--slo`, `--max-rss-mib`, else the scenario's
     /// `slo`), and the recommended one.
-    pub choice: Choice,
+    pub(crate) choice: Choice,
     /// Whether the objectives are the scenario's (from `run.json`) rather than the command line's.
-    pub scenario_slo: bool,
+    pub(crate) scenario_slo: bool,
     /// What could not be read, said on the page and on stderr.
-    pub notes: Vec<String>,
+    pub(crate) notes: Vec<String>,
 }
 
 impl View {
     /// The `all` rows, one per point, in point order.
-    pub fn alls(&self) -> impl Iterator<Item = &Row> {
+    pub(crate) fn alls(&self) -> impl Iterator<Item = &Row> {
         self.rows.iter().filter(|r| r.kind == "all")
     }
 
     /// Whether the report leads with a recommendation: there are objectives to recommend for.
-    pub fn recommends(&self) -> bool {
+    pub(crate) fn recommends(&self) -> bool {
         !self.choice.objectives.is_empty()
     }
 
-    /// The histograms of `name` (a model, group or `all`) at a point, from its log.
-    pub fn logged(&self, point_id: &str, name: &str) -> Option<Logged<'_>> {
-        logged(&self.totals, point_id, name)
-    }
-
     /// The valid point with the highest throughput.
-    pub fn best(&self) -> Option<&Row> {
+    pub(crate) fn best(&self) -> Option<&Row> {
         self.alls()
             .filter(|r| r.valid)
             .max_by(|a, b| a.throughput_rps.total_cmp(&b.throughput_rps))
     }
 
     /// The scenario's name from `run.json`, else the folder's name.
-    pub fn name(&self) -> String {
+    pub(crate) fn name(&self) -> String {
         self.meta
             .as_ref()
             .map(|m| m.scenario.name.clone())
@@ -87,7 +79,7 @@ fn logged<'a>(
 /// The objectives a report recommends a point for: `asked` (the command line's), with the scenario's
 /// `slo` from `run.json` when `asked` has no `--slo`; and whether that was used. An objective in
 /// `run.json` this bench cannot read is an error that says to give `--slo`.
-pub fn objectives(
+pub(crate) fn objectives(
     asked: &Objectives,
     meta: Option<&RunInfo>,
 ) -> anyhow::Result<(Objectives, bool)> {
@@ -118,7 +110,7 @@ pub fn objectives(
 /// Reads a results folder and judges its points against `asked` (see [`objectives`]).
 /// `results.csv` is required, and a broken one is an error naming the file; a missing or unreadable
 /// `run.json` or histogram log only leaves its part out, with a note that names the file.
-pub fn load(dir: &Path, asked: &Objectives) -> anyhow::Result<View> {
+pub(crate) fn load(dir: &Path, asked: &Objectives) -> anyhow::Result<View> {
     let results = match Results::open(dir) {
         Ok(r) => r,
         Err(ReadError::Missing { path }) => anyhow::bail!(
@@ -177,7 +169,6 @@ pub fn load(dir: &Path, asked: &Objectives) -> anyhow::Result<View> {
         rows: results.rows,
         meta,
         spectra,
-        totals: all_totals,
         choice,
         scenario_slo,
         notes,
@@ -185,7 +176,7 @@ pub fn load(dir: &Path, asked: &Objectives) -> anyhow::Result<View> {
 }
 
 /// A Unix time in seconds as an RFC 3339 date (UTC).
-pub fn date(unix_s: Option<u64>) -> String {
+pub(crate) fn date(unix_s: Option<u64>) -> String {
     unix_s.map_or_else(String::new, |s| {
         humantime::format_rfc3339_seconds(std::time::UNIX_EPOCH + std::time::Duration::from_secs(s))
             .to_string()
@@ -198,7 +189,7 @@ fn opt<T: ToString>(v: Option<T>) -> String {
 }
 
 /// The run's metadata as labelled lines, in the order the page shows them; empty values left out.
-pub fn meta_items(meta: &RunInfo) -> Vec<(&'static str, String)> {
+pub(crate) fn meta_items(meta: &RunInfo) -> Vec<(&'static str, String)> {
     let s = &meta.scenario;
     let mut items = vec![
         ("scenario", s.name.clone()),
@@ -276,7 +267,6 @@ pub(crate) mod tests {
             rows,
             meta: Some(run_info()),
             spectra: Vec::new(),
-            totals: BTreeMap::new(),
             choice,
             scenario_slo: false,
             notes: Vec::new(),

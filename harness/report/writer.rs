@@ -17,33 +17,33 @@ use super::{Row, hlog, write_atomic};
 
 /// One measured point, as the reporters receive it.
 #[derive(Debug, Clone, Copy)]
-pub struct PointOutput<'a> {
-    pub index: usize,
-    pub id: &'a str,
-    pub rows: &'a [Row],
-    pub workers: &'a [WorkerReport],
+pub(crate) struct PointOutput<'a> {
+    pub(crate) index: usize,
+    pub(crate) id: &'a str,
+    pub(crate) rows: &'a [Row],
+    pub(crate) workers: &'a [WorkerReport],
     /// The point's histograms as an interval log.
-    pub hlog: Option<&'a [u8]>,
+    pub(crate) hlog: Option<&'a [u8]>,
     /// The parent's resident memory after the point, in MiB.
-    pub parent_rss_mib: f64,
+    pub(crate) parent_rss_mib: f64,
 }
 
 /// How the sweep ended, as the reporters receive it.
 #[derive(Debug, Clone, Default)]
-pub struct RunEnd {
-    pub interrupted: bool,
+pub(crate) struct RunEnd {
+    pub(crate) interrupted: bool,
     /// The point in progress when a signal came: measured in part, so not reported.
-    pub dropped_point: Option<String>,
+    pub(crate) dropped_point: Option<String>,
 }
 
 /// Something that writes a sweep's results as they come.
-pub trait Reporter {
+pub(crate) trait Reporter {
     fn point(&mut self, p: &PointOutput<'_>) -> anyhow::Result<()>;
     fn end(&mut self, end: &RunEnd) -> anyhow::Result<()>;
 }
 
 /// `results.csv`, rewritten after each point.
-pub struct CsvReporter(pub CsvReport);
+pub(crate) struct CsvReporter(pub CsvReport);
 
 impl Reporter for CsvReporter {
     fn point(&mut self, p: &PointOutput<'_>) -> anyhow::Result<()> {
@@ -55,8 +55,8 @@ impl Reporter for CsvReporter {
 }
 
 /// `hlog/<point>.hlog`, one file per point.
-pub struct HlogReporter {
-    pub out_dir: PathBuf,
+pub(crate) struct HlogReporter {
+    pub(crate) out_dir: PathBuf,
 }
 
 impl Reporter for HlogReporter {
@@ -76,14 +76,14 @@ impl Reporter for HlogReporter {
 }
 
 /// `run.json`: the run's metadata, with one entry per finished point.
-pub struct RunJsonReporter {
-    pub path: PathBuf,
-    pub info: RunInfo,
+pub(crate) struct RunJsonReporter {
+    pub(crate) path: PathBuf,
+    pub(crate) info: RunInfo,
 }
 
 impl RunJsonReporter {
     /// Writes the metadata as it stands (so a run that dies early still says what it was).
-    pub fn write(&self) -> anyhow::Result<()> {
+    pub(crate) fn write(&self) -> anyhow::Result<()> {
         write_json(&self.path, &self.info)
     }
 }
@@ -115,11 +115,15 @@ impl Reporter for RunJsonReporter {
 }
 
 /// Every reporter of a sweep, told in order.
-pub struct Reporters(pub Vec<Box<dyn Reporter>>);
+pub(crate) struct Reporters(pub Vec<Box<dyn Reporter>>);
 
 impl Reporters {
     /// The files of a sweep into `out_dir`: hlog, then results.csv, then run.json.
-    pub fn sweep_files(out_dir: &Path, csv: CsvReport, info: RunInfo) -> anyhow::Result<Reporters> {
+    pub(crate) fn sweep_files(
+        out_dir: &Path,
+        csv: CsvReport,
+        info: RunInfo,
+    ) -> anyhow::Result<Reporters> {
         let json = RunJsonReporter {
             path: out_dir.join("run.json"),
             info,
@@ -134,11 +138,11 @@ impl Reporters {
         ]))
     }
 
-    pub fn point(&mut self, p: &PointOutput<'_>) -> anyhow::Result<()> {
+    pub(crate) fn point(&mut self, p: &PointOutput<'_>) -> anyhow::Result<()> {
         self.0.iter_mut().try_for_each(|r| r.point(p))
     }
 
-    pub fn end(&mut self, end: &RunEnd) -> anyhow::Result<()> {
+    pub(crate) fn end(&mut self, end: &RunEnd) -> anyhow::Result<()> {
         self.0.iter_mut().try_for_each(|r| r.end(end))
     }
 }

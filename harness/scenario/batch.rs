@@ -12,11 +12,11 @@ use serde::{Deserialize, Serialize};
 use crate::model::onnx::{Dim, IoInfo};
 
 /// The dim `batch` binds when a model does not say: the conventional name.
-pub const DEFAULT_BATCH_DIM: &str = "batch";
+pub(crate) const DEFAULT_BATCH_DIM: &str = "batch";
 
 /// Which dim of a model is its batch dim (`batch_dim`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum BatchDim {
+pub(crate) enum BatchDim {
     /// The dim of this name, in every input that has it.
     Name(String),
     /// The dim at this position of every input whose dim there is dynamic.
@@ -41,13 +41,13 @@ impl std::fmt::Display for BatchDim {
 /// Where a model's batch dim is: `(input, position)` for every input that has it (inputs by their
 /// index in the model's resolved inputs).
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-pub struct BatchBinding {
-    pub at: Vec<(usize, usize)>,
+pub(crate) struct BatchBinding {
+    pub(crate) at: Vec<(usize, usize)>,
 }
 
 impl BatchBinding {
     /// `shapes` with the batch dim of each input set to `batch`.
-    pub fn apply(&self, shapes: &mut [Vec<i64>], batch: usize) {
+    pub(crate) fn apply(&self, shapes: &mut [Vec<i64>], batch: usize) {
         for &(input, pos) in &self.at {
             if let Some(d) = shapes.get_mut(input).and_then(|s| s.get_mut(pos)) {
                 *d = batch as i64;
@@ -59,7 +59,7 @@ impl BatchBinding {
 /// The places of `dim` in `inputs` (their ONNX signatures, in the model's input order), and the
 /// dim names bound with them (a named dim found by its axis binds its name in every input). Empty
 /// when the model has no such dynamic dim.
-pub fn find(inputs: &[&IoInfo], dim: &BatchDim) -> (BatchBinding, Vec<String>) {
+pub(crate) fn find(inputs: &[&IoInfo], dim: &BatchDim) -> (BatchBinding, Vec<String>) {
     let mut names: Vec<String> = match dim {
         BatchDim::Name(n) => vec![n.clone()],
         BatchDim::Axis(_) => Vec::new(),

@@ -21,12 +21,12 @@ use super::workload::duration_key;
 use super::{Errors, Runtime, Transfer};
 
 /// The longest `max_delay` accepted: a batch that waits longer is a typo, not a policy.
-pub const MAX_DELAY_LIMIT: Duration = Duration::from_secs(10);
+pub(crate) const MAX_DELAY_LIMIT: Duration = Duration::from_secs(10);
 
 /// Whether a forming batch waits for more requests while a worker is idle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum IdlePolicy {
+pub(crate) enum IdlePolicy {
     /// Wait until the batch is full or `max_delay` has passed, whatever the workers do (Triton's
     /// dynamic batcher with a queue delay): fuller batches, longer waits at low load.
     Wait,
@@ -36,9 +36,9 @@ pub enum IdlePolicy {
 }
 
 impl IdlePolicy {
-    pub const ALL: [IdlePolicy; 2] = [IdlePolicy::Wait, IdlePolicy::Send];
+    pub(crate) const ALL: [IdlePolicy; 2] = [IdlePolicy::Wait, IdlePolicy::Send];
 
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             IdlePolicy::Wait => "wait",
             IdlePolicy::Send => "send",
@@ -50,11 +50,11 @@ impl IdlePolicy {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct BatchPolicy {
     /// The most requests in one run; 1 turns batching off.
-    pub max_batch: usize,
+    pub(crate) max_batch: usize,
     /// The longest the oldest request of a forming batch waits for others.
     #[serde(serialize_with = "as_micros")]
-    pub max_delay: Duration,
-    pub idle: IdlePolicy,
+    pub(crate) max_delay: Duration,
+    pub(crate) idle: IdlePolicy,
 }
 
 fn as_micros<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -63,7 +63,7 @@ fn as_micros<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error
 
 impl BatchPolicy {
     /// The part of a point id that names it: `mb8-d2ms`, `-send` added for that policy.
-    pub fn id(&self) -> String {
+    pub(crate) fn id(&self) -> String {
         let delay = humantime::format_duration(self.max_delay)
             .to_string()
             .replace(' ', "");
@@ -170,7 +170,7 @@ fn list<T: Clone>(v: &OneOrMany<T>, key: &KeyPath, e: &mut Errors) -> Vec<T> {
 }
 
 /// Whether any point batches (a policy with `max_batch` above 1).
-pub fn batches(axis: &[Option<BatchPolicy>]) -> bool {
+pub(crate) fn batches(axis: &[Option<BatchPolicy>]) -> bool {
     axis.iter().flatten().any(|p| p.max_batch > 1)
 }
 

@@ -31,7 +31,7 @@ fn stop(rule: StopRule) -> String {
 /// compared apart (the scenario's hash, the point ids). The ONNX Runtime session options and the
 /// batch (`sweep.intra_spinning`, `sweep.batch`, ...) appear only when swept away from their
 /// defaults, so runs from before those axes still compare with runs that do not use them.
-pub fn effective_settings(s: &Scenario) -> BTreeMap<String, String> {
+pub(crate) fn effective_settings(s: &Scenario) -> BTreeMap<String, String> {
     let w = &s.workload;
     let target = |t: &Target| match *t {
         Target::Model(m) => s.models[m].name.clone(),
@@ -84,7 +84,7 @@ pub fn effective_settings(s: &Scenario) -> BTreeMap<String, String> {
 }
 
 /// The resolved scenario and its points, as `validate` and `--dry-run` print them.
-pub fn describe(s: &Scenario) -> String {
+pub(crate) fn describe(s: &Scenario) -> String {
     let mut out = format!(
         "scenario `{}` ({}), seed {}\n",
         s.name,

@@ -15,11 +15,11 @@ use super::source::{KeyPath, SourceMap};
 /// One problem in a scenario file.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ScenarioError {
-    pub file: PathBuf,
-    pub line: Option<usize>,
-    pub key: String,
-    pub message: String,
-    pub hint: String,
+    pub(crate) file: PathBuf,
+    pub(crate) line: Option<usize>,
+    pub(crate) key: String,
+    pub(crate) message: String,
+    pub(crate) hint: String,
 }
 
 impl fmt::Display for ScenarioError {

@@ -19,23 +19,23 @@
 use super::sweep::Point;
 
 /// The most worker processes one point may start without `--force`.
-pub const MAX_PROCESSES: usize = 256;
+pub(crate) const MAX_PROCESSES: usize = 256;
 
 /// The most compute threads at once per usable CPU without `--force`.
-pub const MAX_THREADS_PER_CPU: usize = 8;
+pub(crate) const MAX_THREADS_PER_CPU: usize = 8;
 
 /// What one point starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Footprint {
+pub(crate) struct Footprint {
     /// Worker processes.
-    pub processes: usize,
+    pub(crate) processes: usize,
     /// Compute threads running at once: each worker runs `worker_concurrency` requests at a time,
     /// each on `intra_threads` threads.
-    pub threads: usize,
+    pub(crate) threads: usize,
 }
 
 /// What `point` starts.
-pub fn footprint(point: &Point) -> Footprint {
+pub(crate) fn footprint(point: &Point) -> Footprint {
     Footprint {
         processes: point.workers,
         threads: point
@@ -46,22 +46,22 @@ pub fn footprint(point: &Point) -> Footprint {
 }
 
 /// The CPUs this process may use (its affinity and CPU quota), as the limits count them.
-pub fn usable_cpus() -> usize {
+pub(crate) fn usable_cpus() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 /// A limit some points pass: which key to lower, what is wrong, and what to do.
 #[derive(Debug, Clone, PartialEq)]
-pub struct OverLimit {
+pub(crate) struct OverLimit {
     /// `workers`, `worker_concurrency` or `intra_threads`, under `[sweep]`.
-    pub key: &'static str,
-    pub message: String,
-    pub hint: String,
+    pub(crate) key: &'static str,
+    pub(crate) message: String,
+    pub(crate) hint: String,
 }
 
 /// The limits that `points` pass on a machine with `cpus` usable CPUs: one entry per limit, about
 /// the largest point past it.
-pub fn check(points: &[Point], cpus: usize) -> Vec<OverLimit> {
+pub(crate) fn check(points: &[Point], cpus: usize) -> Vec<OverLimit> {
     let mut out = Vec::new();
     // A point past the process limit is past the thread limit too on most machines: it is told
     // once, for its processes.

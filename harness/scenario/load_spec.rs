@@ -17,7 +17,7 @@ use super::values::{count_key, duration_key};
 use super::vocabulary::{Arrival, LoadKind};
 
 /// The longest `[load] spin`: the generator spends up to this long busy-waiting before each send.
-pub const MAX_SPIN: Duration = Duration::from_millis(100);
+pub(crate) const MAX_SPIN: Duration = Duration::from_millis(100);
 
 pub(super) fn resolve_load(
     raw: raw::RawLoad,

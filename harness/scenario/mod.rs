@@ -23,16 +23,16 @@ pub mod shard;
 pub mod axes;
 pub mod batch;
 pub mod batching;
-pub use batching::{BatchPolicy, IdlePolicy};
+pub(crate) use batching::{BatchPolicy, IdlePolicy};
 mod deployment;
 mod describe;
-pub use describe::{describe, effective_settings};
+pub(crate) use describe::{describe, effective_settings};
 mod error;
 use error::Errors;
-pub use error::{ScenarioError, ScenarioErrors};
+pub(crate) use error::{ScenarioError, ScenarioErrors};
 pub mod limits;
 mod load_spec;
-pub use load_spec::MAX_SPIN;
+pub(crate) use load_spec::MAX_SPIN;
 mod model;
 mod parse;
 mod raw;
@@ -40,7 +40,7 @@ mod read;
 pub use read::{load, load_bytes};
 mod resolve;
 mod samples;
-pub use samples::{MAX_SAMPLE_BYTES, MAX_SAMPLES_BYTES, generate_samples, input_seed};
+pub(crate) use samples::generate_samples;
 pub mod session;
 pub mod shm;
 pub mod slo;
@@ -63,61 +63,61 @@ mod workload;
 
 use std::path::PathBuf;
 
-pub use axes::Axes;
+pub(crate) use axes::Axes;
 pub use session::{ExecutionMode, GraphOptimization, SessionKnobs};
-pub use source::{KeyPath, SourceMap};
+pub(crate) use source::KeyPath;
 pub use sweep::{Point, expand};
 
 /// A checked scenario: only this reaches the worker pool.
 #[derive(Debug, Clone)]
 pub struct Scenario {
-    pub name: String,
-    pub file: PathBuf,
+    pub(crate) name: String,
+    pub(crate) file: PathBuf,
     /// SHA-256 of the scenario file's bytes, hex.
-    pub hash: String,
-    pub seed: u64,
+    pub(crate) hash: String,
+    pub(crate) seed: u64,
     pub models: Vec<ModelSpec>,
-    pub workload: Workload,
-    pub load: LoadSpec,
-    pub slo: Vec<slo::Constraint>,
-    pub on_demand: OnDemandCaps,
+    pub(crate) workload: Workload,
+    pub(crate) load: LoadSpec,
+    pub(crate) slo: Vec<slo::Constraint>,
+    pub(crate) on_demand: OnDemandCaps,
     /// `[on_demand] parallel_loads`: how many workers may load a model at the same time (1: one
     /// at a time, the default).
-    pub parallel_loads: usize,
+    pub(crate) parallel_loads: usize,
     /// `[replicas]`: workers per model, by model index, for `placement = "replicas"` (empty
     /// without the table).
-    pub replicas: Vec<usize>,
-    pub cuda: CudaSpec,
-    pub transfer: TransferSpec,
-    pub axes: Axes,
+    pub(crate) replicas: Vec<usize>,
+    pub(crate) cuda: CudaSpec,
+    pub(crate) transfer: TransferSpec,
+    pub(crate) axes: Axes,
     pub points: Vec<Point>,
     /// The points past a limit on what one point may start ([`limits`]), one problem per limit:
     /// a command refuses to run them unless forced ([`Scenario::check_limits`]).
-    pub over_limit: Vec<ScenarioError>,
+    pub(crate) over_limit: Vec<ScenarioError>,
 }
 
 /// `[transfer]`: settings of the transfer modes.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct TransferSpec {
+pub(crate) struct TransferSpec {
     /// The most memory an `shm` point's arena may come to hold, MiB (see [`shm`]).
-    pub shm_budget_mib: u64,
+    pub(crate) shm_budget_mib: u64,
     /// When the `spin` channel spins.
-    pub spin: SpinWhen,
+    pub(crate) spin: SpinWhen,
     /// The longest a side of the `spin` channel spins before it parks.
-    pub spin_max: std::time::Duration,
+    pub(crate) spin_max: std::time::Duration,
 }
 
 /// The `spin` channel's longest spin by default: longer than a small model's run (so the parent
 /// sees the reply of a 200 µs model without a wake-up), short enough that a missed wait costs
 /// little.
-pub const DEFAULT_SPIN_MAX_US: u64 = 1000;
+pub(crate) const DEFAULT_SPIN_MAX_US: u64 = 1000;
 /// The longest spin a scenario may ask for.
-pub const MAX_SPIN_MAX_US: u64 = 100_000;
+pub(crate) const MAX_SPIN_MAX_US: u64 = 100_000;
 
 impl TransferSpec {
     /// How long the `spin` channel's sides may spin at `point`: zero (park at once) for the
     /// `socket` channel, and for `spin = "auto"` when the point's busy threads outnumber `cpus`.
-    pub fn spin_max_at(&self, point: &Point, cpus: usize) -> std::time::Duration {
+    pub(crate) fn spin_max_at(&self, point: &Point, cpus: usize) -> std::time::Duration {
         if point.channel != Channel::Spin {
             return std::time::Duration::ZERO;
         }
@@ -146,7 +146,7 @@ impl Scenario {
     }
 
     /// Whether some model is an ONNX file (not synthetic).
-    pub fn has_onnx(&self) -> bool {
+    pub(crate) fn has_onnx(&self) -> bool {
         self.models
             .iter()
             .any(|m| matches!(m.source, ModelSource::Onnx(_)))
@@ -154,7 +154,7 @@ impl Scenario {
 
     /// `Err` with the problems of [`Scenario::over_limit`] unless `force` (`--force`) or there are
     /// none.
-    pub fn check_limits(&self, force: bool) -> Result<(), ScenarioErrors> {
+    pub(crate) fn check_limits(&self, force: bool) -> Result<(), ScenarioErrors> {
         if force || self.over_limit.is_empty() {
             Ok(())
         } else {
@@ -165,7 +165,7 @@ impl Scenario {
     /// This scenario with the models marked in `drop` left out of the traffic: their weight in the
     /// mix, and that of every group with one of them as a member, becomes 0. Model indices do not
     /// change. `None` when nothing would be left to send.
-    pub fn without(&self, drop: &[bool]) -> Option<Scenario> {
+    pub(crate) fn without(&self, drop: &[bool]) -> Option<Scenario> {
         let mut s = self.clone();
         for (target, weight) in &mut s.workload.mix {
             let gone = match *target {
@@ -180,7 +180,8 @@ impl Scenario {
     }
 
     /// The name of a mix target: a model or a group.
-    pub fn target_name(&self, t: Target) -> &str {
+    #[cfg(test)]
+    pub(crate) fn target_name(&self, t: Target) -> &str {
         match t {
             Target::Model(m) => &self.models[m].name,
             Target::Group(g) => &self.workload.groups[g].name,

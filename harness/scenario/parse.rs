@@ -23,39 +23,39 @@ const MAX_PROBLEMS: usize = 100;
 
 /// One problem of the file's keys or types.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Problem {
+pub(crate) struct Problem {
     /// Where in the text serde saw it (for the line when `key` is not found).
-    pub offset: Option<usize>,
+    pub(crate) offset: Option<usize>,
     /// The key it is about, when known.
-    pub key: Option<KeyPath>,
+    pub(crate) key: Option<KeyPath>,
     /// serde's message, or ours for an unknown key.
-    pub message: String,
+    pub(crate) message: String,
     /// For an unknown key: what its table takes instead.
-    pub unknown: Option<UnknownKey>,
+    pub(crate) unknown: Option<UnknownKey>,
 }
 
 /// An unknown key: its name, the keys its table takes, and the nearest of them.
 #[derive(Debug, Clone, PartialEq)]
-pub struct UnknownKey {
-    pub name: String,
-    pub known: Vec<String>,
-    pub nearest: Option<String>,
+pub(crate) struct UnknownKey {
+    pub(crate) name: String,
+    pub(crate) known: Vec<String>,
+    pub(crate) nearest: Option<String>,
 }
 
 /// What the text held: the raw scenario without its refused keys, and the problems.
 #[derive(Debug)]
-pub struct Parsed {
+pub(crate) struct Parsed {
     /// `None` only when the text is not TOML at all (a syntax error), or the problems ran out of
     /// the limit.
-    pub raw: Option<RawScenario>,
-    pub problems: Vec<Problem>,
+    pub(crate) raw: Option<RawScenario>,
+    pub(crate) problems: Vec<Problem>,
 }
 
 impl Parsed {
     /// The parts of the file (a top-level key, or one `[[model]]`) that had a problem: what is
     /// left of them is not checked further, so that a removed key does not come back as a second,
     /// derived problem ("dim is unknown", then "batch is unbound").
-    pub fn scopes(&self) -> Vec<String> {
+    pub(crate) fn scopes(&self) -> Vec<String> {
         let mut scopes: Vec<String> = self
             .problems
             .iter()
@@ -78,7 +78,7 @@ impl Parsed {
 }
 
 /// Whether key path `key` (as printed) lies inside one of `scopes`.
-pub fn in_scopes(key: &str, scopes: &[String]) -> bool {
+pub(crate) fn in_scopes(key: &str, scopes: &[String]) -> bool {
     scopes.iter().any(|s| {
         key.strip_prefix(s.as_str())
             .is_some_and(|rest| rest.is_empty() || rest.starts_with(['.', '[']))
@@ -86,7 +86,7 @@ pub fn in_scopes(key: &str, scopes: &[String]) -> bool {
 }
 
 /// Parses `text`; `map` is the same text's source map (for key paths of serde's errors).
-pub fn parse(text: &str, map: &SourceMap) -> Parsed {
+pub(crate) fn parse(text: &str, map: &SourceMap) -> Parsed {
     let mut tree = match DeTable::parse(text) {
         Ok(t) => t,
         Err(e) => {
@@ -299,7 +299,7 @@ fn visit(
 /// The candidate nearest to `word` by edit distance (a swap of two neighbours counts as one
 /// edit), if near enough to be a slip: at most one edit per three characters, and at least one.
 /// Case and `-` against `_` count as no edit.
-pub fn nearest<'a, S: AsRef<str>>(word: &str, candidates: &'a [S]) -> Option<&'a str> {
+pub(crate) fn nearest<'a, S: AsRef<str>>(word: &str, candidates: &'a [S]) -> Option<&'a str> {
     let fold = |s: &str| s.to_lowercase().replace('-', "_");
     let w = fold(word);
     let limit = (w.chars().count() / 3).max(1);
@@ -313,7 +313,7 @@ pub fn nearest<'a, S: AsRef<str>>(word: &str, candidates: &'a [S]) -> Option<&'a
 
 /// "did you mean `x`? " when a candidate is [`nearest`] to `word`, else nothing: the start of a
 /// fix for a name that names nothing (a dim, an input, a mix entry).
-pub fn did_you_mean<S: AsRef<str>>(word: &str, candidates: &[S]) -> String {
+pub(crate) fn did_you_mean<S: AsRef<str>>(word: &str, candidates: &[S]) -> String {
     nearest(word, candidates).map_or_else(String::new, |n| format!("did you mean `{n}`? "))
 }
 

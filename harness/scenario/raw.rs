@@ -14,13 +14,13 @@ use super::session::{knob_type, with_session_knobs};
     untagged,
     expecting = "one value or a list of values, e.g. `2` or `[1, 2]`, `\"pipe\"` or `[\"pipe\"]`"
 )]
-pub enum OneOrMany<T> {
+pub(crate) enum OneOrMany<T> {
     One(T),
     Many(Vec<T>),
 }
 
 impl<T: Clone> OneOrMany<T> {
-    pub fn to_vec(&self) -> Vec<T> {
+    pub(crate) fn to_vec(&self) -> Vec<T> {
         match self {
             OneOrMany::One(v) => vec![v.clone()],
             OneOrMany::Many(v) => v.clone(),
@@ -30,59 +30,59 @@ impl<T: Clone> OneOrMany<T> {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawScenario {
-    pub name: Option<String>,
-    pub seed: Option<u64>,
-    pub samples: Option<i64>,
+pub(crate) struct RawScenario {
+    pub(crate) name: Option<String>,
+    pub(crate) seed: Option<u64>,
+    pub(crate) samples: Option<i64>,
     #[serde(default)]
-    pub model: Vec<RawModel>,
-    pub workload: Option<RawWorkload>,
-    pub load: Option<RawLoad>,
-    pub sweep: Option<RawSweep>,
-    pub slo: Option<OneOrMany<String>>,
-    pub on_demand: Option<RawOnDemand>,
-    pub cuda: Option<RawCuda>,
-    pub torch: Option<RawTorch>,
-    pub parity: Option<RawParity>,
-    pub transfer: Option<RawTransfer>,
-    pub batching: Option<RawBatching>,
+    pub(crate) model: Vec<RawModel>,
+    pub(crate) workload: Option<RawWorkload>,
+    pub(crate) load: Option<RawLoad>,
+    pub(crate) sweep: Option<RawSweep>,
+    pub(crate) slo: Option<OneOrMany<String>>,
+    pub(crate) on_demand: Option<RawOnDemand>,
+    pub(crate) cuda: Option<RawCuda>,
+    pub(crate) torch: Option<RawTorch>,
+    pub(crate) parity: Option<RawParity>,
+    pub(crate) transfer: Option<RawTransfer>,
+    pub(crate) batching: Option<RawBatching>,
     /// `[replicas]`: model name → workers holding it, for `placement = "replicas"`.
-    pub replicas: Option<BTreeMap<String, i64>>,
+    pub(crate) replicas: Option<BTreeMap<String, i64>>,
 }
 
 /// `[batching]`: dynamic batching (`scenario::batching`).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawBatching {
-    pub max_batch: Option<OneOrMany<i64>>,
-    pub max_delay: Option<OneOrMany<String>>,
-    pub idle: Option<OneOrMany<String>>,
+pub(crate) struct RawBatching {
+    pub(crate) max_batch: Option<OneOrMany<i64>>,
+    pub(crate) max_delay: Option<OneOrMany<String>>,
+    pub(crate) idle: Option<OneOrMany<String>>,
 }
 
 /// `[torch]`: settings of the torch runtime.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawTorch {
-    pub python_path: Option<OneOrMany<String>>,
+pub(crate) struct RawTorch {
+    pub(crate) python_path: Option<OneOrMany<String>>,
 }
 
 /// `[parity]`: tolerances of `bench parity`, with per-model overrides in `[parity.models.NAME]`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawParity {
-    pub atol: Option<f64>,
-    pub rtol: Option<f64>,
+pub(crate) struct RawParity {
+    pub(crate) atol: Option<f64>,
+    pub(crate) rtol: Option<f64>,
     #[serde(default)]
-    pub models: BTreeMap<String, RawTolerance>,
+    pub(crate) models: BTreeMap<String, RawTolerance>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawCuda {
-    pub gpus: Option<RawGpus>,
-    pub conv_algo_search: Option<String>,
-    pub arena_extend_strategy: Option<String>,
-    pub gpu_mem_limit_mib: Option<f64>,
+pub(crate) struct RawCuda {
+    pub(crate) gpus: Option<RawGpus>,
+    pub(crate) conv_algo_search: Option<String>,
+    pub(crate) arena_extend_strategy: Option<String>,
+    pub(crate) gpu_mem_limit_mib: Option<f64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -90,47 +90,47 @@ pub struct RawCuda {
     untagged,
     expecting = "`\"round-robin\"` or a list of CUDA device ids, e.g. `[0, 1]`"
 )]
-pub enum RawGpus {
+pub(crate) enum RawGpus {
     Named(String),
     List(Vec<i64>),
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawTolerance {
-    pub atol: Option<f64>,
-    pub rtol: Option<f64>,
+pub(crate) struct RawTolerance {
+    pub(crate) atol: Option<f64>,
+    pub(crate) rtol: Option<f64>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawOnDemand {
-    pub max_models: Option<i64>,
-    pub memory_budget_mib: Option<f64>,
-    pub parallel_loads: Option<i64>,
+pub(crate) struct RawOnDemand {
+    pub(crate) max_models: Option<i64>,
+    pub(crate) memory_budget_mib: Option<f64>,
+    pub(crate) parallel_loads: Option<i64>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawModel {
-    pub name: Option<String>,
-    pub path: Option<String>,
+pub(crate) struct RawModel {
+    pub(crate) name: Option<String>,
+    pub(crate) path: Option<String>,
     #[serde(default)]
-    pub dims: BTreeMap<String, i64>,
+    pub(crate) dims: BTreeMap<String, i64>,
     #[serde(default)]
-    pub inputs: BTreeMap<String, RawInput>,
-    pub synthetic: Option<RawSynthetic>,
+    pub(crate) inputs: BTreeMap<String, RawInput>,
+    pub(crate) synthetic: Option<RawSynthetic>,
     /// The torch runtime: `package.module:Class`, and `weights` (a state_dict) or `init_seed`.
-    pub module: Option<String>,
-    pub weights: Option<String>,
-    pub init_seed: Option<u64>,
+    pub(crate) module: Option<String>,
+    pub(crate) weights: Option<String>,
+    pub(crate) init_seed: Option<u64>,
     /// A test-data folder (`test_data_set_N/input_K.pb`, `output_K.pb`): the inputs become the
     /// samples, the outputs are checked.
-    pub test_data: Option<String>,
+    pub(crate) test_data: Option<String>,
     /// `[model.check]`: tolerances of the expected-output check.
-    pub check: Option<RawTolerance>,
+    pub(crate) check: Option<RawTolerance>,
     /// Which dim the `batch` sweep axis binds: a dim name, or an input axis index.
-    pub batch_dim: Option<RawBatchDim>,
+    pub(crate) batch_dim: Option<RawBatchDim>,
 }
 
 /// `batch_dim`: a named dim (`"N"`) or the position of the batch dim in the inputs (`0`).
@@ -139,7 +139,7 @@ pub struct RawModel {
     untagged,
     expecting = "a dim name or an input axis index, e.g. `batch_dim = \"N\"` or `batch_dim = 0`"
 )]
-pub enum RawBatchDim {
+pub(crate) enum RawBatchDim {
     Name(String),
     Axis(i64),
 }
@@ -147,34 +147,34 @@ pub enum RawBatchDim {
 /// A model with no ONNX file whose service time follows a distribution (for calibration and tests).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawSynthetic {
-    pub service: Option<String>,
-    pub mean: Option<String>,
+pub(crate) struct RawSynthetic {
+    pub(crate) service: Option<String>,
+    pub(crate) mean: Option<String>,
     /// Added to the service time per request of a run (dynamic batching's `a + b × batch`).
-    pub per_sample: Option<String>,
-    pub wait: Option<String>,
-    pub stall: Option<RawStall>,
+    pub(crate) per_sample: Option<String>,
+    pub(crate) wait: Option<String>,
+    pub(crate) stall: Option<RawStall>,
     /// Stop answering for good this long after the first request (for timeout tests).
-    pub hang_after: Option<String>,
+    pub(crate) hang_after: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawStall {
-    pub after: Option<String>,
-    pub pause: Option<String>,
+pub(crate) struct RawStall {
+    pub(crate) after: Option<String>,
+    pub(crate) pause: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawInput {
-    pub shape: Option<Vec<i64>>,
-    pub generator: Option<RawGenerator>,
+pub(crate) struct RawInput {
+    pub(crate) shape: Option<Vec<i64>>,
+    pub(crate) generator: Option<RawGenerator>,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
-pub enum RawGenerator {
+pub(crate) enum RawGenerator {
     Uniform {
         low: Option<f64>,
         high: Option<f64>,
@@ -203,14 +203,14 @@ pub enum RawGenerator {
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq)]
 #[serde(untagged)]
-pub enum ConstValue {
+pub(crate) enum ConstValue {
     Bool(bool),
     Int(i64),
     Float(f64),
 }
 
 impl ConstValue {
-    pub fn as_f64(self) -> f64 {
+    pub(crate) fn as_f64(self) -> f64 {
         match self {
             ConstValue::Bool(b) => f64::from(u8::from(b)),
             ConstValue::Int(i) => i as f64,
@@ -221,56 +221,56 @@ impl ConstValue {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawWorkload {
-    pub mix: Option<BTreeMap<String, f64>>,
+pub(crate) struct RawWorkload {
+    pub(crate) mix: Option<BTreeMap<String, f64>>,
     #[serde(default)]
-    pub groups: BTreeMap<String, Vec<String>>,
-    pub warmup: Option<String>,
-    pub warmup_requests: Option<i64>,
-    pub stop: Option<String>,
-    pub duration: Option<String>,
-    pub requests: Option<i64>,
-    pub min_requests: Option<i64>,
-    pub window: Option<String>,
-    pub tolerance_pct: Option<f64>,
-    pub max_windows: Option<i64>,
-    pub trials: Option<i64>,
-    pub request_timeout: Option<String>,
-    pub replace_after_timeouts: Option<i64>,
-    pub interleave: Option<bool>,
-    pub cooldown: Option<String>,
+    pub(crate) groups: BTreeMap<String, Vec<String>>,
+    pub(crate) warmup: Option<String>,
+    pub(crate) warmup_requests: Option<i64>,
+    pub(crate) stop: Option<String>,
+    pub(crate) duration: Option<String>,
+    pub(crate) requests: Option<i64>,
+    pub(crate) min_requests: Option<i64>,
+    pub(crate) window: Option<String>,
+    pub(crate) tolerance_pct: Option<f64>,
+    pub(crate) max_windows: Option<i64>,
+    pub(crate) trials: Option<i64>,
+    pub(crate) request_timeout: Option<String>,
+    pub(crate) replace_after_timeouts: Option<i64>,
+    pub(crate) interleave: Option<bool>,
+    pub(crate) cooldown: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawTransfer {
-    pub shm_budget_mib: Option<i64>,
-    pub spin: Option<String>,
-    pub spin_max_us: Option<i64>,
+pub(crate) struct RawTransfer {
+    pub(crate) shm_budget_mib: Option<i64>,
+    pub(crate) spin: Option<String>,
+    pub(crate) spin_max_us: Option<i64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RawLoad {
-    pub kind: Option<String>,
-    pub concurrency: Option<OneOrMany<i64>>,
-    pub rate: Option<OneOrMany<f64>>,
-    pub arrival: Option<String>,
-    pub trace: Option<String>,
-    pub max_in_flight: Option<i64>,
-    pub spin: Option<String>,
+pub(crate) struct RawLoad {
+    pub(crate) kind: Option<String>,
+    pub(crate) concurrency: Option<OneOrMany<i64>>,
+    pub(crate) rate: Option<OneOrMany<f64>>,
+    pub(crate) arrival: Option<String>,
+    pub(crate) trace: Option<String>,
+    pub(crate) max_in_flight: Option<i64>,
+    pub(crate) spin: Option<String>,
 }
 
 /// Declares `RawSweep` with a field for each session knob (`scenario/session.rs`), after
 /// `runtime`: serde's list of known keys, which the message about an unknown key gives, keeps its
 /// order.
 macro_rules! raw_sweep {
-    ({ $(#[$attr:meta])* pub struct RawSweep { $($before:tt)* } { $($after:tt)* } }
+    ({ $(#[$attr:meta])* $vis:vis struct RawSweep { $($before:tt)* } { $($after:tt)* } }
      $( $knob:ident $declaration:tt )*) => {
         $(#[$attr])*
-        pub struct RawSweep {
+        $vis struct RawSweep {
             $($before)*
-            $( pub $knob: Option<OneOrMany<<knob_type::$knob as Knob>::Raw>>, )*
+            $( $vis $knob: Option<OneOrMany<<knob_type::$knob as Knob>::Raw>>, )*
             $($after)*
         }
     };
@@ -279,19 +279,19 @@ macro_rules! raw_sweep {
 with_session_knobs!(raw_sweep! {
     #[derive(Debug, Deserialize)]
     #[serde(deny_unknown_fields)]
-    pub struct RawSweep {
-        pub workers: Option<OneOrMany<i64>>,
-        pub transfer: Option<OneOrMany<String>>,
-        pub channel: Option<OneOrMany<String>>,
-        pub placement: Option<OneOrMany<String>>,
-        pub pin: Option<OneOrMany<String>>,
-        pub intra_threads: Option<OneOrMany<i64>>,
-        pub provider: Option<OneOrMany<String>>,
-        pub runtime: Option<OneOrMany<String>>,
+    pub(crate) struct RawSweep {
+        pub(crate) workers: Option<OneOrMany<i64>>,
+        pub(crate) transfer: Option<OneOrMany<String>>,
+        pub(crate) channel: Option<OneOrMany<String>>,
+        pub(crate) placement: Option<OneOrMany<String>>,
+        pub(crate) pin: Option<OneOrMany<String>>,
+        pub(crate) intra_threads: Option<OneOrMany<i64>>,
+        pub(crate) provider: Option<OneOrMany<String>>,
+        pub(crate) runtime: Option<OneOrMany<String>>,
     }
     // The session knobs' fields go here.
     {
-        pub batch: Option<OneOrMany<i64>>,
-        pub worker_concurrency: Option<OneOrMany<i64>>,
+        pub(crate) batch: Option<OneOrMany<i64>>,
+        pub(crate) worker_concurrency: Option<OneOrMany<i64>>,
     }
 });

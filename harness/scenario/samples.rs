@@ -13,13 +13,13 @@ use crate::model::tensor::{self, Generator, TensorData};
 use crate::model::testdata;
 
 /// The largest single sample (all inputs of one model) the parent will generate: 1 GiB.
-pub const MAX_SAMPLE_BYTES: usize = 1 << 30;
+pub(crate) const MAX_SAMPLE_BYTES: usize = 1 << 30;
 /// The most memory all generated samples of one model may take: 4 GiB.
-pub const MAX_SAMPLES_BYTES: usize = 4 << 30;
+pub(crate) const MAX_SAMPLES_BYTES: usize = 4 << 30;
 
 /// A seed for one input, derived from the scenario seed and the model and input names, so adding a
 /// model does not change the data of the others.
-pub fn input_seed(seed: u64, model: &str, input: &str) -> u64 {
+pub(crate) fn input_seed(seed: u64, model: &str, input: &str) -> u64 {
     let mut h = sha2::Sha256::new();
     h.update(seed.to_le_bytes());
     h.update(model.as_bytes());
@@ -33,7 +33,7 @@ pub fn input_seed(seed: u64, model: &str, input: &str) -> u64 {
 /// only on its generator, seed and the sample index, so the parent and a worker (the `index`
 /// transfer) make the same bytes. An `.npy` input with N stacked samples sets the count to the
 /// largest N; shorter inputs repeat. On error, returns the index of the failing input.
-pub fn generate_samples(
+pub(crate) fn generate_samples(
     inputs: &[InputSpec],
     count: usize,
 ) -> Result<Vec<Vec<TensorData>>, (usize, anyhow::Error)> {
@@ -61,7 +61,7 @@ impl ModelSpec {
     /// This model with its batch dim bound to `batch` and its samples generated at that shape
     /// (the same seeds, so the same values where the shapes agree); itself when it has no batch
     /// binding or is at that batch already.
-    pub fn at_batch(&self, batch: usize) -> anyhow::Result<ModelSpec> {
+    pub(crate) fn at_batch(&self, batch: usize) -> anyhow::Result<ModelSpec> {
         let Some(binding) = &self.batch else {
             return Ok(self.clone());
         };

@@ -125,13 +125,13 @@ pub enum GraphOptimization {
 
 impl GraphOptimization {
     /// In the order of the levels, but the default, `all`, listed first.
-    pub const ALL: [GraphOptimization; 4] = [
+    pub(crate) const ALL: [GraphOptimization; 4] = [
         GraphOptimization::All,
         GraphOptimization::Disable,
         GraphOptimization::Basic,
         GraphOptimization::Extended,
     ];
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             GraphOptimization::Disable => "disable",
             GraphOptimization::Basic => "basic",
@@ -151,8 +151,8 @@ pub enum ExecutionMode {
 }
 
 impl ExecutionMode {
-    pub const ALL: [ExecutionMode; 2] = [ExecutionMode::Sequential, ExecutionMode::Parallel];
-    pub fn name(self) -> &'static str {
+    pub(crate) const ALL: [ExecutionMode; 2] = [ExecutionMode::Sequential, ExecutionMode::Parallel];
+    pub(crate) fn name(self) -> &'static str {
         match self {
             ExecutionMode::Sequential => "sequential",
             ExecutionMode::Parallel => "parallel",

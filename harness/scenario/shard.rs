@@ -16,19 +16,19 @@ use crate::scenario::Point;
 
 /// One share of a sweep: shard `index` of `count` (0-based, `index < count`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Shard {
-    pub index: usize,
-    pub count: usize,
+pub(crate) struct Shard {
+    pub(crate) index: usize,
+    pub(crate) count: usize,
 }
 
 impl Shard {
     /// Whether the point with this index (its position in the full sweep) belongs to this shard.
-    pub fn contains(&self, point_index: usize) -> bool {
+    pub(crate) fn contains(&self, point_index: usize) -> bool {
         point_index % self.count == self.index
     }
 
     /// The shard's points of a full sweep, in sweep order, with their original indexes and ids.
-    pub fn select(&self, points: &[Point]) -> Vec<Point> {
+    pub(crate) fn select(&self, points: &[Point]) -> Vec<Point> {
         points
             .iter()
             .filter(|p| self.contains(p.index))
@@ -77,17 +77,17 @@ impl FromStr for Shard {
 
 /// What `run.json` records about a sharded sweep.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ShardInfo {
-    pub index: usize,
-    pub count: usize,
+pub(crate) struct ShardInfo {
+    pub(crate) index: usize,
+    pub(crate) count: usize,
     /// The indexes of the points that belong to this shard (run or not yet run).
-    pub points: Vec<usize>,
+    pub(crate) points: Vec<usize>,
     /// The points of the whole sweep, all shards together.
-    pub sweep_points: usize,
+    pub(crate) sweep_points: usize,
 }
 
 impl ShardInfo {
-    pub fn new(shard: Shard, all_points: &[Point]) -> ShardInfo {
+    pub(crate) fn new(shard: Shard, all_points: &[Point]) -> ShardInfo {
         ShardInfo {
             index: shard.index,
             count: shard.count,
@@ -96,7 +96,7 @@ impl ShardInfo {
         }
     }
 
-    pub fn shard(&self) -> Shard {
+    pub(crate) fn shard(&self) -> Shard {
         Shard {
             index: self.index,
             count: self.count,

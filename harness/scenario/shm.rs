@@ -27,21 +27,21 @@ use crate::model::tensor::{DType, TensorData};
 
 /// The budget when the scenario sets none, MiB. Slots are touched only when used, so this bounds
 /// what the arena may come to hold, not what it takes at start.
-pub const DEFAULT_BUDGET_MIB: u64 = 8192;
+pub(crate) const DEFAULT_BUDGET_MIB: u64 = 8192;
 
 /// The largest budget a scenario may set, MiB (1 TiB).
-pub const MAX_BUDGET_MIB: u64 = 1 << 20;
+pub(crate) const MAX_BUDGET_MIB: u64 = 1 << 20;
 
 /// The most room a slot gets for outputs whose size is unknown before running: 16 MiB.
-pub const UNKNOWN_OUTPUT_BYTES: u64 = 16 << 20;
+pub(crate) const UNKNOWN_OUTPUT_BYTES: u64 = 16 << 20;
 
 /// The most slots an open-loop point gets (per member of the widest group); requests beyond wait.
-pub const MAX_OPEN_LOOP_SLOTS: usize = 1024;
+pub(crate) const MAX_OPEN_LOOP_SLOTS: usize = 1024;
 
 const MIB: u64 = 1 << 20;
 
 /// The largest number of models one request fans out to: 1, or the widest ensemble group.
-pub fn fanout(workload: &Workload) -> usize {
+pub(crate) fn fanout(workload: &Workload) -> usize {
     workload
         .groups
         .iter()
@@ -53,7 +53,7 @@ pub fn fanout(workload: &Workload) -> usize {
 
 /// Slots of an arena: one per request that can be in flight. Closed loop: `concurrency` × the
 /// fan-out. Open loop: `max_in_flight`, at most [`MAX_OPEN_LOOP_SLOTS`], × the fan-out.
-pub fn slots(load: LoadPoint, max_in_flight: usize, fanout: usize) -> usize {
+pub(crate) fn slots(load: LoadPoint, max_in_flight: usize, fanout: usize) -> usize {
     let requests = match load {
         LoadPoint::Closed { concurrency } => concurrency,
         LoadPoint::Open { .. } => max_in_flight.min(MAX_OPEN_LOOP_SLOTS),
@@ -62,7 +62,7 @@ pub fn slots(load: LoadPoint, max_in_flight: usize, fanout: usize) -> usize {
 }
 
 /// Bytes of the largest sample of any model (the tensors' bytes, without alignment padding).
-pub fn input_bytes(models: &[ModelSpec]) -> u64 {
+pub(crate) fn input_bytes(models: &[ModelSpec]) -> u64 {
     models
         .iter()
         .flat_map(|m| &m.samples)
@@ -74,7 +74,7 @@ pub fn input_bytes(models: &[ModelSpec]) -> u64 {
 /// Each output's type and shape when the ONNX signature and the dims the inputs bound give it
 /// before running; `None` for an output with a dim only known after running (or of unknown rank,
 /// or not a tensor). Empty for a synthetic model, which sends nothing back worth a slot.
-pub fn output_shapes(m: &ModelSpec) -> Vec<Option<(DType, Vec<i64>)>> {
+pub(crate) fn output_shapes(m: &ModelSpec) -> Vec<Option<(DType, Vec<i64>)>> {
     if let ModelSource::Synthetic(_) = m.source {
         return Vec::new();
     }
@@ -111,7 +111,7 @@ pub fn output_shapes(m: &ModelSpec) -> Vec<Option<(DType, Vec<i64>)>> {
 
 /// A model's outputs before running: the bytes of those whose size is known, and whether any is
 /// not known.
-pub fn known_output_bytes(m: &ModelSpec) -> (u64, bool) {
+pub(crate) fn known_output_bytes(m: &ModelSpec) -> (u64, bool) {
     let mut known = 0u64;
     let mut unknown = false;
     for o in output_shapes(m) {
@@ -125,25 +125,25 @@ pub fn known_output_bytes(m: &ModelSpec) -> (u64, bool) {
 
 /// What one arena needs: its slots, and each slot's input room and known output room, in bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Need {
-    pub slots: usize,
-    pub input: u64,
-    pub known_output: u64,
+pub(crate) struct Need {
+    pub(crate) slots: usize,
+    pub(crate) input: u64,
+    pub(crate) known_output: u64,
 }
 
 impl Need {
     /// `slots × (input + known_output)`, saturating.
-    pub fn total(&self) -> u64 {
+    pub(crate) fn total(&self) -> u64 {
         (self.slots as u64).saturating_mul(self.input.saturating_add(self.known_output))
     }
 
     /// Whether it fits in `budget` bytes.
-    pub fn fits(&self, budget: u64) -> bool {
+    pub(crate) fn fits(&self, budget: u64) -> bool {
         self.total() <= budget
     }
 
     /// The most slots of this size that fit in `budget` bytes (unbounded for empty slots).
-    pub fn max_slots(&self, budget: u64) -> u64 {
+    pub(crate) fn max_slots(&self, budget: u64) -> u64 {
         match self.input.saturating_add(self.known_output) {
             0 => u64::MAX,
             per_slot => budget / per_slot,
@@ -153,14 +153,19 @@ impl Need {
 
 /// Room per slot for outputs of unknown size: what `budget` leaves once every slot has its known
 /// room (`per_slot` bytes), at most [`UNKNOWN_OUTPUT_BYTES`]; 0 when nothing is left.
-pub fn unknown_room(budget: u64, slots: usize, per_slot: u64) -> u64 {
+pub(crate) fn unknown_room(budget: u64, slots: usize, per_slot: u64) -> u64 {
     (budget / (slots.max(1) as u64))
         .saturating_sub(per_slot)
         .min(UNKNOWN_OUTPUT_BYTES)
 }
 
 /// The arena of an `shm` point: its slots and room, before alignment.
-pub fn need(models: &[ModelSpec], workload: &Workload, load: &LoadSpec, point: LoadPoint) -> Need {
+pub(crate) fn need(
+    models: &[ModelSpec],
+    workload: &Workload,
+    load: &LoadSpec,
+    point: LoadPoint,
+) -> Need {
     Need {
         slots: slots(point, load.max_in_flight, fanout(workload)),
         input: input_bytes(models),
@@ -179,9 +184,9 @@ fn mib(n: u64) -> String {
 
 /// One problem: the key to point at, the message and the fix.
 pub(super) struct OverBudget {
-    pub key: KeyPath,
-    pub message: String,
-    pub hint: String,
+    pub(crate) key: KeyPath,
+    pub(crate) message: String,
+    pub(crate) hint: String,
 }
 
 /// The `shm` points whose arena does not fit in `budget_mib`, one problem per load value (the

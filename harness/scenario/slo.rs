@@ -20,7 +20,7 @@ use super::source::KeyPath;
 /// A quantity an objective constrains.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Metric {
+pub(crate) enum Metric {
     P50Ms,
     P90Ms,
     P95Ms,
@@ -35,7 +35,7 @@ pub enum Metric {
 }
 
 impl Metric {
-    pub const ALL: [Metric; 10] = [
+    pub(crate) const ALL: [Metric; 10] = [
         Metric::P50Ms,
         Metric::P90Ms,
         Metric::P95Ms,
@@ -48,7 +48,7 @@ impl Metric {
         Metric::ColdP99Ms,
     ];
 
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Metric::P50Ms => "p50_ms",
             Metric::P90Ms => "p90_ms",
@@ -64,7 +64,7 @@ impl Metric {
     }
 
     /// The metric's unit, for messages: `ms`, `req/s` or `%`.
-    pub fn unit(self) -> &'static str {
+    pub(crate) fn unit(self) -> &'static str {
         match self {
             Metric::ThroughputRps => "req/s",
             Metric::ErrorPct => "%",
@@ -75,7 +75,7 @@ impl Metric {
 
 /// A comparison.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub enum Op {
+pub(crate) enum Op {
     #[serde(rename = "<=")]
     Le,
     #[serde(rename = "<")]
@@ -87,7 +87,7 @@ pub enum Op {
 }
 
 impl Op {
-    pub fn symbol(self) -> &'static str {
+    pub(crate) fn symbol(self) -> &'static str {
         match self {
             Op::Le => "<=",
             Op::Lt => "<",
@@ -95,7 +95,7 @@ impl Op {
             Op::Gt => ">",
         }
     }
-    pub fn holds(self, actual: f64, bound: f64) -> bool {
+    pub(crate) fn holds(self, actual: f64, bound: f64) -> bool {
         match self {
             Op::Le => actual <= bound,
             Op::Lt => actual < bound,
@@ -107,10 +107,10 @@ impl Op {
 
 /// One objective, e.g. `p99_ms <= 50`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct Constraint {
-    pub metric: Metric,
-    pub op: Op,
-    pub value: f64,
+pub(crate) struct Constraint {
+    pub(crate) metric: Metric,
+    pub(crate) op: Op,
+    pub(crate) value: f64,
 }
 
 impl fmt::Display for Constraint {
@@ -128,25 +128,25 @@ impl fmt::Display for Constraint {
 /// The measured values an SLO is checked against (one point's, or one probe's). The latency
 /// fields hold every request's latency, cold starts included.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct Measured {
-    pub p50_us: f64,
-    pub p90_us: f64,
-    pub p95_us: f64,
-    pub p99_us: f64,
-    pub p999_us: f64,
-    pub max_us: f64,
-    pub mean_us: f64,
-    pub throughput_rps: f64,
+pub(crate) struct Measured {
+    pub(crate) p50_us: f64,
+    pub(crate) p90_us: f64,
+    pub(crate) p95_us: f64,
+    pub(crate) p99_us: f64,
+    pub(crate) p999_us: f64,
+    pub(crate) max_us: f64,
+    pub(crate) mean_us: f64,
+    pub(crate) throughput_rps: f64,
     /// Completed requests.
-    pub requests: u64,
-    pub errors: u64,
+    pub(crate) requests: u64,
+    pub(crate) errors: u64,
     /// The p99 of the cold starts alone, µs; 0 without cold starts.
-    pub cold_p99_us: f64,
+    pub(crate) cold_p99_us: f64,
 }
 
 impl Measured {
     /// The value of `metric`, in the metric's unit (ms, requests/s or percent of sends).
-    pub fn value(&self, metric: Metric) -> f64 {
+    pub(crate) fn value(&self, metric: Metric) -> f64 {
         match metric {
             Metric::P50Ms => self.p50_us / 1e3,
             Metric::P90Ms => self.p90_us / 1e3,
@@ -171,7 +171,7 @@ impl Measured {
 
 /// Checks every objective against `measured`, adds a reason to `reasons` for each one missed, and
 /// says whether all were met.
-pub fn check(slo: &[Constraint], measured: &Measured, reasons: &mut Vec<String>) -> bool {
+pub(crate) fn check(slo: &[Constraint], measured: &Measured, reasons: &mut Vec<String>) -> bool {
     let mut met = true;
     for c in slo {
         let actual = measured.value(c.metric);
@@ -188,7 +188,7 @@ pub fn check(slo: &[Constraint], measured: &Measured, reasons: &mut Vec<String>)
 
 /// Parses `METRIC OP NUMBER` (spaces optional); `METRIC=NUMBER` means `<=` for latencies and errors
 /// and `>=` for throughput, as in `--slo p99_ms=50`.
-pub fn parse(text: &str) -> Result<Constraint, String> {
+pub(crate) fn parse(text: &str) -> Result<Constraint, String> {
     let t = text.trim();
     if let Some((model, rest)) = t.split_once(':') {
         return Err(format!(
@@ -250,10 +250,10 @@ pub fn parse(text: &str) -> Result<Constraint, String> {
 /// One objective of `bench report --slo`: `METRIC OP NUMBER` for the whole point (its `all` row),
 /// or `MODEL:METRIC OP NUMBER` for one model or ensemble group (its row).
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Objective {
+pub(crate) struct Objective {
     /// The model or group; `None` for the whole point.
-    pub model: Option<String>,
-    pub constraint: Constraint,
+    pub(crate) model: Option<String>,
+    pub(crate) constraint: Constraint,
 }
 
 impl fmt::Display for Objective {
@@ -276,7 +276,7 @@ impl From<Constraint> for Objective {
 
 /// Parses an [`Objective`]: [`parse`]'s syntax, optionally after `MODEL:` (metric names hold no
 /// `:`, so the first one ends the model's name).
-pub fn parse_objective(text: &str) -> Result<Objective, String> {
+pub(crate) fn parse_objective(text: &str) -> Result<Objective, String> {
     let t = text.trim();
     match t.split_once(':') {
         None => parse(t).map(Objective::from),
@@ -297,7 +297,7 @@ pub fn parse_objective(text: &str) -> Result<Objective, String> {
 }
 
 /// A number with at most three decimals and no trailing zeros: `7.21`, `6`, `0.125`.
-pub fn short(v: f64) -> String {
+pub(crate) fn short(v: f64) -> String {
     let s = format!("{v:.3}");
     if s.contains('.') {
         s.trim_end_matches('0').trim_end_matches('.').to_string()
@@ -308,7 +308,7 @@ pub fn short(v: f64) -> String {
 
 /// `actual` with its unit and how far it misses `c`'s bound: `7.21 ms, 1.21 ms over (+20%)` for
 /// `p99_ms <= 6`. The percent is left out when the bound is 0.
-pub fn miss(c: &Constraint, actual: f64) -> String {
+pub(crate) fn miss(c: &Constraint, actual: f64) -> String {
     let unit = |v: f64| match c.metric.unit() {
         "%" => format!("{}%", short(v)),
         u => format!("{} {u}", short(v)),

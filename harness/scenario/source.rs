@@ -5,22 +5,22 @@ use toml_edit::{Document, Item, Table, Value};
 
 /// One step of a key path.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Seg {
+pub(crate) enum Seg {
     Key(String),
     Index(usize),
 }
 
 /// A key path, printed the way users write it: `model[1].inputs.x.shape`.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct KeyPath(pub Vec<Seg>);
+pub(crate) struct KeyPath(pub Vec<Seg>);
 
 impl KeyPath {
-    pub fn key(&self, k: &str) -> KeyPath {
+    pub(crate) fn key(&self, k: &str) -> KeyPath {
         let mut v = self.0.clone();
         v.push(Seg::Key(k.to_string()));
         KeyPath(v)
     }
-    pub fn index(&self, i: usize) -> KeyPath {
+    pub(crate) fn index(&self, i: usize) -> KeyPath {
         let mut v = self.0.clone();
         v.push(Seg::Index(i));
         KeyPath(v)
@@ -41,13 +41,13 @@ impl std::fmt::Display for KeyPath {
 }
 
 /// The scenario text with a span-preserving parse of it.
-pub struct SourceMap {
+pub(crate) struct SourceMap {
     text: String,
     doc: Option<Document<String>>,
 }
 
 impl SourceMap {
-    pub fn new(text: &str) -> SourceMap {
+    pub(crate) fn new(text: &str) -> SourceMap {
         SourceMap {
             text: text.to_string(),
             doc: Document::parse(text.to_string()).ok(),
@@ -55,7 +55,7 @@ impl SourceMap {
     }
 
     /// 1-based line of a byte offset.
-    pub fn line_of_offset(&self, offset: usize) -> usize {
+    pub(crate) fn line_of_offset(&self, offset: usize) -> usize {
         let end = offset.min(self.text.len());
         self.text.as_bytes()[..end]
             .iter()
@@ -65,7 +65,7 @@ impl SourceMap {
     }
 
     /// The line where the deepest existing prefix of `path` is written.
-    pub fn line_of(&self, path: &KeyPath) -> Option<usize> {
+    pub(crate) fn line_of(&self, path: &KeyPath) -> Option<usize> {
         let doc = self.doc.as_ref()?;
         let mut best = None;
         let mut cur = Node::Table(doc.as_table());
@@ -105,7 +105,7 @@ impl SourceMap {
 impl SourceMap {
     /// The key path of the deepest value whose text contains byte `offset`, e.g. `sweep.workers`
     /// for an error pointing inside `workers = "two"`.
-    pub fn key_at(&self, offset: usize) -> Option<KeyPath> {
+    pub(crate) fn key_at(&self, offset: usize) -> Option<KeyPath> {
         let doc = self.doc.as_ref()?;
         let mut best = None;
         walk(

@@ -23,25 +23,25 @@ use crate::model::tensor::{DType, Generator, TensorData};
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct OnDemandCaps {
     /// Models held at once; loading one more evicts the least recently used.
-    pub max_models: Option<usize>,
+    pub(crate) max_models: Option<usize>,
     /// Estimated memory of the models held (each model's resident-memory growth when it loaded).
-    pub memory_budget_bytes: Option<u64>,
+    pub(crate) memory_budget_bytes: Option<u64>,
 }
 
 /// The `[cuda]` settings, applied to every CUDA point.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct CudaSpec {
     /// Devices for the workers, by CUDA device id; empty means round-robin over every visible device.
-    pub gpus: Vec<u32>,
-    pub conv_algo_search: ConvAlgoSearch,
-    pub arena_extend_strategy: ArenaExtend,
+    pub(crate) gpus: Vec<u32>,
+    pub(crate) conv_algo_search: ConvAlgoSearch,
+    pub(crate) arena_extend_strategy: ArenaExtend,
     /// The CUDA memory arena's limit per worker, in bytes.
-    pub gpu_mem_limit_bytes: Option<u64>,
+    pub(crate) gpu_mem_limit_bytes: Option<u64>,
 }
 
 impl CudaSpec {
     /// The device of worker `w`, given how many devices are visible (used for round-robin).
-    pub fn device_of(&self, w: usize, visible: usize) -> u32 {
+    pub(crate) fn device_of(&self, w: usize, visible: usize) -> u32 {
         if self.gpus.is_empty() {
             (w % visible.max(1)) as u32
         } else {
@@ -54,21 +54,21 @@ impl CudaSpec {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TorchSpec {
     /// `package.module:Attr`: a module class (or any callable returning an `nn.Module`).
-    pub module: String,
+    pub(crate) module: String,
     /// A `state_dict` saved with `torch.save`, loaded into the module.
-    pub weights: Option<PathBuf>,
+    pub(crate) weights: Option<PathBuf>,
     /// Or: build with this seed (`Attr.make(seed)` when it has one, else `torch.manual_seed`).
-    pub init_seed: Option<u64>,
+    pub(crate) init_seed: Option<u64>,
     /// Folders put in front of Python's `sys.path` (absolute).
-    pub python_path: Vec<PathBuf>,
+    pub(crate) python_path: Vec<PathBuf>,
 }
 
 /// Tolerances of `bench parity`: an output matches when `|x - torch| <= atol + rtol * |torch|`
 /// element by element.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Tolerance {
-    pub atol: f64,
-    pub rtol: f64,
+    pub(crate) atol: f64,
+    pub(crate) rtol: f64,
 }
 
 impl Default for Tolerance {
@@ -96,7 +96,7 @@ pub enum Limit {
 }
 
 mod duration_secs {
-    pub fn serialize<S: serde::Serializer>(
+    pub(crate) fn serialize<S: serde::Serializer>(
         d: &std::time::Duration,
         s: S,
     ) -> Result<S::Ok, S::Error> {
@@ -127,23 +127,23 @@ pub enum ModelSource {
 /// A synthetic model: a known service-time distribution instead of an ONNX file.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct SyntheticSpec {
-    pub distribution: ServiceDistribution,
-    pub mean_ns: u64,
+    pub(crate) distribution: ServiceDistribution,
+    pub(crate) mean_ns: u64,
     /// Added per request of a run: a run of `b` requests takes `mean + per_sample × b`. A model
     /// with it takes one input, `x` (float32, `[batch]`), whose length is the run's batch.
-    pub per_sample_ns: u64,
-    pub wait: WaitMode,
+    pub(crate) per_sample_ns: u64,
+    pub(crate) wait: WaitMode,
     /// One pause of `pause_ns`, taken `after_ns` after the worker's first request, outside any
     /// measured compute time (a stand-in for a stop-the-world hiccup).
-    pub stall: Option<Stall>,
+    pub(crate) stall: Option<Stall>,
     /// Stop answering for good this long after the worker's first request.
-    pub hang_after_ns: Option<u64>,
+    pub(crate) hang_after_ns: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Stall {
-    pub after_ns: u64,
-    pub pause_ns: u64,
+    pub(crate) after_ns: u64,
+    pub(crate) pause_ns: u64,
 }
 
 /// One model of the scenario.
@@ -152,29 +152,29 @@ pub struct ModelSpec {
     pub name: String,
     pub source: ModelSource,
     pub inputs: Vec<InputSpec>,
-    pub outputs: Vec<IoInfo>,
+    pub(crate) outputs: Vec<IoInfo>,
     /// The inputs as the ONNX file declares them, in its order (their dims say which named dims
     /// the shapes of `inputs` bind); empty for a synthetic model.
-    pub declared_inputs: Vec<IoInfo>,
+    pub(crate) declared_inputs: Vec<IoInfo>,
     /// `samples[i][j]` is sample `i` of input `j` (one empty sample for a synthetic model).
     pub samples: Vec<Vec<TensorData>>,
     /// The PyTorch module for the torch runtime (`module`, `weights` or `init_seed`).
-    pub torch: Option<TorchSpec>,
+    pub(crate) torch: Option<TorchSpec>,
     /// `bench parity`'s tolerance for this model's outputs.
-    pub parity: Tolerance,
+    pub(crate) parity: Tolerance,
     /// Expected outputs from the model's test data: `expected[i]` lists (output index, tensor) for
     /// sample `i`; empty when there is nothing to check.
-    pub expected: Vec<Vec<(usize, TensorData)>>,
+    pub(crate) expected: Vec<Vec<(usize, TensorData)>>,
     /// The tolerance of the expected-output check (`[model.check]`).
-    pub check: Tolerance,
+    pub(crate) check: Tolerance,
     /// Where the `batch` axis binds the model's batch dim; `None` without the axis.
-    pub batch: Option<batch::BatchBinding>,
+    pub(crate) batch: Option<batch::BatchBinding>,
 }
 
 impl ModelSpec {
     /// The batch axis of each input that has one, as `(input, axis)`: where dynamic batching
     /// joins requests.
-    pub fn batch_axes(&self) -> Vec<(u32, u32)> {
+    pub(crate) fn batch_axes(&self) -> Vec<(u32, u32)> {
         self.batch.as_ref().map_or_else(Vec::new, |b| {
             b.at.iter().map(|&(i, a)| (i as u32, a as u32)).collect()
         })
@@ -182,7 +182,7 @@ impl ModelSpec {
 
     /// The bytes of one sample with the batch dim bound to `batch` (`None` when too large to
     /// address).
-    pub fn sample_bytes_at(&self, batch: usize) -> Option<usize> {
+    pub(crate) fn sample_bytes_at(&self, batch: usize) -> Option<usize> {
         let mut shapes: Vec<Vec<i64>> = self.inputs.iter().map(|i| i.shape.clone()).collect();
         if let Some(b) = &self.batch {
             b.apply(&mut shapes, batch);
@@ -198,14 +198,15 @@ impl ModelSpec {
     }
 
     /// Whether any sample has expected outputs to check against.
-    pub fn has_expected(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn has_expected(&self) -> bool {
         self.expected.iter().any(|e| !e.is_empty())
     }
 }
 
 impl ModelSpec {
     /// The ONNX file, or `synthetic` for a synthetic model.
-    pub fn describe_source(&self) -> String {
+    pub(crate) fn describe_source(&self) -> String {
         match &self.source {
             ModelSource::Onnx(p) => p.display().to_string(),
             ModelSource::Synthetic(s) => format!(
@@ -229,9 +230,9 @@ pub enum Target {
 /// An ensemble: a request to the group fans out to every member; it completes with the last.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Group {
-    pub name: String,
+    pub(crate) name: String,
     /// Model indices.
-    pub members: Vec<usize>,
+    pub(crate) members: Vec<usize>,
 }
 
 /// When a measurement ends.
@@ -252,39 +253,39 @@ pub enum StopRule {
 #[derive(Debug, Clone)]
 pub struct Workload {
     /// What requests ask for, with relative weights (all finite, >= 0, summing to more than 0).
-    pub mix: Vec<(Target, f64)>,
-    pub groups: Vec<Group>,
-    pub warmup: Limit,
-    pub stop: StopRule,
+    pub(crate) mix: Vec<(Target, f64)>,
+    pub(crate) groups: Vec<Group>,
+    pub(crate) warmup: Limit,
+    pub(crate) stop: StopRule,
     /// A point with fewer measured requests is invalid.
-    pub min_requests: u64,
+    pub(crate) min_requests: u64,
     /// Measured repetitions per point.
-    pub trials: usize,
+    pub(crate) trials: usize,
     /// A request without an answer by then fails as `timeout`.
-    pub request_timeout: Duration,
+    pub(crate) request_timeout: Duration,
     /// After this many timeouts in a row, the worker is killed and replaced.
-    pub replace_after_timeouts: u32,
+    pub(crate) replace_after_timeouts: u32,
     /// With several trials: run the sweep's points' trials in rounds (every point's trial 1, then
     /// every point's trial 2, ...), each on a fresh pool after its own warm-up, so drift over the
     /// run hits every point alike. Otherwise a point's trials run back to back on one pool.
-    pub interleave: bool,
+    pub(crate) interleave: bool,
     /// A pause before each trial after the first (lets a machine's clocks and caches settle).
-    pub cooldown: Duration,
+    pub(crate) cooldown: Duration,
 }
 
 /// The `[load]` settings that are not sweep axes.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LoadSpec {
-    pub kind: LoadKind,
-    pub arrival: Arrival,
+    pub(crate) kind: LoadKind,
+    pub(crate) arrival: Arrival,
     /// Open loop: more requests in flight than this stops the measurement (the point is invalid).
-    pub max_in_flight: usize,
+    pub(crate) max_in_flight: usize,
     /// Open loop: how long before each send the generator busy-waits instead of sleeping.
-    pub spin: Duration,
+    pub(crate) spin: Duration,
 }
 
 impl LoadSpec {
-    pub fn kind_name(&self) -> &'static str {
+    pub(crate) fn kind_name(&self) -> &'static str {
         match self.kind {
             LoadKind::Closed => "closed",
             LoadKind::Open => "open",
@@ -303,20 +304,20 @@ pub enum LoadPoint {
 }
 
 impl LoadPoint {
-    pub fn concurrency(&self) -> Option<usize> {
+    pub(crate) fn concurrency(&self) -> Option<usize> {
         match self {
             LoadPoint::Closed { concurrency } => Some(*concurrency),
             LoadPoint::Open { .. } => None,
         }
     }
-    pub fn rate(&self) -> Option<f64> {
+    pub(crate) fn rate(&self) -> Option<f64> {
         match self {
             LoadPoint::Open { rate } => Some(*rate),
             LoadPoint::Closed { .. } => None,
         }
     }
     /// Short form used in point ids: `c4`, `r500`.
-    pub fn id(&self) -> String {
+    pub(crate) fn id(&self) -> String {
         match self {
             LoadPoint::Closed { concurrency } => format!("c{concurrency}"),
             LoadPoint::Open { rate } => format!("r{rate}"),

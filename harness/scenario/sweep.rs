@@ -4,7 +4,7 @@
 pub use super::axes::{Axes, Point};
 
 /// The most points one scenario may expand to; a guard against a typo that multiplies axes.
-pub const MAX_POINTS: usize = 10_000;
+pub(crate) const MAX_POINTS: usize = 10_000;
 
 /// Expands the axes in the order of their declaration (`axes::list::ALL`), the last
 /// varying fastest: workers, intra_threads, the session options (graph_optimization,

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use super::*;
 use crate::model::tensor::{DType, Generator};
+use crate::scenario::source::SourceMap;
 
 use proptest::prelude::*;
 

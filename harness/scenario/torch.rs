@@ -44,7 +44,7 @@ fn is_identifier(s: &str) -> bool {
 }
 
 /// Splits `package.module:Name` (the name may be dotted: `Class.factory`); `None` when malformed.
-pub fn split_module(s: &str) -> Option<(&str, &str)> {
+pub(crate) fn split_module(s: &str) -> Option<(&str, &str)> {
     let (module, attr) = s.split_once(':')?;
     (module.split('.').all(is_identifier) && attr.split('.').all(is_identifier))
         .then_some((module, attr))

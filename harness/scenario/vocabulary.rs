@@ -26,13 +26,13 @@ pub enum Transfer {
 }
 
 impl Transfer {
-    pub const ALL: [Transfer; 4] = [
+    pub(crate) const ALL: [Transfer; 4] = [
         Transfer::Pipe,
         Transfer::Shm,
         Transfer::Index,
         Transfer::Device,
     ];
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Transfer::Pipe => "pipe",
             Transfer::Shm => "shm",
@@ -42,7 +42,7 @@ impl Transfer {
     }
     /// Whether input bytes cross to the worker for every request (`per_request`), once to its host
     /// memory (`once`), or once to the GPU (`device`).
-    pub fn staging(self) -> &'static str {
+    pub(crate) fn staging(self) -> &'static str {
         match self {
             Transfer::Pipe | Transfer::Shm => "per_request",
             Transfer::Index => "once",
@@ -64,8 +64,8 @@ pub enum Channel {
 }
 
 impl Channel {
-    pub const ALL: [Channel; 2] = [Channel::Socket, Channel::Spin];
-    pub fn name(self) -> &'static str {
+    pub(crate) const ALL: [Channel; 2] = [Channel::Socket, Channel::Spin];
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Channel::Socket => "socket",
             Channel::Spin => "spin",
@@ -86,7 +86,7 @@ pub enum SpinWhen {
 }
 
 impl SpinWhen {
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             SpinWhen::Auto => "auto",
             SpinWhen::Always => "always",
@@ -113,14 +113,14 @@ pub enum Placement {
 }
 
 impl Placement {
-    pub const ALL: [Placement; 5] = [
+    pub(crate) const ALL: [Placement; 5] = [
         Placement::Replicate,
         Placement::Partition,
         Placement::Dedicated,
         Placement::OnDemand,
         Placement::Replicas,
     ];
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Placement::Replicate => "replicate",
             Placement::Partition => "partition",
@@ -133,7 +133,12 @@ impl Placement {
     /// The models each of `workers` workers loads at start (model indices), for `models` models.
     /// On-demand workers start empty. `replicas` is each model's worker count under `[replicas]`
     /// (used by the `replicas` placement only): model 0's workers first, then model 1's, and so on.
-    pub fn assign(self, workers: usize, models: usize, replicas: &[usize]) -> Vec<Vec<usize>> {
+    pub(crate) fn assign(
+        self,
+        workers: usize,
+        models: usize,
+        replicas: &[usize],
+    ) -> Vec<Vec<usize>> {
         match self {
             Placement::Replicas => replicas
                 .iter()
@@ -166,8 +171,8 @@ pub enum Pin {
 }
 
 impl Pin {
-    pub const ALL: [Pin; 2] = [Pin::None, Pin::Cores];
-    pub fn name(self) -> &'static str {
+    pub(crate) const ALL: [Pin; 2] = [Pin::None, Pin::Cores];
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Pin::None => "none",
             Pin::Cores => "cores",
@@ -186,8 +191,8 @@ pub enum Provider {
 }
 
 impl Provider {
-    pub const ALL: [Provider; 2] = [Provider::Cpu, Provider::Cuda];
-    pub fn name(self) -> &'static str {
+    pub(crate) const ALL: [Provider; 2] = [Provider::Cpu, Provider::Cuda];
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Provider::Cpu => "cpu",
             Provider::Cuda => "cuda",
@@ -208,12 +213,12 @@ pub enum ConvAlgoSearch {
 }
 
 impl ConvAlgoSearch {
-    pub const ALL: [ConvAlgoSearch; 3] = [
+    pub(crate) const ALL: [ConvAlgoSearch; 3] = [
         ConvAlgoSearch::Exhaustive,
         ConvAlgoSearch::Heuristic,
         ConvAlgoSearch::Default,
     ];
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             ConvAlgoSearch::Exhaustive => "exhaustive",
             ConvAlgoSearch::Heuristic => "heuristic",
@@ -232,8 +237,9 @@ pub enum ArenaExtend {
 }
 
 impl ArenaExtend {
-    pub const ALL: [ArenaExtend; 2] = [ArenaExtend::NextPowerOfTwo, ArenaExtend::SameAsRequested];
-    pub fn name(self) -> &'static str {
+    pub(crate) const ALL: [ArenaExtend; 2] =
+        [ArenaExtend::NextPowerOfTwo, ArenaExtend::SameAsRequested];
+    pub(crate) fn name(self) -> &'static str {
         match self {
             ArenaExtend::NextPowerOfTwo => "next_power_of_two",
             ArenaExtend::SameAsRequested => "same_as_requested",
@@ -254,8 +260,8 @@ pub enum Runtime {
 }
 
 impl Runtime {
-    pub const ALL: [Runtime; 3] = [Runtime::Ort, Runtime::Torch, Runtime::Tract];
-    pub fn name(self) -> &'static str {
+    pub(crate) const ALL: [Runtime; 3] = [Runtime::Ort, Runtime::Torch, Runtime::Tract];
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Runtime::Ort => "ort",
             Runtime::Torch => "torch",
@@ -265,7 +271,7 @@ impl Runtime {
 
     /// Why this build of bench cannot run `self`, and how to fix it; `None` when it can. Only tract
     /// can be missing: it is the cargo feature `tract`.
-    pub fn missing_in_this_build(self) -> Option<(&'static str, &'static str)> {
+    pub(crate) fn missing_in_this_build(self) -> Option<(&'static str, &'static str)> {
         match self {
             Runtime::Ort | Runtime::Torch => None,
             Runtime::Tract => (!cfg!(feature = "tract")).then_some((
@@ -315,7 +321,7 @@ pub enum Arrival {
 }
 
 impl Arrival {
-    pub fn name(&self) -> &'static str {
+    pub(crate) fn name(&self) -> &'static str {
         match self {
             Arrival::Poisson => "poisson",
             Arrival::Constant => "constant",

@@ -28,7 +28,7 @@ use crate::scenario::{Point, Scenario};
 
 /// How a sweep ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     /// Every point measured and valid.
     Clean,
     /// Every point measured, but some are invalid (errors, unstable, too few requests, generator
@@ -40,23 +40,23 @@ pub enum Outcome {
 
 /// Options that come from the command line.
 #[derive(Debug, Clone)]
-pub struct SweepOptions {
-    pub out_dir: PathBuf,
-    pub progress: bool,
+pub(crate) struct SweepOptions {
+    pub(crate) out_dir: PathBuf,
+    pub(crate) progress: bool,
     /// The PM QoS CPU wake-up latency held during the sweep, if any (recorded in run.json).
-    pub cpu_dma_latency_us: Option<u32>,
+    pub(crate) cpu_dma_latency_us: Option<u32>,
     /// `--realtime`: who ran under SCHED_FIFO (recorded in run.json).
-    pub realtime: Option<String>,
+    pub(crate) realtime: Option<String>,
     /// Keep the points already in `out_dir` and run only the others.
-    pub resume: bool,
+    pub(crate) resume: bool,
     /// `--shard`: the scenario's points are already this shard's (recorded in run.json).
-    pub shard: Option<ShardInfo>,
+    pub(crate) shard: Option<ShardInfo>,
     /// The command-line flags that overrode the scenario, by name (recorded in run.json).
-    pub overrides: std::collections::BTreeMap<String, String>,
+    pub(crate) overrides: std::collections::BTreeMap<String, String>,
 }
 
 /// Runs every point of `scenario`, writing `results.csv` and `run.json` under `opts.out_dir`.
-pub async fn sweep(
+pub(crate) async fn sweep(
     scenario: &Scenario,
     ort: Option<&OrtLib>,
     opts: &SweepOptions,
@@ -83,7 +83,7 @@ pub async fn sweep(
     let bar = progress_bar(opts.progress, todo.len() * rounds);
     warn_oversubscribed(&todo, &bar);
     let mut outcome = Outcome::Clean;
-    let mut measured: Vec<Vec<Box<point::Measured>>> = todo.iter().map(|_| Vec::new()).collect();
+    let mut measured: Vec<Vec<point::Measured>> = todo.iter().map(|_| Vec::new()).collect();
     let mut finished: Vec<bool> = vec![false; todo.len()];
     'rounds: for round in 0..rounds {
         for (k, point) in todo.iter().enumerate() {
@@ -113,7 +113,7 @@ pub async fn sweep(
             let result = match step {
                 point::Step::Done(r) => Some(r),
                 point::Step::Measured(m) => {
-                    measured[k].push(m);
+                    measured[k].push(*m);
                     (round + 1 == rounds)
                         .then(|| point::finish(scenario, point, std::mem::take(&mut measured[k])))
                         .transpose()?

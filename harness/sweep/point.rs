@@ -19,22 +19,22 @@ use super::setup;
 
 /// What one point yields.
 #[derive(Debug, Default)]
-pub struct PointResult {
+pub(crate) struct PointResult {
     /// One row per model, per group and `all`; empty when cancelled before a trial finished.
-    pub rows: Vec<Row>,
+    pub(crate) rows: Vec<Row>,
     /// Each worker's start, load times, memory and requests served (for run.json).
-    pub workers: Vec<json::WorkerReport>,
+    pub(crate) workers: Vec<json::WorkerReport>,
     /// Lines for stderr: failed requests by kind, replaced workers, unsupported models.
-    pub notes: Vec<String>,
+    pub(crate) notes: Vec<String>,
     /// The point's histograms as an interval log; `None` when nothing was measured.
-    pub hlog: Option<Vec<u8>>,
+    pub(crate) hlog: Option<Vec<u8>>,
 }
 
 /// Measures one point: starts its pool, warms up, runs every trial, shuts the pool down. Returns
 /// the point's rows (none if cancelled before a trial finished), its workers, notes for stderr and
 /// its histogram log. `bench capacity` calls it for each probe; the sweep calls [`measure`] and
 /// [`finish`] to interleave the trials of its points.
-pub async fn run(
+pub(crate) async fn run(
     scenario: &Scenario,
     ort: Option<&OrtLib>,
     point: &Point,
@@ -42,13 +42,13 @@ pub async fn run(
 ) -> anyhow::Result<PointResult> {
     match measure(scenario, ort, point, cancel, 0..scenario.workload.trials).await? {
         Step::Done(r) => Ok(r),
-        Step::Measured(m) => finish(scenario, point, vec![m]),
+        Step::Measured(m) => finish(scenario, point, vec![*m]),
     }
 }
 
 /// What one pool of a point measured: its warm-up and some of its trials.
 #[derive(Debug)]
-pub struct Measured {
+pub(crate) struct Measured {
     /// The scenario without the models the point's runtime cannot run, when there are such, and
     /// at the point's batch size when it has one.
     narrowed: Option<Scenario>,
@@ -77,7 +77,7 @@ pub struct Measured {
 /// A point's pool after [`measure`]: its measurements, or already the point's whole result (it
 /// could not start, or no model of it runs on its runtime).
 #[derive(Debug)]
-pub enum Step {
+pub(crate) enum Step {
     Measured(Box<Measured>),
     Done(PointResult),
 }
@@ -85,7 +85,7 @@ pub enum Step {
 /// Starts the point's pool, warms up, runs the trials numbered `trials` (each trial's seed
 /// depends on its number, so trial 2 measures the same requests alone or after trial 1) and shuts
 /// the pool down.
-pub async fn measure(
+pub(crate) async fn measure(
     scenario: &Scenario,
     ort: Option<&OrtLib>,
     point: &Point,
@@ -362,10 +362,10 @@ fn mib(bytes: u64) -> f64 {
 /// The point's result from what its pools measured, in the order they ran: the trials and the
 /// warm-ups of all of them, the first pool's workers, each worker's largest memory, the mean CPU
 /// steal, the CPU time of every trial and every restart.
-pub fn finish(
+pub(crate) fn finish(
     scenario: &Scenario,
     point: &Point,
-    rounds: Vec<Box<Measured>>,
+    rounds: Vec<Measured>,
 ) -> anyhow::Result<PointResult> {
     let Some((mut m, steal)) = merge_rounds(rounds) else {
         return Ok(PointResult::default());
@@ -434,11 +434,9 @@ pub fn finish(
 
 /// The rounds of a point as one measurement, in the order they ran, and the mean CPU steal over
 /// them; `None` when there was none.
-fn merge_rounds(
-    rounds: impl IntoIterator<Item = Box<Measured>>,
-) -> Option<(Measured, Option<f64>)> {
+fn merge_rounds(rounds: impl IntoIterator<Item = Measured>) -> Option<(Measured, Option<f64>)> {
     let mut rounds = rounds.into_iter();
-    let mut m = *rounds.next()?;
+    let mut m = rounds.next()?;
     let mut steals: Vec<f64> = m.steal.into_iter().collect();
     for r in rounds {
         // Every pool warmed up: all of it is counted (warm-up requests, first runs, cold starts).

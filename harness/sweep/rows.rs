@@ -8,7 +8,7 @@ use crate::report::{Row, Timings};
 use crate::scenario::{Point, Scenario, slo};
 
 /// How the reason for a lagging generator begins.
-pub const LAG_REASON: &str = "the generator fell behind";
+pub(crate) const LAG_REASON: &str = "the generator fell behind";
 
 /// The verdict on send lag: more than 1% of sends later than [`metrics::LAG_LIMIT`] makes a point
 /// invalid. When the host stole 1% of the CPU time or more meanwhile, the reason says so: its
@@ -31,19 +31,19 @@ fn lag_reason(lagged_pct: f64, steal_pct: Option<f64>) -> Option<String> {
 }
 
 /// A point's verdict before its rows are made.
-pub struct Verdict {
+pub(crate) struct Verdict {
     /// Why the point is invalid; empty when valid.
-    pub reasons: Vec<String>,
+    pub(crate) reasons: Vec<String>,
     /// The generator fell behind its schedule: a fault of the measurement, not of the point.
-    pub lagged: bool,
+    pub(crate) lagged: bool,
     /// Whether the scenario's SLO was met (`None` without one).
-    pub slo_met: Option<bool>,
+    pub(crate) slo_met: Option<bool>,
 }
 
 /// Why a point is invalid, from its `all` summaries (one per trial), phases, the values its SLO is
 /// checked against (cold starts counted, see [`measured`]) and the CPU time the host stole
 /// meanwhile.
-pub fn verdict(
+pub(crate) fn verdict(
     scenario: &Scenario,
     trials: &[PhaseResult],
     all: &[Summary],
@@ -91,7 +91,7 @@ pub fn verdict(
 /// The values an SLO is checked against: `median`'s (the median across trials), with every cold
 /// start counted into the latency ([`metrics::with_cold_starts`]: `latency`, every trial's requests
 /// added, and `cold`, the cold starts of warm-up and trials), and the cold starts' own p99.
-pub fn measured(
+pub(crate) fn measured(
     median: &Summary,
     latency: &hdrhistogram::Histogram<u64>,
     cold: &Record,
@@ -268,18 +268,18 @@ pub(crate) fn unsupported_rows(
 
 /// The workers' resident memory over a point, as the rows report it.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Memory<'a> {
+pub(crate) struct Memory<'a> {
     /// Each worker's at the end of the point, bytes, in worker order.
-    pub rss_per_worker: &'a [u64],
+    pub(crate) rss_per_worker: &'a [u64],
     /// The highest total resident memory of the workers at one moment, bytes (sampled).
-    pub peak_rss_bytes: Option<u64>,
+    pub(crate) peak_rss_bytes: Option<u64>,
 }
 
 /// Picks one traffic target's record (a model's, a group's or `all`) out of a phase.
 type Pick<'p> = &'p dyn Fn(&PhaseResult) -> &Record;
 
 /// Builds the point's rows: one per model, one per ensemble group, then `all`.
-pub fn rows(
+pub(crate) fn rows(
     scenario: &Scenario,
     point: &Point,
     workers: &[WorkerInfo],
@@ -570,13 +570,13 @@ impl PointRows<'_> {
 /// A point's CPU cost over its timed trials, as its rows report it (the same on every row: the
 /// parent and the workers serve every model together, so their CPU time cannot be split by model).
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct CpuCost {
+pub(crate) struct CpuCost {
     /// The parent's CPU time (load generator and samplers, every thread) per request, µs.
-    pub parent_cpu_us_per_req: Option<f64>,
+    pub(crate) parent_cpu_us_per_req: Option<f64>,
     /// The workers' CPU time together per request, µs; `None` when it could not be counted.
-    pub worker_cpu_us_per_req: Option<f64>,
+    pub(crate) worker_cpu_us_per_req: Option<f64>,
     /// Parent and workers together: CPU time over wall time, in cores.
-    pub cores_used: Option<f64>,
+    pub(crate) cores_used: Option<f64>,
 }
 
 impl CpuCost {
@@ -586,7 +586,7 @@ impl CpuCost {
     /// the span is the trial, so this is the CPU time over the successful requests; with a stable
     /// one the CPU time covers every window of a trial and the requests only the reported ones,
     /// which the rates reconcile.
-    pub fn of(cpu: &metrics::CpuSpent, trials: &[PhaseResult]) -> CpuCost {
+    pub(crate) fn of(cpu: &metrics::CpuSpent, trials: &[PhaseResult]) -> CpuCost {
         let requests: u64 = trials.iter().map(|t| t.result.all.ok()).sum();
         let span: std::time::Duration = trials.iter().map(|t| t.span).sum();
         CpuCost::from_totals(cpu, requests, span)
@@ -609,7 +609,7 @@ impl CpuCost {
     }
 
     /// Writes the cost into a row's columns.
-    pub fn set(&self, row: &mut Row) {
+    pub(crate) fn set(&self, row: &mut Row) {
         row.parent_cpu_us_per_req = self.parent_cpu_us_per_req;
         row.worker_cpu_us_per_req = self.worker_cpu_us_per_req;
         row.cores_used = self.cores_used;
@@ -617,7 +617,7 @@ impl CpuCost {
 }
 
 /// One line per kind of failed request: count and first message.
-pub fn error_notes(point: &Point, trials: &[PhaseResult]) -> Vec<String> {
+pub(crate) fn error_notes(point: &Point, trials: &[PhaseResult]) -> Vec<String> {
     let mut all = Record::default();
     for t in trials {
         all.merge(&t.result.all);

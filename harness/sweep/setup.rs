@@ -112,7 +112,7 @@ fn pin_cpu(w: usize, allowed: &[u32]) -> Option<u32> {
 
 /// Takes the models the runtime cannot run out of every worker's preload: they get no requests,
 /// so no worker loads them.
-pub fn leave_out(setups: &mut [Setup], unsupported: &[Option<String>]) {
+pub(crate) fn leave_out(setups: &mut [Setup], unsupported: &[Option<String>]) {
     for setup in setups {
         setup.preload.retain(|&m| unsupported[m as usize].is_none());
     }

@@ -124,7 +124,10 @@ fn a_sweep_writes_the_recorded_columns_in_order() {
         .unwrap_or_else(|e| panic!("no results.csv ({e}): {}", out.stderr));
     let header: Vec<&str> = text.lines().next().unwrap().split(',').collect();
     for column in &added {
-        assert!(header.contains(column), "added column `{column}` is missing");
+        assert!(
+            header.contains(column),
+            "added column `{column}` is missing"
+        );
     }
     let old: Vec<&str> = header
         .iter()

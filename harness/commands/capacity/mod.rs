@@ -34,19 +34,19 @@ use crate::scenario::slo::{self, Constraint};
 use crate::scenario::{Arrival, Limit, LoadPoint, Point, Scenario, StopRule};
 
 mod probes;
-pub use probes::run;
+pub(crate) use probes::run;
 
 /// How the rate search proceeds and when it stops.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct SearchOptions {
+pub(crate) struct SearchOptions {
     /// The lowest rate tried, requests/s. Failing there ends the search with no answer.
-    pub min_rate: f64,
+    pub(crate) min_rate: f64,
     /// The highest rate tried, requests/s.
-    pub max_rate: f64,
+    pub(crate) max_rate: f64,
     /// Stop when the lowest failing rate is within this many percent above the highest meeting one.
-    pub precision_pct: f64,
+    pub(crate) precision_pct: f64,
     /// Probes per configuration (the closed-loop estimate not counted).
-    pub max_probes: usize,
+    pub(crate) max_probes: usize,
 }
 
 impl Default for SearchOptions {
@@ -63,7 +63,7 @@ impl Default for SearchOptions {
 /// Which phase of the search a probe belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Step {
+pub(crate) enum Step {
     /// The closed-loop probe that estimates the start rate.
     Estimate,
     /// Doubling or halving until one rate meets the SLO and one fails.
@@ -74,7 +74,7 @@ pub enum Step {
 
 /// Why a search ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum End {
+pub(crate) enum End {
     /// The highest meeting rate and the lowest failing one are within the precision.
     Converged,
     /// The probe budget ran out first; the answer is the highest rate that met.
@@ -89,7 +89,7 @@ pub enum End {
 /// probe, report the outcome with [`Search::record`], until `next` returns `None`. Pure, so it is
 /// tested on functions with a known answer.
 #[derive(Debug, Clone)]
-pub struct Search {
+pub(crate) struct Search {
     opts: SearchOptions,
     /// The highest rate that met the SLO.
     lo: Option<f64>,
@@ -101,7 +101,7 @@ pub struct Search {
 }
 
 /// Rates are rounded so that point ids stay readable: whole requests/s from 100 up, tenths below.
-pub fn round_rate(r: f64) -> f64 {
+pub(crate) fn round_rate(r: f64) -> f64 {
     if r >= 100.0 {
         r.round()
     } else {
@@ -111,7 +111,7 @@ pub fn round_rate(r: f64) -> f64 {
 
 impl Search {
     /// A search that starts at `start` requests/s (clamped to the allowed range).
-    pub fn new(start: f64, opts: SearchOptions) -> Search {
+    pub(crate) fn new(start: f64, opts: SearchOptions) -> Search {
         let start = round_rate(start.clamp(opts.min_rate, opts.max_rate));
         Search {
             opts,
@@ -124,12 +124,12 @@ impl Search {
     }
 
     /// The next rate to probe, and why; `None` once the search has ended.
-    pub fn next(&self) -> Option<(f64, Step)> {
+    pub(crate) fn next(&self) -> Option<(f64, Step)> {
         self.next
     }
 
     /// Records whether `rate` met the SLO and picks the next rate.
-    pub fn record(&mut self, rate: f64, met: bool) {
+    pub(crate) fn record(&mut self, rate: f64, met: bool) {
         self.probes += 1;
         if met {
             self.lo = Some(self.lo.map_or(rate, |l: f64| l.max(rate)));
@@ -167,76 +167,76 @@ impl Search {
     }
 
     /// The highest rate that met the SLO.
-    pub fn best(&self) -> Option<f64> {
+    pub(crate) fn best(&self) -> Option<f64> {
         self.lo
     }
 
     /// The lowest rate that failed it.
-    pub fn lowest_failing(&self) -> Option<f64> {
+    pub(crate) fn lowest_failing(&self) -> Option<f64> {
         self.hi
     }
 
     /// Why the search ended; `None` while it runs.
-    pub fn end(&self) -> Option<End> {
+    pub(crate) fn end(&self) -> Option<End> {
         self.end
     }
 
-    pub fn probes(&self) -> usize {
+    pub(crate) fn probes(&self) -> usize {
         self.probes
     }
 }
 
 /// The file `bench capacity` writes into its output folder.
-pub const CSV_FILE: &str = crate::report::outdir::CAPACITY_CSV;
+pub(crate) const CSV_FILE: &str = crate::report::outdir::CAPACITY_CSV;
 
 /// One line of `capacity.csv`: one probe of one configuration. Times are in µs and every float
 /// has three decimals, as in `results.csv` ([`ProbeRow::rounded`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ProbeRow {
+pub(crate) struct ProbeRow {
     /// The configuration: the point id without its load, e.g. `w2-t1-shm-partition-cpu`.
-    pub config: String,
+    pub(crate) config: String,
     /// The configuration's axis columns as `results.csv` has them, in its order (workers,
     /// transfer, runtime, the session options, batch, batching, ...; the load's are the probe's
     /// own, below), from the axes' declarations ([`crate::scenario::axes::config_cells`]). Written
     /// between `config` and `probe` (`ProbeRow::record`).
     #[serde(skip)]
-    pub axes: Vec<(&'static str, serde_json::Value)>,
+    pub(crate) axes: Vec<(&'static str, serde_json::Value)>,
     /// 1, 2, … within the configuration; 0 is the closed-loop estimate.
-    pub probe: usize,
-    pub step: Step,
+    pub(crate) probe: usize,
+    pub(crate) step: Step,
     /// `open`, or `closed` for the estimate.
-    pub load: String,
+    pub(crate) load: String,
     /// The estimate: requests in flight.
-    pub concurrency: Option<usize>,
+    pub(crate) concurrency: Option<usize>,
     /// The offered rate, requests/s (open loop).
-    pub rate_rps: Option<f64>,
+    pub(crate) rate_rps: Option<f64>,
     /// Completed requests per second in the measured window (median across trials).
-    pub throughput_rps: f64,
-    pub latency_p50_us: f64,
-    pub latency_p99_us: f64,
-    pub latency_p999_us: f64,
-    pub errors: u64,
+    pub(crate) throughput_rps: f64,
+    pub(crate) latency_p50_us: f64,
+    pub(crate) latency_p99_us: f64,
+    pub(crate) latency_p999_us: f64,
+    pub(crate) errors: u64,
     /// Resident memory of all workers together at the end of the probe.
-    pub rss_mib: f64,
+    pub(crate) rss_mib: f64,
     /// Whether the probe is a valid measurement (the sweep's verdict, SLO aside).
-    pub valid: bool,
+    pub(crate) valid: bool,
     /// The measurement could not be trusted (the generator lagged, or the host stole CPU time)
     /// while the workers kept up: not a verdict on the configuration. Retried.
-    pub unreliable: bool,
+    pub(crate) unreliable: bool,
     /// Whether the measured values meet every objective of the SLO.
-    pub slo_met: bool,
+    pub(crate) slo_met: bool,
     /// `valid` and `slo_met`: the rate is within capacity. Empty for the estimate.
-    pub met: Option<bool>,
+    pub(crate) met: Option<bool>,
     /// `true` on the probe that gives the configuration's capacity (its highest meeting rate).
-    pub chosen: bool,
+    pub(crate) chosen: bool,
     /// Why the probe is invalid, and each objective missed.
-    pub reason: String,
+    pub(crate) reason: String,
 }
 
 impl ProbeRow {
     /// The row with every float rounded to three decimals, as `results.csv` writes them
     /// ([`crate::report::Row::rounded`]); a test checks that the list names every float column.
-    pub fn rounded(&self) -> ProbeRow {
+    pub(crate) fn rounded(&self) -> ProbeRow {
         let r3 = |v: f64| (v * 1000.0).round() / 1000.0;
         let mut r = self.clone();
         for v in [
@@ -285,28 +285,28 @@ fn axis_columns(point: &Point) -> Vec<(&'static str, serde_json::Value)> {
 
 /// One configuration's answer.
 #[derive(Debug, Clone, PartialEq)]
-pub struct ConfigResult {
-    pub config: String,
-    pub point: Point,
+pub(crate) struct ConfigResult {
+    pub(crate) config: String,
+    pub(crate) point: Point,
     /// The highest rate that met the SLO, with its probe.
-    pub capacity: Option<ProbeRow>,
+    pub(crate) capacity: Option<ProbeRow>,
     /// The lowest rate that failed, if any was probed.
-    pub lowest_failing: Option<f64>,
-    pub end: End,
-    pub probes: usize,
+    pub(crate) lowest_failing: Option<f64>,
+    pub(crate) end: End,
+    pub(crate) probes: usize,
     /// Why the lowest failing rate failed.
-    pub failing_reason: String,
+    pub(crate) failing_reason: String,
     /// Rates whose probes stayed unreliable after their retries (they bound the search as
     /// failures), in probe order.
-    pub unreliable: Vec<f64>,
+    pub(crate) unreliable: Vec<f64>,
     /// No open-loop rate met the SLO, but the closed-loop estimate did: its throughput is a lower
     /// bound of the capacity.
-    pub lower_bound: Option<ProbeRow>,
+    pub(crate) lower_bound: Option<ProbeRow>,
 }
 
 impl ConfigResult {
     /// How sure the answer is, and why, in a few words.
-    pub fn confidence(&self) -> String {
+    pub(crate) fn confidence(&self) -> String {
         match (&self.capacity, &self.lower_bound, self.unreliable.first()) {
             (Some(_), _, None) => "measured".into(),
             (Some(_), _, Some(r)) => format!(
@@ -328,7 +328,7 @@ impl ConfigResult {
 
     /// The capacity in requests/s: the highest open-loop rate that met the SLO, else the
     /// closed-loop lower bound.
-    pub fn rate(&self) -> Option<f64> {
+    pub(crate) fn rate(&self) -> Option<f64> {
         self.capacity
             .as_ref()
             .and_then(|p| p.rate_rps)
@@ -338,30 +338,30 @@ impl ConfigResult {
 
 /// Settings from the command line.
 #[derive(Debug, Clone)]
-pub struct CapacityOptions {
-    pub slo: Vec<Constraint>,
-    pub search: SearchOptions,
+pub(crate) struct CapacityOptions {
+    pub(crate) slo: Vec<Constraint>,
+    pub(crate) search: SearchOptions,
     /// Skip the closed-loop estimate and start every search here.
-    pub start_rate: Option<f64>,
-    pub out_dir: PathBuf,
-    pub progress: bool,
+    pub(crate) start_rate: Option<f64>,
+    pub(crate) out_dir: PathBuf,
+    pub(crate) progress: bool,
 }
 
 /// How a capacity run ended.
 #[derive(Debug, Clone)]
-pub struct Capacity {
-    pub results: Vec<ConfigResult>,
+pub(crate) struct Capacity {
+    pub(crate) results: Vec<ConfigResult>,
     /// The search settings used (`min_rate` may have been raised; see [`min_rate_floor`]).
-    pub search: SearchOptions,
+    pub(crate) search: SearchOptions,
     /// The index in `results` of the best configuration, if any met the SLO.
-    pub best: Option<usize>,
+    pub(crate) best: Option<usize>,
     /// Stopped by this signal.
-    pub interrupted: Option<i32>,
+    pub(crate) interrupted: Option<i32>,
 }
 
 /// The configurations of a scenario: its points with the load axis removed, in sweep order. Each
 /// comes back as its first point; the id is that point's id without the load.
-pub fn configs(scenario: &Scenario) -> Vec<(String, Point)> {
+pub(crate) fn configs(scenario: &Scenario) -> Vec<(String, Point)> {
     let mut out: Vec<(String, Point)> = Vec::new();
     for p in &scenario.points {
         // The load's part of the id, wherever it is (a runtime or worker_concurrency part may
@@ -380,7 +380,7 @@ pub fn configs(scenario: &Scenario) -> Vec<(String, Point)> {
 }
 
 /// Checks that the scenario can be searched by rate.
-pub fn check(scenario: &Scenario, opts: &CapacityOptions) -> anyhow::Result<()> {
+pub(crate) fn check(scenario: &Scenario, opts: &CapacityOptions) -> anyhow::Result<()> {
     anyhow::ensure!(
         !opts.slo.is_empty(),
         "capacity needs an SLO to search against: pass --slo p99_ms=50 (or add `slo = \"p99_ms <= 50\"` to {})",
@@ -416,7 +416,7 @@ pub fn check(scenario: &Scenario, opts: &CapacityOptions) -> anyhow::Result<()> 
 /// The lowest rate at which a probe can be valid: with a fixed duration `d` and `min_requests`,
 /// a probe at a lower rate cannot reach the minimum. It keeps a 25% margin for the randomness of
 /// Poisson arrivals. `None` when the stop rule is not a duration or there is no minimum.
-pub fn min_rate_floor(scenario: &Scenario) -> Option<f64> {
+pub(crate) fn min_rate_floor(scenario: &Scenario) -> Option<f64> {
     match scenario.workload.stop {
         StopRule::Fixed(Limit::Duration(d)) if scenario.workload.min_requests > 0 => {
             let r = 1.25 * scenario.workload.min_requests as f64 / d.as_secs_f64().max(1e-9);
@@ -430,14 +430,14 @@ pub fn min_rate_floor(scenario: &Scenario) -> Option<f64> {
 /// workers did not keep up, whatever the latency of the requests that did finish. It allows 10%
 /// plus three standard deviations of a Poisson count of `rate × duration_s` arrivals, so that a
 /// short probe is not failed by the randomness of its own schedule.
-pub fn kept_up_floor(rate: f64, duration_s: f64) -> f64 {
+pub(crate) fn kept_up_floor(rate: f64, duration_s: f64) -> f64 {
     let expected = (rate * duration_s).max(1.0);
     (0.9 - 3.0 / expected.sqrt()).max(0.0)
 }
 
 /// Judges one probe from its `all` row: the row's verdict (measured without the SLO), the
 /// completed share of the offered rate, and each objective.
-pub fn judge(
+pub(crate) fn judge(
     config: &str,
     point: &Point,
     probe: usize,
@@ -515,7 +515,7 @@ pub fn judge(
 
 /// The best configuration: the most capacity; among those within `tie_pct` percent of it, the least
 /// memory (then the most capacity).
-pub fn best(results: &[ConfigResult], tie_pct: f64) -> Option<usize> {
+pub(crate) fn best(results: &[ConfigResult], tie_pct: f64) -> Option<usize> {
     let cap = |r: &ConfigResult| r.rate();
     let top = results
         .iter()
@@ -540,13 +540,13 @@ pub fn best(results: &[ConfigResult], tie_pct: f64) -> Option<usize> {
 }
 
 /// Within this many percent of the most throughput, the configuration with less memory wins.
-pub const TIE_PCT: f64 = 2.0;
+pub(crate) const TIE_PCT: f64 = 2.0;
 
 /// More CPU time than this taken by the host during a probe makes its measurement unreliable.
-pub const STEAL_LIMIT_PCT: f64 = 5.0;
+pub(crate) const STEAL_LIMIT_PCT: f64 = 5.0;
 
 /// How many times an unreliable probe is measured again before it counts against its rate.
-pub const RETRIES: usize = 2;
+pub(crate) const RETRIES: usize = 2;
 
 fn write_csv(path: &Path, rows: &[ProbeRow]) -> anyhow::Result<()> {
     let mut w = ::csv::Writer::from_writer(Vec::new());
@@ -562,7 +562,7 @@ fn write_csv(path: &Path, rows: &[ProbeRow]) -> anyhow::Result<()> {
 }
 
 /// A configuration in words: `2 workers × 1 thread, shm, partition`.
-pub fn describe(p: &Point) -> String {
+pub(crate) fn describe(p: &Point) -> String {
     let plural = |n: usize, one: &str| format!("{n} {one}{}", if n == 1 { "" } else { "s" });
     let mut s = format!(
         "{} × {}, {}",
@@ -603,7 +603,7 @@ fn grouped(v: f64) -> String {
 }
 
 /// The console answer: a table with one line per configuration, then the best one in a sentence.
-pub fn render(c: &Capacity, slo: &[Constraint]) -> String {
+pub(crate) fn render(c: &Capacity, slo: &[Constraint]) -> String {
     let search = &c.search;
     let slo_text: Vec<String> = slo.iter().map(|c| c.to_string()).collect();
     let slo_text = slo_text.join(", ");

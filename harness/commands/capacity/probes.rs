@@ -18,7 +18,7 @@ use super::{
 };
 
 /// Runs the search for every configuration, writing `capacity.csv` after each probe.
-pub async fn run(
+pub(crate) async fn run(
     scenario: &Scenario,
     ort: Option<&OrtLib>,
     opts: &CapacityOptions,

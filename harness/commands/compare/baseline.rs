@@ -15,17 +15,17 @@ use crate::report::hlog;
 use crate::report::results::{CSV_FILE, JSON_FILE};
 
 /// Where baselines live when `--baselines` does not say.
-pub const DEFAULT_ROOT: &str = "reports/baselines";
+pub(crate) const DEFAULT_ROOT: &str = "reports/baselines";
 
 /// Earlier runs kept beside a baseline.
-pub const KEEP: usize = 4;
+pub(crate) const KEEP: usize = 4;
 
 /// The files of one run in a baseline folder.
 const RUN_FILES: [&str; 3] = [CSV_FILE, JSON_FILE, hlog::DIR];
 
 /// Checks a baseline's name: letters, digits, `-`, `_` and `.`, not starting with a dot, so that
 /// it is one folder name everywhere.
-pub fn check_name(name: &str) -> Result<(), String> {
+pub(crate) fn check_name(name: &str) -> Result<(), String> {
     let ok = !name.is_empty()
         && !name.starts_with('.')
         && name
@@ -41,14 +41,19 @@ pub fn check_name(name: &str) -> Result<(), String> {
 }
 
 /// The folder of baseline `name` of scenario `scenario`.
-pub fn path(root: &Path, scenario: &str, name: &str) -> PathBuf {
+pub(crate) fn path(root: &Path, scenario: &str, name: &str) -> PathBuf {
     root.join(scenario).join(name)
 }
 
 /// Copies the results in `results` into baseline `name` of `scenario`. A baseline of that name
 /// becomes its most recent earlier run (of at most [`KEEP`]); the new folder is written beside the
 /// old and renamed over it. Returns its folder.
-pub fn save(results: &Path, root: &Path, scenario: &str, name: &str) -> anyhow::Result<PathBuf> {
+pub(crate) fn save(
+    results: &Path,
+    root: &Path,
+    scenario: &str,
+    name: &str,
+) -> anyhow::Result<PathBuf> {
     check_name(name).map_err(anyhow::Error::msg)?;
     let dest = path(root, scenario, name);
     let parent = dest.parent().unwrap_or(root);
@@ -101,7 +106,7 @@ pub fn save(results: &Path, root: &Path, scenario: &str, name: &str) -> anyhow::
 }
 
 /// The earlier runs kept with the baseline in `dir`, most recent first.
-pub fn earlier(dir: &Path) -> Vec<PathBuf> {
+pub(crate) fn earlier(dir: &Path) -> Vec<PathBuf> {
     (1..=KEEP)
         .map(|k| dir.join("earlier").join(k.to_string()))
         .filter(|d| d.join(CSV_FILE).is_file())
@@ -109,7 +114,7 @@ pub fn earlier(dir: &Path) -> Vec<PathBuf> {
 }
 
 /// The folder of a saved baseline, or an error that lists the baselines saved for the scenario.
-pub fn find(root: &Path, scenario: &str, name: &str) -> anyhow::Result<PathBuf> {
+pub(crate) fn find(root: &Path, scenario: &str, name: &str) -> anyhow::Result<PathBuf> {
     check_name(name).map_err(anyhow::Error::msg)?;
     let dir = path(root, scenario, name);
     if dir.join(CSV_FILE).is_file() {

@@ -30,16 +30,16 @@ use rand_distr::StandardNormal;
 use super::Metric;
 
 /// Replicates per interval at least; more for the far percentiles of many judgements.
-pub const REPLICATES: usize = 2000;
+pub(crate) const REPLICATES: usize = 2000;
 
 /// The family-wise error rate of a comparison's intervals together.
-pub const ALPHA: f64 = 0.05;
+pub(crate) const ALPHA: f64 = 0.05;
 
 /// One measured trial of one model at one point: its latency histogram (ns) and how long it ran.
 #[derive(Debug, Clone)]
-pub struct Trial {
-    pub latency: Histogram<u64>,
-    pub span_s: f64,
+pub(crate) struct Trial {
+    pub(crate) latency: Histogram<u64>,
+    pub(crate) span_s: f64,
 }
 
 /// A trial's latencies as a cumulative table, for fast quantiles: `(requests so far, value ns)`
@@ -123,7 +123,7 @@ fn replicate(
 /// confidence 1 − [`ALPHA`] / `judgements` (simultaneous over a comparison's `judgements`);
 /// `None` without trials on both sides or when a replicate's baseline is 0. The same inputs
 /// always give the same interval (a fixed seed).
-pub fn change_interval(
+pub(crate) fn change_interval(
     base: &[Trial],
     cand: &[Trial],
     m: Metric,

@@ -30,14 +30,14 @@ pub mod interval;
 mod judge;
 mod read;
 mod render;
-pub use interval::{Trial, change_interval};
-pub use read::load;
+pub(crate) use interval::{Trial, change_interval};
+pub(crate) use read::load;
 
 use judge::{judge, noise, runs_band};
 
 /// A metric that can be compared.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Metric {
+pub(crate) enum Metric {
     Throughput,
     P50,
     P90,
@@ -49,7 +49,7 @@ pub enum Metric {
 }
 
 impl Metric {
-    pub const ALL: [Metric; 8] = [
+    pub(crate) const ALL: [Metric; 8] = [
         Metric::Throughput,
         Metric::P50,
         Metric::P90,
@@ -61,7 +61,7 @@ impl Metric {
     ];
 
     /// The name used by `--metrics`.
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Metric::Throughput => "throughput",
             Metric::P50 => "p50",
@@ -75,7 +75,7 @@ impl Metric {
     }
 
     /// The `results.csv` column holding the value (the median across trials).
-    pub fn column(self) -> &'static str {
+    pub(crate) fn column(self) -> &'static str {
         match self {
             Metric::Throughput => "throughput_rps",
             Metric::P50 => "latency_p50_us",
@@ -89,7 +89,7 @@ impl Metric {
     }
 
     /// The columns holding the trial range (minimum, maximum), where `results.csv` has them.
-    pub fn range_columns(self) -> Option<(&'static str, &'static str)> {
+    pub(crate) fn range_columns(self) -> Option<(&'static str, &'static str)> {
         match self {
             Metric::Throughput => Some(("throughput_rps_min", "throughput_rps_max")),
             Metric::P99 => Some(("latency_p99_us_min", "latency_p99_us_max")),
@@ -99,7 +99,7 @@ impl Metric {
 
     /// Parses one name of `--metrics`: `throughput` (or `throughput_rps`), `p50` … `p999`
     /// (or `p99.9`), `max`, `mean`, or the CSV column name.
-    pub fn parse(s: &str) -> Result<Metric, String> {
+    pub(crate) fn parse(s: &str) -> Result<Metric, String> {
         let t = s.trim().to_ascii_lowercase();
         let t = match t.as_str() {
             "p99.9" => "p999",
@@ -120,7 +120,7 @@ impl Metric {
     }
 
     /// Parses a comma-separated list such as `throughput,p50,p99,p999` (duplicates dropped).
-    pub fn parse_list(s: &str) -> Result<Vec<Metric>, String> {
+    pub(crate) fn parse_list(s: &str) -> Result<Vec<Metric>, String> {
         let mut out = Vec::new();
         for part in s.split(',').filter(|p| !p.trim().is_empty()) {
             let m = Metric::parse(part)?;
@@ -139,7 +139,7 @@ impl Metric {
     }
 
     /// The value in a row: requests/s for throughput, µs for latencies.
-    pub fn value(self, r: &Row) -> f64 {
+    pub(crate) fn value(self, r: &Row) -> f64 {
         match self {
             Metric::Throughput => r.throughput_rps,
             Metric::P50 => r.latency_p50_us,
@@ -183,27 +183,27 @@ impl Metric {
 /// One side of a comparison: the rows of a `results.csv`, and the trial ranges of metrics the CSV
 /// keeps no range for, read from the `hlog/` folder beside it.
 #[derive(Debug, Clone, Default)]
-pub struct Side {
+pub(crate) struct Side {
     /// The `results.csv` file the rows come from.
-    pub file: PathBuf,
-    pub rows: Vec<Row>,
+    pub(crate) file: PathBuf,
+    pub(crate) rows: Vec<Row>,
     /// `(point_id, model, metric)` → the minimum and maximum across trials.
-    pub ranges: HashMap<(String, String, Metric), (f64, f64)>,
+    pub(crate) ranges: HashMap<(String, String, Metric), (f64, f64)>,
     /// `(point_id, model)` → each trial's latency histogram, from `hlog/`: what the confidence
     /// intervals are computed from.
-    pub trials: HashMap<(String, String), Vec<Trial>>,
+    pub(crate) trials: HashMap<(String, String), Vec<Trial>>,
     /// Problems that did not stop the comparison (an unreadable histogram log).
-    pub warnings: Vec<String>,
+    pub(crate) warnings: Vec<String>,
     /// The folder's `run.json`, when there is one.
-    pub info: Option<RunInfo>,
+    pub(crate) info: Option<RunInfo>,
     /// Earlier runs of a named baseline (most recent first): their rows give the spread between
     /// runs, which trials within one run cannot show.
-    pub history: Vec<Vec<Row>>,
+    pub(crate) history: Vec<Vec<Row>>,
 }
 
 impl Side {
     /// A side with only the rows (the CSV's own ranges for throughput and p99).
-    pub fn of_rows(file: impl Into<PathBuf>, rows: Vec<Row>) -> Side {
+    pub(crate) fn of_rows(file: impl Into<PathBuf>, rows: Vec<Row>) -> Side {
         Side {
             file: file.into(),
             rows,
@@ -228,7 +228,7 @@ impl Side {
 
 /// How uncertain one comparison is.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Noise {
+pub(crate) enum Noise {
     /// The 95% confidence interval of the change, in percent (from `trials` trials a side at
     /// the fewest).
     Interval { low: f64, high: f64, trials: usize },
@@ -242,7 +242,7 @@ pub enum Noise {
 
 /// What a comparison found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Verdict {
+pub(crate) enum Verdict {
     /// Worse than both the threshold and the noise band.
     Regression,
     /// Better than both the threshold and the noise band.
@@ -254,7 +254,7 @@ pub enum Verdict {
 }
 
 impl Verdict {
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Verdict::Regression => "REGRESSION",
             Verdict::Improvement => "improvement",
@@ -266,47 +266,47 @@ impl Verdict {
 
 /// One metric of one matched row.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Change {
-    pub point_id: String,
-    pub model: String,
-    pub metric: Metric,
-    pub baseline: f64,
-    pub candidate: f64,
+pub(crate) struct Change {
+    pub(crate) point_id: String,
+    pub(crate) model: String,
+    pub(crate) metric: Metric,
+    pub(crate) baseline: f64,
+    pub(crate) candidate: f64,
     /// `(candidate − baseline) / baseline` in percent; `None` when the baseline is 0.
-    pub change_pct: Option<f64>,
-    pub noise: Noise,
+    pub(crate) change_pct: Option<f64>,
+    pub(crate) noise: Noise,
     /// Where the baseline's runs (a named baseline's history) say this metric may fall by
     /// chance: a change inside it is noise.
-    pub runs_band: Option<RunsBand>,
-    pub verdict: Verdict,
+    pub(crate) runs_band: Option<RunsBand>,
+    pub(crate) verdict: Verdict,
     /// Says when a side's point is invalid (its numbers are less trustworthy).
-    pub note: String,
+    pub(crate) note: String,
 }
 
 /// The 95% prediction interval of one more run from a named baseline's runs, in percent of the
 /// baseline's value (see `runs_band`).
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct RunsBand {
-    pub low: f64,
-    pub high: f64,
+pub(crate) struct RunsBand {
+    pub(crate) low: f64,
+    pub(crate) high: f64,
     /// The baseline run and its earlier runs that had this row.
-    pub runs: usize,
+    pub(crate) runs: usize,
 }
 
 /// Settings of a comparison.
 #[derive(Debug, Clone)]
-pub struct Options {
-    pub metrics: Vec<Metric>,
+pub(crate) struct Options {
+    pub(crate) metrics: Vec<Metric>,
     /// A change must be worse than this many percent to count.
-    pub threshold_pct: f64,
+    pub(crate) threshold_pct: f64,
     /// A latency must also move by at least this many microseconds to count: smaller moves are
     /// below the scheduling noise of a shared machine.
-    pub min_change_us: f64,
+    pub(crate) min_change_us: f64,
 }
 
 /// The default of `--min-change-us`: about half of what waking an idle peer costs on a 2-vCPU
 /// VM (70–95 µs), so a tail that moves by less than one scheduler wake-up is not a regression.
-pub const DEFAULT_MIN_CHANGE_US: f64 = 50.0;
+pub(crate) const DEFAULT_MIN_CHANGE_US: f64 = 50.0;
 
 impl Default for Options {
     fn default() -> Self {
@@ -320,28 +320,28 @@ impl Default for Options {
 
 /// The whole comparison.
 #[derive(Debug, Clone)]
-pub struct Comparison {
-    pub baseline: PathBuf,
-    pub candidate: PathBuf,
-    pub threshold_pct: f64,
-    pub min_change_us: f64,
-    pub metrics: Vec<Metric>,
+pub(crate) struct Comparison {
+    pub(crate) baseline: PathBuf,
+    pub(crate) candidate: PathBuf,
+    pub(crate) threshold_pct: f64,
+    pub(crate) min_change_us: f64,
+    pub(crate) metrics: Vec<Metric>,
     /// In the baseline's row order, then by metric.
-    pub changes: Vec<Change>,
+    pub(crate) changes: Vec<Change>,
     /// `(point_id, model)` only in the candidate.
-    pub added: Vec<(String, String)>,
+    pub(crate) added: Vec<(String, String)>,
     /// `(point_id, model)` only in the baseline.
-    pub missing: Vec<(String, String)>,
+    pub(crate) missing: Vec<(String, String)>,
     /// How the runs differ ([`differences`]), when compared anyway (`--allow-different`).
-    pub differences: Vec<String>,
+    pub(crate) differences: Vec<String>,
 }
 
 impl Comparison {
-    pub fn count(&self, v: Verdict) -> usize {
+    pub(crate) fn count(&self, v: Verdict) -> usize {
         self.changes.iter().filter(|c| c.verdict == v).count()
     }
 
-    pub fn has_regression(&self) -> bool {
+    pub(crate) fn has_regression(&self) -> bool {
         self.count(Verdict::Regression) > 0
     }
 }
@@ -349,7 +349,7 @@ impl Comparison {
 /// What makes two runs' numbers not comparable: a different scenario file, other effective
 /// settings (trials, warm-up, stop rule, load, ...: `scenario::effective_settings`), another ONNX
 /// Runtime, another CPU model or core count. One line per difference, baseline first.
-pub fn differences(base: &RunInfo, cand: &RunInfo) -> Vec<String> {
+pub(crate) fn differences(base: &RunInfo, cand: &RunInfo) -> Vec<String> {
     let mut out = Vec::new();
     let mut differ = |what: &str, b: String, c: String| {
         if b != c {
@@ -398,7 +398,7 @@ pub fn differences(base: &RunInfo, cand: &RunInfo) -> Vec<String> {
 
 /// Why two results cannot be compared.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum CompareError {
+pub(crate) enum CompareError {
     #[error(
         "the baseline and the candidate have no point in common (baseline points: {baseline}; candidate points: {candidate}): \
          compare results of the same scenario, whose point ids match"
@@ -428,7 +428,7 @@ fn point_ids(side: &Side) -> Vec<&str> {
 }
 
 /// Compares `candidate` against `baseline`: rows are matched by point id and model.
-pub fn compare(
+pub(crate) fn compare(
     baseline: &Side,
     candidate: &Side,
     opts: &Options,

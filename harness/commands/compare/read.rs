@@ -15,7 +15,7 @@ use super::{Metric, Side, Trial};
 /// Reads one side: `path` is a `results.csv` or a results directory holding one. `label` names the
 /// side in messages (`baseline`, `candidate`). Only the columns the comparison needs must be
 /// present; others may be missing or extra (results of another version of bench).
-pub fn load(path: &Path, label: &str, metrics: &[Metric]) -> anyhow::Result<Side> {
+pub(crate) fn load(path: &Path, label: &str, metrics: &[Metric]) -> anyhow::Result<Side> {
     let fix = "pass a results.csv, or a results directory written by `bench sweep --out DIR`";
     anyhow::ensure!(
         path.exists(),

@@ -11,7 +11,7 @@ use super::{Change, Comparison, Metric, Noise, Verdict};
 
 impl Comparison {
     /// One line: the counts of each verdict, and the rows added and missing.
-    pub fn headline(&self) -> String {
+    pub(crate) fn headline(&self) -> String {
         let n = |v| self.count(v);
         let plural =
             |k: usize, one: &str, many: &str| format!("{k} {}", if k == 1 { one } else { many });
@@ -34,7 +34,7 @@ impl Comparison {
     }
 
     /// Sentences about the noise band: where there was none, only the threshold applied.
-    pub fn noise_notes(&self) -> Vec<String> {
+    pub(crate) fn noise_notes(&self) -> Vec<String> {
         let mut notes = Vec::new();
         let single = self
             .changes
@@ -104,7 +104,7 @@ impl Comparison {
 
     /// The console report: a table (regressions and improvements, or everything with `all`), the
     /// notes and the headline.
-    pub fn render(&self, all: bool) -> String {
+    pub(crate) fn render(&self, all: bool) -> String {
         let mut out = String::new();
         let _ = writeln!(
             out,
@@ -152,7 +152,7 @@ impl Comparison {
 
     /// Markdown for a CI job summary: the headline, the regressions and improvements, notes, and
     /// every comparison in a collapsed section.
-    pub fn markdown(&self) -> String {
+    pub(crate) fn markdown(&self) -> String {
         let mut out = String::new();
         let regressions = self.count(Verdict::Regression);
         let _ = writeln!(
@@ -218,7 +218,7 @@ impl Comparison {
     /// throughput (tool `customBiggerIsBetter`, requests/s); otherwise the latency metrics (tool
     /// `customSmallerIsBetter`, µs). One entry per point, model and metric, named
     /// `POINT/MODEL/METRIC`, its interval or band as `range` and the verdict in `extra`.
-    pub fn benchmark_json(&self, bigger: bool) -> String {
+    pub(crate) fn benchmark_json(&self, bigger: bool) -> String {
         let entries: Vec<serde_json::Value> = self
             .changes
             .iter()

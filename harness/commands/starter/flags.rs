@@ -9,17 +9,17 @@ use std::path::PathBuf;
 /// that itself holds a colon (`input_1:0`, as tf2onnx writes) stays whole unless the part before
 /// the first colon is a model name.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Scoped<T> {
+pub(crate) struct Scoped<T> {
     /// `NAME` or `MODEL:NAME`, as written.
-    pub target: String,
-    pub value: T,
+    pub(crate) target: String,
+    pub(crate) value: T,
     /// The whole flag value, for messages.
-    pub text: String,
+    pub(crate) text: String,
 }
 
 /// What `--input NAME=VALUE|FILE` sets: the generators `const` and `file` of the scenario format.
 #[derive(Debug, Clone, PartialEq)]
-pub enum InputValue {
+pub(crate) enum InputValue {
     Bool(bool),
     Int(i64),
     Float(f64),
@@ -33,7 +33,7 @@ const TENSOR_FILES: [&str; 3] = [".npy", ".npz", ".pb"];
 
 /// `--dims NAME=SIZE`: a named dim's size, at least 1. The name is everything before the last
 /// `=`, so dotted names (`p2o.DynamicDimension.0=2`) need no quoting.
-pub fn parse_dim(s: &str) -> Result<Scoped<i64>, String> {
+pub(crate) fn parse_dim(s: &str) -> Result<Scoped<i64>, String> {
     let (name, size) = split_last(s, "NAME=SIZE, e.g. batch=1")?;
     let size: i64 = size
         .trim()
@@ -52,7 +52,7 @@ pub fn parse_dim(s: &str) -> Result<Scoped<i64>, String> {
 
 /// `--shape INPUT=1x3x224x224`: the input's full shape by position (`x` or `,` between sizes, each
 /// 0 or more).
-pub fn parse_shape(s: &str) -> Result<Scoped<Vec<i64>>, String> {
+pub(crate) fn parse_shape(s: &str) -> Result<Scoped<Vec<i64>>, String> {
     let (name, shape) = split_last(s, "INPUT=SHAPE, e.g. x=1x3x224x224")?;
     let dims: Option<Vec<i64>> = shape
         .split(['x', 'X', ','])
@@ -73,7 +73,7 @@ pub fn parse_shape(s: &str) -> Result<Scoped<Vec<i64>>, String> {
 /// `--input NAME=VALUE|FILE`: every element equal to VALUE (a number, `true` or `false`), or the
 /// samples of a tensor file (`.npy`, `.npz`, `.pb`). The name is everything before the first `=`,
 /// so a file name may hold one.
-pub fn parse_input(s: &str) -> Result<Scoped<InputValue>, String> {
+pub(crate) fn parse_input(s: &str) -> Result<Scoped<InputValue>, String> {
     let Some((name, v)) = s.split_once('=').filter(|(n, _)| !n.trim().is_empty()) else {
         return Err(
             "write INPUT=VALUE or INPUT=FILE, e.g. mask=true, x=sample.npy or x=input_0.pb".into(),
@@ -108,7 +108,7 @@ pub fn parse_input(s: &str) -> Result<Scoped<InputValue>, String> {
 
 /// `--test-data [MODEL=]DIR`: a test-data folder (`test_data_set_N/input_K.pb`, `output_K.pb`),
 /// for the only model, or for model MODEL. The target is empty when no model is named.
-pub fn parse_test_data(s: &str) -> Result<Scoped<PathBuf>, String> {
+pub(crate) fn parse_test_data(s: &str) -> Result<Scoped<PathBuf>, String> {
     if s.trim().is_empty() {
         return Err("write DIR or MODEL=DIR, e.g. --test-data node/test_relu".into());
     }

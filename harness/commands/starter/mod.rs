@@ -30,8 +30,8 @@ mod flags;
 mod models;
 mod text;
 
-pub use flags::{InputValue, Scoped, parse_dim, parse_input, parse_shape, parse_test_data};
-pub use models::{batch_like, model_names};
+pub(crate) use flags::{InputValue, Scoped, parse_dim, parse_input, parse_shape, parse_test_data};
+pub(crate) use models::{batch_like, model_names};
 
 use bind::Bound;
 use flags::test_data_per_model;
@@ -40,7 +40,7 @@ use text::{Draft, InputDraft, generator_toml, render, toml_str};
 
 /// `bench init`: a commented starter scenario for `models`, on stdout's behalf. Returns the text and
 /// one line per model of what to bind (for stderr).
-pub fn init(
+pub(crate) fn init(
     models: &[PathBuf],
     test_data: &[Scoped<PathBuf>],
 ) -> anyhow::Result<(String, Vec<String>)> {
@@ -182,24 +182,24 @@ fn guessed_shape(io: &IoInfo) -> Option<(Vec<i64>, Option<String>)> {
 
 /// Everything `bench run` turns into a scenario besides the models.
 #[derive(Debug, Clone, Default)]
-pub struct RunSpec {
-    pub dims: Vec<Scoped<i64>>,
-    pub shapes: Vec<Scoped<Vec<i64>>>,
-    pub inputs: Vec<Scoped<InputValue>>,
+pub(crate) struct RunSpec {
+    pub(crate) dims: Vec<Scoped<i64>>,
+    pub(crate) shapes: Vec<Scoped<Vec<i64>>>,
+    pub(crate) inputs: Vec<Scoped<InputValue>>,
     /// `--test-data [MODEL=]DIR`.
-    pub test_data: Vec<Scoped<PathBuf>>,
+    pub(crate) test_data: Vec<Scoped<PathBuf>>,
     /// The top-level `name`.
-    pub name: String,
+    pub(crate) name: String,
     /// `(table, key, value)` lines after the models, e.g. `("sweep", "workers", [1, 2])`, in
     /// order; tables are written once each, in order of first use.
-    pub settings: Vec<(&'static str, String, toml::Value)>,
+    pub(crate) settings: Vec<(&'static str, String, toml::Value)>,
     /// The command line, for the file's header.
-    pub command: String,
+    pub(crate) command: String,
 }
 
 /// `bench run`: the scenario text for `models` and `spec`, and notes for stderr (dims bound by
 /// default). Errors name the flag to fix, all at once.
-pub fn run(models: &[PathBuf], spec: &RunSpec) -> anyhow::Result<(String, Vec<String>)> {
+pub(crate) fn run(models: &[PathBuf], spec: &RunSpec) -> anyhow::Result<(String, Vec<String>)> {
     let names = model_names(models);
     let infos = read_all(models)?;
     let mut problems = Vec::new();

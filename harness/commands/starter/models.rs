@@ -49,7 +49,7 @@ pub(super) fn dims_left(info: &ModelInfo, given: &[String]) -> Vec<String> {
 
 /// Whether a dim's name says it is a batch: `batch`, `batch_size`, `N`, `bs` and the like. Such a
 /// dim gets 1 (one sample per request) when nothing binds it.
-pub fn batch_like(name: &str) -> bool {
+pub(crate) fn batch_like(name: &str) -> bool {
     let n = name.to_ascii_lowercase();
     n.contains("batch") || matches!(n.as_str(), "n" | "b" | "bs")
 }
@@ -78,7 +78,7 @@ fn stem_name(path: &Path) -> String {
 }
 
 /// Model names from the files' stems, made unique by a suffix (`mlp`, `mlp_2`).
-pub fn model_names(paths: &[PathBuf]) -> Vec<String> {
+pub(crate) fn model_names(paths: &[PathBuf]) -> Vec<String> {
     let mut names: Vec<String> = Vec::new();
     for p in paths {
         let base = stem_name(p);

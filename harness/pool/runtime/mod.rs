@@ -74,7 +74,7 @@ pub trait SharedRun: Sync {
 ///
 /// Errors: the build has no tract, or a file is not a model or does not take the scenario's inputs
 /// (wrong for every runtime, so the scenario must change).
-pub fn unsupported(
+pub(crate) fn unsupported(
     s: &crate::scenario::Scenario,
     runtime: crate::scenario::Runtime,
 ) -> anyhow::Result<Vec<Option<String>>> {
@@ -101,7 +101,7 @@ pub fn unsupported(
 }
 
 /// Why a worker of `setup` cannot start at all (before any model loads), e.g. tract on a GPU.
-pub fn refuse(setup: &Setup) -> Option<String> {
+pub(crate) fn refuse(setup: &Setup) -> Option<String> {
     match (setup.runtime, setup.provider) {
         (Runtime::Tract, Provider::Cuda) => Some(format!(
             "provider {} is not supported by tract, which runs on the CPU only; use provider = \"cpu\" for tract",
@@ -112,7 +112,7 @@ pub fn refuse(setup: &Setup) -> Option<String> {
 }
 
 /// Loads model `m` of `setup` in the runtime the setup names: the one factory of runtimes.
-pub fn load(setup: &Setup, m: usize) -> Result<Box<dyn Model>, String> {
+pub(crate) fn load(setup: &Setup, m: usize) -> Result<Box<dyn Model>, String> {
     let spec = setup
         .models
         .get(m)
@@ -145,7 +145,7 @@ pub fn load(setup: &Setup, m: usize) -> Result<Box<dyn Model>, String> {
 /// Starts the runtime of `setup` once, even with nothing preloaded (on-demand placement), so a
 /// broken library fails the setup rather than the first request; returns its name and version for
 /// run.json.
-pub fn start(setup: &Setup) -> Result<String, String> {
+pub(crate) fn start(setup: &Setup) -> Result<String, String> {
     let onnx = setup
         .models
         .iter()

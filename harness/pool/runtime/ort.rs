@@ -24,7 +24,7 @@ use crate::scenario::{
 static ENVIRONMENT: OnceLock<Result<ort::environment::Environment, String>> = OnceLock::new();
 
 /// Starts ONNX Runtime from the library at `lib` (once per process; later calls reuse it).
-pub fn environment(lib: &Path) -> Result<&'static ort::environment::Environment, String> {
+pub(crate) fn environment(lib: &Path) -> Result<&'static ort::environment::Environment, String> {
     ENVIRONMENT
         .get_or_init(|| {
             let builder =
@@ -40,7 +40,7 @@ pub fn environment(lib: &Path) -> Result<&'static ort::environment::Environment,
 }
 
 /// The version string of the loaded ONNX Runtime build.
-pub fn build_info() -> String {
+pub(crate) fn build_info() -> String {
     ort::info().to_string()
 }
 
@@ -174,7 +174,7 @@ impl OrtModel {
     /// Feeds the inputs by these names, in this order, instead of the session's own input list: a
     /// scenario may set a graph input that is also an initializer (older exports list weights as
     /// inputs), which the session does not list as required.
-    pub fn with_input_names(mut self, names: Vec<String>) -> OrtModel {
+    pub(crate) fn with_input_names(mut self, names: Vec<String>) -> OrtModel {
         if !names.is_empty()
             && let Ok(c) = c_names(&names)
         {

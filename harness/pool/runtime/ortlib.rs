@@ -9,8 +9,7 @@ use std::ffi::CStr;
 use std::path::{Path, PathBuf};
 
 /// The ONNX Runtime release the `ort` crate version is built against.
-pub const REQUIRED_VERSION: &str = "1.31";
-pub const PINNED_WHEEL: &str = "onnxruntime==1.31.1";
+pub(crate) const REQUIRED_VERSION: &str = "1.31";
 
 const FIX: &str = "run `scripts/setup.sh` (it installs onnxruntime==1.31.1 into .venv), or pass \
 --ort-lib PATH/TO/libonnxruntime.so.1.31.1, or set ORT_DYLIB_PATH";
@@ -47,9 +46,9 @@ pub enum OrtLibError {
 #[derive(Debug, Clone, PartialEq)]
 pub struct OrtLib {
     pub path: PathBuf,
-    pub version: String,
+    pub(crate) version: String,
     /// Where it was found: `--ort-lib`, `ORT_DYLIB_PATH`, `.venv` or `python3`.
-    pub source: String,
+    pub(crate) source: String,
 }
 
 /// Finds the library in the documented order and checks its version.
@@ -134,7 +133,7 @@ fn from_python() -> Option<PathBuf> {
 }
 
 /// Opens the library only to read its version string; ONNX Runtime itself is not started.
-pub fn check(path: &Path, source: &str) -> Result<OrtLib, OrtLibError> {
+pub(crate) fn check(path: &Path, source: &str) -> Result<OrtLib, OrtLibError> {
     let source_name = source.to_string();
     if !path.is_file() {
         return Err(OrtLibError::Missing {

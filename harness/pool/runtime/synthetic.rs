@@ -16,7 +16,7 @@ use crate::scenario::{ServiceDistribution, SyntheticSpec, WaitMode};
 /// A synthetic model. Its state sits behind a mutex held only to draw a service time or decide a
 /// pause, never while waiting, so `worker_concurrency` threads wait out their service times at
 /// the same time, as they would run a real model.
-pub struct SyntheticModel {
+pub(crate) struct SyntheticModel {
     spec: SyntheticSpec,
     state: Mutex<State>,
 }
@@ -28,7 +28,7 @@ struct State {
 }
 
 impl SyntheticModel {
-    pub fn new(spec: SyntheticSpec, seed: u64) -> SyntheticModel {
+    pub(crate) fn new(spec: SyntheticSpec, seed: u64) -> SyntheticModel {
         SyntheticModel {
             spec,
             state: Mutex::new(State {
@@ -59,7 +59,7 @@ impl SyntheticModel {
 }
 
 /// Waits `d` by spinning on the monotonic clock or by sleeping.
-pub fn wait(d: Duration, mode: WaitMode) {
+pub(crate) fn wait(d: Duration, mode: WaitMode) {
     if d.is_zero() {
         return;
     }

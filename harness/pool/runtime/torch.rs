@@ -12,20 +12,17 @@
 
 use std::path::{Path, PathBuf};
 
-/// The PyTorch release the project pins (`scripts/setup.sh --torch` installs it).
-pub const PINNED_TORCH: &str = "torch==2.15.0";
-
 /// How to install PyTorch, for error messages.
-pub const INSTALL_HINT: &str =
+pub(crate) const INSTALL_HINT: &str =
     "run `scripts/setup.sh --torch`, or `.venv/bin/pip install torch==2.15.0`";
 
 const SCRIPT: &str = "harness/python/bench_worker.py";
 
 /// What a torch worker is started with.
 #[derive(Debug, Clone, PartialEq)]
-pub struct TorchWorker {
-    pub python: PathBuf,
-    pub script: PathBuf,
+pub(crate) struct TorchWorker {
+    pub(crate) python: PathBuf,
+    pub(crate) script: PathBuf,
 }
 
 /// The folders searched for `.venv` and the worker script: the current directory, the executable's
@@ -48,7 +45,7 @@ fn from_env(var: &str) -> Option<PathBuf> {
 }
 
 /// The project's Python: `BENCH_PYTHON`, else the first `.venv/bin/python` found.
-pub fn python() -> Result<PathBuf, String> {
+pub(crate) fn python() -> Result<PathBuf, String> {
     if let Some(p) = from_env("BENCH_PYTHON") {
         return Ok(p);
     }
@@ -66,7 +63,7 @@ pub fn python() -> Result<PathBuf, String> {
 }
 
 /// Finds the interpreter and the worker script.
-pub fn locate() -> Result<TorchWorker, String> {
+pub(crate) fn locate() -> Result<TorchWorker, String> {
     let python = python()?;
     let script = match from_env("BENCH_TORCH_WORKER") {
         Some(p) => p,

@@ -538,7 +538,7 @@ impl Model for TractModel {
 /// The parent asks this before a tract point starts, so a point can leave such models out instead
 /// of failing. The answer is remembered per file and inputs for the life of the process: a sweep
 /// or a capacity search asks again for every point.
-pub fn support(
+pub(crate) fn support(
     name: &str,
     path: &Path,
     inputs: &[InputSpec],

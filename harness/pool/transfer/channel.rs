@@ -72,7 +72,7 @@ use memmap2::{MmapOptions, MmapRaw};
 
 /// Data bytes of each ring: room for a few requests of a small model at once; a larger frame
 /// streams through.
-pub const RING_BYTES: usize = 1 << 20;
+pub(crate) const RING_BYTES: usize = 1 << 20;
 /// Header bytes before each ring's data: three cache lines.
 const HEADER: usize = 192;
 const WRITE_POS: usize = 0;
@@ -103,7 +103,7 @@ fn spin_turn(turn: u32) {
 
 /// What can go wrong with a channel.
 #[derive(Debug, thiserror::Error)]
-pub enum ChannelError {
+pub(crate) enum ChannelError {
     #[error("{call} failed for the spin channel: {error}")]
     Sys {
         call: &'static str,
@@ -129,7 +129,7 @@ impl From<ChannelError> for io::Error {
 
 /// Which way a ring carries messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Direction {
+pub(crate) enum Direction {
     /// Requests, parent to worker.
     ToWorker,
     /// Replies, worker to parent.
@@ -146,7 +146,7 @@ impl Direction {
 }
 
 /// A channel's file and its mapping, shared by its rings' ends.
-pub struct ChannelFile {
+pub(crate) struct ChannelFile {
     map: MmapRaw,
     file: File,
     cap: usize,
@@ -164,7 +164,7 @@ impl std::fmt::Debug for ChannelFile {
 impl ChannelFile {
     /// Parent side: a new zero-filled, close-on-exec `memfd` holding two rings of `cap` data bytes
     /// (a power of two), its size sealed so a worker cannot shrink it under the parent's mapping.
-    pub fn create(cap: usize) -> Result<Arc<ChannelFile>, ChannelError> {
+    pub(crate) fn create(cap: usize) -> Result<Arc<ChannelFile>, ChannelError> {
         assert!(cap.is_power_of_two(), "a ring's size is a power of two");
         let file = super::shm::arena::sealed_memfd(MEMFD_NAME, 2 * (HEADER + cap) as u64)
             .map_err(|(call, error)| ChannelError::Sys { call, error })?;
@@ -173,7 +173,7 @@ impl ChannelFile {
 
     /// Worker side: maps the channel file `fd` the parent passed, with the ring size its length
     /// implies.
-    pub fn open(fd: OwnedFd) -> Result<Arc<ChannelFile>, ChannelError> {
+    pub(crate) fn open(fd: OwnedFd) -> Result<Arc<ChannelFile>, ChannelError> {
         let file = File::from(fd);
         let len = file
             .metadata()
@@ -201,12 +201,12 @@ impl ChannelFile {
     }
 
     /// The descriptor's number, for a child that inherits it.
-    pub fn raw_fd(&self) -> RawFd {
+    pub(crate) fn raw_fd(&self) -> RawFd {
         self.file.as_raw_fd()
     }
 
     /// The producing end of the ring that carries `dir`. One per ring per process.
-    pub fn producer(self: &Arc<Self>, dir: Direction) -> Producer {
+    pub(crate) fn producer(self: &Arc<Self>, dir: Direction) -> Producer {
         let ring = Ring::new(self.clone(), dir);
         // A producer restarts from what was published (zero for a new file).
         let pos = ring.write_pos().load(Ordering::Acquire);
@@ -215,7 +215,7 @@ impl ChannelFile {
 
     /// A worker's two ends over its `socket`: requests to read, spinning up to `max_spin` before
     /// it parks, and replies to write.
-    pub fn worker_ends(
+    pub(crate) fn worker_ends(
         self: &Arc<Self>,
         socket: std::os::unix::net::UnixStream,
         max_spin: Duration,
@@ -235,7 +235,7 @@ impl ChannelFile {
     }
 
     /// The consuming end of the ring that carries `dir`. One per ring per process.
-    pub fn consumer(self: &Arc<Self>, dir: Direction) -> Consumer {
+    pub(crate) fn consumer(self: &Arc<Self>, dir: Direction) -> Consumer {
         let ring = Ring::new(self.clone(), dir);
         let pos = ring.read_pos().load(Ordering::Acquire);
         Consumer { ring, pos }
@@ -301,7 +301,7 @@ impl Ring {
 }
 
 /// The end of a ring that writes.
-pub struct Producer {
+pub(crate) struct Producer {
     ring: Ring,
     /// Bytes published so far (this side alone moves `write_pos`).
     pos: u64,
@@ -310,7 +310,7 @@ pub struct Producer {
 impl Producer {
     /// Copies as much of `bytes` as fits and publishes it. Returns the bytes written and whether
     /// the consumer was parked, in which case the caller must ring the doorbell.
-    pub fn try_write(&mut self, bytes: &[u8]) -> Result<(usize, bool), ChannelError> {
+    pub(crate) fn try_write(&mut self, bytes: &[u8]) -> Result<(usize, bool), ChannelError> {
         if bytes.is_empty() {
             return Ok((0, false));
         }
@@ -340,7 +340,7 @@ impl Producer {
 }
 
 /// The end of a ring that reads.
-pub struct Consumer {
+pub(crate) struct Consumer {
     ring: Ring,
     /// Bytes consumed so far (this side alone moves `read_pos`).
     pos: u64,
@@ -348,13 +348,13 @@ pub struct Consumer {
 
 impl Consumer {
     /// Bytes ready to read.
-    pub fn available(&self) -> Result<usize, ChannelError> {
+    pub(crate) fn available(&self) -> Result<usize, ChannelError> {
         let write = self.ring.write_pos().load(Ordering::SeqCst);
         self.ring.filled(self.pos, write)
     }
 
     /// Copies up to `out.len()` ready bytes into `out` and frees their room; 0 when none is ready.
-    pub fn try_read(&mut self, out: &mut [u8]) -> Result<usize, ChannelError> {
+    pub(crate) fn try_read(&mut self, out: &mut [u8]) -> Result<usize, ChannelError> {
         let n = self.available()?.min(out.len());
         if n == 0 {
             return Ok(0);
@@ -376,7 +376,7 @@ impl Consumer {
 
     /// Announces that this side is about to sleep. Returns `true` when bytes arrived meanwhile:
     /// the caller must not sleep then (the flag is taken back).
-    pub fn park(&self) -> Result<bool, ChannelError> {
+    pub(crate) fn park(&self) -> Result<bool, ChannelError> {
         self.ring.parked().store(1, Ordering::SeqCst);
         if self.available()? > 0 {
             self.unpark();
@@ -386,7 +386,7 @@ impl Consumer {
     }
 
     /// Back awake (the producer may already have taken the flag back).
-    pub fn unpark(&self) {
+    pub(crate) fn unpark(&self) {
         self.ring.parked().store(0, Ordering::SeqCst);
     }
 }
@@ -399,24 +399,24 @@ impl Consumer {
 /// messages come back to back and stops spinning when they stop, and a budget that shrank to
 /// nothing learns again from the first short wait. A `max` of zero never spins.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct SpinBudget {
+pub(crate) struct SpinBudget {
     max: Duration,
     current: Duration,
 }
 
 impl SpinBudget {
     /// Starts at `max`: the first waits of a run are usually back to back.
-    pub fn new(max: Duration) -> SpinBudget {
+    pub(crate) fn new(max: Duration) -> SpinBudget {
         SpinBudget { max, current: max }
     }
 
     /// How long to spin for the next wait.
-    pub fn limit(&self) -> Duration {
+    pub(crate) fn limit(&self) -> Duration {
         self.current
     }
 
     /// Learns from a wait that took `waited`, from its start to the message.
-    pub fn record(&mut self, waited: Duration) {
+    pub(crate) fn record(&mut self, waited: Duration) {
         if waited <= self.max {
             self.current = self.current.max((waited * 2).min(self.max));
         } else {
@@ -449,14 +449,14 @@ fn ring_doorbell(fd: RawFd) -> io::Result<()> {
 /// A blocking reader over a ring's consumer end, for the worker: spins up to its budget when the
 /// ring is empty, then parks on `socket` until the doorbell rings. End of file on the socket (the
 /// parent is gone) reads as the end of the stream.
-pub struct RingReader<S> {
+pub(crate) struct RingReader<S> {
     consumer: Consumer,
     socket: S,
     budget: SpinBudget,
 }
 
 impl<S: Read> RingReader<S> {
-    pub fn new(consumer: Consumer, socket: S, max_spin: Duration) -> Self {
+    pub(crate) fn new(consumer: Consumer, socket: S, max_spin: Duration) -> Self {
         RingReader {
             consumer,
             socket,
@@ -523,13 +523,13 @@ impl<S: Read> Read for RingReader<S> {
 
 /// A blocking writer over a ring's producer end, for the worker: rings the doorbell on `socket`
 /// when the consumer is parked; waits for room when the ring is full.
-pub struct RingWriter<S> {
+pub(crate) struct RingWriter<S> {
     producer: Producer,
     socket: S,
 }
 
 impl<S: AsRawFd> RingWriter<S> {
-    pub fn new(producer: Producer, socket: S) -> Self {
+    pub(crate) fn new(producer: Producer, socket: S) -> Self {
         RingWriter { producer, socket }
     }
 }
@@ -570,13 +570,13 @@ pub mod parent {
 
     /// Waits for replies: spins (yielding to the runtime's other tasks) up to its budget while
     /// `spin` holds, then parks on the socket.
-    pub struct Replies {
+    pub(crate) struct Replies {
         consumer: Consumer,
         budget: SpinBudget,
     }
 
     impl Replies {
-        pub fn new(consumer: Consumer, max_spin: Duration) -> Self {
+        pub(crate) fn new(consumer: Consumer, max_spin: Duration) -> Self {
             Replies {
                 consumer,
                 budget: SpinBudget::new(max_spin),
@@ -585,7 +585,7 @@ pub mod parent {
 
         /// Reads exactly `out.len()` bytes; `Ok(false)` when the socket ended before the first
         /// byte (a clean end), an error when it ended inside.
-        pub async fn read_exact(
+        pub(crate) async fn read_exact(
             &mut self,
             out: &mut [u8],
             socket: &OwnedReadHalf,
@@ -656,18 +656,18 @@ pub mod parent {
     }
 
     /// Writes requests into the request ring, ringing the doorbell when the worker is parked.
-    pub struct Requests {
+    pub(crate) struct Requests {
         producer: Producer,
     }
 
     impl Requests {
-        pub fn new(producer: Producer) -> Self {
+        pub(crate) fn new(producer: Producer) -> Self {
             Requests { producer }
         }
 
         /// Writes all of `bytes`; waits for room while the ring is full, unless `dead` says the
         /// worker is gone.
-        pub async fn write_all(
+        pub(crate) async fn write_all(
             &mut self,
             mut bytes: &[u8],
             socket: &OwnedWriteHalf,

@@ -9,11 +9,11 @@ use crate::model::tensor::TensorData;
 use crate::scenario::Runtime;
 
 /// Parent side: as `index`, the request carries the sample's index.
-pub use index::{Staged, Stager};
+pub(crate) use index::{Staged, Stager};
 
 /// Whether a worker of `runtime` needs the samples in its setup: never, since only the Rust
 /// workers stage on a device.
-pub fn samples_in_setup(runtime: Runtime) -> bool {
+pub(crate) fn samples_in_setup(runtime: Runtime) -> bool {
     match runtime {
         Runtime::Ort | Runtime::Tract | Runtime::Torch => false,
     }
@@ -21,12 +21,12 @@ pub fn samples_in_setup(runtime: Runtime) -> bool {
 
 /// Worker side: the samples generated at start, to stage when each model loads.
 #[derive(Debug)]
-pub struct Resolver {
+pub(crate) struct Resolver {
     samples: Samples,
 }
 
 impl Resolver {
-    pub fn open<'m>(
+    pub(crate) fn open<'m>(
         models: impl IntoIterator<Item = ModelInputs<'m>>,
     ) -> Result<Self, TransferError> {
         Ok(Resolver {
@@ -35,11 +35,11 @@ impl Resolver {
     }
 
     /// Model `m`'s samples, for the runtime to copy to the device as the model loads.
-    pub fn to_stage(&self, m: usize) -> Option<&[Vec<TensorData>]> {
+    pub(crate) fn to_stage(&self, m: usize) -> Option<&[Vec<TensorData>]> {
         self.samples.get(m).map(Vec::as_slice)
     }
 
-    pub fn serve(
+    pub(crate) fn serve(
         &self,
         m: usize,
         inputs: &Inputs,

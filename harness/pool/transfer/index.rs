@@ -10,17 +10,17 @@ use crate::scenario::Runtime;
 
 /// Parent side: the request carries the sample's index.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Stager;
+pub(crate) struct Stager;
 
 impl Stager {
-    pub fn stage(&self, index: usize) -> Staged<'static> {
+    pub(crate) fn stage(&self, index: usize) -> Staged<'static> {
         Staged::One(index as u32)
     }
 }
 
 /// The sample index a request carries, or a batch's sample indices and batch axes.
 #[derive(Debug, Clone, Copy)]
-pub enum Staged<'a> {
+pub(crate) enum Staged<'a> {
     One(u32),
     Batch {
         samples: &'a [u32],
@@ -29,7 +29,7 @@ pub enum Staged<'a> {
 }
 
 impl Staged<'_> {
-    pub fn inputs(&self) -> InputsRef<'_> {
+    pub(crate) fn inputs(&self) -> InputsRef<'_> {
         match self {
             Staged::One(k) => InputsRef::Index(*k),
             Staged::Batch { samples, axes } => InputsRef::Batch { samples, axes },
@@ -39,7 +39,7 @@ impl Staged<'_> {
 
 /// Whether a worker of `runtime` needs the samples in its setup: only one that cannot generate
 /// them bit for bit as Rust does.
-pub fn samples_in_setup(runtime: Runtime) -> bool {
+pub(crate) fn samples_in_setup(runtime: Runtime) -> bool {
     match runtime {
         Runtime::Torch => true,
         Runtime::Ort | Runtime::Tract => false,
@@ -75,12 +75,12 @@ pub(super) fn pick(samples: &Samples, m: usize, k: u32) -> Result<(usize, &[Tens
 
 /// Worker side: the samples generated at start; a request's index picks one.
 #[derive(Debug)]
-pub struct Resolver {
+pub(crate) struct Resolver {
     samples: Samples,
 }
 
 impl Resolver {
-    pub fn open<'m>(
+    pub(crate) fn open<'m>(
         models: impl IntoIterator<Item = ModelInputs<'m>>,
     ) -> Result<Self, TransferError> {
         Ok(Resolver {
@@ -88,7 +88,7 @@ impl Resolver {
         })
     }
 
-    pub fn serve(
+    pub(crate) fn serve(
         &self,
         m: usize,
         inputs: &Inputs,

@@ -91,7 +91,7 @@ pub enum Outputs {
 
 /// What can stop a transfer mode from being set up, on either side.
 #[derive(Debug, thiserror::Error)]
-pub enum TransferError {
+pub(crate) enum TransferError {
     #[error("the shm transfer needs the pool's shared-memory slots; start the pool with them")]
     NoSlots,
     #[error("shm transfer without --shm-fd")]
@@ -106,7 +106,7 @@ pub enum TransferError {
 
 impl TransferError {
     /// The model the error is about, when it is about one.
-    pub fn model(&self) -> Option<&str> {
+    pub(crate) fn model(&self) -> Option<&str> {
         match self {
             TransferError::Samples { model, .. } => Some(model),
             TransferError::NoSlots
@@ -119,7 +119,7 @@ impl TransferError {
 
 /// The shared-memory slots a point's pool needs: `Some` only for the modes that stage inputs in an
 /// arena. The pool passes the arena's descriptor to every worker it starts.
-pub fn slot_pool(scenario: &Scenario, point: &Point) -> Result<Option<SlotPool>, ShmError> {
+pub(crate) fn slot_pool(scenario: &Scenario, point: &Point) -> Result<Option<SlotPool>, ShmError> {
     match point.transfer {
         Transfer::Shm => shm::slot_pool(scenario, point).map(Some),
         Transfer::Pipe | Transfer::Index | Transfer::Device => Ok(None),
@@ -128,7 +128,7 @@ pub fn slot_pool(scenario: &Scenario, point: &Point) -> Result<Option<SlotPool>,
 
 /// Whether a worker of `runtime` gets the samples themselves in its setup (once, at start): a torch
 /// worker cannot generate them bit for bit as Rust does, so it gets them for the `index` transfer.
-pub fn samples_in_setup(transfer: Transfer, runtime: Runtime) -> bool {
+pub(crate) fn samples_in_setup(transfer: Transfer, runtime: Runtime) -> bool {
     match transfer {
         Transfer::Index => index::samples_in_setup(runtime),
         Transfer::Device => device::samples_in_setup(runtime),
@@ -138,7 +138,7 @@ pub fn samples_in_setup(transfer: Transfer, runtime: Runtime) -> bool {
 
 /// The parent's side of a point's transfer mode: one per load phase.
 #[derive(Debug)]
-pub enum Stager<'a> {
+pub(crate) enum Stager<'a> {
     Pipe(pipe::Stager),
     Shm(shm::Stager<'a>),
     Index(index::Stager),
@@ -148,7 +148,7 @@ pub enum Stager<'a> {
 /// One request's inputs, staged: what the request frame carries, and whatever must be held until
 /// the reply (a shared-memory slot, released when this is dropped).
 #[derive(Debug)]
-pub enum Staged<'a> {
+pub(crate) enum Staged<'a> {
     Pipe(pipe::Staged<'a>),
     Shm(shm::Staged<'a>),
     Index(index::Staged<'a>),
@@ -157,7 +157,10 @@ pub enum Staged<'a> {
 
 impl<'a> Stager<'a> {
     /// The stager of `transfer`; `slots` are the pool's shared-memory slots (see [`slot_pool`]).
-    pub fn new(transfer: Transfer, slots: Option<&'a SlotPool>) -> Result<Self, TransferError> {
+    pub(crate) fn new(
+        transfer: Transfer,
+        slots: Option<&'a SlotPool>,
+    ) -> Result<Self, TransferError> {
         Ok(match transfer {
             Transfer::Pipe => Stager::Pipe(pipe::Stager),
             Transfer::Shm => Stager::Shm(shm::Stager::new(slots.ok_or(TransferError::NoSlots)?)),
@@ -168,7 +171,7 @@ impl<'a> Stager<'a> {
 
     /// Whether a batched run needs its samples joined in the parent ([`Stager::stage_batch`]):
     /// the modes that carry tensors; `index` sends the sample numbers and the worker joins them.
-    pub fn joins_in_parent(&self) -> bool {
+    pub(crate) fn joins_in_parent(&self) -> bool {
         match self {
             Stager::Pipe(_) | Stager::Shm(_) => true,
             Stager::Index(_) | Stager::Device(_) => false,
@@ -178,7 +181,7 @@ impl<'a> Stager<'a> {
     /// Stages one run of several requests (dynamic batching): `joined`, their samples joined by
     /// [`join_samples`], for the modes that carry tensors, or the sample numbers and batch axes
     /// for the worker to join. May wait for a free slot, as [`Stager::stage`].
-    pub async fn stage_batch<'s>(
+    pub(crate) async fn stage_batch<'s>(
         &'s self,
         joined: &'s [TensorData],
         samples: &'s [u32],
@@ -195,7 +198,7 @@ impl<'a> Stager<'a> {
 
     /// Stages sample number `index`, `sample`, for one request. May wait (for a free slot): the
     /// caller counts the wait as send lag. Hold the result until the reply has arrived.
-    pub async fn stage<'s>(&'s self, sample: &'s [TensorData], index: usize) -> Staged<'s> {
+    pub(crate) async fn stage<'s>(&'s self, sample: &'s [TensorData], index: usize) -> Staged<'s> {
         match self {
             Stager::Pipe(s) => Staged::Pipe(s.stage(sample)),
             Stager::Shm(s) => Staged::Shm(s.stage(sample).await),
@@ -209,7 +212,7 @@ impl Staged<'_> {
     /// How long the parent took to copy the inputs for this request (into a shared-memory slot);
     /// zero for the modes that copy nothing before the send (`pipe` encodes the bytes into the
     /// request frame as it sends it). Transfer cost: the caller counts it in service time.
-    pub fn copy_time(&self) -> std::time::Duration {
+    pub(crate) fn copy_time(&self) -> std::time::Duration {
         match self {
             Staged::Shm(s) => s.copy_time(),
             Staged::Pipe(_) | Staged::Index(_) | Staged::Device(_) => std::time::Duration::ZERO,
@@ -218,7 +221,7 @@ impl Staged<'_> {
 
     /// Whether `outputs`, this request's reply, came back inline although the mode returns them
     /// elsewhere: an `shm` output larger than its slot's room.
-    pub fn outputs_fell_back(&self, outputs: &Outputs) -> bool {
+    pub(crate) fn outputs_fell_back(&self, outputs: &Outputs) -> bool {
         match self {
             Staged::Shm(_) => matches!(outputs, Outputs::Inline(_)),
             Staged::Pipe(_) | Staged::Index(_) | Staged::Device(_) => false,
@@ -227,7 +230,7 @@ impl Staged<'_> {
 
     /// What the request frame carries; `Err` (the request's failure) when the inputs could not be
     /// staged.
-    pub fn inputs(&self) -> Result<InputsRef<'_>, String> {
+    pub(crate) fn inputs(&self) -> Result<InputsRef<'_>, String> {
         match self {
             Staged::Pipe(s) => Ok(s.inputs()),
             Staged::Shm(s) => s.inputs(),
@@ -241,7 +244,7 @@ impl Staged<'_> {
     /// The outputs of this request's reply as tensors, for the expected-output check: inline as
     /// they came, or copied out of the request's shared-memory slot. `None` when the mode sends no
     /// outputs back (`device`: they stay in GPU memory).
-    pub fn outputs<'o>(
+    pub(crate) fn outputs<'o>(
         &self,
         outputs: &'o Outputs,
     ) -> Result<Option<std::borrow::Cow<'o, [TensorData]>>, String> {
@@ -263,7 +266,7 @@ impl Staged<'_> {
 
 /// What the worker hands the runtime for one request.
 #[derive(Debug, Clone, Copy)]
-pub enum Input<'a> {
+pub(crate) enum Input<'a> {
     /// Views of the input tensors, wherever their bytes are.
     Views(&'a [TensorView<'a>]),
     /// The staged sample `k` (see [`Resolver::to_stage`]), already on the device.
@@ -272,15 +275,15 @@ pub enum Input<'a> {
 
 /// One model's inputs as the worker's setup names them, for the modes that generate samples.
 #[derive(Debug, Clone, Copy)]
-pub struct ModelInputs<'a> {
-    pub name: &'a str,
-    pub inputs: &'a [InputSpec],
-    pub samples: usize,
+pub(crate) struct ModelInputs<'a> {
+    pub(crate) name: &'a str,
+    pub(crate) inputs: &'a [InputSpec],
+    pub(crate) samples: usize,
 }
 
 /// The worker's side of its transfer mode: made once at setup, then asked to serve each request.
 #[derive(Debug)]
-pub enum Resolver {
+pub(crate) enum Resolver {
     Pipe(pipe::Resolver),
     Shm(shm::Resolver),
     Index(index::Resolver),
@@ -292,7 +295,7 @@ impl Resolver {
     /// descriptor inherited with `--shm-fd` (the `shm` mode maps it and takes ownership of it);
     /// `models` are every model of the setup, in order (the `index` and `device` modes generate
     /// their samples here, from the same seeds as the parent).
-    pub fn open<'m>(
+    pub(crate) fn open<'m>(
         transfer: Transfer,
         shm: Option<ShmLayout>,
         shm_fd: Option<RawFd>,
@@ -307,7 +310,7 @@ impl Resolver {
     }
 
     /// The samples to stage on the device when model `m` loads (`device` mode), else `None`.
-    pub fn to_stage(&self, m: usize) -> Option<&[Vec<TensorData>]> {
+    pub(crate) fn to_stage(&self, m: usize) -> Option<&[Vec<TensorData>]> {
         match self {
             Resolver::Device(r) => r.to_stage(m),
             Resolver::Pipe(_) | Resolver::Shm(_) | Resolver::Index(_) => None,
@@ -316,7 +319,7 @@ impl Resolver {
 
     /// Serves one request to model `m`: resolves `inputs`, calls `run` once with what the runtime
     /// gets, and returns its outputs the way the inputs came.
-    pub fn serve(
+    pub(crate) fn serve(
         &mut self,
         m: usize,
         inputs: &Inputs,
@@ -334,7 +337,7 @@ impl Resolver {
 /// The inputs of one run of several requests (dynamic batching): for each input with a batch axis
 /// (`axes`: `(input, axis)`), the samples' tensors joined along it, in order; an input without one
 /// is shared by the whole batch and taken from the first sample.
-pub fn join_samples(
+pub(crate) fn join_samples(
     samples: &[&[TensorData]],
     axes: &[(u32, u32)],
 ) -> Result<Vec<TensorData>, String> {
@@ -361,7 +364,7 @@ impl Resolver {
     /// As [`Resolver::serve`], from one of several threads that serve requests of one worker at
     /// once (`worker_concurrency`): each request reads its own inputs (`shm`: its own slot, claimed
     /// while it runs) and writes its own outputs.
-    pub fn serve_shared(
+    pub(crate) fn serve_shared(
         &self,
         m: usize,
         inputs: &Inputs,

@@ -8,30 +8,30 @@ use crate::model::tensor::{TensorData, TensorView};
 
 /// Parent side: nothing to prepare; the sample is encoded into the request frame.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Stager;
+pub(crate) struct Stager;
 
 impl Stager {
-    pub fn stage<'s>(&self, sample: &'s [TensorData]) -> Staged<'s> {
+    pub(crate) fn stage<'s>(&self, sample: &'s [TensorData]) -> Staged<'s> {
         Staged(sample)
     }
 }
 
 /// The sample, borrowed until its frame is encoded.
 #[derive(Debug, Clone, Copy)]
-pub struct Staged<'s>(&'s [TensorData]);
+pub(crate) struct Staged<'s>(&'s [TensorData]);
 
 impl Staged<'_> {
-    pub fn inputs(&self) -> InputsRef<'_> {
+    pub(crate) fn inputs(&self) -> InputsRef<'_> {
         InputsRef::Inline(self.0)
     }
 }
 
 /// Worker side: views over the tensors decoded from the frame; outputs go back inline.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Resolver;
+pub(crate) struct Resolver;
 
 impl Resolver {
-    pub fn serve(
+    pub(crate) fn serve(
         &self,
         inputs: &Inputs,
         run: impl FnOnce(Input<'_>) -> Result<Vec<TensorData>, String>,

@@ -33,7 +33,7 @@ use crate::model::tensor::DType;
 use crate::pool::transfer::shm::{ShmArena, ShmLayout, TensorPlacement, read_tensor};
 
 /// The repetitions `measure` is meant to get for small sizes; large sizes get fewer.
-pub const DEFAULT_REPS: usize = 200;
+pub(crate) const DEFAULT_REPS: usize = 200;
 /// Each loop moves about this many bytes per size at most, which caps the repetitions of large sizes
 /// (64 MiB gets 16) and keeps a whole run of the default sizes to a few seconds.
 const BYTES_PER_LOOP: usize = 1 << 30;
@@ -50,28 +50,28 @@ const ACK_OK: u8 = 1;
 const ACK_BAD: u8 = 0;
 
 /// 4 KiB, 16 KiB, ..., 64 MiB: eight sizes, four times apart.
-pub fn default_sizes() -> Vec<usize> {
+pub(crate) fn default_sizes() -> Vec<usize> {
     (0..8).map(|k| 4096 << (2 * k)).collect()
 }
 
 /// One size of the throughput table.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct ThroughputRow {
-    pub size_bytes: u64,
+pub(crate) struct ThroughputRow {
+    pub(crate) size_bytes: u64,
     /// Timed repetitions per loop (after the warm-up).
-    pub reps: u64,
+    pub(crate) reps: u64,
     /// Median time of one copy / one transfer, in nanoseconds.
-    pub memcpy_ns: u64,
-    pub pipe_ns: u64,
-    pub shm_ns: u64,
+    pub(crate) memcpy_ns: u64,
+    pub(crate) pipe_ns: u64,
+    pub(crate) shm_ns: u64,
     /// `size_bytes` over the median time, in 10^9 bytes per second.
-    pub memcpy_gb_s: f64,
-    pub pipe_gb_s: f64,
-    pub shm_gb_s: f64,
+    pub(crate) memcpy_gb_s: f64,
+    pub(crate) pipe_gb_s: f64,
+    pub(crate) shm_gb_s: f64,
     /// `pipe_gb_s / memcpy_gb_s`.
-    pub pipe_vs_memcpy: f64,
+    pub(crate) pipe_vs_memcpy: f64,
     /// `shm_gb_s / memcpy_gb_s`: the target is at least 0.5 at 16 MiB.
-    pub shm_vs_memcpy: f64,
+    pub(crate) shm_vs_memcpy: f64,
 }
 
 /// Repetitions for one size: `reps`, or fewer for large sizes but then never under [`MIN_REPS`].
@@ -95,7 +95,7 @@ fn gb_s(size: usize, t: Duration) -> f64 {
 
 /// Measures `memcpy`, `pipe` and `shm` at each of `sizes` (bytes), with up to `reps` timed repetitions
 /// each after a warm-up. One process, one peer thread, one arena sized for the largest size.
-pub fn measure(sizes: &[usize], reps: usize) -> anyhow::Result<Vec<ThroughputRow>> {
+pub(crate) fn measure(sizes: &[usize], reps: usize) -> anyhow::Result<Vec<ThroughputRow>> {
     ensure!(reps > 0, "the repetitions must be at least 1");
     ensure!(
         !sizes.is_empty() && sizes.iter().all(|&s| s > 0),
@@ -251,7 +251,7 @@ fn human_size(bytes: u64) -> String {
 }
 
 /// The console text: the table, then the verdict on the 16 MiB target when that size was measured.
-pub fn render(rows: &[ThroughputRow]) -> String {
+pub(crate) fn render(rows: &[ThroughputRow]) -> String {
     use comfy_table::{CellAlignment, Table, presets::UTF8_FULL_CONDENSED};
     let mut t = Table::new();
     t.load_preset(UTF8_FULL_CONDENSED);

@@ -26,7 +26,7 @@ use crate::pool::transfer::{Input, ModelInputs, Resolver};
 use crate::scenario::{Channel, ModelSource};
 
 /// Resident memory of this process, in bytes (0 when unknown).
-pub fn rss_bytes() -> u64 {
+pub(crate) fn rss_bytes() -> u64 {
     memory_stats::memory_stats().map_or(0, |m| m.physical_mem as u64)
 }
 
@@ -125,7 +125,7 @@ fn pin_to(cpu: u32) -> std::io::Result<()> {
 
 /// Runs the worker on the socket inherited as file descriptor `fd`, with the shared-memory arena
 /// inherited as `shm_fd` for the `shm` transfer and the `spin` channel's file as `channel_fd`.
-pub fn main(fd: i32, shm_fd: Option<i32>, channel_fd: Option<i32>) -> anyhow::Result<()> {
+pub(crate) fn main(fd: i32, shm_fd: Option<i32>, channel_fd: Option<i32>) -> anyhow::Result<()> {
     // SAFETY: the parent passes the number of a socket it created for this process alone; nothing
     // else in this process owns that descriptor.
     let stream = unsafe { UnixStream::from_raw_fd(fd) };
@@ -532,7 +532,7 @@ fn serve(
 /// connection closes. It does nothing else, so its round trip is the floor any worker pays. With
 /// `channel_fd` it echoes through the `spin` channel, spinning up to [`ECHO_SPIN`] between
 /// messages.
-pub fn echo_main(fd: i32, size: usize, channel_fd: Option<i32>) -> anyhow::Result<()> {
+pub(crate) fn echo_main(fd: i32, size: usize, channel_fd: Option<i32>) -> anyhow::Result<()> {
     // SAFETY: as in `main`, the descriptor was created by the parent for this process alone.
     let stream = unsafe { UnixStream::from_raw_fd(fd) };
     match channel_fd {
@@ -547,7 +547,7 @@ pub fn echo_main(fd: i32, size: usize, channel_fd: Option<i32>) -> anyhow::Resul
 }
 
 /// How long the `spin` echo peer spins for the next message.
-pub const ECHO_SPIN: std::time::Duration = std::time::Duration::from_millis(1);
+pub(crate) const ECHO_SPIN: std::time::Duration = std::time::Duration::from_millis(1);
 
 fn echo(mut r: impl Read, mut w: impl Write, size: usize) -> anyhow::Result<()> {
     let mut buf = vec![0u8; size.max(1)];

@@ -23,7 +23,7 @@ use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::oneshot;
 
 /// A finished run is one type from the worker's reply to the request's outcome.
-pub use crate::pool::protocol::Finished;
+pub(crate) use crate::pool::protocol::Finished;
 use crate::pool::protocol::{self, FromWorker, ModelLoad, ProtocolError, Setup, ToWorker};
 /// Requests name their inputs the way the point's transfer mode staged them.
 pub use crate::pool::transfer::InputsRef;
@@ -32,10 +32,10 @@ use crate::pool::transfer::shm::SlotPool;
 use crate::scenario::{Channel, Runtime};
 
 /// Starting a process with inherited descriptors lives in `spawn.rs`; these paths stay here.
-pub use super::spawn::{spawn, spawn_self};
+pub(crate) use super::spawn::{spawn, spawn_self};
 
 /// How long a worker may take from spawn to "ready" (loading every model included).
-pub const READY_TIMEOUT: Duration = Duration::from_secs(120);
+pub(crate) const READY_TIMEOUT: Duration = Duration::from_secs(120);
 /// How long a worker may take to say goodbye and exit.
 const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
 /// Keep at most this much of a worker's stderr for error messages.
@@ -73,18 +73,18 @@ type Pending = Arc<Mutex<HashMap<u64, oneshot::Sender<Reply>>>>;
 /// What a worker reported when it became ready.
 #[derive(Debug, Clone)]
 pub struct WorkerInfo {
-    pub id: u32,
-    pub pid: u32,
-    pub loads: Vec<ModelLoad>,
-    pub rss_ready_bytes: u64,
+    pub(crate) id: u32,
+    pub(crate) pid: u32,
+    pub(crate) loads: Vec<ModelLoad>,
+    pub(crate) rss_ready_bytes: u64,
     pub runtime: String,
     /// Spawn to ready, in wall time.
-    pub start: Duration,
+    pub(crate) start: Duration,
 }
 
 /// A running worker.
 pub struct Worker {
-    pub info: WorkerInfo,
+    pub(crate) info: WorkerInfo,
     child: tokio::sync::Mutex<tokio::process::Child>,
     /// Set when the connection ended (crash, kill, protocol error).
     dead: Arc<std::sync::atomic::AtomicBool>,
@@ -104,7 +104,10 @@ pub struct Worker {
 
 impl Worker {
     /// Spawns `bench worker`, completes the handshake and waits until its models are loaded.
-    pub async fn start(setup: Setup, shm_fd: Option<std::os::fd::RawFd>) -> anyhow::Result<Worker> {
+    pub(crate) async fn start(
+        setup: Setup,
+        shm_fd: Option<std::os::fd::RawFd>,
+    ) -> anyhow::Result<Worker> {
         let id = setup.worker;
         let started = Instant::now();
         let (mut child, ours, channel) = spawn_worker(&setup, shm_fd)?;
@@ -171,7 +174,7 @@ impl Worker {
     }
 
     /// Requests in flight on this worker.
-    pub fn outstanding(&self) -> usize {
+    pub(crate) fn outstanding(&self) -> usize {
         self.outstanding.load(Ordering::Relaxed)
     }
 
@@ -194,7 +197,7 @@ impl Worker {
     }
 
     /// Whether this worker holds `model` (as far as the parent knows).
-    pub fn holds(&self, model: usize) -> bool {
+    pub(crate) fn holds(&self, model: usize) -> bool {
         self.holds
             .lock()
             .expect("holds lock")
@@ -204,7 +207,7 @@ impl Worker {
     }
 
     /// Sends one request and waits for its reply, at most `timeout`. `frame` is a scratch buffer.
-    pub async fn call_within(
+    pub(crate) async fn call_within(
         &self,
         id: u64,
         model: u32,
@@ -260,26 +263,21 @@ impl Worker {
         send_on(&self.writer, &self.dead, frame).await
     }
 
-    /// The last lines the worker wrote to stderr.
-    pub fn stderr_tail(&self) -> String {
-        self.stderr.lock().expect("stderr lock").clone()
-    }
-
     /// Asks the worker to finish, waits for its goodbye (resident memory at the end, requests served)
     /// and reaps it; kills it if it does not exit in time.
     /// Whether the worker's connection has ended.
-    pub fn is_dead(&self) -> bool {
+    pub(crate) fn is_dead(&self) -> bool {
         self.dead.load(Ordering::Relaxed)
     }
 
     /// Kills the process; its pending requests then fail as `worker_lost`.
-    pub async fn kill(&self) {
+    pub(crate) async fn kill(&self) {
         let mut child = self.child.lock().await;
         let _ = child.start_kill();
         let _ = tokio::time::timeout(SHUTDOWN_TIMEOUT, child.wait()).await;
     }
 
-    pub async fn shutdown(self) -> anyhow::Result<(u64, u64)> {
+    pub(crate) async fn shutdown(self) -> anyhow::Result<(u64, u64)> {
         let id = self.info.id;
         let stderr = self.stderr.clone();
         let mut child = self.child.into_inner();
@@ -596,26 +594,26 @@ pub struct Pool {
     restarting: std::cell::RefCell<Vec<bool>>,
     timeouts: std::cell::RefCell<Vec<u32>>,
     /// Workers replaced, and the slowest replacement (spawn to ready).
-    pub restarts: std::cell::Cell<u64>,
-    pub restart_max: std::cell::Cell<Duration>,
+    pub(crate) restarts: std::cell::Cell<u64>,
+    pub(crate) restart_max: std::cell::Cell<Duration>,
     /// (worker pid, model, sample) whose outputs were checked against the expected ones: each
     /// worker's first run of each sample is checked once per point, whichever phase it falls in.
-    pub checked: std::cell::RefCell<std::collections::HashSet<(u32, usize, usize)>>,
+    pub(crate) checked: std::cell::RefCell<std::collections::HashSet<(u32, usize, usize)>>,
     /// On-demand placement: when the parent learned that (worker pid, model) loaded the model, to
     /// tell each evicted model's age.
-    pub loaded_at: std::cell::RefCell<HashMap<(u32, usize), Instant>>,
+    pub(crate) loaded_at: std::cell::RefCell<HashMap<(u32, usize), Instant>>,
     /// On-demand placement: permits to load a model, one per worker that may load at the same
     /// time (`[on_demand] parallel_loads`); `None` puts no limit.
-    pub load_permits: Option<tokio::sync::Semaphore>,
+    pub(crate) load_permits: Option<tokio::sync::Semaphore>,
 }
 
 /// How the pool treats failing workers.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Supervision {
+pub(crate) struct Supervision {
     /// A request without an answer by then fails as `timeout`.
-    pub request_timeout: Duration,
+    pub(crate) request_timeout: Duration,
     /// After this many timeouts in a row, the worker is killed and replaced.
-    pub replace_after_timeouts: u32,
+    pub(crate) replace_after_timeouts: u32,
 }
 
 impl Default for Supervision {
@@ -634,7 +632,7 @@ impl Pool {
         Pool::start_with(setups, slots, Supervision::default()).await
     }
 
-    pub async fn start_with(
+    pub(crate) async fn start_with(
         setups: Vec<Setup>,
         slots: Option<SlotPool>,
         policy: Supervision,
@@ -675,7 +673,7 @@ impl Pool {
     }
 
     /// A pool of already started workers (no restarts possible).
-    pub fn of(workers: Vec<Worker>) -> Pool {
+    pub(crate) fn of(workers: Vec<Worker>) -> Pool {
         let n = workers.len();
         Pool {
             workers: std::cell::RefCell::new(workers.into_iter().map(std::rc::Rc::new).collect()),
@@ -694,25 +692,25 @@ impl Pool {
 
     /// On-demand placement: lets at most `n` workers load a model at the same time; a request that
     /// will make its worker load waits for a permit, and that wait counts in its service time.
-    pub fn limit_parallel_loads(&mut self, n: usize) {
+    pub(crate) fn limit_parallel_loads(&mut self, n: usize) {
         self.load_permits = Some(tokio::sync::Semaphore::new(n.max(1)));
     }
 
-    pub fn policy(&self) -> Supervision {
+    pub(crate) fn policy(&self) -> Supervision {
         self.policy
     }
 
     /// Whether any worker is alive.
     /// Whether a live worker that holds `model` could start a run now: fewer requests in flight
     /// than it runs at once (dynamic batching's `send` policy sends a batch at once then).
-    pub fn idle_holder(&self, model: usize) -> bool {
+    pub(crate) fn idle_holder(&self, model: usize) -> bool {
         self.workers
             .borrow()
             .iter()
             .any(|w| !w.is_dead() && w.holds(model) && w.outstanding() < w.concurrency)
     }
 
-    pub fn any_alive(&self) -> bool {
+    pub(crate) fn any_alive(&self) -> bool {
         self.workers.borrow().iter().any(|w| !w.is_dead())
     }
 
@@ -726,7 +724,7 @@ impl Pool {
     }
 
     /// The current worker number `i`.
-    pub fn worker(&self, i: usize) -> std::rc::Rc<Worker> {
+    pub(crate) fn worker(&self, i: usize) -> std::rc::Rc<Worker> {
         self.workers.borrow()[i].clone()
     }
 
@@ -752,7 +750,7 @@ impl Pool {
 
     /// Notes how a request to worker `id` ended; replaces the worker when it died or has timed out
     /// too often in a row. Returns once any replacement is ready (or has failed).
-    pub async fn after_reply(&self, id: usize, reply: &Reply) {
+    pub(crate) async fn after_reply(&self, id: usize, reply: &Reply) {
         let replace = match reply {
             Reply::Lost(_) => true,
             Reply::TimedOut(_) => {
@@ -772,7 +770,7 @@ impl Pool {
 
     /// Replaces every worker whose connection has ended, also those that died with no request in
     /// flight (so no reply reported it). Cheap when all are alive.
-    pub async fn heal(&self) {
+    pub(crate) async fn heal(&self) {
         let dead: Vec<usize> = {
             let workers = self.workers.borrow();
             let restarting = self.restarting.borrow();

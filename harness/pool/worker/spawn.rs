@@ -20,7 +20,7 @@ fn worker_exe() -> anyhow::Result<std::path::PathBuf> {
 /// Starts this executable with `args` plus `--fd N`, where N is the child's end of a new socketpair.
 /// The child gets a null stdin and stdout, dies with the parent (`PR_SET_PDEATHSIG`) and is killed
 /// when the returned handle is dropped. Returns the child and the parent's end of the socket.
-pub fn spawn_self(
+pub(crate) fn spawn_self(
     args: &[String],
     stderr: Stdio,
     inherit: &[std::os::fd::RawFd],
@@ -29,7 +29,7 @@ pub fn spawn_self(
 }
 
 /// As [`spawn_self`], for any program (the torch runtime's Python worker).
-pub fn spawn(
+pub(crate) fn spawn(
     exe: &std::path::Path,
     args: &[String],
     stderr: Stdio,

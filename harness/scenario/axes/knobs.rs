@@ -102,7 +102,7 @@ macro_rules! knob_axes {
 
             /// Sets the knob `name` from its text; an unknown knob or value is an error naming
             /// it, and leaves the knobs as they were.
-            pub fn set(&mut self, name: &str, text: &str) -> Result<(), String> {
+            pub(crate) fn set(&mut self, name: &str, text: &str) -> Result<(), String> {
                 let bad = || format!("`{text}` is not a value of the session knob `{name}`");
                 match name {
                     $( stringify!($name) => {
@@ -115,7 +115,7 @@ macro_rules! knob_axes {
 
             /// The point id's fragments of the knobs, in the id's order (`opt-basic`, `nospin`):
             /// none for a knob at its default.
-            pub fn fragments(&self) -> Vec<String> {
+            pub(crate) fn fragments(&self) -> Vec<String> {
                 [$( (KNOBS.$name.id)(self.$name) ),*].into_iter().flatten().collect()
             }
         }

@@ -24,27 +24,27 @@ macro_rules! axes_in_sweep_order {
         /// The values of each sweep axis (each `[default]` when the scenario does not sweep it).
         #[derive(Debug, Clone, Default, PartialEq)]
         pub struct Axes {
-            pub workers: Vec<usize>,
-            pub intra_threads: Vec<usize>,
+            pub(crate) workers: Vec<usize>,
+            pub(crate) intra_threads: Vec<usize>,
             $(
                 #[doc = concat!("The session knob `", stringify!($knob), "` ([`SessionKnobs`]).")]
-                pub $knob: Vec<knob_type::$knob>,
+                pub(crate) $knob: Vec<knob_type::$knob>,
             )*
-            pub transfer: Vec<Transfer>,
+            pub(crate) transfer: Vec<Transfer>,
             /// How messages travel (`socket` or `spin`).
-            pub channel: Vec<Channel>,
-            pub placement: Vec<Placement>,
-            pub pin: Vec<Pin>,
-            pub provider: Vec<Provider>,
+            pub(crate) channel: Vec<Channel>,
+            pub(crate) placement: Vec<Placement>,
+            pub(crate) pin: Vec<Pin>,
+            pub(crate) provider: Vec<Provider>,
             /// The batch sizes the models' batch dim is bound to (`[None]` without the axis: the
             /// models keep their `dims`).
-            pub batch: Vec<Option<usize>>,
+            pub(crate) batch: Vec<Option<usize>>,
             /// Dynamic batching's policies (`[None]` without `[batching]`).
-            pub batching: Vec<Option<BatchPolicy>>,
-            pub load: Vec<LoadPoint>,
+            pub(crate) batching: Vec<Option<BatchPolicy>>,
+            pub(crate) load: Vec<LoadPoint>,
             /// Requests each worker runs at once, from its own threads on shared sessions.
-            pub worker_concurrency: Vec<usize>,
-            pub runtime: Vec<Runtime>,
+            pub(crate) worker_concurrency: Vec<usize>,
+            pub(crate) runtime: Vec<Runtime>,
         }
 
         /// Every axis, in the sweep's order: workers, intra_threads, the session knobs, transfer,

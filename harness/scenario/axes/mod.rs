@@ -68,24 +68,24 @@ pub enum FlagValue {
 
 /// One scenario key of an axis, and the `bench run` flag that sets it.
 #[derive(Debug)]
-pub struct Key {
+pub(crate) struct Key {
     /// The table, e.g. `sweep`.
-    pub table: &'static str,
+    pub(crate) table: &'static str,
     /// The key in it, e.g. `workers`; empty for a table of `NAME = N` lines ([`FlagValue::Pairs`]).
-    pub key: &'static str,
+    pub(crate) key: &'static str,
     /// The long flag, without the dashes.
-    pub flag: &'static str,
-    pub value_name: &'static str,
+    pub(crate) flag: &'static str,
+    pub(crate) value_name: &'static str,
     /// The flag's line in `bench run --help`.
-    pub help: &'static str,
-    pub value: FlagValue,
+    pub(crate) help: &'static str,
+    pub(crate) value: FlagValue,
     /// A comma list (a sweep axis), or one value.
-    pub list: bool,
+    pub(crate) list: bool,
     /// Another key of the same table this flag sets too, with its TOML value (`--rate` sets
     /// `kind = "open"`).
-    pub also: Option<(&'static str, &'static str)>,
+    pub(crate) also: Option<(&'static str, &'static str)>,
     /// A flag this one cannot be given with.
-    pub conflicts: Option<&'static str>,
+    pub(crate) conflicts: Option<&'static str>,
 }
 
 /// The flag of a `[sweep]` key that takes a comma list.
@@ -111,7 +111,7 @@ pub(in crate::scenario) const fn sweep_key(
 
 impl Key {
     /// Checks one value of the flag as given; `Ok` with the text to keep.
-    pub fn check(&self, s: &str) -> Result<String, String> {
+    pub(crate) fn check(&self, s: &str) -> Result<String, String> {
         let s = s.trim();
         match self.value {
             FlagValue::Ints { min, max } => match s.parse::<i64>() {
@@ -148,7 +148,7 @@ impl Key {
 
     /// The scenario lines `(table, key, value)` for the flag's values (each already
     /// [`checked`](Key::check)), as `bench run` writes them.
-    pub fn settings(&self, values: &[String]) -> Vec<(&'static str, String, toml::Value)> {
+    pub(crate) fn settings(&self, values: &[String]) -> Vec<(&'static str, String, toml::Value)> {
         use toml::Value as T;
         let one = |s: &str| match self.value {
             FlagValue::Ints { .. } => T::Integer(s.parse().unwrap_or_default()),
@@ -185,10 +185,10 @@ impl Key {
 
 /// Where an axis's values live: its list in [`Axes`] and its value in a [`Point`].
 pub(in crate::scenario) struct Place<T> {
-    pub values: fn(&Axes) -> &Vec<T>,
-    pub values_mut: fn(&mut Axes) -> &mut Vec<T>,
-    pub get: fn(&Point) -> T,
-    pub set: fn(&mut Point, T),
+    pub(crate) values: fn(&Axes) -> &Vec<T>,
+    pub(crate) values_mut: fn(&mut Axes) -> &mut Vec<T>,
+    pub(crate) get: fn(&Point) -> T,
+    pub(crate) set: fn(&mut Point, T),
 }
 
 /// `place!(axes_field, point.path)`: the [`Place`] of an axis whose list is `Axes::axes_field` and
@@ -208,14 +208,14 @@ pub(in crate::scenario) use place;
 /// What an axis's values are read from: the `[sweep]` table, and the axes other tables resolve
 /// (`[load]`'s concurrency or rate, `[batching]`'s policies).
 pub(in crate::scenario) struct Sources<'a> {
-    pub sweep: Option<&'a RawSweep>,
-    pub load: Vec<LoadPoint>,
-    pub batching: Vec<Option<BatchPolicy>>,
+    pub(crate) sweep: Option<&'a RawSweep>,
+    pub(crate) load: Vec<LoadPoint>,
+    pub(crate) batching: Vec<Option<BatchPolicy>>,
 }
 
 impl Sources<'_> {
     /// A `[sweep]` key's raw value, if the table and key are there.
-    pub fn sweep<V>(&self, key: fn(&RawSweep) -> &Option<V>) -> Option<&V> {
+    pub(crate) fn sweep<V>(&self, key: fn(&RawSweep) -> &Option<V>) -> Option<&V> {
         self.sweep.and_then(|r| key(r).as_ref())
     }
 }
@@ -223,33 +223,33 @@ impl Sources<'_> {
 /// One sweep axis, declared once (see the module's header for what each part feeds).
 pub(in crate::scenario) struct Axis<T: AxisValue> {
     /// The axis's name, as validate's line and the messages name it.
-    pub name: &'static str,
+    pub(crate) name: &'static str,
     /// Its scenario keys with their `bench run` flags; the first is the key its errors name.
-    pub keys: &'static [Key],
+    pub(crate) keys: &'static [Key],
     /// The value of a scenario that does not set it: what bench measured before the axis existed.
-    pub default: T,
-    pub place: Place<T>,
+    pub(crate) default: T,
+    pub(crate) place: Place<T>,
     /// Reads the values (`key` is the first key's path; `default` the axis's).
-    pub resolve: fn(&Sources, &KeyPath, T, &mut Errors) -> Vec<T>,
+    pub(crate) resolve: fn(&Sources, &KeyPath, T, &mut Errors) -> Vec<T>,
     /// The point id's fragment, `None` to leave the value out of the id.
-    pub id: fn(T) -> Option<String>,
+    pub(crate) id: fn(T) -> Option<String>,
     /// The CSV columns, and a value's cells in them (JSON `null` for an empty cell).
-    pub columns: &'static [&'static str],
-    pub cells: fn(T) -> Vec<Value>,
+    pub(crate) columns: &'static [&'static str],
+    pub(crate) cells: fn(T) -> Vec<Value>,
     /// `run.json`'s keys for the columns, one each, in each point's `session` (empty: not
     /// recorded there; an empty cell is left out).
-    pub run_json: &'static [&'static str],
+    pub(crate) run_json: &'static [&'static str],
     /// The key of the effective settings (`run.json`'s `settings`, which `bench compare` checks)
     /// that lists the values when they are not just the default.
-    pub effective: Option<&'static str>,
+    pub(crate) effective: Option<&'static str>,
     /// The axis's part of validate's line for a point, `None` to leave it out.
-    pub describe: fn(T, &Point, &Scenario) -> Option<String>,
+    pub(crate) describe: fn(T, &Point, &Scenario) -> Option<String>,
     /// An ONNX Runtime session option: a value other than the default is refused in a sweep that
     /// also runs tract or torch.
-    pub ort_only: bool,
+    pub(crate) ort_only: bool,
     /// Several values, for the tests' large expansion (the default among them).
     #[cfg(test)]
-    pub examples: &'static [T],
+    pub(crate) examples: &'static [T],
 }
 
 /// An [`Axis`] of any value type: what the functions of this module walk.
@@ -270,6 +270,8 @@ pub(in crate::scenario) trait AnyAxis: Sync {
     fn effective(&self, axes: &Axes) -> Option<(String, String)>;
     fn ort_only(&self) -> bool;
     /// Sets the axis to its default alone.
+    #[cfg(test)]
+    #[cfg(test)]
     fn use_default(&self, axes: &mut Axes);
     /// Sets the axis to its first `keep` examples.
     #[cfg(test)]
@@ -326,6 +328,7 @@ impl<T: AxisValue> AnyAxis for Axis<T> {
     fn ort_only(&self) -> bool {
         self.ort_only
     }
+    #[cfg(test)]
     fn use_default(&self, axes: &mut Axes) {
         *(self.place.values_mut)(axes) = vec![self.default];
     }
@@ -337,7 +340,8 @@ impl<T: AxisValue> AnyAxis for Axis<T> {
 
 impl Axes {
     /// Every axis at its default alone: the one point `w1-t1-pipe-cpu-c1`.
-    pub fn single() -> Axes {
+    #[cfg(test)]
+    pub(crate) fn single() -> Axes {
         let mut axes = Axes::default();
         for axis in list::ALL {
             axis.use_default(&mut axes);
@@ -347,20 +351,20 @@ impl Axes {
 }
 
 /// The number of points the axes expand to (saturating: a guard compares it with a limit).
-pub fn size(axes: &Axes) -> usize {
+pub(crate) fn size(axes: &Axes) -> usize {
     list::ALL
         .iter()
         .fold(1usize, |n, a| n.saturating_mul(a.len(axes)))
 }
 
 /// Each axis's number of values, in the list's order.
-pub fn lens(axes: &Axes) -> Vec<usize> {
+pub(crate) fn lens(axes: &Axes) -> Vec<usize> {
     list::ALL.iter().map(|a| a.len(axes)).collect()
 }
 
 /// The point holding each axis's value at `at` (one index per axis, in the list's order); its id
 /// is set, its index is 0.
-pub fn point_at(axes: &Axes, at: &[usize]) -> Point {
+pub(crate) fn point_at(axes: &Axes, at: &[usize]) -> Point {
     let mut p = Point::unnamed();
     for (axis, &i) in list::ALL.iter().zip(at) {
         axis.pick(axes, i, &mut p);
@@ -371,13 +375,13 @@ pub fn point_at(axes: &Axes, at: &[usize]) -> Point {
 
 /// A point's id: the axes' fragments in the list's order, joined with `-`, e.g.
 /// `w1-t2-nospin-pipe-cpu-c4`.
-pub fn id(p: &Point) -> String {
+pub(crate) fn id(p: &Point) -> String {
     let parts: Vec<String> = list::ALL.iter().filter_map(|a| a.id(p)).collect();
     parts.join("-")
 }
 
 /// Every axis column of a point with its cell, by column name, as `results.csv` writes them.
-pub fn cells(p: &Point) -> serde_json::Map<String, Value> {
+pub(crate) fn cells(p: &Point) -> serde_json::Map<String, Value> {
     list::ALL
         .iter()
         .flat_map(|a| a.columns().iter().copied().zip(a.cells(p)))
@@ -387,7 +391,7 @@ pub fn cells(p: &Point) -> serde_json::Map<String, Value> {
 
 /// The cells of the axes that make a configuration, every axis but the load (which `bench
 /// capacity` searches), in the list's order.
-pub fn config_cells(p: &Point) -> Vec<(&'static str, Value)> {
+pub(crate) fn config_cells(p: &Point) -> Vec<(&'static str, Value)> {
     list::ALL
         .iter()
         .filter(|a| a.name() != list::LOAD.name)
@@ -396,7 +400,7 @@ pub fn config_cells(p: &Point) -> Vec<(&'static str, Value)> {
 }
 
 /// The CSV columns that `run.json` records per point, each with its key there.
-pub fn run_json_columns() -> Vec<(&'static str, &'static str)> {
+pub(crate) fn run_json_columns() -> Vec<(&'static str, &'static str)> {
     list::ALL
         .iter()
         .flat_map(|a| {
@@ -409,19 +413,19 @@ pub fn run_json_columns() -> Vec<(&'static str, &'static str)> {
 }
 
 /// Every scenario key with its `bench run` flag, in the list's order.
-pub fn keys() -> impl Iterator<Item = &'static Key> {
+pub(crate) fn keys() -> impl Iterator<Item = &'static Key> {
     list::ALL.iter().flat_map(|a| a.keys().iter())
 }
 
 /// The parts of validate's line for a point: `workers=2`, `transfer=shm`, ... (the axes that
 /// leave themselves out at their defaults say nothing).
-pub fn describe(p: &Point, s: &Scenario) -> Vec<String> {
+pub(crate) fn describe(p: &Point, s: &Scenario) -> Vec<String> {
     list::ALL.iter().filter_map(|a| a.describe(p, s)).collect()
 }
 
 /// The effective settings the axes add (`sweep.intra_spinning = "true, false"`, ...): only for
 /// those swept away from their defaults, so runs from before an axis existed still compare.
-pub fn effective_settings(axes: &Axes) -> Vec<(String, String)> {
+pub(crate) fn effective_settings(axes: &Axes) -> Vec<(String, String)> {
     list::ALL.iter().filter_map(|a| a.effective(axes)).collect()
 }
 

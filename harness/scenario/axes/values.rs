@@ -94,7 +94,7 @@ pub(in crate::scenario) trait ReadKnob: Knob {
 }
 
 /// Integers from 1 up, the values of counts such as `workers`.
-pub const POSITIVE: FlagValue = FlagValue::Ints {
+pub(crate) const POSITIVE: FlagValue = FlagValue::Ints {
     min: 1,
     max: u32::MAX as i64,
 };
@@ -145,7 +145,7 @@ impl ReadKnob for bool {
 }
 
 /// An enum whose values are named in the scenario; `ALL` lists them, the default first.
-pub trait Named: Copy + PartialEq + 'static {
+pub(crate) trait Named: Copy + PartialEq + 'static {
     const ALL: &'static [Self];
     fn name(self) -> &'static str;
     /// Every name, for messages and the `bench run` flag's possible values.

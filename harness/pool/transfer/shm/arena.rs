@@ -11,7 +11,7 @@
 //! also not bounded by the size of `/dev/shm` (64 MiB in a default Docker container).
 //!
 //! The descriptor is created close-on-exec, so a worker gets it only when its spawner clears the flag
-//! in the child between `fork` and `exec` ([`clear_cloexec_in_child`], as `worker::pool::spawn_self`
+//! in the child between `fork` and `exec` (`clear_cloexec_in_child`, as `worker::pool::spawn_self`
 //! does for the socket). The worker learns the descriptor's number and the [`ShmLayout`] from the
 //! parent and maps it with [`ShmArena::open`], which checks the file's size against the layout. A
 //! Python worker maps the same descriptor with `mmap.mmap(fd, layout.total_len())` and makes numpy or
@@ -68,7 +68,7 @@ use serde::{Deserialize, Serialize};
 use crate::model::tensor::{DType, TensorData};
 
 /// Alignment of every region and of every tensor inside a region, in bytes.
-pub const ALIGN: usize = 64;
+pub(crate) const ALIGN: usize = 64;
 
 /// The name the arena's `memfd` shows in `/proc/<pid>/fd` and `/proc/<pid>/maps`. It is only a label:
 /// nothing can open the file by it.
@@ -110,7 +110,7 @@ pub enum ShmError {
 }
 
 /// Rounds `n` up to a multiple of [`ALIGN`]; `None` on overflow.
-pub fn align_up(n: usize) -> Option<usize> {
+pub(crate) fn align_up(n: usize) -> Option<usize> {
     Some(n.checked_add(ALIGN - 1)? & !(ALIGN - 1))
 }
 
@@ -171,7 +171,11 @@ impl std::fmt::Display for ShmLayout {
 impl ShmLayout {
     /// `slots` slots, each with an input region of `input_bytes` and an output region of
     /// `output_bytes`. Fails for zero slots or when the total does not fit in the address space.
-    pub fn new(slots: usize, input_bytes: usize, output_bytes: usize) -> Result<Self, ShmError> {
+    pub(crate) fn new(
+        slots: usize,
+        input_bytes: usize,
+        output_bytes: usize,
+    ) -> Result<Self, ShmError> {
         if slots == 0 {
             return Err(ShmError::Layout(
                 "it needs at least one slot (one per request in flight)".into(),
@@ -199,25 +203,27 @@ impl ShmLayout {
         })
     }
 
-    pub fn slots(&self) -> usize {
+    pub(crate) fn slots(&self) -> usize {
         self.slots
     }
 
-    pub fn input_bytes(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn input_bytes(&self) -> usize {
         self.input_bytes
     }
 
-    pub fn output_bytes(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn output_bytes(&self) -> usize {
         self.output_bytes
     }
 
     /// Bytes from the start of one slot to the start of the next.
-    pub fn stride(&self) -> usize {
+    pub(crate) fn stride(&self) -> usize {
         self.stride
     }
 
     /// The size of the whole arena, in bytes.
-    pub fn total_len(&self) -> usize {
+    pub(crate) fn total_len(&self) -> usize {
         self.stride * self.slots // checked in `new`
     }
 
@@ -233,13 +239,13 @@ impl ShmLayout {
     }
 
     /// Where slot `slot`'s input region lies in the arena.
-    pub fn slot_input_range(&self, slot: usize) -> Result<Range<usize>, ShmError> {
+    pub(crate) fn slot_input_range(&self, slot: usize) -> Result<Range<usize>, ShmError> {
         let start = self.check_slot(slot)?;
         Ok(start..start + self.input_bytes)
     }
 
     /// Where slot `slot`'s output region lies in the arena.
-    pub fn slot_output_range(&self, slot: usize) -> Result<Range<usize>, ShmError> {
+    pub(crate) fn slot_output_range(&self, slot: usize) -> Result<Range<usize>, ShmError> {
         let start = self.check_slot(slot)? + self.stride - align_up(self.output_bytes).unwrap_or(0);
         Ok(start..start + self.output_bytes)
     }
@@ -249,20 +255,20 @@ impl ShmLayout {
 /// crosses the socket in the `shm` mode.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TensorPlacement {
-    pub dtype: DType,
-    pub shape: Vec<i64>,
+    pub(crate) dtype: DType,
+    pub(crate) shape: Vec<i64>,
     /// From the start of the region, in bytes.
-    pub offset: u64,
+    pub(crate) offset: u64,
     /// In bytes: the product of the shape times the element size (for strings, their encoded
     /// length, which the reader checks when it decodes them).
-    pub len: u64,
+    pub(crate) len: u64,
 }
 
 impl TensorPlacement {
     /// The byte range of this tensor in a region of `region_len` bytes, after checking that the
     /// descriptor agrees with itself and fits: shape and length match, the offset is aligned for the
     /// element type, and the bytes lie inside the region. Never panics.
-    pub fn range_in(&self, region_len: usize) -> Result<Range<usize>, ShmError> {
+    pub(crate) fn range_in(&self, region_len: usize) -> Result<Range<usize>, ShmError> {
         let bad = |reason: String| ShmError::BadPlacement {
             offset: self.offset,
             len: self.len,
@@ -303,7 +309,7 @@ impl TensorPlacement {
 /// at a multiple of [`ALIGN`], without copying anything: for a worker that lets the runtime write its
 /// outputs straight into the region. Fails when a shape is invalid or the tensors do not fit, and
 /// for strings, whose size the shape does not tell.
-pub fn plan<'a>(
+pub(crate) fn plan<'a>(
     region_len: usize,
     tensors: impl IntoIterator<Item = (DType, &'a [i64])>,
 ) -> Result<Vec<TensorPlacement>, ShmError> {
@@ -326,7 +332,7 @@ fn plan_for(region_len: usize, tensors: &[TensorData]) -> Result<Vec<TensorPlace
 }
 
 /// The bytes a region needs to hold `tensors` as [`write_tensors`] places them.
-pub fn region_len_of(tensors: &[TensorData]) -> Result<usize, ShmError> {
+pub(crate) fn region_len_of(tensors: &[TensorData]) -> Result<usize, ShmError> {
     let placed = plan_for(usize::MAX, tensors)?;
     let end = placed.last().map_or(0, |p| p.offset.saturating_add(p.len));
     usize::try_from(end).map_err(|_| ShmError::Layout(format!("{end} bytes do not fit in memory")))
@@ -376,7 +382,7 @@ fn place<'a>(
 
 /// The bytes a region needs to hold tensors of these types and shapes as [`plan`] places them
 /// (alignment padding included): for sizing the slots from a scenario's largest inputs and outputs.
-pub fn region_len_for<'a>(
+pub(crate) fn region_len_for<'a>(
     tensors: impl IntoIterator<Item = (DType, &'a [i64])>,
 ) -> Result<usize, ShmError> {
     let placed = plan(usize::MAX, tensors)?;
@@ -386,7 +392,7 @@ pub fn region_len_for<'a>(
 
 /// Copies `tensors` back to back into `region` (each at a multiple of [`ALIGN`]) and returns where
 /// each went. Checks everything before writing anything, so on error the region is untouched.
-pub fn write_tensors(
+pub(crate) fn write_tensors(
     region: &mut [u8],
     tensors: &[TensorData],
 ) -> Result<Vec<TensorPlacement>, ShmError> {
@@ -404,7 +410,7 @@ pub fn write_tensors(
 
 /// The bytes `placement` describes in `region`: a view, no copy. An error, never a panic, for a
 /// descriptor that does not fit or does not agree with itself.
-pub fn read_tensor<'a>(
+pub(crate) fn read_tensor<'a>(
     region: &'a [u8],
     placement: &TensorPlacement,
 ) -> Result<&'a [u8], ShmError> {
@@ -412,7 +418,8 @@ pub fn read_tensor<'a>(
 }
 
 /// Mutable twin of [`read_tensor`], for a runtime that writes an output in place.
-pub fn read_tensor_mut<'a>(
+#[cfg(test)]
+pub(crate) fn read_tensor_mut<'a>(
     region: &'a mut [u8],
     placement: &TensorPlacement,
 ) -> Result<&'a mut [u8], ShmError> {
@@ -422,7 +429,7 @@ pub fn read_tensor_mut<'a>(
 
 /// Copies the tensors `placements` describe out of `region`, for the parts of the harness that keep
 /// owned [`TensorData`] (output checks).
-pub fn copy_tensors(
+pub(crate) fn copy_tensors(
     region: &[u8],
     placements: &[TensorPlacement],
 ) -> Result<Vec<TensorData>, ShmError> {
@@ -442,7 +449,8 @@ pub fn copy_tensors(
 /// async-signal-safe, so it may run in a `pre_exec` hook between `fork` and `exec`; that is the only
 /// place it should run, because clearing the flag in the parent would leak the descriptor into every
 /// process the parent starts meanwhile, from any thread.
-pub fn clear_cloexec_in_child(fd: RawFd) -> io::Result<()> {
+#[cfg(test)]
+pub(crate) fn clear_cloexec_in_child(fd: RawFd) -> io::Result<()> {
     // SAFETY: fcntl with F_GETFD/F_SETFD reads and writes no memory of ours; on a bad descriptor it
     // fails with EBADF.
     let flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
@@ -527,7 +535,7 @@ impl Mapping {
 
 /// A shared-memory arena: the parent creates it with [`ShmArena::create`], a worker maps the same
 /// file with [`ShmArena::open`]. See the [module docs](self) for the safety contract.
-pub struct ShmArena {
+pub(crate) struct ShmArena {
     shared: Arc<Mapping>,
     layout: ShmLayout,
 }
@@ -544,7 +552,7 @@ impl std::fmt::Debug for ShmArena {
 impl ShmArena {
     /// Parent side: a new anonymous, zero-filled, close-on-exec `memfd` of the layout's size, its
     /// size sealed, mapped shared; its pages are allocated when first written.
-    pub fn create(layout: ShmLayout) -> Result<Self, ShmError> {
+    pub(crate) fn create(layout: ShmLayout) -> Result<Self, ShmError> {
         let file = sealed_memfd(MEMFD_NAME, layout.total_len() as u64)
             .map_err(|(call, error)| ShmError::Sys { call, error })?;
         Ok(ShmArena {
@@ -560,7 +568,7 @@ impl ShmArena {
     /// A worker that received the number on its command line makes the `OwnedFd` as `child.rs` does
     /// for its socket: `unsafe { OwnedFd::from_raw_fd(n) }`, sound because the parent passed that
     /// descriptor to this process alone.
-    pub fn open(fd: OwnedFd, layout: ShmLayout) -> Result<Self, ShmError> {
+    pub(crate) fn open(fd: OwnedFd, layout: ShmLayout) -> Result<Self, ShmError> {
         let file = File::from(fd);
         let meta = file.metadata().map_err(|error| ShmError::Sys {
             call: "fstat",
@@ -579,51 +587,49 @@ impl ShmArena {
         })
     }
 
-    pub fn layout(&self) -> ShmLayout {
-        self.layout
-    }
-
     /// The arena's descriptor, to duplicate or to pass to a child (it stays close-on-exec here).
-    pub fn fd(&self) -> BorrowedFd<'_> {
+    pub(crate) fn fd(&self) -> BorrowedFd<'_> {
         self.shared.file.as_fd()
     }
 
-    /// The descriptor's number: a child that inherits it (see [`clear_cloexec_in_child`]) has it
+    /// The descriptor's number: a child that inherits it (see `clear_cloexec_in_child`) has it
     /// under the same number.
-    pub fn raw_fd(&self) -> RawFd {
+    pub(crate) fn raw_fd(&self) -> RawFd {
         self.shared.file.as_raw_fd()
     }
 
     /// Slot `slot`'s input region.
-    pub fn input(&self, slot: usize) -> Result<&[u8], ShmError> {
+    pub(crate) fn input(&self, slot: usize) -> Result<&[u8], ShmError> {
         let r = self.layout.slot_input_range(slot)?;
         // SAFETY: the range comes from our layout; `&self` excludes the `&mut` accessors.
         Ok(unsafe { self.shared.slice(r) })
     }
 
     /// Slot `slot`'s input region, to write into.
-    pub fn input_mut(&mut self, slot: usize) -> Result<&mut [u8], ShmError> {
+    pub(crate) fn input_mut(&mut self, slot: usize) -> Result<&mut [u8], ShmError> {
         let r = self.layout.slot_input_range(slot)?;
         // SAFETY: the range comes from our layout; `&mut self` makes the borrow exclusive.
         Ok(unsafe { self.shared.slice_mut(r) })
     }
 
     /// Slot `slot`'s output region.
-    pub fn output(&self, slot: usize) -> Result<&[u8], ShmError> {
+    #[cfg(test)]
+    pub(crate) fn output(&self, slot: usize) -> Result<&[u8], ShmError> {
         let r = self.layout.slot_output_range(slot)?;
         // SAFETY: as in `input`.
         Ok(unsafe { self.shared.slice(r) })
     }
 
     /// Slot `slot`'s output region, to write into.
-    pub fn output_mut(&mut self, slot: usize) -> Result<&mut [u8], ShmError> {
+    pub(crate) fn output_mut(&mut self, slot: usize) -> Result<&mut [u8], ShmError> {
         let r = self.layout.slot_output_range(slot)?;
         // SAFETY: as in `input_mut`.
         Ok(unsafe { self.shared.slice_mut(r) })
     }
 
     /// Copies `tensors` into slot `slot`'s input region; see [`write_tensors`].
-    pub fn write_inputs(
+    #[cfg(test)]
+    pub(crate) fn write_inputs(
         &mut self,
         slot: usize,
         tensors: &[TensorData],
@@ -632,7 +638,7 @@ impl ShmArena {
     }
 
     /// Copies `tensors` into slot `slot`'s output region (the worker's reply); see [`write_tensors`].
-    pub fn write_outputs(
+    pub(crate) fn write_outputs(
         &mut self,
         slot: usize,
         tensors: &[TensorData],
@@ -647,7 +653,7 @@ impl ShmArena {
     /// # Safety
     /// Until this returns, nothing else in this process reads or writes slot `slot`'s output
     /// region (the worker's resolver claims the slot first, see `shm::Resolver::serve_shared`).
-    pub unsafe fn write_outputs_claimed(
+    pub(crate) unsafe fn write_outputs_claimed(
         &self,
         slot: usize,
         tensors: &[TensorData],
@@ -659,12 +665,13 @@ impl ShmArena {
     }
 
     /// A view of one input tensor of slot `slot`, checked against the region.
-    pub fn read_input(&self, slot: usize, p: &TensorPlacement) -> Result<&[u8], ShmError> {
+    pub(crate) fn read_input(&self, slot: usize, p: &TensorPlacement) -> Result<&[u8], ShmError> {
         read_tensor(self.input(slot)?, p)
     }
 
     /// A view of one output tensor of slot `slot`, checked against the region.
-    pub fn read_output(&self, slot: usize, p: &TensorPlacement) -> Result<&[u8], ShmError> {
+    #[cfg(test)]
+    pub(crate) fn read_output(&self, slot: usize, p: &TensorPlacement) -> Result<&[u8], ShmError> {
         read_tensor(self.output(slot)?, p)
     }
 
@@ -672,7 +679,7 @@ impl ShmArena {
     /// slots, each handed out once, lowest index first, when the iterator is advanced: a parent
     /// takes a slot only when a request needs one, so the slots it ever uses are as many as its
     /// requests in flight at most. The mapping lives until the last handle is dropped.
-    pub fn split(self) -> (ArenaFd, Slots) {
+    pub(crate) fn split(self) -> (ArenaFd, Slots) {
         (
             ArenaFd {
                 shared: self.shared.clone(),
@@ -689,7 +696,7 @@ impl ShmArena {
 
 /// The slots of a split arena not handed out yet ([`ShmArena::split`]). Each index is yielded once,
 /// so each slot has one owner, as the safety contract asks.
-pub struct Slots {
+pub(crate) struct Slots {
     shared: Arc<Mapping>,
     layout: ShmLayout,
     next: usize,
@@ -706,7 +713,7 @@ impl std::fmt::Debug for Slots {
 
 impl Slots {
     /// Slots handed out so far.
-    pub fn handed_out(&self) -> usize {
+    pub(crate) fn handed_out(&self) -> usize {
         self.next
     }
 }
@@ -749,11 +756,12 @@ impl ArenaFd {
         self.layout
     }
 
-    pub fn fd(&self) -> BorrowedFd<'_> {
+    #[cfg(test)]
+    pub(crate) fn fd(&self) -> BorrowedFd<'_> {
         self.shared.file.as_fd()
     }
 
-    pub fn raw_fd(&self) -> RawFd {
+    pub(crate) fn raw_fd(&self) -> RawFd {
         self.shared.file.as_raw_fd()
     }
 }
@@ -791,19 +799,20 @@ impl ShmSlot {
         start..start + self.layout.output_bytes
     }
 
-    pub fn input(&self) -> &[u8] {
+    #[cfg(test)]
+    pub(crate) fn input(&self) -> &[u8] {
         // SAFETY: our slot's range; only this value touches it in this process, and `&self`
         // excludes `input_mut`.
         unsafe { self.shared.slice(self.input_range()) }
     }
 
-    pub fn input_mut(&mut self) -> &mut [u8] {
+    pub(crate) fn input_mut(&mut self) -> &mut [u8] {
         // SAFETY: our slot's range; `&mut self` on the slot's only handle makes it exclusive.
         unsafe { self.shared.slice_mut(self.input_range()) }
     }
 
     /// The output region, to read after the worker's reply.
-    pub fn output(&self) -> &[u8] {
+    pub(crate) fn output(&self) -> &[u8] {
         // SAFETY: as in `input`.
         unsafe { self.shared.slice(self.output_range()) }
     }

@@ -20,7 +20,7 @@
 //! ONNX signature sizes before running ([`output_bytes`]). An export often leaves an output dim
 //! symbolic (a detector's box count, a recogniser's sequence length); such an output gets whatever
 //! the scenario's memory budget (`[transfer] shm_budget_mib`) leaves per slot, up to
-//! [`UNKNOWN_OUTPUT_BYTES`] ([`size_layout`]). That room is address space, not memory: the arena's
+//! [`UNKNOWN_OUTPUT_BYTES`](scenario_shm::UNKNOWN_OUTPUT_BYTES) ([`size_layout`]). That room is address space, not memory: the arena's
 //! pages are allocated when first written (see the arena's "Memory"), so a slot costs the bytes its
 //! requests really wrote, and what an output really needs is learned by the pages it fills, with no
 //! first run to wait for and nothing to resize. When outputs outgrow their room anyway, the worker
@@ -34,10 +34,9 @@
 
 pub mod arena;
 
-pub use arena::{
-    ALIGN, ArenaFd, ShmArena, ShmError, ShmLayout, ShmSlot, Slots, TensorPlacement, align_up,
-    clear_cloexec_in_child, copy_tensors, plan, read_tensor, read_tensor_mut, region_len_for,
-    region_len_of, write_tensors,
+pub(crate) use arena::{
+    ALIGN, ArenaFd, ShmArena, ShmError, ShmLayout, ShmSlot, TensorPlacement, align_up,
+    copy_tensors, read_tensor, region_len_for, region_len_of,
 };
 
 use std::cell::RefCell;
@@ -51,12 +50,13 @@ use crate::scenario::shm as scenario_shm;
 use crate::scenario::{ModelSpec, Point, Scenario};
 
 /// Output room per slot when an output's size is unknown before running, at most: 16 MiB.
-pub const UNKNOWN_OUTPUT_BYTES: usize = scenario_shm::UNKNOWN_OUTPUT_BYTES as usize;
+#[cfg(test)]
+pub(crate) const UNKNOWN_OUTPUT_BYTES: usize = scenario_shm::UNKNOWN_OUTPUT_BYTES as usize;
 
-/// Bytes of a model's outputs for one request as [`plan`] places them, from the ONNX signature with
+/// Bytes of a model's outputs for one request as [`plan`](arena::plan) places them, from the ONNX signature with
 /// the dims its inputs bound: `(known, unknown)`, where `known` is the room the outputs of known size
 /// need and `unknown` says whether any output's size is only known after running.
-pub fn output_bytes(m: &ModelSpec) -> Result<(usize, bool), ShmError> {
+pub(crate) fn output_bytes(m: &ModelSpec) -> Result<(usize, bool), ShmError> {
     let shapes = scenario_shm::output_shapes(m);
     let unknown = shapes.iter().any(Option::is_none);
     let known = shapes.iter().flatten();
@@ -75,7 +75,7 @@ pub fn output_bytes(m: &ModelSpec) -> Result<(usize, bool), ShmError> {
 /// The shared-memory slots of an `shm` point: one per request that can be in flight (see
 /// [`scenario_shm::slots`]), each with room for the largest sample and the largest outputs of
 /// known size; outputs of unknown size get what the scenario's memory budget leaves, at most
-/// [`UNKNOWN_OUTPUT_BYTES`]. Fails when even the known room does not fit the budget (`bench
+/// [`UNKNOWN_OUTPUT_BYTES`](scenario_shm::UNKNOWN_OUTPUT_BYTES). Fails when even the known room does not fit the budget (`bench
 /// validate` refuses such a point first).
 pub fn slot_pool(scenario: &Scenario, point: &Point) -> Result<SlotPool, ShmError> {
     let slots = scenario_shm::slots(
@@ -125,10 +125,10 @@ pub fn slot_pool(scenario: &Scenario, point: &Point) -> Result<SlotPool, ShmErro
 
 /// The layout of `slots` slots with `input` bytes of input room and `known` bytes of output room
 /// for outputs of known size, plus, when some output's size is `unknown` before running, what the
-/// budget leaves (at most [`UNKNOWN_OUTPUT_BYTES`]). The budget itself is checked on the tensors'
+/// budget leaves (at most [`UNKNOWN_OUTPUT_BYTES`](scenario_shm::UNKNOWN_OUTPUT_BYTES)). The budget itself is checked on the tensors'
 /// bytes ([`scenario_shm::Need`]), as `bench validate` checks it; the 64-byte alignment of each
 /// region may add a little to it.
-pub fn size_layout(
+pub(crate) fn size_layout(
     slots: usize,
     input: usize,
     known: usize,
@@ -174,7 +174,7 @@ impl std::fmt::Debug for SlotPool {
 }
 
 impl SlotPool {
-    pub fn new(arena: ShmArena) -> SlotPool {
+    pub(crate) fn new(arena: ShmArena) -> SlotPool {
         let (fd, unused) = arena.split();
         SlotPool {
             fd,
@@ -204,25 +204,25 @@ impl SlotPool {
     }
 
     /// Slots used so far: the most requests that were in flight at once, up to the arena's slots.
-    pub fn used(&self) -> usize {
+    pub(crate) fn used(&self) -> usize {
         self.unused.borrow().handed_out()
     }
 }
 
 /// Parent side: takes a slot from the pool for each request.
 #[derive(Debug, Clone, Copy)]
-pub struct Stager<'a> {
+pub(crate) struct Stager<'a> {
     slots: &'a SlotPool,
 }
 
 impl<'a> Stager<'a> {
-    pub fn new(slots: &'a SlotPool) -> Self {
+    pub(crate) fn new(slots: &'a SlotPool) -> Self {
         Stager { slots }
     }
 
     /// Takes a slot (waiting when none is free) and writes `sample` into it once. The copy is
     /// timed apart from the wait: it is transfer cost, the wait is not.
-    pub async fn stage(&self, sample: &[TensorData]) -> Staged<'a> {
+    pub(crate) async fn stage(&self, sample: &[TensorData]) -> Staged<'a> {
         let mut slot = self.slots.acquire().await;
         let start = Instant::now();
         let placed = slot.write_inputs(sample);
@@ -238,7 +238,7 @@ impl<'a> Stager<'a> {
 /// A request's slot with its inputs written (or the reason they did not fit). Dropping it gives
 /// the slot back to the pool: hold it until the worker's reply, as the arena's contract requires.
 #[derive(Debug)]
-pub struct Staged<'a> {
+pub(crate) struct Staged<'a> {
     slots: &'a SlotPool,
     /// `Some` until dropped.
     slot: Option<ShmSlot>,
@@ -248,7 +248,7 @@ pub struct Staged<'a> {
 }
 
 impl Staged<'_> {
-    pub fn inputs(&self) -> Result<InputsRef<'_>, String> {
+    pub(crate) fn inputs(&self) -> Result<InputsRef<'_>, String> {
         let slot = self.slot.as_ref().expect("held until dropped");
         match &self.placed {
             Ok(tensors) => Ok(InputsRef::Shm {
@@ -260,12 +260,12 @@ impl Staged<'_> {
     }
 
     /// The slot, to read the outputs from after the reply.
-    pub fn slot(&self) -> &ShmSlot {
+    pub(crate) fn slot(&self) -> &ShmSlot {
         self.slot.as_ref().expect("held until dropped")
     }
 
     /// How long the parent took to copy the inputs into the slot.
-    pub fn copy_time(&self) -> Duration {
+    pub(crate) fn copy_time(&self) -> Duration {
         self.copy
     }
 }
@@ -280,7 +280,7 @@ impl Drop for Staged<'_> {
 
 /// Worker side: the worker's own mapping of the parent's arena.
 #[derive(Debug)]
-pub struct Resolver {
+pub(crate) struct Resolver {
     arena: ShmArena,
     /// One flag per slot, set while a thread serves a request from it (`worker_concurrency`): a
     /// slot named by two requests in flight at once is refused, never written by two threads.
@@ -312,7 +312,10 @@ impl Drop for Claim<'_> {
 
 impl Resolver {
     /// Maps the arena inherited as `fd` with the setup's `layout`.
-    pub fn open(layout: Option<ShmLayout>, fd: Option<RawFd>) -> Result<Self, TransferError> {
+    pub(crate) fn open(
+        layout: Option<ShmLayout>,
+        fd: Option<RawFd>,
+    ) -> Result<Self, TransferError> {
         let layout = layout.ok_or(TransferError::NoLayout)?;
         let fd = fd.ok_or(TransferError::NoArenaFd)?;
         // SAFETY: as for the worker's socket, the parent made this descriptor for this process
@@ -329,7 +332,7 @@ impl Resolver {
     /// gives each request in flight its own slot and takes it back only after the reply; the slot
     /// is claimed here as well, so a slot reused while a run still reads it is an error for that
     /// request rather than two threads in one region.
-    pub fn serve_shared(
+    pub(crate) fn serve_shared(
         &self,
         inputs: &Inputs,
         run: impl FnOnce(Input<'_>) -> Result<Vec<TensorData>, String>,
@@ -377,7 +380,7 @@ impl Resolver {
 
     /// Serves a request from its slot: views over the inputs in the mapping, no copy; the outputs
     /// are written into the slot's output region and only their descriptors go back.
-    pub fn serve(
+    pub(crate) fn serve(
         &mut self,
         inputs: &Inputs,
         run: impl FnOnce(Input<'_>) -> Result<Vec<TensorData>, String>,
