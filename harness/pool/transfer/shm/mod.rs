@@ -49,10 +49,6 @@ use crate::model::tensor::{TensorData, TensorView};
 use crate::scenario::shm as scenario_shm;
 use crate::scenario::{ModelSpec, Point, Scenario};
 
-/// Output room per slot when an output's size is unknown before running, at most: 16 MiB.
-#[cfg(test)]
-pub(crate) const UNKNOWN_OUTPUT_BYTES: usize = scenario_shm::UNKNOWN_OUTPUT_BYTES as usize;
-
 /// Bytes of a model's outputs for one request as [`plan`](arena::plan) places them, from the ONNX signature with
 /// the dims its inputs bound: `(known, unknown)`, where `known` is the room the outputs of known size
 /// need and `unknown` says whether any output's size is only known after running.
@@ -411,7 +407,10 @@ mod tests {
         );
         // An unknown output: up to 16 MiB on top of the known room.
         let l = size_layout(4, 1000, 512, true, 8192 * mib).unwrap();
-        assert_eq!(l.output_bytes(), 512 + UNKNOWN_OUTPUT_BYTES);
+        assert_eq!(
+            l.output_bytes(),
+            512 + scenario_shm::UNKNOWN_OUTPUT_BYTES as usize
+        );
         // ... or what the budget leaves, aligned, so the arena stays within it.
         let l = size_layout(1024, 1 << 20, 0, true, 2048 * mib).unwrap();
         assert_eq!(l.output_bytes(), 1 << 20);
