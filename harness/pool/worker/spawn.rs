@@ -8,6 +8,8 @@ use std::process::Stdio;
 
 use anyhow::Context;
 
+use crate::pool::transfer::shm::clear_cloexec_in_child;
+
 /// The executable started as a worker: this one, or `BENCH_WORKER_EXE` (for tests that drive the
 /// pool from a test binary).
 fn worker_exe() -> anyhow::Result<std::path::PathBuf> {
@@ -50,9 +52,7 @@ pub(crate) fn spawn(
     unsafe {
         cmd.pre_exec(move || {
             for &f in std::iter::once(&fd).chain(&inherit) {
-                if libc::fcntl(f, libc::F_SETFD, 0) == -1 {
-                    return Err(std::io::Error::last_os_error());
-                }
+                clear_cloexec_in_child(f)?;
             }
             // The child dies with the parent, so a killed parent leaves no orphans.
             libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);

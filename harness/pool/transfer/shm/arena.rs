@@ -11,7 +11,7 @@
 //! also not bounded by the size of `/dev/shm` (64 MiB in a default Docker container).
 //!
 //! The descriptor is created close-on-exec, so a worker gets it only when its spawner clears the flag
-//! in the child between `fork` and `exec` (`clear_cloexec_in_child`, as `worker::pool::spawn_self`
+//! in the child between `fork` and `exec` ([`clear_cloexec_in_child`], as `worker::spawn::spawn_self`
 //! does for the socket). The worker learns the descriptor's number and the [`ShmLayout`] from the
 //! parent and maps it with [`ShmArena::open`], which checks the file's size against the layout. A
 //! Python worker maps the same descriptor with `mmap.mmap(fd, layout.total_len())` and makes numpy or
@@ -449,7 +449,6 @@ pub(crate) fn copy_tensors(
 /// async-signal-safe, so it may run in a `pre_exec` hook between `fork` and `exec`; that is the only
 /// place it should run, because clearing the flag in the parent would leak the descriptor into every
 /// process the parent starts meanwhile, from any thread.
-#[cfg(test)]
 pub(crate) fn clear_cloexec_in_child(fd: RawFd) -> io::Result<()> {
     // SAFETY: fcntl with F_GETFD/F_SETFD reads and writes no memory of ours; on a bad descriptor it
     // fails with EBADF.
@@ -592,7 +591,7 @@ impl ShmArena {
         self.shared.file.as_fd()
     }
 
-    /// The descriptor's number: a child that inherits it (see `clear_cloexec_in_child`) has it
+    /// The descriptor's number: a child that inherits it (see [`clear_cloexec_in_child`]) has it
     /// under the same number.
     pub(crate) fn raw_fd(&self) -> RawFd {
         self.shared.file.as_raw_fd()

@@ -36,7 +36,7 @@ pub mod arena;
 
 pub(crate) use arena::{
     ALIGN, ArenaFd, ShmArena, ShmError, ShmLayout, ShmSlot, TensorPlacement, align_up,
-    copy_tensors, read_tensor, region_len_for, region_len_of,
+    clear_cloexec_in_child, copy_tensors, read_tensor, region_len_for, region_len_of,
 };
 
 use std::cell::RefCell;
