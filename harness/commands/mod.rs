@@ -120,6 +120,7 @@ pub(crate) fn sweep(args: SweepArgs, ort_lib: Option<&Path>) -> anyhow::Result<E
             Some(&format!("--resume {}", out_dir.display())),
         )?;
     }
+    let created = !out_dir.exists();
     let plan = SweepPlan {
         out_dir: out_dir.clone(),
         resume: args.resume.is_some(),
@@ -128,7 +129,11 @@ pub(crate) fn sweep(args: SweepArgs, ort_lib: Option<&Path>) -> anyhow::Result<E
         dry_run: args.dry_run,
         run: &args.run,
     };
-    let code = run_sweep(s, plan, ort_lib)?;
+    let code = run_sweep(s, plan, ort_lib);
+    if code.is_err() && args.resume.is_none() && !args.dry_run {
+        discarded(&out_dir, outdir::Writer::Sweep, created);
+    }
+    let code = code?;
     if args.dry_run || matches!(code, ExitCode::Signal(_)) {
         return Ok(code);
     }
@@ -231,28 +236,49 @@ pub(crate) fn run(args: RunArgs, ort_lib: Option<&Path>) -> anyhow::Result<ExitC
         &out_name(&out_dir, args.out.is_some()),
         None,
     )?;
-    std::fs::create_dir_all(&out_dir)
-        .with_context(|| format!("--out: cannot create {}", out_dir.display()))?;
+    let created = !out_dir.exists();
     let file = out_dir.join(outdir::RUN_SCENARIO);
-    let tmp = out_dir.join(".scenario.toml.tmp");
-    std::fs::write(&tmp, &text)
-        .and_then(|()| std::fs::rename(&tmp, &file))
-        .with_context(|| format!("--out: cannot write {}", file.display()))?;
-    eprintln!(
-        "bench: wrote {}; repeat with `bench sweep --scenario {} --out NEW_DIR`",
-        file.display(),
-        file.display()
-    );
-    let s = scenario::load(&file)?;
     let plan = SweepPlan {
-        out_dir,
+        out_dir: out_dir.clone(),
         resume: false,
         force: args.force.force,
         shard: None,
         dry_run: args.dry_run,
         run: &args.run,
     };
-    run_sweep(s, plan, ort_lib)
+    let code = std::fs::create_dir_all(&out_dir)
+        .with_context(|| format!("--out: cannot create {}", out_dir.display()))
+        .and_then(|()| {
+            report::write_atomic(&file, text.as_bytes())
+                .with_context(|| format!("--out: cannot write {}", file.display()))
+        })
+        .and_then(|()| {
+            eprintln!(
+                "bench: wrote {}; repeat with `bench sweep --scenario {} --out NEW_DIR`",
+                file.display(),
+                file.display()
+            );
+            scenario::load(&file).map_err(anyhow::Error::from)
+        })
+        .and_then(|s| run_sweep(s, plan, ort_lib));
+    // A run refused or failed before its first point leaves nothing behind, its scenario.toml
+    // included: the folder stays free for the fixed run, and holds no file that looks like one.
+    if code.is_err() {
+        discarded(&out_dir, outdir::Writer::Run, created);
+    }
+    code
+}
+
+/// After a failed run: removes what it wrote into `dir` when it measured nothing, and says so.
+fn discarded(dir: &Path, writer: outdir::Writer, created: bool) {
+    let removed = outdir::discard_unmeasured(dir, writer, created);
+    if !removed.is_empty() {
+        eprintln!(
+            "bench: nothing was measured; removed {} from {}",
+            removed.join(", "),
+            dir.display()
+        );
+    }
 }
 
 /// The output folder as messages name it: the flag when given, else the default it is.

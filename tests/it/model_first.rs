@@ -465,3 +465,82 @@ fn bench_run_refuses_a_used_out_folder_unless_forced() {
         "# my scenario\n"
     );
 }
+
+/// `linear.onnx` with its operator renamed to one ONNX Runtime does not have: it parses and binds,
+/// and fails when the workers load it.
+fn unloadable_model(dir: &Path) -> PathBuf {
+    let mut bytes = std::fs::read(format!("{}/linear.onnx", common::models_path())).unwrap();
+    let at = bytes
+        .windows(4)
+        .position(|w| w == b"Gemm" || w == b"MatM")
+        .expect("an op type to break");
+    bytes[at..at + 4].copy_from_slice(b"Zzzz");
+    let broken = dir.join("broken.onnx");
+    std::fs::write(&broken, &bytes).unwrap();
+    broken
+}
+
+/// Regressions: a `bench run` that measured nothing (its model failed to load) left a header-only
+/// `results.csv` and `run.json` that refused the fixed re-run ("holds the results of an earlier
+/// run ... --force"); a refused run (past the worker limit) left `OUT/scenario.toml` behind.
+#[test]
+fn a_run_that_measured_nothing_leaves_nothing_and_claims_no_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let broken = unloadable_model(dir.path());
+    let base = |model: &Path| -> Vec<String> {
+        [
+            "run",
+            "--quiet",
+            s(model),
+            "--dims",
+            "batch=1",
+            "--requests",
+            "20",
+            "--warmup-requests",
+            "0",
+            "--out",
+            s(&out),
+        ]
+        .map(String::from)
+        .to_vec()
+    };
+    let bench = |v: &[String]| common::bench(&v.iter().map(String::as_str).collect::<Vec<_>>());
+    let failed = bench(&base(&broken));
+    assert_eq!(failed.code, 2, "{}", failed.stderr);
+    assert!(failed.stderr.contains("could not load model"), "{}", failed.stderr);
+    assert!(
+        !out.exists(),
+        "the folder the failed run created is gone: {:?}",
+        std::fs::read_dir(&out).map(|d| d.flatten().map(|e| e.file_name()).collect::<Vec<_>>())
+    );
+    // The same, into a folder that was there (with someone's file): only bench's files go.
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::write(out.join("notes.txt"), "mine").unwrap();
+    let failed = bench(&base(&broken));
+    assert_eq!(failed.code, 2, "{}", failed.stderr);
+    let left: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(left, ["notes.txt"]);
+    // A refused run writes nothing either.
+    let mut refused = base(&PathBuf::from(format!("{}/linear.onnx", common::models_path())));
+    refused.extend(["--workers".into(), "300".into()]);
+    let r = bench(&refused);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("more than the limit"), "{}", r.stderr);
+    assert!(!out.join("scenario.toml").exists(), "{}", r.stderr);
+    // An earlier failed run's files, as older versions left them, do not refuse the fixed run.
+    std::fs::write(out.join("results.csv"), "point,point_id,valid\n").unwrap();
+    std::fs::write(out.join("run.json"), "{}").unwrap();
+    let fixed = bench(&base(&PathBuf::from(format!(
+        "{}/linear.onnx",
+        common::models_path()
+    ))));
+    let rows = common::read_rows(&out.join("results.csv"));
+    common::assert_ok_timing_aside(fixed.code, &rows, &fixed.stderr);
+    assert!(!rows.is_empty());
+    assert!(out.join("scenario.toml").exists() && out.join("notes.txt").exists());
+}
