@@ -98,7 +98,7 @@ struct SweepPlan<'a> {
 
 /// `bench sweep`.
 pub(crate) fn sweep(args: SweepArgs, ort_lib: Option<&Path>) -> anyhow::Result<ExitCode> {
-    let s = scenario::load(&args.scenario)?;
+    let s = scenario::load(args.scenario.path())?;
     let name = s.name.clone();
     // A missing baseline is found out before the sweep, not after it.
     let against = match &args.named.baseline {
@@ -423,7 +423,7 @@ fn run_sweep(
 
 /// `bench capacity`.
 pub(crate) fn capacity(args: CapacityArgs, ort_lib: Option<&Path>) -> anyhow::Result<ExitCode> {
-    let mut s = scenario::load(&args.scenario)?;
+    let mut s = scenario::load(args.scenario.path())?;
     apply_run_flags(&mut s, &args.run);
     let slo = if args.slo.is_empty() {
         s.slo.clone()
@@ -487,7 +487,7 @@ pub(crate) fn capacity(args: CapacityArgs, ort_lib: Option<&Path>) -> anyhow::Re
 
 /// `bench validate`.
 pub(crate) fn validate(args: ValidateArgs) -> anyhow::Result<ExitCode> {
-    let s = scenario::load(&args.scenario)?;
+    let s = scenario::load(args.scenario.path())?;
     s.check_limits(args.force)?;
     print!("{}", scenario::describe(&s));
     Ok(ExitCode::Ok)
@@ -495,7 +495,7 @@ pub(crate) fn validate(args: ValidateArgs) -> anyhow::Result<ExitCode> {
 
 /// `bench parity`: every runtime of the scenario against PyTorch.
 pub(crate) fn parity(args: ParityArgs, ort_lib: Option<&Path>) -> anyhow::Result<ExitCode> {
-    let s = scenario::load(&args.scenario)?;
+    let s = scenario::load(args.scenario.path())?;
     let ort = ortlib::locate(ort_lib)?;
     let rows = current_thread()?.block_on(parity::run(&s, Some(&ort)))?;
     println!("{}", parity::render(&rows));

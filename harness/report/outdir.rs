@@ -80,8 +80,12 @@ pub(crate) fn earlier_results(dir: &Path, writer: Writer) -> Vec<PathBuf> {
 /// `run.json`; those hold nothing to keep, so they do not claim the folder.
 pub(crate) fn measured(dir: &Path, writer: Writer) -> bool {
     let has_row = |file: &str| {
-        std::fs::read_to_string(dir.join(file))
-            .is_ok_and(|text| text.lines().filter(|l| !l.trim().is_empty()).nth(1).is_some())
+        std::fs::read_to_string(dir.join(file)).is_ok_and(|text| {
+            text.lines()
+                .filter(|l| !l.trim().is_empty())
+                .nth(1)
+                .is_some()
+        })
     };
     let table = match writer {
         Writer::Sweep | Writer::Run => CSV_FILE,

@@ -508,7 +508,11 @@ fn a_run_that_measured_nothing_leaves_nothing_and_claims_no_folder() {
     let bench = |v: &[String]| common::bench(&v.iter().map(String::as_str).collect::<Vec<_>>());
     let failed = bench(&base(&broken));
     assert_eq!(failed.code, 2, "{}", failed.stderr);
-    assert!(failed.stderr.contains("could not load model"), "{}", failed.stderr);
+    assert!(
+        failed.stderr.contains("could not load model"),
+        "{}",
+        failed.stderr
+    );
     assert!(
         !out.exists(),
         "the folder the failed run created is gone: {:?}",
@@ -526,7 +530,10 @@ fn a_run_that_measured_nothing_leaves_nothing_and_claims_no_folder() {
         .collect();
     assert_eq!(left, ["notes.txt"]);
     // A refused run writes nothing either.
-    let mut refused = base(&PathBuf::from(format!("{}/linear.onnx", common::models_path())));
+    let mut refused = base(&PathBuf::from(format!(
+        "{}/linear.onnx",
+        common::models_path()
+    )));
     refused.extend(["--workers".into(), "300".into()]);
     let r = bench(&refused);
     assert_eq!(r.code, 2, "{}", r.stderr);

@@ -309,7 +309,11 @@ fn the_guides_export_snippet_runs_and_bench_runs_what_it_wrote() {
         .collect();
     assert!(
         commands.iter().any(|c| c.starts_with("bench inspect"))
-            && commands.iter().filter(|c| c.starts_with("bench run")).count() >= 2,
+            && commands
+                .iter()
+                .filter(|c| c.starts_with("bench run"))
+                .count()
+                >= 2,
         "{commands:?}"
     );
     for command in commands {
@@ -319,10 +323,7 @@ fn the_guides_export_snippet_runs_and_bench_runs_what_it_wrote() {
         if args[0] == "run" {
             bench.arg("--quiet");
         }
-        let out = bench
-            .current_dir(dir.path())
-            .output()
-            .unwrap();
+        let out = bench.current_dir(dir.path()).output().unwrap();
         let stdout = String::from_utf8_lossy(&out.stdout);
         let stderr = String::from_utf8_lossy(&out.stderr);
         if args[0] == "inspect" {
