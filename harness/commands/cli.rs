@@ -615,9 +615,10 @@ pub(crate) struct InspectArgs {
 /// The arguments of `bench calibrate`.
 #[derive(Debug, Clone, Args)]
 pub(crate) struct CalibrateArgs {
-    /// The model to run (default: the bundled Linear(10, 1)).
-    #[arg(long, default_value = "models/onnx/linear.onnx")]
-    pub(crate) model: PathBuf,
+    /// The model to run. Default: the bundled Linear(10, 1) (`models/onnx/linear.onnx`, built
+    /// into bench, so that calibrate runs from any folder).
+    #[arg(long, value_name = "MODEL.onnx")]
+    pub(crate) model: Option<PathBuf>,
     /// Timed requests per loop.
     #[arg(long, default_value_t = 20_000)]
     pub(crate) iterations: u64,

@@ -664,7 +664,8 @@ pub(crate) fn calibrate(args: CalibrateArgs, ort_lib: Option<&Path>) -> anyhow::
         return write_csv(args.csv.as_deref(), &rows);
     }
     let ort = ortlib::locate(ort_lib)?;
-    let rows = calibrate::calibrate(&ort, &args.model, args.iterations)?;
+    let (model, _temp) = calibrate::model_file(args.model.as_deref())?;
+    let rows = calibrate::calibrate(&ort, &model, args.iterations)?;
     print!("{}", calibrate::render(&rows));
     write_csv(args.csv.as_deref(), &rows)
 }
