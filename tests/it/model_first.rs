@@ -551,3 +551,37 @@ fn a_run_that_measured_nothing_leaves_nothing_and_claims_no_folder() {
     assert!(!rows.is_empty());
     assert!(out.join("scenario.toml").exists() && out.join("notes.txt").exists());
 }
+
+/// Regression: the fix for a missing ONNX Runtime said "run `scripts/setup.sh`" to the user of a
+/// copied binary, who has no such script; it now says what to install, and the script only in a
+/// checkout.
+#[test]
+fn a_copied_binary_is_told_what_to_install_not_to_run_a_script_it_lacks() {
+    let _turn = common::shared();
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("bench");
+    std::fs::copy(assert_cmd::cargo::cargo_bin("bench"), &copy).unwrap();
+    let missing = [
+        "calibrate",
+        "--ort-lib",
+        "/nonexistent/libonnxruntime.so.1.31.1",
+    ];
+    let out = std::process::Command::new(&copy)
+        .args(missing)
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("pip install onnxruntime==1.31.1"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("setup.sh"), "{stderr}");
+    let out = common::bench(&missing);
+    assert!(
+        out.stderr.contains("run `scripts/setup.sh`"),
+        "{}",
+        out.stderr
+    );
+}
