@@ -339,11 +339,12 @@ pub(crate) struct RunArgs {
     /// unknown rank; in every model with that input, or `MODEL:INPUT=SHAPE` for one. Repeatable.
     #[arg(long = "shape", value_name = "INPUT=SHAPE", value_parser = starter::parse_shape)]
     pub(crate) shapes: Vec<Scoped<Vec<i64>>>,
-    /// Fill an input with a constant (`mask=true`, `scale=0.5`) or a tensor file's samples
-    /// (`x=sample.npy`, `.npz`, ONNX `.pb`), in every model with that input, or `MODEL:INPUT=...`.
-    /// Repeatable.
+    /// Fill an input with a constant (`mask=true`, `scale=0.5`), a tensor file's samples
+    /// (`x=sample.npy`, `.npz`, ONNX `.pb`) or a generator (`input_ids=int:0:30522` for ids in
+    /// [0, 30522), `x=uniform:-1:1`, `x=normal:0:1`), in every model with that input, or
+    /// `MODEL:INPUT=...`. Repeatable.
     /// Default: uniform in [0, 1) for floats, 0 or 1 for integer ids, 1 for masks.
-    #[arg(long = "input", value_name = "INPUT=VALUE|FILE", value_parser = starter::parse_input)]
+    #[arg(long = "input", value_name = "INPUT=VALUE|FILE|GEN", value_parser = starter::parse_input)]
     pub(crate) inputs: Vec<Scoped<InputValue>>,
     /// A test-data folder (`test_data_set_N/input_K.pb`, `output_K.pb`, as the ONNX backend tests
     /// and `onnxruntime_perf_test` lay them out): its inputs become the samples, and each worker's

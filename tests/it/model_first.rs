@@ -585,3 +585,44 @@ fn a_copied_binary_is_told_what_to_install_not_to_run_a_script_it_lacks() {
         out.stderr
     );
 }
+
+/// Regression: `--input input_ids=int:0:30522` was refused; the scenario's generators (`int`,
+/// `uniform`, `normal`) are flags' values too, and reach `OUT/scenario.toml`.
+#[test]
+fn bench_run_takes_an_id_range_and_the_other_generators_from_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let model = format!("{}/encoder_small.onnx", common::models_path());
+    let run = common::bench(&[
+        "run",
+        &model,
+        "--dims",
+        "batch=1",
+        "--dims",
+        "seq=8",
+        "--input",
+        "input_ids=int:0:30522",
+        "--input",
+        "attention_mask=uniform:0:1",
+        "--dry-run",
+        "--out",
+        s(&out),
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let text = std::fs::read_to_string(out.join("scenario.toml")).unwrap();
+    assert!(
+        text.contains(r#"generator = { kind = "int", low = 0, high = 30522 }"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"generator = { kind = "uniform", low = 0.0, high = 1.0 }"#),
+        "{text}"
+    );
+    let bad = common::bench(&["run", &model, "--input", "input_ids=int:9:3", "--dry-run"]);
+    assert_eq!(bad.code, 2, "{}", bad.stderr);
+    assert!(
+        bad.stderr.contains("LOW must be below HIGH"),
+        "{}",
+        bad.stderr
+    );
+}
