@@ -406,6 +406,9 @@ fn run_sweep(
         Ok(paths) => println!("report: {}", paths[0].display()),
         Err(e) => eprintln!("warning: no report: {e:#}; retry with `bench report DIR`"),
     }
+    if let Err(e) = compare::write_run_benchmark_json(&out_dir) {
+        eprintln!("warning: no benchmark JSON: {e:#}; retry with `bench report DIR`");
+    }
     Ok(match outcome {
         sweep::Outcome::Clean => ExitCode::Ok,
         sweep::Outcome::Invalid => {
@@ -525,6 +528,9 @@ pub(crate) fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {
         max_rss_mib: args.max_rss_mib,
     };
     let r = report::render_with(&args.dir, &asked)?;
+    // Beside the report, the run's numbers for github-action-benchmark (not listed: the two
+    // report files end the output, and scripts read them there).
+    compare::write_run_benchmark_json(&args.dir)?;
     print!("{}", r.text);
     for path in &r.paths {
         println!("{}", path.display());

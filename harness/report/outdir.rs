@@ -21,13 +21,19 @@ pub(crate) const CAPACITY_CSV: &str = "capacity.csv";
 /// The command that writes into the folder: each writes its own files.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Writer {
-    /// `bench sweep`: results.csv, run.json, hlog/, report.html, summary.md.
+    /// `bench sweep`: results.csv, run.json, hlog/, report.html, summary.md, the benchmark JSON.
     Sweep,
     /// `bench run`: as `Sweep`, and the scenario.toml it writes from its flags.
     Run,
     /// `bench capacity`: capacity.csv.
     Capacity,
 }
+
+/// The run's latencies (µs) as JSON for github-action-benchmark's tool `customSmallerIsBetter`,
+/// which `sweep`, `run` and `report` write into the results folder.
+pub(crate) const SMALLER_FILE: &str = "benchmark-smaller.json";
+/// The run's throughput (requests/s) for the tool `customBiggerIsBetter`.
+pub(crate) const BIGGER_FILE: &str = "benchmark-bigger.json";
 
 /// The scenario file `bench run` writes into its output folder.
 pub(crate) const RUN_SCENARIO: &str = "scenario.toml";
@@ -39,8 +45,23 @@ impl Writer {
     /// The files the command writes, by name, in the folder itself.
     fn files(self) -> &'static [&'static str] {
         match self {
-            Writer::Sweep => &[CSV_FILE, JSON_FILE, HTML_FILE, SUMMARY_FILE],
-            Writer::Run => &[CSV_FILE, JSON_FILE, HTML_FILE, SUMMARY_FILE, RUN_SCENARIO],
+            Writer::Sweep => &[
+                CSV_FILE,
+                JSON_FILE,
+                HTML_FILE,
+                SUMMARY_FILE,
+                SMALLER_FILE,
+                BIGGER_FILE,
+            ],
+            Writer::Run => &[
+                CSV_FILE,
+                JSON_FILE,
+                HTML_FILE,
+                SUMMARY_FILE,
+                SMALLER_FILE,
+                BIGGER_FILE,
+                RUN_SCENARIO,
+            ],
             Writer::Capacity => &[CAPACITY_CSV],
         }
     }

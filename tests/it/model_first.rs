@@ -550,6 +550,29 @@ fn a_run_that_measured_nothing_leaves_nothing_and_claims_no_folder() {
     common::assert_ok_timing_aside(fixed.code, &rows, &fixed.stderr);
     assert!(!rows.is_empty());
     assert!(out.join("scenario.toml").exists() && out.join("notes.txt").exists());
+    // The run's numbers for github-action-benchmark, from `run` and again from `report`.
+    for again in [false, true] {
+        for (file, unit) in [
+            ("benchmark-smaller.json", "us"),
+            ("benchmark-bigger.json", "req/s"),
+        ] {
+            let text = std::fs::read_to_string(out.join(file)).unwrap();
+            let entries: Vec<serde_json::Value> = serde_json::from_str(&text).unwrap();
+            assert!(
+                entries
+                    .iter()
+                    .any(|e| e["name"].as_str().unwrap().contains("/linear/") && e["unit"] == unit),
+                "{file}: {text}"
+            );
+            if !again {
+                std::fs::remove_file(out.join(file)).unwrap();
+            }
+        }
+        if !again {
+            let r = common::bench(&["report", s(&out)]);
+            assert_eq!(r.code, 0, "{}", r.stderr);
+        }
+    }
 }
 
 /// Regression: the fix for a missing ONNX Runtime said "run `scripts/setup.sh`" to the user of a
