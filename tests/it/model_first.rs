@@ -649,3 +649,64 @@ fn bench_run_takes_an_id_range_and_the_other_generators_from_input() {
         bad.stderr
     );
 }
+
+/// Regression: `scripts/nightly.sh` always installed and rebuilt the project, and swept only the
+/// bundled scenario. With `--bench` it runs that binary and builds nothing (a `cargo` that fails
+/// stands first on PATH), with `--scenario` one's own models; paths are read from the caller's
+/// folder; the first run with no baseline becomes it, the next one is compared against it.
+#[test]
+fn nightly_runs_ones_own_scenario_with_a_given_binary_and_builds_nothing() {
+    let _turn = common::shared();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(
+        d.join("mine.toml"),
+        format!(
+            "[[model]]\nname = \"mine\"\npath = \"{}/linear.onnx\"\ndims = {{ batch = 1 }}\n",
+            common::models_path()
+        ),
+    )
+    .unwrap();
+    let fake = d.join("bin");
+    std::fs::create_dir_all(&fake).unwrap();
+    std::fs::write(
+        fake.join("cargo"),
+        "#!/bin/sh\necho 'cargo ran' >&2\nexit 97\n",
+    )
+    .unwrap();
+    std::process::Command::new("chmod")
+        .arg("+x")
+        .arg(fake.join("cargo"))
+        .status()
+        .unwrap();
+    let path = format!("{}:{}", fake.display(), std::env::var("PATH").unwrap());
+    let script = std::fs::canonicalize("scripts/nightly.sh").unwrap();
+    let bin = assert_cmd::cargo::cargo_bin("bench");
+    let night = |out: &str| {
+        let o = std::process::Command::new("bash")
+            .arg(&script)
+            .args(["--scenario", "mine.toml", "--baseline", "base", "--bench"])
+            .arg(&bin)
+            .args(["--out", out, "--requests", "20", "--warmup-requests", "0"])
+            .env("PATH", &path)
+            .env_remove("GITHUB_STEP_SUMMARY")
+            .current_dir(d)
+            .output()
+            .unwrap();
+        (
+            o.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+    let (code, stderr) = night("run1");
+    assert_eq!(code, 0, "{stderr}");
+    assert!(!stderr.contains("cargo ran"), "{stderr}");
+    assert!(stderr.contains("this run is the baseline now"), "{stderr}");
+    assert!(d.join("base/results.csv").is_file() && d.join("run1/report.html").is_file());
+    let (code, stderr) = night("run2");
+    assert!(
+        code == 0 || code == 1,
+        "compared, a timing regression aside: {stderr}"
+    );
+    assert!(d.join("run2/compare.md").is_file(), "{stderr}");
+}
