@@ -244,11 +244,8 @@ fn blocks_in_section(guide: &str, section: &str, lang: &str) -> Vec<String> {
                 open = Some((trimmed[3..].trim().to_string(), indent, String::new()));
             }
             None => {}
-            Some((l, _, text)) if trimmed.starts_with("```") => {
-                if l == lang {
-                    blocks.push(text);
-                }
-            }
+            Some((l, _, text)) if trimmed.starts_with("```") && l == lang => blocks.push(text),
+            Some(_) if trimmed.starts_with("```") => {}
             Some((l, fence, mut text)) => {
                 text.push_str(line.get(indent.min(fence)..).unwrap_or(""));
                 text.push('\n');
