@@ -2,8 +2,9 @@
 # Installs what bench needs, skipping what is already there (safe to run again):
 #   - .venv, a Python virtualenv with the packages pinned in requirements/run.txt (the ONNX Runtime
 #     wheel onnxruntime==1.31.1, numpy);
-#   - with --torch: requirements/torch.txt (torch==2.15.0, 5.3 GiB with its CUDA wheels) in .venv, for
-#     the torch runtime and scripts/export_models.py (scripts/test.sh passes it; scripts/run.sh does not);
+#   - with --torch: requirements/torch.txt (torch==2.15.0, 5.3 GiB with its CUDA wheels, and the
+#     onnxscript its exporter needs) in .venv, for the torch runtime and scripts/export_models.py
+#     (scripts/test.sh passes it; scripts/run.sh does not);
 #   - the release build of bench (target/release/bench); with --tract, built with the tract runtime
 #     (cargo feature `tract`: about 8 more minutes on 2 cores, once).
 # With --test (scripts/test.sh passes it), also what only the tests use:
@@ -78,6 +79,12 @@ if [ "$WITH_TORCH" = 1 ] && ! "$PY" -c "import torch, sys; sys.exit(torch.__vers
     fi
   done
   echo "setup: installing requirements/torch.txt (torch==$TORCH_VERSION) into .venv (5.3 GiB with its CUDA wheels)" >&2
+  "$PY" -m pip install -q --disable-pip-version-check --no-cache-dir -r requirements/torch.txt
+fi
+ONNXSCRIPT_VERSION=$(sed -n 's/^onnxscript==//p' requirements/torch.txt)
+if [ "$WITH_TORCH" = 1 ] && ! "$PY" -c "import onnxscript, sys; sys.exit(onnxscript.__version__ != '$ONNXSCRIPT_VERSION')" 2>/dev/null; then
+  # A .venv whose torch came before onnxscript was pinned: torch stays, the exporter's part comes.
+  echo "setup: installing onnxscript==$ONNXSCRIPT_VERSION into .venv (torch.onnx.export needs it)" >&2
   "$PY" -m pip install -q --disable-pip-version-check --no-cache-dir -r requirements/torch.txt
 fi
 if [ "${BENCH_SKIP_BUILD:-0}" != 1 ]; then

@@ -15,7 +15,7 @@
 //! `pool_spin p50 / in_process p50` how close the spin channel comes to running in process.
 
 use std::io::{Read, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -31,6 +31,31 @@ use crate::pool::runtime::ort::{OrtModel, SessionOptions};
 use crate::pool::runtime::ortlib::OrtLib;
 use crate::pool::worker::pool::{InputsRef, Reply, Worker, spawn_self};
 use crate::scenario::{Channel, DEFAULT_SPIN_MAX_US, ModelSource};
+
+/// The bundled Linear(10, 1), the default model: built into the binary, so that `bench calibrate`
+/// needs no checkout and runs from any folder.
+const LINEAR_ONNX: &[u8] = include_bytes!("../../models/onnx/linear.onnx");
+
+/// The model to calibrate with: `given`, or the built-in Linear(10, 1) written to a temporary
+/// file that goes when the returned guard drops (the workers load models from files).
+pub(crate) fn model_file(given: Option<&Path>) -> anyhow::Result<(PathBuf, Option<TempModel>)> {
+    if let Some(p) = given {
+        return Ok((p.to_path_buf(), None));
+    }
+    let path = std::env::temp_dir().join(format!("bench-calibrate-{}.onnx", std::process::id()));
+    std::fs::write(&path, LINEAR_ONNX)
+        .with_context(|| format!("cannot write the built-in model to {}", path.display()))?;
+    Ok((path.clone(), Some(TempModel(path))))
+}
+
+/// Removes the built-in model's temporary file when dropped.
+pub(crate) struct TempModel(PathBuf);
+
+impl Drop for TempModel {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
 
 /// One line of the calibration table.
 #[derive(Debug, Clone, Serialize)]

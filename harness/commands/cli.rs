@@ -149,7 +149,8 @@ const CAPACITY_EXAMPLES: &str = "Examples:
   bench capacity --scenario scenarios/ensemble.toml --slo p99_ms=50
   bench capacity -s scenarios/ensemble.toml --slo 'p99_ms <= 20' --spin 2ms --duration 2s";
 const VALIDATE_EXAMPLES: &str = "Examples:
-  bench validate --scenario scenarios/ensemble.toml";
+  bench validate scenarios/ensemble.toml
+  bench validate --scenario scenarios/ensemble.toml --force";
 const PARITY_EXAMPLES: &str = "Examples:
   bench parity --scenario scenarios/runtimes.toml";
 const INSPECT_EXAMPLES: &str = "Examples:
@@ -267,12 +268,35 @@ pub(crate) struct ForceFlag {
     pub(crate) force: bool,
 }
 
+/// The scenario file of `sweep`, `capacity`, `validate` and `parity`: a path, as `run`, `inspect`
+/// and `report` take theirs, or `--scenario FILE` (`-s`), one of the two.
+#[derive(Debug, Clone, Args)]
+#[group(required = true, multiple = false)]
+pub(crate) struct ScenarioFile {
+    /// The scenario file (TOML); or give it with --scenario.
+    #[arg(value_name = "SCENARIO")]
+    file: Option<PathBuf>,
+    /// The scenario file (TOML).
+    #[arg(long = "scenario", short = 's', value_name = "FILE")]
+    flag: Option<PathBuf>,
+}
+
+impl ScenarioFile {
+    /// The file, however it was given.
+    pub(crate) fn path(&self) -> &std::path::Path {
+        // The group makes one of the two required.
+        self.file
+            .as_deref()
+            .or(self.flag.as_deref())
+            .unwrap_or(std::path::Path::new(""))
+    }
+}
+
 /// The arguments of `bench sweep`.
 #[derive(Debug, Clone, Args)]
 pub(crate) struct SweepArgs {
-    /// The scenario file (TOML).
-    #[arg(long, short)]
-    pub(crate) scenario: PathBuf,
+    #[command(flatten)]
+    pub(crate) scenario: ScenarioFile,
     /// Output folder. Default: `reports/<scenario name>`. A folder holding an earlier run's
     /// results is refused: continue it with --resume, or replace it with --force.
     #[arg(long, short, conflicts_with = "resume")]
@@ -315,11 +339,12 @@ pub(crate) struct RunArgs {
     /// unknown rank; in every model with that input, or `MODEL:INPUT=SHAPE` for one. Repeatable.
     #[arg(long = "shape", value_name = "INPUT=SHAPE", value_parser = starter::parse_shape)]
     pub(crate) shapes: Vec<Scoped<Vec<i64>>>,
-    /// Fill an input with a constant (`mask=true`, `scale=0.5`) or a tensor file's samples
-    /// (`x=sample.npy`, `.npz`, ONNX `.pb`), in every model with that input, or `MODEL:INPUT=...`.
-    /// Repeatable.
+    /// Fill an input with a constant (`mask=true`, `scale=0.5`), a tensor file's samples
+    /// (`x=sample.npy`, `.npz`, ONNX `.pb`) or a generator (`input_ids=int:0:30522` for ids in
+    /// [0, 30522), `x=uniform:-1:1`, `x=normal:0:1`), in every model with that input, or
+    /// `MODEL:INPUT=...`. Repeatable.
     /// Default: uniform in [0, 1) for floats, 0 or 1 for integer ids, 1 for masks.
-    #[arg(long = "input", value_name = "INPUT=VALUE|FILE", value_parser = starter::parse_input)]
+    #[arg(long = "input", value_name = "INPUT=VALUE|FILE|GEN", value_parser = starter::parse_input)]
     pub(crate) inputs: Vec<Scoped<InputValue>>,
     /// A test-data folder (`test_data_set_N/input_K.pb`, `output_K.pb`, as the ONNX backend tests
     /// and `onnxruntime_perf_test` lay them out): its inputs become the samples, and each worker's
@@ -530,9 +555,8 @@ pub(crate) struct CompareArgs {
 /// The arguments of `bench capacity`.
 #[derive(Debug, Clone, Args)]
 pub(crate) struct CapacityArgs {
-    /// The scenario file (TOML).
-    #[arg(long, short)]
-    pub(crate) scenario: PathBuf,
+    #[command(flatten)]
+    pub(crate) scenario: ScenarioFile,
     /// An objective, e.g. `p99_ms=50` or "p99_ms <= 50"; repeat for several. Default: the
     /// scenario's `slo`.
     #[arg(long, value_name = "OBJECTIVE")]
@@ -566,9 +590,8 @@ pub(crate) struct CapacityArgs {
 /// The arguments of `bench validate`.
 #[derive(Debug, Clone, Args)]
 pub(crate) struct ValidateArgs {
-    /// The scenario file (TOML).
-    #[arg(long, short)]
-    pub(crate) scenario: PathBuf,
+    #[command(flatten)]
+    pub(crate) scenario: ScenarioFile,
     /// Accept points past the limits on worker processes (256) and compute threads (8 per CPU),
     /// as `bench sweep --force` runs them.
     #[arg(long)]
@@ -578,9 +601,8 @@ pub(crate) struct ValidateArgs {
 /// The arguments of `bench parity`.
 #[derive(Debug, Clone, Args)]
 pub(crate) struct ParityArgs {
-    /// The scenario file (TOML).
-    #[arg(long, short)]
-    pub(crate) scenario: PathBuf,
+    #[command(flatten)]
+    pub(crate) scenario: ScenarioFile,
 }
 
 /// The arguments of `bench inspect`.
@@ -594,9 +616,10 @@ pub(crate) struct InspectArgs {
 /// The arguments of `bench calibrate`.
 #[derive(Debug, Clone, Args)]
 pub(crate) struct CalibrateArgs {
-    /// The model to run (default: the bundled Linear(10, 1)).
-    #[arg(long, default_value = "models/onnx/linear.onnx")]
-    pub(crate) model: PathBuf,
+    /// The model to run. Default: the bundled Linear(10, 1) (`models/onnx/linear.onnx`, built
+    /// into bench, so that calibrate runs from any folder).
+    #[arg(long, value_name = "MODEL.onnx")]
+    pub(crate) model: Option<PathBuf>,
     /// Timed requests per loop.
     #[arg(long, default_value_t = 20_000)]
     pub(crate) iterations: u64,
@@ -731,6 +754,39 @@ mod tests {
             let mut argv = vec!["bench", "run", "m.onnx"];
             argv.extend(&bad);
             assert!(Cli::try_parse_from(argv).is_err(), "{bad:?}");
+        }
+    }
+
+    /// Regression: `bench validate FILE` was refused: the scenario came only with `--scenario`,
+    /// while `run`, `inspect` and `report` take a path.
+    #[test]
+    fn every_scenario_command_takes_a_path_or_the_flag_but_not_both() {
+        for sub in ["sweep", "capacity", "validate", "parity"] {
+            let path = |argv: &[&str]| -> PathBuf {
+                let cli = Cli::try_parse_from(argv).unwrap_or_else(|e| panic!("{argv:?}: {e}"));
+                match cli.command {
+                    Command::Sweep(a) => a.scenario.path().to_path_buf(),
+                    Command::Capacity(a) => a.scenario.path().to_path_buf(),
+                    Command::Validate(a) => a.scenario.path().to_path_buf(),
+                    Command::Parity(a) => a.scenario.path().to_path_buf(),
+                    _ => panic!("{sub}"),
+                }
+            };
+            assert_eq!(path(&["bench", sub, "s.toml"]), PathBuf::from("s.toml"));
+            assert_eq!(
+                path(&["bench", sub, "--scenario", "s.toml"]),
+                PathBuf::from("s.toml")
+            );
+            assert_eq!(
+                path(&["bench", sub, "-s", "s.toml"]),
+                PathBuf::from("s.toml")
+            );
+            for bad in [
+                vec!["bench", sub],
+                vec!["bench", sub, "a.toml", "-s", "b.toml"],
+            ] {
+                assert!(Cli::try_parse_from(&bad).is_err(), "{bad:?}");
+            }
         }
     }
 

@@ -98,7 +98,7 @@ struct SweepPlan<'a> {
 
 /// `bench sweep`.
 pub(crate) fn sweep(args: SweepArgs, ort_lib: Option<&Path>) -> anyhow::Result<ExitCode> {
-    let s = scenario::load(&args.scenario)?;
+    let s = scenario::load(args.scenario.path())?;
     let name = s.name.clone();
     // A missing baseline is found out before the sweep, not after it.
     let against = match &args.named.baseline {
@@ -120,6 +120,7 @@ pub(crate) fn sweep(args: SweepArgs, ort_lib: Option<&Path>) -> anyhow::Result<E
             Some(&format!("--resume {}", out_dir.display())),
         )?;
     }
+    let created = !out_dir.exists();
     let plan = SweepPlan {
         out_dir: out_dir.clone(),
         resume: args.resume.is_some(),
@@ -128,7 +129,11 @@ pub(crate) fn sweep(args: SweepArgs, ort_lib: Option<&Path>) -> anyhow::Result<E
         dry_run: args.dry_run,
         run: &args.run,
     };
-    let code = run_sweep(s, plan, ort_lib)?;
+    let code = run_sweep(s, plan, ort_lib);
+    if code.is_err() && args.resume.is_none() && !args.dry_run {
+        discarded(&out_dir, outdir::Writer::Sweep, created);
+    }
+    let code = code?;
     if args.dry_run || matches!(code, ExitCode::Signal(_)) {
         return Ok(code);
     }
@@ -231,28 +236,49 @@ pub(crate) fn run(args: RunArgs, ort_lib: Option<&Path>) -> anyhow::Result<ExitC
         &out_name(&out_dir, args.out.is_some()),
         None,
     )?;
-    std::fs::create_dir_all(&out_dir)
-        .with_context(|| format!("--out: cannot create {}", out_dir.display()))?;
+    let created = !out_dir.exists();
     let file = out_dir.join(outdir::RUN_SCENARIO);
-    let tmp = out_dir.join(".scenario.toml.tmp");
-    std::fs::write(&tmp, &text)
-        .and_then(|()| std::fs::rename(&tmp, &file))
-        .with_context(|| format!("--out: cannot write {}", file.display()))?;
-    eprintln!(
-        "bench: wrote {}; repeat with `bench sweep --scenario {} --out NEW_DIR`",
-        file.display(),
-        file.display()
-    );
-    let s = scenario::load(&file)?;
     let plan = SweepPlan {
-        out_dir,
+        out_dir: out_dir.clone(),
         resume: false,
         force: args.force.force,
         shard: None,
         dry_run: args.dry_run,
         run: &args.run,
     };
-    run_sweep(s, plan, ort_lib)
+    let code = std::fs::create_dir_all(&out_dir)
+        .with_context(|| format!("--out: cannot create {}", out_dir.display()))
+        .and_then(|()| {
+            report::write_atomic(&file, text.as_bytes())
+                .with_context(|| format!("--out: cannot write {}", file.display()))
+        })
+        .and_then(|()| {
+            eprintln!(
+                "bench: wrote {}; repeat with `bench sweep --scenario {} --out NEW_DIR`",
+                file.display(),
+                file.display()
+            );
+            scenario::load(&file).map_err(anyhow::Error::from)
+        })
+        .and_then(|s| run_sweep(s, plan, ort_lib));
+    // A run refused or failed before its first point leaves nothing behind, its scenario.toml
+    // included: the folder stays free for the fixed run, and holds no file that looks like one.
+    if code.is_err() {
+        discarded(&out_dir, outdir::Writer::Run, created);
+    }
+    code
+}
+
+/// After a failed run: removes what it wrote into `dir` when it measured nothing, and says so.
+fn discarded(dir: &Path, writer: outdir::Writer, created: bool) {
+    let removed = outdir::discard_unmeasured(dir, writer, created);
+    if !removed.is_empty() {
+        eprintln!(
+            "bench: nothing was measured; removed {} from {}",
+            removed.join(", "),
+            dir.display()
+        );
+    }
 }
 
 /// The output folder as messages name it: the flag when given, else the default it is.
@@ -380,6 +406,9 @@ fn run_sweep(
         Ok(paths) => println!("report: {}", paths[0].display()),
         Err(e) => eprintln!("warning: no report: {e:#}; retry with `bench report DIR`"),
     }
+    if let Err(e) = compare::write_run_benchmark_json(&out_dir) {
+        eprintln!("warning: no benchmark JSON: {e:#}; retry with `bench report DIR`");
+    }
     Ok(match outcome {
         sweep::Outcome::Clean => ExitCode::Ok,
         sweep::Outcome::Invalid => {
@@ -397,7 +426,7 @@ fn run_sweep(
 
 /// `bench capacity`.
 pub(crate) fn capacity(args: CapacityArgs, ort_lib: Option<&Path>) -> anyhow::Result<ExitCode> {
-    let mut s = scenario::load(&args.scenario)?;
+    let mut s = scenario::load(args.scenario.path())?;
     apply_run_flags(&mut s, &args.run);
     let slo = if args.slo.is_empty() {
         s.slo.clone()
@@ -461,7 +490,7 @@ pub(crate) fn capacity(args: CapacityArgs, ort_lib: Option<&Path>) -> anyhow::Re
 
 /// `bench validate`.
 pub(crate) fn validate(args: ValidateArgs) -> anyhow::Result<ExitCode> {
-    let s = scenario::load(&args.scenario)?;
+    let s = scenario::load(args.scenario.path())?;
     s.check_limits(args.force)?;
     print!("{}", scenario::describe(&s));
     Ok(ExitCode::Ok)
@@ -469,7 +498,7 @@ pub(crate) fn validate(args: ValidateArgs) -> anyhow::Result<ExitCode> {
 
 /// `bench parity`: every runtime of the scenario against PyTorch.
 pub(crate) fn parity(args: ParityArgs, ort_lib: Option<&Path>) -> anyhow::Result<ExitCode> {
-    let s = scenario::load(&args.scenario)?;
+    let s = scenario::load(args.scenario.path())?;
     let ort = ortlib::locate(ort_lib)?;
     let rows = current_thread()?.block_on(parity::run(&s, Some(&ort)))?;
     println!("{}", parity::render(&rows));
@@ -499,6 +528,9 @@ pub(crate) fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {
         max_rss_mib: args.max_rss_mib,
     };
     let r = report::render_with(&args.dir, &asked)?;
+    // Beside the report, the run's numbers for github-action-benchmark (not listed: the two
+    // report files end the output, and scripts read them there).
+    compare::write_run_benchmark_json(&args.dir)?;
     print!("{}", r.text);
     for path in &r.paths {
         println!("{}", path.display());
@@ -638,7 +670,8 @@ pub(crate) fn calibrate(args: CalibrateArgs, ort_lib: Option<&Path>) -> anyhow::
         return write_csv(args.csv.as_deref(), &rows);
     }
     let ort = ortlib::locate(ort_lib)?;
-    let rows = calibrate::calibrate(&ort, &args.model, args.iterations)?;
+    let (model, _temp) = calibrate::model_file(args.model.as_deref())?;
+    let rows = calibrate::calibrate(&ort, &model, args.iterations)?;
     print!("{}", calibrate::render(&rows));
     write_csv(args.csv.as_deref(), &rows)
 }

@@ -609,15 +609,20 @@ pub(crate) fn point_reason(rows: &[Row], all: &Row) -> String {
     }
 }
 
-/// Writes `bytes` to `path` atomically: a temporary file in the same folder, then a rename.
+/// Writes `bytes` to `path` atomically: a temporary file in the same folder, then a rename. A
+/// write or rename that fails (a full disk, a file size limit) removes the temporary file: the
+/// folder is left as it was.
 pub(crate) fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or(std::path::Path::new("."));
     let name = path
         .file_name()
         .map_or("out".into(), |n| n.to_string_lossy().into_owned());
     let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
-    std::fs::write(&tmp, bytes)?;
-    std::fs::rename(&tmp, path)
+    let written = std::fs::write(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, path));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
 }
 
 /// For tests of CSV rows: `value` with every float field set to 1.234567, and those fields'
@@ -837,5 +842,24 @@ mod tests {
             (r.requests, r.point_id.as_str()),
             (123_456_789, "w1-t1-pipe-cpu-c1")
         );
+    }
+
+    /// Regression: a report that could not be written (a full disk) left `.report.html.tmpNNNN`
+    /// in the results folder.
+    #[test]
+    fn a_failed_atomic_write_leaves_no_temporary_file() {
+        let dir = tempfile::tempdir().unwrap();
+        // A folder in the way: the temporary file is written, the rename fails.
+        let target = dir.path().join("report.html");
+        std::fs::create_dir_all(target.join("in-the-way")).unwrap();
+        assert!(write_atomic(&target, b"<html>").is_err());
+        let names: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, ["report.html"], "only the folder that was there");
+        write_atomic(&dir.path().join("ok.md"), b"x").unwrap();
+        assert_eq!(std::fs::read(dir.path().join("ok.md")).unwrap(), b"x");
     }
 }

@@ -21,13 +21,19 @@ pub(crate) const CAPACITY_CSV: &str = "capacity.csv";
 /// The command that writes into the folder: each writes its own files.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Writer {
-    /// `bench sweep`: results.csv, run.json, hlog/, report.html, summary.md.
+    /// `bench sweep`: results.csv, run.json, hlog/, report.html, summary.md, the benchmark JSON.
     Sweep,
     /// `bench run`: as `Sweep`, and the scenario.toml it writes from its flags.
     Run,
     /// `bench capacity`: capacity.csv.
     Capacity,
 }
+
+/// The run's latencies (µs) as JSON for github-action-benchmark's tool `customSmallerIsBetter`,
+/// which `sweep`, `run` and `report` write into the results folder.
+pub(crate) const SMALLER_FILE: &str = "benchmark-smaller.json";
+/// The run's throughput (requests/s) for the tool `customBiggerIsBetter`.
+pub(crate) const BIGGER_FILE: &str = "benchmark-bigger.json";
 
 /// The scenario file `bench run` writes into its output folder.
 pub(crate) const RUN_SCENARIO: &str = "scenario.toml";
@@ -39,8 +45,23 @@ impl Writer {
     /// The files the command writes, by name, in the folder itself.
     fn files(self) -> &'static [&'static str] {
         match self {
-            Writer::Sweep => &[CSV_FILE, JSON_FILE, HTML_FILE, SUMMARY_FILE],
-            Writer::Run => &[CSV_FILE, JSON_FILE, HTML_FILE, SUMMARY_FILE, RUN_SCENARIO],
+            Writer::Sweep => &[
+                CSV_FILE,
+                JSON_FILE,
+                HTML_FILE,
+                SUMMARY_FILE,
+                SMALLER_FILE,
+                BIGGER_FILE,
+            ],
+            Writer::Run => &[
+                CSV_FILE,
+                JSON_FILE,
+                HTML_FILE,
+                SUMMARY_FILE,
+                SMALLER_FILE,
+                BIGGER_FILE,
+                RUN_SCENARIO,
+            ],
             Writer::Capacity => &[CAPACITY_CSV],
         }
     }
@@ -72,6 +93,48 @@ pub(crate) fn earlier_results(dir: &Path, writer: Writer) -> Vec<PathBuf> {
         found.push(logs);
     }
     found
+}
+
+/// Whether `dir` holds a point that `writer` measured: a row under the header of its results
+/// file, or a histogram log. A run that failed before its first point was measured (a model
+/// ONNX Runtime rejects, a worker that cannot start) leaves a header-only `results.csv` and a
+/// `run.json`; those hold nothing to keep, so they do not claim the folder.
+pub(crate) fn measured(dir: &Path, writer: Writer) -> bool {
+    let has_row = |file: &str| {
+        std::fs::read_to_string(dir.join(file)).is_ok_and(|text| {
+            text.lines()
+                .filter(|l| !l.trim().is_empty())
+                .nth(1)
+                .is_some()
+        })
+    };
+    let table = match writer {
+        Writer::Sweep | Writer::Run => CSV_FILE,
+        Writer::Capacity => CAPACITY_CSV,
+    };
+    let logs = hlog_files(&hlog::dir(dir));
+    has_row(table)
+        || (writer.writes_hlog()
+            && logs
+                .iter()
+                .any(|p| p.extension().is_some_and(|e| e == "hlog")))
+}
+
+/// After a run that failed: when it measured nothing, removes what it wrote into `dir` (the
+/// header-only results, `run.json`, `bench run`'s `scenario.toml`, temporary files), and `dir`
+/// itself when the run `created` it and nothing else is left there. A folder with a measured
+/// point keeps everything. Returns what it removed, by name.
+pub(crate) fn discard_unmeasured(dir: &Path, writer: Writer, created: bool) -> Vec<String> {
+    if measured(dir, writer) {
+        return Vec::new();
+    }
+    let removed = clear(dir, writer).unwrap_or_default();
+    if created {
+        // Only an empty folder goes: anything else in it is not this run's.
+        let _ = std::fs::remove_dir(hlog::dir(dir));
+        let _ = std::fs::remove_dir(dir);
+    }
+    removed
 }
 
 /// The `.hlog` files in `logs` (and the temporary files bench writes them through).
@@ -119,6 +182,17 @@ pub(crate) fn claim(
     }
     let found = earlier_results(dir, writer);
     if found.is_empty() {
+        return Ok(());
+    }
+    if !measured(dir, writer) {
+        // An earlier run that failed before measuring a point: nothing to keep or mix.
+        let removed = clear(dir, writer)
+            .with_context(|| format!("cannot clear an earlier run's files in {what}"))?;
+        eprintln!(
+            "bench: removed the files of an earlier run that measured nothing ({}) from {}",
+            removed.join(", "),
+            dir.display()
+        );
         return Ok(());
     }
     if !force {
@@ -204,7 +278,8 @@ mod tests {
 
     fn touch(p: &Path) {
         std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, "x").unwrap();
+        // A header and a row: a measured point, for the results files.
+        std::fs::write(p, "h\nx\n").unwrap();
     }
 
     #[test]
@@ -306,5 +381,58 @@ mod tests {
             );
         }
         assert!(d.join(RUN_SCENARIO).exists());
+    }
+
+    /// Regression: a `bench run` whose model failed to load left a header-only `results.csv` and
+    /// `run.json`, and the fixed re-run was refused as if they held results.
+    #[test]
+    fn a_folder_whose_run_measured_nothing_is_free_and_cleared() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::write(d.join(CSV_FILE), "point,point_id,valid\n").unwrap();
+        std::fs::write(d.join(JSON_FILE), "{}").unwrap();
+        std::fs::write(d.join(RUN_SCENARIO), "# Written by `bench run m.onnx`.\n").unwrap();
+        std::fs::create_dir_all(hlog::dir(d)).unwrap();
+        std::fs::write(hlog::dir(d).join(".w1.hlog.tmp12"), "half").unwrap();
+        touch(&d.join("notes.txt"));
+        assert!(!measured(d, Writer::Run));
+        claim(d, Writer::Run, false, "--out d", None).unwrap();
+        for gone in [CSV_FILE, JSON_FILE, RUN_SCENARIO] {
+            assert!(!d.join(gone).exists(), "{gone}");
+        }
+        assert!(d.join("notes.txt").exists());
+        // An empty results file too; a capacity.csv with its header only.
+        std::fs::write(d.join(CSV_FILE), "").unwrap();
+        claim(d, Writer::Sweep, false, "--out d", None).unwrap();
+        std::fs::write(d.join(CAPACITY_CSV), "config,capacity_rps\n\n").unwrap();
+        claim(d, Writer::Capacity, false, "--out d", None).unwrap();
+        // One row, or one histogram log, is a measured point.
+        std::fs::write(d.join(CSV_FILE), "point,valid\n0,true\n").unwrap();
+        assert!(measured(d, Writer::Sweep));
+        assert!(claim(d, Writer::Sweep, false, "--out d", None).is_err());
+        std::fs::write(d.join(CSV_FILE), "point,valid\n").unwrap();
+        touch(&hlog::dir(d).join("w1.hlog"));
+        assert!(measured(d, Writer::Sweep));
+    }
+
+    #[test]
+    fn a_failed_run_removes_what_it_wrote_only_when_it_measured_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        std::fs::create_dir_all(&out).unwrap();
+        std::fs::write(out.join(CSV_FILE), "point,valid\n").unwrap();
+        std::fs::write(out.join(RUN_SCENARIO), "# Written by `bench run m.onnx`.\n").unwrap();
+        let removed = discard_unmeasured(&out, Writer::Run, true);
+        assert_eq!(removed, [CSV_FILE, RUN_SCENARIO]);
+        assert!(!out.exists(), "the folder the run created goes when empty");
+        // A folder that was there stays; a measured point keeps everything.
+        std::fs::create_dir_all(&out).unwrap();
+        std::fs::write(out.join(RUN_SCENARIO), "# Written by `bench run m.onnx`.\n").unwrap();
+        discard_unmeasured(&out, Writer::Run, false);
+        assert!(out.exists() && !out.join(RUN_SCENARIO).exists());
+        std::fs::write(out.join(CSV_FILE), "point,valid\n0,true\n").unwrap();
+        std::fs::write(out.join(RUN_SCENARIO), "# Written by `bench run m.onnx`.\n").unwrap();
+        assert!(discard_unmeasured(&out, Writer::Run, true).is_empty());
+        assert!(out.join(CSV_FILE).exists() && out.join(RUN_SCENARIO).exists());
     }
 }

@@ -484,6 +484,11 @@ fn a_model_that_fails_to_load_stops_the_run_naming_worker_model_and_reason() {
         run.stderr
     );
     assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+    // Nothing was measured: no header-only results are left to refuse the fixed run's folder.
+    for f in ["results.csv", "run.json"] {
+        assert!(!dir.path().join(f).exists(), "{f}: {}", run.stderr);
+    }
+    assert!(dir.path().join("s.toml").exists(), "the user's files stay");
 }
 
 #[test]

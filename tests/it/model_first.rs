@@ -465,3 +465,248 @@ fn bench_run_refuses_a_used_out_folder_unless_forced() {
         "# my scenario\n"
     );
 }
+
+/// `linear.onnx` with its operator renamed to one ONNX Runtime does not have: it parses and binds,
+/// and fails when the workers load it.
+fn unloadable_model(dir: &Path) -> PathBuf {
+    let mut bytes = std::fs::read(format!("{}/linear.onnx", common::models_path())).unwrap();
+    let at = bytes
+        .windows(4)
+        .position(|w| w == b"Gemm" || w == b"MatM")
+        .expect("an op type to break");
+    bytes[at..at + 4].copy_from_slice(b"Zzzz");
+    let broken = dir.join("broken.onnx");
+    std::fs::write(&broken, &bytes).unwrap();
+    broken
+}
+
+/// Regressions: a `bench run` that measured nothing (its model failed to load) left a header-only
+/// `results.csv` and `run.json` that refused the fixed re-run ("holds the results of an earlier
+/// run ... --force"); a refused run (past the worker limit) left `OUT/scenario.toml` behind.
+#[test]
+fn a_run_that_measured_nothing_leaves_nothing_and_claims_no_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let broken = unloadable_model(dir.path());
+    let base = |model: &Path| -> Vec<String> {
+        [
+            "run",
+            "--quiet",
+            s(model),
+            "--dims",
+            "batch=1",
+            "--requests",
+            "20",
+            "--warmup-requests",
+            "0",
+            "--out",
+            s(&out),
+        ]
+        .map(String::from)
+        .to_vec()
+    };
+    let bench = |v: &[String]| common::bench(&v.iter().map(String::as_str).collect::<Vec<_>>());
+    let failed = bench(&base(&broken));
+    assert_eq!(failed.code, 2, "{}", failed.stderr);
+    assert!(
+        failed.stderr.contains("could not load model"),
+        "{}",
+        failed.stderr
+    );
+    assert!(
+        !out.exists(),
+        "the folder the failed run created is gone: {:?}",
+        std::fs::read_dir(&out).map(|d| d.flatten().map(|e| e.file_name()).collect::<Vec<_>>())
+    );
+    // The same, into a folder that was there (with someone's file): only bench's files go.
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::write(out.join("notes.txt"), "mine").unwrap();
+    let failed = bench(&base(&broken));
+    assert_eq!(failed.code, 2, "{}", failed.stderr);
+    let left: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(left, ["notes.txt"]);
+    // A refused run writes nothing either.
+    let mut refused = base(&PathBuf::from(format!(
+        "{}/linear.onnx",
+        common::models_path()
+    )));
+    refused.extend(["--workers".into(), "300".into()]);
+    let r = bench(&refused);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("more than the limit"), "{}", r.stderr);
+    assert!(!out.join("scenario.toml").exists(), "{}", r.stderr);
+    // An earlier failed run's files, as older versions left them, do not refuse the fixed run.
+    std::fs::write(out.join("results.csv"), "point,point_id,valid\n").unwrap();
+    std::fs::write(out.join("run.json"), "{}").unwrap();
+    let fixed = bench(&base(&PathBuf::from(format!(
+        "{}/linear.onnx",
+        common::models_path()
+    ))));
+    let rows = common::read_rows(&out.join("results.csv"));
+    common::assert_ok_timing_aside(fixed.code, &rows, &fixed.stderr);
+    assert!(!rows.is_empty());
+    assert!(out.join("scenario.toml").exists() && out.join("notes.txt").exists());
+    // The run's numbers for github-action-benchmark, from `run` and again from `report`.
+    for again in [false, true] {
+        for (file, unit) in [
+            ("benchmark-smaller.json", "us"),
+            ("benchmark-bigger.json", "req/s"),
+        ] {
+            let text = std::fs::read_to_string(out.join(file)).unwrap();
+            let entries: Vec<serde_json::Value> = serde_json::from_str(&text).unwrap();
+            assert!(
+                entries
+                    .iter()
+                    .any(|e| e["name"].as_str().unwrap().contains("/linear/") && e["unit"] == unit),
+                "{file}: {text}"
+            );
+            if !again {
+                std::fs::remove_file(out.join(file)).unwrap();
+            }
+        }
+        if !again {
+            let r = common::bench(&["report", s(&out)]);
+            assert_eq!(r.code, 0, "{}", r.stderr);
+        }
+    }
+}
+
+/// Regression: the fix for a missing ONNX Runtime said "run `scripts/setup.sh`" to the user of a
+/// copied binary, who has no such script; it now says what to install, and the script only in a
+/// checkout.
+#[test]
+fn a_copied_binary_is_told_what_to_install_not_to_run_a_script_it_lacks() {
+    let _turn = common::shared();
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("bench");
+    std::fs::copy(assert_cmd::cargo::cargo_bin("bench"), &copy).unwrap();
+    let missing = [
+        "calibrate",
+        "--ort-lib",
+        "/nonexistent/libonnxruntime.so.1.31.1",
+    ];
+    let out = std::process::Command::new(&copy)
+        .args(missing)
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("pip install onnxruntime==1.31.1"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("setup.sh"), "{stderr}");
+    let out = common::bench(&missing);
+    assert!(
+        out.stderr.contains("run `scripts/setup.sh`"),
+        "{}",
+        out.stderr
+    );
+}
+
+/// Regression: `--input input_ids=int:0:30522` was refused; the scenario's generators (`int`,
+/// `uniform`, `normal`) are flags' values too, and reach `OUT/scenario.toml`.
+#[test]
+fn bench_run_takes_an_id_range_and_the_other_generators_from_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let model = format!("{}/encoder_small.onnx", common::models_path());
+    let run = common::bench(&[
+        "run",
+        &model,
+        "--dims",
+        "batch=1",
+        "--dims",
+        "seq=8",
+        "--input",
+        "input_ids=int:0:30522",
+        "--input",
+        "attention_mask=uniform:0:1",
+        "--dry-run",
+        "--out",
+        s(&out),
+    ]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let text = std::fs::read_to_string(out.join("scenario.toml")).unwrap();
+    assert!(
+        text.contains(r#"generator = { kind = "int", low = 0, high = 30522 }"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"generator = { kind = "uniform", low = 0.0, high = 1.0 }"#),
+        "{text}"
+    );
+    let bad = common::bench(&["run", &model, "--input", "input_ids=int:9:3", "--dry-run"]);
+    assert_eq!(bad.code, 2, "{}", bad.stderr);
+    assert!(
+        bad.stderr.contains("LOW must be below HIGH"),
+        "{}",
+        bad.stderr
+    );
+}
+
+/// Regression: `scripts/nightly.sh` always installed and rebuilt the project, and swept only the
+/// bundled scenario. With `--bench` it runs that binary and builds nothing (a `cargo` that fails
+/// stands first on PATH), with `--scenario` one's own models; paths are read from the caller's
+/// folder; the first run with no baseline becomes it, the next one is compared against it.
+#[test]
+fn nightly_runs_ones_own_scenario_with_a_given_binary_and_builds_nothing() {
+    let _turn = common::shared();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(
+        d.join("mine.toml"),
+        format!(
+            "[[model]]\nname = \"mine\"\npath = \"{}/linear.onnx\"\ndims = {{ batch = 1 }}\n",
+            common::models_path()
+        ),
+    )
+    .unwrap();
+    let fake = d.join("bin");
+    std::fs::create_dir_all(&fake).unwrap();
+    std::fs::write(
+        fake.join("cargo"),
+        "#!/bin/sh\necho 'cargo ran' >&2\nexit 97\n",
+    )
+    .unwrap();
+    std::process::Command::new("chmod")
+        .arg("+x")
+        .arg(fake.join("cargo"))
+        .status()
+        .unwrap();
+    let path = format!("{}:{}", fake.display(), std::env::var("PATH").unwrap());
+    let script = std::fs::canonicalize("scripts/nightly.sh").unwrap();
+    let bin = assert_cmd::cargo::cargo_bin("bench");
+    let night = |out: &str| {
+        let o = std::process::Command::new("bash")
+            .arg(&script)
+            .args(["--scenario", "mine.toml", "--baseline", "base", "--bench"])
+            .arg(&bin)
+            .args(["--out", out, "--requests", "20", "--warmup-requests", "0"])
+            .env("PATH", &path)
+            .env_remove("GITHUB_STEP_SUMMARY")
+            .current_dir(d)
+            .output()
+            .unwrap();
+        (
+            o.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+    let (code, stderr) = night("run1");
+    assert_eq!(code, 0, "{stderr}");
+    assert!(!stderr.contains("cargo ran"), "{stderr}");
+    assert!(stderr.contains("this run is the baseline now"), "{stderr}");
+    assert!(d.join("base/results.csv").is_file() && d.join("run1/report.html").is_file());
+    let (code, stderr) = night("run2");
+    assert!(
+        code == 0 || code == 1,
+        "compared, a timing regression aside: {stderr}"
+    );
+    assert!(d.join("run2/compare.md").is_file(), "{stderr}");
+}

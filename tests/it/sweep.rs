@@ -613,7 +613,12 @@ fn a_used_out_folder_is_refused_unless_resumed_or_forced() {
     // bench capacity: its folder holds capacity.csv.
     let cap_out = dir.path().join("cap");
     std::fs::create_dir_all(&cap_out).unwrap();
-    std::fs::write(cap_out.join("capacity.csv"), "old").unwrap();
+    // A measured configuration: a header-only file holds no result, and claims nothing.
+    std::fs::write(
+        cap_out.join("capacity.csv"),
+        "point_id,capacity_rps\nw1-t1-pipe-cpu,100\n",
+    )
+    .unwrap();
     let cap = common::bench(&[
         "capacity",
         "--scenario",

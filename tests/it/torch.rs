@@ -6,6 +6,8 @@
 //! - `bench parity` passes on the bundled models, and fails (exit 1) with absurdly tight tolerances
 //!   or with weights built from another seed.
 //! - A Python without torch fails with a message that says how to install it.
+//! - The own-model guide's export snippet runs on torch 2.15 (the dynamo exporter), and the guide's
+//!   `bench inspect` and `bench run` lines work on what it wrote.
 //!
 //! These tests need torch in `.venv` (`scripts/setup.sh --torch`; `scripts/test.sh` installs it).
 
@@ -222,4 +224,126 @@ fn a_python_without_torch_says_how_to_install_it() {
     assert!(stderr.contains("PyTorch is not installed"), "{stderr}");
     assert!(stderr.contains("scripts/setup.sh --torch"), "{stderr}");
     assert!(stderr.contains("pip install torch==2.15.0"), "{stderr}");
+}
+
+/// The fenced blocks of `lang` in the section of `guide` that starts with the heading `section`.
+fn blocks_in_section(guide: &str, section: &str, lang: &str) -> Vec<String> {
+    let start = guide
+        .find(section)
+        .unwrap_or_else(|| panic!("no `{section}`"));
+    let rest = &guide[start + section.len()..];
+    let body = &rest[..rest.find("\n## ").unwrap_or(rest.len())];
+    let mut blocks = Vec::new();
+    // The open block: its language, its fence's indent (a block in a list item is indented), text.
+    let mut open: Option<(String, usize, String)> = None;
+    for line in body.lines() {
+        let trimmed = line.trim_start();
+        let indent = line.len() - trimmed.len();
+        match open.take() {
+            None if trimmed.starts_with("```") => {
+                open = Some((trimmed[3..].trim().to_string(), indent, String::new()));
+            }
+            None => {}
+            Some((l, _, text)) if trimmed.starts_with("```") && l == lang => blocks.push(text),
+            Some(_) if trimmed.starts_with("```") => {}
+            Some((l, fence, mut text)) => {
+                text.push_str(line.get(indent.min(fence)..).unwrap_or(""));
+                text.push('\n');
+                open = Some((l, fence, text));
+            }
+        }
+    }
+    blocks
+}
+
+/// Regression: the own-model guide's export snippet (`dynamic_axes`, an example batch of 1) failed
+/// on torch 2.15 without `onnxscript`, and where it ran, the batch of 1 was specialised: the
+/// output said `[1, 2]` for `[batch, 2]`. The snippet runs as the guide gives it, with a `MyModel`
+/// of token ids; then the guide's `bench inspect` shows the dims by name in the outputs too, and
+/// its `bench run` lines run the model at two sizes.
+#[test]
+fn the_guides_export_snippet_runs_and_bench_runs_what_it_wrote() {
+    // torch in Python, then bench: this test's turn to load the machine (`common::shared`).
+    let _turn = common::shared();
+    let guide = std::fs::read_to_string(root().join("docs/guides/own-model.md")).unwrap();
+    let section = "## 1. Export it to ONNX";
+    let python = blocks_in_section(&guide, section, "python");
+    assert_eq!(python.len(), 1, "one export snippet: {python:?}");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("models/onnx")).unwrap();
+    let model = "import torch\n\n\
+        class MyModel(torch.nn.Module):\n\
+        \x20   def __init__(self):\n\
+        \x20       super().__init__()\n\
+        \x20       self.emb = torch.nn.Embedding(30522, 8)\n\
+        \x20       self.head = torch.nn.Linear(8, 2)\n\n\
+        \x20   def forward(self, input_ids):\n\
+        \x20       return self.head(self.emb(input_ids).mean(dim=1))\n\n";
+    let script = dir.path().join("export.py");
+    std::fs::write(&script, format!("{model}{}", python[0])).unwrap();
+    let out = std::process::Command::new(root().join(".venv/bin/python"))
+        .arg(&script)
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "the guide's export failed (torch and onnxscript come from `scripts/setup.sh --torch`):\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let onnx = dir.path().join("models/onnx/my_model.onnx");
+    assert!(onnx.is_file(), "the snippet writes {}", onnx.display());
+    assert!(
+        dir.path().join("models/onnx/my_model.onnx.data").is_file(),
+        "the guide says the weights go to my_model.onnx.data"
+    );
+    let sh = blocks_in_section(&guide, section, "sh");
+    let commands: Vec<&str> = sh
+        .iter()
+        .flat_map(|b| b.lines())
+        .map(|l| l.split(" #").next().unwrap().trim())
+        .filter(|l| l.starts_with("bench "))
+        .collect();
+    assert!(
+        commands.iter().any(|c| c.starts_with("bench inspect"))
+            && commands
+                .iter()
+                .filter(|c| c.starts_with("bench run"))
+                .count()
+                >= 2,
+        "{commands:?}"
+    );
+    for command in commands {
+        let args: Vec<&str> = command.split_whitespace().skip(1).collect();
+        let mut bench = Command::cargo_bin("bench").unwrap();
+        bench.args(&args);
+        if args[0] == "run" {
+            bench.arg("--quiet");
+        }
+        let out = bench.current_dir(dir.path()).output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if args[0] == "inspect" {
+            assert!(out.status.success(), "{command}: {stderr}");
+            assert!(
+                stdout.contains("input_ids  int64    [batch, seq]"),
+                "{command}: {stdout}"
+            );
+            assert!(
+                stdout.contains("logits  float32  [batch, 2]"),
+                "the batch dim is not specialised to the example's: {stdout}"
+            );
+            continue;
+        }
+        let at = args.iter().position(|a| *a == "--out");
+        let results = dir
+            .path()
+            .join(at.map_or("reports/my_model", |i| args[i + 1]))
+            .join("results.csv");
+        let rows = common::read_rows(&results);
+        common::assert_ok_timing_aside(out.status.code().unwrap_or(-1), &rows, &stderr);
+        for r in &rows {
+            assert_eq!(r["errors"], "0", "{command}: {r:?}");
+        }
+    }
 }

@@ -335,6 +335,31 @@ fn on_demand_with_a_cap_of_one_evicts_and_counts_cold_starts_apart() {
     assert!(cold > 10, "a tiny memory budget evicts: {cold} cold starts");
 }
 
+/// Regression: `bench calibrate` worked only from the repository root, where its default model
+/// `models/onnx/linear.onnx` is; that model is now built into bench.
+#[test]
+fn calibrate_runs_from_any_folder() {
+    let _turn = common::shared();
+    let dir = tempfile::tempdir().unwrap();
+    let out = assert_cmd::Command::cargo_bin("bench")
+        .unwrap()
+        .args(["calibrate", "--iterations", "30"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("in_process"),
+        "{stderr}"
+    );
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "it writes nothing here"
+    );
+}
+
 /// `bench calibrate`: the floor loops, the spin channel's included, run side by side in one run.
 #[test]
 fn calibrate_measures_every_loop_the_spin_channel_included() {

@@ -32,6 +32,7 @@ mod read;
 mod render;
 pub(crate) use interval::{Trial, change_interval};
 pub(crate) use read::load;
+pub(crate) use render::write_run_benchmark_json;
 
 use judge::{judge, noise, runs_band};
 
@@ -973,5 +974,42 @@ mod tests {
         let empty = tempfile::tempdir().unwrap();
         let e = load(empty.path(), "baseline", &[]).unwrap_err();
         assert!(format!("{e:#}").contains("holds no results.csv"), "{e:#}");
+    }
+
+    /// Regression: github-action-benchmark's JSON came only from `compare`; a run's own numbers
+    /// are written without a baseline, by `sweep`, `run` and `report`.
+    #[test]
+    fn a_runs_benchmark_json_has_its_latencies_and_throughput_without_a_baseline() {
+        let mut failed = row("p1", "m", 0.0, 0.0);
+        (failed.requests, failed.errors, failed.valid) = (0, 5, false);
+        failed.reason = "5 failed request(s)".into();
+        let mut ok = with_trials(row("p0", "m", 100.0, 900.0), (90.0, 110.0), (800.0, 1000.0));
+        ok.requests = 300;
+        let rows = vec![ok, failed];
+        let read = |bigger| -> Vec<serde_json::Value> {
+            serde_json::from_str(&render::run_benchmark_json(&rows, bigger)).unwrap()
+        };
+        let smaller = read(false);
+        let names: Vec<&str> = smaller
+            .iter()
+            .map(|e| e["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            names,
+            ["p0/m/p50", "p0/m/p99"],
+            "no latency without a success"
+        );
+        assert_eq!(smaller[1]["unit"], "us");
+        assert_eq!(smaller[1]["value"], 900.0);
+        assert_eq!(smaller[1]["extra"], "3 trial(s); valid");
+        assert!(smaller[1]["range"].as_str().unwrap().contains('…'));
+        let bigger = read(true);
+        assert_eq!(bigger.len(), 2);
+        assert_eq!(bigger[0]["name"], "p0/m/throughput");
+        assert_eq!(bigger[0]["unit"], "req/s");
+        assert_eq!(
+            bigger[1]["extra"],
+            "1 trial(s); INVALID: 5 failed request(s)"
+        );
     }
 }

@@ -1,13 +1,75 @@
 //! How a comparison reads: the one-line headline, the notes on its noise, the console table,
 //! the Markdown for a CI job's summary and the JSON for benchmark dashboards. The comparison
-//! itself (`mod.rs`) decides every verdict; this file only says them.
+//! itself (`mod.rs`) decides every verdict; this file only says them. The same JSON of one run,
+//! with no baseline, is what `sweep`, `run` and `report` write beside `results.csv`.
 
 use std::collections::HashSet;
 use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
 
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 
 use super::{Change, Comparison, Metric, Noise, Verdict};
+use crate::report::{Row, results::Results, write_atomic};
+
+use crate::report::outdir::{BIGGER_FILE, SMALLER_FILE};
+
+/// The metrics of a run's benchmark JSON: those `bench compare` compares by default.
+const RUN_METRICS: [Metric; 3] = [Metric::Throughput, Metric::P50, Metric::P99];
+
+/// One run's numbers in the JSON that github-action-benchmark reads, as
+/// [`Comparison::benchmark_json`] writes a candidate's, without a baseline: with `bigger`,
+/// throughput (requests/s); otherwise p50 and p99 (µs). One entry per row (each point's models
+/// and `all`) and metric, named `POINT/MODEL/METRIC`, the trials' range as `range` where the row
+/// has one, and the verdict as `extra`. A row with no successful request has no latency: left out.
+pub(crate) fn run_benchmark_json(rows: &[Row], bigger: bool) -> String {
+    let mut entries: Vec<serde_json::Value> = Vec::new();
+    for r in rows {
+        for m in RUN_METRICS
+            .iter()
+            .filter(|m| (**m == Metric::Throughput) == bigger)
+        {
+            let value = m.value(r);
+            if !value.is_finite() || (!bigger && r.requests == 0) {
+                continue;
+            }
+            let range = match m.row_range(r) {
+                Some((low, high)) if r.trials > 1 => {
+                    format!("{} … {}", m.format(low), m.format(high))
+                }
+                _ => String::new(),
+            };
+            let verdict = if r.valid {
+                "valid".to_string()
+            } else {
+                format!("INVALID: {}", r.reason)
+            };
+            entries.push(serde_json::json!({
+                "name": format!("{}/{}/{}", r.point_id, r.model, m.name()),
+                "unit": if bigger { "req/s" } else { "us" },
+                "value": (value * 1000.0).round() / 1000.0,
+                "range": range,
+                "extra": format!("{} trial(s); {verdict}", r.trials),
+            }));
+        }
+    }
+    serde_json::to_string_pretty(&entries).unwrap_or_default() + "\n"
+}
+
+/// Writes [`SMALLER_FILE`] and [`BIGGER_FILE`] from the `results.csv` in `dir`; returns their paths.
+pub(crate) fn write_run_benchmark_json(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let results = Results::open(dir)?;
+    let mut paths = Vec::new();
+    for (file, bigger) in [(SMALLER_FILE, false), (BIGGER_FILE, true)] {
+        let path = dir.join(file);
+        write_atomic(&path, run_benchmark_json(&results.rows, bigger).as_bytes())
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        paths.push(path);
+    }
+    Ok(paths)
+}
 
 impl Comparison {
     /// One line: the counts of each verdict, and the rows added and missing.

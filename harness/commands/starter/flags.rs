@@ -17,12 +17,19 @@ pub(crate) struct Scoped<T> {
     pub(crate) text: String,
 }
 
-/// What `--input NAME=VALUE|FILE` sets: the generators `const` and `file` of the scenario format.
+/// What `--input NAME=VALUE|FILE|KIND:A:B` sets: the generators `const`, `file`, `int`, `uniform`
+/// and `normal` of the scenario format.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum InputValue {
     Bool(bool),
     Int(i64),
     Float(f64),
+    /// `int:LOW:HIGH`: integers uniform in `[LOW, HIGH)`, e.g. token ids below a vocabulary size.
+    IntRange(i64, i64),
+    /// `uniform:LOW:HIGH`: uniform in `[LOW, HIGH)`.
+    Uniform(f64, f64),
+    /// `normal:MEAN:STD`.
+    Normal(f64, f64),
     /// A tensor file (`.npy`, `.npz`, ONNX `TensorProto` `.pb`) of one sample, or of samples
     /// stacked on a leading axis.
     File(PathBuf),
@@ -79,6 +86,13 @@ pub(crate) fn parse_input(s: &str) -> Result<Scoped<InputValue>, String> {
             "write INPUT=VALUE or INPUT=FILE, e.g. mask=true, x=sample.npy or x=input_0.pb".into(),
         );
     };
+    if let Some(value) = parse_generator(name, v.trim())? {
+        return Ok(Scoped {
+            target: name.to_string(),
+            value,
+            text: s.to_string(),
+        });
+    }
     let value = match v.trim() {
         "true" => InputValue::Bool(true),
         "false" => InputValue::Bool(false),
@@ -95,7 +109,8 @@ pub(crate) fn parse_input(s: &str) -> Result<Scoped<InputValue>, String> {
         t => {
             return Err(format!(
                 "`{t}` is neither a number, true/false, nor a tensor file (.npy, .npz, .pb): \
-                 write {name}=0.5, {name}=true or {name}=FILE.npy"
+                 write {name}=0.5, {name}=true, {name}=FILE.npy or a generator: \
+                 {name}=int:0:30522, {name}=uniform:0:1, {name}=normal:0:1"
             ));
         }
     };
@@ -104,6 +119,51 @@ pub(crate) fn parse_input(s: &str) -> Result<Scoped<InputValue>, String> {
         value,
         text: s.to_string(),
     })
+}
+
+/// `KIND:A:B`, the scenario's generators on the command line: `int:LOW:HIGH` (LOW < HIGH),
+/// `uniform:LOW:HIGH` (LOW < HIGH) and `normal:MEAN:STD` (STD >= 0). `None` for a value of another
+/// form; an error for one of these kinds with bad numbers.
+fn parse_generator(name: &str, v: &str) -> Result<Option<InputValue>, String> {
+    let Some((kind, rest)) = v.split_once(':') else {
+        return Ok(None);
+    };
+    let kind = kind.trim();
+    if !["int", "uniform", "normal"].contains(&kind) {
+        return Ok(None);
+    }
+    let form = match kind {
+        "int" => "int:LOW:HIGH, integers in [LOW, HIGH), e.g. int:0:30522",
+        "uniform" => "uniform:LOW:HIGH, e.g. uniform:-1:1",
+        _ => "normal:MEAN:STD, e.g. normal:0:1",
+    };
+    let bad = || format!("`{name}={v}`: write {name}={form}");
+    let (a, b) = rest.split_once(':').ok_or_else(bad)?;
+    let value = if kind == "int" {
+        let (low, high): (i64, i64) = (
+            a.trim().parse().map_err(|_| bad())?,
+            b.trim().parse().map_err(|_| bad())?,
+        );
+        if low >= high {
+            return Err(format!("`{name}={v}`: LOW must be below HIGH ({form})"));
+        }
+        InputValue::IntRange(low, high)
+    } else {
+        let (a, b): (f64, f64) = (
+            a.trim().parse().map_err(|_| bad())?,
+            b.trim().parse().map_err(|_| bad())?,
+        );
+        if !a.is_finite() || !b.is_finite() {
+            return Err(bad());
+        }
+        match kind {
+            "uniform" if a < b => InputValue::Uniform(a, b),
+            "uniform" => return Err(format!("`{name}={v}`: LOW must be below HIGH ({form})")),
+            _ if b >= 0.0 => InputValue::Normal(a, b),
+            _ => return Err(format!("`{name}={v}`: STD must be 0 or more ({form})")),
+        }
+    };
+    Ok(Some(value))
 }
 
 /// `--test-data [MODEL=]DIR`: a test-data folder (`test_data_set_N/input_K.pb`, `output_K.pb`),

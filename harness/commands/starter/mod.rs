@@ -463,6 +463,40 @@ mod tests {
         assert!(parse_input("x=soon").is_err());
     }
 
+    /// Regression: `--input input_ids=int:0:30522` was refused: the command line had no id range,
+    /// which the scenario's `int` generator gives.
+    #[test]
+    fn an_input_takes_the_scenarios_generators_as_kind_a_b() {
+        let v = |s: &str| parse_input(s).map(|x| x.value);
+        assert_eq!(
+            v("input_ids=int:0:30522"),
+            Ok(InputValue::IntRange(0, 30522))
+        );
+        assert_eq!(v("x=uniform:-1:1"), Ok(InputValue::Uniform(-1.0, 1.0)));
+        assert_eq!(v("x=normal:0:0.5"), Ok(InputValue::Normal(0.0, 0.5)));
+        assert_eq!(
+            text::generator_toml(&InputValue::IntRange(0, 30522)),
+            r#"{ kind = "int", low = 0, high = 30522 }"#
+        );
+        for (bad, says) in [
+            ("ids=int:5:5", "LOW must be below HIGH"),
+            ("ids=int:0", "write ids=int:LOW:HIGH"),
+            ("ids=int:0:1.5", "write ids=int:LOW:HIGH"),
+            ("x=uniform:1:0", "LOW must be below HIGH"),
+            ("x=normal:0:-1", "STD must be 0 or more"),
+            ("x=normal:nan:1", "write x=normal:MEAN:STD"),
+        ] {
+            let e = parse_input(bad).unwrap_err();
+            assert!(e.contains(says), "{bad}: {e}");
+        }
+        // Another colon is still a file name or an error, as before.
+        assert!(
+            parse_input("x=soon:1:2")
+                .unwrap_err()
+                .contains("int:0:30522")
+        );
+    }
+
     #[test]
     fn a_scope_names_a_model_only_when_one_has_that_name() {
         let names = vec!["ocr".to_string(), "tf".to_string()];

@@ -57,6 +57,19 @@ pub(super) fn generator_toml(v: &InputValue) -> String {
             r#"{{ kind = "const", value = {} }}"#,
             toml::Value::Float(*f)
         ),
+        InputValue::IntRange(low, high) => {
+            format!(r#"{{ kind = "int", low = {low}, high = {high} }}"#)
+        }
+        InputValue::Uniform(low, high) => format!(
+            r#"{{ kind = "uniform", low = {}, high = {} }}"#,
+            toml::Value::Float(*low),
+            toml::Value::Float(*high)
+        ),
+        InputValue::Normal(mean, std) => format!(
+            r#"{{ kind = "normal", mean = {}, std = {} }}"#,
+            toml::Value::Float(*mean),
+            toml::Value::Float(*std)
+        ),
         InputValue::File(p) => format!(
             r#"{{ kind = "file", path = {} }}"#,
             toml_str(&p.display().to_string())

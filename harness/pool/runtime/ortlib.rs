@@ -11,17 +11,65 @@ use std::path::{Path, PathBuf};
 /// The ONNX Runtime release the `ort` crate version is built against.
 pub(crate) const REQUIRED_VERSION: &str = "1.31";
 
-const FIX: &str = "run `scripts/setup.sh` (it installs onnxruntime==1.31.1 into .venv), or pass \
---ort-lib PATH/TO/libonnxruntime.so.1.31.1, or set ORT_DYLIB_PATH";
+/// The fix of every error here, for where `bench` runs: from a checkout of the project, its set-up
+/// script; from a copied binary, what to install and how to point `bench` at it.
+fn fix() -> String {
+    fix_for(checkout().as_deref())
+}
+
+/// [`fix`] for a checkout at `root` (or none).
+fn fix_for(root: Option<&Path>) -> String {
+    const POINT: &str = "or pass --ort-lib PATH/TO/libonnxruntime.so.1.31.1, or set ORT_DYLIB_PATH";
+    match root {
+        Some(root) => {
+            let script = root.join("scripts/setup.sh");
+            let here = std::env::current_dir().is_ok_and(|d| d == root);
+            let script = if here {
+                "scripts/setup.sh".into()
+            } else {
+                script.display().to_string()
+            };
+            format!("run `{script}` (it installs onnxruntime==1.31.1 into .venv), {POINT}")
+        }
+        None => format!(
+            "install ONNX Runtime 1.31.1 for python3 with `pip install onnxruntime==1.31.1` (bench \
+             finds python3's package; the library is onnxruntime/capi/libonnxruntime.so.1.31.1 in \
+             it), {POINT}"
+        ),
+    }
+}
+
+/// The checkout of the project this `bench` runs from, if any: a folder with `scripts/setup.sh`
+/// and `harness/main.rs`, among the current folder, the executable's folder and their parents. A
+/// copied binary has none, and its users are told what to install instead of a script they lack.
+pub(crate) fn checkout() -> Option<PathBuf> {
+    let mut roots: Vec<PathBuf> = Vec::new();
+    if let Ok(cwd) = std::env::current_dir() {
+        roots.extend(cwd.ancestors().map(Path::to_path_buf));
+    }
+    if let Ok(exe) = std::env::current_exe() {
+        roots.extend(exe.ancestors().skip(1).map(Path::to_path_buf));
+    }
+    roots
+        .into_iter()
+        .find(|r| r.join("scripts/setup.sh").is_file() && r.join("harness/main.rs").is_file())
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum OrtLibError {
-    #[error("ONNX Runtime library not found (looked at: {tried}).\n  fix: {FIX}")]
+    #[error(
+        "ONNX Runtime library not found (looked at: {tried}).\n  fix: {}",
+        fix()
+    )]
     NotFound { tried: String },
-    #[error("ONNX Runtime library {path} (from {source_name}) does not exist.\n  fix: {FIX}")]
+    #[error(
+        "ONNX Runtime library {path} (from {source_name}) does not exist.\n  fix: {}",
+        fix()
+    )]
     Missing { path: PathBuf, source_name: String },
     #[error(
-        "{path} (from {source_name}) could not be loaded as a shared library: {message}.\n  fix: {FIX}"
+        "{path} (from {source_name}) could not be loaded as a shared library: {message}.\n  fix: {}",
+        fix()
     )]
     NotALibrary {
         path: PathBuf,
@@ -29,11 +77,13 @@ pub enum OrtLibError {
         message: String,
     },
     #[error(
-        "{path} (from {source_name}) does not export OrtGetApiBase: it is not ONNX Runtime.\n  fix: {FIX}"
+        "{path} (from {source_name}) does not export OrtGetApiBase: it is not ONNX Runtime.\n  fix: {}",
+        fix()
     )]
     NotOrt { path: PathBuf, source_name: String },
     #[error(
-        "{path} (from {source_name}) is ONNX Runtime {found}, but bench needs {REQUIRED_VERSION}.x.\n  fix: {FIX}"
+        "{path} (from {source_name}) is ONNX Runtime {found}, but bench needs {REQUIRED_VERSION}.x.\n  fix: {}",
+        fix()
     )]
     WrongVersion {
         path: PathBuf,
@@ -185,6 +235,31 @@ pub(crate) fn check(path: &Path, source: &str) -> Result<OrtLib, OrtLibError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Regression: a user of a copied binary was told to run `scripts/setup.sh`, which they lack.
+    #[test]
+    fn the_fix_names_the_set_up_script_only_in_a_checkout() {
+        let copied = fix_for(None);
+        assert!(!copied.contains("setup.sh"), "{copied}");
+        assert!(
+            copied.contains("pip install onnxruntime==1.31.1"),
+            "{copied}"
+        );
+        assert!(copied.contains("--ort-lib") && copied.contains("ORT_DYLIB_PATH"));
+        let root = Path::new("/somewhere/bench");
+        let from_checkout = fix_for(Some(root));
+        assert!(
+            from_checkout.starts_with("run `/somewhere/bench/scripts/setup.sh`"),
+            "{from_checkout}"
+        );
+        // This test runs in the checkout.
+        let here = checkout_of_this_test();
+        assert_eq!(checkout(), Some(here));
+    }
+
+    fn checkout_of_this_test() -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    }
 
     #[test]
     fn missing_and_non_library_files_are_clear_errors() {

@@ -12,9 +12,18 @@
 
 use std::path::{Path, PathBuf};
 
-/// How to install PyTorch, for error messages.
-pub(crate) const INSTALL_HINT: &str =
-    "run `scripts/setup.sh --torch`, or `.venv/bin/pip install torch==2.15.0`";
+/// How to install PyTorch, for error messages: the set-up script from a checkout of the project,
+/// pip otherwise (a copied binary has no script).
+fn install_hint() -> String {
+    match super::ortlib::checkout() {
+        Some(root) => format!(
+            "run `{}/scripts/setup.sh --torch` (from the repository root), or `.venv/bin/pip \
+             install torch==2.15.0`",
+            root.display()
+        ),
+        None => "`pip install torch==2.15.0 numpy` into a Python".into(),
+    }
+}
 
 const SCRIPT: &str = "harness/python/bench_worker.py";
 
@@ -56,8 +65,9 @@ pub(crate) fn python() -> Result<PathBuf, String> {
         .ok_or_else(|| {
             format!(
                 "no Python for the torch runtime: no .venv/bin/python next to the current folder or \
-                 the bench executable, and BENCH_PYTHON is not set.\n  fix: {INSTALL_HINT} (from \
-                 the repository root), or set BENCH_PYTHON to a Python with torch and numpy"
+                 the bench executable, and BENCH_PYTHON is not set.\n  fix: {}, or set \
+                 BENCH_PYTHON to a Python with torch and numpy",
+                install_hint()
             )
         })
 }
