@@ -14,10 +14,13 @@ fn main() -> std::process::ExitCode {
     );
     if !worker {
         bench::signals::install();
+        bench::signals::quiet_on_closed_stdout();
     }
     let cli = bench::commands::cli::Cli::parse();
     match bench::run(cli) {
         Ok(code) => code.into(),
+        // `bench inspect a.onnx | head -1`: the reader had what it wanted.
+        Err(e) if bench::signals::closed_stdout_error(&e) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
             bench::ExitCode::CouldNotRun.into()

@@ -286,12 +286,14 @@ fn command_line() -> String {
 pub(crate) fn init(args: InitArgs) -> anyhow::Result<ExitCode> {
     let (text, notes) = starter::init(&args.models, &args.test_data)?;
     print!("{text}");
-    for n in &notes {
-        eprintln!("bench init: {n}");
+    // The last note says what to do next, already prefixed.
+    for (i, n) in notes.iter().enumerate() {
+        if i + 1 == notes.len() {
+            eprintln!("{n}");
+        } else {
+            eprintln!("bench init: {n}");
+        }
     }
-    eprintln!(
-        "bench init: set the `# bind me` values, then `bench validate --scenario FILE` and `bench sweep --scenario FILE`"
-    );
     Ok(ExitCode::Ok)
 }
 

@@ -1,0 +1,192 @@
+//! The rough edges of a first hour (issue 24): a closed stdout, a folder given as a model, a
+//! comma in `--dims`, what `bench init` says and writes. Each test guards one message or exit
+//! code that was wrong.
+
+use crate::common;
+
+use std::process::{Command, Stdio};
+
+use assert_cmd::cargo::CommandCargoExt;
+
+/// Runs `bench ARGS` with a stdout whose reader is already gone, as `bench ... | true` gives it
+/// when `true` exits first: (exit code, stderr).
+fn with_closed_stdout(args: &[&str]) -> (i32, String) {
+    use std::os::fd::FromRawFd;
+    let _turn = common::shared();
+    let mut fds = [0; 2];
+    // SAFETY: `pipe` fills two fresh descriptors; the read end is closed at once and the write end
+    // is owned by the `OwnedFd` that becomes the child's stdout.
+    let write_end = unsafe {
+        assert_eq!(libc::pipe(fds.as_mut_ptr()), 0);
+        libc::close(fds[0]);
+        std::os::fd::OwnedFd::from_raw_fd(fds[1])
+    };
+    let out = Command::cargo_bin("bench")
+        .unwrap()
+        .args(args)
+        .stdout(Stdio::from(write_end))
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
+/// Regression: `bench inspect a.onnx | true` panicked on the broken pipe (exit 101, a backtrace).
+#[test]
+fn a_closed_stdout_ends_every_printing_command_silently_with_0() {
+    for args in [
+        vec!["inspect", "models/onnx/mlp.onnx"],
+        vec!["completions", "zsh"],
+        vec!["init", "models/onnx/mlp.onnx"],
+        vec!["validate", "--scenario", "scenarios/batch.toml"],
+    ] {
+        let (code, stderr) = with_closed_stdout(&args);
+        assert_eq!(code, 0, "{args:?}: {stderr}");
+        assert!(
+            !stderr.contains("panicked") && !stderr.contains("Broken pipe"),
+            "{args:?}: {stderr}"
+        );
+    }
+}
+
+/// Regression: `bench run` on a folder said "no such file", where `validate` says "is a folder";
+/// `--dims M1=120,M2=160` said "no dynamic dim named `M1=120,M2`" instead of asking for one flag
+/// per dim.
+#[test]
+fn bench_run_says_what_is_wrong_with_a_folder_and_a_comma_in_dims() {
+    let r = common::bench(&["run", "models/onnx", "--dry-run"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("models/onnx is a folder, not an .onnx file"),
+        "{}",
+        r.stderr
+    );
+    let r = common::bench(&["run", "models/onnx/mlp.onnx", "--dims", "batch=2,seq=3"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("repeat the flag, e.g. `--dims batch=2 --dims seq=3`"),
+        "{}",
+        r.stderr
+    );
+}
+
+/// Regression: the note on a batch dim bound to 1 said `--dims batch=N` for `--dims batch=SIZE`.
+#[test]
+fn bench_run_names_the_flag_of_a_batch_dim_as_the_help_does() {
+    let r = common::bench(&["run", "models/onnx/mlp.onnx", "--dry-run"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("set it with --dims batch=SIZE"),
+        "{}",
+        r.stderr
+    );
+}
+
+/// Regression: `bench init` said "set the `# bind me` values" when there were none, and "no
+/// dynamic dims" for a model whose dims its test data binds.
+#[test]
+fn bench_init_says_nothing_is_to_bind_only_when_nothing_is() {
+    let data = std::fs::canonicalize("tests/models/testdata/linear").unwrap();
+    let data = data.to_str().unwrap();
+    let init = common::bench(&["init", "models/onnx/linear.onnx", "--test-data", data]);
+    assert_eq!(init.code, 0, "{}", init.stderr);
+    assert!(
+        init.stderr
+            .contains("linear: nothing to bind: the test data gives its inputs"),
+        "{}",
+        init.stderr
+    );
+    for wrong in ["no dynamic dims", "set the `# bind me` values"] {
+        assert!(!init.stderr.contains(wrong), "{wrong}: {}", init.stderr);
+    }
+    assert!(
+        init.stdout.contains("# Nothing to bind: it runs as it is"),
+        "{}",
+        init.stdout
+    );
+    let init = common::bench(&["init", "models/onnx/mlp.onnx"]);
+    assert!(
+        init.stderr.contains("set the `# bind me` values"),
+        "{}",
+        init.stderr
+    );
+}
+
+/// `bench init` shows where the SLO and `[workload]` go, commented out, and the scenario still
+/// validates once they are uncommented.
+#[test]
+fn bench_init_writes_slo_and_workload_commented_out_and_valid() {
+    let init = common::bench(&["init", "models/onnx/mlp.onnx", "models/onnx/linear.onnx"]);
+    assert_eq!(init.code, 0, "{}", init.stderr);
+    for line in [
+        "# slo = [\"p99_ms <= 50\"]",
+        "# [workload]",
+        "# groups = { together = [\"mlp\", \"linear\"] }",
+        "# mix = { mlp = 1, linear = 1 }",
+        "# duration = \"5s\"",
+    ] {
+        assert!(init.stdout.contains(line), "{line}: {}", init.stdout);
+    }
+    let uncommented: String = init
+        .stdout
+        .lines()
+        .map(|l| {
+            let keys = [
+                "[workload]",
+                "groups",
+                "mix",
+                "warmup",
+                "duration",
+                "trials",
+                "slo",
+            ];
+            match l.strip_prefix("# ") {
+                Some(rest) if keys.iter().any(|k| rest.starts_with(k)) => rest,
+                _ => l,
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(uncommented.contains("\n[workload]\n"), "{uncommented}");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("init.toml");
+    std::fs::write(&file, uncommented).unwrap();
+    let v = common::bench(&["validate", "--scenario", file.to_str().unwrap()]);
+    assert_eq!(v.code, 0, "{}", v.stderr);
+    assert!(v.stdout.contains("SLO: p99_ms <= 50"), "{}", v.stdout);
+}
+
+/// Regression: a pitch estimator's rank-0 `fmin`/`fmax` were drawn uniform in [0, 1) unmarked:
+/// `bench init` gives each a constant to set, marked `# set me`, and says so.
+#[test]
+fn bench_init_marks_scalar_inputs_as_parameters_to_set() {
+    let init = common::bench(&["init", "tests/models/wild/scalar_params.onnx"]);
+    assert_eq!(init.code, 0, "{}", init.stderr);
+    for p in ["fmin", "fmax"] {
+        assert!(
+            init.stdout.contains(&format!(
+                "[model.inputs.{p}]   # float32 []\ngenerator = {{ kind = \"const\", value = 1.0 }}   # set me: a scalar, likely a parameter"
+            )),
+            "{p}: {}",
+            init.stdout
+        );
+        assert!(
+            init.stderr
+                .contains(&format!("input `{p}` is a scalar, likely a parameter")),
+            "{p}: {}",
+            init.stderr
+        );
+    }
+    assert!(
+        !init
+            .stdout
+            .contains("[model.inputs.x]   # float32 [n]\ngenerator = { kind = \"const\""),
+        "only scalars: {}",
+        init.stdout
+    );
+}
