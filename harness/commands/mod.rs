@@ -318,6 +318,11 @@ fn run_sweep(
     }
     // Checked here too for `--dry-run` and `bench run`, which list or run the points as a sweep.
     s.check_limits(plan.force)?;
+    if let Some(n) = scenario::random_scalars_notice(&s.models) {
+        for line in n.lines() {
+            eprintln!("note: {line}");
+        }
+    }
     if plan.dry_run {
         print!("{}", scenario::describe(&s));
         if let Some(sh) = &shard {

@@ -57,7 +57,10 @@ fn a_closed_stdout_ends_every_printing_command_silently_with_0() {
 /// per dim.
 #[test]
 fn bench_run_says_what_is_wrong_with_a_folder_and_a_comma_in_dims() {
-    let r = common::bench(&["run", "models/onnx", "--dry-run"]);
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let out = out.to_str().unwrap();
+    let r = common::bench(&["run", "models/onnx", "--dry-run", "--out", out]);
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(
         r.stderr
@@ -65,7 +68,14 @@ fn bench_run_says_what_is_wrong_with_a_folder_and_a_comma_in_dims() {
         "{}",
         r.stderr
     );
-    let r = common::bench(&["run", "models/onnx/mlp.onnx", "--dims", "batch=2,seq=3"]);
+    let r = common::bench(&[
+        "run",
+        "models/onnx/mlp.onnx",
+        "--dims",
+        "batch=2,seq=3",
+        "--out",
+        out,
+    ]);
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(
         r.stderr
@@ -78,7 +88,10 @@ fn bench_run_says_what_is_wrong_with_a_folder_and_a_comma_in_dims() {
 /// Regression: the note on a batch dim bound to 1 said `--dims batch=N` for `--dims batch=SIZE`.
 #[test]
 fn bench_run_names_the_flag_of_a_batch_dim_as_the_help_does() {
-    let r = common::bench(&["run", "models/onnx/mlp.onnx", "--dry-run"]);
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let out = out.to_str().unwrap();
+    let r = common::bench(&["run", "models/onnx/mlp.onnx", "--dry-run", "--out", out]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(
         r.stderr.contains("set it with --dims batch=SIZE"),
@@ -188,5 +201,44 @@ fn bench_init_marks_scalar_inputs_as_parameters_to_set() {
             .contains("[model.inputs.x]   # float32 [n]\ngenerator = { kind = \"const\""),
         "only scalars: {}",
         init.stdout
+    );
+}
+
+/// Regression: `bench run` and `bench sweep` drew a scalar parameter input in [0, 1) without a
+/// word; they say so, naming the inputs and the flag and key that give their values.
+#[test]
+fn a_sweep_notices_scalar_inputs_drawn_at_random() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let out = out.to_str().unwrap();
+    let model = "tests/models/wild/scalar_params.onnx";
+    let r = common::bench(&["run", model, "--dry-run", "--out", out]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stderr.contains(
+            "note: model `scalar_params`: scalar input(s) `fmin`, `fmax` drawn at random; \
+             if they are parameters (a threshold, a frequency), give each its value: \
+             `--input fmin=VALUE` (bench run)"
+        ),
+        "{}",
+        r.stderr
+    );
+    let given = common::bench(&[
+        "run",
+        model,
+        "--dry-run",
+        "--force",
+        "--out",
+        out,
+        "--input",
+        "fmin=50",
+        "--input",
+        "fmax=500",
+    ]);
+    assert_eq!(given.code, 0, "{}", given.stderr);
+    assert!(
+        !given.stderr.contains("drawn at random"),
+        "{}",
+        given.stderr
     );
 }

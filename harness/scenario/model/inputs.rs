@@ -190,3 +190,30 @@ fn toml_key(name: &str) -> String {
         format!("{name:?}")
     }
 }
+
+/// The notice for scalar (rank-0) numeric inputs drawn at random, one line per model: such an
+/// input is most often a parameter (a threshold, a frequency range), and a value in [0, 1) or
+/// {0, 1} measures a run nobody serves. `None` when every scalar input has its value set.
+pub(crate) fn random_scalars_notice(models: &[crate::scenario::ModelSpec]) -> Option<String> {
+    let lines: Vec<String> = models
+        .iter()
+        .filter_map(|m| {
+            let names: Vec<&str> = m
+                .inputs
+                .iter()
+                .filter(|i| i.shape.is_empty() && i.dtype != crate::model::tensor::DType::Str)
+                .filter(|i| matches!(i.generator, Generator::Uniform { .. } | Generator::Int { .. } | Generator::Normal { .. }))
+                .map(|i| i.name.as_str())
+                .collect();
+            let first = names.first()?;
+            Some(format!(
+                "model `{}`: scalar input(s) {} drawn at random; if they are parameters (a threshold, \
+                 a frequency), give each its value: `--input {first}=VALUE` (bench run) or \
+                 `inputs.{first}.generator = {{ kind = \"const\", value = ... }}` (scenario)",
+                m.name,
+                names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
+            ))
+        })
+        .collect();
+    (!lines.is_empty()).then(|| lines.join("\n"))
+}
