@@ -505,6 +505,7 @@ pub(crate) fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {
         slo: args.slo,
         max_rss_mib: args.max_rss_mib,
     };
+    refuse_broken_results(&args.dir)?;
     let r = report::render_with(&args.dir, &asked)?;
     print!("{}", r.text);
     for path in &r.paths {
@@ -515,6 +516,29 @@ pub(crate) fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::Ok
     })
+}
+
+/// What `bench report` refuses with exit 2 (docs/reference/exit-codes.md), before it writes
+/// anything: an empty `results.csv`, which no sweep leaves (it writes the header first), and a
+/// `run.json` that is there but unreadable, which holds the scenario's objectives that decide the
+/// exit code. A missing `run.json` (a CSV from elsewhere) and a broken histogram log only leave
+/// their part out, with a warning.
+fn refuse_broken_results(dir: &Path) -> anyhow::Result<()> {
+    use report::results::{CSV_FILE, JSON_FILE, ReadError, read_run_info};
+    let csv = dir.join(CSV_FILE);
+    if std::fs::read(&csv).is_ok_and(|b| b.iter().all(u8::is_ascii_whitespace)) {
+        anyhow::bail!(
+            "{} is empty: it is not a results.csv written by `bench sweep`; give `bench report` \
+             the folder of a run that wrote its results",
+            csv.display()
+        );
+    }
+    match read_run_info(&dir.join(JSON_FILE)) {
+        Ok(_) | Err(ReadError::Missing { .. }) => Ok(()),
+        Err(e) => Err(anyhow::anyhow!(
+            "{e}; move it aside to report without the run's metadata and objectives"
+        )),
+    }
 }
 
 /// `bench merge`.
