@@ -242,3 +242,68 @@ fn a_sweep_notices_scalar_inputs_drawn_at_random() {
         given.stderr
     );
 }
+
+/// Regression: `scripts/setup.sh` (which `scripts/test.sh` runs) gave up at once when another
+/// package install held the dpkg lock. Its Debian installer waits for the lock, says which process
+/// holds it, and goes on once it is free. The lock file and apt-get are stand-ins here (the
+/// variables exist for this test), so nothing needs root.
+#[test]
+fn setup_waits_for_another_package_install_then_goes_on() {
+    use std::os::fd::AsRawFd;
+    let dir = tempfile::tempdir().unwrap();
+    let lock = dir.path().join("lock-frontend");
+    let log = dir.path().join("apt.log");
+    let apt = dir.path().join("apt-get");
+    std::fs::write(
+        &apt,
+        format!("#!/bin/sh\necho \"$@\" >> {}\n", log.display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(&apt, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let held = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&lock)
+        .unwrap();
+    // A POSIX write lock, as dpkg and apt-get take it.
+    // SAFETY: a zeroed `flock` struct filled before use, on a descriptor this test owns.
+    let ok = unsafe {
+        let mut fl: libc::flock = std::mem::zeroed();
+        fl.l_type = libc::F_WRLCK as libc::c_short;
+        fl.l_whence = libc::SEEK_SET as libc::c_short;
+        libc::fcntl(held.as_raw_fd(), libc::F_SETLK, &fl)
+    };
+    assert_eq!(ok, 0, "cannot lock {}", lock.display());
+    let child = Command::new("bash")
+        .args(["-c", ". scripts/lib/debian.sh && debian_install chromium"])
+        .env("BENCH_DPKG_LOCK", &lock)
+        .env("BENCH_APT_GET", &apt)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    let hold = std::time::Duration::from_millis(1500);
+    std::thread::sleep(hold);
+    assert!(!log.exists(), "apt-get ran while the lock was held");
+    drop(held);
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(start.elapsed() >= hold);
+    assert!(
+        stderr.contains(&format!(
+            "setup: waiting for another package install to finish: {} is held by process {}",
+            lock.display(),
+            std::process::id()
+        )),
+        "{stderr}"
+    );
+    let calls = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        calls
+            .contains("-o DPkg::Lock::Timeout=900 install -y -qq --no-install-recommends chromium"),
+        "{calls}"
+    );
+}
