@@ -140,6 +140,9 @@ pub struct ModelInfo {
     pub(crate) producer: String,
     /// The file's IR version (weights listed as inputs can be fed only from version 4 on).
     pub(crate) ir_version: i64,
+    /// The graph's initializers whose data is in another file: (tensor, `location` as written,
+    /// relative to the model's folder).
+    pub(crate) external_data: Vec<(String, String)>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -250,6 +253,15 @@ pub(crate) fn parse_model_info(bytes: &[u8]) -> Result<ModelInfo, ParseError> {
             .trim()
             .to_string(),
         ir_version: model.ir_version,
+        external_data: graph
+            .initializer
+            .iter()
+            .filter(|t| t.data_location == 1)
+            .filter_map(|t| {
+                let at = t.external_data.iter().find(|e| e.key == "location")?;
+                Some((t.name.clone(), at.value.clone()))
+            })
+            .collect(),
     })
 }
 
@@ -548,11 +560,25 @@ mod pb {
         pub(crate) output: Vec<ValueInfoProto>,
     }
 
-    /// Only the name of an initializer: its data is skipped.
+    /// The name of an initializer and where its data is: the data itself is skipped.
     #[derive(Clone, PartialEq, prost::Message)]
     pub(crate) struct TensorProtoName {
         #[prost(string, tag = "8")]
         pub(crate) name: String,
+        /// `location`, `offset`, `length`, ... of data kept in another file.
+        #[prost(message, repeated, tag = "13")]
+        pub(crate) external_data: Vec<StringStringEntryProto>,
+        /// 1 (`EXTERNAL`): the data is in the file that `external_data` names.
+        #[prost(int32, tag = "14")]
+        pub(crate) data_location: i32,
+    }
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub(crate) struct StringStringEntryProto {
+        #[prost(string, tag = "1")]
+        pub(crate) key: String,
+        #[prost(string, tag = "2")]
+        pub(crate) value: String,
     }
 
     #[derive(Clone, PartialEq, prost::Message)]
