@@ -49,6 +49,40 @@ pub fn install() {
     }
 }
 
+/// Ignores SIGXFSZ, so that a write past the file size limit (`ulimit -f`) fails with `EFBIG`,
+/// which the write reports as an error naming its file, instead of killing `bench` with exit 153
+/// and a half-written folder. Workers get the default back when they start (`pool::worker::spawn`).
+pub fn ignore_file_size_signal() {
+    // SAFETY: `sigaction` with a zeroed struct (an empty mask) and `SIG_IGN`.
+    unsafe {
+        let mut action: libc::sigaction = std::mem::zeroed();
+        action.sa_sigaction = libc::SIG_IGN;
+        libc::sigaction(libc::SIGXFSZ, &action, std::ptr::null_mut());
+    }
+}
+
+/// Whether `err`'s chain holds `EFBIG`: a write past the file size limit (SIGXFSZ is ignored).
+pub fn file_too_large(err: &anyhow::Error) -> bool {
+    err.chain().any(|e| {
+        e.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.raw_os_error() == Some(libc::EFBIG))
+    })
+}
+
+/// The file size limit (`ulimit -f`) in the shell's 1024-byte blocks, or `unlimited`.
+pub fn file_size_limit() -> String {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `getrlimit` fills the struct on the stack.
+    let ok = unsafe { libc::getrlimit(libc::RLIMIT_FSIZE, &mut limit) } == 0;
+    match ok {
+        true if limit.rlim_cur != libc::RLIM_INFINITY => (limit.rlim_cur / 1024).to_string(),
+        _ => "unlimited".to_string(),
+    }
+}
+
 /// The signal recorded since [`install`], if any.
 pub(crate) fn pending() -> Option<i32> {
     match PENDING.load(Ordering::SeqCst) {

@@ -739,7 +739,10 @@ mod tests {
             producer_name: "pytorch".into(),
             producer_version: "2.15".into(),
             graph: Some(pb::GraphProto {
-                initializer: vec![pb::TensorProtoName { name: "w".into() }],
+                initializer: vec![pb::TensorProtoName {
+                    name: "w".into(),
+                    ..Default::default()
+                }],
                 input: vec![
                     value("x", 1, vec![named("batch"), fixed(10)]),
                     value("w", 1, vec![fixed(10)]),

@@ -307,3 +307,39 @@ fn setup_waits_for_another_package_install_then_goes_on() {
         "{calls}"
     );
 }
+
+/// Regression: past `ulimit -f`, SIGXFSZ killed `bench` itself while it wrote its results (exit
+/// 153, not a documented code). It ignores the signal, so the write fails with EFBIG, reported
+/// naming the file and the limit, with exit 2.
+#[test]
+fn a_write_past_the_file_size_limit_is_an_error_not_a_signal() {
+    let _turn = common::shared();
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = dir.path().join("s.toml");
+    // A synthetic model: its workers write no file, so only the parent meets the limit (its
+    // histogram log of 300 requests is over 2 KiB).
+    std::fs::write(
+        &scenario,
+        "[[model]]\nname = \"m\"\nsynthetic = { mean = \"100us\", wait = \"sleep\" }\n\
+         [workload]\nwarmup_requests = 0\nrequests = 300\n",
+    )
+    .unwrap();
+    let bench = assert_cmd::cargo::cargo_bin("bench");
+    let out = Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "ulimit -f 2; exec {} sweep --quiet --scenario {} --out {}",
+            bench.display(),
+            scenario.display(),
+            dir.path().join("out").display()
+        ))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("File too large"), "{stderr}");
+    assert!(
+        stderr.contains("fix: a file reached the file size limit (`ulimit -f` is 2)"),
+        "{stderr}"
+    );
+}
