@@ -220,6 +220,10 @@ pub(crate) enum Command {
     #[command(after_help = PARITY_EXAMPLES)]
     Parity(ParityArgs),
     /// Print a model's inputs and outputs: names, element types, shapes (dynamic dims by name).
+    ///
+    /// The opset of each operator domain the model imports comes first (`opset 18`, then `opset
+    /// ai.onnx.ml 1`). A value that is no tensor shows its type, e.g. `seq(map(int64, float32))`
+    /// for a classifier's ZipMap output; bench runs only models of tensors.
     #[command(after_help = INSPECT_EXAMPLES)]
     Inspect(InspectArgs),
     /// Measure the floor: in-process run, bare process-to-process round trips (socket and spin

@@ -113,6 +113,14 @@ impl IoInfo {
         }
     }
 
+    /// What kind of value it is, for sentences: "a tensor", "a sequence (`seq(float32)`)".
+    pub(crate) fn a_kind(&self) -> String {
+        match self.kind {
+            ValueKind::Tensor | ValueKind::Untyped => self.kind.a_name(),
+            _ => format!("{} (`{}`)", self.kind.a_name(), self.dtype_name()),
+        }
+    }
+
     pub(crate) fn shape_string(&self) -> String {
         if self.kind != ValueKind::Tensor {
             // A sequence, map or optional has no shape of its own: its type says it all.

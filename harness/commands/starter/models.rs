@@ -161,7 +161,7 @@ pub(super) fn warnings_of(info: &ModelInfo) -> Vec<String> {
                 w.push(format!(
                     "{side} `{}` is {}: bench runs models whose inputs and outputs are tensors",
                     io.name,
-                    io.kind.a_name()
+                    io.a_kind()
                 ));
             } else if side == "input"
                 && let Err(t) = &io.dtype

@@ -142,7 +142,7 @@ pub(super) fn check_types(info: &ModelInfo, at: &At, e: &mut Errors) -> bool {
                 format!(
                     "{side} `{}` of model `{name}` is {}; bench runs models whose inputs and outputs are tensors",
                     io.name,
-                    io.kind.a_name()
+                    io.a_kind()
                 ),
                 "export the model with tensor inputs and outputs (e.g. pad a list into one tensor), or leave it out",
             );
