@@ -318,11 +318,7 @@ fn run_sweep(
     }
     // Checked here too for `--dry-run` and `bench run`, which list or run the points as a sweep.
     s.check_limits(plan.force)?;
-    if let Some(n) = scenario::random_scalars_notice(&s.models) {
-        for line in n.lines() {
-            eprintln!("note: {line}");
-        }
-    }
+    note_random_scalars(&s);
     if plan.dry_run {
         print!("{}", scenario::describe(&s));
         if let Some(sh) = &shard {
@@ -470,8 +466,18 @@ pub(crate) fn capacity(args: CapacityArgs, ort_lib: Option<&Path>) -> anyhow::Re
 pub(crate) fn validate(args: ValidateArgs) -> anyhow::Result<ExitCode> {
     let s = scenario::load(&args.scenario)?;
     s.check_limits(args.force)?;
+    note_random_scalars(&s);
     print!("{}", scenario::describe(&s));
     Ok(ExitCode::Ok)
+}
+
+/// Says on stderr which scalar inputs are drawn at random (likely parameters to set).
+fn note_random_scalars(s: &Scenario) {
+    if let Some(n) = scenario::random_scalars_notice(&s.models) {
+        for line in n.lines() {
+            eprintln!("note: {line}");
+        }
+    }
 }
 
 /// `bench parity`: every runtime of the scenario against PyTorch.

@@ -202,6 +202,26 @@ fn bench_init_marks_scalar_inputs_as_parameters_to_set() {
         "only scalars: {}",
         init.stdout
     );
+    // The starter validates as it is, and its constants are no scalars drawn at random.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("init.toml");
+    std::fs::write(&file, &init.stdout).unwrap();
+    let v = common::bench(&["validate", "--scenario", file.to_str().unwrap()]);
+    assert_eq!(v.code, 0, "{}", v.stderr);
+    assert!(!v.stderr.contains("drawn at random"), "{}", v.stderr);
+    // Drawn at random, they are noticed by validate too.
+    let random = init.stdout.replace(
+        "{ kind = \"const\", value = 1.0 }",
+        "{ kind = \"uniform\" }",
+    );
+    std::fs::write(&file, random).unwrap();
+    let v = common::bench(&["validate", "--scenario", file.to_str().unwrap()]);
+    assert!(
+        v.stderr
+            .contains("scalar input(s) `fmin`, `fmax` drawn at random"),
+        "{}",
+        v.stderr
+    );
 }
 
 /// Regression: `bench run` and `bench sweep` drew a scalar parameter input in [0, 1) without a
