@@ -150,7 +150,7 @@ pub fn closed_stdout_error(err: &anyhow::Error) -> bool {
 }
 
 /// Whether stdout is a pipe or socket whose reading end is closed: `poll` reports an error
-/// condition on the writing end then, without writing anything.
+/// condition (a pipe) or a hang-up (a socket) on the writing end then, without writing anything.
 fn stdout_closed() -> bool {
     let mut fd = libc::pollfd {
         fd: libc::STDOUT_FILENO,
@@ -159,7 +159,7 @@ fn stdout_closed() -> bool {
     };
     // SAFETY: one valid `pollfd` on the stack, a count of 1 and no wait.
     let n = unsafe { libc::poll(&mut fd, 1, 0) };
-    n == 1 && fd.revents & libc::POLLERR != 0
+    n == 1 && fd.revents & (libc::POLLERR | libc::POLLHUP) != 0
 }
 
 #[cfg(test)]
