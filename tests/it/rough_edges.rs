@@ -363,3 +363,34 @@ fn a_write_past_the_file_size_limit_is_an_error_not_a_signal() {
         "{stderr}"
     );
 }
+
+/// Regression: a worker that died of SIGXFSZ (past `ulimit -f`) showed as "the worker closed its
+/// connection" or "Connection reset by peer"; its requests now say how it ended. The signal is
+/// sent here, as the kernel would send it.
+#[test]
+fn a_worker_killed_by_sigxfsz_is_reported_with_its_signal() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("s.toml");
+    std::fs::write(
+        &file,
+        "[[model]]\nname = \"m\"\nsynthetic = { mean = \"2ms\", wait = \"sleep\" }\n\
+         [workload]\nwarmup_requests = 0\nduration = \"3s\"\n[load]\nconcurrency = 2\n\
+         [sweep]\nworkers = 2\n",
+    )
+    .unwrap();
+    let child = common::spawn_sweep(&file, dir.path());
+    let workers = common::wait_for_children(child.id(), 2);
+    assert_eq!(workers.len(), 2, "two workers started");
+    assert!(common::wait_until_served(
+        &workers[1..2],
+        common::SYNTHETIC_SERVING
+    ));
+    // SAFETY: signalling a worker process of our own child.
+    unsafe { libc::kill(workers[1], libc::SIGXFSZ) };
+    let out = child.wait_with_output();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("killed by SIGXFSZ") && stderr.contains("file size limit exceeded"),
+        "{stderr}"
+    );
+}
