@@ -286,13 +286,8 @@ fn command_line() -> String {
 pub(crate) fn init(args: InitArgs) -> anyhow::Result<ExitCode> {
     let (text, notes) = starter::init(&args.models, &args.test_data)?;
     print!("{text}");
-    // The last note says what to do next, already prefixed.
-    for (i, n) in notes.iter().enumerate() {
-        if i + 1 == notes.len() {
-            eprintln!("{n}");
-        } else {
-            eprintln!("bench init: {n}");
-        }
+    for n in &notes {
+        eprintln!("bench init: {n}");
     }
     Ok(ExitCode::Ok)
 }

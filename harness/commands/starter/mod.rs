@@ -40,7 +40,7 @@ use models::{dims_left, proposed_generator, read_info, test_data_inputs, warning
 use text::{Draft, InputDraft, generator_toml, render, toml_key, toml_str};
 
 /// `bench init`: a commented starter scenario for `models`, on stdout's behalf. Returns the text and
-/// one line per model of what to bind (for stderr).
+/// the lines for stderr: per model, what to bind, then what to do next.
 pub(crate) fn init(
     models: &[PathBuf],
     test_data: &[Scoped<PathBuf>],
@@ -102,9 +102,9 @@ pub(crate) fn init(
     let top = "\n# Objectives a point must meet, or it is invalid (docs/reference/scenario.md#slos):\n\
                # slo = [\"p99_ms <= 50\"]\n";
     let next = if all_binds == 0 {
-        "bench init: `bench validate --scenario FILE` checks it, `bench sweep --scenario FILE` runs it"
+        "`bench validate --scenario FILE` checks it, `bench sweep --scenario FILE` runs it"
     } else {
-        "bench init: set the `# bind me` values, then `bench validate --scenario FILE` and `bench sweep --scenario FILE`"
+        "set the `# bind me` values, then `bench validate --scenario FILE` and `bench sweep --scenario FILE`"
     };
     notes.push(next.to_string());
     Ok((render(&header, top, &drafts, &tail), notes))
