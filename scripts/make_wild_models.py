@@ -16,6 +16,10 @@ Each reproduces what a public exporter writes and what bench once refused or ran
 - nonzero.onnx: a detector-like output whose dim `nnz` is only known after running (the indices of
   the positive inputs, NonZero), beside an output whose size the input binds.
 - big_input.onnx: a cheap model (ReduceMax) of a 640x640 detector's input, 4.9 MB a sample.
+- scalar_params.onnx: a pitch estimator's rank-0 parameter inputs `fmin` and `fmax` (float32 []),
+  beside the signal they clip.
+- zipmap.onnx: an `ai.onnx.ml` classifier's ZipMap output, a sequence of maps from int64 labels to
+  float32 scores, as sklearn-onnx writes it.
 
 Run from the repository root with the test Python: .venv/bin/python scripts/make_wild_models.py
 The files are committed; the tests do not need the onnx package.
@@ -195,6 +199,46 @@ def main():
     m = helper.make_model(g, opset_imports=opset())
     m.ir_version = 8
     save(m, "big_input.onnx")
+
+    # scalar parameters: rank-0 inputs that a user must set (a frequency range), not draw
+    g = helper.make_graph(
+        [helper.make_node("Clip", ["x", "fmin", "fmax"], ["y"])],
+        "scalar_params",
+        [
+            value("x", TensorProto.FLOAT, ["n"]),
+            value("fmin", TensorProto.FLOAT, []),
+            value("fmax", TensorProto.FLOAT, []),
+        ],
+        [value("y", TensorProto.FLOAT, ["n"])],
+    )
+    m = helper.make_model(g, opset_imports=opset())
+    m.ir_version = 8
+    save(m, "scalar_params.onnx")
+
+    # sklearn-onnx's classifier tail: ZipMap turns [n, 2] scores into seq(map(int64, float32))
+    zipmap_out = helper.make_value_info(
+        "probabilities",
+        helper.make_sequence_type_proto(
+            helper.make_map_type_proto(
+                TensorProto.INT64, helper.make_tensor_type_proto(TensorProto.FLOAT, [])
+            )
+        ),
+    )
+    g = helper.make_graph(
+        [
+            helper.make_node(
+                "ZipMap", ["scores"], ["probabilities"], domain="ai.onnx.ml", classlabels_int64s=[0, 1]
+            )
+        ],
+        "zipmap",
+        [value("scores", TensorProto.FLOAT, ["n", 2])],
+        [zipmap_out],
+    )
+    m = helper.make_model(
+        g, opset_imports=opset() + [helper.make_opsetid("ai.onnx.ml", 1)]
+    )
+    m.ir_version = 8
+    save(m, "zipmap.onnx")
 
 
 if __name__ == "__main__":

@@ -62,8 +62,9 @@ if [ "$TEST_DEPS" = 1 ]; then
       exit 2
     fi
     echo "setup: installing chromium (apt-get)" >&2
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null
+    # Waits for another package install (a fresh machine's own updates) instead of failing.
+    . scripts/lib/debian.sh
+    debian_install chromium
   fi
 fi
 TORCH_VERSION=$(sed -n 's/^torch==//p' requirements/torch.txt)

@@ -221,6 +221,10 @@ pub(crate) enum Command {
     #[command(after_help = PARITY_EXAMPLES)]
     Parity(ParityArgs),
     /// Print a model's inputs and outputs: names, element types, shapes (dynamic dims by name).
+    ///
+    /// The opset of each operator domain the model imports comes first (`opset 18`, then `opset
+    /// ai.onnx.ml 1`). A value that is no tensor shows its type, e.g. `seq(map(int64, float32))`
+    /// for a classifier's ZipMap output; bench runs only models of tensors.
     #[command(after_help = INSPECT_EXAMPLES)]
     Inspect(InspectArgs),
     /// Measure the floor: in-process run, bare process-to-process round trips (socket and spin
@@ -332,7 +336,8 @@ pub(crate) struct RunArgs {
     pub(crate) models: Vec<PathBuf>,
     /// Bind a named dynamic dim (as `bench inspect` shows it), e.g. `batch=1` or
     /// `p2o.DynamicDimension.0=2`, in every model that has it; `MODEL:NAME=SIZE` for one model.
-    /// Repeat for several. A batch-like dim left unbound is 1.
+    /// One dim per flag, repeated for several (`--dims a=1 --dims b=2`). A batch-like dim left
+    /// unbound is 1.
     #[arg(long = "dims", value_name = "NAME=SIZE", value_parser = starter::parse_dim)]
     pub(crate) dims: Vec<Scoped<i64>>,
     /// An input's full shape, e.g. `x=1x3x224x224`, for inputs with unnamed (-1, ?) dims or an

@@ -315,9 +315,6 @@ pub(crate) fn init(args: InitArgs) -> anyhow::Result<ExitCode> {
     for n in &notes {
         eprintln!("bench init: {n}");
     }
-    eprintln!(
-        "bench init: set the `# bind me` values, then `bench validate --scenario FILE` and `bench sweep --scenario FILE`"
-    );
     Ok(ExitCode::Ok)
 }
 
@@ -342,6 +339,7 @@ fn run_sweep(
     }
     // Checked here too for `--dry-run` and `bench run`, which list or run the points as a sweep.
     s.check_limits(plan.force)?;
+    note_random_scalars(&s);
     if plan.dry_run {
         print!("{}", scenario::describe(&s));
         if let Some(sh) = &shard {
@@ -492,8 +490,18 @@ pub(crate) fn capacity(args: CapacityArgs, ort_lib: Option<&Path>) -> anyhow::Re
 pub(crate) fn validate(args: ValidateArgs) -> anyhow::Result<ExitCode> {
     let s = scenario::load(args.scenario.path())?;
     s.check_limits(args.force)?;
+    note_random_scalars(&s);
     print!("{}", scenario::describe(&s));
     Ok(ExitCode::Ok)
+}
+
+/// Says on stderr which scalar inputs are drawn at random (likely parameters to set).
+fn note_random_scalars(s: &Scenario) {
+    if let Some(n) = scenario::random_scalars_notice(&s.models) {
+        for line in n.lines() {
+            eprintln!("note: {line}");
+        }
+    }
 }
 
 /// `bench parity`: every runtime of the scenario against PyTorch.
@@ -527,6 +535,7 @@ pub(crate) fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {
         slo: args.slo,
         max_rss_mib: args.max_rss_mib,
     };
+    refuse_broken_results(&args.dir)?;
     let r = report::render_with(&args.dir, &asked)?;
     // Beside the report, the run's numbers for github-action-benchmark (not listed: the two
     // report files end the output, and scripts read them there).
@@ -540,6 +549,29 @@ pub(crate) fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::Ok
     })
+}
+
+/// What `bench report` refuses with exit 2 (docs/reference/exit-codes.md), before it writes
+/// anything: an empty `results.csv`, which no sweep leaves (it writes the header first), and a
+/// `run.json` that is there but unreadable, which holds the scenario's objectives that decide the
+/// exit code. A missing `run.json` (a CSV from elsewhere) and a broken histogram log only leave
+/// their part out, with a warning.
+fn refuse_broken_results(dir: &Path) -> anyhow::Result<()> {
+    use report::results::{CSV_FILE, JSON_FILE, ReadError, read_run_info};
+    let csv = dir.join(CSV_FILE);
+    if std::fs::read(&csv).is_ok_and(|b| b.iter().all(u8::is_ascii_whitespace)) {
+        anyhow::bail!(
+            "{} is empty: it is not a results.csv written by `bench sweep`; give `bench report` \
+             the folder of a run that wrote its results",
+            csv.display()
+        );
+    }
+    match read_run_info(&dir.join(JSON_FILE)) {
+        Ok(_) | Err(ReadError::Missing { .. }) => Ok(()),
+        Err(e) => Err(anyhow::anyhow!(
+            "{e}; move it aside to report without the run's metadata and objectives"
+        )),
+    }
 }
 
 /// `bench merge`.

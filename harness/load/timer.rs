@@ -138,6 +138,20 @@ impl Realtime {
 /// (`sched_rt_runtime_us`, 95% by default) still leaves the rest of the machine a share, and the
 /// generator sleeps between sends unless `spin` is set. Measured in docs/measurements.md.
 pub(crate) fn enter_realtime(who: Realtime) -> anyhow::Result<()> {
+    enter_realtime_policy(who)?;
+    REALTIME.store(true, std::sync::atomic::Ordering::Relaxed);
+    Ok(())
+}
+
+/// Whether `--realtime` is in force in this process, so that advice does not suggest it again.
+static REALTIME: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether [`enter_realtime`] succeeded in this process.
+pub(crate) fn realtime_in_force() -> bool {
+    REALTIME.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+fn enter_realtime_policy(who: Realtime) -> anyhow::Result<()> {
     let mut policy = libc::SCHED_FIFO;
     if who == Realtime::Generator {
         policy |= libc::SCHED_RESET_ON_FORK;

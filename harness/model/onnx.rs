@@ -113,7 +113,19 @@ impl IoInfo {
         }
     }
 
+    /// What kind of value it is, for sentences: "a tensor", "a sequence (`seq(float32)`)".
+    pub(crate) fn a_kind(&self) -> String {
+        match self.kind {
+            ValueKind::Tensor | ValueKind::Untyped => self.kind.a_name(),
+            _ => format!("{} (`{}`)", self.kind.a_name(), self.dtype_name()),
+        }
+    }
+
     pub(crate) fn shape_string(&self) -> String {
+        if self.kind != ValueKind::Tensor {
+            // A sequence, map or optional has no shape of its own: its type says it all.
+            return String::new();
+        }
         if !self.rank_known {
             return "[unknown rank]".into();
         }
@@ -131,9 +143,14 @@ pub struct ModelInfo {
     pub(crate) initializer_inputs: Vec<IoInfo>,
     pub outputs: Vec<IoInfo>,
     pub(crate) opset: Option<i64>,
+    /// The opsets of other domains (`ai.onnx.ml`, a vendor's), as the file lists them.
+    pub(crate) domain_opsets: Vec<(String, i64)>,
     pub(crate) producer: String,
     /// The file's IR version (weights listed as inputs can be fed only from version 4 on).
     pub(crate) ir_version: i64,
+    /// The graph's initializers whose data is in another file: (tensor, `location` as written,
+    /// relative to the model's folder).
+    pub(crate) external_data: Vec<(String, String)>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -192,6 +209,12 @@ pub(crate) fn parse_model_info(bytes: &[u8]) -> Result<ModelInfo, ParseError> {
         };
         let tensor = ty.and_then(|t| t.tensor_type.as_ref());
         let elem = tensor.map_or(0, |t| t.elem_type);
+        let dtype = match (kind, ty) {
+            (ValueKind::Tensor, _) | (_, None) => {
+                DType::from_onnx(elem).ok_or_else(|| onnx_type_name(elem))
+            }
+            (_, Some(t)) => Err(type_name(t)),
+        };
         let shape = tensor.and_then(|t| t.shape.as_ref());
         let dims = shape
             .map(|s| {
@@ -203,7 +226,7 @@ pub(crate) fn parse_model_info(bytes: &[u8]) -> Result<ModelInfo, ParseError> {
             .unwrap_or_default();
         IoInfo {
             name: v.name.clone(),
-            dtype: DType::from_onnx(elem).ok_or_else(|| onnx_type_name(elem)),
+            dtype,
             dims,
             rank_known: shape.is_some(),
             kind,
@@ -228,10 +251,25 @@ pub(crate) fn parse_model_info(bytes: &[u8]) -> Result<ModelInfo, ParseError> {
             .iter()
             .find(|o| o.domain.is_empty() || o.domain == "ai.onnx")
             .map(|o| o.version),
+        domain_opsets: model
+            .opset_import
+            .iter()
+            .filter(|o| !(o.domain.is_empty() || o.domain == "ai.onnx"))
+            .map(|o| (o.domain.clone(), o.version))
+            .collect(),
         producer: format!("{} {}", model.producer_name, model.producer_version)
             .trim()
             .to_string(),
         ir_version: model.ir_version,
+        external_data: graph
+            .initializer
+            .iter()
+            .filter(|t| t.data_location == 1)
+            .filter_map(|t| {
+                let at = t.external_data.iter().find(|e| e.key == "location")?;
+                Some((t.name.clone(), at.value.clone()))
+            })
+            .collect(),
     })
 }
 
@@ -411,6 +449,34 @@ pub(crate) fn parse_tensor_proto(bytes: &[u8]) -> Result<NamedTensor, TensorPars
     })
 }
 
+/// The ONNX type of a value as a short expression: `float32` for a tensor (inside a container),
+/// `seq(map(int64, float32))` for ZipMap's output, `optional(seq(float32))`.
+fn type_name(t: &pb::TypeProto) -> String {
+    let inner = |e: &Option<Box<pb::TypeProto>>| e.as_deref().map_or("?".to_string(), type_name);
+    if let Some(tensor) = &t.tensor_type {
+        onnx_elem_name(tensor.elem_type)
+    } else if let Some(s) = &t.sequence_type {
+        format!("seq({})", inner(&s.elem_type))
+    } else if let Some(m) = &t.map_type {
+        format!(
+            "map({}, {})",
+            onnx_elem_name(m.key_type),
+            inner(&m.value_type)
+        )
+    } else if let Some(o) = &t.optional_type {
+        format!("optional({})", inner(&o.elem_type))
+    } else if let Some(sp) = &t.sparse_tensor_type {
+        format!("sparse({})", onnx_elem_name(sp.elem_type))
+    } else {
+        "untyped".to_string()
+    }
+}
+
+/// An element type's name, whether or not bench can generate it.
+fn onnx_elem_name(code: i32) -> String {
+    DType::from_onnx(code).map_or_else(|| onnx_type_name(code), |d| d.name().to_string())
+}
+
 fn onnx_type_name(code: i32) -> String {
     match code {
         8 => "string".into(),
@@ -502,11 +568,25 @@ mod pb {
         pub(crate) output: Vec<ValueInfoProto>,
     }
 
-    /// Only the name of an initializer: its data is skipped.
+    /// The name of an initializer and where its data is: the data itself is skipped.
     #[derive(Clone, PartialEq, prost::Message)]
     pub(crate) struct TensorProtoName {
         #[prost(string, tag = "8")]
         pub(crate) name: String,
+        /// `location`, `offset`, `length`, ... of data kept in another file.
+        #[prost(message, repeated, tag = "13")]
+        pub(crate) external_data: Vec<StringStringEntryProto>,
+        /// 1 (`EXTERNAL`): the data is in the file that `external_data` names.
+        #[prost(int32, tag = "14")]
+        pub(crate) data_location: i32,
+    }
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub(crate) struct StringStringEntryProto {
+        #[prost(string, tag = "1")]
+        pub(crate) key: String,
+        #[prost(string, tag = "2")]
+        pub(crate) value: String,
     }
 
     #[derive(Clone, PartialEq, prost::Message)]
@@ -521,15 +601,31 @@ mod pb {
     pub(crate) struct TypeProto {
         #[prost(message, optional, tag = "1")]
         pub(crate) tensor_type: Option<TensorTypeProto>,
-        /// Only whether it is there: sequences, maps, optionals and sparse tensors are not run.
-        #[prost(message, optional, tag = "4")]
-        pub(crate) sequence_type: Option<Present>,
-        #[prost(message, optional, tag = "5")]
-        pub(crate) map_type: Option<Present>,
+        /// Sequences, maps, optionals and sparse tensors are not run: they are read to be named.
+        #[prost(message, optional, boxed, tag = "4")]
+        pub(crate) sequence_type: Option<Box<SequenceProto>>,
+        #[prost(message, optional, boxed, tag = "5")]
+        pub(crate) map_type: Option<Box<MapProto>>,
         #[prost(message, optional, tag = "8")]
-        pub(crate) sparse_tensor_type: Option<Present>,
-        #[prost(message, optional, tag = "9")]
-        pub(crate) optional_type: Option<Present>,
+        pub(crate) sparse_tensor_type: Option<TensorTypeProto>,
+        #[prost(message, optional, boxed, tag = "9")]
+        pub(crate) optional_type: Option<Box<SequenceProto>>,
+    }
+
+    /// `TypeProto.Sequence` and `TypeProto.Optional`, which have the same one field.
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub(crate) struct SequenceProto {
+        #[prost(message, optional, boxed, tag = "1")]
+        pub(crate) elem_type: Option<Box<TypeProto>>,
+    }
+
+    /// `TypeProto.Map`: a key element type and a value type.
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub(crate) struct MapProto {
+        #[prost(int32, tag = "1")]
+        pub(crate) key_type: i32,
+        #[prost(message, optional, boxed, tag = "2")]
+        pub(crate) value_type: Option<Box<TypeProto>>,
     }
 
     /// A message whose content is skipped: only its presence matters.
@@ -576,17 +672,20 @@ pub(crate) fn describe(path: &Path) -> anyhow::Result<String> {
             }
         )?;
     }
+    for (domain, version) in &info.domain_opsets {
+        writeln!(s, "  opset {domain} {version}")?;
+    }
     for (title, list) in [("inputs", &info.inputs), ("outputs", &info.outputs)] {
         writeln!(s, "  {title}:")?;
         let width = list.iter().map(|i| i.name.len()).max().unwrap_or(0);
         for io in list {
-            writeln!(
-                s,
+            let line = format!(
                 "    {:width$}  {:8} {}",
                 io.name,
                 io.dtype_name(),
                 io.shape_string()
-            )?;
+            );
+            writeln!(s, "{}", line.trim_end())?;
         }
     }
     Ok(s)
@@ -648,7 +747,10 @@ mod tests {
             producer_name: "pytorch".into(),
             producer_version: "2.15".into(),
             graph: Some(pb::GraphProto {
-                initializer: vec![pb::TensorProtoName { name: "w".into() }],
+                initializer: vec![pb::TensorProtoName {
+                    name: "w".into(),
+                    ..Default::default()
+                }],
                 input: vec![
                     value("x", 1, vec![named("batch"), fixed(10)]),
                     value("w", 1, vec![fixed(10)]),
@@ -709,7 +811,15 @@ mod tests {
         let sequence = pb::ValueInfoProto {
             name: "boxes".into(),
             r#type: Some(pb::TypeProto {
-                sequence_type: Some(pb::Present {}),
+                sequence_type: Some(Box::new(pb::SequenceProto {
+                    elem_type: Some(Box::new(pb::TypeProto {
+                        tensor_type: Some(pb::TensorTypeProto {
+                            elem_type: 1,
+                            shape: None,
+                        }),
+                        ..Default::default()
+                    })),
+                })),
                 ..Default::default()
             }),
         };
@@ -726,6 +836,24 @@ mod tests {
         assert_eq!(info.inputs[0].shape_string(), "[unknown rank]");
         assert_eq!(info.inputs[0].kind, ValueKind::Tensor);
         assert_eq!(info.outputs[0].kind, ValueKind::Sequence);
+        assert_eq!(info.outputs[0].dtype, Err("seq(float32)".to_string()));
+        assert_eq!(info.outputs[0].shape_string(), "");
+    }
+
+    /// Regression: an `ai.onnx.ml` model showed no opset for that domain, and ZipMap's output as
+    /// `non-tensor [unknown rank]`.
+    #[test]
+    fn inspect_names_other_domains_and_container_types() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/models/wild/zipmap.onnx");
+        let text = describe(&path).unwrap();
+        assert!(text.contains("\n  opset ai.onnx.ml 1\n"), "{text}");
+        assert!(
+            text.contains("\n    probabilities  seq(map(int64, float32))\n"),
+            "{text}"
+        );
+        let seq =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/models/wild/sequence_output.onnx");
+        assert!(describe(&seq).unwrap().contains("parts  seq(float32)\n"));
     }
 
     fn tensors() -> std::path::PathBuf {

@@ -155,7 +155,10 @@ fn open_points(
     key: &KeyPath,
     e: &mut Errors,
 ) -> Vec<LoadPoint> {
-    if let Arrival::Trace(times) = arrival {
+    // A trace sets the times, whether or not its file could be read: a broken one has its own
+    // error, and asking for a `rate` too would send the user into "`rate` conflicts with a trace".
+    let trace_asked = raw.trace.is_some() && matches!(raw.arrival.as_deref(), None | Some("trace"));
+    if trace_asked {
         if raw.rate.is_some() {
             e.push(
                 &key.key("rate"),
@@ -163,6 +166,9 @@ fn open_points(
                 "remove `rate`",
             );
         }
+        let Arrival::Trace(times) = arrival else {
+            return vec![LoadPoint::Open { rate: 1.0 }];
+        };
         let mean_ns = times.iter().sum::<u64>() as f64 / times.len() as f64;
         return vec![LoadPoint::Open {
             rate: (1e9 / mean_ns * 1000.0).round() / 1000.0,

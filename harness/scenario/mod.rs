@@ -34,6 +34,7 @@ pub mod limits;
 mod load_spec;
 pub(crate) use load_spec::MAX_SPIN;
 mod model;
+pub(crate) use model::random_scalars_notice;
 mod parse;
 mod raw;
 mod read;

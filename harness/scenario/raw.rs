@@ -9,14 +9,65 @@ use super::axes::values::Knob;
 use super::session::{knob_type, with_session_knobs};
 
 /// A value that may be written as one item or as a list of items (a sweep axis).
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(
-    untagged,
-    expecting = "one value or a list of values, e.g. `2` or `[1, 2]`, `\"pipe\"` or `[\"pipe\"]`"
-)]
+///
+/// Read by hand rather than as an untagged enum: serde's untagged error cannot say which type it
+/// wanted, and `max_delay = 5` and `max_batch = "eight"` both read "one value or a list of
+/// values". This one names the type expected and the value found (the key and line come from
+/// the reader).
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) enum OneOrMany<T> {
     One(T),
     Many(Vec<T>),
+}
+
+impl<'de, T: serde::de::DeserializeOwned> Deserialize<'de> for OneOrMany<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let value = toml::Value::deserialize(d)?;
+        let wrong = |found: &toml::Value| {
+            serde::de::Error::custom(format!(
+                "expected {}, got {}",
+                one_or_many_of::<T>(),
+                describe_value(found)
+            ))
+        };
+        match value {
+            toml::Value::Array(items) => items
+                .into_iter()
+                .map(|v| T::deserialize(v.clone()).map_err(|_| wrong(&v)))
+                .collect::<Result<Vec<T>, D::Error>>()
+                .map(OneOrMany::Many),
+            v => T::deserialize(v.clone())
+                .map(OneOrMany::One)
+                .map_err(|_| wrong(&v)),
+        }
+    }
+}
+
+/// What a [`OneOrMany<T>`] takes, in words, with an example.
+fn one_or_many_of<T>() -> &'static str {
+    let name = std::any::type_name::<T>();
+    match name.rsplit("::").next().unwrap_or(name) {
+        "i64" | "u64" | "i32" | "u32" | "usize" => {
+            "a whole number or a list of them, e.g. `8` or `[4, 8]`"
+        }
+        "f64" | "f32" => "a number or a list of them, e.g. `0.5` or `[0.5, 1.0]`",
+        "String" => "a string in quotes or a list of them, e.g. `\"2ms\"` or `[\"pipe\", \"shm\"]`",
+        "bool" => "`true`, `false` or a list of them, e.g. `[true, false]`",
+        _ => "one value or a list of values, e.g. `2` or `[1, 2]`, `\"pipe\"` or `[\"pipe\"]`",
+    }
+}
+
+/// A TOML value as a message quotes it: `the string "eight"`, `the number 5`.
+fn describe_value(v: &toml::Value) -> String {
+    match v {
+        toml::Value::String(s) => format!("the string {s:?}"),
+        toml::Value::Integer(n) => format!("the number {n}"),
+        toml::Value::Float(x) => format!("the number {x}"),
+        toml::Value::Boolean(b) => format!("`{b}`"),
+        toml::Value::Datetime(d) => format!("the date {d}"),
+        toml::Value::Array(_) => "a list inside the list".to_string(),
+        toml::Value::Table(_) => "a table".to_string(),
+    }
 }
 
 impl<T: Clone> OneOrMany<T> {

@@ -1530,7 +1530,7 @@ fn session_options_resolve_as_axes_and_are_checked() {
     check(
         "[sweep]\nintra_spinning = \"no\"\n",
         "sweep.intra_spinning",
-        "one value or a list",
+        "expected `true`, `false` or a list of them",
     );
 }
 

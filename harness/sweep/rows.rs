@@ -13,7 +13,8 @@ pub(crate) const LAG_REASON: &str = "the generator fell behind";
 /// The verdict on send lag: more than 1% of sends later than [`metrics::LAG_LIMIT`] makes a point
 /// invalid. When the host stole 1% of the CPU time or more meanwhile, the reason says so: its
 /// stalls delay every send of the VM, whatever the generator does.
-fn lag_reason(lagged_pct: f64, steal_pct: Option<f64>) -> Option<String> {
+/// The advice names `--realtime` only when it is not in force already (`realtime`).
+fn lag_reason(lagged_pct: f64, steal_pct: Option<f64>, realtime: bool) -> Option<String> {
     if lagged_pct <= 1.0 {
         return None;
     }
@@ -23,9 +24,13 @@ fn lag_reason(lagged_pct: f64, steal_pct: Option<f64>) -> Option<String> {
         }
         _ => String::new(),
     };
+    let advice = if realtime {
+        "even under --realtime: free the machine's CPUs, or lower the load"
+    } else {
+        "on a shared machine, try --realtime"
+    };
     Some(format!(
-        "{LAG_REASON}: {lagged_pct:.1}% of sends lagged over {} ms{host} \
-         (on a shared machine, try --realtime)",
+        "{LAG_REASON}: {lagged_pct:.1}% of sends lagged over {} ms{host} ({advice})",
         metrics::LAG_LIMIT.as_millis()
     ))
 }
@@ -70,7 +75,11 @@ pub(crate) fn verdict(
         ));
     }
     let lagged_pct = all.iter().map(|s| s.lagged_pct).fold(0.0, f64::max);
-    let lag = lag_reason(lagged_pct, steal_pct);
+    let lag = lag_reason(
+        lagged_pct,
+        steal_pct,
+        crate::load::timer::realtime_in_force(),
+    );
     let lagged = lag.is_some();
     reasons.extend(lag);
     if trials.iter().any(|t| t.overloaded) {
@@ -822,8 +831,8 @@ mod tests {
 
     #[test]
     fn lag_makes_a_point_invalid_above_one_percent_and_names_a_noisy_host() {
-        assert_eq!(lag_reason(1.0, Some(9.0)), None);
-        let quiet = lag_reason(2.5, Some(0.4)).unwrap();
+        assert_eq!(lag_reason(1.0, Some(9.0), false), None);
+        let quiet = lag_reason(2.5, Some(0.4), false).unwrap();
         assert!(
             quiet.starts_with(
                 "the generator fell behind: 2.5% of sends lagged over 1 ms (on a shared machine, try --realtime)"
@@ -831,12 +840,23 @@ mod tests {
             "{quiet}"
         );
         assert!(!quiet.contains("host"), "{quiet}");
-        assert_eq!(lag_reason(2.5, None).unwrap(), quiet);
-        let noisy = lag_reason(2.5, Some(4.25)).unwrap();
+        assert_eq!(lag_reason(2.5, None, false).unwrap(), quiet);
+        let noisy = lag_reason(2.5, Some(4.25), false).unwrap();
         assert!(
             noisy.contains("lagged over 1 ms, while the host took 4.2% of the CPU time (cpu_steal_pct) (on a shared machine, try --realtime"),
             "{noisy}"
         );
         assert!(!noisy.contains(';'), "reasons are joined with `; `");
+    }
+
+    /// Regression: with `--realtime` on, a lagging point still advised "try --realtime".
+    #[test]
+    fn lag_advice_does_not_suggest_realtime_when_it_is_on() {
+        let on = lag_reason(2.5, None, true).unwrap();
+        assert!(!on.contains("try --realtime"), "{on}");
+        assert!(
+            on.ends_with("(even under --realtime: free the machine's CPUs, or lower the load)"),
+            "{on}"
+        );
     }
 }

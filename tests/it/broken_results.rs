@@ -235,7 +235,7 @@ fn report_names_a_malformed_results_csv_and_leaves_out_broken_logs() {
     let log = folder(&dir);
     let dir_arg = dir.to_str().unwrap();
 
-    // A broken histogram log or run.json leaves its part of the page out, saying which file.
+    // A broken histogram log leaves its part of the page out, saying which file.
     for bytes in [truncated_log(&log), log_beyond_range()] {
         std::fs::write(&log, bytes).unwrap();
         let out = bench(&["report", dir_arg]);
@@ -249,18 +249,24 @@ fn report_names_a_malformed_results_csv_and_leaves_out_broken_logs() {
         );
         assert!(!out.stderr.contains("panicked"), "{}", out.stderr);
     }
-    let json = dir.join("run.json");
-    std::fs::write(&json, "{ not json").unwrap();
-    let out = bench(&["report", dir_arg]);
+    // The documented exit codes (docs/reference/exit-codes.md): 1 when no point meets the
+    // objectives, 0 when one does.
+    let out = bench(&["report", dir_arg, "--slo", "p99_ms <= 0.000001"]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    let out = bench(&["report", dir_arg, "--slo", "p99_ms <= 1000000"]);
     assert_eq!(out.code, 0, "{}", out.stderr);
-    assert!(
-        out.stderr.contains(&format!(
-            "{} is not a run.json bench can read",
-            json.display()
-        )),
-        "{}",
-        out.stderr
+
+    // Regression: a broken run.json (it holds the scenario's objectives, which decide the exit
+    // code) gave exit 0 where the docs promise 2.
+    let json = dir.join("run.json");
+    let good_json = std::fs::read(&json).unwrap();
+    std::fs::write(&json, "{ not json").unwrap();
+    fails_naming(
+        &["report", dir_arg],
+        &json,
+        "is not a run.json bench can read",
     );
+    std::fs::write(&json, good_json).unwrap();
 
     // A broken results.csv stops the report.
     let csv = dir.join("results.csv");
@@ -273,6 +279,9 @@ fn report_names_a_malformed_results_csv_and_leaves_out_broken_logs() {
     );
     std::fs::write(&csv, format!("{}\nw1-c2,all\n", good.trim_end())).unwrap();
     fails_naming(&["report", dir_arg], &csv, "line 3: 2 field(s)");
+    // Regression: a 0-byte results.csv gave exit 0 and an empty report.
+    std::fs::write(&csv, "").unwrap();
+    fails_naming(&["report", dir_arg], &csv, "is empty");
 }
 
 #[test]

@@ -15,6 +15,13 @@ fn assert_lost_and_replaced_once(run: &Run, what: &str) {
         run.stderr
     );
     assert!(run.stderr.contains("worker_lost"), "{what}: {}", run.stderr);
+    // Regression: the message was "the worker closed its connection" or "Connection reset by
+    // peer", not how the worker ended.
+    assert!(
+        run.stderr.contains("killed by SIGKILL"),
+        "{what}: {}",
+        run.stderr
+    );
     assert_eq!(run.num("all", "worker_restarts"), 1.0, "{what}");
     assert_accounted(run);
 }

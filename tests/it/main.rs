@@ -30,6 +30,7 @@ mod pypi_models;
 mod queueing;
 mod reference;
 mod report;
+mod rough_edges;
 mod scenario_errors;
 mod shard;
 mod shm_memory;

@@ -42,6 +42,18 @@ const TENSOR_FILES: [&str; 3] = [".npy", ".npz", ".pb"];
 /// `=`, so dotted names (`p2o.DynamicDimension.0=2`) need no quoting.
 pub(crate) fn parse_dim(s: &str) -> Result<Scoped<i64>, String> {
     let (name, size) = split_last(s, "NAME=SIZE, e.g. batch=1")?;
+    if name.contains('=') {
+        // `--dims M1=120,M2=160`: one flag per dim, as `--shape` and `--input` take them.
+        let each: Vec<String> = s
+            .split([',', ' '])
+            .filter(|p| !p.trim().is_empty())
+            .map(|p| format!("--dims {}", p.trim()))
+            .collect();
+        return Err(format!(
+            "one dim per `--dims`: repeat the flag, e.g. `{}`",
+            each.join(" ")
+        ));
+    }
     let size: i64 = size
         .trim()
         .parse()

@@ -24,6 +24,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use crate::model::onnx::{self, Dim, IoInfo, ModelInfo};
+use crate::model::tensor::DType;
 
 mod bind;
 mod flags;
@@ -36,10 +37,10 @@ pub(crate) use models::{batch_like, model_names};
 use bind::Bound;
 use flags::test_data_per_model;
 use models::{dims_left, proposed_generator, read_info, test_data_inputs, warnings_of};
-use text::{Draft, InputDraft, generator_toml, render, toml_str};
+use text::{Draft, InputDraft, generator_toml, render, toml_key, toml_str};
 
 /// `bench init`: a commented starter scenario for `models`, on stdout's behalf. Returns the text and
-/// one line per model of what to bind (for stderr).
+/// the lines for stderr: per model, what to bind, then what to do next.
 pub(crate) fn init(
     models: &[PathBuf],
     test_data: &[Scoped<PathBuf>],
@@ -49,18 +50,28 @@ pub(crate) fn init(
         test_data_per_model(test_data, &names).map_err(|p| anyhow::anyhow!("{}", p.join("\n")))?;
     let mut drafts = Vec::new();
     let mut notes = Vec::new();
+    let mut all_binds = 0;
     for ((path, name), test_data) in models.iter().zip(names).zip(test_data) {
         let d = init_draft(path, name, test_data)?;
         let binds = d.dims.len() + d.inputs.iter().filter(|i| i.shape.is_some()).count();
+        all_binds += binds;
         notes.push(format!(
             "{}: {}",
             d.name,
-            if binds == 0 {
-                "no dynamic dims; runs as it is".to_string()
-            } else {
-                format!("{binds} value(s) marked `# bind me` (set to 1)")
+            match (binds, &d.test_data) {
+                (0, Some(_)) =>
+                    "nothing to bind: the test data gives its inputs and their shapes".to_string(),
+                (0, None) => "no dynamic dims; runs as it is".to_string(),
+                _ => format!("{binds} value(s) marked `# bind me` (set to 1)"),
             }
         ));
+        notes.extend(d.parameters.iter().map(|p| {
+            format!(
+                "{}: input `{p}` is a scalar, likely a parameter: set its value in \
+                 `[model.inputs.{p}]` (marked `# set me`)",
+                d.name
+            )
+        }));
         notes.extend(
             d.warnings
                 .iter()
@@ -68,18 +79,60 @@ pub(crate) fn init(
         );
         drafts.push(d);
     }
+    let then = if all_binds == 0 {
+        "Nothing to bind: it runs as it is; check it and run it with"
+    } else {
+        "Values marked `# bind me` are guesses (1): set the sizes you will serve, then"
+    };
     let header = [
         "Starter scenario written by `bench init`.".to_string(),
-        "Values marked `# bind me` are guesses (1): set the sizes you will serve, then".to_string(),
+        then.to_string(),
         "  bench validate --scenario THIS_FILE     # checks it against the models".to_string(),
         "  bench sweep --scenario THIS_FILE        # runs it".to_string(),
         "Paths are absolute; a relative path is read from this file's folder.".to_string(),
         "Every key: docs/reference/scenario.md".to_string(),
     ];
-    let tail = "\n# Sweep axes: one value or a list each (docs/reference/scenario.md#sweep).\n\
-                [sweep]\nworkers = 1\nintra_threads = 1\ntransfer = \"pipe\"\n\n\
-                [load]\nkind = \"closed\"\nconcurrency = 1\n";
-    Ok((render(&header, "", &drafts, tail), notes))
+    let names: Vec<&str> = drafts.iter().map(|d| d.name.as_str()).collect();
+    let tail = format!(
+        "\n# Sweep axes: one value or a list each (docs/reference/scenario.md#sweep).\n\
+         [sweep]\nworkers = 1\nintra_threads = 1\ntransfer = \"pipe\"\n\n\
+         [load]\nkind = \"closed\"\nconcurrency = 1\n{}",
+        commented_workload(&names)
+    );
+    let top = "\n# Objectives a point must meet, or it is invalid (docs/reference/scenario.md#slos):\n\
+               # slo = [\"p99_ms <= 50\"]\n";
+    let next = if all_binds == 0 {
+        "`bench validate --scenario FILE` checks it, `bench sweep --scenario FILE` runs it"
+    } else {
+        "set the `# bind me` values, then `bench validate --scenario FILE` and `bench sweep --scenario FILE`"
+    };
+    notes.push(next.to_string());
+    Ok((render(&header, top, &drafts, &tail), notes))
+}
+
+/// The `[workload]` keys a first scenario is likely to want, commented out at their defaults, so
+/// that a user sees where ensembles, the mix and the measurement's length go.
+fn commented_workload(names: &[&str]) -> String {
+    let list = names
+        .iter()
+        .map(|n| toml_str(n))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mix = names
+        .iter()
+        .map(|n| format!("{} = 1", toml_key(n)))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "\n# Requests and measurement (docs/reference/scenario.md#workload): an example ensemble, then\n\
+         # the defaults:\n\
+         # [workload]\n\
+         # groups = {{ together = [{list}] }}   # an ensemble: a request to it fans out to each\n\
+         # mix = {{ {mix} }}   # relative weights of models and groups\n\
+         # warmup = \"1s\"\n\
+         # duration = \"5s\"\n\
+         # trials = 1\n"
+    )
 }
 
 /// `bench init`'s draft of one model: every dim it cannot know set to 1 and marked `# bind me`,
@@ -99,6 +152,7 @@ fn init_draft(path: &Path, name: String, test_data: Option<PathBuf>) -> anyhow::
         dims: Vec::new(),
         inputs: Vec::new(),
         warnings: warnings_of(&info),
+        parameters: Vec::new(),
     };
     // An input with unnamed dims gets a full shape, which binds its named dims too (a shape wins
     // over `dims`): those are set there, once, not also in `[model.dims]`.
@@ -130,14 +184,41 @@ fn init_draft(path: &Path, name: String, test_data: Option<PathBuf>) -> anyhow::
         d.dims.push((n, 1, Some(why)));
     }
     for io in info.inputs.iter().filter(|i| !given.contains(&i.name)) {
+        let mut generator = io.dtype.as_ref().ok().map(|&t| proposed_generator(io, t));
+        if let Some(set_me) = io
+            .dtype
+            .as_ref()
+            .ok()
+            .and_then(|&t| parameter_generator(io, t))
+        {
+            d.parameters.push(io.name.clone());
+            generator = Some(set_me);
+        }
         d.inputs.push(InputDraft {
             name: io.name.clone(),
             describe: format!("{} {}", io.dtype_name(), io.shape_string()),
             shape: guessed_shape(io),
-            generator: io.dtype.as_ref().ok().map(|&t| proposed_generator(io, t)),
+            generator,
         });
     }
     Ok(d)
+}
+
+/// The generator `bench init` writes for a scalar (rank-0) numeric input: such an input is most
+/// often a parameter (a threshold, a frequency range, a sample rate) whose random value would
+/// measure nonsense, so it gets a constant the user must set. `None` for any other input.
+fn parameter_generator(io: &IoInfo, dtype: DType) -> Option<(String, Option<String>)> {
+    if !(io.rank_known && io.dims.is_empty()) || dtype == DType::Str || dtype == DType::Bool {
+        return None;
+    }
+    let value = if dtype.is_float() { "1.0" } else { "1" };
+    Some((
+        format!("{{ kind = \"const\", value = {value} }}"),
+        Some(
+            "set me: a scalar, likely a parameter (a threshold, a frequency); give the value you serve"
+                .into(),
+        ),
+    ))
 }
 
 /// `bench init`'s shape of an input whose rank or some dims are unknown: 1 for each of those,
@@ -221,6 +302,7 @@ pub(crate) fn run(models: &[PathBuf], spec: &RunSpec) -> anyhow::Result<(String,
             dims: Vec::new(),
             inputs: Vec::new(),
             warnings: warnings_of(info),
+            parameters: Vec::new(),
         };
         let set = Bindings {
             dims: &flags.dims[m],
@@ -309,7 +391,7 @@ fn run_dims(
             // Bound by a --shape; scenario::load takes it from there.
         } else if batch_like(&n) {
             notes.push(format!(
-                "{name}: dim `{n}` = 1 (a batch dim; set it with --dims {n}=N)"
+                "{name}: dim `{n}` = 1 (a batch dim; set it with --dims {n}=SIZE)"
             ));
             d.dims.push((
                 n,
@@ -457,6 +539,10 @@ mod tests {
         for bad in ["x", "=1", "x=0", "x=two"] {
             assert!(parse_dim(bad).is_err(), "{bad}");
         }
+        assert_eq!(
+            parse_dim("M1=120,M2=160").unwrap_err(),
+            "one dim per `--dims`: repeat the flag, e.g. `--dims M1=120 --dims M2=160`"
+        );
         for bad in ["x=", "x=1xx3", "x=1x-1", "1x3"] {
             assert!(parse_shape(bad).is_err(), "{bad}");
         }

@@ -125,6 +125,13 @@ pub(super) fn proposed_generator(io: &IoInfo, dtype: DType) -> (String, Option<S
 }
 
 pub(super) fn read_info(path: &Path, what: &str) -> anyhow::Result<(PathBuf, ModelInfo)> {
+    // The same words as `validate` (`scenario::model::signature::read`) for the same mistake.
+    if path.is_dir() {
+        anyhow::bail!(
+            "{what} {} is a folder, not an .onnx file; point at the .onnx file inside it (its external weights, if any, stay beside it)",
+            path.display()
+        );
+    }
     if !path.is_file() {
         anyhow::bail!(
             "{what} {}: no such file; give the path of an .onnx file (`bench inspect FILE` shows what bench reads)",
@@ -154,7 +161,7 @@ pub(super) fn warnings_of(info: &ModelInfo) -> Vec<String> {
                 w.push(format!(
                     "{side} `{}` is {}: bench runs models whose inputs and outputs are tensors",
                     io.name,
-                    io.kind.a_name()
+                    io.a_kind()
                 ));
             } else if side == "input"
                 && let Err(t) = &io.dtype

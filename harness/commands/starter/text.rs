@@ -21,6 +21,8 @@ pub(super) struct Draft {
     pub(super) inputs: Vec<InputDraft>,
     /// Said in the file, above the model, and on stderr.
     pub(super) warnings: Vec<String>,
+    /// Scalar (rank-0) numeric inputs, likely parameters: `bench init` marks them `# set me`.
+    pub(super) parameters: Vec<String>,
 }
 
 #[derive(Debug, Clone)]

@@ -100,6 +100,8 @@ pub struct Worker {
     stderr: Arc<Mutex<String>>,
     bye: Mutex<Option<oneshot::Receiver<(u64, u64)>>>,
     reader: tokio::task::JoinHandle<()>,
+    /// How the process ended (`fate::describe`), once a lost request has looked.
+    fate: std::sync::OnceLock<String>,
 }
 
 impl Worker {
@@ -170,6 +172,7 @@ impl Worker {
             stderr,
             bye: Mutex::new(Some(bye_rx)),
             reader,
+            fate: std::sync::OnceLock::new(),
         })
     }
 
@@ -246,6 +249,15 @@ impl Worker {
                 }
             },
         };
+        // A lost request says how the worker ended when it has: "killed by SIGKILL" tells more
+        // than the closed connection or "Connection reset by peer" that showed it first.
+        let reply = match reply {
+            Reply::Lost(why) => Reply::Lost(match self.fate().await {
+                Some(fate) => format!("worker {} {fate}", self.info.id),
+                None => why,
+            }),
+            other => other,
+        };
         if let Reply::Done(run) = &reply {
             let mut holds = self.holds.lock().expect("holds lock");
             for &e in &run.evicted {
@@ -256,6 +268,24 @@ impl Worker {
         }
         self.outstanding.fetch_sub(1, Ordering::Relaxed);
         reply
+    }
+
+    /// How the process ended, if it has (waiting a moment: its socket closes as it exits, a little
+    /// before the kernel reports the exit); `None` while it runs.
+    async fn fate(&self) -> Option<String> {
+        if let Some(f) = self.fate.get() {
+            return Some(f.clone());
+        }
+        let mut child = self.child.lock().await;
+        let status = tokio::time::timeout(Duration::from_millis(200), child.wait())
+            .await
+            .ok()?
+            .ok()?;
+        Some(
+            self.fate
+                .get_or_init(|| super::fate::describe(status))
+                .clone(),
+        )
     }
 
     /// Writes one frame on the worker's channel.
@@ -424,15 +454,28 @@ async fn start_up(
         }
     };
     tokio::pin!(handshake);
+    let exited = |status: std::io::Result<std::process::ExitStatus>| {
+        anyhow::anyhow!(
+            "worker {id} {} during start-up",
+            status.map_or_else(|e| format!("ended ({e})"), super::fate::describe)
+        )
+    };
     let outcome: anyhow::Result<Start> = tokio::select! {
-        r = &mut handshake => r,
+        r = &mut handshake => match r {
+            // A closed connection is most often the worker dying: say how, if it did.
+            Err(e) => match tokio::time::timeout(Duration::from_millis(200), child.wait()).await {
+                Ok(Ok(status)) if std::os::unix::process::ExitStatusExt::signal(&status).is_some() => {
+                    Err(exited(Ok(status)))
+                }
+                Ok(status) => Err(e.context(exited(status))),
+                Err(_) => Err(e),
+            },
+            ok => ok,
+        },
         status = child.wait() => {
             // A worker that refuses its setup writes why, then exits at once: the reason is
             // still in the socket, so read it before calling this a bare exit.
-            let exited = anyhow::anyhow!(
-                "worker {id} exited during start-up ({})",
-                status.map_or_else(|e| e.to_string(), |s| s.to_string())
-            );
+            let exited = exited(status);
             match tokio::time::timeout(Duration::from_millis(500), &mut handshake).await {
                 Ok(Ok(start)) => Ok(start),
                 Ok(Err(_)) | Err(_) => Err(exited),

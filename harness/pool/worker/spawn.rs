@@ -48,7 +48,8 @@ pub(crate) fn spawn(
         .stdout(Stdio::null())
         .stderr(stderr)
         .kill_on_drop(true);
-    // SAFETY: only async-signal-safe calls (fcntl, prctl) between fork and exec.
+    // SAFETY: only async-signal-safe calls (fcntl, prctl, sigaction) between fork and exec; the
+    // sigaction struct is zeroed (an empty mask) with the default action.
     unsafe {
         cmd.pre_exec(move || {
             for &f in std::iter::once(&fd).chain(&inherit) {
@@ -56,6 +57,12 @@ pub(crate) fn spawn(
             }
             // The child dies with the parent, so a killed parent leaves no orphans.
             libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            // The parent ignores SIGXFSZ (`signals::install`), and an ignored signal stays ignored
+            // across exec: give the worker the default back, so that one past `ulimit -f` ends
+            // as it always did, and is reported as killed by SIGXFSZ.
+            let mut dfl: libc::sigaction = std::mem::zeroed();
+            dfl.sa_sigaction = libc::SIG_DFL;
+            libc::sigaction(libc::SIGXFSZ, &dfl, std::ptr::null_mut());
             Ok(())
         });
     }

@@ -104,11 +104,11 @@ pub(super) fn bind_batch(
         BatchUse::Static(b) => b,
         BatchUse::Dynamic => {
             let (binding, _) =
-                batch_places(graph_inputs, &batch_dim, at, m.batch_dim.is_some(), e)?;
+                batch_places(graph_inputs, &batch_dim, at, batch_key(m, batch_use), e)?;
             return Some(BoundBatch::Dynamic(binding));
         }
     };
-    let (binding, names) = batch_places(graph_inputs, &batch_dim, at, m.batch_dim.is_some(), e)?;
+    let (binding, names) = batch_places(graph_inputs, &batch_dim, at, batch_key(m, batch_use), e)?;
     if m.test_data.is_some() {
         e.push(
             &key.key("test_data"),
@@ -146,11 +146,28 @@ fn resolve_batch_dim(raw: Option<&RawBatchDim>, key: &KeyPath, e: &mut Errors) -
 
 /// Where the batch uses bind the model: the places of its batch dim, and the dim names that binds.
 /// An error naming the model's dynamic dims when it has no such dim (at `batch_dim` when `set`).
+/// Which key in the file asks for the batch dim, so that a problem with it names a key the user
+/// wrote (with its line): the model's `batch_dim` when set, else `[batching]` or `sweep.batch`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BatchKey {
+    BatchDim,
+    Batching,
+    SweepBatch,
+}
+
+fn batch_key(m: &RawModel, batch_use: BatchUse) -> BatchKey {
+    match batch_use {
+        _ if m.batch_dim.is_some() => BatchKey::BatchDim,
+        BatchUse::Dynamic => BatchKey::Batching,
+        _ => BatchKey::SweepBatch,
+    }
+}
+
 fn batch_places(
     graph_inputs: &[&IoInfo],
     dim: &BatchDim,
     at: &At,
-    set: bool,
+    asked_by: BatchKey,
     e: &mut Errors,
 ) -> Option<(BatchBinding, Vec<String>)> {
     let (binding, names) = batch::find(graph_inputs, dim);
@@ -171,14 +188,24 @@ fn batch_places(
               of a scenario that batches, or re-export it with a dynamic batch dim"
             .to_string(),
     };
+    let (key, what) = match asked_by {
+        BatchKey::BatchDim => (
+            at.key.key("batch_dim"),
+            "`sweep.batch` and `[batching]` use",
+        ),
+        BatchKey::Batching => (
+            KeyPath::default().key("batching"),
+            "`[batching]` joins requests along",
+        ),
+        BatchKey::SweepBatch => (
+            KeyPath::default().key("sweep").key("batch"),
+            "`sweep.batch` binds",
+        ),
+    };
     e.push(
-        &if set {
-            at.key.key("batch_dim")
-        } else {
-            KeyPath::default().key("sweep").key("batch")
-        },
+        &key,
         format!(
-            "`sweep.batch` and `[batching]` use {dim} of each model, and model `{}` has none",
+            "{what} {dim} of each model, and model `{}` has none",
             at.name
         ),
         hint,

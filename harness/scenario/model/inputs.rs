@@ -9,12 +9,12 @@ use super::At;
 use super::generator::resolve_generator;
 use super::test_data::TestInputs;
 use crate::model::onnx::{self, Dim, IoInfo};
-use crate::model::tensor::Generator;
+use crate::model::tensor::{DType, Generator};
 use crate::scenario::error::Errors;
 use crate::scenario::raw::RawInput;
 use crate::scenario::samples::input_seed;
 use crate::scenario::source::KeyPath;
-use crate::scenario::spec::InputSpec;
+use crate::scenario::spec::{InputSpec, ModelSpec};
 
 /// Every input of the model, in the order of `graph_inputs`; `None` when one of them has an error.
 pub(super) fn resolve_inputs(
@@ -189,4 +189,39 @@ fn toml_key(name: &str) -> String {
     } else {
         format!("{name:?}")
     }
+}
+
+/// The notice for scalar (rank-0) numeric inputs drawn at random, one line per model: such an
+/// input is most often a parameter (a threshold, a frequency range), and a value in [0, 1) or
+/// {0, 1} measures a run nobody serves. `None` when every scalar input has its value set.
+pub(crate) fn random_scalars_notice(models: &[ModelSpec]) -> Option<String> {
+    let drawn = |i: &&InputSpec| {
+        i.shape.is_empty()
+            && i.dtype != DType::Str
+            && matches!(
+                i.generator,
+                Generator::Uniform { .. } | Generator::Int { .. } | Generator::Normal { .. }
+            )
+    };
+    let lines: Vec<String> = models
+        .iter()
+        .filter_map(|m| {
+            let names: Vec<&str> = m
+                .inputs
+                .iter()
+                .filter(drawn)
+                .map(|i| i.name.as_str())
+                .collect();
+            let first = names.first()?;
+            let listed: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
+            Some(format!(
+                "model `{}`: scalar input(s) {} drawn at random; if they are parameters (a \
+                 threshold, a frequency), give each its value: `--input {first}=VALUE` (bench run) \
+                 or `inputs.{first}.generator = {{ kind = \"const\", value = ... }}` (scenario)",
+                m.name,
+                listed.join(", ")
+            ))
+        })
+        .collect();
+    (!lines.is_empty()).then(|| lines.join("\n"))
 }

@@ -15,6 +15,8 @@ mod dims;
 mod generator;
 mod inputs;
 mod signature;
+
+pub(crate) use inputs::random_scalars_notice;
 mod synthetic;
 mod test_data;
 

@@ -3,7 +3,7 @@
 //! can run of it: tensors of the types it reads, and only inputs the model has.
 
 use std::collections::{BTreeMap, HashSet};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::At;
 use crate::model::onnx::{self, IoInfo, ModelInfo};
@@ -51,8 +51,46 @@ pub(super) fn read(path: Option<&str>, at: &At, e: &mut Errors) -> Option<(PathB
             return None;
         }
     };
+    if !external_data_present(&path, &info, at, e) {
+        return None;
+    }
     let path = path.canonicalize().unwrap_or(path);
     Some((path, info))
+}
+
+/// Whether every file the model's weights are kept in (`external_data`'s `location`, relative
+/// to the model's folder) is there. ONNX Runtime would only say so when a worker loads the model,
+/// in the middle of a sweep; one problem per missing file, naming a tensor it holds.
+fn external_data_present(path: &Path, info: &ModelInfo, at: &At, e: &mut Errors) -> bool {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut missing: Vec<(&str, &str, usize)> = Vec::new();
+    for (tensor, location) in &info.external_data {
+        if dir.join(location).is_file() {
+            continue;
+        }
+        match missing.iter_mut().find(|m| m.1 == location) {
+            Some(m) => m.2 += 1,
+            None => missing.push((tensor, location, 1)),
+        }
+    }
+    for (tensor, location, n) in &missing {
+        let others = match n {
+            1 => String::new(),
+            n => format!(" (and {} more tensor(s))", n - 1),
+        };
+        e.push(
+            &at.key.key("path"),
+            format!(
+                "model `{}` keeps the data of tensor `{tensor}`{others} in `{location}`, and {} \
+                 does not exist",
+                at.name,
+                dir.join(location).display()
+            ),
+            "copy the model with its external-data file(s), keeping them beside the .onnx file \
+             as it names them",
+        );
+    }
+    missing.is_empty()
 }
 
 /// The inputs a request sets: the graph's inputs, then the graph inputs that are also
@@ -104,7 +142,7 @@ pub(super) fn check_types(info: &ModelInfo, at: &At, e: &mut Errors) -> bool {
                 format!(
                     "{side} `{}` of model `{name}` is {}; bench runs models whose inputs and outputs are tensors",
                     io.name,
-                    io.kind.a_name()
+                    io.a_kind()
                 ),
                 "export the model with tensor inputs and outputs (e.g. pad a list into one tensor), or leave it out",
             );
