@@ -790,3 +790,43 @@ fn the_choosing_a_deployment_guide_runs_as_written() {
         assert!(got[got.len() - 1].ends_with("/summary.md"));
     }
 }
+
+/// Regression (issue 24): off a terminal (a CI log), a sweep printed nothing per point, only the
+/// table at the end; each finished point now gets a line with its verdict and the time left.
+/// `--quiet` keeps stderr to warnings.
+#[test]
+fn off_a_terminal_each_finished_point_prints_a_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("s.toml");
+    std::fs::write(&file, SCENARIO).unwrap();
+    let sweep = |out: &str, quiet: bool| {
+        let _turn = common::shared();
+        let mut cmd = BenchCommand::cargo_bin("bench").unwrap();
+        cmd.args(["sweep", "--scenario"])
+            .arg(&file)
+            .arg("--out")
+            .arg(dir.path().join(out));
+        if quiet {
+            cmd.arg("--quiet");
+        }
+        let out = cmd.output().unwrap();
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let stderr = sweep("loud", false);
+    let lines: Vec<&str> = stderr.lines().filter(|l| l.starts_with("point ")).collect();
+    assert_eq!(lines.len(), 2, "{stderr}");
+    assert!(lines[0].starts_with("point 1/2 w1-"), "{stderr}");
+    assert!(lines[1].starts_with("point 2/2 w2-"), "{stderr}");
+    for line in &lines {
+        assert!(
+            (line.contains(": ok, ") || line.contains(": INVALID, "))
+                && line.contains(" req/s, p99 ")
+                && line.contains(" took ")
+                && line.contains(" in"),
+            "{line}"
+        );
+    }
+    assert!(lines[0].contains(" left"), "the second point is to come: {}", lines[0]);
+    let quiet = sweep("quiet", true);
+    assert!(!quiet.lines().any(|l| l.starts_with("point ")), "{quiet}");
+}
