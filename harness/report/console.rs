@@ -340,7 +340,11 @@ mod tests {
     #[test]
     fn the_table_fits_a_terminal_with_the_reasons_below_it() {
         let table = summary(&sweep_rows(&["mobilenet"]));
-        assert!(widest(&table) <= 120, "{} columns:\n{table}", widest(&table));
+        assert!(
+            widest(&table) <= 120,
+            "{} columns:\n{table}",
+            widest(&table)
+        );
         assert!(table.contains("┆ ok "), "{table}");
         assert!(table.contains("INVALID [1]"), "{table}");
         assert!(table.contains("INVALID [2,3]"), "{table}");
@@ -356,7 +360,10 @@ mod tests {
             ),
             "{table}"
         );
-        assert!(table.contains("[3] not stable within 10 windows"), "{table}");
+        assert!(
+            table.contains("[3] not stable within 10 windows"),
+            "{table}"
+        );
     }
 
     /// Regression (issue 24): a multi-model run showed only the `all` rows, which mix models of
@@ -368,7 +375,11 @@ mod tests {
         let lines: Vec<&str> = table.lines().filter(|l| l.contains("┆ yolo ")).collect();
         assert_eq!(lines.len(), 32, "{table}");
         assert_eq!(table.matches("w1-t1-pipe-cpu-c2 ").count(), 1, "{table}");
-        assert!(widest(&table) <= 130, "{} columns:\n{table}", widest(&table));
+        assert!(
+            widest(&table) <= 130,
+            "{} columns:\n{table}",
+            widest(&table)
+        );
         // One model: no model column.
         assert!(!summary(&sweep_rows(&["m"])).contains("model"));
     }

@@ -104,7 +104,9 @@ pub(crate) fn point_line(
             a.throughput_rps
         )
     });
-    let left = left.map_or_else(String::new, |l| format!(", about {} left", short(l)));
+    let left = left
+        .filter(|l| !l.is_zero())
+        .map_or_else(String::new, |l| format!(", about {} left", short(l)));
     format!(
         "point {n}/{of} {id}:{measured} took {}; {} in{left}",
         short(took),
@@ -224,7 +226,11 @@ mod tests {
     fn the_time_left_is_the_mean_step_times_the_steps_left() {
         let s = Duration::from_secs;
         let mut eta = Eta::new(4, Some(s(10)));
-        assert_eq!(eta.left(), Some(s(40)), "before any step: the expected time");
+        assert_eq!(
+            eta.left(),
+            Some(s(40)),
+            "before any step: the expected time"
+        );
         eta.step(s(2));
         eta.step(s(4));
         assert_eq!(eta.left(), Some(s(6)), "two steps left at 3 s each");
@@ -286,5 +292,10 @@ mod tests {
         let line = point_line((1, 1), Some(&failed), "p", s(1), s(1), None);
         assert!(line.contains("INVALID") && line.contains("p99 –"), "{line}");
         assert!(!line.contains("left"), "{line}");
+        let last = point_line((1, 1), Some(&failed), "p", s(1), s(1), Some(Duration::ZERO));
+        assert!(
+            !last.contains("left"),
+            "nothing left after the last point: {last}"
+        );
     }
 }

@@ -805,7 +805,10 @@ mod tests {
         }
         for _ in 0..7 {
             trial.result.models[1].record_error("runtime_error", "no", Duration::ZERO);
-            trial.result.all.record_error("runtime_error", "no", Duration::ZERO);
+            trial
+                .result
+                .all
+                .record_error("runtime_error", "no", Duration::ZERO);
         }
         let rows = rows(
             &s,
@@ -821,8 +824,14 @@ mod tests {
             r.reason.clone()
         };
         assert!(!reason("good").contains("failed"), "{rows:#?}");
-        assert!(reason("bad").starts_with("7 failed request(s)"), "{rows:#?}");
-        assert!(reason("all").starts_with("7 failed request(s)"), "{rows:#?}");
+        assert!(
+            reason("bad").starts_with("7 failed request(s)"),
+            "{rows:#?}"
+        );
+        assert!(
+            reason("all").starts_with("7 failed request(s)"),
+            "{rows:#?}"
+        );
     }
 
     #[test]

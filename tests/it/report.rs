@@ -826,7 +826,34 @@ fn off_a_terminal_each_finished_point_prints_a_line() {
             "{line}"
         );
     }
-    assert!(lines[0].contains(" left"), "the second point is to come: {}", lines[0]);
+    assert!(
+        lines[0].contains(" left"),
+        "the second point is to come: {}",
+        lines[0]
+    );
     let quiet = sweep("quiet", true);
     assert!(!quiet.lines().any(|l| l.starts_with("point ")), "{quiet}");
+}
+
+/// Regression (issue 24): a `bench run` of several models named its scenario and folder after the
+/// first model alone; the name now joins every model's (`linear+mlp`).
+#[test]
+fn a_multi_model_run_is_named_after_every_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let models = common::models_path();
+    let _turn = common::shared();
+    let out = BenchCommand::cargo_bin("bench")
+        .unwrap()
+        .current_dir(dir.path())
+        .args(["run", "--dry-run"])
+        .arg(format!("{models}/linear.onnx"))
+        .arg(format!("{models}/mlp.onnx"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let scenario = dir.path().join("reports/linear+mlp/scenario.toml");
+    let text = std::fs::read_to_string(&scenario)
+        .unwrap_or_else(|e| panic!("{}: {e}\n{stderr}", scenario.display()));
+    assert!(text.contains("name = \"linear+mlp\""), "{text}");
 }
