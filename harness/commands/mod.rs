@@ -511,6 +511,16 @@ pub(crate) fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {
         max_rss_mib: args.max_rss_mib,
     };
     let r = report::render_with(&args.dir, &asked)?;
+    if !asked.is_empty() {
+        eprintln!(
+            "bench report: the report for these objectives is in {} and {}; the sweep's {} and {} \
+             are left as they were",
+            report::HTML_SLO_FILE,
+            report::SUMMARY_SLO_FILE,
+            report::HTML_FILE,
+            report::SUMMARY_FILE
+        );
+    }
     print!("{}", r.text);
     for path in &r.paths {
         println!("{}", path.display());

@@ -432,7 +432,7 @@ fn report_slo_recommends_the_fastest_point_within_the_objectives_and_exits_0() {
     }
 
     // The page and the summary lead with it.
-    let page = std::fs::read_to_string(dir.path().join("report.html")).unwrap();
+    let page = std::fs::read_to_string(dir.path().join("report-slo.html")).unwrap();
     let at = |needle: &str| page.find(needle).unwrap_or_else(|| panic!("no {needle}"));
     assert!(at("id=\"recommendation\"") < at("id=\"pareto\""));
     assert!(at("id=\"pareto\"") < at("id=\"verdicts\""));
@@ -442,7 +442,7 @@ fn report_slo_recommends_the_fastest_point_within_the_objectives_and_exits_0() {
     )));
     let chart = section(&page, "id=\"pareto\"", "</figure>");
     assert!(svg_texts(chart).iter().any(|t| t == "Pareto front"));
-    let md = std::fs::read_to_string(dir.path().join("summary.md")).unwrap();
+    let md = std::fs::read_to_string(dir.path().join("summary-slo.md")).unwrap();
     let lead = md
         .find(&format!(
             "**Recommended:** #{} `{}`",
@@ -492,7 +492,7 @@ fn report_exits_1_when_no_point_meets_the_objectives_and_says_what_each_missed()
             assert!(line.contains(": invalid: "), "{line}");
         }
     }
-    let md = std::fs::read_to_string(dir.path().join("summary.md")).unwrap();
+    let md = std::fs::read_to_string(dir.path().join("summary-slo.md")).unwrap();
     assert!(md.contains("**No point meets every objective.**"), "{md}");
     assert!(
         report(dir.path(), &[]).code == 0,
@@ -786,8 +786,8 @@ fn the_choosing_a_deployment_guide_runs_as_written() {
             v
         };
         assert_eq!(ids(&got), ids(lines), "{cmd}:\n{}", out.stdout);
-        assert!(got[got.len() - 2].ends_with("/report.html"));
-        assert!(got[got.len() - 1].ends_with("/summary.md"));
+        assert!(got[got.len() - 2].ends_with("/report-slo.html"));
+        assert!(got[got.len() - 1].ends_with("/summary-slo.md"));
     }
 }
 
@@ -856,4 +856,33 @@ fn a_multi_model_run_is_named_after_every_model() {
     let text = std::fs::read_to_string(&scenario)
         .unwrap_or_else(|e| panic!("{}: {e}\n{stderr}", scenario.display()));
     assert!(text.contains("name = \"linear+mlp\""), "{text}");
+}
+
+/// Regression (issue 24): `bench report DIR --slo ...` silently rewrote the sweep's `report.html`
+/// and `summary.md`; it now writes `report-slo.html` and `summary-slo.md` beside them, and says so.
+#[test]
+fn report_slo_writes_beside_the_sweeps_report_not_over_it() {
+    let (dir, _run) = tiny_sweep();
+    let read = |name: &str| std::fs::read(dir.path().join(name)).unwrap();
+    let (page, md) = (read("report.html"), read("summary.md"));
+    let out = report(dir.path(), &["--slo", "p99_ms<=10000"]);
+    assert!(out.code == 0 || out.code == 1, "{}", out.stderr);
+    assert!(read("report.html") == page && read("summary.md") == md);
+    let slo_page = String::from_utf8(read("report-slo.html")).unwrap();
+    assert!(slo_page.contains("id=\"recommendation\""));
+    assert!(
+        String::from_utf8(read("summary-slo.md"))
+            .unwrap()
+            .contains("p99_ms <= 10000")
+    );
+    assert!(
+        out.stdout.contains("report-slo.html") && out.stdout.contains("summary-slo.md"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stderr.contains("left as they were"),
+        "says where it wrote: {}",
+        out.stderr
+    );
 }
