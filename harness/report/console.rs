@@ -185,34 +185,41 @@ pub(crate) fn summary(rows: &[Row]) -> String {
     out
 }
 
-/// The reasons below the summary table: each distinct reason once, numbered in the order first
-/// met, with the points it applies to; the table's verdict cells cite them by number.
+/// The reasons below the summary table, numbered in the order first met; the table's verdict cells
+/// cite them by number. Reasons that differ only in their numbers (`fewer requests than the
+/// minimum: 89 < 100` and `... 95 < 100`) are one note, which gives each point's numbers.
 #[derive(Default)]
 struct Notes {
-    /// Each reason and the points it applies to.
-    reasons: Vec<(String, Vec<String>)>,
+    /// Each kind of reason (its text with the numbers left out) and where it applies: the point,
+    /// and the reason's text there.
+    reasons: Vec<(String, Vec<(String, String)>)>,
 }
 
 impl Notes {
-    /// The most rows a note names before it only counts the rest.
+    /// The most points a note names before it only counts the rest.
     const NAMED: usize = 3;
     /// The width the notes are wrapped to, characters.
     const WIDTH: usize = 100;
 
-    /// The verdict cell of a row: `ok` or `INVALID`, then the numbers of its reasons (`reason` is
-    /// the row's reasons joined with `; `, possibly empty), e.g. `INVALID [1,2]`.
+    /// The verdict cell of a row of point `who`: `ok` or `INVALID`, then the numbers of its
+    /// reasons (`reason` is the row's reasons joined with `; `, possibly empty): `INVALID [1,2]`.
     fn verdict(&mut self, valid: bool, reason: &str, who: &str) -> String {
         let mut numbers = Vec::new();
         for part in reason.split("; ").filter(|p| !p.is_empty()) {
-            let k = match self.reasons.iter().position(|(r, _)| r == part) {
+            let kind: String = part
+                .chars()
+                .filter(|c| !c.is_ascii_digit() && *c != '.')
+                .collect();
+            let k = match self.reasons.iter().position(|(r, _)| *r == kind) {
                 Some(k) => k,
                 None => {
-                    self.reasons.push((part.to_string(), Vec::new()));
+                    self.reasons.push((kind, Vec::new()));
                     self.reasons.len() - 1
                 }
             };
-            if !self.reasons[k].1.iter().any(|w| w == who) {
-                self.reasons[k].1.push(who.to_string());
+            let at = &mut self.reasons[k].1;
+            if !at.iter().any(|(w, _)| w == who) {
+                at.push((who.to_string(), part.to_string()));
             }
             numbers.push((k + 1).to_string());
         }
@@ -223,20 +230,54 @@ impl Notes {
             format!("{word} [{}]", numbers.join(","))
         }
     }
+
+    /// One note: `fewer requests than the minimum: 89 < 100 (p1), 95 < 100 (p2)` when the numbers
+    /// differ, `not stable within 10 windows (p1, p2)` when they do not; at most
+    /// [`Notes::NAMED`] points named, the rest counted.
+    fn note(at: &[(String, String)]) -> (String, bool) {
+        let named = &at[..at.len().min(Self::NAMED)];
+        let more = match at.len() - named.len() {
+            0 => String::new(),
+            n => format!(" and {n} more"),
+        };
+        let first = &at[0].1;
+        if at.iter().all(|(_, text)| text == first) {
+            let who: Vec<&str> = named.iter().map(|(w, _)| w.as_str()).collect();
+            return (
+                format!("{first} ({}{more})", who.join(", ")),
+                !more.is_empty(),
+            );
+        }
+        // The text all of them begin with, to the last `: `, said once.
+        let head = match first.rfind(": ") {
+            Some(i) if at.iter().all(|(_, t)| t.starts_with(&first[..i + 2])) => &first[..i + 2],
+            _ => "",
+        };
+        let each: Vec<String> = named
+            .iter()
+            .map(|(w, text)| format!("{} ({w})", &text[head.len()..]))
+            .collect();
+        (format!("{head}{}{more}", each.join(", ")), !more.is_empty())
+    }
 }
 
 impl std::fmt::Display for Notes {
-    /// `[1] fewer requests than the minimum: 89 < 100 (w1-t1-pipe-cpu-c1)`, one line per reason,
-    /// the points named up to [`Notes::NAMED`] and counted beyond, wrapped to [`Notes::WIDTH`].
+    /// `[1] fewer requests than the minimum: 89 < 100 (w1-t1-pipe-cpu-c1)`, one line per note,
+    /// wrapped to [`Notes::WIDTH`], then where to read every reason when a note left points out.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        for (k, (reason, who)) in self.reasons.iter().enumerate() {
-            let mut named = who[..who.len().min(Self::NAMED)].join(", ");
-            if who.len() > Self::NAMED {
-                let _ = write!(named, " and {} more", who.len() - Self::NAMED);
-            }
-            for line in wrap(&format!("[{}] {reason} ({named})", k + 1), Self::WIDTH) {
+        let mut elided = false;
+        for (k, (_, at)) in self.reasons.iter().enumerate() {
+            let (note, cut) = Self::note(at);
+            elided |= cut;
+            for line in wrap(&format!("[{}] {note}", k + 1), Self::WIDTH) {
                 write!(f, "\n{line}")?;
             }
+        }
+        if elided {
+            write!(
+                f,
+                "\nEvery point's reasons in full: the `reason` column of results.csv."
+            )?;
         }
         Ok(())
     }
@@ -363,6 +404,25 @@ mod tests {
         assert!(
             table.contains("[3] not stable within 10 windows"),
             "{table}"
+        );
+    }
+
+    /// Reasons that differ only in their numbers are one note that gives each point's numbers.
+    #[test]
+    fn reasons_of_one_kind_share_a_note() {
+        let mut notes = Notes::default();
+        let why = |n: u32| {
+            format!(
+                "fewer requests than the minimum: {n} < 100; SLO missed: p99_ms = {n}.5 (needs p99_ms <= 2)"
+            )
+        };
+        assert_eq!(notes.verdict(false, &why(89), "a"), "INVALID [1,2]");
+        assert_eq!(notes.verdict(false, &why(95), "b"), "INVALID [1,2]");
+        assert_eq!(notes.verdict(true, "", "c"), "ok");
+        assert_eq!(
+            notes.to_string(),
+            "\n[1] fewer requests than the minimum: 89 < 100 (a), 95 < 100 (b)\
+             \n[2] SLO missed: p99_ms = 89.5 (needs p99_ms <= 2) (a), p99_ms = 95.5 (needs p99_ms <= 2) (b)"
         );
     }
 
