@@ -24,6 +24,7 @@ pub mod csv;
 pub mod hlog;
 pub mod html;
 pub mod json;
+pub mod layout;
 pub mod plots;
 pub mod results;
 pub mod summary;
