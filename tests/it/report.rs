@@ -886,3 +886,107 @@ fn report_slo_writes_beside_the_sweeps_report_not_over_it() {
         out.stderr
     );
 }
+
+/// Measures the page in the browser and logs one `LAYOUT {json}` console line: the page's and
+/// the window's width, each table's tallest row in lines, the pairs of overlapping texts in the
+/// Pareto and throughput charts, how many key entries of each chart lie above the bottom of its
+/// data, and the RGB distance of the two nearest line colours of the spectrum and throughput charts.
+const MEASURE: &str = r#"<script>
+(() => {
+  const box = (e) => e.getBoundingClientRect();
+  const overlap = (a, b) => Math.min(a.right, b.right) - Math.max(a.left, b.left) > 1 &&
+    Math.min(a.bottom, b.bottom) - Math.max(a.top, b.top) > 1;
+  const rows = [...document.querySelectorAll('tbody')].map((tb) => {
+    const line = parseFloat(getComputedStyle(tb.rows[0].cells[0]).lineHeight);
+    return Math.max(...[...tb.rows].map((r) => box(r).height)) / line;
+  });
+  const charts = { pareto: document.querySelector('#pareto + figure svg'),
+    spectrum: document.querySelector('#spectrum + figure svg'),
+    throughput: document.querySelector('#throughput + figure svg') };
+  const overlaps = {};
+  for (const name of ['pareto', 'throughput']) {
+    const texts = [...charts[name].querySelectorAll('text')].filter((t) => t.textContent.trim());
+    const pairs = [];
+    texts.forEach((a, i) => texts.slice(i + 1).forEach((b) => {
+      if (overlap(box(a), box(b))) pairs.push([a.textContent.trim(), b.textContent.trim()]);
+    }));
+    overlaps[name] = pairs;
+  }
+  // A key's entries: the texts that name a point (spectrum), a curve (throughput) or a line.
+  const keyText = { pareto: /^(Pareto front|objective: )/, spectrum: /-cpu-/,
+    throughput: /^t\d+ (pipe|shm) c\d+$/ };
+  const keyOverData = {};
+  let nearest = 1000;
+  for (const [name, svg] of Object.entries(charts)) {
+    const data = [...svg.querySelectorAll('polyline')]
+      .filter((l) => l.getAttribute('stroke-width') === '2');
+    const keys = [...svg.querySelectorAll('text')]
+      .filter((t) => keyText[name].test(t.textContent.trim()));
+    const dataBottom = Math.max(...data.map((l) => box(l).bottom));
+    keyOverData[name] = keys.length ? keys.filter((t) => box(t).top < dataBottom).length : -1;
+    if (name !== 'pareto') {
+      const rgb = [...new Set(data.map((l) => l.getAttribute('stroke')))]
+        .map((c) => [1, 3, 5].map((i) => parseInt(c.slice(i, i + 2), 16)));
+      rgb.forEach((a, i) => rgb.slice(i + 1).forEach((b) => {
+        nearest = Math.min(nearest, Math.hypot(a[0] - b[0], a[1] - b[1], a[2] - b[2]));
+      }));
+    }
+  }
+  console.log('LAYOUT ' + JSON.stringify({
+    page: document.documentElement.scrollWidth, window: window.innerWidth,
+    rows, overlaps, keyOverData, nearest }));
+})();
+</script>"#;
+
+/// Regression (issue 24): at 30 points the page did not read: a squeezed verdict column (rows
+/// 5–12 lines tall), a table wider than the page, overlapping Pareto labels, legends over the data
+/// and repeated colours. A 32-point sweep whose every point misses its SLO (long reasons, whatever
+/// the timing), measured in headless Chromium.
+#[test]
+fn the_page_reads_well_at_32_points() {
+    let scenario = "name = \"thirty-two\"\n\
+        slo = [\"p99_ms <= 0.001\", \"throughput_rps >= 1000000000\"]\n\
+        [[model]]\nname = \"fast\"\nsynthetic = { mean = \"200us\", wait = \"sleep\" }\n\
+        [workload]\nwarmup_requests = 5\nduration = \"100ms\"\nmin_requests = 10\n\
+        [load]\nconcurrency = [1, 2, 4, 8]\n\
+        [sweep]\nworkers = [1, 2]\ntransfer = [\"pipe\", \"shm\"]\nintra_threads = [1, 2]\n";
+    let dir = tempfile::tempdir().unwrap();
+    let run = common::sweep_in(dir.path(), scenario, &[]);
+    assert_eq!(run.alls().len(), 32, "{}", run.stderr);
+    let page = std::fs::read_to_string(dir.path().join("report.html")).unwrap();
+    let measured = dir.path().join("measured.html");
+    std::fs::write(
+        &measured,
+        page.replace("</body>", &format!("{MEASURE}</body>")),
+    )
+    .unwrap();
+    let png = dir.path().join("shot.png");
+    let (_, stderr) = chromium_screenshot(&std::fs::canonicalize(&measured).unwrap(), &png);
+    let line = stderr
+        .lines()
+        .find_map(|l| l.split_once("LAYOUT ").map(|(_, rest)| rest))
+        .unwrap_or_else(|| panic!("no LAYOUT line: {stderr}"));
+    let json = &line[..line.rfind("}\"").unwrap_or_else(|| panic!("{line}")) + 1];
+    let m: serde_json::Value = serde_json::from_str(json).unwrap_or_else(|e| panic!("{e}: {json}"));
+    assert!(
+        m["page"].as_f64() <= m["window"].as_f64(),
+        "the page is wider than the window: {m}"
+    );
+    for lines in m["rows"].as_array().unwrap() {
+        // Three reasons wrap to about four lines.
+        assert!(lines.as_f64().unwrap() <= 5.0, "a row too tall: {m}");
+    }
+    for chart in ["pareto", "throughput"] {
+        assert_eq!(m["overlaps"][chart], serde_json::json!([]), "{chart}: {m}");
+    }
+    for chart in ["pareto", "spectrum", "throughput"] {
+        assert_eq!(
+            m["keyOverData"][chart], 0,
+            "{chart}'s key over its data: {m}"
+        );
+    }
+    assert!(
+        m["nearest"].as_f64().unwrap() > 60.0,
+        "two lines of a chart in nearly one colour: {m}"
+    );
+}
