@@ -392,7 +392,7 @@ fn recommendation(h: &mut String, c: &Choice, scenario_slo: bool) {
         head,
         class,
         optional,
-        cells: c.points.iter().map(|p| cell(p)).collect(),
+        cells: c.points.iter().map(cell).collect(),
     };
     table(
         h,

@@ -8,7 +8,8 @@ use std::sync::OnceLock;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::plots::FONT;
+/// The charts' font family.
+pub(crate) const FONT: &str = "sans-serif";
 
 /// The first colours: Okabe-Ito hues that stay apart for colour-blind readers.
 const BASE: [RGBColor; 8] = [

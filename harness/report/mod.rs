@@ -8,6 +8,8 @@
 //! - [`console`]: the summary table printed at the end.
 //! - [`html`], [`plots`], [`summary`]: `report.html` (charts as inline SVG) and `summary.md`,
 //!   rendered by [`render`] from a results directory that [`view`] reads back.
+//! - [`layout`]: what keeps those charts legible at many points: distinct colours, keys below the
+//!   plots, labels that do not overlap.
 //! - [`choose`]: "which deployment?": the point with the most throughput that meets every
 //!   objective, and why each other point lost; the report leads with it.
 //!

@@ -10,7 +10,7 @@ use plotters::prelude::*;
 
 use super::Row;
 use super::console::human_us;
-use super::layout::{self, KeyEntry, Label, Rect, Swatch, color};
+use super::layout::{self, FONT, KeyEntry, Label, Rect, Swatch, color};
 
 /// A latency spectrum: `(1 / (1 - q), latency µs)` pairs, x rising, as HdrHistogram's
 /// "percentile distribution" plot draws them.
@@ -232,7 +232,6 @@ pub(crate) fn point_ids(rows: &[Row]) -> Vec<String> {
 }
 
 const WIDTH: u32 = 960;
-pub(crate) const FONT: &str = "sans-serif";
 
 type DrawResult<T> = Result<T, Box<dyn std::error::Error>>;
 
