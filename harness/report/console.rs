@@ -104,7 +104,7 @@ pub(crate) const NO_LATENCY: &str = "–";
 
 /// The summary table: one line per point (its `all` row) and, when the scenario has several models
 /// (or ensemble groups), one line per model and group above it, since an `all` row mixes models of
-/// very different cost. The point id names its workers, threads, transfer and provider. A sweep
+/// very different cost (memory and cores, the point's, only on `all`). The point id names its workers, threads, transfer and provider. A sweep
 /// with the `batch` axis gets a `samples/s` column beside `req/s`. The load is the id's last part
 /// (`c4`: 4 requests in flight; `r500`: 500 req/s). `cores` is `cores_used`: what the point's throughput cost in CPU
 /// (empty where unknown).
@@ -173,8 +173,12 @@ pub(crate) fn summary(rows: &[Row]) -> String {
                 latency(r, r.latency_p999_us),
                 latency(r, r.compute_p50_us),
                 r.errors.to_string(),
-                format!("{:.0}", r.rss_mib),
-                r.cores_used.map_or_else(String::new, |c| format!("{c:.2}")),
+                // Memory and CPU are the point's, shown once, on its `all` row.
+                point_wide(r, format!("{:.0}", r.rss_mib)),
+                point_wide(
+                    r,
+                    r.cores_used.map_or_else(String::new, |c| format!("{c:.2}")),
+                ),
                 notes.verdict(r.valid, &reason, &r.point_id),
             ]);
             t.add_row(cells);
@@ -183,6 +187,11 @@ pub(crate) fn summary(rows: &[Row]) -> String {
     let mut out = t.to_string();
     out.push_str(&notes.to_string());
     out
+}
+
+/// A cell of a value of the whole point: `cell` on the `all` row, empty on a model's or group's.
+fn point_wide(r: &Row, cell: String) -> String {
+    if r.kind == "all" { cell } else { String::new() }
 }
 
 /// The reasons below the summary table, numbered in the order first met; the table's verdict cells
@@ -435,6 +444,11 @@ mod tests {
         let lines: Vec<&str> = table.lines().filter(|l| l.contains("┆ yolo ")).collect();
         assert_eq!(lines.len(), 32, "{table}");
         assert_eq!(table.matches("w1-t1-pipe-cpu-c2 ").count(), 1, "{table}");
+        assert_eq!(
+            table.matches("┆ 1234 ").count(),
+            32,
+            "RSS on the all rows only: {table}"
+        );
         assert!(
             widest(&table) <= 130,
             "{} columns:\n{table}",
