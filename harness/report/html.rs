@@ -486,6 +486,41 @@ mod tests {
         );
     }
 
+    /// Regression (issue 24): at 32 points the verdict column was squeezed to a few words a line
+    /// beside columns that said nothing; those are left out, and the reason comes last.
+    #[test]
+    fn columns_that_say_nothing_are_left_out() {
+        let all = |point: usize, cold_starts: u64| crate::report::Row {
+            point,
+            point_id: format!("w{point}"),
+            model: "all".into(),
+            kind: "all".into(),
+            requests: 100,
+            cold_starts,
+            valid: false,
+            reason: "fewer requests than the minimum: 100 < 1000".into(),
+            ..crate::report::Row::default()
+        };
+        let page = |rows| {
+            let view = crate::report::view::tests::view(rows, &choose::Objectives::default());
+            html(&view).unwrap()
+        };
+        let quiet = page(vec![all(0, 0), all(1, 0)]);
+        let verdicts = &quiet[quiet.find("id=\"verdicts\"").unwrap()..];
+        let head = &verdicts[..verdicts.find("</thead>").unwrap()];
+        for gone in ["cold starts", "CPU steal", "subscribed", "SLO met"] {
+            assert!(!head.contains(gone), "{gone}: {head}");
+        }
+        assert!(head.ends_with("<th>reason</th></tr>"), "{head}");
+        assert!(
+            verdicts
+                .contains("<td class=\"why\">fewer requests than the minimum: 100 &lt; 1000</td>"),
+            "{verdicts}"
+        );
+        let cold = page(vec![all(0, 0), all(1, 3)]);
+        assert!(cold.contains("<th>cold starts</th>"));
+    }
+
     #[test]
     fn the_page_leads_with_the_recommendation_and_its_pareto_chart() {
         let all = |point: usize, rps: f64, p99_us: f64, rss: f64| crate::report::Row {
