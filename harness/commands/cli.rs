@@ -359,7 +359,7 @@ pub(crate) struct RunArgs {
     /// The sweep axes: one flag per scenario key of each axis, declared with the axis.
     #[command(flatten)]
     pub(crate) axes: AxisFlags,
-    /// Output folder: the results, and `scenario.toml`. Default: `reports/<first model's stem>`.
+    /// Output folder: the results, and `scenario.toml`. Default: `reports/<models' stems joined by +>`.
     /// A folder holding an earlier run's results is refused unless --force.
     #[arg(long, short)]
     pub(crate) out: Option<PathBuf>,

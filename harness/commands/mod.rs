@@ -174,11 +174,11 @@ pub(crate) fn sweep(args: SweepArgs, ort_lib: Option<&Path>) -> anyhow::Result<E
 /// sweep it, so `bench sweep --scenario OUT/scenario.toml` repeats the run.
 pub(crate) fn run(args: RunArgs, ort_lib: Option<&Path>) -> anyhow::Result<ExitCode> {
     use toml::Value;
-    let first = starter::model_names(&args.models)[0].clone();
+    let name = run_name(&starter::model_names(&args.models));
     let out_dir = args
         .out
         .clone()
-        .unwrap_or_else(|| PathBuf::from("reports").join(&first));
+        .unwrap_or_else(|| PathBuf::from("reports").join(&name));
     let mut settings: Vec<(&'static str, String, Value)> = Vec::new();
     let duration =
         |d: std::time::Duration| Value::String(humantime::format_duration(d).to_string());
@@ -219,7 +219,7 @@ pub(crate) fn run(args: RunArgs, ort_lib: Option<&Path>) -> anyhow::Result<ExitC
         shapes: args.shapes.clone(),
         inputs: args.inputs.clone(),
         test_data: args.test_data.clone(),
-        name: first,
+        name,
         settings,
         command: command_line(),
     };
@@ -287,6 +287,18 @@ fn out_name(dir: &Path, given: bool) -> String {
         format!("--out {}", dir.display())
     } else {
         format!("the output folder {} (the default --out)", dir.display())
+    }
+}
+
+/// The name of a `bench run` of these models (its scenario's `name` and default folder): the
+/// models' names joined with `+` (`mlp+det`), or for more than three, the first two and how many
+/// more (`mlp+det+3-more`). A run of several models used to take the first one's name alone.
+fn run_name(models: &[String]) -> String {
+    const NAMED: usize = 3;
+    if models.len() <= NAMED {
+        models.join("+")
+    } else {
+        format!("{}+{}-more", models[..2].join("+"), models.len() - 2)
     }
 }
 
@@ -540,6 +552,16 @@ pub(crate) fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {
     // Beside the report, the run's numbers for github-action-benchmark (not listed: the two
     // report files end the output, and scripts read them there).
     compare::write_run_benchmark_json(&args.dir)?;
+    if !asked.is_empty() {
+        eprintln!(
+            "bench report: the report for these objectives is in {} and {}; the sweep's {} and {} \
+             are left as they were",
+            report::HTML_SLO_FILE,
+            report::SUMMARY_SLO_FILE,
+            report::HTML_FILE,
+            report::SUMMARY_FILE
+        );
+    }
     print!("{}", r.text);
     for path in &r.paths {
         println!("{}", path.display());
@@ -731,4 +753,16 @@ pub(crate) fn completions(shell: clap_complete::Shell) -> anyhow::Result<ExitCod
         &mut std::io::stdout(),
     );
     Ok(ExitCode::Ok)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_run_is_named_after_its_models() {
+        let names =
+            |n: &[&str]| super::run_name(&n.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        assert_eq!(names(&["yolo"]), "yolo");
+        assert_eq!(names(&["a", "b", "c"]), "a+b+c");
+        assert_eq!(names(&["a", "b", "c", "d", "e"]), "a+b+3-more");
+    }
 }

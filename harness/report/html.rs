@@ -31,10 +31,13 @@ body { font-family: system-ui, -apple-system, 'Segoe UI', sans-serif; color: #22
   max-width: 1000px; padding: 0 1rem; line-height: 1.45; }
 h1 { font-size: 1.6rem; margin-bottom: 0.2rem; } h2 { font-size: 1.25rem; margin-top: 2.2rem; }
 .sub { color: #555; margin-top: 0; }
-table { border-collapse: collapse; font-size: 0.9rem; }
-th { white-space: nowrap; }
-th, td { border-bottom: 1px solid #ddd; padding: 0.25rem 0.6rem; text-align: left; vertical-align: top; }
-td.n { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+div.table { overflow-x: auto; max-width: 100%; }
+table { border-collapse: collapse; font-size: 0.85rem; width: 100%; }
+th { vertical-align: bottom; }
+th, td { border-bottom: 1px solid #ddd; padding: 0.2rem 0.45rem; text-align: left; vertical-align: top; }
+td { white-space: nowrap; }
+td.n { text-align: right; font-variant-numeric: tabular-nums; }
+td.why { white-space: normal; min-width: 16rem; width: 100%; }
 td code { white-space: nowrap; }
 tr.invalid td { background: #fdecea; } tr.best td { background: #e8f5e9; }
 p.chosen { background: #e8f5e9; padding: 0.5rem 0.8rem; border-left: 4px solid #008c3c; }
@@ -149,40 +152,111 @@ fn verdicts(h: &mut String, r: &View) {
         h.push_str("<p class=\"warn\">No point has finished: results.csv has no rows.</p>\n");
         return;
     }
-    h.push_str(
-        "<table>\n<thead><tr><th>#</th><th>point</th><th>valid</th><th>reason</th>\
-         <th>SLO met</th><th>requests/s</th><th>p50</th><th>p99</th><th>p99.9</th>\
-         <th>cold starts</th><th>CPU steal</th><th>oversubscribed</th></tr></thead>\n<tbody>\n",
-    );
     let best_id = r.best().map(|b| b.point_id.clone());
-    for a in &alls {
-        let class = if !a.valid {
-            " class=\"invalid\""
-        } else if Some(&a.point_id) == best_id.as_ref() {
-            " class=\"best\""
-        } else {
-            ""
-        };
-        let _ = writeln!(
-            h,
-            "<tr{class}><td class=\"n\">{}</td><td><code>{}</code></td><td>{}</td><td>{}</td>\
-             <td>{}</td><td class=\"n\">{:.0}</td><td class=\"n\">{}</td><td class=\"n\">{}</td>\
-             <td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td>{}</td></tr>",
-            a.point,
-            esc(&a.point_id),
-            if a.valid { "yes" } else { "no" },
-            esc(&super::point_reason(&r.rows, a)),
-            a.slo_met.map_or("", |m| if m { "yes" } else { "no" }),
-            a.throughput_rps,
-            esc(&human_us(a.latency_p50_us)),
-            esc(&human_us(a.latency_p99_us)),
-            esc(&human_us(a.latency_p999_us)),
-            a.cold_starts,
-            esc(&console::steal(a.cpu_steal_pct)),
-            if a.oversubscribed { "yes" } else { "no" },
-        );
+    let classes: Vec<&str> = alls
+        .iter()
+        .map(|a| {
+            if !a.valid {
+                "invalid"
+            } else if Some(&a.point_id) == best_id.as_ref() {
+                "best"
+            } else {
+                ""
+            }
+        })
+        .collect();
+    let col = |head, class, optional, cell: &dyn Fn(&Row) -> String| Column {
+        head,
+        class,
+        optional,
+        cells: alls.iter().map(|a| cell(a)).collect(),
+    };
+    table(
+        h,
+        &classes,
+        vec![
+            col("#", "n", false, &|a| a.point.to_string()),
+            col("point", "", false, &|a| {
+                format!("<code>{}</code>", esc(&a.point_id))
+            }),
+            col("valid", "", false, &|a| yes_no(a.valid).into()),
+            col("SLO met", "", true, &|a| {
+                a.slo_met.map_or("", yes_no).into()
+            }),
+            col("requests/s", "n", false, &|a| {
+                format!("{:.0}", a.throughput_rps)
+            }),
+            col("p50", "n", false, &|a| {
+                esc(&console::latency(a, a.latency_p50_us))
+            }),
+            col("p99", "n", false, &|a| {
+                esc(&console::latency(a, a.latency_p99_us))
+            }),
+            col("p99.9", "n", false, &|a| {
+                esc(&console::latency(a, a.latency_p999_us))
+            }),
+            col("cold starts", "n", true, &|a| a.cold_starts.to_string()),
+            col("CPU steal", "n", true, &|a| {
+                esc(&console::steal(a.cpu_steal_pct))
+            }),
+            col("over&shy;subscribed", "", true, &|a| {
+                yes_no(a.oversubscribed).into()
+            }),
+            col("reason", "why", false, &|a| {
+                esc(&super::point_reason(&r.rows, a))
+            }),
+        ],
+    );
+}
+
+fn yes_no(b: bool) -> &'static str {
+    if b { "yes" } else { "no" }
+}
+
+/// A column of a table: its header (HTML), the class of its cells, and each row's cell (HTML).
+struct Column {
+    head: &'static str,
+    class: &'static str,
+    /// Left out of the table when no cell of it says anything ([`says_nothing`]).
+    optional: bool,
+    cells: Vec<String>,
+}
+
+/// A cell that says nothing: empty, `none`, `no`, `0` or `0.0%`. A column of them is left out, so
+/// that a table of 32 points keeps its room for the reasons.
+fn says_nothing(cell: &str) -> bool {
+    matches!(cell, "" | "none" | "no" | "0" | "0.0%")
+}
+
+/// Writes a table of `columns` (one cell per row each, `row_class` per row), left out the
+/// optional columns that say nothing, in a `div.table` that scrolls sideways should the table be
+/// wider than the page; the `why` column takes the width left and wraps.
+fn table(h: &mut String, row_class: &[&str], columns: Vec<Column>) {
+    let columns: Vec<Column> = columns
+        .into_iter()
+        .filter(|c| !c.optional || !c.cells.iter().all(|cell| says_nothing(cell)))
+        .collect();
+    h.push_str("<div class=\"table\"><table>\n<thead><tr>");
+    for c in &columns {
+        let _ = write!(h, "<th>{}</th>", c.head);
     }
-    h.push_str("</tbody>\n</table>\n");
+    h.push_str("</tr></thead>\n<tbody>\n");
+    for (i, class) in row_class.iter().enumerate() {
+        if class.is_empty() {
+            h.push_str("<tr>");
+        } else {
+            let _ = write!(h, "<tr class=\"{class}\">");
+        }
+        for c in &columns {
+            if c.class.is_empty() {
+                let _ = write!(h, "<td>{}</td>", c.cells[i]);
+            } else {
+                let _ = write!(h, "<td class=\"{}\">{}</td>", c.class, c.cells[i]);
+            }
+        }
+        h.push_str("</tr>\n");
+    }
+    h.push_str("</tbody>\n</table></div>\n");
 }
 
 /// Latency by percentile, one line per point, from the histogram logs.
@@ -305,34 +379,46 @@ fn recommendation(h: &mut String, c: &Choice, scenario_slo: bool) {
              missed.</p>\n",
         ),
     }
-    h.push_str(
-        "<table>\n<thead><tr><th>#</th><th>point</th><th>requests/s</th>\
-         <th>p99 (cold starts counted)</th><th>memory</th><th>cold starts</th><th>CPU steal</th>\
-         <th>oversubscribed</th><th>verdict</th></tr></thead>\n<tbody>\n",
-    );
-    for p in &c.points {
-        let class = match p.verdict {
-            Verdict::Chosen => " class=\"best\"",
-            Verdict::Invalid(_) | Verdict::Missed(_) => " class=\"invalid\"",
+    let classes: Vec<&str> = c
+        .points
+        .iter()
+        .map(|p| match p.verdict {
+            Verdict::Chosen => "best",
+            Verdict::Invalid(_) | Verdict::Missed(_) => "invalid",
             Verdict::Outdone(_) => "",
-        };
-        let _ = writeln!(
-            h,
-            "<tr{class}><td class=\"n\">{}</td><td><code>{}</code></td>\
-             <td class=\"n\">{:.0}</td><td class=\"n\">{}</td><td class=\"n\">{:.0} MiB</td>\
-             <td>{}</td><td class=\"n\">{}</td><td>{}</td><td>{}</td></tr>",
-            p.point,
-            esc(&p.point_id),
-            p.throughput_rps,
-            esc(&human_us(p.measured.p99_us)),
-            p.rss_mib,
-            esc(&console::cold_starts(p)),
-            esc(&console::steal(p.cpu_steal_pct)),
-            if p.oversubscribed { "yes" } else { "no" },
-            esc(&p.verdict.to_string()),
-        );
-    }
-    h.push_str("</tbody>\n</table>\n");
+        })
+        .collect();
+    let col = |head, class, optional, cell: &dyn Fn(&choose::Judged) -> String| Column {
+        head,
+        class,
+        optional,
+        cells: c.points.iter().map(cell).collect(),
+    };
+    table(
+        h,
+        &classes,
+        vec![
+            col("#", "n", false, &|p| p.point.to_string()),
+            col("point", "", false, &|p| {
+                format!("<code>{}</code>", esc(&p.point_id))
+            }),
+            col("requests/s", "n", false, &|p| {
+                format!("{:.0}", p.throughput_rps)
+            }),
+            col("p99 (cold starts counted)", "n", false, &|p| {
+                esc(&human_us(p.measured.p99_us))
+            }),
+            col("memory", "n", false, &|p| format!("{:.0} MiB", p.rss_mib)),
+            col("cold starts", "", true, &|p| esc(&console::cold_starts(p))),
+            col("CPU steal", "n", true, &|p| {
+                esc(&console::steal(p.cpu_steal_pct))
+            }),
+            col("over&shy;subscribed", "", true, &|p| {
+                yes_no(p.oversubscribed).into()
+            }),
+            col("verdict", "why", false, &|p| esc(&p.verdict.to_string())),
+        ],
+    );
 }
 
 /// The judged points as the Pareto chart draws them.
@@ -400,6 +486,41 @@ mod tests {
         );
     }
 
+    /// Regression (issue 24): at 32 points the verdict column was squeezed to a few words a line
+    /// beside columns that said nothing; those are left out, and the reason comes last.
+    #[test]
+    fn columns_that_say_nothing_are_left_out() {
+        let all = |point: usize, cold_starts: u64| crate::report::Row {
+            point,
+            point_id: format!("w{point}"),
+            model: "all".into(),
+            kind: "all".into(),
+            requests: 100,
+            cold_starts,
+            valid: false,
+            reason: "fewer requests than the minimum: 100 < 1000".into(),
+            ..crate::report::Row::default()
+        };
+        let page = |rows| {
+            let view = crate::report::view::tests::view(rows, &choose::Objectives::default());
+            html(&view).unwrap()
+        };
+        let quiet = page(vec![all(0, 0), all(1, 0)]);
+        let verdicts = &quiet[quiet.find("id=\"verdicts\"").unwrap()..];
+        let head = &verdicts[..verdicts.find("</thead>").unwrap()];
+        for gone in ["cold starts", "CPU steal", "subscribed", "SLO met"] {
+            assert!(!head.contains(gone), "{gone}: {head}");
+        }
+        assert!(head.ends_with("<th>reason</th></tr>"), "{head}");
+        assert!(
+            verdicts
+                .contains("<td class=\"why\">fewer requests than the minimum: 100 &lt; 1000</td>"),
+            "{verdicts}"
+        );
+        let cold = page(vec![all(0, 0), all(1, 3)]);
+        assert!(cold.contains("<th>cold starts</th>"));
+    }
+
     #[test]
     fn the_page_leads_with_the_recommendation_and_its_pareto_chart() {
         let all = |point: usize, rps: f64, p99_us: f64, rss: f64| crate::report::Row {
@@ -443,8 +564,8 @@ mod tests {
         let table = &page[at("id=\"recommendation\"")..at("id=\"pareto\"")];
         assert!(
             table.contains(
-                "<td class=\"n\">3.5%</td><td>yes</td><td>misses p99_ms &lt;= 6: 9 ms, 3 ms over \
-                 (+50%)</td>"
+                "<td class=\"n\">3.5%</td><td>yes</td><td class=\"why\">misses p99_ms &lt;= 6: 9 ms, \
+                 3 ms over (+50%)</td>"
             ),
             "steal and oversubscription beside the verdict: {table}"
         );

@@ -8,6 +8,8 @@
 //! - [`console`]: the summary table printed at the end.
 //! - [`html`], [`plots`], [`summary`]: `report.html` (charts as inline SVG) and `summary.md`,
 //!   rendered by [`render`] from a results directory that [`view`] reads back.
+//! - [`layout`]: what keeps those charts legible at many points: distinct colours, keys below the
+//!   plots, labels that do not overlap.
 //! - [`choose`]: "which deployment?": the point with the most throughput that meets every
 //!   objective, and why each other point lost; the report leads with it.
 //!
@@ -24,6 +26,7 @@ pub mod csv;
 pub mod hlog;
 pub mod html;
 pub mod json;
+pub mod layout;
 pub mod plots;
 pub mod results;
 pub mod summary;
@@ -44,6 +47,10 @@ use crate::scenario::slo::Measured;
 /// The file names [`render`] writes into the results directory.
 pub(crate) const HTML_FILE: &str = "report.html";
 pub(crate) const SUMMARY_FILE: &str = "summary.md";
+/// The files `bench report --slo`/`--max-rss-mib` writes instead, beside the sweep's own: a
+/// recommendation for objectives given later must not replace what the sweep wrote.
+pub(crate) const HTML_SLO_FILE: &str = "report-slo.html";
+pub(crate) const SUMMARY_SLO_FILE: &str = "summary-slo.md";
 
 /// Writes `report.html` and `summary.md` into `results_dir` and returns their paths; they
 /// recommend a point for the scenario's SLO, if it had one. Notes about parts that could not be
@@ -64,7 +71,9 @@ pub(crate) struct Rendered {
 }
 
 /// [`render`] for the objectives `asked` (`bench report --slo ... --max-rss-mib N`); without
-/// `--slo`, the scenario's `slo` from `run.json` applies (see [`view::objectives`]).
+/// `--slo`, the scenario's `slo` from `run.json` applies (see [`view::objectives`]). Objectives
+/// asked for go to [`HTML_SLO_FILE`] and [`SUMMARY_SLO_FILE`], leaving the sweep's own report as
+/// it was.
 pub(crate) fn render_with(
     results_dir: &Path,
     asked: &choose::Objectives,
@@ -73,11 +82,16 @@ pub(crate) fn render_with(
     for note in &view.notes {
         eprintln!("warning: report: {note}");
     }
-    let html_path = results_dir.join(HTML_FILE);
+    let (html_file, md_file) = if asked.is_empty() {
+        (HTML_FILE, SUMMARY_FILE)
+    } else {
+        (HTML_SLO_FILE, SUMMARY_SLO_FILE)
+    };
+    let html_path = results_dir.join(html_file);
     let page = html::html(&view)?;
     write_atomic(&html_path, page.as_bytes())
         .with_context(|| format!("cannot write {}", html_path.display()))?;
-    let md_path = results_dir.join(SUMMARY_FILE);
+    let md_path = results_dir.join(md_file);
     write_atomic(&md_path, summary::markdown(&view).as_bytes())
         .with_context(|| format!("cannot write {}", md_path.display()))?;
     let recommends = view.recommends();

@@ -10,6 +10,7 @@ use plotters::prelude::*;
 
 use super::Row;
 use super::console::human_us;
+use super::layout::{self, FONT, KeyEntry, Label, Rect, Swatch, color};
 
 /// A latency spectrum: `(1 / (1 - q), latency µs)` pairs, x rising, as HdrHistogram's
 /// "percentile distribution" plot draws them.
@@ -231,28 +232,6 @@ pub(crate) fn point_ids(rows: &[Row]) -> Vec<String> {
 }
 
 const WIDTH: u32 = 960;
-const FONT: &str = "sans-serif";
-
-fn color(i: usize) -> RGBColor {
-    // Okabe-Ito and Tableau-like hues that stay apart for colour-blind readers, then Palette99.
-    const BASE: [RGBColor; 8] = [
-        RGBColor(0, 114, 178),
-        RGBColor(230, 159, 0),
-        RGBColor(0, 158, 115),
-        RGBColor(204, 121, 167),
-        RGBColor(86, 180, 233),
-        RGBColor(213, 94, 0),
-        RGBColor(120, 120, 120),
-        RGBColor(240, 228, 66),
-    ];
-    match BASE.get(i) {
-        Some(c) => *c,
-        None => {
-            let (r, g, b) = Palette99::pick(i).rgb();
-            RGBColor(r, g, b)
-        }
-    }
-}
 
 type DrawResult<T> = Result<T, Box<dyn std::error::Error>>;
 
@@ -316,11 +295,22 @@ pub(crate) fn spectrum_svg(spectra: &[(String, Spectrum)]) -> DrawResult<String>
         ((y_lo * 0.8).max(0.001), (y_hi * 1.25).max(y_lo * 2.0))
     };
     let height = 480;
+    let key: Vec<KeyEntry> = drawn
+        .iter()
+        .enumerate()
+        .map(|(i, (name, _))| KeyEntry {
+            label: name.clone(),
+            color: color(i),
+            swatch: Swatch::Line,
+        })
+        .collect();
+    let key_px = layout::key_height(&key, WIDTH);
     let mut svg = String::new();
     {
-        let root = SVGBackend::with_string(&mut svg, (WIDTH, height)).into_drawing_area();
+        let root = SVGBackend::with_string(&mut svg, (WIDTH, height + key_px)).into_drawing_area();
         root.fill(&WHITE)?;
-        let mut chart = ChartBuilder::on(&root)
+        let (plot, below) = root.split_vertically(height);
+        let mut chart = ChartBuilder::on(&plot)
             .margin(12)
             .x_label_area_size(44)
             .y_label_area_size(72)
@@ -343,18 +333,10 @@ pub(crate) fn spectrum_svg(spectra: &[(String, Spectrum)]) -> DrawResult<String>
             .light_line_style(WHITE)
             .bold_line_style(BLACK.mix(0.12))
             .draw()?;
-        for (i, (name, s)) in drawn.iter().enumerate() {
-            let c = color(i);
-            chart
-                .draw_series(LineSeries::new(s.iter().copied(), c.stroke_width(2)))?
-                .label(name.as_str())
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(2))
-                });
+        for (i, (_, s)) in drawn.iter().enumerate() {
+            chart.draw_series(LineSeries::new(s.iter().copied(), color(i).stroke_width(2)))?;
         }
-        if !drawn.is_empty() {
-            legend(&mut chart, SeriesLabelPosition::LowerRight)?;
-        }
+        layout::draw_key(&below, &key)?;
         root.present()?;
     }
     Ok(inline(svg))
@@ -424,41 +406,77 @@ pub(crate) fn curves_svg(curves: &[Curve]) -> DrawResult<String> {
     let pts = || curves.iter().flat_map(|c| c.points.iter());
     let x_hi = pts().map(|p| p.throughput_rps).fold(1.0f64, f64::max) * 1.12;
     let (y_lo, y_hi) = latency_range(pts().map(|p| p.p99_us), (0.7, 1.4));
+    let key: Vec<KeyEntry> = curves
+        .iter()
+        .enumerate()
+        .map(|(i, c)| KeyEntry {
+            label: c.label.clone(),
+            color: color(i),
+            swatch: Swatch::Line,
+        })
+        .collect();
+    let (height, key_px) = (440, layout::key_height(&key, WIDTH));
     let mut svg = String::new();
     {
-        let root = SVGBackend::with_string(&mut svg, (WIDTH, 440)).into_drawing_area();
+        let root = SVGBackend::with_string(&mut svg, (WIDTH, height + key_px)).into_drawing_area();
         root.fill(&WHITE)?;
-        let mut chart = throughput_latency_chart(&root, x_hi, (y_lo, y_hi), "p99 latency")?;
+        let (plot, below) = root.split_vertically(height);
+        let mut chart = throughput_latency_chart(&plot, x_hi, (y_lo, y_hi), "p99 latency")?;
+        let at = |p: &CurvePoint| (p.throughput_rps, p.p99_us.max(y_lo));
+        let marks: Vec<_> = pts().map(|p| (at(p), 5, p.step.clone())).collect();
+        let mut placed = place_labels(&chart, &marks).into_iter();
         for (i, curve) in curves.iter().enumerate() {
             let c = color(i);
-            let line: Vec<(f64, f64)> = curve
-                .points
-                .iter()
-                .map(|p| (p.throughput_rps, p.p99_us.max(y_lo)))
-                .collect();
-            chart
-                .draw_series(LineSeries::new(line, c.stroke_width(2)))?
-                .label(curve.label.as_str())
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(2))
-                });
-            chart.draw_series(curve.points.iter().map(|p| {
+            chart.draw_series(LineSeries::new(
+                curve.points.iter().map(at),
+                c.stroke_width(2),
+            ))?;
+            let labels: Vec<_> = placed.by_ref().take(curve.points.len()).collect();
+            chart.draw_series(curve.points.iter().zip(labels).map(|(p, label)| {
                 let style = if p.valid {
                     c.filled()
                 } else {
                     c.stroke_width(2)
                 };
-                EmptyElement::at((p.throughput_rps, p.p99_us.max(y_lo)))
-                    + Circle::new((0, 0), 5, style)
-                    + Text::new(p.step.clone(), (7, -16), (FONT, 12).into_font())
+                EmptyElement::at(at(p)) + Circle::new((0, 0), 5, style) + label_text(&p.step, label)
             }))?;
         }
-        if !curves.is_empty() {
-            legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
-        }
+        layout::draw_key(&below, &key)?;
         root.present()?;
     }
     Ok(inline(svg))
+}
+
+/// Where the labels of markers go (each `(coordinate, radius px, text)`), in the chart's plotting
+/// area: see [`layout::place_labels`].
+fn place_labels<DB: DrawingBackend, CT: CoordTranslate<From = (f64, f64)>>(
+    chart: &ChartContext<'_, DB, CT>,
+    marks: &[((f64, f64), i32, String)],
+) -> Vec<Option<(i32, i32)>> {
+    let (xs, ys) = chart.plotting_area().get_pixel_range();
+    let bounds = Rect {
+        x0: xs.start,
+        y0: ys.start,
+        x1: xs.end,
+        y1: ys.end,
+    };
+    let labels: Vec<Label> = marks
+        .iter()
+        .map(|(at, radius, text)| Label {
+            at: chart.as_coord_spec().translate(at),
+            radius: *radius,
+            text: text.clone(),
+        })
+        .collect();
+    layout::place_labels(&labels, bounds)
+}
+
+/// A marker's label at its placed offset; nothing where it had no room.
+fn label_text(text: &str, offset: Option<(i32, i32)>) -> Text<'static, (i32, i32), String> {
+    match offset {
+        Some(o) => Text::new(text.to_string(), o, (FONT, 12).into_font()),
+        None => Text::new(String::new(), (0, 0), (FONT, 12).into_font()),
+    }
 }
 
 /// One point on the Pareto chart of throughput against p99.
@@ -512,57 +530,83 @@ pub(crate) fn pareto_svg(points: &[ParetoPoint], lines: SloLines) -> DrawResult<
         (0.6, 1.6),
     );
     let most_mib = points.iter().map(|p| p.rss_mib).fold(0.0f64, f64::max);
+    let front_color = color(0);
+    let line = |label: String, color| KeyEntry {
+        label,
+        color,
+        swatch: Swatch::Line,
+    };
+    let mut key = vec![line("Pareto front".into(), front_color)];
+    key.extend(
+        lines
+            .p99_us
+            .map(|b| line(format!("objective: p99 {}", human_us(b)), SLO_RED)),
+    );
+    key.extend(
+        lines
+            .throughput_rps
+            .map(|b| line(format!("objective: {b:.0} req/s"), SLO_RED)),
+    );
+    let (height, key_px) = (460, layout::key_height(&key, WIDTH));
     let mut svg = String::new();
     {
-        let root = SVGBackend::with_string(&mut svg, (WIDTH, 460)).into_drawing_area();
+        let root = SVGBackend::with_string(&mut svg, (WIDTH, height + key_px)).into_drawing_area();
         root.fill(&WHITE)?;
+        let (plot, below) = root.split_vertically(height);
         let mut chart = throughput_latency_chart(
-            &root,
+            &plot,
             x_hi,
             (y_lo, y_hi),
             "p99 latency, cold starts counted",
         )?;
         let at = |p: &ParetoPoint| (p.throughput_rps, p.p99_us.max(y_lo));
-        let front_color = color(0);
         let mut front: Vec<&ParetoPoint> = points.iter().filter(|p| p.on_front).collect();
         front.sort_by(|a, b| a.throughput_rps.total_cmp(&b.throughput_rps));
-        chart
-            .draw_series(LineSeries::new(
-                front.iter().map(|p| at(p)),
-                front_color.stroke_width(2),
-            ))?
-            .label("Pareto front")
-            .legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 18, y)], front_color.stroke_width(2))
-            });
+        chart.draw_series(LineSeries::new(
+            front.iter().map(|p| at(p)),
+            front_color.stroke_width(2),
+        ))?;
         if let Some(bound) = lines.p99_us {
-            chart
-                .draw_series(DashedLineSeries::new(
-                    [(0.0, bound), (x_hi, bound)],
-                    6,
-                    4,
-                    SLO_RED.stroke_width(2),
-                ))?
-                .label(format!("objective: p99 {}", human_us(bound)))
-                .legend(|(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 18, y)], SLO_RED.stroke_width(2))
-                });
+            chart.draw_series(DashedLineSeries::new(
+                [(0.0, bound), (x_hi, bound)],
+                6,
+                4,
+                SLO_RED.stroke_width(2),
+            ))?;
         }
         if let Some(bound) = lines.throughput_rps {
-            chart
-                .draw_series(DashedLineSeries::new(
-                    [(bound, y_lo), (bound, y_hi)],
-                    6,
-                    4,
-                    SLO_RED.stroke_width(2),
-                ))?
-                .label(format!("objective: {bound:.0} req/s"))
-                .legend(|(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 18, y)], SLO_RED.stroke_width(2))
-                });
+            chart.draw_series(DashedLineSeries::new(
+                [(bound, y_lo), (bound, y_hi)],
+                6,
+                4,
+                SLO_RED.stroke_width(2),
+            ))?;
+        }
+        // Labels by priority: the recommended point, the front, the other valid points, the
+        // invalid ones; a label with no room is left out (the tables name every point).
+        let rank = |p: &ParetoPoint| (!p.chosen, !p.on_front, !p.valid);
+        let mut order: Vec<usize> = (0..points.len()).collect();
+        order.sort_by_key(|&i| rank(&points[i]));
+        let text = |p: &ParetoPoint| {
+            if p.chosen || p.on_front {
+                format!("{} · {:.0} MiB", p.label, p.rss_mib)
+            } else {
+                p.label.clone()
+            }
+        };
+        let marks: Vec<_> = order
+            .iter()
+            .map(|&i| {
+                let p = &points[i];
+                (at(p), marker_radius(p.rss_mib, most_mib) + 4, text(p))
+            })
+            .collect();
+        let mut labels = vec![None; points.len()];
+        for (&i, o) in order.iter().zip(place_labels(&chart, &marks)) {
+            labels[i] = o;
         }
         let other = color(6);
-        chart.draw_series(points.iter().map(|p| {
+        chart.draw_series(points.iter().zip(labels).map(|(p, label)| {
             let r = marker_radius(p.rss_mib, most_mib);
             let style = if !p.valid {
                 other.stroke_width(2)
@@ -579,13 +623,9 @@ pub(crate) fn pareto_svg(points: &[ParetoPoint], lines: SloLines) -> DrawResult<
             EmptyElement::at(at(p))
                 + Circle::new((0, 0), r, style)
                 + Circle::new((0, 0), r + 4, ring)
-                + Text::new(
-                    format!("{} · {:.0} MiB", p.label, p.rss_mib),
-                    (r + 4, -r - 12),
-                    (FONT, 12).into_font(),
-                )
+                + label_text(&text(p), label)
         }))?;
-        legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
+        layout::draw_key(&below, &key)?;
         root.present()?;
     }
     Ok(inline(svg))
@@ -599,9 +639,6 @@ pub(crate) enum BarMetric {
     Throughput,
 }
 
-/// The share of a bar chart's value axis left empty on the right, for the legend.
-const LEGEND_ROOM: f64 = 0.25;
-
 /// Horizontal grouped bars: one group per point (top to bottom in point order), one bar per model.
 pub(crate) fn model_bars_svg(
     points: &[String],
@@ -611,13 +648,24 @@ pub(crate) fn model_bars_svg(
     let n = points.len().max(1);
     let m = models.len().max(1);
     let row_px = (m as u32 * 12 + 10).max(26);
-    let height = 90 + n as u32 * row_px + 20 * m.div_ceil(4) as u32;
+    let height = 90 + n as u32 * row_px;
+    let key: Vec<KeyEntry> = models
+        .iter()
+        .enumerate()
+        .map(|(j, b)| KeyEntry {
+            label: b.model.clone(),
+            color: color(j),
+            swatch: Swatch::Box,
+        })
+        .collect();
+    let key_px = layout::key_height(&key, WIDTH);
     let label_px = points.iter().map(|p| p.len()).max().unwrap_or(4) as u32 * 7 + 16;
     let vals = || models.iter().flat_map(|b| b.values.iter().flatten());
     let mut svg = String::new();
     {
-        let root = SVGBackend::with_string(&mut svg, (WIDTH, height)).into_drawing_area();
+        let root = SVGBackend::with_string(&mut svg, (WIDTH, height + key_px)).into_drawing_area();
         root.fill(&WHITE)?;
+        let (plot, below) = root.split_vertically(height);
         // Point i's group spans y in [n-1-i, n-i] thousandths, so the first point is at the top.
         // (Integer coordinates: plotters formats custom ticks of integer axes only.)
         const UNIT: i32 = 1000;
@@ -635,7 +683,7 @@ pub(crate) fn model_bars_svg(
             let top = (n_i - i as i32) * UNIT - UNIT / 10 - j as i32 * slot;
             (top - slot * 9 / 10, top)
         };
-        let mut builder = ChartBuilder::on(&root);
+        let mut builder = ChartBuilder::on(&plot);
         builder
             .margin(12)
             .x_label_area_size(40)
@@ -651,10 +699,7 @@ pub(crate) fn model_bars_svg(
                     (1.0, 1000.0)
                 } else {
                     let lo = (lo * 0.5).max(0.001);
-                    (
-                        lo,
-                        lo * (hi.max(lo * 2.0) / lo).powf(1.0 / (1.0 - LEGEND_ROOM)),
-                    )
+                    (lo, hi.max(lo * 2.0) * 1.1)
                 };
                 let mut chart = builder.build_cartesian_2d(
                     (lo..hi).log_scale().with_key_points(log_ticks(lo, hi)),
@@ -683,17 +728,11 @@ pub(crate) fn model_bars_svg(
                             rects.push(Rectangle::new([(lo, y0), (p50.max(lo), y1)], c.filled()));
                         }
                     }
-                    chart
-                        .draw_series(rects)?
-                        .label(b.model.as_str())
-                        .legend(move |(x, y)| {
-                            Rectangle::new([(x, y - 5), (x + 14, y + 5)], c.filled())
-                        });
+                    chart.draw_series(rects)?;
                 }
-                legend(&mut chart, SeriesLabelPosition::LowerRight)?;
             }
             BarMetric::Throughput => {
-                let hi = vals().map(|v| v.2).fold(1.0f64, f64::max) / (1.0 - LEGEND_ROOM);
+                let hi = vals().map(|v| v.2).fold(1.0f64, f64::max) * 1.05;
                 let mut chart =
                     builder.build_cartesian_2d(0.0..hi, (0..n_i * UNIT).with_key_points(y_keys))?;
                 chart
@@ -714,37 +753,14 @@ pub(crate) fn model_bars_svg(
                             Rectangle::new([(0.0, y0), (rps, y1)], c.filled())
                         })
                     });
-                    chart
-                        .draw_series(rects)?
-                        .label(b.model.as_str())
-                        .legend(move |(x, y)| {
-                            Rectangle::new([(x, y - 5), (x + 14, y + 5)], c.filled())
-                        });
+                    chart.draw_series(rects)?;
                 }
-                legend(&mut chart, SeriesLabelPosition::LowerRight)?;
             }
         }
+        layout::draw_key(&below, &key)?;
         root.present()?;
     }
     Ok(inline(svg))
-}
-
-/// Draws the chart's series labels in one style for every chart.
-fn legend<'a, DB: DrawingBackend + 'a, CT: CoordTranslate>(
-    chart: &mut ChartContext<'a, DB, CT>,
-    position: SeriesLabelPosition,
-) -> DrawResult<()>
-where
-    DB::ErrorType: 'static,
-{
-    chart
-        .configure_series_labels()
-        .position(position)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK.mix(0.3))
-        .label_font((FONT, 12))
-        .draw()?;
-    Ok(())
 }
 
 #[cfg(test)]

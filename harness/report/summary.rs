@@ -150,9 +150,9 @@ pub(crate) fn markdown(r: &View) -> String {
             cell(&super::point_reason(&r.rows, a)),
             a.slo_met.map_or("", |m| if m { "yes" } else { "no" }),
             a.throughput_rps,
-            human_us(a.latency_p50_us),
-            human_us(a.latency_p99_us),
-            human_us(a.latency_p999_us),
+            console::latency(a, a.latency_p50_us),
+            console::latency(a, a.latency_p99_us),
+            console::latency(a, a.latency_p999_us),
             a.cold_starts,
             console::steal(a.cpu_steal_pct),
             if a.oversubscribed { "yes" } else { "no" }
@@ -181,8 +181,21 @@ mod tests {
             valid,
             reason: reason.into(),
             slo_met: Some(valid),
+            requests: 1_000,
             ..Row::default()
         }
+    }
+
+    /// Regression (issue 24): a point with no successful request showed `0 µs` percentiles.
+    #[test]
+    fn a_point_with_no_success_has_no_latency() {
+        let mut failed = all(0, "w1-c1", 0.0, false, "109 failed request(s)");
+        (failed.requests, failed.errors) = (0, 109);
+        let md = markdown(&crate::report::view::tests::view(
+            vec![failed],
+            &Objectives::default(),
+        ));
+        assert!(md.contains("| 0 | – | – | – |"), "{md}");
     }
 
     #[test]

@@ -6,9 +6,11 @@
 //! - [`point`]: measures one point and returns a typed [`point::PointResult`] (also used by
 //!   `bench capacity` for each probe);
 //! - [`rows`]: turns a point's phases into CSV rows and verdicts;
+//! - [`progress`]: what a person sees meanwhile (a bar with the time left, or a line per point);
 //! - [`setup`]: what each worker of a point is told to load and how.
 
 pub mod point;
+pub mod progress;
 pub mod rows;
 pub mod setup;
 
@@ -16,7 +18,6 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::pool::runtime::ortlib::OrtLib;
 use crate::report::Row;
@@ -80,7 +81,9 @@ pub(crate) async fn sweep(
         .iter()
         .filter(|p| !done.contains(&p.id))
         .collect();
-    let bar = progress_bar(opts.progress, todo.len() * rounds);
+    let per_step = if rounds > 1 { 1 } else { trials };
+    let expected = progress::Eta::expected_step(scenario, per_step);
+    let mut bar = progress::Progress::new(opts.progress, todo.len(), rounds, expected);
     warn_oversubscribed(&todo, &bar);
     let mut outcome = Outcome::Clean;
     let mut measured: Vec<Vec<point::Measured>> = todo.iter().map(|_| Vec::new()).collect();
@@ -91,10 +94,10 @@ pub(crate) async fn sweep(
                 break 'rounds;
             }
             if finished[k] {
-                bar.inc(1);
+                bar.skip();
                 continue;
             }
-            bar.set_message(if rounds > 1 {
+            bar.start(if rounds > 1 {
                 format!("trial {}/{rounds} of {}", round + 1, point.id)
             } else {
                 point.id.clone()
@@ -124,7 +127,7 @@ pub(crate) async fn sweep(
                 end.dropped_point = Some(point.id.clone());
                 break 'rounds;
             }
-            bar.inc(1);
+            bar.done(&point.id, result.as_ref().map(|r| &r.rows[..]));
             let Some(result) = result else {
                 continue;
             };
@@ -134,7 +137,7 @@ pub(crate) async fn sweep(
             }
         }
     }
-    bar.finish_and_clear();
+    bar.finish();
     signal.abort();
     let signal = signal.await.ok().flatten();
     if let Some(sig) = signal.or_else(|| cancel.borrow().then_some(libc::SIGINT)) {
@@ -193,23 +196,9 @@ fn open_reporters(
     Ok((reporters, all_rows, done))
 }
 
-/// The progress bar over `steps` (points times rounds), hidden without `--progress`.
-fn progress_bar(shown: bool, steps: usize) -> ProgressBar {
-    let bar = if shown {
-        ProgressBar::new(steps as u64)
-    } else {
-        ProgressBar::hidden()
-    };
-    bar.set_style(
-        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg}")
-            .expect("valid template"),
-    );
-    bar
-}
-
 /// Warns, before anything runs, of each point that starts more threads than the machine has
 /// logical cores (it is measured anyway, and its rows say so).
-fn warn_oversubscribed(todo: &[&Point], bar: &ProgressBar) {
+fn warn_oversubscribed(todo: &[&Point], bar: &progress::Progress) {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     for point in todo {
         if crate::scenario::limits::footprint(point).threads > cores {
@@ -235,7 +224,7 @@ fn report_point(
     reporters: &mut Reporters,
     point: &Point,
     result: point::PointResult,
-    bar: &ProgressBar,
+    bar: &progress::Progress,
     all_rows: &mut Vec<Row>,
 ) -> anyhow::Result<bool> {
     let point::PointResult {

@@ -35,6 +35,12 @@ fn lag_reason(lagged_pct: f64, steal_pct: Option<f64>, realtime: bool) -> Option
     ))
 }
 
+/// The reason a row's own failed requests give (none without): each row names only its own, so a
+/// model whose requests all succeeded is not blamed for another model's failures.
+fn failed_reason(errors: u64) -> Option<String> {
+    (errors > 0).then(|| format!("{errors} failed request(s)"))
+}
+
 /// A point's verdict before its rows are made.
 pub(crate) struct Verdict {
     /// Why the point is invalid; empty when valid.
@@ -57,9 +63,7 @@ pub(crate) fn verdict(
 ) -> Verdict {
     let mut reasons = Vec::new();
     let errors: u64 = all.iter().map(|s| s.errors).sum();
-    if errors > 0 {
-        reasons.push(format!("{errors} failed request(s)"));
-    }
+    reasons.extend(failed_reason(errors));
     if let Some(t) = trials.iter().position(|t| t.stable == Some(false)) {
         reasons.push(format!(
             "not stable within {} windows (trial {})",
@@ -457,6 +461,9 @@ impl PointRows<'_> {
             self.steal_pct,
         );
         (self.reasons, self.lagged, self.slo_met) = (v.reasons, v.lagged, v.slo_met);
+        // Failed requests are each row's own ([`PointRows::row`]), not the point's.
+        let failed = failed_reason(all.iter().map(|s| s.errors).sum());
+        self.reasons.retain(|r| Some(r) != failed.as_ref());
         let mut checks = vec![OutputChecks::default(); self.scenario.models.len()];
         for phase in self.warm.into_iter().chain(self.trials) {
             for (a, b) in checks.iter_mut().zip(&phase.checks) {
@@ -483,7 +490,10 @@ impl PointRows<'_> {
     ) -> Row {
         let per_trial = self.summaries(pick);
         let every = self.merged(pick);
-        let reasons = &self.reasons;
+        let reasons: Vec<String> = failed_reason(per_trial.iter().map(|s| s.errors).sum())
+            .into_iter()
+            .chain(self.reasons.iter().cloned())
+            .collect();
         let mut row = Row {
             model: name.into(),
             kind: kind.into(),
@@ -775,6 +785,62 @@ mod tests {
         );
         let fine = all_of(phase(100, 0, 0, 0));
         assert!(fine.valid && !fine.only_lagged, "{fine:?}");
+    }
+
+    /// Regression (issue 24): "109 failed request(s)" was the reason on every model's row, though
+    /// only one model failed; it belongs on that model's row and on `all`.
+    #[test]
+    fn failed_requests_are_blamed_on_the_failing_model_only() {
+        let s = crate::scenario::load_bytes(
+            b"[[model]]\nname = \"good\"\nsynthetic = { mean = \"1ms\" }\n\
+              [[model]]\nname = \"bad\"\nsynthetic = { mean = \"1ms\" }\n",
+            std::path::Path::new("s.toml"),
+        )
+        .unwrap();
+        let mut trial = phase(0, 0, 0, 0);
+        trial.result = WindowRecord::new(2, 0);
+        trial.checks = vec![OutputChecks::default(); 2];
+        trial.first_runs = vec![FirstRuns::default(); 2];
+        let t = Duration::from_micros(100);
+        let ok = Timing {
+            latency: t,
+            service: t,
+            lag: Duration::ZERO,
+            compute_ns: 50_000,
+        };
+        for _ in 0..200 {
+            trial.result.models[0].record_ok(ok);
+            trial.result.all.record_ok(ok);
+        }
+        for _ in 0..7 {
+            trial.result.models[1].record_error("runtime_error", "no", Duration::ZERO);
+            trial
+                .result
+                .all
+                .record_error("runtime_error", "no", Duration::ZERO);
+        }
+        let rows = rows(
+            &s,
+            &s.points[0],
+            &[],
+            None,
+            &[trial],
+            Memory::default(),
+            None,
+        );
+        let reason = |model: &str| {
+            let r = rows.iter().find(|r| r.model == model).unwrap();
+            r.reason.clone()
+        };
+        assert!(!reason("good").contains("failed"), "{rows:#?}");
+        assert!(
+            reason("bad").starts_with("7 failed request(s)"),
+            "{rows:#?}"
+        );
+        assert!(
+            reason("all").starts_with("7 failed request(s)"),
+            "{rows:#?}"
+        );
     }
 
     #[test]
