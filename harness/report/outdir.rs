@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 
 use crate::report::results::{CSV_FILE, JSON_FILE};
-use crate::report::{HTML_FILE, SUMMARY_FILE, hlog};
+use crate::report::{HTML_FILE, HTML_SLO_FILE, SUMMARY_FILE, SUMMARY_SLO_FILE, hlog};
 
 /// The file `bench capacity` writes into its output folder.
 pub(crate) const CAPACITY_CSV: &str = "capacity.csv";
@@ -52,6 +52,8 @@ impl Writer {
                 SUMMARY_FILE,
                 SMALLER_FILE,
                 BIGGER_FILE,
+                HTML_SLO_FILE,
+                SUMMARY_SLO_FILE,
             ],
             Writer::Run => &[
                 CSV_FILE,
@@ -60,6 +62,8 @@ impl Writer {
                 SUMMARY_FILE,
                 SMALLER_FILE,
                 BIGGER_FILE,
+                HTML_SLO_FILE,
+                SUMMARY_SLO_FILE,
                 RUN_SCENARIO,
             ],
             Writer::Capacity => &[CAPACITY_CSV],
@@ -306,6 +310,8 @@ mod tests {
             JSON_FILE,
             HTML_FILE,
             SUMMARY_FILE,
+            HTML_SLO_FILE,
+            SUMMARY_SLO_FILE,
             ".results.csv.tmp123",
         ] {
             touch(&d.join(f));
@@ -339,6 +345,8 @@ mod tests {
             JSON_FILE,
             HTML_FILE,
             SUMMARY_FILE,
+            HTML_SLO_FILE,
+            SUMMARY_SLO_FILE,
             ".results.csv.tmp123",
         ] {
             assert!(!d.join(gone).exists(), "{gone}");
