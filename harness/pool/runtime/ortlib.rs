@@ -43,6 +43,14 @@ fn fix_for(root: Option<&Path>) -> String {
 /// and `harness/main.rs`, among the current folder, the executable's folder and their parents. A
 /// copied binary has none, and its users are told what to install instead of a script they lack.
 pub(crate) fn checkout() -> Option<PathBuf> {
+    search_roots()
+        .into_iter()
+        .find(|r| r.join("scripts/setup.sh").is_file() && r.join("harness/main.rs").is_file())
+}
+
+/// The folders `bench` looks in for what ships beside it (a checkout, `.venv`, the worker
+/// script): the current folder, the executable's folder, and their parents, in that order.
+pub(crate) fn search_roots() -> Vec<PathBuf> {
     let mut roots: Vec<PathBuf> = Vec::new();
     if let Ok(cwd) = std::env::current_dir() {
         roots.extend(cwd.ancestors().map(Path::to_path_buf));
@@ -51,8 +59,6 @@ pub(crate) fn checkout() -> Option<PathBuf> {
         roots.extend(exe.ancestors().skip(1).map(Path::to_path_buf));
     }
     roots
-        .into_iter()
-        .find(|r| r.join("scripts/setup.sh").is_file() && r.join("harness/main.rs").is_file())
 }
 
 #[derive(Debug, thiserror::Error)]

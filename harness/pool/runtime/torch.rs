@@ -10,7 +10,7 @@
 //! `BENCH_TORCH_WORKER`, then `harness/python/bench_worker.py` in the same places, then in the source
 //! tree `bench` was built from.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// How to install PyTorch, for error messages: the set-up script from a checkout of the project,
 /// pip otherwise (a copied binary has no script).
@@ -34,18 +34,6 @@ pub(crate) struct TorchWorker {
     pub(crate) script: PathBuf,
 }
 
-/// The folders searched for `.venv` and the worker script: the current directory, the executable's
-/// folder, and their parents.
-fn roots() -> Vec<PathBuf> {
-    let mut roots: Vec<PathBuf> = Vec::new();
-    if let Ok(cwd) = std::env::current_dir() {
-        roots.extend(cwd.ancestors().map(Path::to_path_buf));
-    }
-    if let Ok(exe) = std::env::current_exe() {
-        roots.extend(exe.ancestors().skip(1).map(Path::to_path_buf));
-    }
-    roots
-}
 
 fn from_env(var: &str) -> Option<PathBuf> {
     std::env::var_os(var)
@@ -58,7 +46,7 @@ pub(crate) fn python() -> Result<PathBuf, String> {
     if let Some(p) = from_env("BENCH_PYTHON") {
         return Ok(p);
     }
-    roots()
+    super::ortlib::search_roots()
         .into_iter()
         .map(|r| r.join(".venv/bin/python"))
         .find(|p| p.is_file())
@@ -77,7 +65,7 @@ pub(crate) fn locate() -> Result<TorchWorker, String> {
     let python = python()?;
     let script = match from_env("BENCH_TORCH_WORKER") {
         Some(p) => p,
-        None => roots()
+        None => super::ortlib::search_roots()
             .into_iter()
             .chain(std::iter::once(PathBuf::from(env!("CARGO_MANIFEST_DIR"))))
             .map(|r| r.join(SCRIPT))
