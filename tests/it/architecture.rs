@@ -569,3 +569,40 @@ fn the_size_checks_count_code_not_literals_and_exempt_tests() {
     );
     assert!(!exempt.contains(&dir.path().join("x.rs")), "{exempt:?}");
 }
+
+/// `scripts/test.sh` runs the timing tests apart by their path (`::alone::`): a test that takes
+/// `common::exclusive()` outside a `mod alone` would run beside the others' sweeps there, and a
+/// `mod alone` without one would sit idle in the second phase.
+#[test]
+fn the_tests_that_take_turns_alone_are_in_mod_alone_and_only_they() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        if name == "common.rs" || name == "main.rs" || name == "architecture.rs" {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        let (outside, inside) = match text.split_once("\nmod alone {") {
+            Some((o, i)) => (o, Some(i)),
+            None => (text.as_str(), None),
+        };
+        assert!(
+            !outside.contains("common::exclusive();"),
+            "{name}: a test takes common::exclusive() outside `mod alone`; move it into the file's `mod alone`"
+        );
+        if let Some(inside) = inside {
+            assert!(
+                inside.contains("common::exclusive();"),
+                "{name}: `mod alone` holds no test that takes common::exclusive()"
+            );
+            assert!(
+                !inside.contains("\nmod "),
+                "{name}: `mod alone` must be the file's last module"
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= 5, "only {checked} files with `mod alone`");
+}

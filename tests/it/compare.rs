@@ -35,74 +35,6 @@ fn compare(base: &Path, cand: &Path, extra: &[&str]) -> (i32, String, String) {
     )
 }
 
-/// Regression test for `bench compare`: two scenarios that differ only in the synthetic model's
-/// service time (5 ms, then 6.5 ms: 30% slower) must be flagged, naming the metric; a run compared
-/// with itself must not.
-#[test]
-fn regression_compare_flags_a_30pct_slower_service_time() {
-    // Exclusive: it measures latency, and a 30% change must stand out of the trials' spread.
-    let _heavy = common::exclusive();
-    let dir = tempfile::tempdir().unwrap();
-    let (base, slow) = (dir.path().join("base"), dir.path().join("slow"));
-    for (d, mean) in [(&base, "5ms"), (&slow, "6500us")] {
-        std::fs::create_dir_all(d).unwrap();
-        let run = common::sweep_in(d, &scenario(mean), &[]);
-        run.assert_ok_timing_aside();
-    }
-    // The two scenarios differ (the service time): refused, naming the difference.
-    let (code, _, err) = compare(&base, &slow, &[]);
-    assert_eq!(code, 2, "{err}");
-    assert!(
-        err.contains("the two runs are not comparable")
-            && err.contains("scenario: `slowdown` sha256"),
-        "{err}"
-    );
-    assert!(err.contains("--allow-different"), "{err}");
-    let md = dir.path().join("summary.md");
-    let (code, out, err) = compare(
-        &base,
-        &slow,
-        &["--markdown", md.to_str().unwrap(), "--allow-different"],
-    );
-    assert_eq!(code, 1, "a 30% slowdown is a regression\n{out}\n{err}");
-    assert!(out.contains("WARNING: the runs differ"), "{out}");
-    // Latency p50 grows by about 30% (the service time dominates it); its 95% interval comes
-    // from the trials' histograms in the hlog/ folder of each results directory, and excludes 0.
-    let p50 = out
-        .lines()
-        .find(|l| l.contains(" all ") && l.contains(" p50 "))
-        .unwrap_or_else(|| panic!("no p50 line for `all`:\n{out}"));
-    assert!(p50.contains("REGRESSION"), "{p50}");
-    let interval: Vec<f64> = p50
-        .split(['│', '┆'])
-        .find(|c| c.contains('…'))
-        .unwrap_or_else(|| panic!("no interval in {p50}"))
-        .split('…')
-        .map(|x| x.trim().trim_end_matches('%').parse().unwrap())
-        .collect();
-    assert!(
-        interval[0] > 10.0 && interval[0] < 30.0 && interval[1] > 30.0 - 5.0,
-        "{p50}"
-    );
-    let md = std::fs::read_to_string(&md).unwrap();
-    assert!(md.starts_with("## bench compare: "), "{md}");
-    assert!(
-        md.contains("**REGRESSION**") && md.contains("| w1-t1-pipe-cpu-c1 | all | p50 |"),
-        "{md}"
-    );
-
-    // The same run against itself: every change is 0.
-    let (code, out, err) = compare(&base, &base, &["--all"]);
-    assert_eq!(code, 0, "{out}\n{err}");
-    assert!(!out.contains("WARNING"), "{out}");
-    assert!(out.contains("0 regressions, 0 improvements"), "{out}");
-    assert!(!out.contains("REGRESSION"), "{out}");
-    // A results.csv works as well as its directory; the faster side improves.
-    let (code, out, _) = compare(&slow.join("results.csv"), &base, &["--allow-different"]);
-    assert_eq!(code, 0, "{out}");
-    assert!(out.contains("improvement"), "{out}");
-}
-
 const HEADER: &str = "point_id,model,trials,valid,throughput_rps,throughput_rps_min,throughput_rps_max,\
                       latency_p50_us,latency_p99_us,latency_p99_us_min,latency_p99_us_max";
 
@@ -304,4 +236,78 @@ fn named_baselines_and_benchmark_json() {
     let both = common::bench(&["compare", "--baseline", "main", "a", "b"]);
     assert_eq!(both.code, 2);
     assert!(both.stderr.contains("not both"), "{}", both.stderr);
+}
+
+/// The tests that measure time: they take `common::exclusive()`, and `scripts/test.sh` runs them
+/// by themselves after the others (`-- ::alone::`).
+mod alone {
+    use super::*;
+
+    /// Regression test for `bench compare`: two scenarios that differ only in the synthetic model's
+    /// service time (5 ms, then 6.5 ms: 30% slower) must be flagged, naming the metric; a run compared
+    /// with itself must not.
+    #[test]
+    fn regression_compare_flags_a_30pct_slower_service_time() {
+        // Exclusive: it measures latency, and a 30% change must stand out of the trials' spread.
+        let _heavy = common::exclusive();
+        let dir = tempfile::tempdir().unwrap();
+        let (base, slow) = (dir.path().join("base"), dir.path().join("slow"));
+        for (d, mean) in [(&base, "5ms"), (&slow, "6500us")] {
+            std::fs::create_dir_all(d).unwrap();
+            let run = common::sweep_in(d, &scenario(mean), &[]);
+            run.assert_ok_timing_aside();
+        }
+        // The two scenarios differ (the service time): refused, naming the difference.
+        let (code, _, err) = compare(&base, &slow, &[]);
+        assert_eq!(code, 2, "{err}");
+        assert!(
+            err.contains("the two runs are not comparable")
+                && err.contains("scenario: `slowdown` sha256"),
+            "{err}"
+        );
+        assert!(err.contains("--allow-different"), "{err}");
+        let md = dir.path().join("summary.md");
+        let (code, out, err) = compare(
+            &base,
+            &slow,
+            &["--markdown", md.to_str().unwrap(), "--allow-different"],
+        );
+        assert_eq!(code, 1, "a 30% slowdown is a regression\n{out}\n{err}");
+        assert!(out.contains("WARNING: the runs differ"), "{out}");
+        // Latency p50 grows by about 30% (the service time dominates it); its 95% interval comes
+        // from the trials' histograms in the hlog/ folder of each results directory, and excludes 0.
+        let p50 = out
+            .lines()
+            .find(|l| l.contains(" all ") && l.contains(" p50 "))
+            .unwrap_or_else(|| panic!("no p50 line for `all`:\n{out}"));
+        assert!(p50.contains("REGRESSION"), "{p50}");
+        let interval: Vec<f64> = p50
+            .split(['│', '┆'])
+            .find(|c| c.contains('…'))
+            .unwrap_or_else(|| panic!("no interval in {p50}"))
+            .split('…')
+            .map(|x| x.trim().trim_end_matches('%').parse().unwrap())
+            .collect();
+        assert!(
+            interval[0] > 10.0 && interval[0] < 30.0 && interval[1] > 30.0 - 5.0,
+            "{p50}"
+        );
+        let md = std::fs::read_to_string(&md).unwrap();
+        assert!(md.starts_with("## bench compare: "), "{md}");
+        assert!(
+            md.contains("**REGRESSION**") && md.contains("| w1-t1-pipe-cpu-c1 | all | p50 |"),
+            "{md}"
+        );
+
+        // The same run against itself: every change is 0.
+        let (code, out, err) = compare(&base, &base, &["--all"]);
+        assert_eq!(code, 0, "{out}\n{err}");
+        assert!(!out.contains("WARNING"), "{out}");
+        assert!(out.contains("0 regressions, 0 improvements"), "{out}");
+        assert!(!out.contains("REGRESSION"), "{out}");
+        // A results.csv works as well as its directory; the faster side improves.
+        let (code, out, _) = compare(&slow.join("results.csv"), &base, &["--allow-different"]);
+        assert_eq!(code, 0, "{out}");
+        assert!(out.contains("improvement"), "{out}");
+    }
 }

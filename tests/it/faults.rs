@@ -26,178 +26,6 @@ fn assert_lost_and_replaced_once(run: &Run, what: &str) {
     assert_accounted(run);
 }
 
-#[test]
-fn a_killed_worker_is_replaced_in_every_transfer_mode_and_nothing_is_lost() {
-    // Exclusive: a closed loop of 4 at 500 µs is thousands of requests a second (CPU-heavy), and
-    // the kill must land inside the 3 s point, with two seconds of it left to count requests in.
-    let _heavy = common::exclusive();
-    // The spin channel spins here even with more threads than CPUs (`spin = "always"`), so the
-    // kill lands on a side that may be spinning, not only on one parked on the socket.
-    for (mode, channel) in [
-        ("pipe", "socket"),
-        ("shm", "socket"),
-        ("index", "socket"),
-        ("pipe", "spin"),
-        ("shm", "spin"),
-        ("index", "spin"),
-    ] {
-        let transfer = format!("{mode} over {channel}");
-        let dir = tempfile::tempdir().unwrap();
-        let (run, _) = common::kill_a_worker(
-            dir.path(),
-            &format!(
-                "[[model]]\nname = \"m\"\nsynthetic = {{ mean = \"500us\", wait = \"sleep\" }}\n\
-                 [workload]\nwarmup_requests = 0\nduration = \"3s\"\n[load]\nconcurrency = 4\n\
-                 [transfer]\nspin = \"always\"\n\
-                 [sweep]\nworkers = 2\ntransfer = \"{mode}\"\nchannel = \"{channel}\"\n"
-            ),
-            common::SYNTHETIC_SERVING,
-            &transfer,
-        );
-        assert_lost_and_replaced_once(&run, &transfer);
-        assert!(run.num("all", "restart_ms_max") > 0.0, "{transfer}");
-        assert!(run.num("all", "errors") >= 1.0, "{transfer}");
-        // The killed worker's CPU time went with it: the workers' cost is unknown, not low.
-        let all = run.row("all");
-        assert_eq!(
-            (
-                all["worker_cpu_us_per_req"].as_str(),
-                all["cores_used"].as_str()
-            ),
-            ("", ""),
-            "{transfer}"
-        );
-        assert!(run.num("all", "parent_cpu_us_per_req") > 0.0, "{transfer}");
-        assert!(
-            run.stderr.contains("the workers' CPU time is unknown"),
-            "{transfer}: {}",
-            run.stderr
-        );
-        // The point went on after the replacement: requests kept completing for two more seconds.
-        assert!(
-            run.num("all", "requests") > 1000.0,
-            "{transfer}: {}",
-            run.num("all", "requests")
-        );
-    }
-}
-
-/// A worker that runs two requests at once (`worker_concurrency = 2`) is killed with both in
-/// flight, and more queued on its socket: every one of them fails as `worker_lost`, none hangs, the
-/// worker is replaced and the point goes on; every request sent is still counted once.
-#[test]
-fn a_killed_worker_with_concurrent_requests_in_flight_loses_them_all_and_nothing_hangs() {
-    let _heavy = common::exclusive();
-    for transfer in ["pipe", "shm"] {
-        let dir = tempfile::tempdir().unwrap();
-        let started = std::time::Instant::now();
-        let (run, _) = common::kill_a_worker(
-            dir.path(),
-            &format!(
-                "[[model]]\nname = \"m\"\nsynthetic = {{ mean = \"5ms\", wait = \"sleep\" }}\n\
-                 [workload]\nwarmup_requests = 0\nduration = \"3s\"\n[load]\nconcurrency = 6\n\
-                 [sweep]\nworkers = 2\nworker_concurrency = 2\ntransfer = \"{transfer}\"\n"
-            ),
-            common::SYNTHETIC_SERVING,
-            transfer,
-        );
-        assert!(
-            started.elapsed() < std::time::Duration::from_secs(30),
-            "{transfer}: nothing waited for the lost replies"
-        );
-        assert_lost_and_replaced_once(&run, transfer);
-        // Three requests were on the killed worker (6 in flight over 2 workers), two of them
-        // running: all are lost, none is left pending.
-        assert!(
-            run.num("all", "errors") >= 2.0,
-            "{transfer}: {}",
-            run.stderr
-        );
-        assert!(run.num("all", "requests") > 100.0, "{transfer}");
-        assert_eq!(run.row("all")["worker_concurrency"], "2");
-    }
-}
-
-#[test]
-fn a_hung_worker_times_out_and_is_replaced() {
-    // Exclusive: two hang-timeout-replace cycles (each a 300 ms hang, a 200 ms timeout and a worker
-    // start) must fit in the 2 s point, which a starved worker start can stretch past.
-    let _heavy = common::exclusive();
-    for channel in ["socket", "spin"] {
-        let run = common::sweep(
-            &format!(
-                "[[model]]\nname = \"m\"\nsynthetic = {{ mean = \"200us\", wait = \"sleep\", hang_after = \"300ms\" }}\n\
-                 [workload]\nwarmup_requests = 0\nduration = \"2s\"\nrequest_timeout = \"200ms\"\nreplace_after_timeouts = 2\n\
-                 [load]\nconcurrency = 2\n[transfer]\nspin = \"always\"\n[sweep]\nchannel = \"{channel}\"\n"
-            ),
-            &[],
-        );
-        assert_eq!(run.code, 1, "{channel}: {}", run.stderr);
-        assert!(
-            run.stderr.contains("timeout error(s)"),
-            "{channel}: {}",
-            run.stderr
-        );
-        // The replacement hangs 300 ms after its own first request too, so it is replaced again.
-        assert!(
-            run.num("all", "worker_restarts") >= 2.0,
-            "{channel}: {:?}",
-            run.row("all")
-        );
-        assert!(run.row("all")["reason"].contains("failed request"));
-        assert_eq!(run.row("all")["channel"], channel);
-        assert_accounted(&run);
-    }
-}
-
-/// SIGINT while the workers serve over the spinning channel: bench stops at once with 130, says
-/// the run was interrupted, and leaves no worker behind (a spinning worker, too, sees its parent
-/// go: the socket ends, and it dies with the parent).
-#[test]
-fn an_interrupt_during_a_spinning_point_leaves_no_worker() {
-    let _heavy = common::exclusive();
-    let dir = tempfile::tempdir().unwrap();
-    let scenario = dir.path().join("s.toml");
-    std::fs::write(
-        &scenario,
-        // The model sleeps, so a serving worker blocks and `wait_until_served` sees it (a worker
-        // that spins on both the channel and its model would hardly ever block).
-        "[[model]]\nname = \"m\"\nsynthetic = { mean = \"100us\", wait = \"sleep\" }\n\
-         [workload]\nwarmup_requests = 0\nduration = \"5s\"\n[load]\nconcurrency = 2\n\
-         [transfer]\nspin = \"always\"\n[sweep]\nworkers = 2\nchannel = \"spin\"\ntransfer = \"shm\"\n",
-    )
-    .unwrap();
-    let out = dir.path().join("out");
-    let started = std::time::Instant::now();
-    let child = common::spawn_sweep(&scenario, &out);
-    let pid = child.id();
-    let workers = common::wait_for_children(pid, 2);
-    assert_eq!(workers.len(), 2, "two workers started");
-    assert!(
-        common::wait_until_served(&workers, common::SYNTHETIC_SERVING),
-        "they serve"
-    );
-    // SAFETY: signalling our own child.
-    unsafe { libc::kill(pid as i32, libc::SIGINT) };
-    let out_put = child.wait_with_output();
-    assert_eq!(
-        out_put.status.code(),
-        Some(130),
-        "{}",
-        String::from_utf8_lossy(&out_put.stderr)
-    );
-    assert!(
-        started.elapsed() < std::time::Duration::from_secs(20),
-        "the interrupt did not wait for the 5 s point"
-    );
-    for w in workers {
-        assert!(common::is_gone(w), "worker {w} was left running");
-    }
-    let meta: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out.join("run.json")).unwrap()).unwrap();
-    assert_eq!(meta["interrupted"], true);
-}
-
 /// Starts a sweep of `scenario` into `dir`, waits until `points` points are written, sends `signal`
 /// and returns the exit code.
 fn interrupt_after(
@@ -531,4 +359,182 @@ fn a_worker_that_speaks_garbage_is_a_clear_error_not_a_panic() {
         "{stderr}"
     );
     assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+/// The tests that measure time: they take `common::exclusive()`, and `scripts/test.sh` runs them
+/// by themselves after the others (`-- ::alone::`).
+mod alone {
+    use super::*;
+
+    #[test]
+    fn a_killed_worker_is_replaced_in_every_transfer_mode_and_nothing_is_lost() {
+        // Exclusive: a closed loop of 4 at 500 µs is thousands of requests a second (CPU-heavy), and
+        // the kill must land inside the 3 s point, with two seconds of it left to count requests in.
+        let _heavy = common::exclusive();
+        // The spin channel spins here even with more threads than CPUs (`spin = "always"`), so the
+        // kill lands on a side that may be spinning, not only on one parked on the socket.
+        for (mode, channel) in [
+            ("pipe", "socket"),
+            ("shm", "socket"),
+            ("index", "socket"),
+            ("pipe", "spin"),
+            ("shm", "spin"),
+            ("index", "spin"),
+        ] {
+            let transfer = format!("{mode} over {channel}");
+            let dir = tempfile::tempdir().unwrap();
+            let (run, _) = common::kill_a_worker(
+                dir.path(),
+                &format!(
+                    "[[model]]\nname = \"m\"\nsynthetic = {{ mean = \"500us\", wait = \"sleep\" }}\n\
+                 [workload]\nwarmup_requests = 0\nduration = \"3s\"\n[load]\nconcurrency = 4\n\
+                 [transfer]\nspin = \"always\"\n\
+                 [sweep]\nworkers = 2\ntransfer = \"{mode}\"\nchannel = \"{channel}\"\n"
+                ),
+                common::SYNTHETIC_SERVING,
+                &transfer,
+            );
+            assert_lost_and_replaced_once(&run, &transfer);
+            assert!(run.num("all", "restart_ms_max") > 0.0, "{transfer}");
+            assert!(run.num("all", "errors") >= 1.0, "{transfer}");
+            // The killed worker's CPU time went with it: the workers' cost is unknown, not low.
+            let all = run.row("all");
+            assert_eq!(
+                (
+                    all["worker_cpu_us_per_req"].as_str(),
+                    all["cores_used"].as_str()
+                ),
+                ("", ""),
+                "{transfer}"
+            );
+            assert!(run.num("all", "parent_cpu_us_per_req") > 0.0, "{transfer}");
+            assert!(
+                run.stderr.contains("the workers' CPU time is unknown"),
+                "{transfer}: {}",
+                run.stderr
+            );
+            // The point went on after the replacement: requests kept completing for two more seconds.
+            assert!(
+                run.num("all", "requests") > 1000.0,
+                "{transfer}: {}",
+                run.num("all", "requests")
+            );
+        }
+    }
+
+    /// A worker that runs two requests at once (`worker_concurrency = 2`) is killed with both in
+    /// flight, and more queued on its socket: every one of them fails as `worker_lost`, none hangs, the
+    /// worker is replaced and the point goes on; every request sent is still counted once.
+    #[test]
+    fn a_killed_worker_with_concurrent_requests_in_flight_loses_them_all_and_nothing_hangs() {
+        let _heavy = common::exclusive();
+        for transfer in ["pipe", "shm"] {
+            let dir = tempfile::tempdir().unwrap();
+            let started = std::time::Instant::now();
+            let (run, _) = common::kill_a_worker(
+                dir.path(),
+                &format!(
+                    "[[model]]\nname = \"m\"\nsynthetic = {{ mean = \"5ms\", wait = \"sleep\" }}\n\
+                 [workload]\nwarmup_requests = 0\nduration = \"3s\"\n[load]\nconcurrency = 6\n\
+                 [sweep]\nworkers = 2\nworker_concurrency = 2\ntransfer = \"{transfer}\"\n"
+                ),
+                common::SYNTHETIC_SERVING,
+                transfer,
+            );
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(30),
+                "{transfer}: nothing waited for the lost replies"
+            );
+            assert_lost_and_replaced_once(&run, transfer);
+            // Three requests were on the killed worker (6 in flight over 2 workers), two of them
+            // running: all are lost, none is left pending.
+            assert!(
+                run.num("all", "errors") >= 2.0,
+                "{transfer}: {}",
+                run.stderr
+            );
+            assert!(run.num("all", "requests") > 100.0, "{transfer}");
+            assert_eq!(run.row("all")["worker_concurrency"], "2");
+        }
+    }
+
+    #[test]
+    fn a_hung_worker_times_out_and_is_replaced() {
+        // Exclusive: two hang-timeout-replace cycles (each a 300 ms hang, a 200 ms timeout and a worker
+        // start) must fit in the 2 s point, which a starved worker start can stretch past.
+        let _heavy = common::exclusive();
+        for channel in ["socket", "spin"] {
+            let run = common::sweep(
+                &format!(
+                    "[[model]]\nname = \"m\"\nsynthetic = {{ mean = \"200us\", wait = \"sleep\", hang_after = \"300ms\" }}\n\
+                 [workload]\nwarmup_requests = 0\nduration = \"2s\"\nrequest_timeout = \"200ms\"\nreplace_after_timeouts = 2\n\
+                 [load]\nconcurrency = 2\n[transfer]\nspin = \"always\"\n[sweep]\nchannel = \"{channel}\"\n"
+                ),
+                &[],
+            );
+            assert_eq!(run.code, 1, "{channel}: {}", run.stderr);
+            assert!(
+                run.stderr.contains("timeout error(s)"),
+                "{channel}: {}",
+                run.stderr
+            );
+            // The replacement hangs 300 ms after its own first request too, so it is replaced again.
+            assert!(
+                run.num("all", "worker_restarts") >= 2.0,
+                "{channel}: {:?}",
+                run.row("all")
+            );
+            assert!(run.row("all")["reason"].contains("failed request"));
+            assert_eq!(run.row("all")["channel"], channel);
+            assert_accounted(&run);
+        }
+    }
+
+    /// SIGINT while the workers serve over the spinning channel: bench stops at once with 130, says
+    /// the run was interrupted, and leaves no worker behind (a spinning worker, too, sees its parent
+    /// go: the socket ends, and it dies with the parent).
+    #[test]
+    fn an_interrupt_during_a_spinning_point_leaves_no_worker() {
+        let _heavy = common::exclusive();
+        let dir = tempfile::tempdir().unwrap();
+        let scenario = dir.path().join("s.toml");
+        std::fs::write(
+        &scenario,
+        // The model sleeps, so a serving worker blocks and `wait_until_served` sees it (a worker
+        // that spins on both the channel and its model would hardly ever block).
+        "[[model]]\nname = \"m\"\nsynthetic = { mean = \"100us\", wait = \"sleep\" }\n\
+         [workload]\nwarmup_requests = 0\nduration = \"5s\"\n[load]\nconcurrency = 2\n\
+         [transfer]\nspin = \"always\"\n[sweep]\nworkers = 2\nchannel = \"spin\"\ntransfer = \"shm\"\n",
+    )
+    .unwrap();
+        let out = dir.path().join("out");
+        let started = std::time::Instant::now();
+        let child = common::spawn_sweep(&scenario, &out);
+        let pid = child.id();
+        let workers = common::wait_for_children(pid, 2);
+        assert_eq!(workers.len(), 2, "two workers started");
+        assert!(
+            common::wait_until_served(&workers, common::SYNTHETIC_SERVING),
+            "they serve"
+        );
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(pid as i32, libc::SIGINT) };
+        let out_put = child.wait_with_output();
+        assert_eq!(
+            out_put.status.code(),
+            Some(130),
+            "{}",
+            String::from_utf8_lossy(&out_put.stderr)
+        );
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "the interrupt did not wait for the 5 s point"
+        );
+        for w in workers {
+            assert!(common::is_gone(w), "worker {w} was left running");
+        }
+        let meta: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(out.join("run.json")).unwrap()).unwrap();
+        assert_eq!(meta["interrupted"], true);
+    }
 }

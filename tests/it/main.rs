@@ -2,9 +2,11 @@
 //!
 //! Each integration-test binary links the whole `bench` crate again: as 26 binaries, building and
 //! linking them took most of a clean CI run on 2 cores. As modules of this one binary they link once.
-//! A test that measures time takes `common::exclusive()`, which keeps every other test's sweeps
-//! off the machine while it runs (see `common`); a test that checks folders, flags or columns
-//! accepts a run whose points only timing made invalid (`common::assert_ok_timing_aside`).
+//! A test that measures time lives in its area's `mod alone` and takes `common::exclusive()`, which
+//! keeps every other test's sweeps off the machine while it runs (see `common`); `scripts/test.sh`
+//! runs those tests after all the others (`--skip ::alone::`, then `::alone::`). A test that checks
+//! folders, flags or columns accepts a run whose points only timing made invalid
+//! (`common::assert_ok_timing_aside`).
 //!
 //! Adding an area: a file `tests/it/NAME.rs` that starts with a `//!` paragraph and
 //! `use crate::common;` (if it needs the helpers), and a `mod NAME;` line here. `cargo test --test

@@ -197,68 +197,6 @@ fn scenario_file(dir: &Path, name: &str, body: &str) -> std::path::PathBuf {
 }
 
 #[test]
-fn sigint_keeps_finished_points_reaps_workers_and_exits_130() {
-    // Exclusive: up to 3 workers × 2 intra-op threads on the 2-core test machines, the heaviest test
-    // of this module; it must not run beside another that loads the CPU.
-    let _heavy = common::exclusive();
-    let out = tempfile::tempdir().unwrap();
-    let scenario = scenario_file(
-        out.path(),
-        "long.toml",
-        "[[model]]\nname = \"linear\"\npath = \"{models}/linear.onnx\"\ndims = { batch = 1 }\n\
-         [workload]\nwarmup_requests = 0\nduration = \"400ms\"\n[sweep]\nworkers = [1, 2, 3]\n\
-         intra_threads = [1, 2]\n",
-    );
-    // SIGINT and SIGTERM have their default actions in the child whatever cargo inherited.
-    let mut child = common::spawn_sweep(&scenario, out.path());
-    let pid = child.id();
-    // Wait until a point is written, then until workers of a later point run: children not listed
-    // before the first point was written (the rows are read after the children; each worker of
-    // the first point lives for the whole point, listed every 10 ms, so none is missed).
-    let (mut seen, mut first) = (Vec::new(), Vec::new());
-    let written = common::wait_for(|| {
-        let now = common::children(pid);
-        seen.extend(&now);
-        if !common::points_written(out.path()).is_empty() {
-            return Some(());
-        }
-        first.extend(now);
-        None
-    });
-    let later = common::wait_for(|| {
-        let now = common::children(pid);
-        seen.extend(&now);
-        Some(()).filter(|_| now.iter().any(|w| !first.contains(w)))
-    });
-    // SAFETY: sending a signal to our own child process.
-    unsafe { libc::kill(pid as i32, libc::SIGINT) };
-    let status = child.wait().unwrap();
-    assert!(written.is_some(), "a point was written");
-    assert!(later.is_some(), "workers of a later point were running");
-    assert_eq!(status.code(), Some(130), "exit code after SIGINT");
-    for w in seen {
-        assert!(
-            common::is_gone(w),
-            "worker {w} outlived the interrupted sweep"
-        );
-    }
-    let meta: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(out.path().join("run.json")).unwrap()).unwrap();
-    assert_eq!(meta["interrupted"], true);
-    let done = meta["points_done"].as_u64().unwrap();
-    assert!(
-        (1..6).contains(&done),
-        "some but not all points finished: {done}"
-    );
-    let (_, rows) = read_csv(&out.path().join("results.csv"));
-    assert_eq!(
-        rows.len() as u64,
-        done * 2,
-        "finished points stay, each with its model row and `all`"
-    );
-}
-
-#[test]
 fn dry_run_and_validate_list_points_without_running() {
     for args in [
         vec![
@@ -688,4 +626,72 @@ fn a_point_past_the_process_limit_is_refused_before_anything_starts() {
         "{}",
         forced.stdout
     );
+}
+
+/// The tests that measure time: they take `common::exclusive()`, and `scripts/test.sh` runs them
+/// by themselves after the others (`-- ::alone::`).
+mod alone {
+    use super::*;
+
+    #[test]
+    fn sigint_keeps_finished_points_reaps_workers_and_exits_130() {
+        // Exclusive: up to 3 workers × 2 intra-op threads on the 2-core test machines, the heaviest test
+        // of this module; it must not run beside another that loads the CPU.
+        let _heavy = common::exclusive();
+        let out = tempfile::tempdir().unwrap();
+        let scenario = scenario_file(
+            out.path(),
+            "long.toml",
+            "[[model]]\nname = \"linear\"\npath = \"{models}/linear.onnx\"\ndims = { batch = 1 }\n\
+         [workload]\nwarmup_requests = 0\nduration = \"400ms\"\n[sweep]\nworkers = [1, 2, 3]\n\
+         intra_threads = [1, 2]\n",
+        );
+        // SIGINT and SIGTERM have their default actions in the child whatever cargo inherited.
+        let mut child = common::spawn_sweep(&scenario, out.path());
+        let pid = child.id();
+        // Wait until a point is written, then until workers of a later point run: children not listed
+        // before the first point was written (the rows are read after the children; each worker of
+        // the first point lives for the whole point, listed every 10 ms, so none is missed).
+        let (mut seen, mut first) = (Vec::new(), Vec::new());
+        let written = common::wait_for(|| {
+            let now = common::children(pid);
+            seen.extend(&now);
+            if !common::points_written(out.path()).is_empty() {
+                return Some(());
+            }
+            first.extend(now);
+            None
+        });
+        let later = common::wait_for(|| {
+            let now = common::children(pid);
+            seen.extend(&now);
+            Some(()).filter(|_| now.iter().any(|w| !first.contains(w)))
+        });
+        // SAFETY: sending a signal to our own child process.
+        unsafe { libc::kill(pid as i32, libc::SIGINT) };
+        let status = child.wait().unwrap();
+        assert!(written.is_some(), "a point was written");
+        assert!(later.is_some(), "workers of a later point were running");
+        assert_eq!(status.code(), Some(130), "exit code after SIGINT");
+        for w in seen {
+            assert!(
+                common::is_gone(w),
+                "worker {w} outlived the interrupted sweep"
+            );
+        }
+        let meta: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(out.path().join("run.json")).unwrap()).unwrap();
+        assert_eq!(meta["interrupted"], true);
+        let done = meta["points_done"].as_u64().unwrap();
+        assert!(
+            (1..6).contains(&done),
+            "some but not all points finished: {done}"
+        );
+        let (_, rows) = read_csv(&out.path().join("results.csv"));
+        assert_eq!(
+            rows.len() as u64,
+            done * 2,
+            "finished points stay, each with its model row and `all`"
+        );
+    }
 }

@@ -34,108 +34,6 @@ fn every_transfer_mode_gives_bit_identical_outputs_over_either_channel() {
     assert!(socket == spin, "the spin channel changes no output byte");
 }
 
-/// The spin channel with every transfer mode and placement, spinning even on more threads than
-/// CPUs: every point runs valid and error-free and says which channel it used.
-#[test]
-fn the_spin_channel_runs_every_transfer_mode_and_placement() {
-    let _heavy = common::exclusive();
-    let dir = tempfile::tempdir().unwrap();
-    let scenario = format!(
-        "{}\
-         [workload]\nwarmup_requests = 20\nrequests = 150\n[load]\nconcurrency = 2\n\
-         [transfer]\nspin = \"always\"\nspin_max_us = 100\n\
-         [replicas]\nlinear = 1\nmlp = 1\nmixed = 1\n\
-         [sweep]\nworkers = 3\nchannel = \"spin\"\ntransfer = [\"pipe\", \"shm\", \"index\"]\n\
-         placement = [\"replicate\", \"partition\", \"dedicated\", \"on-demand\", \"replicas\"]\n",
-        three_models()
-    );
-    let common::Run { code, stderr, rows } = common::sweep_in(dir.path(), &scenario, &[]);
-    common::assert_ok_timing_aside(code, &rows, &stderr);
-    let alls: Vec<_> = rows.iter().filter(|r| r["model"] == "all").collect();
-    assert_eq!(alls.len(), 3 * 5);
-    for r in &alls {
-        let id = &r["point_id"];
-        assert!(id.contains("-spin-"), "{id}");
-        assert_eq!(r["channel"], "spin", "{id}");
-        common::assert_valid_timing_aside(r);
-        assert_eq!(r["errors"], "0", "{id}");
-        // 150 sent; first runs and on-demand cold starts are not steady-state requests.
-        let steady: u64 = r["requests"].parse().unwrap();
-        assert!(steady >= 100, "{id}: {steady}");
-    }
-}
-
-#[test]
-fn sweeps_over_transfer_and_placement_report_what_they_ran() {
-    // Exclusive: 21 points of 2 or 3 ONNX Runtime workers, the heaviest test of this module; it
-    // would starve the kill below of the time it has.
-    let _heavy = common::exclusive();
-    let dir = tempfile::tempdir().unwrap();
-    let scenario = format!(
-        "{}\
-         [workload]\nwarmup_requests = 30\nrequests = 200\n[load]\nconcurrency = 2\n\
-         [sweep]\nworkers = [2, 3]\ntransfer = [\"pipe\", \"shm\", \"index\"]\n\
-         placement = [\"replicate\", \"partition\", \"dedicated\", \"on-demand\"]\n",
-        three_models()
-    );
-    let common::Run { code, stderr, rows } = common::sweep_in(dir.path(), &scenario, &[]);
-    common::assert_ok_timing_aside(code, &rows, &stderr);
-    let alls: Vec<_> = rows.iter().filter(|r| r["model"] == "all").collect();
-    // 2 worker counts × 3 transfers × 4 placements, less dedicated with 2 workers for 3 models.
-    assert_eq!(alls.len(), 2 * 3 * 4 - 3);
-    for r in &alls {
-        let id = &r["point_id"];
-        common::assert_valid_timing_aside(r);
-        assert_eq!(r["errors"], "0", "{id}");
-        let staging = if r["transfer"] == "index" {
-            "once"
-        } else {
-            "per_request"
-        };
-        assert_eq!(r["input_staging"], staging, "{id}");
-        let workers: usize = r["workers"].parse().unwrap();
-        assert_eq!(r["rss_per_worker_mib"].split(';').count(), workers, "{id}");
-        let per_worker: f64 = r["rss_per_worker_mib"]
-            .split(';')
-            .map(|v| v.parse::<f64>().unwrap())
-            .sum();
-        assert!(
-            (per_worker - r["rss_mib"].parse::<f64>().unwrap()).abs() < 0.5,
-            "{id}: the total is the sum"
-        );
-        let cold: u64 = r["cold_starts"].parse().unwrap();
-        if r["placement"] == "on-demand" {
-            assert!(
-                cold >= 3,
-                "{id}: every model was loaded on demand at least once"
-            );
-        } else {
-            assert_eq!(cold, 0, "{id}");
-        }
-    }
-    assert!(
-        alls.iter()
-            .any(|r| r["placement"] == "dedicated" && r["workers"] == "3")
-    );
-    let cores = std::thread::available_parallelism().unwrap().get();
-    for r in &alls {
-        let threads: usize =
-            r["workers"].parse::<usize>().unwrap() * r["intra_threads"].parse::<usize>().unwrap();
-        assert_eq!(
-            r["oversubscribed"],
-            (threads > cores).to_string(),
-            "{}",
-            r["point_id"]
-        );
-    }
-    if alls.iter().any(|r| r["oversubscribed"] == "true") {
-        assert!(
-            stderr.contains("exceed the") && stderr.contains("logical cores"),
-            "{stderr}"
-        );
-    }
-}
-
 #[test]
 fn pinning_is_a_sweep_axis_recorded_in_the_csv() {
     let dir = tempfile::tempdir().unwrap();
@@ -244,37 +142,6 @@ fn dev_shm() -> std::collections::BTreeSet<String> {
                 .collect()
         })
         .unwrap_or_default()
-}
-
-#[test]
-fn a_worker_killed_in_shm_mode_leaves_no_shared_memory_behind() {
-    // Exclusive: the kill must land inside the 3 s point, after the worker serves, so that the lost
-    // requests show; a starved machine can push it past the end.
-    let _heavy = common::exclusive();
-    let dir = tempfile::tempdir().unwrap();
-    let before = dev_shm();
-    let m = models_path();
-    let (run, workers) = common::kill_a_worker(
-        dir.path(),
-        &format!(
-            "[[model]]\nname = \"mlp\"\npath = \"{m}/mlp.onnx\"\ndims = {{ batch = 1 }}\n\
-             [workload]\nwarmup_requests = 0\nduration = \"3s\"\n[load]\nconcurrency = 2\n\
-             [sweep]\nworkers = 2\ntransfer = \"shm\"\n"
-        ),
-        common::ONNX_SERVING,
-        "shm",
-    );
-    // The lost worker's requests are errors, the point goes on with the other one, and is invalid.
-    assert_eq!(run.code, 1, "{}", run.stderr);
-    assert!(run.stderr.contains("worker_lost"), "{}", run.stderr);
-    assert_eq!(
-        dev_shm(),
-        before,
-        "no shared-memory segment is left in /dev/shm"
-    );
-    for w in workers {
-        assert!(is_gone(w), "worker {w} still runs");
-    }
 }
 
 #[test]
@@ -405,4 +272,143 @@ fn calibrate_measures_every_loop_the_spin_channel_included() {
         "the console names the spin ratio: {}",
         out.stdout
     );
+}
+
+/// The tests that measure time: they take `common::exclusive()`, and `scripts/test.sh` runs them
+/// by themselves after the others (`-- ::alone::`).
+mod alone {
+    use super::*;
+
+    /// The spin channel with every transfer mode and placement, spinning even on more threads than
+    /// CPUs: every point runs valid and error-free and says which channel it used.
+    #[test]
+    fn the_spin_channel_runs_every_transfer_mode_and_placement() {
+        let _heavy = common::exclusive();
+        let dir = tempfile::tempdir().unwrap();
+        let scenario = format!(
+            "{}\
+         [workload]\nwarmup_requests = 20\nrequests = 150\n[load]\nconcurrency = 2\n\
+         [transfer]\nspin = \"always\"\nspin_max_us = 100\n\
+         [replicas]\nlinear = 1\nmlp = 1\nmixed = 1\n\
+         [sweep]\nworkers = 3\nchannel = \"spin\"\ntransfer = [\"pipe\", \"shm\", \"index\"]\n\
+         placement = [\"replicate\", \"partition\", \"dedicated\", \"on-demand\", \"replicas\"]\n",
+            three_models()
+        );
+        let common::Run { code, stderr, rows } = common::sweep_in(dir.path(), &scenario, &[]);
+        common::assert_ok_timing_aside(code, &rows, &stderr);
+        let alls: Vec<_> = rows.iter().filter(|r| r["model"] == "all").collect();
+        assert_eq!(alls.len(), 3 * 5);
+        for r in &alls {
+            let id = &r["point_id"];
+            assert!(id.contains("-spin-"), "{id}");
+            assert_eq!(r["channel"], "spin", "{id}");
+            common::assert_valid_timing_aside(r);
+            assert_eq!(r["errors"], "0", "{id}");
+            // 150 sent; first runs and on-demand cold starts are not steady-state requests.
+            let steady: u64 = r["requests"].parse().unwrap();
+            assert!(steady >= 100, "{id}: {steady}");
+        }
+    }
+
+    #[test]
+    fn sweeps_over_transfer_and_placement_report_what_they_ran() {
+        // Exclusive: 21 points of 2 or 3 ONNX Runtime workers, the heaviest test of this module; it
+        // would starve the kill below of the time it has.
+        let _heavy = common::exclusive();
+        let dir = tempfile::tempdir().unwrap();
+        let scenario = format!(
+            "{}\
+         [workload]\nwarmup_requests = 30\nrequests = 200\n[load]\nconcurrency = 2\n\
+         [sweep]\nworkers = [2, 3]\ntransfer = [\"pipe\", \"shm\", \"index\"]\n\
+         placement = [\"replicate\", \"partition\", \"dedicated\", \"on-demand\"]\n",
+            three_models()
+        );
+        let common::Run { code, stderr, rows } = common::sweep_in(dir.path(), &scenario, &[]);
+        common::assert_ok_timing_aside(code, &rows, &stderr);
+        let alls: Vec<_> = rows.iter().filter(|r| r["model"] == "all").collect();
+        // 2 worker counts × 3 transfers × 4 placements, less dedicated with 2 workers for 3 models.
+        assert_eq!(alls.len(), 2 * 3 * 4 - 3);
+        for r in &alls {
+            let id = &r["point_id"];
+            common::assert_valid_timing_aside(r);
+            assert_eq!(r["errors"], "0", "{id}");
+            let staging = if r["transfer"] == "index" {
+                "once"
+            } else {
+                "per_request"
+            };
+            assert_eq!(r["input_staging"], staging, "{id}");
+            let workers: usize = r["workers"].parse().unwrap();
+            assert_eq!(r["rss_per_worker_mib"].split(';').count(), workers, "{id}");
+            let per_worker: f64 = r["rss_per_worker_mib"]
+                .split(';')
+                .map(|v| v.parse::<f64>().unwrap())
+                .sum();
+            assert!(
+                (per_worker - r["rss_mib"].parse::<f64>().unwrap()).abs() < 0.5,
+                "{id}: the total is the sum"
+            );
+            let cold: u64 = r["cold_starts"].parse().unwrap();
+            if r["placement"] == "on-demand" {
+                assert!(
+                    cold >= 3,
+                    "{id}: every model was loaded on demand at least once"
+                );
+            } else {
+                assert_eq!(cold, 0, "{id}");
+            }
+        }
+        assert!(
+            alls.iter()
+                .any(|r| r["placement"] == "dedicated" && r["workers"] == "3")
+        );
+        let cores = std::thread::available_parallelism().unwrap().get();
+        for r in &alls {
+            let threads: usize = r["workers"].parse::<usize>().unwrap()
+                * r["intra_threads"].parse::<usize>().unwrap();
+            assert_eq!(
+                r["oversubscribed"],
+                (threads > cores).to_string(),
+                "{}",
+                r["point_id"]
+            );
+        }
+        if alls.iter().any(|r| r["oversubscribed"] == "true") {
+            assert!(
+                stderr.contains("exceed the") && stderr.contains("logical cores"),
+                "{stderr}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_worker_killed_in_shm_mode_leaves_no_shared_memory_behind() {
+        // Exclusive: the kill must land inside the 3 s point, after the worker serves, so that the lost
+        // requests show; a starved machine can push it past the end.
+        let _heavy = common::exclusive();
+        let dir = tempfile::tempdir().unwrap();
+        let before = dev_shm();
+        let m = models_path();
+        let (run, workers) = common::kill_a_worker(
+            dir.path(),
+            &format!(
+                "[[model]]\nname = \"mlp\"\npath = \"{m}/mlp.onnx\"\ndims = {{ batch = 1 }}\n\
+             [workload]\nwarmup_requests = 0\nduration = \"3s\"\n[load]\nconcurrency = 2\n\
+             [sweep]\nworkers = 2\ntransfer = \"shm\"\n"
+            ),
+            common::ONNX_SERVING,
+            "shm",
+        );
+        // The lost worker's requests are errors, the point goes on with the other one, and is invalid.
+        assert_eq!(run.code, 1, "{}", run.stderr);
+        assert!(run.stderr.contains("worker_lost"), "{}", run.stderr);
+        assert_eq!(
+            dev_shm(),
+            before,
+            "no shared-memory segment is left in /dev/shm"
+        );
+        for w in workers {
+            assert!(is_gone(w), "worker {w} still runs");
+        }
+    }
 }
