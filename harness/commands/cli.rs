@@ -52,9 +52,19 @@ pub(crate) struct RunFlags {
     /// The measured duration per point (e.g. "2s"), over the scenario's.
     #[arg(long, value_name = "DURATION", conflicts_with = "requests", value_parser = positive_duration)]
     pub(crate) duration: Option<Duration>,
-    /// The measured request count per point, over the scenario's.
+    /// The measured request count per point, over the scenario's. The point is judged on these
+    /// requests (no `min_requests` unless one is given too).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub(crate) requests: Option<u64>,
+    /// The successful requests a point needs, over the scenario's `min_requests` (default 100):
+    /// a measurement by duration runs past its duration until it has them, up to
+    /// --max-duration; with fewer, the point is invalid. 0: no minimum.
+    #[arg(long, value_name = "N")]
+    pub(crate) min_requests: Option<u64>,
+    /// The longest a measurement by duration runs on to reach --min-requests (e.g. "1m"), per
+    /// trial, over the scenario's `max_duration` (default 30s).
+    #[arg(long, value_name = "DURATION", conflicts_with = "requests", value_parser = positive_duration)]
+    pub(crate) max_duration: Option<Duration>,
     /// The warm-up before each point (e.g. "1s"; "0s" for none), over the scenario's.
     #[arg(long, value_name = "DURATION", conflicts_with = "warmup_requests", value_parser = humantime::parse_duration)]
     pub(crate) warmup: Option<Duration>,
@@ -95,6 +105,8 @@ impl RunFlags {
         [
             ("--duration", self.duration.as_ref().map(d)),
             ("--requests", self.requests.map(|n| n.to_string())),
+            ("--min-requests", self.min_requests.map(|n| n.to_string())),
+            ("--max-duration", self.max_duration.as_ref().map(d)),
             ("--warmup", self.warmup.as_ref().map(d)),
             (
                 "--warmup-requests",

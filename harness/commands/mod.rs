@@ -46,8 +46,8 @@ pub(crate) fn ort_for(s: &Scenario, ort_lib: Option<&Path>) -> anyhow::Result<Op
     })
 }
 
-/// Applies `--duration`, `--requests`, `--warmup` and `--spin` over the scenario (flags win over
-/// the file).
+/// Applies the stop rule's flags (`--duration`, `--requests`, `--min-requests`, `--max-duration`,
+/// `--warmup`, `--warmup-requests`) and `--spin` over the scenario (flags win over the file).
 fn apply_run_flags(s: &mut Scenario, run: &RunFlags) {
     if let Some(d) = run.warmup {
         s.workload.warmup = scenario::Limit::Duration(d);
@@ -60,6 +60,12 @@ fn apply_run_flags(s: &mut Scenario, run: &RunFlags) {
     }
     if let Some(n) = run.requests {
         s.workload.stop = scenario::StopRule::Fixed(scenario::Limit::Requests(n));
+    }
+    if let Some(n) = run.min_requests {
+        s.workload.min_requests = Some(n);
+    }
+    if let Some(d) = run.max_duration {
+        s.workload.max_duration = d;
     }
     if let Some(spin) = run.spin {
         s.load.spin = spin;
@@ -183,6 +189,16 @@ pub(crate) fn run(args: RunArgs, ort_lib: Option<&Path>) -> anyhow::Result<ExitC
     }
     if let Some(n) = args.run.requests {
         settings.push(("workload", "requests".into(), Value::Integer(n.try_into()?)));
+    }
+    if let Some(n) = args.run.min_requests {
+        settings.push((
+            "workload",
+            "min_requests".into(),
+            Value::Integer(n.try_into()?),
+        ));
+    }
+    if let Some(d) = args.run.max_duration {
+        settings.push(("workload", "max_duration".into(), duration(d)));
     }
     if let Some(d) = args.run.warmup {
         settings.push(("workload", "warmup".into(), duration(d)));
@@ -318,6 +334,7 @@ fn run_sweep(
     s.check_limits(plan.force)?;
     if plan.dry_run {
         print!("{}", scenario::describe(&s));
+        warn_of_the_stop_rule(&s);
         if let Some(sh) = &shard {
             println!(
                 "shard {}: {} of the sweep's {} point(s) (those whose index modulo {} is {})",
@@ -464,7 +481,15 @@ pub(crate) fn validate(args: ValidateArgs) -> anyhow::Result<ExitCode> {
     let s = scenario::load(&args.scenario)?;
     s.check_limits(args.force)?;
     print!("{}", scenario::describe(&s));
+    warn_of_the_stop_rule(&s);
     Ok(ExitCode::Ok)
+}
+
+/// Warns on stderr of a stop rule that cannot reach its minimum (`validate`, `--dry-run`).
+fn warn_of_the_stop_rule(s: &Scenario) {
+    for w in scenario::budget::warnings(s) {
+        eprintln!("warning: {w}");
+    }
 }
 
 /// `bench parity`: every runtime of the scenario against PyTorch.

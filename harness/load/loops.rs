@@ -22,7 +22,7 @@ use crate::load::timer::PreciseTimer;
 use crate::scenario::{Arrival, Limit, Scenario, Target};
 
 use super::phase::Phase;
-use super::{PhaseRule, WindowRecord, agree};
+use super::{PhaseRule, Stopped, WindowRecord, agree};
 
 /// Draws what each request asks for, from the scenario's weighted mix.
 pub(super) struct Picker {
@@ -75,18 +75,54 @@ impl<'a> Arrivals<'a> {
     }
 }
 
-/// Ends the phase (sets its `stop`) on time, or when the stable rule is met or gives up; then
-/// `stable` holds whether it was met and the window in which that was decided.
+/// How often a measurement past its duration looks whether it has its minimum: a few
+/// milliseconds more than needed, against the tens of milliseconds of the requests it waits for.
+const ENOUGH_POLL: Duration = Duration::from_millis(5);
+
+/// Ends the phase (sets its `stop`) on time, once a measurement past its duration has its
+/// minimum or reaches its cap, or when the stable rule is met or gives up; then `stable` holds
+/// whether it was met and the window in which that was decided. An open loop's schedule ends a
+/// timed phase itself (`open` true): the monitor then waits for nothing but the stable rule.
 pub(super) async fn stop_when_due(
     phase: &Phase<'_>,
     rule: PhaseRule,
+    open: bool,
     stable: &Cell<Option<(bool, usize)>>,
 ) {
     match rule {
+        PhaseRule::Fixed(Limit::Requests(_)) => std::future::pending::<()>().await,
+        PhaseRule::Fixed(Limit::Duration(_)) | PhaseRule::Enough { .. } if open => {
+            std::future::pending::<()>().await
+        }
         PhaseRule::Fixed(Limit::Duration(d)) => {
             tokio::time::sleep_until((phase.start + d).into()).await
         }
-        PhaseRule::Fixed(Limit::Requests(_)) => std::future::pending::<()>().await,
+        PhaseRule::Enough {
+            duration,
+            samples,
+            cap,
+        } => {
+            tokio::time::sleep_until((phase.start + duration).into()).await;
+            let cap = phase.start + cap;
+            let mut extended = false;
+            loop {
+                if phase.successes() >= samples {
+                    phase.ended.set(Some(if extended {
+                        Stopped::MinRequests
+                    } else {
+                        Stopped::Duration
+                    }));
+                    break;
+                }
+                let now = Instant::now();
+                if now >= cap {
+                    phase.ended.set(Some(Stopped::MaxDuration));
+                    break;
+                }
+                extended = true;
+                tokio::time::sleep_until((now + ENOUGH_POLL).min(cap).into()).await;
+            }
+        }
         PhaseRule::Stable {
             window,
             tolerance_pct,
@@ -116,6 +152,69 @@ pub(super) async fn stop_when_due(
         }
     }
     phase.stop.set(true);
+}
+
+/// Where an open loop's schedule ends by itself: at a fixed time, or past a duration once the
+/// successes and the requests in flight reach a minimum (or at the cap); the other rules end it
+/// through the monitor's `stop`.
+#[derive(Clone, Copy)]
+enum ScheduleEnd {
+    At(Instant),
+    Enough {
+        at: Instant,
+        samples: u64,
+        cap: Instant,
+    },
+}
+
+impl ScheduleEnd {
+    fn of(rule: PhaseRule, start: Instant) -> Option<ScheduleEnd> {
+        match rule {
+            PhaseRule::Fixed(Limit::Duration(d)) => Some(ScheduleEnd::At(start + d)),
+            PhaseRule::Enough {
+                duration,
+                samples,
+                cap,
+            } => Some(ScheduleEnd::Enough {
+                at: start + duration,
+                samples,
+                cap: start + cap,
+            }),
+            _ => None,
+        }
+    }
+
+    /// Whether a send intended at `intended` is past the end, with `in_flight` requests
+    /// unanswered; records in the phase why it ended. Requests in flight count toward the
+    /// minimum: at a fixed rate, waiting for their replies before deciding would send more than
+    /// needed.
+    fn due(self, phase: &Phase<'_>, intended: Instant, in_flight: usize) -> bool {
+        let ended = match self {
+            ScheduleEnd::At(at) => (intended >= at).then_some(Stopped::Duration),
+            ScheduleEnd::Enough { at, samples, cap } => {
+                if intended < at {
+                    None
+                } else if phase.successes() + in_flight as u64 >= samples {
+                    // Past the duration by more than one send: it ran on for the minimum.
+                    Some(if phase.ended.get().is_some() {
+                        Stopped::MinRequests
+                    } else {
+                        Stopped::Duration
+                    })
+                } else if intended >= cap {
+                    Some(Stopped::MaxDuration)
+                } else {
+                    // Marks the run past its duration; replaced by the decision at the end.
+                    phase.ended.set(Some(Stopped::MinRequests));
+                    None
+                }
+            }
+        };
+        if let Some(e) = ended {
+            phase.ended.set(Some(e));
+        }
+        ended.is_some()
+    }
 }
 
 /// What both loops of one phase share: the phase, the weighted mix, the seed and the rules that
@@ -202,16 +301,13 @@ impl Issuer<'_, '_> {
         let mut in_flight = FuturesUnordered::new();
         let mut issued = 0u64;
         let mut next_ns: u64 = 0;
-        let deadline = match self.rule {
-            PhaseRule::Fixed(Limit::Duration(d)) => Some(phase.start + d),
-            _ => None,
-        };
+        let end = ScheduleEnd::of(self.rule, phase.start);
         let spin = scenario.load.spin;
-        // With a fixed duration the schedule itself ends at the deadline. The monitor's stop,
-        // which can fire first after a stall, must not drop sends that were due before it: they
-        // are the ones that waited longest.
+        // With a timed end the schedule itself ends the phase. The monitor's stop, which can fire
+        // first after a stall, must not drop sends that were due before it: they are the ones that
+        // waited longest.
         let may_send = |issued: u64| {
-            if deadline.is_some() {
+            if end.is_some() {
                 !*self.cancel.borrow()
             } else {
                 self.may_send(issued)
@@ -219,13 +315,16 @@ impl Issuer<'_, '_> {
         };
         loop {
             let next = phase.start + Duration::from_nanos(next_ns);
-            if !may_send(issued) || deadline.is_some_and(|d| next >= d) {
+            if !may_send(issued) || end.is_some_and(|e| e.due(phase, next, in_flight.len())) {
                 break;
             }
             let now = Instant::now();
             if now >= next {
                 let mut intended = next;
-                while intended <= now && may_send(issued) && deadline.is_none_or(|d| intended < d) {
+                while intended <= now
+                    && may_send(issued)
+                    && !end.is_some_and(|e| e.due(phase, intended, in_flight.len()))
+                {
                     issued += 1;
                     in_flight.push(phase.request(
                         self.picker.pick(&mut rng),

@@ -45,9 +45,10 @@ pub mod session;
 pub mod shm;
 pub mod slo;
 pub mod source;
+pub(crate) mod budget;
 mod spec;
 pub use spec::{
-    CHECK_TOLERANCE, CudaSpec, Group, InputSpec, Limit, LoadPoint, LoadSpec, ModelSource,
+    CHECK_TOLERANCE, CudaSpec, DEFAULT_MAX_DURATION, DEFAULT_MIN_REQUESTS, Group, InputSpec, Limit, LoadPoint, LoadSpec, ModelSource,
     ModelSpec, OnDemandCaps, Stall, StopRule, SyntheticSpec, Target, Tolerance, TorchSpec,
     Workload,
 };

@@ -1,7 +1,7 @@
 //! Turns a point's measured phases into rows and verdicts: one row per model, per ensemble group
 //! and `all`, each the median across trials, and why a point is invalid.
 
-use crate::load::{FirstRuns, OutputChecks, PhaseResult};
+use crate::load::{FirstRuns, OutputChecks, PhaseResult, Stopped};
 use crate::metrics::{self, Percentiles, Record, Summary, spread};
 use crate::pool::worker::pool::WorkerInfo;
 use crate::report::{Row, Timings};
@@ -63,11 +63,18 @@ pub(crate) fn verdict(
         ));
     }
     let fewest = all.iter().map(|s| s.requests).min().unwrap_or(0);
-    if fewest < scenario.workload.min_requests {
-        reasons.push(format!(
-            "fewer requests than the minimum: {fewest} < {}",
-            scenario.workload.min_requests
-        ));
+    if let Some(min) = scenario.workload.min_requests()
+        && fewest < min
+    {
+        let capped = trials.iter().any(|t| t.stopped == Stopped::MaxDuration);
+        reasons.push(match scenario.workload.cap() {
+            Some(cap) if capped => format!(
+                "fewer requests than the minimum: {fewest} < {min} within max_duration {} \
+                 (raise --max-duration, or lower --min-requests)",
+                humantime::format_duration(cap)
+            ),
+            _ => format!("fewer requests than the minimum: {fewest} < {min}"),
+        });
     }
     let lagged_pct = all.iter().map(|s| s.lagged_pct).fold(0.0, f64::max);
     let lag = lag_reason(lagged_pct, steal_pct);
@@ -86,6 +93,42 @@ pub(crate) fn verdict(
         lagged,
         slo_met,
     }
+}
+
+/// The percentiles reported in the CSV below p99.9, with the requests each needs: a `q` percentile
+/// of `n` requests has at least one request above it only when `n × (1 - q) >= 1`. (p99.9 needs
+/// 1,000, more than the default minimum of 100: its column is documented as such.)
+const PERCENTILE_NEEDS: [(&str, u64); 3] = [("p90", 10), ("p95", 20), ("p99", 100)];
+
+/// A note for a point whose trials measured too few requests for some of its percentiles: the
+/// user's `requests = N`, or a measurement cut short. `None` when every percentile up to p99 is
+/// supported (or nothing was measured).
+pub(crate) fn percentile_note(point: &Point, trials: &[PhaseResult]) -> Option<String> {
+    let fewest = trials.iter().map(|t| t.result.all.ok()).min()?;
+    let short: Vec<String> = PERCENTILE_NEEDS
+        .iter()
+        .filter(|(_, need)| fewest < *need)
+        .map(|(p, need)| format!("{p} needs {need}"))
+        .collect();
+    (fewest > 0 && !short.is_empty()).then(|| {
+        format!(
+            "point {}: {fewest} requests per trial are too few for every percentile ({}): \
+             such a column is close to the slowest request's latency",
+            point.id,
+            short.join(", ")
+        )
+    })
+}
+
+/// The `stopped_by` cell: what ended the point's trials, the most telling of them when they
+/// differ (the cap or an overload over a plain duration).
+fn stopped_by(trials: &[PhaseResult]) -> String {
+    trials
+        .iter()
+        .map(|t| t.stopped)
+        .max()
+        .map_or("", Stopped::name)
+        .to_string()
 }
 
 /// The values an SLO is checked against: `median`'s (the median across trials), with every cold
@@ -490,6 +533,7 @@ impl PointRows<'_> {
             peak_rss_mib: self.memory.peak_rss_bytes.map(mib),
             cpu_steal_pct: self.steal_pct,
             windows: self.trials.iter().map(|t| t.windows).max().unwrap_or(0),
+            stopped_by: stopped_by(self.trials),
             valid: reasons.is_empty(),
             reason: reasons.join("; "),
             only_lagged: self.lagged && reasons.len() == 1,
@@ -673,6 +717,7 @@ mod tests {
             windows: 1,
             stable: None,
             overloaded: false,
+            stopped: Stopped::Requests,
             sent: ok + first + cold + failed,
             first_runs: vec![FirstRuns {
                 count: first,
