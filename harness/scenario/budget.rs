@@ -44,13 +44,9 @@ impl Span {
 
     /// `about 12s`, `5s to 30s`, or `at least 5s`, rounded to what a reader plans with.
     pub(crate) fn describe(self) -> String {
-        let round = |d: Duration| {
-            let d = if d >= Duration::from_secs(10) {
-                Duration::from_secs(d.as_secs_f64().round() as u64)
-            } else {
-                Duration::from_millis((d.as_secs_f64() * 10.0).round() as u64 * 100)
-            };
-            humantime::format_duration(d).to_string()
+        let round = |d: Duration| match d.as_secs_f64() {
+            s if s < 10.0 => format!("{s:.1}s").replace(".0s", "s"),
+            s => humantime::format_duration(Duration::from_secs(s.round() as u64)).to_string(),
         };
         match self.hi {
             Some(hi) if round(hi) == round(self.lo) => format!("about {}", round(hi)),
@@ -234,7 +230,9 @@ mod tests {
     #[test]
     fn a_point_runs_past_its_duration_to_its_minimum_within_the_cap() {
         // 10 requests/s: 100 requests take 10 s, past the 2 s duration.
-        let s = scenario(&format!("{SLOW}[workload]\nwarmup = \"1s\"\nduration = \"2s\"\n"));
+        let s = scenario(&format!(
+            "{SLOW}[workload]\nwarmup = \"1s\"\nduration = \"2s\"\n"
+        ));
         assert_eq!(expected_rate(&s, &s.points[0]), Some(10.0));
         assert_eq!(point_time(&s, &s.points[0]).describe(), "about 11s");
         // The cap bounds it.
@@ -256,7 +254,10 @@ mod tests {
         // The user's own count is judged on its own: no minimum, no warning.
         assert!(w("requests = 10\n").is_empty());
         let got = w("requests = 10\nmin_requests = 100\n");
-        assert!(got[0].contains("`requests = 10` is fewer than `min_requests = 100`"), "{got:?}");
+        assert!(
+            got[0].contains("`requests = 10` is fewer than `min_requests = 100`"),
+            "{got:?}"
+        );
         let got = w("min_requests = 1000000000000\n");
         assert!(got[0].contains("no point serves"), "{got:?}");
         // 10 requests/s for at most 5 s: 50 requests.
@@ -266,7 +267,10 @@ mod tests {
                 && got[0].contains("about 50 requests"),
             "{got:?}"
         );
-        assert!(w("duration = \"1s\"\n").is_empty(), "100 requests fit in 30 s");
+        assert!(
+            w("duration = \"1s\"\n").is_empty(),
+            "100 requests fit in 30 s"
+        );
         // An open loop at 2 requests/s, stable windows of 1 s: 6 requests in the last three.
         let got = warnings(&scenario(&format!(
             "{SLOW}[load]\nkind = \"open\"\nrate = 2\n[workload]\nstop = \"stable\"\n"

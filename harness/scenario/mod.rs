@@ -41,16 +41,16 @@ pub use read::{load, load_bytes};
 mod resolve;
 mod samples;
 pub(crate) use samples::generate_samples;
+pub(crate) mod budget;
 pub mod session;
 pub mod shm;
 pub mod slo;
 pub mod source;
-pub(crate) mod budget;
 mod spec;
 pub use spec::{
-    CHECK_TOLERANCE, CudaSpec, DEFAULT_MAX_DURATION, DEFAULT_MIN_REQUESTS, Group, InputSpec, Limit, LoadPoint, LoadSpec, ModelSource,
-    ModelSpec, OnDemandCaps, Stall, StopRule, SyntheticSpec, Target, Tolerance, TorchSpec,
-    Workload,
+    CHECK_TOLERANCE, CudaSpec, DEFAULT_MAX_DURATION, DEFAULT_MIN_REQUESTS, Group, InputSpec, Limit,
+    LoadPoint, LoadSpec, ModelSource, ModelSpec, OnDemandCaps, Stall, StopRule, SyntheticSpec,
+    Target, Tolerance, TorchSpec, Workload,
 };
 pub mod sweep;
 mod torch;
