@@ -62,7 +62,7 @@ pub(crate) struct RunFlags {
     #[arg(long, value_name = "N")]
     pub(crate) min_requests: Option<u64>,
     /// The longest a measurement by duration runs on to reach --min-requests (e.g. "1m"), per
-    /// trial, over the scenario's `max_duration` (default 30s).
+    /// trial, over the scenario's `max_duration` (default 1m).
     #[arg(long, value_name = "DURATION", conflicts_with = "requests", value_parser = positive_duration)]
     pub(crate) max_duration: Option<Duration>,
     /// The warm-up before each point (e.g. "1s"; "0s" for none), over the scenario's.

@@ -269,7 +269,7 @@ mod tests {
         );
         assert!(
             w("duration = \"1s\"\n").is_empty(),
-            "100 requests fit in 30 s"
+            "100 requests fit in 60 s"
         );
         // An open loop at 2 requests/s, stable windows of 1 s: 6 requests in the last three.
         let got = warnings(&scenario(&format!(

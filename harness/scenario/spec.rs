@@ -281,7 +281,7 @@ pub struct Workload {
 pub const DEFAULT_MIN_REQUESTS: u64 = 100;
 
 /// The default cap of a duration-based measurement that runs on to reach its minimum.
-pub const DEFAULT_MAX_DURATION: Duration = Duration::from_secs(30);
+pub const DEFAULT_MAX_DURATION: Duration = Duration::from_secs(60);
 
 impl Workload {
     /// The fewest successful requests a trial of a point needs to be valid, `None` for no minimum.

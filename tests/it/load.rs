@@ -509,7 +509,7 @@ fn bench_run_sets_every_stop_rule_key() {
         "--min-requests",
         "20",
         "--max-duration",
-        "1m",
+        "2m",
         "--warmup",
         "500ms",
     ]);
@@ -518,21 +518,21 @@ fn bench_run_sets_every_stop_rule_key() {
     for line in [
         "duration = \"2s\"",
         "min_requests = 20",
-        "max_duration = \"1m\"",
+        "max_duration = \"2m\"",
         "warmup = \"500ms\"",
     ] {
         assert!(text.contains(line), "{line} missing from {text}");
     }
     assert!(
         out.stdout.contains(
-            "warm-up 500ms, measure 2s (on past it to 20 successful requests, at most 1m)"
+            "warm-up 500ms, measure 2s (on past it to 20 successful requests, at most 2m)"
         ),
         "{}",
         out.stdout
     );
     assert!(
         out.stdout
-            .contains("starts 1 process(es), 1 thread(s), 2.5s to 1m 1s"),
+            .contains("starts 1 process(es), 1 thread(s), 2.5s to 2m 1s"),
         "{}",
         out.stdout
     );

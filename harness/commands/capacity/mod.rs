@@ -1100,11 +1100,11 @@ mod tests {
         let s = scenario("[workload]\nduration = \"2s\"\nmax_duration = \"4s\"\n");
         // 100 requests (the default minimum) within the 4 s cap need 25 req/s; 25% margin.
         assert_eq!(min_rate_floor(&s), Some(31.3));
-        // The default cap is 30 s; a duration longer than the cap is the cap.
+        // The default cap is 1 minute; a duration longer than the cap is the cap.
         let s = scenario("[workload]\nduration = \"2s\"\n");
-        assert_eq!(min_rate_floor(&s), Some(4.2));
-        let long = scenario("[workload]\nduration = \"50s\"\n");
-        assert_eq!(min_rate_floor(&long), Some(2.5));
+        assert_eq!(min_rate_floor(&s), Some(2.1));
+        let long = scenario("[workload]\nduration = \"100s\"\n");
+        assert_eq!(min_rate_floor(&long), Some(1.3));
         assert_eq!(
             min_rate_floor(&scenario("[workload]\nrequests = 500\n")),
             None
