@@ -14,7 +14,8 @@ The script downloads each wheel with pip (pinned versions, no dependencies), unz
 2. the README's quick path, `bench run MODEL FLAGS --duration 2s`: the run a user would type, with
    the `--dims`, `--shape` and `--input` flags the model needs. Its point must be valid (a slow
    model's measurement runs on past 2 s to its 100 requests) and the whole command must take at
-   most 60 s;
+   most 60 s, unless the measurement reached its 1-minute cap first (a busy machine: the point is
+   then invalid for timing only, as `stopped_by = max_duration` in the table says);
 3. unless --no-check, the same inputs as a test-data folder whose expected outputs come from ONNX
    Runtime's Python API (`.venv`), through `bench run MODEL --test-data DIR` in each transfer mode,
    so a fast wrong answer shows up as `mismatched`; with --no-check, `bench run MODEL FLAGS
@@ -61,14 +62,20 @@ ROOT = Path(__file__).resolve().parent.parent
 TRANSFERS = ["pipe", "shm", "index"]
 # The other transfer modes without the output check: a few requests each, judged on them alone.
 OTHER_TRANSFERS, REQUESTS, WARMUP_REQUESTS = ["shm", "index"], 5, 2
-# The README's quick path, and the longest it may take per model.
+# The README's quick path, and the longest it may take per model: 60 s, unless its measurement
+# ran on to its cap (`max_duration`, 1 minute), which a busy machine's slowest models may; the
+# table says which (`stopped_by`).
 QUICK = ("--duration", "2s")
 QUICK_LIMIT_S = 60.0
 
 # Reasons for an INVALID point that say nothing about the model or the harness: a generator that
-# fell behind or a measurement that did not settle on a busy or stolen CPU. Too few requests is not
-# one of them: the quick path's measurement runs on until it has its minimum.
-BENIGN = re.compile(r"the generator fell behind|not stable within")
+# fell behind, a measurement that did not settle on a busy or stolen CPU, or one that ran on for its
+# minimum until its cap (a slow model on a machine busy with other work). Too few requests within
+# the duration alone is not one of them: the quick path's measurement runs on for its minimum.
+BENIGN = re.compile(
+    r"the generator fell behind|not stable within"
+    r"|fewer requests than the minimum: \d+ < \d+ within max_duration"
+)
 
 # Refusals (exit 2) that are documented limits, not bugs: the pattern of bench's message and the
 # page that documents it. None of the models below needs one; a new model that does goes here.
@@ -355,7 +362,7 @@ def run_model(bench: list[str], o: Outcome, work: Path, timeout: float, checked:
     o.quick = (took, row.get("requests", "?"), row.get("stopped_by", "?"))
     if o.overall == "failed":
         return
-    if took > QUICK_LIMIT_S:
+    if took > QUICK_LIMIT_S and o.quick[2] != "max_duration":
         o.overall, o.detail = "failed", f"the quick path took {took:.0f} s, over {QUICK_LIMIT_S:.0f} s"
         return
     if not checked:

@@ -47,7 +47,8 @@ pub(crate) fn ort_for(s: &Scenario, ort_lib: Option<&Path>) -> anyhow::Result<Op
 }
 
 /// Applies the stop rule's flags (`--duration`, `--requests`, `--min-requests`, `--max-duration`,
-/// `--warmup`, `--warmup-requests`) and `--spin` over the scenario (flags win over the file).
+/// `--stable` with `--window`, `--tolerance-pct` and `--max-windows`, `--warmup`,
+/// `--warmup-requests`) and `--spin` over the scenario (flags win over the file).
 fn apply_run_flags(s: &mut Scenario, run: &RunFlags) {
     if let Some(d) = run.warmup {
         s.workload.warmup = scenario::Limit::Duration(d);
@@ -60,6 +61,25 @@ fn apply_run_flags(s: &mut Scenario, run: &RunFlags) {
     }
     if let Some(n) = run.requests {
         s.workload.stop = scenario::StopRule::Fixed(scenario::Limit::Requests(n));
+    }
+    if run.stable {
+        let base = match s.workload.stop {
+            stable @ scenario::StopRule::Stable { .. } => stable,
+            scenario::StopRule::Fixed(_) => scenario::StopRule::STABLE,
+        };
+        let scenario::StopRule::Stable {
+            window,
+            tolerance_pct,
+            max_windows,
+        } = base
+        else {
+            unreachable!("a stable rule")
+        };
+        s.workload.stop = scenario::StopRule::Stable {
+            window: run.window.unwrap_or(window),
+            tolerance_pct: run.tolerance_pct.unwrap_or(tolerance_pct),
+            max_windows: run.max_windows.map_or(max_windows, |n| n as usize),
+        };
     }
     if let Some(n) = run.min_requests {
         s.workload.min_requests = Some(n);
@@ -199,6 +219,22 @@ pub(crate) fn run(args: RunArgs, ort_lib: Option<&Path>) -> anyhow::Result<ExitC
     }
     if let Some(d) = args.run.max_duration {
         settings.push(("workload", "max_duration".into(), duration(d)));
+    }
+    if args.run.stable {
+        settings.push(("workload", "stop".into(), Value::String("stable".into())));
+    }
+    if let Some(d) = args.run.window {
+        settings.push(("workload", "window".into(), duration(d)));
+    }
+    if let Some(p) = args.run.tolerance_pct {
+        settings.push(("workload", "tolerance_pct".into(), Value::Float(p)));
+    }
+    if let Some(n) = args.run.max_windows {
+        settings.push((
+            "workload",
+            "max_windows".into(),
+            Value::Integer(n.try_into()?),
+        ));
     }
     if let Some(d) = args.run.warmup {
         settings.push(("workload", "warmup".into(), duration(d)));

@@ -16,7 +16,8 @@
 //!   file), `samples.rs`, `workload.rs`, `load_spec.rs`, `deployment.rs` (`[on_demand]`,
 //!   `[replicas]`, `[cuda]`, `[transfer]`), `torch.rs`, `slo.rs`, `session.rs`, `batch.rs`,
 //!   `batching.rs`, and `values.rs` (the readers of one value that every table shares);
-//! - the sweep: `sweep.rs` (the points), `limits.rs`, `shm.rs`, and `describe.rs` for `validate`.
+//! - the sweep: `sweep.rs` (the points), `limits.rs`, `shm.rs`, `budget.rs` (each point's time and
+//!   whether its stop rule can reach its minimum), and `describe.rs` for `validate`.
 
 pub mod shard;
 

@@ -249,6 +249,15 @@ pub enum StopRule {
     },
 }
 
+impl StopRule {
+    /// `stop = "stable"` with every key at its default: 1 s windows, 10%, at most 20 windows.
+    pub(crate) const STABLE: StopRule = StopRule::Stable {
+        window: Duration::from_secs(1),
+        tolerance_pct: 10.0,
+        max_windows: 20,
+    };
+}
+
 /// What load to apply at every point, and how to measure it.
 #[derive(Debug, Clone)]
 pub struct Workload {

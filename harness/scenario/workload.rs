@@ -319,14 +319,19 @@ fn stable_stop(raw: &raw::RawWorkload, key: &KeyPath, e: &mut Errors) -> StopRul
             );
         }
     }
-    let window = raw
-        .window
-        .as_deref()
-        .map_or(Some(Duration::from_secs(1)), |w| {
-            duration_key(w, &key.key("window"), false, e)
-        });
+    let StopRule::Stable {
+        window: default_window,
+        tolerance_pct: default_tolerance,
+        max_windows: default_max,
+    } = StopRule::STABLE
+    else {
+        unreachable!("a stable rule")
+    };
+    let window = raw.window.as_deref().map_or(Some(default_window), |w| {
+        duration_key(w, &key.key("window"), false, e)
+    });
     let tolerance_pct = match raw.tolerance_pct {
-        None => 10.0,
+        None => default_tolerance,
         Some(t) if t > 0.0 && t.is_finite() => t,
         Some(t) => {
             e.push(
@@ -334,12 +339,18 @@ fn stable_stop(raw: &raw::RawWorkload, key: &KeyPath, e: &mut Errors) -> StopRul
                 format!("must be a percentage above 0, got {t}"),
                 "e.g. `tolerance_pct = 10`",
             );
-            10.0
+            default_tolerance
         }
     };
-    let max_windows = count_key(raw.max_windows, &key.key("max_windows"), 3, 20, e) as usize;
+    let max_windows = count_key(
+        raw.max_windows,
+        &key.key("max_windows"),
+        3,
+        default_max as u64,
+        e,
+    ) as usize;
     StopRule::Stable {
-        window: window.unwrap_or(Duration::from_secs(1)),
+        window: window.unwrap_or(default_window),
         tolerance_pct,
         max_windows,
     }

@@ -556,4 +556,43 @@ fn bench_run_sets_every_stop_rule_key() {
         "{}",
         out.stdout
     );
+
+    // The stable rule and its keys.
+    let out_dir = dir.path().join("out3");
+    let out = common::bench(&[
+        "run",
+        &model,
+        "--dims",
+        "batch=1",
+        "--dry-run",
+        "--out",
+        out_dir.to_str().unwrap(),
+        "--stable",
+        "--window",
+        "2s",
+        "--tolerance-pct",
+        "5",
+        "--max-windows",
+        "30",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let text = std::fs::read_to_string(out_dir.join("scenario.toml")).unwrap();
+    for line in [
+        "stop = \"stable\"",
+        "window = \"2s\"",
+        "tolerance_pct = 5.0",
+        "max_windows = 30",
+    ] {
+        assert!(text.contains(line), "{line} missing from {text}");
+    }
+    assert!(
+        out.stdout
+            .contains("measure 2s windows until 3 agree within 5% (at most 30), at least 100"),
+        "{}",
+        out.stdout
+    );
+    // A stable rule's key needs the rule.
+    let out = common::bench(&["run", &model, "--dry-run", "--window", "2s"]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(out.stderr.contains("--stable"), "{}", out.stderr);
 }
