@@ -57,7 +57,8 @@ pub(crate) fn spin_duration(s: &str) -> Result<Duration, String> {
 /// The flags of every command that measures points (`sweep`, `capacity`).
 #[derive(Debug, Clone, Default, Args)]
 pub(crate) struct RunFlags {
-    /// The measured duration per point (e.g. "2s"), over the scenario's.
+    /// The measured duration per point (e.g. "2s"), over the scenario's. A point with fewer than
+    /// --min-requests successes by then runs on until it has them, up to --max-duration.
     #[arg(long, value_name = "DURATION", conflicts_with = "requests", value_parser = positive_duration)]
     pub(crate) duration: Option<Duration>,
     /// The measured request count per point, over the scenario's. The point is judged on these
