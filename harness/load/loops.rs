@@ -80,7 +80,8 @@ impl<'a> Arrivals<'a> {
 const ENOUGH_POLL: Duration = Duration::from_millis(5);
 
 /// Ends the phase (sets its `stop`) on time, once a measurement past its duration has its
-/// minimum or reaches its cap, or when the stable rule is met or gives up; then `stable` holds
+/// minimum (or a failed request, which makes the point invalid whatever it measures) or reaches
+/// its cap, or when the stable rule is met or gives up; then `stable` holds
 /// whether it was met and the window in which that was decided. An open loop's schedule ends a
 /// timed phase itself (`open` true): the monitor then waits for nothing but the stable rule.
 pub(super) async fn stop_when_due(
@@ -106,7 +107,7 @@ pub(super) async fn stop_when_due(
             let cap = phase.start + cap;
             let mut extended = false;
             loop {
-                if phase.successes() >= samples {
+                if phase.successes() >= samples || phase.any_failed() {
                     phase.ended.set(Some(if extended {
                         Stopped::MinRequests
                     } else {
@@ -194,7 +195,7 @@ impl ScheduleEnd {
             ScheduleEnd::Enough { at, samples, cap } => {
                 if intended < at {
                     None
-                } else if phase.successes() + in_flight as u64 >= samples {
+                } else if phase.successes() + in_flight as u64 >= samples || phase.any_failed() {
                     // Past the duration by more than one send: it ran on for the minimum.
                     Some(if phase.ended.get().is_some() {
                         Stopped::MinRequests

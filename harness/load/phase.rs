@@ -122,6 +122,16 @@ impl<'a> Phase<'a> {
         self.windows.borrow().iter().map(|w| w.all.ok()).sum()
     }
 
+    /// Whether a top-level request has failed so far: the point is invalid then, and running on
+    /// for more samples would only spend time (a model that fails every request would run to the
+    /// cap).
+    pub(super) fn any_failed(&self) -> bool {
+        self.windows
+            .borrow()
+            .iter()
+            .any(|w| w.all.error_count() > 0)
+    }
+
     /// The window a completion at `at` belongs to.
     fn with_window<R>(&self, at: Instant, f: impl FnOnce(&mut WindowRecord) -> R) -> R {
         let idx = self.window.map_or(0, |w| {

@@ -884,4 +884,73 @@ mod tests {
         );
         assert!(!noisy.contains(';'), "reasons are joined with `; `");
     }
+
+    /// Regression (issue 24): `requests = 50` was invalid against a minimum of 100 the user never
+    /// set. A request count is judged on its requests, a duration against `min_requests`, and a
+    /// trial that reached its cap short of the minimum says so with the flags to change.
+    #[test]
+    fn the_minimum_applies_to_a_duration_and_names_the_cap() {
+        let load = |workload: &str| {
+            crate::scenario::load_bytes(
+                format!("[[model]]\nname = \"m\"\nsynthetic = {{ mean = \"100ms\" }}\n[workload]\ngroups = {{ g = [\"m\"] }}\n{workload}")
+                    .as_bytes(),
+                std::path::Path::new("s.toml"),
+            )
+            .unwrap()
+        };
+        let reason = |s: &Scenario, trial: PhaseResult| {
+            let rows = rows(
+                &s,
+                &s.points[0],
+                &[],
+                None,
+                &[trial],
+                Memory::default(),
+                None,
+            );
+            (rows[2].reason.clone(), rows[2].stopped_by.clone())
+        };
+        let (why, stopped) = reason(&load("requests = 50\n"), phase(50, 0, 0, 0));
+        assert_eq!((why.as_str(), stopped.as_str()), ("", "requests"));
+        // An explicit minimum still applies to a count.
+        let (why, _) = reason(
+            &load("requests = 50\nmin_requests = 60\n"),
+            phase(50, 0, 0, 0),
+        );
+        assert_eq!(why, "fewer requests than the minimum: 50 < 60");
+        let timed = load("duration = \"2s\"\n");
+        let capped = PhaseResult {
+            stopped: Stopped::MaxDuration,
+            ..phase(40, 0, 0, 0)
+        };
+        let (why, stopped) = reason(&timed, capped);
+        assert_eq!(
+            why,
+            "fewer requests than the minimum: 40 < 100 within max_duration 1m \
+             (raise --max-duration, or lower --min-requests)"
+        );
+        assert_eq!(stopped, "max_duration");
+        let ran_on = PhaseResult {
+            stopped: Stopped::MinRequests,
+            ..phase(100, 0, 0, 0)
+        };
+        assert_eq!(
+            reason(&timed, ran_on),
+            (String::new(), "min_requests".into())
+        );
+    }
+
+    #[test]
+    fn too_few_requests_for_a_percentile_are_noted() {
+        let p = Point::default();
+        let note = percentile_note(&p, &[phase(50, 0, 0, 0)]).unwrap();
+        assert!(
+            note.contains("50 requests per trial are too few for every percentile (p99 needs 100)"),
+            "{note}"
+        );
+        assert_eq!(percentile_note(&p, &[phase(100, 0, 0, 0)]), None);
+        // The fewest of the trials.
+        let note = percentile_note(&p, &[phase(200, 0, 0, 0), phase(15, 0, 0, 0)]).unwrap();
+        assert!(note.contains("15 requests per trial are too few for every percentile (p95 needs 20, p99 needs 100)"), "{note}");
+    }
 }
