@@ -900,7 +900,7 @@ mod tests {
         };
         let reason = |s: &Scenario, trial: PhaseResult| {
             let rows = rows(
-                &s,
+                s,
                 &s.points[0],
                 &[],
                 None,
