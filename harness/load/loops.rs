@@ -155,8 +155,8 @@ pub(super) async fn stop_when_due(
     phase.stop.set(true);
 }
 
-/// Where an open loop's schedule ends by itself: at a fixed time, or past a duration once the
-/// successes and the requests in flight reach a minimum (or at the cap); the other rules end it
+/// Where an open loop's schedule ends by itself: at a fixed time, or past a duration once its
+/// successes reach a minimum (or at the cap); the other rules end it
 /// through the monitor's `stop`.
 #[derive(Clone, Copy)]
 enum ScheduleEnd {
@@ -185,17 +185,18 @@ impl ScheduleEnd {
         }
     }
 
-    /// Whether a send intended at `intended` is past the end, with `in_flight` requests
-    /// unanswered; records in the phase why it ended. Requests in flight count toward the
-    /// minimum: at a fixed rate, waiting for their replies before deciding would send more than
-    /// needed.
-    fn due(self, phase: &Phase<'_>, intended: Instant, in_flight: usize) -> bool {
+    /// Whether a send intended at `intended` is past the end; records in the phase why it ended.
+    /// Only answered requests count toward the minimum: one in flight may still fail or be a
+    /// worker's first run, and the schedule cannot take back the sends it skipped. The overshoot is
+    /// the requests in flight when the minimum is met, `rate × latency`: one or two for the slow
+    /// models that run on at all.
+    fn due(self, phase: &Phase<'_>, intended: Instant) -> bool {
         let ended = match self {
             ScheduleEnd::At(at) => (intended >= at).then_some(Stopped::Duration),
             ScheduleEnd::Enough { at, samples, cap } => {
                 if intended < at {
                     None
-                } else if phase.successes() + in_flight as u64 >= samples || phase.any_failed() {
+                } else if phase.successes() >= samples || phase.any_failed() {
                     // Past the duration by more than one send: it ran on for the minimum.
                     Some(if phase.ended.get().is_some() {
                         Stopped::MinRequests
@@ -316,7 +317,7 @@ impl Issuer<'_, '_> {
         };
         loop {
             let next = phase.start + Duration::from_nanos(next_ns);
-            if !may_send(issued) || end.is_some_and(|e| e.due(phase, next, in_flight.len())) {
+            if !may_send(issued) || end.is_some_and(|e| e.due(phase, next)) {
                 break;
             }
             let now = Instant::now();
@@ -324,7 +325,7 @@ impl Issuer<'_, '_> {
                 let mut intended = next;
                 while intended <= now
                     && may_send(issued)
-                    && !end.is_some_and(|e| e.due(phase, intended, in_flight.len()))
+                    && !end.is_some_and(|e| e.due(phase, intended))
                 {
                     issued += 1;
                     in_flight.push(phase.request(
