@@ -373,6 +373,7 @@ pub(crate) fn finish(
     let mut notes = std::mem::take(&mut m.notes);
     let scenario = m.narrowed.as_ref().unwrap_or(scenario);
     notes.extend(error_notes(point, &m.trials));
+    notes.extend(rows::run_on_note(scenario, point, &m.trials));
     notes.extend(rows::percentile_note(point, &m.trials));
     if m.trials.is_empty() {
         return Ok(PointResult {

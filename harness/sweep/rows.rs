@@ -120,6 +120,26 @@ pub(crate) fn percentile_note(point: &Point, trials: &[PhaseResult]) -> Option<S
     })
 }
 
+/// A note for a point whose measurement ran on past its duration for its minimum: why a `--duration
+/// 2s` took longer, and which flags set that. `None` when no trial did.
+pub(crate) fn run_on_note(
+    scenario: &Scenario,
+    point: &Point,
+    trials: &[PhaseResult],
+) -> Option<String> {
+    let w = &scenario.workload;
+    let ran_on = trials.iter().filter(|t| t.stopped == Stopped::MinRequests);
+    let longest = ran_on.map(|t| t.span).max()?;
+    Some(format!(
+        "point {}: measured {:.1} s, past its duration, for min_requests = {} successful requests \
+         (at most max_duration = {}; set with --min-requests and --max-duration)",
+        point.id,
+        longest.as_secs_f64(),
+        w.min_requests().unwrap_or(0),
+        humantime::format_duration(w.cap().unwrap_or_default())
+    ))
+}
+
 /// The `stopped_by` cell: what ended the point's trials, the most telling of them when they
 /// differ (the cap or an overload over a plain duration).
 fn stopped_by(trials: &[PhaseResult]) -> String {
@@ -935,8 +955,17 @@ mod tests {
             ..phase(100, 0, 0, 0)
         };
         assert_eq!(
-            reason(&timed, ran_on),
+            reason(&timed, ran_on.clone()),
             (String::new(), "min_requests".into())
+        );
+        let note = run_on_note(&timed, &timed.points[0], &[ran_on]).unwrap();
+        assert!(
+            note.contains("measured 1.0 s, past its duration, for min_requests = 100 successful requests (at most max_duration = 1m;"),
+            "{note}"
+        );
+        assert_eq!(
+            run_on_note(&timed, &timed.points[0], &[phase(100, 0, 0, 0)]),
+            None
         );
     }
 

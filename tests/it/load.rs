@@ -453,6 +453,12 @@ fn a_duration_runs_on_to_min_requests_within_max_duration() {
     assert!(run.num("all", "requests") >= 100.0, "{all:?}");
     assert!(run.num("all", "duration_s") > 1.0, "{all:?}");
     assert_eq!(all["stopped_by"], "min_requests");
+    assert!(
+        run.stderr
+            .contains("past its duration, for min_requests = 100 successful requests"),
+        "{}",
+        run.stderr
+    );
 
     // An open loop at 50 requests/s can only get more by running longer: 100 sends, about 2 s.
     let run = sweep(
