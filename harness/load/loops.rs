@@ -81,8 +81,8 @@ const ENOUGH_POLL: Duration = Duration::from_millis(5);
 
 /// Ends the phase (sets its `stop`) on time, once a measurement past its duration has its
 /// minimum (or a failed request, which makes the point invalid whatever it measures) or reaches
-/// its cap, or when the stable rule is met or gives up; then `stable` holds
-/// whether it was met and the window in which that was decided. An open loop's schedule ends a
+/// its cap, or when the stable rule is met or gives up; then `stable` holds whether it was met
+/// and the window in which that was decided. An open loop's schedule ends a
 /// timed phase itself (`open` true): the monitor then waits for nothing but the stable rule.
 pub(super) async fn stop_when_due(
     phase: &Phase<'_>,
@@ -156,8 +156,7 @@ pub(super) async fn stop_when_due(
 }
 
 /// Where an open loop's schedule ends by itself: at a fixed time, or past a duration once its
-/// successes reach a minimum (or at the cap); the other rules end it
-/// through the monitor's `stop`.
+/// successes reach a minimum (or at the cap); the other rules end it through the monitor's `stop`.
 #[derive(Clone, Copy)]
 enum ScheduleEnd {
     At(Instant),
@@ -197,7 +196,7 @@ impl ScheduleEnd {
                 if intended < at {
                     None
                 } else if phase.successes() >= samples || phase.any_failed() {
-                    // Past the duration by more than one send: it ran on for the minimum.
+                    // A send went past the duration (marked below): it ran on for the minimum.
                     Some(if phase.ended.get().is_some() {
                         Stopped::MinRequests
                     } else {
@@ -206,8 +205,11 @@ impl ScheduleEnd {
                 } else if intended >= cap {
                     Some(Stopped::MaxDuration)
                 } else {
-                    // Marks the run past its duration; replaced by the decision at the end.
-                    phase.ended.set(Some(Stopped::MinRequests));
+                    // A send due now goes past the duration: mark the run as running on (the
+                    // decision at its end replaces the mark). A later send only waits.
+                    if intended <= Instant::now() {
+                        phase.ended.set(Some(Stopped::MinRequests));
+                    }
                     None
                 }
             }
