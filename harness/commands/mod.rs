@@ -425,6 +425,12 @@ fn run_sweep(
         most(|f| f.threads),
         out_dir.display()
     );
+    // How long the stop rule makes it take: a slow model's `--duration 2s` runs on for its
+    // minimum, and the user should know before the wait.
+    eprintln!(
+        "bench: warm-up and measurement take {} (worker starts aside; see `--dry-run`)",
+        scenario::budget::sweep_time(&s).describe()
+    );
     let (outcome, rows) = current_thread()?.block_on(sweep::sweep(&s, ort.as_ref(), &opts))?;
     println!("{}", report::console::summary(&rows));
     println!("results: {}", out_dir.join("results.csv").display());

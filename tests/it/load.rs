@@ -459,6 +459,13 @@ fn a_duration_runs_on_to_min_requests_within_max_duration() {
         "{}",
         run.stderr
     );
+    // Said before the wait: 100 requests of 20 ms.
+    assert!(
+        run.stderr
+            .contains("bench: warm-up and measurement take about 2s (worker starts aside"),
+        "{}",
+        run.stderr
+    );
 
     // An open loop at 50 requests/s can only get more by running longer: 100 sends, about 2 s.
     let run = sweep(
