@@ -277,4 +277,18 @@ mod tests {
         )));
         assert!(got[0].contains("within 3s"), "{got:?}");
     }
+
+    /// `run.json` records the cap only away from its default, so that runs from before the key
+    /// still compare with runs that leave it alone.
+    #[test]
+    fn the_cap_is_a_setting_only_away_from_its_default() {
+        let settings = |w: &str| {
+            crate::scenario::effective_settings(&scenario(&format!("{SLOW}[workload]\n{w}")))
+        };
+        assert!(!settings("duration = \"2s\"\n").contains_key("workload.max_duration"));
+        assert_eq!(
+            settings("duration = \"2s\"\nmax_duration = \"5m\"\n")["workload.max_duration"],
+            "5m"
+        );
+    }
 }
