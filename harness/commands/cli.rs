@@ -33,6 +33,14 @@ pub(crate) fn positive_duration(s: &str) -> Result<Duration, String> {
     Ok(d)
 }
 
+/// A percentage above 0, like `10` or `2.5`.
+pub(crate) fn positive_pct(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(p) if p > 0.0 && p.is_finite() => Ok(p),
+        _ => Err("not a percentage above 0, like 10".into()),
+    }
+}
+
 /// A spin budget like `2ms` or `500us`, at most [`MAX_SPIN`].
 pub(crate) fn spin_duration(s: &str) -> Result<Duration, String> {
     let d = humantime::parse_duration(s)
@@ -49,12 +57,36 @@ pub(crate) fn spin_duration(s: &str) -> Result<Duration, String> {
 /// The flags of every command that measures points (`sweep`, `capacity`).
 #[derive(Debug, Clone, Default, Args)]
 pub(crate) struct RunFlags {
-    /// The measured duration per point (e.g. "2s"), over the scenario's.
+    /// The measured duration per point (e.g. "2s"), over the scenario's. A point with fewer than
+    /// --min-requests successes by then runs on until it has them, up to --max-duration.
     #[arg(long, value_name = "DURATION", conflicts_with = "requests", value_parser = positive_duration)]
     pub(crate) duration: Option<Duration>,
-    /// The measured request count per point, over the scenario's.
+    /// The measured request count per point, over the scenario's. The point is judged on these
+    /// requests (no `min_requests` unless one is given too).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub(crate) requests: Option<u64>,
+    /// The successful requests a point needs, over the scenario's `min_requests` (default 100):
+    /// a measurement by duration runs past its duration until it has them, up to
+    /// --max-duration; with fewer, the point is invalid. 0: no minimum.
+    #[arg(long, value_name = "N")]
+    pub(crate) min_requests: Option<u64>,
+    /// The longest a measurement by duration runs on to reach --min-requests (e.g. "1m"), per
+    /// trial, over the scenario's `max_duration` (default 1m).
+    #[arg(long, value_name = "DURATION", conflicts_with = "requests", value_parser = positive_duration)]
+    pub(crate) max_duration: Option<Duration>,
+    /// Measure with the stable rule (`stop = "stable"`): windows until throughput and p99 of the
+    /// last 3 agree, instead of a duration or a request count.
+    #[arg(long, conflicts_with_all = ["duration", "requests", "max_duration"])]
+    pub(crate) stable: bool,
+    /// The stable rule's window (e.g. "2s"; default 1s), over the scenario's.
+    #[arg(long, value_name = "DURATION", requires = "stable", value_parser = positive_duration)]
+    pub(crate) window: Option<Duration>,
+    /// The stable rule's agreement: the last 3 windows within this percentage (default 10).
+    #[arg(long, value_name = "PCT", requires = "stable", value_parser = positive_pct)]
+    pub(crate) tolerance_pct: Option<f64>,
+    /// The stable rule's cap: give up (an invalid point) after this many windows (default 20).
+    #[arg(long, value_name = "N", requires = "stable", value_parser = clap::value_parser!(u64).range(3..))]
+    pub(crate) max_windows: Option<u64>,
     /// The warm-up before each point (e.g. "1s"; "0s" for none), over the scenario's.
     #[arg(long, value_name = "DURATION", conflicts_with = "warmup_requests", value_parser = humantime::parse_duration)]
     pub(crate) warmup: Option<Duration>,
@@ -95,6 +127,12 @@ impl RunFlags {
         [
             ("--duration", self.duration.as_ref().map(d)),
             ("--requests", self.requests.map(|n| n.to_string())),
+            ("--min-requests", self.min_requests.map(|n| n.to_string())),
+            ("--max-duration", self.max_duration.as_ref().map(d)),
+            ("--stable", self.stable.then(|| "true".to_string())),
+            ("--window", self.window.as_ref().map(d)),
+            ("--tolerance-pct", self.tolerance_pct.map(|p| p.to_string())),
+            ("--max-windows", self.max_windows.map(|n| n.to_string())),
             ("--warmup", self.warmup.as_ref().map(d)),
             (
                 "--warmup-requests",

@@ -46,8 +46,9 @@ pub(crate) fn ort_for(s: &Scenario, ort_lib: Option<&Path>) -> anyhow::Result<Op
     })
 }
 
-/// Applies `--duration`, `--requests`, `--warmup` and `--spin` over the scenario (flags win over
-/// the file).
+/// Applies the stop rule's flags (`--duration`, `--requests`, `--min-requests`, `--max-duration`,
+/// `--stable` with `--window`, `--tolerance-pct` and `--max-windows`, `--warmup`,
+/// `--warmup-requests`) and `--spin` over the scenario (flags win over the file).
 fn apply_run_flags(s: &mut Scenario, run: &RunFlags) {
     if let Some(d) = run.warmup {
         s.workload.warmup = scenario::Limit::Duration(d);
@@ -60,6 +61,31 @@ fn apply_run_flags(s: &mut Scenario, run: &RunFlags) {
     }
     if let Some(n) = run.requests {
         s.workload.stop = scenario::StopRule::Fixed(scenario::Limit::Requests(n));
+    }
+    if run.stable {
+        let base = match s.workload.stop {
+            stable @ scenario::StopRule::Stable { .. } => stable,
+            scenario::StopRule::Fixed(_) => scenario::StopRule::STABLE,
+        };
+        let scenario::StopRule::Stable {
+            window,
+            tolerance_pct,
+            max_windows,
+        } = base
+        else {
+            unreachable!("a stable rule")
+        };
+        s.workload.stop = scenario::StopRule::Stable {
+            window: run.window.unwrap_or(window),
+            tolerance_pct: run.tolerance_pct.unwrap_or(tolerance_pct),
+            max_windows: run.max_windows.map_or(max_windows, |n| n as usize),
+        };
+    }
+    if let Some(n) = run.min_requests {
+        s.workload.min_requests = Some(n);
+    }
+    if let Some(d) = run.max_duration {
+        s.workload.max_duration = d;
     }
     if let Some(spin) = run.spin {
         s.load.spin = spin;
@@ -188,6 +214,32 @@ pub(crate) fn run(args: RunArgs, ort_lib: Option<&Path>) -> anyhow::Result<ExitC
     }
     if let Some(n) = args.run.requests {
         settings.push(("workload", "requests".into(), Value::Integer(n.try_into()?)));
+    }
+    if let Some(n) = args.run.min_requests {
+        settings.push((
+            "workload",
+            "min_requests".into(),
+            Value::Integer(n.try_into()?),
+        ));
+    }
+    if let Some(d) = args.run.max_duration {
+        settings.push(("workload", "max_duration".into(), duration(d)));
+    }
+    if args.run.stable {
+        settings.push(("workload", "stop".into(), Value::String("stable".into())));
+    }
+    if let Some(d) = args.run.window {
+        settings.push(("workload", "window".into(), duration(d)));
+    }
+    if let Some(p) = args.run.tolerance_pct {
+        settings.push(("workload", "tolerance_pct".into(), Value::Float(p)));
+    }
+    if let Some(n) = args.run.max_windows {
+        settings.push((
+            "workload",
+            "max_windows".into(),
+            Value::Integer(n.try_into()?),
+        ));
     }
     if let Some(d) = args.run.warmup {
         settings.push(("workload", "warmup".into(), duration(d)));
@@ -354,6 +406,7 @@ fn run_sweep(
     note_random_scalars(&s);
     if plan.dry_run {
         print!("{}", scenario::describe(&s));
+        warn_of_the_stop_rule(&s);
         if let Some(sh) = &shard {
             println!(
                 "shard {}: {} of the sweep's {} point(s) (those whose index modulo {} is {})",
@@ -407,6 +460,12 @@ fn run_sweep(
         most(|f| f.processes),
         most(|f| f.threads),
         out_dir.display()
+    );
+    // How long the stop rule makes it take: a slow model's `--duration 2s` runs on for its
+    // minimum, and the user should know before the wait.
+    eprintln!(
+        "bench: warm-up and measurement take {} (worker starts aside; see `--dry-run`)",
+        scenario::budget::sweep_time(&s).describe()
     );
     let (outcome, rows) = current_thread()?.block_on(sweep::sweep(&s, ort.as_ref(), &opts))?;
     println!("{}", report::console::summary(&rows));
@@ -504,6 +563,7 @@ pub(crate) fn validate(args: ValidateArgs) -> anyhow::Result<ExitCode> {
     s.check_limits(args.force)?;
     note_random_scalars(&s);
     print!("{}", scenario::describe(&s));
+    warn_of_the_stop_rule(&s);
     Ok(ExitCode::Ok)
 }
 
@@ -513,6 +573,13 @@ fn note_random_scalars(s: &Scenario) {
         for line in n.lines() {
             eprintln!("note: {line}");
         }
+    }
+}
+
+/// Warns on stderr of a stop rule that cannot reach its minimum (`validate`, `--dry-run`).
+fn warn_of_the_stop_rule(s: &Scenario) {
+    for w in scenario::budget::warnings(s) {
+        eprintln!("warning: {w}");
     }
 }
 

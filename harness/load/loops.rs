@@ -22,7 +22,7 @@ use crate::load::timer::PreciseTimer;
 use crate::scenario::{Arrival, Limit, Scenario, Target};
 
 use super::phase::Phase;
-use super::{PhaseRule, WindowRecord, agree};
+use super::{PhaseRule, Stopped, WindowRecord, agree};
 
 /// Draws what each request asks for, from the scenario's weighted mix.
 pub(super) struct Picker {
@@ -75,18 +75,55 @@ impl<'a> Arrivals<'a> {
     }
 }
 
-/// Ends the phase (sets its `stop`) on time, or when the stable rule is met or gives up; then
-/// `stable` holds whether it was met and the window in which that was decided.
+/// How often a measurement past its duration looks whether it has its minimum: a few
+/// milliseconds more than needed, against the tens of milliseconds of the requests it waits for.
+const ENOUGH_POLL: Duration = Duration::from_millis(5);
+
+/// Ends the phase (sets its `stop`) on time, once a measurement past its duration has its
+/// minimum (or a failed request, which makes the point invalid whatever it measures) or reaches
+/// its cap, or when the stable rule is met or gives up; then `stable` holds whether it was met
+/// and the window in which that was decided. An open loop's schedule ends a
+/// timed phase itself (`open` true): the monitor then waits for nothing but the stable rule.
 pub(super) async fn stop_when_due(
     phase: &Phase<'_>,
     rule: PhaseRule,
+    open: bool,
     stable: &Cell<Option<(bool, usize)>>,
 ) {
     match rule {
+        PhaseRule::Fixed(Limit::Requests(_)) => std::future::pending::<()>().await,
+        PhaseRule::Fixed(Limit::Duration(_)) | PhaseRule::Enough { .. } if open => {
+            std::future::pending::<()>().await
+        }
         PhaseRule::Fixed(Limit::Duration(d)) => {
             tokio::time::sleep_until((phase.start + d).into()).await
         }
-        PhaseRule::Fixed(Limit::Requests(_)) => std::future::pending::<()>().await,
+        PhaseRule::Enough {
+            duration,
+            samples,
+            cap,
+        } => {
+            tokio::time::sleep_until((phase.start + duration).into()).await;
+            let cap = phase.start + cap;
+            let mut extended = false;
+            loop {
+                if phase.successes() >= samples || phase.any_failed() {
+                    phase.ended.set(Some(if extended {
+                        Stopped::MinRequests
+                    } else {
+                        Stopped::Duration
+                    }));
+                    break;
+                }
+                let now = Instant::now();
+                if now >= cap {
+                    phase.ended.set(Some(Stopped::MaxDuration));
+                    break;
+                }
+                extended = true;
+                tokio::time::sleep_until((now + ENOUGH_POLL).min(cap).into()).await;
+            }
+        }
         PhaseRule::Stable {
             window,
             tolerance_pct,
@@ -116,6 +153,72 @@ pub(super) async fn stop_when_due(
         }
     }
     phase.stop.set(true);
+}
+
+/// Where an open loop's schedule ends by itself: at a fixed time, or past a duration once its
+/// successes reach a minimum (or at the cap); the other rules end it through the monitor's `stop`.
+#[derive(Clone, Copy)]
+enum ScheduleEnd {
+    At(Instant),
+    Enough {
+        at: Instant,
+        samples: u64,
+        cap: Instant,
+    },
+}
+
+impl ScheduleEnd {
+    fn of(rule: PhaseRule, start: Instant) -> Option<ScheduleEnd> {
+        match rule {
+            PhaseRule::Fixed(Limit::Duration(d)) => Some(ScheduleEnd::At(start + d)),
+            PhaseRule::Enough {
+                duration,
+                samples,
+                cap,
+            } => Some(ScheduleEnd::Enough {
+                at: start + duration,
+                samples,
+                cap: start + cap,
+            }),
+            _ => None,
+        }
+    }
+
+    /// Whether a send intended at `intended` is past the end; records in the phase why it ended.
+    /// Only answered requests count toward the minimum: one in flight may still fail or be a
+    /// worker's first run, and the schedule cannot take back the sends it skipped. The overshoot is
+    /// the requests in flight when the minimum is met, `rate × latency`: one or two for the slow
+    /// models that run on at all.
+    fn due(self, phase: &Phase<'_>, intended: Instant) -> bool {
+        let ended = match self {
+            ScheduleEnd::At(at) => (intended >= at).then_some(Stopped::Duration),
+            ScheduleEnd::Enough { at, samples, cap } => {
+                if intended < at {
+                    None
+                } else if phase.successes() >= samples || phase.any_failed() {
+                    // A send went past the duration (marked below): it ran on for the minimum.
+                    Some(if phase.ended.get().is_some() {
+                        Stopped::MinRequests
+                    } else {
+                        Stopped::Duration
+                    })
+                } else if intended >= cap {
+                    Some(Stopped::MaxDuration)
+                } else {
+                    // A send due now goes past the duration: mark the run as running on (the
+                    // decision at its end replaces the mark). A later send only waits.
+                    if intended <= Instant::now() {
+                        phase.ended.set(Some(Stopped::MinRequests));
+                    }
+                    None
+                }
+            }
+        };
+        if let Some(e) = ended {
+            phase.ended.set(Some(e));
+        }
+        ended.is_some()
+    }
 }
 
 /// What both loops of one phase share: the phase, the weighted mix, the seed and the rules that
@@ -202,16 +305,13 @@ impl Issuer<'_, '_> {
         let mut in_flight = FuturesUnordered::new();
         let mut issued = 0u64;
         let mut next_ns: u64 = 0;
-        let deadline = match self.rule {
-            PhaseRule::Fixed(Limit::Duration(d)) => Some(phase.start + d),
-            _ => None,
-        };
+        let end = ScheduleEnd::of(self.rule, phase.start);
         let spin = scenario.load.spin;
-        // With a fixed duration the schedule itself ends at the deadline. The monitor's stop,
-        // which can fire first after a stall, must not drop sends that were due before it: they
-        // are the ones that waited longest.
+        // With a timed end the schedule itself ends the phase. The monitor's stop, which can fire
+        // first after a stall, must not drop sends that were due before it: they are the ones that
+        // waited longest.
         let may_send = |issued: u64| {
-            if deadline.is_some() {
+            if end.is_some() {
                 !*self.cancel.borrow()
             } else {
                 self.may_send(issued)
@@ -219,13 +319,16 @@ impl Issuer<'_, '_> {
         };
         loop {
             let next = phase.start + Duration::from_nanos(next_ns);
-            if !may_send(issued) || deadline.is_some_and(|d| next >= d) {
+            if !may_send(issued) || end.is_some_and(|e| e.due(phase, next)) {
                 break;
             }
             let now = Instant::now();
             if now >= next {
                 let mut intended = next;
-                while intended <= now && may_send(issued) && deadline.is_none_or(|d| intended < d) {
+                while intended <= now
+                    && may_send(issued)
+                    && !end.is_some_and(|e| e.due(phase, intended))
+                {
                     issued += 1;
                     in_flight.push(phase.request(
                         self.picker.pick(&mut rng),

@@ -36,7 +36,7 @@ use std::time::Duration;
 
 use crate::metrics::Record;
 use crate::pool::worker::pool::Pool;
-use crate::scenario::{Limit, LoadPoint, Point, Scenario, StopRule, Transfer};
+use crate::scenario::{Limit, LoadPoint, Point, Scenario, StopRule, Transfer, Workload};
 
 mod loops;
 mod phase;
@@ -119,6 +119,8 @@ pub(crate) struct PhaseResult {
     pub(crate) stable: Option<bool>,
     /// An open loop exceeded its in-flight limit and stopped early.
     pub(crate) overloaded: bool,
+    /// What ended it.
+    pub(crate) stopped: Stopped,
     /// Top-level requests sent (including those that failed and first runs).
     pub(crate) sent: u64,
     pub(crate) first_runs: Vec<FirstRuns>,
@@ -134,6 +136,7 @@ impl PhaseResult {
         self.span += o.span;
         self.windows += o.windows;
         self.overloaded |= o.overloaded;
+        self.stopped = self.stopped.max(o.stopped);
         self.sent += o.sent;
         for (a, b) in self.first_runs.iter_mut().zip(&o.first_runs) {
             a.merge(b);
@@ -149,6 +152,13 @@ impl PhaseResult {
 pub(crate) enum PhaseRule {
     /// Warm-up, or a fixed measurement.
     Fixed(Limit),
+    /// The default measurement: at least `duration` and at least `samples` successful requests,
+    /// whichever comes later, but never past `cap` (a duration from the start, like `duration`).
+    Enough {
+        duration: Duration,
+        samples: u64,
+        cap: Duration,
+    },
     Stable {
         window: Duration,
         tolerance_pct: f64,
@@ -156,19 +166,70 @@ pub(crate) enum PhaseRule {
     },
 }
 
-impl From<StopRule> for PhaseRule {
-    fn from(s: StopRule) -> PhaseRule {
-        match s {
-            StopRule::Fixed(l) => PhaseRule::Fixed(l),
-            StopRule::Stable {
-                window,
-                tolerance_pct,
-                max_windows,
-            } => PhaseRule::Stable {
+impl PhaseRule {
+    /// How a measured trial of `workload` runs: a duration with a minimum runs on to reach it
+    /// (within the cap); a request count or a duration without a minimum is fixed.
+    pub(crate) fn measure(workload: &Workload) -> PhaseRule {
+        match (workload.stop, workload.min_requests(), workload.cap()) {
+            (StopRule::Fixed(Limit::Duration(duration)), Some(samples), Some(cap)) => {
+                PhaseRule::Enough {
+                    duration,
+                    samples,
+                    cap,
+                }
+            }
+            (StopRule::Fixed(l), _, _) => PhaseRule::Fixed(l),
+            (
+                StopRule::Stable {
+                    window,
+                    tolerance_pct,
+                    max_windows,
+                },
+                _,
+                _,
+            ) => PhaseRule::Stable {
                 window,
                 tolerance_pct,
                 max_windows,
             },
+        }
+    }
+}
+
+/// What ended a phase: the `stopped_by` column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub(crate) enum Stopped {
+    /// Its duration passed (with enough successful requests, where a minimum applies).
+    #[default]
+    Duration,
+    /// Its request count was sent.
+    Requests,
+    /// Three windows agreed (the stable rule).
+    Stable,
+    /// It ran past its duration until it had `min_requests` successful requests.
+    MinRequests,
+    /// The stable rule gave up after `max_windows`.
+    MaxWindows,
+    /// It reached `max_duration` short of `min_requests`.
+    MaxDuration,
+    /// An open loop had more than `max_in_flight` requests in flight.
+    MaxInFlight,
+    /// Cancelled (Ctrl-C), or no worker was left to send to.
+    Cut,
+}
+
+impl Stopped {
+    /// The name in the `stopped_by` column: the scenario key that ended the phase.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Stopped::Duration => "duration",
+            Stopped::Requests => "requests",
+            Stopped::Stable => "stable",
+            Stopped::MinRequests => "min_requests",
+            Stopped::MaxWindows => "max_windows",
+            Stopped::MaxDuration => "max_duration",
+            Stopped::MaxInFlight => "max_in_flight",
+            Stopped::Cut => "cancelled",
         }
     }
 }
@@ -227,7 +288,7 @@ pub(crate) async fn run_phase(
     let picker = loops::Picker::new(scenario)?;
     let window = match rule {
         PhaseRule::Stable { window, .. } => Some(window),
-        PhaseRule::Fixed(_) => None,
+        PhaseRule::Fixed(_) | PhaseRule::Enough { .. } => None,
     };
     let phase = phase::Phase::new(pool, scenario, sending, window)?;
     let issuer = loops::Issuer {
@@ -238,7 +299,8 @@ pub(crate) async fn run_phase(
         cancel,
     };
     let stable = Cell::new(None);
-    let monitor = loops::stop_when_due(&phase, rule, &stable);
+    let open = matches!(sending.load, LoadPoint::Open { .. });
+    let monitor = loops::stop_when_due(&phase, rule, open, &stable);
     let overloaded = match sending.load {
         LoadPoint::Closed { concurrency } => {
             issuer.closed(concurrency, monitor).await;
@@ -246,5 +308,9 @@ pub(crate) async fn run_phase(
         }
         LoadPoint::Open { rate } => issuer.open(scenario, rate, monitor).await?,
     };
-    Ok(phase.finish(rule, stable.get(), overloaded))
+    let mut result = phase.finish(rule, stable.get(), overloaded);
+    if *cancel.borrow() {
+        result.stopped = Stopped::Cut;
+    }
+    Ok(result)
 }

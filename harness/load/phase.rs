@@ -15,7 +15,7 @@ use crate::pool::transfer::Stager;
 use crate::pool::worker::pool::{Pool, Reply};
 use crate::scenario::{Scenario, Target};
 
-use super::{FirstRuns, OutputChecks, PhaseResult, PhaseRule, Sending, WindowRecord};
+use super::{FirstRuns, OutputChecks, PhaseResult, PhaseRule, Sending, Stopped, WindowRecord};
 
 /// A request waiting in a model's batching queue.
 struct Queued {
@@ -77,6 +77,9 @@ pub(super) struct Phase<'a> {
     last_done: Cell<Instant>,
     sent: Cell<u64>,
     pub(super) stop: Cell<bool>,
+    /// What ended the phase, set by whoever decided it (the monitor or the open loop's schedule);
+    /// `None`: its rule's plain end.
+    pub(super) ended: Cell<Option<Stopped>>,
 }
 
 impl<'a> Phase<'a> {
@@ -110,7 +113,23 @@ impl<'a> Phase<'a> {
             last_done: Cell::new(now),
             sent: Cell::new(0),
             stop: Cell::new(false),
+            ended: Cell::new(None),
         })
+    }
+
+    /// Top-level requests that succeeded so far: the samples a stop rule's minimum counts.
+    pub(super) fn successes(&self) -> u64 {
+        self.windows.borrow().iter().map(|w| w.all.ok()).sum()
+    }
+
+    /// Whether a top-level request has failed so far: the point is invalid then, and running on
+    /// for more samples would only spend time (a model that fails every request would run to the
+    /// cap).
+    pub(super) fn any_failed(&self) -> bool {
+        self.windows
+            .borrow()
+            .iter()
+            .any(|w| w.all.error_count() > 0)
     }
 
     /// The window a completion at `at` belongs to.
@@ -514,12 +533,27 @@ impl<'a> Phase<'a> {
                 )
             }
         };
+        let stopped = match (rule, self.ended.get(), stable_flag) {
+            _ if overloaded => Stopped::MaxInFlight,
+            // The requests in flight at the cap can still bring the count to the minimum.
+            (PhaseRule::Enough { samples, .. }, Some(Stopped::MaxDuration), _)
+                if result.all.ok() >= samples =>
+            {
+                Stopped::MinRequests
+            }
+            (_, Some(s), _) => s,
+            (PhaseRule::Fixed(crate::scenario::Limit::Requests(_)), None, _) => Stopped::Requests,
+            (_, None, Some(true)) => Stopped::Stable,
+            (_, None, Some(false)) => Stopped::MaxWindows,
+            (_, None, None) => Stopped::Duration,
+        };
         PhaseResult {
             result,
             span,
             windows: count,
             stable: stable_flag,
             overloaded,
+            stopped,
             sent: self.sent.get(),
             first_runs: self.first_runs.into_inner(),
             checks: self.checks.into_inner(),

@@ -360,6 +360,12 @@ pub struct Row {
     #[serde(skip)]
     pub only_lagged: bool,
     pub slo_met: Option<bool>,
+    /// What ended the measurement (see docs/reference/columns.md): `duration`, `min_requests` (it
+    /// ran past the duration to reach the minimum), `max_duration` (the cap, short of it),
+    /// `requests`, `stable`, `max_windows`, `max_in_flight` or `cancelled`; empty in files of
+    /// before the column.
+    #[serde(default)]
+    pub stopped_by: String,
 }
 }}
 

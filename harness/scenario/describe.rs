@@ -48,7 +48,12 @@ pub(crate) fn effective_settings(s: &Scenario) -> BTreeMap<String, String> {
         ("workload.mix", mix.join(", ")),
         ("workload.warmup", limit(w.warmup)),
         ("workload.stop", stop(w.stop)),
-        ("workload.min_requests", w.min_requests.to_string()),
+        (
+            "workload.min_requests",
+            w.min_requests
+                .unwrap_or(super::DEFAULT_MIN_REQUESTS)
+                .to_string(),
+        ),
         ("workload.trials", w.trials.to_string()),
         ("workload.interleave", w.interleave.to_string()),
         (
@@ -78,6 +83,13 @@ pub(crate) fn effective_settings(s: &Scenario) -> BTreeMap<String, String> {
         ("slo", slo.join(", ")),
     ]
     .into_iter()
+    // Recorded only away from its default, so that runs from before the key still compare.
+    .chain((w.max_duration != super::DEFAULT_MAX_DURATION).then(|| {
+        (
+            "workload.max_duration",
+            humantime::format_duration(w.max_duration).to_string(),
+        )
+    }))
     .map(|(k, v)| (k.to_string(), v))
     .chain(super::axes::effective_settings(&s.axes))
     .collect()
@@ -164,22 +176,30 @@ fn describe_models(s: &Scenario, out: &mut String) {
     }
 }
 
-/// The load loop, warm-up, stopping rule and trials, and the SLO.
+/// The load loop, warm-up, stopping rule and its minimum, trials, and the SLO.
 fn describe_measurement(s: &Scenario, out: &mut String) {
     use std::fmt::Write;
-    let stop = stop(s.workload.stop);
+    let w = &s.workload;
+    let minimum = match (w.min_requests(), w.cap()) {
+        (Some(min), Some(cap)) => format!(
+            " (on past it to {min} successful requests, at most {})",
+            humantime::format_duration(cap)
+        ),
+        (Some(min), None) => format!(", at least {min} successful requests"),
+        (None, _) => String::new(),
+    };
     let _ = writeln!(
         out,
-        "  {} loop{}; warm-up {}, {stop}, {} trial(s) per point, at least {} requests",
+        "  {} loop{}; warm-up {}, {}{minimum}, {} trial(s) per point",
         s.load.kind_name(),
         if s.load.kind == LoadKind::Open {
             format!(" ({} arrivals)", s.load.arrival.name())
         } else {
             String::new()
         },
-        limit(s.workload.warmup),
-        s.workload.trials,
-        s.workload.min_requests
+        limit(w.warmup),
+        stop(w.stop),
+        w.trials,
     );
     if !s.slo.is_empty() {
         let slo: Vec<String> = s.slo.iter().map(|c| c.to_string()).collect();
@@ -205,22 +225,24 @@ fn describe_points(s: &Scenario, out: &mut String) {
     let _ = writeln!(
         out,
         "{} point(s); the largest starts {} worker process(es) with {} compute thread(s) at \
-         once, on {} usable CPU(s):",
+         once, on {} usable CPU(s); warm-up and measurement take {} (worker starts aside):",
         s.points.len(),
         largest.processes,
         largest.threads,
-        super::limits::usable_cpus()
+        super::limits::usable_cpus(),
+        super::budget::sweep_time(s).describe()
     );
     for p in &s.points {
         let footprint = super::limits::footprint(p);
         let _ = writeln!(
             out,
-            "  {:>3}  {}  {}  starts {} process(es), {} thread(s)",
+            "  {:>3}  {}  {}  starts {} process(es), {} thread(s), {}",
             p.index,
             p.id,
             super::axes::describe(p, s).join(" "),
             footprint.processes,
             footprint.threads,
+            super::budget::point_time(s, p).describe(),
         );
     }
 }

@@ -16,7 +16,8 @@
 //!   file), `samples.rs`, `workload.rs`, `load_spec.rs`, `deployment.rs` (`[on_demand]`,
 //!   `[replicas]`, `[cuda]`, `[transfer]`), `torch.rs`, `slo.rs`, `session.rs`, `batch.rs`,
 //!   `batching.rs`, and `values.rs` (the readers of one value that every table shares);
-//! - the sweep: `sweep.rs` (the points), `limits.rs`, `shm.rs`, and `describe.rs` for `validate`.
+//! - the sweep: `sweep.rs` (the points), `limits.rs`, `shm.rs`, `budget.rs` (each point's time and
+//!   whether its stop rule can reach its minimum), and `describe.rs` for `validate`.
 
 pub mod shard;
 
@@ -42,15 +43,16 @@ pub use read::{load, load_bytes};
 mod resolve;
 mod samples;
 pub(crate) use samples::generate_samples;
+pub(crate) mod budget;
 pub mod session;
 pub mod shm;
 pub mod slo;
 pub mod source;
 mod spec;
 pub use spec::{
-    CHECK_TOLERANCE, CudaSpec, Group, InputSpec, Limit, LoadPoint, LoadSpec, ModelSource,
-    ModelSpec, OnDemandCaps, Stall, StopRule, SyntheticSpec, Target, Tolerance, TorchSpec,
-    Workload,
+    CHECK_TOLERANCE, CudaSpec, DEFAULT_MAX_DURATION, DEFAULT_MIN_REQUESTS, Group, InputSpec, Limit,
+    LoadPoint, LoadSpec, ModelSource, ModelSpec, OnDemandCaps, Stall, StopRule, SyntheticSpec,
+    Target, Tolerance, TorchSpec, Workload,
 };
 pub mod sweep;
 mod torch;

@@ -282,6 +282,7 @@ pub(crate) struct RawWorkload {
     pub(crate) duration: Option<String>,
     pub(crate) requests: Option<i64>,
     pub(crate) min_requests: Option<i64>,
+    pub(crate) max_duration: Option<String>,
     pub(crate) window: Option<String>,
     pub(crate) tolerance_pct: Option<f64>,
     pub(crate) max_windows: Option<i64>,

@@ -249,6 +249,15 @@ pub enum StopRule {
     },
 }
 
+impl StopRule {
+    /// `stop = "stable"` with every key at its default: 1 s windows, 10%, at most 20 windows.
+    pub(crate) const STABLE: StopRule = StopRule::Stable {
+        window: Duration::from_secs(1),
+        tolerance_pct: 10.0,
+        max_windows: 20,
+    };
+}
+
 /// What load to apply at every point, and how to measure it.
 #[derive(Debug, Clone)]
 pub struct Workload {
@@ -257,8 +266,11 @@ pub struct Workload {
     pub(crate) groups: Vec<Group>,
     pub(crate) warmup: Limit,
     pub(crate) stop: StopRule,
-    /// A point with fewer measured requests is invalid.
-    pub(crate) min_requests: u64,
+    /// `min_requests` as the user set it (file or `--min-requests`); `None`: the default, see
+    /// [`Workload::min_requests`].
+    pub(crate) min_requests: Option<u64>,
+    /// `max_duration`: the longest a duration-based measurement runs on to reach its minimum.
+    pub(crate) max_duration: Duration,
     /// Measured repetitions per point.
     pub(crate) trials: usize,
     /// A request without an answer by then fails as `timeout`.
@@ -271,6 +283,38 @@ pub struct Workload {
     pub(crate) interleave: bool,
     /// A pause before each trial after the first (lets a machine's clocks and caches settle).
     pub(crate) cooldown: Duration,
+}
+
+/// The samples a measurement needs by default: the 99th percentile of fewer than 100 requests is
+/// their slowest one, not a percentile.
+pub const DEFAULT_MIN_REQUESTS: u64 = 100;
+
+/// The default cap of a duration-based measurement that runs on to reach its minimum.
+pub const DEFAULT_MAX_DURATION: Duration = Duration::from_secs(60);
+
+impl Workload {
+    /// The fewest successful requests a trial of a point needs to be valid, `None` for no minimum.
+    ///
+    /// With a duration (or the stable rule) it is `min_requests`, 100 by default, and the
+    /// measurement runs past its duration to reach it ([`Workload::cap`]). A request count is the
+    /// user's own choice of sample size: it is judged on those requests alone, unless
+    /// `min_requests` is set too.
+    pub(crate) fn min_requests(&self) -> Option<u64> {
+        let min = match self.stop {
+            StopRule::Fixed(Limit::Requests(_)) => self.min_requests,
+            _ => Some(self.min_requests.unwrap_or(DEFAULT_MIN_REQUESTS)),
+        };
+        min.filter(|&n| n > 0)
+    }
+
+    /// The longest one trial of a duration-based measurement may run: `max_duration`, or the
+    /// duration itself when that is longer; `None` for the other stop rules.
+    pub(crate) fn cap(&self) -> Option<Duration> {
+        match self.stop {
+            StopRule::Fixed(Limit::Duration(d)) => Some(self.max_duration.max(d)),
+            _ => None,
+        }
+    }
 }
 
 /// The `[load]` settings that are not sweep axes.

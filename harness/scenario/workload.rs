@@ -24,7 +24,16 @@ pub(super) fn resolve_workload(
     let mix = resolve_mix(&raw, models, &groups, declared, &key, e);
     let warmup = resolve_warmup(&raw, &key, e);
     let stop = resolve_stop(&raw, &key, e);
-    let min_requests = count_key(raw.min_requests, &key.key("min_requests"), 0, 100, e);
+    let min_requests = raw.min_requests.map(|_| {
+        count_key(
+            raw.min_requests,
+            &key.key("min_requests"),
+            0,
+            super::spec::DEFAULT_MIN_REQUESTS,
+            e,
+        )
+    });
+    let max_duration = resolve_max_duration(&raw, stop, &key, e);
     let trials = count_key(raw.trials, &key.key("trials"), 1, 1, e) as usize;
     let request_timeout = raw
         .request_timeout
@@ -50,6 +59,7 @@ pub(super) fn resolve_workload(
         warmup,
         stop,
         min_requests,
+        max_duration,
         trials,
         request_timeout,
         replace_after_timeouts,
@@ -253,6 +263,47 @@ fn fixed_stop(raw: &raw::RawWorkload, key: &KeyPath, e: &mut Errors) -> StopRule
     })
 }
 
+/// `max_duration`: the cap of a `duration` measurement that runs on to reach `min_requests`; at
+/// least the duration. Other stop rules have their own end (a count, or `max_windows`).
+fn resolve_max_duration(
+    raw: &raw::RawWorkload,
+    stop: StopRule,
+    key: &KeyPath,
+    e: &mut Errors,
+) -> Duration {
+    let default = super::spec::DEFAULT_MAX_DURATION;
+    let Some(text) = raw.max_duration.as_deref() else {
+        return default;
+    };
+    let k = key.key("max_duration");
+    let Some(cap) = duration_key(text, &k, false, e) else {
+        return default;
+    };
+    match stop {
+        StopRule::Fixed(Limit::Duration(d)) if raw.duration.is_some() && cap < d => e.push(
+            &k,
+            format!(
+                "`max_duration` ({}) is shorter than `duration` ({})",
+                humantime::format_duration(cap),
+                humantime::format_duration(d)
+            ),
+            "the cap bounds a measurement that runs past `duration`: make it at least as long",
+        ),
+        StopRule::Fixed(Limit::Duration(_)) => {}
+        StopRule::Fixed(Limit::Requests(_)) => e.push(
+            &k,
+            "`max_duration` applies to a `duration` measurement only",
+            "a `requests` measurement runs until its count: remove `max_duration`",
+        ),
+        StopRule::Stable { .. } => e.push(
+            &k,
+            "`max_duration` applies to `stop = \"fixed\"` only",
+            "the stable rule stops after `max_windows` windows at most",
+        ),
+    }
+    cap
+}
+
 /// `stop = "stable"`: `window`-long windows until 3 agree within `tolerance_pct`, at most
 /// `max_windows`.
 fn stable_stop(raw: &raw::RawWorkload, key: &KeyPath, e: &mut Errors) -> StopRule {
@@ -268,14 +319,19 @@ fn stable_stop(raw: &raw::RawWorkload, key: &KeyPath, e: &mut Errors) -> StopRul
             );
         }
     }
-    let window = raw
-        .window
-        .as_deref()
-        .map_or(Some(Duration::from_secs(1)), |w| {
-            duration_key(w, &key.key("window"), false, e)
-        });
+    let StopRule::Stable {
+        window: default_window,
+        tolerance_pct: default_tolerance,
+        max_windows: default_max,
+    } = StopRule::STABLE
+    else {
+        unreachable!("a stable rule")
+    };
+    let window = raw.window.as_deref().map_or(Some(default_window), |w| {
+        duration_key(w, &key.key("window"), false, e)
+    });
     let tolerance_pct = match raw.tolerance_pct {
-        None => 10.0,
+        None => default_tolerance,
         Some(t) if t > 0.0 && t.is_finite() => t,
         Some(t) => {
             e.push(
@@ -283,12 +339,18 @@ fn stable_stop(raw: &raw::RawWorkload, key: &KeyPath, e: &mut Errors) -> StopRul
                 format!("must be a percentage above 0, got {t}"),
                 "e.g. `tolerance_pct = 10`",
             );
-            10.0
+            default_tolerance
         }
     };
-    let max_windows = count_key(raw.max_windows, &key.key("max_windows"), 3, 20, e) as usize;
+    let max_windows = count_key(
+        raw.max_windows,
+        &key.key("max_windows"),
+        3,
+        default_max as u64,
+        e,
+    ) as usize;
     StopRule::Stable {
-        window: window.unwrap_or(Duration::from_secs(1)),
+        window: window.unwrap_or(default_window),
         tolerance_pct,
         max_windows,
     }

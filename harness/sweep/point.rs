@@ -283,7 +283,7 @@ async fn run_phases(
         if t > first && !scenario.workload.cooldown.is_zero() {
             tokio::time::sleep(scenario.workload.cooldown).await;
         }
-        let rule = PhaseRule::from(scenario.workload.stop);
+        let rule = PhaseRule::measure(&scenario.workload);
         starts.push(std::time::SystemTime::now());
         // The CPU clocks are read just around the trial, of the workers serving it then: a worker
         // replaced during the trial has another pid at its end, which leaves the workers' CPU
@@ -373,6 +373,8 @@ pub(crate) fn finish(
     let mut notes = std::mem::take(&mut m.notes);
     let scenario = m.narrowed.as_ref().unwrap_or(scenario);
     notes.extend(error_notes(point, &m.trials));
+    notes.extend(rows::run_on_note(scenario, point, &m.trials));
+    notes.extend(rows::percentile_note(point, &m.trials));
     if m.trials.is_empty() {
         return Ok(PointResult {
             rows: Vec::new(),

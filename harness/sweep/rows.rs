@@ -1,7 +1,7 @@
 //! Turns a point's measured phases into rows and verdicts: one row per model, per ensemble group
 //! and `all`, each the median across trials, and why a point is invalid.
 
-use crate::load::{FirstRuns, OutputChecks, PhaseResult};
+use crate::load::{FirstRuns, OutputChecks, PhaseResult, Stopped};
 use crate::metrics::{self, Percentiles, Record, Summary, spread};
 use crate::pool::worker::pool::WorkerInfo;
 use crate::report::{Row, Timings};
@@ -72,11 +72,18 @@ pub(crate) fn verdict(
         ));
     }
     let fewest = all.iter().map(|s| s.requests).min().unwrap_or(0);
-    if fewest < scenario.workload.min_requests {
-        reasons.push(format!(
-            "fewer requests than the minimum: {fewest} < {}",
-            scenario.workload.min_requests
-        ));
+    if let Some(min) = scenario.workload.min_requests()
+        && fewest < min
+    {
+        let capped = trials.iter().any(|t| t.stopped == Stopped::MaxDuration);
+        reasons.push(match scenario.workload.cap() {
+            Some(cap) if capped => format!(
+                "fewer requests than the minimum: {fewest} < {min} within max_duration {} \
+                 (raise --max-duration, or lower --min-requests)",
+                humantime::format_duration(cap)
+            ),
+            _ => format!("fewer requests than the minimum: {fewest} < {min}"),
+        });
     }
     let lagged_pct = all.iter().map(|s| s.lagged_pct).fold(0.0, f64::max);
     let lag = lag_reason(
@@ -99,6 +106,62 @@ pub(crate) fn verdict(
         lagged,
         slo_met,
     }
+}
+
+/// The percentiles reported in the CSV below p99.9, with the requests each needs: a `q` percentile
+/// of `n` requests has at least one request above it only when `n × (1 - q) >= 1`. (p99.9 needs
+/// 1,000, more than the default minimum of 100: its column is documented as such.)
+const PERCENTILE_NEEDS: [(&str, u64); 3] = [("p90", 10), ("p95", 20), ("p99", 100)];
+
+/// A note for a point whose trials measured too few requests for some of its percentiles: the
+/// user's `requests = N`, or a measurement cut short. `None` when every percentile up to p99 is
+/// supported (or nothing was measured).
+pub(crate) fn percentile_note(point: &Point, trials: &[PhaseResult]) -> Option<String> {
+    let fewest = trials.iter().map(|t| t.result.all.ok()).min()?;
+    let short: Vec<String> = PERCENTILE_NEEDS
+        .iter()
+        .filter(|(_, need)| fewest < *need)
+        .map(|(p, need)| format!("{p} needs {need}"))
+        .collect();
+    (fewest > 0 && !short.is_empty()).then(|| {
+        format!(
+            "point {}: {fewest} requests per trial are too few for every percentile ({}): \
+             such a column is close to the slowest request's latency",
+            point.id,
+            short.join(", ")
+        )
+    })
+}
+
+/// A note for a point whose measurement ran on past its duration for its minimum: why a `--duration
+/// 2s` took longer, and which flags set that. `None` when no trial did.
+pub(crate) fn run_on_note(
+    scenario: &Scenario,
+    point: &Point,
+    trials: &[PhaseResult],
+) -> Option<String> {
+    let w = &scenario.workload;
+    let ran_on = trials.iter().filter(|t| t.stopped == Stopped::MinRequests);
+    let longest = ran_on.map(|t| t.span).max()?;
+    Some(format!(
+        "point {}: measured {:.1} s, past its duration, for min_requests = {} successful requests \
+         (at most max_duration = {}; set with --min-requests and --max-duration)",
+        point.id,
+        longest.as_secs_f64(),
+        w.min_requests().unwrap_or(0),
+        humantime::format_duration(w.cap().unwrap_or_default())
+    ))
+}
+
+/// The `stopped_by` cell: what ended the point's trials, the most telling of them when they
+/// differ (the cap or an overload over a plain duration).
+fn stopped_by(trials: &[PhaseResult]) -> String {
+    trials
+        .iter()
+        .map(|t| t.stopped)
+        .max()
+        .map_or("", Stopped::name)
+        .to_string()
 }
 
 /// The values an SLO is checked against: `median`'s (the median across trials), with every cold
@@ -509,6 +572,7 @@ impl PointRows<'_> {
             peak_rss_mib: self.memory.peak_rss_bytes.map(mib),
             cpu_steal_pct: self.steal_pct,
             windows: self.trials.iter().map(|t| t.windows).max().unwrap_or(0),
+            stopped_by: stopped_by(self.trials),
             valid: reasons.is_empty(),
             reason: reasons.join("; "),
             only_lagged: self.lagged && reasons.len() == 1,
@@ -692,6 +756,7 @@ mod tests {
             windows: 1,
             stable: None,
             overloaded: false,
+            stopped: Stopped::Requests,
             sent: ok + first + cold + failed,
             first_runs: vec![FirstRuns {
                 count: first,
@@ -924,5 +989,83 @@ mod tests {
             on.ends_with("(even under --realtime: free the machine's CPUs, or lower the load)"),
             "{on}"
         );
+    }
+
+    /// Regression (issue 24): `requests = 50` was invalid against a minimum of 100 the user never
+    /// set. A request count is judged on its requests, a duration against `min_requests`, and a
+    /// trial that reached its cap short of the minimum says so with the flags to change.
+    #[test]
+    fn the_minimum_applies_to_a_duration_and_names_the_cap() {
+        let load = |workload: &str| {
+            crate::scenario::load_bytes(
+                format!("[[model]]\nname = \"m\"\nsynthetic = {{ mean = \"100ms\" }}\n[workload]\ngroups = {{ g = [\"m\"] }}\n{workload}")
+                    .as_bytes(),
+                std::path::Path::new("s.toml"),
+            )
+            .unwrap()
+        };
+        let reason = |s: &Scenario, trial: PhaseResult| {
+            let rows = rows(
+                s,
+                &s.points[0],
+                &[],
+                None,
+                &[trial],
+                Memory::default(),
+                None,
+            );
+            (rows[2].reason.clone(), rows[2].stopped_by.clone())
+        };
+        let (why, stopped) = reason(&load("requests = 50\n"), phase(50, 0, 0, 0));
+        assert_eq!((why.as_str(), stopped.as_str()), ("", "requests"));
+        // An explicit minimum still applies to a count.
+        let (why, _) = reason(
+            &load("requests = 50\nmin_requests = 60\n"),
+            phase(50, 0, 0, 0),
+        );
+        assert_eq!(why, "fewer requests than the minimum: 50 < 60");
+        let timed = load("duration = \"2s\"\n");
+        let capped = PhaseResult {
+            stopped: Stopped::MaxDuration,
+            ..phase(40, 0, 0, 0)
+        };
+        let (why, stopped) = reason(&timed, capped);
+        assert_eq!(
+            why,
+            "fewer requests than the minimum: 40 < 100 within max_duration 1m \
+             (raise --max-duration, or lower --min-requests)"
+        );
+        assert_eq!(stopped, "max_duration");
+        let ran_on = PhaseResult {
+            stopped: Stopped::MinRequests,
+            ..phase(100, 0, 0, 0)
+        };
+        assert_eq!(
+            reason(&timed, ran_on.clone()),
+            (String::new(), "min_requests".into())
+        );
+        let note = run_on_note(&timed, &timed.points[0], &[ran_on]).unwrap();
+        assert!(
+            note.contains("measured 1.0 s, past its duration, for min_requests = 100 successful requests (at most max_duration = 1m;"),
+            "{note}"
+        );
+        assert_eq!(
+            run_on_note(&timed, &timed.points[0], &[phase(100, 0, 0, 0)]),
+            None
+        );
+    }
+
+    #[test]
+    fn too_few_requests_for_a_percentile_are_noted() {
+        let p = Point::default();
+        let note = percentile_note(&p, &[phase(50, 0, 0, 0)]).unwrap();
+        assert!(
+            note.contains("50 requests per trial are too few for every percentile (p99 needs 100)"),
+            "{note}"
+        );
+        assert_eq!(percentile_note(&p, &[phase(100, 0, 0, 0)]), None);
+        // The fewest of the trials.
+        let note = percentile_note(&p, &[phase(200, 0, 0, 0), phase(15, 0, 0, 0)]).unwrap();
+        assert!(note.contains("15 requests per trial are too few for every percentile (p95 needs 20, p99 needs 100)"), "{note}");
     }
 }

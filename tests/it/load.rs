@@ -391,3 +391,221 @@ fn every_request_sent_is_accounted_for_with_warm_up_in_closed_and_open_loops() {
         );
     }
 }
+
+/// Regression (issue 24): `--requests 50` on a 100 ms model was invalid, "fewer requests than the
+/// minimum: 50 < 100", a minimum the user never set. A request count is the user's choice of sample
+/// size: the point is judged on it, and stderr says which percentiles 50 requests cannot support.
+#[test]
+fn a_request_count_is_judged_on_its_own_requests() {
+    let scenario = "[[model]]\nname = \"detector\"\nsynthetic = { mean = \"100ms\", wait = \"sleep\" }\n\
+                    [workload]\nwarmup_requests = 1\n";
+    let run = sweep(scenario, &["--requests", "50"]);
+    let all = run.row("all");
+    assert!(
+        !all["reason"].contains("fewer requests"),
+        "{}",
+        all["reason"]
+    );
+    common::assert_valid_timing_aside(all);
+    assert_eq!(all["requests"], "50", "{all:?}");
+    assert_eq!(all["stopped_by"], "requests");
+    assert!(
+        run.stderr
+            .contains("50 requests per trial are too few for every percentile (p99 needs 100)"),
+        "{}",
+        run.stderr
+    );
+
+    // A minimum the user sets with the count still applies, and `validate` warns of it.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("s.toml");
+    std::fs::write(
+        &file,
+        format!("{scenario}requests = 10\nmin_requests = 100\n"),
+    )
+    .unwrap();
+    let out = common::bench(&["validate", "--scenario", file.to_str().unwrap()]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("warning: `requests = 10` is fewer than `min_requests = 100`: every point will be invalid"),
+        "{}",
+        out.stderr
+    );
+}
+
+/// Regression (issue 24): `--duration 2s` on a slow model measured a handful of requests and called
+/// the point invalid. A duration now runs on until `min_requests` successes (closed and open
+/// loops), and no further than `max_duration`, where a point short of its minimum says so.
+#[test]
+fn a_duration_runs_on_to_min_requests_within_max_duration() {
+    let model = |mean: &str| {
+        format!(
+            "[[model]]\nname = \"m\"\nsynthetic = {{ mean = \"{mean}\", wait = \"sleep\" }}\n\
+             [workload]\nwarmup_requests = 1\nduration = \"300ms\"\n"
+        )
+    };
+    // 20 ms per request: about 15 requests in 300 ms, 100 in about 2 s.
+    let run = sweep(&model("20ms"), &[]);
+    let all = run.row("all");
+    assert!(!all["reason"].contains("fewer requests"), "{all:?}");
+    common::assert_valid_timing_aside(all);
+    assert!(run.num("all", "requests") >= 100.0, "{all:?}");
+    assert!(run.num("all", "duration_s") > 1.0, "{all:?}");
+    assert_eq!(all["stopped_by"], "min_requests");
+    assert!(
+        run.stderr
+            .contains("past its duration, for min_requests = 100 successful requests"),
+        "{}",
+        run.stderr
+    );
+    // Said before the wait: 100 requests of 20 ms.
+    assert!(
+        run.stderr
+            .contains("bench: warm-up and measurement take about 2s (worker starts aside"),
+        "{}",
+        run.stderr
+    );
+
+    // An open loop at 50 requests/s can only get more by running longer: 100 sends, about 2 s.
+    let run = sweep(
+        &format!(
+            "{}[load]\nkind = \"open\"\narrival = \"constant\"\nrate = 50\n",
+            model("5ms")
+        ),
+        &[],
+    );
+    let all = run.row("all");
+    assert!(!all["reason"].contains("fewer requests"), "{all:?}");
+    assert_eq!(all["stopped_by"], "min_requests");
+    let sent = run.num("all", "requests") + run.num("all", "errors") + run.num("all", "first_runs");
+    assert!((100.0..=103.0).contains(&sent), "{all:?}");
+
+    // The cap: 50 ms per request for at most 1 s is about 20 requests, short of 100.
+    let run = sweep(&model("50ms"), &["--max-duration", "1s"]);
+    let all = run.row("all");
+    assert_eq!(all["stopped_by"], "max_duration");
+    assert_eq!(all["valid"], "false");
+    assert!(
+        all["reason"]
+            .contains("within max_duration 1s (raise --max-duration, or lower --min-requests)"),
+        "{all:?}"
+    );
+    assert!(run.num("all", "duration_s") < 1.5, "{all:?}");
+    // `--min-requests` lowers the minimum: 10 requests are there by 1 s.
+    let run = sweep(
+        &model("50ms"),
+        &["--max-duration", "1s", "--min-requests", "10"],
+    );
+    let all = run.row("all");
+    assert!(!all["reason"].contains("fewer requests"), "{all:?}");
+    assert_ne!(all["stopped_by"], "max_duration", "{all:?}");
+}
+
+/// `bench run` sets every key of the stop rule with a flag; each lands in the `scenario.toml` it
+/// writes, and `--dry-run` prints the rule and each point's time.
+#[test]
+fn bench_run_sets_every_stop_rule_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("out");
+    let model = format!("{}/linear.onnx", common::models_path());
+    let out = common::bench(&[
+        "run",
+        &model,
+        "--dims",
+        "batch=1",
+        "--dry-run",
+        "--out",
+        out_dir.to_str().unwrap(),
+        "--duration",
+        "2s",
+        "--min-requests",
+        "20",
+        "--max-duration",
+        "2m",
+        "--warmup",
+        "500ms",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let text = std::fs::read_to_string(out_dir.join("scenario.toml")).unwrap();
+    for line in [
+        "duration = \"2s\"",
+        "min_requests = 20",
+        "max_duration = \"2m\"",
+        "warmup = \"500ms\"",
+    ] {
+        assert!(text.contains(line), "{line} missing from {text}");
+    }
+    assert!(
+        out.stdout.contains(
+            "warm-up 500ms, measure 2s (on past it to 20 successful requests, at most 2m)"
+        ),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("starts 1 process(es), 1 thread(s), 2.5s to 2m 1s"),
+        "{}",
+        out.stdout
+    );
+    let out = common::bench(&[
+        "run",
+        &model,
+        "--dims",
+        "batch=1",
+        "--dry-run",
+        "--out",
+        dir.path().join("out2").to_str().unwrap(),
+        "--requests",
+        "50",
+        "--warmup-requests",
+        "5",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stdout
+            .contains("warm-up 5 requests, measure 50 requests, 1 trial(s)"),
+        "{}",
+        out.stdout
+    );
+
+    // The stable rule and its keys.
+    let out_dir = dir.path().join("out3");
+    let out = common::bench(&[
+        "run",
+        &model,
+        "--dims",
+        "batch=1",
+        "--dry-run",
+        "--out",
+        out_dir.to_str().unwrap(),
+        "--stable",
+        "--window",
+        "2s",
+        "--tolerance-pct",
+        "5",
+        "--max-windows",
+        "30",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let text = std::fs::read_to_string(out_dir.join("scenario.toml")).unwrap();
+    for line in [
+        "stop = \"stable\"",
+        "window = \"2s\"",
+        "tolerance_pct = 5.0",
+        "max_windows = 30",
+    ] {
+        assert!(text.contains(line), "{line} missing from {text}");
+    }
+    assert!(
+        out.stdout
+            .contains("measure 2s windows until 3 agree within 5% (at most 30), at least 100"),
+        "{}",
+        out.stdout
+    );
+    // A stable rule's key needs the rule.
+    let out = common::bench(&["run", &model, "--dry-run", "--window", "2s"]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(out.stderr.contains("--stable"), "{}", out.stderr);
+}

@@ -300,9 +300,9 @@ fn bench_init_writes_a_starter_that_validates_for_every_bundled_and_wild_model()
         "--requests",
         "300",
     ]);
-    // 300 requests over a dozen models (a random mix): each gets some, fewer than the default
-    // `min_requests` (100), so the point may be invalid for that reason (exit 1), but every model
-    // must have run without a failed request.
+    // 300 requests over a dozen models (a random mix): each gets some, and the point is judged on
+    // them (a request count has no default minimum); on a loaded machine it may still be invalid
+    // for timing (exit 1), but every model must have run without a failed request.
     let rows = common::read_rows(&out.join("results.csv"));
     common::assert_ok_timing_aside(run.code, &rows, &run.stderr);
     for model in &runnable {

@@ -31,7 +31,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::report::{Row, write_atomic};
 use crate::scenario::slo::{self, Constraint};
-use crate::scenario::{Arrival, Limit, LoadPoint, Point, Scenario, StopRule};
+use crate::scenario::{Arrival, LoadPoint, Point, Scenario};
 
 mod probes;
 pub(crate) use probes::run;
@@ -413,17 +413,16 @@ pub(crate) fn check(scenario: &Scenario, opts: &CapacityOptions) -> anyhow::Resu
     Ok(())
 }
 
-/// The lowest rate at which a probe can be valid: with a fixed duration `d` and `min_requests`,
-/// a probe at a lower rate cannot reach the minimum. It keeps a 25% margin for the randomness of
-/// Poisson arrivals. `None` when the stop rule is not a duration or there is no minimum.
+/// The lowest rate at which a probe can be valid: a duration-based probe runs on past its
+/// duration to reach `min_requests`, but no longer than its cap (`max_duration`), so a probe at a
+/// rate below `min_requests / cap` cannot reach the minimum. It keeps a 25% margin for the
+/// randomness of Poisson arrivals. `None` when the stop rule is not a duration or there is no
+/// minimum.
 pub(crate) fn min_rate_floor(scenario: &Scenario) -> Option<f64> {
-    match scenario.workload.stop {
-        StopRule::Fixed(Limit::Duration(d)) if scenario.workload.min_requests > 0 => {
-            let r = 1.25 * scenario.workload.min_requests as f64 / d.as_secs_f64().max(1e-9);
-            Some((r * 10.0).ceil() / 10.0)
-        }
-        _ => None,
-    }
+    let w = &scenario.workload;
+    let (min, cap) = (w.min_requests()?, w.cap()?);
+    let r = 1.25 * min as f64 / cap.as_secs_f64().max(1e-9);
+    Some((r * 10.0).ceil() / 10.0)
 }
 
 /// The share of the offered rate an open-loop probe must complete, or it counts as overloaded: the
@@ -1098,9 +1097,14 @@ mod tests {
 
     #[test]
     fn checks_and_the_lowest_useful_rate() {
+        let s = scenario("[workload]\nduration = \"2s\"\nmax_duration = \"4s\"\n");
+        // 100 requests (the default minimum) within the 4 s cap need 25 req/s; 25% margin.
+        assert_eq!(min_rate_floor(&s), Some(31.3));
+        // The default cap is 1 minute; a duration longer than the cap is the cap.
         let s = scenario("[workload]\nduration = \"2s\"\n");
-        // 100 requests (the default minimum) in 2 s need 50 req/s; 25% margin.
-        assert_eq!(min_rate_floor(&s), Some(62.5));
+        assert_eq!(min_rate_floor(&s), Some(2.1));
+        let long = scenario("[workload]\nduration = \"100s\"\n");
+        assert_eq!(min_rate_floor(&long), Some(1.3));
         assert_eq!(
             min_rate_floor(&scenario("[workload]\nrequests = 500\n")),
             None

@@ -45,8 +45,10 @@ pub(crate) async fn run(
         probes.search.min_rate = floor.min(probes.search.max_rate);
         probes.say(format!(
             "note: the lowest rate tried is {} req/s, not {}: below it a probe cannot reach \
-             min_requests = {} within its duration",
-            probes.search.min_rate, opts.search.min_rate, scenario.workload.min_requests
+             min_requests = {} within its cap (max_duration)",
+            probes.search.min_rate,
+            opts.search.min_rate,
+            scenario.workload.min_requests().unwrap_or(0)
         ));
     }
     let mut results = Vec::new();
