@@ -68,145 +68,6 @@ fn trials_report_the_median_and_the_spread() {
     assert!(lo <= mid && mid <= hi && lo > 0.0, "{lo} {mid} {hi}");
 }
 
-#[test]
-fn the_stable_rule_stops_on_agreement_or_marks_the_point_invalid() {
-    // Exclusive: it measures timing (three 400 ms windows agreeing within 50%).
-    let _heavy = common::exclusive();
-    // A steady fixed-time server agrees within 50% quickly, even on a busy test machine.
-    let steady = "[[model]]\nname = \"m\"\nsynthetic = { mean = \"1ms\", wait = \"sleep\" }\n\
-                  [workload]\nwarmup_requests = 20\nstop = \"stable\"\nwindow = \"400ms\"\ntolerance_pct = 50\nmax_windows = 25\n";
-    let run = sweep(steady, &[]);
-    assert_eq!(run.code, 0, "{} {:?}", run.stderr, run.row("all")["reason"]);
-    let windows = run.num("all", "windows");
-    assert!((3.0..=25.0).contains(&windows), "{windows}");
-    assert_eq!(run.row("all")["valid"], "true");
-    // The reported span is the three agreeing windows.
-    assert!((run.num("all", "duration_s") - 1.2).abs() < 1e-6);
-
-    // No real measurement agrees within 0.0001% in three windows.
-    let strict = steady
-        .replace("tolerance_pct = 50", "tolerance_pct = 0.0001")
-        .replace("max_windows = 25", "max_windows = 3");
-    assert_ne!(strict, steady);
-    let run = sweep(&strict, &[]);
-    assert_eq!(run.code, 1, "an invalid point exits 1: {}", run.stderr);
-    assert_eq!(run.row("all")["valid"], "false");
-    assert!(
-        run.row("all")["reason"].contains("not stable within 3 windows"),
-        "{:?}",
-        run.row("all")["reason"]
-    );
-}
-
-#[test]
-fn verdicts_name_each_reason_and_exit_1() {
-    // Exclusive: an open loop at 5,000 requests/s for 2 s loads the CPU, and the met SLO is a
-    // measured p99.
-    let _heavy = common::exclusive();
-    let base = "[[model]]\nname = \"m\"\nsynthetic = { mean = \"2ms\", wait = \"sleep\" }\n";
-    // Too few requests, and an SLO that a 2 ms server cannot meet.
-    let run = sweep(
-        &format!(
-            "slo = [\"p99_ms <= 1\", \"throughput_rps >= 1\"]\n{base}[workload]\nwarmup_requests = 5\nrequests = 20\nmin_requests = 50\n"
-        ),
-        &[],
-    );
-    assert_eq!(run.code, 1, "{}", run.stderr);
-    let all = run.row("all");
-    assert_eq!(all["valid"], "false");
-    assert_eq!(all["slo_met"], "false");
-    assert!(
-        all["reason"].contains("fewer requests than the minimum: 20 < 50"),
-        "{}",
-        all["reason"]
-    );
-    assert!(
-        all["reason"].contains("SLO missed: p99_ms = "),
-        "{}",
-        all["reason"]
-    );
-    assert!(
-        !all["reason"].contains("throughput_rps"),
-        "the throughput objective is met: {}",
-        all["reason"]
-    );
-    // Every row of the point carries the point's verdict.
-    assert_eq!(run.row("m")["valid"], "false");
-
-    // A met SLO: valid, exit 0.
-    let run = sweep(
-        &format!(
-            "slo = \"p99_ms <= 500\"\n{base}[workload]\nwarmup_requests = 5\nrequests = 60\nmin_requests = 50\n"
-        ),
-        &[],
-    );
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    assert_eq!(run.row("all")["slo_met"], "true");
-    assert_eq!(run.row("all")["reason"], "");
-
-    // An open loop far beyond the server's capacity overflows its in-flight limit.
-    let run = sweep(
-        &format!(
-            "{base}[load]\nkind = \"open\"\nrate = 5000\nmax_in_flight = 50\n[workload]\nwarmup_requests = 0\nduration = \"2s\"\n"
-        ),
-        &[],
-    );
-    assert_eq!(run.code, 1, "{}", run.stderr);
-    assert!(
-        run.row("all")["reason"].contains("more than 50 requests in flight"),
-        "{}",
-        run.row("all")["reason"]
-    );
-}
-
-/// With `spin`, the open loop busy-waits before each send instead of sleeping. At 1,000 requests/s
-/// and a 5 ms spin it never sleeps at all, so this fails if replies went unread while it spins:
-/// they would pile up until the end, and latencies would grow to the length of the run.
-#[test]
-fn a_spinning_generator_keeps_its_schedule_and_reads_replies_while_it_spins() {
-    // Exclusive: the generator spins a core for 2 s, and the test measures send counts and latency.
-    let _heavy = common::exclusive();
-    let scenario = "[[model]]\nname = \"m\"\nsynthetic = { mean = \"100us\", wait = \"sleep\" }\n\
-                    [load]\nkind = \"open\"\narrival = \"constant\"\nrate = 1000\nspin = \"5ms\"\n\
-                    [workload]\nwarmup_requests = 0\nduration = \"2s\"\n";
-    let spin_us = |dir: &std::path::Path| {
-        let meta: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(dir.join("run.json")).unwrap()).unwrap();
-        meta["generator_spin_us"].as_u64().unwrap()
-    };
-    let dir = tempfile::tempdir().unwrap();
-    let run = common::sweep_in(dir.path(), scenario, &[]);
-    run.assert_ok_timing_aside();
-    let all = run.row("all");
-    let sent = run.num("all", "requests") + run.num("all", "first_runs");
-    assert!((1990.0..=2001.0).contains(&sent), "{all:?}");
-    // 100 µs of service: a p50 of 20 ms would already mean replies waited on the generator.
-    assert!(run.num("all", "latency_p50_us") < 20_000.0, "{all:?}");
-    assert!(run.num("all", "latency_p99_us") < 200_000.0, "{all:?}");
-    assert_eq!(spin_us(dir.path()), 5_000);
-    // Linux reports stolen CPU time (0 on bare metal).
-    let steal = run.num("all", "cpu_steal_pct");
-    assert!((0.0..=100.0).contains(&steal), "{all:?}");
-
-    // `--spin` overrides the scenario, and is checked like it.
-    let dir = tempfile::tempdir().unwrap();
-    let run = common::sweep_in(
-        dir.path(),
-        scenario,
-        &["--spin", "250us", "--duration", "300ms"],
-    );
-    run.assert_ok_timing_aside();
-    assert_eq!(spin_us(dir.path()), 250);
-    let run = sweep(scenario, &["--spin", "1s"]);
-    assert_eq!(run.code, 2, "{}", run.stderr);
-    assert!(
-        run.stderr
-            .contains("invalid value '1s' for '--spin <DURATION>': more than the 100ms limit"),
-        "{}",
-        run.stderr
-    );
-}
-
 /// `--realtime` runs the generator (or everything) under SCHED_FIFO and says so in run.json; where
 /// the kernel refuses, the run stops before measuring, saying what it needs.
 #[test]
@@ -240,67 +101,6 @@ fn realtime_scheduling_is_recorded_or_refused_with_what_it_needs() {
         "{}",
         run.stderr
     );
-}
-
-#[test]
-fn open_loop_records_service_time_and_send_lag_and_follows_a_trace() {
-    // Exclusive: it measures open-loop send counts and the achieved rate.
-    let _heavy = common::exclusive();
-    let dir = tempfile::tempdir().unwrap();
-    let trace = dir.path().join("arrivals.txt");
-    // 2 ms, 4 ms, 6 ms between arrivals, cycled: a mean of 4 ms, so 250 requests/s.
-    std::fs::write(&trace, "# inter-arrival times in µs\n2000\n4000\n6000\n").unwrap();
-    let scenario = format!(
-        "[[model]]\nname = \"m\"\nsynthetic = {{ mean = \"200us\", wait = \"sleep\" }}\n\
-         [load]\nkind = \"open\"\ntrace = \"{}\"\n[workload]\nwarmup_requests = 0\nduration = \"2s\"\n",
-        trace.display()
-    );
-    let run = sweep(&scenario, &[]);
-    run.assert_ok_timing_aside();
-    let all = run.row("all");
-    assert_eq!(
-        (all["load"].as_str(), all["arrival"].as_str()),
-        ("open", "trace")
-    );
-    assert_eq!(
-        run.num("all", "rate_rps"),
-        250.0,
-        "a trace's rate is its mean"
-    );
-    assert_eq!(all["concurrency"], "");
-    // 2 s at one arrival per 4 ms on average: 500 sends (one of them the session's first run).
-    assert!(
-        (495.0..=501.0).contains(&(run.num("all", "requests") + run.num("all", "first_runs"))),
-        "{all:?}"
-    );
-    let rate = run.num("all", "throughput_rps");
-    assert!((230.0..=260.0).contains(&rate), "{rate}");
-    // Latency from the intended time covers service time and send lag.
-    assert!(run.num("all", "latency_p50_us") >= run.num("all", "service_p50_us"));
-    assert!(run.num("all", "send_lag_p50_us") > 0.0);
-    assert!(run.num("all", "latency_p50_us") >= run.num("all", "compute_p50_us"));
-
-    // Constant arrivals at a rate list sweep the rate.
-    let run = sweep(
-        "[[model]]\nname = \"m\"\nsynthetic = { mean = \"100us\", wait = \"sleep\" }\n\
-         [load]\nkind = \"open\"\narrival = \"constant\"\nrate = [100, 200]\n[workload]\nwarmup_requests = 0\nmin_requests = 50\nduration = \"1s\"\n",
-        &[],
-    );
-    run.assert_ok_timing_aside();
-    let alls: Vec<_> = run.rows.iter().filter(|r| r["model"] == "all").collect();
-    assert_eq!(alls.len(), 2);
-    assert_eq!(
-        (alls[0]["point_id"].as_str(), alls[1]["point_id"].as_str()),
-        ("w1-t1-pipe-cpu-r100", "w1-t1-pipe-cpu-r200")
-    );
-    for (r, want) in alls.iter().zip([100.0, 200.0]) {
-        let sent: f64 =
-            r["requests"].parse::<f64>().unwrap() + r["first_runs"].parse::<f64>().unwrap();
-        assert!(
-            (sent - want).abs() <= 1.0,
-            "constant arrivals for 1 s at {want}/s sent {sent}"
-        );
-    }
 }
 
 #[test]
@@ -608,4 +408,210 @@ fn bench_run_sets_every_stop_rule_key() {
     let out = common::bench(&["run", &model, "--dry-run", "--window", "2s"]);
     assert_eq!(out.code, 2, "{}", out.stderr);
     assert!(out.stderr.contains("--stable"), "{}", out.stderr);
+}
+
+/// The tests that measure time: they take `common::exclusive()`, and `scripts/test.sh` runs them
+/// by themselves after the others (`-- ::alone::`).
+mod alone {
+    use super::*;
+
+    #[test]
+    fn the_stable_rule_stops_on_agreement_or_marks_the_point_invalid() {
+        // Exclusive: it measures timing (three 400 ms windows agreeing within 50%).
+        let _heavy = common::exclusive();
+        // A steady fixed-time server agrees within 50% quickly, even on a busy test machine.
+        let steady = "[[model]]\nname = \"m\"\nsynthetic = { mean = \"1ms\", wait = \"sleep\" }\n\
+                  [workload]\nwarmup_requests = 20\nstop = \"stable\"\nwindow = \"400ms\"\ntolerance_pct = 50\nmax_windows = 25\n";
+        let run = sweep(steady, &[]);
+        assert_eq!(run.code, 0, "{} {:?}", run.stderr, run.row("all")["reason"]);
+        let windows = run.num("all", "windows");
+        assert!((3.0..=25.0).contains(&windows), "{windows}");
+        assert_eq!(run.row("all")["valid"], "true");
+        // The reported span is the three agreeing windows.
+        assert!((run.num("all", "duration_s") - 1.2).abs() < 1e-6);
+
+        // No real measurement agrees within 0.0001% in three windows.
+        let strict = steady
+            .replace("tolerance_pct = 50", "tolerance_pct = 0.0001")
+            .replace("max_windows = 25", "max_windows = 3");
+        assert_ne!(strict, steady);
+        let run = sweep(&strict, &[]);
+        assert_eq!(run.code, 1, "an invalid point exits 1: {}", run.stderr);
+        assert_eq!(run.row("all")["valid"], "false");
+        assert!(
+            run.row("all")["reason"].contains("not stable within 3 windows"),
+            "{:?}",
+            run.row("all")["reason"]
+        );
+    }
+
+    #[test]
+    fn verdicts_name_each_reason_and_exit_1() {
+        // Exclusive: an open loop at 5,000 requests/s for 2 s loads the CPU, and the met SLO is a
+        // measured p99.
+        let _heavy = common::exclusive();
+        let base = "[[model]]\nname = \"m\"\nsynthetic = { mean = \"2ms\", wait = \"sleep\" }\n";
+        // Too few requests, and an SLO that a 2 ms server cannot meet.
+        let run = sweep(
+            &format!(
+                "slo = [\"p99_ms <= 1\", \"throughput_rps >= 1\"]\n{base}[workload]\nwarmup_requests = 5\nrequests = 20\nmin_requests = 50\n"
+            ),
+            &[],
+        );
+        assert_eq!(run.code, 1, "{}", run.stderr);
+        let all = run.row("all");
+        assert_eq!(all["valid"], "false");
+        assert_eq!(all["slo_met"], "false");
+        assert!(
+            all["reason"].contains("fewer requests than the minimum: 20 < 50"),
+            "{}",
+            all["reason"]
+        );
+        assert!(
+            all["reason"].contains("SLO missed: p99_ms = "),
+            "{}",
+            all["reason"]
+        );
+        assert!(
+            !all["reason"].contains("throughput_rps"),
+            "the throughput objective is met: {}",
+            all["reason"]
+        );
+        // Every row of the point carries the point's verdict.
+        assert_eq!(run.row("m")["valid"], "false");
+
+        // A met SLO: valid, exit 0.
+        let run = sweep(
+            &format!(
+                "slo = \"p99_ms <= 500\"\n{base}[workload]\nwarmup_requests = 5\nrequests = 60\nmin_requests = 50\n"
+            ),
+            &[],
+        );
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        assert_eq!(run.row("all")["slo_met"], "true");
+        assert_eq!(run.row("all")["reason"], "");
+
+        // An open loop far beyond the server's capacity overflows its in-flight limit.
+        let run = sweep(
+            &format!(
+                "{base}[load]\nkind = \"open\"\nrate = 5000\nmax_in_flight = 50\n[workload]\nwarmup_requests = 0\nduration = \"2s\"\n"
+            ),
+            &[],
+        );
+        assert_eq!(run.code, 1, "{}", run.stderr);
+        assert!(
+            run.row("all")["reason"].contains("more than 50 requests in flight"),
+            "{}",
+            run.row("all")["reason"]
+        );
+    }
+
+    /// With `spin`, the open loop busy-waits before each send instead of sleeping. At 1,000 requests/s
+    /// and a 5 ms spin it never sleeps at all, so this fails if replies went unread while it spins:
+    /// they would pile up until the end, and latencies would grow to the length of the run.
+    #[test]
+    fn a_spinning_generator_keeps_its_schedule_and_reads_replies_while_it_spins() {
+        // Exclusive: the generator spins a core for 2 s, and the test measures send counts and latency.
+        let _heavy = common::exclusive();
+        let scenario = "[[model]]\nname = \"m\"\nsynthetic = { mean = \"100us\", wait = \"sleep\" }\n\
+                    [load]\nkind = \"open\"\narrival = \"constant\"\nrate = 1000\nspin = \"5ms\"\n\
+                    [workload]\nwarmup_requests = 0\nduration = \"2s\"\n";
+        let spin_us = |dir: &std::path::Path| {
+            let meta: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(dir.join("run.json")).unwrap()).unwrap();
+            meta["generator_spin_us"].as_u64().unwrap()
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let run = common::sweep_in(dir.path(), scenario, &[]);
+        run.assert_ok_timing_aside();
+        let all = run.row("all");
+        let sent = run.num("all", "requests") + run.num("all", "first_runs");
+        assert!((1990.0..=2001.0).contains(&sent), "{all:?}");
+        // 100 µs of service: a p50 of 20 ms would already mean replies waited on the generator.
+        assert!(run.num("all", "latency_p50_us") < 20_000.0, "{all:?}");
+        assert!(run.num("all", "latency_p99_us") < 200_000.0, "{all:?}");
+        assert_eq!(spin_us(dir.path()), 5_000);
+        // Linux reports stolen CPU time (0 on bare metal).
+        let steal = run.num("all", "cpu_steal_pct");
+        assert!((0.0..=100.0).contains(&steal), "{all:?}");
+
+        // `--spin` overrides the scenario, and is checked like it.
+        let dir = tempfile::tempdir().unwrap();
+        let run = common::sweep_in(
+            dir.path(),
+            scenario,
+            &["--spin", "250us", "--duration", "300ms"],
+        );
+        run.assert_ok_timing_aside();
+        assert_eq!(spin_us(dir.path()), 250);
+        let run = sweep(scenario, &["--spin", "1s"]);
+        assert_eq!(run.code, 2, "{}", run.stderr);
+        assert!(
+            run.stderr
+                .contains("invalid value '1s' for '--spin <DURATION>': more than the 100ms limit"),
+            "{}",
+            run.stderr
+        );
+    }
+
+    #[test]
+    fn open_loop_records_service_time_and_send_lag_and_follows_a_trace() {
+        // Exclusive: it measures open-loop send counts and the achieved rate.
+        let _heavy = common::exclusive();
+        let dir = tempfile::tempdir().unwrap();
+        let trace = dir.path().join("arrivals.txt");
+        // 2 ms, 4 ms, 6 ms between arrivals, cycled: a mean of 4 ms, so 250 requests/s.
+        std::fs::write(&trace, "# inter-arrival times in µs\n2000\n4000\n6000\n").unwrap();
+        let scenario = format!(
+            "[[model]]\nname = \"m\"\nsynthetic = {{ mean = \"200us\", wait = \"sleep\" }}\n\
+         [load]\nkind = \"open\"\ntrace = \"{}\"\n[workload]\nwarmup_requests = 0\nduration = \"2s\"\n",
+            trace.display()
+        );
+        let run = sweep(&scenario, &[]);
+        run.assert_ok_timing_aside();
+        let all = run.row("all");
+        assert_eq!(
+            (all["load"].as_str(), all["arrival"].as_str()),
+            ("open", "trace")
+        );
+        assert_eq!(
+            run.num("all", "rate_rps"),
+            250.0,
+            "a trace's rate is its mean"
+        );
+        assert_eq!(all["concurrency"], "");
+        // 2 s at one arrival per 4 ms on average: 500 sends (one of them the session's first run).
+        assert!(
+            (495.0..=501.0).contains(&(run.num("all", "requests") + run.num("all", "first_runs"))),
+            "{all:?}"
+        );
+        let rate = run.num("all", "throughput_rps");
+        assert!((230.0..=260.0).contains(&rate), "{rate}");
+        // Latency from the intended time covers service time and send lag.
+        assert!(run.num("all", "latency_p50_us") >= run.num("all", "service_p50_us"));
+        assert!(run.num("all", "send_lag_p50_us") > 0.0);
+        assert!(run.num("all", "latency_p50_us") >= run.num("all", "compute_p50_us"));
+
+        // Constant arrivals at a rate list sweep the rate.
+        let run = sweep(
+            "[[model]]\nname = \"m\"\nsynthetic = { mean = \"100us\", wait = \"sleep\" }\n\
+         [load]\nkind = \"open\"\narrival = \"constant\"\nrate = [100, 200]\n[workload]\nwarmup_requests = 0\nmin_requests = 50\nduration = \"1s\"\n",
+            &[],
+        );
+        run.assert_ok_timing_aside();
+        let alls: Vec<_> = run.rows.iter().filter(|r| r["model"] == "all").collect();
+        assert_eq!(alls.len(), 2);
+        assert_eq!(
+            (alls[0]["point_id"].as_str(), alls[1]["point_id"].as_str()),
+            ("w1-t1-pipe-cpu-r100", "w1-t1-pipe-cpu-r200")
+        );
+        for (r, want) in alls.iter().zip([100.0, 200.0]) {
+            let sent: f64 =
+                r["requests"].parse::<f64>().unwrap() + r["first_runs"].parse::<f64>().unwrap();
+            assert!(
+                (sent - want).abs() <= 1.0,
+                "constant arrivals for 1 s at {want}/s sent {sent}"
+            );
+        }
+    }
 }

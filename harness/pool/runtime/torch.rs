@@ -34,7 +34,6 @@ pub(crate) struct TorchWorker {
     pub(crate) script: PathBuf,
 }
 
-
 fn from_env(var: &str) -> Option<PathBuf> {
     std::env::var_os(var)
         .filter(|v| !v.is_empty())
