@@ -13,9 +13,10 @@ The script downloads each wheel with pip (pinned versions, no dependencies), unz
 1. `bench inspect MODEL`, for the inputs as bench sees them;
 2. the README's quick path, `bench run MODEL FLAGS --duration 2s`: the run a user would type, with
    the `--dims`, `--shape` and `--input` flags the model needs. Its point must be valid (a slow
-   model's measurement runs on past 2 s to its 100 requests) and the whole command must take at
-   most 60 s, unless the measurement reached its 1-minute cap first (a busy machine: the point is
-   then invalid for timing only, as `stopped_by = max_duration` in the table says);
+   model's measurement runs on past 2 s to its 100 requests), and the command must end by its cap
+   (warm-up, the 1-minute `max_duration` and 30 s to start); over 60 s, which an idle 2-core
+   machine never needs, it says so. A point that reached its cap short of its minimum (a busy
+   machine) is invalid for timing only, as `stopped_by = max_duration` in the table says;
 3. unless --no-check, the same inputs as a test-data folder whose expected outputs come from ONNX
    Runtime's Python API (`.venv`), through `bench run MODEL --test-data DIR` in each transfer mode,
    so a fast wrong answer shows up as `mismatched`; with --no-check, `bench run MODEL FLAGS
@@ -62,11 +63,14 @@ ROOT = Path(__file__).resolve().parent.parent
 TRANSFERS = ["pipe", "shm", "index"]
 # The other transfer modes without the output check: a few requests each, judged on them alone.
 OTHER_TRANSFERS, REQUESTS, WARMUP_REQUESTS = ["shm", "index"], 5, 2
-# The README's quick path, and the longest it may take per model: 60 s, unless its measurement
-# ran on to its cap (`max_duration`, 1 minute), which a busy machine's slowest models may; the
-# table says which (`stopped_by`).
+# The README's quick path. On an idle 2-core VM it takes at most 60 s per model (the slowest, the
+# OCR detectors at ~300 ms a request, took 17-19 s); that target is reported, not asserted, since
+# beside three busy loops the same detector took 62 s to its 100 requests. What is asserted holds on
+# any machine: bench stops by its cap, the warm-up (1 s) plus `max_duration` (1 minute) plus 30 s
+# to start the worker and load the model.
 QUICK = ("--duration", "2s")
-QUICK_LIMIT_S = 60.0
+QUICK_TARGET_S = 60.0
+QUICK_LIMIT_S = 1.0 + 60.0 + 30.0
 
 # Reasons for an INVALID point that say nothing about the model or the harness: a generator that
 # fell behind, a measurement that did not settle on a busy or stolen CPU, or one that ran on for its
@@ -362,9 +366,15 @@ def run_model(bench: list[str], o: Outcome, work: Path, timeout: float, checked:
     o.quick = (took, row.get("requests", "?"), row.get("stopped_by", "?"))
     if o.overall == "failed":
         return
-    if took > QUICK_LIMIT_S and o.quick[2] != "max_duration":
-        o.overall, o.detail = "failed", f"the quick path took {took:.0f} s, over {QUICK_LIMIT_S:.0f} s"
+    if took > QUICK_LIMIT_S:
+        o.overall, o.detail = "failed", (
+            f"the quick path took {took:.0f} s, past its cap ({QUICK_LIMIT_S:.0f} s: warm-up, "
+            "max_duration and the worker's start)"
+        )
         return
+    if took > QUICK_TARGET_S:
+        print(f"wild: {o.wild.package}/{Path(o.wild.member).name}: the quick path took {took:.0f} s, over the {QUICK_TARGET_S:.0f} s "
+              "of an idle machine (is it busy?)", file=sys.stderr)
     if not checked:
         out = work / f"other-{o.path.stem}"
         args = ["--transfer", ",".join(OTHER_TRANSFERS), "--requests", str(REQUESTS),
@@ -600,7 +610,7 @@ def main() -> int:
     broken = [o for o in outcomes if failed(o, checked)]
     text = [
         f"{len(outcomes)} models from {len(wheels)} PyPI wheels ({mib:.0f} MiB): the quick path "
-        f"`bench run MODEL FLAGS {' '.join(QUICK)}` (pipe, valid within {QUICK_LIMIT_S:.0f} s), then "
+        f"`bench run MODEL FLAGS {' '.join(QUICK)}` (pipe, valid; {QUICK_TARGET_S:.0f} s at most on an idle machine), then "
         + ("`--test-data` in every transfer mode; each cell is p50 latency / outputs against ONNX "
            "Runtime's Python API. " if checked else
            f"`--transfer {','.join(OTHER_TRANSFERS)} --requests {REQUESTS}`. ")

