@@ -41,31 +41,26 @@ pub(crate) const RUN_SCENARIO: &str = "scenario.toml";
 /// How a scenario file written by `bench run` begins (its header names the command line).
 const RUN_HEADER: &str = "# Written by `bench run";
 
+/// What `bench run` writes in its folder: a sweep's files, then the scenario from its flags (last,
+/// so a sweep's list is this one without it).
+const RUN_FILES: [&str; 9] = [
+    CSV_FILE,
+    JSON_FILE,
+    HTML_FILE,
+    SUMMARY_FILE,
+    SMALLER_FILE,
+    BIGGER_FILE,
+    HTML_SLO_FILE,
+    SUMMARY_SLO_FILE,
+    RUN_SCENARIO,
+];
+
 impl Writer {
     /// The files the command writes, by name, in the folder itself.
     fn files(self) -> &'static [&'static str] {
         match self {
-            Writer::Sweep => &[
-                CSV_FILE,
-                JSON_FILE,
-                HTML_FILE,
-                SUMMARY_FILE,
-                SMALLER_FILE,
-                BIGGER_FILE,
-                HTML_SLO_FILE,
-                SUMMARY_SLO_FILE,
-            ],
-            Writer::Run => &[
-                CSV_FILE,
-                JSON_FILE,
-                HTML_FILE,
-                SUMMARY_FILE,
-                SMALLER_FILE,
-                BIGGER_FILE,
-                HTML_SLO_FILE,
-                SUMMARY_SLO_FILE,
-                RUN_SCENARIO,
-            ],
+            Writer::Sweep => &RUN_FILES[..RUN_FILES.len() - 1],
+            Writer::Run => &RUN_FILES,
             Writer::Capacity => &[CAPACITY_CSV],
         }
     }

@@ -307,102 +307,72 @@ fn a_duration_runs_on_to_min_requests_within_max_duration() {
 #[test]
 fn bench_run_sets_every_stop_rule_key() {
     let dir = tempfile::tempdir().unwrap();
-    let out_dir = dir.path().join("out");
     let model = format!("{}/linear.onnx", common::models_path());
-    let out = common::bench(&[
-        "run",
-        &model,
-        "--dims",
-        "batch=1",
-        "--dry-run",
-        "--out",
-        out_dir.to_str().unwrap(),
-        "--duration",
-        "2s",
-        "--min-requests",
-        "20",
-        "--max-duration",
-        "2m",
-        "--warmup",
-        "500ms",
-    ]);
-    assert_eq!(out.code, 0, "{}", out.stderr);
-    let text = std::fs::read_to_string(out_dir.join("scenario.toml")).unwrap();
-    for line in [
-        "duration = \"2s\"",
-        "min_requests = 20",
-        "max_duration = \"2m\"",
-        "warmup = \"500ms\"",
-    ] {
-        assert!(text.contains(line), "{line} missing from {text}");
-    }
-    assert!(
-        out.stdout.contains(
-            "warm-up 500ms, measure 2s (on past it to 20 successful requests, at most 2m)"
-        ),
-        "{}",
-        out.stdout
+    // `bench run MODEL --dry-run` with `flags` into `out`: `scenario.toml` holds each of `keys`,
+    // and the listing on stdout each of `says`.
+    let dry_run = |out: &str, flags: &[&str], keys: &[&str], says: &[&str]| {
+        let out_dir = dir.path().join(out);
+        let mut args = vec!["run", &model, "--dims", "batch=1", "--dry-run", "--out"];
+        args.push(out_dir.to_str().unwrap());
+        args.extend(flags);
+        let run = common::bench(&args);
+        assert_eq!(run.code, 0, "{}", run.stderr);
+        let text = std::fs::read_to_string(out_dir.join("scenario.toml")).unwrap();
+        for key in keys {
+            assert!(text.contains(key), "{key} missing from {text}");
+        }
+        for said in says {
+            assert!(run.stdout.contains(said), "{said}: {}", run.stdout);
+        }
+    };
+    dry_run(
+        "out",
+        &[
+            "--duration",
+            "2s",
+            "--min-requests",
+            "20",
+            "--max-duration",
+            "2m",
+            "--warmup",
+            "500ms",
+        ],
+        &[
+            "duration = \"2s\"",
+            "min_requests = 20",
+            "max_duration = \"2m\"",
+            "warmup = \"500ms\"",
+        ],
+        &[
+            "warm-up 500ms, measure 2s (on past it to 20 successful requests, at most 2m)",
+            "starts 1 process(es), 1 thread(s), 2.5s to 2m 1s",
+        ],
     );
-    assert!(
-        out.stdout
-            .contains("starts 1 process(es), 1 thread(s), 2.5s to 2m 1s"),
-        "{}",
-        out.stdout
+    dry_run(
+        "out2",
+        &["--requests", "50", "--warmup-requests", "5"],
+        &[],
+        &["warm-up 5 requests, measure 50 requests, 1 trial(s)"],
     );
-    let out = common::bench(&[
-        "run",
-        &model,
-        "--dims",
-        "batch=1",
-        "--dry-run",
-        "--out",
-        dir.path().join("out2").to_str().unwrap(),
-        "--requests",
-        "50",
-        "--warmup-requests",
-        "5",
-    ]);
-    assert_eq!(out.code, 0, "{}", out.stderr);
-    assert!(
-        out.stdout
-            .contains("warm-up 5 requests, measure 50 requests, 1 trial(s)"),
-        "{}",
-        out.stdout
-    );
-
     // The stable rule and its keys.
-    let out_dir = dir.path().join("out3");
-    let out = common::bench(&[
-        "run",
-        &model,
-        "--dims",
-        "batch=1",
-        "--dry-run",
-        "--out",
-        out_dir.to_str().unwrap(),
-        "--stable",
-        "--window",
-        "2s",
-        "--tolerance-pct",
-        "5",
-        "--max-windows",
-        "30",
-    ]);
-    assert_eq!(out.code, 0, "{}", out.stderr);
-    let text = std::fs::read_to_string(out_dir.join("scenario.toml")).unwrap();
-    for line in [
-        "stop = \"stable\"",
-        "window = \"2s\"",
-        "tolerance_pct = 5.0",
-        "max_windows = 30",
-    ] {
-        assert!(text.contains(line), "{line} missing from {text}");
-    }
-    assert!(
-        out.stdout
-            .contains("measure 2s windows until 3 agree within 5% (at most 30), at least 100"),
-        "{}",
-        out.stdout
+    dry_run(
+        "out3",
+        &[
+            "--stable",
+            "--window",
+            "2s",
+            "--tolerance-pct",
+            "5",
+            "--max-windows",
+            "30",
+        ],
+        &[
+            "stop = \"stable\"",
+            "window = \"2s\"",
+            "tolerance_pct = 5.0",
+            "max_windows = 30",
+        ],
+        &["measure 2s windows until 3 agree within 5% (at most 30), at least 100"],
     );
     // A stable rule's key needs the rule.
     let out = common::bench(&["run", &model, "--dry-run", "--window", "2s"]);
