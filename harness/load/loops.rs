@@ -107,7 +107,7 @@ pub(super) async fn stop_when_due(
             let cap = phase.start + cap;
             let mut extended = false;
             loop {
-                if phase.successes() >= samples || phase.any_failed() {
+                if phase.has_enough(samples) {
                     phase.ended.set(Some(if extended {
                         Stopped::MinRequests
                     } else {
@@ -195,7 +195,7 @@ impl ScheduleEnd {
             ScheduleEnd::Enough { at, samples, cap } => {
                 if intended < at {
                     None
-                } else if phase.successes() >= samples || phase.any_failed() {
+                } else if phase.has_enough(samples) {
                     // A send went past the duration (marked below): it ran on for the minimum.
                     Some(if phase.ended.get().is_some() {
                         Stopped::MinRequests

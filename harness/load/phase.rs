@@ -117,19 +117,14 @@ impl<'a> Phase<'a> {
         })
     }
 
-    /// Top-level requests that succeeded so far: the samples a stop rule's minimum counts.
-    pub(super) fn successes(&self) -> u64 {
-        self.windows.borrow().iter().map(|w| w.all.ok()).sum()
-    }
-
-    /// Whether a top-level request has failed so far: the point is invalid then, and running on
-    /// for more samples would only spend time (a model that fails every request would run to the
-    /// cap).
-    pub(super) fn any_failed(&self) -> bool {
-        self.windows
-            .borrow()
-            .iter()
-            .any(|w| w.all.error_count() > 0)
+    /// Whether a measurement running on past its duration has what it runs on for: `samples`
+    /// top-level successes (the minimum its stop rule counts), or a failed top-level request, which
+    /// makes the point invalid whatever else it measures (a model that fails every request would
+    /// otherwise run to the cap).
+    pub(super) fn has_enough(&self, samples: u64) -> bool {
+        let windows = self.windows.borrow();
+        windows.iter().any(|w| w.all.error_count() > 0)
+            || windows.iter().map(|w| w.all.ok()).sum::<u64>() >= samples
     }
 
     /// The window a completion at `at` belongs to.

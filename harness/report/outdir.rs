@@ -111,10 +111,9 @@ pub(crate) fn measured(dir: &Path, writer: Writer) -> bool {
         Writer::Sweep | Writer::Run => CSV_FILE,
         Writer::Capacity => CAPACITY_CSV,
     };
-    let logs = hlog_files(&hlog::dir(dir));
     has_row(table)
         || (writer.writes_hlog()
-            && logs
+            && hlog_files(&hlog::dir(dir))
                 .iter()
                 .any(|p| p.extension().is_some_and(|e| e == "hlog")))
 }

@@ -732,14 +732,8 @@ mod tests {
             &mut result.groups[0],
             &mut result.all,
         ] {
-            let t = Duration::from_micros(100);
             for _ in 0..ok {
-                r.record_ok(Timing {
-                    latency: t,
-                    service: t,
-                    lag: Duration::ZERO,
-                    compute_ns: 50_000,
-                });
+                r.record_ok(ok_timing());
             }
             for _ in 0..cold {
                 r.record_cold(Duration::from_millis(30));
@@ -765,6 +759,31 @@ mod tests {
             }],
             checks: vec![OutputChecks::default()],
         }
+    }
+
+    /// A successful request of 100 µs, 50 µs of it compute.
+    fn ok_timing() -> Timing {
+        let t = Duration::from_micros(100);
+        Timing {
+            latency: t,
+            service: t,
+            lag: Duration::ZERO,
+            compute_ns: 50_000,
+        }
+    }
+
+    /// The rows of `s`'s first point for one trial: no warm-up, no worker info, no memory, no
+    /// steal.
+    fn rows_of(s: &Scenario, trial: PhaseResult) -> Vec<Row> {
+        rows(
+            s,
+            &s.points[0],
+            &[],
+            None,
+            &[trial],
+            Memory::default(),
+            None,
+        )
     }
 
     /// Regression: with warm-up on (the default), the first runs happened in warm-up and were
@@ -828,19 +847,7 @@ mod tests {
             }
             p
         };
-        let all_of = |trial: PhaseResult| {
-            rows(
-                &s,
-                &s.points[0],
-                &[],
-                None,
-                &[trial],
-                Memory::default(),
-                None,
-            )
-            .pop()
-            .unwrap()
-        };
+        let all_of = |trial: PhaseResult| rows_of(&s, trial).pop().unwrap();
         let lagged = all_of(lagging(phase(100, 0, 0, 0)));
         assert!(!lagged.valid && lagged.only_lagged, "{lagged:?}");
         let lagged_and_failed = all_of(lagging(phase(100, 0, 0, 3)));
@@ -866,13 +873,7 @@ mod tests {
         trial.result = WindowRecord::new(2, 0);
         trial.checks = vec![OutputChecks::default(); 2];
         trial.first_runs = vec![FirstRuns::default(); 2];
-        let t = Duration::from_micros(100);
-        let ok = Timing {
-            latency: t,
-            service: t,
-            lag: Duration::ZERO,
-            compute_ns: 50_000,
-        };
+        let ok = ok_timing();
         for _ in 0..200 {
             trial.result.models[0].record_ok(ok);
             trial.result.all.record_ok(ok);
@@ -884,15 +885,7 @@ mod tests {
                 .all
                 .record_error("runtime_error", "no", Duration::ZERO);
         }
-        let rows = rows(
-            &s,
-            &s.points[0],
-            &[],
-            None,
-            &[trial],
-            Memory::default(),
-            None,
-        );
+        let rows = rows_of(&s, trial);
         let reason = |model: &str| {
             let r = rows.iter().find(|r| r.model == model).unwrap();
             r.reason.clone()
@@ -1005,15 +998,7 @@ mod tests {
             .unwrap()
         };
         let reason = |s: &Scenario, trial: PhaseResult| {
-            let rows = rows(
-                s,
-                &s.points[0],
-                &[],
-                None,
-                &[trial],
-                Memory::default(),
-                None,
-            );
+            let rows = rows_of(s, trial);
             (rows[2].reason.clone(), rows[2].stopped_by.clone())
         };
         let (why, stopped) = reason(&load("requests = 50\n"), phase(50, 0, 0, 0));

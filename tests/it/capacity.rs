@@ -171,9 +171,9 @@ mod alone {
         );
         assert_eq!(code, 1, "{out}\n{err}");
         assert!(
-        out.contains("w1-t1-pipe-cpu: no rate meets the SLO: it fails even at the lowest rate tried, 20 req/s"),
-        "{out}"
-    );
+            out.contains("w1-t1-pipe-cpu: no rate meets the SLO: it fails even at the lowest rate tried, 20 req/s"),
+            "{out}"
+        );
         let rates: Vec<f64> = rows.iter().map(|r| common::num(r, "rate_rps")).collect();
         assert_eq!(rates, [80.0, 40.0, 20.0], "no estimate with --start-rate");
         assert!(

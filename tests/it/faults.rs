@@ -499,14 +499,14 @@ mod alone {
         let dir = tempfile::tempdir().unwrap();
         let scenario = dir.path().join("s.toml");
         std::fs::write(
-        &scenario,
-        // The model sleeps, so a serving worker blocks and `wait_until_served` sees it (a worker
-        // that spins on both the channel and its model would hardly ever block).
-        "[[model]]\nname = \"m\"\nsynthetic = { mean = \"100us\", wait = \"sleep\" }\n\
-         [workload]\nwarmup_requests = 0\nduration = \"5s\"\n[load]\nconcurrency = 2\n\
-         [transfer]\nspin = \"always\"\n[sweep]\nworkers = 2\nchannel = \"spin\"\ntransfer = \"shm\"\n",
-    )
-    .unwrap();
+            &scenario,
+            // The model sleeps, so a serving worker blocks and `wait_until_served` sees it (a worker
+            // that spins on both the channel and its model would hardly ever block).
+            "[[model]]\nname = \"m\"\nsynthetic = { mean = \"100us\", wait = \"sleep\" }\n\
+             [workload]\nwarmup_requests = 0\nduration = \"5s\"\n[load]\nconcurrency = 2\n\
+             [transfer]\nspin = \"always\"\n[sweep]\nworkers = 2\nchannel = \"spin\"\ntransfer = \"shm\"\n",
+        )
+        .unwrap();
         let out = dir.path().join("out");
         let started = std::time::Instant::now();
         let child = common::spawn_sweep(&scenario, &out);
